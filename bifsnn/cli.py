@@ -1,0 +1,145 @@
+"""Command-line interface: ``bifsnn simulate|ode|sweep|...``.
+
+Subcommands living in other subpackages register themselves through a ``register(subparsers)``
+function in their ``cli`` module (see ``_PLUGIN_MODULES``); the shared run options
+(``--params``, ``--set``, ``--t-ms``, ``--seed``, ``--out``, ``--json``) and the output writing
+are defined once here and reused by every model kind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bifsnn.params import NetworkParams, ParameterError
+
+__all__ = ["main", "add_run_arguments", "params_from_args", "finish_run"]
+
+#: Modules that contribute subcommands via ``register(subparsers)``.
+_PLUGIN_MODULES = (
+    "bifsnn.reduction.cli",
+    "bifsnn.continuation.cli",
+    "bifsnn.sweeps.cli",
+)
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, *, default_t_ms: float = 1000.0) -> None:
+    """Options shared by every command that runs one model and reports its observables."""
+    parser.add_argument("--params", type=Path, help="TOML file of network parameters")
+    parser.add_argument(
+        "--set", dest="assignments", action="append", default=[], metavar="NAME=VALUE",
+        help="override one parameter (repeatable), e.g. --set p_EI=0.5",
+    )
+    parser.add_argument("--t-ms", type=float, default=default_t_ms, help="model time, ms")
+    parser.add_argument("--transient-ms", type=float, default=100.0,
+                        help="initial transient excluded from the summary, ms")
+    parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument("--out", type=Path, help="output directory (result file and plots)")
+    parser.add_argument("--json", action="store_true",
+                        help="print a JSON summary of the observables to stdout")
+    parser.add_argument("--no-plots", action="store_true", help="do not write plots to --out")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def params_from_args(args: argparse.Namespace) -> NetworkParams:
+    """Network parameters from ``--params`` (or the defaults) with ``--set`` overrides."""
+    params = NetworkParams.load_toml(args.params) if args.params else NetworkParams()
+    return params.with_assignments(args.assignments)
+
+
+def finish_run(result: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """Write the result file and plots to ``--out`` and print the JSON summary if asked."""
+    from bifsnn.observables import summary
+
+    info = summary(result, transient_ms=args.transient_ms)
+    if args.out is not None:
+        out: Path = args.out
+        out.mkdir(parents=True, exist_ok=True)
+        result.save(out / "result.h5")
+        from bifsnn.results import atomic_write_text
+
+        atomic_write_text(out / "summary.json", json.dumps(info, indent=2) + "\n")
+        result.params.save_toml(out / "params.toml")
+        if not args.no_plots:
+            from bifsnn.plots import standard_plots
+
+            standard_plots(result, out, transient_ms=args.transient_ms)
+    if args.json:
+        print(json.dumps(info))
+    elif args.out is None:
+        print(_human_summary(info))
+    return info
+
+
+def _human_summary(info: dict[str, Any]) -> str:
+    keys = ("rate_e_hz", "rate_i_hz", "ssi_e", "ssi_i", "spectral_peak_hz")
+    parts = [f"{k} = {info[k]:.4g}" for k in keys if isinstance(info.get(k), int | float)]
+    parts.append(f"n_peaks = {len(info.get('peak_heights', []))}")
+    return ", ".join(parts)
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    params = params_from_args(args)
+    if args.model == "snn":
+        from bifsnn.snn import simulate_snn as run
+    else:
+        from bifsnn.markov import simulate_markov as run
+    kwargs: dict[str, Any] = dict(
+        t_ms=args.t_ms, seed=args.seed, progress=not args.no_progress,
+        drive=args.drive,
+    )
+    if args.model == "snn":
+        kwargs["connectivity"] = args.connectivity
+    if args.raster:
+        kwargs["raster_neurons"] = "all"
+    result = run(params, **kwargs)
+    finish_run(result, args)
+    return 0
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    from bifsnn import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="bifsnn",
+        description="Spiking E-I networks, their Markov reduction to ODEs, and bifurcations.",
+    )
+    parser.add_argument("--version", action="version", version=f"bifsnn {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sim = sub.add_parser("simulate", help="run the spiking network or its Markov model")
+    sim.add_argument("--model", choices=("snn", "markov"), default="snn")
+    sim.add_argument("--connectivity", choices=("annealed", "quenched"), default="annealed")
+    sim.add_argument("--drive", choices=("gaussian", "poisson"), default="gaussian")
+    sim.add_argument("--raster", action="store_true", help="record the spike raster")
+    add_run_arguments(sim)
+    sim.set_defaults(func=_cmd_simulate)
+
+    for name in _PLUGIN_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name is not None and name.startswith(exc.name):
+                continue  # subpackage not present in this build
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ParameterError as exc:
+        print(f"bifsnn: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
