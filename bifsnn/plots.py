@@ -1,0 +1,239 @@
+"""Figures of a run: raster with the smoothed rate under it, rate traces and spectrum, Delta m
+histograms (one run, or against a parameter), attractor projections.
+
+Every ``plot_*`` function returns the matplotlib ``Figure`` and, when ``path`` is given, saves
+it as ``<path>.png`` and ``<path>.pdf`` (suffix of ``path`` ignored), each written atomically
+through :func:`bifsnn.results.atomic_path`.  The Agg backend is used, so no display is needed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from bifsnn import observables as obs  # noqa: E402
+from bifsnn.results import atomic_path  # noqa: E402
+
+__all__ = [
+    "save_figure",
+    "plot_raster",
+    "plot_rates",
+    "plot_delta_m_histogram",
+    "plot_delta_m_vs_parameter",
+    "plot_attractor",
+    "standard_plots",
+]
+
+COLOR_E = "#c0392b"
+COLOR_I = "#2471a3"
+
+
+def save_figure(fig: Figure, path: str | Path, *, dpi: int = 150,
+                formats: tuple[str, ...] = ("png", "pdf")) -> list[Path]:
+    """Save ``fig`` as ``path`` with each suffix in ``formats`` (atomically); return paths."""
+    path = Path(path)
+    stem = path.with_suffix("") if path.suffix.lower() in (".png", ".pdf", ".svg") else path
+    written = []
+    for fmt in formats:
+        target = stem.with_name(f"{stem.name}.{fmt}")
+        with atomic_path(target) as tmp:
+            fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight")
+        written.append(target)
+    return written
+
+
+def _finish(fig: Figure, path: str | Path | None) -> Figure:
+    if path is not None:
+        save_figure(fig, path)
+    return fig
+
+
+def _time_window(result: Any, transient_ms: float, window_ms: float | None
+                 ) -> tuple[int, int]:
+    """Step range [k0, k1) to show: from the transient, at most ``window_ms`` long."""
+    k0 = obs.transient_steps(transient_ms, result.dt_ms, result.n_steps)
+    if window_ms is None:
+        return k0, result.n_steps
+    if window_ms <= 0:
+        raise ValueError(f"window_ms = {window_ms!r} is out of range: must be > 0 or None")
+    return k0, min(result.n_steps, k0 + int(round(window_ms / result.dt_ms)))
+
+
+def _title(result: Any) -> str:
+    p = result.params
+    seed = "" if result.seed is None else f", seed {result.seed}"
+    return f"{result.model}: N_E={p.N_E}, N_I={p.N_I}{seed}"
+
+
+def plot_raster(result: Any, path: str | Path | None = None, *, transient_ms: float = 100.0,
+                window_ms: float | None = 300.0) -> Figure:
+    """Spike raster (E neurons, indices ``0..N_E-1``, in red below I in blue) with the 1 ms
+    smoothed E and I population rates under it, over ``window_ms`` after the transient."""
+    if result.raster_neuron is None or result.raster_step is None:
+        raise ValueError("this result has no raster; rerun with raster_neurons='all'")
+    k0, k1 = _time_window(result, transient_ms, window_ms)
+    dt = result.dt_ms
+    steps = np.asarray(result.raster_step)
+    neurons = np.asarray(result.raster_neuron)
+    sel = (steps >= k0) & (steps < k1)
+    t_sp, n_sp = (steps[sel] + 1) * dt, neurons[sel]
+    is_e = n_sp < result.params.N_E
+
+    fig, (ax_r, ax_f) = plt.subplots(
+        2, 1, figsize=(9, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1.3]}
+    )
+    ms = 1.5 if sel.sum() < 20000 else 0.6
+    ax_r.plot(t_sp[is_e], n_sp[is_e], "|", color=COLOR_E, ms=ms, mew=0.6, label="E")
+    ax_r.plot(t_sp[~is_e], n_sp[~is_e], "|", color=COLOR_I, ms=ms, mew=0.6, label="I")
+    ax_r.axhline(result.params.N_E - 0.5, color="0.6", lw=0.5)
+    ax_r.set_ylim(-0.5, result.params.N_E + result.params.N_I - 0.5)
+    ax_r.set_ylabel("neuron (E below, I above)")
+    ax_r.set_title(_title(result))
+    ax_r.legend(loc="upper right", markerscale=6, fontsize=8, framealpha=0.9)
+
+    t = result.t_ms[k0:k1]
+    f_e = obs.smooth_rate(result.rate_e, dt)[k0:k1]
+    f_i = obs.smooth_rate(result.rate_i, dt)[k0:k1]
+    ax_f.plot(t, f_e, color=COLOR_E, lw=0.8, label="E")
+    ax_f.plot(t, f_i, color=COLOR_I, lw=0.8, label="I")
+    ax_f.set_xlabel("time (ms)")
+    ax_f.set_ylabel("rate (spikes/ms)\n1 ms average")
+    ax_f.legend(loc="upper right", fontsize=8)
+    ax_f.set_xlim(k0 * dt, k1 * dt)
+    fig.tight_layout()
+    return _finish(fig, path)
+
+
+def plot_rates(result: Any, path: str | Path | None = None, *, transient_ms: float = 100.0,
+               window_ms: float | None = 300.0) -> Figure:
+    """1 ms smoothed E and I population rates with the detected MFE peaks (top) and the
+    Welch spectrum of the E rate over the whole post-transient record (bottom)."""
+    k0, k1 = _time_window(result, transient_ms, window_ms)
+    k_all = obs.transient_steps(transient_ms, result.dt_ms, result.n_steps)
+    dt = result.dt_ms
+    sm_e = obs.smooth_rate(result.rate_e, dt)
+    sm_i = obs.smooth_rate(result.rate_i, dt)
+    peaks = obs.mfe_peaks(sm_e[k_all:], dt)
+    pk = peaks.indices + k_all
+    in_win = (pk >= k0) & (pk < k1)
+
+    fig, (ax_t, ax_s) = plt.subplots(2, 1, figsize=(9, 6),
+                                     gridspec_kw={"height_ratios": [1.6, 1]})
+    t = result.t_ms
+    ax_t.plot(t[k0:k1], sm_e[k0:k1], color=COLOR_E, lw=0.8, label="E")
+    ax_t.plot(t[k0:k1], sm_i[k0:k1], color=COLOR_I, lw=0.8, label="I")
+    ax_t.plot(t[pk[in_win]], sm_e[pk[in_win]], "v", color="k", ms=4,
+              label=f"MFE peaks ({peaks.indices.size} in record)")
+    ax_t.axhline(10.0, color="0.5", lw=0.5, ls=":")
+    ax_t.set_xlim(k0 * dt, k1 * dt)
+    ax_t.set_xlabel("time (ms)")
+    ax_t.set_ylabel("rate (spikes/ms), 1 ms average")
+    ax_t.set_title(_title(result))
+    ax_t.legend(loc="upper right", fontsize=8)
+
+    if result.n_steps - k_all >= 8:
+        sp = obs.spectral_peak(result.rate_e[k_all:], dt)
+        keep = (sp.freqs_hz > 0) & (sp.psd > 0)
+        if keep.any():
+            ax_s.semilogy(sp.freqs_hz[keep], sp.psd[keep], color=COLOR_E, lw=0.8)
+        else:
+            ax_s.text(0.5, 0.5, "no power (constant rate)", transform=ax_s.transAxes,
+                      ha="center", va="center")
+        if sp.success:
+            ax_s.axvline(sp.frequency_hz, color="k", lw=0.5, ls="--",
+                         label=f"peak {sp.frequency_hz:.1f} Hz")
+            ax_s.legend(loc="upper right", fontsize=8)
+        ax_s.set_xlim(0, min(300.0, sp.freqs_hz.max()))
+    ax_s.set_xlabel("frequency (Hz)")
+    ax_s.set_ylabel("PSD of E rate\n((spikes/ms)$^2$/Hz)")
+    fig.tight_layout()
+    return _finish(fig, path)
+
+
+def plot_delta_m_histogram(delta_m: Any, path: str | Path | None = None, *,
+                           edges: Any = obs.DEFAULT_DELTA_M_EDGES, title: str = "") -> Figure:
+    """Normalised histogram of the MFE peak-height differences Delta m of one run."""
+    h = obs.delta_m_histogram(delta_m, edges)
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.stairs(h.fraction, h.edges, fill=True, color=COLOR_E, alpha=0.8)
+    ax.set_xlabel(r"$\Delta m$ (spikes/ms)")
+    ax.set_ylabel("fraction of peak pairs")
+    ax.set_title(title or f"{np.size(delta_m)} successive MFE peak differences")
+    fig.tight_layout()
+    return _finish(fig, path)
+
+
+def plot_delta_m_vs_parameter(diagram: obs.DeltaMDiagram, path: str | Path | None = None, *,
+                              parameter_name: str = "parameter", title: str = "") -> Figure:
+    """The simulation-side bifurcation diagram: ``log2(1 + fraction)`` of the Delta m
+    histogram (vertical) against the parameter (horizontal)."""
+    v = np.asarray(diagram.parameter_values, dtype=float)
+    if v.size >= 2:  # cell edges halfway between parameter values
+        mid = 0.5 * (v[1:] + v[:-1])
+        x_edges = np.concatenate(([v[0] - (mid[0] - v[0])], mid, [v[-1] + (v[-1] - mid[-1])]))
+    else:
+        x_edges = np.array([v[0] - 0.5, v[0] + 0.5])
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    mesh = ax.pcolormesh(x_edges, diagram.edges, diagram.display.T, cmap="magma_r",
+                         vmin=0.0, vmax=1.0, shading="flat")
+    fig.colorbar(mesh, ax=ax, label=r"$\log_2(1 + \mathrm{fraction})$")
+    ax.set_xlabel(parameter_name)
+    ax.set_ylabel(r"$\Delta m$ (spikes/ms)")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return _finish(fig, path)
+
+
+def plot_attractor(result: Any, path: str | Path | None = None, *, x: str = "f_E",
+                   y: str = "f_I", transient_ms: float = 100.0,
+                   window_ms: float = 1.0) -> Figure:
+    """Trajectory after the transient projected on two variables (see
+    :func:`bifsnn.observables.attractor_projection`)."""
+    xs, ys = obs.attractor_projection(result, x, y, transient_ms=transient_ms,
+                                      window_ms=window_ms)
+    units = {"f_E": " (spikes/ms)", "f_I": " (spikes/ms)"}
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot(xs, ys, color="k", lw=0.3, alpha=0.7)
+    ax.set_xlabel(x + units.get(x, ""))
+    ax.set_ylabel(y + units.get(y, ""))
+    ax.set_title(_title(result))
+    fig.tight_layout()
+    return _finish(fig, path)
+
+
+def standard_plots(result: Any, out_dir: str | Path, transient_ms: float = 100.0
+                   ) -> list[Path]:
+    """Write the figures that the result supports into ``out_dir``; return the file paths.
+
+    Always: ``rates`` (rates, MFE peaks, spectrum) and ``attractor_fE_fI``; ``delta_m_hist``
+    when at least two MFE peaks exist; ``raster`` only if a raster was recorded.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+
+    def emit(fig: Figure, name: str) -> None:
+        try:
+            written.extend(save_figure(fig, out / name))
+        finally:
+            plt.close(fig)
+
+    emit(plot_rates(result, transient_ms=transient_ms), "rates")
+    emit(plot_attractor(result, transient_ms=transient_ms), "attractor_fE_fI")
+    k = obs.transient_steps(transient_ms, result.dt_ms, result.n_steps)
+    heights = obs.mfe_peaks(obs.smooth_rate(result.rate_e, result.dt_ms)[k:],
+                            result.dt_ms).heights
+    if heights.size >= 2:
+        emit(plot_delta_m_histogram(obs.peak_differences(heights)), "delta_m_hist")
+    if result.raster_neuron is not None and result.raster_step is not None:
+        emit(plot_raster(result, transient_ms=transient_ms), "raster")
+    return written
