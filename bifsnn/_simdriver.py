@@ -1,0 +1,186 @@
+"""Shared driver for the stochastic simulators (SNN and neuron-level Markov model).
+
+The compiled kernels advance the network by a chunk of steps; this module splits a run into
+chunks (for the progress bar and bounded raster buffers), collects spike counts, rasters and
+voltage histograms, and builds the :class:`~bifsnn.results.SimulationResult`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from bifsnn.params import NetworkParams, ParameterError
+from bifsnn.results import SimulationResult
+
+#: Default voltage-histogram edges: the reduction's bin grid, DV = 4 on [-40, 100).
+DEFAULT_HIST_EDGES = np.arange(-40.0, 100.0 + 1e-9, 4.0)
+
+DRIVES = ("gaussian", "poisson")
+
+
+def check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ParameterError(f"{name} = {value!r} is not allowed: must be one of {allowed}")
+
+
+def n_steps_for(params: NetworkParams, t_ms: float) -> int:
+    if not (isinstance(t_ms, int | float) and math.isfinite(t_ms) and t_ms > 0):
+        raise ParameterError(f"t_ms = {t_ms!r} is out of range: must be a finite number > 0")
+    return max(1, int(round(t_ms / params.dt)))
+
+
+def raster_mask(params: NetworkParams, raster_neurons: Any) -> np.ndarray:
+    """Boolean mask over all neurons (E first, then I) of those whose spikes are recorded."""
+    n = params.N_E + params.N_I
+    mask = np.zeros(n, dtype=np.bool_)
+    if raster_neurons is None:
+        return mask
+    if isinstance(raster_neurons, str):
+        if raster_neurons != "all":
+            raise ParameterError(
+                f"raster_neurons = {raster_neurons!r} is not allowed: must be None, 'all' "
+                "or an array of neuron indices"
+            )
+        mask[:] = True
+        return mask
+    idx = np.asarray(raster_neurons, dtype=np.int64).ravel()
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
+        raise ParameterError(f"raster_neurons: indices must lie in [0, {n - 1}]")
+    mask[idx] = True
+    return mask
+
+
+def hist_every_steps(params: NetworkParams, voltage_hist_every_ms: float | None) -> int:
+    if voltage_hist_every_ms is None:
+        return 0
+    if not (math.isfinite(voltage_hist_every_ms) and voltage_hist_every_ms > 0):
+        raise ParameterError(
+            f"voltage_hist_every_ms = {voltage_hist_every_ms!r} is out of range: must be > 0"
+        )
+    return max(1, int(round(voltage_hist_every_ms / params.dt)))
+
+
+def population_index(params: NetworkParams) -> np.ndarray:
+    """0 for E neurons (indices 0..N_E-1), 1 for I neurons."""
+    return np.concatenate([np.zeros(params.N_E, np.int64), np.ones(params.N_I, np.int64)])
+
+
+def pathway_arrays(params: NetworkParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(S, p, tau) as 2x2 arrays indexed [post, pre] with 0 = E, 1 = I."""
+    names = (("EE", "EI"), ("IE", "II"))
+    S = np.array([[params.S(pw) for pw in row] for row in names])
+    p = np.array([[params.p(pw) for pw in row] for row in names])
+    tau = np.array([[params.tau(pw) for pw in row] for row in names])
+    return S, p, tau
+
+
+def run_chunked(
+    kernel_chunk: Callable[..., int],
+    params: NetworkParams,
+    n_steps: int,
+    mask: np.ndarray,
+    hist_every: int,
+    hist_edges: np.ndarray,
+    progress: bool,
+    desc: str,
+) -> dict[str, np.ndarray]:
+    """Run ``kernel_chunk(step0, n, counts, mask, rbuf_n, rbuf_s, hist_every, edges, hist,
+    hist_ref)`` over all steps; it returns the number of raster events written."""
+    counts = np.zeros((n_steps, 2), dtype=np.int64)
+    n_rec = int(mask.sum())
+    chunk = int(max(1, min(n_steps, 2000, 4_000_000 // max(1, n_rec))))
+    nbins = len(hist_edges) - 1
+    n_hist = n_steps // hist_every if hist_every else 0
+    hist = np.zeros((max(n_hist, 0), 2, nbins), dtype=np.int64)
+    hist_ref = np.zeros((max(n_hist, 0), 2), dtype=np.int64)
+    rbuf_n = np.empty(chunk * n_rec if n_rec else 0, dtype=np.int32)
+    rbuf_s = np.empty_like(rbuf_n)
+    raster_n: list[np.ndarray] = []
+    raster_s: list[np.ndarray] = []
+
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=round(n_steps * params.dt), unit="ms", desc=desc, delay=2.0,
+                   leave=False)
+    try:
+        for step0 in range(0, n_steps, chunk):
+            n = min(chunk, n_steps - step0)
+            written = kernel_chunk(step0, n, counts, mask, rbuf_n, rbuf_s, hist_every,
+                                   hist_edges, hist, hist_ref)
+            if n_rec:
+                raster_n.append(rbuf_n[:written].copy())
+                raster_s.append(rbuf_s[:written].copy())
+            if bar is not None:
+                bar.n = round((step0 + n) * params.dt)
+                bar.refresh()
+    finally:
+        if bar is not None:
+            bar.close()
+    out = {"counts": counts, "hist": hist, "hist_ref": hist_ref}
+    if n_rec:
+        out["raster_neuron"] = np.concatenate(raster_n)
+        out["raster_step"] = np.concatenate(raster_s)
+    return out
+
+
+def build_result(
+    model: str,
+    params: NetworkParams,
+    seed: int | None,
+    options: dict[str, Any],
+    run: dict[str, np.ndarray],
+    hist_every: int,
+    hist_edges: np.ndarray,
+) -> SimulationResult:
+    counts = run["counts"]
+    kwargs: dict[str, Any] = {}
+    if "raster_neuron" in run:
+        kwargs["raster_neuron"] = run["raster_neuron"]
+        kwargs["raster_step"] = run["raster_step"]
+    extra: dict[str, np.ndarray] = {}
+    if hist_every:
+        n_hist = run["hist"].shape[0]
+        kwargs["voltage_hist_t_ms"] = (np.arange(n_hist) + 1) * hist_every * params.dt
+        kwargs["voltage_hist_edges"] = hist_edges
+        kwargs["voltage_hist_e"] = run["hist"][:, 0, :]
+        kwargs["voltage_hist_i"] = run["hist"][:, 1, :]
+        extra["refractory_e"] = run["hist_ref"][:, 0]
+        extra["refractory_i"] = run["hist_ref"][:, 1]
+    return SimulationResult(
+        model=model,
+        params=params,
+        dt_ms=params.dt,
+        spike_counts_e=counts[:, 0].copy(),
+        spike_counts_i=counts[:, 1].copy(),
+        seed=seed,
+        options=options,
+        extra=extra,
+        **kwargs,
+    )
+
+
+def seed_to_int(seed: int | None) -> int | None:
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ParameterError(f"seed = {seed!r} is out of range: must be an integer >= 0")
+    return int(seed)
+
+
+def uniform_edges(edges: np.ndarray | None) -> np.ndarray:
+    """Validated uniform histogram edges (default :data:`DEFAULT_HIST_EDGES`)."""
+    if edges is None:
+        return DEFAULT_HIST_EDGES
+    edges = np.asarray(edges, dtype=float)
+    if edges.ndim != 1 or len(edges) < 2:
+        raise ParameterError("voltage_hist_edges must be a 1-D array of >= 2 edges")
+    widths = np.diff(edges)
+    if np.any(widths <= 0) or np.ptp(widths) > 1e-9 * widths.max():
+        raise ParameterError("voltage_hist_edges must be increasing and uniformly spaced")
+    return edges
