@@ -1,0 +1,1 @@
+"""General numerical continuation engine (equilibria, codim-2 curves; cycles in ``periodic``)."""
