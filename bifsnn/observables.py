@@ -314,11 +314,14 @@ def ssi(spike_counts: Any, n_neurons: int, half_window_steps: int = 5) -> float:
 
 @dataclass
 class SpectralPeak:
-    """Welch power spectrum of a rate and its highest peak in ``[fmin_hz, fmax_hz]``.
+    """Welch power spectrum of a rate and its dominant (fundamental) peak in
+    ``[fmin_hz, fmax_hz]``.
 
     ``frequency_hz`` is refined by a parabola through the log power of the top three bins;
-    ``power`` is the PSD at the top bin ((spikes/ms)^2 / Hz).  ``success`` is False (with the
-    reason in ``message`` and NaN peak) when the band is empty or the signal is constant.
+    ``power`` is the PSD at the chosen bin ((spikes/ms)^2 / Hz); ``max_frequency_hz`` is the
+    frequency of the highest bin (differs from ``frequency_hz`` when a harmonic was the
+    highest).  ``success`` is False (with the reason in ``message`` and NaN peak) when the
+    band is empty or the signal is constant.
     """
 
     frequency_hz: float
@@ -327,6 +330,19 @@ class SpectralPeak:
     psd: np.ndarray
     success: bool
     message: str
+    max_frequency_hz: float = math.nan
+
+
+def _refine(freqs: np.ndarray, psd: np.ndarray, j: int) -> float:
+    """Parabolic interpolation of the log power around bin ``j``."""
+    f = float(freqs[j])
+    if 0 < j < freqs.size - 1 and np.all(psd[j - 1:j + 2] > 0):
+        y0, y1, y2 = np.log(psd[j - 1:j + 2])
+        denom = y0 - 2 * y1 + y2
+        if denom < 0:
+            shift = 0.5 * (y0 - y2) / denom
+            f += float(np.clip(shift, -0.5, 0.5)) * float(freqs[1] - freqs[0])
+    return f
 
 
 def spectral_peak(
@@ -336,12 +352,17 @@ def spectral_peak(
     segment_ms: float = 500.0,
     fmin_hz: float = 5.0,
     fmax_hz: float = 500.0,
+    fundamental_ratio: float = 0.5,
 ) -> SpectralPeak:
-    """Frequency (Hz) and power of the highest peak of the Welch spectrum of ``rate``.
+    """Frequency (Hz) and power of the dominant rhythm in the Welch spectrum of ``rate``.
 
     Segments of ``segment_ms`` (shortened to the record if needed; 500 ms gives 2 Hz
     resolution) with 50 % overlap and a Hann window, mean removed per segment.
     Frequencies below ``fmin_hz`` are ignored so slow drifts do not win over the gamma band.
+    Sharp MFEs make a comb of nearly equal harmonics, so the highest bin can be the 2nd or
+    3rd harmonic: if a local maximum near ``f_max / d`` (d = 2..5, within 1.5 bins) has at
+    least ``fundamental_ratio`` times the top power, the lowest such subharmonic is reported.
+    Use ``fundamental_ratio > 1`` to always get the highest bin.
     """
     x = _check_series(rate, "rate", nonnegative=False)
     dt = _check_dt(dt_ms)
@@ -363,15 +384,28 @@ def spectral_peak(
                             f"(resolution {freqs[1] - freqs[0]:g} Hz)")
     if not np.any(psd[band] > 0):
         return SpectralPeak(math.nan, 0.0, freqs, psd, False, "rate is constant: no power")
-    j = band[np.argmax(psd[band])]
-    f_peak = float(freqs[j])
-    if 0 < j < freqs.size - 1 and np.all(psd[j - 1:j + 2] > 0):
-        y0, y1, y2 = np.log(psd[j - 1:j + 2])
-        denom = y0 - 2 * y1 + y2
-        if denom < 0:
-            shift = 0.5 * (y0 - y2) / denom
-            f_peak += float(np.clip(shift, -0.5, 0.5)) * float(freqs[1] - freqs[0])
-    return SpectralPeak(f_peak, float(psd[j]), freqs, psd, True, "ok")
+    fundamental_ratio = float(fundamental_ratio)
+    if not (fundamental_ratio > 0):
+        raise ValueError(f"fundamental_ratio = {fundamental_ratio!r} must be > 0")
+    j_max = int(band[np.argmax(psd[band])])
+    f_max = _refine(freqs, psd, j_max)
+    df = float(freqs[1] - freqs[0])
+    j = j_max
+    for d in range(5, 1, -1):  # lowest subharmonic first
+        target = f_max / d
+        if target < fmin:
+            continue
+        near = np.flatnonzero(np.abs(freqs - target) <= 1.5 * df)
+        near = near[(near > 0) & (near < freqs.size - 1)]
+        if near.size == 0:
+            continue
+        c = int(near[np.argmax(psd[near])])
+        is_local_max = psd[c] >= psd[c - 1] and psd[c] >= psd[c + 1]
+        if is_local_max and psd[c] >= fundamental_ratio * psd[j_max]:
+            j = c
+            break
+    msg = "ok" if j == j_max else f"highest bin {f_max:.4g} Hz is a harmonic; reporting fundamental"
+    return SpectralPeak(_refine(freqs, psd, j), float(psd[j]), freqs, psd, True, msg, f_max)
 
 
 @dataclass

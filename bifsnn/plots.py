@@ -104,6 +104,7 @@ def plot_raster(result: Any, path: str | Path | None = None, *, transient_ms: fl
     f_i = obs.smooth_rate(result.rate_i, dt)[k0:k1]
     ax_f.plot(t, f_e, color=COLOR_E, lw=0.8, label="E")
     ax_f.plot(t, f_i, color=COLOR_I, lw=0.8, label="I")
+    ax_f.set_ylim(top=1.35 * max(float(f_e.max(initial=0)), float(f_i.max(initial=0)), 1.0))
     ax_f.set_xlabel("time (ms)")
     ax_f.set_ylabel("rate (spikes/ms)\n1 ms average")
     ax_f.legend(loc="upper right", fontsize=8)
@@ -133,6 +134,8 @@ def plot_rates(result: Any, path: str | Path | None = None, *, transient_ms: flo
     ax_t.plot(t[pk[in_win]], sm_e[pk[in_win]], "v", color="k", ms=4,
               label=f"MFE peaks ({peaks.indices.size} in record)")
     ax_t.axhline(10.0, color="0.5", lw=0.5, ls=":")
+    top = max(float(sm_e[k0:k1].max(initial=0)), float(sm_i[k0:k1].max(initial=0)), 1.0)
+    ax_t.set_ylim(bottom=min(0.0, float(sm_e[k0:k1].min(initial=0))), top=1.3 * top)
     ax_t.set_xlim(k0 * dt, k1 * dt)
     ax_t.set_xlabel("time (ms)")
     ax_t.set_ylabel("rate (spikes/ms), 1 ms average")

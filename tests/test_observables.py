@@ -195,6 +195,18 @@ def test_spectral_peak_finds_sinusoid(f0):
     assert sp.power > 0
 
 
+def test_spectral_peak_prefers_fundamental_of_sharp_mfe_comb():
+    # 1-step pulses every 20 ms: all harmonics of 50 Hz have equal power, so the highest
+    # Welch bin is an arbitrary harmonic; the fundamental rule must report 50 Hz.
+    x = np.zeros(20000)
+    x[50::200] = 100.0
+    sp = obs.spectral_peak(x, DT)
+    assert sp.success and sp.frequency_hz == pytest.approx(50.0, abs=0.5)
+    raw = obs.spectral_peak(x, DT, fundamental_ratio=2.0)  # ratio > 1: highest bin only
+    assert raw.frequency_hz == pytest.approx(raw.max_frequency_hz)
+    assert np.isclose(raw.frequency_hz / 50.0, round(raw.frequency_hz / 50.0), atol=0.02)
+
+
 def test_spectral_peak_constant_signal_reports_failure():
     sp = obs.spectral_peak(np.full(4000, 3.0), DT)
     assert not sp.success and math.isnan(sp.frequency_hz) and "constant" in sp.message
