@@ -1,0 +1,191 @@
+"""Regime maps of two-parameter sweeps: regime label or any observable as a heat map, with
+optional continuation curves (arrays of (x, y) points) overlaid; written as PNG and PDF."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bifsnn.sweeps.classify import REGIMES
+
+__all__ = ["REGIME_COLORS", "RegimeMap", "plot_regime_map", "reduce_to_2d"]
+
+#: Colours of the regime labels ("" = no successful point).
+REGIME_COLORS: dict[str, str] = {
+    "asynchronous": "#d9d9d9",
+    "regular-MFE": "#2c7bb6",
+    "alternating-MFE": "#fdae61",
+    "irregular": "#d7191c",
+    "": "#ffffff",
+}
+
+
+@dataclass
+class RegimeMap:
+    """A drawn map: the figure, the files written, and the 2-D values shown (y by x)."""
+
+    figure: Any
+    paths: list[Path]
+    values: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    var: str
+    notes: list[str] = field(default_factory=list)
+
+
+def _majority(labels: np.ndarray) -> str:
+    """Most frequent non-empty label; ties broken in REGIMES order; "" if none."""
+    counts = Counter(str(v) for v in labels.ravel() if str(v))
+    if not counts:
+        return ""
+    best = max(counts.values())
+    tied = [lab for lab, c in counts.items() if c == best]
+    order = {r: i for i, r in enumerate(REGIMES)}
+    return sorted(tied, key=lambda lab: (order.get(lab, len(order)), lab))[0]
+
+
+def reduce_to_2d(ds: Any, x: str, y: str, var: str,
+                 select: Mapping[str, Any] | None = None) -> tuple[np.ndarray, list[str]]:
+    """``ds[var]`` as a (len(y), len(x)) array: ``select`` picks values of other dimensions,
+    length-1 dimensions are dropped, and ``seed`` is reduced (majority label for ``regime``,
+    NaN-mean for numbers).  Any other remaining dimension is an error naming it."""
+    if var not in ds:
+        raise ValueError(f"var = {var!r} is not in the sweep; available: {sorted(ds.data_vars)}")
+    for name in (x, y):
+        if name not in ds[var].dims:
+            raise ValueError(f"{name!r} is not a dimension of {var!r} (dims {ds[var].dims})")
+    if x == y:
+        raise ValueError("x and y must be different dimensions")
+    da = ds[var]
+    notes: list[str] = []
+    if select:
+        da = da.sel(**dict(select))
+    for d in list(da.dims):
+        if d not in (x, y) and da.sizes[d] == 1:
+            da = da.isel({d: 0})
+    extra = [d for d in da.dims if d not in (x, y, "seed")]
+    if extra:
+        raise ValueError(
+            f"{var!r} has further dimensions {extra}; choose values with select={{...}} "
+            "(CLI: --select NAME=VALUE)"
+        )
+    if "seed" in da.dims:
+        notes.append(f"reduced over {da.sizes['seed']} seeds "
+                     f"({'majority label' if da.dtype.kind in 'OUS' else 'mean'})")
+        da = da.transpose(y, x, "seed")
+        if da.dtype.kind in "OUS":
+            arr = np.array([[_majority(da.values[i, j]) for j in range(da.sizes[x])]
+                            for i in range(da.sizes[y])], dtype=object)
+        else:
+            with np.errstate(all="ignore"):
+                arr = np.asarray(da.values, dtype=float)
+                cnt = np.sum(np.isfinite(arr), axis=-1)
+                arr = np.where(cnt > 0, np.nansum(np.nan_to_num(arr, nan=0.0), axis=-1)
+                               / np.maximum(cnt, 1), np.nan)
+        return arr, notes
+    return np.asarray(da.transpose(y, x).values), notes
+
+
+def _edges(values: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Cell edges for numeric coordinates (midpoints), else index edges; flag = numeric."""
+    try:
+        v = np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        return np.arange(len(values) + 1) - 0.5, False
+    if len(v) == 1:
+        w = abs(v[0]) * 0.05 or 0.5
+        return np.array([v[0] - w, v[0] + w]), True
+    mid = 0.5 * (v[1:] + v[:-1])
+    return np.concatenate([[v[0] - (mid[0] - v[0])], mid, [v[-1] + (v[-1] - mid[-1])]]), True
+
+
+def plot_regime_map(
+    ds: Any,
+    x: str,
+    y: str,
+    var: str = "regime",
+    *,
+    select: Mapping[str, Any] | None = None,
+    curves: Sequence[Any] | Mapping[str, Any] | None = None,
+    out: str | Path | None = None,
+    title: str | None = None,
+    cmap: str = "viridis",
+) -> RegimeMap:
+    """Heat map of ``var`` over the sweep dimensions ``x`` and ``y``.
+
+    ``var="regime"`` draws categorical colours (:data:`REGIME_COLORS`); a numeric variable
+    draws a colour bar.  ``curves`` are (n, 2) arrays of (x, y) points (e.g. Hopf or fold
+    curves from continuation), given as a list or as a mapping label -> array.  With ``out``
+    (a path stem; any suffix is dropped) the figure is saved as ``out.png`` and ``out.pdf``.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    arr, notes = reduce_to_2d(ds, x, y, var, select)
+    xv, yv = np.asarray(ds[x].values), np.asarray(ds[y].values)
+    xe, xnum = _edges(xv)
+    ye, ynum = _edges(yv)
+    fig, ax = plt.subplots(figsize=(6.4, 4.8), constrained_layout=True)
+    if arr.dtype.kind in "OUS":
+        labels = list(REGIME_COLORS)
+        extra = sorted({str(v) for v in arr.ravel()} - set(labels))
+        labels += extra
+        codes = np.vectorize(lambda s: labels.index(str(s)))(arr).astype(float)
+        colors = [REGIME_COLORS.get(lab, plt.get_cmap("tab10")(i % 10))
+                  for i, lab in enumerate(labels)]
+        ax.pcolormesh(xe, ye, codes, cmap=ListedColormap(colors), vmin=-0.5,
+                      vmax=len(labels) - 0.5, shading="flat", edgecolors="face")
+        present = [lab for lab in labels if np.any(arr == lab)]
+        handles = [Patch(facecolor=colors[labels.index(lab)], edgecolor="k",
+                         label=lab or "no result") for lab in present]
+        regime_legend = ax.legend(handles=handles, loc="upper left",
+                                  bbox_to_anchor=(1.01, 1.0), frameon=False, title=var)
+        ax.add_artist(regime_legend)  # keep it when the curve legend is added
+    else:
+        mesh = ax.pcolormesh(xe, ye, np.asarray(arr, dtype=float), cmap=cmap, shading="flat")
+        fig.colorbar(mesh, ax=ax, label=var)
+    if curves is not None:
+        items = curves.items() if isinstance(curves, Mapping) else \
+            ((None, c) for c in curves)
+        for i, (label, pts) in enumerate(items):
+            pts = np.asarray(pts, dtype=float)
+            if pts.ndim != 2 or pts.shape[1] != 2:
+                raise ValueError(f"curve {label or i}: expected an (n, 2) array of (x, y) "
+                                 f"points, got shape {pts.shape}")
+            ax.plot(pts[:, 0], pts[:, 1], "k-" if i == 0 else "-", lw=1.8,
+                    label=label if label is not None else None)
+        if isinstance(curves, Mapping):
+            ax.legend(loc="lower right", fontsize="small")
+        if xnum and ynum:
+            ax.set_xlim(xe[0], xe[-1])
+            ax.set_ylim(ye[0], ye[-1])
+    if not xnum:
+        ax.set_xticks(np.arange(len(xv)), [str(v) for v in xv])
+    if not ynum:
+        ax.set_yticks(np.arange(len(yv)), [str(v) for v in yv])
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    ax.set_title(title or f"{var} over ({x}, {y})" + (f" [{notes[0]}]" if notes else ""),
+                 fontsize="medium")
+    paths: list[Path] = []
+    if out is not None:
+        stem = Path(out)
+        stem = stem.with_suffix("") if stem.suffix in (".png", ".pdf") else stem
+        stem.parent.mkdir(parents=True, exist_ok=True)
+        from bifsnn.results import atomic_path
+
+        for ext in (".png", ".pdf"):
+            target = stem.parent / (stem.name + ext)
+            with atomic_path(target) as tmp:
+                fig.savefig(tmp, format=ext[1:], dpi=150)
+            paths.append(target)
+    return RegimeMap(figure=fig, paths=paths, values=arr, x=xv, y=yv, var=var, notes=notes)

@@ -1,0 +1,278 @@
+"""Point execution: a pluggable dispatch table model kind -> point function.
+
+A *point function* has the signature of :func:`bifsnn.snn.simulate_snn`::
+
+    fn(params: NetworkParams, *, t_ms: float, seed: int, progress: bool, **options)
+
+and returns either a :class:`~bifsnn.results.SimulationResult` (observables are then computed
+with :func:`bifsnn.observables.summary`) or a mapping of observables directly (keys as in
+``summary``: ``rate_e_hz``, ``ssi_e``, ``peak_heights``, ...), which lets tests inject fast
+or deliberately failing points.  Table entries are callables (picklable, i.e. module-level,
+for process and Dask backends) or ``"module:function"`` strings, imported in the worker.
+
+:func:`execute_point` never raises for a failing point: it returns a record with
+``status = "error"`` and the error message, so a sweep goes on past bad points.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import os
+import socket
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bifsnn.params import NetworkParams
+from bifsnn.sweeps.classify import (
+    RegimeThresholds,
+    classify_regime,
+    delta_m_histogram,
+    delta_m_stats,
+)
+from bifsnn.sweeps.spec import OBSERVABLE_GROUPS, SweepPoint
+
+__all__ = [
+    "DEFAULT_RUNNERS",
+    "PointFunction",
+    "RunnerTable",
+    "check_runners",
+    "execute_point",
+    "observables_from_result",
+    "resolve_runner",
+    "runner_table",
+    "warmup_runners",
+]
+
+PointFunction = Callable[..., Any]
+RunnerTable = Mapping[str, "PointFunction | str"]
+
+#: Default dispatch table.  ``map`` and ``ode`` point at the reduction package; if that API is
+#: missing, points of those kinds fail with the import error recorded (the sweep goes on).
+DEFAULT_RUNNERS: dict[str, str] = {
+    "snn": "bifsnn.snn:simulate_snn",
+    "markov": "bifsnn.markov:simulate_markov",
+    "map": "bifsnn.sweeps.runners:simulate_map",
+    "ode": "bifsnn.sweeps.runners:simulate_ode",
+}
+
+
+def runner_table(overrides: RunnerTable | None = None) -> dict[str, PointFunction | str]:
+    """The default table with ``overrides`` applied (unknown kinds are allowed)."""
+    table: dict[str, PointFunction | str] = dict(DEFAULT_RUNNERS)
+    if overrides:
+        table.update(overrides)
+    return table
+
+
+def resolve_runner(entry: PointFunction | str) -> PointFunction:
+    """A callable from a table entry (``"pkg.module:function"`` strings are imported)."""
+    if callable(entry):
+        return entry
+    if not isinstance(entry, str) or ":" not in entry:
+        raise ValueError(f"runner {entry!r} must be a callable or a 'module:function' string")
+    module_name, attr = entry.split(":", 1)
+    module = importlib.import_module(module_name)
+    try:
+        fn = getattr(module, attr)
+    except AttributeError as exc:
+        raise ImportError(f"runner {entry!r}: module {module_name} has no {attr!r}") from exc
+    return fn
+
+
+def _reduction_function(candidates: tuple[str, ...]) -> PointFunction:
+    """First of ``candidates`` ("module:function") that exists in bifsnn.reduction."""
+    errors = []
+    for cand in candidates:
+        try:
+            return resolve_runner(cand)
+        except ImportError as exc:
+            errors.append(f"{cand}: {exc}")
+    raise ImportError(
+        "the reduced models are not available (bifsnn.reduction has no usable simulate "
+        "function): " + "; ".join(errors)
+    )
+
+
+_MAP_CANDIDATES = ("bifsnn.reduction:simulate_map", "bifsnn.reduction.map:simulate_map")
+_ODE_CANDIDATES = ("bifsnn.reduction:simulate_ode", "bifsnn.reduction.ode:simulate_ode")
+
+
+def simulate_map(params: NetworkParams, *, t_ms: float, seed: int = 0, progress: bool = False,
+                 **options: Any) -> Any:
+    """Run the reference map of ``bifsnn.reduction`` (deterministic; ``seed`` is recorded)."""
+    return _reduction_function(_MAP_CANDIDATES)(params, t_ms=t_ms, **options)
+
+
+def simulate_ode(params: NetworkParams, *, t_ms: float, seed: int = 0, progress: bool = False,
+                 **options: Any) -> Any:
+    """Integrate the reduced ODE of ``bifsnn.reduction`` (deterministic; ``seed`` recorded)."""
+    return _reduction_function(_ODE_CANDIDATES)(params, t_ms=t_ms, **options)
+
+
+simulate_map.available = lambda: _reduction_function(_MAP_CANDIDATES)  # type: ignore[attr-defined]
+simulate_ode.available = lambda: _reduction_function(_ODE_CANDIDATES)  # type: ignore[attr-defined]
+
+
+def check_runners(kinds: list[str], runners: RunnerTable | None = None) -> None:
+    """Resolve the runner of every kind in the driver; raise ImportError naming the kind if
+    one is unavailable (so a sweep fails before any work instead of at every point)."""
+    table = runner_table(runners)
+    for kind in kinds:
+        if kind not in table:
+            raise ImportError(f"no runner for model kind {kind!r}; known: {sorted(table)}")
+        try:
+            fn = resolve_runner(table[kind])
+            if callable(getattr(fn, "available", None)):
+                fn.available()
+        except ImportError as exc:
+            raise ImportError(f"model kind {kind!r}: runner unavailable: {exc}") from exc
+
+
+_WARMED: set[str] = set()
+
+
+def warmup_runners(kinds: list[str], runners: RunnerTable | None = None) -> list[str]:
+    """Compile/import what each model kind needs, once per process (worker initializer).
+
+    Built-in ``snn``/``markov`` runners are called on a tiny network for 2 ms, which triggers
+    numba compilation (or loads it from numba's cache); custom runners are only imported,
+    and their ``warmup()`` attribute is called if they have one.  Errors are swallowed here:
+    the real point will fail and record them.  Returns the kinds warmed in this call.
+    """
+    table = runner_table(runners)
+    done = []
+    for kind in kinds:
+        if kind not in table:
+            continue
+        entry = table[kind]
+        tag = f"{kind}={entry!r}"
+        if tag in _WARMED:
+            continue
+        try:
+            fn = resolve_runner(entry)
+            if entry == DEFAULT_RUNNERS.get(kind) and kind in ("snn", "markov"):
+                fn(NetworkParams(N_E=8, N_I=4), t_ms=2.0, seed=0, progress=False)
+            elif callable(getattr(fn, "warmup", None)):
+                fn.warmup()
+        except Exception:  # noqa: BLE001 - the point itself will report the problem
+            _WARMED.add(tag)  # do not retry a failing warm-up at every point
+            continue
+        _WARMED.add(tag)
+        done.append(kind)
+    return done
+
+
+def _to_float(v: Any) -> float:
+    if v is None:
+        return math.nan
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def observables_from_result(result: Any, transient_ms: float) -> dict[str, Any]:
+    """``bifsnn.observables.summary`` of a SimulationResult (lists kept, None -> NaN)."""
+    from bifsnn.observables import summary
+
+    return summary(result, transient_ms=transient_ms)
+
+
+def derive_observables(
+    raw: Mapping[str, Any], groups: tuple[str, ...], thresholds: RegimeThresholds
+) -> dict[str, Any]:
+    """The variables of the requested observable ``groups`` from a summary-like mapping."""
+    heights = np.asarray(raw.get("peak_heights") or [], dtype=float)
+    intervals = np.asarray(raw.get("peak_intervals_ms") or [], dtype=float)
+    stats = delta_m_stats(heights, intervals)
+    values: dict[str, Any] = {
+        "rate_e_hz": _to_float(raw.get("rate_e_hz")),
+        "rate_i_hz": _to_float(raw.get("rate_i_hz")),
+        "ssi_e": _to_float(raw.get("ssi_e")),
+        "ssi_i": _to_float(raw.get("ssi_i")),
+        "spectral_peak_hz": _to_float(raw.get("spectral_peak_hz")),
+        **stats,
+    }
+    out: dict[str, Any] = {}
+    for g in groups:
+        for name in OBSERVABLE_GROUPS[g]:
+            if name == "delta_m_hist":
+                out[name] = [float(x) for x in delta_m_histogram(heights)]
+            elif name == "regime":
+                out[name] = classify_regime(
+                    {"ssi_e": values["ssi_e"], "peak_heights": heights,
+                     "peak_intervals_ms": intervals},
+                    thresholds,
+                )
+            else:
+                out[name] = values[name]
+    return out
+
+
+def execute_point(
+    point: SweepPoint,
+    *,
+    runners: RunnerTable | None = None,
+    transient_ms: float = 100.0,
+    observables: tuple[str, ...] = ("rates", "ssi", "spectral_peak", "delta_m", "regime"),
+    classifier: Mapping[str, Any] | None = None,
+    spikes_dir: str | None = None,
+) -> dict[str, Any]:
+    """Run one point and return its record (never raises for a failing point).
+
+    The record holds the point's key, index, coords, model, seed, t_ms, full parameters, the
+    requested observables, ``status`` ("ok" or "error"), ``error`` (message and traceback
+    tail), ``elapsed_s``, host, pid and package version.  With ``spikes_dir`` a returned
+    SimulationResult is also saved there as ``<key>.h5``.  The kind's runner is warmed up
+    (once per process) before the clock starts.
+    """
+    from bifsnn import __version__
+
+    warmup_runners([point.model], runners)
+    t0 = time.perf_counter()
+    record: dict[str, Any] = {
+        "key": point.key,
+        "index": point.index,
+        "coords": point.coords,
+        "model": point.model,
+        "seed": point.seed,
+        "t_ms": point.t_ms,
+        "params": point.params.to_dict(),
+        "options": point.options,
+        "version": __version__,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+    }
+    try:
+        table = runner_table(runners)
+        if point.model not in table:
+            raise KeyError(f"no runner for model kind {point.model!r}; known: {sorted(table)}")
+        fn = resolve_runner(table[point.model])
+        result = fn(point.params, t_ms=point.t_ms, seed=point.seed, progress=False,
+                    **point.options)
+        if isinstance(result, Mapping):
+            raw = dict(result)
+        else:
+            raw = observables_from_result(result, transient_ms)
+            if spikes_dir is not None:
+                spikes_path = Path(spikes_dir) / f"{point.key}.h5"
+                result.save(spikes_path)
+                record["spikes_file"] = spikes_path.name
+        record["observables"] = derive_observables(
+            raw, observables, RegimeThresholds(**dict(classifier or {}))
+        )
+        record["status"] = "ok"
+        record["error"] = ""
+    except Exception as exc:  # noqa: BLE001 - a failing point is data, not a crash
+        tb = traceback.format_exc(limit=6)
+        record["status"] = "error"
+        record["error"] = f"{type(exc).__name__}: {exc}\n{tb}"
+        record["observables"] = {}
+    record["elapsed_s"] = time.perf_counter() - t0
+    return record
