@@ -527,7 +527,7 @@ def summary(result: Any, transient_ms: float = 100.0) -> dict[str, Any]:
     sm_e = smooth_rate(rate_e, dt)
     sm_e_t = sm_e[k:]
     peaks = mfe_peaks(sm_e_t, dt)
-    times = (peaks.indices + k + 1) * dt
+    times = np.round((peaks.indices + k + 1) * dt, 9)  # no float noise like 116.90000000000002
     intervals = np.diff(times)
     dm = peak_differences(peaks.heights)
 
