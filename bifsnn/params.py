@@ -64,10 +64,10 @@ class NetworkParams:
     def __post_init__(self) -> None:
         for f in fields(self):
             _validate_field(f.name, getattr(self, f.name))
-        if not (-self.M_r < self.V_reset < self.M):
+        if not (-self.M_r <= self.V_reset < self.M):
             raise ParameterError(
-                f"V_reset = {self.V_reset!r} is out of range: must lie strictly between "
-                f"-M_r = {-self.M_r!r} and M = {self.M!r}"
+                f"V_reset = {self.V_reset!r} is out of range: must satisfy "
+                f"-M_r = {-self.M_r!r} <= V_reset < M = {self.M!r}"
             )
         if self.dt > self.tau_R:
             raise ParameterError(

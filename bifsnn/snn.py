@@ -36,6 +36,39 @@ CONNECTIVITIES = ("annealed", "quenched")
 
 
 @numba.njit(cache=True)
+def advance_pending(H, pop, n_e, n_i, quenched, births, p_conn, decay, exp_table, rng, ust):
+    """Step 6 of MODEL.md 1: H <- max(0, H + Binomial(n_Q', p) - Poisson(H dt / tau)).
+
+    ``H[i, src]`` counts neuron i's pending spikes from population src (0 = E, 1 = I); with
+    quenched connectivity the births are given in ``births``; ``exp_table[q, src, h]`` holds
+    exp(-h dt / tau) (0 where the library Poisson draw is to be used).
+    """
+    n_src = (n_e, n_i)
+    for i in range(H.shape[0]):
+        q = pop[i]
+        for src in range(2):
+            h = H[i, src]
+            if quenched:
+                b = births[i, src]
+            else:
+                b = bernoulli_sum(rng, ust, n_src[src], p_conn[q, src])
+            if h <= 0:
+                d = 0
+            elif h < exp_table.shape[2] and exp_table[q, src, h] > 0.0:
+                d = poisson_inversion(rng, ust, h * decay[q, src], exp_table[q, src, h])
+            else:
+                d = rng.poisson(h * decay[q, src])
+            h = h + b - d
+            H[i, src] = h if h > 0 else 0
+
+
+def poisson_exp_table(decay: np.ndarray, n_max: int = 400) -> np.ndarray:
+    """exp(-h decay) for h < n_max per pathway; 0 where the mean exceeds 30 (library draw)."""
+    lam = decay[:, :, None] * np.arange(n_max)[None, None, :]
+    return np.where(lam > 30.0, 0.0, np.exp(-lam))
+
+
+@numba.njit(cache=True)
 def _snn_steps(
     V, refr, H, pop, a_syn, p_conn, decay, lam_dt, drive_poisson, M, M_r, V_reset, leak_dt,
     p_leave, quenched, indptr, indices, births, spiked, exp_table, rng, ust,
@@ -88,23 +121,7 @@ def _snn_steps(
                 src = pop[j]
                 for ptr in range(indptr[j], indptr[j + 1]):
                     births[indices[ptr], src] += 1
-        n_src = (n_e, n_i)
-        for i in range(N):
-            q = pop[i]
-            for src in range(2):
-                h = H[i, src]
-                if quenched:
-                    b = births[i, src]
-                else:
-                    b = bernoulli_sum(rng, ust, n_src[src], p_conn[q, src])
-                if h <= 0:
-                    d = 0
-                elif h < exp_table.shape[2] and exp_table[q, src, h] > 0.0:
-                    d = poisson_inversion(rng, ust, h * decay[q, src], exp_table[q, src, h])
-                else:
-                    d = rng.poisson(h * decay[q, src])
-                h = h + b - d
-                H[i, src] = h if h > 0 else 0
+        advance_pending(H, pop, n_e, n_i, quenched, births, p_conn, decay, exp_table, rng, ust)
         if hist_every > 0 and (step + 1) % hist_every == 0:
             sample_histogram(V, refr, pop, e0, de, hist, hist_ref, (step + 1) // hist_every - 1)
     return written
@@ -160,10 +177,7 @@ def simulate_snn(
     S, p, tau = drv.pathway_arrays(params)
     a_syn = S * params.dt / tau  # voltage per pending spike per step
     decay = params.dt / tau
-    # exp(-h dt / tau) for pending-spike counts h below 400 (means up to 400 dt / tau_min)
-    h_table = np.arange(400)
-    exp_table = np.exp(-decay[:, :, None] * h_table[None, None, :])
-    exp_table[decay[:, :, None] * h_table[None, None, :] > 30.0] = 0.0  # -> library draw
+    exp_table = poisson_exp_table(decay)
     if connectivity == "quenched":
         indptr, indices = _quenched_connectivity(params, pop, rng)
     else:
