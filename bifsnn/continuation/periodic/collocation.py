@@ -1,0 +1,316 @@
+"""Orthogonal collocation for periodic orbits (AUTO-07p style), sparse Jacobian, Newton, Floquet.
+
+Unknowns: node values U ((ntst*ncol+1) * n, last node = first node by an explicit periodicity
+equation), the period T and (during continuation) the parameter p. Equations, in this row
+order: collocation at the Gauss points of every interval (ntst*ncol*n), periodicity
+u(0) - u(1) = 0 (n), the integral phase condition int <u - u_ref, u_ref'> dt = 0 (1) and,
+optionally, one bordering row (pseudo-arclength). Columns: U, then T, then p. The collocation
+block alone is singular (phase invariance); the bordered matrix is factorised by SuperLU.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+from .mesh import (
+    collocation_tables,
+    node_quadrature_weights,
+)
+from .system import CycleSystem
+
+__all__ = ["Collocation", "CycleSolution", "floquet_from_jacobian", "FloquetResult"]
+
+
+@dataclass
+class FloquetResult:
+    """Floquet multipliers (sorted by decreasing modulus) and the monodromy matrix."""
+
+    multipliers: np.ndarray
+    monodromy: np.ndarray
+    trivial_error: float  # |mu - 1| for the multiplier closest to 1 (accuracy check)
+    eigenvectors: np.ndarray | None = None
+    # log|det M| = log|product of all multipliers|, accumulated interval by interval so that it
+    # stays accurate when multipliers underflow (e.g. 1e-136 for van der Pol, mu = 10)
+    log_abs_det: float = float("nan")
+
+    def log_abs_nontrivial_2d(self) -> float:
+        """For n = 2: log|mu_2| = log|det M| - log|mu_trivial| (accurate even if mu_2 ~ 1e-300)."""
+        k = int(np.argmin(np.abs(self.multipliers - 1.0)))
+        return self.log_abs_det - float(np.log(np.abs(self.multipliers[k])))
+
+
+@dataclass
+class CycleSolution:
+    """A periodic orbit on a collocation mesh (normalised time in [0, 1])."""
+
+    tm: np.ndarray
+    ncol: int
+    U: np.ndarray  # (ntst*ncol+1, n)
+    T: float
+    p: float
+    success: bool = True
+    message: str = ""
+    iterations: int = 0
+    residual_norm: float = float("nan")
+    floquet: FloquetResult | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def ntst(self) -> int:
+        return len(self.tm) - 1
+
+    @property
+    def t(self) -> np.ndarray:
+        """Physical times of the nodes (0 ... T)."""
+        from .mesh import node_times
+
+        return node_times(self.tm, self.ncol) * self.T
+
+    @property
+    def x_min(self) -> np.ndarray:
+        return self.U.min(axis=0)
+
+    @property
+    def x_max(self) -> np.ndarray:
+        return self.U.max(axis=0)
+
+    @property
+    def multipliers(self) -> np.ndarray | None:
+        return None if self.floquet is None else self.floquet.multipliers
+
+
+class Collocation:
+    """Collocation discretisation of x' = T f(x, p) on [0, 1] for a fixed mesh."""
+
+    def __init__(self, system: CycleSystem, tm: np.ndarray, ncol: int) -> None:
+        self.sys = system
+        self.tm = np.asarray(tm, dtype=float)
+        self.ncol = int(ncol)
+        self.tab = collocation_tables(self.ncol)
+        self.h = np.diff(self.tm)
+        if np.any(self.h <= 0):
+            raise ValueError("mesh tm must be strictly increasing")
+        self.ntst = len(self.h)
+        self.n = system.n
+        self.nnodes = self.ntst * self.ncol + 1
+        self.nU = self.nnodes * self.n
+        self.ncoll = self.ntst * self.ncol * self.n
+        self.wnode = node_quadrature_weights(self.tm, self.ncol)
+        self._idx = (
+            np.arange(self.ntst)[:, None] * self.ncol + np.arange(self.ncol + 1)[None, :]
+        )  # (N, m+1) node index per interval
+        self._cache: dict = {}
+
+    # ------------------------------------------------------------------ helpers
+    def coll_points(self, U: np.ndarray) -> np.ndarray:
+        """States at the collocation points (N*m, n)."""
+        Uj = U[self._idx]  # (N, m+1, n)
+        return np.einsum("kl,jln->jkn", self.tab.L, Uj).reshape(-1, self.n)
+
+    def coll_derivs(self, U: np.ndarray) -> np.ndarray:
+        """du/dt (normalised time) at the collocation points (N*m, n)."""
+        Uj = U[self._idx]
+        d = np.einsum("kl,jln->jkn", self.tab.D, Uj) / self.h[:, None, None]
+        return d.reshape(-1, self.n)
+
+    def node_derivative(self, U: np.ndarray) -> np.ndarray:
+        """d/dt (normalised time) of the piecewise polynomial at the nodes (left-sided at ends)."""
+        Uj = U[self._idx]  # (N, m+1, n)
+        Db = self.tab.basis_derivative(self.tab.nodes)  # (m+1 nodes, m+1 basis)
+        d = np.einsum("kl,jln->jkn", Db, Uj) / self.h[:, None, None]
+        out = d[:, :-1, :].reshape(-1, self.n)
+        return np.vstack([out, d[-1, -1][None, :]])
+
+    def phase_reference(self, U: np.ndarray, T: float, p: float) -> np.ndarray:
+        """Normalised derivative of a reference orbit at the nodes, for the phase condition."""
+        F = T * self.sys.f_batch(U, p)
+        nrm = np.sqrt(np.sum(self.wnode[:, None] * F * F))
+        return F / (nrm if nrm > 0 else 1.0)
+
+    # ------------------------------------------------------------------ residual
+    def residual(
+        self, U: np.ndarray, T: float, p: float, Uref: np.ndarray, Fref: np.ndarray
+    ) -> np.ndarray:
+        """Collocation, periodicity and phase residuals (length ncoll + n + 1)."""
+        X = self.coll_points(U)
+        r_coll = self.coll_derivs(U) - T * self.sys.f_batch(X, p)
+        r_per = U[0] - U[-1]
+        r_phase = np.sum(self.wnode[:, None] * (U - Uref) * Fref)
+        return np.concatenate([r_coll.ravel(), r_per, [r_phase]])
+
+    # ------------------------------------------------------------------ Jacobian
+    def _structure(self, with_p: bool, border: bool):
+        key = (with_p, border)
+        if key in self._cache:
+            return self._cache[key]
+        N, m, n = self.ntst, self.ncol, self.n
+        jr, jc = self.sys.jrows, self.sys.jcols
+        j = np.arange(N)[:, None, None, None]
+        k = np.arange(m)[None, :, None, None]
+        l_ = np.arange(m + 1)[None, None, :, None]
+        rows_b = ((j * m + k) * n + jr[None, None, None, :]) + 0 * l_
+        cols_b = ((j * m + l_) * n + jc[None, None, None, :]) + 0 * k
+        iT = self.nU
+        ip = self.nU + 1
+        rows = [rows_b.ravel(), np.arange(self.ncoll)]
+        cols = [cols_b.ravel(), np.full(self.ncoll, iT)]
+        if with_p:
+            rows.append(np.arange(self.ncoll))
+            cols.append(np.full(self.ncoll, ip))
+        r_per = self.ncoll + np.arange(n)
+        rows += [r_per, r_per]
+        cols += [np.arange(n), (self.nnodes - 1) * n + np.arange(n)]
+        r_ph = self.ncoll + n
+        rows.append(np.full(self.nU, r_ph))
+        cols.append(np.arange(self.nU))
+        ncols = self.nU + 1 + (1 if with_p else 0)
+        nrows = self.ncoll + n + 1 + (1 if border else 0)
+        if border:
+            rows.append(np.full(ncols, nrows - 1))
+            cols.append(np.arange(ncols))
+        rows = np.concatenate(rows)
+        cols = np.concatenate(cols)
+        nval = rows.size
+        A = sp.csc_matrix(
+            (np.arange(1, nval + 1, dtype=float), (rows, cols)), shape=(nrows, ncols)
+        )
+        A.sort_indices()
+        perm = A.data.astype(np.int64) - 1
+        if perm.size != nval:
+            raise RuntimeError("duplicate entries in collocation Jacobian structure")
+        A.data = np.zeros(nval)
+        self._cache[key] = (A, perm)
+        return self._cache[key]
+
+    def jacobian(
+        self,
+        U: np.ndarray,
+        T: float,
+        p: float,
+        Fref: np.ndarray,
+        *,
+        with_p: bool = False,
+        border_row: np.ndarray | None = None,
+    ) -> sp.csc_matrix:
+        """Sparse Jacobian of the residual w.r.t. (U, T[, p]) with an optional bordering row."""
+        A, perm = self._structure(with_p, border_row is not None)
+        N, m, n = self.ntst, self.ncol, self.n
+        X = self.coll_points(U)
+        Jv = self.sys.jac_values(X, p).reshape(N, m, self.sys.nnz)
+        D, L = self.tab.D, self.tab.L
+        blocks = (D[None, :, :, None] / self.h[:, None, None, None]) * self.sys.jdiag[
+            None, None, None, :
+        ] - T * L[None, :, :, None] * Jv[:, :, None, :]
+        parts = [blocks.ravel(), -self.sys.f_batch(X, p).ravel()]
+        if with_p:
+            parts.append(-T * self.sys.fp_batch(X, p).ravel())
+        parts += [np.ones(n), -np.ones(n), (self.wnode[:, None] * Fref).ravel()]
+        if border_row is not None:
+            parts.append(np.asarray(border_row, dtype=float))
+        vals = np.concatenate(parts)
+        out = A.copy()
+        out.data = vals[perm]
+        return out
+
+    # ------------------------------------------------------------------ Newton at fixed p
+    def newton(
+        self,
+        U0: np.ndarray,
+        T0: float,
+        p: float,
+        *,
+        Uref: np.ndarray | None = None,
+        tol: float = 1e-9,
+        max_iter: int = 15,
+    ) -> CycleSolution:
+        """Newton's method for (U, T) at fixed parameter p."""
+        U = np.array(U0, dtype=float)
+        T = float(T0)
+        Uref = U.copy() if Uref is None else Uref
+        Fref = self.phase_reference(Uref, T, p)
+        rn = np.inf
+        for it in range(1, max_iter + 1):
+            r = self.residual(U, T, p, Uref, Fref)
+            rn = float(np.max(np.abs(r)))
+            if not np.isfinite(rn):
+                return CycleSolution(self.tm, self.ncol, U, T, p, False, "NaN in residual", it)
+            A = self.jacobian(U, T, p, Fref)
+            try:
+                dx = spla.splu(A).solve(-r)
+            except RuntimeError as exc:
+                return CycleSolution(self.tm, self.ncol, U, T, p, False, f"singular: {exc}", it)
+            U = U + dx[: self.nU].reshape(U.shape)
+            T = T + dx[self.nU]
+            step = float(np.max(np.abs(dx)))
+            scale = 1.0 + float(np.max(np.abs(U)))
+            if not np.isfinite(step) or T <= 0:
+                return CycleSolution(
+                    self.tm, self.ncol, U, T, p, False, "Newton diverged (NaN or T <= 0)", it
+                )
+            if step < tol * scale:
+                r = self.residual(U, T, p, Uref, Fref)
+                rn = float(np.max(np.abs(r)))
+                return CycleSolution(self.tm, self.ncol, U, T, p, True, "converged", it, rn)
+        return CycleSolution(
+            self.tm, self.ncol, U, T, p, False, f"no convergence in {max_iter} iterations",
+            max_iter, rn,
+        )
+
+    # ------------------------------------------------------------------ Floquet
+    def floquet(self, U: np.ndarray, T: float, p: float, *, vectors: bool = False) -> FloquetResult:
+        """Floquet multipliers from the collocation Jacobian (condensation to the monodromy)."""
+        Fref = self.phase_reference(U, T, p)
+        A = self.jacobian(U, T, p, Fref)
+        return floquet_from_jacobian(A, self, vectors=vectors)
+
+    def propagate_linear(self, A: sp.csc_matrix, v0: np.ndarray) -> np.ndarray:
+        """Solution of the linearised collocation system through the period with w(0) = v0."""
+        n = self.n
+        C = A[: self.ncoll, : self.nU]
+        lu = spla.splu(C[:, n:].tocsc())
+        w = lu.solve(-(C[:, :n] @ v0))
+        return np.vstack([np.asarray(v0)[None, :], w.reshape(-1, n)])
+
+
+def floquet_from_jacobian(
+    A: sp.csc_matrix, coll: Collocation, *, vectors: bool = False
+) -> FloquetResult:
+    """Monodromy matrix M = -C_rest^{-1} C_0 restricted to the last node, and its eigenvalues.
+
+    C is the collocation block of the Jacobian (rows: collocation equations, columns: node
+    values). Given u(0) the collocation equations determine all later nodes (an implicit
+    Gauss Runge-Kutta step per interval), so the last node is M u(0).
+    """
+    n = coll.n
+    C = A[: coll.ncoll, : coll.nU]
+    C0 = C[:, :n].toarray()
+    lu = spla.splu(C[:, n:].tocsc())
+    Y = lu.solve(-C0)
+    M = Y[-n:, :]
+    if vectors:
+        mu, V = np.linalg.eig(M)
+    else:
+        mu, V = np.linalg.eigvals(M), None
+    order = np.argsort(-np.abs(mu))
+    mu = mu[order]
+    if V is not None:
+        V = V[:, order]
+    triv = float(np.min(np.abs(mu - 1.0)))
+    logdet = _log_abs_det_by_interval(C, coll) if coll.n * coll.ncol <= 64 else float("nan")
+    return FloquetResult(mu, M, triv, V, logdet)
+
+
+def _log_abs_det_by_interval(C: sp.csc_matrix, coll: Collocation) -> float:
+    """sum_j log|det M_j| with M_j the transfer matrix of interval j (dense, batched)."""
+    N, m, n = coll.ntst, coll.ncol, coll.n
+    rows = np.arange(N)[:, None] * (m * n) + np.arange(m * n)[None, :]
+    cols = np.arange(N)[:, None] * (m * n) + np.arange((m + 1) * n)[None, :]
+    Cd = C.tocsr()
+    blocks = np.stack([Cd[rows[j]][:, cols[j]].toarray() for j in range(N)])  # (N, mn, (m+1)n)
+    Mj = -np.linalg.solve(blocks[:, :, n:], blocks[:, :, :n])[:, -n:, :]
+    _, logdet = np.linalg.slogdet(Mj)
+    return float(np.sum(logdet))

@@ -1,0 +1,198 @@
+"""Adapter turning a user ODE x' = f(x, p) into batched evaluations for periodic-orbit solvers.
+
+The periodic-orbit code evaluates f, df/dx and df/dp at hundreds of points at once. This
+module hides whether the user supplied analytic Jacobians, a vectorised f, or neither (then
+finite differences with column grouping from an optional sparsity pattern are used).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+__all__ = ["CycleSystem", "as_cycle_system"]
+
+
+def _group_columns(pattern: sp.csc_matrix) -> np.ndarray:
+    """Greedy column grouping: columns in one group share no nonzero row (for FD Jacobians)."""
+    n = pattern.shape[1]
+    groups = -np.ones(n, dtype=int)
+    used_rows: list[np.ndarray] = []
+    pattern = pattern.tocsc()
+    for c in range(n):
+        rows = pattern.indices[pattern.indptr[c] : pattern.indptr[c + 1]]
+        for g, mask in enumerate(used_rows):
+            if not mask[rows].any():
+                groups[c] = g
+                mask[rows] = True
+                break
+        else:
+            mask = np.zeros(pattern.shape[0], dtype=bool)
+            mask[rows] = True
+            used_rows.append(mask)
+            groups[c] = len(used_rows) - 1
+    return groups
+
+
+class CycleSystem:
+    """Smooth autonomous ODE x' = f(x, p) seen through one scalar continuation parameter.
+
+    Parameters
+    ----------
+    f : callable f(x, P) -> (n,) with P the parameter object (see ``params``/``ipar``).
+    n : state dimension.
+    dfdx : optional callable returning the (n, n) Jacobian (dense array or scipy.sparse).
+    dfdp : optional callable returning df/dP: (n,) for a scalar parameter, or (n, npar).
+    params : None (then P is the scalar continuation parameter itself) or a 1-D array of
+        parameters of which entry ``ipar`` is continued.
+    vectorized : f accepts x of shape (n, K) and returns (n, K) (solve_ivp convention).
+    jac_sparsity : optional (n, n) pattern of df/dx; the diagonal is always included.
+    """
+
+    def __init__(
+        self,
+        f: Callable[..., Any],
+        n: int,
+        *,
+        dfdx: Callable[..., Any] | None = None,
+        dfdp: Callable[..., Any] | None = None,
+        params: Sequence[float] | np.ndarray | None = None,
+        ipar: int = 0,
+        vectorized: bool = False,
+        jac_sparsity: Any = None,
+        fd_step: float = 1e-7,
+    ) -> None:
+        if not callable(f):
+            raise TypeError("f must be callable f(x, p)")
+        if not (isinstance(n, int | np.integer) and n >= 1):
+            raise ValueError(f"n (state dimension) must be a positive integer, got {n!r}")
+        self.f_user = f
+        self.n = int(n)
+        self.dfdx_user = dfdx
+        self.dfdp_user = dfdp
+        self.params = None if params is None else np.array(params, dtype=float)
+        if self.params is not None and not (0 <= ipar < self.params.size):
+            raise ValueError(f"ipar must be in [0, {self.params.size - 1}], got {ipar}")
+        self.ipar = int(ipar)
+        self.vectorized = bool(vectorized)
+        self.fd_step = float(fd_step)
+        if jac_sparsity is None:
+            pat = sp.csc_matrix(np.ones((self.n, self.n)))
+        else:
+            pat = sp.csc_matrix(jac_sparsity, dtype=float)
+            if pat.shape != (self.n, self.n):
+                raise ValueError(f"jac_sparsity must have shape ({n}, {n}), got {pat.shape}")
+            pat = (abs(pat) + sp.identity(self.n, format="csc")).tocsc()
+        pat.data[:] = 1.0
+        pat.sort_indices()
+        coo = pat.tocoo()
+        order = np.lexsort((coo.col, coo.row))
+        self.jrows = coo.row[order].astype(np.int64)
+        self.jcols = coo.col[order].astype(np.int64)
+        self.jdiag = (self.jrows == self.jcols).astype(float)
+        self.nnz = self.jrows.size
+        self._groups = _group_columns(pat) if jac_sparsity is not None else np.arange(self.n)
+
+    # ----------------------------------------------------------------- parameter handling
+    def P(self, p: float) -> Any:
+        """Parameter object passed to the user functions for continuation value p."""
+        if self.params is None:
+            return float(p)
+        P = self.params.copy()
+        P[self.ipar] = p
+        return P
+
+    def with_params(self, params: np.ndarray | None, ipar: int | None = None) -> CycleSystem:
+        """Copy with another base parameter vector / continued index."""
+        new = object.__new__(CycleSystem)
+        new.__dict__.update(self.__dict__)
+        new.params = None if params is None else np.array(params, dtype=float)
+        if ipar is not None:
+            new.ipar = int(ipar)
+        return new
+
+    # ----------------------------------------------------------------- single point
+    def f(self, x: np.ndarray, p: float) -> np.ndarray:
+        return np.asarray(self.f_user(np.asarray(x, dtype=float), self.P(p)), dtype=float)
+
+    def jac(self, x: np.ndarray, p: float) -> np.ndarray:
+        """Dense (n, n) Jacobian at one point."""
+        if self.dfdx_user is not None:
+            J = self.dfdx_user(np.asarray(x, dtype=float), self.P(p))
+            return J.toarray() if sp.issparse(J) else np.asarray(J, dtype=float)
+        vals = self.jac_values(np.asarray(x, dtype=float)[None, :], p)[0]
+        J = np.zeros((self.n, self.n))
+        J[self.jrows, self.jcols] = vals
+        return J
+
+    def fp(self, x: np.ndarray, p: float) -> np.ndarray:
+        return self.fp_batch(np.asarray(x, dtype=float)[None, :], p)[0]
+
+    # ----------------------------------------------------------------- batches (K, n)
+    def f_batch(self, X: np.ndarray, p: float) -> np.ndarray:
+        """f at K points; X has shape (K, n); returns (K, n)."""
+        P = self.P(p)
+        if self.vectorized:
+            return np.asarray(self.f_user(X.T, P), dtype=float).T.reshape(X.shape)
+        return np.array([self.f_user(x, P) for x in X], dtype=float).reshape(X.shape)
+
+    def jac_values(self, X: np.ndarray, p: float) -> np.ndarray:
+        """Values of df/dx on the sparsity pattern at K points: (K, nnz)."""
+        K = X.shape[0]
+        if self.dfdx_user is not None:
+            P = self.P(p)
+            out = np.empty((K, self.nnz))
+            for k in range(K):
+                J = self.dfdx_user(X[k], P)
+                if sp.issparse(J):
+                    J = J.toarray()
+                out[k] = np.asarray(J, dtype=float)[self.jrows, self.jcols]
+            return out
+        # forward differences, one batched f evaluation per column group
+        F0 = self.f_batch(X, p)
+        out = np.empty((K, self.nnz))
+        ngroups = int(self._groups.max()) + 1
+        scale = self.fd_step * np.maximum(1.0, np.abs(X))
+        col_of_entry = self.jcols
+        row_of_entry = self.jrows
+        for g in range(ngroups):
+            cols = np.flatnonzero(self._groups == g)
+            Xp = X.copy()
+            Xp[:, cols] += scale[:, cols]
+            dF = self.f_batch(Xp, p) - F0
+            sel = np.flatnonzero(self._groups[col_of_entry] == g)
+            out[:, sel] = dF[:, row_of_entry[sel]] / scale[:, col_of_entry[sel]]
+        return out
+
+    def fp_batch(self, X: np.ndarray, p: float) -> np.ndarray:
+        """df/dp at K points: (K, n)."""
+        if self.dfdp_user is not None:
+            P = self.P(p)
+            out = np.empty_like(X)
+            for k in range(X.shape[0]):
+                g = np.asarray(self.dfdp_user(X[k], P), dtype=float)
+                out[k] = g[:, self.ipar] if (g.ndim == 2 and self.params is not None) else g
+            return out
+        dp = self.fd_step * max(1.0, abs(p))
+        return (self.f_batch(X, p + dp) - self.f_batch(X, p - dp)) / (2 * dp)
+
+
+def as_cycle_system(obj: Any, **kwargs: Any) -> CycleSystem:
+    """Accept a CycleSystem, a callable f, or a duck-typed problem with f/dfdx/dfdp attributes."""
+    if isinstance(obj, CycleSystem):
+        return obj
+    if callable(obj) and not hasattr(obj, "f"):
+        return CycleSystem(obj, **kwargs)
+    f = getattr(obj, "f", None) or getattr(obj, "rhs", None)
+    if f is None:
+        raise TypeError("system must be a CycleSystem, a callable f(x, p) or have an f attribute")
+    kw = dict(kwargs)
+    for name in ("dfdx", "dfdp", "params", "ipar", "vectorized", "jac_sparsity"):
+        if name not in kw and getattr(obj, name, None) is not None:
+            kw[name] = getattr(obj, name)
+    if "n" not in kw:
+        kw["n"] = int(getattr(obj, "n", getattr(obj, "dim", 0)))
+    return CycleSystem(f, **kw)
