@@ -4,8 +4,12 @@
 The decision uses the MFE peak sequence (heights m_k and intervals of the smoothed E rate,
 MODEL.md section 6) and the E spike synchrony index:
 
-1. **asynchronous** if fewer than ``min_peaks`` MFE peaks were found, or ``SSI_E <
-   ssi_async`` (peaks then come from rate fluctuations, not synchronous events).
+1. **asynchronous** if fewer than ``min_peaks`` MFE peaks were found, or the synchrony ratio
+   ``ssi_e_ratio = SSI_E / SSI_indep < sync_ratio_async``, where ``SSI_indep = 11 r dt/1000
+   + 1/N_E`` is the SSI of independent Poisson firing at the same per-neuron rate r (Hz)
+   (for Poisson step counts of mean mu, E[n s]/E[n] = 11 mu + 1).  The ratio, not SSI itself,
+   is used because SSI grows with the rate alone: 134 Hz independent firing already gives
+   SSI = 0.15, and at such rates the 10 spikes/ms peak threshold is crossed by noise.
 2. With ``Delta m_k = m_{k+1} - m_k`` and ``H`` the mean peak height, three statistics:
    ``delta_m_rel`` = median |Delta m| / H (how much successive MFEs differ),
    ``delta_m_sign_alternation`` = fraction of successive pairs (Delta m_k, Delta m_{k+1}) of
@@ -38,6 +42,8 @@ __all__ = [
     "classify_regime",
     "delta_m_histogram",
     "delta_m_stats",
+    "ssi_independent",
+    "synchrony_ratio",
 ]
 
 REGIMES: tuple[str, ...] = ("asynchronous", "regular-MFE", "alternating-MFE", "irregular")
@@ -50,9 +56,9 @@ DELTA_M_EDGES: np.ndarray = np.arange(-300.0, 300.0 + 2.5, 5.0)
 class RegimeThresholds:
     """Documented decision thresholds of :func:`classify_regime` (see module docstring)."""
 
-    #: E-population SSI below which activity counts as asynchronous (no synchronous events).
-    #: Independent firing at r Hz gives SSI about 11 * r * dt / 1000 (0.01 at 10 Hz).
-    ssi_async: float = 0.05
+    #: SSI_E / SSI_indep below which activity counts as asynchronous (no synchronous
+    #: events); independent firing gives 1, the default SNN's alternating MFEs about 5.
+    sync_ratio_async: float = 1.5
     #: Fewer MFE peaks than this in the analysed window -> asynchronous (need >= 3 Delta m).
     min_peaks: int = 4
     #: median |Delta m| / mean height at most this -> heights count as constant.
@@ -127,10 +133,28 @@ def delta_m_histogram(peak_heights: Sequence[float] | np.ndarray) -> np.ndarray:
     return counts / counts.sum()
 
 
+def ssi_independent(rate_hz: float, n_neurons: int, dt_ms: float) -> float:
+    """SSI of independent Poisson firing at ``rate_hz`` per neuron (11-step window)."""
+    mu = n_neurons * rate_hz * dt_ms / 1000.0  # mean spikes per step in the population
+    return (11.0 * mu + 1.0) / n_neurons
+
+
+def synchrony_ratio(ssi_e: Any, rate_e_hz: Any, n_e: Any, dt_ms: Any) -> float:
+    """``ssi_e / ssi_independent(rate_e_hz, n_e, dt_ms)``; NaN when any input is missing."""
+    try:
+        ssi_v, rate, n, dt = float(ssi_e), float(rate_e_hz), int(n_e), float(dt_ms)
+    except (TypeError, ValueError):
+        return math.nan
+    if not (math.isfinite(ssi_v) and math.isfinite(rate) and n > 0 and dt > 0):
+        return math.nan
+    return ssi_v / ssi_independent(rate, n, dt)
+
+
 def classify_regime(
     observables: Mapping[str, Any], thresholds: RegimeThresholds | None = None
 ) -> str:
-    """Regime label from ``ssi_e`` and either the peak arrays (``peak_heights``,
+    """Regime label from the synchrony ratio (``ssi_e_ratio``, or ``ssi_e``, ``rate_e_hz``,
+    ``N_E``, ``dt_ms`` to compute it) and either the peak arrays (``peak_heights``,
     ``peak_intervals_ms``) or precomputed :func:`delta_m_stats` values."""
     th = thresholds or RegimeThresholds()
     if "peak_heights" in observables:
@@ -139,9 +163,12 @@ def classify_regime(
         )
     else:
         stats = {k: observables.get(k, float("nan")) for k in delta_m_stats([], [])}
-    ssi = float(observables.get("ssi_e", float("nan")))
-    n_peaks = stats["n_peaks"]
-    if not (n_peaks >= th.min_peaks) or not (ssi >= th.ssi_async):
+    ratio = observables.get("ssi_e_ratio")
+    if ratio is None:
+        ratio = synchrony_ratio(observables.get("ssi_e"), observables.get("rate_e_hz"),
+                                observables.get("N_E"), observables.get("dt_ms"))
+    ratio = float(ratio)
+    if not (stats["n_peaks"] >= th.min_peaks) or not (ratio >= th.sync_ratio_async):
         return "asynchronous"
     rel, cv = stats["delta_m_rel"], stats["interval_cv"]
     if rel <= th.regular_dm_rel and cv <= th.regular_interval_cv:

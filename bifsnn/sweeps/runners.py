@@ -34,6 +34,7 @@ from bifsnn.sweeps.classify import (
     classify_regime,
     delta_m_histogram,
     delta_m_stats,
+    synchrony_ratio,
 )
 from bifsnn.sweeps.spec import OBSERVABLE_GROUPS, SweepPoint
 
@@ -185,9 +186,12 @@ def observables_from_result(result: Any, transient_ms: float) -> dict[str, Any]:
 
 
 def derive_observables(
-    raw: Mapping[str, Any], groups: tuple[str, ...], thresholds: RegimeThresholds
+    raw: Mapping[str, Any], groups: tuple[str, ...], thresholds: RegimeThresholds,
+    params: NetworkParams | None = None,
 ) -> dict[str, Any]:
-    """The variables of the requested observable ``groups`` from a summary-like mapping."""
+    """The variables of the requested observable ``groups`` from a summary-like mapping
+    (``N_E`` and ``dt_ms`` for the synchrony ratio come from ``raw`` or else ``params``)."""
+    params = params or NetworkParams()
     heights = np.asarray(raw.get("peak_heights") or [], dtype=float)
     intervals = np.asarray(raw.get("peak_intervals_ms") or [], dtype=float)
     stats = delta_m_stats(heights, intervals)
@@ -196,6 +200,8 @@ def derive_observables(
         "rate_i_hz": _to_float(raw.get("rate_i_hz")),
         "ssi_e": _to_float(raw.get("ssi_e")),
         "ssi_i": _to_float(raw.get("ssi_i")),
+        "ssi_e_ratio": synchrony_ratio(raw.get("ssi_e"), raw.get("rate_e_hz"),
+                                       raw.get("N_E", params.N_E), raw.get("dt_ms", params.dt)),
         "spectral_peak_hz": _to_float(raw.get("spectral_peak_hz")),
         **stats,
     }
@@ -206,7 +212,7 @@ def derive_observables(
                 out[name] = [float(x) for x in delta_m_histogram(heights)]
             elif name == "regime":
                 out[name] = classify_regime(
-                    {"ssi_e": values["ssi_e"], "peak_heights": heights,
+                    {"ssi_e_ratio": values["ssi_e_ratio"], "peak_heights": heights,
                      "peak_intervals_ms": intervals},
                     thresholds,
                 )
@@ -265,7 +271,7 @@ def execute_point(
                 result.save(spikes_path)
                 record["spikes_file"] = spikes_path.name
         record["observables"] = derive_observables(
-            raw, observables, RegimeThresholds(**dict(classifier or {}))
+            raw, observables, RegimeThresholds(**dict(classifier or {})), point.params
         )
         record["status"] = "ok"
         record["error"] = ""

@@ -28,7 +28,7 @@ TOML form (all tables optional except one of ``[grid]`` / ``[[points]]``)::
     connectivity = "annealed"
 
     [classifier]                  # RegimeThresholds overrides
-    ssi_async = 0.05
+    sync_ratio_async = 1.5
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ SPECIAL_AXES: tuple[str, ...] = ("model", "t_ms", "scale")
 #: Observable groups a spec can ask for -> the per-point variables each group keeps.
 OBSERVABLE_GROUPS: dict[str, tuple[str, ...]] = {
     "rates": ("rate_e_hz", "rate_i_hz"),
-    "ssi": ("ssi_e", "ssi_i"),
+    "ssi": ("ssi_e", "ssi_i", "ssi_e_ratio"),
     "spectral_peak": ("spectral_peak_hz",),
     "delta_m": (
         "n_peaks",

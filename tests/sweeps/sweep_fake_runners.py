@@ -44,3 +44,26 @@ def failing_point(params, *, t_ms, seed=0, progress=False, **options):
     if params.p_EI > 0.65:
         raise RuntimeError(f"deliberate failure at p_EI={params.p_EI}")
     return fake_point(params, t_ms=t_ms, seed=seed, progress=progress, **options)
+
+
+def _warm() -> None:
+    """Warm-up hook: records which process warmed up (one line per warm-up)."""
+    log = os.environ.get("BIFSNN_FAKE_WARM")
+    if log:
+        with open(log, "a") as fh:
+            fh.write(f"{os.getpid()}\n")
+
+
+fake_point.warmup = _warm
+
+
+def result_point(params, *, t_ms, seed=0, progress=False, **options):
+    """A SimulationResult with a synthetic periodic MFE train (for the raw-spike path)."""
+    from bifsnn.results import SimulationResult
+
+    n = int(round(t_ms / params.dt))
+    counts = np.zeros(n)
+    period = int(round(20.0 / params.dt))
+    counts[period // 2::period] = 40.0
+    return SimulationResult(model="snn", params=params, dt_ms=params.dt,
+                            spike_counts_e=counts, spike_counts_i=counts / 2, seed=seed)
