@@ -64,6 +64,8 @@ __all__ = [
     "lorenz_c_plus",
     "brusselator_1d_rhs",
     "brusselator_1d_jac",
+    "brusselator_1d_jac_sparse",
+    "brusselator_1d_sparsity",
     "brusselator_1d_hopf_b",
     "auto_equilibria",
     "auto_cycles_from_hopf",
@@ -282,14 +284,16 @@ def brusselator_1d_rhs(u: np.ndarray, p: np.ndarray) -> np.ndarray:
     """1-D Brusselator, m = n/2 interior points on [0, 1], Dirichlet (a, b/a).
 
     Parameters p[0] = a, p[1] = b, p[2] = d1 (x diffusion), p[3] = d2 (y diffusion).
-    State is interleaved: u[0::2] = x_i, u[1::2] = y_i.
+    State is interleaved: u[0::2] = x_i, u[1::2] = y_i.  ``u`` may be (n,) or (n, K)
+    (K states at once, solve_ivp's vectorised convention).
     """
+    u = np.asarray(u, dtype=float)
     n = u.shape[0]
     m, a, b, c1, c2 = _bru1d_unpack(p, n)
     x = u[0::2]
     y = u[1::2]
-    xb = np.empty(m + 2)
-    yb = np.empty(m + 2)
+    xb = np.empty((m + 2,) + u.shape[1:])
+    yb = np.empty_like(xb)
     xb[0] = xb[-1] = a
     yb[0] = yb[-1] = b / a
     xb[1:-1] = x
@@ -297,10 +301,41 @@ def brusselator_1d_rhs(u: np.ndarray, p: np.ndarray) -> np.ndarray:
     lap_x = xb[:-2] - 2.0 * x + xb[2:]
     lap_y = yb[:-2] - 2.0 * y + yb[2:]
     x2y = x * x * y
-    out = np.empty(n)
+    out = np.empty_like(u)
     out[0::2] = a - (b + 1.0) * x + x2y + c1 * lap_x
     out[1::2] = b * x - x2y + c2 * lap_y
     return out
+
+
+def brusselator_1d_sparsity(n: int):
+    """Sparsity pattern (scipy CSC, bool) of the 1-D Brusselator Jacobian (bandwidth 2)."""
+    import scipy.sparse as sp
+
+    if n < 2 or n % 2:
+        raise ValueError(f"n must be an even integer >= 2, got {n!r}")
+    offsets = [-2, -1, 0, 1, 2]
+    return sp.diags([np.ones(n - abs(k)) for k in offsets], offsets, format="csc").astype(bool)
+
+
+def brusselator_1d_jac_sparse(u: np.ndarray, p: np.ndarray):
+    """df/du of :func:`brusselator_1d_rhs` as a scipy CSC matrix (for sparse engines)."""
+    import scipy.sparse as sp
+
+    n = u.shape[0]
+    m, a, b, c1, c2 = _bru1d_unpack(p, n)
+    x = u[0::2]
+    y = u[1::2]
+    d0 = np.empty(n)
+    d0[0::2] = -(b + 1.0) + 2.0 * x * y - 2.0 * c1
+    d0[1::2] = -x * x - 2.0 * c2
+    up1 = np.zeros(n - 1)  # (i, i+1): x_i -> y_i coupling at even i
+    up1[0::2] = x * x
+    lo1 = np.zeros(n - 1)  # (i+1, i): y_i row, x_i column
+    lo1[0::2] = b - 2.0 * x * y
+    d2 = np.empty(n - 2)
+    d2[0::2] = c1
+    d2[1::2] = c2
+    return sp.diags([d2, lo1, d0, up1, d2], [-2, -1, 0, 1, 2], format="csc")
 
 
 def brusselator_1d_jac(u: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

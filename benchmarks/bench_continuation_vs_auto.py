@@ -1,0 +1,493 @@
+"""Benchmark: bifsnn's continuation engine against AUTO-07p on the same problems.
+
+Runs, with the same tolerances and the same collocation mesh (NTST, NCOL) on both sides,
+
+(a) the Brusselator (equilibria in b, Hopf at 1 + a^2, cycles from the Hopf),
+(b) the Lorenz system (C+ in r, subcritical Hopf at r = 24.7368..., cycles from it),
+(c) the 1-D reaction-diffusion Brusselator for n = 4 .. 300 state variables (equilibria
+    through the Hopf points, cycles from the first Hopf, per-step timing),
+
+and prints, per located point, the number of matching significant digits between bifsnn
+and AUTO (and against the closed-form value where one exists), and the AUTO / bifsnn ratio
+of wall time per continuation step for equilibria and for cycles as a function of n.
+
+Targets checked: >= 6 matching digits on located points; bifsnn >= 10x faster than AUTO
+per cycle step at n = 200.
+
+Run::
+
+    python benchmarks/bench_continuation_vs_auto.py                 # n = 4 20 50 100 200
+    python benchmarks/bench_continuation_vs_auto.py --n 4 20 --quick  # a minute or so
+    python benchmarks/bench_continuation_vs_auto.py --json out.json   # also save the numbers
+
+AUTO needs the optional ``bifpy`` package (see ``auto_peer.py`` for the install steps);
+without it only the bifsnn side runs.  Whatever part of bifsnn's engine cannot be imported
+is reported by name and skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import auto_peer as ap  # noqa: E402
+
+# ---------------------------------------------------------------------------------------
+# bifsnn side: thin adapters onto bifsnn.continuation (equilibria) and .periodic (cycles)
+# ---------------------------------------------------------------------------------------
+
+_EQ_DRIVER_CANDIDATES = (
+    ("bifsnn.continuation.equilibria", "continue_equilibria"),
+    ("bifsnn.continuation", "continue_equilibria"),
+    ("bifsnn.continuation.equilibria", "equilibria"),
+)
+
+
+def _resolve(candidates) -> tuple[Callable | None, str]:
+    errors = []
+    for mod_name, attr in candidates:
+        try:
+            mod = importlib.import_module(mod_name)
+        except Exception as exc:  # noqa: BLE001 - report any import failure verbatim
+            errors.append(f"{mod_name}: {type(exc).__name__}: {exc}")
+            continue
+        fn = getattr(mod, attr, None)
+        if callable(fn):
+            return fn, f"{mod_name}.{attr}"
+        errors.append(f"{mod_name} has no {attr}")
+    return None, "; ".join(errors)
+
+
+def bifsnn_parts() -> dict[str, tuple[Callable | None, str]]:
+    """Which pieces of bifsnn's engine are importable now (name -> (callable, where/why))."""
+    parts = {"equilibria": _resolve(_EQ_DRIVER_CANDIDATES)}
+    parts["cycle_from_hopf"] = _resolve((("bifsnn.continuation.periodic.cycles",
+                                          "cycle_from_hopf"),))
+    parts["continue_cycles"] = _resolve((("bifsnn.continuation.periodic.cycles",
+                                          "continue_cycles"),))
+    parts["solve_cycle"] = _resolve((("bifsnn.continuation.periodic.cycles", "solve_cycle"),))
+    return parts
+
+
+@dataclass
+class Model:
+    """One benchmark model in the form both engines need."""
+
+    name: str
+    f: Callable  # f(u, p), u (n,) or (n, K)
+    jac: Callable  # (df/du dense, df/dp) for AUTO
+    x0: np.ndarray
+    p0: np.ndarray
+    ipar: int
+    bounds: tuple[float, float]
+    dfdx_bifsnn: Callable | None = None  # df/du for bifsnn (sparse at large n)
+    jac_sparsity: object = None
+    exact_hopf: float | None = None
+
+
+@dataclass
+class Timed:
+    n_steps: int
+    wall_s: float
+    per_step_s: float
+    baseline_steps: int | None = None
+
+
+@dataclass
+class Row:
+    """One printed comparison line."""
+
+    problem: str
+    what: str
+    bifsnn: float | None
+    auto: float | None
+    exact: float | None = None
+    note: str = ""
+    digits_vs_auto: float | None = None
+    digits_vs_exact_bifsnn: float | None = None
+    digits_vs_exact_auto: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.bifsnn is not None and self.auto is not None:
+            self.digits_vs_auto = ap.matching_digits(self.bifsnn, self.auto)
+        if self.exact is not None:
+            if self.bifsnn is not None:
+                self.digits_vs_exact_bifsnn = ap.matching_digits(self.bifsnn, self.exact)
+            if self.auto is not None:
+                self.digits_vs_exact_auto = ap.matching_digits(self.auto, self.exact)
+
+
+@dataclass
+class Report:
+    rows: list[Row] = field(default_factory=list)
+    timing: list[dict] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+
+
+def _timed_differential(run: Callable[[int], object], n_steps: int, baseline: int | None,
+                        steps_of: Callable[[object], int]) -> tuple[object, Timed]:
+    t0 = time.perf_counter()
+    out = run(n_steps)
+    wall = time.perf_counter() - t0
+    done = steps_of(out)
+    if baseline is not None and 0 <= baseline < done:
+        t0 = time.perf_counter()
+        run(baseline)
+        base = time.perf_counter() - t0
+        return out, Timed(done, wall, (wall - base) / (done - baseline), baseline)
+    return out, Timed(done, wall, wall / max(done, 1))
+
+
+def bifsnn_equilibria(driver: Callable, model: Model, settings: ap.AutoSettings, n_steps: int,
+                      baseline: int | None = None):
+    """Equilibrium branch of ``model`` with bifsnn (same tolerances as AUTO)."""
+    from bifsnn.continuation.options import ContinuationOptions
+    from bifsnn.continuation.problem import ODEProblem
+
+    problem = ODEProblem(
+        f=model.f, x0=model.x0, p0=model.p0, param=model.ipar,
+        dfdx=model.dfdx_bifsnn or (lambda u, p: model.jac(u, p)[0]),
+        dfdp=lambda u, p: _full_dfdp(model, u, p), name=model.name,
+    )
+
+    def run(steps: int):
+        opts = ContinuationOptions(
+            ds=abs(settings.ds), ds_min=settings.dsmin, ds_max=settings.dsmax, max_steps=steps,
+            p_min=model.bounds[0], p_max=model.bounds[1], newton_tol=settings.epsu,
+            locate_tol=min(settings.epss, 1e-9), direction=1 if settings.ds > 0 else -1,
+            compute_l1=False, detect_codim2=False,
+        )
+        return driver(problem, opts)
+
+    return _timed_differential(run, n_steps, baseline, lambda br: max(len(br) - 1, 0))
+
+
+def _full_dfdp(model: Model, u, p) -> np.ndarray:
+    dfdp = np.asarray(model.jac(u, p)[1], dtype=float)
+    out = np.zeros((u.shape[0], model.p0.size))
+    out[:, : dfdp.shape[1]] = dfdp
+    return out
+
+
+def bifsnn_cycle_system(model: Model):
+    from bifsnn.continuation.periodic.system import CycleSystem
+
+    return CycleSystem(
+        model.f, int(model.x0.size),
+        dfdx=model.dfdx_bifsnn or (lambda u, p: model.jac(u, p)[0]),
+        dfdp=lambda u, p: _full_dfdp(model, u, p),
+        params=model.p0, ipar=model.ipar, vectorized=True, jac_sparsity=model.jac_sparsity,
+    )
+
+
+def hopf_data(model: Model, x: np.ndarray, p_value: float) -> tuple[float, np.ndarray]:
+    """(omega, q) of the critical eigenpair at a Hopf point (dense eig of the Jacobian)."""
+    p = model.p0.copy()
+    p[model.ipar] = p_value
+    J = np.asarray(model.jac(np.asarray(x, dtype=float), p)[0])
+    lam, V = np.linalg.eig(J)
+    cand = np.flatnonzero(lam.imag > 1e-12)
+    if cand.size == 0:
+        raise ValueError(f"no complex eigenvalue at the Hopf point p={p_value!r}")
+    k = int(cand[np.argmin(np.abs(lam.real[cand]))])
+    return float(abs(lam[k].imag)), V[:, k]
+
+
+def bifsnn_cycles(model: Model, system, x_h, p_h, omega, q, settings: ap.AutoSettings,
+                  n_steps: int, baseline: int | None, *, p_bounds, T_max=math.inf,
+                  adapt_every: int = 0):
+    from bifsnn.continuation.periodic.cycles import CycleOptions, continue_cycles, cycle_from_hopf
+
+    start = cycle_from_hopf(system, x_h, p_h, omega, q, ntst=settings.ntst, ncol=settings.ncol)
+
+    def run(steps: int):
+        opts = CycleOptions(
+            ds=settings.ds, ds_min=settings.dsmin, ds_max=settings.dsmax, max_steps=max(steps, 1),
+            p_min=p_bounds[0], p_max=p_bounds[1], T_max=T_max, ntst=settings.ntst,
+            ncol=settings.ncol, newton_tol=settings.epsu, adapt_every=adapt_every,
+        )
+        return continue_cycles(system, start, opts)
+
+    return _timed_differential(run, n_steps, baseline, lambda br: len(br.points))
+
+
+def bifsnn_period_at(system, branch, p_target: float, settings: ap.AutoSettings) -> float | None:
+    """Period of the bifsnn cycle at exactly p_target (Newton at fixed p from the nearest point)."""
+    from bifsnn.continuation.periodic.cycles import solve_cycle
+
+    if not branch.points:
+        return None
+    k = int(np.argmin(np.abs(branch.p - p_target)))
+    pt = branch.points[k]
+    sol = solve_cycle(system, pt.tm, pt.U, pt.T, p_target, pt.ncol, adapt=0,
+                      tol=settings.epsu, floquet=False)
+    return float(sol.T) if sol.success else None
+
+
+# ---------------------------------------------------------------------------------------
+# the problems
+# ---------------------------------------------------------------------------------------
+
+
+def brusselator_model(a: float = 2.0) -> Model:
+    return Model("brusselator", ap.brusselator_rhs, ap.brusselator_jac, np.array([a, 1.0 / a]),
+                 np.array([a, 1.0]), 1, (0.0, 8.0), exact_hopf=ap.brusselator_hopf_b(a))
+
+
+def lorenz_model(sigma: float = 10.0, beta: float = 8.0 / 3.0, r0: float = 10.0) -> Model:
+    return Model("lorenz", ap.lorenz_rhs, ap.lorenz_jac, ap.lorenz_c_plus(r0, beta),
+                 np.array([r0, sigma, beta]), 0, (1.0001, 30.0),
+                 exact_hopf=ap.lorenz_hopf_r(sigma, beta))
+
+
+def brusselator_1d_model(n: int, cfg: ap.Brusselator1DConfig | None = None) -> Model:
+    cfg = cfg or ap.Brusselator1DConfig()
+    x0 = np.empty(n)
+    x0[0::2] = cfg.a
+    x0[1::2] = cfg.b_start / cfg.a
+    return Model(f"brusselator_1d[n={n}]", ap.brusselator_1d_rhs, ap.brusselator_1d_jac, x0,
+                 np.array([cfg.a, cfg.b_start, cfg.d1, cfg.d2]), 1,
+                 (cfg.b_start - 1.0, cfg.b_end), dfdx_bifsnn=ap.brusselator_1d_jac_sparse,
+                 jac_sparsity=ap.brusselator_1d_sparsity(n),
+                 exact_hopf=ap.brusselator_1d_hopf_b(n, cfg.a, cfg.d1, cfg.d2))
+
+
+def _bifsnn_hopfs(branch) -> list:
+    return [s for s in branch.special_points if s.type == "H"]
+
+
+def compare_small(model: Model, settings: ap.AutoSettings, parts, report: Report, *,
+                  user_value: float, cycle_steps: int, T_max: float, use_auto: bool) -> None:
+    """Problems (a)/(b): Hopf location, first-cycle period and the period at ``user_value``."""
+    name = model.name
+    auto_eq = auto_cyc = None
+    if use_auto:
+        auto_eq = ap.auto_equilibria(model.f, model.jac, model.x0, model.p0, model.ipar,
+                                     model.bounds, settings, n_steps=500, problem=name)
+        if auto_eq.points_of("HB"):
+            auto_cyc = ap.auto_cycles_from_hopf(
+                model.f, model.jac, auto_eq, model.ipar, model.bounds, settings,
+                n_steps=cycle_steps, user_values=(user_value,),
+                max_period=T_max if math.isfinite(T_max) else None, problem=name)
+    a_hb = auto_eq.points_of("HB")[0] if auto_eq and auto_eq.points_of("HB") else None
+
+    # bifsnn equilibria
+    b_hb = None
+    driver, where = parts["equilibria"]
+    if driver is not None:
+        try:
+            br, _ = bifsnn_equilibria(driver, model, settings, 500)
+            hs = _bifsnn_hopfs(br)
+            b_hb = hs[0] if hs else None
+            if b_hb is None:
+                report.missing.append(f"{name}: bifsnn equilibria found no Hopf ({br.message})")
+        except Exception as exc:  # noqa: BLE001 - benchmark reports and goes on
+            report.missing.append(f"{name}: bifsnn equilibria raised {type(exc).__name__}: {exc}")
+    report.rows.append(Row(name, "Hopf parameter", b_hb.param if b_hb else None,
+                           a_hb.parameter if a_hb else None, model.exact_hopf))
+    if b_hb is not None and a_hb is not None:
+        report.rows.append(Row(name, "Hopf state |x|", float(np.linalg.norm(b_hb.x)),
+                               float(np.linalg.norm(a_hb.state))))
+
+    # bifsnn cycles: from bifsnn's own Hopf if there is one, else from the exact/AUTO Hopf
+    if parts["continue_cycles"][0] is None or parts["cycle_from_hopf"][0] is None:
+        return
+    if b_hb is not None and "omega" in b_hb.data and "q" in b_hb.data:
+        x_h, p_h = b_hb.x, b_hb.param
+        omega, q = float(b_hb.data["omega"]), np.asarray(b_hb.data["q"])
+        src = "bifsnn Hopf"
+    elif a_hb is not None:
+        x_h, p_h = a_hb.state, a_hb.parameter
+        omega, q = hopf_data(model, x_h, p_h)
+        src = "AUTO Hopf"
+    else:
+        report.missing.append(f"{name}: no Hopf point to start bifsnn cycles from")
+        return
+    system = bifsnn_cycle_system(model)
+    lo, hi = model.bounds
+    try:
+        br, _ = bifsnn_cycles(model, system, x_h, p_h, omega, q, settings, cycle_steps, None,
+                              p_bounds=(lo, hi), T_max=T_max, adapt_every=1)
+    except Exception as exc:  # noqa: BLE001
+        report.missing.append(f"{name}: bifsnn cycles raised {type(exc).__name__}: {exc}")
+        return
+    # bifsnn's branch starts one step off the (degenerate) Hopf cycle, so only AUTO's
+    # first cycle (the Hopf itself) is compared with 2 pi / omega here
+    T0_a = float(auto_cyc.period[0]) if auto_cyc is not None and auto_cyc.period.size else None
+    report.rows.append(Row(name, "cycle period at Hopf", None, T0_a, 2 * math.pi / omega,
+                           note=f"bifsnn cycles start from the {src}"))
+    a_uz = auto_cyc.points_of("UZ") if auto_cyc is not None else []
+    T_b = bifsnn_period_at(system, br, user_value, settings)
+    report.rows.append(Row(name, f"cycle period at p={user_value:g}", T_b,
+                           a_uz[0].period if a_uz else None,
+                           note=f"bifsnn: {len(br.points)} pts, {br.message}"))
+
+
+def compare_scaling(n_values, settings: ap.AutoSettings, parts, report: Report, *,
+                    eq_steps: int, cycle_steps: int, use_auto: bool,
+                    auto_cycle_max_n: int) -> None:
+    """Problem (c): Hopf location and per-step timing for equilibria and cycles vs n."""
+    for n in n_values:
+        model = brusselator_1d_model(n)
+        name = model.name
+        row = {"n": n}
+        a_eq = a_cyc = None
+        if use_auto:
+            a_eq, a_cyc = ap.run_brusselator_1d(
+                n, settings, eq_steps=eq_steps, eq_baseline_steps=max(eq_steps // 6, 1),
+                cycle_steps=cycle_steps, cycle_baseline_steps=1,
+                do_cycles=n <= auto_cycle_max_n)
+            row["auto_eq_step_s"] = a_eq.timing.time_per_step_s if a_eq.timing else None
+            row["auto_cycle_step_s"] = (a_cyc.timing.time_per_step_s
+                                        if a_cyc is not None and a_cyc.timing else None)
+        a_hb = a_eq.points_of("HB")[0] if a_eq is not None and a_eq.points_of("HB") else None
+        b_hb = None
+        driver, _ = parts["equilibria"]
+        if driver is not None:
+            try:
+                br, t = bifsnn_equilibria(driver, model, settings, eq_steps,
+                                          baseline=max(eq_steps // 6, 1))
+                row["bifsnn_eq_step_s"] = t.per_step_s
+                hs = _bifsnn_hopfs(br)
+                b_hb = hs[0] if hs else None
+            except Exception as exc:  # noqa: BLE001
+                report.missing.append(f"{name}: bifsnn equilibria raised "
+                                      f"{type(exc).__name__}: {exc}")
+        report.rows.append(Row(name, "Hopf 1 parameter", b_hb.param if b_hb else None,
+                               a_hb.parameter if a_hb else None, model.exact_hopf))
+        if parts["continue_cycles"][0] is not None:
+            p_h = model.exact_hopf
+            x_h = model.x0.copy()
+            x_h[1::2] = p_h / model.p0[0]
+            omega, q = hopf_data(model, x_h, p_h)
+            system = bifsnn_cycle_system(model)
+            try:
+                br, t = bifsnn_cycles(model, system, x_h, p_h, omega, q, settings,
+                                      cycle_steps, 1, p_bounds=(model.bounds[0],
+                                                                model.bounds[1] + 1.0))
+                row["bifsnn_cycle_step_s"] = t.per_step_s
+                row["bifsnn_cycle_msg"] = br.message
+                row["bifsnn_newton_its"] = [pt.newton_iterations for pt in br.points]
+                if a_cyc is not None and a_cyc.period.size > 1:
+                    p_last, T_last = float(a_cyc.parameter[-1]), float(a_cyc.period[-1])
+                    T_b = bifsnn_period_at(system, br, p_last, settings)
+                    report.rows.append(Row(name, f"cycle period at p={p_last:.8g}", T_b, T_last,
+                                           note="AUTO's last cycle point"))
+            except Exception as exc:  # noqa: BLE001
+                report.missing.append(f"{name}: bifsnn cycles raised {type(exc).__name__}: {exc}")
+        for kind in ("eq", "cycle"):
+            a, b = row.get(f"auto_{kind}_step_s"), row.get(f"bifsnn_{kind}_step_s")
+            row[f"speedup_{kind}"] = (a / b) if a and b and b > 0 else None
+        report.timing.append(row)
+        _print_timing_row(row)
+
+
+# ---------------------------------------------------------------------------------------
+# output
+# ---------------------------------------------------------------------------------------
+
+
+def _fmt(v, spec=".10g") -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def print_rows(rows: list[Row]) -> None:
+    print(f"{'problem':24s} {'quantity':28s} {'bifsnn':>16s} {'AUTO':>16s} {'exact':>16s} "
+          f"{'dig b~A':>7s} {'dig b~x':>7s} {'dig A~x':>7s}")
+    for r in rows:
+        print(f"{r.problem:24s} {r.what:28s} {_fmt(r.bifsnn):>16s} {_fmt(r.auto):>16s} "
+              f"{_fmt(r.exact):>16s} {_fmt(r.digits_vs_auto, '.1f'):>7s} "
+              f"{_fmt(r.digits_vs_exact_bifsnn, '.1f'):>7s} "
+              f"{_fmt(r.digits_vs_exact_auto, '.1f'):>7s} {r.note}")
+
+
+def _print_timing_row(row: dict) -> None:
+    def ms(key):
+        v = row.get(key)
+        return "-" if v is None else f"{v * 1e3:.3g} ms"
+
+    def x(key):
+        v = row.get(key)
+        return "-" if v is None else f"{v:.3g}x"
+
+    print(f"n={row['n']:4d}  equilibria/step: AUTO {ms('auto_eq_step_s'):>10s} bifsnn "
+          f"{ms('bifsnn_eq_step_s'):>10s} ({x('speedup_eq'):>7s})   cycles/step: AUTO "
+          f"{ms('auto_cycle_step_s'):>10s} bifsnn {ms('bifsnn_cycle_step_s'):>10s} "
+          f"({x('speedup_cycle'):>7s})", flush=True)
+
+
+def main(argv: list[str] | None = None) -> Report:
+    ap_ = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap_.add_argument("--n", type=int, nargs="*", default=[4, 20, 50, 100, 200],
+                     help="state dimensions for the 1-D Brusselator (even, >= 4)")
+    ap_.add_argument("--ntst", type=int, default=20)
+    ap_.add_argument("--ncol", type=int, default=4)
+    ap_.add_argument("--cycle-steps", type=int, default=3,
+                     help="cycle steps per timing run (AUTO costs ~15 s/step at n=200)")
+    ap_.add_argument("--eq-steps", type=int, default=30)
+    ap_.add_argument("--auto-cycle-max-n", type=int, default=300,
+                     help="skip AUTO cycle runs above this n (they grow ~n^2.4)")
+    ap_.add_argument("--no-auto", action="store_true", help="run only the bifsnn side")
+    ap_.add_argument("--quick", action="store_true", help="small problems only (a), (b)")
+    ap_.add_argument("--json", type=Path, default=None, help="write all numbers here")
+    args = ap_.parse_args(argv)
+    for n in args.n:
+        if n < 4 or n % 2:
+            ap_.error(f"--n values must be even integers >= 4, got {n}")
+
+    use_auto = not args.no_auto and ap.auto_available()
+    report = Report()
+    if not use_auto:
+        report.missing.append("AUTO-07p (bifpy) not importable or --no-auto: AUTO side skipped")
+    parts = bifsnn_parts()
+    for key, (fn, where) in parts.items():
+        if fn is None:
+            report.missing.append(f"bifsnn {key}: not available ({where})")
+
+    small = ap.AutoSettings(ds=0.05, dsmax=0.2, ntst=args.ntst, ncol=args.ncol)
+    compare_small(brusselator_model(), small, parts, report, user_value=5.5, cycle_steps=60,
+                  T_max=math.inf, use_auto=use_auto)
+    compare_small(lorenz_model(), small, parts, report, user_value=20.0, cycle_steps=80,
+                  T_max=20.0, use_auto=use_auto)
+    print_rows(report.rows)
+    if not args.quick:
+        print()
+        scale = ap.AutoSettings(ds=0.02, dsmax=0.05, iad=0, ntst=args.ntst, ncol=args.ncol)
+        n_small = len(report.rows)
+        compare_scaling(args.n, scale, parts, report, eq_steps=args.eq_steps,
+                        cycle_steps=args.cycle_steps, use_auto=use_auto,
+                        auto_cycle_max_n=args.auto_cycle_max_n)
+        print()
+        print_rows(report.rows[n_small:])
+    digits = [r.digits_vs_auto for r in report.rows if r.digits_vs_auto is not None]
+    print()
+    if digits:
+        print(f"agreement bifsnn vs AUTO: min {min(digits):.1f} digits over {len(digits)} "
+              f"located quantities (target >= 6)")
+    for row in report.timing:
+        if row["n"] == 200 and row.get("speedup_cycle"):
+            print(f"cycle step speed-up at n=200: {row['speedup_cycle']:.3g}x (target >= 10x)")
+    if report.missing:
+        print("missing / skipped:")
+        for m in report.missing:
+            print(f"  - {m}")
+    if args.json is not None:
+        args.json.write_text(json.dumps(
+            {"rows": [vars(r) for r in report.rows], "timing": report.timing,
+             "missing": report.missing, "ntst": args.ntst, "ncol": args.ncol},
+            indent=1, default=float))
+    return report
+
+
+if __name__ == "__main__":
+    main()
