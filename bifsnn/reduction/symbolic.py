@@ -1,0 +1,207 @@
+"""Symbolic derivation (sympy) of the scalar pieces of the reduced model, printed as numba code.
+
+Every formula of MODEL.md sections 2-5 that enters the map or the ODE is written here once, as
+a sympy expression; its partial derivatives are taken by sympy and the values and derivatives
+are printed (after common-subexpression elimination) as ``numba.njit`` functions.  The fixed
+assembly loops (``_template_src.py``) call these functions; :func:`generated_source` glues
+both into one module that :mod:`bifsnn.reduction.codegen` writes to the cache directory.
+
+Pieces (each a function returning a tuple):
+
+* ``bin_mean(n, A, mid, delta)`` -> Vbar and its derivatives in n and A (regularised mean
+  ``mid + (A - n mid) n / (n^2 + delta^2)``; ``delta = 0`` gives A / n);
+* ``within_bin(Vbar, lo, dv, eps, hmin)`` -> support [a, b] of the within-bin uniform density
+  and da/dVbar, db/dVbar, for the chosen rule ("reference" or "smooth");
+* ``drift(V, mE, vE, mI, vI, <params>)`` -> mu, sigma and their derivatives (section 3);
+* ``drift_dp(...)`` -> derivatives of mu and sigma in the network parameters;
+* ``kcore(x, a, b, mu, sig, al, be, PA, pA, PB, pB)`` -> F(x), M1(x) (section 4), with the
+  normal cdf / pdf at al, be passed in (computed once per edge with ``math.erfc``/``exp``);
+* ``kcore_grad(...)`` -> F, M1 and their derivatives in (a, b, mu, sig);
+* ``moment_rhs(m, v, f, p, tau)`` -> the two moment equations of section 2 and all their
+  partial derivatives.
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+from sympy.printing.pycode import PythonCodePrinter
+
+__all__ = ["GENERATOR_VERSION", "generated_functions", "BIN_RULES"]
+
+#: Bump when the generated code changes meaning (it is part of the cache key).
+GENERATOR_VERSION = "3"
+
+BIN_RULES = ("reference", "smooth")
+
+#: Minimum width of the reference rule's uniform density when Vbar sits on an edge.
+REFERENCE_MIN_WIDTH = 1e-4
+
+
+class Phi(sp.Function):
+    """Standard normal cdf (kept unevaluated so that derivatives stay compact)."""
+
+    def fdiff(self, argindex: int = 1) -> sp.Expr:
+        return phi(self.args[0])
+
+
+class phi(sp.Function):  # noqa: N801 - mathematical notation
+    """Standard normal pdf."""
+
+    def fdiff(self, argindex: int = 1) -> sp.Expr:
+        t = self.args[0]
+        return -t * phi(t)
+
+
+class _Printer(PythonCodePrinter):
+    """Python printer emitting ``math.*`` calls that numba compiles natively."""
+
+    def _print_Pow(self, expr, rational=False):  # noqa: ANN001
+        base, exp = expr.as_base_exp()
+        if exp.is_Integer and 1 < int(exp) <= 4:
+            b = self.parenthesize(base, 100)
+            return "(" + "*".join([b] * int(exp)) + ")"
+        if exp.is_Integer and -4 <= int(exp) < 0:
+            b = self.parenthesize(base, 100)
+            return "1.0/(" + "*".join([b] * (-int(exp))) + ")"
+        return super()._print_Pow(expr, rational=rational)
+
+
+def _function_source(name: str, args: list[sp.Symbol], outputs: list[sp.Expr]) -> str:
+    """Print ``outputs`` (after CSE) as one njit function returning a tuple."""
+    printer = _Printer({"standard": "python3", "fully_qualified_modules": True})
+    reps, reduced = sp.cse(outputs, symbols=sp.numbered_symbols("_t"), optimizations="basic")
+    lines = [
+        "@nb.njit(cache=True, error_model='numpy')",
+        f"def {name}({', '.join(str(a) for a in args)}):",
+    ]
+    for sym, expr in reps:
+        lines.append(f"    {sym} = {printer.doprint(expr)}")
+    outs = ", ".join(f"float({printer.doprint(e)})" for e in reduced)
+    lines.append(f"    return ({outs},)")
+    return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------------------- pieces
+def _bin_mean() -> str:
+    n, A, mid, delta = sp.symbols("n A mid delta", real=True)
+    vbar = mid + (A - n * mid) * n / (n**2 + delta**2)
+    return _function_source(
+        "bin_mean_raw", [n, A, mid, delta], [vbar, sp.diff(vbar, n), sp.diff(vbar, A)]
+    )
+
+
+def _within_bin(rule: str) -> str:
+    V, lo, dv, eps, hmin = sp.symbols("V lo dv eps hmin", real=True)
+    hi = lo + dv
+    mid = lo + dv / 2
+    if rule == "smooth":
+        # Uniform density centred on Vbar with half-width
+        # hw = (dv/2) sqrt( ((1 - s^2) / (1 + sqrt(s^2 + eps^2)))^2 + hmin^2 ),
+        # s = (Vbar - mid)/(dv/2).  eps, hmin -> 0 gives hw = (dv/2)(1 - |s|): the reference
+        # rule (the widest uniform density inside the bin touching the nearer edge).
+        s = (V - mid) / (dv / 2)
+        hw = (dv / 2) * sp.sqrt(((1 - s**2) / (1 + sp.sqrt(s**2 + eps**2))) ** 2 + hmin**2)
+        a = V - hw
+        b = V + hw
+    elif rule == "reference":
+        w = sp.Float(REFERENCE_MIN_WIDTH)
+        a = sp.Piecewise(
+            (lo, V <= mid),
+            (2 * V - hi, 2 * (hi - V) >= w),
+            (hi - w, True),
+        )
+        b = sp.Piecewise(
+            (2 * V - lo, (V <= mid) & (2 * (V - lo) >= w)),
+            (lo + w, V <= mid),
+            (hi, True),
+        )
+    else:  # pragma: no cover - validated by the caller
+        raise ValueError(f"unknown bin rule {rule!r}")
+    return _function_source(
+        "within_bin", [V, lo, dv, eps, hmin], [a, b, sp.diff(a, V), sp.diff(b, V)]
+    )
+
+
+DRIFT_PARAM_NAMES = ("lam", "SE", "SI", "tauE", "tauI", "Mr", "gl", "h")
+
+
+def _drift() -> tuple[str, str]:
+    V, mE, vE, mI, vI = sp.symbols("V mE vE mI vI", real=True)
+    lam, SE, SI, tauE, tauI, M, Mr, gl, h, sfl = sp.symbols(
+        "lam SE SI tauE tauI M Mr gl h sfl", real=True
+    )
+    c = (V + Mr) / (M + Mr)  # conductance factor of inhibition
+    mu = h * (lam + SE * mE / tauE - SI * mI / tauI * c - gl * V)
+    var = h * (lam + SE**2 * vE / tauE**2 + SI**2 * vI / tauI**2 * c**2)
+    sig = sp.sqrt(var + sfl**2)  # smooth floor instead of clipping at 0
+    args = [V, mE, vE, mI, vI, lam, SE, SI, tauE, tauI, M, Mr, gl, h, sfl]
+    values = [
+        mu, sig,
+        sp.diff(mu, V), sp.diff(sig, V),
+        sp.diff(mu, mE), sp.diff(sig, vE),
+        sp.diff(mu, mI), sp.diff(sig, vI),
+    ]
+    pars = [lam, SE, SI, tauE, tauI, Mr, gl, h]
+    dp = [sp.diff(mu, p) for p in pars] + [sp.diff(sig, p) for p in pars]
+    return _function_source("drift", args, values), _function_source("drift_dp", args, dp)
+
+
+def _kernel() -> tuple[str, str]:
+    x, a, b, mu, sig = sp.symbols("x a b mu sig", real=True)
+    al_s, be_s, PA, pA, PB, pB = sp.symbols("al be PA pA PB pB", real=True)
+    al = (x - a - mu) / sig
+    be = (x - b - mu) / sig
+
+    def psi(t: sp.Expr) -> sp.Expr:
+        return t * Phi(t) + phi(t)
+
+    def psi2(t: sp.Expr) -> sp.Expr:
+        return ((t**2 - 1) * Phi(t) + t * phi(t)) / 2
+
+    F = sig / (b - a) * (psi(al) - psi(be))
+    M1 = sig / (b - a) * (
+        x * (psi(al) - psi(be)) - sig * (psi2(al) - psi2(be)) - sig * (Phi(al) - Phi(be))
+    )
+    repl = {Phi(al): PA, phi(al): pA, Phi(be): PB, phi(be): pB}
+
+    def finish(e: sp.Expr) -> sp.Expr:
+        e = e.xreplace(repl)
+        e = e.xreplace({al: al_s, be: be_s})
+        return e
+
+    vars_ = [a, b, mu, sig]
+    values = [finish(F), finish(M1)]
+    grads = [finish(sp.diff(F, v)) for v in vars_] + [finish(sp.diff(M1, v)) for v in vars_]
+    args = [x, a, b, mu, sig, al_s, be_s, PA, pA, PB, pB]
+    return (
+        _function_source("kcore", args, values),
+        _function_source("kcore_grad", args, values + grads),
+    )
+
+
+def _moments() -> str:
+    m, v, f, p, tau = sp.symbols("m v f p tau", real=True)
+    dm = -m / tau + p * f
+    dv = -2 * v / tau + m / tau + p * (1 - p) * f
+    outs = [dm, dv]
+    for e in (dm, dv):
+        outs += [sp.diff(e, s) for s in (m, v, f, p, tau)]
+    return _function_source("moment_rhs", [m, v, f, p, tau], outs)
+
+
+def generated_functions(rule: str) -> str:
+    """Source text of all sympy-generated scalar functions for within-bin rule ``rule``."""
+    if rule not in BIN_RULES:
+        raise ValueError(f"bin_rule = {rule!r} is not one of {BIN_RULES}")
+    drift, drift_dp = _drift()
+    kcore, kcore_grad = _kernel()
+    parts = [
+        _bin_mean(),
+        _within_bin(rule),
+        drift,
+        drift_dp,
+        kcore,
+        kcore_grad,
+        _moments(),
+    ]
+    return "\n\n".join(parts)
