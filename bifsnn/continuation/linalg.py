@@ -8,6 +8,7 @@ stays sparse if it came in sparse.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -80,7 +81,9 @@ class Factorization:
             A = np.asarray(A)
             if not np.all(np.isfinite(A)):
                 raise np.linalg.LinAlgError("matrix has non-finite entries")
-            self._lu = sla.lu_factor(A, check_finite=False)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", sla.LinAlgWarning)
+                self._lu = sla.lu_factor(A, check_finite=False)
             if np.any(np.diag(self._lu[0]) == 0):
                 raise np.linalg.LinAlgError("matrix is exactly singular")
 
@@ -166,8 +169,9 @@ def fd_jacobian(
     sparsity=None,
     groups: np.ndarray | None = None,
     rel_step: float | None = None,
+    central: bool = False,
 ):
-    """Forward-difference Jacobian of ``fun`` at ``x``.
+    """Finite-difference Jacobian of ``fun`` at ``x`` (forward, or central if ``central``).
 
     With ``sparsity`` (a dense/sparse boolean pattern of shape (m, n)) the result is a sparse
     CSC matrix computed with one evaluation per column group (pass precomputed ``groups`` from
@@ -176,15 +180,27 @@ def fd_jacobian(
     x = np.asarray(x, dtype=float)
     if f0 is None:
         f0 = np.asarray(fun(x), dtype=float)
-    rel = np.sqrt(_EPS) if rel_step is None else rel_step
-    h = rel * np.maximum(1.0, np.abs(x))
+    if rel_step is None:
+        rel_step = _EPS ** (1 / 3) if central else np.sqrt(_EPS)
+    h = rel_step * np.maximum(1.0, np.abs(x))
+
+    def diff(xp: np.ndarray, cols) -> np.ndarray:
+        """(fun(x + dx) - fun(x - dx)) / (2 dx) or forward; returns (df, dx of cols)."""
+        dx = xp[cols] - x[cols]
+        fp = np.asarray(fun(xp), dtype=float)
+        if central:
+            xm = x.copy()
+            xm[cols] -= dx
+            return (fp - np.asarray(fun(xm), dtype=float)) / 2.0, dx
+        return fp - f0, dx
+
     if sparsity is None:
         J = np.empty((f0.size, x.size))
         for j in range(x.size):
             xj = x.copy()
             xj[j] += h[j]
-            hj = xj[j] - x[j]
-            J[:, j] = (np.asarray(fun(xj), dtype=float) - f0) / hj
+            df, dx = diff(xj, [j])
+            J[:, j] = df / dx[0]
         return J
     S = sp.csc_matrix(sparsity, dtype=bool)
     if groups is None:
@@ -195,7 +211,7 @@ def fd_jacobian(
         cols_g = np.flatnonzero(groups == g)
         xg = x.copy()
         xg[cols_g] += h[cols_g]
-        df = np.asarray(fun(xg), dtype=float) - f0
+        df, _ = diff(xg, cols_g)
         mask = groups[cols] == g
         vals[mask] = df[rows[mask]] / (xg[cols[mask]] - x[cols[mask]])
     return sp.csc_matrix((vals, (rows, cols)), shape=S.shape)
@@ -224,12 +240,11 @@ def _quad(fun, x, v):
     nv = np.linalg.norm(v)
     if nv == 0:
         return np.zeros_like(np.asarray(fun(x), dtype=float))
-    h = _EPS ** 0.25 * max(1.0, np.linalg.norm(x) / np.sqrt(max(len(x), 1)))
+    # fourth-order stencil: error O(h^4) + O(eps / h^2)
+    h = _EPS ** (1 / 6) * max(1.0, np.linalg.norm(x) / np.sqrt(max(len(x), 1)))
     d = v / nv
-    fp = np.asarray(fun(x + h * d), dtype=float)
-    fm = np.asarray(fun(x - h * d), dtype=float)
-    f0 = np.asarray(fun(x), dtype=float)
-    return (fp - 2 * f0 + fm) / h**2 * nv**2
+    f = {k: np.asarray(fun(x + k * h * d), dtype=float) for k in (-2, -1, 0, 1, 2)}
+    return (-f[2] + 16 * f[1] - 30 * f[0] + 16 * f[-1] - f[-2]) / (12 * h**2) * nv**2
 
 
 def _B_real(fun, x, u, v):
@@ -239,14 +254,15 @@ def _B_real(fun, x, u, v):
 
 
 def _cubic(fun, x, v):
-    """D^3 fun(x)[v, v, v] (real v) by a 4-point central difference."""
+    """D^3 fun(x)[v, v, v] (real v) by a 6-point central difference (error O(h^4))."""
     nv = np.linalg.norm(v)
     if nv == 0:
         return np.zeros_like(np.asarray(fun(x), dtype=float))
-    h = _EPS ** 0.2 * max(1.0, np.linalg.norm(x) / np.sqrt(max(len(x), 1)))
+    h = _EPS ** (1 / 7) * max(1.0, np.linalg.norm(x) / np.sqrt(max(len(x), 1)))
     d = v / nv
-    f = [np.asarray(fun(x + k * h * d), dtype=float) for k in (2, 1, -1, -2)]
-    return (f[0] - 2 * f[1] + 2 * f[2] - f[3]) / (2 * h**3) * nv**3
+    f = {k: np.asarray(fun(x + k * h * d), dtype=float) for k in (-3, -2, -1, 1, 2, 3)}
+    return ((-f[3] + 8 * f[2] - 13 * f[1] + 13 * f[-1] - 8 * f[-2] + f[-3])
+            / (8 * h**3) * nv**3)
 
 
 def _C_real(fun, x, a, b, c):

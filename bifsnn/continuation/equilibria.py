@@ -1,0 +1,473 @@
+"""Continuation of equilibria f(x, p) = 0 in one parameter, with detection and location of
+folds (LP), Hopf points (H) and branch points (BP), branch switching at BP, and the Hopf data
+a cycle continuation starts from.
+
+Detection: at every accepted point the eigenvalues of df/dx are computed and the unstable ones
+counted (real and non-real separately).  When the counts change over a step, the step is
+split by bisection in arclength until each sub-interval holds a single crossing (many pairs
+may cross in one step of a large system).  A real crossing is a fold when the parameter
+component of the tangent changes sign, otherwise a branch point.  Location: folds and Hopf
+points by Newton on the minimally augmented systems of :mod:`codim2`; branch points by the
+Illinois method on a bordered test function of the continuation Jacobian [[f_x f_p]; t^T]
+(which changes sign at a branch point but not at a fold).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from bifsnn.continuation.arclength import ArclengthContinuation
+from bifsnn.continuation.codim2 import FoldSystem, HopfSystem, _hstack
+from bifsnn.continuation.events import (
+    CurvePoint,
+    eigenvalues,
+    isolate,
+    locate_zero,
+    stability_counts,
+)
+from bifsnn.continuation.linalg import Factorization, bordered, multilinear_B, newton
+from bifsnn.continuation.normal_forms import HopfData, critical_eigenvectors
+from bifsnn.continuation.options import ContinuationOptions
+from bifsnn.continuation.problem import ODEProblem
+from bifsnn.continuation.result import Branch, SpecialPoint
+
+__all__ = ["continue_equilibria", "switch_branch", "hopf_data"]
+
+
+class _EquilibriumCurve:
+    """G(u) = f(x, p) with u = (x, p[k]); eigen-analysis and event location helpers."""
+
+    def __init__(self, problem: ODEProblem, options: ContinuationOptions, p_base: np.ndarray):
+        self.pr = problem
+        self.opts = options
+        self.k = problem.param
+        self.n = problem.n
+        self.p_base = np.asarray(p_base, dtype=float).copy()
+        n_eigs = options.n_eigs
+        if n_eigs is None:
+            dense = options.eig_method == "dense" or (
+                options.eig_method == "auto" and self.n <= options.dense_eig_max)
+            n_eigs = self.n if dense else 12
+        self.n_eigs = min(n_eigs, self.n)
+        self._shifts: list[float] = []
+
+    def p_of(self, u: np.ndarray) -> np.ndarray:
+        p = self.p_base.copy()
+        p[self.k] = u[self.n]
+        return p
+
+    def G(self, u: np.ndarray) -> np.ndarray:
+        return self.pr.rhs(u[: self.n], self.p_of(u))
+
+    def dG(self, u: np.ndarray):
+        x, p = u[: self.n], self.p_of(u)
+        return _hstack(self.pr.jac_x(x, p), self.pr.jac_p(x, p, [self.k]))
+
+    def Jx(self, dG):
+        return dG[:, : self.n]
+
+    def eig(self, dG) -> np.ndarray:
+        J = self.Jx(dG)
+        if sp.issparse(J):
+            J = sp.csc_matrix(J)
+        ev = eigenvalues(J, self.opts.eig_method, self.n_eigs, self.opts.dense_eig_max,
+                         self._shifts)
+        # remember the frequencies of the eigenvalues nearest the axis (sparse shifts)
+        near = ev[np.argsort(np.abs(ev.real))][:4]
+        self._shifts = sorted({round(abs(z.imag), 6) for z in near if abs(z.imag) > 1e-8})
+        return ev
+
+    def point(self, s: float, u: np.ndarray, t: np.ndarray, dG) -> CurvePoint:
+        ev = self.eig(dG) if self.opts.detect_bifurcations else np.array([], dtype=complex)
+        counts = stability_counts(ev) if ev.size else (-1, -1, -1)
+        return CurvePoint(s, u, t, dG, ev, counts)
+
+
+def _pad(ev: np.ndarray, k: int) -> np.ndarray:
+    out = np.full(k, np.nan + 0j)
+    out[: min(k, ev.size)] = ev[:k]
+    return out
+
+
+def continue_equilibria(
+    problem: ODEProblem,
+    options: ContinuationOptions | None = None,
+    *,
+    x0: np.ndarray | None = None,
+    p0: np.ndarray | None = None,
+    tangent: np.ndarray | None = None,
+    name: str = "",
+) -> Branch:
+    """Continue equilibria of ``problem`` in ``problem.param`` from ``(x0, p0)`` (defaults:
+    ``problem.x0``, ``problem.p0``).  Returns a :class:`Branch` (partial on failure, with
+    ``success`` False and a ``message``).  ``tangent`` (length n+1, in (x, param) space)
+    starts the run along a given direction (used by :func:`switch_branch`)."""
+    opts = options or ContinuationOptions()
+    x0 = problem.x0 if x0 is None else np.asarray(x0, dtype=float)
+    p0 = problem.p0 if p0 is None else np.asarray(p0, dtype=float)
+    curve = _EquilibriumCurve(problem, opts, p0)
+    n, k = problem.n, problem.param
+    bounds = {n: (opts.p_min, opts.p_max)}
+    weights = np.ones(n + 1)
+    weights[n] = opts.weights_param
+    cont = ArclengthContinuation(
+        curve.G, np.r_[x0, p0[k]], curve.dG, tangent=tangent, ds=opts.ds, ds_min=opts.ds_min,
+        ds_max=opts.ds_max, max_steps=opts.max_steps, newton_tol=opts.newton_tol,
+        newton_max_iter=opts.newton_max_iter, bounds=bounds, direction=opts.direction,
+        direction_index=n, weights=weights, max_angle=opts.max_angle,
+        correct_initial=tangent is None,
+    )
+    rows: list[CurvePoint] = []
+    specials: list[tuple[int, SpecialPoint]] = []  # (row, point) with row filled in later
+    if cont.status != "initial":
+        rows.append(curve.point(0.0, cont.u, cont.tangent, cont.jacobian))
+    for res in cont:
+        new = curve.point(res.ds, res.u, res.tangent, res.jacobian)
+        prev = rows[-1]
+        if opts.detect_bifurcations:
+            found = _detect(curve, cont, prev, new)
+            for s_loc, pt in found:
+                rows.append(pt)
+                specials.append((len(rows) - 1, s_loc))
+        rows.append(new)
+        if opts.verbose:
+            print(f"step {cont.n_steps}: p = {res.u[n]:.6g}, ds = {res.ds:.3g}, "
+                  f"unstable = {new.counts[0]}")
+    return _make_branch(problem, opts, curve, rows, specials, cont, name)
+
+
+def _make_branch(problem, opts, curve, rows, specials, cont, name) -> Branch:
+    n = problem.n
+    N = len(rows)
+    X = np.array([r.u[:n] for r in rows]).reshape(N, n)
+    P = np.array([curve.p_of(r.u) for r in rows]).reshape(N, problem.n_params)
+    T = np.array([r.tangent for r in rows]).reshape(N, n + 1)
+    ev = np.array([_pad(r.eig, curve.n_eigs) for r in rows]).reshape(N, curve.n_eigs)
+    nu = np.array([r.counts[0] for r in rows], dtype=int)
+    sps: list[SpecialPoint] = []
+    for row, sp_ in specials:
+        sp_.index = row
+        sps.append(sp_)
+    if N:
+        for row in (0, N - 1):
+            sps.append(SpecialPoint("EP", row, X[row].copy(), P[row].copy(), (problem.param,),
+                                    True, {"tangent": T[row].copy()},
+                                    "start" if row == 0 else cont.message))
+        sps.sort(key=lambda s: (s.index, 1 if s.type != "EP" else (0 if s.index == 0 else 2)))
+    msg = cont.message
+    return Branch(
+        kind="EP", x=X, p=P, param_indices=(problem.param,), eigenvalues=ev, n_unstable=nu,
+        tangents=T, special_points=sps, success=cont.success and N > 0, status=cont.status,
+        message=msg, param_names=problem.param_names,
+        x_names=tuple(problem.x_names) if problem.x_names else None,
+        name=name or problem.name, problem=problem, options=opts,
+    )
+
+
+# ----------------------------------------------------------------------------- detection
+def _detect(curve: _EquilibriumCurve, cont: ArclengthContinuation, A: CurvePoint,
+            B: CurvePoint) -> list[tuple[SpecialPoint, CurvePoint]]:
+    """Isolate and locate all crossings between consecutive points A and B."""
+    opts = curve.opts
+    tA, uA, w = A.tangent, A.u, cont.weights
+    c = w * tA
+    base = float(c @ uA)
+
+    def point_at(s: float) -> CurvePoint | None:
+        u, ok, _, _, J = cont.correct(uA + s * tA, c, base + s)
+        if not ok:
+            return None
+        try:
+            t = cont.tangent_at(u, J, tA)
+        except np.linalg.LinAlgError:
+            t = tA
+        return curve.point(s, u, t, J)
+
+    lo = CurvePoint(0.0, A.u, A.tangent, A.jacobian, A.eig, A.counts)
+    s_B = float(c @ (B.u - uA))
+    hi = CurvePoint(s_B, B.u, B.tangent, B.jacobian, B.eig, B.counts)
+    if lo.counts[0] < 0 or hi.counts[0] < 0:
+        return []
+    out: list[tuple[SpecialPoint, CurvePoint]] = []
+    for a, b, kind in isolate(point_at, lo, hi, opts.max_bisections):
+        got = _locate(curve, cont, a, b, kind, point_at)
+        if got is not None:
+            out.append(got)
+    out.sort(key=lambda sp_pt: sp_pt[1].s)
+    return [(sp_, pt) for sp_, pt in out]
+
+
+def _closer(a: CurvePoint, b: CurvePoint, complex_: bool) -> CurvePoint:
+    """The end of an isolated interval whose critical eigenvalue is nearer the axis."""
+    def dist(pt):
+        ev = pt.eig
+        sel = np.abs(ev.imag) > 1e-8 if complex_ else np.abs(ev.imag) <= 1e-8
+        ev = ev[sel] if sel.any() else ev
+        return float(np.min(np.abs(ev.real))) if ev.size else np.inf
+    return a if dist(a) <= dist(b) else b
+
+
+def _interp(a: CurvePoint, b: CurvePoint, complex_: bool) -> tuple[np.ndarray, float]:
+    """Secant guess of the crossing between a and b from the critical real parts."""
+    def crit(pt):
+        ev = pt.eig
+        sel = np.abs(ev.imag) > 1e-8 if complex_ else np.abs(ev.imag) <= 1e-8
+        ev = ev[sel] if sel.any() else ev
+        return ev[int(np.argmin(np.abs(ev.real)))]
+    la, lb = crit(a), crit(b)
+    ra, rb = la.real, lb.real
+    th = ra / (ra - rb) if ra * rb < 0 else 0.5
+    th = float(np.clip(th, 0.0, 1.0))
+    u = (1 - th) * a.u + th * b.u
+    om = (1 - th) * abs(la.imag) + th * abs(lb.imag)
+    return u, om
+
+
+def _located_point(curve: _EquilibriumCurve, cont, a: CurvePoint, u: np.ndarray,
+                   t: np.ndarray | None = None) -> CurvePoint:
+    J = curve.dG(u)
+    if t is None:
+        try:
+            t = cont.tangent_at(u, J, a.tangent)
+        except np.linalg.LinAlgError:
+            t = a.tangent
+    ev = curve.eig(J)
+    # on the special point itself the critical eigenvalue is ~0: count with a tolerance
+    scale = 1e-7 * (1 + np.abs(ev))
+    counts = stability_counts(np.where(np.abs(ev.real) < scale, -scale, ev.real) + 1j * ev.imag)
+    s = float((cont.weights * a.tangent) @ (u - a.u)) + a.s
+    return CurvePoint(s, u, t, J, ev, counts)
+
+
+def _within(u: np.ndarray, a: CurvePoint, b: CurvePoint) -> bool:
+    span = float(np.max(np.abs(b.u - a.u)))
+    return float(np.max(np.abs(u - 0.5 * (a.u + b.u)))) <= span + 1e-8
+
+
+def _locate(curve: _EquilibriumCurve, cont, a: CurvePoint, b: CurvePoint, kind: str,
+            point_at) -> tuple[SpecialPoint, CurvePoint] | None:
+    pr, opts, n, k = curve.pr, curve.opts, curve.n, curve.k
+    if kind == "complex":
+        return _locate_hopf(curve, cont, a, b)
+    if kind == "multiple":
+        u, _ = _interp(a, b, False)
+        pt = _located_point(curve, cont, a, u)
+        return (SpecialPoint("BP", -1, u[:n].copy(), curve.p_of(u), (k,), False,
+                             {"tangent": pt.tangent}, "several eigenvalues crossed; "
+                             "not resolved"), pt)
+    fold = a.tangent[n] * b.tangent[n] < 0
+    if fold:
+        near = _closer(a, b, False)
+        u0, _ = _interp(a, b, False)
+        located = False
+        if opts.locate:
+            try:
+                fs = FoldSystem(pr, [k], u0[:n], curve.p_of(u0), curve.Jx(near.jacobian))
+                z, ok, _, _ = newton(fs.G, fs.dG, u0, tol=opts.locate_tol,
+                                     max_iter=opts.newton_max_iter + 5)
+                if ok and _within(z, a, b):
+                    u0, located = z, True
+            except (np.linalg.LinAlgError, ValueError):
+                pass
+            if not located:  # fallback: zero of the parameter component of the tangent
+                def val(s):
+                    pt = point_at(s)
+                    return None if pt is None else (float(pt.tangent[n]), pt)
+                s, pt, ok = locate_zero(val, a.s, b.s, a.tangent[n], b.tangent[n],
+                                        tol=opts.locate_tol)
+                if pt is not None:
+                    u0, located = pt.u, ok
+        pt = _located_point(curve, cont, a, u0)
+        x, p = u0[:n], curve.p_of(u0)
+        J = curve.Jx(pt.jacobian)
+        data: dict = {"tangent": pt.tangent}
+        try:
+            q, pa = critical_eigenvectors(J, 0.0)
+            data.update(q=q, p_adj=pa, eigenvalue=complex(pt.critical()),
+                        a=float(0.5 * pa @ multilinear_B(lambda y: pr.rhs(y, p), x, q, q)))
+        except (np.linalg.LinAlgError, ValueError):
+            pass
+        return SpecialPoint("LP", -1, x.copy(), p, (k,), located, data), pt
+    return _locate_bp(curve, cont, a, b, point_at)
+
+
+def _bp_test(curve: _EquilibriumCurve, cont, t_ref: np.ndarray, bvec, cvec):
+    """Smooth branch-point test: last entry of the bordered solve with [[G_u], [t_ref^T]]."""
+    m = curve.n + 1
+    rhs = np.zeros(m + 1)
+    rhs[-1] = 1.0
+
+    def tau(J) -> float:
+        Aext = bordered(J, None, cont.weights * t_ref)
+        return float(Factorization(bordered(Aext, bvec, cvec)).solve(rhs)[-1])
+    return tau
+
+
+def _locate_bp(curve, cont, a: CurvePoint, b: CurvePoint, point_at):
+    n, k, opts = curve.n, curve.k, curve.opts
+    near = _closer(a, b, False)
+    Aext = bordered(near.jacobian, None, cont.weights * a.tangent)
+    located = False
+    u_star = near.u
+    try:
+        qv, pv = critical_eigenvectors(Aext, 0.0)
+        tau = _bp_test(curve, cont, a.tangent, pv / np.linalg.norm(pv), qv / np.linalg.norm(qv))
+        fa, fb = tau(a.jacobian), tau(b.jacobian)
+
+        def val(s):
+            pt = point_at(s)
+            return None if pt is None else (tau(pt.jacobian), pt)
+        if opts.locate:
+            s, pt, ok = locate_zero(val, a.s, b.s, fa, fb, tol=opts.locate_tol)
+            if pt is not None:
+                u_star, located = pt.u, ok
+    except (np.linalg.LinAlgError, ValueError):
+        pass
+    pt = _located_point(curve, cont, a, u_star, t=a.tangent if a.s <= b.s else b.tangent)
+    data = {"tangent": pt.tangent, "eigenvalue": complex(pt.critical())}
+    return SpecialPoint("BP", -1, u_star[:n].copy(), curve.p_of(u_star), (k,), located, data), pt
+
+
+def _locate_hopf(curve, cont, a: CurvePoint, b: CurvePoint):
+    pr, opts, n, k = curve.pr, curve.opts, curve.n, curve.k
+    near = _closer(a, b, True)
+    u0, om0 = _interp(a, b, True)
+    located = False
+    data: dict = {}
+    z = None
+    if opts.locate:
+        try:
+            hs = HopfSystem(pr, [k], u0[:n], curve.p_of(u0), om0, curve.Jx(near.jacobian))
+            z0 = np.r_[u0, om0]
+            z, ok, _, _ = newton(hs.G, hs.dG, z0, tol=opts.locate_tol,
+                                 max_iter=opts.newton_max_iter + 10)
+            if ok and _within(z[:-1], a, b) and abs(z[-1]) > 1e-10:
+                located = True
+                u0 = z[:-1]
+                if z[-1] < 0:
+                    z[-1] = -z[-1]
+            else:
+                z = None
+        except (np.linalg.LinAlgError, ValueError):
+            z = None
+    pt = _located_point(curve, cont, a, u0)
+    x, p = u0[:n].copy(), curve.p_of(u0)
+    J = curve.Jx(pt.jacobian)
+    if z is not None:
+        omega = float(z[-1])
+    else:
+        crit = pt.eig[np.abs(pt.eig.imag) > 1e-8]
+        omega = float(abs(crit[np.argmin(np.abs(crit.real))].imag)) if crit.size else om0
+    data["omega"] = omega
+    data["eigenvalue"] = complex(pt.critical())
+    try:
+        q, pa = critical_eigenvectors(J, 1j * omega)
+        data.update(q=q, p_adj=pa)
+        data["l1"] = None
+        if opts.compute_l1:
+            from bifsnn.continuation.normal_forms import first_lyapunov
+            data["l1"] = first_lyapunov(lambda y: pr.rhs(y, p), x, J, omega, q, pa)
+            data["criticality"] = ("supercritical" if data["l1"] < 0 else "subcritical")
+        data["dre_dp"] = _transversality(pr, x, p, k, J, q, pa)
+    except (np.linalg.LinAlgError, ValueError):
+        pass
+    data["tangent"] = pt.tangent
+    return SpecialPoint("H", -1, x, p, (k,), located, data), pt
+
+
+def _transversality(pr: ODEProblem, x, p, k, J, q, pa) -> float:
+    """d Re(lambda) / d p along the equilibrium branch at a Hopf point."""
+    fp = pr.jac_p(x, p, [k])[:, 0]
+    xp = -Factorization(J).solve(fp)
+    h = np.finfo(float).eps ** (1 / 3) * max(1.0, float(np.linalg.norm(np.r_[x, p[k]])))
+    pp, pm = p.copy(), p.copy()
+    pp[k] += h
+    pm[k] -= h
+    dJ = (pr.jac_x(x + h * xp, pp) - pr.jac_x(x - h * xp, pm)) / (2 * h)
+    return float(np.real(np.vdot(pa, dJ @ q)))
+
+
+# ----------------------------------------------------------------------------- helpers
+def hopf_data(branch: Branch, point: SpecialPoint | int) -> HopfData:
+    """Data to start a cycle continuation at a Hopf point of an equilibrium branch.
+
+    ``point`` is a special point of type 'H' or its position among ``branch.points('H')``.
+    """
+    if isinstance(point, int):
+        point = branch.points("H")[point]
+    if point.type != "H":
+        raise ValueError(f"not a Hopf point: {point.type}")
+    d = point.data
+    pr: ODEProblem = branch.problem
+    k = point.param_indices[0]
+    if "q" not in d:
+        J = pr.jac_x(point.x, point.p)
+        q, pa = critical_eigenvectors(J, 1j * d["omega"])
+    else:
+        q, pa = d["q"], d["p_adj"]
+    return HopfData(x=point.x.copy(), p=point.p.copy(), param=k, omega=float(d["omega"]),
+                    q=q, p_adj=pa, l1=d.get("l1"), dre_dp=d.get("dre_dp"))
+
+
+def switch_branch(branch: Branch, point: SpecialPoint | int,
+                  options: ContinuationOptions | None = None, direction: int = 1,
+                  name: str = "") -> Branch:
+    """Start the other branch through a branch point (explicit branch switching).
+
+    The two tangents at the branch point solve the algebraic branching equation
+    ``<psi, G_uu[a phi1 + b phi2]^2> = 0`` (``phi1`` the known tangent, ``phi2`` the second
+    null vector of G_u, ``psi`` the left null vector; second derivatives by finite
+    differences); the root farther from ``phi1`` gives the new direction.  ``direction``
+    (+1/-1) picks the side of the new branch.
+    """
+    if isinstance(point, int):
+        point = branch.points("BP")[point]
+    if point.type != "BP":
+        raise ValueError(f"not a branch point: {point.type}")
+    pr: ODEProblem = branch.problem
+    opts = options or branch.options or ContinuationOptions()
+    curve = _EquilibriumCurve(pr, opts, point.p)
+    n = pr.n
+    u_star = np.r_[point.x, point.p[pr.param]]
+    Gu = curve.dG(u_star)
+    phi1 = np.asarray(point.data.get("tangent"), dtype=float)
+    phi1 = phi1 / np.linalg.norm(phi1)
+    M = bordered(Gu, None, phi1)
+    phi2, ext_left = critical_eigenvectors(M, 0.0)
+    phi2 = phi2 - (phi2 @ phi1) * phi1
+    phi2 /= np.linalg.norm(phi2)
+    psi = ext_left[:n] / np.linalg.norm(ext_left[:n])
+    a = float(psi @ multilinear_B(curve.G, u_star, phi1, phi1))
+    b = float(psi @ multilinear_B(curve.G, u_star, phi1, phi2))
+    c = float(psi @ multilinear_B(curve.G, u_star, phi2, phi2))
+    # Q(th) = a cos^2 + 2 b cos sin + c sin^2 = (a+c)/2 + R cos(2 th - phi)
+    R = np.hypot(0.5 * (a - c), b)
+    if R < 1e-14 * (abs(a) + abs(b) + abs(c) + 1e-300):
+        th = 0.5 * np.pi
+    else:
+        phi = np.arctan2(b, 0.5 * (a - c))
+        arg = float(np.clip(-(a + c) / (2 * R), -1.0, 1.0))
+        roots = [0.5 * (phi + np.arccos(arg)), 0.5 * (phi - np.arccos(arg))]
+        th = max(roots, key=lambda r: abs(np.sin(r)))
+    d = np.cos(th) * phi1 + np.sin(th) * phi2
+    d /= np.linalg.norm(d)
+    if direction < 0:
+        d = -d
+    # first point on the new branch: Newton on [G; d.(u - u*) = ds]
+    ds = opts.ds
+    w = np.ones(n + 1)
+    cont = ArclengthContinuation(curve.G, u_star, curve.dG, tangent=d, ds=ds,
+                                 newton_tol=opts.newton_tol,
+                                 newton_max_iter=opts.newton_max_iter, weights=w,
+                                 correct_initial=False, direction_index=n,
+                                 direction=1 if d[n] >= 0 else -1)
+    u1, ok, _, _, J1 = cont.correct(u_star + ds * d, d, float(d @ u_star) + ds)
+    if not ok:
+        raise RuntimeError("branch switching failed: Newton did not converge on the new branch")
+    t1 = cont.tangent_at(u1, J1, d)
+    new_opts = opts.with_(direction=1 if t1[n] >= 0 else -1)
+    out = continue_equilibria(pr, new_opts, x0=u1[:n], p0=curve.p_of(u1), tangent=t1,
+                              name=name or f"{branch.name}-switched")
+    out.extra["switched_from"] = np.r_[u_star]
+    return out

@@ -1,0 +1,186 @@
+"""Event detection and location along a continued curve.
+
+* Eigenvalue-based test: :func:`eigenvalues` (dense LAPACK, or ARPACK shift-invert at 0 and at
+  ``i*omega`` hints for large sparse Jacobians) and :func:`stability_counts` (numbers of
+  unstable eigenvalues: total, real, complex).
+* :func:`isolate`: split a step by bisection in arclength until every change of the unstable
+  counts is a single crossing (one real eigenvalue, or one complex pair).
+* :func:`locate_zero`: Illinois (modified regula falsi) on a scalar test function evaluated on
+  corrected curve points, for events without a dedicated augmented system (branch points,
+  codim-2 test functions) and as the fallback locator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+__all__ = [
+    "CurvePoint",
+    "crossing_kind",
+    "eigenvalues",
+    "isolate",
+    "locate_zero",
+    "stability_counts",
+]
+
+_IM_TOL = 1e-8
+
+
+def eigenvalues(J, method: str = "auto", k: int | None = None, dense_max: int = 400,
+                shifts: Sequence[float] = ()) -> np.ndarray:
+    """Eigenvalues of ``J`` sorted by decreasing real part.
+
+    ``method="dense"`` returns all n; ``"sparse"`` returns the union of the ``k`` eigenvalues
+    nearest 0 and nearest ``i*omega`` for each omega in ``shifts`` (shift-invert ARPACK); this
+    is the part of the spectrum near the imaginary axis, which is what the stability counts
+    need when the rest of the spectrum is well inside the left half plane.
+    """
+    n = J.shape[0]
+    if method == "auto":
+        method = "dense" if n <= dense_max else "sparse"
+    if method == "dense" or n < 8:
+        A = J.toarray() if sp.issparse(J) else np.asarray(J)
+        ev = np.linalg.eigvals(A)
+    else:
+        k = min(k or 12, n - 2)
+        A = sp.csc_matrix(J)
+        found: list[np.ndarray] = []
+        for om in [0.0, *[w for w in shifts if w > 0]]:
+            sigma = 1j * om if om else 0.0
+            try:
+                vals = spla.eigs(A, k=k, sigma=sigma, which="LM", return_eigenvectors=False,
+                                 tol=1e-10, maxiter=20 * n)
+            except (spla.ArpackNoConvergence, RuntimeError, ValueError) as exc:
+                vals = getattr(exc, "eigenvalues", np.array([]))
+            found.append(np.asarray(vals))
+        ev = np.concatenate(found) if found else np.array([])
+        if om != 0.0 or len(found) > 1:
+            # close conjugate pairs and drop duplicates from overlapping shifts
+            ev = np.concatenate([ev, np.conj(ev[np.abs(ev.imag) > _IM_TOL])])
+            ev = _unique(ev)
+    order = np.lexsort((-np.abs(ev.imag), -ev.real))
+    return ev[order]
+
+
+def _unique(ev: np.ndarray, rtol: float = 1e-7) -> np.ndarray:
+    out: list[complex] = []
+    for lam in ev:
+        if not any(abs(lam - mu) <= rtol * (1 + abs(mu)) for mu in out):
+            out.append(lam)
+    return np.array(out, dtype=complex)
+
+
+def stability_counts(ev: np.ndarray, tol: float = 0.0) -> tuple[int, int, int]:
+    """(number unstable, unstable real, unstable non-real) eigenvalues: Re > tol."""
+    ev = np.asarray(ev)
+    unstable = ev.real > tol
+    cplx = np.abs(ev.imag) > _IM_TOL * (1 + np.abs(ev))
+    return int(unstable.sum()), int((unstable & ~cplx).sum()), int((unstable & cplx).sum())
+
+
+@dataclass
+class CurvePoint:
+    """A corrected point of a curve with what the event logic needs."""
+
+    s: float
+    u: np.ndarray
+    tangent: np.ndarray
+    jacobian: object
+    eig: np.ndarray
+    counts: tuple[int, int, int]
+    extra: dict = field(default_factory=dict)
+
+    def critical(self) -> complex:
+        """Eigenvalue closest to the imaginary axis (largest imaginary part among ties)."""
+        ev = self.eig
+        if ev.size == 0:
+            return complex("nan")
+        return ev[int(np.argmin(np.abs(ev.real) - 1e-12 * np.abs(ev.imag)))]
+
+
+def crossing_kind(lo: CurvePoint, hi: CurvePoint) -> str | None:
+    """Kind of eigenvalue crossing between two points: None (no change), "real" (one real
+    eigenvalue), "complex" (one pair), or "multiple" (not isolated)."""
+    dn = hi.counts[0] - lo.counts[0]
+    dr = hi.counts[1] - lo.counts[1]
+    dc = hi.counts[2] - lo.counts[2]
+    if dn == 0:
+        return None
+    if abs(dr) == 1 and dc == 0:
+        return "real"
+    if dr == 0 and abs(dc) == 2:
+        return "complex"
+    return "multiple"
+
+
+def isolate(point_at: Callable[[float], CurvePoint | None], lo: CurvePoint, hi: CurvePoint,
+            max_depth: int) -> list[tuple[CurvePoint, CurvePoint, str]]:
+    """Split [lo, hi] by bisection in arclength until each sub-interval holds one crossing.
+
+    ``point_at(s)`` returns the corrected point at arclength ``s`` (None on failure).  Returns
+    ``(lo, hi, kind)`` triples in order; ``kind`` is "real", "complex" or, when the depth
+    limit was reached first, the best guess from the change of the total count ("real" if
+    odd; "complex" if even and the critical eigenvalues are non-real; else "multiple").
+    """
+    kind = crossing_kind(lo, hi)
+    if kind is None:
+        return []
+    if kind != "multiple":
+        return [(lo, hi, kind)]
+    if max_depth <= 0:
+        dn = hi.counts[0] - lo.counts[0]
+        if dn % 2:
+            return [(lo, hi, "real")]
+        crit = [abs(lo.critical().imag), abs(hi.critical().imag)]
+        return [(lo, hi, "complex" if min(crit) > 1e-6 else "multiple")]
+    mid = point_at(0.5 * (lo.s + hi.s))
+    if mid is None:
+        return isolate(point_at, lo, hi, 0)
+    return isolate(point_at, lo, mid, max_depth - 1) + isolate(point_at, mid, hi, max_depth - 1)
+
+
+def locate_zero(value_at: Callable[[float], tuple[float, object] | None], s_lo: float,
+                s_hi: float, f_lo: float, f_hi: float, tol: float = 1e-10,
+                max_iter: int = 60) -> tuple[float, object, bool]:
+    """Zero of a scalar test function along a curve by the Illinois method.
+
+    ``value_at(s)`` returns ``(test value, payload)`` for the corrected point at arclength
+    ``s`` (or None).  Requires a sign change between ``f_lo`` and ``f_hi``.  Returns
+    ``(s, payload, converged)``; converged when the bracket is shorter than
+    ``tol * (1 + |s|)`` or the test value vanishes.
+    """
+    if not (np.isfinite(f_lo) and np.isfinite(f_hi)) or f_lo * f_hi > 0:
+        return 0.5 * (s_lo + s_hi), None, False
+    a, b, fa, fb = s_lo, s_hi, f_lo, f_hi
+    payload = None
+    side = 0
+    s = 0.5 * (a + b)
+    for _ in range(max_iter):
+        s = b - fb * (b - a) / (fb - fa) if fb != fa else 0.5 * (a + b)
+        if not (min(a, b) < s < max(a, b)):
+            s = 0.5 * (a + b)
+        got = value_at(s)
+        if got is None:
+            s = 0.5 * (a + b)
+            got = value_at(s)
+            if got is None:
+                return s, payload, False
+        fs, payload = got
+        if fs == 0 or abs(b - a) <= tol * (1 + abs(s)):
+            return s, payload, True
+        if fs * fb < 0:
+            a, fa = b, fb
+            b, fb = s, fs
+            side = 0
+        else:
+            b, fb = s, fs
+            fa = fa / 2 if side == 1 else fa
+            side = 1
+        if abs(b - a) <= tol * (1 + abs(s)):
+            return s, payload, True
+    return s, payload, False

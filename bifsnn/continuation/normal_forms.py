@@ -1,0 +1,177 @@
+"""Normal-form coefficients: critical eigenvectors, the first Lyapunov coefficient of a Hopf
+point (Kuznetsov's invariant formula), the quadratic fold coefficient, and the Hopf data a
+periodic-orbit continuation needs to start a cycle.
+
+Conventions (Kuznetsov, *Elements of Applied Bifurcation Theory*, 3rd ed., sec. 3.5, 8.7):
+``A q = i omega q``, ``A^T p = -i omega p``, ``<q, q> = 1``, ``<p, q> = 1`` with
+``<a, b> = conj(a)^T b``; x = x* + z q + conj(z q) + ...; the normal form on the centre
+manifold is ``z' = i omega z + c1 z |z|^2 + ...`` and ``l1 = Re(c1) / omega``.  So for
+``x' = mu x - y + s x (x^2+y^2), y' = x + mu y + s y (x^2+y^2)`` one gets ``l1 = 2 s``
+(because ``<q, q> = 1`` makes ``|x| = sqrt(2) |z|``).  ``l1 < 0``: supercritical (stable
+cycles are born), ``l1 > 0``: subcritical.
+Second and third derivatives of f are taken by central finite differences.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+from bifsnn.continuation.linalg import Factorization, multilinear_B, multilinear_C
+
+__all__ = [
+    "HopfData",
+    "critical_eigenvectors",
+    "first_lyapunov",
+    "fold_coefficient",
+]
+
+
+def _shifted(J, lam: complex):
+    n = J.shape[0]
+    if sp.issparse(J):
+        dtype = complex if np.iscomplexobj(lam) and np.imag(lam) != 0 else float
+        return sp.csc_matrix(J, dtype=dtype) - lam * sp.identity(n, dtype=dtype, format="csc")
+    dtype = complex if np.imag(lam) != 0 else float
+    lam = lam if dtype is complex else float(np.real(lam))
+    return np.asarray(J, dtype=dtype) - lam * np.eye(n)
+
+
+def critical_eigenvectors(J, lam: complex, n_iter: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """Right and left eigenvectors (q, p) of ``J`` for an eigenvalue near ``lam``.
+
+    Inverse iteration with the (nearly singular) shifted matrix.  Normalised so that
+    ``<q, q> = 1`` and ``<p, q> = 1`` (``J^T p = conj(lam) p``).  Real for real ``lam``.
+    """
+    n = J.shape[0]
+    rng = np.random.default_rng(7)
+    fac = None
+    shift = lam
+    for k in range(4):
+        try:
+            fac = Factorization(_shifted(J, shift))
+            break
+        except np.linalg.LinAlgError:
+            shift = lam + (1e-10 * (1 + abs(lam))) * (10.0 ** k) * (1 + 1j * (np.imag(lam) != 0))
+    if fac is None:
+        raise np.linalg.LinAlgError("cannot factorise J - lam I")
+    complex_ = np.imag(shift) != 0
+    q = rng.standard_normal(n) + (1j * rng.standard_normal(n) if complex_ else 0)
+    p = rng.standard_normal(n) + (1j * rng.standard_normal(n) if complex_ else 0)
+    for _ in range(n_iter):
+        q = fac.solve(q)
+        q = q / np.linalg.norm(q)
+        p = fac.solve(p, trans="H")
+        p = p / np.linalg.norm(p)
+    if complex_:
+        # fix the phase of q: make its largest component real positive
+        k = int(np.argmax(np.abs(q)))
+        q = q * np.exp(-1j * np.angle(q[k]))
+    else:
+        q, p = np.real(q), np.real(p)
+        if q[int(np.argmax(np.abs(q)))] < 0:
+            q = -q
+    pq = np.vdot(p, q)
+    p = p / np.conj(pq)
+    return q, p
+
+
+def first_lyapunov(F: Callable[[np.ndarray], np.ndarray], x: np.ndarray, J, omega: float,
+                   q: np.ndarray, p: np.ndarray) -> float:
+    """First Lyapunov coefficient l1 at a Hopf point (x, omega) of x' = F(x).
+
+    ``q``, ``p`` as returned by :func:`critical_eigenvectors` for ``lam = i omega``.
+    """
+    n = x.size
+    qb = np.conj(q)
+    B = lambda u, v: multilinear_B(F, x, u, v)  # noqa: E731
+    h11 = Factorization(J).solve(B(q, qb).real)
+    if sp.issparse(J):
+        A2 = 2j * omega * sp.identity(n, dtype=complex, format="csc") - sp.csc_matrix(J,
+                                                                                    dtype=complex)
+    else:
+        A2 = 2j * omega * np.eye(n) - np.asarray(J, dtype=complex)
+    h20 = Factorization(A2).solve(B(q, q))
+    val = (np.vdot(p, multilinear_C(F, x, q, q, qb)) - 2 * np.vdot(p, B(q, h11))
+           + np.vdot(p, B(qb, h20)))
+    return float(np.real(val) / (2 * omega))
+
+
+def fold_coefficient(F: Callable[[np.ndarray], np.ndarray], x: np.ndarray, q: np.ndarray,
+                     p: np.ndarray) -> float:
+    """Quadratic normal-form coefficient ``a = <p, B(q, q)> / 2`` of a fold (``<p, q> = 1``);
+    zero at a cusp point."""
+    return float(0.5 * np.dot(p, multilinear_B(F, x, q, q)))
+
+
+@dataclass
+class HopfData:
+    """Everything a cycle continuation needs to start at a Hopf point.
+
+    ``x`` equilibrium, ``p`` full parameter vector, ``param`` index of the continuation
+    parameter, ``omega`` angular frequency (period 2*pi/omega), ``q`` critical right
+    eigenvector (``<q,q> = 1``), ``p_adj`` left eigenvector (``<p_adj,q> = 1``), ``l1`` first
+    Lyapunov coefficient, ``dre_dp`` = d Re(lambda)/d param (transversality).
+    """
+
+    x: np.ndarray
+    p: np.ndarray
+    param: int
+    omega: float
+    q: np.ndarray
+    p_adj: np.ndarray
+    l1: float | None
+    dre_dp: float | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def period(self) -> float:
+        return 2 * np.pi / self.omega
+
+    @property
+    def criticality(self) -> str:
+        if self.l1 is None or not np.isfinite(self.l1):
+            return "unknown"
+        return "supercritical" if self.l1 < 0 else "subcritical" if self.l1 > 0 else "degenerate"
+
+    @property
+    def param_value(self) -> float:
+        return float(self.p[self.param])
+
+    def side(self) -> float:
+        """Sign of (param - param*) on which the small cycles exist (nan if unknown)."""
+        if not self.l1 or not self.dre_dp:
+            return float("nan")
+        return float(np.sign(-self.dre_dp / self.l1))
+
+    def amplitude(self, dparam: float) -> float:
+        """Predicted |z| of the cycle at param* + dparam (leading order, NaN where no cycle);
+        the cycle is x(t) ~ x* + 2 Re(z e^{i omega t} q)."""
+        if not self.l1 or not self.dre_dp:
+            return float("nan")
+        rho2 = -self.dre_dp * dparam / (self.omega * self.l1)
+        return float(np.sqrt(rho2)) if rho2 >= 0 else float("nan")
+
+    def predicted_amplitude(self, dparam: float) -> float:
+        """Predicted max-norm amplitude of x(t) - x*: 2 |z| max_k |q_k|."""
+        return 2 * self.amplitude(dparam) * float(np.max(np.abs(self.q)))
+
+    def cycle_guess(self, dparam: float | None = None, amplitude: float | None = None,
+                    n_points: int = 50) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+        """Initial cycle: ``(t, X, p, T)`` with ``X`` of shape (n_points, n) sampled on
+        ``t`` in [0, T) and ``p`` the parameter vector.  Give ``dparam`` (uses the predicted
+        amplitude, falling back to ``amplitude`` or 1e-3) or ``amplitude`` (|z|)."""
+        p = self.p.copy()
+        z = None
+        if dparam is not None:
+            p[self.param] += dparam
+            z = self.amplitude(dparam)
+        if z is None or not np.isfinite(z):
+            z = amplitude if amplitude is not None else 1e-3
+        T = self.period
+        t = np.linspace(0.0, T, n_points, endpoint=False)
+        X = self.x[None, :] + 2 * z * np.real(np.exp(1j * self.omega * t)[:, None] * self.q)
+        return t, X, p, T
