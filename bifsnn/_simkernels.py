@@ -2,11 +2,13 @@
 
 Uniform draws come from an inlined xoshiro256** generator (about 1 ns per draw against about
 6 ns through numba's ``np.random.Generator`` interface, which cannot be inlined); Gaussian draws
-and the rare large-mean Poisson/binomial draws use the numpy ``Generator``.  Both are seeded
+and the rare large-mean Poisson draws use the numpy ``Generator``.  Both are seeded
 from the same ``default_rng(seed)``, so a seed still determines the run bit for bit.
 """
 
 from __future__ import annotations
+
+import math
 
 import numba
 import numpy as np
@@ -45,28 +47,58 @@ def uniform(state) -> float:
     return (result >> uint64(11)) * (1.0 / 9007199254740992.0)
 
 
-@numba.njit(cache=True, inline="always")
-def bernoulli_sum(rng: np.random.Generator, ust, n: int, p: float) -> int:
-    """Binomial(n, p) draw; summing Bernoulli draws is faster than the library for small n."""
-    if n <= 0 or p <= 0.0:
-        return 0
+@numba.njit(cache=True)
+def binomial_cdf(n: int, p: float, out) -> None:
+    """CDF of Binomial(n, p) into out[0..n] (log-space pmf, so no underflow for large n).
+
+    Every neuron of a population draws Binomial(n_Q', p) with the same (n, p) in a step, so
+    one table per step and pathway turns each draw into one uniform and a binary search
+    (exact inversion up to the rounding of the table).
+    """
+    if p <= 0.0:
+        out[: n + 1] = 1.0
+        return
     if p >= 1.0:
-        return n
-    if n <= 12:
-        k = 0
-        for _ in range(n):
-            if uniform(ust) < p:
-                k += 1
-        return k
-    return rng.binomial(n, p)
+        out[:n] = 0.0
+        out[n] = 1.0
+        return
+    lp = math.log(p)
+    lq = math.log1p(-p)
+    lgn = math.lgamma(n + 1.0)
+    acc = 0.0
+    for k in range(n + 1):
+        acc += math.exp(lgn - math.lgamma(k + 1.0) - math.lgamma(n - k + 1.0) + k * lp
+                        + (n - k) * lq)
+        out[k] = acc
+    inv = 1.0 / acc
+    for k in range(n + 1):
+        out[k] *= inv
+    out[n] = 1.0
 
 
 @numba.njit(cache=True, inline="always")
-def poisson_inversion(rng: np.random.Generator, ust, lam: float, exp_neg_lam: float) -> int:
+def sample_from_cdf(ust, cdf, n: int) -> int:
+    """Smallest k in [0, n] with u < cdf[k] (inversion by binary search)."""
+    u = uniform(ust)
+    lo = 0
+    hi = n
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if u < cdf[mid]:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+@numba.njit(cache=True, inline="always")
+def poisson_inversion(ust, lam: float, exp_neg_lam: float) -> int:
     """Poisson(lam) draw by sequential inversion from one uniform (exact; for lam <~ 30).
 
     ``exp_neg_lam`` is passed in precomputed, which removes the exp() from the hot loop.
-    The guard at k = 200 (probability < 1e-100 for lam <= 30) falls back to the library.
+    Returns -1 past k = 200 (probability < 1e-100 for lam <= 30): the caller then uses the
+    library draw.  (Taking the numpy Generator as an argument here would cost ~10 ns per call
+    even when unused, so the fallback lives in the caller.)
     """
     u = uniform(ust)
     k = 0
@@ -75,7 +107,7 @@ def poisson_inversion(rng: np.random.Generator, ust, lam: float, exp_neg_lam: fl
     while u > cdf:
         k += 1
         if k > 200:
-            return rng.poisson(lam)
+            return -1
         term *= lam / k
         cdf += term
     return k

@@ -46,7 +46,8 @@ def _drive_pending(n_neurons, n_per_step, steps, p, tau, dt, seed):
     births = np.zeros_like(H)
     means, variances = [], []
     for _ in range(steps):
-        advance_pending(H, pop, n_per_step, 0, False, births, p_conn, decay, table, rng, ust)
+        advance_pending(H, pop, n_per_step, 0, False, births, p_conn, decay, table,
+                        np.zeros((2, 2, n_per_step + 1)), rng, ust)
         means.append(H[:, 0].mean())
         variances.append(H[:, 0].var())
     return np.array(means), np.array(variances)
@@ -157,3 +158,58 @@ def test_bad_simulator_options_rejected(kwargs, name):
     opts = dict(t_ms=10.0, progress=False) | kwargs
     with pytest.raises(ParameterError, match=name):
         simulate_snn(P, **opts)
+
+
+@pytest.mark.parametrize("n, p", [(1, 0.8), (7, 0.8), (60, 0.8), (3000, 0.1), (25, 0.0),
+                                  (25, 1.0)])
+def test_table_binomial_sampler_matches_binomial_distribution(n, p):
+    """Chi-square goodness of fit (p-value > 1e-4; a false alarm once in 10^4 runs)."""
+    import numba
+    from scipy import stats
+
+    from bifsnn._simkernels import binomial_cdf, sample_from_cdf
+
+    @numba.njit
+    def draw(ust, cdf, n, m):
+        out = np.empty(m, np.int64)
+        for j in range(m):
+            out[j] = sample_from_cdf(ust, cdf, n)
+        return out
+
+    cdf = np.zeros(n + 1)
+    binomial_cdf(n, p, cdf)
+    np.testing.assert_allclose(cdf, stats.binom.cdf(np.arange(n + 1), n, p), atol=1e-12)
+    ust = np.random.default_rng(1).integers(1, 2**63, size=4, dtype=np.uint64)
+    x = draw(ust, cdf, n, 200_000)
+    if p in (0.0, 1.0):
+        assert np.all(x == n * p)
+        return
+    lo, hi = stats.binom.ppf([1e-4, 1 - 1e-4], n, p).astype(int)
+    ks = np.arange(lo, hi + 1)
+    expected = stats.binom.pmf(ks, n, p) * len(x)
+    observed = np.array([(x == k).sum() for k in ks])
+    keep = expected > 5
+    chi2 = (((observed - expected) ** 2)[keep] / expected[keep]).sum()
+    assert stats.chi2.sf(chi2, keep.sum() - 1) > 1e-4
+
+
+@pytest.mark.parametrize("lam", [0.05, 0.7, 4.0, 25.0])
+def test_poisson_inversion_matches_poisson(lam):
+    import math
+
+    import numba
+
+    from bifsnn._simkernels import poisson_inversion
+
+    @numba.njit
+    def draw(ust, lam, e, m):
+        out = np.empty(m, np.int64)
+        for j in range(m):
+            out[j] = poisson_inversion(ust, lam, e)
+        return out
+
+    ust = np.random.default_rng(2).integers(1, 2**63, size=4, dtype=np.uint64)
+    x = draw(ust, lam, math.exp(-lam), 200_000)
+    # sd of the sample mean is sqrt(lam / 2e5): 5 sd tolerance; variance to 3 %
+    assert abs(x.mean() - lam) < 5 * math.sqrt(lam / 2e5)
+    assert x.var() == pytest.approx(lam, rel=0.03)
