@@ -1,0 +1,277 @@
+"""Speed of the bifsnn simulators (SNN annealed/quenched, neuron-level Markov model) against a
+Brian2 peer of the same network, and agreement of their firing rates.
+
+    python benchmarks/bench_simulators.py                  # N = 400 and 4000, with Brian2
+    python benchmarks/bench_simulators.py --sizes 1 --no-brian2 --repeats 2   # quick
+
+Method.  CPU time (``time.process_time``; the standalone binary's ``RUSAGE_CHILDREN`` for
+Brian2's cpp_standalone) of runs of two model durations T1 < T2, each the minimum over
+``--repeats`` runs (the machine is shared: the minimum is the least disturbed run).  The
+stepping cost is the slope (c(T2) - c(T1)) / (T2 - T1), reported as CPU seconds per model
+second and ns per neuron-step; the intercept is the per-run setup (connectivity, buffers).
+JIT compilation is excluded: numba kernels are compiled (or loaded from cache) by a warm-up
+call first, and the cold compile time is measured separately in a subprocess with an empty
+``NUMBA_CACHE_DIR``.  Repeat k uses seed k, so the rates are averaged over seeds.
+
+Brian2 runs through ``.venv-brian2/bin/python benchmarks/brian2_peer.py`` when that venv
+exists (Brian2 2.9 needs numpy < 2.4); target cpp_standalone if a C++ compiler exists, else
+numpy (see ``--brian2-target``).  Its compile time is reported separately too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bifsnn import observables as obs
+from bifsnn.markov import simulate_markov
+from bifsnn.params import NetworkParams
+from bifsnn.snn import simulate_snn
+
+ROOT = Path(__file__).resolve().parents[1]
+PEER = ROOT / "benchmarks" / "brian2_peer.py"
+BRIAN2_PY = ROOT / ".venv-brian2" / "bin" / "python"
+TRANSIENT_MS = 100.0
+
+MODELS: dict[str, tuple[Any, dict[str, Any]]] = {
+    "snn-annealed": (simulate_snn, {"connectivity": "annealed"}),
+    "snn-quenched": (simulate_snn, {"connectivity": "quenched"}),
+    "markov": (simulate_markov, {}),
+}
+
+_COLD_COMPILE_SCRIPT = """
+import json, time
+from bifsnn.params import NetworkParams
+from bifsnn.snn import simulate_snn
+from bifsnn.markov import simulate_markov
+p = NetworkParams()
+out = {}
+for name, fn, kw in (("snn", simulate_snn, {"connectivity": "annealed"}),
+                     ("markov", simulate_markov, {})):
+    c0, w0 = time.process_time(), time.perf_counter()
+    fn(p, t_ms=1.0, progress=False, **kw)
+    out[name] = {"cpu_s": time.process_time() - c0, "wall_s": time.perf_counter() - w0}
+print(json.dumps(out))
+"""
+
+
+def cold_compile_times() -> dict[str, Any]:
+    """First-call time of each simulator with an empty numba cache (fresh interpreter)."""
+    with tempfile.TemporaryDirectory(prefix="bifsnn_numba_cache_") as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        proc = subprocess.run([sys.executable, "-c", _COLD_COMPILE_SCRIPT], env=env,
+                              capture_output=True, text=True, check=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _spikes(result) -> tuple[np.ndarray, np.ndarray]:
+    return np.asarray(result.spike_counts_e), np.asarray(result.spike_counts_i)
+
+
+def rates_of(ce: np.ndarray, ci: np.ndarray, params: NetworkParams, dt: float
+             ) -> dict[str, float]:
+    """E/I rates (Hz), SSI_E and spectral peak after the transient, via bifsnn.observables."""
+    k = obs.transient_steps(TRANSIENT_MS, dt, ce.size)
+    sp = obs.spectral_peak(ce[k:] / dt, dt)
+    return {
+        "rate_e_hz": obs.per_neuron_rate_hz(ce, dt, params.N_E, TRANSIENT_MS),
+        "rate_i_hz": obs.per_neuron_rate_hz(ci, dt, params.N_I, TRANSIENT_MS),
+        "ssi_e": obs.ssi(ce[k:], params.N_E),
+        "spectral_peak_hz": sp.frequency_hz,
+    }
+
+
+def time_bifsnn(model: str, params: NetworkParams, t_ms: float, seed: int
+                ) -> tuple[float, dict[str, float]]:
+    fn, kw = MODELS[model]
+    c0 = time.process_time()
+    res = fn(params, t_ms=t_ms, seed=seed, progress=False, **kw)
+    cpu = time.process_time() - c0
+    ce, ci = _spikes(res)
+    return cpu, rates_of(ce, ci, params, params.dt)
+
+
+def time_brian2(params: NetworkParams, t_ms: float, seed: int, target: str, build_dir: Path,
+                ) -> tuple[float, dict[str, float], dict[str, Any]]:
+    """One peer run in the Brian2 venv; returns (run CPU s, rates, peer info)."""
+    with tempfile.TemporaryDirectory(prefix="bifsnn_peer_") as tmp:
+        out = Path(tmp) / "peer.npz"
+        cmd = [str(BRIAN2_PY), str(PEER), "--params-json", json.dumps(params.to_dict()),
+               "--t-ms", str(t_ms), "--seed", str(seed), "--target", target,
+               "--build-dir", str(build_dir), "--out", str(out)]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"Brian2 peer failed:\n{proc.stderr[-3000:]}")
+        info = json.loads([ln for ln in proc.stdout.splitlines() if ln.startswith("{")][-1])
+        data = np.load(out)
+        ce, ci = data["spike_counts_e"], data["spike_counts_i"]
+    return float(info["run_cpu_s"]), rates_of(ce, ci, params, params.dt), info
+
+
+def slope_fit(c1: float, c2: float, t1: float, t2: float, n_neurons: int, dt: float
+              ) -> dict[str, float]:
+    per_ms = (c2 - c1) / (t2 - t1)
+    return {
+        "cpu_s_per_model_s": per_ms * 1000.0,
+        "ns_per_neuron_step": per_ms * dt * 1e9 / n_neurons,
+        "setup_cpu_s": c1 - per_ms * t1,
+        "cpu_s_T1": c1,
+        "cpu_s_T2": c2,
+    }
+
+
+def _mean_sd(rows: list[dict[str, float]], key: str) -> tuple[float, float]:
+    vals = [r[key] for r in rows]
+    return float(np.mean(vals)), (float(statistics.stdev(vals)) if len(vals) > 1 else 0.0)
+
+
+def bench_size(k: int, args: argparse.Namespace, brian2_target: str | None,
+               build_root: Path) -> dict[str, Any]:
+    params = NetworkParams().scaled(k) if k != 1 else NetworkParams()
+    n = params.N_E + params.N_I
+    t1, t2 = args.t1_ms, args.t2_ms
+    if k >= 5:
+        t1, t2 = args.t1_ms / 2, args.t2_ms / 2  # larger networks: shorter runs suffice
+    out: dict[str, Any] = {"N": n, "k": k, "T1_ms": t1, "T2_ms": t2, "models": {}}
+    for model in args.models:
+        fn, kw = MODELS[model]
+        fn(params, t_ms=1.0, progress=False, **kw)  # warm-up: JIT compile / cache load
+        c1s, c2s, rates = [], [], []
+        for rep in range(args.repeats):
+            c1, _ = time_bifsnn(model, params, t1, seed=rep)
+            c2, r = time_bifsnn(model, params, t2, seed=rep)
+            c1s.append(c1)
+            c2s.append(c2)
+            rates.append(r)
+        entry = slope_fit(min(c1s), min(c2s), t1, t2, n, params.dt)
+        entry["rates"] = rates
+        out["models"][model] = entry
+        print(f"  N={n:5d} {model:13s} {entry['cpu_s_per_model_s']:7.3f} CPU-s/model-s  "
+              f"{entry['ns_per_neuron_step']:6.1f} ns/neuron-step  setup "
+              f"{entry['setup_cpu_s']:6.3f} s  rate E/I "
+              f"{_mean_sd(rates, 'rate_e_hz')[0]:.2f}/{_mean_sd(rates, 'rate_i_hz')[0]:.2f} Hz",
+              flush=True)
+    if brian2_target is not None:
+        build_dir = build_root / f"brian2_N{n}"
+        c1s, c2s, rates, infos = [], [], [], []
+        for rep in range(args.repeats):
+            c1, _, i1 = time_brian2(params, t1, rep, brian2_target, build_dir)
+            c2, r, i2 = time_brian2(params, t2, rep, brian2_target, build_dir)
+            c1s.append(c1)
+            c2s.append(c2)
+            rates.append(r)
+            infos.extend([i1, i2])
+        entry = slope_fit(min(c1s), min(c2s), t1, t2, n, params.dt)
+        entry["rates"] = rates
+        entry["target"] = infos[0]["target"]
+        entry["compile_cpu_s_cold"] = infos[0]["compile_cpu_s"]
+        entry["compile_wall_s_cold"] = infos[0].get("compile_wall_s")
+        entry["n_synapses"] = infos[0]["n_synapses"]
+        out["models"]["brian2"] = entry
+        print(f"  N={n:5d} {'brian2':13s} {entry['cpu_s_per_model_s']:7.3f} CPU-s/model-s  "
+              f"{entry['ns_per_neuron_step']:6.1f} ns/neuron-step  setup "
+              f"{entry['setup_cpu_s']:6.3f} s  rate E/I "
+              f"{_mean_sd(rates, 'rate_e_hz')[0]:.2f}/{_mean_sd(rates, 'rate_i_hz')[0]:.2f} Hz"
+              f"  [{entry['target']}, first build {entry['compile_cpu_s_cold']:.1f} CPU-s]",
+              flush=True)
+    return out
+
+
+def report(results: list[dict[str, Any]]) -> str:
+    lines = []
+    for res in results:
+        models = res["models"]
+        lines.append(f"N = {res['N']} (T1 = {res['T1_ms']:g} ms, T2 = {res['T2_ms']:g} ms):")
+        for name, e in models.items():
+            re_m, re_s = _mean_sd(e["rates"], "rate_e_hz")
+            ri_m, ri_s = _mean_sd(e["rates"], "rate_i_hz")
+            ss_m, _ = _mean_sd(e["rates"], "ssi_e")
+            fp_m, _ = _mean_sd(e["rates"], "spectral_peak_hz")
+            lines.append(
+                f"  {name:13s} {e['cpu_s_per_model_s']:7.3f} CPU-s/model-s "
+                f"{e['ns_per_neuron_step']:6.1f} ns/neuron-step | rate_E {re_m:6.2f}+-{re_s:4.2f}"
+                f" Hz rate_I {ri_m:6.2f}+-{ri_s:4.2f} Hz SSI_E {ss_m:.3f} f_peak {fp_m:5.1f} Hz"
+            )
+        if "brian2" in models:
+            b = models["brian2"]["cpu_s_per_model_s"]
+            for name in ("snn-quenched", "snn-annealed"):
+                if name in models:
+                    lines.append(f"  speed ratio brian2 / {name}: "
+                                 f"{b / models[name]['cpu_s_per_model_s']:.2f}")
+            if "snn-quenched" in models:
+                bq = models["brian2"]["rates"]
+                sq = models["snn-quenched"]["rates"]
+                for key in ("rate_e_hz", "rate_i_hz"):
+                    mb, sb = _mean_sd(bq, key)
+                    ms_, ss_ = _mean_sd(sq, key)
+                    lines.append(f"  {key}: brian2 {mb:.2f}+-{sb:.2f}, snn-quenched "
+                                 f"{ms_:.2f}+-{ss_:.2f} (relative difference "
+                                 f"{(mb - ms_) / ms_:+.2%})")
+    if len(results) >= 2:
+        a, b = results[0], results[-1]
+        for name in a["models"]:
+            if name in b["models"]:
+                r = (b["models"][name]["ns_per_neuron_step"]
+                     / a["models"][name]["ns_per_neuron_step"])
+                lines.append(f"scaling {name}: ns/neuron-step at N={b['N']} / N={a['N']} = "
+                             f"{r:.2f} (1 = linear in N)")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1, 10],
+                    help="size factors k for params.scaled(k) (1 = N 400)")
+    ap.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--t1-ms", type=float, default=300.0)
+    ap.add_argument("--t2-ms", type=float, default=2300.0)
+    ap.add_argument("--no-brian2", action="store_true")
+    ap.add_argument("--brian2-target", default="auto",
+                    choices=("auto", "numpy", "cython", "cpp_standalone"))
+    ap.add_argument("--no-cold-compile", action="store_true",
+                    help="skip measuring numba compile time with an empty cache")
+    ap.add_argument("--json", type=Path, help="write all numbers to this JSON file")
+    args = ap.parse_args(argv)
+    if args.repeats < 1 or args.t2_ms <= args.t1_ms or args.t1_ms <= TRANSIENT_MS:
+        ap.error("need --repeats >= 1 and 100 ms < --t1-ms < --t2-ms")
+
+    brian2_target = None
+    if not args.no_brian2:
+        if BRIAN2_PY.exists():
+            brian2_target = args.brian2_target
+        else:
+            print(f"(no {BRIAN2_PY}: Brian2 peer skipped)")
+
+    all_out: dict[str, Any] = {"cpu_count": os.cpu_count(), "repeats": args.repeats}
+    if not args.no_cold_compile:
+        all_out["numba_cold_compile"] = cold_compile_times()
+        print("numba cold compile (first call, empty cache):",
+              ", ".join(f"{k} {v['cpu_s']:.1f} CPU-s" for k, v in
+                        all_out["numba_cold_compile"].items()), flush=True)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="bifsnn_bench_") as build_root:
+        for k in args.sizes:
+            results.append(bench_size(k, args, brian2_target, Path(build_root)))
+    all_out["sizes"] = results
+    text = report(results)
+    print(text)
+    if args.json:
+        from bifsnn.results import atomic_write_text
+
+        atomic_write_text(args.json, json.dumps(all_out, indent=1, default=float) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
