@@ -18,6 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from bifsnn import observables as obs  # noqa: E402
 from bifsnn.results import atomic_path  # noqa: E402
@@ -29,6 +30,7 @@ __all__ = [
     "plot_delta_m_histogram",
     "plot_delta_m_vs_parameter",
     "plot_attractor",
+    "plot_voltage_histograms",
     "standard_plots",
 ]
 
@@ -213,12 +215,51 @@ def plot_attractor(result: Any, path: str | Path | None = None, *, x: str = "f_E
     return _finish(fig, path)
 
 
+def plot_voltage_histograms(result: Any, path: str | Path | None = None, *,
+                            transient_ms: float = 100.0) -> Figure:
+    """Sampled voltage distributions of the non-refractory neurons, per population: a
+    time-voltage heat map of the fraction of neurons per bin (left) and the time average of
+    the density after the transient (right)."""
+    if result.voltage_hist_e is None or result.voltage_hist_edges is None:
+        raise ValueError("this result has no voltage histograms; rerun with "
+                         "voltage_hist_every_ms=...")
+    t = np.asarray(result.voltage_hist_t_ms, dtype=float)
+    edges = np.asarray(result.voltage_hist_edges, dtype=float)
+    keep = t > transient_ms
+    if not keep.any():
+        raise ValueError(f"no voltage histogram sample after transient_ms = {transient_ms!r}")
+    fig, axes = plt.subplots(2, 2, figsize=(10, 6), sharey=True,
+                             gridspec_kw={"width_ratios": [3, 1]})
+    for row, (hist, n_pop, name, color) in enumerate((
+        (result.voltage_hist_e, result.params.N_E, "E", COLOR_E),
+        (result.voltage_hist_i, result.params.N_I, "I", COLOR_I),
+    )):
+        frac = np.asarray(hist, dtype=float)[keep] / n_pop
+        tk = t[keep]
+        dt_s = np.median(np.diff(tk)) if tk.size > 1 else 1.0
+        t_edges = np.concatenate(([tk[0] - dt_s], tk))
+        ax_h, ax_m = axes[row]
+        mesh = ax_h.pcolormesh(t_edges, edges, frac.T, cmap="viridis", shading="flat")
+        fig.colorbar(mesh, ax=ax_h, label="fraction of neurons")
+        ax_h.set_ylabel(f"V ({name})")
+        widths = np.diff(edges)
+        ax_m.barh(edges[:-1], frac.mean(axis=0) / widths, height=widths, align="edge",
+                  color=color, alpha=0.8)
+        ax_m.set_xlabel("mean density (1/V)")
+        ax_m.xaxis.set_major_locator(MaxNLocator(3))
+    axes[1, 0].set_xlabel("time (ms)")
+    axes[0, 0].set_title(_title(result) + ": voltage distribution (non-refractory)")
+    fig.tight_layout()
+    return _finish(fig, path)
+
+
 def standard_plots(result: Any, out_dir: str | Path, transient_ms: float = 100.0
                    ) -> list[Path]:
     """Write the figures that the result supports into ``out_dir``; return the file paths.
 
     Always: ``rates`` (rates, MFE peaks, spectrum) and ``attractor_fE_fI``; ``delta_m_hist``
-    when at least two MFE peaks exist; ``raster`` only if a raster was recorded.
+    when at least two MFE peaks exist; ``raster`` only if a raster was recorded;
+    ``voltage_hist`` only if voltage histograms were sampled after the transient.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -239,4 +280,7 @@ def standard_plots(result: Any, out_dir: str | Path, transient_ms: float = 100.0
         emit(plot_delta_m_histogram(obs.peak_differences(heights)), "delta_m_hist")
     if result.raster_neuron is not None and result.raster_step is not None:
         emit(plot_raster(result, transient_ms=transient_ms), "raster")
+    if (result.voltage_hist_e is not None and result.voltage_hist_t_ms is not None
+            and np.any(np.asarray(result.voltage_hist_t_ms) > transient_ms)):
+        emit(plot_voltage_histograms(result, transient_ms=transient_ms), "voltage_hist")
     return written

@@ -76,3 +76,18 @@ def test_delta_m_vs_parameter_plot(tmp_path):
     single = obs.delta_m_vs_parameter([(1.0, [0.0, 1.0])])  # one column must still plot
     plots.plt.close(plots.plot_delta_m_vs_parameter(single, tmp_path / "one"))
     assert (tmp_path / "one.png").exists()
+
+
+def test_voltage_histogram_plot_in_standard_plots(tmp_path):
+    res = _synthetic_result(False)
+    edges = np.arange(-40.0, 101.0, 4.0)
+    t = np.arange(1, 401) * 1.0  # one sample per ms
+    rng = np.random.default_rng(1)
+    res.voltage_hist_t_ms = t
+    res.voltage_hist_edges = edges
+    res.voltage_hist_e = rng.multinomial(35, np.full(35, 1 / 35), size=t.size)
+    res.voltage_hist_i = rng.multinomial(9, np.full(35, 1 / 35), size=t.size)
+    names = {p.name for p in plots.standard_plots(res, tmp_path, transient_ms=10.0)}
+    assert {"voltage_hist.png", "voltage_hist.pdf"} <= names
+    with pytest.raises(ValueError, match="no voltage histogram sample"):
+        plots.plot_voltage_histograms(res, transient_ms=1000.0)
