@@ -85,6 +85,12 @@ class SerialBackend:
             yield fn(p)
 
 
+#: Modules the forkserver imports once for all pool workers (missing ones are skipped).
+FORKSERVER_PRELOAD: tuple[str, ...] = (
+    "bifsnn.sweeps.runners", "bifsnn.observables", "bifsnn.snn", "bifsnn.markov",
+)
+
+
 def _init_worker(kinds: list[str], runners: RunnerTable | None) -> None:
     warmup_runners(kinds, runners)
 
@@ -93,15 +99,18 @@ def _init_worker(kinds: list[str], runners: RunnerTable | None) -> None:
 class PoolBackend:
     """A local process pool (``workers`` processes, default every core).
 
-    ``mp_context`` is the multiprocessing start method; "spawn" (default) is safe with numba
-    and threads at the cost of about a second of interpreter start per worker.
+    ``mp_context`` is the multiprocessing start method.  The default "forkserver" is safe with
+    threads (tqdm, an in-process Dask cluster) like "spawn", but the server process imports
+    numpy, scipy.signal, numba and the simulators once (:data:`FORKSERVER_PRELOAD`) and every
+    worker is forked from it, so starting a pool costs well under a second after the first.
+    Workers see the environment of the moment the server started (once per process).
     ``max_attempts`` bounds how often a point is retried after its worker died.
     """
 
     workers: int | None = None
     kinds: list[str] = field(default_factory=list)
     runners: RunnerTable | None = None
-    mp_context: str = "spawn"
+    mp_context: str = "forkserver"
     max_attempts: int = 2
     name: str = "pool"
 
@@ -113,6 +122,8 @@ class PoolBackend:
 
     def run(self, fn: PointFn, points: Iterable[SweepPoint]) -> Iterator[dict[str, Any]]:
         ctx = multiprocessing.get_context(self.mp_context)
+        if self.mp_context == "forkserver":
+            ctx.set_forkserver_preload(list(FORKSERVER_PRELOAD))  # used when it first starts
         pending: deque[SweepPoint] = deque(points)
         attempts: dict[str, int] = {}
         n = int(self.workers or 1)
@@ -228,7 +239,7 @@ def make_backend(
     dask_processes: bool = True,
     kinds: list[str] | None = None,
     runners: RunnerTable | None = None,
-    mp_context: str = "spawn",
+    mp_context: str = "forkserver",
 ) -> Backend:
     """Backend by name: "serial", "pool" (default everywhere) or "dask"."""
     kinds = list(kinds or [])

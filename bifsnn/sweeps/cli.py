@@ -115,7 +115,8 @@ def register(subparsers: Any) -> None:
                     "Re-running with the same --out resumes: finished points are skipped.",
     )
     p.add_argument("spec", type=Path, help="sweep spec TOML file")
-    p.add_argument("--out", type=Path, help="results directory (default: SPEC.sweep next to the spec)")
+    p.add_argument("--out", type=Path,
+                   help="results directory (default: SPEC.sweep next to the spec)")
     p.add_argument("--backend", choices=("pool", "serial", "dask"), default="pool",
                    help="execution backend (default: local process pool over every core)")
     p.add_argument("--workers", type=int, help="pool processes / LocalCluster workers "

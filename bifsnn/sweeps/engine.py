@@ -58,7 +58,7 @@ def run_sweep(
     runners: RunnerTable | None = None,
     progress: bool = True,
     retry_failed: bool = False,
-    mp_context: str = "spawn",
+    mp_context: str = "forkserver",
     max_points: int | None = None,
 ) -> SweepRunResult:
     """Run (or resume) a sweep into the store directory ``out``.

@@ -138,12 +138,21 @@ def check_runners(kinds: list[str], runners: RunnerTable | None = None) -> None:
 _WARMED: set[str] = set()
 
 
+def _entry_tag(entry: PointFunction | str) -> str:
+    """Stable name of a table entry (the same after pickling to another process)."""
+    if isinstance(entry, str):
+        return entry
+    obj = entry if hasattr(entry, "__qualname__") else type(entry)
+    return f"{getattr(obj, '__module__', '?')}:{getattr(obj, '__qualname__', repr(obj))}"
+
+
 def warmup_runners(kinds: list[str], runners: RunnerTable | None = None) -> list[str]:
     """Compile/import what each model kind needs, once per process (worker initializer).
 
     Built-in ``snn``/``markov`` runners are called on a tiny network for 2 ms, which triggers
-    numba compilation (or loads it from numba's cache); custom runners are only imported,
-    and their ``warmup()`` attribute is called if they have one.  Errors are swallowed here:
+    numba compilation (or loads it from numba's cache), and the observables are computed
+    once (importing scipy.signal); custom runners are only imported, and their ``warmup()``
+    attribute is called if they have one.  Errors are swallowed here:
     the real point will fail and record them.  Returns the kinds warmed in this call.
     """
     table = runner_table(runners)
@@ -152,13 +161,14 @@ def warmup_runners(kinds: list[str], runners: RunnerTable | None = None) -> list
         if kind not in table:
             continue
         entry = table[kind]
-        tag = f"{kind}={entry!r}"
+        tag = f"{kind}={_entry_tag(entry)}"
         if tag in _WARMED:
             continue
         try:
             fn = resolve_runner(entry)
             if entry == DEFAULT_RUNNERS.get(kind) and kind in ("snn", "markov"):
-                fn(NetworkParams(N_E=8, N_I=4), t_ms=2.0, seed=0, progress=False)
+                res = fn(NetworkParams(N_E=8, N_I=4), t_ms=2.0, seed=0, progress=False)
+                observables_from_result(res, 0.0)  # imports scipy.signal (~1 s) up front
             elif callable(getattr(fn, "warmup", None)):
                 fn.warmup()
         except Exception:  # noqa: BLE001 - the point itself will report the problem

@@ -140,7 +140,9 @@ def _expand_values(name: str, raw: Any) -> list[Any]:
             step = raw["step"]
             if isinstance(step, bool) or not isinstance(step, int | float) or step == 0 \
                     or not math.isfinite(step):
-                raise SweepSpecError(f"axis {name!r}: step = {step!r} must be a finite non-zero number")
+                raise SweepSpecError(
+                    f"axis {name!r}: step = {step!r} must be a finite non-zero number"
+                )
             n = math.floor((stop - start) / step + 1e-9) + 1
             if n < 1:
                 raise SweepSpecError(
@@ -154,14 +156,18 @@ def _expand_values(name: str, raw: Any) -> list[Any]:
     if isinstance(raw, list | tuple | np.ndarray):
         values = [v.item() if isinstance(v, np.generic) else v for v in raw]
         if not values:
-            raise SweepSpecError(f"axis {name!r}: empty list of values (an empty range is not a sweep)")
+            raise SweepSpecError(
+                f"axis {name!r}: empty list of values (an empty range is not a sweep)"
+            )
         return values
     return [raw.item() if isinstance(raw, np.generic) else raw]
 
 
 def _check_axis_name(name: str, where: str) -> None:
     if name == "seed" or name == "seeds":
-        raise SweepSpecError(f"{where}: give seeds with the top-level 'seeds' list, not as {name!r}")
+        raise SweepSpecError(
+            f"{where}: give seeds with the top-level 'seeds' list, not as {name!r}"
+        )
     if name not in NetworkParams.field_names() and name not in SPECIAL_AXES:
         raise SweepSpecError(
             f"{where}: unknown parameter name {name!r}; valid names are the NetworkParams "
@@ -208,7 +214,9 @@ class SweepSpec:
     def __post_init__(self) -> None:
         set_ = object.__setattr__
         if (self.grid is None) == (self.points is None):
-            raise SweepSpecError("a sweep needs exactly one of 'grid' (cartesian) or 'points' (list)")
+            raise SweepSpecError(
+                "a sweep needs exactly one of 'grid' (cartesian) or 'points' (list)"
+            )
         _check_special("model", self.model, "model")
         _check_special("t_ms", self.t_ms, "t_ms")
         # seeds
@@ -225,7 +233,8 @@ class SweepSpec:
         if isinstance(self.transient_ms, bool) or not isinstance(self.transient_ms, int | float) \
                 or not math.isfinite(self.transient_ms) or self.transient_ms < 0:
             raise SweepSpecError(
-                f"transient_ms = {self.transient_ms!r} is out of range: must be a finite number >= 0"
+                f"transient_ms = {self.transient_ms!r} is out of range: "
+                "must be a finite number >= 0"
             )
         obs = [self.observables] if isinstance(self.observables, str) else list(self.observables)
         for o in obs:

@@ -67,3 +67,20 @@ def result_point(params, *, t_ms, seed=0, progress=False, **options):
     counts[period // 2::period] = 40.0
     return SimulationResult(model="snn", params=params, dt_ms=params.dt,
                             spike_counts_e=counts, spike_counts_i=counts / 2, seed=seed)
+
+
+class LoggingRunner:
+    """fake_point that appends the pid of every warm-up and call to files (picklable: the log
+    paths travel with the object, not through the environment)."""
+
+    def __init__(self, warm_log: str, call_log: str) -> None:
+        self.warm_log, self.call_log = warm_log, call_log
+
+    def warmup(self) -> None:
+        with open(self.warm_log, "a") as fh:
+            fh.write(f"{os.getpid()}\n")
+
+    def __call__(self, params, *, t_ms, seed=0, progress=False, **options):
+        with open(self.call_log, "a") as fh:
+            fh.write(f"{os.getpid()} {params.p_EI!r} {params.tau_EE!r} {seed}\n")
+        return fake_point(params, t_ms=t_ms, seed=seed, progress=progress, **options)
