@@ -74,6 +74,9 @@ __all__ = [
     "run_lorenz",
     "run_brusselator_1d",
     "matching_digits",
+    "cpu_seconds",
+    "timed_call",
+    "differential_timing",
 ]
 
 PERIOD_INDEX = 11  # AUTO's reserved PAR(11) for the period of a cycle (1-based)
@@ -161,13 +164,21 @@ class AutoSpecialPoint:
 
 @dataclass(frozen=True)
 class AutoTiming:
-    """Wall-clock cost of an AUTO branch (see module docstring for the method)."""
+    """Cost of a branch (see module docstring for the differential method).
+
+    ``*_wall*`` is elapsed time; ``*_cpu*`` is CPU time of this process plus its finished
+    children (bifpy runs AUTO in a forked child), which is less sensitive to other jobs on
+    a shared machine.  ``time_per_step_s`` / ``cpu_per_step_s`` are the per-step figures.
+    """
 
     n_steps: int
     wall_time_s: float
     baseline_steps: int | None
     baseline_wall_time_s: float | None
     time_per_step_s: float
+    cpu_time_s: float = float("nan")
+    baseline_cpu_time_s: float | None = None
+    cpu_per_step_s: float = float("nan")
 
 
 @dataclass
@@ -427,10 +438,35 @@ def _make_jac(jac: Callable, icu: Sequence[int]):
     return jac_icu
 
 
-def _timed(fn: Callable[[], object]) -> tuple[object, float]:
+def cpu_seconds() -> float:
+    """CPU time (user + system) of this process and its waited-for children."""
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def timed_call(fn: Callable[[], object]) -> tuple[object, float, float]:
+    """(fn(), wall seconds, CPU seconds incl. children) for one call."""
+    c0 = cpu_seconds()
     t0 = time.perf_counter()
     out = fn()
-    return out, time.perf_counter() - t0
+    return out, time.perf_counter() - t0, cpu_seconds() - c0
+
+
+def differential_timing(run: Callable[[int], object], n_steps: int, baseline: int | None,
+                        steps_of: Callable[[object], int]) -> tuple[object, AutoTiming]:
+    """Run ``run(n_steps)`` (and ``run(baseline)``) and time per step by difference."""
+    out, wall, cpu = timed_call(lambda: run(n_steps))
+    done = steps_of(out)
+    if baseline is not None and 0 <= baseline < done:
+        _, bwall, bcpu = timed_call(lambda: run(baseline))
+        k = done - baseline
+        return out, AutoTiming(done, wall, baseline, bwall, (wall - bwall) / k, cpu, bcpu,
+                               (cpu - bcpu) / k)
+    k = max(done, 1)
+    return out, AutoTiming(done, wall, None, None, wall / k, cpu, None, cpu / k)
 
 
 def _collect(raw, kind: str, cont_index: int, n_state: int) -> tuple[list, np.ndarray, ...]:
@@ -470,24 +506,19 @@ def _collect(raw, kind: str, cont_index: int, n_state: int) -> tuple[list, np.nd
 def _branch_from_runs(problem, kind, n_state, settings, cont_index, run, n_steps, baseline_steps):
     """Run ``run(nmx)`` for n_steps (and baseline_steps when given), build an AutoBranch."""
     auto = _require_auto()
+
+    def steps_of(raw) -> int:
+        return max(sum(len(br.points) for br in raw.branches) - 1, 0)
+
     try:
-        raw, wall = _timed(lambda: run(n_steps + 1))
+        # AUTO's NMX counts computed points including the start: nmx = steps + 1
+        raw, timing = differential_timing(lambda k: run(k + 1), n_steps, baseline_steps,
+                                          steps_of)
     except auto.AutoError as exc:
         return AutoBranch(False, f"AUTO failed: {str(exc)[-800:]}", problem, kind, n_state,
                           settings)
     special, par, per, norm = _collect(raw, kind, cont_index, n_state)
-    steps_done = max(len(par) - 1, 0)
-    base_wall = None
-    if baseline_steps is not None and 0 <= baseline_steps < steps_done:
-        try:
-            _, base_wall = _timed(lambda: run(baseline_steps + 1))
-        except auto.AutoError:
-            base_wall = None
-    if base_wall is not None:
-        per_step = (wall - base_wall) / (steps_done - baseline_steps)
-        timing = AutoTiming(steps_done, wall, baseline_steps, base_wall, per_step)
-    else:
-        timing = AutoTiming(steps_done, wall, None, None, wall / max(steps_done, 1))
+    steps_done = timing.n_steps
     ok = not any(p.kind == "MX" for p in special) and steps_done > 0
     msg = (f"{steps_done} steps" if ok else
            "AUTO reported MX (no convergence)" if steps_done else "AUTO computed no step")

@@ -32,7 +32,6 @@ import importlib
 import json
 import math
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,14 +95,6 @@ class Model:
 
 
 @dataclass
-class Timed:
-    n_steps: int
-    wall_s: float
-    per_step_s: float
-    baseline_steps: int | None = None
-
-
-@dataclass
 class Row:
     """One printed comparison line."""
 
@@ -134,20 +125,6 @@ class Report:
     missing: list[str] = field(default_factory=list)
 
 
-def _timed_differential(run: Callable[[int], object], n_steps: int, baseline: int | None,
-                        steps_of: Callable[[object], int]) -> tuple[object, Timed]:
-    t0 = time.perf_counter()
-    out = run(n_steps)
-    wall = time.perf_counter() - t0
-    done = steps_of(out)
-    if baseline is not None and 0 <= baseline < done:
-        t0 = time.perf_counter()
-        run(baseline)
-        base = time.perf_counter() - t0
-        return out, Timed(done, wall, (wall - base) / (done - baseline), baseline)
-    return out, Timed(done, wall, wall / max(done, 1))
-
-
 def bifsnn_equilibria(driver: Callable, model: Model, settings: ap.AutoSettings, n_steps: int,
                       baseline: int | None = None):
     """Equilibrium branch of ``model`` with bifsnn (same tolerances as AUTO)."""
@@ -169,7 +146,7 @@ def bifsnn_equilibria(driver: Callable, model: Model, settings: ap.AutoSettings,
         )
         return driver(problem, opts)
 
-    return _timed_differential(run, n_steps, baseline, lambda br: max(len(br) - 1, 0))
+    return ap.differential_timing(run, n_steps, baseline, lambda br: max(len(br) - 1, 0))
 
 
 def _full_dfdp(model: Model, u, p) -> np.ndarray:
@@ -218,7 +195,32 @@ def bifsnn_cycles(model: Model, system, x_h, p_h, omega, q, settings: ap.AutoSet
         )
         return continue_cycles(system, start, opts)
 
-    return _timed_differential(run, n_steps, baseline, lambda br: len(br.points))
+    return ap.differential_timing(run, n_steps, baseline, lambda br: len(br.points))
+
+
+def shooting_period(model: Model, p_value: float, x0: np.ndarray, T0: float) -> float | None:
+    """Reference period at p by single shooting (DOP853, rtol = atol = 1e-13).
+
+    Unknowns: the state except component 0 (held fixed as the phase condition) and T;
+    equations: phi_T(x) - x = 0.  Small systems only (n + 1 integrations per Newton step).
+    """
+    from scipy.integrate import solve_ivp
+    from scipy.optimize import fsolve
+
+    p = model.p0.copy()
+    p[model.ipar] = p_value
+    x0 = np.asarray(x0, dtype=float)
+
+    def residual(z):
+        x = x0.copy()
+        x[1:] = z[:-1]
+        sol = solve_ivp(lambda t, u: model.f(u, p), (0.0, z[-1]), x, method="DOP853",
+                        rtol=1e-13, atol=1e-13)
+        return sol.y[:, -1] - x
+
+    z, _, ier, _ = fsolve(residual, np.concatenate([x0[1:], [T0]]), full_output=True,
+                          xtol=1e-13)
+    return float(z[-1]) if ier == 1 else None
 
 
 def bifsnn_period_at(system, branch, p_target: float, settings: ap.AutoSettings) -> float | None:
@@ -328,9 +330,23 @@ def compare_small(model: Model, settings: ap.AutoSettings, parts, report: Report
                            note=f"bifsnn cycles start from the {src}"))
     a_uz = auto_cyc.points_of("UZ") if auto_cyc is not None else []
     T_b = bifsnn_period_at(system, br, user_value, settings)
+    T_ref = None
+    if a_uz:
+        T_ref = shooting_period(model, user_value, a_uz[0].state, a_uz[0].period)
+    elif T_b is not None:
+        k = int(np.argmin(np.abs(br.p - user_value)))
+        T_ref = shooting_period(model, user_value, br.points[k].U[0], T_b)
     report.rows.append(Row(name, f"cycle period at p={user_value:g}", T_b,
-                           a_uz[0].period if a_uz else None,
-                           note=f"bifsnn: {len(br.points)} pts, {br.message}"))
+                           a_uz[0].period if a_uz else None, T_ref,
+                           note=f"exact = shooting; bifsnn: {len(br.points)} pts, {br.message}"))
+
+
+def _store(row: dict, prefix: str, timing) -> None:
+    if timing is None:
+        return
+    row[f"{prefix}_step_s"] = timing.time_per_step_s
+    row[f"{prefix}_cpu_step_s"] = timing.cpu_per_step_s
+    row[f"{prefix}_steps"] = timing.n_steps
 
 
 def compare_scaling(n_values, settings: ap.AutoSettings, parts, report: Report, *,
@@ -347,9 +363,8 @@ def compare_scaling(n_values, settings: ap.AutoSettings, parts, report: Report, 
                 n, settings, eq_steps=eq_steps, eq_baseline_steps=max(eq_steps // 6, 1),
                 cycle_steps=cycle_steps, cycle_baseline_steps=1,
                 do_cycles=n <= auto_cycle_max_n)
-            row["auto_eq_step_s"] = a_eq.timing.time_per_step_s if a_eq.timing else None
-            row["auto_cycle_step_s"] = (a_cyc.timing.time_per_step_s
-                                        if a_cyc is not None and a_cyc.timing else None)
+            _store(row, "auto_eq", a_eq.timing)
+            _store(row, "auto_cycle", a_cyc.timing if a_cyc is not None else None)
         a_hb = a_eq.points_of("HB")[0] if a_eq is not None and a_eq.points_of("HB") else None
         b_hb = None
         driver, _ = parts["equilibria"]
@@ -357,7 +372,7 @@ def compare_scaling(n_values, settings: ap.AutoSettings, parts, report: Report, 
             try:
                 br, t = bifsnn_equilibria(driver, model, settings, eq_steps,
                                           baseline=max(eq_steps // 6, 1))
-                row["bifsnn_eq_step_s"] = t.per_step_s
+                _store(row, "bifsnn_eq", t)
                 hs = _bifsnn_hopfs(br)
                 b_hb = hs[0] if hs else None
             except Exception as exc:  # noqa: BLE001
@@ -375,7 +390,7 @@ def compare_scaling(n_values, settings: ap.AutoSettings, parts, report: Report, 
                 br, t = bifsnn_cycles(model, system, x_h, p_h, omega, q, settings,
                                       cycle_steps, 1, p_bounds=(model.bounds[0],
                                                                 model.bounds[1] + 1.0))
-                row["bifsnn_cycle_step_s"] = t.per_step_s
+                _store(row, "bifsnn_cycle", t)
                 row["bifsnn_cycle_msg"] = br.message
                 row["bifsnn_newton_its"] = [pt.newton_iterations for pt in br.points]
                 if a_cyc is not None and a_cyc.period.size > 1:
@@ -386,8 +401,10 @@ def compare_scaling(n_values, settings: ap.AutoSettings, parts, report: Report, 
             except Exception as exc:  # noqa: BLE001
                 report.missing.append(f"{name}: bifsnn cycles raised {type(exc).__name__}: {exc}")
         for kind in ("eq", "cycle"):
-            a, b = row.get(f"auto_{kind}_step_s"), row.get(f"bifsnn_{kind}_step_s")
-            row[f"speedup_{kind}"] = (a / b) if a and b and b > 0 else None
+            for unit in ("step_s", "cpu_step_s"):
+                a, b = row.get(f"auto_{kind}_{unit}"), row.get(f"bifsnn_{kind}_{unit}")
+                key = "speedup_" + kind + ("_cpu" if unit == "cpu_step_s" else "")
+                row[key] = (a / b) if a and b and b > 0 else None
         report.timing.append(row)
         _print_timing_row(row)
 
@@ -412,18 +429,20 @@ def print_rows(rows: list[Row]) -> None:
 
 
 def _print_timing_row(row: dict) -> None:
-    def ms(key):
+    def sec(key):
         v = row.get(key)
-        return "-" if v is None else f"{v * 1e3:.3g} ms"
+        return "-" if v is None else f"{v:.3g}s"
 
     def x(key):
         v = row.get(key)
         return "-" if v is None else f"{v:.3g}x"
 
-    print(f"n={row['n']:4d}  equilibria/step: AUTO {ms('auto_eq_step_s'):>10s} bifsnn "
-          f"{ms('bifsnn_eq_step_s'):>10s} ({x('speedup_eq'):>7s})   cycles/step: AUTO "
-          f"{ms('auto_cycle_step_s'):>10s} bifsnn {ms('bifsnn_cycle_step_s'):>10s} "
-          f"({x('speedup_cycle'):>7s})", flush=True)
+    for kind, label in (("eq", "equilibria"), ("cycle", "cycles")):
+        print(f"n={row['n']:4d} {label:10s}/step  wall: AUTO {sec(f'auto_{kind}_step_s'):>8s} "
+              f"bifsnn {sec(f'bifsnn_{kind}_step_s'):>8s} ratio {x(f'speedup_{kind}'):>7s}   "
+              f"cpu: AUTO {sec(f'auto_{kind}_cpu_step_s'):>8s} bifsnn "
+              f"{sec(f'bifsnn_{kind}_cpu_step_s'):>8s} ratio {x(f'speedup_{kind}_cpu'):>7s}",
+              flush=True)
 
 
 def main(argv: list[str] | None = None) -> Report:
@@ -476,7 +495,8 @@ def main(argv: list[str] | None = None) -> Report:
               f"located quantities (target >= 6)")
     for row in report.timing:
         if row["n"] == 200 and row.get("speedup_cycle"):
-            print(f"cycle step speed-up at n=200: {row['speedup_cycle']:.3g}x (target >= 10x)")
+            print(f"cycle step speed-up at n=200: wall {row['speedup_cycle']:.3g}x, cpu "
+                  f"{_fmt(row.get('speedup_cycle_cpu'), '.3g')}x (target >= 10x)")
     if report.missing:
         print("missing / skipped:")
         for m in report.missing:
