@@ -69,12 +69,32 @@ def test_brusselator_1d_jacobian_and_exact_hopf():
     np.testing.assert_allclose(J, Jfd, atol=1e-7)
     dPfd = np.column_stack([(f(u, p + h * e) - f(u, p - h * e)) / (2 * h) for e in np.eye(4)])
     np.testing.assert_allclose(dP, dPfd, atol=1e-6)
+    # the sparse Jacobian (used by bifsnn) is the same matrix, and inside the pattern
+    np.testing.assert_allclose(ap.brusselator_1d_jac_sparse(u, p).toarray(), J, rtol=0, atol=0)
+    assert np.all(ap.brusselator_1d_sparsity(n).toarray()[J != 0])
+    # vectorised evaluation (n, K) equals column-by-column evaluation
+    U = np.column_stack([u, 2 * u, u[::-1]])
+    np.testing.assert_array_equal(f(U, p)[:, 1], f(U[:, 1], p))
     eq, cyc = ap.run_brusselator_1d(n, do_cycles=False)
     hb = eq.points_of("HB")
     assert hb, eq.message
     exact = ap.brusselator_1d_hopf_b(n, 2.0, 0.008, 0.004)
     assert ap.matching_digits(hb[0].parameter, exact) >= 6.0
     assert cyc is None
+
+
+def test_differential_timing_subtracts_baseline():
+    # fake run costing 0.02 s fixed + 0.01 s per step: per-step time must come out near
+    # 0.01 s, not (0.02 + 0.05) / 5; tolerance 5 ms for sleep jitter on a loaded machine.
+    import time
+
+    def run(k):
+        time.sleep(0.02 + 0.01 * k)
+        return k
+
+    out, t = ap.differential_timing(run, 5, 1, lambda k: k)
+    assert out == 5 and t.n_steps == 5 and t.baseline_steps == 1
+    assert abs(t.time_per_step_s - 0.01) < 5e-3
 
 
 def test_settings_validation_names_field():
