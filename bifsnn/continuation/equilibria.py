@@ -51,6 +51,7 @@ class _EquilibriumCurve:
             n_eigs = self.n if dense else 12
         self.n_eigs = min(n_eigs, self.n)
         self._shifts: list[float] = []
+        self._n_unstable = 0
 
     def p_of(self, u: np.ndarray) -> np.ndarray:
         p = self.p_base.copy()
@@ -67,21 +68,57 @@ class _EquilibriumCurve:
     def Jx(self, dG):
         return dG[:, : self.n]
 
-    def eig(self, dG) -> np.ndarray:
+    @property
+    def dense(self) -> bool:
+        m = self.opts.eig_method
+        return m == "dense" or (m == "auto" and self.n <= self.opts.dense_eig_max)
+
+    def eig(self, dG, shifts: list[float] | None = None) -> np.ndarray:
         J = self.Jx(dG)
         if sp.issparse(J):
             J = sp.csc_matrix(J)
-        ev = eigenvalues(J, self.opts.eig_method, self.n_eigs, self.opts.dense_eig_max,
-                         self._shifts)
-        # remember the frequencies of the eigenvalues nearest the axis (sparse shifts)
-        near = ev[np.argsort(np.abs(ev.real))][:4]
-        self._shifts = sorted({round(abs(z.imag), 6) for z in near if abs(z.imag) > 1e-8})
+        if shifts is None:
+            shifts = self._shifts
+        k = self.n_eigs if self.dense else max(self.n_eigs, self._n_unstable + 8)
+        ev = eigenvalues(J, self.opts.eig_method, k, self.opts.dense_eig_max, shifts)
+        if not self.dense:
+            self._shifts = _shifts_of(ev)
+            self._n_unstable = int(np.sum(ev.real > 0))
         return ev
 
-    def point(self, s: float, u: np.ndarray, t: np.ndarray, dG) -> CurvePoint:
-        ev = self.eig(dG) if self.opts.detect_bifurcations else np.array([], dtype=complex)
+    def point(self, s: float, u: np.ndarray, t: np.ndarray, dG,
+              shifts: list[float] | None = None) -> CurvePoint:
+        ev = (self.eig(dG, shifts) if self.opts.detect_bifurcations
+              else np.array([], dtype=complex))
         counts = stability_counts(ev) if ev.size else (-1, -1, -1)
         return CurvePoint(s, u, t, dG, ev, counts)
+
+    def recount(self, pts: list[CurvePoint]) -> list[float]:
+        """Sparse mode: recount points over the union of their shifts, so that every point
+        of a comparison sees the same part of the spectrum; returns the shifts used."""
+        shifts = _merge_shifts([w for pt in pts for w in _shifts_of(pt.eig)], cap=12)
+        for pt in pts:
+            pt.eig = self.eig(pt.jacobian, shifts)
+            pt.counts = stability_counts(pt.eig)
+        return shifts
+
+
+def _merge_shifts(ws, rtol: float = 0.05, cap: int = 8) -> list[float]:
+    out: list[float] = []
+    for w in sorted(ws):
+        if w > 1e-8 and not any(abs(w - v) <= rtol * v for v in out):
+            out.append(w)
+    return out[:cap]
+
+
+def _shifts_of(ev: np.ndarray) -> list[float]:
+    """Frequencies at which to shift-invert next time: the rightmost eigenvalues and those
+    nearest the imaginary axis."""
+    if ev.size == 0:
+        return []
+    right = ev[np.argsort(-ev.real)][:6]
+    near = ev[np.argsort(np.abs(ev.real))][:4]
+    return _merge_shifts([abs(z.imag) for z in np.r_[right, near]])
 
 
 def _pad(ev: np.ndarray, k: int) -> np.ndarray:
@@ -174,6 +211,8 @@ def _detect(curve: _EquilibriumCurve, cont: ArclengthContinuation, A: CurvePoint
     c = w * tA
     base = float(c @ uA)
 
+    shifts: list[float] | None = None
+
     def point_at(s: float) -> CurvePoint | None:
         u, ok, _, _, J = cont.correct(uA + s * tA, c, base + s)
         if not ok:
@@ -182,13 +221,15 @@ def _detect(curve: _EquilibriumCurve, cont: ArclengthContinuation, A: CurvePoint
             t = cont.tangent_at(u, J, tA)
         except np.linalg.LinAlgError:
             t = tA
-        return curve.point(s, u, t, J)
+        return curve.point(s, u, t, J, shifts)
 
     lo = CurvePoint(0.0, A.u, A.tangent, A.jacobian, A.eig, A.counts)
     s_B = float(c @ (B.u - uA))
     hi = CurvePoint(s_B, B.u, B.tangent, B.jacobian, B.eig, B.counts)
     if lo.counts[0] < 0 or hi.counts[0] < 0:
         return []
+    if not curve.dense and lo.counts != hi.counts:
+        shifts = curve.recount([lo, hi])
     out: list[tuple[SpecialPoint, CurvePoint]] = []
     for a, b, kind in isolate(point_at, lo, hi, opts.max_bisections):
         got = _locate(curve, cont, a, b, kind, point_at)

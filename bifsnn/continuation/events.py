@@ -19,6 +19,8 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
+from bifsnn.continuation.linalg import blas_single_thread
+
 __all__ = [
     "CurvePoint",
     "crossing_kind",
@@ -35,36 +37,65 @@ def eigenvalues(J, method: str = "auto", k: int | None = None, dense_max: int = 
                 shifts: Sequence[float] = ()) -> np.ndarray:
     """Eigenvalues of ``J`` sorted by decreasing real part.
 
-    ``method="dense"`` returns all n; ``"sparse"`` returns the union of the ``k`` eigenvalues
-    nearest 0 and nearest ``i*omega`` for each omega in ``shifts`` (shift-invert ARPACK); this
-    is the part of the spectrum near the imaginary axis, which is what the stability counts
-    need when the rest of the spectrum is well inside the left half plane.
+    ``method="dense"`` returns all n.  ``"sparse"`` (for large sparse J) returns the union of
+
+    * the eigenvalues of largest modulus of the Cayley transform
+      ``C = (J - s I)^{-1} (J + s I)`` (ARPACK with one sparse LU), whose eigenvalues
+      ``mu = (lam + s) / (lam - s)`` have ``|mu| > 1`` exactly when ``Re lam > 0``: the
+      number of eigenvalues computed is doubled until one with ``|mu| < 1`` is among them,
+      so every unstable eigenvalue is found (the count of unstable eigenvalues is exact);
+    * the ``k`` eigenvalues nearest 0 (shift-invert), for real eigenvalues near a fold.
+
+    ``s`` is 2.5 times the largest frequency in ``shifts`` (at least 1): the scale of the
+    eigenvalues near the imaginary axis (ARPACK converges fastest with ``s`` a few times it).
     """
     n = J.shape[0]
     if method == "auto":
         method = "dense" if n <= dense_max else "sparse"
-    if method == "dense" or n < 8:
+    if method == "dense" or n < 16:
         A = J.toarray() if sp.issparse(J) else np.asarray(J)
-        ev = np.linalg.eigvals(A)
+        with blas_single_thread():
+            ev = np.linalg.eigvals(A)
     else:
-        k = min(k or 12, n - 2)
-        A = sp.csc_matrix(J)
-        found: list[np.ndarray] = []
-        for om in [0.0, *[w for w in shifts if w > 0]]:
-            sigma = 1j * om if om else 0.0
-            try:
-                vals = spla.eigs(A, k=k, sigma=sigma, which="LM", return_eigenvectors=False,
-                                 tol=1e-10, maxiter=20 * n)
-            except (spla.ArpackNoConvergence, RuntimeError, ValueError) as exc:
-                vals = getattr(exc, "eigenvalues", np.array([]))
-            found.append(np.asarray(vals))
-        ev = np.concatenate(found) if found else np.array([])
-        if om != 0.0 or len(found) > 1:
-            # close conjugate pairs and drop duplicates from overlapping shifts
-            ev = np.concatenate([ev, np.conj(ev[np.abs(ev.imag) > _IM_TOL])])
-            ev = _unique(ev)
+        ev = _sparse_eigenvalues(sp.csc_matrix(J), min(k or 12, n - 2), shifts)
     order = np.lexsort((-np.abs(ev.imag), -ev.real))
     return ev[order]
+
+
+def _sparse_eigenvalues(A, k: int, shifts: Sequence[float]) -> np.ndarray:
+    n = A.shape[0]
+    s = max([1.0, *[2.5 * float(w) for w in shifts]])
+    eye = sp.identity(n, format="csc")
+    found: list[np.ndarray] = []
+    try:
+        lu = spla.splu(sp.csc_matrix(A - s * eye))
+        op = spla.LinearOperator((n, n), matvec=lambda v: lu.solve(A @ v + s * v),
+                                 dtype=float)
+        kk = min(max(k, 8), n - 2)
+        while True:
+            try:
+                mu = spla.eigs(op, k=kk, which="LM", return_eigenvectors=False, tol=1e-8,
+                               maxiter=50 * n)
+            except spla.ArpackNoConvergence as exc:
+                mu = exc.eigenvalues
+            mu = mu[np.abs(mu - 1) > 1e-12]
+            if mu.size and (np.min(np.abs(mu)) < 1 or kk >= n - 2):
+                break
+            if kk >= n - 2:
+                break
+            kk = min(2 * kk, n - 2)
+        found.append(s * (mu + 1) / (mu - 1))
+    except (RuntimeError, ValueError):
+        pass
+    try:
+        found.append(spla.eigs(A, k=min(k, n - 2), sigma=0.0, which="LM",
+                               return_eigenvectors=False, tol=1e-10, maxiter=20 * n))
+    except (spla.ArpackNoConvergence, RuntimeError, ValueError) as exc:
+        found.append(np.asarray(getattr(exc, "eigenvalues", np.array([]))))
+    ev = np.concatenate(found) if found else np.array([], dtype=complex)
+    # close conjugate pairs and drop duplicates from the two searches
+    ev = np.concatenate([ev, np.conj(ev[np.abs(ev.imag) > _IM_TOL * (1 + np.abs(ev))])])
+    return _unique(ev)
 
 
 def _unique(ev: np.ndarray, rtol: float = 1e-7) -> np.ndarray:

@@ -8,6 +8,7 @@ stays sparse if it came in sparse.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Callable
 
@@ -18,6 +19,7 @@ import scipy.sparse.linalg as spla
 
 __all__ = [
     "Factorization",
+    "blas_single_thread",
     "bordered",
     "fd_jacobian",
     "group_columns",
@@ -30,6 +32,22 @@ __all__ = [
 ]
 
 _EPS = np.finfo(float).eps
+
+
+try:  # OpenBLAS threads slow small dense LAPACK calls down badly on a busy machine
+    from threadpoolctl import ThreadpoolController as _TPC
+
+    _CONTROLLER = _TPC()
+except Exception:  # pragma: no cover - optional dependency
+    _CONTROLLER = None
+
+
+def blas_single_thread():
+    """Context limiting BLAS to one thread (no-op without ``threadpoolctl``); for the small
+    and medium dense LAPACK calls of the engine, which are faster single-threaded."""
+    if _CONTROLLER is None:
+        return contextlib.nullcontext()
+    return _CONTROLLER.limit(limits=1, user_api="blas")
 
 
 def is_sparse(A) -> bool:
@@ -81,7 +99,7 @@ class Factorization:
             A = np.asarray(A)
             if not np.all(np.isfinite(A)):
                 raise np.linalg.LinAlgError("matrix has non-finite entries")
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), blas_single_thread():
                 warnings.simplefilter("ignore", sla.LinAlgWarning)
                 self._lu = sla.lu_factor(A, check_finite=False)
             if np.any(np.diag(self._lu[0]) == 0):
