@@ -1,0 +1,186 @@
+"""Bifurcation diagrams: one-parameter (equilibria and cycles) and two-parameter (fold and Hopf
+curves).  Figures are :class:`matplotlib.figure.Figure` objects (no pyplot state); use
+:func:`save_figure` to write PNG + PDF atomically.
+
+Styles: stable parts solid, unstable parts dashed; special points marked and labelled with
+their type (LP, H, BP, BT, CP, GH, PD, LPC, NS, ...); end points (EP) are not labelled.
+
+Cycle branches are duck-typed.  Any object with
+
+* ``param_values``: (N,) values of the continuation parameter;
+* ``x_min``, ``x_max``: (N, n) componentwise minimum / maximum of the cycle over one period;
+* ``period``: (N,) periods;
+* optionally ``stable``: (N,) bool (from the Floquet multipliers; missing means unknown and
+  is drawn solid), ``special_points``: items with ``.type`` (str) and ``.index`` (row), and
+  ``name`` (legend label)
+
+is drawn by :func:`bifurcation_diagram` as a min/max envelope (two lines per branch) and, in
+an optional second panel, as period against parameter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from bifsnn.results import atomic_path
+
+__all__ = ["bifurcation_diagram", "two_parameter_diagram", "save_figure", "plot_branch"]
+
+_COLORS = {"EP": "C0", "LP": "C0", "H": "C3"}
+_MARKERS = {"LP": "o", "H": "s", "BP": "^", "BT": "*", "CP": "D", "GH": "P", "ZH": "X",
+            "PD": "v", "LPC": "o", "NS": "d"}
+
+
+def _component(component, names: Sequence[str] | None) -> Callable[[np.ndarray], np.ndarray]:
+    """Map rows of states (N, n) to the plotted value (N,)."""
+    if callable(component):
+        return lambda X: np.array([component(x) for x in X])
+    if component == "norm":
+        return lambda X: np.linalg.norm(X, axis=1)
+    if isinstance(component, str):
+        if not names or component not in names:
+            raise ValueError(f"unknown state component {component!r}")
+        component = list(names).index(component)
+    k = int(component)
+    return lambda X: X[:, k]
+
+
+def _segments(stable: np.ndarray):
+    """Runs of equal stability: (start, stop_inclusive, stable)."""
+    runs = []
+    start = 0
+    for i in range(1, len(stable) + 1):
+        if i == len(stable) or stable[i] != stable[start]:
+            runs.append((start, min(i, len(stable) - 1), bool(stable[start])))
+            start = i
+    return runs
+
+
+def _draw_line(ax, xs, ys, stable, color, label=None, lw=1.6):
+    first = True
+    for a, b, st in _segments(np.asarray(stable, dtype=bool)):
+        ax.plot(xs[a:b + 1], ys[a:b + 1], color=color, lw=lw, ls="-" if st else "--",
+                label=label if first else None)
+        first = False
+
+
+def _label_points(ax, points, xs, ys, color="k"):
+    for sp_ in points:
+        if sp_.type == "EP" or not (0 <= sp_.index < len(xs)):
+            continue
+        x, y = xs[sp_.index], ys[sp_.index]
+        ax.plot([x], [y], marker=_MARKERS.get(sp_.type, "o"), color=color, ms=6, ls="none",
+                mfc="white" if not getattr(sp_, "located", True) else color)
+        ax.annotate(sp_.type, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+
+
+def plot_branch(ax, branch, component=0, color=None, label=None) -> None:
+    """Draw one equilibrium branch on ``ax`` (stable solid, unstable dashed, points labelled)."""
+    get = _component(component, branch.x_names)
+    xs = branch.param_values
+    ys = get(branch.x)
+    stable = branch.stable if np.all(branch.n_unstable >= 0) else np.ones(len(xs), bool)
+    color = color or "C0"
+    _draw_line(ax, xs, ys, stable, color, label or branch.name)
+    _label_points(ax, branch.special_points, xs, ys)
+
+
+def _plot_cycle(ax, ax_T, cyc, component, color, names=None) -> None:
+    get = _component(component, getattr(cyc, "x_names", None) or names)
+    xs = np.asarray(cyc.param_values)
+    stable = np.asarray(getattr(cyc, "stable", np.ones(len(xs), bool)), dtype=bool)
+    lo, hi = get(np.asarray(cyc.x_min)), get(np.asarray(cyc.x_max))
+    name = getattr(cyc, "name", "cycles")
+    _draw_line(ax, xs, hi, stable, color, f"{name} (max/min)")
+    _draw_line(ax, xs, lo, stable, color)
+    pts = getattr(cyc, "special_points", [])
+    _label_points(ax, pts, xs, hi, color)
+    if ax_T is not None:
+        T = np.asarray(cyc.period)
+        _draw_line(ax_T, xs, T, stable, color, name)
+        _label_points(ax_T, pts, xs, T, color)
+
+
+def bifurcation_diagram(branches=(), cycles=(), component=0, period_panel: bool | None = None,
+                        title: str = "", xlabel: str | None = None,
+                        ylabel: str | None = None) -> Figure:
+    """One-parameter diagram of equilibrium ``branches`` and cycle branches (duck-typed, see
+    the module docstring).  ``component``: state index, name, ``"norm"`` or a callable on a
+    state vector.  With cycles a second panel shows period vs parameter (``period_panel``)."""
+    branches = [branches] if hasattr(branches, "x") else list(branches)
+    cycles = [cycles] if hasattr(cycles, "period") else list(cycles)
+    period_panel = bool(cycles) if period_panel is None else period_panel
+    fig = Figure(figsize=(10, 4.2) if period_panel else (6, 4.5), layout="constrained")
+    ax = fig.add_subplot(1, 2, 1) if period_panel else fig.add_subplot(1, 1, 1)
+    ax_T = fig.add_subplot(1, 2, 2) if period_panel else None
+    for i, br in enumerate(branches):
+        plot_branch(ax, br, component, color=f"C{i % 10}")
+    for j, cyc in enumerate(cycles):
+        names = branches[0].x_names if branches else None
+        _plot_cycle(ax, ax_T, cyc, component, f"C{(len(branches) + j) % 10}", names)
+    ref = branches[0] if branches else (cycles[0] if cycles else None)
+    if xlabel is None and ref is not None and hasattr(ref, "param_label"):
+        xlabel = ref.param_label(0)
+    if ylabel is None:
+        names = getattr(ref, "x_names", None) if ref is not None else None
+        if component == "norm":
+            ylabel = "|x|"
+        elif isinstance(component, str) or callable(component):
+            ylabel = component if isinstance(component, str) else "observable"
+        else:
+            ylabel = names[int(component)] if names else f"x[{int(component)}]"
+    ax.set_xlabel(xlabel or "parameter")
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    if branches or cycles:
+        ax.legend(fontsize=8, loc="best")
+    if ax_T is not None:
+        ax_T.set_xlabel(xlabel or "parameter")
+        ax_T.set_ylabel("period")
+    return fig
+
+
+def two_parameter_diagram(curves, title: str = "") -> Figure:
+    """Two-parameter diagram of fold ('LP') and Hopf ('H') curves (Branch objects from
+    :func:`~bifsnn.continuation.codim2.continue_fold` / ``continue_hopf``), with BT, CP, GH
+    points labelled.  Also accepts cycle-curve objects with ``params`` (N, 2) and ``kind``."""
+    curves = [curves] if hasattr(curves, "params") else list(curves)
+    fig = Figure(figsize=(6, 4.5), layout="constrained")
+    ax = fig.add_subplot(1, 1, 1)
+    seen: set[str] = set()
+    for i, c in enumerate(curves):
+        P = np.asarray(c.params)
+        kind = getattr(c, "kind", "")
+        color = _COLORS.get(kind, f"C{(i + 2) % 10}")
+        label = {"LP": "fold (LP)", "H": "Hopf (H)"}.get(kind, kind or getattr(c, "name", ""))
+        ax.plot(P[:, 0], P[:, 1], color=color, lw=1.6,
+                label=label if label not in seen else None)
+        seen.add(label)
+        _label_points(ax, getattr(c, "special_points", []), P[:, 0], P[:, 1])
+    ref = curves[0] if curves else None
+    if ref is not None and hasattr(ref, "param_label"):
+        ax.set_xlabel(ref.param_label(0))
+        ax.set_ylabel(ref.param_label(1))
+    if title:
+        ax.set_title(title)
+    if curves:
+        ax.legend(fontsize=8, loc="best")
+    return fig
+
+
+def save_figure(fig: Figure, stem: str | Path, formats: Sequence[str] = ("png", "pdf"),
+                dpi: int = 150) -> list[Path]:
+    """Write ``fig`` as ``stem.png`` and ``stem.pdf`` (atomically); returns the paths."""
+    stem = Path(stem)
+    out = []
+    for fmt in formats:
+        path = stem.with_suffix(f".{fmt}")
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=fmt, dpi=dpi)
+        out.append(path)
+    return out
