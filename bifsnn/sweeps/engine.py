@@ -10,7 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from bifsnn.sweeps.backends import Backend, make_backend
-from bifsnn.sweeps.runners import RunnerTable, check_runners, execute_point
+from bifsnn.sweeps.runners import (
+    RunnerTable,
+    check_runners,
+    execute_point,
+    validate_point_options,
+)
 from bifsnn.sweeps.spec import SweepSpec, SweepSpecError, load_spec
 from bifsnn.sweeps.store import SweepStore
 
@@ -81,7 +86,8 @@ def run_sweep(
     kinds = sorted({p.model for p in points})
     try:
         check_runners(kinds, runners)
-    except ImportError as exc:
+        validate_point_options(points, runners)
+    except (ImportError, ValueError) as exc:
         raise SweepSpecError(str(exc)) from exc
 
     store = SweepStore.open(out, spec)

@@ -17,6 +17,7 @@ for process and Dask backends) or ``"module:function"`` strings, imported in the
 from __future__ import annotations
 
 import importlib
+import inspect
 import math
 import os
 import socket
@@ -47,14 +48,15 @@ __all__ = [
     "observables_from_result",
     "resolve_runner",
     "runner_table",
+    "validate_point_options",
     "warmup_runners",
 ]
 
 PointFunction = Callable[..., Any]
 RunnerTable = Mapping[str, "PointFunction | str"]
 
-#: Default dispatch table.  ``map`` and ``ode`` point at the reduction package; if that API is
-#: missing, points of those kinds fail with the import error recorded (the sweep goes on).
+#: Default dispatch table.  ``map`` and ``ode`` wrap ``bifsnn.reduction.integrate`` (options
+#: of those kinds are MarkovModelDef fields plus integrator keywords).
 DEFAULT_RUNNERS: dict[str, str] = {
     "snn": "bifsnn.snn:simulate_snn",
     "markov": "bifsnn.markov:simulate_markov",
@@ -86,38 +88,125 @@ def resolve_runner(entry: PointFunction | str) -> PointFunction:
     return fn
 
 
-def _reduction_function(candidates: tuple[str, ...]) -> PointFunction:
-    """First of ``candidates`` ("module:function") that exists in bifsnn.reduction."""
-    errors = []
-    for cand in candidates:
-        try:
-            return resolve_runner(cand)
-        except ImportError as exc:
-            errors.append(f"{cand}: {exc}")
-    raise ImportError(
-        "the reduced models are not available (bifsnn.reduction has no usable simulate "
-        "function): " + "; ".join(errors)
-    )
+#: MarkovModelDef fields a map/ode point accepts in its options (the rest go to the
+#: integrator: ``rate_lag``, ``record_every_ms`` for the map; ``integrator``, ``method``,
+#: ``rtol``, ``atol``, ``record_every_ms``, ``max_steps`` for the ODE).
+_DEF_FIELDS = ("dv", "v_min", "bin_rule", "eps", "h_min", "delta", "h", "outflow", "sigma_floor")
+_MAP_KW = ("rate_lag", "record_every_ms")
+_ODE_KW = ("integrator", "method", "rtol", "atol", "record_every_ms", "max_steps")
 
 
-_MAP_CANDIDATES = ("bifsnn.reduction:simulate_map", "bifsnn.reduction.map:simulate_map")
-_ODE_CANDIDATES = ("bifsnn.reduction:simulate_ode", "bifsnn.reduction.ode:simulate_ode")
+def _reduced_definition(params: NetworkParams, options: Mapping[str, Any],
+                        integrator_kw: tuple[str, ...], kind: str) -> tuple[Any, dict[str, Any]]:
+    """(MarkovModelDef, integrator kwargs) from a point's options; unknown names raise."""
+    try:
+        from bifsnn.reduction.model import MarkovModelDef
+    except ImportError as exc:
+        raise ImportError(f"the {kind} model needs bifsnn.reduction: {exc}") from exc
+    unknown = sorted(set(options) - set(_DEF_FIELDS) - set(integrator_kw))
+    if unknown:
+        raise ValueError(
+            f"options.{kind}: unknown option(s) {unknown}; allowed: model definition "
+            f"{list(_DEF_FIELDS)} and integrator {list(integrator_kw)}"
+        )
+    d = MarkovModelDef(params=params, **{k: v for k, v in options.items() if k in _DEF_FIELDS})
+    return d, {k: v for k, v in options.items() if k in integrator_kw}
+
+
+_COMPILED: dict[Any, Any] = {}
+
+
+def _compiled(definition: Any) -> Any:
+    """ReducedModel of a definition, cached per process (compiling costs ~0.1-1 s)."""
+    model = _COMPILED.get(definition)
+    if model is None:
+        if len(_COMPILED) > 64:
+            _COMPILED.clear()
+        model = _COMPILED[definition] = definition.compile()
+    return model
+
+
+def _check_success(result: Any, kind: str) -> Any:
+    """Raise on a reported numerical failure; zero round-off negatives in expected counts.
+
+    The ODE's per-step counts are differences of a cumulative integral, so they can be
+    -1e-47-ish where the rate is ~0; ``observables.summary`` rejects any negative count.
+    Negatives down to -1e-9 spikes per step are set to 0; larger ones are left to fail.
+    """
+    opts = getattr(result, "options", {}) or {}
+    if opts.get("success") is False:
+        raise RuntimeError(f"{kind} integration failed: {opts.get('message', 'no message')}")
+    for name in ("spike_counts_e", "spike_counts_i"):
+        arr = np.asarray(getattr(result, name), dtype=float)
+        if arr.size and arr.min() < 0:
+            setattr(result, name, np.where((arr < 0) & (arr >= -1e-9), 0.0, arr))
+    return result
 
 
 def simulate_map(params: NetworkParams, *, t_ms: float, seed: int = 0, progress: bool = False,
                  **options: Any) -> Any:
-    """Run the reference map of ``bifsnn.reduction`` (deterministic; ``seed`` is recorded)."""
-    return _reduction_function(_MAP_CANDIDATES)(params, t_ms=t_ms, **options)
+    """Iterate the reference map (``bifsnn.reduction.integrate.simulate_map``); deterministic,
+    ``seed`` is only recorded.  A numerical failure raises, so the point is recorded failed."""
+    from bifsnn.reduction.integrate import simulate_map as run
+
+    d, kw = _reduced_definition(params, options, _MAP_KW, "map")
+    return _check_success(run(_compiled(d), t_ms=t_ms, **kw), "map")
 
 
 def simulate_ode(params: NetworkParams, *, t_ms: float, seed: int = 0, progress: bool = False,
                  **options: Any) -> Any:
-    """Integrate the reduced ODE of ``bifsnn.reduction`` (deterministic; ``seed`` recorded)."""
-    return _reduction_function(_ODE_CANDIDATES)(params, t_ms=t_ms, **options)
+    """Integrate the reduced ODE (``bifsnn.reduction.integrate.simulate_ode``); deterministic,
+    ``seed`` is only recorded.  A numerical failure raises, so the point is recorded failed."""
+    from bifsnn.reduction.integrate import simulate_ode as run
+
+    d, kw = _reduced_definition(params, options, _ODE_KW, "ode")
+    return _check_success(run(_compiled(d), t_ms=t_ms, **kw), "ode")
 
 
-simulate_map.available = lambda: _reduction_function(_MAP_CANDIDATES)  # type: ignore[attr-defined]
-simulate_ode.available = lambda: _reduction_function(_ODE_CANDIDATES)  # type: ignore[attr-defined]
+def _reduction_available() -> None:
+    import bifsnn.reduction.integrate  # noqa: F401
+    import bifsnn.reduction.model  # noqa: F401
+
+
+simulate_map.available = _reduction_available  # type: ignore[attr-defined]
+simulate_ode.available = _reduction_available  # type: ignore[attr-defined]
+simulate_map.validate = lambda params, options: _reduced_definition(  # type: ignore[attr-defined]
+    params, options, _MAP_KW, "map")
+simulate_ode.validate = lambda params, options: _reduced_definition(  # type: ignore[attr-defined]
+    params, options, _ODE_KW, "ode")
+
+
+def validate_point_options(points: list[SweepPoint], runners: RunnerTable | None = None) -> None:
+    """Check every distinct (model, params, options) combination before any work: option names
+    against the runner's signature (or its ``validate(params, options)`` hook, which also
+    checks value ranges).  Raises ValueError naming the model kind and the option."""
+    table = runner_table(runners)
+    seen: set[str] = set()
+    for p in points:
+        tag = f"{p.model}|{p.params!r}|{sorted(p.options.items())!r}"
+        if tag in seen:
+            continue
+        seen.add(tag)
+        fn = resolve_runner(table[p.model])
+        hook = getattr(fn, "validate", None)
+        try:
+            if callable(hook):
+                hook(p.params, dict(p.options))
+                continue
+            sig = inspect.signature(fn)
+        except (TypeError, ValueError) as exc:
+            if callable(hook):
+                raise ValueError(f"options.{p.model}: {exc}") from exc
+            continue  # no introspectable signature: the point will report problems
+        if any(q.kind is inspect.Parameter.VAR_KEYWORD for q in sig.parameters.values()):
+            continue
+        unknown = sorted(set(p.options) - set(sig.parameters))
+        if unknown:
+            allowed = sorted(set(sig.parameters) - {"params", "t_ms", "seed", "progress"})
+            raise ValueError(
+                f"options.{p.model}: unknown option(s) {unknown} for the {p.model} runner; "
+                f"allowed: {allowed}"
+            )
 
 
 def check_runners(kinds: list[str], runners: RunnerTable | None = None) -> None:
@@ -149,8 +238,8 @@ def _entry_tag(entry: PointFunction | str) -> str:
 def warmup_runners(kinds: list[str], runners: RunnerTable | None = None) -> list[str]:
     """Compile/import what each model kind needs, once per process (worker initializer).
 
-    Built-in ``snn``/``markov`` runners are called on a tiny network for 2 ms, which triggers
-    numba compilation (or loads it from numba's cache), and the observables are computed
+    Built-in runners are called on a tiny network for 2 ms, which triggers numba compilation
+    (or loads it from numba's cache), and the observables are computed
     once (importing scipy.signal); custom runners are only imported, and their ``warmup()``
     attribute is called if they have one.  Errors are swallowed here:
     the real point will fail and record them.  Returns the kinds warmed in this call.
@@ -166,7 +255,7 @@ def warmup_runners(kinds: list[str], runners: RunnerTable | None = None) -> list
             continue
         try:
             fn = resolve_runner(entry)
-            if entry == DEFAULT_RUNNERS.get(kind) and kind in ("snn", "markov"):
+            if entry == DEFAULT_RUNNERS.get(kind):
                 res = fn(NetworkParams(N_E=8, N_I=4), t_ms=2.0, seed=0, progress=False)
                 observables_from_result(res, 0.0)  # imports scipy.signal (~1 s) up front
             elif callable(getattr(fn, "warmup", None)):

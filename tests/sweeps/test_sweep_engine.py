@@ -231,3 +231,32 @@ def test_real_snn_and_markov_points_serial(tmp_path: Path) -> None:
     assert (da["rate_e_hz"] > 0).all()
     assert set(da["regime"].values.ravel()) <= {"asynchronous", "regular-MFE",
                                                 "alternating-MFE", "irregular"}
+
+
+def test_reduced_model_options_validated_up_front(tmp_path: Path) -> None:
+    # map/ode options are MarkovModelDef fields + integrator keywords, checked before work.
+    from bifsnn.sweeps import SweepSpecError
+
+    for opts, match in (({"bogus": 1}, r"options.ode: unknown option\(s\) \['bogus'\]"),
+                        ({"dv": 3.0}, "dv = 3.0 is out of range")):
+        with pytest.raises(SweepSpecError, match=match):
+            run_sweep(SweepSpec(grid={"model": ["ode"]}, t_ms=300.0, options={"ode": opts}),
+                      tmp_path / "o", backend="serial", progress=False)
+    with pytest.raises(SweepSpecError, match=r"unknown option\(s\) \['conectivity'\]"):
+        run_sweep(SweepSpec(grid={"p_EI": [0.5]}, t_ms=300.0,
+                            options={"snn": {"conectivity": "quenched"}}),
+                  tmp_path / "s", backend="serial", progress=False)
+    assert not (tmp_path / "o").exists() and not (tmp_path / "s").exists()
+
+
+@pytest.mark.slow
+def test_map_and_ode_points(tmp_path: Path) -> None:
+    # The reduced models through the default table (compiles the generated model: slow).
+    # Deterministic models: two runs must agree exactly.
+    spec = SweepSpec(grid={"model": ["map", "ode"], "p_EI": [0.8]}, seeds=[0], t_ms=300.0,
+                     options={"map": {"bin_rule": "reference"}, "ode": {"rtol": 1e-5}})
+    a = run_sweep(spec, tmp_path / "a", backend="serial", progress=False)
+    b = run_sweep(spec, tmp_path / "b", backend="pool", workers=2, progress=False)
+    assert a.success and b.success, (a.message, b.message)
+    xr.testing.assert_equal(_results(a.dataset()), _results(b.dataset()))
+    assert (a.dataset()["rate_e_hz"] > 0).all()
