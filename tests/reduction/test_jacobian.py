@@ -1,0 +1,117 @@
+"""Analytic df/dx and df/dp against central finite differences."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import random_state
+
+from bifsnn.reduction import PARAM_INDEX
+
+
+def _fd_jacobian(model, x: np.ndarray, rel: float = 1e-6, floor: float = 1e-2) -> np.ndarray:
+    # step relative to each component, floored at 1e-8 (round-off); still far below the
+    # scale delta = 1e-3 on which the regularised bin mean of a nearly empty bin varies
+    J = np.empty((x.size, x.size))
+    for i in range(x.size):
+        s = rel * max(abs(x[i]), floor)
+        xp, xm = x.copy(), x.copy()
+        xp[i] += s
+        xm[i] -= s
+        J[:, i] = (model.rhs(xp) - model.rhs(xm)) / (2 * s)
+    return J
+
+
+def _check(J: np.ndarray, Jfd: np.ndarray) -> None:
+    # Central differences have truncation error ~ s^2 f''' and round-off ~ 1e-16 |f| / s;
+    # 1e-5 of the row scale bounds both at these step sizes (worst observed mismatch: < 1e-6
+    # of the row scale for the smooth rule, ~5e-6 for the reference rule with delta = 0,
+    # whose mean A/n is sensitive in nearly empty bins), while a wrong chain-rule term is O(1).
+    scale = np.abs(J).max(axis=1, keepdims=True) + 1e-12
+    err = np.abs(J - Jfd) / scale
+    i, j = np.unravel_index(err.argmax(), err.shape)
+    assert err.max() < 1e-5, f"row {i}, column {j}: analytic {J[i, j]}, fd {Jfd[i, j]}"
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_jacobian_smooth_rule(smooth_model, seed):
+    d = smooth_model.definition
+    x = random_state(d, np.random.default_rng(seed), empty_frac=0.3, tiny=1e-4)
+    _check(smooth_model.jacobian(x), _fd_jacobian(smooth_model, x))
+
+
+def test_jacobian_smooth_rule_nearly_empty_and_edges(smooth_model):
+    # bins occupied at the 1e-6 level and means close to the edges and the midpoint
+    d = smooth_model.definition
+    rng = np.random.default_rng(7)
+    x = random_state(d, rng, empty_frac=0.6, tiny=1e-6, margin=0.002)
+    _check(smooth_model.jacobian(x), _fd_jacobian(smooth_model, x))
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_jacobian_reference_rule(reference_model, seed):
+    # The reference rule has a kink at the bin midpoint: keep bin means away from it.  With
+    # delta = 0 the mean A/n moves by (dn/n) V under a change dn of n, so the steps are
+    # relative to n itself and occupations are floored at 1e-3 (nearly empty, not empty).
+    d = reference_model.definition
+    rng = np.random.default_rng(seed)
+    x = random_state(d, rng, empty_frac=0.3, tiny=1e-2)
+    lo = d.edges[:-1]
+    for pop in ("E", "I"):
+        n = np.maximum(x[d.slice("n", pop)], 1e-3)
+        x[d.slice("n", pop)] = n
+        u = rng.choice([-1, 1], d.K) * rng.uniform(0.05, 0.45, d.K) + 0.5
+        x[d.slice("A", pop)] = n * (lo + d.dv * u)
+    _check(reference_model.jacobian(x), _fd_jacobian(reference_model, x, 1e-7, 1e-3))
+
+
+def test_rate_gradient(smooth_model):
+    d = smooth_model.definition
+    x = random_state(d, np.random.default_rng(11))
+    _, gf = smooth_model.jacobian(x, with_rate_gradient=True)
+    fd = np.empty_like(gf)
+    for i in range(x.size):
+        s = 1e-6 * max(abs(x[i]), 1e-2)
+        xp, xm = x.copy(), x.copy()
+        xp[i] += s
+        xm[i] -= s
+        fd[:, i] = (smooth_model.firing_rates(xp) - smooth_model.firing_rates(xm)) / (2 * s)
+    # same error budget as the Jacobian (relative to the largest entry of each row)
+    assert np.abs(gf - fd).max(axis=1).max() < 1e-5 * np.abs(gf).max()
+
+
+@pytest.mark.parametrize("with_leak", [False, True])
+def test_dfdp(smooth_model, with_leak):
+    model = smooth_model.with_params(tau_m=20.0) if with_leak else smooth_model
+    d = model.definition
+    x = random_state(d, np.random.default_rng(5))
+    D = model.dfdp_all(x)
+    mod = model.module
+    for name, k in PARAM_INDEX.items():
+        pv = model.pv.copy()
+        s = 1e-6 * max(abs(pv[k]), 1e-3)
+        outs = []
+        for sign in (1, -1):
+            p = pv.copy()
+            p[k] += sign * s
+            out = np.empty(d.n_state)
+            mod.rhs(x, p, model.edges, model.opt, out, np.empty(d.K + 1), np.empty(d.K + 1))
+            outs.append(out)
+        fd = (outs[0] - outs[1]) / (2 * s)
+        # relative to the largest entry of the column (same budget as the Jacobian)
+        scale = max(np.abs(fd).max(), 1e-9)
+        assert np.abs(D[:, k] - fd).max() < 1e-5 * scale, name
+
+
+def test_dfdp_named(smooth_model):
+    x = random_state(smooth_model.definition, np.random.default_rng(2))
+    D = smooth_model.dfdp_all(x)
+    np.testing.assert_array_equal(smooth_model.dfdp(x, "p_EI"), D[:, PARAM_INDEX["p_EI"]])
+    with pytest.raises(ValueError, match="tau_m"):
+        smooth_model.dfdp(x, "tau_m")  # no leak in the default model
+    with pytest.raises(ValueError, match="no derivative"):
+        smooth_model.dfdp(x, "V_reset")
+    leaky = smooth_model.with_params(tau_m=20.0)
+    np.testing.assert_allclose(
+        leaky.dfdp(x, "tau_m"), leaky.dfdp_all(x)[:, PARAM_INDEX["g_leak"]] * (-1 / 400.0)
+    )
