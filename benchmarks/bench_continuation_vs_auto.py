@@ -349,9 +349,27 @@ def _store(row: dict, prefix: str, timing) -> None:
     row[f"{prefix}_steps"] = timing.n_steps
 
 
+def _far_cycle_row(model: Model, system, a_eq, x_h, p_h, omega, q, settings, report,
+                   dp: float = 0.3, steps: int = 120) -> None:
+    """Period at p_H + dp (finite amplitude) from both engines, adaptive meshes."""
+    target = p_h + dp
+    acc = ap.AutoSettings(**{**vars(settings), "iad": 3})
+    a_cyc = ap.auto_cycles_from_hopf(model.f, model.jac, a_eq, model.ipar,
+                                     (model.bounds[0], model.bounds[1] + 1.0), acc,
+                                     n_steps=steps, user_values=(target,), problem=model.name)
+    a_uz = a_cyc.points_of("UZ")
+    br, _ = bifsnn_cycles(model, system, x_h, p_h, omega, q, settings, steps, None,
+                          p_bounds=(model.bounds[0], target + 0.05), adapt_every=1)
+    T_b = bifsnn_period_at(system, br, target, settings) if br.points and br.p.max() >= target \
+        else None
+    report.rows.append(Row(model.name, f"cycle period at p={target:.8g}", T_b,
+                           a_uz[0].period if a_uz else None,
+                           note=f"finite amplitude; bifsnn {len(br.points)} pts {br.message}"))
+
+
 def compare_scaling(n_values, settings: ap.AutoSettings, parts, report: Report, *,
                     eq_steps: int, cycle_steps: int, use_auto: bool,
-                    auto_cycle_max_n: int) -> None:
+                    auto_cycle_max_n: int, accuracy_max_n: int = 50) -> None:
     """Problem (c): Hopf location and per-step timing for equilibria and cycles vs n."""
     for n in n_values:
         model = brusselator_1d_model(n)
@@ -398,6 +416,8 @@ def compare_scaling(n_values, settings: ap.AutoSettings, parts, report: Report, 
                     T_b = bifsnn_period_at(system, br, p_last, settings)
                     report.rows.append(Row(name, f"cycle period at p={p_last:.8g}", T_b, T_last,
                                            note="AUTO's last cycle point"))
+                if n <= accuracy_max_n and a_eq is not None and a_eq.points_of("HB"):
+                    _far_cycle_row(model, system, a_eq, x_h, p_h, omega, q, settings, report)
             except Exception as exc:  # noqa: BLE001
                 report.missing.append(f"{name}: bifsnn cycles raised {type(exc).__name__}: {exc}")
         for kind in ("eq", "cycle"):
@@ -453,7 +473,8 @@ def main(argv: list[str] | None = None) -> Report:
     ap_.add_argument("--ncol", type=int, default=4)
     ap_.add_argument("--cycle-steps", type=int, default=3,
                      help="cycle steps per timing run (AUTO costs ~15 s/step at n=200)")
-    ap_.add_argument("--eq-steps", type=int, default=30)
+    ap_.add_argument("--eq-steps", type=int, default=80,
+                     help="equilibrium steps (the Hopf at b~5.118 needs ~60 at n=200)")
     ap_.add_argument("--auto-cycle-max-n", type=int, default=300,
                      help="skip AUTO cycle runs above this n (they grow ~n^2.4)")
     ap_.add_argument("--no-auto", action="store_true", help="run only the bifsnn side")
