@@ -4,7 +4,8 @@ point as points finish (in completion order).
 - :class:`SerialBackend`: in this process, one point after another.
 - :class:`PoolBackend` (default): a local process pool over every core; each worker warms up
   the runners (numba JIT) once in its initializer.  If a worker dies (segfault, OOM), the
-  points that were in flight are retried once in a fresh pool, then recorded as failed.
+  points that were in flight are retried one at a time in a fresh pool; a point that kills
+  its worker when running alone is recorded as failed.
 - :class:`DaskBackend`: ``dask.distributed`` on an existing scheduler (address or Client) or
   on a LocalCluster it starts; dask is an optional extra and imported lazily.
 
@@ -135,12 +136,21 @@ class PoolBackend:
             try:
                 while (pending and not broken) or inflight:
                     while pending and not broken and len(inflight) < 2 * n:
+                        # Points that were in flight when a worker died run alone, so the
+                        # culprit is identified and innocent bystanders are not blamed.
+                        suspect = attempts.get(pending[0].key, 0) > 0
+                        if any(attempts.get(q.key, 0) > 0 for q in inflight.values()):
+                            break
+                        if suspect and inflight:
+                            break
                         p = pending.popleft()
                         try:
                             inflight[ex.submit(fn, p)] = p
                         except BrokenProcessPool:
                             pending.appendleft(p)
                             broken = True
+                        if suspect:
+                            break
                     if not inflight:
                         break
                     done, _ = wait(list(inflight), return_when=FIRST_COMPLETED)

@@ -90,19 +90,19 @@ def run_sweep(
     except (ImportError, ValueError) as exc:
         raise SweepSpecError(str(exc)) from exc
 
-    store = SweepStore.open(out, spec)
-    done = store.finished_keys(include_failed=not retry_failed)
-    todo = [p for p in points if p.key not in done]
-    n_skipped = len(points) - len(todo)
-    if max_points is not None:
-        todo = todo[:max_points]
-
     if isinstance(backend, str):
         be = make_backend(backend, workers=workers, scheduler=scheduler,
                           dask_processes=dask_processes, kinds=kinds, runners=runners,
                           mp_context=mp_context)
     else:
         be = backend
+
+    store = SweepStore.open(out, spec)
+    done = store.finished_keys(include_failed=not retry_failed)
+    todo = [p for p in points if p.key not in done]
+    n_skipped = len(points) - len(todo)
+    if max_points is not None:
+        todo = todo[:max_points]
     n_workers = int(getattr(be, "workers", None) or workers or 0)
 
     spikes_dir = None

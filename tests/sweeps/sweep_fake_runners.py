@@ -84,3 +84,10 @@ class LoggingRunner:
         with open(self.call_log, "a") as fh:
             fh.write(f"{os.getpid()} {params.p_EI!r} {params.tau_EE!r} {seed}\n")
         return fake_point(params, t_ms=t_ms, seed=seed, progress=progress, **options)
+
+
+def crashing_point(params, *, t_ms, seed=0, progress=False, **options):
+    """Kills its own (worker) process for p_EI > 0.65, like a segfault would."""
+    if params.p_EI > 0.65:
+        os._exit(3)
+    return fake_point(params, t_ms=t_ms, seed=seed, progress=progress, **options)

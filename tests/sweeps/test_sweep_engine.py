@@ -260,3 +260,33 @@ def test_map_and_ode_points(tmp_path: Path) -> None:
     assert a.success and b.success, (a.message, b.message)
     xr.testing.assert_equal(_results(a.dataset()), _results(b.dataset()))
     assert (a.dataset()["rate_e_hz"] > 0).all()
+
+
+def test_pool_survives_worker_death(tmp_path: Path) -> None:
+    # Points whose worker dies are recorded as failed; points that were merely in flight at
+    # the same time are rerun (alone) and succeed.
+    res = run_sweep(_fake_spec(), tmp_path / "c", backend="pool", workers=2,
+                    runners={"snn": fake.crashing_point}, progress=False)
+    assert (res.n_ok, res.n_error) == (8, 4), res
+    ds = res.dataset()
+    assert set(ds["status"].sel(p_EI=0.7).values.ravel()) == {"error"}
+    assert all("worker process died" in e for e in ds["error"].sel(p_EI=0.7).values.ravel())
+    assert set(ds["status"].sel(p_EI=[0.5, 0.6]).values.ravel()) == {"ok"}
+
+
+def test_dask_on_scheduler_address_and_missing_extra(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster:
+        res = run_sweep(_fake_spec(), tmp_path / "d", backend="dask",
+                        scheduler=cluster.scheduler_address, runners=FAKE, progress=False)
+    assert res.success and res.n_run == 12
+    # without the optional extra: a clear error naming it, before any work
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    with pytest.raises(ImportError, match=r"optional 'sweep' extra"):
+        run_sweep(_fake_spec(), tmp_path / "e", backend="dask", runners=FAKE, progress=False)
+    assert not (tmp_path / "e").exists()
+    monkeypatch.setitem(sys.modules, "xarray", None)
+    with pytest.raises(ImportError, match=r"needs xarray.*'sweep' extra"):
+        load_sweep(tmp_path / "d")
