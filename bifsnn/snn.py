@@ -24,8 +24,9 @@ from bifsnn._simkernels import (
     binomial_cdf,
     leave_refractory,
     make_uniform_state,
-    poisson_inversion,
+    poisson_cdf_tables,
     sample_from_cdf,
+    sample_from_cdf_linear,
     sample_histogram,
 )
 from bifsnn.params import NetworkParams
@@ -37,14 +38,15 @@ CONNECTIVITIES = ("annealed", "quenched")
 
 
 @numba.njit(cache=True)
-def advance_pending(H, pop, n_e, n_i, quenched, births, p_conn, decay, exp_table, binom_cdf,
-                    rng, ust):
+def advance_pending(H, pop, n_e, n_i, quenched, births, p_conn, decay, pois_cdf, pois_off,
+                    binom_cdf, rng, ust):
     """Step 6 of MODEL.md 1: H <- max(0, H + Binomial(n_Q', p) - Poisson(H dt / tau)).
 
     ``H[i, src]`` counts neuron i's pending spikes from population src (0 = E, 1 = I); with
-    quenched connectivity the births are given in ``births``; ``exp_table[q, src, h]`` holds
-    exp(-h dt / tau) (0 where the library Poisson draw is to be used); ``binom_cdf`` is
-    scratch space of shape (2, 2, N + 1) for the per-step binomial tables.
+    quenched connectivity the births are given in ``births``.  Poisson decays with mean <= 30
+    are drawn by inversion from the tables of :func:`poisson_cdf_tables`, larger ones by the
+    library; ``binom_cdf`` is scratch space (2, 2, N + 1) for the per-step binomial tables.
+    Both draws use H(t), so the update is exactly the spec's max(0, H + B - P).
     """
     n_src = (n_e, n_i)
     if not quenched:
@@ -52,6 +54,7 @@ def advance_pending(H, pop, n_e, n_i, quenched, births, p_conn, decay, exp_table
             for src in range(2):
                 if n_src[src] > 0:
                     binomial_cdf(n_src[src], p_conn[q, src], binom_cdf[q, src])
+    h_table = pois_off.shape[2] - 1
     for i in range(H.shape[0]):
         q = pop[i]
         for src in range(2):
@@ -59,30 +62,29 @@ def advance_pending(H, pop, n_e, n_i, quenched, births, p_conn, decay, exp_table
             if quenched:
                 b = births[i, src]
             elif n_src[src] > 0:
-                b = sample_from_cdf(ust, binom_cdf[q, src], n_src[src])
+                b = sample_from_cdf(ust, binom_cdf[q, src], 0, n_src[src])
             else:
                 b = 0
             d = 0
             if h > 0:
-                d = -1
-                if h < exp_table.shape[2] and exp_table[q, src, h] > 0.0:
-                    d = poisson_inversion(ust, h * decay[q, src], exp_table[q, src, h])
-                if d < 0:  # large mean: library draw
+                if h < h_table and pois_off[q, src, h + 1] > pois_off[q, src, h]:
+                    lo = pois_off[q, src, h]
+                    hi = pois_off[q, src, h + 1] - 1
+                    if h * decay[q, src] < 4.0:  # mass near 0: sequential search is cheapest
+                        d = sample_from_cdf_linear(ust, pois_cdf, lo, hi)
+                    else:
+                        d = sample_from_cdf(ust, pois_cdf, lo, hi)
+                else:
                     d = rng.poisson(h * decay[q, src])
             h = h + b - d
             H[i, src] = h if h > 0 else 0
 
 
-def poisson_exp_table(decay: np.ndarray, n_max: int = 400) -> np.ndarray:
-    """exp(-h decay) for h < n_max per pathway; 0 where the mean exceeds 30 (library draw)."""
-    lam = decay[:, :, None] * np.arange(n_max)[None, None, :]
-    return np.where(lam > 30.0, 0.0, np.exp(-lam))
-
-
 @numba.njit(cache=True)
 def _snn_steps(
     V, refr, H, pop, a_syn, p_conn, decay, lam_dt, drive_poisson, M, M_r, V_reset, leak_dt,
-    p_leave, quenched, indptr, indices, births, spiked, exp_table, binom_cdf, rng, ust,
+    p_leave, quenched, indptr, indices, births, spiked, pois_cdf, pois_off, binom_cdf, rng,
+    ust,
     step0, n, counts, mask, rbuf_n, rbuf_s, hist_every, e0, de, hist, hist_ref,
 ):
     """Advance ``n`` steps in place; return the number of raster events written."""
@@ -132,7 +134,7 @@ def _snn_steps(
                 src = pop[j]
                 for ptr in range(indptr[j], indptr[j + 1]):
                     births[indices[ptr], src] += 1
-        advance_pending(H, pop, n_e, n_i, quenched, births, p_conn, decay, exp_table,
+        advance_pending(H, pop, n_e, n_i, quenched, births, p_conn, decay, pois_cdf, pois_off,
                         binom_cdf, rng, ust)
         if hist_every > 0 and (step + 1) % hist_every == 0:
             sample_histogram(V, refr, pop, e0, de, hist, hist_ref, (step + 1) // hist_every - 1)
@@ -189,7 +191,7 @@ def simulate_snn(
     S, p, tau = drv.pathway_arrays(params)
     a_syn = S * params.dt / tau  # voltage per pending spike per step
     decay = params.dt / tau
-    exp_table = poisson_exp_table(decay)
+    pois_cdf, pois_off = poisson_cdf_tables(decay)
     binom_cdf = np.zeros((2, 2, n + 1))
     if connectivity == "quenched":
         indptr, indices = _quenched_connectivity(params, pop, rng)
@@ -208,8 +210,8 @@ def simulate_snn(
             V, refr, H, pop, a_syn, p, decay, params.lambda_ext * params.dt,
             drive == "poisson", params.M, params.M_r, params.V_reset, leak_dt,
             params.dt / params.tau_R, connectivity == "quenched", indptr, indices, births,
-            spiked, exp_table, binom_cdf, rng, ust, step0, k, counts, mask_, rbuf_n, rbuf_s,
-            every, edges_[0], edges_[1] - edges_[0], hist, hist_ref,
+            spiked, pois_cdf, pois_off, binom_cdf, rng, ust, step0, k, counts, mask_, rbuf_n,
+            rbuf_s, every, edges_[0], edges_[1] - edges_[0], hist, hist_ref,
         )
 
     run = drv.run_chunked(chunk, params, n_steps, mask, hist_every, edges, progress, "snn")
