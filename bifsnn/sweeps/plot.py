@@ -143,13 +143,13 @@ def plot_regime_map(
         colors = [REGIME_COLORS.get(lab, plt.get_cmap("tab10")(i % 10))
                   for i, lab in enumerate(labels)]
         ax.pcolormesh(xe, ye, codes, cmap=ListedColormap(colors), vmin=-0.5,
-                      vmax=len(labels) - 0.5, shading="flat", edgecolors="face")
+                      vmax=len(labels) - 0.5, shading="flat", antialiased=False, linewidth=0)
         present = [lab for lab in labels if np.any(arr == lab)]
         handles = [Patch(facecolor=colors[labels.index(lab)], edgecolor="k",
                          label=lab or "no result") for lab in present]
-        regime_legend = ax.legend(handles=handles, loc="upper left",
-                                  bbox_to_anchor=(1.01, 1.0), frameon=False, title=var)
-        ax.add_artist(regime_legend)  # keep it when the curve legend is added
+        # a figure legend outside the axes (kept by constrained layout, separate from the
+        # curve legend drawn inside the axes)
+        fig.legend(handles=handles, loc="outside right upper", frameon=False, title=var)
     else:
         mesh = ax.pcolormesh(xe, ye, np.asarray(arr, dtype=float), cmap=cmap, shading="flat")
         fig.colorbar(mesh, ax=ax, label=var)

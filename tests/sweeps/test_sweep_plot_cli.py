@@ -39,6 +39,10 @@ def test_regime_map_png_pdf_with_curves(fake_ds, tmp_path: Path) -> None:
     assert m.values[:, :2].ravel().tolist() == ["regular-MFE"] * 4
     assert m.values[:, 2].tolist() == ["", ""]
     assert "3 seeds" in m.notes[0]
+    # regime legend (figure level) names the classes shown; curve legend inside the axes
+    (legend,) = m.figure.legends
+    assert [t.get_text() for t in legend.get_texts()] == ["regular-MFE", "no result"]
+    assert [t.get_text() for t in m.figure.axes[0].get_legend().get_texts()] == ["Hopf", "fold"]
 
 
 def test_numeric_map_is_seed_mean(fake_ds, tmp_path: Path) -> None:
