@@ -152,7 +152,8 @@ def _expand_values(name: str, raw: Any) -> list[Any]:
         all_int = all(isinstance(v, int) for v in (start, stop, raw.get("step", 0)))
         if all_int and "step" in raw:
             return [int(v) for v in values]
-        return [float(v) for v in values]
+        # 12 significant digits: 0.6000000000000001 -> 0.6, so ds.sel(p_EI=0.6) works
+        return [float(f"{v:.12g}") for v in values]
     if isinstance(raw, list | tuple | np.ndarray):
         values = [v.item() if isinstance(v, np.generic) else v for v in raw]
         if not values:

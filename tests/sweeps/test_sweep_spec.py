@@ -47,6 +47,15 @@ def test_grid_enumeration_order_and_values() -> None:
     assert len({p.key for p in pts}) == 12
 
 
+def test_range_tables() -> None:
+    spec = SweepSpec(grid={"p_EI": {"start": 0.3, "stop": 1.0, "num": 8},
+                           "N_E": {"start": 100, "stop": 300, "step": 100},
+                           "tau_EE": {"start": 1.0, "stop": 1.5, "step": 0.25}})
+    assert spec.grid["p_EI"] == [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]  # exact decimals
+    assert spec.grid["N_E"] == [100, 200, 300]
+    assert spec.grid["tau_EE"] == [1.0, 1.25, 1.5]  # stop included
+
+
 def test_roundtrip_and_fingerprint() -> None:
     spec = SweepSpec.from_toml(GOOD_TOML)
     again = SweepSpec.from_dict(spec.to_dict())
