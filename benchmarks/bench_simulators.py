@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -36,6 +37,7 @@ import numpy as np
 from bifsnn import observables as obs
 from bifsnn.markov import simulate_markov
 from bifsnn.params import NetworkParams
+from bifsnn.results import SimulationResult
 from bifsnn.snn import simulate_snn
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,6 +54,7 @@ MODELS: dict[str, tuple[Any, dict[str, Any]]] = {
 _COLD_COMPILE_SCRIPT = """
 import json, time
 from bifsnn.params import NetworkParams
+from bifsnn.results import SimulationResult
 from bifsnn.snn import simulate_snn
 from bifsnn.markov import simulate_markov
 p = NetworkParams()
@@ -63,6 +66,20 @@ for name, fn, kw in (("snn", simulate_snn, {"connectivity": "annealed"}),
     out[name] = {"cpu_s": time.process_time() - c0, "wall_s": time.perf_counter() - w0}
 print(json.dumps(out))
 """
+
+
+def git_state() -> str:
+    """Commit of the working tree and whether the simulator sources differ from it."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                              capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "bifsnn/snn.py", "bifsnn/markov.py",
+             "bifsnn/_simkernels.py", "bifsnn/_simdriver.py"],
+            cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + (" (simulator sources modified)" if dirty else "")
 
 
 def cold_compile_times() -> dict[str, Any]:
@@ -80,15 +97,12 @@ def _spikes(result) -> tuple[np.ndarray, np.ndarray]:
 
 def rates_of(ce: np.ndarray, ci: np.ndarray, params: NetworkParams, dt: float
              ) -> dict[str, float]:
-    """E/I rates (Hz), SSI_E and spectral peak after the transient, via bifsnn.observables."""
-    k = obs.transient_steps(TRANSIENT_MS, dt, ce.size)
-    sp = obs.spectral_peak(ce[k:] / dt, dt)
-    return {
-        "rate_e_hz": obs.per_neuron_rate_hz(ce, dt, params.N_E, TRANSIENT_MS),
-        "rate_i_hz": obs.per_neuron_rate_hz(ci, dt, params.N_I, TRANSIENT_MS),
-        "ssi_e": obs.ssi(ce[k:], params.N_E),
-        "spectral_peak_hz": sp.frequency_hz,
-    }
+    """E/I rates (Hz), SSI_E and spectral peak after the transient (bifsnn.observables)."""
+    res = SimulationResult(model="bench", params=params, dt_ms=dt, spike_counts_e=ce,
+                           spike_counts_i=ci)
+    info = obs.summary(res, transient_ms=TRANSIENT_MS)
+    return {key: (math.nan if info[key] is None else float(info[key]))
+            for key in ("rate_e_hz", "rate_i_hz", "ssi_e", "spectral_peak_hz")}
 
 
 def time_bifsnn(model: str, params: NetworkParams, t_ms: float, seed: int
@@ -253,7 +267,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"(no {BRIAN2_PY}: Brian2 peer skipped)")
 
-    all_out: dict[str, Any] = {"cpu_count": os.cpu_count(), "repeats": args.repeats}
+    all_out: dict[str, Any] = {"cpu_count": os.cpu_count(), "repeats": args.repeats,
+                               "git": git_state()}
+    print(f"bifsnn at {all_out['git']}", flush=True)
     if not args.no_cold_compile:
         all_out["numba_cold_compile"] = cold_compile_times()
         print("numba cold compile (first call, empty cache):",

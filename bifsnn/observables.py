@@ -352,17 +352,26 @@ def spectral_peak(
     segment_ms: float = 500.0,
     fmin_hz: float = 5.0,
     fmax_hz: float = 500.0,
-    fundamental_ratio: float = 0.5,
+    near_hz: float | None = None,
+    fundamental_ratio: float = 0.9,
 ) -> SpectralPeak:
     """Frequency (Hz) and power of the dominant rhythm in the Welch spectrum of ``rate``.
 
     Segments of ``segment_ms`` (shortened to the record if needed; 500 ms gives 2 Hz
     resolution) with 50 % overlap and a Hann window, mean removed per segment.
     Frequencies below ``fmin_hz`` are ignored so slow drifts do not win over the gamma band.
-    Sharp MFEs make a comb of nearly equal harmonics, so the highest bin can be the 2nd or
-    3rd harmonic: if a local maximum near ``f_max / d`` (d = 2..5, within 1.5 bins) has at
-    least ``fundamental_ratio`` times the top power, the lowest such subharmonic is reported.
-    Use ``fundamental_ratio > 1`` to always get the highest bin.
+
+    Which peak: the highest bin is ambiguous for MFE trains, whose spectrum has lines at the
+    MFE rate, at its harmonics (sharp events: nearly equal power) and, when big and small
+    MFEs alternate, at half the MFE rate (with anything from ~0.4 to ~0.9 of the top power
+    in the default SNN, varying from seed to seed).  Therefore:
+    - with ``near_hz`` (e.g. 1000 / median MFE interval, as :func:`summary` does), the
+      highest local maximum within a factor 1.25 of ``near_hz`` is reported;
+    - otherwise, or if there is none, the highest bin, replaced by its lowest subharmonic
+      ``f_max / d`` (d = 2..5, a local maximum within 1.5 bins) whose power is at least
+      ``fundamental_ratio`` times the top power (near-equal harmonic combs).  Use
+      ``fundamental_ratio > 1`` to always get the highest bin.
+    The highest bin is always available as ``max_frequency_hz``.
     """
     x = _check_series(rate, "rate", nonnegative=False)
     dt = _check_dt(dt_ms)
@@ -371,6 +380,13 @@ def spectral_peak(
     fmax = _check_nonneg(fmax_hz, "fmax_hz")
     if fmax <= fmin:
         raise ValueError(f"fmax_hz = {fmax_hz!r} must be > fmin_hz = {fmin_hz!r}")
+    fundamental_ratio = float(fundamental_ratio)
+    if not (fundamental_ratio > 0):
+        raise ValueError(f"fundamental_ratio = {fundamental_ratio!r} must be > 0")
+    if near_hz is not None:
+        near_hz = float(near_hz)
+        if not (math.isfinite(near_hz) and near_hz > 0):
+            raise ValueError(f"near_hz = {near_hz!r} must be a positive frequency (Hz) or None")
     if x.size < 8:
         raise ValueError(f"rate has {x.size} samples; the spectrum needs at least 8")
     nperseg = min(seg, x.size)
@@ -384,27 +400,32 @@ def spectral_peak(
                             f"(resolution {freqs[1] - freqs[0]:g} Hz)")
     if not np.any(psd[band] > 0):
         return SpectralPeak(math.nan, 0.0, freqs, psd, False, "rate is constant: no power")
-    fundamental_ratio = float(fundamental_ratio)
-    if not (fundamental_ratio > 0):
-        raise ValueError(f"fundamental_ratio = {fundamental_ratio!r} must be > 0")
     j_max = int(band[np.argmax(psd[band])])
     f_max = _refine(freqs, psd, j_max)
+    interior = band[(band > 0) & (band < freqs.size - 1)]
+    local_max = interior[(psd[interior] >= psd[interior - 1])
+                         & (psd[interior] >= psd[interior + 1]) & (psd[interior] > 0)]
+    if near_hz is not None:
+        cand = local_max[(freqs[local_max] >= near_hz / 1.25)
+                         & (freqs[local_max] <= near_hz * 1.25)]
+        if cand.size:
+            j = int(cand[np.argmax(psd[cand])])
+            return SpectralPeak(_refine(freqs, psd, j), float(psd[j]), freqs, psd, True,
+                                f"highest peak within a factor 1.25 of {near_hz:.4g} Hz", f_max)
     df = float(freqs[1] - freqs[0])
     j = j_max
     for d in range(5, 1, -1):  # lowest subharmonic first
         target = f_max / d
         if target < fmin:
             continue
-        near = np.flatnonzero(np.abs(freqs - target) <= 1.5 * df)
-        near = near[(near > 0) & (near < freqs.size - 1)]
-        if near.size == 0:
-            continue
-        c = int(near[np.argmax(psd[near])])
-        is_local_max = psd[c] >= psd[c - 1] and psd[c] >= psd[c + 1]
-        if is_local_max and psd[c] >= fundamental_ratio * psd[j_max]:
-            j = c
-            break
-    msg = "ok" if j == j_max else f"highest bin {f_max:.4g} Hz is a harmonic; reporting fundamental"
+        cand = local_max[np.abs(freqs[local_max] - target) <= 1.5 * df]
+        if cand.size:
+            c = int(cand[np.argmax(psd[cand])])
+            if psd[c] >= fundamental_ratio * psd[j_max]:
+                j = c
+                break
+    msg = ("highest bin" if j == j_max
+           else f"highest bin {f_max:.4g} Hz is a harmonic; reporting fundamental")
     return SpectralPeak(_refine(freqs, psd, j), float(psd[j]), freqs, psd, True, msg, f_max)
 
 
@@ -502,7 +523,8 @@ def summary(result: Any, transient_ms: float = 100.0) -> dict[str, Any]:
     undefined, e.g. SSI without spikes).
 
     Keys: rates per neuron (``rate_e_hz``, ``rate_i_hz``), synchrony (``ssi_e``, ``ssi_i``),
-    Welch peak of the E rate (``spectral_peak_hz``, ``spectral_peak_power``), oscillation
+    Welch peak of the E rate (``spectral_peak_hz`` near the MFE rate when there are MFEs,
+    ``spectral_peak_power``, ``spectral_highest_bin_hz``), oscillation
     ``period_ms`` and ``amplitude_e`` (smoothed E rate, spikes/ms), MFE peaks of the smoothed
     E rate after the transient (``n_peaks``, ``peak_times_ms``, ``peak_heights`` in
     spikes/ms, ``peak_intervals_ms``, ``peak_interval_mean_ms``), Delta m statistics
@@ -531,8 +553,10 @@ def summary(result: Any, transient_ms: float = 100.0) -> dict[str, Any]:
     intervals = np.diff(times)
     dm = peak_differences(peaks.heights)
 
+    # MFE rate from the peak intervals picks the spectral line (see spectral_peak)
+    near = 1000.0 / float(np.median(intervals)) if intervals.size >= 2 else None
     if ce_t.size >= 8:
-        sp = spectral_peak(ce_t / dt, dt)
+        sp = spectral_peak(ce_t / dt, dt, near_hz=near)
         osc = (oscillation(sm_e_t, dt, period_ms=1000.0 / sp.frequency_hz) if sp.success
                else Oscillation(math.nan, math.nan, 0, False, sp.message))
     else:
@@ -553,6 +577,7 @@ def summary(result: Any, transient_ms: float = 100.0) -> dict[str, Any]:
         "ssi_i": _num(ssi(ci_t, n_i)),
         "spectral_peak_hz": _num(sp.frequency_hz),
         "spectral_peak_power": _num(sp.power),
+        "spectral_highest_bin_hz": _num(sp.max_frequency_hz),
         "period_ms": _num(osc.period_ms),
         "amplitude_e": _num(osc.amplitude),
         "n_peaks": int(peaks.indices.size),

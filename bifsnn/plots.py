@@ -145,7 +145,9 @@ def plot_rates(result: Any, path: str | Path | None = None, *, transient_ms: flo
     ax_t.legend(loc="upper right", fontsize=8)
 
     if result.n_steps - k_all >= 8:
-        sp = obs.spectral_peak(result.rate_e[k_all:], dt)
+        intervals = np.diff(peaks.indices) * dt
+        near = 1000.0 / float(np.median(intervals)) if intervals.size >= 2 else None
+        sp = obs.spectral_peak(result.rate_e[k_all:], dt, near_hz=near)
         keep = (sp.freqs_hz > 0) & (sp.psd > 0)
         if keep.any():
             ax_s.semilogy(sp.freqs_hz[keep], sp.psd[keep], color=COLOR_E, lw=0.8)

@@ -207,6 +207,26 @@ def test_spectral_peak_prefers_fundamental_of_sharp_mfe_comb():
     assert np.isclose(raw.frequency_hz / 50.0, round(raw.frequency_hz / 50.0), atol=0.02)
 
 
+def test_spectral_peak_near_hint_picks_mfe_rate_not_alternation_line():
+    # Big (40 spikes/step) and small (8) 1 ms MFEs alternating every 16 ms: lines at the
+    # MFE rate 62.5 Hz and at the alternation 31.25 Hz.  With the hint (what summary passes:
+    # 1000 / median MFE interval) the MFE-rate line is reported; 0.5 Hz = 1/4 resolution.
+    x = np.zeros(30000)
+    for j, start in enumerate(range(100, 29900, 160)):
+        x[start:start + 10] = 400.0 if j % 2 == 0 else 80.0
+    # the alternation line has ~0.4 of the top power: a permissive subharmonic rule
+    # (fundamental_ratio 0.3) would take it; the hint overrides that rule.
+    lax = obs.spectral_peak(x, DT, fundamental_ratio=0.3)
+    assert lax.frequency_hz == pytest.approx(31.25, abs=0.5)
+    sp = obs.spectral_peak(x, DT, near_hz=62.5, fundamental_ratio=0.3)
+    assert sp.frequency_hz == pytest.approx(62.5, abs=0.5)
+    info = obs.summary(_mfe_result(x * DT, x * DT / 3), transient_ms=100.0)
+    assert info["spectral_peak_hz"] == pytest.approx(62.5, abs=0.5)
+    assert info["period_ms"] == pytest.approx(16.0, rel=0.01)
+    with pytest.raises(ValueError, match="near_hz"):
+        obs.spectral_peak(x, DT, near_hz=-3.0)
+
+
 def test_spectral_peak_constant_signal_reports_failure():
     sp = obs.spectral_peak(np.full(4000, 3.0), DT)
     assert not sp.success and math.isnan(sp.frequency_hz) and "constant" in sp.message
