@@ -29,7 +29,7 @@ from sympy.printing.pycode import PythonCodePrinter
 __all__ = ["GENERATOR_VERSION", "generated_functions", "BIN_RULES"]
 
 #: Bump when the generated code changes meaning (it is part of the cache key).
-GENERATOR_VERSION = "3"
+GENERATOR_VERSION = "4"
 
 BIN_RULES = ("reference", "smooth")
 
@@ -104,15 +104,19 @@ def _within_bin(rule: str) -> str:
         a = V - hw
         b = V + hw
     elif rule == "reference":
+        # the widest uniform density inside the bin touching the nearer edge, with a tiny
+        # fixed width w when Vbar is within w of an edge (the authors' code does this at the
+        # lower edge; at the upper edge only for Vbar >= hi, which lets the width reach 0:
+        # here it is symmetric so the kernel's 1/(b - a) stays bounded)
         w = sp.Float(REFERENCE_MIN_WIDTH)
         a = sp.Piecewise(
             (lo, V <= mid),
-            (2 * V - hi, 2 * (hi - V) >= w),
-            (hi - w, True),
+            (hi - w, V > hi - w),
+            (2 * V - hi, True),
         )
         b = sp.Piecewise(
-            (2 * V - lo, (V <= mid) & (2 * (V - lo) >= w)),
-            (lo + w, V <= mid),
+            (lo + w, V < lo + w),
+            (2 * V - lo, V <= mid),
             (hi, True),
         )
     else:  # pragma: no cover - validated by the caller
