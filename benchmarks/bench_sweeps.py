@@ -4,7 +4,8 @@ Runs the same small-SNN sweep (default: network scaled to 0.5 x (300, 100), 500 
 point, 6 values of p_EI x 4 seeds = 24 points) on every backend into fresh directories and
 prints a table: wall time, points per minute, mean in-worker compute time per point, and
 per-point overhead = (wall time x workers - total compute time) / points, i.e. the worker
-time not spent simulating (start-up, JIT warm-up, scheduling, result transfer, store writes).
+time not spent simulating (start-up, JIT warm-up, scheduling, result transfer, store writes);
+start-up = time until the first record is written minus that point's compute time.
 The forkserver that the pool forks its workers from is started once before timing (a
 one-point pool run); Dask starts a fresh LocalCluster (processes) inside its timing.
 
@@ -35,13 +36,19 @@ def _spec(n_p: int, n_seeds: int, t_ms: float, scale: float) -> SweepSpec:
 
 def _measure(name: str, spec: SweepSpec, root: Path, **kw) -> dict:
     out = root / name.replace(" ", "_")
+    t0_wall = time.time()
     t0 = time.perf_counter()
     res = run_sweep(spec, out, progress=False, **kw)
     wall = time.perf_counter() - t0
-    recs = [json.loads(p.read_text()) for p in (out / "points").glob("p*.json")]
+    files = list((out / "points").glob("p*.json"))
+    recs = [json.loads(p.read_text()) for p in files]
     compute = float(np.sum([r["elapsed_s"] for r in recs]))
     workers = max(res.workers, 1)
+    # start-up: until the first record was written, minus that point's own compute time
+    first = min(files, key=lambda p: p.stat().st_mtime)
+    startup = first.stat().st_mtime - t0_wall - json.loads(first.read_text())["elapsed_s"]
     return {
+        "startup_s": startup,
         "backend": name, "workers": workers, "points": res.n_run, "failed": res.n_error,
         "wall_s": wall, "points_per_min": 60.0 * res.n_run / wall,
         "compute_per_point_s": compute / max(res.n_run, 1),
@@ -72,11 +79,11 @@ def main() -> None:
             _measure("dask 2", spec, root, backend="dask", workers=2, dask_processes=True),
         ]
     print(f"{'backend':<8} {'workers':>7} {'points':>6} {'wall s':>7} {'pts/min':>8} "
-          f"{'compute/pt s':>12} {'overhead/pt s':>13}")
+          f"{'compute/pt s':>12} {'overhead/pt s':>13} {'start-up s':>10}")
     for r in rows:
         print(f"{r['backend']:<8} {r['workers']:>7} {r['points']:>6} {r['wall_s']:>7.2f} "
               f"{r['points_per_min']:>8.0f} {r['compute_per_point_s']:>12.3f} "
-              f"{r['overhead_per_point_s']:>13.3f}")
+              f"{r['overhead_per_point_s']:>13.3f} {r['startup_s']:>10.2f}")
     print(f"load average after: {os.getloadavg()[0]:.1f} (shared machine: numbers are noisy)")
 
 
