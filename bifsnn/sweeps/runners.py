@@ -66,7 +66,7 @@ DEFAULT_RUNNERS: dict[str, str] = {
 
 
 def runner_table(overrides: RunnerTable | None = None) -> dict[str, PointFunction | str]:
-    """The default table with ``overrides`` applied (unknown kinds are allowed)."""
+    """The default table with ``overrides`` applied (keys are model kinds, see MODEL_KINDS)."""
     table: dict[str, PointFunction | str] = dict(DEFAULT_RUNNERS)
     if overrides:
         table.update(overrides)
@@ -284,6 +284,10 @@ def observables_from_result(result: Any, transient_ms: float) -> dict[str, Any]:
     return summary(result, transient_ms=transient_ms)
 
 
+def _or_empty(v: Any) -> Any:
+    return [] if v is None else v
+
+
 def derive_observables(
     raw: Mapping[str, Any], groups: tuple[str, ...], thresholds: RegimeThresholds,
     params: NetworkParams | None = None,
@@ -291,8 +295,8 @@ def derive_observables(
     """The variables of the requested observable ``groups`` from a summary-like mapping
     (``N_E`` and ``dt_ms`` for the synchrony ratio come from ``raw`` or else ``params``)."""
     params = params or NetworkParams()
-    heights = np.asarray(raw.get("peak_heights") or [], dtype=float)
-    intervals = np.asarray(raw.get("peak_intervals_ms") or [], dtype=float)
+    heights = np.asarray(_or_empty(raw.get("peak_heights")), dtype=float).ravel()
+    intervals = np.asarray(_or_empty(raw.get("peak_intervals_ms")), dtype=float).ravel()
     stats = delta_m_stats(heights, intervals)
     values: dict[str, Any] = {
         "rate_e_hz": _to_float(raw.get("rate_e_hz")),
