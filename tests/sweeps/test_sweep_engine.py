@@ -290,3 +290,19 @@ def test_dask_on_scheduler_address_and_missing_extra(tmp_path: Path,
     monkeypatch.setitem(sys.modules, "xarray", None)
     with pytest.raises(ImportError, match=r"needs xarray.*'sweep' extra"):
         load_sweep(tmp_path / "d")
+
+
+def test_progress_bar_with_eta_and_netcdf_roundtrip(tmp_path: Path, capsys) -> None:
+    # tqdm progress (count, rate and ETA fields) is printed by the driver for any backend;
+    # on resume the bar starts at the number of finished points.
+    spec = _fake_spec()
+    run_sweep(spec, tmp_path / "a", backend="serial", runners=FAKE, progress=True,
+              max_points=5)
+    err = capsys.readouterr().err
+    assert "sweep[serial]" in err and "5/12" in err and "<" in err  # "elapsed<remaining"
+    run_sweep(spec, tmp_path / "a", backend="serial", runners=FAKE, progress=True)
+    err = capsys.readouterr().err
+    assert "12/12" in err and "5/12" in err and "0/12" not in err
+    ds = load_sweep(tmp_path / "a")
+    ds.to_netcdf(tmp_path / "a.nc")
+    xr.testing.assert_identical(ds, xr.load_dataset(tmp_path / "a.nc"))
