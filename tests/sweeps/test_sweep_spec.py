@@ -128,3 +128,15 @@ def test_bad_spec_runs_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         run_sweep({"grid": {"p_EI": [0.5]}, "t_ms": 300.0}, tmp_path / "out2",
                   backend="serial", runners={"snn": "no_such_module_xyz:run"}, progress=False)
     assert not (tmp_path / "out2").exists()
+
+
+def test_optional_extras_are_imported_lazily() -> None:
+    # xarray/dask are the optional "sweep" extra: importing the package must not need them.
+    import subprocess
+    import sys
+
+    code = ("import sys, bifsnn.sweeps, bifsnn.sweeps.cli; "
+            "print(sorted(m for m in ('xarray', 'dask', 'distributed') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
