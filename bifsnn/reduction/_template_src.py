@@ -125,9 +125,12 @@ def _source(x, q, j, K, pv, edges, opt):
 
 
 @nb.njit(cache=True, error_model='numpy')
-def transport(x, pv, edges, opt, out, F, M1):
+def transport(x, pv, edges, opt, out, F, M1, clip=False):
     """Write (P^T n) and (Q^T n) into out[n rows], out[A rows]; return (fired_E, fired_I),
-    the expected number of neurons crossing threshold in one window (not divided by h)."""
+    the expected number of neurons crossing threshold in one window (not divided by h).
+
+    ``clip`` (map only, as the authors' code does) sets transfer fractions that round-off
+    made negative (~1e-17) to 0, so that occupations stay >= 0 over many steps."""
     K = edges.shape[0] - 1
     e0 = edges[0]
     fired = np.zeros(2)
@@ -147,9 +150,15 @@ def transport(x, pv, edges, opt, out, F, M1):
             out[offn] += nj * F[1]
             out[offA] += nj * (M1[1] - M1[0] + e0 * F[0])
             for l in range(1, K):
-                out[offn + l] += nj * (F[l + 1] - F[l])
+                P = F[l + 1] - F[l]
+                if clip and P <= 0.0:
+                    continue
+                out[offn + l] += nj * P
                 out[offA + l] += nj * (M1[l + 1] - M1[l])
-            fired[q] += nj * (1.0 - F[K])
+            Pf = 1.0 - F[K]
+            if clip and Pf < 0.0:
+                Pf = 0.0
+            fired[q] += nj * Pf
     return fired
 
 
@@ -372,7 +381,7 @@ def map_step(x, R, f_drive, pv, edges, opt, outflow_published, xn, F, M1):
     h = pv[18]
     tR = pv[13]
     rb = int(opt[5])
-    fired = transport(x, pv, edges, opt, xn, F, M1)
+    fired = transport(x, pv, edges, opt, xn, F, M1, True)
     Rn = np.empty(2)
     for q in range(2):
         offn = 2 * K * q

@@ -305,3 +305,29 @@ class ReducedModel:
     def with_params(self, **changes: Any) -> ReducedModel:
         """The compiled model of the definition with some fields / parameters changed."""
         return ReducedModel(self.definition.replace(**changes))
+
+    def param_value(self, name: str) -> float:
+        """Current value of a differentiable parameter (see :data:`PARAM_INDEX`)."""
+        if name not in PARAM_INDEX:
+            raise ParameterError(f"unknown parameter {name!r}; one of {sorted(PARAM_INDEX)}")
+        return float(self.pv[PARAM_INDEX[name]])
+
+    def with_param_value(self, name: str, value: float) -> ReducedModel:
+        """A copy with one parameter set directly in the compiled parameter vector.
+
+        Fast path for continuation: no re-validation through NetworkParams, so N_E, N_I may
+        be non-integer.  ``definition`` keeps the original values; ``overrides`` records the
+        change.  Values must stay finite (and positive for time constants, N, h)."""
+        if name not in PARAM_INDEX:
+            raise ParameterError(f"unknown parameter {name!r}; one of {sorted(PARAM_INDEX)}")
+        if not math.isfinite(value):
+            raise ParameterError(f"{name} = {value!r} is out of range: must be finite")
+        new = object.__new__(ReducedModel)
+        new.__dict__.update(self.__dict__)
+        new.pv = self.pv.copy()
+        new.pv[PARAM_INDEX[name]] = float(value)
+        new.overrides = {**getattr(self, "overrides", {}), name: float(value)}
+        K = self.definition.K
+        new._F, new._M1 = np.empty(K + 1), np.empty(K + 1)
+        new._dF, new._dM1 = np.empty((K + 1, 4)), np.empty((K + 1, 4))
+        return new

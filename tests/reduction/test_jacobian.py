@@ -115,3 +115,13 @@ def test_dfdp_named(smooth_model):
     np.testing.assert_allclose(
         leaky.dfdp(x, "tau_m"), leaky.dfdp_all(x)[:, PARAM_INDEX["g_leak"]] * (-1 / 400.0)
     )
+
+
+def test_with_param_value_matches_revalidated_model(smooth_model):
+    # the fast parameter path must give the same f as building the definition anew
+    x = random_state(smooth_model.definition, np.random.default_rng(9))
+    a = smooth_model.with_param_value("p_EI", 0.55).rhs(x)
+    b = smooth_model.with_params(p_EI=0.55).rhs(x)
+    np.testing.assert_array_equal(a, b)
+    assert smooth_model.param_value("p_EI") == 0.8  # original untouched
+    assert smooth_model.with_param_value("N_E", 300.5).param_value("N_E") == 300.5
