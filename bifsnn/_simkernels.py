@@ -46,81 +46,104 @@ def uniform(state) -> float:
 
 
 @numba.njit(cache=True)
-def binomial_cdf(n: int, p: float, out) -> None:
-    """CDF of Binomial(n, p) into out[0..n].
+def build_alias(pmf, start, K, prob, alias, small, large) -> None:
+    """Walker/Vose alias table of the (unnormalised) pmf[start : start + K].
+
+    Writes ``prob`` and ``alias`` (indices relative to ``start``) at [start, start + K);
+    ``small`` and ``large`` are int scratch arrays of length >= K.  A draw then costs one
+    uniform and one comparison, whatever the distribution (see :func:`sample_alias`).
+    """
+    total = 0.0
+    for j in range(K):
+        total += pmf[start + j]
+    ns = 0
+    nl = 0
+    for j in range(K):
+        x = pmf[start + j] * K / total
+        prob[start + j] = x
+        alias[start + j] = j
+        if x < 1.0:
+            small[ns] = j
+            ns += 1
+        else:
+            large[nl] = j
+            nl += 1
+    while ns > 0 and nl > 0:
+        ns -= 1
+        sj = small[ns]
+        lj = large[nl - 1]
+        alias[start + sj] = lj
+        rest = prob[start + lj] + prob[start + sj] - 1.0
+        prob[start + lj] = rest
+        if rest < 1.0:
+            nl -= 1
+            small[ns] = lj
+            ns += 1
+    for k in range(nl):  # what remains is exactly 1 up to rounding
+        prob[start + large[k]] = 1.0
+    for k in range(ns):
+        prob[start + small[k]] = 1.0
+
+
+@numba.njit(cache=True, inline="always")
+def sample_alias(ust, prob, alias, start, K) -> int:
+    """Draw j in [0, K) from the alias table at ``start`` with one uniform."""
+    u = uniform(ust) * K
+    j = int(u)
+    if j >= K:
+        j = K - 1
+    if u - j < prob[start + j]:
+        return j
+    return alias[start + j]
+
+
+@numba.njit(cache=True)
+def binomial_alias(n, p, pmf, prob, alias, small, large):
+    """Alias table of Binomial(n, p) restricted to where its pmf exceeds 1e-20 of the mode.
 
     Every neuron of a population draws Binomial(n_Q', p) with the same (n, p) in a step, so
-    one table per step and pathway turns each draw into one uniform and a binary search
-    (exact inversion up to the rounding of the table).  The pmf is built from its mode
-    outwards by the ratio recurrence and cut where it falls below 1e-20 of the mode (the
-    neglected mass is < 1e-17), so the cost is O(sqrt(n)) exp-free steps plus O(n) fills.
+    one table per step and pathway makes each draw O(1).  The pmf is built from the mode
+    outwards by the ratio recurrence (no exp, no underflow; the neglected mass is < 1e-17).
+    Returns (lo, K): a draw is ``lo + sample_alias(ust, prob, alias, lo, K)``.
     """
     if p <= 0.0:
-        out[: n + 1] = 1.0
-        return
+        prob[0] = 1.0
+        alias[0] = 0
+        return 0, 1
     if p >= 1.0:
-        out[:n] = 0.0
-        out[n] = 1.0
-        return
+        prob[n] = 1.0
+        alias[n] = 0
+        return n, 1
     r = p / (1.0 - p)
     mode = min(n, int((n + 1) * p))
-    out[: n + 1] = 0.0
-    out[mode] = 1.0  # unnormalised pmf, scaled so that the mode is 1
+    pmf[mode] = 1.0
     lo = mode
     while lo > 0:
-        val = out[lo] * lo / ((n - lo + 1) * r)
+        val = pmf[lo] * lo / ((n - lo + 1) * r)
         if val < 1e-20:
             break
         lo -= 1
-        out[lo] = val
+        pmf[lo] = val
     hi = mode
     while hi < n:
-        val = out[hi] * (n - hi) / (hi + 1) * r
+        val = pmf[hi] * (n - hi) / (hi + 1) * r
         if val < 1e-20:
             break
         hi += 1
-        out[hi] = val
-    acc = 0.0
-    for k in range(lo, hi + 1):
-        acc += out[k]
-        out[k] = acc
-    inv = 1.0 / acc
-    for k in range(lo, hi + 1):
-        out[k] *= inv
-    out[hi : n + 1] = 1.0
+        pmf[hi] = val
+    build_alias(pmf, lo, hi - lo + 1, prob, alias, small, large)
+    return lo, hi - lo + 1
 
 
-@numba.njit(cache=True, inline="always")
-def sample_from_cdf_linear(ust, cdf, lo: int, hi: int) -> int:
-    """Inversion by sequential search from ``lo`` (cheapest when the mass sits near ``lo``)."""
-    u = uniform(ust)
-    j = lo
-    while j < hi and u >= cdf[j]:
-        j += 1
-    return j - lo
+def poisson_alias_tables(
+    decay: np.ndarray, lam_max: float = 30.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Alias tables of Poisson(h * decay[q, src]) for every integer h with mean <= ``lam_max``.
 
-
-@numba.njit(cache=True, inline="always")
-def sample_from_cdf(ust, cdf, lo: int, hi: int) -> int:
-    """Inversion by binary search: (smallest j in [lo, hi] with u < cdf[j]) - lo."""
-    u = uniform(ust)
-    start = lo
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if u < cdf[mid]:
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo - start
-
-
-def poisson_cdf_tables(decay: np.ndarray, lam_max: float = 30.0) -> tuple[np.ndarray, np.ndarray]:
-    """CDF tables of Poisson(h * decay[q, src]) for every integer h with mean <= ``lam_max``.
-
-    Returns ``(cdf, offsets)``: the table of (q, src, h) is ``cdf[offsets[q, src, h] :
-    offsets[q, src, h + 1]]``, truncated where the upper tail is < 1e-20 (last entry set to
-    1); an empty range marks means above ``lam_max``, which the caller draws with the
-    library's O(1) PTRS sampler instead.
+    Returns ``(prob, alias, offsets)``: the table of (q, src, h) occupies
+    ``offsets[q, src, h] : offsets[q, src, h + 1]`` and is truncated where the upper tail
+    is < 1e-20; an empty range marks means above ``lam_max``, which the caller draws with
+    the library's O(1) PTRS sampler instead.
     """
     from scipy.special import gammaln
 
@@ -134,21 +157,33 @@ def poisson_cdf_tables(decay: np.ndarray, lam_max: float = 30.0) -> tuple[np.nda
             lam = np.arange(h_max + 1) * decay[q, src]
             k_max = (lam + 12.0 * np.sqrt(lam) + 20.0).astype(np.int64)
             with np.errstate(divide="ignore", invalid="ignore"):
-                log_pmf = (-lam[:, None] + k_all[None, :] * np.log(lam)[:, None]
-                           - gammaln(k_all + 1.0)[None, :])
-            log_pmf[0] = -np.inf
-            log_pmf[0, 0] = 0.0  # h = 0: no decay
-            cdf_all = np.cumsum(np.exp(log_pmf), axis=1)
+                pmf_all = np.exp(-lam[:, None] + k_all[None, :] * np.log(lam)[:, None]
+                                 - gammaln(k_all + 1.0)[None, :])
+            pmf_all[0] = 0.0
+            pmf_all[0, 0] = 1.0  # h = 0: no decay
             for h in range(h_max + 1):
                 offsets[q, src, h] = pos
                 if lam[h] > lam_max:
                     continue
-                cdf = cdf_all[h, : k_max[h] + 1].copy()
-                cdf[-1] = 1.0
-                pieces.append(cdf)
-                pos += len(cdf)
+                pieces.append(pmf_all[h, : k_max[h] + 1])
+                pos += k_max[h] + 1
             offsets[q, src, h_max + 1] = pos
-    return np.concatenate(pieces), offsets
+    pmf = np.concatenate(pieces)
+    prob = np.empty_like(pmf)
+    alias = np.empty(len(pmf), dtype=np.int64)
+    _build_all(pmf, offsets.reshape(-1), prob, alias)
+    return prob, alias, offsets
+
+
+@numba.njit(cache=True)
+def _build_all(pmf, flat_offsets, prob, alias) -> None:
+    scratch_s = np.empty(len(pmf), np.int64)
+    scratch_l = np.empty(len(pmf), np.int64)
+    for t in range(len(flat_offsets) - 1):
+        a = flat_offsets[t]
+        b = flat_offsets[t + 1]
+        if b > a:
+            build_alias(pmf, a, b - a, prob, alias, scratch_s, scratch_l)
 
 
 @numba.njit(cache=True)

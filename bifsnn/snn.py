@@ -15,18 +15,18 @@ Binomial(n_Q', p) births and loses its Poisson(H dt / tau) decays, both drawn fr
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numba
 import numpy as np
 
 from bifsnn import _simdriver as drv
 from bifsnn._simkernels import (
-    binomial_cdf,
+    binomial_alias,
     leave_refractory,
     make_uniform_state,
-    poisson_cdf_tables,
-    sample_from_cdf,
-    sample_from_cdf_linear,
+    poisson_alias_tables,
+    sample_alias,
     sample_histogram,
 )
 from bifsnn.params import NetworkParams
@@ -37,24 +37,59 @@ __all__ = ["simulate_snn", "CONNECTIVITIES"]
 CONNECTIVITIES = ("annealed", "quenched")
 
 
+class PendingTables(NamedTuple):
+    """Sampling tables for the pending-spike update (see :func:`advance_pending`)."""
+
+    decay: np.ndarray  # dt / tau, [post, pre]
+    p_conn: np.ndarray  # connection probabilities, [post, pre]
+    pois_prob: np.ndarray  # alias tables of Poisson(h dt / tau), per (post, pre, h)
+    pois_alias: np.ndarray
+    pois_off: np.ndarray
+    bin_pmf: np.ndarray  # per-step binomial scratch, (2, 2, N + 1)
+    bin_prob: np.ndarray
+    bin_alias: np.ndarray
+    bin_lo: np.ndarray  # (2, 2)
+    bin_K: np.ndarray  # (2, 2)
+    scratch_small: np.ndarray  # (N + 1,)
+    scratch_large: np.ndarray
+
+
+def pending_tables(p_conn: np.ndarray, decay: np.ndarray, n_max: int) -> PendingTables:
+    """Tables for populations whose per-step spike counts are at most ``n_max``."""
+    prob, alias, off = poisson_alias_tables(decay)
+    shape = (2, 2, n_max + 1)
+    return PendingTables(
+        decay, p_conn, prob, alias, off, np.zeros(shape), np.zeros(shape),
+        np.zeros(shape, np.int64), np.zeros((2, 2), np.int64), np.zeros((2, 2), np.int64),
+        np.zeros(n_max + 1, np.int64), np.zeros(n_max + 1, np.int64),
+    )
+
+
 @numba.njit(cache=True)
-def advance_pending(H, pop, n_e, n_i, quenched, births, p_conn, decay, pois_cdf, pois_off,
-                    binom_cdf, rng, ust):
+def advance_pending(H, pop, n_e, n_i, quenched, births, tables, rng, ust):
     """Step 6 of MODEL.md 1: H <- max(0, H + Binomial(n_Q', p) - Poisson(H dt / tau)).
 
     ``H[i, src]`` counts neuron i's pending spikes from population src (0 = E, 1 = I); with
-    quenched connectivity the births are given in ``births``.  Poisson decays with mean <= 30
-    are drawn by inversion from the tables of :func:`poisson_cdf_tables`, larger ones by the
-    library; ``binom_cdf`` is scratch space (2, 2, N + 1) for the per-step binomial tables.
-    Both draws use H(t), so the update is exactly the spec's max(0, H + B - P).
+    quenched connectivity the births are given in ``births``.  All neurons of a population
+    share (n, p) in a step, so births come from one alias table per step and pathway;
+    Poisson decays with mean <= 30 come from precomputed alias tables per (pathway, h),
+    larger ones from the library (PTRS).  Both draws use H(t): exactly max(0, H + B - P).
     """
+    decay = tables.decay
     n_src = (n_e, n_i)
     if not quenched:
         for q in range(2):
             for src in range(2):
                 if n_src[src] > 0:
-                    binomial_cdf(n_src[src], p_conn[q, src], binom_cdf[q, src])
-    h_table = pois_off.shape[2] - 1
+                    lo, K = binomial_alias(
+                        n_src[src], tables.p_conn[q, src], tables.bin_pmf[q, src],
+                        tables.bin_prob[q, src], tables.bin_alias[q, src],
+                        tables.scratch_small, tables.scratch_large,
+                    )
+                    tables.bin_lo[q, src] = lo
+                    tables.bin_K[q, src] = K
+    off = tables.pois_off
+    h_table = off.shape[2] - 1
     for i in range(H.shape[0]):
         q = pop[i]
         for src in range(2):
@@ -62,18 +97,16 @@ def advance_pending(H, pop, n_e, n_i, quenched, births, p_conn, decay, pois_cdf,
             if quenched:
                 b = births[i, src]
             elif n_src[src] > 0:
-                b = sample_from_cdf(ust, binom_cdf[q, src], 0, n_src[src])
+                lo = tables.bin_lo[q, src]
+                b = lo + sample_alias(ust, tables.bin_prob[q, src], tables.bin_alias[q, src],
+                                      lo, tables.bin_K[q, src])
             else:
                 b = 0
             d = 0
             if h > 0:
-                if h < h_table and pois_off[q, src, h + 1] > pois_off[q, src, h]:
-                    lo = pois_off[q, src, h]
-                    hi = pois_off[q, src, h + 1] - 1
-                    if h * decay[q, src] < 4.0:  # mass near 0: sequential search is cheapest
-                        d = sample_from_cdf_linear(ust, pois_cdf, lo, hi)
-                    else:
-                        d = sample_from_cdf(ust, pois_cdf, lo, hi)
+                if h < h_table and off[q, src, h + 1] > off[q, src, h]:
+                    d = sample_alias(ust, tables.pois_prob, tables.pois_alias, off[q, src, h],
+                                     off[q, src, h + 1] - off[q, src, h])
                 else:
                     d = rng.poisson(h * decay[q, src])
             h = h + b - d
@@ -82,9 +115,8 @@ def advance_pending(H, pop, n_e, n_i, quenched, births, p_conn, decay, pois_cdf,
 
 @numba.njit(cache=True)
 def _snn_steps(
-    V, refr, H, pop, a_syn, p_conn, decay, lam_dt, drive_poisson, M, M_r, V_reset, leak_dt,
-    p_leave, quenched, indptr, indices, births, spiked, pois_cdf, pois_off, binom_cdf, rng,
-    ust,
+    V, refr, H, pop, a_syn, lam_dt, drive_poisson, M, M_r, V_reset, leak_dt,
+    p_leave, quenched, indptr, indices, births, spiked, tables, rng, ust,
     step0, n, counts, mask, rbuf_n, rbuf_s, hist_every, e0, de, hist, hist_ref,
 ):
     """Advance ``n`` steps in place; return the number of raster events written."""
@@ -134,8 +166,7 @@ def _snn_steps(
                 src = pop[j]
                 for ptr in range(indptr[j], indptr[j + 1]):
                     births[indices[ptr], src] += 1
-        advance_pending(H, pop, n_e, n_i, quenched, births, p_conn, decay, pois_cdf, pois_off,
-                        binom_cdf, rng, ust)
+        advance_pending(H, pop, n_e, n_i, quenched, births, tables, rng, ust)
         if hist_every > 0 and (step + 1) % hist_every == 0:
             sample_histogram(V, refr, pop, e0, de, hist, hist_ref, (step + 1) // hist_every - 1)
     return written
@@ -191,8 +222,7 @@ def simulate_snn(
     S, p, tau = drv.pathway_arrays(params)
     a_syn = S * params.dt / tau  # voltage per pending spike per step
     decay = params.dt / tau
-    pois_cdf, pois_off = poisson_cdf_tables(decay)
-    binom_cdf = np.zeros((2, 2, n + 1))
+    tables = pending_tables(p, decay, max(params.N_E, params.N_I))
     if connectivity == "quenched":
         indptr, indices = _quenched_connectivity(params, pop, rng)
     else:
@@ -207,11 +237,11 @@ def simulate_snn(
 
     def chunk(step0, k, counts, mask_, rbuf_n, rbuf_s, every, edges_, hist, hist_ref):
         return _snn_steps(
-            V, refr, H, pop, a_syn, p, decay, params.lambda_ext * params.dt,
-            drive == "poisson", params.M, params.M_r, params.V_reset, leak_dt,
-            params.dt / params.tau_R, connectivity == "quenched", indptr, indices, births,
-            spiked, pois_cdf, pois_off, binom_cdf, rng, ust, step0, k, counts, mask_, rbuf_n,
-            rbuf_s, every, edges_[0], edges_[1] - edges_[0], hist, hist_ref,
+            V, refr, H, pop, a_syn, params.lambda_ext * params.dt, drive == "poisson",
+            params.M, params.M_r, params.V_reset, leak_dt, params.dt / params.tau_R,
+            connectivity == "quenched", indptr, indices, births, spiked, tables, rng, ust,
+            step0, k, counts, mask_, rbuf_n, rbuf_s, every, edges_[0], edges_[1] - edges_[0],
+            hist, hist_ref,
         )
 
     run = drv.run_chunked(chunk, params, n_steps, mask, hist_every, edges, progress, "snn")
