@@ -98,6 +98,17 @@ def run_sweep(
         be = backend
 
     store = SweepStore.open(out, spec)
+    store.acquire()
+    try:
+        return _run(spec, store, be, points, workers, runners, progress, retry_failed,
+                    max_points)
+    finally:
+        store.release()
+
+
+def _run(spec: SweepSpec, store: SweepStore, be: Backend, points: list, workers: int | None,
+         runners: RunnerTable | None, progress: bool, retry_failed: bool,
+         max_points: int | None) -> SweepRunResult:
     done = store.finished_keys(include_failed=not retry_failed)
     todo = [p for p in points if p.key not in done]
     n_skipped = len(points) - len(todo)

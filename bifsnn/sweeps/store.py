@@ -123,6 +123,39 @@ class SweepStore:
         store.points_dir.mkdir(parents=True, exist_ok=True)
         return store
 
+    # ----------------------------------------------------------------- single writer
+    @property
+    def lock_path(self) -> Path:
+        return self.path / ".lock"
+
+    def acquire(self) -> None:
+        """Claim the store for this process (one running driver per store).
+
+        A lock left by a driver that no longer runs (killed) is taken over; so are temporary
+        files it left half-written.  Raises SweepStoreError if a live process holds it.
+        """
+        import os
+        import socket
+
+        me = {"pid": os.getpid(), "host": socket.gethostname()}
+        if self.lock_path.exists():
+            try:
+                other = json.loads(self.lock_path.read_text())
+            except (OSError, json.JSONDecodeError):
+                other = {}
+            if other.get("host") == me["host"] and other.get("pid") != me["pid"] \
+                    and _pid_alive(int(other.get("pid", -1))):
+                raise SweepStoreError(
+                    f"{self.path} is in use by another sweep (pid {other['pid']}); wait for "
+                    f"it to finish, or delete {self.lock_path} if that process is not a sweep"
+                )
+        atomic_write_text(self.lock_path, json.dumps(me))
+        for tmp in self.points_dir.glob(".p*.tmp"):
+            tmp.unlink(missing_ok=True)
+
+    def release(self) -> None:
+        self.lock_path.unlink(missing_ok=True)
+
     def _write_manifest(self, manifest: dict[str, Any]) -> None:
         atomic_write_text(self.manifest_path, json.dumps(manifest, indent=1) + "\n")
 
@@ -176,6 +209,20 @@ class SweepStore:
     def to_dataset(self) -> Any:
         """The results as an ``xarray.Dataset`` (one dimension per swept axis plus ``seed``)."""
         return _build_dataset(self.spec(), self.records(), self.manifest())
+
+
+def _pid_alive(pid: int) -> bool:
+    import os
+
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _json_default(obj: Any) -> Any:

@@ -306,3 +306,24 @@ def test_progress_bar_with_eta_and_netcdf_roundtrip(tmp_path: Path, capsys) -> N
     ds = load_sweep(tmp_path / "a")
     ds.to_netcdf(tmp_path / "a.nc")
     xr.testing.assert_identical(ds, xr.load_dataset(tmp_path / "a.nc"))
+
+
+def test_store_lock_and_stale_temp_files(tmp_path: Path) -> None:
+    import socket
+
+    out = tmp_path / "lk"
+    spec = _fake_spec()
+    run_sweep(spec, out, backend="serial", runners=FAKE, progress=False, max_points=2)
+    assert not (out / ".lock").exists()  # released after the run
+    # a live process on this host (our parent) holds the lock -> refuse
+    (out / ".lock").write_text(json.dumps({"pid": os.getppid(), "host": socket.gethostname()}))
+    with pytest.raises(SweepStoreError, match="in use by another sweep"):
+        run_sweep(spec, out, backend="serial", runners=FAKE, progress=False)
+    # a dead holder (killed driver) and its half-written temp file are taken over / removed
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (out / ".lock").write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname()}))
+    (out / "points" / ".p0000005.json.abc.tmp").write_text("{half")
+    res = run_sweep(spec, out, backend="serial", runners=FAKE, progress=False)
+    assert res.success and res.n_skipped == 2
+    assert not list((out / "points").glob(".*"))
