@@ -306,6 +306,44 @@ class ReducedModel:
         """The compiled model of the definition with some fields / parameters changed."""
         return ReducedModel(self.definition.replace(**changes))
 
+    def ode_problem(self, param: str, x0: np.ndarray | None = None) -> Any:
+        """This ODE as a :class:`bifsnn.continuation.problem.ODEProblem` continued in
+        ``param``: p is the vector of :data:`PARAM_INDEX` (names in ``param_names``), with
+        the analytic df/dx and df/dp.  ``x0`` defaults to the initial state."""
+        from bifsnn.continuation.problem import ODEProblem
+
+        mod, edges, opt, M = self.module, self.edges, self.opt, self.pv[-1]
+        n, K1 = self.n_state, self.definition.K + 1
+        F, M1 = np.empty(K1), np.empty(K1)
+        dF, dM1 = np.empty((K1, 4)), np.empty((K1, 4))
+
+        def pvec(p: np.ndarray) -> np.ndarray:
+            return np.append(np.asarray(p, dtype=float), M)
+
+        def f(x: np.ndarray, p: np.ndarray) -> np.ndarray:
+            out = np.empty(n)
+            mod.rhs(np.ascontiguousarray(x, dtype=float), pvec(p), edges, opt, out, F, M1)
+            return out
+
+        def dfdx(x: np.ndarray, p: np.ndarray) -> np.ndarray:
+            J, gf = np.empty((n, n)), np.empty((2, n))
+            mod.jac(np.ascontiguousarray(x, dtype=float), pvec(p), edges, opt, J, gf,
+                    F, M1, dF, dM1)
+            return J
+
+        def dfdp(x: np.ndarray, p: np.ndarray) -> np.ndarray:
+            D = np.empty((n, len(PARAM_INDEX)))
+            mod.dfdp(np.ascontiguousarray(x, dtype=float), pvec(p), edges, opt, D,
+                     F, M1, dF, dM1)
+            return D
+
+        x0 = self.definition.initial_state() if x0 is None else np.asarray(x0, dtype=float)
+        return ODEProblem(
+            f=f, x0=x0, p0=self.pv[:-1].copy(), param=param, dfdx=dfdx, dfdp=dfdp,
+            param_names=list(PARAM_INDEX), x_names=self.definition.state_names,
+            name=f"reduced ODE ({self.definition.bin_rule} rule)",
+        )
+
     def param_value(self, name: str) -> float:
         """Current value of a differentiable parameter (see :data:`PARAM_INDEX`)."""
         if name not in PARAM_INDEX:

@@ -125,3 +125,16 @@ def test_with_param_value_matches_revalidated_model(smooth_model):
     np.testing.assert_array_equal(a, b)
     assert smooth_model.param_value("p_EI") == 0.8  # original untouched
     assert smooth_model.with_param_value("N_E", 300.5).param_value("N_E") == 300.5
+
+
+def test_ode_problem_adapter(smooth_model):
+    pytest.importorskip("bifsnn.continuation.problem")
+    x = random_state(smooth_model.definition, np.random.default_rng(4))
+    prob = smooth_model.ode_problem("p_EI", x0=x)
+    p = prob.p0.copy()
+    np.testing.assert_array_equal(prob.rhs(x, p), smooth_model.rhs(x))
+    np.testing.assert_array_equal(prob.jac_x(x, p), smooth_model.jacobian(x))
+    k = PARAM_INDEX["p_EI"]
+    np.testing.assert_array_equal(prob.jac_p(x, p, [k])[:, 0], smooth_model.dfdp(x, "p_EI"))
+    p[k] = 0.5
+    np.testing.assert_array_equal(prob.rhs(x, p), smooth_model.with_params(p_EI=0.5).rhs(x))
