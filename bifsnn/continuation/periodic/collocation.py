@@ -30,7 +30,7 @@ class FloquetResult:
     """Floquet multipliers (sorted by decreasing modulus) and the monodromy matrix."""
 
     multipliers: np.ndarray
-    monodromy: np.ndarray
+    monodromy: np.ndarray | None
     trivial_error: float  # |mu - 1| for the multiplier closest to 1 (accuracy check)
     eigenvectors: np.ndarray | None = None
     # log|det M| = log|product of all multipliers|, accumulated interval by interval so that it
@@ -240,7 +240,7 @@ class Collocation:
                 return CycleSolution(self.tm, self.ncol, U, T, p, False, "NaN in residual", it)
             A = self.jacobian(U, T, p, Fref)
             try:
-                dx = spla.splu(A).solve(-r)
+                dx = sparse_lu(A).solve(-r)
             except RuntimeError as exc:
                 return CycleSolution(self.tm, self.ncol, U, T, p, False, f"singular: {exc}", it)
             U = U + dx[: self.nU].reshape(U.shape)
@@ -271,36 +271,63 @@ class Collocation:
         """Solution of the linearised collocation system through the period with w(0) = v0."""
         n = self.n
         C = A[: self.ncoll, : self.nU]
-        lu = spla.splu(C[:, n:].tocsc())
+        lu = sparse_lu(C[:, n:].tocsc())
         w = lu.solve(-(C[:, :n] @ v0))
         return np.vstack([np.asarray(v0)[None, :], w.reshape(-1, n)])
 
 
+def sparse_lu(A: sp.spmatrix):
+    """SuperLU factorisation with the ordering that gave the least fill on collocation systems."""
+    return spla.splu(sp.csc_matrix(A), permc_spec="MMD_AT_PLUS_A")
+
+
+DENSE_FLOQUET_MAX_N = 40
+
+
 def floquet_from_jacobian(
-    A: sp.csc_matrix, coll: Collocation, *, vectors: bool = False
+    A: sp.csc_matrix, coll: Collocation, *, vectors: bool = False, k: int | None = None
 ) -> FloquetResult:
     """Monodromy matrix M = -C_rest^{-1} C_0 restricted to the last node, and its eigenvalues.
 
     C is the collocation block of the Jacobian (rows: collocation equations, columns: node
     values). Given u(0) the collocation equations determine all later nodes (an implicit
-    Gauss Runge-Kutta step per interval), so the last node is M u(0).
+    Gauss Runge-Kutta step per interval), so the last node is M u(0). For n <= 40 (or when
+    eigenvectors are requested) M is formed densely; otherwise the ``k`` (default 8)
+    multipliers of largest modulus are computed by Arnoldi iteration (scipy eigs) on
+    v -> M v, each product costing one sparse triangular solve, and ``monodromy`` is None.
     """
     n = coll.n
     C = A[: coll.ncoll, : coll.nU]
-    C0 = C[:, :n].toarray()
-    lu = spla.splu(C[:, n:].tocsc())
-    Y = lu.solve(-C0)
-    M = Y[-n:, :]
-    if vectors:
-        mu, V = np.linalg.eig(M)
+    C0 = C[:, :n].tocsc()
+    lu = sparse_lu(C[:, n:].tocsc())
+    V = None
+    if n <= DENSE_FLOQUET_MAX_N or vectors or (k is not None and k >= n - 1):
+        Y = lu.solve(-np.asfortranarray(C0.toarray()))
+        M = Y[-n:, :]
+        if vectors:
+            mu, V = np.linalg.eig(M)
+        else:
+            mu = np.linalg.eigvals(M)
     else:
-        mu, V = np.linalg.eigvals(M), None
+        kk = min(8 if k is None else int(k), n - 2)
+
+        def mv(v: np.ndarray) -> np.ndarray:
+            v = np.asarray(v).ravel()
+            if np.iscomplexobj(v):
+                return mv(v.real) + 1j * mv(v.imag)
+            return lu.solve(-(C0 @ v))[-n:]
+
+        op = spla.LinearOperator((n, n), matvec=mv, dtype=float)
+        rng = np.random.default_rng(0)
+        mu = spla.eigs(op, k=kk, which="LM", v0=rng.standard_normal(n), tol=1e-10,
+                       return_eigenvectors=False, ncv=min(n - 1, 3 * kk + 1))
+        M = None
     order = np.argsort(-np.abs(mu))
     mu = mu[order]
     if V is not None:
         V = V[:, order]
     triv = float(np.min(np.abs(mu - 1.0)))
-    logdet = _log_abs_det_by_interval(C, coll) if coll.n * coll.ncol <= 64 else float("nan")
+    logdet = _log_abs_det_by_interval(C, coll) if n * coll.ncol <= 64 else float("nan")
     return FloquetResult(mu, M, triv, V, logdet)
 
 

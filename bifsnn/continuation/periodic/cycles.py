@@ -14,10 +14,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import scipy.sparse.linalg as spla
 from scipy.integrate import solve_ivp
 
-from .collocation import Collocation, CycleSolution, FloquetResult, floquet_from_jacobian
+from .collocation import (
+    Collocation,
+    CycleSolution,
+    FloquetResult,
+    floquet_from_jacobian,
+    sparse_lu,
+)
 from .mesh import (
     adapt_mesh,
     check_mesh_args,
@@ -257,12 +262,14 @@ class _Stepper:
         self.opts = opts
         self.W = _weights(self.coll, opts)
 
-    def tangent(self, X: np.ndarray, tau_prev: np.ndarray, Fref: np.ndarray):
-        U, T, p = _unpack(X, self.coll)
-        A = self.coll.jacobian(U, T, p, Fref, with_p=True, border_row=self.W * tau_prev)
+    def tangent(self, X: np.ndarray, tau_prev: np.ndarray, Fref: np.ndarray, A=None, lu=None):
+        """Unit tangent (W-norm) oriented along tau_prev; reuses a factorisation if given."""
+        if lu is None:
+            U, T, p = _unpack(X, self.coll)
+            A = self.coll.jacobian(U, T, p, Fref, with_p=True, border_row=self.W * tau_prev)
+            lu = sparse_lu(A)
         rhs = np.zeros(A.shape[0])
         rhs[-1] = 1.0
-        lu = spla.splu(A)
         z = lu.solve(rhs)
         z /= math.sqrt(float(np.sum(self.W * z * z)))
         if np.sum(self.W * z * tau_prev) < 0:
@@ -285,7 +292,8 @@ class _Stepper:
                 return None, it, "NaN in residual"
             A = coll.jacobian(U, T, p, Fref, with_p=True, border_row=Wt)
             try:
-                dx = spla.splu(A).solve(-r)
+                lu = sparse_lu(A)
+                dx = lu.solve(-r)
             except RuntimeError as exc:
                 return None, it, f"singular Jacobian ({exc})"
             if not np.all(np.isfinite(dx)):
@@ -294,6 +302,7 @@ class _Stepper:
             if X[coll.nU] <= 0:
                 return None, it, "period became non-positive"
             if np.max(np.abs(dx)) < self.opts.newton_tol * (1.0 + np.max(np.abs(X))):
+                self.last_factor = (A, lu)
                 return X, it, "converged"
         return None, self.opts.newton_max_iter, "Newton did not converge"
 
@@ -405,7 +414,8 @@ def continue_cycles(
         Unew, Tnew, pnew = _unpack(Xnew, coll)
         Fref_new = coll.phase_reference(Unew, Tnew, pnew)
         try:
-            tau_new, A = st.tangent(Xnew, tau, Fref_new)
+            # the Jacobian of the last Newton iterate (same bordering row) gives the tangent
+            tau_new, A = st.tangent(Xnew, tau, Fref_new, *st.last_factor)
         except RuntimeError as exc:
             return finish(False, f"tangent solve failed: {exc}")
         fl_new = floquet_from_jacobian(A, coll) if opts.floquet else None

@@ -190,6 +190,11 @@ def as_cycle_system(obj: Any, **kwargs: Any) -> CycleSystem:
     if f is None:
         raise TypeError("system must be a CycleSystem, a callable f(x, p) or have an f attribute")
     kw = dict(kwargs)
+    # bifsnn.continuation.ODEProblem: parameter vector p0, continued index param
+    if "params" not in kw and getattr(obj, "p0", None) is not None:
+        kw["params"] = np.asarray(obj.p0, dtype=float)
+    if "ipar" not in kw and isinstance(getattr(obj, "param", None), int | np.integer):
+        kw["ipar"] = int(obj.param)
     for name in ("dfdx", "dfdp", "params", "ipar", "vectorized", "jac_sparsity"):
         if name not in kw and getattr(obj, name, None) is not None:
             kw[name] = getattr(obj, name)
