@@ -53,21 +53,26 @@ __all__ = [
     "SweepStore",
     "SweepStoreError",
     "classify_regime",
+    "delta_m_diagram",
     "delta_m_histogram",
     "delta_m_stats",
     "execute_point",
     "load_spec",
     "load_sweep",
     "make_backend",
+    "plot_delta_m_diagram",
     "plot_regime_map",
     "run_sweep",
     "runner_table",
 ]
 
 
-def __getattr__(name: str):  # matplotlib only when plotting
-    if name == "plot_regime_map":
-        from bifsnn.sweeps.plot import plot_regime_map
+_PLOT_NAMES = ("plot_regime_map", "plot_delta_m_diagram", "delta_m_diagram")
 
-        return plot_regime_map
-    raise AttributeError(name)
+
+def __getattr__(name: str):  # matplotlib only when plotting
+    if name in _PLOT_NAMES:
+        from bifsnn.sweeps import plot
+
+        return getattr(plot, name)
+    raise AttributeError(f"module 'bifsnn.sweeps' has no attribute {name!r}")

@@ -119,18 +119,13 @@ def delta_m_stats(
 
 
 def delta_m_histogram(peak_heights: Sequence[float] | np.ndarray) -> np.ndarray:
-    """Normalised histogram of Delta m on bins of 5 over [-300, 300] (zeros if < 2 peaks).
+    """Fraction of the Delta m values of a peak sequence in each bin of width 5 on
+    [-300, 300] (``bifsnn.observables.delta_m_histogram``: values outside the range count in
+    the denominator but in no bin; all zeros with fewer than 2 peaks)."""
+    from bifsnn.observables import delta_m_histogram as hist
 
-    Values outside the range are clipped into the end bins, so the histogram sums to 1
-    whenever there is at least one Delta m.
-    """
     h = np.asarray(peak_heights, dtype=float).ravel()
-    counts = np.zeros(len(DELTA_M_EDGES) - 1)
-    if len(h) < 2:
-        return counts
-    dm = np.clip(np.diff(h), DELTA_M_EDGES[0], DELTA_M_EDGES[-1])
-    counts, _ = np.histogram(dm, bins=DELTA_M_EDGES)
-    return counts / counts.sum()
+    return hist(np.diff(h) if len(h) >= 2 else np.zeros(0), DELTA_M_EDGES).fraction
 
 
 def ssi_independent(rate_hz: float, n_neurons: int, dt_ms: float) -> float:

@@ -98,8 +98,19 @@ def _plot(store_dir: Path, x: str, y: str, var: str, select: dict[str, Any],
 def _cmd_sweep_map(args: argparse.Namespace) -> int:
     from bifsnn.sweeps.store import SweepStoreError
 
+    select = _parse_assignments(args.select, "--select")
     try:
-        _plot(args.dir, args.x, args.y, args.var, _parse_assignments(args.select, "--select"),
+        if args.var == "delta_m_hist":
+            from bifsnn.sweeps.plot import plot_delta_m_diagram
+            from bifsnn.sweeps.store import load_sweep
+
+            m = plot_delta_m_diagram(load_sweep(args.dir), args.x, select=select or None,
+                                     out=args.out or args.dir / f"delta_m_vs_{args.x}")
+            print("wrote " + ", ".join(str(p) for p in m.paths))
+            return 0
+        if args.y is None:
+            raise ValueError("--y is required (except for --var delta_m_hist)")
+        _plot(args.dir, args.x, args.y, args.var, select,
               args.curve, args.out or args.dir / f"map_{args.var}_{args.x}_{args.y}")
     except (ValueError, SweepStoreError, ImportError) as exc:
         print(f"bifsnn sweep-map: error: {exc}", file=sys.stderr)
@@ -146,8 +157,10 @@ def register(subparsers: Any) -> None:
     m = subparsers.add_parser("sweep-map", help="plot a regime map from a sweep directory")
     m.add_argument("dir", type=Path, help="sweep results directory")
     m.add_argument("--x", required=True, help="dimension on the x axis")
-    m.add_argument("--y", required=True, help="dimension on the y axis")
-    m.add_argument("--var", default="regime", help="variable to map (default: regime)")
+    m.add_argument("--y", help="dimension on the y axis (not for --var delta_m_hist)")
+    m.add_argument("--var", default="regime",
+                   help="variable to map (default: regime); delta_m_hist draws the Delta m "
+                        "histogram against --x (simulation-side bifurcation diagram)")
     m.add_argument("--select", action="append", default=[], metavar="DIM=VALUE",
                    help="fix another dimension")
     m.add_argument("--curve", action="append", default=[], type=Path,

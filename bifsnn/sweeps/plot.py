@@ -11,9 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from bifsnn.sweeps.classify import REGIMES
+from bifsnn.sweeps.classify import DELTA_M_EDGES, REGIMES
 
-__all__ = ["REGIME_COLORS", "RegimeMap", "plot_regime_map", "reduce_to_2d"]
+__all__ = ["REGIME_COLORS", "RegimeMap", "delta_m_diagram", "plot_delta_m_diagram",
+           "plot_regime_map", "reduce_to_2d"]
 
 #: Colours of the regime labels ("" = no successful point).
 REGIME_COLORS: dict[str, str] = {
@@ -49,6 +50,28 @@ def _majority(labels: np.ndarray) -> str:
     return sorted(tied, key=lambda lab: (order.get(lab, len(order)), lab))[0]
 
 
+def _select(da: Any, select: Mapping[str, Any] | None) -> Any:
+    """``da.sel(select)`` matching numbers to 1e-9 relative (float coordinates) and raising
+    a ValueError naming the dimension and its values when nothing matches."""
+    for dim, value in dict(select or {}).items():
+        if dim not in da.dims:
+            raise ValueError(f"select: {dim!r} is not a dimension (dims {da.dims})")
+        coord = np.asarray(da[dim].values)
+        if coord.dtype.kind in "fiu" and isinstance(value, int | float):
+            k = int(np.argmin(np.abs(coord - value)))
+            if abs(coord[k] - value) > 1e-9 * max(1.0, abs(value)):
+                raise ValueError(f"select: {dim} = {value!r} is not in the sweep; values: "
+                                 f"{coord.tolist()}")
+            da = da.isel({dim: k})
+        else:
+            hits = np.flatnonzero(coord == value)
+            if hits.size == 0:
+                raise ValueError(f"select: {dim} = {value!r} is not in the sweep; values: "
+                                 f"{coord.tolist()}")
+            da = da.isel({dim: int(hits[0])})
+    return da
+
+
 def reduce_to_2d(ds: Any, x: str, y: str, var: str,
                  select: Mapping[str, Any] | None = None) -> tuple[np.ndarray, list[str]]:
     """``ds[var]`` as a (len(y), len(x)) array: ``select`` picks values of other dimensions,
@@ -63,8 +86,7 @@ def reduce_to_2d(ds: Any, x: str, y: str, var: str,
         raise ValueError("x and y must be different dimensions")
     da = ds[var]
     notes: list[str] = []
-    if select:
-        da = da.sel(**dict(select))
+    da = _select(da, select)
     for d in list(da.dims):
         if d not in (x, y) and da.sizes[d] == 1:
             da = da.isel({d: 0})
@@ -189,3 +211,66 @@ def plot_regime_map(
                 fig.savefig(tmp, format=ext[1:], dpi=150)
             paths.append(target)
     return RegimeMap(figure=fig, paths=paths, values=arr, x=xv, y=yv, var=var, notes=notes)
+
+
+def delta_m_diagram(ds: Any, x: str, select: Mapping[str, Any] | None = None) -> Any:
+    """The simulation-side bifurcation diagram (MODEL.md section 6) of a sweep over ``x``:
+    an ``observables.DeltaMDiagram`` whose row i pools the Delta m histograms of all seeds
+    at ``x[i]``, each weighted by its number of Delta m values (``n_peaks - 1``).
+
+    Needs the ``delta_m_hist`` and ``delta_m`` observable groups.  Failed points are skipped.
+    """
+    from bifsnn.observables import DeltaMDiagram
+
+    for need in ("delta_m_hist", "n_peaks"):
+        if need not in ds:
+            raise ValueError(f"the sweep has no {need!r}; add 'delta_m_hist' and 'delta_m' to "
+                             "its observables")
+    hist, n = ds["delta_m_hist"], ds["n_peaks"]
+    hist, n = _select(hist, select), _select(n, select)
+    for d in list(n.dims):
+        if d not in (x, "seed") and n.sizes[d] == 1:
+            hist, n = hist.isel({d: 0}), n.isel({d: 0})
+    extra = [d for d in n.dims if d not in (x, "seed")]
+    if x not in n.dims:
+        raise ValueError(f"{x!r} is not a dimension of the sweep (dims {tuple(ds.sizes)})")
+    if extra:
+        raise ValueError(f"the sweep has further dimensions {extra}; choose values with "
+                         "select={...} (CLI: --select NAME=VALUE)")
+    n = n.transpose(x, ...)
+    hist = hist.transpose(x, ..., "delta_m")
+    w = np.clip(np.nan_to_num(np.asarray(n.values, dtype=float) - 1.0, nan=0.0), 0.0, None)
+    h = np.nan_to_num(np.asarray(hist.values, dtype=float), nan=0.0)
+    w = w.reshape(w.shape[0], -1)
+    h = h.reshape(h.shape[0], -1, h.shape[-1])
+    total = w.sum(axis=1)
+    frac = np.einsum("ij,ijk->ik", w, h) / np.where(total > 0, total, 1.0)[:, None]
+    return DeltaMDiagram(parameter_values=np.asarray(ds[x].values, dtype=float),
+                         edges=DELTA_M_EDGES.copy(), fraction=frac, n_values=total.astype(int))
+
+
+def plot_delta_m_diagram(ds: Any, x: str, *, select: Mapping[str, Any] | None = None,
+                         out: str | Path | None = None, title: str = "") -> RegimeMap:
+    """Draw :func:`delta_m_diagram` with ``bifsnn.plots.plot_delta_m_vs_parameter``; with
+    ``out`` (path stem) write PNG and PDF."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from bifsnn.plots import plot_delta_m_vs_parameter
+
+    diagram = delta_m_diagram(ds, x, select)
+    fig = plot_delta_m_vs_parameter(diagram, None, parameter_name=x, title=title)
+    paths: list[Path] = []
+    if out is not None:
+        stem = Path(out)
+        stem = stem.with_suffix("") if stem.suffix in (".png", ".pdf") else stem
+        stem.parent.mkdir(parents=True, exist_ok=True)
+        from bifsnn.results import atomic_path
+
+        for ext in (".png", ".pdf"):
+            target = stem.parent / (stem.name + ext)
+            with atomic_path(target) as tmp:
+                fig.savefig(tmp, format=ext[1:], dpi=150)
+            paths.append(target)
+    return RegimeMap(figure=fig, paths=paths, values=diagram.fraction,
+                     x=diagram.parameter_values, y=diagram.edges, var="delta_m_hist")

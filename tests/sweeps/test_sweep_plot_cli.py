@@ -105,3 +105,31 @@ def test_cli_bad_spec_exit_code_and_message(tmp_path: Path, capsys) -> None:
     err = capsys.readouterr().err
     assert "p_EI = 1.6 is out of range" in err
     assert not (tmp_path / "o").exists()
+
+
+def test_delta_m_diagram_pools_seeds_weighted_by_count(tmp_path: Path) -> None:
+    import xarray as xr
+
+    from bifsnn.sweeps.classify import DELTA_M_EDGES
+    from bifsnn.sweeps.plot import delta_m_diagram, plot_delta_m_diagram
+
+    nb = len(DELTA_M_EDGES) - 1
+    hist = np.zeros((2, 2, nb))
+    hist[0, 0, 10] = 1.0  # seed 0: all Delta m in bin 10 (2 values: 3 peaks)
+    hist[0, 1, 20] = 1.0  # seed 1: all in bin 20 (4 values: 5 peaks)
+    ds = xr.Dataset(
+        {"delta_m_hist": (("p_EI", "seed", "delta_m"), hist),
+         "n_peaks": (("p_EI", "seed"), np.array([[3.0, 5.0], [1.0, np.nan]]))},
+        coords={"p_EI": [0.5, 0.6], "seed": [0, 1]},
+    )
+    d = delta_m_diagram(ds, "p_EI")
+    # exact weighted pooling (1e-12: float rounding only)
+    assert d.fraction[0, 10] == pytest.approx(2 / 6, abs=1e-12)
+    assert d.fraction[0, 20] == pytest.approx(4 / 6, abs=1e-12)
+    assert d.fraction[1].sum() == 0.0 and d.n_values.tolist() == [6, 0]
+    m = plot_delta_m_diagram(ds, "p_EI", out=tmp_path / "dm")
+    assert m.paths[0].read_bytes()[:4] == PNG_MAGIC
+    with pytest.raises(ValueError, match=r"select: p_EI = 0.55 is not in the sweep"):
+        delta_m_diagram(ds.expand_dims(tau_EE=[1.0]), "seed", select={"p_EI": 0.55})
+    with pytest.raises(ValueError, match="no 'delta_m_hist'"):
+        delta_m_diagram(ds.drop_vars("delta_m_hist"), "p_EI")
