@@ -109,17 +109,31 @@ def test_finite_difference_jacobian_matches_analytic():
     assert abs(a.T - b.T) < 1e-9 and np.abs(a.U - b.U).max() < 1e-9
 
 
+# Van der Pol mu = 10 reference, from solve_ivp Radau (rtol 1e-10, atol 1e-12) over 2.5
+# periods started on the cycle, with the divergence integral as a third variable (recomputed
+# by test_van_der_pol_radau_reference, marked slow: ~15 s): period = difference of successive
+# upward crossings of y = 0; log of the nontrivial multiplier = int_0^T mu (1 - x^2) dt.
+VDP10_T = 19.07836957
+VDP10_LOG_MU = -311.8442
+
+
 @pytest.fixture(scope="module")
 def vdp10():
-    """Van der Pol mu = 10: collocation cycle and an accurate Radau reference."""
+    """Van der Pol mu = 10 cycle by collocation (80 adapted intervals, degree 4)."""
     s = van_der_pol()
-    mu = 10.0
-    sol = cycle_from_simulation(s, np.array([2.0, 0.0]), mu, t_transient=60, t_record=60,
+    sol = cycle_from_simulation(s, np.array([2.0, 0.0]), 10.0, t_transient=60, t_record=60,
                                 ntst=80, ncol=4)
     assert sol.success, sol.message
+    return s, sol
+
+
+@pytest.mark.slow
+def test_van_der_pol_radau_reference(vdp10):
+    s, sol = vdp10
+    mu = 10.0
 
     def g(_t, z):
-        return np.r_[s.f(z[:2], mu), mu * (1 - z[0] ** 2)]
+        return np.array([z[1], mu * (1 - z[0] ** 2) * z[1] - z[0], mu * (1 - z[0] ** 2)])
 
     def jac(_t, z):
         J = np.zeros((3, 3))
@@ -131,19 +145,19 @@ def vdp10():
         return z[1]
 
     ev.direction = 1
-    # accurate integration (Radau, rtol 1e-10) over 2.5 periods from a point on the cycle
     ref = solve_ivp(g, (0, 2.5 * sol.T), np.r_[sol.U[0], 0.0], method="Radau", rtol=1e-10,
                     atol=1e-12, events=ev, jac=jac)
     te, ye = ref.t_events[0], ref.y_events[0]
-    return s, sol, float(te[-1] - te[-2]), float(ye[-1][2] - ye[-2][2])
+    # constants above are rounded to 1e-8 (period) and 1e-4 (log multiplier)
+    assert abs((te[-1] - te[-2]) - VDP10_T) < 2e-8
+    assert abs((ye[-1][2] - ye[-2][2]) - VDP10_LOG_MU) < 2e-4
 
 
 def test_van_der_pol_period(vdp10):
-    # reference period 19.0783695... from Radau rtol 1e-10; collocation with 80 adapted
-    # intervals of degree 4 agrees to ~1e-9 relative, we require 1e-7 relative
-    s, sol, T_ref, _ = vdp10
-    assert abs(T_ref - 19.0783696) < 1e-6  # literature value for mu = 10
-    assert abs(sol.T - T_ref) < 1e-7 * T_ref
+    # collocation with 80 adapted intervals of degree 4 agrees with Radau to ~1e-9 relative;
+    # we require 1e-8 relative (the reference constant is rounded to 1e-8 absolute)
+    _, sol = vdp10
+    assert abs(sol.T - VDP10_T) < 1e-8 * VDP10_T + 1e-8
 
 
 def test_van_der_pol_multipliers(vdp10):
@@ -151,14 +165,13 @@ def test_van_der_pol_multipliers(vdp10):
     # Gauss collocation is A- but not L-stable, so tiny multipliers are only resolved when the
     # mesh resolves the contraction rate; with 800 intervals log|mu2| is within 5%, and it is
     # far below 1 on any mesh. The trivial multiplier must be 1 within 1e-6.
-    s, sol, _, log_mu_ref = vdp10
-    assert abs(log_mu_ref - (-311.84)) < 0.1
+    s, sol = vdp10
     fl = sol.floquet
     assert fl.trivial_error < 1e-6
     assert fl.log_abs_nontrivial_2d() < -20
     fine = solve_cycle(s, sol.tm, sol.U, sol.T, 10.0, 4, ntst=800, adapt=1)
     assert fine.success
-    assert abs(fine.floquet.log_abs_nontrivial_2d() - log_mu_ref) < 0.05 * abs(log_mu_ref)
+    assert abs(fine.floquet.log_abs_nontrivial_2d() - VDP10_LOG_MU) < 0.05 * abs(VDP10_LOG_MU)
     assert fine.floquet.trivial_error < 1e-9
 
 

@@ -26,6 +26,7 @@ from .collocation import (
 from .mesh import (
     adapt_mesh,
     check_mesh_args,
+    evaluate,
     interpolate_to_mesh,
     node_times,
     uniform_mesh,
@@ -744,7 +745,23 @@ def cycle_from_trajectory(
     U = interpolate_to_mesh(tf, Uf, ncol, tm, ncol)
     if not solve:
         return CycleSolution(tm, ncol, U, period, p, True, "guess (not corrected)")
-    return solve_cycle(sysobj, tm, U, period, p, ncol)
+    sol = solve_cycle(sysobj, tm, U, period, p, ncol)
+    if sol.success:
+        # a slowly decaying alternating transient (multiplier near -1) can make the detected
+        # period a multiple of the true one: the corrected orbit then repeats itself
+        for k in (2, 3):
+            t = np.linspace(0, 1, 400, endpoint=False)
+            u0 = evaluate(sol.tm, sol.U, ncol, t)
+            scale = max(float(np.ptp(u0)), 1e-12)
+            if np.abs(evaluate(sol.tm, sol.U, ncol, t + 1.0 / k) - u0).max() < 1e-6 * scale:
+                tk = np.linspace(0, 1.0 / k, 4 * ntst * ncol + 1)
+                Uk = evaluate(sol.tm, sol.U, ncol, tk)
+                trial = cycle_from_trajectory(sysobj, tk * sol.T, Uk, p, period=sol.T / k,
+                                              ntst=ntst, ncol=ncol, solve=True)
+                if trial.success:
+                    trial.message += f" (detected period was {k} x the true period)"
+                    return trial
+    return sol
 
 
 def cycle_from_simulation(

@@ -1,0 +1,174 @@
+"""Benchmark: cost of one cycle-continuation step versus state dimension n and mesh size.
+
+Problem: the 1-D reaction-diffusion Brusselator of ``benchmarks/auto_peer.py`` (problem (c):
+n = 2m interior unknowns, Dirichlet, banded sparse Jacobian), cycles continued in b from its
+first Hopf point with ``bifsnn.continuation.periodic`` (collocation degree 4, sparse LU).
+
+For every (n, ntst) the script starts at the Hopf point, takes ``--warmup`` steps, then times
+``--steps`` steps (wall and process CPU time; each step = predictor, Newton corrector, tangent,
+Floquet multipliers, mesh adaptation) and, separately, one Newton iteration (Jacobian
+assembly + SuperLU factorisation + solve) and one Floquet computation. Timings are minima
+over ``--repeats`` runs (the machine is shared). With ``--auto`` and bifpy installed, AUTO-07p
+(via auto_peer.run_brusselator_1d, same NTST/NCOL, differential per-step timing) is run for
+the sizes in ``--auto-sizes``.
+
+Usage: python benchmarks/bench_continuation_cycles.py [--sizes 4 20 50 100 200 300]
+       [--ntst 20 50 100] [--steps 3] [--auto] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bifsnn.continuation.periodic import (  # noqa: E402
+    Collocation,
+    CycleSystem,
+    continue_cycles,
+    cycle_from_hopf,
+    floquet_from_jacobian,
+)
+from bifsnn.continuation.periodic.collocation import sparse_lu  # noqa: E402
+
+A_, D1, D2 = 2.0, 0.008, 0.004
+
+
+def brusselator_1d_system(n: int) -> tuple[CycleSystem, np.ndarray, float, np.ndarray]:
+    """CycleSystem for auto_peer's 1-D Brusselator, continued in b; Hopf data (x, b, q)."""
+    import auto_peer as ap
+
+    m = n // 2
+    p0 = np.array([A_, 5.0, D1, D2])
+    sys_ = CycleSystem(
+        ap.brusselator_1d_rhs, n, dfdx=ap.brusselator_1d_jac_sparse, params=p0, ipar=1,
+        vectorized=True, jac_sparsity=ap.brusselator_1d_sparsity(n),
+    )
+    bH = ap.brusselator_1d_hopf_b(n, A_, D1, D2, k=1)
+    x = np.empty(n)
+    x[0::2] = A_
+    x[1::2] = bH / A_
+    J = sys_.jac(x, bH)
+    lam, V = np.linalg.eig(J)
+    k = int(np.argmin(np.abs(lam.real) + 1e3 * (lam.imag <= 0)))
+    assert abs(lam[k].real) < 1e-8 * max(1, m), lam[k]
+    return sys_, x, bH, (lam[k].imag, V[:, k])
+
+
+def time_case(n: int, ntst: int, steps: int, warmup: int, repeats: int) -> dict:
+    sys_, x, bH, (omega, q) = brusselator_1d_system(n)
+    start = cycle_from_hopf(sys_, x, bH, omega, q, ntst=ntst, ncol=4)
+    best: dict = {}
+    for _ in range(repeats):
+        br = continue_cycles(sys_, start, ds=0.02, max_steps=warmup, ntst=ntst, ncol=4)
+        pt = br.points[-1]
+        w0, c0 = time.perf_counter(), time.process_time()
+        br2 = continue_cycles(sys_, pt, ds=0.02, max_steps=steps, ntst=ntst, ncol=4)
+        wall = (time.perf_counter() - w0) / steps
+        cpu = (time.process_time() - c0) / steps
+        assert len(br2) >= steps, br2.message
+        coll = Collocation(sys_, pt.tm, 4)
+        Fref = coll.phase_reference(pt.U, pt.T, pt.p)
+        w0 = time.perf_counter()
+        A = coll.jacobian(pt.U, pt.T, pt.p, Fref)
+        t_jac = time.perf_counter() - w0
+        w0 = time.perf_counter()
+        lu = sparse_lu(A)
+        lu.solve(np.ones(A.shape[0]))
+        t_lu = time.perf_counter() - w0
+        w0 = time.perf_counter()
+        fl = floquet_from_jacobian(A, coll)
+        t_fl = time.perf_counter() - w0
+        row = {
+            "n": n, "ntst": ntst, "unknowns": A.shape[0], "nnz_jac": int(A.nnz),
+            "nnz_lu": int(lu.L.nnz + lu.U.nnz), "step_wall_s": wall, "step_cpu_s": cpu,
+            "newton_iter_s": t_jac + t_lu, "assembly_s": t_jac, "lu_solve_s": t_lu,
+            "floquet_s": t_fl, "trivial_mult_err": fl.trivial_error, "b_end": br2.p[-1],
+            "period": br2.period[-1],
+        }
+        for k, v in row.items():
+            if k.endswith("_s"):
+                best[k] = min(best.get(k, np.inf), v)
+            else:
+                best[k] = v
+    return best
+
+
+def auto_case(n: int, ntst: int) -> dict | None:
+    import auto_peer as ap
+
+    if not ap.auto_available():
+        return None
+    settings = ap.AutoSettings(ds=0.02, dsmax=0.05, iad=3, ntst=ntst, ncol=4)
+    _, cyc = ap.run_brusselator_1d(n, settings, cycle_steps=4, cycle_baseline_steps=1)
+    if cyc is None or cyc.timing is None:
+        return None
+    return {"n": n, "ntst": ntst, "auto_step_wall_s": cyc.timing.time_per_step_s,
+            "auto_step_cpu_s": cyc.timing.cpu_per_step_s, "auto_success": cyc.success}
+
+
+def main() -> None:
+    ap_ = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap_.add_argument("--sizes", type=int, nargs="+", default=[4, 20, 50, 100, 200, 300])
+    ap_.add_argument("--ntst", type=int, nargs="+", default=[20, 50, 100])
+    ap_.add_argument("--steps", type=int, default=3)
+    ap_.add_argument("--warmup", type=int, default=2)
+    ap_.add_argument("--repeats", type=int, default=1)
+    ap_.add_argument("--max-unknowns", type=int, default=130_000,
+                     help="skip cases with more collocation unknowns (memory/time)")
+    ap_.add_argument("--auto", action="store_true", help="also time AUTO-07p via bifpy")
+    ap_.add_argument("--auto-sizes", type=int, nargs="+", default=[4, 20, 50])
+    ap_.add_argument("--json", type=str, default=None)
+    args = ap_.parse_args()
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, check=False).stdout.strip()
+    except OSError:
+        commit = "?"
+    print(f"commit {commit}; 1-D Brusselator (auto_peer problem c), ncol=4, "
+          f"{args.steps} timed steps after {args.warmup} warm-up steps")
+    rows = []
+    hdr = (f"{'n':>5} {'ntst':>5} {'unknowns':>9} {'nnz(LU)':>10} {'step wall s':>12} "
+           f"{'step CPU s':>11} {'Newton it s':>12} {'Floquet s':>10} {'|mu_triv-1|':>12}")
+    print(hdr)
+    for n in args.sizes:
+        for ntst in args.ntst:
+            if (ntst * 4 + 1) * n > args.max_unknowns:
+                print(f"{n:>5} {ntst:>5}  skipped (> --max-unknowns)")
+                continue
+            r = time_case(n, ntst, args.steps, args.warmup, args.repeats)
+            rows.append(r)
+            print(f"{r['n']:>5} {r['ntst']:>5} {r['unknowns']:>9} {r['nnz_lu']:>10} "
+                  f"{r['step_wall_s']:>12.3f} {r['step_cpu_s']:>11.3f} "
+                  f"{r['newton_iter_s']:>12.3f} {r['floquet_s']:>10.3f} "
+                  f"{r['trivial_mult_err']:>12.1e}", flush=True)
+    auto_rows = []
+    if args.auto:
+        print("\nAUTO-07p (bifpy, single-threaded, dense condensation), same problem/mesh:")
+        print(f"{'n':>5} {'ntst':>5} {'AUTO step wall s':>17} {'AUTO step CPU s':>16} "
+              f"{'bifsnn step wall s':>19}")
+        for n in args.auto_sizes:
+            for ntst in args.ntst:
+                a = auto_case(n, ntst)
+                if a is None:
+                    print("AUTO-07p not available (pip install bifpy)")
+                    break
+                mine = next((r for r in rows if r["n"] == n and r["ntst"] == ntst), None)
+                auto_rows.append(a)
+                print(f"{n:>5} {ntst:>5} {a['auto_step_wall_s']:>17.4f} "
+                      f"{a['auto_step_cpu_s']:>16.4f} "
+                      f"{(mine['step_wall_s'] if mine else float('nan')):>19.3f}", flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"commit": commit, "bifsnn": rows,
+                                               "auto": auto_rows}, indent=1, default=float))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+"""Cycle continuation of a large sparse system: K diffusively coupled Brusselators (n = 2K).
+
+Known answers: the branch born at the Hopf point B = 1 + A^2 (A = 1, omega = 1) is spatially
+homogeneous and equals the single-Brusselator cycle; with equal diffusion d for u and v the
+Floquet multipliers are exactly {mu_j exp(-d s_k T)} with mu_j the multipliers of the single
+cycle (1 and mu_2) and s_k = 2 - 2 cos(pi k / K) the eigenvalues of the no-flux Laplacian.
+"""
+
+import numpy as np
+import pytest
+
+from bifsnn.continuation.periodic import continue_cycles, cycle_from_hopf, solve_cycle
+from bifsnn.continuation.periodic.examples import brusselator_chain
+
+
+def _run(K: int, steps: int, ntst: int):
+    s = brusselator_chain(K)
+    B = 2.0
+    x = np.tile([1.0, B], K)
+    lam, V = np.linalg.eig(s.jac(x, B))
+    k = int(np.argmin(np.abs(lam - 1j)))
+    assert abs(lam[k] - 1j) < 1e-12
+    start = cycle_from_hopf(s, x, B, lam[k].imag, V[:, k], ntst=ntst)
+    br = continue_cycles(s, start, ds=0.1, max_steps=steps, ntst=ntst, ncol=4)
+    return s, br
+
+
+def _check(K: int, br, ntst: int):
+    assert len(br) >= 3
+    pt = br.points[-1]
+    assert pt.p > 2.01  # the branch really moved away from the Hopf point
+    # homogeneous: every cell carries the same orbit (1e-9, Newton tolerance level)
+    assert np.abs(pt.U[:, 0::2] - pt.U[:, [0]]).max() < 1e-8
+    assert np.abs(pt.U[:, 1::2] - pt.U[:, [1]]).max() < 1e-8
+    # equals the 2-variable Brusselator cycle at the same B: period and orbit to 1e-8
+    one = solve_cycle(brusselator_chain(1), pt.tm, pt.U[:, :2], pt.T, pt.p, 4, adapt=0)
+    assert one.success
+    assert abs(one.T - pt.T) < 1e-8
+    assert np.abs(one.U - pt.U[:, :2]).max() < 1e-7
+    # the leading multipliers vs the exact spectrum (1e-6: collocation + Arnoldi accuracy)
+    mu1 = one.floquet.multipliers  # 1 and mu_2 of the single cell
+    sk = 2 - 2 * np.cos(np.pi * np.arange(K) / K)
+    exact = np.sort(np.abs(np.concatenate([m * np.exp(-0.1 * sk * pt.T) for m in mu1])))[::-1]
+    got = np.sort(np.abs(pt.multipliers))[::-1]
+    nk = min(6, len(got))
+    assert np.abs(got[:nk] - exact[:nk]).max() < 1e-6
+    assert pt.trivial_error < 1e-6
+
+
+def test_brusselator_chain_n50():
+    # n = 50 (Arnoldi Floquet path, n > 40), 5 steps
+    _, br = _run(25, 5, 30)
+    assert not br.success and "max_steps" in br.message
+    _check(25, br, 30)
+
+
+@pytest.mark.slow
+def test_brusselator_chain_n150():
+    # n = 150, 8 continuation steps on 40 intervals of degree 4 (24 151 unknowns)
+    _, br = _run(75, 8, 40)
+    _check(75, br, 40)
