@@ -24,9 +24,13 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 
+from bifsnn.continuation.arclength import ArclengthContinuation
+from bifsnn.continuation.events import eigenvalues, locate_zero, stability_counts
 from bifsnn.continuation.linalg import Factorization, bordered, multilinear_B
 from bifsnn.continuation.normal_forms import critical_eigenvectors, first_lyapunov
+from bifsnn.continuation.options import ContinuationOptions
 from bifsnn.continuation.problem import ODEProblem
+from bifsnn.continuation.result import Branch, SpecialPoint, with_end_points
 
 __all__ = ["FoldSystem", "HopfSystem", "continue_fold", "continue_hopf"]
 
@@ -234,8 +238,6 @@ def continue_fold(branch, point, param2, options=None, name: str = ""):
     continuation parameter and ``param2`` (index or name).  Detects Bogdanov-Takens (BT) and
     cusp (CP) points.  ``point``: an 'LP' special point or its position among the branch's LP
     points.  Returns a :class:`Branch` of kind 'LP' with ``param_indices = (p1, p2)``."""
-    from bifsnn.continuation.options import ContinuationOptions
-
     pt = _point_of(branch, point, "LP")
     pr: ODEProblem = branch.problem
     free = [pt.param_indices[0], pr.param_index(param2)]
@@ -250,8 +252,6 @@ def continue_hopf(branch, point, param2, options=None, name: str = ""):
     Detects Bogdanov-Takens (BT: omega -> 0; the run stops there, since beyond it the curve
     retraces itself with -omega) and Bautin / generalised Hopf (GH: l1 = 0) points.  The
     per-point frequency is in ``extra['omega']`` and l1 in ``extra['GH']``."""
-    from bifsnn.continuation.options import ContinuationOptions
-
     pt = _point_of(branch, point, "H")
     pr: ODEProblem = branch.problem
     free = [pt.param_indices[0], pr.param_index(param2)]
@@ -270,10 +270,6 @@ def _bound_for(opts, pr: ODEProblem, k: int) -> tuple[float, float]:
 
 
 def _continue_curve(kind, system, u0, pr: ODEProblem, opts, free, name):
-    from bifsnn.continuation.arclength import ArclengthContinuation
-    from bifsnn.continuation.events import eigenvalues, locate_zero, stability_counts
-    from bifsnn.continuation.result import Branch, SpecialPoint
-
     n = pr.n
     bounds = {n: (opts.p_min, opts.p_max), n + 1: _bound_for(opts, pr, free[1])}
     dim = u0.size
@@ -308,7 +304,7 @@ def _continue_curve(kind, system, u0, pr: ODEProblem, opts, free, name):
             fa, fb = A["tests"].get(tn, np.nan), B["tests"].get(tn, np.nan)
             if not (np.isfinite(fa) and np.isfinite(fb)) or fa * fb >= 0:
                 continue
-            found.append(_locate_test(cont, system, A, B, tn, fa, fb, opts, locate_zero))
+            found.append(_locate_test(cont, system, A, B, tn, fa, fb, opts))
         found.sort(key=lambda r: r["s"])
         for r in found:
             rows.append(r)
@@ -336,15 +332,9 @@ def _continue_curve(kind, system, u0, pr: ODEProblem, opts, free, name):
     extra = {tn: np.array([r["tests"].get(tn, np.nan) for r in rows]) for tn in test_names}
     if kind == "H":
         extra["omega"] = np.array([r["u"][-1] for r in rows])
-    sps = [sp_ for _, sp_ in specials]
     for (row, sp_) in specials:
         sp_.index = row
-    if N:
-        for row in (0, N - 1):
-            x, p = system.split(rows[row]["u"])
-            sps.append(SpecialPoint("EP", row, x.copy(), p, tuple(free), True, {},
-                                    "start" if row == 0 else cont.message))
-        sps.sort(key=lambda s: (s.index, 1 if s.type != "EP" else (0 if s.index == 0 else 2)))
+    sps = with_end_points([sp_ for _, sp_ in specials], X, P, tuple(free), cont.message)
     return Branch(
         kind=kind, x=X, p=P, param_indices=tuple(free), eigenvalues=EV, n_unstable=nu,
         tangents=T, special_points=sps, extra=extra, success=cont.success and N > 0,
@@ -354,7 +344,7 @@ def _continue_curve(kind, system, u0, pr: ODEProblem, opts, free, name):
     )
 
 
-def _locate_test(cont, system, A, B, tn, fa, fb, opts, locate_zero):
+def _locate_test(cont, system, A, B, tn, fa, fb, opts):
     """Zero of codim-2 test ``tn`` between consecutive curve points A and B."""
     tA, uA = A["t"], A["u"]
     c = cont.weights * tA
@@ -378,8 +368,6 @@ def _locate_test(cont, system, A, B, tn, fa, fb, opts, locate_zero):
         u, tests = payload
     ev = np.array([], dtype=complex)
     try:
-        from bifsnn.continuation.events import eigenvalues
-
         x, p = system.split(u)
         ev = eigenvalues(system.problem.jac_x(x, p), opts.eig_method, None, opts.dense_eig_max)
     except (np.linalg.LinAlgError, ValueError):

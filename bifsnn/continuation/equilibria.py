@@ -27,10 +27,10 @@ from bifsnn.continuation.events import (
     stability_counts,
 )
 from bifsnn.continuation.linalg import Factorization, bordered, multilinear_B, newton
-from bifsnn.continuation.normal_forms import HopfData, critical_eigenvectors
+from bifsnn.continuation.normal_forms import HopfData, critical_eigenvectors, first_lyapunov
 from bifsnn.continuation.options import ContinuationOptions
 from bifsnn.continuation.problem import ODEProblem
-from bifsnn.continuation.result import Branch, SpecialPoint
+from bifsnn.continuation.result import Branch, SpecialPoint, with_end_points
 
 __all__ = ["continue_equilibria", "switch_branch", "hopf_data"]
 
@@ -156,7 +156,7 @@ def continue_equilibria(
         correct_initial=tangent is None,
     )
     rows: list[CurvePoint] = []
-    specials: list[tuple[int, SpecialPoint]] = []  # (row, point) with row filled in later
+    specials: list[tuple[int, SpecialPoint]] = []  # (row in the branch, point)
     if cont.status != "initial":
         rows.append(curve.point(0.0, cont.u, cont.tangent, cont.jacobian))
     for res in cont:
@@ -164,9 +164,9 @@ def continue_equilibria(
         prev = rows[-1]
         if opts.detect_bifurcations:
             found = _detect(curve, cont, prev, new)
-            for s_loc, pt in found:
+            for sp_, pt in found:
                 rows.append(pt)
-                specials.append((len(rows) - 1, s_loc))
+                specials.append((len(rows) - 1, sp_))
         rows.append(new)
         if opts.verbose:
             print(f"step {cont.n_steps}: p = {res.u[n]:.6g}, ds = {res.ds:.3g}, "
@@ -182,16 +182,9 @@ def _make_branch(problem, opts, curve, rows, specials, cont, name) -> Branch:
     T = np.array([r.tangent for r in rows]).reshape(N, n + 1)
     ev = np.array([_pad(r.eig, curve.n_eigs) for r in rows]).reshape(N, curve.n_eigs)
     nu = np.array([r.counts[0] for r in rows], dtype=int)
-    sps: list[SpecialPoint] = []
     for row, sp_ in specials:
         sp_.index = row
-        sps.append(sp_)
-    if N:
-        for row in (0, N - 1):
-            sps.append(SpecialPoint("EP", row, X[row].copy(), P[row].copy(), (problem.param,),
-                                    True, {"tangent": T[row].copy()},
-                                    "start" if row == 0 else cont.message))
-        sps.sort(key=lambda s: (s.index, 1 if s.type != "EP" else (0 if s.index == 0 else 2)))
+    sps = with_end_points([sp_ for _, sp_ in specials], X, P, (problem.param,), cont.message, T)
     msg = cont.message
     return Branch(
         kind="EP", x=X, p=P, param_indices=(problem.param,), eigenvalues=ev, n_unstable=nu,
@@ -236,7 +229,7 @@ def _detect(curve: _EquilibriumCurve, cont: ArclengthContinuation, A: CurvePoint
         if got is not None:
             out.append(got)
     out.sort(key=lambda sp_pt: sp_pt[1].s)
-    return [(sp_, pt) for sp_, pt in out]
+    return out
 
 
 def _closer(a: CurvePoint, b: CurvePoint, complex_: bool) -> CurvePoint:
@@ -407,7 +400,6 @@ def _locate_hopf(curve, cont, a: CurvePoint, b: CurvePoint):
         data.update(q=q, p_adj=pa)
         data["l1"] = None
         if opts.compute_l1:
-            from bifsnn.continuation.normal_forms import first_lyapunov
             data["l1"] = first_lyapunov(lambda y: pr.rhs(y, p), x, J, omega, q, pa)
             data["criticality"] = ("supercritical" if data["l1"] < 0 else "subcritical")
         data["dre_dp"] = _transversality(pr, x, p, k, J, q, pa)

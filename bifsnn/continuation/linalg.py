@@ -24,7 +24,6 @@ __all__ = [
     "fd_jacobian",
     "group_columns",
     "is_sparse",
-    "matvec",
     "multilinear_B",
     "multilinear_C",
     "newton",
@@ -52,10 +51,6 @@ def blas_single_thread():
 
 def is_sparse(A) -> bool:
     return sp.issparse(A)
-
-
-def matvec(A, v: np.ndarray) -> np.ndarray:
-    return np.asarray(A @ v).ravel() if not sp.issparse(A) else A @ v
 
 
 def permutation_sign(perm: np.ndarray) -> int:

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Branch", "SpecialPoint", "POINT_TYPES"]
+__all__ = ["Branch", "SpecialPoint", "POINT_TYPES", "with_end_points"]
 
 #: Special-point labels (AUTO/MatCont conventions).
 POINT_TYPES = {
@@ -60,6 +60,22 @@ class SpecialPoint:
         loc = "" if self.located else ", not located"
         vals = ", ".join(f"{v:.8g}" for v in self.params)
         return f"SpecialPoint({self.type} at p=({vals}), index={self.index}{extra}{loc})"
+
+
+def with_end_points(points: list[SpecialPoint], x: np.ndarray, p: np.ndarray,
+                    param_indices: tuple[int, ...], end_message: str,
+                    tangents: np.ndarray | None = None) -> list[SpecialPoint]:
+    """``points`` plus 'EP' points at the first and last rows, sorted by row (the start EP
+    first and the final EP last among points sharing a row)."""
+    out = list(points)
+    n = len(x)
+    if n:
+        for row in (0, n - 1):
+            data = {} if tangents is None else {"tangent": tangents[row].copy()}
+            out.append(SpecialPoint("EP", row, x[row].copy(), p[row].copy(), param_indices,
+                                    True, data, "start" if row == 0 else end_message))
+    rank = lambda s: 1 if s.type != "EP" else (0 if s.index == 0 else 2)  # noqa: E731
+    return sorted(out, key=lambda s: (s.index, rank(s)))
 
 
 @dataclass
