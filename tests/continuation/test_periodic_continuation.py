@@ -24,14 +24,17 @@ ROSSLER_PD1 = 2.8324450
 ROSSLER_PD2 = 3.8373582
 
 
-def test_hopf_start_along_eigenvector_gives_sqrt_amplitude():
+@pytest.mark.parametrize("engine", ["core", "builtin"])
+def test_hopf_start_along_eigenvector_gives_sqrt_amplitude(engine):
     # exact branch: radius sqrt(p), T = 2 pi; errors of ntst=20, ncol=4 are ~1e-10, we allow
     # 1e-7; the branch must leave the Hopf point towards p > 0 (supercritical)
     s = hopf_normal_form()
     start = cycle_from_hopf(s, np.zeros(2), 0.0, 1.0, Q_HOPF, ntst=20)
     assert start.info["start"] == "eigenvector"
-    br = continue_cycles(s, start, ds=0.05, max_steps=40, p_max=1.0, ntst=20)
+    br = continue_cycles(s, start, ds=0.05, max_steps=40, p_max=1.0, ntst=20, engine=engine)
     assert br.success and "parameter left" in br.message
+    if engine == "core":  # the shared engine lands exactly on the bound
+        assert abs(br.p[-1] - 1.0) < 1e-9
     assert len(br) > 5
     p = br.p
     assert np.all(p > 0)
@@ -77,13 +80,15 @@ def test_branch_ends_at_hopf_point_without_bouncing():
     assert np.all(np.diff(down.amplitude) < 0)
 
 
-def test_bautin_fold_of_cycles_and_multipliers():
+@pytest.mark.parametrize("engine", ["core", "builtin"])
+def test_bautin_fold_of_cycles_and_multipliers(engine):
     # Bautin with beta2 = 1: subcritical Hopf at b1 = 0, fold of cycles (LPC) at
     # b1 = -1/4, r^2 = 1/2; located to 1e-6 (test-function tolerance 1e-9 in the tangent).
     # Multipliers vs exp(2 pi (b1 + 3 r^2 - 5 r^4)) to 1e-6 on the whole branch.
     s = bautin(1.0)
     start = cycle_from_hopf(s, np.zeros(2), 0.0, 1.0, Q_HOPF, ntst=20)
-    br = continue_cycles(s, start, ds=0.05, max_steps=80, ntst=20, p_min=-0.5, p_max=0.5)
+    br = continue_cycles(s, start, ds=0.05, max_steps=80, ntst=20, p_min=-0.5, p_max=0.5,
+                         engine=engine)
     lpc = br.special("LPC")
     assert len(lpc) == 1, [sp.kind for sp in br.special_points]
     assert lpc[0].located
@@ -150,7 +155,8 @@ def test_max_steps_returns_partial_branch():
     assert len(br) == 3
 
 
-def test_nan_in_rhs_fails_gracefully_with_partial_branch():
+@pytest.mark.parametrize("engine", ["core", "builtin"])
+def test_nan_in_rhs_fails_gracefully_with_partial_branch(engine):
     # f returns NaN for p > 0.3: the branch must stop (step floor) and return the points
     # computed before with success=False and a message naming the cause
     base = hopf_normal_form()
@@ -161,18 +167,20 @@ def test_nan_in_rhs_fails_gracefully_with_partial_branch():
 
     s = CycleSystem(f, 2, dfdx=base.dfdx_user)
     start = cycle_from_hopf(s, np.zeros(2), 0.0, 1.0, Q_HOPF, ntst=10)
-    br = continue_cycles(s, start, ds=0.05, max_steps=100, ntst=10, ds_min=1e-4)
+    br = continue_cycles(s, start, ds=0.05, max_steps=100, ntst=10, ds_min=1e-4,
+                         engine=engine)
     assert not br.success
     assert "ds_min" in br.message and "NaN" in br.message
     assert len(br) > 2 and br.p.max() <= 0.3
 
 
-def test_step_floor_when_newton_cannot_converge():
+@pytest.mark.parametrize("engine", ["core", "builtin"])
+def test_step_floor_when_newton_cannot_converge(engine):
     # a Newton budget of 1 iteration cannot converge: the step is halved down to ds_min
     s = hopf_normal_form()
     start = cycle_from_hopf(s, np.zeros(2), 0.0, 1.0, Q_HOPF, ntst=10)
     br = continue_cycles(s, start, ds=0.05, max_steps=10, ntst=10, newton_max_iter=1,
-                         ds_min=1e-3)
+                         ds_min=1e-3, engine=engine)
     assert not br.success and "ds_min" in br.message
 
 
@@ -189,3 +197,5 @@ def test_invalid_options_raise():
         cycle_from_hopf(s, np.zeros(2), 0.0, 1.0, np.ones(3))
     with pytest.raises(ValueError, match="max_steps"):
         CycleOptions(max_steps=0).validate()
+    with pytest.raises(ValueError, match="engine"):
+        CycleOptions(engine="auto").validate()

@@ -73,6 +73,10 @@ class CycleOptions:
     amp_min: float = 1e-8  # below this amplitude the branch is taken to have reached a Hopf point
     weight_T: float = 1.0
     weight_p: float = 1.0
+    # "core": steps by bifsnn.continuation.arclength.ArclengthContinuation (shared engine);
+    # "builtin": this module's corrector, which reuses the last Newton factorisation for the
+    # tangent (one sparse LU and one Jacobian assembly fewer per step)
+    engine: str = "core"
 
     def validate(self) -> None:
         check_mesh_args(self.ntst, self.ncol)
@@ -85,6 +89,8 @@ class CycleOptions:
             raise ValueError(f"max_steps must be an integer >= 1, got {self.max_steps}")
         if not self.p_min < self.p_max:
             raise ValueError(f"need p_min < p_max, got {self.p_min}, {self.p_max}")
+        if self.engine not in ("core", "builtin"):
+            raise ValueError(f"engine must be 'core' or 'builtin', got {self.engine!r}")
         bad = set(self.detect) - {"LPC", "PD", "NS"}
         if bad:
             raise ValueError(f"detect may contain 'LPC', 'PD', 'NS'; got {sorted(bad)}")
@@ -402,23 +408,37 @@ def continue_cycles(
     amp_prev = _amplitude(U, coll.wnode)
     steps_since_adapt = 0
 
+    cont = _make_core(st, X, tau, Fref_first, ds, opts) if opts.engine == "core" else None
+
     for _step in range(opts.max_steps):
-        # ---- predictor / corrector with step halving
-        while True:
-            Xnew, it, msg = st.correct(X + ds * tau, X, tau, ds, Fref_first)
-            if Xnew is not None:
-                break
-            ds *= 0.5
-            if ds < opts.ds_min:
-                return finish(False, f"step size below ds_min={opts.ds_min:g} ({msg})")
         coll = st.coll
-        Unew, Tnew, pnew = _unpack(Xnew, coll)
-        Fref_new = coll.phase_reference(Unew, Tnew, pnew)
-        try:
-            # the Jacobian of the last Newton iterate (same bordering row) gives the tangent
-            tau_new, A = st.tangent(Xnew, tau, Fref_new, *st.last_factor)
-        except RuntimeError as exc:
-            return finish(False, f"tangent solve failed: {exc}")
+        if cont is not None:
+            # ---- one adaptive step of the shared pseudo-arclength engine
+            res = cont.step()
+            if not res.ok:
+                if cont.status == "bound":
+                    return finish(True, f"parameter left [{opts.p_min}, {opts.p_max}]")
+                return finish(False, cont.message)
+            Xnew, tau_new, A, it = res.u, res.tangent, res.jacobian, res.iterations
+            ds_taken, ds = res.ds, cont.ds
+            Unew, Tnew, pnew = _unpack(Xnew, coll)
+        else:
+            # ---- predictor / corrector with step halving
+            while True:
+                Xnew, it, msg = st.correct(X + ds * tau, X, tau, ds, Fref_first)
+                if Xnew is not None:
+                    break
+                ds *= 0.5
+                if ds < opts.ds_min:
+                    return finish(False, f"step size below ds_min={opts.ds_min:g} ({msg})")
+            ds_taken = ds
+            Unew, Tnew, pnew = _unpack(Xnew, coll)
+            Fref_new = coll.phase_reference(Unew, Tnew, pnew)
+            try:
+                # the Jacobian of the last Newton iterate (same bordering row) gives the tangent
+                tau_new, A = st.tangent(Xnew, tau, Fref_new, *st.last_factor)
+            except RuntimeError as exc:
+                return finish(False, f"tangent solve failed: {exc}")
         fl_new = floquet_from_jacobian(A, coll) if opts.floquet else None
         amp_new = _amplitude(Unew, coll.wnode)
 
@@ -434,7 +454,7 @@ def continue_cycles(
             dTdA = tau_new[-2] / dAds if dAds != 0 else 0.0
             pH = pnew - 0.5 * amp_new * dpdA
             TH = Tnew - 0.5 * amp_new * dTdA
-            points.append(_make_point(st, Xnew, fl_new, it, ds))
+            points.append(_make_point(st, Xnew, fl_new, it, ds_taken))
             specials.append(
                 CycleSpecialPoint(
                     "H", len(points) - 1, pH, TH, None, False,
@@ -456,7 +476,7 @@ def continue_cycles(
         elif fl_new is not None:
             prev_counts = _counts(fl_new.multipliers)
         for kind, _ in found:
-            sp_pt = _locate(st, kind, X, tau, ds, Xnew, opts) if opts.locate else None
+            sp_pt = _locate(st, kind, X, tau, ds_taken, Xnew, opts) if opts.locate else None
             if sp_pt is not None:
                 Xs, fls, taus, ok = sp_pt
                 points.append(_make_point(st, Xs, fls, 0, float("nan")))
@@ -469,14 +489,14 @@ def continue_cycles(
                     )
                 )
             else:
-                points.append(_make_point(st, Xnew, fl_new, it, ds))
+                points.append(_make_point(st, Xnew, fl_new, it, ds_taken))
                 specials.append(
                     CycleSpecialPoint(
                         kind, len(points) - 1, pnew, Tnew,
                         None if fl_new is None else fl_new.multipliers, False,
                     )
                 )
-        points.append(_make_point(st, Xnew, fl_new, it, ds))
+        points.append(_make_point(st, Xnew, fl_new, it, ds_taken))
         X, tau, prev_tau, amp_prev = Xnew, tau_new, tau_new, amp_new
         Fref_first = None
 
@@ -486,11 +506,12 @@ def continue_cycles(
         if Tnew > opts.T_max:
             return finish(True, f"period {Tnew:g} exceeds T_max={opts.T_max:g}")
 
-        # ---- step size control
-        if it <= 3:
-            ds = min(ds * 1.5, opts.ds_max)
-        elif it >= 6:
-            ds = max(ds * 0.6, opts.ds_min)
+        # ---- step size control (the core engine does its own)
+        if cont is None:
+            if it <= 3:
+                ds = min(ds * 1.5, opts.ds_max)
+            elif it >= 6:
+                ds = max(ds * 0.6, opts.ds_min)
 
         # ---- mesh adaptation (interpolate solution and tangent onto the new mesh)
         steps_since_adapt += 1
@@ -505,7 +526,44 @@ def continue_cycles(
             tau = np.concatenate([tu_new.ravel(), tau[-2:]])
             tau /= math.sqrt(float(np.sum(st.W * tau * tau)))
             prev_tau = tau
+        if cont is not None:
+            # new phase reference (and mesh) for the next step
+            G, dG = _core_functions(st, X, None)
+            cont.replace(G=G, dG=dG, u=X, tangent=tau, weights=st.W)
     return finish(False, f"max_steps={opts.max_steps} reached")
+
+
+def _core_functions(st: _Stepper, Xref: np.ndarray, Fref: np.ndarray | None):
+    """Residual G(X) and sparse dG(X) (collocation, periodicity, phase w.r.t. Xref)."""
+    coll = st.coll
+    Uref, Tref, pref = _unpack(Xref, coll)
+    Uref = Uref.copy()
+    if Fref is None:
+        Fref = coll.phase_reference(Uref, Tref, pref)
+
+    def G(X: np.ndarray) -> np.ndarray:
+        U, T, p = _unpack(X, coll)
+        return coll.residual(U, T, p, Uref, Fref)
+
+    def dG(X: np.ndarray):
+        U, T, p = _unpack(X, coll)
+        return coll.jacobian(U, T, p, Fref, with_p=True)
+
+    return G, dG
+
+
+def _make_core(st: _Stepper, X: np.ndarray, tau: np.ndarray, Fref: np.ndarray | None,
+               ds: float, opts: CycleOptions):
+    from bifsnn.continuation.arclength import ArclengthContinuation
+
+    G, dG = _core_functions(st, X, Fref)
+    return ArclengthContinuation(
+        G, X, dG=dG, tangent=tau, ds=ds, ds_min=opts.ds_min, ds_max=opts.ds_max,
+        max_steps=opts.max_steps + 1, newton_tol=opts.newton_tol,
+        newton_max_iter=opts.newton_max_iter, direction=1 if tau[-1] >= 0 else -1,
+        direction_index=-1, weights=st.W, correct_initial=False,
+        bounds={X.size - 1: (opts.p_min, opts.p_max)},
+    )
 
 
 def _locate(st: _Stepper, kind: str, X0: np.ndarray, tau0: np.ndarray, ds: float,
