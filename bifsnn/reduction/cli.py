@@ -32,7 +32,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--v-min", type=float, default=-40.0, help="lowest bin edge")
     p.add_argument("--eps", type=float, default=0.2, help="smooth rule: smoothing of |s|")
     p.add_argument("--h-min", type=float, default=0.02, help="smooth rule: minimum half-width")
-    p.add_argument("--delta", type=float, default=1e-3, help="bin-mean regularisation")
+    p.add_argument("--delta", type=float, default=None,
+                   help="bin-mean regularisation (default: 0, i.e. exact A/n, for the map; "
+                   "1e-3 for the ODE)")
     p.add_argument("--window-ms", type=float, default=None, help="window h (default: dt)")
     p.add_argument("--no-rate-lag", action="store_true",
                    help="map: drive the moments with this step's rate (Euler step of the ODE)")
@@ -49,7 +51,9 @@ def _cmd_ode(args: argparse.Namespace) -> int:
     rule = args.bin_rule or ("reference" if args.form == "map" else "smooth")
     definition = MarkovModelDef(
         params=params, dv=args.dv, v_min=args.v_min, bin_rule=rule, eps=args.eps,
-        h_min=args.h_min, delta=args.delta, h=args.window_ms, outflow=args.outflow,
+        h_min=args.h_min,
+        delta=args.delta if args.delta is not None else (0.0 if args.form == "map" else 1e-3),
+        h=args.window_ms, outflow=args.outflow,
     )
     if args.form == "map":
         result = simulate_map(definition, t_ms=args.t_ms, rate_lag=not args.no_rate_lag)
