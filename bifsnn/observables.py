@@ -36,6 +36,7 @@ __all__ = [
     "spectral_peak",
     "oscillation",
     "attractor_projection",
+    "state_variable_names",
     "summary",
 ]
 
@@ -470,6 +471,42 @@ def oscillation(
 # --------------------------------------------------------------------------- attractors
 
 
+def state_variable_names(result: Any) -> list[str]:
+    """Names usable in :func:`attractor_projection` for this result."""
+    names = ["f_E", "f_I"]
+    names += [k for k in sorted(result.extra)
+              if np.ndim(result.extra[k]) == 1 and len(result.extra[k]) == result.n_steps]
+    state_names = (getattr(result, "options", None) or {}).get("state_names")
+    if state_names and "state" in result.extra and "state_t_ms" in result.extra:
+        names += list(state_names)
+    return names
+
+
+def _trajectory(result: Any, name: str, window_ms: float) -> tuple[np.ndarray, np.ndarray]:
+    """(t_ms, values) of one named variable of ``result``."""
+    if name in ("f_E", "f_I"):
+        rate = result.rate_e if name == "f_E" else result.rate_i
+        return result.t_ms, smooth_rate(rate, result.dt_ms, window_ms)
+    if name in result.extra:
+        arr = np.asarray(result.extra[name], dtype=float)
+        if arr.shape != (result.n_steps,):
+            raise ValueError(
+                f"result.extra[{name!r}] has shape {arr.shape}, need ({result.n_steps},) "
+                "(one value per step)"
+            )
+        return result.t_ms, arr
+    state_names = list((getattr(result, "options", None) or {}).get("state_names") or [])
+    if name in state_names and "state" in result.extra and "state_t_ms" in result.extra:
+        state = np.asarray(result.extra["state"], dtype=float)
+        t = np.asarray(result.extra["state_t_ms"], dtype=float)
+        if state.ndim != 2 or state.shape != (t.size, len(state_names)):
+            raise ValueError(f"result.extra['state'] has shape {state.shape}, expected "
+                             f"({t.size}, {len(state_names)}) from state_t_ms and state_names")
+        return t, state[:, state_names.index(name)]
+    raise ValueError(f"unknown variable {name!r}; available: "
+                     f"{', '.join(state_variable_names(result))}")
+
+
 def attractor_projection(
     result: Any,
     x: str = "f_E",
@@ -478,31 +515,25 @@ def attractor_projection(
     transient_ms: float = 100.0,
     window_ms: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Trajectory projected on two named variables, after the transient.
+    """Trajectory projected on two named variables, after the transient (``t > transient``).
 
     ``"f_E"`` / ``"f_I"`` are the smoothed population rates (spikes/ms, ``window_ms``
-    moving average); any other name is looked up in ``result.extra`` (e.g. ``"m_EE"`` when
-    a model records its moments), which must hold one value per step.
+    moving average); other names are per-step arrays in ``result.extra`` or, for the reduced
+    models, entries of ``result.options["state_names"]`` (e.g. ``"m_EE"``, ``"m_EI"``) read
+    from the recorded ``extra["state"]`` at ``extra["state_t_ms"]``.  When the two variables
+    are recorded on different time grids, the finer one is interpolated onto the coarser.
     """
     k = transient_steps(transient_ms, result.dt_ms, result.n_steps)
-
-    def get(name: str) -> np.ndarray:
-        if name == "f_E":
-            return smooth_rate(result.rate_e, result.dt_ms, window_ms)
-        if name == "f_I":
-            return smooth_rate(result.rate_i, result.dt_ms, window_ms)
-        if name in result.extra:
-            arr = np.asarray(result.extra[name], dtype=float)
-            if arr.shape != (result.n_steps,):
-                raise ValueError(
-                    f"result.extra[{name!r}] has shape {arr.shape}, need ({result.n_steps},) "
-                    "(one value per step)"
-                )
-            return arr
-        avail = ["f_E", "f_I", *sorted(result.extra)]
-        raise ValueError(f"unknown variable {name!r}; available: {', '.join(avail)}")
-
-    return get(x)[k:], get(y)[k:]
+    t0 = k * result.dt_ms
+    tx, vx = _trajectory(result, x, window_ms)
+    ty, vy = _trajectory(result, y, window_ms)
+    if tx.size != ty.size or not np.allclose(tx, ty):
+        if tx.size >= ty.size:
+            vx, tx = np.interp(ty, tx, vx), ty
+        else:
+            vy, ty = np.interp(tx, ty, vy), tx
+    keep = tx > t0 + 1e-9
+    return vx[keep], vy[keep]
 
 
 # --------------------------------------------------------------------------- summary

@@ -151,6 +151,8 @@ def plot_rates(result: Any, path: str | Path | None = None, *, transient_ms: flo
         keep = (sp.freqs_hz > 0) & (sp.psd > 0)
         if keep.any():
             ax_s.semilogy(sp.freqs_hz[keep], sp.psd[keep], color=COLOR_E, lw=0.8)
+            top = float(sp.psd[keep].max())
+            ax_s.set_ylim(max(float(sp.psd[keep].min()), top * 1e-8), top * 3)
         else:
             ax_s.text(0.5, 0.5, "no power (constant rate)", transform=ax_s.transAxes,
                       ha="center", va="center")
@@ -207,7 +209,9 @@ def plot_attractor(result: Any, path: str | Path | None = None, *, x: str = "f_E
     :func:`bifsnn.observables.attractor_projection`)."""
     xs, ys = obs.attractor_projection(result, x, y, transient_ms=transient_ms,
                                       window_ms=window_ms)
-    units = {"f_E": " (spikes/ms)", "f_I": " (spikes/ms)"}
+    units = {"f_E": " (spikes/ms)", "f_I": " (spikes/ms)", "m_EE": " (pending spikes)",
+             "m_EI": " (pending spikes)", "m_IE": " (pending spikes)",
+             "m_II": " (pending spikes)"}
     fig, ax = plt.subplots(figsize=(5, 5))
     ax.plot(xs, ys, color="k", lw=0.3, alpha=0.7)
     ax.set_xlabel(x + units.get(x, ""))
@@ -260,7 +264,8 @@ def standard_plots(result: Any, out_dir: str | Path, transient_ms: float = 100.0
     """Write the figures that the result supports into ``out_dir``; return the file paths.
 
     Always: ``rates`` (rates, MFE peaks, spectrum) and ``attractor_fE_fI``; ``delta_m_hist``
-    when at least two MFE peaks exist; ``raster`` only if a raster was recorded;
+    when at least two MFE peaks exist; ``attractor_mEE_mEI`` when the moments m_EE, m_EI
+    were recorded (reduced models); ``raster`` only if a raster was recorded;
     ``voltage_hist`` only if voltage histograms were sampled after the transient.
     """
     out = Path(out_dir)
@@ -275,6 +280,12 @@ def standard_plots(result: Any, out_dir: str | Path, transient_ms: float = 100.0
 
     emit(plot_rates(result, transient_ms=transient_ms), "rates")
     emit(plot_attractor(result, transient_ms=transient_ms), "attractor_fE_fI")
+    names = obs.state_variable_names(result)
+    if "m_EE" in names and "m_EI" in names:
+        t_state = np.asarray(result.extra.get("state_t_ms", result.t_ms))
+        if np.count_nonzero(t_state > transient_ms) >= 2:
+            emit(plot_attractor(result, x="m_EE", y="m_EI", transient_ms=transient_ms),
+                 "attractor_mEE_mEI")
     k = obs.transient_steps(transient_ms, result.dt_ms, result.n_steps)
     heights = obs.mfe_peaks(obs.smooth_rate(result.rate_e, result.dt_ms)[k:],
                             result.dt_ms).heights

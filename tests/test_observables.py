@@ -258,6 +258,24 @@ def test_attractor_projection_names_and_errors():
         obs.attractor_projection(res, "f_E", "nope")
 
 
+def test_attractor_projection_reads_recorded_state_and_aligns_grids():
+    # Reduced models record the state every 1 ms (10 steps) with options["state_names"].
+    n = 3000
+    res = _mfe_result(np.full(n, 2.0), np.ones(n), model="ode")
+    t_state = np.arange(1, 301) * 1.0
+    res.extra["state_t_ms"] = t_state
+    res.extra["state"] = np.column_stack([t_state, 2 * t_state])
+    res.options["state_names"] = ["m_EE", "m_EI"]
+    assert obs.state_variable_names(res) == ["f_E", "f_I", "m_EE", "m_EI"]
+    x, y = obs.attractor_projection(res, "m_EE", "m_EI", transient_ms=100.0)
+    np.testing.assert_allclose(x, np.arange(101, 301))  # samples with t > 100 ms
+    np.testing.assert_allclose(y, 2 * x)
+    # a per-step variable is interpolated onto the 1 ms grid: f_E is 20 spikes/ms throughout
+    fx, my = obs.attractor_projection(res, "f_E", "m_EE", transient_ms=100.0)
+    assert fx.size == my.size == 200
+    np.testing.assert_allclose(fx, 20.0, rtol=1e-12)
+
+
 # --------------------------------------------------------------------------- summary
 
 
