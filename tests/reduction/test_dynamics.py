@@ -104,7 +104,7 @@ def test_ode_finite_and_positivity_preserving(smooth_model, seed, empty, mE, mI)
     dx, f = smooth_model.rhs_and_rates(x)
     tol = 1e-12 * 300 / d.window_ms
     assert np.all(np.isfinite(dx))
-    assert np.all(f >= 0)
+    assert np.all(f >= -tol)  # 1 - F(M) carries ~1e-16 cancellation (seen: -4e-14)
     zero = x == 0.0
     n_idx = np.r_[np.arange(d.slice("n", "E").start, d.slice("n", "E").stop),
                   np.arange(d.slice("n", "I").start, d.slice("n", "I").stop),
