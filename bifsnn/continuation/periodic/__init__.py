@@ -1,8 +1,10 @@
 """Periodic orbits of smooth ODEs x' = f(x, p): orthogonal collocation with mesh adaptation
 (AUTO-07p style), Floquet multipliers, continuation with LPC/PD/NS detection, branch switching
-at period doublings, and multiple shooting as an independent second method.
+at period doublings, two-parameter LPC/PD curves, and multiple shooting as an independent
+second method.
 """
 
+from .codim2_cycles import CycleCurve, CycleCurvePoint, continue_cycle_bifurcation
 from .collocation import Collocation, CycleSolution, FloquetResult, floquet_from_jacobian
 from .cycles import (
     CycleBranch,
@@ -19,11 +21,14 @@ from .cycles import (
     switch_at_pd,
 )
 from .mesh import adapt_mesh, collocation_tables, evaluate, interpolate_to_mesh, uniform_mesh
+from .shooting import ShootingResult, shoot_cycle
 from .system import CycleSystem, as_cycle_system
 
 __all__ = [
     "Collocation",
     "CycleBranch",
+    "CycleCurve",
+    "CycleCurvePoint",
     "CycleOptions",
     "CyclePoint",
     "CycleSolution",
@@ -31,9 +36,11 @@ __all__ = [
     "CycleStart",
     "CycleSystem",
     "FloquetResult",
+    "ShootingResult",
     "adapt_mesh",
     "as_cycle_system",
     "collocation_tables",
+    "continue_cycle_bifurcation",
     "continue_cycles",
     "cycle_from_hopf",
     "cycle_from_simulation",
@@ -42,6 +49,7 @@ __all__ = [
     "evaluate",
     "floquet_from_jacobian",
     "interpolate_to_mesh",
+    "shoot_cycle",
     "solve_cycle",
     "switch_at_pd",
     "uniform_mesh",

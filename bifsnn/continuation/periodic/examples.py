@@ -10,7 +10,15 @@ import scipy.sparse as sp
 
 from .system import CycleSystem
 
-__all__ = ["hopf_normal_form", "bautin", "van_der_pol", "rossler", "brusselator_chain"]
+__all__ = [
+    "hopf_normal_form",
+    "bautin",
+    "bautin_2p",
+    "van_der_pol",
+    "rossler",
+    "rossler_3p",
+    "brusselator_chain",
+]
 
 
 def hopf_normal_form() -> CycleSystem:
@@ -145,3 +153,48 @@ def brusselator_chain(K: int, A: float = 1.0, d: tuple[float, float] = (0.1, 0.1
         return out
 
     return CycleSystem(f, n, dfdx=J, dfdp=fp, vectorized=True, jac_sparsity=pattern)
+
+
+def bautin_2p(beta1: float = 0.0, beta2: float = 1.0) -> CycleSystem:
+    """Bautin normal form with parameter vector (beta1, beta2), continued in beta1 (ipar 0).
+
+    The fold-of-cycles curve is beta1 = -beta2^2 / 4 (beta2 > 0).
+    """
+
+    def f(x, P):
+        r2 = x[0] ** 2 + x[1] ** 2
+        g = P[0] + P[1] * r2 - r2**2
+        return np.array([g * x[0] - x[1], x[0] + g * x[1]])
+
+    def J(x, P):
+        r2 = x[0] ** 2 + x[1] ** 2
+        g = P[0] + P[1] * r2 - r2**2
+        dg = P[1] - 2 * r2
+        return np.array(
+            [
+                [g + 2 * x[0] ** 2 * dg, -1 + 2 * x[0] * x[1] * dg],
+                [1 + 2 * x[0] * x[1] * dg, g + 2 * x[1] ** 2 * dg],
+            ]
+        )
+
+    def fp(x, P):
+        r2 = x[0] ** 2 + x[1] ** 2
+        return np.array([[x[0], x[0] * r2], [x[1], x[1] * r2]])
+
+    return CycleSystem(f, 2, dfdx=J, dfdp=fp, params=[beta1, beta2], ipar=0, vectorized=True)
+
+
+def rossler_3p(a: float = 0.2, b: float = 0.2, c: float = 2.5) -> CycleSystem:
+    """Roessler with parameter vector (a, b, c), continued in c (ipar 2)."""
+
+    def f(x, P):
+        return np.array([-x[1] - x[2], x[0] + P[0] * x[1], P[1] + x[2] * (x[0] - P[2])])
+
+    def J(x, P):
+        return np.array([[0.0, -1.0, -1.0], [1.0, P[0], 0.0], [x[2], 0.0, x[0] - P[2]]])
+
+    def fp(x, P):
+        z = 0.0 * x[0]
+        return np.array([[z, z, z], [x[1], z, z], [z, 1.0 + z, -x[2]]])
+
+    return CycleSystem(f, 3, dfdx=J, dfdp=fp, params=[a, b, c], ipar=2, vectorized=True)
