@@ -17,6 +17,8 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy import signal
 
+from bifsnn.params import ParameterError
+
 __all__ = [
     "DEFAULT_DELTA_M_EDGES",
     "MFEPeaks",
@@ -88,13 +90,14 @@ def _check_nonneg(value: float, name: str) -> float:
 def transient_steps(transient_ms: float, dt_ms: float, n_steps: int) -> int:
     """Number of leading steps covered by ``transient_ms`` (rounded to the nearest step).
 
-    Raises ``ValueError`` if the transient would leave no step to analyse.
+    Raises :class:`~bifsnn.params.ParameterError` (a ``ValueError``; the CLI reports it
+    as a usage error) if the transient would leave no step to analyse.
     """
     dt = _check_dt(dt_ms)
     transient = _check_nonneg(transient_ms, "transient_ms")
     k = int(round(transient / dt))
     if k >= n_steps:
-        raise ValueError(
+        raise ParameterError(
             f"transient_ms = {transient_ms!r} is out of range: must be shorter than the "
             f"recorded duration {n_steps * dt:g} ms"
         )
