@@ -199,3 +199,41 @@ def test_invalid_options_raise():
         CycleOptions(max_steps=0).validate()
     with pytest.raises(ValueError, match="engine"):
         CycleOptions(engine="auto").validate()
+
+
+def test_branch_and_curve_plot_with_the_shared_diagram_functions():
+    # duck-typed interface of bifsnn.continuation.plots: envelopes, period panel, labels
+    from bifsnn.continuation.periodic.codim2_cycles import continue_cycle_bifurcation
+    from bifsnn.continuation.periodic.examples import bautin_2p
+    from bifsnn.continuation.plots import bifurcation_diagram, two_parameter_diagram
+
+    s = bautin_2p()
+    start = cycle_from_hopf(s, np.zeros(2), 0.0, 1.0, Q_HOPF, ntst=10)
+    br = continue_cycles(s, start, ds=0.05, max_steps=60, ntst=10, p_min=-0.5, p_max=0.5)
+    assert br.special_points[0].type == "LPC"
+    fig = bifurcation_diagram(cycles=[br])
+    assert len(fig.axes) == 2  # envelope and period panels
+    assert len(fig.axes[0].lines) >= 2
+    cur = continue_cycle_bifurcation(s, br, br.special("LPC")[0], 1, ds=0.05, max_steps=3)
+    fig2 = two_parameter_diagram([cur])
+    assert len(fig2.axes[0].lines) >= 1
+
+
+def test_start_from_equilibrium_engine_hopf_data():
+    # ODEProblem + continue_equilibria + hopf_data (the shared engine) -> cycle branch; the
+    # Hopf normal form has radius sqrt(p) (1e-7) and the start uses l1 from the engine
+    from bifsnn.continuation import ContinuationOptions, ODEProblem, continue_equilibria, hopf_data
+    from bifsnn.continuation.periodic import cycle_from_hopf_data
+
+    base = hopf_normal_form()
+    prob = ODEProblem(lambda x, p: base.f_user(x, p[0]), np.zeros(2), np.array([-0.5]),
+                      dfdx=lambda x, p: base.dfdx_user(x, p[0]))
+    eq = continue_equilibria(prob, ContinuationOptions(ds=0.05, p_max=0.5))
+    hd = hopf_data(eq, 0)
+    assert abs(hd.param_value) < 1e-8
+    s, start = cycle_from_hopf_data(prob, hd, ntst=20)
+    assert start.info["start"] == "lyapunov"
+    br = continue_cycles(s, start, ds=0.05, max_steps=10, ntst=20)
+    assert len(br) >= 10
+    radius = np.array([np.hypot(*pt.U.T).max() for pt in br.points])
+    assert np.abs(radius - np.sqrt(br.p)).max() < 1e-7

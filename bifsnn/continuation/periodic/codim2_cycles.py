@@ -71,6 +71,15 @@ class CycleCurve:
     def period(self) -> np.ndarray:
         return np.array([q.T for q in self.points])
 
+    @property
+    def params(self) -> np.ndarray:
+        """(N, 2) array of (p1, p2) (interface of bifsnn.continuation.plots)."""
+        return np.column_stack([self.p1, self.p2]) if self.points else np.zeros((0, 2))
+
+    @property
+    def special_points(self) -> list:
+        return []
+
 
 class _Augmented:
     """Minimally augmented LPC/PD system on a fixed collocation mesh."""

@@ -41,6 +41,7 @@ __all__ = [
     "CycleStart",
     "continue_cycles",
     "cycle_from_hopf",
+    "cycle_from_hopf_data",
     "cycle_from_trajectory",
     "cycle_from_simulation",
     "detect_period",
@@ -148,6 +149,11 @@ class CycleSpecialPoint:
     located: bool
     info: dict = field(default_factory=dict)
 
+    @property
+    def type(self) -> str:
+        """Alias of ``kind`` (the plotting interface labels points by ``.type``)."""
+        return self.kind
+
 
 @dataclass
 class CycleBranch:
@@ -161,15 +167,20 @@ class CycleBranch:
     options: CycleOptions
     kind: str = "cycle"
     extra: dict = field(default_factory=dict)
+    name: str = "cycles"
 
     def __len__(self) -> int:
         return len(self.points)
 
     @property
     def p(self) -> np.ndarray:
+        """Continuation parameter value of every point."""
         return np.array([pt.p for pt in self.points])
 
-    param = p
+    @property
+    def param_values(self) -> np.ndarray:
+        """Same as ``p`` (name used by bifsnn.continuation.plots)."""
+        return self.p
 
     @property
     def period(self) -> np.ndarray:
@@ -711,6 +722,28 @@ def cycle_from_hopf(
     tangent = np.concatenate([shape.ravel(), [0.0, 0.0]])
     info["start"] = "eigenvector"
     return CycleStart(tm, ncol, U, T, float(p), tangent, info)
+
+
+def cycle_from_hopf_data(
+    problem: Any, hopf: Any, *, use_lyapunov: bool = True, dp: float | None = None,
+    ntst: int = 40, ncol: int = 4,
+) -> tuple[CycleSystem, CycleStart]:
+    """Start at a Hopf point found by the equilibrium engine.
+
+    ``problem`` is a ``bifsnn.continuation.ODEProblem`` (or anything ``as_cycle_system``
+    accepts) and ``hopf`` a ``HopfData`` (attributes x, p (parameter vector), param, omega, q,
+    l1, dre_dp), e.g. from ``bifsnn.continuation.hopf_data(branch, 0)``. Returns the cycle
+    system (parameter vector fixed at the Hopf point, continued in ``hopf.param``) and the
+    start for :func:`continue_cycles`.
+    """
+    params = np.asarray(hopf.p, dtype=float)
+    sysobj = as_cycle_system(problem, params=params, ipar=int(hopf.param))
+    p_star = float(params[int(hopf.param)])
+    l1 = getattr(hopf, "l1", None) if use_lyapunov else None
+    start = cycle_from_hopf(sysobj, np.asarray(hopf.x, float), p_star, float(hopf.omega),
+                            np.asarray(hopf.q), l1=l1, dalpha_dp=getattr(hopf, "dre_dp", None),
+                            dp=dp, ntst=ntst, ncol=ncol)
+    return sysobj, start
 
 
 def node_quad(tm: np.ndarray, ncol: int) -> np.ndarray:
