@@ -5,9 +5,11 @@ time (default 2 s, summaries after a 100 ms transient):
 
 * the SNN and the neuron-level Markov model (seed 0; bifsnn.snn / bifsnn.markov),
 * the reference map (reference within-bin rule, exact bin means) with the published and the
-  clean refractory outflow,
+  clean refractory outflow, and the clean map with the moments driven by the current rate
+  (exactly one forward-Euler step of size h of the reference-rule ODE),
 * the ODE with the reference rule (delta = 0), with the smooth rule (eps 0.2, h_min 0.02,
-  delta 1e-3: the defaults) and with a sharper smooth rule (eps 0.05, h_min 0.005),
+  delta 1e-3: the defaults), with a sharper smooth rule (eps 0.05, h_min 0.005) and with a
+  stronger bin-mean regularisation (delta 0.1),
 * and the ODE's equilibrium (Newton) with its leading eigenvalue.
 
 Writes ``figures/reduction_compare.md`` (rates, SSI, spectral peak, MFE peak-height pattern)
@@ -64,11 +66,15 @@ def run_case(params: NetworkParams, t_ms: float) -> tuple[list, dict]:
     runs.append(("map, published outflow",
                  simulate_map(ref.replace(outflow="published"), t_ms=t_ms)))
     runs.append(("map, clean outflow", simulate_map(ref, t_ms=t_ms)))
+    runs.append(("map, clean outflow, no rate lag (= Euler step h of ODE ref.)",
+                 simulate_map(ref, t_ms=t_ms, rate_lag=False)))
     runs.append(("ODE, reference rule", simulate_ode(ref, t_ms=t_ms)))
     smooth = MarkovModelDef(params=params)
     runs.append(("ODE, smooth rule", simulate_ode(smooth, t_ms=t_ms)))
     sharp = smooth.replace(eps=0.05, h_min=0.005)
     runs.append(("ODE, smooth eps 0.05 h_min 0.005", simulate_ode(sharp, t_ms=t_ms)))
+    runs.append(("ODE, smooth rule, delta 0.1",
+                 simulate_ode(smooth.replace(delta=0.1), t_ms=t_ms)))
     eq = {}
     for label, d in (("reference", ref), ("smooth", smooth)):
         e = find_equilibrium(d, t_average_ms=600.0, transient_ms=200.0)
