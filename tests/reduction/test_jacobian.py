@@ -138,3 +138,10 @@ def test_ode_problem_adapter(smooth_model):
     np.testing.assert_array_equal(prob.jac_p(x, p, [k])[:, 0], smooth_model.dfdp(x, "p_EI"))
     p[k] = 0.5
     np.testing.assert_array_equal(prob.rhs(x, p), smooth_model.with_params(p_EI=0.5).rhs(x))
+
+
+@pytest.mark.parametrize("changes", [dict(tau_m=20.0), dict(dv=5.0, v_min=-50.0)])
+def test_jacobian_leak_and_other_grid(smooth_model, changes):
+    model = smooth_model.with_params(**changes)
+    x = random_state(model.definition, np.random.default_rng(13))
+    _check(model.jacobian(x), _fd_jacobian(model, x))
