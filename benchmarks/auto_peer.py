@@ -469,7 +469,8 @@ def differential_timing(run: Callable[[int], object], n_steps: int, baseline: in
     return out, AutoTiming(done, wall, None, None, wall / k, cpu, None, cpu / k)
 
 
-def _collect(raw, kind: str, cont_index: int, n_state: int) -> tuple[list, np.ndarray, ...]:
+def _collect(raw, kind: str, cont_index: int, n_state: int
+             ) -> tuple[list, np.ndarray, np.ndarray, np.ndarray]:
     """Special points and per-point arrays from a bifpy ContinuationResult."""
     pts = [pt for br in raw.branches for pt in br.points]
     par = np.array([float(pt.parameters[0]) for pt in pts])
