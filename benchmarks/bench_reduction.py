@@ -10,7 +10,9 @@ Prints (and with --json writes) the measured numbers next to the targets:
   Jacobian) in wall seconds per model second (targets: map <= 1 s, ODE <= 3 s), measured
   differentially (run of T2 minus run of T1, divided by T2 - T1) so compilation and set-up
   are excluded;
-* the same for a network 4x larger (N S fixed): the cost must not depend on N.
+* the same for a network 4x larger (N S fixed): the cost must not depend on N;
+* the spiking network at N = 4000 (``params.scaled(10)``) in the same process, and the ratio
+  of its CPU cost per model second to the ODE's (target: the ODE is cheaper, ratio > 1).
 
 The machine is shared: numbers are wall-clock and can be inflated by other load; the script
 prints the 1-minute load average next to them.  Usage::
@@ -117,6 +119,23 @@ def _bench_runs(out: dict, scale: int, t1: float, t2: float) -> None:
               f"(target {target})")
 
 
+def _bench_snn_ratio(out: dict, t1: float, t2: float) -> None:
+    """CPU cost of the SNN at N = 4000 against the ODE's (explicit and LSODA)."""
+    from bifsnn.params import NetworkParams
+    from bifsnn.snn import simulate_snn
+
+    params = NetworkParams().scaled(10)
+    _, cpu = _per_model_second(
+        lambda t: simulate_snn(params, t_ms=t, progress=False), t1 / 4, t2 / 4)
+    out["snn_N4000_cpu_s_per_model_s"] = cpu
+    print(f"[N = 4000] SNN annealed  CPU {cpu:7.3f} s per model s")
+    for name in ("ode_explicit", "ode_lsoda"):
+        ratio = cpu / out[f"{name}_cpu_s_per_model_s"]
+        out[f"snn_N4000_over_{name}"] = ratio
+        print(f"SNN (N = 4000) / {name} CPU cost per model second: {ratio:.2f} "
+              "(> 1: the ODE is cheaper)")
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="shorter runs")
@@ -137,6 +156,7 @@ def main(argv: list[str] | None = None) -> dict:
     t1, t2 = (100.0, 300.0) if args.quick else (200.0, 1200.0)
     for scale in (1, 4):
         _bench_runs(out, scale, t1, t2)
+    _bench_snn_ratio(out, t1, t2)
     out["load_avg_1min_after"] = os.getloadavg()[0]
     print(f"load average (1 min) before / after: {out['load_avg_1min_before']:.1f} / "
           f"{out['load_avg_1min_after']:.1f} on {os.cpu_count()} cores")
