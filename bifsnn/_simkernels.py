@@ -208,6 +208,24 @@ def sample_histogram(V, refr, pop, e0, de, hist, hist_ref, idx):
 
 
 @numba.njit(cache=True, inline="always")
+def fire_or_update(V, refr, i, v_new, M, V_reset, mask, rbuf_n, rbuf_s, written, step):
+    """Threshold and reset (MODEL.md 1, step 5) for neuron i; records raster events.
+
+    Returns (fired, written): whether it spiked, and the updated raster event count.
+    """
+    if v_new > M:
+        V[i] = V_reset
+        refr[i] = True
+        if mask[i]:
+            rbuf_n[written] = i
+            rbuf_s[written] = step
+            written += 1
+        return True, written
+    V[i] = v_new
+    return False, written
+
+
+@numba.njit(cache=True, inline="always")
 def leave_refractory(ust, refr, V, i, p_leave, V_reset) -> None:
     """Exponential refractory period: leave with probability dt / tau_R, keeping V = V_reset."""
     if uniform(ust) < p_leave:

@@ -19,7 +19,12 @@ import numba
 import numpy as np
 
 from bifsnn import _simdriver as drv
-from bifsnn._simkernels import leave_refractory, make_uniform_state, sample_histogram
+from bifsnn._simkernels import (
+    fire_or_update,
+    leave_refractory,
+    make_uniform_state,
+    sample_histogram,
+)
 from bifsnn.params import NetworkParams
 from bifsnn.results import SimulationResult
 
@@ -67,19 +72,13 @@ def _markov_steps(
             if drive_poisson:
                 dv += float(rng.poisson(lam * h))
             x_new = x + dv - x * leak_dt
-            if x_new > M:
-                V[i] = V_reset
-                refr[i] = True
+            fired, written = fire_or_update(V, refr, i, x_new, M, V_reset, mask, rbuf_n,
+                                            rbuf_s, written, step)
+            if fired:
                 if q == 0:
                     n_e += 1
                 else:
                     n_i += 1
-                if mask[i]:
-                    rbuf_n[written] = i
-                    rbuf_s[written] = step
-                    written += 1
-            else:
-                V[i] = x_new
         counts[step, 0] = n_e
         counts[step, 1] = n_i
         # moments of MODEL.md 2, one forward-Euler step driven by the realised rates

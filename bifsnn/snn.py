@@ -23,6 +23,7 @@ import numpy as np
 from bifsnn import _simdriver as drv
 from bifsnn._simkernels import (
     binomial_alias,
+    fire_or_update,
     leave_refractory,
     make_uniform_state,
     poisson_alias_tables,
@@ -142,21 +143,15 @@ def _snn_steps(
             exc = a_syn[q, 0] * H[i, 0]
             inh = a_syn[q, 1] * H[i, 1] * (v + M_r) * inv_span
             v_new = v + ext + exc - inh - v * leak_dt
-            if v_new > M:
-                V[i] = V_reset
-                refr[i] = True
+            fired, written = fire_or_update(V, refr, i, v_new, M, V_reset, mask, rbuf_n,
+                                            rbuf_s, written, step)
+            if fired:
                 spiked[n_sp] = i
                 n_sp += 1
                 if q == 0:
                     n_e += 1
                 else:
                     n_i += 1
-                if mask[i]:
-                    rbuf_n[written] = i
-                    rbuf_s[written] = step
-                    written += 1
-            else:
-                V[i] = v_new
         counts[step, 0] = n_e
         counts[step, 1] = n_i
         if quenched:
