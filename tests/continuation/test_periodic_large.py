@@ -59,3 +59,48 @@ def test_brusselator_chain_n150():
     # n = 150, 8 continuation steps on 40 intervals of degree 4 (24 151 unknowns)
     _, br = _run(75, 8, 40)
     _check(75, br, 40)
+
+
+def test_sparsity_detection_matches_given_pattern():
+    # a dense analytic Jacobian (no pattern given) is sparsified from the start cycle's nodes;
+    # the branch is the same as with the exact pattern (1e-10)
+    from bifsnn.continuation.periodic import CycleSystem
+
+    s_pat, br = _run(10, 3, 20)
+    s_dense = CycleSystem(s_pat.f_user, s_pat.n, dfdx=s_pat.dfdx_user, dfdp=s_pat.dfdp_user,
+                          vectorized=True)
+    start = br.points[0]
+    a = continue_cycles(s_pat, start, ds=0.1, max_steps=2, ntst=20)
+    b = continue_cycles(s_dense, start, ds=0.1, max_steps=2, ntst=20)
+    assert len(a) == len(b) == 3
+    assert np.abs(a.p - b.p).max() < 1e-10 and np.abs(a.period - b.period).max() < 1e-10
+    pat = s_dense.detect_sparsity(start.U, start.p)
+    assert pat.sum() == s_pat.nnz  # tridiagonal-block pattern recovered exactly
+
+
+@pytest.mark.slow
+def test_reduced_neuron_model_cycle():
+    # the project's 148-variable reduced model (MODEL.md 5b, default parameters) has a sharp
+    # MFE cycle; from a simulated trajectory the collocation cycle converges, the trivial
+    # multiplier is 1 within 1e-5 and the period equals the simulated one within 1e-3
+    # (trajectory sampled every 0.1 ms); two continuation steps in S_EE succeed.
+    from bifsnn.continuation.periodic import (
+        as_cycle_system,
+        cycle_from_trajectory,
+        detect_period,
+    )
+    from bifsnn.reduction import MarkovModelDef, simulate_ode
+
+    m = MarkovModelDef().compile()
+    res = simulate_ode(m, t_ms=500, record_every_ms=1.0)
+    res2 = simulate_ode(m, t_ms=80, x0=res.extra["final_state"], record_every_ms=0.01)
+    t, X = res2.extra["state_t_ms"], res2.extra["state"]
+    T_sim, _, msg = detect_period(t, X)
+    assert msg == "ok"
+    s = as_cycle_system(m.ode_problem("S_EE"))
+    sol = cycle_from_trajectory(s, t, X, s.params[s.ipar], ntst=60, ncol=4)
+    assert sol.success, sol.message
+    assert abs(sol.T - T_sim) < 1e-3 * T_sim
+    assert sol.floquet.trivial_error < 1e-5
+    br = continue_cycles(s, sol, ds=0.05, max_steps=2, ntst=60, ncol=4)
+    assert len(br) == 3, br.message

@@ -105,6 +105,30 @@ class CycleSystem:
         P[self.ipar] = p
         return P
 
+    @property
+    def dense_pattern(self) -> bool:
+        return self.nnz == self.n * self.n
+
+    def with_sparsity(self, pattern: Any) -> CycleSystem:
+        """Copy using the (n, n) Jacobian sparsity ``pattern`` (diagonal always included)."""
+        return CycleSystem(
+            self.f_user, self.n, dfdx=self.dfdx_user, dfdp=self.dfdp_user, params=self.params,
+            ipar=self.ipar, vectorized=self.vectorized, jac_sparsity=pattern,
+            fd_step=self.fd_step,
+        )
+
+    def detect_sparsity(self, X: np.ndarray, p: float) -> np.ndarray:
+        """Union of the nonzeros of df/dx over the states X (K, n), plus the current pattern.
+
+        Only meaningful with an analytic dfdx (finite differences see every coupling anyway).
+        """
+        pat = np.zeros((self.n, self.n), dtype=bool)
+        pat[self.jrows, self.jcols] = not self.dense_pattern
+        for x in np.atleast_2d(X):
+            pat |= self.jac(x, p) != 0
+        pat[np.arange(self.n), np.arange(self.n)] = True
+        return pat
+
     def with_params(self, params: np.ndarray | None, ipar: int | None = None) -> CycleSystem:
         """Copy with another base parameter vector / continued index."""
         new = object.__new__(CycleSystem)
