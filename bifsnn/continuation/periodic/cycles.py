@@ -74,6 +74,11 @@ class CycleOptions:
     amp_min: float = 1e-8  # below this amplitude the branch is taken to have reached a Hopf point
     weight_T: float = 1.0
     weight_p: float = 1.0
+    # The state part of the arclength norm is (int |u - u_prev|^2 dt)^(1/2) / state_scale.
+    # None: max(1, RMS of the start cycle's node values), so that ds is relative to the size
+    # of the state (the reduced neuron model has |x| ~ 1e3, where an absolute norm would let
+    # the parameter barely move).
+    state_scale: float | None = None
     # "builtin" (default): this module's corrector; reuses the last Newton factorisation for
     # the tangent and orders SuperLU with MMD_AT_PLUS_A. "core": steps by the shared
     # bifsnn.continuation.arclength.ArclengthContinuation, same numbers but one more LU and
@@ -90,6 +95,8 @@ class CycleOptions:
         for name in ("ds_min", "ds_max", "newton_tol"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if self.state_scale is not None and not self.state_scale > 0:
+            raise ValueError(f"state_scale must be None or > 0, got {self.state_scale}")
         if not (self.ds != 0 and abs(self.ds) <= self.ds_max):
             raise ValueError(f"ds must be nonzero with |ds| <= ds_max, got {self.ds}")
         if not (isinstance(self.max_steps, int) and self.max_steps >= 1):
@@ -236,8 +243,8 @@ def _amplitude(U: np.ndarray, w: np.ndarray) -> float:
     return float(np.sqrt(np.sum(w[:, None] * (U - mean) ** 2)))
 
 
-def _weights(coll: Collocation, opts: CycleOptions) -> np.ndarray:
-    wu = np.repeat(coll.wnode, coll.n)
+def _weights(coll: Collocation, opts: CycleOptions, scale: float = 1.0) -> np.ndarray:
+    wu = np.repeat(coll.wnode, coll.n) / scale**2
     return np.concatenate([wu, [opts.weight_T, opts.weight_p]])
 
 
@@ -281,10 +288,12 @@ def _test_value(kind: str, mu: np.ndarray | None, tangent: np.ndarray) -> float:
 class _Stepper:
     """Corrector and tangent solves on a fixed mesh."""
 
-    def __init__(self, system: CycleSystem, tm: np.ndarray, opts: CycleOptions) -> None:
+    def __init__(self, system: CycleSystem, tm: np.ndarray, opts: CycleOptions,
+                 scale: float = 1.0) -> None:
         self.coll = Collocation(system, tm, opts.ncol)
         self.opts = opts
-        self.W = _weights(self.coll, opts)
+        self.scale = scale
+        self.W = _weights(self.coll, opts, scale)
 
     def tangent(self, X: np.ndarray, tau_prev: np.ndarray, Fref: np.ndarray, A=None, lu=None):
         """Unit tangent (W-norm) oriented along tau_prev; reuses a factorisation if given."""
@@ -390,7 +399,11 @@ def continue_cycles(
     if (opts.detect_sparsity and sysobj.dense_pattern and sysobj.dfdx_user is not None
             and sysobj.n >= 20):
         sysobj = sysobj.with_sparsity(sysobj.detect_sparsity(U, float(start.p)))
-    st = _Stepper(sysobj, tm, opts)
+    if opts.state_scale is None:
+        scale = max(1.0, float(np.sqrt(np.mean(U**2))))
+    else:
+        scale = float(opts.state_scale)
+    st = _Stepper(sysobj, tm, opts, scale)
     X = _pack(U, float(start.T), float(start.p))
     points: list[CyclePoint] = []
     specials: list[CycleSpecialPoint] = []
@@ -545,7 +558,7 @@ def continue_cycles(
                 pat = sysobj.detect_sparsity(U, p)
                 if pat.sum() > sysobj.nnz:  # new couplings appeared: widen the pattern
                     sysobj = sysobj.with_sparsity(pat)
-            st = _Stepper(sysobj, tm_new, opts)
+            st = _Stepper(sysobj, tm_new, opts, scale)
             X = _pack(U_new, T, p)
             tau = np.concatenate([tu_new.ravel(), tau[-2:]])
             tau /= math.sqrt(float(np.sum(st.W * tau * tau)))
