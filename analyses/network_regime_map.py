@@ -32,6 +32,7 @@ markers of an existing markdown file is kept when the file is regenerated.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import sys
@@ -66,6 +67,7 @@ __all__ = [
     "equilibrium_grid",
     "main",
     "plot_map",
+    "probe_disagreements",
     "run_snn_sweep",
     "write_markdown",
 ]
@@ -176,7 +178,7 @@ class BifurcationCurves:
 class EquilibriumGrid:
     """The ODE equilibrium at every grid point: ``n_unstable`` eigenvalues with Re > 0
     (-1 where Newton failed), ``leading`` eigenvalue (largest real part), Newton
-    ``residual``; arrays indexed [tau_EE, p_EI]."""
+    ``residual``, the ``states`` (NaN where Newton failed); arrays indexed [tau_EE, p_EI]."""
 
     p_ei: np.ndarray
     tau_ee: np.ndarray
@@ -185,6 +187,7 @@ class EquilibriumGrid:
     residual: np.ndarray
     success: bool
     message: str
+    states: np.ndarray | None = None
 
     @property
     def unstable(self) -> np.ndarray:
@@ -202,6 +205,16 @@ def _one_blas_thread():
 
         return contextlib.nullcontext()
     return threadpool_limits(limits=1, user_api="blas")
+
+
+@functools.lru_cache(maxsize=4)
+def _base_equilibrium(params: NetworkParams) -> tuple[Any, Any]:
+    """Compiled reduced model (smooth bin rule) and its equilibrium at ``params`` (cached:
+    the equilibrium search integrates the ODE for 600 ms first)."""
+    from bifsnn.reduction import MarkovModelDef, find_equilibrium
+
+    model = MarkovModelDef(params, bin_rule="smooth").compile()
+    return model, find_equilibrium(model)
 
 
 def _check_box(name: str, box: Sequence[float], lo_min: float) -> tuple[float, float]:
@@ -319,7 +332,6 @@ def bifurcation_curves(
     ``ds_frac`` and at most ``ds_max_frac`` times N_E + N_I (the state norm is O(1e3)).
     """
     from bifsnn.continuation import ContinuationOptions, continue_equilibria
-    from bifsnn.reduction import MarkovModelDef, find_equilibrium
 
     t0 = time.perf_counter()
     params = params or NetworkParams()
@@ -337,8 +349,7 @@ def bifurcation_curves(
     settings = dict(params=params.to_dict(),
                     p_range=[p_lo, p_hi], tau_range=[t_lo, t_hi], ds_frac=ds_frac,
                     ds_max_frac=ds_max_frac, max_steps=max_steps)
-    model = MarkovModelDef(params, bin_rule="smooth").compile()
-    eq = find_equilibrium(model)
+    model, eq = _base_equilibrium(params)
     if not eq.success:
         return BifurcationCurves(params.tau_EE, (p_lo, p_hi), (t_lo, t_hi), [], [], [], [],
                                  False, f"no equilibrium at the base point: {eq.message}",
@@ -416,20 +427,18 @@ def equilibrium_grid(
     row from the previous row's first solution (all from the base equilibrium), so the
     equilibrium followed is the one continued from the base point.
     """
-    from bifsnn.reduction import MarkovModelDef, find_equilibrium
-
     params = params or NetworkParams()
     pv, tv = np.asarray(p_values, float), np.asarray(tau_values, float)
     if pv.ndim != 1 or tv.ndim != 1 or not len(pv) or not len(tv):
         raise ValueError("p_values and tau_values must be non-empty 1-D sequences")
-    model = MarkovModelDef(params, bin_rule="smooth").compile()
-    eq = find_equilibrium(model)
+    model, eq = _base_equilibrium(params)
     prob = model.ode_problem("p_EI", x0=eq.x)
     ip, it_ = prob.param_index("p_EI"), prob.param_index("tau_EE")
     shape = (len(tv), len(pv))
     nu = np.full(shape, -1, dtype=int)
     lead = np.full(shape, np.nan + 0j)
     resid = np.full(shape, np.nan)
+    states = np.full((*shape, prob.n), np.nan)
     failures = []
     if not eq.success:
         return EquilibriumGrid(pv, tv, nu, lead, resid, False,
@@ -477,12 +486,15 @@ def equilibrium_grid(
     p_base = prob.p0.copy()
     row_start = (eq.x.copy(), p_base.copy())
     with _one_blas_thread():
-        _march_grid(pv, tv, row_start, march, prob, ip, it_, nu, lead, resid, failures)
+        _march_grid(pv, tv, row_start, march, prob, ip, it_, nu, lead, resid, states,
+                    failures)
     return EquilibriumGrid(pv, tv, nu, lead, resid, not failures,
-                           "ok" if not failures else "Newton failed at " + "; ".join(failures))
+                           "ok" if not failures else "Newton failed at " + "; ".join(failures),
+                           states)
 
 
-def _march_grid(pv, tv, row_start, march, prob, ip, it_, nu, lead, resid, failures) -> None:
+def _march_grid(pv, tv, row_start, march, prob, ip, it_, nu, lead, resid, states,
+                failures) -> None:
     from bifsnn.continuation.events import eigenvalues
 
     for i, tau in enumerate(tv):
@@ -503,6 +515,7 @@ def _march_grid(pv, tv, row_start, march, prob, ip, it_, nu, lead, resid, failur
             nu[i, j] = int(np.sum(ev.real > 0))
             lead[i, j] = ev[0]
             resid[i, j] = r
+            states[i, j] = x
 
 
 # ----------------------------------------------------------------------------- sweep
@@ -574,9 +587,96 @@ def compare(ds, grid: EquilibriumGrid, curves: BifurcationCurves | None = None
                          hopf=sorted(hopf)))
     agree = table["SNN osc & ODE unstable"] + table["SNN async & ODE stable"]
     n_valid = int(valid.sum())
+    half = 0.5 * float(np.min(np.diff(pv))) if len(pv) > 1 else float("nan")
     return dict(run_counts=dict(run_counts), cell_counts=dict(cell_counts), table=table,
+                half_step=half,
                 agree=agree, n_valid=n_valid, seed_split_cells=seed_split, rows=rows,
                 majority=maj, oscillating=osc)
+
+
+def _ode_amplitude(model, x0, t_ms: float, window_ms: float) -> tuple[float, float, bool]:
+    """(peak-to-peak, mean) of the ODE's per-neuron E rate (Hz, 1 ms bins) over the last
+    ``window_ms`` of a run from ``x0``, and whether the integration succeeded."""
+    from bifsnn.reduction import simulate_ode
+
+    res = simulate_ode(model, t_ms=t_ms, x0=x0)
+    ok = bool(res.options.get("success", True))
+    n_e = res.params.N_E
+    per_ms = max(1, int(round(1.0 / res.dt_ms)))
+    r = np.asarray(res.spike_counts_e, dtype=float)
+    r = r[: len(r) // per_ms * per_ms].reshape(-1, per_ms).sum(axis=1)  # spikes per ms
+    tail = r[-int(window_ms):] * 1000.0 / n_e
+    if len(tail) == 0 or not np.all(np.isfinite(tail)):
+        return float("nan"), float("nan"), False
+    return float(tail.max() - tail.min()), float(tail.mean()), ok
+
+
+def _kick(model, x_eq: np.ndarray, size: float) -> np.ndarray:
+    """``x_eq`` moved by ``size`` |x_eq| along the real part of the leading eigenvector of
+    the Jacobian (that direction keeps the conserved totals of the state, unlike a random
+    kick)."""
+    ev, vec = np.linalg.eig(np.asarray(model.jacobian(x_eq)))
+    v = np.real(vec[:, int(np.argmax(ev.real))])
+    if not np.any(v):
+        v = np.imag(vec[:, int(np.argmax(ev.real))])
+    return x_eq + size * np.linalg.norm(x_eq) * v / np.linalg.norm(v)
+
+
+def probe_disagreements(grid: EquilibriumGrid, cmp: dict[str, Any],
+                        params: NetworkParams | None = None, ds: Any = None, *,
+                        t_ms: float = 1500.0, window_ms: float = 500.0,
+                        perturbation: float = 1e-3) -> list[dict[str, Any]]:
+    """ODE runs at every cell where the SNN and the ODE's linear stability disagree.
+
+    Two runs per cell: from the equilibrium with a relative perturbation (does it decay, or
+    grow into a cycle?) and from a state on the oscillation of the nearest cell where both
+    oscillate (is there a stable cycle coexisting with a stable equilibrium, i.e. the
+    bistable region next to a subcritical Hopf curve?).  Amplitudes are the peak-to-peak
+    per-neuron E rate (Hz) over the last ``window_ms``.  With the sweep dataset ``ds`` the
+    SNN's seed-mean rate, synchrony ratio and spectral peak are added.
+    """
+    from bifsnn.reduction import MarkovModelDef
+
+    params = params or NetworkParams()
+    osc, valid = cmp["oscillating"], grid.n_unstable >= 0
+    dis = np.argwhere(valid & (osc != grid.unstable))
+    both = np.argwhere(valid & osc & grid.unstable)
+    out: list[dict[str, Any]] = []
+    cycle_states: dict[tuple[int, int], np.ndarray] = {}
+    for i, j in dis:
+        pe, tau = float(grid.p_ei[j]), float(grid.tau_ee[i])
+        model = MarkovModelDef(params.replace(p_EI=pe, tau_EE=tau), bin_rule="smooth").compile()
+        x_eq = grid.states[i, j]
+        amp_eq, mean_eq, ok1 = _ode_amplitude(model, _kick(model, x_eq, perturbation),
+                                              t_ms, window_ms)
+        item = dict(p_EI=pe, tau_EE=tau, snn=str(cmp["majority"][i, j]),
+                    n_unstable=int(grid.n_unstable[i, j]), amp_from_eq_hz=amp_eq,
+                    mean_from_eq_hz=mean_eq, amp_from_cycle_hz=float("nan"),
+                    mean_from_cycle_hz=float("nan"), cycle_source=None, ok=ok1)
+        if ds is not None:
+            cell = ds.isel(p_EI=int(j), tau_EE=int(i))
+            for k in ("rate_e_hz", "ssi_e_ratio", "spectral_peak_hz"):
+                if k in cell:
+                    item[f"snn_{k}"] = float(np.nanmean(np.asarray(cell[k].values, float)))
+            item["snn_labels"] = [str(v) for v in np.asarray(cell["regime"].values).ravel()]
+        if len(both):
+            k = int(np.argmin(np.abs(both[:, 0] - i) + np.abs(both[:, 1] - j)))
+            ci, cj = (int(v) for v in both[k])
+            if (ci, cj) not in cycle_states:
+                src = MarkovModelDef(params.replace(p_EI=float(grid.p_ei[cj]),
+                                                    tau_EE=float(grid.tau_ee[ci])),
+                                     bin_rule="smooth").compile()
+                from bifsnn.reduction import simulate_ode
+
+                res = simulate_ode(src, t_ms=t_ms,
+                                   x0=_kick(src, grid.states[ci, cj], perturbation))
+                cycle_states[(ci, cj)] = np.asarray(res.extra["final_state"])
+            amp_c, mean_c, ok2 = _ode_amplitude(model, cycle_states[(ci, cj)], t_ms, window_ms)
+            item.update(amp_from_cycle_hz=amp_c, mean_from_cycle_hz=mean_c,
+                        cycle_source=(float(grid.p_ei[cj]), float(grid.tau_ee[ci])),
+                        ok=item["ok"] and ok2)
+        out.append(item)
+    return out
 
 
 # ----------------------------------------------------------------------------- figure
@@ -670,19 +770,26 @@ def _auto_reading(cmp: dict[str, Any], curves: BifurcationCurves | None) -> list
     out.append(f"- Cells whose seeds disagree on oscillating vs asynchronous: "
                f"{cmp['seed_split_cells']}.")
     if curves is not None:
-        n_rows = len(cmp["rows"])
-        close = 0
+        dists = []
         for r in cmp["rows"]:
-            if r["snn_switch"] and r["hopf"] and len(r["snn_switch"]) == len(r["hopf"]):
-                close += 1
-        out.append(f"- Rows (tau_EE values) with as many SNN async/oscillating switches as "
-                   f"Hopf-curve crossings: {close} of {n_rows}.")
+            hp = [p for p, _ in r["hopf"]]
+            dists += [min(abs(x - h) for h in hp) if hp else math.inf for x in r["snn_switch"]]
+        if dists:
+            half = cmp.get("half_step", float("nan"))
+            near = sum(d <= half + 1e-12 for d in dists)
+            finite = [d for d in dists if math.isfinite(d)]
+            out.append(
+                f"- SNN async/oscillating switches (midpoints between grid cells, so the SNN "
+                f"boundary is known to +-{half:.3f}) within {half:.3f} of a Hopf-curve "
+                f"crossing of the same tau_EE row: {near} of {len(dists)}; largest distance "
+                f"{max(finite):.3f}" + (" (some rows have no crossing)"
+                                        if len(finite) < len(dists) else "") + ".")
     return out
 
 
 def write_markdown(path: str | Path, *, spec_info: dict[str, Any], curves: BifurcationCurves,
                    grid: EquilibriumGrid, cmp: dict[str, Any], sweep_info: dict[str, Any],
-                   figure_name: str) -> Path:
+                   figure_name: str, probes: list[dict[str, Any]] | None = None) -> Path:
     """Write the report; a hand-written reading between the markers is kept."""
     from bifsnn.results import atomic_write_text
 
@@ -760,8 +867,7 @@ def write_markdown(path: str | Path, *, spec_info: dict[str, Any], curves: Bifur
                  + f"; ends: {'; '.join(c.messages)}")
     for s in curves.skipped:
         L.append(f"- not continued: {s}")
-    if not curves.success:
-        L.append(f"- continuation problems: {curves.message}")
+    L.append(f"- continuation status: {curves.message}")
     L.append("")
     L.append("Codim-2 points located on the curves:\n")
     if curves.codim2:
@@ -790,6 +896,28 @@ def write_markdown(path: str | Path, *, spec_info: dict[str, Any], curves: Bifur
         L.append(f"| {r['tau_EE']:.2f} | {_fmt_list(r['snn_switch'])} | "
                  f"{_fmt_list(r['ode_switch'])} | {hopf} |")
     L.append("")
+    if probes:
+        L.append("Cells where they disagree, probed with ODE runs (1500 ms; peak-to-peak of "
+                 "the per-neuron E rate over the last 500 ms, Hz) from the equilibrium kicked "
+                 "along its leading eigenvector (1e-3 relative) and from a state on the "
+                 "oscillation of the nearest cell where both oscillate; SNN: seed means "
+                 "(synchrony ratio SSI_E/SSI_indep, classifier threshold 1.5):\n")
+        L.append("| p_EI | tau_EE | SNN labels | SNN rate (Hz) | SNN sync ratio | SNN "
+                 "spectral peak (Hz) | ODE unstable eigenvalues | ODE p2p from eq. | ODE p2p "
+                 "from cycle (source cell) | ODE mean rate from eq. / from cycle (Hz) |")
+        L.append("|---|---|---|---|---|---|---|---|---|---|")
+        for it in probes:
+            src = it.get("cycle_source")
+            src_s = f" ({src[0]:.2f}, {src[1]:.2f})" if src else ""
+            L.append(f"| {it['p_EI']:.2f} | {it['tau_EE']:.2f} | "
+                     f"{', '.join(it.get('snn_labels', [it['snn']]))} | "
+                     f"{it.get('snn_rate_e_hz', float('nan')):.1f} | "
+                     f"{it.get('snn_ssi_e_ratio', float('nan')):.2f} | "
+                     f"{it.get('snn_spectral_peak_hz', float('nan')):.0f} | "
+                     f"{it['n_unstable']} | {it['amp_from_eq_hz']:.3g} | "
+                     f"{it['amp_from_cycle_hz']:.3g}{src_s} | {it['mean_from_eq_hz']:.1f} / "
+                     f"{it['mean_from_cycle_hz']:.1f} |")
+        L.append("")
     L.append("## Reading\n")
     L.append("Computed from the tables above:\n")
     L.extend(_auto_reading(cmp, curves))
@@ -831,9 +959,15 @@ def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n-pei", type=_positive_int("--n-pei"), default=15,
-                    help="grid points in p_EI over [0.3, 1.0] (default 15: step 0.05)")
+                    help="grid points in p_EI (default 15: step 0.05 over [0.3, 1.0])")
     ap.add_argument("--n-tau", type=_positive_int("--n-tau"), default=13,
-                    help="grid points in tau_EE over [1.0, 4.0] ms (default 13: step 0.25)")
+                    help="grid points in tau_EE (default 13: step 0.25 over [1.0, 4.0] ms)")
+    ap.add_argument("--p-range", type=float, nargs=2, default=P_RANGE, metavar=("LO", "HI"),
+                    help="p_EI range of the grid and the curves (default 0.3 1.0); must "
+                         "contain the base p_EI = 0.8")
+    ap.add_argument("--tau-range", type=float, nargs=2, default=TAU_RANGE,
+                    metavar=("LO", "HI"), help="tau_EE range, ms (default 1.0 4.0); must "
+                    "contain the base tau_EE = 1.4")
     ap.add_argument("--seeds", type=_positive_int("--seeds"), default=2,
                     help="seeds per grid point (0..seeds-1; default 2)")
     ap.add_argument("--t-ms", type=_positive_float("--t-ms"), default=2000.0,
@@ -861,20 +995,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not (0 <= args.transient_ms < args.t_ms):
         ap.error(f"--transient-ms = {args.transient_ms} is out of range: must be in "
                  f"[0, --t-ms = {args.t_ms})")
+    params = NetworkParams()
+    for name, (lo, hi), base, lo_min, hi_max in (
+            ("--p-range", args.p_range, params.p_EI, 0.0, 1.0),
+            ("--tau-range", args.tau_range, params.tau_EE, 1e-6, math.inf)):
+        if not (lo_min <= lo <= base <= hi <= hi_max and lo < hi):
+            ap.error(f"{name} = {lo} {hi} is out of range: need {lo_min} <= LO < HI <= "
+                     f"{hi_max} with LO <= {base} <= HI (the base point)")
     progress = not args.quiet
     say = (lambda s: print(s, flush=True)) if progress else (lambda s: None)
-    pv = np.round(np.linspace(*P_RANGE, args.n_pei), 10) if args.n_pei > 1 \
-        else np.array([np.mean(P_RANGE)])
-    tv = np.round(np.linspace(*TAU_RANGE, args.n_tau), 10) if args.n_tau > 1 \
-        else np.array([np.mean(TAU_RANGE)])
+    p_range, tau_range = tuple(args.p_range), tuple(args.tau_range)
+    pv = np.round(np.linspace(*p_range, args.n_pei), 10) if args.n_pei > 1 \
+        else np.array([np.mean(p_range)])
+    tv = np.round(np.linspace(*tau_range, args.n_tau), 10) if args.n_tau > 1 \
+        else np.array([np.mean(tau_range)])
     args.out.mkdir(parents=True, exist_ok=True)
-    params = NetworkParams()
 
     # 1. curves (cached)
     cache = args.out / "curves.json"
     curves = None
-    want = dict(params=params.to_dict(), p_range=list(P_RANGE),
-                tau_range=list(TAU_RANGE), ds_frac=0.005, ds_max_frac=args.ds_max_frac,
+    want = dict(params=params.to_dict(), p_range=list(p_range),
+                tau_range=list(tau_range), ds_frac=0.005, ds_max_frac=args.ds_max_frac,
                 max_steps=args.max_curve_steps)
     if cache.exists() and not args.no_cache:
         try:
@@ -886,7 +1027,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             say(f"curves: cache {cache} unusable ({exc}); recomputing")
     if curves is None:
         with _one_blas_thread():
-            curves = bifurcation_curves(params, p_range=P_RANGE, tau_range=TAU_RANGE,
+            curves = bifurcation_curves(params, p_range=p_range, tau_range=tau_range,
                                         ds_max_frac=args.ds_max_frac,
                                         max_steps=args.max_curve_steps, progress=progress)
         from bifsnn.results import atomic_write_text
@@ -900,7 +1041,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     say(f"equilibrium grid: {grid.message} ({time.perf_counter() - t0:.0f} s)")
 
     # 3. SNN sweep
-    store = args.out / f"snn_{args.n_pei}x{args.n_tau}_s{args.seeds}_{args.t_ms:g}ms"
+    store = args.out / (f"snn_{args.n_pei}x{args.n_tau}_p{p_range[0]:g}-{p_range[1]:g}_"
+                        f"tau{tau_range[0]:g}-{tau_range[1]:g}_s{args.seeds}_{args.t_ms:g}ms")
     res, ds = run_snn_sweep(store, pv, tv, seeds=range(args.seeds), t_ms=args.t_ms,
                             transient_ms=args.transient_ms, backend=args.backend,
                             workers=args.workers, progress=progress)
@@ -908,6 +1050,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # 4. figure and report
     cmp = compare(ds, grid, curves)
+    t0 = time.perf_counter()
+    with _one_blas_thread():
+        probes = probe_disagreements(grid, cmp, params, ds)
+    say(f"probed {len(probes)} disagreeing cell(s) with ODE runs "
+        f"({time.perf_counter() - t0:.0f} s)")
     args.figures.mkdir(parents=True, exist_ok=True)
     name = "network_regime_map"
     plot_map(ds, curves, grid, args.figures / name,
@@ -923,7 +1070,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                    n_skipped=res.n_skipped, n_error=res.n_error,
                                    elapsed_s=res.elapsed_s, backend=res.backend,
                                    workers=res.workers),
-                   figure_name=name)
+                   figure_name=name, probes=probes)
     say(f"wrote {args.figures / name}.png/.pdf/.md")
     return 0 if res.success else 1
 

@@ -1,0 +1,158 @@
+"""Smoke and consistency tests of analyses/network_regime_map.py on tiny grids.
+
+The script is not a package module, so it is loaded from its path.  Reference values of the
+reduced ODE at the defaults (Hopf points of the p_EI branch at tau_EE = 1.4 ms: p_EI =
+0.5005, 0.7045, 0.7285, 0.9596) come from the continuation run recorded in
+figures/network_regime_map.md.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SCRIPT = Path(__file__).resolve().parent.parent / "analyses" / "network_regime_map.py"
+
+
+@pytest.fixture(scope="module")
+def nrm():
+    spec = importlib.util.spec_from_file_location("network_regime_map", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["network_regime_map"] = mod  # dataclasses resolve annotations through it
+    spec.loader.exec_module(mod)
+    yield mod
+    sys.modules.pop("network_regime_map", None)
+
+
+def _curve(nrm, p, tau, omega):
+    n = len(p)
+    return nrm.Curve("H", float(p[0]), np.asarray(p, float), np.asarray(tau, float),
+                     np.full(n, omega), np.full(n, -1.0), ["test"], True)
+
+
+def test_crossings_and_duplicate_detection(nrm):
+    # a curve that crosses tau = 1.4 twice: tau = 1.6 - 20 (p - 0.7)^2 sampled at 4 points
+    p = np.array([0.55, 0.65, 0.75, 0.85])
+    c = _curve(nrm, p, 1.6 - 20 * (p - 0.7) ** 2, 0.5)
+    xs = c.crossings(1.4)
+    assert len(xs) == 2
+    # linear interpolation on the chords: tau 1.15 -> 1.55 crosses 1.4 at 0.625 of the way
+    # (exact values 0.6125 and 0.7875; tolerance: round-off)
+    assert [x[0] for x in xs] == pytest.approx([0.6125, 0.7875], abs=1e-12)
+    assert c.crossings(1.7) == []
+    # same point and frequency -> found; other frequency (> 2 %) or other p_EI -> not found
+    assert nrm._already_on([c], "H", 0.79, 0.505, 1.4) == 0
+    assert nrm._already_on([c], "H", 0.7875, 0.6, 1.4) is None
+    assert nrm._already_on([c], "H", 0.70, 0.5, 1.4) is None
+    assert nrm._already_on([c], "LP", 0.7875, 0.5, 1.4) is None
+
+
+def test_compare_counts_cells(nrm):
+    xr = pytest.importorskip("xarray")
+    p, tau = [0.4, 0.6, 0.8], [1.0, 2.0]
+    lab = np.empty((3, 2, 2), dtype=object)  # (p_EI, tau_EE, seed)
+    lab[...] = "asynchronous"
+    lab[1, 0, :] = "regular-MFE"         # oscillating, ODE unstable -> agree
+    lab[2, 0, :] = ["irregular", "alternating-MFE"]  # oscillating (both seeds), ODE stable
+    lab[0, 1, :] = ["asynchronous", "regular-MFE"]   # seed split; majority tie -> async
+    ds = xr.Dataset({"regime": (("p_EI", "tau_EE", "seed"), lab)},
+                    coords={"p_EI": p, "tau_EE": tau, "seed": [0, 1]})
+    nu = np.array([[0, 2, 0], [0, 2, -1]])  # [tau, p]; -1 = Newton failed
+    grid = nrm.EquilibriumGrid(np.array(p), np.array(tau), nu, np.zeros((2, 3), complex),
+                               np.zeros((2, 3)), False, "test")
+    cmp = nrm.compare(ds, grid)
+    assert cmp["table"] == {"SNN osc & ODE unstable": 1, "SNN async & ODE stable": 2,
+                            "SNN osc & ODE stable": 1, "SNN async & ODE unstable": 1,
+                            "ODE equilibrium not found": 1}
+    assert cmp["agree"] == 3 and cmp["n_valid"] == 5
+    assert cmp["seed_split_cells"] == 1
+    assert sum(cmp["run_counts"].values()) == 12
+    row0 = cmp["rows"][0]  # tau = 1.0: A R I -> switches at 0.5 only; ODE 0 2 0 -> 0.5, 0.7
+    assert row0["snn_switch"] == pytest.approx([0.5]) and \
+        row0["ode_switch"] == pytest.approx([0.5, 0.7])
+
+
+def test_equilibrium_grid_matches_one_parameter_hopf_points(nrm):
+    """Stability from grid Newton agrees with the Hopf points of the continuation: stable
+    below p_EI = 0.5005 and above 0.9596, two unstable eigenvalues at 0.6 and 0.8 (counts are
+    integers: exact)."""
+    g = nrm.equilibrium_grid([0.4, 0.6, 0.8, 1.0], [1.4])
+    assert g.success, g.message
+    assert g.n_unstable[0].tolist() == [0, 2, 2, 0]
+    # Newton tolerance 1e-9 (1 + max|x|), max|x| ~ 2e3
+    assert np.all(g.residual < 1e-5)
+
+
+def test_hopf_curve_points_are_hopf_points(nrm):
+    """Short two-parameter curves near tau_EE = 1.4: every stored point has a complex pair
+    on the imaginary axis at the curve's omega (|Re| < 1e-6 omega: the Hopf system is solved
+    to Newton tolerance 1e-9 on a problem scaled O(1e3))."""
+    from bifsnn.reduction import MarkovModelDef
+
+    curves = nrm.bifurcation_curves(p_range=(0.65, 0.85), tau_range=(1.3, 1.5), max_steps=3,
+                                    progress=False)
+    starts = sorted(round(c["p_EI"], 3) for c in curves.one_param if c["type"] == "H")
+    assert starts == [0.705, 0.728]  # the two Hopf points of the branch in (0.65, 0.85)
+    model = MarkovModelDef(nrm.NetworkParams(), bin_rule="smooth").compile()
+    prob = model.ode_problem("p_EI")
+    ip, it = prob.param_index("p_EI"), prob.param_index("tau_EE")
+    assert len(curves.curves) == 2
+    for c in curves.curves:
+        assert len(c.p_ei) >= 4
+        # the joined curve passes through its start point at the base tau_EE
+        assert np.min(np.abs(c.p_ei - c.start_p_ei) + np.abs(c.tau_ee - 1.4)) < 1e-9
+        # at both ends: re-solve the equilibrium there (grid Newton), then the eigenvalue
+        # nearest i*omega must sit on the imaginary axis at omega
+        for k in (0, len(c.p_ei) - 1):
+            g = nrm.equilibrium_grid([c.p_ei[k]], [c.tau_ee[k]])
+            assert g.success, g.message
+            p = prob.p0.copy()
+            p[ip], p[it] = c.p_ei[k], c.tau_ee[k]
+            ev = np.linalg.eigvals(prob.jac_x(g.states[0, 0], p))
+            om = abs(c.omega[k])
+            lam = ev[np.argmin(np.abs(ev - 1j * om))]
+            assert abs(lam.real) < 1e-6 * om
+            assert abs(lam.imag - om) < 1e-6 * om
+
+
+def test_main_tiny_grid_writes_figure_and_report(nrm, tmp_path, capsys):
+    args = ["--n-pei", "2", "--n-tau", "2", "--seeds", "1", "--t-ms", "300",
+            "--p-range", "0.7", "0.85", "--tau-range", "1.3", "1.5",
+            "--max-curve-steps", "2", "--backend", "serial", "--quiet",
+            "--out", str(tmp_path / "out"), "--figures", str(tmp_path / "fig")]
+    assert nrm.main(args) == 0
+    fig = tmp_path / "fig"
+    for ext in ("png", "pdf", "md"):
+        assert (fig / f"network_regime_map.{ext}").stat().st_size > 0
+    md = (fig / "network_regime_map.md").read_text()
+    assert "- p_EI: 2 values 0.700, 0.850" in md
+    assert "- tau_EE (ms): 2 values 1.300, 1.500" in md
+    assert "sweep: 4 runs, 4 run now" in md
+    # regime counts over runs add up to the 4 runs
+    rows = [ln for ln in md.splitlines() if ln.startswith("| ") and ln.count("|") == 4
+            and ln.split("|")[2].strip().isdigit()]
+    assert sum(int(r.split("|")[2]) for r in rows) == 4
+    # a hand-written reading survives regeneration; curves come from the cache, runs resume
+    md = md.replace("(no hand-written reading yet)", "Hand-written text.")
+    (fig / "network_regime_map.md").write_text(md)
+    assert nrm.main(args) == 0
+    md2 = (fig / "network_regime_map.md").read_text()
+    assert "Hand-written text." in md2
+    assert "sweep: 4 runs, 0 run now (4 resumed" in md2
+
+
+@pytest.mark.parametrize("bad, name", [
+    (["--n-pei", "0"], "--n-pei"),
+    (["--t-ms", "-5"], "--t-ms"),
+    (["--t-ms", "100", "--transient-ms", "100"], "--transient-ms"),
+    (["--p-range", "0.85", "1.0"], "--p-range"),
+])
+def test_cli_rejects_bad_input(nrm, bad, name, capsys):
+    with pytest.raises(SystemExit) as exc:
+        nrm.main(bad)
+    assert exc.value.code == 2
+    assert name in capsys.readouterr().err
