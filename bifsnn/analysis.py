@@ -302,7 +302,7 @@ def analyse_network(
         say(f"equilibria, direction {direction:+d}: {len(br)} points, {br.message}")
         if not br.success:
             messages.append(f"equilibria ({direction:+d}): {br.message}")
-    rates_along = [np.array([model.firing_rates(x) for x in br.x]) for br in branches]
+    rates_along = [_rates_along(model, param, br) for br in branches]
     timings["equilibria"] = time.perf_counter() - t0
 
     cycles: list[Any] = []
@@ -334,6 +334,13 @@ def analyse_network(
     message = "; ".join(messages) if messages else "completed"
     return NetworkAnalysis(params, param, (lo, hi), bin_rule, branches, cycles, verification,
                            rates_along, not messages, message, timings)
+
+
+def _rates_along(model, param: str, branch) -> np.ndarray:
+    """(f_E, f_I) in spikes/ms at every point, each at its own parameter value (the firing
+    fraction depends on tau_*, S_*, lambda_ext, ...)."""
+    return np.array([model.with_param_value(param, float(v)).firing_rates(x)
+                     for x, v in zip(branch.x, branch.param_values, strict=True)])
 
 
 def _nearest_state(branches, value: float, default: np.ndarray) -> np.ndarray:

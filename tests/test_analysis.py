@@ -64,3 +64,19 @@ def test_bad_input_rejected_before_work(kwargs, name):
 def test_cli_analyse_bad_range_exits_2(capsys):
     assert main(["analyse", "--range", "0.5", "1.5", "--quiet"]) == 2
     assert "p_EI" in capsys.readouterr().err
+
+
+def test_equilibrium_rates_along_branch_use_each_points_parameter():
+    """Along tau_EE the firing fraction depends on the parameter itself: the branch's rates
+    must match a fresh equilibrium solve at that value to 1e-6 relative."""
+    from bifsnn.reduction import MarkovModelDef, find_equilibrium
+
+    a = analyse_network(NetworkParams(), "tau_EE", (2.8, 3.4), n_verify=0, with_cycles=False,
+                        log=None)
+    br, rates = a.equilibria[0], a.rates_along[0]
+    j = len(br) - 1
+    value = float(br.param_values[j])
+    eq = find_equilibrium(MarkovModelDef(NetworkParams(tau_EE=value),
+                                         bin_rule="smooth").compile())
+    assert eq.success and eq.stable
+    assert rates[j][0] == pytest.approx(eq.rate_e, rel=1e-6)
