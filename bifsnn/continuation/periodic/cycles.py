@@ -367,7 +367,9 @@ def continue_cycles(
 
     ``start`` is a converged cycle (CycleSolution/CyclePoint) or a CycleStart with a tangent
     (e.g. from ``cycle_from_hopf`` or ``switch_at_pd``). Without a tangent the branch starts in
-    the direction of increasing p if ``options.ds > 0``, else decreasing p. Keyword arguments
+    the direction of increasing p if ``options.ds > 0``, else decreasing p; for a start built
+    from the Lyapunov coefficient (``cycle_from_hopf(..., l1=...)``) ds > 0 means away from
+    the Hopf point. Keyword arguments
     override fields of ``options``. Never raises on numerical failure: the partial branch is
     returned with ``success=False`` and a message.
     """
@@ -379,6 +381,11 @@ def continue_cycles(
         setattr(opts, k, v)
     opts.validate()
     direction = 1.0 if opts.ds > 0 else -1.0
+    info = getattr(start, "info", {}) or {}
+    if getattr(start, "tangent", None) is None and info.get("start") == "lyapunov":
+        # a cycle started at a small distance from its Hopf point: ds > 0 means "away from
+        # the Hopf point" (towards larger amplitude), ds < 0 back towards it
+        direction *= float(np.sign(float(start.p) - float(info["hopf_p"]))) or 1.0
     ds = abs(opts.ds)
 
     # --- bring the start onto a mesh of the requested size and degree
