@@ -813,7 +813,9 @@ def write_markdown(path: str | Path, *, spec_info: dict[str, Any], curves: Bifur
     L.append(f"- sweep: {sweep_info['n_points']} runs, {sweep_info['n_run']} run now "
              f"({sweep_info['n_skipped']} resumed from the store), {sweep_info['n_error']} "
              f"failed; {sweep_info['elapsed_s']:.0f} s wall on backend "
-             f"{sweep_info['backend']} with {sweep_info['workers']} worker(s)")
+             f"{sweep_info['backend']} with {sweep_info['workers']} worker(s); per-run time "
+             f"summed over all {sweep_info['n_points']} stored runs: "
+             f"{sweep_info.get('run_s_total', float('nan')):.0f} s")
     L.append(f"- reduced ODE: smooth bin rule; continuation {curves.elapsed_s:.0f} s "
              f"(settings: ds = {curves.settings.get('ds_frac')} N, ds_max = "
              f"{curves.settings.get('ds_max_frac')} N, at most "
@@ -1069,7 +1071,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                    sweep_info=dict(n_points=res.n_points, n_run=res.n_run,
                                    n_skipped=res.n_skipped, n_error=res.n_error,
                                    elapsed_s=res.elapsed_s, backend=res.backend,
-                                   workers=res.workers),
+                                   workers=res.workers,
+                                   run_s_total=float(np.nansum(np.asarray(
+                                       ds["elapsed_s"].values, float)))
+                                   if "elapsed_s" in ds else float("nan")),
                    figure_name=name, probes=probes)
     say(f"wrote {args.figures / name}.png/.pdf/.md")
     return 0 if res.success else 1
