@@ -812,7 +812,7 @@ def write_markdown(path: str | Path, *, spec_info: dict[str, Any], curves: Bifur
              "discarded")
     L.append(f"- sweep: {sweep_info['n_points']} runs, {sweep_info['n_run']} run now "
              f"({sweep_info['n_skipped']} resumed from the store), {sweep_info['n_error']} "
-             f"failed; {sweep_info['elapsed_s']:.0f} s wall on backend "
+             f"failed; {sweep_info['elapsed_s']:.0f} s wall in this invocation on backend "
              f"{sweep_info['backend']} with {sweep_info['workers']} worker(s); per-run time "
              f"summed over all {sweep_info['n_points']} stored runs: "
              f"{sweep_info.get('run_s_total', float('nan')):.0f} s")
