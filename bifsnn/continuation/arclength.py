@@ -144,6 +144,7 @@ class ArclengthContinuation:
         self.status = "running"
         self._stop_message = ""
         self.last_failure = ""
+        self.last_error = ""  # text of the last exception raised by G or dG, if any
 
         if correct_initial:
             k = self.direction_index
@@ -236,22 +237,34 @@ class ArclengthContinuation:
         return t
 
     # ------------------------------------------------------------------ corrector
+    #: Exceptions from a user's G or dG that mean "no usable value here" (e.g. a minimally
+    #: augmented system whose inner factorisation meets a non-finite matrix): the step fails
+    #: with reason "nan" and is retried smaller instead of aborting the whole branch.
+    EVAL_ERRORS = (np.linalg.LinAlgError, ValueError, FloatingPointError, ZeroDivisionError,
+                   OverflowError)
+
+    def _eval(self, fn: Callable[[np.ndarray], object], u: np.ndarray):
+        """fn(u), or None (with last_failure set) when it raises or is not finite."""
+        try:
+            val = fn(u)
+        except self.EVAL_ERRORS as exc:
+            self.last_failure = "nan"
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            return None
+        data = val.data if is_sparse(val) else np.asarray(val, dtype=float)
+        if not np.all(np.isfinite(data)):
+            self.last_failure = "nan"
+            return None
+        return val if is_sparse(val) else data
+
     def correct(self, u_guess: np.ndarray, c: np.ndarray | None, d: float | None):
         """Newton on [G(u); c.u - d] = 0 (or least-change Newton on G alone when ``c`` is
         None).  Returns ``(u, converged, iterations, residual, dG(u))``."""
         u = np.array(u_guess, dtype=float)
         for it in range(1, self.newton_max_iter + 1):
-            r = np.asarray(self.G(u), dtype=float)
-            if not np.all(np.isfinite(r)):
-                self.last_failure = "nan"
-                return u, False, it, np.inf, None
-            J = self.dG(u)
-            if is_sparse(J):
-                finite = np.all(np.isfinite(J.data))
-            else:
-                finite = np.all(np.isfinite(J))
-            if not finite:
-                self.last_failure = "nan"
+            r = self._eval(self.G, u)
+            J = None if r is None else self._eval(self.dG, u)
+            if J is None:
                 return u, False, it, np.inf, None
             if c is None:
                 # minimum-norm Newton step for the underdetermined system
@@ -270,17 +283,19 @@ class ArclengthContinuation:
             u = u + du
             step = float(np.max(np.abs(du)))
             if step <= self.newton_tol * (1.0 + float(np.max(np.abs(u)))):
-                r = np.asarray(self.G(u), dtype=float)
-                if not np.all(np.isfinite(r)):
-                    self.last_failure = "nan"
+                r = self._eval(self.G, u)
+                if r is None:
                     return u, False, it, np.inf, None
                 res = float(np.max(np.abs(r))) if r.size else 0.0
                 if res <= max(self.newton_tol, 1e3 * step):
-                    return u, True, it, res, self.dG(u)
+                    J = self._eval(self.dG, u)
+                    if J is None:
+                        return u, False, it, np.inf, None
+                    return u, True, it, res, J
             if step > 1e8 * (1.0 + float(np.max(np.abs(u_guess)))):
                 break
-        r = np.asarray(self.G(u), dtype=float)
-        res = float(np.max(np.abs(r))) if np.all(np.isfinite(r)) else np.inf
+        r = self._eval(self.G, u)
+        res = np.inf if r is None else float(np.max(np.abs(r)))
         self.last_failure = "nan" if not np.isfinite(res) else "newton"
         return u, False, self.newton_max_iter, res, None
 

@@ -110,6 +110,40 @@ def test_nan_stops_with_partial_curve():
     assert len(pts) >= 5 and all(u[1] <= 1.0 for u in pts)
 
 
+def test_exception_in_G_fails_the_step_not_the_branch():
+    """A G that raises LinAlgError (as a minimally augmented system whose inner factorisation
+    meets non-finite entries does) must fail the step, not the branch.  On the unit circle
+    the predictor of a step ds lands ~ds^2/2 off the curve; in the band 0.4 < p < 0.7 G
+    raises there when that is above 1e-3, so steps must shrink to ~0.04 to get through,
+    then the run must recover and reach the bound."""
+
+    def G(u):
+        off = abs(u[0] ** 2 + u[1] ** 2 - 1.0)
+        if 0.4 < u[1] < 0.7 and off > 1e-3:
+            raise np.linalg.LinAlgError("matrix has non-finite entries")
+        return np.array([u[0] ** 2 + u[1] ** 2 - 1.0])
+
+    cont = ArclengthContinuation(G, np.array([1.0, 0.0]), ds=0.2, ds_max=0.2, ds_min=1e-6,
+                                 max_steps=200, bounds={1: (-1.0, 0.9)})
+    pts = [r.u for r in cont]
+    assert cont.status == "bound" and cont.success, cont.message
+    assert pts[-1][1] == pytest.approx(0.9)
+    assert np.allclose([u[0] ** 2 + u[1] ** 2 for u in pts], 1.0, atol=1e-8)
+    assert "LinAlgError" in cont.last_error  # the band was hit and survived
+
+    def G_bad(u):
+        if u[1] > 0.5:
+            raise np.linalg.LinAlgError("matrix has non-finite entries")
+        return np.array([u[0] - u[1]])
+
+    cont = ArclengthContinuation(G_bad, np.array([0.0, 0.0]), ds=0.2, ds_max=0.2,
+                                 ds_min=1e-6, max_steps=100)
+    pts = [r.u for r in cont]
+    assert cont.status == "nan" and not cont.success
+    assert "LinAlgError" in cont.last_error
+    assert len(pts) >= 2 and all(u[1] <= 0.5 for u in pts)
+
+
 def test_step_size_floor_reported():
     # Newton allowed a single iteration on a nonlinear curve: never converges -> ds_min
     cont = ArclengthContinuation(circle, np.array([1.0, 0.0]), ds=0.1, ds_min=1e-3,
