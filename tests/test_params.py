@@ -113,3 +113,18 @@ def test_size_scaling_keeps_n_times_s():
         p.scaled(0)
     with pytest.raises(ParameterError, match="k"):
         p.scaled(0.001)
+
+
+def test_atomic_writes_leave_no_temp_and_use_umask_permissions(tmp_path):
+    import os
+    import stat
+
+    from bifsnn.results import atomic_write_text
+
+    target = tmp_path / "x" / "f.txt"
+    atomic_write_text(target, "hello")
+    assert target.read_text() == "hello"
+    assert [p.name for p in target.parent.iterdir()] == ["f.txt"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~umask
