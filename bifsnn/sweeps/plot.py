@@ -198,19 +198,17 @@ def plot_regime_map(
     ax.set_ylabel(y)
     ax.set_title(title or f"{var} over ({x}, {y})" + (f" [{notes[0]}]" if notes else ""),
                  fontsize="medium")
-    paths: list[Path] = []
-    if out is not None:
-        stem = Path(out)
-        stem = stem.with_suffix("") if stem.suffix in (".png", ".pdf") else stem
-        stem.parent.mkdir(parents=True, exist_ok=True)
-        from bifsnn.results import atomic_path
-
-        for ext in (".png", ".pdf"):
-            target = stem.parent / (stem.name + ext)
-            with atomic_path(target) as tmp:
-                fig.savefig(tmp, format=ext[1:], dpi=150)
-            paths.append(target)
+    paths = _save(fig, out)
     return RegimeMap(figure=fig, paths=paths, values=arr, x=xv, y=yv, var=var, notes=notes)
+
+
+def _save(fig: Any, out: str | Path | None) -> list[Path]:
+    """PNG and PDF of ``fig`` at the path stem ``out`` (atomic); nothing when ``out`` is None."""
+    if out is None:
+        return []
+    from bifsnn.plots import save_figure
+
+    return save_figure(fig, out)
 
 
 def delta_m_diagram(ds: Any, x: str, select: Mapping[str, Any] | None = None) -> Any:
@@ -260,17 +258,6 @@ def plot_delta_m_diagram(ds: Any, x: str, *, select: Mapping[str, Any] | None = 
 
     diagram = delta_m_diagram(ds, x, select)
     fig = plot_delta_m_vs_parameter(diagram, None, parameter_name=x, title=title)
-    paths: list[Path] = []
-    if out is not None:
-        stem = Path(out)
-        stem = stem.with_suffix("") if stem.suffix in (".png", ".pdf") else stem
-        stem.parent.mkdir(parents=True, exist_ok=True)
-        from bifsnn.results import atomic_path
-
-        for ext in (".png", ".pdf"):
-            target = stem.parent / (stem.name + ext)
-            with atomic_path(target) as tmp:
-                fig.savefig(tmp, format=ext[1:], dpi=150)
-            paths.append(target)
+    paths = _save(fig, out)
     return RegimeMap(figure=fig, paths=paths, values=diagram.fraction,
                      x=diagram.parameter_values, y=diagram.edges, var="delta_m_hist")
