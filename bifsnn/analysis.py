@@ -354,10 +354,15 @@ def _nearest_state(branches, value: float, default: np.ndarray) -> np.ndarray:
     return np.array(best, dtype=float)
 
 
-def _cycles_from_hopf(problem, branches, lo, hi, steps, say, messages) -> list[Any]:
-    """One cycle branch from each distinct Hopf point (failures are reported, not raised)."""
+def _cycles_from_hopf(problem, branches, lo, hi, steps, say, messages,
+                      ntst: int = 40) -> list[Any]:
+    """One cycle branch from each distinct Hopf point (failures are reported, not raised).
+
+    Collocation with ``ntst`` intervals of degree 4 and AUTO-style mesh adaptation; the
+    branch leaves the Hopf point on the side given by the first Lyapunov coefficient.
+    """
     from bifsnn.continuation import hopf_data
-    from bifsnn.continuation.periodic import CycleOptions, continue_cycles, cycle_from_hopf
+    from bifsnn.continuation.periodic import CycleOptions, continue_cycles, cycle_from_hopf_data
 
     seen: list[float] = []
     out = []
@@ -367,18 +372,18 @@ def _cycles_from_hopf(problem, branches, lo, hi, steps, say, messages) -> list[A
                 continue
             seen.append(sp.param)
             try:
-                hd = hopf_data(br, sp)
-                start = cycle_from_hopf(problem, hd.x, float(hd.p[hd.param]), hd.omega, hd.q,
-                                        l1=hd.l1, dalpha_dp=hd.dre_dp, ntst=60, ncol=4)
-                opts = CycleOptions(ds=0.01, ds_max=0.05, max_steps=steps, p_min=lo,
-                                    p_max=hi, ntst=60, ncol=4)
-                cb = continue_cycles(problem, start, opts)
+                system, start = cycle_from_hopf_data(problem, hopf_data(br, sp), ntst=ntst,
+                                                     ncol=4)
+                opts = CycleOptions(max_steps=steps, p_min=lo, p_max=hi, ntst=ntst, ncol=4)
+                cb = continue_cycles(system, start, opts)
             except Exception as exc:  # numerical failure: report and go on
                 messages.append(f"cycle from H at {sp.param:.6g}: {exc}")
                 say(f"cycle branch from H at {sp.param:.6g} failed: {exc}")
                 continue
             out.append(cb)
-            say(f"cycles from H at {sp.param:.6g}: {len(cb.points)} points, {cb.message}")
+            kinds = ", ".join(f"{c.kind} at {c.p:.6g}" for c in cb.special_points) or "none"
+            say(f"cycles from H at {sp.param:.6g}: {len(cb.points)} points, special points: "
+                f"{kinds}; {cb.message}")
     return out
 
 
