@@ -7,6 +7,13 @@ datasets ``x``, ``p``, ``eigenvalues`` (complex), ``n_unstable``, ``tangents``; 
 (attributes ``type``, ``index``, ``located``, ``message``; datasets ``x``, ``p``; subgroup
 ``data`` with arrays as datasets and scalars as attributes).  The problem (a Python
 callable) is not stored: a loaded branch has ``problem = None``.
+
+Cycle branches (:class:`~bifsnn.continuation.periodic.CycleBranch`) use the format
+``bifsnn-cycle-branch``: one group per point (attributes ``p``, ``T``, ``ncol``,
+``trivial_error``, ``amplitude``, ``newton_iterations``, ``ds``; datasets ``tm``, ``U`` and
+``multipliers``), one per special point (``kind``, ``index``, ``p``, ``T``, ``located``,
+``multipliers``, ``info``), the options as JSON.  :func:`save_branch` and
+:func:`load_branch` handle both kinds.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from bifsnn.results import atomic_path
 __all__ = ["save_branch", "load_branch"]
 
 FORMAT_NAME = "bifsnn-branch"
+CYCLE_FORMAT_NAME = "bifsnn-cycle-branch"
 FORMAT_VERSION = 1
 
 
@@ -58,13 +66,16 @@ def _read_data(grp) -> dict:
     return out
 
 
-def save_branch(branch: Branch, path: str | Path) -> Path:
-    """Write ``branch`` to an HDF5 file atomically; returns the path."""
+def save_branch(branch, path: str | Path) -> Path:
+    """Write an equilibrium/codim-2 ``Branch`` or a ``CycleBranch`` to an HDF5 file
+    atomically; returns the path."""
     import h5py
 
     from bifsnn import __version__
 
     path = Path(path)
+    if not isinstance(branch, Branch) and hasattr(branch, "points"):
+        return _save_cycle_branch(branch, path)
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as h5:
             a = h5.attrs
@@ -109,6 +120,8 @@ def load_branch(path: str | Path) -> Branch:
 
     with h5py.File(Path(path), "r") as h5:
         a = h5.attrs
+        if a.get("format") == CYCLE_FORMAT_NAME:
+            return _load_cycle_branch(h5)
         if a.get("format") != FORMAT_NAME:
             raise ValueError(f"{path} is not a bifsnn branch file")
         sps = []
@@ -133,3 +146,84 @@ def load_branch(path: str | Path) -> Branch:
             param_names=tuple(pn) if pn else None, x_names=tuple(xn) if xn else None,
             name=str(a["name"]),
         )
+
+
+_POINT_SCALARS = ("p", "T", "ncol", "trivial_error", "amplitude", "newton_iterations", "ds")
+
+
+def _save_cycle_branch(branch, path: Path) -> Path:
+    import dataclasses
+
+    import h5py
+
+    from bifsnn import __version__
+
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as h5:
+            a = h5.attrs
+            a["format"] = CYCLE_FORMAT_NAME
+            a["format_version"] = FORMAT_VERSION
+            a["bifsnn_version"] = __version__
+            a["kind"] = branch.kind
+            a["name"] = getattr(branch, "name", "")
+            a["message"] = branch.message
+            a["success"] = bool(branch.success)
+            a["n"] = int(branch.n)
+            a["options"] = json.dumps(dataclasses.asdict(branch.options), default=str)
+            pts = h5.create_group("points")
+            for i, pt in enumerate(branch.points):
+                g = pts.create_group(f"{i:05d}")
+                for key in _POINT_SCALARS:
+                    g.attrs[key] = getattr(pt, key)
+                g.create_dataset("tm", data=pt.tm)
+                g.create_dataset("U", data=pt.U, compression="gzip")
+                if pt.multipliers is not None:
+                    g.create_dataset("multipliers", data=pt.multipliers)
+            sps = h5.create_group("special_points")
+            for i, sp in enumerate(branch.special_points):
+                g = sps.create_group(f"{i:05d}")
+                for key in ("kind", "index", "p", "T", "located"):
+                    g.attrs[key] = getattr(sp, key)
+                if sp.multipliers is not None:
+                    g.create_dataset("multipliers", data=sp.multipliers)
+                _write_data(g.create_group("info"), sp.info)
+            ex = h5.create_group("extra")
+            _write_data(ex, dict(branch.extra))
+    return path
+
+
+def _load_cycle_branch(h5):
+    from bifsnn.continuation.periodic.cycles import (
+        CycleBranch,
+        CycleOptions,
+        CyclePoint,
+        CycleSpecialPoint,
+    )
+
+    a = h5.attrs
+    opts_raw = json.loads(a["options"])
+    fields = {f for f in CycleOptions.__dataclass_fields__}
+    opts = CycleOptions(**{k: (tuple(v) if isinstance(v, list) else v)
+                           for k, v in opts_raw.items() if k in fields})
+    points = []
+    for key in sorted(h5["points"]):
+        g = h5["points"][key]
+        scal = {k: (g.attrs[k].item() if isinstance(g.attrs[k], np.generic) else g.attrs[k])
+                for k in _POINT_SCALARS}
+        points.append(CyclePoint(
+            tm=g["tm"][()], U=g["U"][()],
+            multipliers=g["multipliers"][()] if "multipliers" in g else None, **scal,
+        ))
+    specials = []
+    for key in sorted(h5["special_points"]):
+        g = h5["special_points"][key]
+        specials.append(CycleSpecialPoint(
+            kind=str(g.attrs["kind"]), index=int(g.attrs["index"]), p=float(g.attrs["p"]),
+            T=float(g.attrs["T"]), located=bool(g.attrs["located"]),
+            multipliers=g["multipliers"][()] if "multipliers" in g else None,
+            info=_read_data(g["info"]),
+        ))
+    return CycleBranch(points=points, special_points=specials, success=bool(a["success"]),
+                       message=str(a["message"]), n=int(a["n"]), options=opts,
+                       kind=str(a["kind"]), extra=_read_data(h5["extra"]),
+                       name=str(a["name"]))

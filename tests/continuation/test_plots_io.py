@@ -69,3 +69,26 @@ def test_diagrams_written_as_png_and_pdf(tmp_path):
     # unstable part dashed, stable solid
     styles = {ln.get_linestyle() for ln in bifurcation_diagram(br).axes[0].lines}
     assert {"-", "--"} <= styles
+
+
+def test_cycle_branch_roundtrip(tmp_path):
+    """A cycle branch with special points saves and loads with every array bit-identical."""
+    from bifsnn.continuation.io import load_branch, save_branch
+    from bifsnn.continuation.periodic import continue_cycles, cycle_from_hopf
+    from bifsnn.continuation.periodic.examples import bautin
+
+    s = bautin(1.0)
+    q = np.array([1.0, -1j]) / np.sqrt(2)
+    start = cycle_from_hopf(s, np.zeros(2), 0.0, 1.0, q, ntst=12)
+    br = continue_cycles(s, start, ds=0.05, max_steps=40, ntst=12, p_min=-0.5, p_max=0.5)
+    assert any(sp.kind == "LPC" for sp in br.special_points)
+    back = load_branch(save_branch(br, tmp_path / "cyc.h5"))
+    assert type(back) is type(br) and len(back) == len(br)
+    assert back.message == br.message and back.success == br.success
+    for a, b in zip(br.points, back.points, strict=True):
+        assert a.p == b.p and a.T == b.T and a.ncol == b.ncol
+        np.testing.assert_array_equal(a.U, b.U)
+        np.testing.assert_array_equal(a.multipliers, b.multipliers)
+    assert [(sp.kind, sp.p) for sp in back.special_points] == \
+        [(sp.kind, sp.p) for sp in br.special_points]
+    assert back.options == br.options
