@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -163,6 +163,41 @@ def build_result(
         extra=extra,
         **kwargs,
     )
+
+
+class RunSetup(NamedTuple):
+    """Validated inputs and fresh random state shared by the stochastic simulators."""
+
+    seed: int | None
+    n_steps: int
+    mask: np.ndarray  # raster mask over all neurons
+    hist_every: int  # steps between voltage-histogram samples (0: none)
+    edges: np.ndarray  # voltage-histogram edges
+    rng: np.random.Generator
+    ust: np.ndarray  # xoshiro256** state for the inlined uniform draws
+    pop: np.ndarray  # population index per neuron
+    S: np.ndarray  # [post, pre] strengths, probabilities and time constants
+    p: np.ndarray
+    tau: np.ndarray
+
+
+def prepare_run(params: NetworkParams, t_ms: float, seed: int | None, drive: str,
+                raster_neurons: Any, voltage_hist_every_ms: float | None,
+                voltage_hist_edges: np.ndarray | None) -> RunSetup:
+    """Validate the options common to both simulators (before any work) and seed the RNGs."""
+    from bifsnn._simkernels import make_uniform_state
+
+    check_choice("drive", drive, DRIVES)
+    seed = seed_to_int(seed)
+    n_steps = n_steps_for(params, t_ms)
+    mask = raster_mask(params, raster_neurons)
+    every = hist_every_steps(params, voltage_hist_every_ms)
+    edges = uniform_edges(voltage_hist_edges)
+    rng = np.random.default_rng(seed)
+    ust = make_uniform_state(rng)
+    S, p, tau = pathway_arrays(params)
+    return RunSetup(seed, n_steps, mask, every, edges, rng, ust, population_index(params),
+                    S, p, tau)
 
 
 def seed_to_int(seed: int | None) -> int | None:

@@ -22,7 +22,6 @@ from bifsnn import _simdriver as drv
 from bifsnn._simkernels import (
     fire_or_update,
     leave_refractory,
-    make_uniform_state,
     sample_histogram,
 )
 from bifsnn.params import NetworkParams
@@ -113,17 +112,9 @@ def simulate_markov(
     Starts from V = 0, zero moments, nobody refractory; window h = params.dt.  The final
     moments are returned in ``result.extra["m"]`` and ``result.extra["v"]`` (2x2, [post, pre]).
     """
-    drv.check_choice("drive", drive, drv.DRIVES)
-    seed = drv.seed_to_int(seed)
-    n_steps = drv.n_steps_for(params, t_ms)
-    mask = drv.raster_mask(params, raster_neurons)
-    hist_every = drv.hist_every_steps(params, voltage_hist_every_ms)
-    edges = drv.uniform_edges(voltage_hist_edges)
-
-    rng = np.random.default_rng(seed)
-    ust = make_uniform_state(rng)
-    pop = drv.population_index(params)
-    S, p, tau = drv.pathway_arrays(params)
+    run_setup = drv.prepare_run(params, t_ms, seed, drive, raster_neurons,
+                                voltage_hist_every_ms, voltage_hist_edges)
+    seed, n_steps, mask, hist_every, edges, rng, ust, pop, S, p, tau = run_setup
     n = len(pop)
     V = np.zeros(n)
     refr = np.zeros(n, dtype=np.bool_)

@@ -25,7 +25,6 @@ from bifsnn._simkernels import (
     binomial_alias,
     fire_or_update,
     leave_refractory,
-    make_uniform_state,
     poisson_alias_tables,
     sample_alias,
     sample_histogram,
@@ -203,18 +202,10 @@ def simulate_snn(
     ``voltage_hist_edges`` (uniform; default the reduction's grid DV = 4 on [-40, 100)).
     """
     drv.check_choice("connectivity", connectivity, CONNECTIVITIES)
-    drv.check_choice("drive", drive, drv.DRIVES)
-    seed = drv.seed_to_int(seed)
-    n_steps = drv.n_steps_for(params, t_ms)
-    mask = drv.raster_mask(params, raster_neurons)
-    hist_every = drv.hist_every_steps(params, voltage_hist_every_ms)
-    edges = drv.uniform_edges(voltage_hist_edges)
-
-    rng = np.random.default_rng(seed)
-    ust = make_uniform_state(rng)
-    pop = drv.population_index(params)
+    run_setup = drv.prepare_run(params, t_ms, seed, drive, raster_neurons,
+                                voltage_hist_every_ms, voltage_hist_edges)
+    seed, n_steps, mask, hist_every, edges, rng, ust, pop, S, p, tau = run_setup
     n = len(pop)
-    S, p, tau = drv.pathway_arrays(params)
     a_syn = S * params.dt / tau  # voltage per pending spike per step
     decay = params.dt / tau
     tables = pending_tables(p, decay, max(params.N_E, params.N_I))
