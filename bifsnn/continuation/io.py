@@ -66,27 +66,34 @@ def _read_data(grp) -> dict:
     return out
 
 
+def _write_header(h5, format_name: str, branch):
+    """Root attributes shared by both branch formats; returns the attribute set."""
+    from bifsnn import __version__
+
+    a = h5.attrs
+    a["format"] = format_name
+    a["format_version"] = FORMAT_VERSION
+    a["bifsnn_version"] = __version__
+    a["kind"] = branch.kind
+    a["name"] = getattr(branch, "name", "")
+    a["message"] = branch.message
+    a["success"] = bool(branch.success)
+    return a
+
+
 def save_branch(branch, path: str | Path) -> Path:
     """Write an equilibrium/codim-2 ``Branch`` or a ``CycleBranch`` to an HDF5 file
     atomically; returns the path."""
     import h5py
 
-    from bifsnn import __version__
 
     path = Path(path)
     if not isinstance(branch, Branch) and hasattr(branch, "points"):
         return _save_cycle_branch(branch, path)
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as h5:
-            a = h5.attrs
-            a["format"] = FORMAT_NAME
-            a["format_version"] = FORMAT_VERSION
-            a["bifsnn_version"] = __version__
-            a["kind"] = branch.kind
-            a["name"] = branch.name
+            a = _write_header(h5, FORMAT_NAME, branch)
             a["status"] = branch.status
-            a["message"] = branch.message
-            a["success"] = bool(branch.success)
             a["param_indices"] = np.asarray(branch.param_indices, dtype=int)
             a["param_names"] = json.dumps(list(branch.param_names or []) or None)
             a["x_names"] = json.dumps(list(branch.x_names or []) or None)
@@ -156,18 +163,10 @@ def _save_cycle_branch(branch, path: Path) -> Path:
 
     import h5py
 
-    from bifsnn import __version__
 
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as h5:
-            a = h5.attrs
-            a["format"] = CYCLE_FORMAT_NAME
-            a["format_version"] = FORMAT_VERSION
-            a["bifsnn_version"] = __version__
-            a["kind"] = branch.kind
-            a["name"] = getattr(branch, "name", "")
-            a["message"] = branch.message
-            a["success"] = bool(branch.success)
+            a = _write_header(h5, CYCLE_FORMAT_NAME, branch)
             a["n"] = int(branch.n)
             a["options"] = json.dumps(dataclasses.asdict(branch.options), default=str)
             pts = h5.create_group("points")
