@@ -26,13 +26,13 @@ import scipy.sparse as sp
 
 from bifsnn.continuation.arclength import ArclengthContinuation
 from bifsnn.continuation.events import eigenvalues, locate_zero, stability_counts
-from bifsnn.continuation.linalg import Factorization, bordered, multilinear_B
+from bifsnn.continuation.linalg import Factorization, bordered, multilinear_B, newton
 from bifsnn.continuation.normal_forms import critical_eigenvectors, first_lyapunov
 from bifsnn.continuation.options import ContinuationOptions
 from bifsnn.continuation.problem import ODEProblem
 from bifsnn.continuation.result import Branch, SpecialPoint, with_end_points
 
-__all__ = ["FoldSystem", "HopfSystem", "continue_fold", "continue_hopf"]
+__all__ = ["BranchPointSystem", "FoldSystem", "HopfSystem", "continue_fold", "continue_hopf"]
 
 
 def _hstack(J, cols: np.ndarray):
@@ -216,6 +216,99 @@ class HopfSystem(_Augmented):
     def tests(self, u: np.ndarray) -> dict[str, float]:
         """Codim-2 test functions on a Hopf curve: BT (omega) and GH (l1)."""
         return {"BT": float(u[-1]), "GH": self.l1(u)}
+
+
+class BranchPointSystem:
+    """Minimally augmented system of a simple branch point of a curve ``G(u) = 0``,
+    ``G: R^{m+1} -> R^m`` (Govaerts, *Numerical Methods for Bifurcations of Dynamical
+    Equilibria*, sec. 4.4; MatCont's BP system).
+
+    At a simple branch point ``A = G_u`` (m x (m+1)) has rank m - 1.  With a border ``psi``
+    (m-vector, near the left null vector of A) and ``C`` ((m+1) x 2, near a basis of the
+    null space of A), the bordered matrix ``M = [[A, psi], [C^T, 0]]`` is nonsingular near
+    the branch point and ``M [V; g] = [0; I_2]`` defines ``g = (g1, g2)``, both zero exactly
+    where the rank drops.  These are two conditions on the curve, so an unfolding unknown
+    ``beta`` is added: unknowns ``z = (u, beta)``, equations
+    ``[G(u) + beta psi; g1(u); g2(u)] = 0`` (square, m + 2); at the branch point
+    ``beta = 0``.  Derivatives: ``g_k,u = -w^T G_uu[v_k, .]`` with ``M^T [w; h] = e_last``;
+    the second derivatives are central differences of ``dG`` along ``v_k`` (an inexact
+    Jacobian only slows Newton down; the residual, and so the located point, is exact).
+    """
+
+    def __init__(self, G, dG, psi: np.ndarray, C: np.ndarray):
+        self.G_curve = G
+        self.dG_curve = dG
+        self.psi = np.asarray(psi, dtype=float).ravel()
+        self.psi = self.psi / np.linalg.norm(self.psi)
+        C = np.asarray(C, dtype=float).reshape(self.psi.size + 1, 2)
+        Q, _ = np.linalg.qr(C)
+        self.C = Q
+        self.m = self.psi.size
+        self._key = None
+        self._val = None
+
+    @classmethod
+    def from_tangent(cls, G, dG, u: np.ndarray, tangent: np.ndarray) -> BranchPointSystem:
+        """Borders from the curve near a branch point: ``C = [t, phi]`` and ``psi``, where
+        ``phi`` / ``(psi, .)`` are the right / left vectors of the smallest singular value
+        of the square Jacobian ``[[G_u], [t^T]]`` (its null vectors at the branch point)."""
+        A = dG(u)
+        t = np.asarray(tangent, dtype=float)
+        t = t / np.linalg.norm(t)
+        Aext = bordered(A, None, t)
+        phi, left = critical_eigenvectors(Aext, 0.0)
+        psi = left[:-1]
+        if not np.all(np.isfinite(psi)) or np.linalg.norm(psi) == 0:
+            raise np.linalg.LinAlgError("no left null vector for the branch-point border")
+        return cls(G, dG, psi, np.c_[t, phi])
+
+    def _solve(self, u: np.ndarray):
+        key = u.tobytes()
+        if key == self._key:
+            return self._val
+        A = self.dG_curve(u)
+        M = bordered(A, self.psi, self.C, np.zeros((2, 1)))
+        fac = Factorization(M)
+        rhs = np.zeros((self.m + 2, 2))
+        rhs[self.m, 0] = rhs[self.m + 1, 1] = 1.0
+        sol = fac.solve(rhs)
+        e = np.zeros(self.m + 2)
+        e[-1] = 1.0
+        w = fac.solve(e, trans="T")[: self.m]
+        self._val = dict(A=A, V=sol[: self.m + 1], g=sol[self.m + 1], w=w)
+        self._key = key
+        return self._val
+
+    def F(self, z: np.ndarray) -> np.ndarray:
+        u, beta = z[:-1], z[-1]
+        s = self._solve(u)
+        return np.r_[np.asarray(self.G_curve(u), dtype=float) + beta * self.psi, s["g"]]
+
+    def dF(self, z: np.ndarray):
+        u = z[:-1]
+        s = self._solve(u)
+        rows = np.zeros((2, u.size + 1))
+        for j in range(2):
+            rows[j, :-1] = -self._w_Guu(u, s["V"][:, j], s["w"])
+        top = _hstack(s["A"], self.psi[:, None])
+        return _vstack(top, rows)
+
+    def _w_Guu(self, u: np.ndarray, v: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """Row vector w^T G_uu[v, .] by a central difference of dG along v."""
+        nv = float(np.linalg.norm(v))
+        if nv == 0:
+            return np.zeros(u.size)
+        h = np.finfo(float).eps ** (1 / 3) * max(1.0, float(np.linalg.norm(u))
+                                                 / np.sqrt(u.size))
+        d = v / nv
+        D = (self.dG_curve(u + h * d) - self.dG_curve(u - h * d)) * (nv / (2 * h))
+        return np.asarray(D.T @ w).ravel()
+
+    def locate(self, u0: np.ndarray, tol: float = 1e-10, max_iter: int = 20):
+        """Newton from ``(u0, beta = 0)``; returns ``(u, beta, converged, iterations,
+        residual)`` with the residual the max-norm of the full system."""
+        z, ok, it, res = newton(self.F, self.dF, np.r_[u0, 0.0], tol=tol, max_iter=max_iter)
+        return z[:-1], float(z[-1]), ok, it, res
 
 
 # ----------------------------------------------------------------------------- curves

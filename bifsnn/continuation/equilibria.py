@@ -18,7 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from bifsnn.continuation.arclength import ArclengthContinuation
-from bifsnn.continuation.codim2 import FoldSystem, HopfSystem, _hstack
+from bifsnn.continuation.codim2 import BranchPointSystem, FoldSystem, HopfSystem, _hstack
 from bifsnn.continuation.events import (
     CurvePoint,
     eigenvalues,
@@ -338,28 +338,74 @@ def _bp_test(curve: _EquilibriumCurve, cont, t_ref: np.ndarray, bvec, cvec):
     return tau
 
 
+#: Branch-point locators tried in order ("newton": minimally augmented BP system,
+#: "regula_falsi": Illinois on the bordered test function).  A module attribute so that
+#: tests and benchmarks can compare the two.
+BP_LOCATORS: tuple[str, ...] = ("newton", "regula_falsi")
+
+
 def _locate_bp(curve, cont, a: CurvePoint, b: CurvePoint, point_at):
+    """Branch point between a and b: Newton on :class:`BranchPointSystem` from the secant
+    zero of the bordered test function, with regula falsi on that test as the fallback.
+    ``data`` records the ``locator`` that succeeded ("newton", "regula_falsi" or "none"),
+    its ``residual`` (max-norm of the system it solved: [G + beta psi; g1; g2] for Newton,
+    G at the corrected curve point for regula falsi), ``iterations`` and ``test_value``."""
     n, k, opts = curve.n, curve.k, curve.opts
     near = _closer(a, b, False)
-    Aext = bordered(near.jacobian, None, cont.weights * a.tangent)
     located = False
     u_star = near.u
+    tangent = a.tangent if a.s <= b.s else b.tangent
+    info: dict = {"locator": "none", "residual": float("nan"), "iterations": 0}
+    tau = None
     try:
+        Aext = bordered(near.jacobian, None, cont.weights * a.tangent)
         qv, pv = critical_eigenvectors(Aext, 0.0)
         tau = _bp_test(curve, cont, a.tangent, pv / np.linalg.norm(pv), qv / np.linalg.norm(qv))
         fa, fb = tau(a.jacobian), tau(b.jacobian)
-
-        def val(s):
-            pt = point_at(s)
-            return None if pt is None else (tau(pt.jacobian), pt)
-        if opts.locate:
-            s, pt, ok = locate_zero(val, a.s, b.s, fa, fb, tol=opts.locate_tol)
+    except (np.linalg.LinAlgError, ValueError):
+        fa = fb = float("nan")
+    for method in BP_LOCATORS if opts.locate else ():
+        if method == "newton":
+            th = fa / (fa - fb) if np.isfinite(fa) and np.isfinite(fb) and fa != fb else 0.5
+            u0 = a.u + float(np.clip(th, 0.0, 1.0)) * (b.u - a.u)
+            try:
+                bps = BranchPointSystem.from_tangent(curve.G, curve.dG, u0, tangent)
+                u, beta, ok, it, res = bps.locate(u0, tol=min(opts.locate_tol, 1e-10),
+                                                  max_iter=opts.newton_max_iter + 10)
+                beta_tol = 10 * max(opts.newton_tol, opts.locate_tol)
+                if ok and abs(beta) <= beta_tol and _within(u, a, b):
+                    V = bps._solve(u)["V"]
+                    t_null = V @ np.linalg.lstsq(V, tangent, rcond=None)[0]
+                    if np.linalg.norm(t_null) > 0.5:  # the tangent is in null(G_u) at u
+                        tangent = t_null / np.linalg.norm(t_null)
+                    u_star, located = u, True
+                    info = {"locator": "newton", "residual": float(res), "iterations": it,
+                            "beta": beta}
+            except (np.linalg.LinAlgError, ValueError):
+                pass
+        elif method == "regula_falsi" and tau is not None:
+            def val(s):
+                pt = point_at(s)
+                return None if pt is None else (tau(pt.jacobian), pt)
+            try:
+                s, pt, ok = locate_zero(val, a.s, b.s, fa, fb, tol=opts.locate_tol)
+            except (np.linalg.LinAlgError, ValueError):
+                pt, ok = None, False
             if pt is not None:
                 u_star, located = pt.u, ok
-    except (np.linalg.LinAlgError, ValueError):
-        pass
-    pt = _located_point(curve, cont, a, u_star, t=a.tangent if a.s <= b.s else b.tangent)
-    data = {"tangent": pt.tangent, "eigenvalue": complex(pt.critical())}
+                info = {"locator": "regula_falsi" if ok else "none",
+                        "residual": float(np.max(np.abs(curve.G(pt.u)))), "iterations": 0}
+        elif method not in ("newton", "regula_falsi"):
+            raise ValueError(f"unknown branch-point locator {method!r}")
+        if located:
+            break
+    pt = _located_point(curve, cont, a, u_star, t=tangent)
+    data = {"tangent": pt.tangent, "eigenvalue": complex(pt.critical()), **info}
+    if tau is not None:
+        try:
+            data["test_value"] = float(tau(pt.jacobian))
+        except (np.linalg.LinAlgError, ValueError):
+            pass
     return SpecialPoint("BP", -1, u_star[:n].copy(), curve.p_of(u_star), (k,), located, data), pt
 
 
