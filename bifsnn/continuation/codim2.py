@@ -14,7 +14,14 @@ zero at a Bogdanov-Takens point (where the curve turns back on itself with -omeg
 Borders are refreshed after every accepted step from the adjoint/right null vectors.
 Codim-2 test functions: on fold curves ``BT = <w, v>`` (unit vectors; zero at
 Bogdanov-Takens) and ``CP = <w, B(v, v)>`` (zero at a cusp); on Hopf curves ``BT = omega``
-and ``GH = l1`` (zero at a Bautin point).
+and ``GH = l1`` (zero at a Bautin point).  A sign change between two curve points is
+located by Newton on ``[curve system; test] = 0`` (:func:`locate_codim2`; BT on a Hopf
+curve via the fold system, since the Hopf system degenerates at omega = 0), falling back to
+regula falsi along the curve; ``data['locator']``, ``['residual']``, ``['iterations']``
+record which.
+
+Branch points of equilibria (:class:`BranchPointSystem`): ``[G(u) + beta psi; g1; g2] = 0``
+with ``g`` from the bordered ``(n+2) x (n+2)`` matrix ``[[G_u, psi], [C^T, 0]]``.
 """
 
 from __future__ import annotations
@@ -32,7 +39,14 @@ from bifsnn.continuation.options import ContinuationOptions
 from bifsnn.continuation.problem import ODEProblem
 from bifsnn.continuation.result import Branch, SpecialPoint, with_end_points
 
-__all__ = ["BranchPointSystem", "FoldSystem", "HopfSystem", "continue_fold", "continue_hopf"]
+__all__ = [
+    "BranchPointSystem",
+    "FoldSystem",
+    "HopfSystem",
+    "continue_fold",
+    "continue_hopf",
+    "locate_codim2",
+]
 
 
 def _hstack(J, cols: np.ndarray):
@@ -135,6 +149,15 @@ class FoldSystem(_Augmented):
         B = multilinear_B(lambda y: self.problem.rhs(y, p), x, v, v)
         return {"BT": float(w @ v), "CP": float(w @ B)}
 
+    def test_value(self, u: np.ndarray, name: str) -> float:
+        """One codim-2 test function ("BT" or "CP") at ``u`` (as in :meth:`tests`)."""
+        if name == "BT":
+            v, w = self.null_vectors(u)
+            return float(w @ v)
+        if name == "CP":
+            return self.tests(u)["CP"]
+        raise ValueError(f"unknown fold-curve test {name!r}; expected 'BT' or 'CP'")
+
 
 class HopfSystem(_Augmented):
     """Minimally augmented Hopf system; ``u = (x, p_free, omega)``."""
@@ -216,6 +239,14 @@ class HopfSystem(_Augmented):
     def tests(self, u: np.ndarray) -> dict[str, float]:
         """Codim-2 test functions on a Hopf curve: BT (omega) and GH (l1)."""
         return {"BT": float(u[-1]), "GH": self.l1(u)}
+
+    def test_value(self, u: np.ndarray, name: str) -> float:
+        """One codim-2 test function ("BT": omega, or "GH": l1) at ``u``."""
+        if name == "BT":
+            return float(u[-1])
+        if name == "GH":
+            return self.l1(u)
+        raise ValueError(f"unknown Hopf-curve test {name!r}; expected 'BT' or 'GH'")
 
 
 class BranchPointSystem:
@@ -311,6 +342,49 @@ class BranchPointSystem:
         return z[:-1], float(z[-1]), ok, it, res
 
 
+def _test_gradient(system, u: np.ndarray, name: str) -> np.ndarray:
+    """Gradient of a codim-2 test function: exact for omega (BT on Hopf curves), else
+    central differences (relative step 1e-5: the FD tests CP and GH carry noise of about
+    1e-11 and 1e-9, so the gradient is good to ~1e-4, enough for Newton)."""
+    g = np.zeros(u.size)
+    if isinstance(system, HopfSystem) and name == "BT":
+        g[-1] = 1.0
+        return g
+    for j in range(u.size):
+        h = 1e-5 * max(1.0, abs(u[j]))
+        up, um = u.copy(), u.copy()
+        up[j] += h
+        um[j] -= h
+        g[j] = (system.test_value(up, name) - system.test_value(um, name)) / (2 * h)
+    return g
+
+
+#: Floors of the Newton tolerance per codim-2 test: the residual of a test evaluated with
+#: finite-difference derivatives cannot go below its noise (CP: second derivatives,
+#: GH: third derivatives of f).
+_CODIM2_NEWTON_TOL = {"BT": 1e-10, "CP": 1e-10, "GH": 1e-8}
+
+
+def locate_codim2(system, u0: np.ndarray, name: str, tol: float = 1e-10,
+                  max_iter: int = 20) -> tuple[np.ndarray, bool, int, float]:
+    """Codim-2 point on a fold or Hopf curve by Newton on the square extended system
+    ``[G(u); phi(u)] = 0`` (``G`` the minimally augmented fold/Hopf system with two free
+    parameters, ``phi`` the test function ``name``: BT ``<w, v>`` on folds, i.e. the null
+    vector also lies in the range of f_x; CP the quadratic coefficient ``<w, B(v, v)>``;
+    BT ``omega`` and GH ``l1`` on Hopf curves).  ``tol`` is capped at 1e-10 and floored at
+    the noise level of the test (1e-8 for GH).  Returns ``(u, converged, iterations,
+    residual)`` with the max-norm residual of the extended system."""
+    def H(u):
+        return np.r_[system.G(u), system.test_value(u, name)]
+
+    def dH(u):
+        grad = _test_gradient(system, u, name)
+        return _vstack(system.dG(u), grad[None, :])
+
+    tol = max(min(tol, 1e-10), _CODIM2_NEWTON_TOL.get(name, 0.0))
+    return newton(H, dH, u0, tol=tol, max_iter=max_iter)
+
+
 # ----------------------------------------------------------------------------- curves
 _CODIM2_TESTS = {"LP": ("BT", "CP"), "H": ("BT", "GH")}
 
@@ -402,7 +476,7 @@ def _continue_curve(kind, system, u0, pr: ODEProblem, opts, free, name):
         for r in found:
             rows.append(r)
             x, p = system.split(r["u"])
-            data = dict(r["tests"])
+            data = {**r["tests"], **r["info"]}
             if kind == "H":
                 data["omega"] = float(r["u"][-1])
             specials.append((len(rows) - 1, SpecialPoint(
@@ -437,23 +511,62 @@ def _continue_curve(kind, system, u0, pr: ODEProblem, opts, free, name):
     )
 
 
+#: Codim-2 locators tried in order ("newton": :func:`locate_codim2`, "regula_falsi":
+#: Illinois on the test function along the curve); a module attribute for comparisons.
+CODIM2_LOCATORS: tuple[str, ...] = ("newton", "regula_falsi")
+
+
 def _locate_test(cont, system, A, B, tn, fa, fb, opts):
-    """Zero of codim-2 test ``tn`` between consecutive curve points A and B."""
+    """Zero of codim-2 test ``tn`` between consecutive curve points A and B: Newton on the
+    extended system from the secant guess, regula falsi along the curve as the fallback.
+    ``info`` records the ``locator``, its ``residual`` and ``iterations``."""
     tA, uA = A["t"], A["u"]
     c = cont.weights * tA
     base = float(c @ uA)
-
-    def val(s):
-        u, ok, _, _, _ = cont.correct(uA + s * tA, c, base + s)
-        if not ok:
-            return None
-        tests = system.tests(u)
-        return tests[tn], (u, tests)
-
     s_B = float(c @ (B["u"] - uA))
-    s, payload, ok = locate_zero(val, 0.0, s_B, fa, fb, tol=opts.locate_tol)
+    th = fa / (fa - fb)
+    payload, ok, s = None, False, th * s_B
+    info: dict = {"locator": "none", "residual": float("nan"), "iterations": 0}
+    span = float(np.max(np.abs(B["u"] - uA)))
+    for method in CODIM2_LOCATORS:
+        if method == "newton":
+            u0 = (1 - th) * uA + th * B["u"]
+            try:
+                if isinstance(system, HopfSystem) and tn == "BT":
+                    # [Hopf system; omega] = 0 is solved by the whole fold curve (at omega = 0
+                    # the complex bordered condition only says det f_x = 0): locate the BT
+                    # point on the fold system instead, then set omega = 0
+                    x0, p0 = system.split(u0[:-1])
+                    fs = FoldSystem(system.problem, system.free, x0, p0)
+                    z, conv, it, res = locate_codim2(fs, u0[:-1], "BT", tol=opts.locate_tol,
+                                                     max_iter=opts.newton_max_iter + 10)
+                    u = np.r_[z, 0.0]
+                else:
+                    u, conv, it, res = locate_codim2(system, u0, tn, tol=opts.locate_tol,
+                                                     max_iter=opts.newton_max_iter + 10)
+                within = float(np.max(np.abs(u - 0.5 * (uA + B["u"])))) <= span + 1e-8
+                if conv and within:
+                    payload, ok, s = (u, system.tests(u)), True, float(c @ (u - uA))
+                    info = {"locator": "newton", "residual": float(res), "iterations": it}
+            except (np.linalg.LinAlgError, ValueError, FloatingPointError):
+                pass
+        elif method == "regula_falsi":
+            def val(s_):
+                u, ok_, _, _, _ = cont.correct(uA + s_ * tA, c, base + s_)
+                if not ok_:
+                    return None
+                tests = system.tests(u)
+                return tests[tn], (u, tests)
+            s, payload, ok = locate_zero(val, 0.0, s_B, fa, fb, tol=opts.locate_tol)
+            if payload is not None:
+                info = {"locator": "regula_falsi" if ok else "none",
+                        "residual": float(np.max(np.abs(system.G(payload[0])))),
+                        "iterations": 0}
+        else:
+            raise ValueError(f"unknown codim-2 locator {method!r}")
+        if ok:
+            break
     if payload is None:
-        th = fa / (fa - fb)
         u = (1 - th) * uA + th * B["u"]
         tests = {tn: np.nan}
         ok = False
@@ -466,4 +579,4 @@ def _locate_test(cont, system, A, B, tn, fa, fb, opts):
     except (np.linalg.LinAlgError, ValueError):
         pass
     type_ = "GH" if tn == "GH" else tn
-    return dict(u=u, t=tA, tests=tests, ev=ev, s=s, type=type_, located=bool(ok))
+    return dict(u=u, t=tA, tests=tests, ev=ev, s=s, type=type_, located=bool(ok), info=info)

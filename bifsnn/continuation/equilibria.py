@@ -7,9 +7,13 @@ counted (real and non-real separately).  When the counts change over a step, the
 split by bisection in arclength until each sub-interval holds a single crossing (many pairs
 may cross in one step of a large system).  A real crossing is a fold when the parameter
 component of the tangent changes sign, otherwise a branch point.  Location: folds and Hopf
-points by Newton on the minimally augmented systems of :mod:`codim2`; branch points by the
-Illinois method on a bordered test function of the continuation Jacobian [[f_x f_p]; t^T]
-(which changes sign at a branch point but not at a fold).
+points by Newton on the minimally augmented systems of :mod:`codim2`.  Branch points are
+detected by the sign change of a bordered test function of the continuation Jacobian
+[[f_x f_p]; t^T] (which changes sign at a branch point but not at a fold) and located by
+Newton on the minimally augmented BP system of :class:`codim2.BranchPointSystem`
+([G + beta psi; g1; g2] = 0, MatCont's), with the Illinois method on the test function as
+the fallback.  Every located LP/H/BP records how it was located: ``data['locator']``
+("newton", "regula_falsi" or "none"), ``data['residual']`` and ``data['iterations']``.
 """
 
 from __future__ import annotations
@@ -295,13 +299,15 @@ def _locate(curve: _EquilibriumCurve, cont, a: CurvePoint, b: CurvePoint, kind: 
         near = _closer(a, b, False)
         u0, _ = _interp(a, b, False)
         located = False
+        info: dict = {"locator": "none", "residual": float("nan"), "iterations": 0}
         if opts.locate:
             try:
                 fs = FoldSystem(pr, [k], u0[:n], curve.p_of(u0), curve.Jx(near.jacobian))
-                z, ok, _, _ = newton(fs.G, fs.dG, u0, tol=opts.locate_tol,
-                                     max_iter=opts.newton_max_iter + 5)
+                z, ok, it, res = newton(fs.G, fs.dG, u0, tol=opts.locate_tol,
+                                        max_iter=opts.newton_max_iter + 5)
                 if ok and _within(z, a, b):
                     u0, located = z, True
+                    info = {"locator": "newton", "residual": float(res), "iterations": it}
             except (np.linalg.LinAlgError, ValueError):
                 pass
             if not located:  # fallback: zero of the parameter component of the tangent
@@ -312,10 +318,12 @@ def _locate(curve: _EquilibriumCurve, cont, a: CurvePoint, b: CurvePoint, kind: 
                                         tol=opts.locate_tol)
                 if pt is not None:
                     u0, located = pt.u, ok
+                    info = {"locator": "regula_falsi" if ok else "none",
+                            "residual": float(np.max(np.abs(curve.G(pt.u)))), "iterations": 0}
         pt = _located_point(curve, cont, a, u0)
         x, p = u0[:n], curve.p_of(u0)
         J = curve.Jx(pt.jacobian)
-        data: dict = {"tangent": pt.tangent}
+        data: dict = {"tangent": pt.tangent, **info}
         try:
             q, pa = critical_eigenvectors(J, 0.0)
             data.update(q=q, p_adj=pa, eigenvalue=complex(pt.critical()),
@@ -414,16 +422,17 @@ def _locate_hopf(curve, cont, a: CurvePoint, b: CurvePoint):
     near = _closer(a, b, True)
     u0, om0 = _interp(a, b, True)
     located = False
-    data: dict = {}
+    data: dict = {"locator": "none", "residual": float("nan"), "iterations": 0}
     z = None
     if opts.locate:
         try:
             hs = HopfSystem(pr, [k], u0[:n], curve.p_of(u0), om0, curve.Jx(near.jacobian))
             z0 = np.r_[u0, om0]
-            z, ok, _, _ = newton(hs.G, hs.dG, z0, tol=opts.locate_tol,
-                                 max_iter=opts.newton_max_iter + 10)
+            z, ok, it, res = newton(hs.G, hs.dG, z0, tol=opts.locate_tol,
+                                    max_iter=opts.newton_max_iter + 10)
             if ok and _within(z[:-1], a, b) and abs(z[-1]) > 1e-10:
                 located = True
+                data.update(locator="newton", residual=float(res), iterations=it)
                 u0 = z[:-1]
                 if z[-1] < 0:
                     z[-1] = -z[-1]

@@ -6,8 +6,8 @@
 * :func:`isolate`: split a step by bisection in arclength until every change of the unstable
   counts is a single crossing (one real eigenvalue, or one complex pair).
 * :func:`locate_zero`: Illinois (modified regula falsi) on a scalar test function evaluated on
-  corrected curve points, for events without a dedicated augmented system (branch points,
-  codim-2 test functions) and as the fallback locator.
+  corrected curve points: the fallback locator when Newton on the minimally augmented
+  systems (LP, H, BP in :mod:`equilibria`; BT, CP, GH in :mod:`codim2`) fails.
 """
 
 from __future__ import annotations
