@@ -12,8 +12,17 @@ over ``--repeats`` runs (the machine is shared). With ``--auto`` and bifpy insta
 (via auto_peer.run_brusselator_1d, same NTST/NCOL, differential per-step timing) is run for
 the sizes in ``--auto-sizes``.
 
+With ``--network`` the reduced network ODE (148 variables, default NetworkParams, smooth bin
+rule) is timed instead: cycles continued in p_EI from the Hopf point near 0.9596 at
+ntst = ``--network-ntst`` (default 20 40 60). The time per step is differential (a run of
+warmup + steps minus a run of warmup steps, both from the Hopf start) so that set-up, the
+start's Floquet multipliers and the first tangent are not counted. ``--compare`` also times the
+previous corrector (full Newton, one MMD ordering per LU) in the same process.
+
 Usage: python benchmarks/bench_continuation_cycles.py [--sizes 4 20 50 100 200 300]
        [--ntst 20 50 100] [--steps 3] [--auto] [--json out.json]
+       python benchmarks/bench_continuation_cycles.py --network [--network-ntst 20 40 60]
+       [--steps 4] [--compare]
 """
 
 from __future__ import annotations
@@ -114,6 +123,67 @@ def auto_case(n: int, ntst: int) -> dict | None:
             "auto_step_cpu_s": cyc.timing.cpu_per_step_s, "auto_success": cyc.success}
 
 
+def network_problem():
+    """Cycle system and Hopf start of the reduced network ODE continued in p_EI."""
+    from bifsnn import NetworkParams
+    from bifsnn.continuation import ContinuationOptions, continue_equilibria, hopf_data
+    from bifsnn.reduction import MarkovModelDef, find_equilibrium
+
+    model = MarkovModelDef(NetworkParams().replace(p_EI=1.0), bin_rule="smooth").compile()
+    prob = model.ode_problem("p_EI", x0=find_equilibrium(model).x)
+    br = continue_equilibria(prob, ContinuationOptions(ds=2, ds_max=20, p_min=0.9, p_max=1.0,
+                                                       direction=-1))
+    return prob, hopf_data(br, br.points("H")[0])
+
+
+def network_case(prob, hopf, ntst: int, steps: int, warmup: int, fast: bool = True) -> dict:
+    """Differential wall/CPU time per cycle step on the reduced network ODE."""
+    from bifsnn.continuation.periodic import collocation as colmod
+    from bifsnn.continuation.periodic import cycle_from_hopf_data
+
+    system, start = cycle_from_hopf_data(prob, hopf, ntst=ntst)
+    kw = dict(p_min=0.9, p_max=1.0, ntst=ntst, ncol=4, newton_chord=fast)
+    colmod.REUSE_ORDERING = fast
+    try:
+        out = {}
+        for nst in (warmup, warmup + steps):
+            w0, c0 = time.perf_counter(), time.process_time()
+            br = continue_cycles(system, start, max_steps=nst, **kw)
+            out[nst] = (time.perf_counter() - w0, time.process_time() - c0, br)
+    finally:
+        colmod.REUSE_ORDERING = True
+    br = out[warmup + steps][2]
+    assert len(br) >= warmup + steps, br.message
+    mu = br.points[-1].multipliers
+    return {
+        "ntst": ntst, "fast": fast, "unknowns": (ntst * 4 + 1) * prob.n + 2,
+        "step_wall_s": (out[warmup + steps][0] - out[warmup][0]) / steps,
+        "step_cpu_s": (out[warmup + steps][1] - out[warmup][1]) / steps,
+        "p_end": float(br.p[-1]), "period_end": float(br.period[-1]),
+        "trivial_mult_err": float(br.points[-1].trivial_error),
+        "max_abs_mu": float(np.abs(mu).max()) if mu is not None else float("nan"),
+        "newton_its": [pt.newton_iterations for pt in br.points[warmup + 1:]],
+        "special": [(sp_.kind, sp_.p) for sp_ in br.special_points],
+    }
+
+
+def network_main(args) -> list[dict]:
+    prob, hopf = network_problem()
+    print(f"reduced network ODE (n = {prob.n}), cycles in p_EI from the Hopf point at "
+          f"{hopf.p[hopf.param]:.6g}; ncol=4; {args.steps} timed steps after {args.warmup}")
+    print(f"{'ntst':>5} {'corrector':>10} {'unknowns':>9} {'step wall s':>12} "
+          f"{'step CPU s':>11} {'p_EI end':>11} {'|mu_triv-1|':>12} {'Newton its':>14}")
+    rows = []
+    for ntst in args.network_ntst:
+        for fast in ((True, False) if args.compare else (True,)):
+            r = network_case(prob, hopf, ntst, args.steps, args.warmup, fast)
+            rows.append(r)
+            print(f"{ntst:>5} {'chord' if fast else 'previous':>10} {r['unknowns']:>9} "
+                  f"{r['step_wall_s']:>12.3f} {r['step_cpu_s']:>11.3f} {r['p_end']:>11.7f} "
+                  f"{r['trivial_mult_err']:>12.1e} {str(r['newton_its']):>14}", flush=True)
+    return rows
+
+
 def main() -> None:
     ap_ = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap_.add_argument("--sizes", type=int, nargs="+", default=[4, 20, 50, 100, 200, 300])
@@ -126,7 +196,17 @@ def main() -> None:
     ap_.add_argument("--auto", action="store_true", help="also time AUTO-07p via bifpy")
     ap_.add_argument("--auto-sizes", type=int, nargs="+", default=[4, 20, 50])
     ap_.add_argument("--json", type=str, default=None)
+    ap_.add_argument("--network", action="store_true",
+                     help="time the reduced network ODE (n=148) instead of the Brusselator")
+    ap_.add_argument("--network-ntst", type=int, nargs="+", default=[20, 40, 60])
+    ap_.add_argument("--compare", action="store_true",
+                     help="with --network: also time the previous corrector (full Newton)")
     args = ap_.parse_args()
+    if args.network:
+        rows = network_main(args)
+        if args.json:
+            Path(args.json).write_text(json.dumps({"network": rows}, indent=1, default=str))
+        return
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                                 text=True, check=False).stdout.strip()

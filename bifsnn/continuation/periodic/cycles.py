@@ -85,6 +85,9 @@ class CycleOptions:
     # Jacobian per step and SuperLU's default COLAMD ordering, which on the 148-variable
     # reduced neuron model fills 27x more (2.5e8 vs 9.3e6 nonzeros, 22 s vs 0.9 s per LU).
     engine: str = "builtin"
+    # Builtin corrector: chord Newton (one LU per step while the corrections contract fast,
+    # refactorised otherwise; the tangent reuses that LU). False: full Newton.
+    newton_chord: bool = True
     # With an analytic dense df/dx and n >= 20, detect its sparsity pattern from the nodes of
     # the start cycle (union over all nodes, re-checked at every mesh adaptation). Fewer
     # nonzeros make the collocation Jacobian and its LU several times cheaper.
@@ -256,6 +259,12 @@ def _unpack(X: np.ndarray, coll: Collocation) -> tuple[np.ndarray, float, float]
     return X[: coll.nU].reshape(coll.nnodes, coll.n), float(X[coll.nU]), float(X[coll.nU + 1])
 
 
+def _damp_ds(coll: Collocation, U: np.ndarray, amp: float, tau: np.ndarray) -> float:
+    """Derivative of the amplitude along the (W-normalised) tangent tau."""
+    tu = tau[: coll.nU].reshape(coll.nnodes, coll.n)
+    return float(np.sum(coll.wnode[:, None] * (U - coll.wnode @ U) * tu)) / max(amp, 1e-300)
+
+
 def _nontrivial(mu: np.ndarray) -> np.ndarray:
     return np.delete(mu, np.argmin(np.abs(mu - 1.0)))
 
@@ -310,34 +319,52 @@ class _Stepper:
         return z, A
 
     def correct(self, Xpred: np.ndarray, X0: np.ndarray, tau: np.ndarray, ds: float,
-                Fref: np.ndarray | None = None):
-        """Newton on [G(X); <W tau, X - X0> - ds] = 0 with the phase reference at X0."""
+                Fref: np.ndarray | None = None, chord: bool | None = None):
+        """Newton on [G(X); <W tau, X - X0> - ds] = 0 with the phase reference at X0.
+
+        With ``chord`` (default ``opts.newton_chord``) the Jacobian is factorised at the
+        predictor and reused while the corrections contract by at least a factor 3 per
+        iteration, and refactorised otherwise: on large systems one LU costs as much as
+        ~30 solves. Convergence is judged on the correction size as for full Newton, so the
+        accepted point satisfies the same tolerance. ``self.factorizations`` counts LUs.
+        """
         coll = self.coll
+        chord = self.opts.newton_chord if chord is None else chord
         U0, T0, p0 = _unpack(X0, coll)
         if Fref is None:
             Fref = coll.phase_reference(U0, T0, p0)
         X = Xpred.copy()
         Wt = self.W * tau
-        for it in range(1, self.opts.newton_max_iter + 1):
+        max_iter = self.opts.newton_max_iter
+        lu = A = None
+        prev_step = math.inf
+        self.factorizations = 0
+        for it in range(1, max_iter + 1):
             U, T, p = _unpack(X, coll)
             r = np.append(coll.residual(U, T, p, U0, Fref), Wt @ (X - X0) - ds)
             if not np.all(np.isfinite(r)):
                 return None, it, "NaN in residual"
-            A = coll.jacobian(U, T, p, Fref, with_p=True, border_row=Wt)
             try:
-                lu = sparse_lu(A)
+                if lu is None or not chord:
+                    A = coll.jacobian(U, T, p, Fref, with_p=True, border_row=Wt)
+                    lu = sparse_lu(A)
+                    self.factorizations += 1
                 dx = lu.solve(-r)
             except RuntimeError as exc:
                 return None, it, f"singular Jacobian ({exc})"
             if not np.all(np.isfinite(dx)):
                 return None, it, "NaN in Newton step"
+            step = float(np.max(np.abs(dx)))
+            if chord and step > prev_step / 3.0:
+                lu = None  # slow contraction: refactorise at the next iterate
+            prev_step = step
             X = X + dx
             if X[coll.nU] <= 0:
                 return None, it, "period became non-positive"
-            if np.max(np.abs(dx)) < self.opts.newton_tol * (1.0 + np.max(np.abs(X))):
+            if step < self.opts.newton_tol * (1.0 + np.max(np.abs(X))):
                 self.last_factor = (A, lu)
                 return X, it, "converged"
-        return None, self.opts.newton_max_iter, "Newton did not converge"
+        return None, max_iter, "Newton did not converge"
 
 
 def _make_point(st: _Stepper, X: np.ndarray, fl: FloquetResult | None, it: int, ds: float):
@@ -475,21 +502,30 @@ def continue_cycles(
             Unew, Tnew, pnew = _unpack(Xnew, coll)
             Fref_new = coll.phase_reference(Unew, Tnew, pnew)
             try:
-                # the Jacobian of the last Newton iterate (same bordering row) gives the tangent
+                # the factorisation of the corrector (same bordering row; with the chord
+                # method taken at the predictor, O(ds^2) away) gives the tangent
                 tau_new, A = st.tangent(Xnew, tau, Fref_new, *st.last_factor)
             except RuntimeError as exc:
                 return finish(False, f"tangent solve failed: {exc}")
+            if opts.floquet and (opts.newton_chord or A is None):
+                # multipliers need the Jacobian at the converged point itself
+                A = coll.jacobian(Unew, Tnew, pnew, Fref_new)
         fl_new = floquet_from_jacobian(A, coll) if opts.floquet else None
         amp_new = _amplitude(Unew, coll.wnode)
 
         # ---- reached a Hopf point? (amplitude shrinking through zero)
-        dAds = float(
-            np.sum(coll.wnode[:, None] * (Unew - coll.wnode @ Unew) * tau_new[: coll.nU].reshape(
-                coll.nnodes, coll.n))
-        ) / max(amp_new, 1e-300)
-        if amp_new < opts.amp_min or (
-            amp_new < amp_prev and dAds < 0 and amp_new + ds * dAds <= 0.25 * amp_new
-        ):
+        dAds = _damp_ds(coll, Unew, amp_new, tau_new)
+        hopf_end = amp_new < opts.amp_min or (
+            amp_new < amp_prev and dAds < 0 and amp_new + ds * dAds <= 0.25 * amp_new)
+        if hopf_end and cont is None and opts.newton_chord:
+            # the chord tangent is O(ds^2) off; the extrapolation to zero amplitude needs the
+            # exact one (one more LU, only here)
+            try:
+                tau_new, _ = st.tangent(Xnew, tau, Fref_new)
+            except RuntimeError as exc:
+                return finish(False, f"tangent solve failed: {exc}")
+            dAds = _damp_ds(coll, Unew, amp_new, tau_new)
+        if hopf_end:
             dpdA = tau_new[-1] / dAds if dAds != 0 else 0.0
             dTdA = tau_new[-2] / dAds if dAds != 0 else 0.0
             pH = pnew - 0.5 * amp_new * dpdA
@@ -516,7 +552,8 @@ def continue_cycles(
         elif fl_new is not None:
             prev_counts = _counts(fl_new.multipliers)
         for kind, _ in found:
-            sp_pt = _locate(st, kind, X, tau, ds_taken, Xnew, opts) if opts.locate else None
+            ends = ((X, fl, tau), (Xnew, fl_new, tau_new))
+            sp_pt = _locate(st, kind, X, tau, ds_taken, Xnew, opts, ends) if opts.locate else None
             if sp_pt is not None:
                 Xs, fls, taus, ok = sp_pt
                 points.append(_make_point(st, Xs, fls, 0, float("nan")))
@@ -537,7 +574,7 @@ def continue_cycles(
                     )
                 )
         points.append(_make_point(st, Xnew, fl_new, it, ds_taken))
-        X, tau, prev_tau, amp_prev = Xnew, tau_new, tau_new, amp_new
+        X, tau, prev_tau, amp_prev, fl = Xnew, tau_new, tau_new, amp_new, fl_new
         Fref_first = None
 
         # ---- stopping criteria
@@ -548,9 +585,14 @@ def continue_cycles(
 
         # ---- step size control (the core engine does its own)
         if cont is None:
-            if it <= 3:
+            nfac = getattr(st, "factorizations", it)
+            if opts.newton_chord:
+                fast, slow = (it <= 4 and nfac <= 1), (it >= 7 or nfac >= 3)
+            else:
+                fast, slow = it <= 3, it >= 6
+            if fast:
                 ds = min(ds * 1.5, opts.ds_max)
-            elif it >= 6:
+            elif slow:
                 ds = max(ds * 0.6, opts.ds_min)
 
         # ---- mesh adaptation (interpolate solution and tangent onto the new mesh)
@@ -611,23 +653,41 @@ def _make_core(st: _Stepper, X: np.ndarray, tau: np.ndarray, Fref: np.ndarray | 
 
 
 def _locate(st: _Stepper, kind: str, X0: np.ndarray, tau0: np.ndarray, ds: float,
-            X1: np.ndarray, opts: CycleOptions):
-    """Locate a zero of the test function between s=0 (X0) and s=ds by the Illinois method."""
+            X1: np.ndarray, opts: CycleOptions, ends=None):
+    """Locate a zero of the test function between s=0 (X0) and s=ds by the Illinois method.
+
+    ``ends``: optional ((X0, floquet0, tangent0), (X1, floquet1, tangent1)) already computed
+    by the caller on the current mesh, so the bracket ends are not recomputed. Inner points
+    are full-Newton corrected; the tangent (one more LU) is computed only for LPC (its test
+    function) and the multipliers only for PD/NS, plus both at the returned point.
+    """
     coll = st.coll
 
     def evaluate(s: float):
-        Xs, _, _ = st.correct(X0 + s * tau0, X0, tau0, s)
+        Xs, _, _ = st.correct(X0 + s * tau0, X0, tau0, s, chord=False)
         if Xs is None:
             return None
         Us, Ts, ps = _unpack(Xs, coll)
         Fr = coll.phase_reference(Us, Ts, ps)
-        taus, A = st.tangent(Xs, tau0, Fr)
-        fl = floquet_from_jacobian(A, coll) if kind != "LPC" or opts.floquet else None
+        if kind == "LPC":
+            taus, _ = st.tangent(Xs, tau0, Fr, *st.last_factor)
+            fl = None
+        else:
+            taus = None
+            fl = floquet_from_jacobian(coll.jacobian(Us, Ts, ps, Fr), coll)
         return Xs, fl, taus, _test_value(kind, None if fl is None else fl.multipliers, taus)
 
+    def known(e):
+        Xe, fle, taue = e
+        if Xe.shape != X0.shape or (kind != "LPC" and fle is None):
+            return None
+        return Xe, fle, taue, _test_value(kind, None if fle is None else fle.multipliers, taue)
+
     a, b = 0.0, ds
-    ea = evaluate(a)
-    eb = evaluate(b)
+    ea = known(ends[0]) if ends is not None else None
+    eb = known(ends[1]) if ends is not None else None
+    ea = evaluate(a) if ea is None else ea
+    eb = evaluate(b) if eb is None else eb
     if ea is None or eb is None or not np.isfinite(ea[3]) or not np.isfinite(eb[3]):
         return None
     fa, fb = ea[3], eb[3]
@@ -658,6 +718,12 @@ def _locate(st: _Stepper, kind: str, X0: np.ndarray, tau0: np.ndarray, ds: float
                 fa *= 0.5
             side = -1
     Xs, fl, taus, val = best
+    Us, Ts, ps = _unpack(Xs, coll)
+    Fr = coll.phase_reference(Us, Ts, ps)
+    if taus is None:
+        taus, _ = st.tangent(Xs, tau0, Fr)
+    if fl is None and opts.floquet:
+        fl = floquet_from_jacobian(coll.jacobian(Us, Ts, ps, Fr), coll)
     return Xs, fl, taus, bool(abs(val) < 1e-5)
 
 
