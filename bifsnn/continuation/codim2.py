@@ -342,14 +342,30 @@ class BranchPointSystem:
         return z[:-1], float(z[-1]), ok, it, res
 
 
-def _test_gradient(system, u: np.ndarray, name: str) -> np.ndarray:
+def _test_gradient(system, u: np.ndarray, name: str, mode: str = "full",
+                   t_ref: np.ndarray | None = None) -> np.ndarray:
     """Gradient of a codim-2 test function: exact for omega (BT on Hopf curves), else
-    central differences (relative step 1e-5: the FD tests CP and GH carry noise of about
-    1e-11 and 1e-9, so the gradient is good to ~1e-4, enough for Newton)."""
+    central differences with relative step 1e-5 (the FD tests CP and GH carry noise of
+    about 1e-11 and 1e-9, so the gradient is good to ~1e-4, enough for Newton).
+
+    ``mode="full"`` differentiates along every unknown (2 (m+1) evaluations);
+    ``"tangent"`` only along the curve's tangent at ``u`` (2 evaluations, for large
+    systems): the Jacobian then differs from the exact one only off the curve, where the
+    Newton step is O(|G|), so convergence stays fast near the curve."""
     g = np.zeros(u.size)
     if isinstance(system, HopfSystem) and name == "BT":
         g[-1] = 1.0
         return g
+    if mode == "tangent":
+        A = system.dG(u)
+        t0 = np.ones(u.size) if t_ref is None else np.asarray(t_ref, dtype=float)
+        rhs = np.zeros(u.size)
+        rhs[-1] = 1.0
+        t = Factorization(bordered(A, None, t0)).solve(rhs)
+        t = t / np.linalg.norm(t)
+        h = 1e-5 * max(1.0, float(np.linalg.norm(u)) / np.sqrt(u.size))
+        d = (system.test_value(u + h * t, name) - system.test_value(u - h * t, name)) / (2 * h)
+        return d * t
     for j in range(u.size):
         h = 1e-5 * max(1.0, abs(u[j]))
         up, um = u.copy(), u.copy()
@@ -366,19 +382,26 @@ _CODIM2_NEWTON_TOL = {"BT": 1e-10, "CP": 1e-10, "GH": 1e-8}
 
 
 def locate_codim2(system, u0: np.ndarray, name: str, tol: float = 1e-10,
-                  max_iter: int = 20) -> tuple[np.ndarray, bool, int, float]:
+                  max_iter: int = 20, gradient: str = "auto",
+                  tangent: np.ndarray | None = None) -> tuple[np.ndarray, bool, int, float]:
     """Codim-2 point on a fold or Hopf curve by Newton on the square extended system
     ``[G(u); phi(u)] = 0`` (``G`` the minimally augmented fold/Hopf system with two free
     parameters, ``phi`` the test function ``name``: BT ``<w, v>`` on folds, i.e. the null
     vector also lies in the range of f_x; CP the quadratic coefficient ``<w, B(v, v)>``;
     BT ``omega`` and GH ``l1`` on Hopf curves).  ``tol`` is capped at 1e-10 and floored at
     the noise level of the test (1e-8 for GH).  Returns ``(u, converged, iterations,
-    residual)`` with the max-norm residual of the extended system."""
+    residual)`` with the max-norm residual of the extended system.  ``gradient``: how the
+    test's gradient is taken ("full", "tangent" along the curve, see :func:`_test_gradient`,
+    or "auto": full for at most 40 unknowns); ``tangent`` orients the curve tangent."""
+    if gradient not in ("auto", "full", "tangent"):
+        raise ValueError(f"gradient = {gradient!r}; expected 'auto', 'full' or 'tangent'")
+    mode = ("full" if u0.size <= 40 else "tangent") if gradient == "auto" else gradient
+
     def H(u):
         return np.r_[system.G(u), system.test_value(u, name)]
 
     def dH(u):
-        grad = _test_gradient(system, u, name)
+        grad = _test_gradient(system, u, name, mode, tangent)
         return _vstack(system.dG(u), grad[None, :])
 
     tol = max(min(tol, 1e-10), _CODIM2_NEWTON_TOL.get(name, 0.0))
@@ -539,11 +562,13 @@ def _locate_test(cont, system, A, B, tn, fa, fb, opts):
                     x0, p0 = system.split(u0[:-1])
                     fs = FoldSystem(system.problem, system.free, x0, p0)
                     z, conv, it, res = locate_codim2(fs, u0[:-1], "BT", tol=opts.locate_tol,
-                                                     max_iter=opts.newton_max_iter + 10)
+                                                     max_iter=opts.newton_max_iter + 10,
+                                                     tangent=tA[:-1])
                     u = np.r_[z, 0.0]
                 else:
                     u, conv, it, res = locate_codim2(system, u0, tn, tol=opts.locate_tol,
-                                                     max_iter=opts.newton_max_iter + 10)
+                                                     max_iter=opts.newton_max_iter + 10,
+                                                     tangent=tA)
                 within = float(np.max(np.abs(u - 0.5 * (uA + B["u"])))) <= span + 1e-8
                 if conv and within:
                     payload, ok, s = (u, system.tests(u)), True, float(c @ (u - uA))

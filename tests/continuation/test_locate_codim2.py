@@ -5,6 +5,8 @@ z = Z0 + Q (y, w) together with stable slave variables w (w_i' = -(i+1) w_i + y_
 do not feed back, so the codim-2 point stays at z = Z0), and the parameters enter through
 a nonlinear map beta(a) with beta(A) = 0.  The exact location is therefore (Z0, A)."""
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -124,6 +126,7 @@ def test_codim2_newton_location(kind, monkeypatch):
     # whatever the tolerance, while regula falsi stops at a bracket of locate_tol
     pt, err, curve = _run(kind, ("newton", "regula_falsi"), 1e-6, monkeypatch)
     assert pt.located and pt.data["locator"] == "newton"
+    assert pt.data["iterations"] <= 3  # full FD gradient: measured 2 each
     assert pt.data["residual"] < (1e-8 if kind == "GH" else 1e-10)
     assert err < NEWTON_TOL[kind]
     if kind == "BT-H":
@@ -134,6 +137,18 @@ def test_codim2_newton_location(kind, monkeypatch):
     if kind in ("BT-H", "GH"):
         # measured regula falsi errors at locate_tol = 1e-6: BT-H 1.8e-9, GH 3.4e-7
         assert err_old > 10 * err
+
+
+@pytest.mark.parametrize("kind", ["CP", "BT", "BT-H", "GH"])
+def test_codim2_newton_with_tangent_gradient(kind, monkeypatch):
+    """The large-system variant (test gradient only along the curve tangent, 2 evaluations
+    instead of 2 (m + 1)) converges to the same points, a little more slowly."""
+    monkeypatch.setattr(c2, "locate_codim2",
+                        functools.partial(c2.locate_codim2, gradient="tangent"))
+    pt, err, _ = _run(kind, ("newton", "regula_falsi"), 1e-6, monkeypatch)
+    assert pt.data["locator"] == "newton"
+    assert 2 <= pt.data["iterations"] <= 8  # measured 3-4 (full gradient: 2)
+    assert err < NEWTON_TOL[kind]           # measured 1.4e-11, 1.2e-13, 7e-14, 3.9e-12
 
 
 def test_codim2_fallback_to_regula_falsi(monkeypatch):
@@ -151,3 +166,5 @@ def test_locate_codim2_rejects_unknown_test():
     fs = c2.FoldSystem(pr, [0, 1], pr.x0, pr.p0)
     with pytest.raises(ValueError, match="GH"):
         c2.locate_codim2(fs, fs.u_of(pr.x0, pr.p0), "GH")
+    with pytest.raises(ValueError, match="gradient"):
+        c2.locate_codim2(fs, fs.u_of(pr.x0, pr.p0), "BT", gradient="exact")
