@@ -658,19 +658,22 @@ def _locate(st: _Stepper, kind: str, X0: np.ndarray, tau0: np.ndarray, ds: float
 
     ``ends``: optional ((X0, floquet0, tangent0), (X1, floquet1, tangent1)) already computed
     by the caller on the current mesh, so the bracket ends are not recomputed. Inner points
-    are full-Newton corrected; the tangent (one more LU) is computed only for LPC (its test
-    function) and the multipliers only for PD/NS, plus both at the returned point.
+    are corrected to the usual tolerance; the tangent (one more LU) is computed only for LPC
+    (its test function) and the multipliers only for PD/NS (and at the returned point).
     """
     coll = st.coll
 
     def evaluate(s: float):
-        Xs, _, _ = st.correct(X0 + s * tau0, X0, tau0, s, chord=False)
+        Xs, _, _ = st.correct(X0 + s * tau0, X0, tau0, s)
         if Xs is None:
             return None
         Us, Ts, ps = _unpack(Xs, coll)
         Fr = coll.phase_reference(Us, Ts, ps)
         if kind == "LPC":
-            taus, _ = st.tangent(Xs, tau0, Fr, *st.last_factor)
+            # the test function is the tangent itself: from a factorisation at Xs, not the
+            # chord one taken at the predictor
+            factor = st.last_factor if st.factorizations and not st.opts.newton_chord else ()
+            taus, _ = st.tangent(Xs, tau0, Fr, *factor)
             fl = None
         else:
             taus = None
@@ -720,8 +723,6 @@ def _locate(st: _Stepper, kind: str, X0: np.ndarray, tau0: np.ndarray, ds: float
     Xs, fl, taus, val = best
     Us, Ts, ps = _unpack(Xs, coll)
     Fr = coll.phase_reference(Us, Ts, ps)
-    if taus is None:
-        taus, _ = st.tangent(Xs, tau0, Fr)
     if fl is None and opts.floquet:
         fl = floquet_from_jacobian(coll.jacobian(Us, Ts, ps, Fr), coll)
     return Xs, fl, taus, bool(abs(val) < 1e-5)
