@@ -562,12 +562,12 @@ def _locate_test(cont, system, A, B, tn, fa, fb, opts):
                     x0, p0 = system.split(u0[:-1])
                     fs = FoldSystem(system.problem, system.free, x0, p0)
                     z, conv, it, res = locate_codim2(fs, u0[:-1], "BT", tol=opts.locate_tol,
-                                                     max_iter=opts.newton_max_iter + 10,
+                                                     max_iter=opts.newton_max_iter,
                                                      tangent=tA[:-1])
                     u = np.r_[z, 0.0]
                 else:
                     u, conv, it, res = locate_codim2(system, u0, tn, tol=opts.locate_tol,
-                                                     max_iter=opts.newton_max_iter + 10,
+                                                     max_iter=opts.newton_max_iter,
                                                      tangent=tA)
                 within = float(np.max(np.abs(u - 0.5 * (uA + B["u"])))) <= span + 1e-8
                 if conv and within:
