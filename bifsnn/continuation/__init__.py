@@ -17,7 +17,12 @@ Modules: ``arclength`` (generic curve engine), ``equilibria``, ``codim2``, ``eve
 """
 
 from bifsnn.continuation.arclength import ArclengthContinuation, StepResult
-from bifsnn.continuation.codim2 import continue_fold, continue_hopf
+from bifsnn.continuation.codim2 import (
+    BranchPointSystem,
+    continue_fold,
+    continue_hopf,
+    locate_codim2,
+)
 from bifsnn.continuation.equilibria import continue_equilibria, hopf_data, switch_branch
 from bifsnn.continuation.normal_forms import HopfData
 from bifsnn.continuation.options import ContinuationOptions
@@ -27,6 +32,7 @@ from bifsnn.continuation.result import Branch, SpecialPoint
 __all__ = [
     "ArclengthContinuation",
     "Branch",
+    "BranchPointSystem",
     "ContinuationOptions",
     "HopfData",
     "ODEProblem",
@@ -36,5 +42,6 @@ __all__ = [
     "continue_fold",
     "continue_hopf",
     "hopf_data",
+    "locate_codim2",
     "switch_branch",
 ]
