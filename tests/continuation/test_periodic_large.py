@@ -104,3 +104,34 @@ def test_reduced_neuron_model_cycle():
     assert sol.floquet.trivial_error < 1e-5
     br = continue_cycles(s, sol, ds=0.05, max_steps=2, ntst=60, ncol=4)
     assert len(br) == 3, br.message
+
+
+@pytest.mark.slow
+def test_reduced_neuron_model_p_ei_branch_special_points():
+    # Cycles of the reduced model in p_EI from the Hopf point near 0.9596 (25 steps,
+    # ntst = 40). The full-Newton corrector before the chord/LU-reuse change found
+    # NS 0.94739262, LPC 0.91031495, NS 0.91265844 (same numbers printed by both versions to
+    # 8 digits); the fast corrector must reproduce them to 1e-6 (location tolerances are
+    # 1e-8/1e-9 in the test functions, the rest is the Newton tolerance).
+    from bifsnn import NetworkParams
+    from bifsnn.continuation import ContinuationOptions, continue_equilibria, hopf_data
+    from bifsnn.continuation.periodic import CycleOptions, cycle_from_hopf_data
+    from bifsnn.reduction import MarkovModelDef, find_equilibrium
+
+    m = MarkovModelDef(NetworkParams().replace(p_EI=1.0), bin_rule="smooth").compile()
+    prob = m.ode_problem("p_EI", x0=find_equilibrium(m).x)
+    eq = continue_equilibria(prob, ContinuationOptions(ds=2, ds_max=20, p_min=0.9, p_max=1.0,
+                                                       direction=-1))
+    system, start = cycle_from_hopf_data(prob, hopf_data(eq, eq.points("H")[0]), ntst=40)
+    br = continue_cycles(system, start, CycleOptions(max_steps=25, p_min=0.9, p_max=1.0,
+                                                     ntst=40))
+    got = [(s.kind, s.p) for s in br.special_points]
+    want = [("NS", 0.94739262), ("LPC", 0.91031495), ("NS", 0.91265844)]
+    assert [k for k, _ in got] == [k for k, _ in want], got
+    for (_, p), (_, q) in zip(got, want, strict=True):
+        assert abs(p - q) < 1e-6, (p, q)
+    assert all(s.located for s in br.special_points)
+    # trivial multiplier on the regular points (at the LPC a second multiplier is at 1 and
+    # the Jordan pair splits by ~sqrt(rounding), 6e-6 there, in both versions)
+    special = {s.index for s in br.special_points}
+    assert max(pt.trivial_error for i, pt in enumerate(br.points) if i not in special) < 1e-8
