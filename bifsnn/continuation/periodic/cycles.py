@@ -443,7 +443,8 @@ def continue_cycles(
     specials: list[CycleSpecialPoint] = []
 
     def finish(success: bool, message: str) -> CycleBranch:
-        return CycleBranch(points, specials, success, message, sysobj.n, opts)
+        return CycleBranch(points, specials, success, message, sysobj.n, opts,
+                           extra={"jac_nnz": sysobj.nnz, "pattern_widenings": n_widen})
 
     # --- initial tangent
     coll = st.coll
@@ -474,6 +475,7 @@ def continue_cycles(
     prev_tau = tau
     amp_prev = _amplitude(U, coll.wnode)
     steps_since_adapt = 0
+    n_widen = 0
 
     cont = _make_core(st, X, tau, Fref_first, ds, opts) if opts.engine == "core" else None
 
@@ -605,8 +607,15 @@ def continue_cycles(
             tu_new = interpolate_to_mesh(st.coll.tm, tu, opts.ncol, tm_new, opts.ncol)
             if opts.detect_sparsity and not sysobj.dense_pattern and sysobj.dfdx_user is not None:
                 pat = sysobj.detect_sparsity(U, p)
-                if pat.sum() > sysobj.nnz:  # new couplings appeared: widen the pattern
+                if pat.sum() > sysobj.nnz:
+                    # new couplings appeared: widen the pattern, including those at the states
+                    # predicted 2, 4 and 8 steps ahead, so that it changes rarely (every new
+                    # pattern costs a new fill-reducing ordering and structure)
+                    tu_old = tau[: st.coll.nU].reshape(st.coll.nnodes, st.coll.n)
+                    ahead = np.vstack([U + k * ds * tu_old for k in (2, 4, 8)])
+                    pat |= sysobj.detect_sparsity(ahead[np.all(np.isfinite(ahead), axis=1)], p)
                     sysobj = sysobj.with_sparsity(pat)
+                    n_widen += 1
             st = _Stepper(sysobj, tm_new, opts, scale)
             X = _pack(U_new, T, p)
             tau = np.concatenate([tu_new.ravel(), tau[-2:]])
