@@ -319,7 +319,7 @@ class _Stepper:
         return z, A
 
     def correct(self, Xpred: np.ndarray, X0: np.ndarray, tau: np.ndarray, ds: float,
-                Fref: np.ndarray | None = None, chord: bool | None = None):
+                Fref: np.ndarray | None = None, chord: bool | None = None, factor=None):
         """Newton on [G(X); <W tau, X - X0> - ds] = 0 with the phase reference at X0.
 
         With ``chord`` (default ``opts.newton_chord``) the Jacobian is factorised at the
@@ -327,6 +327,8 @@ class _Stepper:
         iteration, and refactorised otherwise: on large systems one LU costs as much as
         ~30 solves. Convergence is judged on the correction size as for full Newton, so the
         accepted point satisfies the same tolerance. ``self.factorizations`` counts LUs.
+        ``factor``: an (A, lu) pair of this mesh and bordering row (e.g. from a nearby point)
+        to start the chord iteration with.
         """
         coll = self.coll
         chord = self.opts.newton_chord if chord is None else chord
@@ -336,7 +338,7 @@ class _Stepper:
         X = Xpred.copy()
         Wt = self.W * tau
         max_iter = self.opts.newton_max_iter
-        lu = A = None
+        A, lu = factor if (chord and factor is not None) else (None, None)
         prev_step = math.inf
         self.factorizations = 0
         for it in range(1, max_iter + 1):
@@ -672,10 +674,17 @@ def _locate(st: _Stepper, kind: str, X0: np.ndarray, tau0: np.ndarray, ds: float
     """
     coll = st.coll
 
+    last = {"factor": None}
+
     def evaluate(s: float):
-        Xs, _, _ = st.correct(X0 + s * tau0, X0, tau0, s)
+        # all evaluations share the mesh and bordering row: the chord LU of the previous one
+        # (a nearby point) starts the next; it is refactorised if convergence is slow
+        Xs, _, _ = st.correct(X0 + s * tau0, X0, tau0, s, factor=last["factor"])
+        if Xs is None:
+            Xs, _, _ = st.correct(X0 + s * tau0, X0, tau0, s)
         if Xs is None:
             return None
+        last["factor"] = st.last_factor
         Us, Ts, ps = _unpack(Xs, coll)
         Fr = coll.phase_reference(Us, Ts, ps)
         if kind == "LPC":
