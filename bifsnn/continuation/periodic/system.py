@@ -13,28 +13,9 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from bifsnn.continuation.linalg import group_columns
+
 __all__ = ["CycleSystem", "as_cycle_system"]
-
-
-def _group_columns(pattern: sp.csc_matrix) -> np.ndarray:
-    """Greedy column grouping: columns in one group share no nonzero row (for FD Jacobians)."""
-    n = pattern.shape[1]
-    groups = -np.ones(n, dtype=int)
-    used_rows: list[np.ndarray] = []
-    pattern = pattern.tocsc()
-    for c in range(n):
-        rows = pattern.indices[pattern.indptr[c] : pattern.indptr[c + 1]]
-        for g, mask in enumerate(used_rows):
-            if not mask[rows].any():
-                groups[c] = g
-                mask[rows] = True
-                break
-        else:
-            mask = np.zeros(pattern.shape[0], dtype=bool)
-            mask[rows] = True
-            used_rows.append(mask)
-            groups[c] = len(used_rows) - 1
-    return groups
 
 
 class CycleSystem:
@@ -94,7 +75,7 @@ class CycleSystem:
         self.jcols = coo.col[order].astype(np.int64)
         self.jdiag = (self.jrows == self.jcols).astype(float)
         self.nnz = self.jrows.size
-        self._groups = _group_columns(pat) if jac_sparsity is not None else np.arange(self.n)
+        self._groups = group_columns(pat) if jac_sparsity is not None else np.arange(self.n)
 
     # ----------------------------------------------------------------- parameter handling
     def P(self, p: float) -> Any:
