@@ -43,8 +43,28 @@ class FloquetResult:
         return self.log_abs_det - float(np.log(np.abs(self.multipliers[k])))
 
 
+class NodeValues:
+    """Mixin for cycles stored as node values ``U`` on mesh ``tm`` (degree ``ncol``) with
+    period ``T``: node times and componentwise extremes."""
+
+    @property
+    def t(self) -> np.ndarray:
+        """Physical times of the nodes (0 ... T)."""
+        from .mesh import node_times
+
+        return node_times(self.tm, self.ncol) * self.T
+
+    @property
+    def x_min(self) -> np.ndarray:
+        return self.U.min(axis=0)
+
+    @property
+    def x_max(self) -> np.ndarray:
+        return self.U.max(axis=0)
+
+
 @dataclass
-class CycleSolution:
+class CycleSolution(NodeValues):
     """A periodic orbit on a collocation mesh (normalised time in [0, 1])."""
 
     tm: np.ndarray
@@ -62,21 +82,6 @@ class CycleSolution:
     @property
     def ntst(self) -> int:
         return len(self.tm) - 1
-
-    @property
-    def t(self) -> np.ndarray:
-        """Physical times of the nodes (0 ... T)."""
-        from .mesh import node_times
-
-        return node_times(self.tm, self.ncol) * self.T
-
-    @property
-    def x_min(self) -> np.ndarray:
-        return self.U.min(axis=0)
-
-    @property
-    def x_max(self) -> np.ndarray:
-        return self.U.max(axis=0)
 
     @property
     def multipliers(self) -> np.ndarray | None:

@@ -20,6 +20,7 @@ from .collocation import (
     Collocation,
     CycleSolution,
     FloquetResult,
+    NodeValues,
     floquet_from_jacobian,
     sparse_lu,
 )
@@ -115,7 +116,7 @@ class CycleOptions:
 
 # ---------------------------------------------------------------------------------- results
 @dataclass
-class CyclePoint:
+class CyclePoint(NodeValues):
     """One converged cycle on the branch."""
 
     p: float
@@ -128,18 +129,6 @@ class CyclePoint:
     amplitude: float = float("nan")  # L2 norm of u - mean over the period
     newton_iterations: int = 0
     ds: float = float("nan")
-
-    @property
-    def x_min(self) -> np.ndarray:
-        return self.U.min(axis=0)
-
-    @property
-    def x_max(self) -> np.ndarray:
-        return self.U.max(axis=0)
-
-    @property
-    def t(self) -> np.ndarray:
-        return node_times(self.tm, self.ncol) * self.T
 
     @property
     def stable(self) -> bool | None:
