@@ -79,13 +79,14 @@ class NetworkAnalysis:
         for cb in self.cycles:
             for sp in getattr(cb, "special_points", []):
                 out.append({"type": sp.kind, self.param: float(sp.p)})
-        # de-duplicate points found from both directions
+        # de-duplicate points found twice (both directions; a cycle branch ending at its
+        # Hopf point): the first found, i.e. the equilibrium engine's with omega/l1, is kept
         uniq: list[dict[str, Any]] = []
-        for item in sorted(out, key=lambda d: d[self.param]):
+        for item in out:
             if not any(u["type"] == item["type"] and abs(u[self.param] - item[self.param])
                        < 1e-6 for u in uniq):
                 uniq.append(item)
-        return uniq
+        return sorted(uniq, key=lambda d: d[self.param])
 
     def to_dict(self) -> dict[str, Any]:
         return {
