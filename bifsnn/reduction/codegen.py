@@ -82,7 +82,14 @@ def load_generated(rule: str) -> ModuleType:
                 + "\n\n# ---- assembly template (_template_src.py) ----\n"
                 + _TEMPLATE.read_text()
             )
-            atomic_write_text(path, text)
+            try:
+                atomic_write_text(path, text)
+            except OSError:  # cache directory not writable (read-only home): use a temp dir
+                import tempfile
+
+                path = Path(tempfile.gettempdir()) / f"bifsnn-{os.getuid()}" / path.name
+                if not path.exists():
+                    atomic_write_text(path, text)
         name = path.stem
         spec = importlib.util.spec_from_file_location(name, path)
         if spec is None or spec.loader is None:  # pragma: no cover
