@@ -551,7 +551,7 @@ def _locate_test(cont, system, A, B, tn, fa, fb, opts):
     payload, ok, s = None, False, th * s_B
     info: dict = {"locator": "none", "residual": float("nan"), "iterations": 0}
     span = float(np.max(np.abs(B["u"] - uA)))
-    for method in CODIM2_LOCATORS:
+    for method in getattr(opts, "locators", None) or CODIM2_LOCATORS:
         if method == "newton":
             u0 = (1 - th) * uA + th * B["u"]
             try:

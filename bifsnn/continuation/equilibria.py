@@ -372,7 +372,7 @@ def _locate_bp(curve, cont, a: CurvePoint, b: CurvePoint, point_at):
         fa, fb = tau(a.jacobian), tau(b.jacobian)
     except (np.linalg.LinAlgError, ValueError):
         fa = fb = float("nan")
-    for method in BP_LOCATORS if opts.locate else ():
+    for method in (opts.locators or BP_LOCATORS) if opts.locate else ():
         if method == "newton":
             th = fa / (fa - fb) if np.isfinite(fa) and np.isfinite(fb) and fa != fb else 0.5
             u0 = a.u + float(np.clip(th, 0.0, 1.0)) * (b.u - a.u)

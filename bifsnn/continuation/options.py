@@ -6,7 +6,13 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-__all__ = ["ContinuationOptions"]
+__all__ = ["ContinuationOptions", "LOCATORS"]
+
+
+#: Methods that locate BP and BT/cusp/Bautin points, tried in the order given by
+#: ``ContinuationOptions.locators`` (None: Newton on the minimally augmented system first,
+#: regula falsi on the test function as the fallback).
+LOCATORS = ("newton", "regula_falsi")
 
 
 @dataclass
@@ -30,7 +36,9 @@ class ContinuationOptions:
     for n <= ``dense_eig_max``).  ``n_eigs`` eigenvalues (largest real part first) are stored
     per point (None: all for dense, 12 for sparse).  ``compute_l1`` computes the first
     Lyapunov coefficient at Hopf points.  ``detect_codim2`` enables BT/cusp/Bautin detection on
-    fold and Hopf curves.
+    fold and Hopf curves.  ``locators``: the methods that locate BP and BT/cusp/Bautin points,
+    tried in order, from :data:`LOCATORS` (None: Newton on the minimally augmented system,
+    then regula falsi on the test function).
     """
 
     ds: float = 1e-2
@@ -54,6 +62,7 @@ class ContinuationOptions:
     compute_l1: bool = True
     detect_codim2: bool = True
     weights_param: float = 1.0
+    locators: tuple[str, ...] | None = None
     verbose: bool = False
 
     def __post_init__(self) -> None:
@@ -65,6 +74,12 @@ class ContinuationOptions:
             raise ValueError("need p_min < p_max")
         if self.eig_method not in ("auto", "dense", "sparse"):
             raise ValueError("eig_method must be 'auto', 'dense' or 'sparse'")
+        if self.locators is not None:
+            self.locators = tuple(self.locators)
+            bad = [m for m in self.locators if m not in LOCATORS]
+            if bad or not self.locators:
+                raise ValueError(f"locators = {self.locators!r}: must be a non-empty sequence "
+                                 f"of {LOCATORS}")
 
     def with_(self, **changes) -> ContinuationOptions:
         return replace(self, **changes)

@@ -195,3 +195,22 @@ def test_unknown_locator_is_an_error(monkeypatch):
     monkeypatch.setattr(eq, "BP_LOCATORS", ("bisection",))
     with pytest.raises(ValueError, match="bisection"):
         continue_equilibria(pitchfork(True), ContinuationOptions(ds=0.05, ds_max=0.2, p_max=1))
+
+
+@pytest.mark.parametrize("locators, expected", [(None, "newton"),
+                                                (("regula_falsi",), "regula_falsi"),
+                                                (("regula_falsi", "newton"), "regula_falsi")])
+def test_locator_order_is_an_option(locators, expected):
+    """ContinuationOptions.locators picks the BP locator (first that succeeds is recorded)."""
+    pr = ODEProblem(lambda x, p: np.array([p[0] * x[0] - x[0] ** 2]), [0.0], [-1.0])
+    br = continue_equilibria(pr, ContinuationOptions(ds=0.05, ds_max=0.2, p_max=1,
+                                                     locators=locators))
+    (bp,) = br.points("BP")
+    assert bp.data["locator"] == expected and abs(bp.param) < 1e-8
+
+
+def test_bad_locators_rejected():
+    with pytest.raises(ValueError, match="locators"):
+        ContinuationOptions(locators=("bisection",))
+    with pytest.raises(ValueError, match="locators"):
+        ContinuationOptions(locators=())
