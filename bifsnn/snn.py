@@ -166,9 +166,9 @@ def _snn_steps(
     return written
 
 
-def _quenched_connectivity(params: NetworkParams, pop: np.ndarray, rng: np.random.Generator):
-    """CSR lists of postsynaptic targets per presynaptic neuron (no self-connections)."""
-    _, p, _ = drv.pathway_arrays(params)
+def _quenched_connectivity(p: np.ndarray, pop: np.ndarray, rng: np.random.Generator):
+    """CSR lists of postsynaptic targets per presynaptic neuron (no self-connections);
+    ``p[post, pre]`` are the connection probabilities by population."""
     n = len(pop)
     indptr = np.zeros(n + 1, dtype=np.int64)
     chunks = []
@@ -210,7 +210,7 @@ def simulate_snn(
     decay = params.dt / tau
     tables = pending_tables(p, decay, max(params.N_E, params.N_I))
     if connectivity == "quenched":
-        indptr, indices = _quenched_connectivity(params, pop, rng)
+        indptr, indices = _quenched_connectivity(p, pop, rng)
     else:
         indptr, indices = np.zeros(1, np.int64), np.zeros(0, np.int64)
 
