@@ -105,8 +105,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 def _cmd_analyse(args: argparse.Namespace) -> int:
     from bifsnn.analysis import analyse_network
 
-    params = NetworkParams.load_toml(args.params) if args.params else NetworkParams()
-    params = params.with_assignments(args.assignments)
+    params = params_from_args(args)
     log = None if args.quiet else (lambda msg: print(msg, file=sys.stderr))
     result = analyse_network(
         params, args.param, tuple(args.range), bin_rule=args.bin_rule, n_verify=args.verify,
