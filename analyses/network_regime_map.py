@@ -689,7 +689,7 @@ def plot_map(ds, curves: BifurcationCurves | None, grid: EquilibriumGrid | None,
     matplotlib.use("Agg", force=False)
     from matplotlib.lines import Line2D
 
-    from bifsnn.results import atomic_path
+    from bifsnn._files import atomic_path
     from bifsnn.sweeps import plot_regime_map
 
     rm = plot_regime_map(ds, "p_EI", "tau_EE", "regime", title=title or " ")

@@ -5,13 +5,7 @@ Pipeline (one module per stage): ``params`` (network parameters) -> ``snn`` / ``
 ``continuation`` (a general numerical continuation engine) -> ``observables`` / ``plots``.
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("bifsnn")
-except PackageNotFoundError:  # running from a source tree without installation
-    __version__ = "0.1.0+src"
-
+from bifsnn._version import __version__
 from bifsnn.params import NetworkParams, ParameterError  # noqa: E402
 from bifsnn.results import SimulationResult, load_result, save_result  # noqa: E402
 

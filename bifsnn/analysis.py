@@ -162,12 +162,12 @@ class NetworkAnalysis:
 
     def save(self, out_dir: str | Path, *, plots: bool = True) -> Path:
         """Write ``analysis.json``, ``report.md`` and (if ``plots``) the diagram to a folder."""
-        from bifsnn.results import atomic_write_text
+        from bifsnn._files import atomic_write_text, json_default
 
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / "analysis.json", json.dumps(self.to_dict(), indent=2,
-                                                            default=_json_default) + "\n")
+                                                            default=json_default) + "\n")
         atomic_write_text(out / "report.md", self.report_markdown())
         self.params.save_toml(out / "params.toml")
         if plots:
@@ -178,13 +178,6 @@ class NetworkAnalysis:
 def _fmt(x: Any) -> str:
     return "" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{x:.3g}"
 
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    return str(o)
 
 
 def _check_range(params: NetworkParams, param: str, p_range: Sequence[float]) -> tuple:
@@ -397,8 +390,8 @@ def plot_analysis(analysis: NetworkAnalysis, path: str | Path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from bifsnn._files import save_figure
     from bifsnn.observables import DEFAULT_DELTA_M_EDGES, delta_m_histogram, log2_display
-    from bifsnn.plots import save_figure
 
     fig, (ax, ax_h) = plt.subplots(2, 1, figsize=(8, 7.5), sharex=True,
                                    gridspec_kw={"height_ratios": [3, 2]})

@@ -61,7 +61,7 @@ def finish_run(result: Any, args: argparse.Namespace) -> dict[str, Any]:
         out: Path = args.out
         out.mkdir(parents=True, exist_ok=True)
         result.save(out / "result.h5")
-        from bifsnn.results import atomic_write_text
+        from bifsnn._files import atomic_write_text
 
         atomic_write_text(out / "summary.json", json.dumps(info, indent=2) + "\n")
         result.params.save_toml(out / "params.toml")
@@ -122,7 +122,7 @@ def _cmd_analyse(args: argparse.Namespace) -> int:
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    from bifsnn import __version__
+    from bifsnn._version import __version__
 
     parser = argparse.ArgumentParser(
         prog="bifsnn",

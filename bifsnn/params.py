@@ -150,7 +150,7 @@ class NetworkParams:
         return cls.from_dict(data)
 
     def save_toml(self, path: str | Path) -> None:
-        from bifsnn.results import atomic_write_text
+        from bifsnn._files import atomic_write_text
 
         atomic_write_text(Path(path), self.to_toml())
 

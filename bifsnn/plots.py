@@ -21,7 +21,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from bifsnn import observables as obs  # noqa: E402
-from bifsnn.results import atomic_path  # noqa: E402
+from bifsnn._files import save_figure  # noqa: E402
 
 __all__ = [
     "save_figure",
@@ -36,20 +36,6 @@ __all__ = [
 
 COLOR_E = "#c0392b"
 COLOR_I = "#2471a3"
-
-
-def save_figure(fig: Figure, path: str | Path, *, dpi: int = 150,
-                formats: tuple[str, ...] = ("png", "pdf")) -> list[Path]:
-    """Save ``fig`` as ``path`` with each suffix in ``formats`` (atomically); return paths."""
-    path = Path(path)
-    stem = path.with_suffix("") if path.suffix.lower() in (".png", ".pdf", ".svg") else path
-    written = []
-    for fmt in formats:
-        target = stem.with_name(f"{stem.name}.{fmt}")
-        with atomic_path(target) as tmp:
-            fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight")
-        written.append(target)
-    return written
 
 
 def _finish(fig: Figure, path: str | Path | None) -> Figure:

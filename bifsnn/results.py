@@ -9,16 +9,13 @@ kind, options and package version as attributes), written atomically.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from bifsnn._files import atomic_path, atomic_write_text
 from bifsnn.params import NetworkParams
 
 __all__ = [
@@ -31,32 +28,6 @@ __all__ = [
 
 FORMAT_NAME = "bifsnn-result"
 FORMAT_VERSION = 1
-
-
-@contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; move it onto ``path`` only on success."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        # mkstemp creates the file 0600; give the result the usual umask-based permissions
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp_path, 0o666 & ~umask)
-        os.replace(tmp_path, path)
-    finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers never see a half-written file."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
 
 
 @dataclass
@@ -88,7 +59,7 @@ class SimulationResult:
 
     def __post_init__(self) -> None:
         if not self.version:
-            from bifsnn import __version__
+            from bifsnn._version import __version__
 
             self.version = __version__
 

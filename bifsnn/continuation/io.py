@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bifsnn._files import atomic_path
 from bifsnn.continuation.result import Branch, SpecialPoint
-from bifsnn.results import atomic_path
 
 __all__ = ["save_branch", "load_branch"]
 
@@ -68,7 +68,7 @@ def _read_data(grp) -> dict:
 
 def _write_header(h5, format_name: str, branch):
     """Root attributes shared by both branch formats; returns the attribute set."""
-    from bifsnn import __version__
+    from bifsnn._version import __version__
 
     a = h5.attrs
     a["format"] = format_name

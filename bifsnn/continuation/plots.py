@@ -21,12 +21,11 @@ an optional second panel, as period against parameter.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
 
-from bifsnn.results import atomic_path
+from bifsnn._files import save_figure
 
 __all__ = ["bifurcation_diagram", "two_parameter_diagram", "save_figure", "plot_branch"]
 
@@ -171,16 +170,3 @@ def two_parameter_diagram(curves, title: str = "") -> Figure:
     if curves:
         ax.legend(fontsize=8, loc="best")
     return fig
-
-
-def save_figure(fig: Figure, stem: str | Path, formats: Sequence[str] = ("png", "pdf"),
-                dpi: int = 150) -> list[Path]:
-    """Write ``fig`` as ``stem.png`` and ``stem.pdf`` (atomically); returns the paths."""
-    stem = Path(stem)
-    out = []
-    for fmt in formats:
-        path = stem.with_suffix(f".{fmt}")
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=fmt, dpi=dpi)
-        out.append(path)
-    return out

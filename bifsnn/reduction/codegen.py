@@ -74,7 +74,7 @@ def load_generated(rule: str) -> ModuleType:
             return _LOADED[key]
         path = generated_path(rule)
         if not path.exists():
-            from bifsnn.results import atomic_write_text
+            from bifsnn._files import atomic_write_text
 
             text = (
                 _HEADER.format(rule=rule, key=key)

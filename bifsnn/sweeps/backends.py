@@ -60,7 +60,7 @@ def available_cores() -> int:
 
 def infrastructure_error_record(point: SweepPoint, message: str) -> dict[str, Any]:
     """Record for a point lost to the execution machinery rather than to its own code."""
-    from bifsnn import __version__
+    from bifsnn._version import __version__
 
     return {
         "key": point.key, "index": point.index, "coords": point.coords,

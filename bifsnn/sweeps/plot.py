@@ -206,7 +206,7 @@ def _save(fig: Any, out: str | Path | None) -> list[Path]:
     """PNG and PDF of ``fig`` at the path stem ``out`` (atomic); nothing when ``out`` is None."""
     if out is None:
         return []
-    from bifsnn.plots import save_figure
+    from bifsnn._files import save_figure
 
     return save_figure(fig, out)
 

@@ -341,7 +341,7 @@ def execute_point(
     SimulationResult is also saved there as ``<key>.h5``.  The kind's runner is warmed up
     (once per process) before the clock starts.
     """
-    from bifsnn import __version__
+    from bifsnn._version import __version__
 
     warmup_runners([point.model], runners)
     t0 = time.perf_counter()

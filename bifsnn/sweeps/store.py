@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from bifsnn._files import atomic_write_text, json_default
 from bifsnn.params import NetworkParams
-from bifsnn.results import atomic_write_text
 from bifsnn.sweeps.classify import DELTA_M_EDGES
 from bifsnn.sweeps.spec import OBSERVABLE_GROUPS, SweepSpec
 
@@ -105,7 +105,7 @@ class SweepStore:
                     f"{store.path} exists, is not empty and is not a sweep store; refusing to "
                     "write into it"
                 )
-            from bifsnn import __version__
+            from bifsnn._version import __version__
 
             manifest = {
                 "format": FORMAT_NAME,
@@ -184,7 +184,7 @@ class SweepStore:
     def write(self, record: dict[str, Any]) -> Path:
         """Store one point record atomically (NaN written as JSON ``NaN``)."""
         path = self.point_path(record["key"])
-        atomic_write_text(path, json.dumps(record, default=_json_default) + "\n")
+        atomic_write_text(path, json.dumps(record, default=json_default) + "\n")
         return path
 
     def iter_records(self) -> Iterator[dict[str, Any]]:
@@ -224,13 +224,6 @@ def _pid_alive(pid: int) -> bool:
         return True
     return True
 
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    return str(obj)
 
 
 def load_sweep(path: str | Path) -> Any:

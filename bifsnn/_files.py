@@ -1,0 +1,66 @@
+"""The ground floor: atomic file writes, JSON encoding of numpy values, figure saving.
+
+Nothing here knows about neurons or continuation; every other module may import it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["atomic_path", "atomic_write_text", "json_default", "save_figure"]
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; move it onto ``path`` only on success."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        # mkstemp creates the file 0600; give the result the usual umask-based permissions
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_path, 0o666 & ~umask)
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers never see a half-written file."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def json_default(obj: Any) -> Any:
+    """``json.dumps(default=...)`` hook: numpy scalars and arrays as Python values."""
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    return str(obj)
+
+
+def save_figure(fig: Any, path: str | Path, *, dpi: int = 150,
+                formats: Sequence[str] = ("png", "pdf")) -> list[Path]:
+    """Save a matplotlib ``fig`` as ``path`` with each suffix in ``formats`` (atomically)."""
+    path = Path(path)
+    stem = path.with_suffix("") if path.suffix.lower() in (".png", ".pdf", ".svg") else path
+    written = []
+    for fmt in formats:
+        target = stem.with_name(f"{stem.name}.{fmt}")
+        with atomic_path(target) as tmp:
+            fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight")
+        written.append(target)
+    return written
