@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bifsnn import NetworkParams
 from bifsnn.analysis import analyse_network, plot_analysis
-from bifsnn.results import atomic_write_text
+from bifsnn.network.results import atomic_write_text
 
 FIGURES = Path(__file__).resolve().parent.parent / "figures"
 RANGES = {"p_EI": (0.3, 1.0), "tau_EE": (1.0, 4.0), "lambda_ext": (4.0, 12.0)}

@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from bifsnn.params import NetworkParams
+from bifsnn.network.params import NetworkParams
 
 ROOT = Path(__file__).resolve().parent.parent
 FIGURES = ROOT / "figures"
@@ -791,7 +791,7 @@ def write_markdown(path: str | Path, *, spec_info: dict[str, Any], curves: Bifur
                    grid: EquilibriumGrid, cmp: dict[str, Any], sweep_info: dict[str, Any],
                    figure_name: str, probes: list[dict[str, Any]] | None = None) -> Path:
     """Write the report; a hand-written reading between the markers is kept."""
-    from bifsnn.results import atomic_write_text
+    from bifsnn.network.results import atomic_write_text
 
     path = Path(path)
     kept = ""
@@ -1032,7 +1032,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             curves = bifurcation_curves(params, p_range=p_range, tau_range=tau_range,
                                         ds_max_frac=args.ds_max_frac,
                                         max_steps=args.max_curve_steps, progress=progress)
-        from bifsnn.results import atomic_write_text
+        from bifsnn.network.results import atomic_write_text
 
         atomic_write_text(cache, json.dumps(curves.to_json(), indent=1))
     say(f"curves: {curves.message} ({curves.elapsed_s:.0f} s)")

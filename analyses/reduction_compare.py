@@ -3,7 +3,7 @@
 For three parameter sets (defaults; p_EI = 0.5; tau_EE = 4 ms) runs, over the same model
 time (default 2 s, summaries after a 100 ms transient):
 
-* the SNN and the neuron-level Markov model (seed 0; bifsnn.snn / bifsnn.markov),
+* the SNN and the neuron-level Markov model (seed 0; bifsnn.network.snn / bifsnn.network.markov),
 * the reference map (reference within-bin rule, exact bin means) with the published and the
   clean refractory outflow, and the clean map with the moments driven by the current rate
   (exactly one forward-Euler step of size h of the reference-rule ODE),
@@ -28,7 +28,7 @@ import numpy as np
 
 from bifsnn import NetworkParams
 from bifsnn._files import atomic_write_text
-from bifsnn.observables import peak_differences, smooth_rate, summary
+from bifsnn.network.observables import peak_differences, smooth_rate, summary
 from bifsnn.reduction import MarkovModelDef
 from bifsnn.reduction.equilibria import find_equilibrium
 from bifsnn.reduction.integrate import simulate_map, simulate_ode
@@ -55,8 +55,8 @@ def describe_peaks(heights: list[float]) -> str:
 
 
 def run_case(params: NetworkParams, t_ms: float) -> tuple[list, dict]:
-    from bifsnn.markov import simulate_markov
-    from bifsnn.snn import simulate_snn
+    from bifsnn.network.markov import simulate_markov
+    from bifsnn.network.snn import simulate_snn
 
     runs = []
     t = time.perf_counter()

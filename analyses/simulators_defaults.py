@@ -17,10 +17,10 @@ import numpy as np
 
 from bifsnn import NetworkParams
 from bifsnn._files import atomic_write_text
-from bifsnn.markov import simulate_markov
-from bifsnn.observables import peak_differences, summary
-from bifsnn.plots import plot_raster
-from bifsnn.snn import simulate_snn
+from bifsnn.network.markov import simulate_markov
+from bifsnn.network.observables import peak_differences, summary
+from bifsnn.network.plots import plot_raster
+from bifsnn.network.snn import simulate_snn
 
 FIGURES = Path(__file__).resolve().parent.parent / "figures"
 KEYS = ("rate_e_hz", "rate_i_hz", "ssi_e", "ssi_i", "spectral_peak_hz")

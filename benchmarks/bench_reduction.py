@@ -121,8 +121,8 @@ def _bench_runs(out: dict, scale: int, t1: float, t2: float) -> None:
 
 def _bench_snn_ratio(out: dict, t1: float, t2: float) -> None:
     """CPU cost of the SNN at N = 4000 against the ODE's (explicit and LSODA)."""
-    from bifsnn.params import NetworkParams
-    from bifsnn.snn import simulate_snn
+    from bifsnn.network.params import NetworkParams
+    from bifsnn.network.snn import simulate_snn
 
     params = NetworkParams().scaled(10)
     _, cpu = _per_model_second(

@@ -34,11 +34,11 @@ from typing import Any
 
 import numpy as np
 
-from bifsnn import observables as obs
-from bifsnn.markov import simulate_markov
-from bifsnn.params import NetworkParams
-from bifsnn.results import SimulationResult
-from bifsnn.snn import simulate_snn
+from bifsnn.network import observables as obs
+from bifsnn.network.markov import simulate_markov
+from bifsnn.network.params import NetworkParams
+from bifsnn.network.results import SimulationResult
+from bifsnn.network.snn import simulate_snn
 
 ROOT = Path(__file__).resolve().parents[1]
 PEER = ROOT / "benchmarks" / "brian2_peer.py"
@@ -53,10 +53,10 @@ MODELS: dict[str, tuple[Any, dict[str, Any]]] = {
 
 _COLD_COMPILE_SCRIPT = """
 import json, time
-from bifsnn.params import NetworkParams
-from bifsnn.results import SimulationResult
-from bifsnn.snn import simulate_snn
-from bifsnn.markov import simulate_markov
+from bifsnn.network.params import NetworkParams
+from bifsnn.network.results import SimulationResult
+from bifsnn.network.snn import simulate_snn
+from bifsnn.network.markov import simulate_markov
 p = NetworkParams()
 out = {}
 for name, fn, kw in (("snn", simulate_snn, {"connectivity": "annealed"}),
@@ -97,7 +97,7 @@ def _spikes(result) -> tuple[np.ndarray, np.ndarray]:
 
 def rates_of(ce: np.ndarray, ci: np.ndarray, params: NetworkParams, dt: float
              ) -> dict[str, float]:
-    """E/I rates (Hz), SSI_E and spectral peak after the transient (bifsnn.observables)."""
+    """E/I rates (Hz), SSI_E and spectral peak after the transient (bifsnn.network.observables)."""
     res = SimulationResult(model="bench", params=params, dt_ms=dt, spike_counts_e=ce,
                            spike_counts_i=ci)
     info = obs.summary(res, transient_ms=TRANSIENT_MS)
@@ -283,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     text = report(results)
     print(text)
     if args.json:
-        from bifsnn.results import atomic_write_text
+        from bifsnn.network.results import atomic_write_text
 
         atomic_write_text(args.json, json.dumps(all_out, indent=1, default=float) + "\n")
     return 0

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bifsnn.params import NetworkParams
+from bifsnn.network.params import NetworkParams
 from bifsnn.sweeps import SweepSpec, run_sweep
 
 

@@ -1,13 +1,15 @@
 """bifsnn: spiking E-I networks -> Markov approximation -> ODE -> bifurcation analysis.
 
-Pipeline (one module per stage): ``params`` (network parameters) -> ``snn`` / ``markov``
-(stochastic simulators) -> ``reduction`` (sympy-derived ODE and reference map) ->
-``continuation`` (a general numerical continuation engine) -> ``observables`` / ``plots``.
+Packages, each arrow pointing down: ``network`` (parameters, SNN and Markov simulators,
+results, observables, plots) -> ``reduction`` (sympy-derived ODE and reference map) ->
+``continuation`` (a general engine that knows nothing about neurons) -> ``analysis``
+(continuation of the network ODE checked against spiking runs) ; ``sweeps`` (parameter
+sweeps); ``cli`` (all command-line code). ``_files`` and ``_version`` are the ground floor.
 """
 
 from bifsnn._version import __version__
-from bifsnn.params import NetworkParams, ParameterError  # noqa: E402
-from bifsnn.results import SimulationResult, load_result, save_result  # noqa: E402
+from bifsnn.network.params import NetworkParams, ParameterError
+from bifsnn.network.results import SimulationResult, load_result, save_result
 
 __all__ = [
     "NetworkParams",

@@ -1,4 +1,4 @@
-"""The ground floor: atomic file writes, JSON encoding of numpy values, figure saving.
+"""The ground floor: atomic file writes and JSON encoding of numpy values.
 
 Nothing here knows about neurons or continuation; every other module may import it.
 """
@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["atomic_path", "atomic_write_text", "json_default", "save_figure"]
+__all__ = ["atomic_path", "atomic_write_text", "json_default"]
 
 
 @contextmanager
@@ -50,17 +50,3 @@ def json_default(obj: Any) -> Any:
     if isinstance(obj, np.ndarray):
         return obj.tolist()
     return str(obj)
-
-
-def save_figure(fig: Any, path: str | Path, *, dpi: int = 150,
-                formats: Sequence[str] = ("png", "pdf")) -> list[Path]:
-    """Save a matplotlib ``fig`` as ``path`` with each suffix in ``formats`` (atomically)."""
-    path = Path(path)
-    stem = path.with_suffix("") if path.suffix.lower() in (".png", ".pdf", ".svg") else path
-    written = []
-    for fmt in formats:
-        target = stem.with_name(f"{stem.name}.{fmt}")
-        with atomic_path(target) as tmp:
-            fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight")
-        written.append(target)
-    return written

@@ -8,9 +8,9 @@ import math
 import numpy as np
 import pytest
 
-from bifsnn import observables as obs
-from bifsnn.params import NetworkParams
-from bifsnn.results import SimulationResult
+from bifsnn.network import observables as obs
+from bifsnn.network.params import NetworkParams
+from bifsnn.network.results import SimulationResult
 
 DT = 0.1
 

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from bifsnn.params import NetworkParams, ParameterError
+from bifsnn.network.params import NetworkParams, ParameterError
 
 INT_FIELDS = ["N_E", "N_I"]
 PROB_FIELDS = ["p_EE", "p_IE", "p_EI", "p_II"]
@@ -119,7 +119,7 @@ def test_atomic_writes_leave_no_temp_and_use_umask_permissions(tmp_path):
     import os
     import stat
 
-    from bifsnn.results import atomic_write_text
+    from bifsnn.network.results import atomic_write_text
 
     target = tmp_path / "x" / "f.txt"
     atomic_write_text(target, "hello")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bifsnn import observables as obs
-from bifsnn import plots
-from bifsnn.params import NetworkParams
-from bifsnn.results import SimulationResult
+from bifsnn.network import observables as obs
+from bifsnn.network import plots
+from bifsnn.network.params import NetworkParams
+from bifsnn.network.results import SimulationResult
 
 DT = 0.1
 
@@ -68,13 +68,13 @@ def test_delta_m_vs_parameter_plot(tmp_path):
     diag = obs.delta_m_vs_parameter(
         [(v, np.r_[np.full(20, 60 * v), -np.full(20, 60 * v)]) for v in (0.2, 0.4, 0.6, 0.8)]
     )
-    fig = plots.plot_delta_m_vs_parameter(diag, tmp_path / "dm_vs_pEI.png",
+    plots.plot_delta_m_vs_parameter(diag, tmp_path / "dm_vs_pEI.png",
                                           parameter_name="p_EI")
     assert (tmp_path / "dm_vs_pEI.png").stat().st_size > 0
     assert (tmp_path / "dm_vs_pEI.pdf").stat().st_size > 0
-    plots.plt.close(fig)
+
     single = obs.delta_m_vs_parameter([(1.0, [0.0, 1.0])])  # one column must still plot
-    plots.plt.close(plots.plot_delta_m_vs_parameter(single, tmp_path / "one"))
+    plots.plot_delta_m_vs_parameter(single, tmp_path / "one")
     assert (tmp_path / "one.png").exists()
 
 

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from bifsnn import NetworkParams, ParameterError, load_result
-from bifsnn.markov import simulate_markov
-from bifsnn.observables import summary
-from bifsnn.snn import advance_pending, pending_tables, simulate_snn
+from bifsnn.network.markov import simulate_markov
+from bifsnn.network.observables import summary
+from bifsnn.network.snn import advance_pending, pending_tables, simulate_snn
 
 P = NetworkParams()
 

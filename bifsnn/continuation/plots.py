@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from bifsnn._files import save_figure
+from bifsnn._figures import save_figure
 
 __all__ = ["bifurcation_diagram", "two_parameter_diagram", "save_figure", "plot_branch"]
 

@@ -1,6 +1,6 @@
 """Time integration of the reduced model: the reference map (5a) and the ODE (5b).
 
-Both return a :class:`bifsnn.results.SimulationResult` whose ``spike_counts_e/i`` are the
+Both return a :class:`bifsnn.network.results.SimulationResult` whose ``spike_counts_e/i`` are the
 expected population spike counts per output step (for the ODE: the integral of f_Q over each
 step of length ``params.dt``, from the cumulative count integrated with the state; for the map:
 the neurons fired in each window h), so every observable applies unchanged.  ``extra`` holds
@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from bifsnn.network.results import SimulationResult
 from bifsnn.reduction.model import MarkovModelDef, ReducedModel
-from bifsnn.results import SimulationResult
 
 __all__ = ["simulate_map", "simulate_ode", "INTEGRATORS"]
 

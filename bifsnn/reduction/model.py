@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from bifsnn.params import PATHWAYS, POPULATIONS, NetworkParams, ParameterError
+from bifsnn.network.params import PATHWAYS, POPULATIONS, NetworkParams, ParameterError
 
 __all__ = [
     "MarkovModelDef",

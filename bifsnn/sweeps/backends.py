@@ -88,7 +88,8 @@ class SerialBackend:
 
 #: Modules the forkserver imports once for all pool workers (missing ones are skipped).
 FORKSERVER_PRELOAD: tuple[str, ...] = (
-    "bifsnn.sweeps.runners", "bifsnn.observables", "bifsnn.snn", "bifsnn.markov",
+    "bifsnn.sweeps.runners", "bifsnn.network.observables", "bifsnn.network.snn",
+    "bifsnn.network.markov",
 )
 
 

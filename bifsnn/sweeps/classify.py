@@ -120,9 +120,9 @@ def delta_m_stats(
 
 def delta_m_histogram(peak_heights: Sequence[float] | np.ndarray) -> np.ndarray:
     """Fraction of the Delta m values of a peak sequence in each bin of width 5 on
-    [-300, 300] (``bifsnn.observables.delta_m_histogram``: values outside the range count in
+    [-300, 300] (``bifsnn.network.observables.delta_m_histogram``: values outside the range count in
     the denominator but in no bin; all zeros with fewer than 2 peaks)."""
-    from bifsnn.observables import delta_m_histogram as hist
+    from bifsnn.network.observables import delta_m_histogram as hist
 
     h = np.asarray(peak_heights, dtype=float).ravel()
     return hist(np.diff(h) if len(h) >= 2 else np.zeros(0), DELTA_M_EDGES).fraction

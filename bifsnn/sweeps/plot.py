@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from bifsnn._figures import subplots
 from bifsnn.sweeps.classify import DELTA_M_EDGES, REGIMES
 
 __all__ = ["REGIME_COLORS", "RegimeMap", "delta_m_diagram", "plot_delta_m_diagram",
@@ -146,9 +147,6 @@ def plot_regime_map(
     (a path stem; any suffix is dropped) the figure is saved as ``out.png`` and ``out.pdf``.
     """
     import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
     from matplotlib.colors import ListedColormap
     from matplotlib.patches import Patch
 
@@ -156,13 +154,13 @@ def plot_regime_map(
     xv, yv = np.asarray(ds[x].values), np.asarray(ds[y].values)
     xe, xnum = _edges(xv)
     ye, ynum = _edges(yv)
-    fig, ax = plt.subplots(figsize=(6.4, 4.8), constrained_layout=True)
+    fig, ax = subplots(figsize=(6.4, 4.8), constrained_layout=True)
     if arr.dtype.kind in "OUS":
         labels = list(REGIME_COLORS)
         extra = sorted({str(v) for v in arr.ravel()} - set(labels))
         labels += extra
         codes = np.vectorize(lambda s: labels.index(str(s)))(arr).astype(float)
-        colors = [REGIME_COLORS.get(lab, plt.get_cmap("tab10")(i % 10))
+        colors = [REGIME_COLORS.get(lab, matplotlib.colormaps["tab10"](i % 10))
                   for i, lab in enumerate(labels)]
         ax.pcolormesh(xe, ye, codes, cmap=ListedColormap(colors), vmin=-0.5,
                       vmax=len(labels) - 0.5, shading="flat", antialiased=False, linewidth=0)
@@ -206,7 +204,7 @@ def _save(fig: Any, out: str | Path | None) -> list[Path]:
     """PNG and PDF of ``fig`` at the path stem ``out`` (atomic); nothing when ``out`` is None."""
     if out is None:
         return []
-    from bifsnn._files import save_figure
+    from bifsnn._figures import save_figure
 
     return save_figure(fig, out)
 
@@ -218,7 +216,7 @@ def delta_m_diagram(ds: Any, x: str, select: Mapping[str, Any] | None = None) ->
 
     Needs the ``delta_m_hist`` and ``delta_m`` observable groups.  Failed points are skipped.
     """
-    from bifsnn.observables import DeltaMDiagram
+    from bifsnn.network.observables import DeltaMDiagram
 
     for need in ("delta_m_hist", "n_peaks"):
         if need not in ds:
@@ -249,12 +247,9 @@ def delta_m_diagram(ds: Any, x: str, select: Mapping[str, Any] | None = None) ->
 
 def plot_delta_m_diagram(ds: Any, x: str, *, select: Mapping[str, Any] | None = None,
                          out: str | Path | None = None, title: str = "") -> RegimeMap:
-    """Draw :func:`delta_m_diagram` with ``bifsnn.plots.plot_delta_m_vs_parameter``; with
+    """Draw :func:`delta_m_diagram` with ``bifsnn.network.plots.plot_delta_m_vs_parameter``; with
     ``out`` (path stem) write PNG and PDF."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    from bifsnn.plots import plot_delta_m_vs_parameter
+    from bifsnn.network.plots import plot_delta_m_vs_parameter
 
     diagram = delta_m_diagram(ds, x, select)
     fig = plot_delta_m_vs_parameter(diagram, None, parameter_name=x, title=title)

@@ -1,14 +1,15 @@
 """Point execution: a pluggable dispatch table model kind -> point function.
 
-A *point function* has the signature of :func:`bifsnn.snn.simulate_snn`::
+A *point function* has the signature of :func:`bifsnn.network.snn.simulate_snn`::
 
     fn(params: NetworkParams, *, t_ms: float, seed: int, progress: bool, **options)
 
-and returns either a :class:`~bifsnn.results.SimulationResult` (observables are then computed
-with :func:`bifsnn.observables.summary`) or a mapping of observables directly (keys as in
-``summary``: ``rate_e_hz``, ``ssi_e``, ``peak_heights``, ...), which lets tests inject fast
-or deliberately failing points.  Table entries are callables (picklable, i.e. module-level,
-for process and Dask backends) or ``"module:function"`` strings, imported in the worker.
+and returns either a :class:`~bifsnn.network.results.SimulationResult` (observables are then
+computed with :func:`bifsnn.network.observables.summary`) or a mapping of observables directly
+(keys as in ``summary``: ``rate_e_hz``, ``ssi_e``, ``peak_heights``, ...), which lets tests
+inject fast or deliberately failing points.  Table entries are callables (picklable, i.e.
+module-level, for process and Dask backends) or ``"module:function"`` strings, imported in
+the worker.
 
 :func:`execute_point` never raises for a failing point: it returns a record with
 ``status = "error"`` and the error message, so a sweep goes on past bad points.
@@ -29,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from bifsnn.params import NetworkParams
+from bifsnn.network.params import NetworkParams
 from bifsnn.sweeps.classify import (
     RegimeThresholds,
     classify_regime,
@@ -58,8 +59,8 @@ RunnerTable = Mapping[str, "PointFunction | str"]
 #: Default dispatch table.  ``map`` and ``ode`` wrap ``bifsnn.reduction.integrate`` (options
 #: of those kinds are MarkovModelDef fields plus integrator keywords).
 DEFAULT_RUNNERS: dict[str, str] = {
-    "snn": "bifsnn.snn:simulate_snn",
-    "markov": "bifsnn.markov:simulate_markov",
+    "snn": "bifsnn.network.snn:simulate_snn",
+    "markov": "bifsnn.network.markov:simulate_markov",
     "map": "bifsnn.sweeps.runners:simulate_map",
     "ode": "bifsnn.sweeps.runners:simulate_ode",
 }
@@ -278,8 +279,8 @@ def _to_float(v: Any) -> float:
 
 
 def observables_from_result(result: Any, transient_ms: float) -> dict[str, Any]:
-    """``bifsnn.observables.summary`` of a SimulationResult (lists kept, None -> NaN)."""
-    from bifsnn.observables import summary
+    """``bifsnn.network.observables.summary`` of a SimulationResult (lists kept, None -> NaN)."""
+    from bifsnn.network.observables import summary
 
     return summary(result, transient_ms=transient_ms)
 

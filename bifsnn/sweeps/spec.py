@@ -1,7 +1,7 @@
 """Sweep specifications: which points to run, with what, and what to keep.
 
 A sweep is either a cartesian grid over named axes or an explicit list of points, crossed
-with a list of seeds.  Axis names are :class:`~bifsnn.params.NetworkParams` fields plus the
+with a list of seeds.  Axis names are :class:`~bifsnn.network.params.NetworkParams` fields plus the
 special axes ``model`` (snn, markov, map, ode), ``t_ms`` (model time, ms) and ``scale``
 (network size factor, applied with ``NetworkParams.scaled``).  Every point's parameters are
 built and validated when the spec is constructed, so a bad spec fails before any work starts
@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from bifsnn.params import NetworkParams, ParameterError
+from bifsnn.network.params import NetworkParams, ParameterError
 
 __all__ = [
     "MODEL_KINDS",

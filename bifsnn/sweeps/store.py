@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from bifsnn._files import atomic_write_text, json_default
-from bifsnn.params import NetworkParams
+from bifsnn.network.params import NetworkParams
 from bifsnn.sweeps.classify import DELTA_M_EDGES
 from bifsnn.sweeps.spec import OBSERVABLE_GROUPS, SweepSpec
 

@@ -4,7 +4,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from bifsnn._files import save_figure
+from bifsnn._figures import save_figure
 from bifsnn.continuation import ContinuationOptions, ODEProblem, continue_equilibria, continue_hopf
 from bifsnn.continuation.io import load_branch, save_branch
 from bifsnn.continuation.plots import bifurcation_diagram, two_parameter_diagram

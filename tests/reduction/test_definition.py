@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bifsnn.params import NetworkParams, ParameterError
+from bifsnn.network.params import NetworkParams, ParameterError
 from bifsnn.reduction import MarkovModelDef
 
 

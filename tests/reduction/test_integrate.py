@@ -84,7 +84,7 @@ def test_equilibrium_reports_failure(smooth_model):
 
 
 def test_cli_ode(capsys):
-    pytest.importorskip("bifsnn.observables")
+    pytest.importorskip("bifsnn.network.observables")
     from bifsnn.cli import main
 
     assert main(["ode", "--form", "map", "--t-ms", "150", "--json", "--no-progress"]) == 0

@@ -59,7 +59,7 @@ fake_point.warmup = _warm
 
 def result_point(params, *, t_ms, seed=0, progress=False, **options):
     """A SimulationResult with a synthetic periodic MFE train (for the raw-spike path)."""
-    from bifsnn.results import SimulationResult
+    from bifsnn.network.results import SimulationResult
 
     n = int(round(t_ms / params.dt))
     counts = np.zeros(n)

@@ -2,7 +2,7 @@
 
 Synthetic E spike-count trains (dt = 0.1 ms, N_E = 300) are built from a Poisson background
 plus MFE bumps (Poisson counts with a 0.4 ms Gaussian profile) whose heights and timing follow
-the regime; the observables come from ``bifsnn.observables.summary`` as in a real sweep.
+the regime; the observables come from ``bifsnn.network.observables.summary`` as in a real sweep.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bifsnn.params import NetworkParams
-from bifsnn.results import SimulationResult
+from bifsnn.network.params import NetworkParams
+from bifsnn.network.results import SimulationResult
 from bifsnn.sweeps.classify import (
     DELTA_M_EDGES,
     RegimeThresholds,
@@ -67,7 +67,7 @@ def synthetic_result(kind: str, seed: int) -> SimulationResult:
 )
 def test_classifier_on_synthetic_trains(kind: str, label: str) -> None:
     # Exact labels for 5 noise realisations each: the regimes are built far from thresholds.
-    from bifsnn.observables import summary
+    from bifsnn.network.observables import summary
 
     for seed in range(5):
         obs = derive_observables(summary(synthetic_result(kind, seed), 100.0),
@@ -112,7 +112,7 @@ def test_classifier_thresholds_and_edge_cases() -> None:
 def test_synchrony_ratio_is_one_for_independent_poisson_firing() -> None:
     # 300 independent Poisson neurons at 40 Hz for 20 s: ratio 1 within 3 % (the SSI
     # estimate's sampling error at this length is well below 1 %).
-    from bifsnn.observables import ssi
+    from bifsnn.network.observables import ssi
 
     rng = np.random.default_rng(3)
     counts = rng.poisson(300 * 40.0 * DT / 1000.0, size=200_000).astype(float)
@@ -123,7 +123,7 @@ def test_synchrony_ratio_is_one_for_independent_poisson_firing() -> None:
 
 def test_delta_m_histogram_fractions() -> None:
     # Delta m = 100, -100, 1000: 1000 lies outside [-300, 300], counts in the denominator only
-    # (the project's convention in bifsnn.observables); exact fractions up to 1e-12.
+    # (the project's convention in bifsnn.network.observables); exact fractions up to 1e-12.
     hist = delta_m_histogram([0.0, 100.0, 0.0, 1000.0])
     assert hist.shape == (len(DELTA_M_EDGES) - 1,)
     assert hist.sum() == pytest.approx(2 / 3, abs=1e-12)

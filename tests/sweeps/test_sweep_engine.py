@@ -200,10 +200,10 @@ def test_dataset_keeps_params_seeds_version_and_list_coords(tmp_path: Path) -> N
 
 
 def test_keep_spikes_and_simulation_result_path(tmp_path: Path) -> None:
-    # A runner returning a SimulationResult goes through bifsnn.observables.summary; the raw
+    # A runner returning a SimulationResult goes through bifsnn.network.observables.summary; the raw
     # result is kept as HDF5 when asked.  Periodic 40-spike bins every 20 ms: the smoothed
     # peak is exactly 40 spikes / 1 ms window = 40 spikes/ms and the interval 20 ms.
-    from bifsnn.results import load_result
+    from bifsnn.network.results import load_result
 
     spec = SweepSpec(grid={"p_EI": [0.5]}, seeds=[0], t_ms=500.0, keep_spikes=True,
                      observables=["rates", "delta_m", "regime"])

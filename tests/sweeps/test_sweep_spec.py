@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import sweep_fake_runners as fake
 
-from bifsnn.params import NetworkParams
+from bifsnn.network.params import NetworkParams
 from bifsnn.sweeps import SweepSpec, SweepSpecError, load_spec, run_sweep
 
 GOOD_TOML = """
@@ -135,7 +135,7 @@ def test_optional_extras_are_imported_lazily() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, bifsnn.sweeps, bifsnn.sweeps.cli; "
+    code = ("import sys, bifsnn.sweeps, bifsnn.cli.sweep; "
             "print(sorted(m for m in ('xarray', 'dask', 'distributed') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout

@@ -10,7 +10,7 @@ __all__ = ["register"]
 
 def register(subparsers: Any) -> None:
     """Add the ``ode`` subcommand to the top-level CLI."""
-    from bifsnn.cli import add_run_arguments
+    from bifsnn.cli.common import add_run_arguments
 
     p = subparsers.add_parser(
         "ode",
@@ -43,7 +43,7 @@ def register(subparsers: Any) -> None:
 
 
 def _cmd_ode(args: argparse.Namespace) -> int:
-    from bifsnn.cli import finish_run, params_from_args
+    from bifsnn.cli.common import finish_run, params_from_args
     from bifsnn.reduction.integrate import simulate_map, simulate_ode
     from bifsnn.reduction.model import MarkovModelDef
 

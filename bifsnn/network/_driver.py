@@ -2,7 +2,7 @@
 
 The compiled kernels advance the network by a chunk of steps; this module splits a run into
 chunks (for the progress bar and bounded raster buffers), collects spike counts, rasters and
-voltage histograms, and builds the :class:`~bifsnn.results.SimulationResult`.
+voltage histograms, and builds the :class:`~bifsnn.network.results.SimulationResult`.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from bifsnn.params import NetworkParams, ParameterError
-from bifsnn.results import SimulationResult
+from bifsnn.network.params import NetworkParams, ParameterError
+from bifsnn.network.results import SimulationResult
 
 #: Default voltage-histogram edges: the reduction's bin grid, DV = 4 on [-40, 100).
 DEFAULT_HIST_EDGES = np.arange(-40.0, 100.0 + 1e-9, 4.0)
@@ -185,7 +185,7 @@ def prepare_run(params: NetworkParams, t_ms: float, seed: int | None, drive: str
                 raster_neurons: Any, voltage_hist_every_ms: float | None,
                 voltage_hist_edges: np.ndarray | None) -> RunSetup:
     """Validate the options common to both simulators (before any work) and seed the RNGs."""
-    from bifsnn._simkernels import make_uniform_state
+    from bifsnn.network._kernels import make_uniform_state
 
     check_choice("drive", drive, DRIVES)
     seed = seed_to_int(seed)

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from bifsnn.params import NetworkParams, ParameterError
+from bifsnn.network.params import NetworkParams, ParameterError
 
 __all__ = ["NetworkAnalysis", "VerificationPoint", "analyse_network"]
 
@@ -31,7 +31,7 @@ _COMPARED = ("rate_e_hz", "rate_i_hz", "ssi_e", "spectral_peak_hz", "n_peaks")
 class VerificationPoint:
     """Simulations and the reduced model's prediction at one parameter value.
 
-    ``snn``/``markov``/``ode``: observables (``bifsnn.observables.summary`` keys, averaged
+    ``snn``/``markov``/``ode``: observables (``bifsnn.network.observables.summary`` keys, averaged
     over seeds for the stochastic models) plus ``peak_heights`` and ``delta_m`` pooled over
     seeds.  ``predicted``: what the continuation says: ``equilibrium_stable``, the
     equilibrium rates, and the stable cycle's period and rate range when one was continued
@@ -195,7 +195,7 @@ def _check_range(params: NetworkParams, param: str, p_range: Sequence[float]) ->
 
 def _summaries(results: list[Any], transient_ms: float) -> dict[str, Any]:
     """Observables averaged over runs; peak heights and Delta m pooled."""
-    from bifsnn.observables import peak_differences, summary
+    from bifsnn.network.observables import peak_differences, summary
 
     infos = [summary(r, transient_ms=transient_ms) for r in results]
     out: dict[str, Any] = {}
@@ -258,9 +258,9 @@ def analyse_network(
     equally spaced values (each ``t_ms`` long, per seed for the stochastic models).
     """
     from bifsnn.continuation import ContinuationOptions, continue_equilibria
-    from bifsnn.markov import simulate_markov
+    from bifsnn.network.markov import simulate_markov
+    from bifsnn.network.snn import simulate_snn
     from bifsnn.reduction import MarkovModelDef, find_equilibrium, simulate_ode
-    from bifsnn.snn import simulate_snn
 
     params = NetworkParams() if params is None else params
     lo, hi = _check_range(params, param, p_range)
@@ -385,15 +385,10 @@ def plot_analysis(analysis: NetworkAnalysis, path: str | Path):
     """Diagram: E rate of equilibria (stable solid, unstable dashed) and cycles (min/max of
     f_E) against the parameter, with the SNN's mean rate and MFE peak heights; below, the
     SNN's Delta m histogram against the parameter (the simulation-side diagram)."""
-    import matplotlib
+    from bifsnn._figures import save_figure, subplots
+    from bifsnn.network.observables import DEFAULT_DELTA_M_EDGES, delta_m_histogram, log2_display
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from bifsnn._files import save_figure
-    from bifsnn.observables import DEFAULT_DELTA_M_EDGES, delta_m_histogram, log2_display
-
-    fig, (ax, ax_h) = plt.subplots(2, 1, figsize=(8, 7.5), sharex=True,
+    fig, (ax, ax_h) = subplots(2, 1, figsize=(8, 7.5), sharex=True,
                                    gridspec_kw={"height_ratios": [3, 2]})
     for br, rates in zip(analysis.equilibria, analysis.rates_along, strict=True):
         pv, fe = br.param_values, rates[:, 0]
@@ -440,7 +435,6 @@ def plot_analysis(analysis: NetworkAnalysis, path: str | Path):
     ax_h.set_xlabel(analysis.param)
     fig.tight_layout()
     save_figure(fig, path)
-    plt.close(fig)
     return fig
 
 
