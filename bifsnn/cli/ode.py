@@ -38,15 +38,23 @@ def register(subparsers: Any) -> None:
     p.add_argument("--window-ms", type=float, default=None, help="window h (default: dt)")
     p.add_argument("--no-rate-lag", action="store_true",
                    help="map: drive the moments with this step's rate (Euler step of the ODE)")
+    p.add_argument("--finite-size-noise", action="store_true",
+                   help="ODE: add the sampling noise of N neurons (chemical Langevin SDE, "
+                   "Euler-Maruyama, seeded by --seed)")
+    p.add_argument("--sde-dt-ms", type=float, default=0.01,
+                   help="Euler-Maruyama step with --finite-size-noise (divides dt)")
     add_run_arguments(p)
     p.set_defaults(func=_cmd_ode)
 
 
 def _cmd_ode(args: argparse.Namespace) -> int:
     from bifsnn.cli.common import finish_run, params_from_args
+    from bifsnn.network.params import ParameterError
     from bifsnn.reduction.integrate import simulate_map, simulate_ode
     from bifsnn.reduction.model import MarkovModelDef
 
+    if args.finite_size_noise and args.form != "ode":
+        raise ParameterError("--finite-size-noise is allowed only with --form ode")
     params = params_from_args(args)
     rule = args.bin_rule or ("reference" if args.form == "map" else "smooth")
     definition = MarkovModelDef(
@@ -55,7 +63,12 @@ def _cmd_ode(args: argparse.Namespace) -> int:
         delta=args.delta if args.delta is not None else (0.0 if args.form == "map" else 1e-3),
         h=args.window_ms, outflow=args.outflow,
     )
-    if args.form == "map":
+    if args.finite_size_noise:
+        from bifsnn.reduction.noise import simulate_sde
+
+        result = simulate_sde(definition, t_ms=args.t_ms, seed=args.seed,
+                              dt_ms=args.sde_dt_ms)
+    elif args.form == "map":
         result = simulate_map(definition, t_ms=args.t_ms, rate_lag=not args.no_rate_lag)
     else:
         result = simulate_ode(definition, t_ms=args.t_ms, integrator=args.integrator,

@@ -32,11 +32,16 @@ total negative occupancy seen (``max_negative_mass``) and the clipped moments.
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import math
+import sys
+import threading
 import time
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-import numba
 import numpy as np
 
 from bifsnn.network.params import ParameterError
@@ -48,81 +53,33 @@ __all__ = ["reactions", "diffusion_matrix", "drift_from_reactions", "simulate_sd
 _NNZ = 6  # at most 6 state entries change in one reaction (firing: n, A and 2 x (m, v))
 
 
-@numba.njit(cache=True)
-def _reactions(x, pv, edges, opt, source, kernel, a, idx, val):
-    """Propensities a[r] (per ms) and sparse jumps (idx[r, :], val[r, :]); returns count."""
-    K = edges.shape[0] - 1
-    F = np.empty(K + 1)
-    M1 = np.empty(K + 1)
-    e0 = edges[0]
-    h = pv[18]
-    r = 0
-    for q in range(2):
-        offn = 2 * K * q
-        offA = offn + K
-        s = 0.0
-        for j in range(K):
-            s += x[offn + j]
-        for j in range(K):
-            nj0 = x[offn + j]
-            if nj0 <= 0.0:
-                continue
-            nj, vb, dvb_dn, dvb_dA, lo, hi, da, db, d = source(x, q, j, K, pv, edges, opt)
-            kernel(edges, lo, hi, d[0], d[1], F, M1)
-            for l in range(K):
-                if l == 0:
-                    P = F[1]
-                    mom = M1[1] - M1[0] + e0 * F[0]
-                else:
-                    P = F[l + 1] - F[l]
-                    mom = M1[l + 1] - M1[l]
-                if P <= 0.0:
-                    continue
-                a[r] = nj * P / h
-                w = mom / P
-                idx[r, :] = -1
-                if l == j:
-                    idx[r, 0] = offA + j
-                    val[r, 0] = w - vb
-                else:
-                    idx[r, 0] = offn + j
-                    val[r, 0] = -1.0
-                    idx[r, 1] = offn + l
-                    val[r, 1] = 1.0
-                    idx[r, 2] = offA + j
-                    val[r, 2] = -vb
-                    idx[r, 3] = offA + l
-                    val[r, 3] = w
-                r += 1
-            Pf = 1.0 - F[K]
-            if Pf > 0.0:
-                a[r] = nj * Pf / h
-                idx[r, :] = -1
-                idx[r, 0] = offn + j
-                val[r, 0] = -1.0
-                idx[r, 1] = offA + j
-                val[r, 1] = -vb
-                c = 2
-                for k in range(4):
-                    if k % 2 == q:
-                        p = pv[5 + k]
-                        idx[r, c] = 4 * K + 2 * k
-                        val[r, c] = p
-                        idx[r, c + 1] = 4 * K + 2 * k + 1
-                        val[r, c + 1] = p * (1.0 - p)
-                        c += 2
-                r += 1
-        R = pv[15 + q] - s
-        if R > 0.0:
-            rb = int(opt[5])
-            a[r] = R / pv[13]
-            idx[r, :] = -1
-            idx[r, 0] = offn + rb
-            val[r, 0] = 1.0
-            idx[r, 1] = offA + rb
-            val[r, 1] = opt[4]
-            r += 1
-    return r
+_TEMPLATE = Path(__file__).with_name("_noise_template_src.py")
+_LOADED: dict[str, ModuleType] = {}
+_LOCK = threading.Lock()
+
+
+def _kernels(m: ReducedModel) -> ModuleType:
+    """The SDE kernels compiled against ``m``'s generated module (written next to it)."""
+    gen = m.module
+    h = hashlib.sha256((gen.__name__ + "\n").encode() + _TEMPLATE.read_bytes())
+    name = f"bifsnn_noise_{h.hexdigest()[:16]}"
+    with _LOCK:
+        if name in _LOADED:
+            return _LOADED[name]
+        path = Path(gen.__file__).with_name(name + ".py")
+        if not path.exists():
+            from bifsnn._files import atomic_write_text
+
+            atomic_write_text(path, f"from {gen.__name__} import _source, edge_kernel, rhs\n"
+                              + _TEMPLATE.read_text())
+        spec = importlib.util.spec_from_file_location(name, path)
+        if spec is None or spec.loader is None:  # pragma: no cover
+            raise ImportError(f"cannot import generated module {path}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        _LOADED[name] = module
+        return module
 
 
 def _max_reactions(K: int) -> int:
@@ -147,7 +104,7 @@ def reactions(model: MarkovModelDef | ReducedModel,
     a = np.zeros(nr)
     idx = np.full((nr, _NNZ), -1, np.int64)
     val = np.zeros((nr, _NNZ))
-    r = _reactions(x, m.pv, m.edges, m.opt, m.module._source, m.module.edge_kernel, a, idx, val)
+    r = _kernels(m)._reactions(x, m.pv, m.edges, m.opt, a, idx, val)
     return a[:r], idx[:r], val[:r]
 
 
@@ -174,77 +131,6 @@ def drift_from_reactions(model: MarkovModelDef | ReducedModel, x: Any) -> np.nda
     m = _as_model(model)
     a, idx, val = reactions(m, x)
     return _dense_jumps(m.n_state, idx, val).T @ a
-
-
-@numba.njit(cache=True)
-def _em_steps(x, pv, edges, opt, rhs, source, kernel, dt, n_sub, n_out, rec_every, scale,
-              rng, a, idx, val, counts, states, clipped):
-    """n_out output steps of n_sub Euler-Maruyama steps each; returns the status
-    (0 ok, else 1 + the output step at which the state became non-finite)."""
-    K = edges.shape[0] - 1
-    nx = x.shape[0]
-    F = np.empty(K + 1)
-    M1 = np.empty(K + 1)
-    drift = np.empty(nx)
-    dx = np.empty(nx)
-    rec = 0
-    for s in range(n_out):
-        c0 = 0.0
-        c1 = 0.0
-        for _ in range(n_sub):
-            fr = rhs(x, pv, edges, opt, drift, F, M1)
-            nr = _reactions(x, pv, edges, opt, source, kernel, a, idx, val)
-            for i in range(nx):
-                dx[i] = drift[i] * dt
-            nf0 = fr[0] * dt
-            nf1 = fr[1] * dt
-            for r in range(nr):
-                g = scale * math.sqrt(a[r] * dt) * rng.standard_normal()
-                for c in range(idx.shape[1]):
-                    i = idx[r, c]
-                    if i < 0:
-                        break
-                    dx[i] += g * val[r, c]
-                # a firing reaction is the one that moves moments (index >= 4K)
-                if idx[r, 2] >= 4 * K:
-                    if idx[r, 0] < 2 * K:
-                        nf0 += g
-                    else:
-                        nf1 += g
-            for i in range(nx):
-                x[i] += dx[i]
-            c0 += nf0
-            c1 += nf1
-            # partial truncation: no clipping of the counts (that would add mass); the
-            # reactions of bins with n <= 0 are off, so they only refill; A is kept
-            # consistent with n (inside the bin's range, the midpoint for n < 0)
-            neg = 0.0
-            for q in range(2):
-                offn = 2 * K * q
-                offA = offn + K
-                for j in range(K):
-                    nj = x[offn + j]
-                    if nj < 0.0:
-                        neg -= nj
-                        x[offA + j] = nj * 0.5 * (edges[j] + edges[j + 1])
-                    elif x[offA + j] < edges[j] * nj:
-                        x[offA + j] = edges[j] * nj
-                    elif x[offA + j] > edges[j + 1] * nj:
-                        x[offA + j] = edges[j + 1] * nj
-            if neg > clipped[0]:
-                clipped[0] = neg
-            for i in range(4 * K, nx):
-                if x[i] < 0.0:
-                    clipped[1] -= x[i]
-                    x[i] = 0.0
-        counts[s, 0] = c0 if c0 > 0.0 else 0.0
-        counts[s, 1] = c1 if c1 > 0.0 else 0.0
-        if not np.all(np.isfinite(x)):
-            return s + 1
-        if (s + 1) % rec_every == 0 and rec < states.shape[0]:
-            states[rec, :] = x
-            rec += 1
-    return 0
 
 
 def _positive(value: Any, name: str) -> float:
@@ -302,10 +188,10 @@ def simulate_sde(
     states = np.zeros((n_out // every, d.n_state))
     clipped = np.zeros(2)
     rng = np.random.default_rng(int(seed))
+    kernels = _kernels(m)
     t0 = time.perf_counter()
-    status = _em_steps(x, m.pv, m.edges, m.opt, m.module.rhs, m.module._source,
-                       m.module.edge_kernel, dt_ms, n_sub, n_out, every, float(noise_scale),
-                       rng, a, idx, val, counts, states, clipped)
+    status = kernels._em_steps(x, m.pv, m.edges, m.opt, dt_ms, n_sub, n_out, every,
+                               float(noise_scale), rng, a, idx, val, counts, states, clipped)
     wall = time.perf_counter() - t0
     n_done = n_out if status == 0 else status
     message = "ok" if status == 0 else f"non-finite state at t = {n_done * out_dt:.6g} ms"
