@@ -106,6 +106,9 @@ def test_windowed_observables_tell_synchrony_from_asynchrony():
                             min_peak_height=30.0)
     assert w.t_ms.size == 20 and w.step_ms == pytest.approx(100.0)
     assert np.all(w.ssi[:10] > 3 * w.ssi[10:].max())
+    # an MFE of 150 spikes in one step: 1500 spikes/ms over 1 ms = 500 Hz per neuron
+    np.testing.assert_allclose(w.max_rate_hz[1:10], 500.0 + 10.0, atol=25.0)  # [0]: edge
+    assert np.all(w.max_rate_hz[10:] < 100.0)
     assert np.all(w.band_power[:10] > 10 * w.band_power[10:].max())
     assert np.mean(w.band_power[10:]) == pytest.approx(1.0, abs=0.3)  # the Poisson level
     assert np.all(np.isnan(w.alternation[10:]))  # no MFE peaks in the asynchronous part

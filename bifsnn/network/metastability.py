@@ -2,8 +2,9 @@
 
 A long record (per-step population spike counts, or any scalar series on a uniform grid) is
 cut into windows of ``window_ms`` advanced by ``step_ms``; in each window
-:func:`windowed_observables` computes the spike synchrony index, the MFE peak-height
-alternation and the spectral power in a band relative to Poisson firing.
+:func:`windowed_observables` computes the mean and peak (1 ms smoothed) E rate, the spike
+synchrony index, the MFE peak-height alternation and the spectral power in a band relative
+to Poisson firing.
 :func:`segment_hysteresis` turns one such series into a two-state sequence with two
 thresholds (a state changes only when the series crosses the far threshold); its time
 resolution is the window step (stored with the result).  :func:`dwell_statistics` measures
@@ -68,6 +69,7 @@ class WindowedObservables:
     window_ms: float
     step_ms: float
     rate_hz: np.ndarray  # mean per-neuron E rate
+    max_rate_hz: np.ndarray  # maximum of the 1 ms smoothed per-neuron E rate
     ssi: np.ndarray  # spike synchrony index of the E population
     alternation: np.ndarray  # mean |Delta m| / mean peak height of MFE peaks (NaN: < 2 peaks)
     band_power: np.ndarray  # mean E-count periodogram in the band / Poisson level (1: Poisson)
@@ -75,8 +77,8 @@ class WindowedObservables:
 
     def as_dict(self) -> dict[str, np.ndarray]:
         """The per-window series by name."""
-        return {"rate_hz": self.rate_hz, "ssi": self.ssi, "alternation": self.alternation,
-                "band_power": self.band_power}
+        return {"rate_hz": self.rate_hz, "max_rate_hz": self.max_rate_hz, "ssi": self.ssi,
+                "alternation": self.alternation, "band_power": self.band_power}
 
 
 def windowed_observables(
@@ -89,7 +91,7 @@ def windowed_observables(
     band_hz: tuple[float, float] = (20.0, 100.0),
     min_peak_height: float = 10.0,
 ) -> WindowedObservables:
-    """Per-window E rate (Hz), SSI, peak-height alternation and band power of ``counts_e``.
+    """Per-window E rate and peak rate (Hz), SSI, peak-height alternation and band power.
 
     ``counts_e``: E spike counts per step of ``dt_ms``; ``n_e``: number of E neurons.
     ``step_ms`` (default ``window_ms``) is the window advance, i.e. the time resolution.
@@ -120,10 +122,11 @@ def windowed_observables(
     freqs = np.fft.rfftfreq(w, dt / 1000.0)
     band = (freqs >= lo_hz) & (freqs <= hi_hz)
     n_win = starts.size
-    out = {k: np.full(n_win, np.nan) for k in ("rate", "ssi", "alt", "pow")}
+    out = {k: np.full(n_win, np.nan) for k in ("rate", "max", "ssi", "alt", "pow")}
     for k, a in enumerate(starts):
         seg = x[a:a + w]
         out["rate"][k] = 1000.0 * seg.sum() / (w * dt) / n_e
+        out["max"][k] = 1000.0 * sm[a:a + w].max() / n_e
         out["ssi"][k] = ssi(seg, n_e) if seg.sum() > 0 else 0.0
         sel = (peaks.indices >= a) & (peaks.indices < a + w)
         h = peaks.heights[sel]
@@ -136,6 +139,7 @@ def windowed_observables(
         out["pow"][k] = spec[band].mean() / mean if mean > 0 else 0.0
     return WindowedObservables(
         t_ms=(starts + w / 2.0) * dt, window_ms=w * dt, step_ms=s * dt, rate_hz=out["rate"],
+        max_rate_hz=out["max"],
         ssi=out["ssi"], alternation=out["alt"], band_power=out["pow"], band_hz=(lo_hz, hi_hz))
 
 
