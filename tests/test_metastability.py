@@ -7,6 +7,7 @@ import pytest
 
 from bifsnn.network.metastability import (
     dwell_statistics,
+    pooled_rates,
     rate_confidence_interval,
     segment_hysteresis,
     telegraph_signal,
@@ -67,6 +68,16 @@ def test_exact_counts_without_noise():
     np.testing.assert_allclose(d0.dwells_ms, [40.0])
     np.testing.assert_allclose(d1.dwells_ms, [20.0])
     assert d0.rate_per_s == pytest.approx(1000 * 2 / 70.0)
+
+
+def test_pooled_rates_add_exits_and_exposures():
+    s = np.array([0, 0, 0, 1, 1, 0, 0, 0, 0, 1, 1, 1], dtype=float)
+    st = dwell_statistics(segment_hysteresis(s, np.arange(s.size) * 10.0, 0.4, 0.6))
+    pooled = pooled_rates([st, st])
+    assert pooled[0]["n_exits"] == 4 and pooled[0]["exposure_ms"] == pytest.approx(140.0)
+    assert pooled[0]["rate_per_s"] == pytest.approx(st.states[0].rate_per_s)
+    lo, hi = pooled[0]["rate_ci_per_s"]
+    assert st.states[0].rate_ci_per_s[0] < lo < hi < st.states[0].rate_ci_per_s[1]
 
 
 def test_hysteresis_ignores_excursions_inside_the_band():

@@ -38,6 +38,7 @@ __all__ = [
     "segment_hysteresis",
     "dwell_statistics",
     "rate_confidence_interval",
+    "pooled_rates",
     "telegraph_signal",
 ]
 
@@ -305,6 +306,23 @@ def dwell_statistics(seg: Segmentation, confidence: float = 0.95) -> DwellStatis
         occupancy[state] = exposure / total if total > 0 else 0.0
     return DwellStatistics(states=result, resolution_ms=seg.resolution_ms,
                            confidence=confidence, t_total_ms=float(total), occupancy=occupancy)
+
+
+def pooled_rates(runs: list[DwellStatistics],
+                 confidence: float = 0.95) -> dict[int, dict[str, Any]]:
+    """Exit rate per state pooled over independent runs (exits and exposures summed; the
+    runs must share one segmentation), with its exact interval; rates per second."""
+    if not runs:
+        raise ParameterError("runs must hold at least one DwellStatistics")
+    out: dict[int, dict[str, Any]] = {}
+    for state in (0, 1):
+        n = sum(r.states[state].n_exits for r in runs)
+        t = float(sum(r.states[state].exposure_ms for r in runs))
+        lo, hi = rate_confidence_interval(n, t, confidence)
+        out[state] = {"n_exits": n, "exposure_ms": t,
+                      "rate_per_s": 1000.0 * n / t if t > 0 else math.nan,
+                      "rate_ci_per_s": (1000.0 * lo, 1000.0 * hi)}
+    return out
 
 
 def telegraph_signal(rate01_per_s: float, rate10_per_s: float, t_ms: float, dt_ms: float,
