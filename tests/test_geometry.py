@@ -8,6 +8,7 @@ from bifsnn.analysis.geometry import (
     coordinate_names,
     nearest_attractor,
     ode_coordinates,
+    sampling_floor,
     snn_coordinates,
 )
 from bifsnn.network.params import NetworkParams, ParameterError
@@ -59,5 +60,13 @@ def test_snn_started_at_the_equilibrium_sits_near_it(d_eq):
                               ode_coordinates(d, eq.x))
     far = attractor_distance(snn_coordinates(simulate_snn(P, **kw), d), ode_coordinates(d, eq.x))
     assert near.mean < 0.05 < 0.5 < far.mean
+    # a state sampled from the equilibrium's occupation lies at about the sampling floor
+    floor = sampling_floor(ode_coordinates(d, eq.x), P.N_E, P.N_I)
+    rng = np.random.default_rng(0)
+    y = ode_coordinates(d, eq.x)[0]
+    draws = np.hstack([rng.multinomial(P.N_E, y[:8] / y[:8].sum(), 2000) / P.N_E,
+                       rng.multinomial(P.N_I, y[8:] / y[8:].sum(), 2000) / P.N_I])
+    rms = np.sqrt(np.mean(np.sum((draws - y) ** 2, axis=1)))
+    assert rms == pytest.approx(floor, rel=0.05)
     with pytest.raises(ParameterError, match="voltage histograms"):
         snn_coordinates(simulate_snn(P, t_ms=1.0, progress=False), d)

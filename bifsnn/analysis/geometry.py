@@ -30,6 +30,7 @@ __all__ = [
     "attractor_distance",
     "nearest_attractor",
     "coordinate_names",
+    "sampling_floor",
 ]
 
 
@@ -130,3 +131,14 @@ def nearest_attractor(points: Any, attractors: list[Any]) -> tuple[np.ndarray, n
         raise ParameterError("attractors must hold at least one attractor")
     d = np.column_stack([attractor_distance(p, a).distances for a in attractors])
     return np.argmin(d, axis=1), d.min(axis=1)
+
+
+def sampling_floor(coords: Any, n_e: int, n_i: int) -> float:
+    """Root-mean-square distance that sampling N_E + N_I independent neurons from the
+    occupation ``coords`` (rows of ODE coordinates) alone would give: the multinomial
+    variance sum_i p_i (1 - p_i) / N per population, averaged over the rows."""
+    c = _points(coords, "coords")
+    half = c.shape[1] // 2
+    var = (np.sum(c[:, :half] * (1 - c[:, :half]), axis=1) / n_e
+           + np.sum(c[:, half:] * (1 - c[:, half:]), axis=1) / n_i)
+    return float(np.sqrt(np.mean(var)))
