@@ -32,6 +32,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from bifsnn.continuation.arclength import ArclengthContinuation
+from bifsnn.continuation.errors import UserFunctionError
 from bifsnn.continuation.events import eigenvalues, locate_zero, stability_counts
 from bifsnn.continuation.linalg import Factorization, bordered, multilinear_B, newton
 from bifsnn.continuation.normal_forms import critical_eigenvectors, first_lyapunov
@@ -459,33 +460,8 @@ def _bound_for(opts, pr: ODEProblem, k: int) -> tuple[float, float]:
     return -np.inf, np.inf
 
 
-def _continue_curve(kind, system, u0, pr: ODEProblem, opts, free, name):
-    n = pr.n
-    bounds = {n: (opts.p_min, opts.p_max), n + 1: _bound_for(opts, pr, free[1])}
-    dim = u0.size
-    weights = np.ones(dim)
-    weights[n: n + 2] = opts.weights_param
-    cont = ArclengthContinuation(
-        system.G, u0, system.dG, ds=opts.ds, ds_min=opts.ds_min, ds_max=opts.ds_max,
-        max_steps=opts.max_steps, newton_tol=opts.newton_tol,
-        newton_max_iter=opts.newton_max_iter, bounds=bounds, direction=opts.direction,
-        direction_index=n + 1, weights=weights, max_angle=opts.max_angle,
-    )
-    test_names = _CODIM2_TESTS[kind] if opts.detect_codim2 else ()
-    dense_eigs = opts.eig_method == "dense" or (opts.eig_method == "auto"
-                                                and n <= opts.dense_eig_max)
-    n_eigs = min(opts.n_eigs or (n if dense_eigs else 12), n)
-
-    def record(u, t):
-        x, p = system.split(u)
-        tests = system.tests(u) if test_names else {}
-        ev = eigenvalues(pr.jac_x(x, p), opts.eig_method, n_eigs, opts.dense_eig_max)
-        return dict(u=u, t=t, tests=tests, ev=ev)
-
-    rows: list[dict] = []
-    specials: list[tuple[int, SpecialPoint]] = []
-    if cont.status != "initial":
-        rows.append(record(cont.u, cont.tangent))
+def _curve_loop(kind, system, cont, rows, specials, record, test_names, free, opts, n):
+    """Steps of a codim-1 curve: record points, locate codim-2 points between them."""
     for res in cont:
         A = rows[-1]
         B = record(res.u, res.tangent)
@@ -510,6 +486,44 @@ def _continue_curve(kind, system, u0, pr: ODEProblem, opts, free, name):
             cont.stop("reached a Bogdanov-Takens point (omega = 0): the Hopf curve ends")
         if opts.verbose:
             print(f"{kind} curve step {cont.n_steps}: params = {res.u[n:n + 2]}")
+
+
+def _continue_curve(kind, system, u0, pr: ODEProblem, opts, free, name):
+    n = pr.n
+    bounds = {n: (opts.p_min, opts.p_max), n + 1: _bound_for(opts, pr, free[1])}
+    opts.check_start(float(u0[n]), pr.param_label(free[0]))
+    lo2, hi2 = bounds[n + 1]
+    if not lo2 <= u0[n + 1] <= hi2:
+        raise ValueError(f"start {pr.param_label(free[1])} = {u0[n + 1]!r} is outside its "
+                         f"bounds [{lo2!r}, {hi2!r}]")
+    dim = u0.size
+    weights = np.ones(dim)
+    weights[n: n + 2] = opts.weights_param
+    cont = ArclengthContinuation(
+        system.G, u0, system.dG, ds=opts.ds, ds_min=opts.ds_min, ds_max=opts.ds_max,
+        max_steps=opts.max_steps, newton_tol=opts.newton_tol,
+        newton_max_iter=opts.newton_max_iter, bounds=bounds, direction=opts.direction,
+        direction_index=n + 1, weights=weights, max_angle=opts.max_angle,
+    )
+    test_names = _CODIM2_TESTS[kind] if opts.detect_codim2 else ()
+    dense_eigs = opts.eig_method == "dense" or (opts.eig_method == "auto"
+                                                and n <= opts.dense_eig_max)
+    n_eigs = min(opts.n_eigs or (n if dense_eigs else 12), n)
+
+    def record(u, t):
+        x, p = system.split(u)
+        tests = system.tests(u) if test_names else {}
+        ev = eigenvalues(pr.jac_x(x, p), opts.eig_method, n_eigs, opts.dense_eig_max)
+        return dict(u=u, t=t, tests=tests, ev=ev)
+
+    rows: list[dict] = []
+    specials: list[tuple[int, SpecialPoint]] = []
+    try:
+        if cont.status not in ("initial", "error"):
+            rows.append(record(cont.u, cont.tangent))
+        _curve_loop(kind, system, cont, rows, specials, record, test_names, free, opts, n)
+    except UserFunctionError as exc:  # keep every point computed before the failure
+        cont.fail(str(exc))
 
     N = len(rows)
     X = np.array([r["u"][:n] for r in rows]).reshape(N, n)

@@ -23,6 +23,7 @@ import scipy.sparse as sp
 
 from bifsnn.continuation.arclength import ArclengthContinuation
 from bifsnn.continuation.codim2 import BranchPointSystem, FoldSystem, HopfSystem, _hstack
+from bifsnn.continuation.errors import UserFunctionError
 from bifsnn.continuation.events import (
     CurvePoint,
     eigenvalues,
@@ -147,8 +148,10 @@ def continue_equilibria(
     opts = options or ContinuationOptions()
     x0 = problem.x0 if x0 is None else np.asarray(x0, dtype=float)
     p0 = problem.p0 if p0 is None else np.asarray(p0, dtype=float)
-    curve = _EquilibriumCurve(problem, opts, p0)
     n, k = problem.n, problem.param
+    if tangent is None:
+        opts.check_start(float(p0[k]), problem.param_label(k))
+    curve = _EquilibriumCurve(problem, opts, p0)
     bounds = {n: (opts.p_min, opts.p_max)}
     weights = np.ones(n + 1)
     weights[n] = opts.weights_param
@@ -161,20 +164,23 @@ def continue_equilibria(
     )
     rows: list[CurvePoint] = []
     specials: list[tuple[int, SpecialPoint]] = []  # (row in the branch, point)
-    if cont.status != "initial":
+    if cont.status not in ("initial", "error"):
         rows.append(curve.point(0.0, cont.u, cont.tangent, cont.jacobian))
-    for res in cont:
-        new = curve.point(res.ds, res.u, res.tangent, res.jacobian)
-        prev = rows[-1]
-        if opts.detect_bifurcations:
-            found = _detect(curve, cont, prev, new)
-            for sp_, pt in found:
-                rows.append(pt)
-                specials.append((len(rows) - 1, sp_))
-        rows.append(new)
-        if opts.verbose:
-            print(f"step {cont.n_steps}: p = {res.u[n]:.6g}, ds = {res.ds:.3g}, "
-                  f"unstable = {new.counts[0]}")
+    try:
+        for res in cont:
+            new = curve.point(res.ds, res.u, res.tangent, res.jacobian)
+            prev = rows[-1]
+            if opts.detect_bifurcations:
+                found = _detect(curve, cont, prev, new)
+                for sp_, pt in found:
+                    rows.append(pt)
+                    specials.append((len(rows) - 1, sp_))
+            rows.append(new)
+            if opts.verbose:
+                print(f"step {cont.n_steps}: p = {res.u[n]:.6g}, ds = {res.ds:.3g}, "
+                      f"unstable = {new.counts[0]}")
+    except UserFunctionError as exc:  # raised while locating: keep what was computed
+        cont.fail(str(exc))
     return _make_branch(problem, opts, curve, rows, specials, cont, name)
 
 
@@ -294,7 +300,10 @@ def _locate(curve: _EquilibriumCurve, cont, a: CurvePoint, b: CurvePoint, kind: 
         return (SpecialPoint("BP", -1, u[:n].copy(), curve.p_of(u), (k,), False,
                              {"tangent": pt.tangent}, "several eigenvalues crossed; "
                              "not resolved"), pt)
-    fold = a.tangent[n] * b.tangent[n] < 0
+    # a fold: the parameter component of the tangent changes sign, or vanishes at one end
+    # (a fold at the start point, where the count there is ambiguous)
+    tiny = 1e-8 * max(1.0, float(np.max(np.abs(a.tangent))))
+    fold = a.tangent[n] * b.tangent[n] < 0 or min(abs(a.tangent[n]), abs(b.tangent[n])) < tiny
     if fold:
         near = _closer(a, b, False)
         u0, _ = _interp(a, b, False)
