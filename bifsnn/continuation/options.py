@@ -120,6 +120,7 @@ class ContinuationOptions:
             if math.isnan(lo) or math.isnan(hi) or not lo < hi:
                 raise ValueError(f"bounds[{key!r}] = {val!r} is out of range: must be (lo, hi) "
                                  "with lo < hi (+-inf for no bound)")
+        self.bounds = {key: (float(val[0]), float(val[1])) for key, val in self.bounds.items()}
         if self.eig_method not in ("auto", "dense", "sparse"):
             raise ValueError(f"eig_method = {self.eig_method!r} is out of range: must be "
                              "'auto', 'dense' or 'sparse'")

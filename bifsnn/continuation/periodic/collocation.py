@@ -22,7 +22,7 @@ from .mesh import (
 )
 from .system import CycleSystem
 
-__all__ = ["Collocation", "CycleSolution", "floquet_from_jacobian", "FloquetResult"]
+__all__ = ["CollocationOperator", "CycleSolution", "floquet_from_jacobian", "FloquetResult"]
 
 
 @dataclass
@@ -88,8 +88,10 @@ class CycleSolution(NodeValues):
         return None if self.floquet is None else self.floquet.multipliers
 
 
-class Collocation:
-    """Collocation discretisation of x' = T f(x, p) on [0, 1] for a fixed mesh."""
+class CollocationOperator:
+    """Collocation equations of x' = T f(x, p) on [0, 1] for a fixed mesh: residual, sparse
+    Jacobian, Newton at fixed p, Floquet multipliers (the settings of a continuation are a
+    :class:`~bifsnn.continuation.periodic.Collocation`)."""
 
     def __init__(self, system: CycleSystem, tm: np.ndarray, ncol: int) -> None:
         self.sys = system
@@ -354,7 +356,7 @@ DENSE_FLOQUET_MAX_N = 40
 
 
 def floquet_from_jacobian(
-    A: sp.csc_matrix, coll: Collocation, *, vectors: bool = False, k: int | None = None
+    A: sp.csc_matrix, coll: CollocationOperator, *, vectors: bool = False, k: int | None = None
 ) -> FloquetResult:
     """Monodromy matrix M = -C_rest^{-1} C_0 restricted to the last node, and its eigenvalues.
 
@@ -400,7 +402,7 @@ def floquet_from_jacobian(
     return FloquetResult(mu, M, triv, V, logdet)
 
 
-def _log_abs_det_by_interval(C: sp.csc_matrix, coll: Collocation) -> float:
+def _log_abs_det_by_interval(C: sp.csc_matrix, coll: CollocationOperator) -> float:
     """sum_j log|det M_j| with M_j the transfer matrix of interval j (dense, batched)."""
     N, m, n = coll.ntst, coll.ncol, coll.n
     rows = np.arange(N)[:, None] * (m * n) + np.arange(m * n)[None, :]
