@@ -34,9 +34,9 @@ def test_cusp_on_fold_curve():
     assert len(lps) == 2
     np.testing.assert_allclose(sorted(lp.param for lp in lps),
                                [-2 / 3 ** 1.5, 2 / 3 ** 1.5], atol=1e-9)
-    fc = continue_fold(br, br.points("LP")[0], "b2", ContinuationOptions(ds=0.05, ds_max=0.1, direction=-1,
-                                                        bounds={"b2": (-0.5, 2.0)},
-                                                        max_steps=200))
+    fc = continue_fold(br, br.points("LP")[0], "b2",
+                       ContinuationOptions(ds=0.05, ds_max=0.1, direction=-1,
+                                           bounds={"b2": (-0.5, 2.0)}, max_steps=200))
     assert fc.kind == "LP" and fc.param_indices == (0, 1)
     (cp,) = fc.points("CP")
     assert cp.located

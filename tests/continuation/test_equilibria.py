@@ -6,9 +6,9 @@ from cont_models import brusselator_1d, brusselator_1d_hopf_values
 
 from bifsnn.continuation import (
     ContinuationOptions,
+    HopfData,
     ODEProblem,
     continue_equilibria,
-    HopfData,
     hopf_data,
     switch_branch,
 )
