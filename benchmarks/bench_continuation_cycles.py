@@ -39,6 +39,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bifsnn.continuation import ContinuationOptions  # noqa: E402
+from bifsnn.continuation.linalg import sparse_lu  # noqa: E402
 from bifsnn.continuation.periodic import (  # noqa: E402
     CYCLE_DEFAULTS,
     Collocation,
@@ -49,7 +50,6 @@ from bifsnn.continuation.periodic import (  # noqa: E402
     cycle_from_hopf,
     floquet_from_jacobian,
 )
-from bifsnn.continuation.periodic.collocation import sparse_lu  # noqa: E402
 
 A_, D1, D2 = 2.0, 0.008, 0.004
 
@@ -148,7 +148,7 @@ def network_problem():
 
 def network_case(eq, hopf, ntst: int, steps: int, warmup: int, fast: bool = True) -> dict:
     """Differential wall/CPU time per cycle step on the reduced network ODE."""
-    from bifsnn.continuation.periodic import collocation as colmod
+    from bifsnn.continuation import linalg as colmod
 
     disc = Collocation(ntst=ntst, ncol=4, newton_chord=fast)
     colmod.REUSE_ORDERING = fast

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bifsnn.continuation.errors import UserFunctionError
+from bifsnn.continuation.events import locate_zero
 from bifsnn.continuation.options import ContinuationOptions
 
 from .collocation import CollocationOperator, FloquetResult, floquet_from_jacobian, sparse_lu
@@ -395,7 +396,8 @@ def _run(sysobj, start, opts, disc, direction, points, specials, state, finish):
 
 def _locate(st: _Stepper, kind: str, X0: np.ndarray, tau0: np.ndarray, ds: float,
             X1: np.ndarray, opts: ContinuationOptions, ends=None):
-    """Locate a zero of the test function between s=0 (X0) and s=ds by the Illinois method.
+    """Locate a zero of the test function between s=0 (X0) and s=ds (``events.locate_zero``,
+    Illinois), returning the evaluated point with the smallest |test value|.
 
     ``ends``: optional ((X0, floquet0, tangent0), (X1, floquet1, tangent1)) already computed
     by the caller on the current mesh, so the bracket ends are not recomputed. Inner points
@@ -434,40 +436,22 @@ def _locate(st: _Stepper, kind: str, X0: np.ndarray, tau0: np.ndarray, ds: float
             return None
         return Xe, fle, taue, _test_value(kind, None if fle is None else fle.multipliers, taue)
 
-    a, b = 0.0, ds
     ea = known(ends[0]) if ends is not None else None
     eb = known(ends[1]) if ends is not None else None
-    ea = evaluate(a) if ea is None else ea
-    eb = evaluate(b) if eb is None else eb
+    ea = evaluate(0.0) if ea is None else ea
+    eb = evaluate(ds) if eb is None else eb
     if ea is None or eb is None or not np.isfinite(ea[3]) or not np.isfinite(eb[3]):
         return None
-    fa, fb = ea[3], eb[3]
-    if fa * fb > 0:
+    if ea[3] * eb[3] > 0:
         return None
-    best = ea if abs(fa) < abs(fb) else eb
-    side = 0
-    tol = 1e-9 if kind == "LPC" else 1e-8
-    for _ in range(opts.locate_max_iter):
-        c = b - fb * (b - a) / (fb - fa)
-        if not (min(a, b) < c < max(a, b)):
-            c = 0.5 * (a + b)
-        ec = evaluate(c)
-        if ec is None:
-            break
-        fc = ec[3]
-        if abs(fc) < abs(best[3]):
-            best = ec
-        if abs(fc) < tol or abs(b - a) < 1e-10 * max(ds, 1e-12):
-            break
-        if fc * fb < 0:
-            a, fa = b, fb
-            b, fb = c, fc
-            side = 0
-        else:
-            b, fb = c, fc
-            if side == -1:
-                fa *= 0.5
-            side = -1
+
+    def value_at(s: float):
+        got = evaluate(s)
+        return None if got is None else (got[3], got)
+
+    _, best, _ = locate_zero(value_at, 0.0, ds, ea[3], eb[3], max_iter=opts.locate_max_iter,
+                             ftol=1e-9 if kind == "LPC" else 1e-8,
+                             xtol=1e-10 * max(ds, 1e-12), ends=(ea, eb), best=True)
     Xs, fl, taus, val = best
     Us, Ts, ps = _unpack(Xs, coll)
     Fr = coll.phase_reference(Us, Ts, ps)
