@@ -128,16 +128,21 @@ class ArclengthContinuation:
         max_angle: float | None = None,
         correct_initial: bool = True,
     ):
+        if not (np.isfinite(ds) and ds > 0):
+            raise ValueError(f"ds = {ds!r} is out of range: must be a finite number > 0 "
+                             "(direction=-1 goes backwards)")
+        if direction not in (1, -1):
+            raise ValueError(f"direction = {direction!r} is out of range: must be +1 or -1")
         self.G = G
         self.dG = dG if dG is not None else (lambda u: fd_jacobian(self.G, u))
-        self.ds = float(abs(ds))
+        self.ds = float(ds)
         self.ds_min = float(ds_min)
         self.ds_max = float(ds_max)
         self.max_steps = int(max_steps)
         self.newton_tol = float(newton_tol)
         self.newton_max_iter = int(newton_max_iter)
         self.bounds = dict(bounds or {})
-        self.direction = 1 if direction >= 0 else -1
+        self.direction = int(direction)
         self.max_angle = max_angle
         u0 = np.array(u0, dtype=float)
         self.dim = u0.size

@@ -43,6 +43,13 @@ def test_bautin_lpc_curve_is_parabola():
     # amplitude on the curve: r^2 = beta2 / 2
     r2 = np.hypot(cur.extra["nodes"][:, :, 0], cur.extra["nodes"][:, :, 1]).max(axis=1) ** 2
     assert np.abs(r2 - p2 / 2).max() < 1e-6
+    # both directions from the LPC (beta2 = 1), merged: the whole parabola over [0.5, 2]
+    both = continue_lpc(br, lpc, 1, curve_opts(ds=0.05, max_steps=30, bounds={1: (0.5, 2.0)},
+                                               both_sides=True))
+    p1, p2 = both.params.T
+    assert both.success and np.all(np.diff(p2) > 0)
+    assert p2.min() == pytest.approx(0.5, abs=1e-9) and p2.max() == pytest.approx(2.0, abs=1e-9)
+    assert np.abs(p1 + p2**2 / 4).max() < 1e-7
 
 
 def test_roessler_pd_curve_has_multiplier_minus_one_and_matches_one_parameter_runs():

@@ -24,7 +24,7 @@ import scipy.sparse as sp
 from bifsnn.continuation.arclength import ArclengthContinuation
 from bifsnn.continuation.errors import UserFunctionError
 from bifsnn.continuation.options import ContinuationOptions
-from bifsnn.continuation.result import Branch, SpecialPoint, with_end_points
+from bifsnn.continuation.result import Branch, SpecialPoint, merge_sides, with_end_points
 
 from .collocation import CollocationOperator, floquet_from_jacobian, sparse_lu
 from .cycles import _names, cycle_system
@@ -181,8 +181,9 @@ def continue_pd(branch: Branch, point: SpecialPoint | int, param2: int | str,
     computed on the point's mesh (no adaptation along it).  ``options`` (default
     :data:`CYCLE_CURVE_DEFAULTS`): ``direction`` orients the first step along ``param2``;
     ``p_min``/``p_max`` bound the first parameter and ``bounds[param2]`` the second;
-    ``detect_bifurcations`` computes Floquet multipliers at every point.  Exceptions in the
-    user's f end the curve with the partial result (status "error").
+    ``detect_bifurcations`` computes Floquet multipliers at every point; ``both_sides``
+    continues both ways from the point and merges.  Exceptions in the user's f end the curve
+    with the partial result (status "error").
     """
     return _continue_cycle_curve("PD", branch, point, param2, options, name)
 
@@ -216,6 +217,14 @@ def _continue_cycle_curve(kind: str, branch: Branch, point, param2, options, nam
         raise ValueError("the branch carries no problem: load it with "
                          "load_branch(path, problem=...)")
     opts = ContinuationOptions(**CYCLE_CURVE_DEFAULTS) if options is None else options
+    if opts.both_sides:
+        one = opts.with_(both_sides=False)
+        fwd = _continue_cycle_curve(kind, branch, point, param2, one, name)
+        back = _continue_cycle_curve(kind, branch, point, param2,
+                                     one.with_(direction=-opts.direction), name)
+        out = merge_sides(back, fwd) if opts.direction > 0 else merge_sides(fwd, back)
+        out.options = opts
+        return out
     sp_ = branch.point(point, kind)
     i1 = sp_.param_indices[0]
     i2 = _param_index(branch.problem, branch, param2)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from bifsnn.continuation.errors import call_user
+from bifsnn.continuation.errors import UserFunctionError, call_user
 from bifsnn.continuation.linalg import group_columns
 
 __all__ = ["CycleSystem", "as_cycle_system"]
@@ -145,8 +145,11 @@ class CycleSystem:
         P = self.P(p)
         if self.vectorized:
             return np.asarray(call_user(self.f_user, "f", X.T, P), dtype=float).T.reshape(X.shape)
-        return np.array([call_user(self.f_user, "f", x, P) for x in X],
-                        dtype=float).reshape(X.shape)
+        f = self.f_user
+        try:  # one guard around the loop (not one call per point): this is a hot path
+            return np.array([f(x, P) for x in X], dtype=float).reshape(X.shape)
+        except Exception as exc:  # noqa: BLE001 - every failure of user code is reported
+            raise UserFunctionError("f", exc) from exc
 
     def jac_values(self, X: np.ndarray, p: float) -> np.ndarray:
         """Values of df/dx on the sparsity pattern at K points: (K, nnz)."""
@@ -154,8 +157,12 @@ class CycleSystem:
         if self.dfdx_user is not None:
             P = self.P(p)
             out = np.empty((K, self.nnz))
+            dfdx = self.dfdx_user
             for k in range(K):
-                J = call_user(self.dfdx_user, "dfdx", X[k], P)
+                try:
+                    J = dfdx(X[k], P)
+                except Exception as exc:  # noqa: BLE001 - every failure of user code
+                    raise UserFunctionError("dfdx", exc) from exc
                 if sp.issparse(J):
                     J = J.toarray()
                 out[k] = np.asarray(J, dtype=float)[self.jrows, self.jcols]
