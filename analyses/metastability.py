@@ -50,6 +50,7 @@ from bifsnn.reduction.noise import simulate_sde
 FIGURES = Path(__file__).resolve().parent.parent / "figures"
 P_EI, TAU = 0.8, 2.8
 WINDOW_MS = 50.0
+TRANSIENT_MS = 100.0  # dropped from runs that start from the default state
 
 
 def cycle_state(d: MarkovModelDef) -> np.ndarray:
@@ -106,8 +107,9 @@ def switching(runs: list[tuple], cache: Path) -> dict:
     series = {}
     for kind, k, seed, t_ms, start in runs:
         e = run_counts(kind, k, seed, t_ms, start, cache)
-        w = windowed_observables(e, 0.1, int(round(300 * k)), window_ms=WINDOW_MS)
-        series[(kind, k, seed, start)] = (w.t_ms, w.max_rate_hz)
+        skip = int(TRANSIENT_MS / 0.1) if start == "default" else 0  # the start's transient
+        w = windowed_observables(e[skip:], 0.1, int(round(300 * k)), window_ms=WINDOW_MS)
+        series[(kind, k, seed, start)] = (w.t_ms + skip * 0.1, w.max_rate_hz)
     pooled = np.concatenate([v for _, v in series.values()])
     thr = two_level_threshold(pooled)
     lo_med = np.median(pooled[pooled < thr])
@@ -159,7 +161,12 @@ def geometry(values: list[tuple[str, float]], t_ms: float) -> list[dict]:
 
 
 def plot_switching(sw: dict, coex: list[dict]) -> None:
-    keys = sorted(sw["series"], key=lambda k: (k[0], k[1], k[2]))
+    longest: dict[tuple, tuple] = {}  # one panel per (model, N): its longest run
+    for key, (t, _) in sw["series"].items():
+        g = (key[0], key[1])
+        if g not in longest or t[-1] > sw["series"][longest[g]][0][-1]:
+            longest[g] = key
+    keys = [longest[g] for g in sorted(longest)]
     fig, axes = subplots(len(keys) + 1, 1, figsize=(8, 1.6 * (len(keys) + 1)),
                          constrained_layout=True)
     ax = axes[0]
@@ -224,19 +231,27 @@ def write_md(coex: list[dict], sw: dict, geo: list[dict], args: argparse.Namespa
               f"windows (resolution {WINDOW_MS:g} ms). Threshold (Otsu, all runs) "
               f"{sw['threshold_hz']:.0f} Hz, hysteresis {sw['low_hz']:.0f}-{sw['high_hz']:.0f}"
               f" Hz; state medians {sw['state_medians_hz'][0]:.0f} Hz (state 0, low) and "
-              f"{sw['state_medians_hz'][1]:.0f} Hz (state 1, large cycle).", "",
+              f"{sw['state_medians_hz'][1]:.0f} Hz (state 1, large cycle). Runs from the "
+              f"default state drop their first {TRANSIENT_MS:g} ms; runs from the ODE's "
+              "cycle or equilibrium start at t = 0, so their first dwell measures the escape "
+              "from that state. Rates pool exits and exposures over the runs (exponential "
+              "dwells; exact Poisson intervals); dwells of one window are at the resolution "
+              "limit.", "",
               "| model | N | runs (seed/start/s) | occupancy of state 1 | exits 0->1 | rate 0->1 "
-              "(1/s, 95 % CI) | exits 1->0 | rate 1->0 (1/s, 95 % CI) | complete dwells 1 (s) |",
-              "|---|---|---|---|---|---|---|---|---|"]
+              "(1/s, 95 % CI) | exits 1->0 | rate 1->0 (1/s, 95 % CI) | complete dwells 0 (s) "
+              "| complete dwells 1 (s) |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for (kind, n), runs in sorted(sw["groups"].items()):
         pr = pooled_rates([r[2] for r in runs])
         occ = np.mean([r[2].occupancy[1] for r in runs])
         desc = ", ".join(f"{s}/{st}/{r.t_total_ms / 1000:.0f}" for s, st, r in runs)
-        dw = np.concatenate([r[2].states[1].dwells_ms for r in runs]) / 1000.0
+        dw0, dw = (np.concatenate([r[2].states[i].dwells_ms for r in runs]) / 1000.0
+                   for i in (0, 1))
         lines.append(f"| {kind} | {n} | {desc} | {occ:.2f} | {pr[0]['n_exits']} | "
                      f"{pr[0]['rate_per_s']:.3g} {_fmt_ci(pr[0]['rate_ci_per_s'])} | "
                      f"{pr[1]['n_exits']} | {pr[1]['rate_per_s']:.3g} "
                      f"{_fmt_ci(pr[1]['rate_ci_per_s'])} | "
+                     f"{', '.join(f'{x:.2f}' for x in dw0[:8])} | "
                      f"{', '.join(f'{x:.2f}' for x in dw[:8])} |")
     lines += ["", "## Attractor geometry (SNN N = 400 vs ODE, occupation coordinates)", "",
               "Coordinates: fractions of each population in 20-unit voltage bands and "
@@ -265,11 +280,15 @@ def main() -> None:
                        [2.5, 2.6, 2.7, 2.8, 2.9, 3.0, 3.05, 3.1])
     runs = ([("snn", 1.0, 1, 2000.0, "default"), ("snn", 2.0, 1, 2000.0, "default"),
              ("sde", 1.0, 1, 500.0, "eq")] if q else
-            [("snn", 1.0, 2, 30000.0, "default"), ("snn", 2.0, 1, 10000.0, "default"),
-             ("snn", 2.0, 2, 60000.0, "default"), ("snn", 4.0, 1, 20000.0, "default"),
-             ("snn", 8.0, 1, 10000.0, "cycle"), ("snn", 8.0, 2, 10000.0, "default"),
-             ("sde", 0.5, 1, 8000.0, "eq"), ("sde", 1.0, 1, 8000.0, "eq"),
-             ("sde", 2.0, 1, 3000.0, "eq"), ("sde", 2.0, 2, 8000.0, "cycle")])
+            [("snn", 1.0, 2, 30000.0, "default")]
+            + [("snn", 1.0, s, 1000.0, "cycle") for s in (1, 2, 3, 4, 5)]
+            + [("snn", 2.0, 1, 10000.0, "default"), ("snn", 2.0, 2, 60000.0, "default"),
+               ("snn", 2.0, 3, 30000.0, "default"), ("snn", 4.0, 1, 20000.0, "default"),
+               ("snn", 8.0, 1, 10000.0, "cycle"), ("snn", 8.0, 2, 10000.0, "default"),
+               ("sde", 0.5, 1, 8000.0, "eq"), ("sde", 1.0, 1, 8000.0, "eq"),
+               ("sde", 2.0, 1, 3000.0, "eq"), ("sde", 2.0, 2, 8000.0, "cycle")]
+            + [("sde", 1.0, s, 600.0, "eq") for s in (2, 3, 4, 5, 6)]
+            + [("sde", 2.0, s, 600.0, "eq") for s in (3, 4, 5, 6, 7)])
     sw = switching(runs, args.cache)
     geo = geometry([("p_EI", v) for v in ((0.5, 0.8) if q else (0.5, 0.6, 0.7, 0.8, 0.9))]
                    + [("tau_EE", v) for v in ((2.2, 2.8) if q else (1.4, 2.2, 2.5, 2.8, 3.1))],
