@@ -190,7 +190,7 @@ def plot_switching(sw: dict, coex: list[dict]) -> None:
 
 
 def plot_geometry(geo: list[dict]) -> None:
-    fig, axes = subplots(1, 3, figsize=(12, 3.8), constrained_layout=True)
+    fig, axes = subplots(1, 4, figsize=(16, 3.8), constrained_layout=True)
     for row in geo:
         if row["param"] == "tau_EE" and row["value"] in (2.2, 2.8):
             ax = axes[0 if row["value"] == 2.2 else 1]
@@ -202,13 +202,14 @@ def plot_geometry(geo: list[dict]) -> None:
             ax.set(xlabel="E refractory fraction", ylabel="E fraction in V in [80, 100)",
                    title=f"p_EI = 0.8, tau_EE = {row['value']}")
             ax.legend(fontsize=7)
-    for name, m in (("p_EI", "o-"), ("tau_EE", "s-")):
+    for ax, name in zip(axes[2:], ("p_EI", "tau_EE"), strict=True):
         rows = [r for r in geo if r["param"] == name]
-        axes[2].plot([r["value"] for r in rows], [r["mean_distance"] for r in rows], m,
-                     label=name)
-    axes[2].set(xlabel="parameter value", ylabel="mean distance to ODE attractor",
-                title="SNN (N = 400) vs ODE, occupation coordinates")
-    axes[2].legend()
+        x = [r["value"] for r in rows]
+        ax.plot(x, [r["mean_distance"] for r in rows], "o-", label="SNN to nearest attractor")
+        ax.plot(x, [r["floor"] for r in rows], "k:", label="sampling floor (N = 400)")
+        ax.set(xlabel=name, ylabel="mean distance (fractions)", ylim=(0, None),
+               title=f"SNN (N = 400) vs ODE along {name}")
+        ax.legend(fontsize=7)
     save_figure(fig, FIGURES / "metastability_geometry")
 
 
