@@ -171,9 +171,12 @@ def plot_switching(sw: dict, coex: list[dict]) -> None:
                          constrained_layout=True)
     ax = axes[0]
     taus = [r["tau_EE"] for r in coex]
-    for name, c in (("from_eq", "C0"), ("from_cycle", "C3")):
-        ax.vlines(taus, [r[name][0] for r in coex], [r[name][1] for r in coex], colors=c,
-                  lw=4, alpha=0.6, label=f"ODE {name.replace('_', ' ')} (rate range)")
+    for name, c, dx in (("from_eq", "C0", -0.008), ("from_cycle", "C3", 0.008)):
+        x = np.asarray(taus) + dx
+        lo, hi = [r[name][0] for r in coex], [r[name][1] for r in coex]
+        ax.vlines(x, lo, hi, colors=c, lw=4, alpha=0.6,
+                  label=f"ODE {name.replace('_', ' ')} (f_E min-max)")
+        ax.plot(x, hi, "_", color=c, ms=10)
     ax.set(xlabel="tau_EE (ms)", ylabel="f_E (spikes/ms)", yscale="symlog")
     ax.legend(fontsize=7)
     for ax, key in zip(axes[1:], keys, strict=True):
@@ -237,7 +240,9 @@ def write_md(coex: list[dict], sw: dict, geo: list[dict], args: argparse.Namespa
               "cycle or equilibrium start at t = 0, so their first dwell measures the escape "
               "from that state. Rates pool exits and exposures over the runs (exponential "
               "dwells; exact Poisson intervals); dwells of one window are at the resolution "
-              "limit.", "",
+              "limit. The noisy ODE (model sde) is integrated by Euler-Maruyama with "
+              "dt = 0.05 ms (without noise its period is 1.3 % longer than the adaptive "
+              "ODE solution at the defaults; 0.5 % at 0.02 ms).", "",
               "| model | N | runs (seed/start/s) | occupancy of state 1 | exits 0->1 | rate 0->1 "
               "(1/s, 95 % CI) | exits 1->0 | rate 1->0 (1/s, 95 % CI) | complete dwells 0 (s) "
               "| complete dwells 1 (s) |",
