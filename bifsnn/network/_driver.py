@@ -20,6 +20,8 @@ from bifsnn.network.results import SimulationResult
 DEFAULT_HIST_EDGES = np.arange(-40.0, 100.0 + 1e-9, 4.0)
 
 DRIVES = ("gaussian", "poisson")
+#: Seeds are 0 <= seed < 2**64 (what result files store).
+SEED_LIMIT = 2**64
 
 
 def check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
@@ -203,8 +205,11 @@ def prepare_run(params: NetworkParams, t_ms: float, seed: int | None, drive: str
 def seed_to_int(seed: int | None) -> int | None:
     if seed is None:
         return None
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ParameterError(f"seed = {seed!r} is out of range: must be an integer >= 0")
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) \
+            or not 0 <= seed < SEED_LIMIT:
+        raise ParameterError(
+            f"seed = {seed!r} is out of range: must be an integer with 0 <= seed < 2**64"
+        )
     return int(seed)
 
 

@@ -226,8 +226,11 @@ class SweepSpec:
         if not seeds:
             raise SweepSpecError("seeds: empty list; give at least one seed")
         for s in seeds:
-            if isinstance(s, bool) or not isinstance(s, int | np.integer) or s < 0:
-                raise SweepSpecError(f"seeds: seed {s!r} is out of range: must be an integer >= 0")
+            if isinstance(s, bool) or not isinstance(s, int | np.integer) or not 0 <= s < 2**64:
+                raise SweepSpecError(
+                    f"seeds: seed {s!r} is out of range: must be an integer with "
+                    "0 <= seed < 2**64"
+                )
         if len(set(seeds)) != len(seeds):
             raise SweepSpecError(f"seeds: duplicate seeds in {seeds}")
         set_(self, "seeds", tuple(int(s) for s in seeds))

@@ -1,0 +1,224 @@
+"""Fault injection (issue 13): damaged files, bad inputs, a simultaneous-start race on a sweep
+store.  Every case must end in a one-line error naming the culprit (or identical data), never
+in silently different results, a traceback or lost work.  Fast: part of the default run."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from bifsnn._h5files import DamagedFileError
+from bifsnn.network.params import NetworkParams
+from bifsnn.network.results import SimulationResult, load_result, save_result
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def same(a: Any, b: Any) -> bool:
+    """Deep equality of loaded objects (arrays bit-for-bit, NaN equal to NaN)."""
+    if dataclasses.is_dataclass(a) and not isinstance(a, type):
+        if type(a) is not type(b):
+            return False
+        return all(same(getattr(a, f.name), getattr(b, f.name))
+                   for f in dataclasses.fields(a) if f.compare)
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple):
+        return (isinstance(b, list | tuple) and len(a) == len(b)
+                and all(same(x, y) for x, y in zip(a, b, strict=True)))
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        a, b = np.asarray(a), np.asarray(b)
+        if a.shape != b.shape or a.dtype != b.dtype:
+            return False
+        if a.dtype.kind in "fc":
+            return bool(np.array_equal(a, b, equal_nan=True))
+        return bool(np.array_equal(a, b))
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return bool(a == b) and type(a) is type(b)
+
+
+def flip_trials(path: Path, load: Any, reference: Any, n: int, seed: int) -> dict[str, int]:
+    """Change one byte at ``n`` random positions (one at a time) and load each damaged copy:
+    it must be refused with a DamagedFileError naming the file, or load identical data."""
+    rng = np.random.default_rng(seed)
+    data = path.read_bytes()
+    damaged = path.with_name("damaged_" + path.name)
+    counts = {"refused": 0, "identical": 0}
+    for _ in range(n):
+        pos = int(rng.integers(len(data)))
+        buf = bytearray(data)
+        buf[pos] ^= int(rng.integers(1, 256))
+        damaged.write_bytes(bytes(buf))
+        try:
+            back = load(damaged)
+        except DamagedFileError as exc:
+            assert str(damaged) in str(exc) and "\n" not in str(exc), str(exc)
+            counts["refused"] += 1
+            continue
+        assert same(back, reference), f"byte {pos}: loaded silently different data"
+        counts["identical"] += 1
+    return counts
+
+
+# ----------------------------------------------------------------------------- result files
+
+
+def small_result(seed: int | None = 3) -> SimulationResult:
+    rng = np.random.default_rng(0)
+    n = 400
+    return SimulationResult(
+        model="snn", params=NetworkParams(p_EI=0.55), dt_ms=0.1,
+        spike_counts_e=rng.poisson(2.0, n), spike_counts_i=rng.poisson(1.0, n), seed=seed,
+        options={"drive": "gaussian", "t_ms": 40.0},
+        raster_neuron=rng.integers(0, 400, 50), raster_step=np.sort(rng.integers(0, n, 50)),
+        voltage_hist_t_ms=np.array([10.0, 20.0]), voltage_hist_edges=np.arange(0.0, 5.0),
+        voltage_hist_e=rng.integers(0, 9, (2, 2, 4)), voltage_hist_i=rng.integers(0, 9, (2, 2, 4)),
+        extra={"note": np.arange(3.0)},
+    )
+
+
+def test_result_file_byte_flips_are_refused_or_harmless(tmp_path: Path) -> None:
+    ref = small_result()
+    path = save_result(ref, tmp_path / "result.h5")
+    assert same(load_result(path), ref)
+    counts = flip_trials(path, load_result, ref, n=300, seed=13)
+    assert counts["refused"] > 0  # the flips do hit the content
+
+
+def test_result_seed_up_to_2_64_round_trips(tmp_path: Path) -> None:
+    for seed in (None, 0, 2**63 + 5, 2**64 - 1):
+        res = small_result(seed)
+        assert load_result(save_result(res, tmp_path / "r.h5")).seed == seed
+
+
+def _set_attr(path: Path, key: str, value: Any, *, resign: bool) -> None:
+    import h5py
+
+    from bifsnn._h5files import sign_file
+
+    with h5py.File(path, "r+") as h5:
+        h5.attrs[key] = value
+    if resign:
+        sign_file(path)
+
+
+def test_result_newer_format_version_is_refused(tmp_path: Path) -> None:
+    path = save_result(small_result(), tmp_path / "r.h5")
+    _set_attr(path, "format_version", 99, resign=True)
+    with pytest.raises(DamagedFileError, match=r"r\.h5: format_version = 99 is newer"):
+        load_result(path)
+
+
+def test_result_length_mismatch_is_refused(tmp_path: Path) -> None:
+    import h5py
+
+    from bifsnn._h5files import sign_file
+
+    path = save_result(small_result(), tmp_path / "r.h5")
+    with h5py.File(path, "r+") as h5:  # a valid checksum over inconsistent arrays
+        del h5["spike_counts_i"]
+        h5.create_dataset("spike_counts_i", data=np.zeros(399, int))
+    sign_file(path)
+    with pytest.raises(DamagedFileError, match="spike_counts_e .* must be 1-D of one length"):
+        load_result(path)
+    with pytest.raises(ValueError, match="must be 1-D of one length"):
+        save_result(dataclasses.replace(small_result(), spike_counts_i=np.zeros(3)),
+                    tmp_path / "bad.h5")
+
+
+@pytest.mark.parametrize("content", [b"", b"not hdf5 at all\n", b"\x89HDF\r\n\x1a\n" + bytes(64)])
+def test_result_garbage_file_is_refused_with_its_name(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "junk.h5"
+    path.write_bytes(content)
+    with pytest.raises(DamagedFileError, match="junk.h5"):
+        load_result(path)
+    with pytest.raises(DamagedFileError, match="missing.h5: no such file"):
+        load_result(tmp_path / "missing.h5")
+
+
+def test_unsigned_file_is_refused_unless_version_1(tmp_path: Path) -> None:
+    import h5py
+
+    path = save_result(small_result(), tmp_path / "r.h5")
+    plain = tmp_path / "plain.h5"
+    plain.write_bytes(path.read_bytes()[512:])  # the HDF5 file without its signature block
+    with h5py.File(plain, "r") as h5:
+        assert h5.attrs["format_version"] == 2
+    with pytest.raises(DamagedFileError, match="checksum block is missing"):
+        load_result(plain)
+    with h5py.File(plain, "r+") as h5:  # a file as bifsnn wrote it before checksums
+        h5.attrs["format_version"] = 1
+        h5.attrs["seed"] = np.int64(-1)
+        del h5.attrs["has_seed"]
+    old = load_result(plain)
+    assert old.seed is None and np.array_equal(old.spike_counts_e, small_result().spike_counts_e)
+
+
+# ----------------------------------------------------------------------------- branch files
+
+
+@pytest.fixture(scope="module")
+def branches() -> tuple[Any, Any]:
+    from bifsnn.continuation import ContinuationOptions, ODEProblem, continue_equilibria
+    from bifsnn.continuation.periodic import continue_cycles, cycle_from_hopf
+    from bifsnn.continuation.periodic.examples import bautin
+
+    def f(x: np.ndarray, p: np.ndarray) -> np.ndarray:
+        return np.array([p[0] - (p[1] + 1) * x[0] + x[0] ** 2 * x[1],
+                         p[1] * x[0] - x[0] ** 2 * x[1]])
+
+    pr = ODEProblem(f, [1.0, 0.5], [1.0, 0.5], param="b", param_names=("a", "b"),
+                    x_names=("x", "y"))
+    eq = continue_equilibria(pr, ContinuationOptions(ds=0.1, ds_max=0.5, p_max=4))
+    s = bautin(1.0)
+    start = cycle_from_hopf(s, np.zeros(2), 0.0, 1.0, np.array([1.0, -1j]) / np.sqrt(2), ntst=6)
+    cyc = continue_cycles(s, start, ds=0.05, max_steps=6, ntst=6, p_min=-0.5, p_max=0.5)
+    return eq, cyc
+
+
+def _comparable(branch: Any) -> Any:
+    return dataclasses.replace(branch, problem=None) if hasattr(branch, "problem") else branch
+
+
+@pytest.mark.parametrize("which", ["equilibria", "cycles"])
+def test_branch_file_byte_flips_are_refused_or_harmless(tmp_path: Path, branches: Any,
+                                                        which: str) -> None:
+    from bifsnn.continuation.io import load_branch, save_branch
+
+    br = branches[0] if which == "equilibria" else branches[1]
+    path = save_branch(br, tmp_path / "branch.h5")
+    ref = load_branch(path)
+    if which == "equilibria":
+        assert same(_comparable(ref), _comparable(dataclasses.replace(br, options=None)))
+    counts = flip_trials(path, load_branch, ref, n=200, seed=7)
+    assert counts["refused"] > 0
+
+
+def test_branch_newer_format_version_is_refused(tmp_path: Path, branches: Any) -> None:
+    from bifsnn.continuation.io import load_branch, save_branch
+
+    path = save_branch(branches[0], tmp_path / "b.h5")
+    _set_attr(path, "format_version", 99, resign=True)
+    with pytest.raises(DamagedFileError, match=r"b\.h5: format_version = 99 is newer"):
+        load_branch(path)
+    path = save_branch(branches[0], tmp_path / "c.h5")
+    _set_attr(path, "extra_attr", 1, resign=False)  # any change breaks the checksum
+    with pytest.raises(DamagedFileError, match=r"c\.h5: checksum mismatch"):
+        load_branch(path)
+
+
+def test_seed_of_2_64_is_refused_before_any_work() -> None:
+    from bifsnn.network.params import ParameterError
+    from bifsnn.network.snn import simulate_snn
+    from bifsnn.sweeps import SweepSpec, SweepSpecError
+
+    with pytest.raises(ParameterError, match=r"seed = 18446744073709551616 .* < 2\*\*64"):
+        simulate_snn(NetworkParams(), t_ms=1e9, seed=2**64)
+    with pytest.raises(SweepSpecError, match=r"0 <= seed < 2\*\*64"):
+        SweepSpec(grid={"p_EI": [0.5]}, seeds=[2**64])
