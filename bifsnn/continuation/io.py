@@ -14,6 +14,10 @@ Cycle branches (:class:`~bifsnn.continuation.periodic.CycleBranch`) use the form
 ``multipliers``), one per special point (``kind``, ``index``, ``p``, ``T``, ``located``,
 ``multipliers``, ``info``), the options as JSON.  :func:`save_branch` and
 :func:`load_branch` handle both kinds.
+
+Format version 2 files start with a 512-byte user block holding the SHA-256 of the rest of
+the file (:mod:`bifsnn._h5files`); :func:`load_branch` checks it, the format version and the
+per-point array lengths, and refuses a damaged file with a ``DamagedFileError`` naming it.
 """
 
 from __future__ import annotations
