@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
-from bifsnn.cli.common import params_from_args
+from bifsnn.cli.common import (
+    OUTPUT_POLICY,
+    CliError,
+    add_overwrite_argument,
+    check_output_dir,
+    listing,
+    params_from_args,
+    record_run_files,
+)
 
 __all__ = ["register"]
 
@@ -34,7 +43,8 @@ def register(subparsers: Any) -> None:
     ana.add_argument("--cycles", action="store_true",
                      help="also continue cycle branches from the Hopf points (slow)")
     ana.add_argument("--max-steps", type=int, default=400)
-    ana.add_argument("--out", type=Path, help="output directory")
+    ana.add_argument("--out", type=Path, help="output directory. " + OUTPUT_POLICY)
+    add_overwrite_argument(ana)
     ana.add_argument("--json", action="store_true", help="print the result as JSON")
     ana.add_argument("--no-plots", action="store_true")
     ana.add_argument("--quiet", action="store_true", help="no progress messages on stderr")
@@ -45,6 +55,11 @@ def _cmd_analyse(args: argparse.Namespace) -> int:
     from bifsnn.analysis import analyse_network
 
     params = params_from_args(args)
+    transient = inspect.signature(analyse_network).parameters["transient_ms"].default
+    if not args.t_ms > transient:
+        raise CliError("--t-ms", f"{args.t_ms:g} ms must be longer than the {transient:g} ms "
+                       "transient excluded from every verification run")
+    check_output_dir(args.out, overwrite=args.overwrite, expected_bytes=4 * 2**20)
     log = None if args.quiet else (lambda msg: print(msg, file=sys.stderr))
     result = analyse_network(
         params, args.param, tuple(args.range), bin_rule=args.bin_rule, n_verify=args.verify,
@@ -52,7 +67,9 @@ def _cmd_analyse(args: argparse.Namespace) -> int:
         max_steps=args.max_steps, log=log,
     )
     if args.out is not None:
+        before = listing(args.out)
         result.save(args.out, plots=not args.no_plots)
+        record_run_files(args.out, listing(args.out) - before, "analyse")
     if args.json:
         print(json.dumps(result.to_dict(), default=str))
     else:

@@ -203,7 +203,8 @@ def simulate_snn(
     """
     drv.check_choice("connectivity", connectivity, CONNECTIVITIES)
     run_setup = drv.prepare_run(params, t_ms, seed, drive, raster_neurons,
-                                voltage_hist_every_ms, voltage_hist_edges)
+                                voltage_hist_every_ms, voltage_hist_edges,
+                                quenched=connectivity == "quenched")
     seed, n_steps, mask, hist_every, edges, rng, ust, pop, S, p, tau = run_setup
     n = len(pop)
     a_syn = S * params.dt / tau  # voltage per pending spike per step
