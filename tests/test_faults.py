@@ -222,3 +222,152 @@ def test_seed_of_2_64_is_refused_before_any_work() -> None:
         simulate_snn(NetworkParams(), t_ms=1e9, seed=2**64)
     with pytest.raises(SweepSpecError, match=r"0 <= seed < 2\*\*64"):
         SweepSpec(grid={"p_EI": [0.5]}, seeds=[2**64])
+
+
+# ----------------------------------------------------------------------------- command line
+
+TINY = ["--set", "N_E=30", "--set", "N_I=10", "--t-ms", "60", "--transient-ms", "20"]
+
+
+def run_cli(argv: list[str], capsys: Any) -> tuple[int, str, str]:
+    """Run ``bifsnn ARGV``; argparse's own errors (SystemExit) count as their exit code."""
+    from bifsnn.cli import main
+
+    try:
+        code = main(argv)
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code: int, err: str, *needles: str) -> None:
+    assert code == 2, err
+    last = err.strip().splitlines()[-1]
+    assert "error:" in last, err
+    for needle in needles:
+        assert needle in last, (needle, err)
+
+
+@pytest.mark.parametrize("argv, needles", [
+    (["simulate", "--seed", str(2**64)], ["--seed", "2**64"]),
+    (["simulate", "--seed", "-1"], ["--seed"]),
+    (["simulate", "--t-ms", "100", "--transient-ms", "100"], ["--transient-ms", "< --t-ms"]),
+    (["simulate", "--t-ms", "0"], ["--t-ms", "> 0"]),
+    (["simulate", "--t-ms", "nan"], ["--t-ms"]),
+    (["simulate", "--set", "N_E=1000000000", "--no-progress"], ["memory", "N_E"]),
+    (["simulate", "--set", "dt=1e-9", "--no-progress"], ["memory", "dt"]),
+    (["simulate", "--t-ms", "0.01"], ["--t-ms", "shorter than one step"]),
+    (["ode", "--integrator", "stiff", "--atol", "0"], ["--atol", "> 0"]),
+    (["ode", "--form", "map", "--t-ms", "0"], ["--t-ms", "> 0"]),
+    (["ode", "--seed", "1"], ["--seed"]),
+    (["ode", "--no-progress"], ["--no-progress"]),
+    (["ode", "--form", "map", "--max-steps", "5"], ["--max-steps"]),
+    (["analyse", "--t-ms", "150"], ["--t-ms", "200 ms"]),
+])
+def test_bad_arguments_fail_at_once_with_one_line(argv: list[str], needles: list[str],
+                                                  capsys: Any) -> None:
+    code, _, err = run_cli(argv, capsys)
+    assert_one_line_error(code, err, *needles)
+
+
+def test_out_that_is_a_file_or_unwritable_is_refused_before_running(tmp_path: Path,
+                                                                      capsys: Any) -> None:
+    f = tmp_path / "afile"
+    f.write_text("keep me\n")
+    for cmd in (["simulate"], ["ode"], ["analyse"]):
+        code, _, err = run_cli([*cmd, "--out", str(f)], capsys)
+        assert_one_line_error(code, err, "--out", "existing file")
+        code, _, err = run_cli([*cmd, "--out", str(f / "sub")], capsys)
+        assert_one_line_error(code, err, "--out", "is a file")
+    code, _, err = run_cli(["simulate", "--out", "/proc/bifsnn-test-out"], capsys)
+    assert_one_line_error(code, err, "--out", "cannot write")
+    assert f.read_text() == "keep me\n"
+
+
+def test_out_without_free_space_is_refused(tmp_path: Path, capsys: Any,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+    from collections import namedtuple
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda _p: usage(10**6, 10**6 - 1000, 1000))
+    code, _, err = run_cli(["simulate", "--out", str(tmp_path / "run")], capsys)
+    assert_one_line_error(code, err, "--out", "free")
+    assert not (tmp_path / "run").exists()
+
+
+def test_existing_run_is_refused_and_overwrite_clears_only_its_files(tmp_path: Path,
+                                                                      capsys: Any) -> None:
+    out = tmp_path / "run"
+    code, _, err = run_cli(["simulate", *TINY, "--raster", "--out", str(out), "--no-progress"],
+                           capsys)
+    assert code == 0, err
+    assert (out / "raster.png").exists()
+    (out / "notes.txt").write_text("mine\n")
+    first = load_result(out / "result.h5")
+    code, _, err = run_cli(["simulate", *TINY, "--seed", "5", "--out", str(out)], capsys)
+    assert_one_line_error(code, err, "--out", "already holds a run", "--overwrite")
+    assert same(load_result(out / "result.h5"), first)  # untouched
+    code, _, err = run_cli(["simulate", *TINY, "--seed", "5", "--out", str(out), "--overwrite",
+                            "--no-progress", "--no-plots"], capsys)
+    assert code == 0, err
+    assert load_result(out / "result.h5").seed == 5
+    assert not (out / "raster.png").exists()  # the old run's plot is gone
+    assert (out / "notes.txt").read_text() == "mine\n"  # other files are kept
+
+
+def test_ode_cut_by_max_steps_says_so(tmp_path: Path, capsys: Any) -> None:
+    code, _, err = run_cli(["ode", "--set", "N_E=30", "--set", "N_I=10", "--t-ms", "200",
+                            "--transient-ms", "0", "--max-steps", "300"], capsys)
+    assert code == 1
+    assert "stopped early: max_steps reached at t =" in err
+
+
+@pytest.mark.parametrize("content, needle", [
+    (None, "no such file"),
+    (b"\x00\x01\x02\xff\xfe binary", "not a text file"),
+    (b"p_EI = = 0.5\n", "not valid TOML"),
+    (b"", "no parameters"),
+    (b"# only a comment\n", "no parameters"),
+    (b"[netwrok]\np_EI = 0.5\n", "unknown table"),
+    (b"p_EX = 0.5\n", "unknown parameter name"),
+    (b"p_EI = 1.5\n", "p_EI = 1.5 is out of range"),
+])
+def test_bad_params_files_name_the_file(tmp_path: Path, capsys: Any, content: bytes | None,
+                                        needle: str) -> None:
+    path = tmp_path / "my.toml"
+    if content is not None:
+        path.write_bytes(content)
+    code, _, err = run_cli(["simulate", "--params", str(path)], capsys)
+    assert_one_line_error(code, err, str(path), needle)
+
+
+def test_params_command_lists_every_parameter(capsys: Any) -> None:
+    code, out, _ = run_cli(["params"], capsys)
+    assert code == 0
+    lines = out.splitlines()
+    for d in NetworkParams.describe():
+        (line,) = [ln for ln in lines if ln.split()[0] == d["name"]]
+        assert d["meaning"] in line and d["range"] in line
+        assert d["meaning"] and (d["unit"] or d["name"].startswith(("N_", "p_")))
+    code, out, _ = run_cli(["params", "--toml"], capsys)
+    assert NetworkParams.from_toml(out) == NetworkParams()
+
+
+@pytest.mark.parametrize("command", ["simulate", "ode", "sweep", "sweep-map", "params"])
+def test_every_option_has_a_sentence_and_defaults_are_shown(command: str) -> None:
+    import argparse
+
+    from bifsnn.cli.main import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    p = sub.choices[command]
+    for action in p._actions:
+        if isinstance(action, argparse._HelpAction):
+            continue
+        assert action.help and len(action.help) > 10, (command, action.option_strings)
+    text = p.format_help()
+    if command in ("simulate", "ode"):
+        assert "(default: 1000.0)" in text and "--overwrite" in text
