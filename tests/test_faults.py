@@ -371,3 +371,76 @@ def test_every_option_has_a_sentence_and_defaults_are_shown(command: str) -> Non
     text = p.format_help()
     if command in ("simulate", "ode"):
         assert "(default: 1000.0)" in text and "--overwrite" in text
+
+
+# ----------------------------------------------------------------------------- sweep store race
+
+_RACE_SCRIPT = r"""
+import json, os, sys, time
+from pathlib import Path
+sys.path.insert(0, {fake_dir!r})
+import sweep_fake_runners as fake
+from bifsnn.sweeps import SweepSpec, SweepStoreError, run_sweep
+
+base, me, rounds = Path({base!r}), sys.argv[1], int(sys.argv[2])
+spec = SweepSpec(grid={{"p_EI": [0.5, 0.6, 0.7]}}, seeds=[0, 1], t_ms=300.0,
+                 observables=["rates"])
+for k in range(rounds):
+    (base / f"ready-{{k}}-{{me}}").touch()
+    while not (base / f"go-{{k}}").exists():
+        time.sleep(0.0005)
+    try:
+        res = run_sweep(spec, base / f"store{{k}}", backend="serial",
+                        runners={{"snn": fake.fake_point}}, progress=False)
+        outcome = {{"round": k, "ran": res.n_run}}
+    except SweepStoreError as exc:
+        outcome = {{"round": k, "lost": str(exc)}}
+    print(json.dumps(outcome), flush=True)
+"""
+
+
+def test_simultaneous_sweeps_on_one_store_exactly_one_runs(tmp_path: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+    import time
+
+    rounds = 6
+    fake_dir = str(Path(__file__).resolve().parent / "sweeps")
+    script = _RACE_SCRIPT.format(fake_dir=fake_dir, base=str(tmp_path))
+    env = {**os.environ, "BIFSNN_FAKE_DELAY_S": "0.05",
+           "BIFSNN_FAKE_LOG": str(tmp_path / "computed.log")}
+    procs = [subprocess.Popen([sys.executable, "-c", script, name, str(rounds)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for name in ("a", "b")]
+    try:
+        for k in range(rounds):
+            deadline = time.monotonic() + 120
+            while not all((tmp_path / f"ready-{k}-{n}").exists() for n in "ab"):
+                assert time.monotonic() < deadline, "race processes did not start"
+                assert all(p.poll() is None for p in procs), procs[0].stderr.read()
+                time.sleep(0.002)
+            (tmp_path / f"go-{k}").touch()
+        outputs = [p.communicate(timeout=120) for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+    results: dict[int, list[dict[str, Any]]] = {}
+    for out, err in outputs:
+        lines = out.splitlines()
+        assert len(lines) == rounds, err
+        for line in lines:
+            rec = json.loads(line)
+            results.setdefault(rec["round"], []).append(rec)
+    for k, recs in results.items():
+        winners = [r for r in recs if "ran" in r]
+        losers = [r for r in recs if "lost" in r]
+        assert len(winners) == 1 and len(losers) == 1, (k, recs)
+        assert winners[0]["ran"] == 6
+        assert "is in use by another sweep" in losers[0]["lost"], losers[0]
+        store = tmp_path / f"store{k}"
+        assert len(list((store / "points").glob("p*.json"))) == 6
+        assert len(json.loads((store / "manifest.json").read_text())["runs"]) == 1
+    computed = (tmp_path / "computed.log").read_text().splitlines()
+    assert len(computed) == 6 * rounds  # no point was computed twice

@@ -90,20 +90,20 @@ def run_sweep(
     except (ImportError, ValueError) as exc:
         raise SweepSpecError(str(exc)) from exc
 
-    if isinstance(backend, str):
-        be = make_backend(backend, workers=workers, scheduler=scheduler,
-                          dask_processes=dask_processes, kinds=kinds, runners=runners,
-                          mp_context=mp_context)
-    else:
-        be = backend
-
-    store = SweepStore.open(out, spec)
-    store.acquire()
+    claim = SweepStore(Path(out))
+    claim.acquire()  # before the manifest is read or created: one driver per store
     try:
+        store = SweepStore.open(out, spec)
+        if isinstance(backend, str):
+            be = make_backend(backend, workers=workers, scheduler=scheduler,
+                              dask_processes=dask_processes, kinds=kinds, runners=runners,
+                              mp_context=mp_context)
+        else:
+            be = backend
         return _run(spec, store, be, points, workers, runners, progress, retry_failed,
                     max_points)
     finally:
-        store.release()
+        claim.release()
 
 
 def _run(spec: SweepSpec, store: SweepStore, be: Backend, points: list, workers: int | None,
