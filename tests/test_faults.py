@@ -444,3 +444,110 @@ def test_simultaneous_sweeps_on_one_store_exactly_one_runs(tmp_path: Path) -> No
         assert len(json.loads((store / "manifest.json").read_text())["runs"]) == 1
     computed = (tmp_path / "computed.log").read_text().splitlines()
     assert len(computed) == 6 * rounds  # no point was computed twice
+
+
+# ----------------------------------------------------------------------------- sweep CLI
+
+SPEC = """
+name = "faults"
+t_ms = 300.0
+seeds = [0, 1]
+observables = ["rates", "regime"]
+[grid]
+p_EI = [0.5, 0.6, 0.7]
+"""
+
+
+@pytest.fixture
+def fake_runners(monkeypatch: pytest.MonkeyPatch) -> str:
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent / "sweeps"))
+    return "snn=sweep_fake_runners:fake_point"
+
+
+def _spec_file(tmp_path: Path, text: str = SPEC) -> Path:
+    path = tmp_path / "spec.toml"
+    path.write_text(text)
+    return path
+
+
+def test_duplicate_grid_values_are_removed_with_a_warning(tmp_path: Path, capsys: Any,
+                                                          fake_runners: str) -> None:
+    from bifsnn.sweeps import SweepSpec, SweepSpecWarning
+
+    with pytest.warns(SweepSpecWarning, match="duplicate values removed"):
+        spec = SweepSpec(grid={"p_EI": [1, 1.0, 0.5, 0.50]})
+    assert spec.grid == {"p_EI": [1, 0.5]} and spec.n_points == 2
+    path = _spec_file(tmp_path, SPEC.replace("[0.5, 0.6, 0.7]", "[0.5, 0.5, 0.6]"))
+    code, out, err = run_cli(["sweep", str(path), "--dry-run", "--runner", fake_runners],
+                             capsys)
+    assert code == 0 and '"n_points": 4' in out
+    assert "warning: grid.p_EI: duplicate values removed" in err
+
+
+def test_base_value_overridden_by_the_grid_is_an_error(tmp_path: Path, capsys: Any) -> None:
+    path = _spec_file(tmp_path, SPEC + "[base]\np_EI = 0.3\n")
+    code, _, err = run_cli(["sweep", str(path), "--dry-run"], capsys)
+    assert_one_line_error(code, err, "base.p_EI = 0.3 is overridden by grid.p_EI")
+
+
+def test_dry_run_checks_runner_options_and_plot_axes(tmp_path: Path, capsys: Any) -> None:
+    path = _spec_file(tmp_path, SPEC + "[options.snn]\nconectivity = 'quenched'\n")
+    code, _, err = run_cli(["sweep", str(path), "--dry-run"], capsys)
+    assert_one_line_error(code, err, "unknown option(s) ['conectivity']")
+    path = _spec_file(tmp_path)
+    code, _, err = run_cli(["sweep", str(path), "--plot", "p_EI", "tau_EE",
+                            "--out", str(tmp_path / "s")], capsys)
+    assert_one_line_error(code, err, "--plot", "'tau_EE' is not a dimension")
+    assert not (tmp_path / "s").exists()  # refused before the sweep
+
+
+@pytest.mark.parametrize("extra, needles", [
+    (["--workers", "0"], ["--workers", ">= 1"]),
+    (["--max-points", "-1"], ["--max-points", ">= 0"]),
+    (["--out", "FILE"], ["--out", "existing file"]),
+    (["--out", "/proc/bifsnn-sweep-test"], ["--out", "cannot write"]),
+])
+def test_sweep_bad_options_are_one_line_errors(tmp_path: Path, capsys: Any, extra: list[str],
+                                               needles: list[str]) -> None:
+    (tmp_path / "FILE").write_text("x")
+    extra = [str(tmp_path / "FILE") if e == "FILE" else e for e in extra]
+    code, _, err = run_cli(["sweep", str(_spec_file(tmp_path)), *extra], capsys)
+    assert_one_line_error(code, err, *needles)
+
+
+def test_failed_points_reasons_are_printed_and_seed_maps_work(tmp_path: Path, capsys: Any,
+                                                               fake_runners: str) -> None:
+    path, out = _spec_file(tmp_path), tmp_path / "store"
+    code, _, err = run_cli(["sweep", str(path), "--out", str(out), "--backend", "serial",
+                            "--no-progress", "--runner",
+                            "snn=sweep_fake_runners:failing_point"], capsys)
+    assert code == 1
+    assert "2 failed point(s)" in err
+    assert "(p_EI=0.7, seed=0): RuntimeError: deliberate failure at p_EI=0.7" in err
+    pytest.importorskip("xarray")
+    code, _, err = run_cli(["sweep-map", str(out), "--x", "p_EI", "--y", "seed",
+                            "--var", "rate_e_hz", "--out", str(tmp_path / "m")], capsys)
+    assert code == 0, err
+    assert (tmp_path / "m.png").exists()
+
+
+def test_huge_dry_run_does_not_build_the_grid(tmp_path: Path, capsys: Any) -> None:
+    import tracemalloc
+
+    axes = "\n".join(f"{n} = {{ start = {a}, stop = {b}, num = 100 }}" for n, a, b in
+                     (("p_EI", 0.1, 1.0), ("tau_EE", 1.0, 3.0), ("lambda_ext", 5, 9),
+                      ("S_EE", 0.5, 1.5)))
+    path = _spec_file(tmp_path, f"t_ms = 300.0\n[grid]\n{axes}\n")
+    tracemalloc.start()
+    try:
+        code, out, err = run_cli(["sweep", str(path), "--dry-run"], capsys)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert code == 0, err
+    assert '"n_points": 100000000' in out
+    assert peak < 20 * 2**20  # 10**8 points would need gigabytes
+    bad = _spec_file(tmp_path, f"t_ms = 300.0\n[grid]\n{axes}\nV_reset = [0, 150]\n")
+    code, _, err = run_cli(["sweep", str(bad), "--dry-run"], capsys)
+    assert_one_line_error(code, err, "V_reset = 150 is out of range")

@@ -29,6 +29,7 @@ __all__ = [
     "add_overwrite_argument",
     "add_run_arguments",
     "check_output_dir",
+    "check_output_location",
     "check_times",
     "finish_run",
     "nonneg_float",
@@ -75,6 +76,20 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
                 or isinstance(action, argparse._HelpAction | argparse._VersionAction)):
             return text
         return super()._get_help_string(action)
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        """Wrap each paragraph; paragraphs of indented lines (examples) are kept as they are."""
+        import textwrap
+
+        out = []
+        for para in text.strip("\n").split("\n\n"):
+            lines = para.splitlines()
+            if any(line.startswith((" ", "\t")) for line in lines) or para.endswith(":"):
+                out.append("\n".join(indent + line for line in lines))
+            else:
+                out.append(textwrap.fill(" ".join(para.split()), width, initial_indent=indent,
+                                         subsequent_indent=indent))
+        return "\n\n".join(out)
 
 
 # --------------------------------------------------------------------------- argparse types
@@ -213,6 +228,20 @@ def check_output_dir(path: Path | None, *, argument: str = "--out", overwrite: b
     if path is None:
         return
     path = Path(path)
+    check_output_location(path, argument=argument, expected_bytes=expected_bytes)
+    if path.is_dir():
+        held = [name for name in RUN_MARKERS if (path / name).exists()]
+        if held and not overwrite:
+            raise CliError(argument, f"{path} already holds a run ({', '.join(held)}); pass "
+                           "--overwrite to replace it, or choose another directory")
+        if held:
+            clear_run_files(path)
+
+
+def check_output_location(path: Path, *, argument: str = "--out",
+                          expected_bytes: int = 0) -> None:
+    """Raise CliError unless ``path`` is (or can be created as) a writable directory with
+    ``expected_bytes`` (plus 1 MiB) free; nothing is created."""
     if path.exists() and not path.is_dir():
         raise CliError(argument, f"{path} is an existing file; give a directory")
     base = _nearest_existing(path)
@@ -231,13 +260,6 @@ def check_output_dir(path: Path | None, *, argument: str = "--out", overwrite: b
 
         raise CliError(argument, f"{base} has {format_bytes(free)} free but the output needs "
                        f"about {format_bytes(need)}")
-    if path.is_dir():
-        held = [name for name in RUN_MARKERS if (path / name).exists()]
-        if held and not overwrite:
-            raise CliError(argument, f"{path} already holds a run ({', '.join(held)}); pass "
-                           "--overwrite to replace it, or choose another directory")
-        if held:
-            clear_run_files(path)
 
 
 def clear_run_files(path: Path) -> list[str]:
