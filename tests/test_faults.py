@@ -551,3 +551,24 @@ def test_huge_dry_run_does_not_build_the_grid(tmp_path: Path, capsys: Any) -> No
     bad = _spec_file(tmp_path, f"t_ms = 300.0\n[grid]\n{axes}\nV_reset = [0, 150]\n")
     code, _, err = run_cli(["sweep", str(bad), "--dry-run"], capsys)
     assert_one_line_error(code, err, "V_reset = 150 is out of range")
+
+
+def test_disk_full_while_writing_is_one_line_and_leaves_no_partial_file(
+        tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    import h5py
+
+    real_file = h5py.File
+
+    def full_disk(path: Any, mode: str = "r", **kw: Any) -> Any:
+        if mode == "w":
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real_file(path, mode, **kw)
+
+    monkeypatch.setattr(h5py, "File", full_disk)
+    out = tmp_path / "run"
+    code, _, err = run_cli(["simulate", *TINY, "--out", str(out), "--no-progress"], capsys)
+    assert code == 1
+    assert err.strip().splitlines()[-1].startswith("bifsnn simulate: error: [Errno 28] No space")
+    assert not list(out.glob("*.h5")) and not list(out.glob(".*.tmp"))

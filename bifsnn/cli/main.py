@@ -75,6 +75,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CliError, ParameterError, DamagedFileError) as exc:
         print(f"bifsnn {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # e.g. the disk filled up while writing the results
+        print(f"bifsnn {args.command}: error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover
