@@ -86,12 +86,13 @@ def _verified_bytes(path: Path, what: str) -> tuple[bytes, bool]:
 
 @contextmanager
 def open_checked(path: str | Path, formats: tuple[str, ...], version: int,
-                 what: str) -> Iterator[Any]:
+                 what: str, *, signed_since: int = 2) -> Iterator[Any]:
     """Open an HDF5 file written by :func:`write_checked` (read-only, from the verified bytes)
     after checking its checksum, its format name (one of ``formats``) and its format version
     (<= ``version``).
 
-    Unsigned files are accepted only with format version 1 (written before checksums).  Every
+    Unsigned files are accepted only with a format version below ``signed_since`` (written
+    before checksums).  Every
     failure raises :class:`DamagedFileError` naming the file; errors raised inside the
     ``with`` block while reading (h5py's, KeyError, ...) are turned into one too.
     """
@@ -120,7 +121,7 @@ def open_checked(path: str | Path, formats: tuple[str, ...], version: int,
                     f"{path}: format_version = {int(file_version)} is newer than this bifsnn "
                     f"reads ({version}); upgrade bifsnn to read it"
                 )
-            if not signed and file_version >= 2:
+            if not signed and file_version >= signed_since:
                 raise DamagedFileError(f"{path}: the checksum block is missing (damaged file)")
             yield h5
         except DamagedFileError:

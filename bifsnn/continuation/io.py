@@ -1,29 +1,32 @@
-"""Save and load continuation branches as HDF5 (self-describing, written atomically).
+"""Save and load continuation branches (every kind: EP, PO, LP, H, LPC, PD, NS) as HDF5
+(self-describing, written atomically).
 
-Layout: root attributes ``format = "bifsnn-branch"``, ``format_version``, ``kind``, ``name``,
-``status``, ``message``, ``success``, ``param_indices``, ``param_names``/``x_names`` (JSON);
-datasets ``x``, ``p``, ``eigenvalues`` (complex), ``n_unstable``, ``tangents``; group
-``extra`` (one dataset per array); group ``special_points`` with one subgroup per point
-(attributes ``type``, ``index``, ``located``, ``message``; datasets ``x``, ``p``; subgroup
-``data`` with arrays as datasets and scalars as attributes).  The problem (a Python
-callable) is not stored: a loaded branch has ``problem = None``.
+Layout: root attributes ``format = "bifsnn-branch"``, ``format_version``, ``bifsnn_version``,
+``kind``, ``name``, ``status``, ``message``, ``success``, ``nit``, ``param_indices``,
+``param_names``/``x_names`` (JSON), ``options`` and ``collocation`` (JSON of the settings
+used, or null); datasets ``x``, ``p``, ``eigenvalues`` (complex), ``n_unstable``,
+``tangents`` (if any); group ``extra`` (one dataset per per-point array: on cycle branches
+``period``, ``mesh``, ``nodes``, ...); group ``info`` (run scalars); group ``special_points``
+with one subgroup per point (attributes ``type``, ``index``, ``located``, ``message``,
+``param_indices``; datasets ``x``, ``p``; subgroup ``data`` with arrays as datasets and
+scalars as attributes).
 
-Cycle branches (:class:`~bifsnn.continuation.periodic.CycleBranch`) use the format
-``bifsnn-cycle-branch``: one group per point (attributes ``p``, ``T``, ``ncol``,
-``trivial_error``, ``amplitude``, ``newton_iterations``, ``ds``; datasets ``tm``, ``U`` and
-``multipliers``), one per special point (``kind``, ``index``, ``p``, ``T``, ``located``,
-``multipliers``, ``info``), the options as JSON.  :func:`save_branch` and
-:func:`load_branch` handle both kinds.
+Since format version 3 every file starts with a 512-byte user block holding the SHA-256 of
+the rest of the file (:mod:`bifsnn._h5files`): :func:`load_branch` checks it before HDF5
+parses anything, then the format version and the per-point array lengths, and refuses a
+damaged file with a ``DamagedFileError`` naming it.
 
-Format version 2 files start with a 512-byte user block holding the SHA-256 of the rest of
-the file (:mod:`bifsnn._h5files`); :func:`load_branch` checks it, the format version and the
-per-point array lengths, and refuses a damaged file with a ``DamagedFileError`` naming it.
+The problem (Python callables) is not stored: pass it to ``load_branch(path, problem=...)``
+to get a branch that can be continued further (its dimension and parameter count are
+checked against the file).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -33,9 +36,14 @@ from bifsnn.continuation.result import Branch, SpecialPoint
 __all__ = ["save_branch", "load_branch"]
 
 FORMAT_NAME = "bifsnn-branch"
-CYCLE_FORMAT_NAME = "bifsnn-cycle-branch"
-#: 2: SHA-256 of the content (root attribute ``sha256``), checked on load with the shapes.
-FORMAT_VERSION = 2
+#: 2: one layout for every kind (cycles included), ``info``, ``nit``, ``options``,
+#: ``collocation``; version-1 files (equilibria and codim-2 curves) still load.
+#: 3: the file starts with a 512-byte user block holding the SHA-256 of the rest
+#: (:mod:`bifsnn._h5files`), checked before HDF5 parses anything; versions 1-2 (unsigned)
+#: still load.
+FORMAT_VERSION = 3
+#: The first format version whose files must carry the checksum block.
+SIGNED_SINCE = 3
 
 
 def _write_data(grp, data: dict) -> None:
@@ -71,33 +79,64 @@ def _read_data(grp) -> dict:
     return out
 
 
-def _write_header(h5, format_name: str, branch):
-    """Root attributes shared by both branch formats; returns the attribute set."""
+def _settings_json(obj) -> str:
+    if obj is None or not dataclasses.is_dataclass(obj):
+        return "null"
+    fields = dataclasses.asdict(obj)
+    if isinstance(fields.get("bounds"), dict):  # keep int keys as ints: [[key, lo, hi], ...]
+        fields["bounds"] = [[k, float(v[0]), float(v[1])] for k, v in fields["bounds"].items()]
+    return json.dumps(fields, default=str)
+
+
+def _settings(raw: str | None, cls):
+    """Rebuild an options/collocation object from its JSON (None if absent or invalid)."""
+    if not raw:
+        return None
+    fields = json.loads(raw)
+    if fields is None:
+        return None
+    names = {f.name for f in dataclasses.fields(cls)}
+    kw = {}
+    for k, v in fields.items():
+        if k not in names:
+            continue
+        if isinstance(v, str) and v in ("inf", "-inf", "nan"):
+            v = float(v)
+        if k == "locators" and isinstance(v, list):
+            v = tuple(v)
+        if k == "bounds" and isinstance(v, list):
+            v = {key: (lo, hi) for key, lo, hi in v}
+        kw[k] = v
+    try:
+        return cls(**kw)
+    except (TypeError, ValueError):
+        return None
+
+
+def save_branch(branch: Branch, path: str | Path) -> Path:
+    """Write a :class:`Branch` of any kind to an HDF5 file atomically, with a checksum of
+    its bytes; returns the path."""
+    if not isinstance(branch, Branch):
+        raise TypeError(f"branch must be a Branch, got {type(branch).__name__}")
     from bifsnn._version import __version__
 
-    a = h5.attrs
-    a["format"] = format_name
-    a["format_version"] = FORMAT_VERSION
-    a["bifsnn_version"] = __version__
-    a["kind"] = branch.kind
-    a["name"] = getattr(branch, "name", "")
-    a["message"] = branch.message
-    a["success"] = bool(branch.success)
-    return a
-
-
-def save_branch(branch, path: str | Path) -> Path:
-    """Write an equilibrium/codim-2 ``Branch`` or a ``CycleBranch`` to an HDF5 file
-    atomically; returns the path."""
     path = Path(path)
-    if not isinstance(branch, Branch) and hasattr(branch, "points"):
-        return _save_cycle_branch(branch, path)
     with write_checked(path) as h5:
-        a = _write_header(h5, FORMAT_NAME, branch)
+        a = h5.attrs
+        a["format"] = FORMAT_NAME
+        a["format_version"] = FORMAT_VERSION
+        a["bifsnn_version"] = __version__
+        a["kind"] = branch.kind
+        a["name"] = branch.name
+        a["message"] = branch.message
+        a["success"] = bool(branch.success)
         a["status"] = branch.status
+        a["nit"] = int(branch.nit)
         a["param_indices"] = np.asarray(branch.param_indices, dtype=int)
         a["param_names"] = json.dumps(list(branch.param_names or []) or None)
         a["x_names"] = json.dumps(list(branch.x_names or []) or None)
+        a["options"] = _settings_json(branch.options)
+        a["collocation"] = _settings_json(branch.collocation)
         h5.create_dataset("x", data=branch.x)
         h5.create_dataset("p", data=branch.p)
         h5.create_dataset("eigenvalues", data=branch.eigenvalues)
@@ -106,7 +145,9 @@ def save_branch(branch, path: str | Path) -> Path:
             h5.create_dataset("tangents", data=branch.tangents)
         ex = h5.create_group("extra")
         for key, val in branch.extra.items():
-            ex.create_dataset(key, data=np.asarray(val))
+            arr = np.asarray(val)
+            ex.create_dataset(key, data=arr, compression="gzip" if arr.size > 4096 else None)
+        _write_data(h5.create_group("info"), dict(branch.info))
         sps = h5.create_group("special_points")
         sps.attrs["count"] = len(branch.special_points)
         for i, s in enumerate(branch.special_points):
@@ -122,132 +163,69 @@ def save_branch(branch, path: str | Path) -> Path:
     return path
 
 
-def load_branch(path: str | Path) -> Branch:
-    """Read a branch written by :func:`save_branch`; a damaged, foreign or newer-format file
-    raises :class:`~bifsnn._h5files.DamagedFileError` naming the file."""
+def load_branch(path: str | Path, problem: Any = None) -> Branch:
+    """Read a branch written by :func:`save_branch`.
+
+    ``problem``: the problem the branch was computed from (an ODEProblem or CycleSystem);
+    attached to the branch so that it can be continued (``continue_cycles``,
+    ``continue_hopf``, ...).  Its state dimension and number of parameters must match the
+    file.  Without it the branch is data only (``problem`` None).  A damaged, foreign or
+    newer-format file raises :class:`~bifsnn._h5files.DamagedFileError` naming it."""
+    from bifsnn.continuation.options import ContinuationOptions
+    from bifsnn.continuation.periodic.discretization import Collocation
+
     path = Path(path)
-    with open_checked(path, (FORMAT_NAME, CYCLE_FORMAT_NAME), FORMAT_VERSION, "branch") as h5:
-        branch = _load_branch_h5(h5)
-    try:
-        _check_branch_shapes(branch)
-    except ValueError as exc:
-        raise DamagedFileError(f"{path}: inconsistent branch: {exc}") from exc
+    with open_checked(path, (FORMAT_NAME,), FORMAT_VERSION, "branch",
+                      signed_since=SIGNED_SINCE) as h5:
+        a = h5.attrs
+        sps = []
+        grp = h5["special_points"]
+        for key in sorted(grp):
+            g = grp[key]
+            sps.append(SpecialPoint(
+                type=str(g.attrs["type"]), index=int(g.attrs["index"]), x=g["x"][()],
+                p=g["p"][()], param_indices=tuple(int(k) for k in g.attrs["param_indices"]),
+                located=bool(g.attrs["located"]), data=_read_data(g["data"]),
+                message=str(g.attrs["message"]),
+            ))
+        pn = json.loads(a["param_names"])
+        xn = json.loads(a["x_names"])
+        branch = Branch(
+            kind=str(a["kind"]), x=h5["x"][()], p=h5["p"][()],
+            param_indices=tuple(int(k) for k in a["param_indices"]),
+            eigenvalues=h5["eigenvalues"][()], n_unstable=h5["n_unstable"][()],
+            tangents=h5["tangents"][()] if "tangents" in h5 else None,
+            special_points=sps, extra={k: v[()] for k, v in h5["extra"].items()},
+            success=bool(a["success"]), status=str(a["status"]), message=str(a["message"]),
+            param_names=tuple(pn) if pn else None, x_names=tuple(xn) if xn else None,
+            name=str(a["name"]), nit=int(a.get("nit", 0)),
+            info=_read_data(h5["info"]) if "info" in h5 else {},
+            options=_settings(a.get("options"), ContinuationOptions),
+            collocation=_settings(a.get("collocation"), Collocation),
+        )
+    n_rows = len(branch)
+    rows = (("p", branch.p), ("eigenvalues", branch.eigenvalues),
+            ("n_unstable", branch.n_unstable), ("tangents", branch.tangents))
+    for key, arr in rows:
+        if arr is not None and arr.shape[0] != n_rows:
+            raise DamagedFileError(f"{path}: dataset {key!r} has {arr.shape[0]} rows, x has "
+                                   f"{n_rows}")
+    for sp in branch.special_points:
+        if not -1 <= sp.index <= n_rows:
+            raise DamagedFileError(f"{path}: special point {sp.type} has index {sp.index}, "
+                                   f"outside 0..{n_rows}")
+    if problem is not None:
+        _check_problem(problem, branch, path)
+        branch.problem = problem
     return branch
 
 
-def _check_branch_shapes(branch) -> None:
-    """Raise ValueError if the per-point arrays of a loaded branch disagree in length."""
-    if not isinstance(branch, Branch):
-        for i, pt in enumerate(branch.points):
-            rows = (len(pt.tm) - 1) * int(pt.ncol) + 1  # mesh nodes: ntst * ncol + 1
-            if np.ndim(pt.U) != 2 or np.shape(pt.U) != (rows, branch.n):
-                raise ValueError(f"point {i}: U {np.shape(pt.U)} does not match the mesh "
-                                 f"({rows}, {branch.n})")
-        return
-    n = len(branch.x)
-    lengths = {"x": n, "p": len(branch.p), "eigenvalues": len(branch.eigenvalues),
-               "n_unstable": len(branch.n_unstable)}
-    if branch.tangents is not None:
-        lengths["tangents"] = len(branch.tangents)
-    if len(set(lengths.values())) != 1:
-        raise ValueError(f"per-point arrays differ in length: {lengths}")
-    for sp in branch.special_points:
-        if not -1 <= sp.index <= max(n, 1):
-            raise ValueError(f"special point {sp.type} index {sp.index} outside 0..{n}")
-
-
-def _load_branch_h5(h5):
-    a = h5.attrs
-    if a.get("format") == CYCLE_FORMAT_NAME:
-        return _load_cycle_branch(h5)
-    sps = []
-    grp = h5["special_points"]
-    for key in sorted(grp):
-        g = grp[key]
-        sps.append(SpecialPoint(
-            type=str(g.attrs["type"]), index=int(g.attrs["index"]), x=g["x"][()],
-            p=g["p"][()], param_indices=tuple(int(k) for k in g.attrs["param_indices"]),
-            located=bool(g.attrs["located"]), data=_read_data(g["data"]),
-            message=str(g.attrs["message"]),
-        ))
-    pn = json.loads(a["param_names"])
-    xn = json.loads(a["x_names"])
-    return Branch(
-        kind=str(a["kind"]), x=h5["x"][()], p=h5["p"][()],
-        param_indices=tuple(int(k) for k in a["param_indices"]),
-        eigenvalues=h5["eigenvalues"][()], n_unstable=h5["n_unstable"][()],
-        tangents=h5["tangents"][()] if "tangents" in h5 else None,
-        special_points=sps, extra={k: v[()] for k, v in h5["extra"].items()},
-        success=bool(a["success"]), status=str(a["status"]), message=str(a["message"]),
-        param_names=tuple(pn) if pn else None, x_names=tuple(xn) if xn else None,
-        name=str(a["name"]),
-    )
-
-
-_POINT_SCALARS = ("p", "T", "ncol", "trivial_error", "amplitude", "newton_iterations", "ds")
-
-
-def _save_cycle_branch(branch, path: Path) -> Path:
-    import dataclasses
-
-    with write_checked(path) as h5:
-        a = _write_header(h5, CYCLE_FORMAT_NAME, branch)
-        a["n"] = int(branch.n)
-        a["options"] = json.dumps(dataclasses.asdict(branch.options), default=str)
-        pts = h5.create_group("points")
-        for i, pt in enumerate(branch.points):
-            g = pts.create_group(f"{i:05d}")
-            for key in _POINT_SCALARS:
-                g.attrs[key] = getattr(pt, key)
-            g.create_dataset("tm", data=pt.tm)
-            g.create_dataset("U", data=pt.U, compression="gzip")
-            if pt.multipliers is not None:
-                g.create_dataset("multipliers", data=pt.multipliers)
-        sps = h5.create_group("special_points")
-        for i, sp in enumerate(branch.special_points):
-            g = sps.create_group(f"{i:05d}")
-            for key in ("kind", "index", "p", "T", "located"):
-                g.attrs[key] = getattr(sp, key)
-            if sp.multipliers is not None:
-                g.create_dataset("multipliers", data=sp.multipliers)
-            _write_data(g.create_group("info"), sp.info)
-        ex = h5.create_group("extra")
-        _write_data(ex, dict(branch.extra))
-    return path
-
-
-def _load_cycle_branch(h5):
-    from bifsnn.continuation.periodic.cycles import (
-        CycleBranch,
-        CycleOptions,
-        CyclePoint,
-        CycleSpecialPoint,
-    )
-
-    a = h5.attrs
-    opts_raw = json.loads(a["options"])
-    fields = {f for f in CycleOptions.__dataclass_fields__}
-    opts = CycleOptions(**{k: (tuple(v) if isinstance(v, list) else v)
-                           for k, v in opts_raw.items() if k in fields})
-    points = []
-    for key in sorted(h5["points"]):
-        g = h5["points"][key]
-        scal = {k: (g.attrs[k].item() if isinstance(g.attrs[k], np.generic) else g.attrs[k])
-                for k in _POINT_SCALARS}
-        points.append(CyclePoint(
-            tm=g["tm"][()], U=g["U"][()],
-            multipliers=g["multipliers"][()] if "multipliers" in g else None, **scal,
-        ))
-    specials = []
-    for key in sorted(h5["special_points"]):
-        g = h5["special_points"][key]
-        specials.append(CycleSpecialPoint(
-            kind=str(g.attrs["kind"]), index=int(g.attrs["index"]), p=float(g.attrs["p"]),
-            T=float(g.attrs["T"]), located=bool(g.attrs["located"]),
-            multipliers=g["multipliers"][()] if "multipliers" in g else None,
-            info=_read_data(g["info"]),
-        ))
-    return CycleBranch(points=points, special_points=specials, success=bool(a["success"]),
-                       message=str(a["message"]), n=int(a["n"]), options=opts,
-                       kind=str(a["kind"]), extra=_read_data(h5["extra"]),
-                       name=str(a["name"]))
+def _check_problem(problem: Any, branch: Branch, path: Path) -> None:
+    n = getattr(problem, "n", None)
+    if n is not None and int(n) != branch.x.shape[1]:
+        raise ValueError(f"problem has n = {n} states, the branch in {path} has "
+                         f"{branch.x.shape[1]}")
+    p0 = getattr(problem, "p0", getattr(problem, "params", None))
+    if p0 is not None and np.size(p0) != branch.p.shape[1]:
+        raise ValueError(f"problem has {np.size(p0)} parameters, the branch in {path} has "
+                         f"{branch.p.shape[1]}")
