@@ -4,6 +4,13 @@ Uniform draws come from an inlined xoshiro256** generator (about 1 ns per draw a
 6 ns through numba's ``np.random.Generator`` interface, which cannot be inlined); Gaussian draws
 and the Poisson draws with means above 30 use the numpy ``Generator``.  Both are seeded
 from the same ``default_rng(seed)``, so a seed still determines the run bit for bit.
+
+Threshold, reset and raster recording are written out in each kernel on purpose: as a shared
+``inline="always"`` helper taking the state arrays (commit ad12dee) numba's IR inlining added
+array reference-count updates on every neuron-step that its refcount pruning does not remove
+across the helper's branches, and the Markov model ran 2x, the annealed SNN 1.35x slower
+(same output); as a plain njit call it was worse still.  Keep array-taking helpers in the
+per-neuron loop branch-free or measure them (``benchmarks/bench_simulators.py --reference``).
 """
 
 from __future__ import annotations
@@ -205,24 +212,6 @@ def sample_histogram(V, refr, pop, e0, de, hist, hist_ref, idx):
         elif b >= nb:
             b = nb - 1
         hist[idx, q, b] += 1
-
-
-@numba.njit(cache=True, inline="always")
-def fire_or_update(V, refr, i, v_new, M, V_reset, mask, rbuf_n, rbuf_s, written, step):
-    """Threshold and reset (MODEL.md 1, step 5) for neuron i; records raster events.
-
-    Returns (fired, written): whether it spiked, and the updated raster event count.
-    """
-    if v_new > M:
-        V[i] = V_reset
-        refr[i] = True
-        if mask[i]:
-            rbuf_n[written] = i
-            rbuf_s[written] = step
-            written += 1
-        return True, written
-    V[i] = v_new
-    return False, written
 
 
 @numba.njit(cache=True, inline="always")

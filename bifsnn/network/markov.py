@@ -20,7 +20,6 @@ import numpy as np
 
 from bifsnn.network import _driver as drv
 from bifsnn.network._kernels import (
-    fire_or_update,
     leave_refractory,
     sample_histogram,
 )
@@ -71,13 +70,19 @@ def _markov_steps(
             if drive_poisson:
                 dv += float(rng.poisson(lam * h))
             x_new = x + dv - x * leak_dt
-            fired, written = fire_or_update(V, refr, i, x_new, M, V_reset, mask, rbuf_n,
-                                            rbuf_s, written, step)
-            if fired:
+            if x_new > M:  # threshold and reset (MODEL.md 1, step 5)
+                V[i] = V_reset
+                refr[i] = True
                 if q == 0:
                     n_e += 1
                 else:
                     n_i += 1
+                if mask[i]:
+                    rbuf_n[written] = i
+                    rbuf_s[written] = step
+                    written += 1
+            else:
+                V[i] = x_new
         counts[step, 0] = n_e
         counts[step, 1] = n_i
         # moments of MODEL.md 2, one forward-Euler step driven by the realised rates

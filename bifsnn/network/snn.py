@@ -23,7 +23,6 @@ import numpy as np
 from bifsnn.network import _driver as drv
 from bifsnn.network._kernels import (
     binomial_alias,
-    fire_or_update,
     leave_refractory,
     poisson_alias_tables,
     sample_alias,
@@ -142,15 +141,21 @@ def _snn_steps(
             exc = a_syn[q, 0] * H[i, 0]
             inh = a_syn[q, 1] * H[i, 1] * (v + M_r) * inv_span
             v_new = v + ext + exc - inh - v * leak_dt
-            fired, written = fire_or_update(V, refr, i, v_new, M, V_reset, mask, rbuf_n,
-                                            rbuf_s, written, step)
-            if fired:
+            if v_new > M:  # threshold and reset (MODEL.md 1, step 5)
+                V[i] = V_reset
+                refr[i] = True
                 spiked[n_sp] = i
                 n_sp += 1
                 if q == 0:
                     n_e += 1
                 else:
                     n_i += 1
+                if mask[i]:
+                    rbuf_n[written] = i
+                    rbuf_s[written] = step
+                    written += 1
+            else:
+                V[i] = v_new
         counts[step, 0] = n_e
         counts[step, 1] = n_i
         if quenched:
