@@ -20,8 +20,8 @@ import numpy as np
 
 from bifsnn.network import _driver as drv
 from bifsnn.network._kernels import (
-    leave_refractory,
     sample_histogram,
+    xoshiro_next,
 )
 from bifsnn.network.params import NetworkParams
 from bifsnn.network.results import SimulationResult
@@ -59,9 +59,13 @@ def _markov_steps(
         step = step0 + k
         n_e = 0
         n_i = 0
+        s0, s1, s2, s3 = ust[0], ust[1], ust[2], ust[3]
         for i in range(N):
-            if refr[i]:
-                leave_refractory(ust, refr, V, i, p_leave, V_reset)
+            if refr[i]:  # exponential refractory period: leave w.p. dt / tau_R, V stays V_reset
+                u, s0, s1, s2, s3 = xoshiro_next(s0, s1, s2, s3)
+                if u < p_leave:
+                    refr[i] = False
+                    V[i] = V_reset
                 continue
             q = pop[i]
             x = V[i]
@@ -83,6 +87,10 @@ def _markov_steps(
                     written += 1
             else:
                 V[i] = x_new
+        ust[0] = s0
+        ust[1] = s1
+        ust[2] = s2
+        ust[3] = s3
         counts[step, 0] = n_e
         counts[step, 1] = n_i
         # moments of MODEL.md 2, one forward-Euler step driven by the realised rates

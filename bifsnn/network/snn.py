@@ -23,10 +23,9 @@ import numpy as np
 from bifsnn.network import _driver as drv
 from bifsnn.network._kernels import (
     binomial_alias,
-    leave_refractory,
     poisson_alias_tables,
-    sample_alias,
     sample_histogram,
+    xoshiro_next,
 )
 from bifsnn.network.params import NetworkParams
 from bifsnn.network.results import SimulationResult
@@ -87,8 +86,16 @@ def advance_pending(H, pop, n_e, n_i, quenched, births, tables, rng, ust):
                     )
                     tables.bin_lo[q, src] = lo
                     tables.bin_K[q, src] = K
+    bin_prob = tables.bin_prob
+    bin_alias = tables.bin_alias
+    bin_lo = tables.bin_lo
+    bin_K = tables.bin_K
+    pois_prob = tables.pois_prob
+    pois_alias = tables.pois_alias
     off = tables.pois_off
     h_table = off.shape[2] - 1
+    # the alias draws of _kernels.sample_alias, written out on a local xoshiro state
+    s0, s1, s2, s3 = ust[0], ust[1], ust[2], ust[3]
     for i in range(H.shape[0]):
         q = pop[i]
         for src in range(2):
@@ -96,20 +103,38 @@ def advance_pending(H, pop, n_e, n_i, quenched, births, tables, rng, ust):
             if quenched:
                 b = births[i, src]
             elif n_src[src] > 0:
-                lo = tables.bin_lo[q, src]
-                b = lo + sample_alias(ust, tables.bin_prob[q, src], tables.bin_alias[q, src],
-                                      lo, tables.bin_K[q, src])
+                lo = bin_lo[q, src]
+                K = bin_K[q, src]
+                u, s0, s1, s2, s3 = xoshiro_next(s0, s1, s2, s3)
+                u *= K
+                j = int(u)
+                if j >= K:
+                    j = K - 1
+                if u - j >= bin_prob[q, src, lo + j]:
+                    j = bin_alias[q, src, lo + j]
+                b = lo + j
             else:
                 b = 0
             d = 0
             if h > 0:
-                if h < h_table and off[q, src, h + 1] > off[q, src, h]:
-                    d = sample_alias(ust, tables.pois_prob, tables.pois_alias, off[q, src, h],
-                                     off[q, src, h + 1] - off[q, src, h])
+                start = off[q, src, h] if h < h_table else 0
+                K = off[q, src, h + 1] - start if h < h_table else 0
+                if K > 0:
+                    u, s0, s1, s2, s3 = xoshiro_next(s0, s1, s2, s3)
+                    u *= K
+                    d = int(u)
+                    if d >= K:
+                        d = K - 1
+                    if u - d >= pois_prob[start + d]:
+                        d = pois_alias[start + d]
                 else:
                     d = rng.poisson(h * decay[q, src])
             h = h + b - d
             H[i, src] = h if h > 0 else 0
+    ust[0] = s0
+    ust[1] = s1
+    ust[2] = s2
+    ust[3] = s3
 
 
 @numba.njit(cache=True)
@@ -128,9 +153,13 @@ def _snn_steps(
         n_sp = 0
         n_e = 0
         n_i = 0
+        s0, s1, s2, s3 = ust[0], ust[1], ust[2], ust[3]
         for i in range(N):
-            if refr[i]:
-                leave_refractory(ust, refr, V, i, p_leave, V_reset)
+            if refr[i]:  # exponential refractory period: leave w.p. dt / tau_R, V stays V_reset
+                u, s0, s1, s2, s3 = xoshiro_next(s0, s1, s2, s3)
+                if u < p_leave:
+                    refr[i] = False
+                    V[i] = V_reset
                 continue
             q = pop[i]
             if drive_poisson:
@@ -156,6 +185,10 @@ def _snn_steps(
                     written += 1
             else:
                 V[i] = v_new
+        ust[0] = s0
+        ust[1] = s1
+        ust[2] = s2
+        ust[3] = s3
         counts[step, 0] = n_e
         counts[step, 1] = n_i
         if quenched:
