@@ -74,7 +74,7 @@ def _markov_steps(
             if drive_poisson:
                 dv += float(rng.poisson(lam * h))
             x_new = x + dv - x * leak_dt
-            if x_new > M:  # threshold and reset (MODEL.md 1, step 5)
+            if x_new > M:  # threshold and reset (docs/MODEL.md 1, step 5)
                 V[i] = V_reset
                 refr[i] = True
                 if q == 0:

@@ -170,7 +170,7 @@ def _snn_steps(
             exc = a_syn[q, 0] * H[i, 0]
             inh = a_syn[q, 1] * H[i, 1] * (v + M_r) * inv_span
             v_new = v + ext + exc - inh - v * leak_dt
-            if v_new > M:  # threshold and reset (MODEL.md 1, step 5)
+            if v_new > M:  # threshold and reset (docs/MODEL.md 1, step 5)
                 V[i] = V_reset
                 refr[i] = True
                 spiked[n_sp] = i
