@@ -216,7 +216,9 @@ def _quenched_connectivity(p: np.ndarray, pop: np.ndarray, rng: np.random.Genera
         targets = targets[targets != j]
         chunks.append(targets)
         indptr[j + 1] = indptr[j] + len(targets)
-    indices = np.concatenate(chunks).astype(np.int64) if chunks else np.zeros(0, np.int64)
+    # int32 targets: the scatter of births streams this list (0.8 N^2 entries) from memory
+    # every step, so half the bytes is ~half the memory traffic
+    indices = np.concatenate(chunks).astype(np.int32) if chunks else np.zeros(0, np.int32)
     return indptr, indices
 
 
@@ -250,7 +252,7 @@ def simulate_snn(
     if connectivity == "quenched":
         indptr, indices = _quenched_connectivity(p, pop, rng)
     else:
-        indptr, indices = np.zeros(1, np.int64), np.zeros(0, np.int64)
+        indptr, indices = np.zeros(1, np.int64), np.zeros(0, np.int32)
 
     V = np.zeros(n)
     refr = np.zeros(n, dtype=np.bool_)
