@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from bifsnn.cli.common import nonneg_float, positive_float, positive_int
+from bifsnn.cli.common import nonneg_float, positive_float, positive_int, seed_int
 
 __all__ = ["register"]
 
@@ -53,12 +53,21 @@ def register(subparsers: Any) -> None:
                    help="window h, ms (default: dt)")
     p.add_argument("--no-rate-lag", action="store_true",
                    help="map: drive the moments with this step's rate (Euler step of the ODE)")
+    p.add_argument("--finite-size-noise", action="store_true",
+                   help="ODE: add the sampling noise of N neurons (chemical Langevin SDE, "
+                   "Euler-Maruyama, seeded by --seed)")
+    p.add_argument("--sde-dt-ms", type=positive_float, default=0.01,
+                   help="Euler-Maruyama step with --finite-size-noise (divides dt)")
+    p.add_argument("--seed", type=seed_int, default=None,
+                   help="random seed of --finite-size-noise, 0 <= seed < 2**64 (default 0); "
+                   "refused without it, since the deterministic models use no random numbers")
     add_run_arguments(p, stochastic=False)
     p.set_defaults(func=_cmd_ode)
 
 
 def _cmd_ode(args: argparse.Namespace) -> int:
     from bifsnn.cli.common import (
+        CliError,
         check_output_dir,
         check_times,
         finish_run,
@@ -66,12 +75,14 @@ def _cmd_ode(args: argparse.Namespace) -> int:
         result_output_bytes,
     )
 
+    if args.finite_size_noise and args.form != "ode":
+        raise CliError("--finite-size-noise", "applies only to --form ode")
+    if args.seed is not None and not args.finite_size_noise:
+        raise CliError("--seed", "applies only with --finite-size-noise")
     params = params_from_args(args)
     step_ms = args.window_ms if (args.form == "map" and args.window_ms) else params.dt
     check_times(args.t_ms, args.transient_ms, dt_ms=step_ms)
     if args.max_steps is not None and (args.form != "ode" or args.integrator != "explicit"):
-        from bifsnn.cli.common import CliError
-
         raise CliError("--max-steps", "applies only to --form ode --integrator explicit")
     from bifsnn.network._driver import check_memory
 
@@ -89,7 +100,12 @@ def _cmd_ode(args: argparse.Namespace) -> int:
         delta=args.delta if args.delta is not None else (0.0 if args.form == "map" else 1e-3),
         h=args.window_ms, outflow=args.outflow,
     )
-    if args.form == "map":
+    if args.finite_size_noise:
+        from bifsnn.reduction.noise import simulate_sde
+
+        result = simulate_sde(definition, t_ms=args.t_ms, seed=args.seed or 0,
+                              dt_ms=args.sde_dt_ms)
+    elif args.form == "map":
         result = simulate_map(definition, t_ms=args.t_ms, rate_lag=not args.no_rate_lag)
     else:
         result = simulate_ode(definition, t_ms=args.t_ms, integrator=args.integrator,

@@ -67,8 +67,10 @@ def clear_cache() -> int:
         for directory in (cache_dir(), _fallback_dir()):
             if not directory.is_dir():
                 continue
-            stale = list(directory.glob("bifsnn_gen_*.py"))
-            stale += list((directory / "__pycache__").glob("bifsnn_gen_*"))
+            stale = []
+            for prefix in ("bifsnn_gen_", "bifsnn_noise_"):  # noise: reduction.noise kernels
+                stale += list(directory.glob(f"{prefix}*.py"))
+                stale += list((directory / "__pycache__").glob(f"{prefix}*"))
             for path in stale:
                 path.unlink(missing_ok=True)
                 removed += 1
