@@ -33,7 +33,7 @@ import scipy.sparse as sp
 
 from bifsnn.continuation.arclength import ArclengthContinuation
 from bifsnn.continuation.events import eigenvalues, locate_zero, stability_counts
-from bifsnn.continuation.linalg import Factorization, bordered, multilinear_B, newton
+from bifsnn.continuation.linalg import Factorization, bordered, newton
 from bifsnn.continuation.normal_forms import critical_eigenvectors, first_lyapunov
 from bifsnn.continuation.options import ContinuationOptions
 from bifsnn.continuation.problem import ODEProblem
@@ -146,7 +146,7 @@ class FoldSystem(_Augmented):
         s = self._cached(u)
         v, w = self.null_vectors(u)
         x, p = s["x"], s["p"]
-        B = multilinear_B(lambda y: self.problem.rhs(y, p), x, v, v)
+        B = self.problem.directional(x, p).B(v, v)
         return {"BT": float(w @ v), "CP": float(w @ B)}
 
     def test_value(self, u: np.ndarray, name: str) -> float:
@@ -234,7 +234,7 @@ class HopfSystem(_Augmented):
         q, pa = self.eigenvectors(u)
         if om < 0:
             q, pa, om = np.conj(q), np.conj(pa), -om
-        return first_lyapunov(lambda y: self.problem.rhs(y, p), x, J, om, q, pa)
+        return first_lyapunov(None, x, J, om, q, pa, forms=self.problem.directional(x, p))
 
     def tests(self, u: np.ndarray) -> dict[str, float]:
         """Codim-2 test functions on a Hopf curve: BT (omega) and GH (l1)."""

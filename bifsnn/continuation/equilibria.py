@@ -31,7 +31,12 @@ from bifsnn.continuation.events import (
     stability_counts,
 )
 from bifsnn.continuation.linalg import Factorization, bordered, multilinear_B, newton
-from bifsnn.continuation.normal_forms import HopfData, critical_eigenvectors, first_lyapunov
+from bifsnn.continuation.normal_forms import (
+    HopfData,
+    critical_eigenvectors,
+    first_lyapunov,
+    fold_coefficient,
+)
 from bifsnn.continuation.options import ContinuationOptions
 from bifsnn.continuation.problem import ODEProblem
 from bifsnn.continuation.result import Branch, SpecialPoint, with_end_points
@@ -326,8 +331,10 @@ def _locate(curve: _EquilibriumCurve, cont, a: CurvePoint, b: CurvePoint, kind: 
         data: dict = {"tangent": pt.tangent, **info}
         try:
             q, pa = critical_eigenvectors(J, 0.0)
+            forms = pr.directional(x, p)
             data.update(q=q, p_adj=pa, eigenvalue=complex(pt.critical()),
-                        a=float(0.5 * pa @ multilinear_B(lambda y: pr.rhs(y, p), x, q, q)))
+                        a=fold_coefficient(None, x, q, pa, forms=forms),
+                        derivatives=forms.kind_used(2), derivative_error=forms.error)
         except (np.linalg.LinAlgError, ValueError):
             pass
         return SpecialPoint("LP", -1, x.copy(), p, (k,), located, data), pt
@@ -455,7 +462,10 @@ def _locate_hopf(curve, cont, a: CurvePoint, b: CurvePoint):
         data.update(q=q, p_adj=pa)
         data["l1"] = None
         if opts.compute_l1:
-            data["l1"] = first_lyapunov(lambda y: pr.rhs(y, p), x, J, omega, q, pa)
+            forms = pr.directional(x, p)
+            data["l1"] = first_lyapunov(None, x, J, omega, q, pa, forms=forms)
+            data["derivatives"] = forms.kind_used(3)
+            data["derivative_error"] = forms.error
             data["criticality"] = ("supercritical" if data["l1"] < 0 else "subcritical")
         data["dre_dp"] = _transversality(pr, x, p, k, J, q, pa)
     except (np.linalg.LinAlgError, ValueError):
