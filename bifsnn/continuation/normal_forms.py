@@ -18,7 +18,8 @@ Codim-2 coefficients (Kuznetsov, sec. 8.2-8.4, 8.7): the cusp coefficient ``c`` 
 ``x' = beta1 + beta2 x + c x^3``; the Bogdanov-Takens ``(a, b)`` of
 ``w0' = w1, w1' = beta1 + beta2 w0 + a w0^2 + b w0 w1`` (Jordan chain ``A q0 = 0``,
 ``A q1 = q0``, ``A^T p1 = 0``, ``A^T p0 = p1``, ``<q0, q0> = 1``, ``<q0, q1> = 0``,
-``<p0, q0> = <p1, q1> = 1``, ``<p0, q1> = <p1, q0> = 0``); and the zero-Hopf coefficients
+``<p0, q0> = <p1, q1> = 1``, ``<p0, q1> = <p1, q0> = 0``, and the largest entry of q0
+positive: flipping q0 flips (a, b)); and the zero-Hopf coefficients
 ``(g200, g011, h110)`` and ``(s, theta) = (g200 g011 sign, h110 / g200)`` of
 ``xi' = g200 xi^2 + g011 |z|^2 + ..., z' = i omega z + h110 xi z + ...`` with
 ``A q0 = 0``, ``A q1 = i omega q1``.
@@ -163,6 +164,8 @@ def _jordan_chain(J) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     n = A.shape[0]
     U, s, Vt = np.linalg.svd(A)
     q0 = Vt[-1] / np.linalg.norm(Vt[-1])
+    if q0[int(np.argmax(np.abs(q0)))] < 0:  # sign convention: (a, b) -> -(a, b) with q0
+        q0 = -q0
     p1 = U[:, -1]
     # A q1 = q0, <q0, q1> = 0: bordered with the kernel / cokernel vectors
     M = bordered(A, p1, q0)
