@@ -284,8 +284,37 @@ def _detect(curve: _EquilibriumCurve, cont: ArclengthContinuation, A: CurvePoint
         got = _locate(curve, cont, a, b, kind, point_at)
         if got is not None:
             out.append(got)
+    for sp_, pt in out:
+        _confirm_equilibrium_label(sp_, pt)
     out.sort(key=lambda sp_pt: sp_pt[1].s)
     return out
+
+
+#: A located LP / H must have its critical eigenvalue this close to the imaginary axis
+#: (relative to 1 + |lambda|), as computed at the located point.
+EIG_CONFIRM_TOL = 1e-6
+
+
+def _confirm_equilibrium_label(sp_: SpecialPoint, pt: CurvePoint) -> None:
+    """Demote a located LP / H whose eigenvalues at the located point do not show it (a real
+    eigenvalue at 0 / a pair +-i omega on the axis) to unconfirmed, with the reason."""
+    if not sp_.located or sp_.type not in ("LP", "H") or pt.eig.size == 0:
+        return
+    ev = pt.eig[np.isfinite(pt.eig)]
+    if sp_.type == "LP":
+        cand = ev[np.abs(ev.imag) <= 1e-8 * (1 + np.abs(ev))]
+        d = float(np.min(np.abs(cand))) if cand.size else np.inf
+        bad = d > EIG_CONFIRM_TOL
+        why = f"no zero eigenvalue at the located point (nearest real one {d:.2g})"
+    else:
+        om = float(sp_.data.get("omega", np.nan))
+        d = float(np.min(np.abs(ev - 1j * om))) if np.isfinite(om) else np.inf
+        bad = d > EIG_CONFIRM_TOL * (1 + abs(om))
+        why = f"no eigenvalue at i omega at the located point (nearest is {d:.2g} away)"
+    if bad:
+        sp_.located = False
+        sp_.data["unconfirmed"] = why
+        sp_.message = f"unconfirmed: {why}"
 
 
 def _real_only(pt: CurvePoint) -> CurvePoint:
