@@ -129,11 +129,8 @@ def _chunked(system, start, p_range, o, side, max_steps, ntst, label, say):
         found = ", ".join(f"{s.kind} {s.p:.4g}" for s in sps) or "none"
         say(f"{label}: {len(pts)} points up to {pts[-1].p:.4g} ({stab}), special points: "
             f"{found}  [{time.perf_counter() - t0:.0f} s]" if pts else f"{label}: no point")
-        if not cb.success:
-            complete, message = False, cb.message
-            break
-        if not cb.message.startswith("max_steps"):
-            complete, message = True, cb.message
+        if not cb.message.startswith("max_steps"):  # (max_steps also has success False)
+            complete, message = bool(cb.success), cb.message
             break
         if o.until_unstable and _past_loss(pts, 2 * side):
             complete, message = True, (f"target reached: {2 * side:.3g} past the loss of "

@@ -213,6 +213,12 @@ def plot_analysis(a: Any, path: str | Path) -> Any:
                 xi = [v for v, s in zip(vals, a.ode_delta_m_source, strict=True)
                       if s == "integration"]
                 axh.plot(xi, [0.97 * axh.get_ylim()[1]] * len(xi), "x", color="C0", ms=4)
+                unk = [v for v, s in zip(vals, a.ode_delta_m_source, strict=True)
+                       if s == "unknown"]
+                if unk:
+                    axh.plot(unk, [0] * len(unk), marker="$?$", color="0.5", ms=6, ls="none")
+                    axh.text(0.01, 0.92, "?: no continued stable attractor, not integrated",
+                             transform=axh.transAxes, fontsize=7, color="0.4")
                 eq = [v for v, d in zip(vals, a.ode_delta_m, strict=True) if d == []]
                 if eq:
                     axh.plot(eq, [0] * len(eq), "_", color="0.5", ms=6)
