@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -57,104 +56,146 @@ def continue_network(model: Any, param: str, p_range: tuple[float, float], x0: n
             if cb is None:
                 continue
             cycles.append((f"cycle from H {p_h:.4g}", "stable_cycle", cb))
-            pds = cb.special("PD")
+            pds = [q for q in cb.specials() if q[0] == "PD"]
             if o.period_doubling and pds:
-                pd = pds[0]
-                cb2 = _cycle_from_pd(problem, cb, pd, p_range, o, side, say, messages)
+                cb2 = _cycle_from_pd(problem, cb, pds[0], p_range, o, side, say, messages)
                 if cb2 is not None:
-                    cycles.append((f"period-doubled cycle from PD {pd.p:.4g}",
+                    cycles.append((f"period-doubled cycle from PD {pds[0][1]:.4g}",
                                    "period_doubled_cycle", cb2))
         timings["cycles"] = time.perf_counter() - t0
     return {"problem": problem, "equilibria": eqs, "cycles": cycles,
-            "targets": {lab: getattr(cb, "target", "") for lab, _k, cb in cycles}}
+            "targets": {lab: cb.target for lab, _k, cb in cycles}}
+
+
+class CycleChain:
+    """A cycle branch continued in chunks: the chunks' rows in order (each chunk starts at the
+    previous one's end point, which is not repeated)."""
+
+    def __init__(self, chunks: list[Any], complete: bool, message: str, target: str):
+        self.chunks, self.complete, self.message, self.target = chunks, complete, message, target
+        self.rows = [(c, i) for k, c in enumerate(chunks) for i in range(1 if k else 0, len(c))]
+
+    @property
+    def p(self) -> np.ndarray:
+        """Parameter value of every row."""
+        return np.array([float(c.param_values[i]) for c, i in self.rows])
+
+    @property
+    def stable(self) -> np.ndarray:
+        """Stability of every row (False where unknown)."""
+        return np.array([bool(c.stable[i]) for c, i in self.rows], bool)
+
+    def cycle(self, j: int) -> Any:
+        """Row ``j`` as a CycleSolution (mesh ``tm``, ``ncol``, nodes ``U``, ``T``, ``p``)."""
+        c, i = self.rows[j]
+        return c.cycle(i)
+
+    def specials(self) -> list[tuple[str, float, float, Any, Any]]:
+        """(type, value, period, chunk, SpecialPoint) of the LPC/PD/NS points, de-duplicated."""
+        out: list[tuple[str, float, float, Any, Any]] = []
+        for c in self.chunks:
+            for sp in c.special_points:
+                if sp.type in ("LPC", "PD", "NS") and not any(
+                        t == sp.type and abs(v - sp.param) < 1e-7 for t, v, *_ in out):
+                    out.append((sp.type, float(sp.param), float(sp.data.get("period", np.nan)),
+                                c, sp))
+        return out
+
+
+def _cycle_opts(o: Any, p_range: tuple[float, float], n: int, ds: float, direction: int) -> Any:
+    from bifsnn.continuation import ContinuationOptions
+    from bifsnn.continuation.periodic import CYCLE_DEFAULTS
+
+    return ContinuationOptions(**{**CYCLE_DEFAULTS, "ds": ds, "ds_max": _CYCLE_DS_MAX,
+                                  "max_steps": n, "p_min": p_range[0], "p_max": p_range[1],
+                                  "direction": direction})
 
 
 def _cycle_from_hopf(problem, br, sp, p_range, o, side, say, messages):
-    from bifsnn.continuation import hopf_data
-    from bifsnn.continuation.periodic import cycle_from_hopf_data
+    from bifsnn.continuation import Collocation, continue_cycles
 
-    try:
-        system, start = cycle_from_hopf_data(problem, hopf_data(br, sp), ntst=o.ntst, ncol=4)
-    except Exception as exc:  # numerical failure: report and go on
-        messages.append(f"cycle from H {sp.param:.6g} could not start: {exc}")
-        say(messages[-1])
-        return None
-    return _chunked(system, start, p_range, o, side, o.cycle_steps, o.ntst,
-                    f"cycles from H {sp.param:.4g}", say)
+    def first(opts: Any) -> Any:
+        return continue_cycles(br, sp, opts, Collocation(ntst=o.ntst, ncol=4))
+
+    return _chunked(first, p_range, o, side, o.cycle_steps, f"cycles from H {sp.param:.4g}",
+                    say, messages)
 
 
-def _cycle_from_pd(problem, cb, pd, p_range, o, side, say, messages):
-    from bifsnn.continuation.periodic import switch_at_pd
+def _cycle_from_pd(problem, chain, pd, p_range, o, side, say, messages):
+    from bifsnn.continuation import continue_cycles
 
-    try:
-        start = switch_at_pd(cb.system, cb, pd)
-    except Exception as exc:
-        messages.append(f"period-doubled cycle from PD {pd.p:.6g} could not start: {exc}")
-        say(messages[-1])
-        return None
-    return _chunked(cb.system, start, p_range, o, side, o.pd_steps, 2 * o.ntst,
-                    f"period-doubled cycles from PD {pd.p:.4g}", say)
+    _t, _v, _T, chunk, sp = pd
+
+    def first(opts: Any) -> Any:
+        return continue_cycles(chunk, sp, opts)
+
+    return _chunked(first, p_range, o, side, o.pd_steps,
+                    f"period-doubled cycles from PD {sp.param:.4g}", say, messages)
 
 
-def _chunked(system, start, p_range, o, side, max_steps, ntst, label, say):
-    """``continue_cycles`` in chunks of ``o.chunk_steps`` (progress on ``say``), restarted
-    from the last point; with ``o.until_unstable`` it stops 2 side distances after the branch
-    lost stability (its stated target), else at the end of the range."""
-    from bifsnn.continuation.periodic import CycleBranch, CycleOptions, continue_cycles
+def _chunked(first: Callable[[Any], Any], p_range, o, side, max_steps, label, say, messages):
+    """Continue in chunks of ``o.chunk_steps`` (progress on ``say``), each from the previous
+    chunk's end point; with ``o.until_unstable`` stop 2 side distances after the branch lost
+    stability (its stated target), else at the end of the range.  Exceptions end the chain
+    with the chunks so far (reported, not raised)."""
+    from bifsnn.continuation import continue_cycles
 
     lo, hi = p_range
-    pts: list[Any] = []
-    sps: list[Any] = []
-    cur, ds, steps = start, _CYCLE_DS, 0
+    chunks: list[Any] = []
+    steps = 0
     complete, message = False, ""
+    target = ("2 side distances past the loss of stability, or the range end"
+              if o.until_unstable else "the range end")
     t0 = time.perf_counter()
     while True:
         n = min(o.chunk_steps, max_steps - steps)
         if n <= 0:
-            complete, message = False, (f"max_steps={max_steps} reached at {pts[-1].p:.4g} "
+            complete, message = False, (f"max_steps={max_steps} reached at "
+                                        f"{float(chunks[-1].param_values[-1]):.4g} "
                                         f"inside [{lo:g}, {hi:g}]")
             break
-        cb = continue_cycles(system, cur, CycleOptions(
-            max_steps=n, p_min=lo, p_max=hi, ntst=ntst, ncol=4, ds=ds, ds_max=_CYCLE_DS_MAX))
-        offset = len(pts) - (1 if pts else 0)
-        new = cb.points[1:] if pts else cb.points
-        for s in cb.special_points:
-            if s.kind == "H" and pts == [] and s.index == 0:
-                continue
-            if not any(s.kind == q.kind and abs(s.p - q.p) < 1e-7 for q in sps):
-                sps.append(replace(s, index=s.index + offset))
-        pts += new
+        try:
+            if not chunks:
+                cb = first(_cycle_opts(o, p_range, n, _CYCLE_DS, 1))
+            else:
+                last = chunks[-1]
+                pv = last.param_values
+                direction = 1 if pv[-1] >= pv[-2] else -1
+                ds = float(last.extra["ds"][-1])
+                ds = ds if math.isfinite(ds) and ds > 0 else _CYCLE_DS
+                cb = continue_cycles(last, last.points("EP")[-1],
+                                     _cycle_opts(o, p_range, n, ds, direction))
+        except Exception as exc:  # numerical failure: report and keep the partial chain
+            complete, message = False, f"{type(exc).__name__}: {exc}"
+            messages.append(f"{label}: {message}")
+            break
+        if len(cb) == 0 or (chunks and len(cb) < 2):
+            complete, message = False, f"no progress: {cb.message}"
+            break
+        chunks.append(cb)
         steps += n
-        stab = "stable" if pts and pts[-1].stable else "unstable"
-        found = ", ".join(f"{s.kind} {s.p:.4g}" for s in sps) or "none"
-        say(f"{label}: {len(pts)} points up to {pts[-1].p:.4g} ({stab}), special points: "
-            f"{found}  [{time.perf_counter() - t0:.0f} s]" if pts else f"{label}: no point")
-        if not cb.message.startswith("max_steps"):  # (max_steps also has success False)
+        chain = CycleChain(chunks, False, "", target)
+        found = ", ".join(f"{t} {v:.4g}" for t, v, *_ in chain.specials()) or "none"
+        say(f"{label}: {len(chain.rows)} points up to {chain.p[-1]:.4g} "
+            f"({'stable' if chain.stable[-1] else 'unstable'}), special points: {found}  "
+            f"[{time.perf_counter() - t0:.0f} s]")
+        if cb.status != "max_steps":
             complete, message = bool(cb.success), cb.message
             break
-        if o.until_unstable and _past_loss(pts, 2 * side):
+        if o.until_unstable and _past_loss(chain.p, chain.stable, 2 * side):
             complete, message = True, (f"target reached: {2 * side:.3g} past the loss of "
                                        f"stability")
             break
-        if len(pts) < 2:
-            complete, message = False, "no progress"
-            break
-        cur = pts[-1]
-        direction = 1.0 if pts[-1].p >= pts[-2].p else -1.0
-        ds = direction * (abs(pts[-1].ds) if math.isfinite(pts[-1].ds) and pts[-1].ds
-                          else _CYCLE_DS)
-    out = CycleBranch(pts, sps, complete, message, cb.n, cb.options)
-    out.system = system  # for switch_at_pd
-    out.target = ("until 2 side distances past the loss of stability" if o.until_unstable
-                  else "the whole range")
-    return out
+    if not chunks:
+        messages.append(f"{label}: no cycle computed ({message})")
+        return None
+    return CycleChain(chunks, complete, message, target)
 
 
-def _past_loss(pts: list[Any], dist: float) -> bool:
-    stab = [bool(p.stable) for p in pts]
+def _past_loss(p: np.ndarray, stab: np.ndarray, dist: float) -> bool:
     for j in range(1, len(stab)):
         if stab[j - 1] and not stab[j]:
-            return all(not s for s in stab[j:]) and abs(pts[-1].p - pts[j].p) >= dist
+            return bool(not stab[j:].any() and abs(p[-1] - p[j]) >= dist)
     return False
 
 
@@ -233,26 +274,26 @@ def records_from_continuation(model: Any, param: str, params: Any, cont: dict[st
     cycle_curves = []
     for label, kind, cb in cont["cycles"]:
         rows = []
-        for pt in cb.points:
-            h, re, ri, fmax, fmin = cycle_peaks_hz(model.with_param_value(param, pt.p), pt,
-                                                   n_e, n_i, 0.1, vo)
+        for j, (p_j, st_j) in enumerate(zip(cb.p, cb.stable, strict=True)):
+            pt = cb.cycle(j)
+            h, re, ri, fmax, _fmin = cycle_peaks_hz(model.with_param_value(param, float(p_j)),
+                                                    pt, n_e, n_i, 0.1, vo)
             dm = float(np.median(np.abs(np.diff(np.concatenate([h, h[:1]]))))) \
                 if h.size >= 2 else 0.0
-            rows.append((pt.p, pt.T, re, ri, float(h.max()) if h.size else fmax, dm,
-                         bool(pt.stable), h))
+            rows.append((float(p_j), float(pt.T), re, ri, float(h.max()) if h.size else fmax,
+                         dm, bool(st_j), h))
         p = np.array([r[0] for r in rows])
         stable = np.array([r[6] for r in rows], bool)
         cyc.append((label, kind, rows))
-        for s in cb.special_points:
-            if s.kind in ("LPC", "PD", "NS") and not any(
-                    q.type == s.kind and abs(q.value - s.p) < 1e-6 for q in special):
-                special.append(SpecialPointRecord(s.kind, float(s.p), label, float(s.T)))
-        branches.append(BranchRecord(label, "PO", _intervals(p, stable), bool(cb.success),
-                                     cb.message))
+        for t, v, per, _c, _sp in cb.specials():
+            if not any(q.type == t and abs(q.value - v) < 1e-6 for q in special):
+                special.append(SpecialPointRecord(t, v, label, per))
+        branches.append(BranchRecord(label, "PO", _intervals(p, stable), bool(cb.complete),
+                                     f"{cb.message} (target: {cb.target})"))
         cycle_curves.append({"label": label, "kind": kind, "p": p, "stable": stable,
                              "peaks_hz": [r[7] for r in rows],
                              "rate_e_hz": np.array([r[2] for r in rows]),
-                             "special": [(s.kind, float(s.p)) for s in cb.special_points]})
+                             "special": [(t, v) for t, v, *_ in cb.specials()]})
     special.sort(key=lambda s: s.value)
 
     def predict(v: float) -> list[Prediction]:

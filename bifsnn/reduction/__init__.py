@@ -1,6 +1,6 @@
 """The reduced model: sympy-derived ODE of the binned Markov model and the reference map.
 
-MODEL.md sections 2-5.  Public API:
+docs/MODEL.md sections 2-5.  Public API:
 
 * :class:`MarkovModelDef` - network parameters + bins (dv, v_min; bins end at M), within-bin
   rule, bin-mean regularisation delta, window h, map outflow; state labels and slices;
@@ -8,7 +8,8 @@ MODEL.md sections 2-5.  Public API:
   ``firing_rates`` (all analytic, numba-compiled from sympy-generated code);
 * :func:`simulate_map` (reference map, 5a) and :func:`simulate_ode` (ODE, 5b; explicit
   Dormand-Prince or stiff scipy solver with the analytic Jacobian) -> SimulationResult;
-* :func:`find_equilibrium` -> :class:`EquilibriumResult` (Newton, eigenvalues, rates).
+* :func:`find_equilibrium` -> :class:`EquilibriumResult` (Newton, eigenvalues, rates);
+* :func:`clear_cache` - delete the generated and compiled code (it is regenerated on demand).
 
 Choices made for the ODE (documented because they change the dynamics):
 
@@ -26,6 +27,7 @@ Choices made for the ODE (documented because they change the dynamics):
 * A leak (tau_m set) enters the drift as -h Vbar / tau_m.
 """
 
+from bifsnn.reduction.codegen import clear_cache
 from bifsnn.reduction.equilibria import EquilibriumResult, find_equilibrium
 from bifsnn.reduction.integrate import simulate_map, simulate_ode
 from bifsnn.reduction.model import (
@@ -43,6 +45,7 @@ __all__ = [
     "EquilibriumResult",
     "MarkovModelDef",
     "ReducedModel",
+    "clear_cache",
     "find_equilibrium",
     "simulate_map",
     "simulate_ode",
