@@ -158,8 +158,9 @@ def plot_analysis(a: Any, path: str | Path) -> Any:
         ax.plot(sp.value, y, "o", color="C3", ms=5, zorder=5)
         ax.annotate(sp.type, (sp.value, y), textcoords="offset points", xytext=(3, 5),
                     fontsize=8, color="C3")
-    if a.special:
-        ax.plot([], [], "o", color="C3", ms=5, label="special points (H, LP, BP, LPC, PD, NS)")
+    drawn = list(dict.fromkeys(sp.type for sp in a.special if _y_at(a, sp) is not None))
+    if drawn:
+        ax.plot([], [], "o", color="C3", ms=5, label=f"special points ({', '.join(drawn)})")
     ver = a.verification
     if ver is not None:
         for model, mk, col, dx in (("snn", "s", "C1", 0.0), ("markov", "^", "C2", 0.004)):
@@ -180,7 +181,8 @@ def plot_analysis(a: Any, path: str | Path) -> Any:
     ax.set_xlim(lo, hi)
     ax.set_ylabel("E rate (Hz per neuron)")
     ax.set_yscale("symlog", linthresh=20)
-    ax.legend(fontsize=7, loc="upper right", ncol=2)
+    ax.set_xlabel(a.param)
+    ax.legend(fontsize=7, loc="lower left", ncol=2, framealpha=0.85)
     title = f"Reduced ODE ({a.bin_rule} rule) against the SNN, N_E = {a.params.N_E}"
     if ver is not None:
         title += "\n" + ver.summary_line()
