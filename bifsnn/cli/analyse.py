@@ -12,6 +12,7 @@ from typing import Any
 
 from bifsnn.cli.common import (
     OUTPUT_POLICY,
+    CliError,
     add_overwrite_argument,
     check_output_dir,
     listing,
@@ -68,6 +69,11 @@ def _options(args: argparse.Namespace) -> Any:
     if args.seeds is not None:
         o = replace(o, verify=replace(o.verify, seeds=tuple(args.seeds)))
     if args.t_ms is not None:
+        floor_ms = o.verify.transient_ms + 100.0
+        if not args.t_ms > floor_ms:
+            raise CliError("--t-ms", f"{args.t_ms:g} ms must exceed {floor_ms:g} ms (the "
+                           f"{o.verify.transient_ms:g} ms transient excluded from every run, "
+                           "plus 100 ms to measure)")
         o = replace(o, t_ms=args.t_ms)
     if args.cycles is not None:
         o = replace(o, cycles=args.cycles)
