@@ -189,7 +189,7 @@ def _check_range(params: NetworkParams, param: str, p_range: Sequence[float]) ->
     if len(p_range) != 2 or not p_range[0] < p_range[1]:
         raise ParameterError(f"p_range = {tuple(p_range)!r} must be two increasing numbers")
     for v in p_range:  # validates the end points through NetworkParams' rules
-        params.replace(**{param: type(getattr(params, param))(v)})
+        params.replace(**{param: v})
     return float(p_range[0]), float(p_range[1])
 
 
@@ -257,10 +257,10 @@ def analyse_network(
     at its Hopf points, and compare with SNN, Markov-model and ODE runs at ``n_verify``
     equally spaced values (each ``t_ms`` long, per seed for the stochastic models).
     """
-    from bifsnn.continuation import ContinuationOptions, continue_equilibria
+    from bifsnn.continuation import continue_equilibria
     from bifsnn.network.markov import simulate_markov
     from bifsnn.network.snn import simulate_snn
-    from bifsnn.reduction import MarkovModelDef, find_equilibrium, simulate_ode
+    from bifsnn.reduction import network_problem, simulate_ode
 
     params = NetworkParams() if params is None else params
     lo, hi = _check_range(params, param, p_range)
@@ -272,9 +272,8 @@ def analyse_network(
 
     t0 = time.perf_counter()
     start_value = min(max(getattr(params, param), lo), hi)
-    start = params.replace(**{param: type(getattr(params, param))(start_value)})
-    model = MarkovModelDef(start, bin_rule=bin_rule).compile()
-    eq = find_equilibrium(model)
+    start = network_problem(params.replace(**{param: start_value}), param, bin_rule=bin_rule)
+    model, eq, problem = start.model, start.equilibrium, start.problem
     timings["reduction"] = time.perf_counter() - t0
     say(f"equilibrium at {param} = {start_value:g}: {eq.message}; rates "
         f"{eq.rate_e_hz:.2f} / {eq.rate_i_hz:.2f} Hz")
@@ -284,13 +283,10 @@ def analyse_network(
                                f"{eq.message}", timings)
 
     t0 = time.perf_counter()
-    problem = model.ode_problem(param, x0=eq.x)
-    scale = params.N_E + params.N_I
     branches = []
     for direction in (+1, -1):
-        opts = ContinuationOptions(ds=0.005 * scale, ds_max=0.05 * scale, ds_min=1e-8 * scale,
-                                   p_min=lo, p_max=hi, max_steps=max_steps,
-                                   direction=direction)
+        opts = start.options(ds_min=1e-8 * start.n_neurons, p_min=lo, p_max=hi,
+                             max_steps=max_steps, direction=direction)
         br = continue_equilibria(problem, opts)
         branches.append(br)
         say(f"equilibria, direction {direction:+d}: {len(br)} points, {br.message}")
@@ -309,7 +305,8 @@ def analyse_network(
     verification = []
     for value in (np.linspace(lo, hi, n_verify) if n_verify else []):
         value = float(value)
-        pv = params.replace(**{param: type(getattr(params, param))(value)})
+        # the spiking models need whole neurons when N_E / N_I is the parameter
+        pv = params.replace(**{param: round(value) if param in ("N_E", "N_I") else value})
         snn = _summaries([simulate_snn(pv, t_ms=t_ms, seed=s, progress=False) for s in seeds],
                          transient_ms)
         mk = _summaries([simulate_markov(pv, t_ms=t_ms, seed=s, progress=False)

@@ -8,7 +8,9 @@ MODEL.md sections 2-5.  Public API:
   ``firing_rates`` (all analytic, numba-compiled from sympy-generated code);
 * :func:`simulate_map` (reference map, 5a) and :func:`simulate_ode` (ODE, 5b; explicit
   Dormand-Prince or stiff scipy solver with the analytic Jacobian) -> SimulationResult;
-* :func:`find_equilibrium` -> :class:`EquilibriumResult` (Newton, eigenvalues, rates).
+* :func:`find_equilibrium` -> :class:`EquilibriumResult` (Newton, eigenvalues, rates);
+* :func:`network_problem` -> :class:`NetworkProblem`: compiled model, equilibrium and the
+  continuation problem in one named parameter (the one recipe for every caller).
 
 Choices made for the ODE (documented because they change the dynamics):
 
@@ -35,6 +37,7 @@ from bifsnn.reduction.model import (
     MarkovModelDef,
     ReducedModel,
 )
+from bifsnn.reduction.problem import NetworkProblem, network_problem
 
 __all__ = [
     "BIN_RULES",
@@ -42,8 +45,10 @@ __all__ = [
     "PARAM_INDEX",
     "EquilibriumResult",
     "MarkovModelDef",
+    "NetworkProblem",
     "ReducedModel",
     "find_equilibrium",
+    "network_problem",
     "simulate_map",
     "simulate_ode",
 ]

@@ -31,6 +31,7 @@ __all__ = [
     "OUTFLOWS",
 ]
 
+#: Within-bin density rules (the one definition; ``symbolic`` and ``codegen`` use it).
 BIN_RULES = ("reference", "smooth")
 #: Refractory outflow of the map: "clean" R h / tau_R; "published" |(n_f - R'/tau_R) h|.
 OUTFLOWS = ("clean", "published")
@@ -228,12 +229,23 @@ class MarkovModelDef:
 class ReducedModel:
     """Compiled ODE of a :class:`MarkovModelDef`: f(x), df/dx, df/dp, firing rates."""
 
-    def __init__(self, definition: MarkovModelDef) -> None:
+    def __init__(self, definition: MarkovModelDef,
+                 overrides: dict[str, float] | None = None) -> None:
+        """Compile ``definition``; ``overrides`` set parameters of :data:`PARAM_INDEX`
+        directly in the parameter vector (see :meth:`with_param_value`)."""
         from bifsnn.reduction.codegen import load_generated
 
         self.definition = definition
         self.module = load_generated(definition.bin_rule)
         self.pv = definition.param_vector()
+        self.overrides: dict[str, float] = {}
+        for name, value in (overrides or {}).items():
+            if name not in PARAM_INDEX:
+                raise ParameterError(f"unknown parameter {name!r}; one of {sorted(PARAM_INDEX)}")
+            if not math.isfinite(value):
+                raise ParameterError(f"{name} = {value!r} is out of range: must be finite")
+            self.pv[PARAM_INDEX[name]] = float(value)
+            self.overrides[name] = float(value)
         self.edges = definition.edges
         self.opt = definition.option_vector()
         K = definition.K
@@ -356,16 +368,4 @@ class ReducedModel:
         Fast path for continuation: no re-validation through NetworkParams, so N_E, N_I may
         be non-integer.  ``definition`` keeps the original values; ``overrides`` records the
         change.  Values must stay finite (and positive for time constants, N, h)."""
-        if name not in PARAM_INDEX:
-            raise ParameterError(f"unknown parameter {name!r}; one of {sorted(PARAM_INDEX)}")
-        if not math.isfinite(value):
-            raise ParameterError(f"{name} = {value!r} is out of range: must be finite")
-        new = object.__new__(ReducedModel)
-        new.__dict__.update(self.__dict__)
-        new.pv = self.pv.copy()
-        new.pv[PARAM_INDEX[name]] = float(value)
-        new.overrides = {**getattr(self, "overrides", {}), name: float(value)}
-        K = self.definition.K
-        new._F, new._M1 = np.empty(K + 1), np.empty(K + 1)
-        new._dF, new._dM1 = np.empty((K + 1, 4)), np.empty((K + 1, 4))
-        return new
+        return ReducedModel(self.definition, {**self.overrides, name: value})
