@@ -1,4 +1,4 @@
-"""SNN vs neuron-level Markov model at the default parameters (MODEL.md section 1).
+"""SNN vs neuron-level Markov model at the default parameters (docs/MODEL.md section 1).
 
 Runs both simulators for 5 s with several seeds and writes
 ``figures/simulators_defaults.md`` (rates, SSI, spectral peak, MFE peak-height pattern, per

@@ -1,13 +1,13 @@
-"""Brian2 peer of the bifsnn spiking network (MODEL.md section 1), for speed and rate checks.
+"""Brian2 peer of the bifsnn spiking network (docs/MODEL.md section 1), for speed and rate checks.
 
 Runs in its own interpreter (Brian2 2.9 needs numpy < 2.4): ``.venv-brian2/bin/python
 benchmarks/brian2_peer.py --out peer.npz``.  It does not import bifsnn; the parameters are
 passed as JSON (``--params-json``, the ``NetworkParams.to_dict()`` of the caller) or default
-to MODEL.md's table.
+to docs/MODEL.md's table.
 
 The same network, written with Brian2's own building blocks:
 - one ``NeuronGroup`` (E neurons first) with state v, a refractory flag and two pending-spike
-  counters H_E, H_I; one ``run_regularly`` operation per step does MODEL.md steps 1-5 and 7
+  counters H_E, H_I; one ``run_regularly`` operation per step does docs/MODEL.md steps 1-5 and 7
   (Gaussian or Poisson external drive with Brian2's ``randn``/``poisson``, conductance-like
   inhibition, exponential refractory exit with ``rand``), and the pending-spike decay;
 - quenched connectivity: four ``Synapses`` (EE, EI, IE, II) connected with probability p_QQ'
@@ -81,7 +81,7 @@ def build_network(b2, p: dict, drive: str, decay: str):
     G.k_E[N_E:] = dt / p["tau_IE"]
     G.k_I[:N_E] = dt / p["tau_EI"]
     G.k_I[N_E:] = dt / p["tau_II"]
-    G.v = 0.0  # MODEL.md initial state: V = 0, H = 0, nobody refractory
+    G.v = 0.0  # docs/MODEL.md initial state: V = 0, H = 0, nobody refractory
 
     ext = "poisson(lam_dt)" if drive == "poisson" else "lam_dt + sqrt(lam_dt) * randn()"
     leak = "" if p.get("tau_m") in (None, 0) else " - v * leak_dt"

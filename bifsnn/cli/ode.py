@@ -15,7 +15,7 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "ode",
         help="run the reduced model (reference map or ODE of the binned Markov model)",
-        description="Run the reduced model of MODEL.md section 5: the authors' reference map "
+        description="Run the reduced model of docs/MODEL.md section 5: the authors' reference map "
         "(--form map) or the ODE (--form ode) with an explicit or stiff integrator.",
     )
     p.add_argument("--form", choices=("map", "ode"), default="ode")

@@ -209,7 +209,7 @@ def sample_histogram(V, refr, pop, e0, de, hist, hist_ref, idx):
 
 @numba.njit(cache=True, inline="always")
 def fire_or_update(V, refr, i, v_new, M, V_reset, mask, rbuf_n, rbuf_s, written, step):
-    """Threshold and reset (MODEL.md 1, step 5) for neuron i; records raster events.
+    """Threshold and reset (docs/MODEL.md 1, step 5) for neuron i; records raster events.
 
     Returns (fired, written): whether it spiked, and the updated raster event count.
     """

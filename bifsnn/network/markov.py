@@ -1,13 +1,13 @@
-"""Neuron-level Markov model of MODEL.md section 3 (numba).
+"""Neuron-level Markov model of docs/MODEL.md section 3 (numba).
 
 Each neuron's synaptic input over one window h = dt is replaced by an independent Gaussian
 draw whose mean and variance come from the population moments (m, v) of the pending-spike
-counts (MODEL.md section 2); the moments are advanced by one forward-Euler step driven by the
+counts (docs/MODEL.md section 2); the moments are advanced by one forward-Euler step driven by the
 realised population spike counts of the step.  Threshold, reset and refractory rules are the
 SNN's, so the SNN and this model differ only by the decorrelation assumption.
 
 ``drive="gaussian"`` (default) puts the external Poisson drive into the Gaussian draw
-(lambda h in mean and variance, as in MODEL.md 3); ``drive="poisson"`` draws it exactly as
+(lambda h in mean and variance, as in docs/MODEL.md 3); ``drive="poisson"`` draws it exactly as
 Poisson(lambda h) and keeps only the synaptic part Gaussian.
 """
 
@@ -80,7 +80,7 @@ def _markov_steps(
                     n_i += 1
         counts[step, 0] = n_e
         counts[step, 1] = n_i
-        # moments of MODEL.md 2, one forward-Euler step driven by the realised rates
+        # moments of docs/MODEL.md 2, one forward-Euler step driven by the realised rates
         for q in range(2):
             for src in range(2):
                 f = (n_e if src == 0 else n_i) / h

@@ -1,4 +1,4 @@
-"""Observables of a simulated network (MODEL.md section 6), as plain functions over arrays.
+"""Observables of a simulated network (docs/MODEL.md section 6), as plain functions over arrays.
 
 Every function takes per-step population spike counts (integers from the stochastic models,
 expected counts from the deterministic ones) or population rates in spikes/ms on a uniform
@@ -42,7 +42,7 @@ __all__ = [
     "summary",
 ]
 
-#: Delta m histogram bins of MODEL.md section 6: width 5 spikes/ms on [-300, 300].
+#: Delta m histogram bins of docs/MODEL.md section 6: width 5 spikes/ms on [-300, 300].
 DEFAULT_DELTA_M_EDGES: np.ndarray = np.arange(-300.0, 305.0, 5.0)
 DEFAULT_DELTA_M_EDGES.setflags(write=False)
 
@@ -286,7 +286,7 @@ def delta_m_vs_parameter(
 
 
 def ssi(spike_counts: Any, n_neurons: int, half_window_steps: int = 5) -> float:
-    """Spike synchrony index (MODEL.md section 6).
+    """Spike synchrony index (docs/MODEL.md section 6).
 
     For every step ``t`` with ``n_t > 0`` spikes, ``s_t`` is the number of spikes in steps
     ``t - k .. t + k`` (``k = half_window_steps``, truncated at the ends of the record);

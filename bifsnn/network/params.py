@@ -1,4 +1,4 @@
-"""Network parameters of the excitatory-inhibitory spiking network (MODEL.md section 1).
+"""Network parameters of the excitatory-inhibitory spiking network (docs/MODEL.md section 1).
 
 One immutable, validated object shared by every model kind (SNN, Markov model, reference map,
 ODE).  Units: time in ms, voltage dimensionless with threshold ``M``; ``lambda_ext`` is the
@@ -32,7 +32,7 @@ class ParameterError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class NetworkParams:
-    """Parameters of the E-I network; defaults are those of MODEL.md section 1.
+    """Parameters of the E-I network; defaults are those of docs/MODEL.md section 1.
 
     ``S_QQ'`` is the total voltage one pending spike from ``Q'`` delivers to a neuron of ``Q``;
     ``p_QQ'`` the connection probability; ``tau_QQ'`` (ms) the decay time of pending spikes.
@@ -135,7 +135,7 @@ class NetworkParams:
 
     def to_toml(self) -> str:
         """TOML text with one ``name = value`` line per field (``tau_m`` omitted when None)."""
-        lines = ["# bifsnn network parameters (MODEL.md section 1); time in ms"]
+        lines = ["# bifsnn network parameters (docs/MODEL.md section 1); time in ms"]
         for name, value in self.to_dict().items():
             if value is None:
                 continue

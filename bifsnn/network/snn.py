@@ -1,4 +1,4 @@
-"""Clock-driven simulator of the spiking E-I network of MODEL.md section 1 (numba).
+"""Clock-driven simulator of the spiking E-I network of docs/MODEL.md section 1 (numba).
 
 Neurons 0..N_E-1 are excitatory, N_E..N_E+N_I-1 inhibitory.  Each neuron carries a voltage, a
 refractory flag and two pending-spike counters (from E and from I).  Connectivity is
@@ -6,7 +6,7 @@ refractory flag and two pending-spike counters (from E and from I).  Connectivit
 "quenched" (one fixed random connection matrix, no self-connections).  The external drive is
 Gaussian with mean = variance = lambda dt (default) or exact Poisson(lambda dt).
 
-Order within a step (MODEL.md 1): refractory neurons leave with probability dt / tau_R (they
+Order within a step (docs/MODEL.md 1): refractory neurons leave with probability dt / tau_R (they
 receive no input in that step); every other neuron integrates external, excitatory and
 conductance-like inhibitory input and may spike; then every pending-spike counter gains its
 Binomial(n_Q', p) births and loses its Poisson(H dt / tau) decays, both drawn from H(t).
@@ -67,7 +67,7 @@ def pending_tables(p_conn: np.ndarray, decay: np.ndarray, n_max: int) -> Pending
 
 @numba.njit(cache=True)
 def advance_pending(H, pop, n_e, n_i, quenched, births, tables, rng, ust):
-    """Step 6 of MODEL.md 1: H <- max(0, H + Binomial(n_Q', p) - Poisson(H dt / tau)).
+    """Step 6 of docs/MODEL.md 1: H <- max(0, H + Binomial(n_Q', p) - Poisson(H dt / tau)).
 
     ``H[i, src]`` counts neuron i's pending spikes from population src (0 = E, 1 = I); with
     quenched connectivity the births are given in ``births``.  All neurons of a population

@@ -1,6 +1,6 @@
 """The reduced model: sympy-derived ODE of the binned Markov model and the reference map.
 
-MODEL.md sections 2-5.  Public API:
+docs/MODEL.md sections 2-5.  Public API:
 
 * :class:`MarkovModelDef` - network parameters + bins (dv, v_min; bins end at M), within-bin
   rule, bin-mean regularisation delta, window h, map outflow; state labels and slices;
@@ -9,8 +9,12 @@ MODEL.md sections 2-5.  Public API:
 * :func:`simulate_map` (reference map, 5a) and :func:`simulate_ode` (ODE, 5b; explicit
   Dormand-Prince or stiff scipy solver with the analytic Jacobian) -> SimulationResult;
 * :func:`find_equilibrium` -> :class:`EquilibriumResult` (Newton, eigenvalues, rates);
+<<<<<<< HEAD
 * :func:`network_problem` -> :class:`NetworkProblem`: compiled model, equilibrium and the
   continuation problem in one named parameter (the one recipe for every caller).
+=======
+* :func:`clear_cache` - delete the generated and compiled code (it is regenerated on demand).
+>>>>>>> main
 
 Choices made for the ODE (documented because they change the dynamics):
 
@@ -28,6 +32,7 @@ Choices made for the ODE (documented because they change the dynamics):
 * A leak (tau_m set) enters the drift as -h Vbar / tau_m.
 """
 
+from bifsnn.reduction.codegen import clear_cache
 from bifsnn.reduction.equilibria import EquilibriumResult, find_equilibrium
 from bifsnn.reduction.integrate import simulate_map, simulate_ode
 from bifsnn.reduction.model import (
@@ -47,6 +52,7 @@ __all__ = [
     "MarkovModelDef",
     "NetworkProblem",
     "ReducedModel",
+    "clear_cache",
     "find_equilibrium",
     "network_problem",
     "simulate_map",

@@ -369,7 +369,7 @@ def dfdp(x, pv, edges, opt, D, F, M1, dF, dM1):
 
 @nb.njit(cache=True, error_model='numpy')
 def map_step(x, R, f_drive, pv, edges, opt, outflow_published, xn, F, M1):
-    """One step of the reference map (MODEL.md 5a) from (x, R) into xn; returns (R', fired).
+    """One step of the reference map (docs/MODEL.md 5a) from (x, R) into xn; returns (R', fired).
 
     x holds n, A and the moments as in the ODE state; R the refractory counts (kept
     explicitly here).  The moments advance by a forward Euler step driven by ``f_drive``

@@ -21,7 +21,7 @@ from types import ModuleType
 
 from bifsnn.reduction import symbolic
 
-__all__ = ["cache_dir", "load_generated", "generated_path"]
+__all__ = ["cache_dir", "clear_cache", "load_generated", "generated_path"]
 
 _HERE = Path(__file__).resolve().parent
 _TEMPLATE = _HERE / "_template_src.py"
@@ -46,6 +46,33 @@ def cache_dir() -> Path:
     env = os.environ.get("BIFSNN_CACHE_DIR")
     base = Path(env) if env else Path.home() / ".cache" / "bifsnn"
     return base / "reduction"
+
+
+def _fallback_dir() -> Path:
+    """Per-user temp directory used when :func:`cache_dir` is not writable."""
+    import tempfile
+
+    return Path(tempfile.gettempdir()) / f"bifsnn-{os.getuid()}"
+
+
+def clear_cache() -> int:
+    """Delete every generated module (and numba's cache of it); return the files removed.
+
+    Modules already imported in this process stay usable; the next ``compile()`` in a new
+    process (or after this call, in this one) regenerates and recompiles from scratch.
+    """
+    removed = 0
+    with _LOCK:
+        _LOADED.clear()
+        for directory in (cache_dir(), _fallback_dir()):
+            if not directory.is_dir():
+                continue
+            stale = list(directory.glob("bifsnn_gen_*.py"))
+            stale += list((directory / "__pycache__").glob("bifsnn_gen_*"))
+            for path in stale:
+                path.unlink(missing_ok=True)
+                removed += 1
+    return removed
 
 
 def _key(rule: str) -> str:
@@ -85,9 +112,7 @@ def load_generated(rule: str) -> ModuleType:
             try:
                 atomic_write_text(path, text)
             except OSError:  # cache directory not writable (read-only home): use a temp dir
-                import tempfile
-
-                path = Path(tempfile.gettempdir()) / f"bifsnn-{os.getuid()}" / path.name
+                path = _fallback_dir() / path.name
                 if not path.exists():
                     atomic_write_text(path, text)
         name = path.stem

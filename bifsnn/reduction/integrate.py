@@ -57,7 +57,7 @@ def simulate_map(
     rate_lag: bool = True,
     record_every_ms: float = 1.0,
 ) -> SimulationResult:
-    """Iterate the reference map (MODEL.md 5a) with step h = the definition's window.
+    """Iterate the reference map (docs/MODEL.md 5a) with step h = the definition's window.
 
     ``rate_lag=True`` (the published algorithm) drives the moments with the previous step's
     firing rate; ``False`` with this step's, which makes the map exactly one forward-Euler
@@ -114,7 +114,7 @@ def simulate_ode(
     record_every_ms: float = 1.0,
     max_steps: int | None = None,
 ) -> SimulationResult:
-    """Integrate the ODE (MODEL.md 5b) for ``t_ms`` and sample rates on the params.dt grid.
+    """Integrate the ODE (docs/MODEL.md 5b) for ``t_ms`` and sample rates on the params.dt grid.
 
     ``integrator="explicit"``: compiled Dormand-Prince 5(4) with adaptive steps;
     ``"stiff"``: scipy ``solve_ivp`` with ``method`` (BDF, Radau or LSODA) and the analytic

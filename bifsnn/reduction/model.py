@@ -1,4 +1,4 @@
-"""Definition of the binned Markov model (MODEL.md sections 2-5) and its compiled form.
+"""Definition of the binned Markov model (docs/MODEL.md sections 2-5) and its compiled form.
 
 :class:`MarkovModelDef` is the single source of truth for the reduced model: network
 parameters, voltage bins, within-bin rule, bin-mean regularisation, window h and the

@@ -1,6 +1,6 @@
 """Symbolic derivation (sympy) of the scalar pieces of the reduced model, printed as numba code.
 
-Every formula of MODEL.md sections 2-5 that enters the map or the ODE is written here once, as
+Every formula of docs/MODEL.md sections 2-5 that enters the map or the ODE is written here once, as
 a sympy expression; its partial derivatives are taken by sympy and the values and derivatives
 are printed (after common-subexpression elimination) as ``numba.njit`` functions.  The fixed
 assembly loops (``_template_src.py``) call these functions; :func:`generated_source` glues

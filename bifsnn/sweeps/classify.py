@@ -2,7 +2,7 @@
 "alternating-MFE" or "irregular".
 
 The decision uses the MFE peak sequence (heights m_k and intervals of the smoothed E rate,
-MODEL.md section 6) and the E spike synchrony index:
+docs/MODEL.md section 6) and the E spike synchrony index:
 
 1. **asynchronous** if fewer than ``min_peaks`` MFE peaks were found, or the synchrony ratio
    ``ssi_e_ratio = SSI_E / SSI_indep < sync_ratio_async``, where ``SSI_indep = 11 r dt/1000
@@ -50,8 +50,9 @@ __all__ = [
 
 REGIMES: tuple[str, ...] = ("asynchronous", "regular-MFE", "alternating-MFE", "irregular")
 
-#: Delta m histogram bins of MODEL.md section 6: width 5 on [-300, 300] (the one definition is
-#: ``bifsnn.network.observables.DEFAULT_DELTA_M_EDGES``; this name is kept for the store).
+#: Delta m histogram bins of docs/MODEL.md section 6: width 5 on [-300, 300] (the one
+#: definition is ``bifsnn.network.observables.DEFAULT_DELTA_M_EDGES``; this name is kept for
+#: the sweep store).
 DELTA_M_EDGES: np.ndarray = DEFAULT_DELTA_M_EDGES
 
 

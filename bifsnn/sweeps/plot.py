@@ -210,7 +210,7 @@ def _save(fig: Any, out: str | Path | None) -> list[Path]:
 
 
 def delta_m_diagram(ds: Any, x: str, select: Mapping[str, Any] | None = None) -> Any:
-    """The simulation-side bifurcation diagram (MODEL.md section 6) of a sweep over ``x``:
+    """The simulation-side bifurcation diagram (docs/MODEL.md section 6) of a sweep over ``x``:
     an ``observables.DeltaMDiagram`` whose row i pools the Delta m histograms of all seeds
     at ``x[i]``, each weighted by its number of Delta m values (``n_peaks - 1``).
 

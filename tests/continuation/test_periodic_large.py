@@ -80,7 +80,7 @@ def test_sparsity_detection_matches_given_pattern():
 
 @pytest.mark.slow
 def test_reduced_neuron_model_cycle():
-    # the project's 148-variable reduced model (MODEL.md 5b, default parameters) has a sharp
+    # the project's 148-variable reduced model (docs/MODEL.md 5b, default parameters) has a sharp
     # MFE cycle; from a simulated trajectory the collocation cycle converges, the trivial
     # multiplier is 1 within 1e-5 and the period equals the simulated one within 1e-3
     # (trajectory sampled every 0.1 ms); two continuation steps in S_EE succeed.

@@ -12,3 +12,20 @@ def test_unwritable_cache_dir_falls_back_to_temp(monkeypatch):
     model = MarkovModelDef().compile()
     x = model.definition.initial_state()
     assert np.all(np.isfinite(model.rhs(x)))
+
+
+def test_clear_cache_removes_generated_code_and_it_is_regenerated(monkeypatch, tmp_path):
+    monkeypatch.setenv("BIFSNN_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(codegen, "_LOADED", {})
+    first = MarkovModelDef().compile()
+    generated = list((tmp_path / "reduction").glob("bifsnn_gen_*.py"))
+    assert len(generated) == 1
+    from bifsnn.reduction import clear_cache
+
+    assert clear_cache() >= 1
+    assert not list((tmp_path / "reduction").glob("bifsnn_gen_*"))
+    assert codegen._LOADED == {}
+    again = MarkovModelDef().compile()  # regenerated on demand, same numbers
+    x = first.definition.initial_state()
+    assert generated[0].exists()
+    np.testing.assert_array_equal(first.rhs(x), again.rhs(x))

@@ -1,4 +1,4 @@
-"""Transfer kernel F, M1 (MODEL.md section 4) against quadrature and Monte Carlo."""
+"""Transfer kernel F, M1 (docs/MODEL.md section 4) against quadrature and Monte Carlo."""
 
 from __future__ import annotations
 
