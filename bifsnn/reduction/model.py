@@ -45,7 +45,9 @@ PARAM_INDEX: dict[str, int] = {
     "tau_EE": 9, "tau_EI": 10, "tau_IE": 11, "tau_II": 12,
     "tau_R": 13, "M_r": 14, "N_E": 15, "N_I": 16, "g_leak": 17, "h": 18,
 }
-_N_PV = 20  # the last entry is the threshold M (enters c(V); not differentiable: it moves bins)
+#: Length of the compiled parameter vector: PARAM_INDEX, then the threshold M (enters c(V);
+#: not differentiable: it moves bins).  codegen writes this layout into the generated code.
+N_PARAM_VECTOR = len(PARAM_INDEX) + 1
 
 
 def _bad(name: str, value: Any, allowed: str) -> ParameterError:
@@ -180,20 +182,13 @@ class MarkovModelDef:
 
     # ----------------------------------------------------------------- vectors
     def param_vector(self) -> np.ndarray:
+        """The compiled parameter vector: :data:`PARAM_INDEX` order, then the threshold M."""
         p = self.params
-        pv = np.zeros(_N_PV)
-        pv[0] = p.lambda_ext
-        for i, pw in enumerate(PATHWAYS):
-            pv[1 + i] = p.S(pw)
-            pv[5 + i] = p.p(pw)
-            pv[9 + i] = p.tau(pw)
-        pv[13] = p.tau_R
-        pv[14] = p.M_r
-        pv[15] = p.N_E
-        pv[16] = p.N_I
-        pv[17] = 0.0 if p.tau_m is None else 1.0 / p.tau_m
-        pv[18] = self.window_ms
-        pv[19] = p.M
+        derived = {"g_leak": 0.0 if p.tau_m is None else 1.0 / p.tau_m, "h": self.window_ms}
+        pv = np.empty(N_PARAM_VECTOR)
+        for name, k in PARAM_INDEX.items():
+            pv[k] = derived[name] if name in derived else getattr(p, name)
+        pv[N_PARAM_VECTOR - 1] = p.M
         return pv
 
     def option_vector(self) -> np.ndarray:
