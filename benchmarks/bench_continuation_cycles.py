@@ -123,14 +123,14 @@ def auto_case(n: int, ntst: int) -> dict | None:
             "auto_step_cpu_s": cyc.timing.cpu_per_step_s, "auto_success": cyc.success}
 
 
-def network_hopf_start():
-    """Problem and Hopf start of the reduced network ODE continued in p_EI (from 1.0 down)."""
+def network_problem():
+    """Cycle system and Hopf start of the reduced network ODE continued in p_EI."""
     from bifsnn import NetworkParams
     from bifsnn.continuation import ContinuationOptions, continue_equilibria, hopf_data
-    from bifsnn.reduction import network_problem
+    from bifsnn.reduction import MarkovModelDef, find_equilibrium
 
-    start = network_problem(NetworkParams().replace(p_EI=1.0), "p_EI")
-    prob = start.problem
+    model = MarkovModelDef(NetworkParams().replace(p_EI=1.0), bin_rule="smooth").compile()
+    prob = model.ode_problem("p_EI", x0=find_equilibrium(model).x)
     br = continue_equilibria(prob, ContinuationOptions(ds=2, ds_max=20, p_min=0.9, p_max=1.0,
                                                        direction=-1))
     return prob, hopf_data(br, br.points("H")[0])
@@ -168,7 +168,7 @@ def network_case(prob, hopf, ntst: int, steps: int, warmup: int, fast: bool = Tr
 
 
 def network_main(args) -> list[dict]:
-    prob, hopf = network_hopf_start()
+    prob, hopf = network_problem()
     print(f"reduced network ODE (n = {prob.n}), cycles in p_EI from the Hopf point at "
           f"{hopf.p[hopf.param]:.6g}; ncol=4; {args.steps} timed steps after {args.warmup}")
     print(f"{'ntst':>5} {'corrector':>10} {'unknowns':>9} {'step wall s':>12} "
