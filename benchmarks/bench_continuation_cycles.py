@@ -38,14 +38,18 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bifsnn.continuation import ContinuationOptions  # noqa: E402
+from bifsnn.continuation.linalg import sparse_lu  # noqa: E402
 from bifsnn.continuation.periodic import (  # noqa: E402
+    CYCLE_DEFAULTS,
     Collocation,
+    CollocationOperator,
     CycleSystem,
     continue_cycles,
+    continue_cycles_from_orbit,
     cycle_from_hopf,
     floquet_from_jacobian,
 )
-from bifsnn.continuation.periodic.collocation import sparse_lu  # noqa: E402
 
 A_, D1, D2 = 2.0, 0.008, 0.004
 
@@ -74,16 +78,17 @@ def brusselator_1d_system(n: int) -> tuple[CycleSystem, np.ndarray, float, np.nd
 def time_case(n: int, ntst: int, steps: int, warmup: int, repeats: int) -> dict:
     sys_, x, bH, (omega, q) = brusselator_1d_system(n)
     start = cycle_from_hopf(sys_, x, bH, omega, q, ntst=ntst, ncol=4)
+    disc = Collocation(ntst=ntst, ncol=4)
     best: dict = {}
     for _ in range(repeats):
-        br = continue_cycles(sys_, start, ds=0.02, max_steps=warmup, ntst=ntst, ncol=4)
-        pt = br.points[-1]
+        br = continue_cycles_from_orbit(sys_, start, _opts(ds=0.02, max_steps=warmup), disc)
+        pt = br.cycle(-1)
         w0, c0 = time.perf_counter(), time.process_time()
-        br2 = continue_cycles(sys_, pt, ds=0.02, max_steps=steps, ntst=ntst, ncol=4)
+        br2 = continue_cycles(br, -1, _opts(ds=0.02, max_steps=steps))
         wall = (time.perf_counter() - w0) / steps
         cpu = (time.process_time() - c0) / steps
         assert len(br2) >= steps, br2.message
-        coll = Collocation(sys_, pt.tm, 4)
+        coll = CollocationOperator(sys_, pt.tm, 4)
         Fref = coll.phase_reference(pt.U, pt.T, pt.p)
         w0 = time.perf_counter()
         A = coll.jacobian(pt.U, pt.T, pt.p, Fref)
@@ -99,7 +104,7 @@ def time_case(n: int, ntst: int, steps: int, warmup: int, repeats: int) -> dict:
             "n": n, "ntst": ntst, "unknowns": A.shape[0], "nnz_jac": int(A.nnz),
             "nnz_lu": int(lu.L.nnz + lu.U.nnz), "step_wall_s": wall, "step_cpu_s": cpu,
             "newton_iter_s": t_jac + t_lu, "assembly_s": t_jac, "lu_solve_s": t_lu,
-            "floquet_s": t_fl, "trivial_mult_err": fl.trivial_error, "b_end": br2.p[-1],
+            "floquet_s": t_fl, "trivial_mult_err": fl.trivial_error, "b_end": br2.param_values[-1],
             "period": br2.period[-1],
         }
         for k, v in row.items():
@@ -123,54 +128,57 @@ def auto_case(n: int, ntst: int) -> dict | None:
             "auto_step_cpu_s": cyc.timing.cpu_per_step_s, "auto_success": cyc.success}
 
 
+def _opts(**kw) -> ContinuationOptions:
+    """Cycle continuation options: the cycle defaults with some fields changed."""
+    return ContinuationOptions(**{**CYCLE_DEFAULTS, **kw})
+
+
 def network_problem():
-    """Cycle system and Hopf start of the reduced network ODE continued in p_EI."""
+    """Equilibrium branch of the reduced network ODE in p_EI and its Hopf point near 0.96."""
     from bifsnn import NetworkParams
-    from bifsnn.continuation import ContinuationOptions, continue_equilibria, hopf_data
+    from bifsnn.continuation import continue_equilibria
     from bifsnn.reduction import MarkovModelDef, find_equilibrium
 
     model = MarkovModelDef(NetworkParams().replace(p_EI=1.0), bin_rule="smooth").compile()
     prob = model.ode_problem("p_EI", x0=find_equilibrium(model).x)
     br = continue_equilibria(prob, ContinuationOptions(ds=2, ds_max=20, p_min=0.9, p_max=1.0,
                                                        direction=-1))
-    return prob, hopf_data(br, br.points("H")[0])
+    return br, br.points("H")[0]
 
 
-def network_case(prob, hopf, ntst: int, steps: int, warmup: int, fast: bool = True) -> dict:
+def network_case(eq, hopf, ntst: int, steps: int, warmup: int, fast: bool = True) -> dict:
     """Differential wall/CPU time per cycle step on the reduced network ODE."""
-    from bifsnn.continuation.periodic import collocation as colmod
-    from bifsnn.continuation.periodic import cycle_from_hopf_data
+    from bifsnn.continuation import linalg as colmod
 
-    system, start = cycle_from_hopf_data(prob, hopf, ntst=ntst)
-    kw = dict(p_min=0.9, p_max=1.0, ntst=ntst, ncol=4, newton_chord=fast)
+    disc = Collocation(ntst=ntst, ncol=4, newton_chord=fast)
     colmod.REUSE_ORDERING = fast
     try:
         out = {}
         for nst in (warmup, warmup + steps):
             w0, c0 = time.perf_counter(), time.process_time()
-            br = continue_cycles(system, start, max_steps=nst, **kw)
+            br = continue_cycles(eq, hopf, _opts(p_min=0.9, p_max=1.0, max_steps=nst), disc)
             out[nst] = (time.perf_counter() - w0, time.process_time() - c0, br)
     finally:
         colmod.REUSE_ORDERING = True
     br = out[warmup + steps][2]
     assert len(br) >= warmup + steps, br.message
-    mu = br.points[-1].multipliers
+    mu = br.multipliers[-1]
     return {
-        "ntst": ntst, "fast": fast, "unknowns": (ntst * 4 + 1) * prob.n + 2,
+        "ntst": ntst, "fast": fast, "unknowns": (ntst * 4 + 1) * eq.problem.n + 2,
         "step_wall_s": (out[warmup + steps][0] - out[warmup][0]) / steps,
         "step_cpu_s": (out[warmup + steps][1] - out[warmup][1]) / steps,
-        "p_end": float(br.p[-1]), "period_end": float(br.period[-1]),
-        "trivial_mult_err": float(br.points[-1].trivial_error),
-        "max_abs_mu": float(np.abs(mu).max()) if mu is not None else float("nan"),
-        "newton_its": [pt.newton_iterations for pt in br.points[warmup + 1:]],
-        "special": [(sp_.kind, sp_.p) for sp_ in br.special_points],
+        "p_end": float(br.param_values[-1]), "period_end": float(br.period[-1]),
+        "trivial_mult_err": float(br.extra["trivial_error"][-1]),
+        "max_abs_mu": float(np.nanmax(np.abs(mu))),
+        "newton_its": br.extra["newton_iterations"][warmup + 1:].tolist(),
+        "special": [(sp_.type, sp_.param) for sp_ in br.special_points if sp_.type != "EP"],
     }
 
 
 def network_main(args) -> list[dict]:
     prob, hopf = network_problem()
-    print(f"reduced network ODE (n = {prob.n}), cycles in p_EI from the Hopf point at "
-          f"{hopf.p[hopf.param]:.6g}; ncol=4; {args.steps} timed steps after {args.warmup}")
+    print(f"reduced network ODE (n = {prob.problem.n}), cycles in p_EI from the Hopf point at "
+          f"{hopf.param:.6g}; ncol=4; {args.steps} timed steps after {args.warmup}")
     print(f"{'ntst':>5} {'corrector':>10} {'unknowns':>9} {'step wall s':>12} "
           f"{'step CPU s':>11} {'p_EI end':>11} {'|mu_triv-1|':>12} {'Newton its':>14}")
     rows = []

@@ -70,11 +70,11 @@ def _resolve(candidates) -> tuple[Callable | None, str]:
 def bifsnn_parts() -> dict[str, tuple[Callable | None, str]]:
     """Which pieces of bifsnn's engine are importable now (name -> (callable, where/why))."""
     parts = {"equilibria": _resolve(_EQ_DRIVER_CANDIDATES)}
-    parts["cycle_from_hopf"] = _resolve((("bifsnn.continuation.periodic.cycles",
+    parts["cycle_from_hopf"] = _resolve((("bifsnn.continuation.periodic",
                                           "cycle_from_hopf"),))
-    parts["continue_cycles"] = _resolve((("bifsnn.continuation.periodic.cycles",
-                                          "continue_cycles"),))
-    parts["solve_cycle"] = _resolve((("bifsnn.continuation.periodic.cycles", "solve_cycle"),))
+    parts["continue_cycles"] = _resolve((("bifsnn.continuation.periodic",
+                                          "continue_cycles_from_orbit"),))
+    parts["solve_cycle"] = _resolve((("bifsnn.continuation.periodic", "solve_cycle"),))
     return parts
 
 
@@ -183,19 +183,25 @@ def hopf_data(model: Model, x: np.ndarray, p_value: float) -> tuple[float, np.nd
 def bifsnn_cycles(model: Model, system, x_h, p_h, omega, q, settings: ap.AutoSettings,
                   n_steps: int, baseline: int | None, *, p_bounds, T_max=math.inf,
                   adapt_every: int = 0):
-    from bifsnn.continuation.periodic.cycles import CycleOptions, continue_cycles, cycle_from_hopf
+    from bifsnn.continuation import ContinuationOptions
+    from bifsnn.continuation.periodic import (
+        CYCLE_DEFAULTS,
+        Collocation,
+        continue_cycles_from_orbit,
+        cycle_from_hopf,
+    )
 
     start = cycle_from_hopf(system, x_h, p_h, omega, q, ntst=settings.ntst, ncol=settings.ncol)
+    disc = Collocation(ntst=settings.ntst, ncol=settings.ncol, adapt_mesh=adapt_every)
 
     def run(steps: int):
-        opts = CycleOptions(
-            ds=settings.ds, ds_min=settings.dsmin, ds_max=settings.dsmax, max_steps=max(steps, 1),
-            p_min=p_bounds[0], p_max=p_bounds[1], T_max=T_max, ntst=settings.ntst,
-            ncol=settings.ncol, newton_tol=settings.epsu, adapt_every=adapt_every,
-        )
-        return continue_cycles(system, start, opts)
+        opts = ContinuationOptions(**{
+            **CYCLE_DEFAULTS, "ds": settings.ds, "ds_min": settings.dsmin,
+            "ds_max": settings.dsmax, "max_steps": max(steps, 1), "p_min": p_bounds[0],
+            "p_max": p_bounds[1], "period_max": T_max, "newton_tol": settings.epsu})
+        return continue_cycles_from_orbit(system, start, opts, disc)
 
-    return ap.differential_timing(run, n_steps, baseline, lambda br: len(br.points))
+    return ap.differential_timing(run, n_steps, baseline, lambda br: len(br))
 
 
 def shooting_period(model: Model, p_value: float, x0: np.ndarray, T0: float) -> float | None:
@@ -225,12 +231,12 @@ def shooting_period(model: Model, p_value: float, x0: np.ndarray, T0: float) -> 
 
 def bifsnn_period_at(system, branch, p_target: float, settings: ap.AutoSettings) -> float | None:
     """Period of the bifsnn cycle at exactly p_target (Newton at fixed p from the nearest point)."""
-    from bifsnn.continuation.periodic.cycles import solve_cycle
+    from bifsnn.continuation.periodic import solve_cycle
 
-    if not branch.points:
+    if not len(branch):
         return None
-    k = int(np.argmin(np.abs(branch.p - p_target)))
-    pt = branch.points[k]
+    k = int(np.argmin(np.abs(branch.param_values - p_target)))
+    pt = branch.cycle(k)
     sol = solve_cycle(system, pt.tm, pt.U, pt.T, p_target, pt.ncol, adapt=0,
                       tol=settings.epsu, floquet=False)
     return float(sol.T) if sol.success else None
@@ -334,11 +340,11 @@ def compare_small(model: Model, settings: ap.AutoSettings, parts, report: Report
     if a_uz:
         T_ref = shooting_period(model, user_value, a_uz[0].state, a_uz[0].period)
     elif T_b is not None:
-        k = int(np.argmin(np.abs(br.p - user_value)))
-        T_ref = shooting_period(model, user_value, br.points[k].U[0], T_b)
+        k = int(np.argmin(np.abs(br.param_values - user_value)))
+        T_ref = shooting_period(model, user_value, br.cycle(k).U[0], T_b)
     report.rows.append(Row(name, f"cycle period at p={user_value:g}", T_b,
                            a_uz[0].period if a_uz else None, T_ref,
-                           note=f"exact = shooting; bifsnn: {len(br.points)} pts, {br.message}"))
+                           note=f"exact = shooting; bifsnn: {len(br)} pts, {br.message}"))
 
 
 def _store(row: dict, prefix: str, timing) -> None:
@@ -360,11 +366,12 @@ def _far_cycle_row(model: Model, system, a_eq, x_h, p_h, omega, q, settings, rep
     a_uz = a_cyc.points_of("UZ")
     br, _ = bifsnn_cycles(model, system, x_h, p_h, omega, q, settings, steps, None,
                           p_bounds=(model.bounds[0], target + 0.05), adapt_every=1)
-    T_b = bifsnn_period_at(system, br, target, settings) if br.points and br.p.max() >= target \
+    T_b = bifsnn_period_at(system, br, target, settings) if len(br) and \
+        br.param_values.max() >= target \
         else None
     report.rows.append(Row(model.name, f"cycle period at p={target:.8g}", T_b,
                            a_uz[0].period if a_uz else None,
-                           note=f"finite amplitude; bifsnn {len(br.points)} pts {br.message}"))
+                           note=f"finite amplitude; bifsnn {len(br)} pts {br.message}"))
 
 
 def compare_scaling(n_values, settings: ap.AutoSettings, parts, report: Report, *,
@@ -410,7 +417,7 @@ def compare_scaling(n_values, settings: ap.AutoSettings, parts, report: Report, 
                                                                 model.bounds[1] + 1.0))
                 _store(row, "bifsnn_cycle", t)
                 row["bifsnn_cycle_msg"] = br.message
-                row["bifsnn_newton_its"] = [pt.newton_iterations for pt in br.points]
+                row["bifsnn_newton_its"] = br.extra["newton_iterations"].tolist()
                 if a_cyc is not None and a_cyc.period.size > 1:
                     p_last, T_last = float(a_cyc.parameter[-1]), float(a_cyc.period[-1])
                     T_b = bifsnn_period_at(system, br, p_last, settings)

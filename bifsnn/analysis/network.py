@@ -77,8 +77,9 @@ class NetworkAnalysis:
                     item["period_ms"] = 2 * math.pi / item["omega"]
                 out.append(item)
         for cb in self.cycles:
-            for sp in getattr(cb, "special_points", []):
-                out.append({"type": sp.kind, self.param: float(sp.p)})
+            for sp in cb.special_points:
+                if sp.type != "EP":
+                    out.append({"type": sp.type, self.param: sp.param})
         # de-duplicate points found twice (both directions; a cycle branch ending at its
         # Hopf point): the first found, i.e. the equilibrium engine's with omega/l1, is kept
         uniq: list[dict[str, Any]] = []
@@ -97,10 +98,10 @@ class NetworkAnalysis:
             "message": self.message,
             "special_points": self.special_points(),
             "cycle_branches": [
-                {"n_points": len(cb.points), "success": bool(cb.success),
+                {"n_points": len(cb), "success": bool(cb.success),
                  "message": cb.message,
-                 "p_range": [float(min(pt.p for pt in cb.points)),
-                             float(max(pt.p for pt in cb.points))] if cb.points else None}
+                 "p_range": [float(cb.param_values.min()),
+                             float(cb.param_values.max())] if len(cb) else None}
                 for cb in self.cycles
             ],
             "verification": [
@@ -227,13 +228,12 @@ def _predict(analysis_branches, rates_along, cycles, value: float, N_E: int, N_I
                     best = cand
     pred = best or {}
     for cb in cycles:
-        pts = [pt for pt in cb.points if pt.stable]
-        if not pts:
+        ps, periods = cb.param_values[cb.stable], cb.period[cb.stable]
+        if not ps.size:
             continue
-        ps = np.array([pt.p for pt in pts])
         j = int(np.argmin(np.abs(ps - value)))
         if abs(ps[j] - value) <= 0.02 * max(1.0, abs(value)):
-            pred["cycle_period_ms"] = float(pts[j].T)
+            pred["cycle_period_ms"] = float(periods[j])
             pred["cycle_p"] = float(ps[j])
     return pred
 
@@ -352,8 +352,8 @@ def _cycles_from_hopf(problem, branches, lo, hi, steps, say, messages,
     Collocation with ``ntst`` intervals of degree 4 and AUTO-style mesh adaptation; the
     branch leaves the Hopf point on the side given by the first Lyapunov coefficient.
     """
-    from bifsnn.continuation import hopf_data
-    from bifsnn.continuation.periodic import CycleOptions, continue_cycles, cycle_from_hopf_data
+    from bifsnn.continuation import Collocation, ContinuationOptions, continue_cycles
+    from bifsnn.continuation.periodic import CYCLE_DEFAULTS
 
     seen: list[float] = []
     out = []
@@ -363,17 +363,17 @@ def _cycles_from_hopf(problem, branches, lo, hi, steps, say, messages,
                 continue
             seen.append(sp.param)
             try:
-                system, start = cycle_from_hopf_data(problem, hopf_data(br, sp), ntst=ntst,
-                                                     ncol=4)
-                opts = CycleOptions(max_steps=steps, p_min=lo, p_max=hi, ntst=ntst, ncol=4)
-                cb = continue_cycles(system, start, opts)
+                opts = ContinuationOptions(**{**CYCLE_DEFAULTS, "max_steps": steps,
+                                              "p_min": lo, "p_max": hi})
+                cb = continue_cycles(br, sp, opts, Collocation(ntst=ntst, ncol=4))
             except Exception as exc:  # numerical failure: report and go on
                 messages.append(f"cycle from H at {sp.param:.6g}: {exc}")
                 say(f"cycle branch from H at {sp.param:.6g} failed: {exc}")
                 continue
             out.append(cb)
-            kinds = ", ".join(f"{c.kind} at {c.p:.6g}" for c in cb.special_points) or "none"
-            say(f"cycles from H at {sp.param:.6g}: {len(cb.points)} points, special points: "
+            kinds = ", ".join(f"{c.type} at {c.param:.6g}" for c in cb.special_points
+                              if c.type != "EP") or "none"
+            say(f"cycles from H at {sp.param:.6g}: {len(cb)} points, special points: "
                 f"{kinds}; {cb.message}")
     return out
 
@@ -445,12 +445,13 @@ def _cycle_rates(analysis: NetworkAnalysis) -> list[tuple[np.ndarray, ...]]:
     model = MarkovModelDef(analysis.params, bin_rule=analysis.bin_rule).compile()
     for cb in analysis.cycles:
         ps, fmin, fmax, stab = [], [], [], []
-        for pt in cb.points:
+        for i in range(len(cb)):
+            pt = cb.cycle(i)
             m = model.with_param_value(analysis.param, pt.p)
             fe = np.array([m.firing_rates(u)[0] for u in pt.U])
             ps.append(pt.p)
             fmin.append(fe.min())
             fmax.append(fe.max())
-            stab.append(bool(pt.stable))
+            stab.append(bool(cb.stable[i]))
         out.append(tuple(np.array(a) for a in (ps, fmin, fmax, stab)))
     return out

@@ -30,13 +30,14 @@ API
 
     pt = cont.step()            # one adaptive step: StepResult; accepted if pt.ok
     cont.status                 # "running" | "max_steps" | "ds_min" | "nan" | "bound" |
-                                # "stopped" | "initial"  (see STATUS_MESSAGES)
+                                # "stopped" | "initial" | "error" (see STATUS_MESSAGES)
     cont.message, cont.success  # human-readable reason; False for max_steps/ds_min/nan/initial
     cont.u, cont.tangent, cont.ds, cont.jacobian, cont.n_steps   # the current accepted point
 
     # Modify the system between steps (all arguments optional):
     cont.replace(G=new_G, dG=new_dG, u=new_u, tangent=new_t, weights=w, recompute_tangent=False)
     cont.stop("reason")         # make status "stopped" (client-side termination, success=True)
+    cont.fail("reason")         # make status "error" (e.g. the user's f raised; success=False)
 
     # Lower level, for event location and step splitting (nothing is committed):
     trial = cont.try_step(ds)   # predictor u + ds*t, Newton corrector; StepResult (ok or not)
@@ -67,6 +68,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from bifsnn.continuation.errors import UserFunctionError
 from bifsnn.continuation.linalg import Factorization, bordered, fd_jacobian, is_sparse
 
 __all__ = ["ArclengthContinuation", "StepResult", "STATUS_MESSAGES"]
@@ -79,6 +81,7 @@ STATUS_MESSAGES = {
     "bound": "reached a bound of the continuation parameters",
     "stopped": "stopped by the client",
     "initial": "the initial point could not be corrected onto the curve",
+    "error": "the user's function raised an exception",
 }
 _SUCCESS = {"running", "bound", "stopped"}
 
@@ -125,16 +128,21 @@ class ArclengthContinuation:
         max_angle: float | None = None,
         correct_initial: bool = True,
     ):
+        if not (np.isfinite(ds) and ds > 0):
+            raise ValueError(f"ds = {ds!r} is out of range: must be a finite number > 0 "
+                             "(direction=-1 goes backwards)")
+        if direction not in (1, -1):
+            raise ValueError(f"direction = {direction!r} is out of range: must be +1 or -1")
         self.G = G
         self.dG = dG if dG is not None else (lambda u: fd_jacobian(self.G, u))
-        self.ds = float(abs(ds))
+        self.ds = float(ds)
         self.ds_min = float(ds_min)
         self.ds_max = float(ds_max)
         self.max_steps = int(max_steps)
         self.newton_tol = float(newton_tol)
         self.newton_max_iter = int(newton_max_iter)
         self.bounds = dict(bounds or {})
-        self.direction = 1 if direction >= 0 else -1
+        self.direction = int(direction)
         self.max_angle = max_angle
         u0 = np.array(u0, dtype=float)
         self.dim = u0.size
@@ -146,35 +154,38 @@ class ArclengthContinuation:
         self.last_failure = ""
         self.last_error = ""  # text of the last exception raised by G or dG, if any
 
-        if correct_initial:
-            k = self.direction_index
-            c = np.zeros(self.dim)
-            c[k] = 1.0
-            u, ok, it, res, J = self.correct(u0, c, u0[k])
-            if not ok:
-                # A vertical curve in the chosen coordinate: try the plain residual instead.
-                u, ok, it, res, J = self.correct(u0, None, None)
-            if not ok:
-                self.status = "initial"
-                self._stop_message = f"Newton residual {res:.3g} after {it} iterations"
-                u, J = u0, None
-        else:
-            u, J = u0, None
-        self.u = u
-        self.jacobian = J
-        if self.status == "running":
-            if J is None:
-                J = self.dG(u)
-                self.jacobian = J
-            if tangent is None:
-                t = self._initial_tangent(u, J)
-            else:
-                t = np.asarray(tangent, dtype=float)
-                t = t / self._norm(t)
-            if t[self.direction_index] * self.direction < 0:
-                t = -t
-            self.tangent = t
-        else:
+        u, J = u0, None
+        try:
+            if correct_initial:
+                k = self.direction_index
+                c = np.zeros(self.dim)
+                c[k] = 1.0
+                u, ok, it, res, J = self.correct(u0, c, u0[k])
+                if not ok:
+                    # A vertical curve in the chosen coordinate: try the plain residual instead.
+                    u, ok, it, res, J = self.correct(u0, None, None)
+                if not ok:
+                    self.status = "initial"
+                    self._stop_message = f"Newton residual {res:.3g} after {it} iterations"
+                    u, J = u0, None
+            self.u = u
+            self.jacobian = J
+            if self.status == "running":
+                if J is None:
+                    J = self.dG(u)
+                    self.jacobian = J
+                if tangent is None:
+                    t = self._initial_tangent(u, J)
+                else:
+                    t = np.asarray(tangent, dtype=float)
+                    t = t / self._norm(t)
+                if t[self.direction_index] * self.direction < 0:
+                    t = -t
+                self.tangent = t
+        except UserFunctionError as exc:
+            self.u, self.jacobian = np.asarray(u0, dtype=float), None
+            self.fail(str(exc))
+        if self.status != "running":
             self.tangent = np.zeros(self.dim) if tangent is None else np.asarray(tangent, float)
 
     # ------------------------------------------------------------------ helpers
@@ -353,7 +364,15 @@ class ArclengthContinuation:
         return StepResult(True, u, t, ds, it, res, J, "", at_bound=True)
 
     def step(self) -> StepResult:
-        """One adaptive step; on success the point is accepted and returned."""
+        """One adaptive step; on success the point is accepted and returned.  An exception
+        in the user's function ends the run with status "error" (its text in ``message``)."""
+        try:
+            return self._step()
+        except UserFunctionError as exc:
+            self.fail(str(exc))
+            return StepResult(False, self.u, self.tangent, 0.0, reason="error")
+
+    def _step(self) -> StepResult:
         if self.status != "running":
             return StepResult(False, self.u, self.tangent, 0.0, reason=self.status)
         here = self._outside(self.u)
@@ -439,7 +458,13 @@ class ArclengthContinuation:
                 self.tangent = self._initial_tangent(self.u, J)
 
     def stop(self, reason: str = "") -> None:
+        """End the run successfully (status "stopped") with ``reason``."""
         self.status = "stopped"
+        self._stop_message = reason
+
+    def fail(self, reason: str) -> None:
+        """End the run with status "error" (e.g. the user's function raised ``reason``)."""
+        self.status = "error"
         self._stop_message = reason
 
     def save_state(self) -> dict:

@@ -32,12 +32,13 @@ import numpy as np
 import scipy.sparse as sp
 
 from bifsnn.continuation.arclength import ArclengthContinuation
+from bifsnn.continuation.errors import UserFunctionError
 from bifsnn.continuation.events import eigenvalues, locate_zero, stability_counts
 from bifsnn.continuation.linalg import Factorization, bordered, multilinear_B, newton
 from bifsnn.continuation.normal_forms import critical_eigenvectors, first_lyapunov
 from bifsnn.continuation.options import ContinuationOptions
 from bifsnn.continuation.problem import ODEProblem
-from bifsnn.continuation.result import Branch, SpecialPoint, with_end_points
+from bifsnn.continuation.result import Branch, SpecialPoint, merge_sides, with_end_points
 
 __all__ = [
     "BranchPointSystem",
@@ -413,21 +414,21 @@ _CODIM2_TESTS = {"LP": ("BT", "CP"), "H": ("BT", "GH")}
 
 
 def _point_of(branch, point, kind: str):
-    if isinstance(point, int):
-        pts = branch.points(kind)
-        if not pts:
-            raise ValueError(f"the branch has no {kind} points")
-        point = pts[point]
-    if point.type != kind:
-        raise ValueError(f"expected a {kind} point, got {point.type}")
-    return point
+    if not isinstance(branch, Branch) or branch.kind != "EP":
+        raise ValueError(f"a {kind} curve starts from an 'EP' branch")
+    if branch.problem is None:
+        raise ValueError("the branch carries no problem: load it with "
+                         "load_branch(path, problem=...)")
+    return branch.point(point, kind)
 
 
 def continue_fold(branch, point, param2, options=None, name: str = ""):
     """Continue a fold (LP) of an equilibrium ``branch`` in two parameters: its own
     continuation parameter and ``param2`` (index or name).  Detects Bogdanov-Takens (BT) and
-    cusp (CP) points.  ``point``: an 'LP' special point or its position among the branch's LP
-    points.  Returns a :class:`Branch` of kind 'LP' with ``param_indices = (p1, p2)``."""
+    cusp (CP) points.  ``point``: an 'LP' SpecialPoint or an index into
+    ``branch.special_points``.  ``options.direction`` orients the first step along
+    ``param2``; ``options.bounds[param2]`` bounds it; ``both_sides`` continues both ways.
+    Returns a :class:`Branch` of kind 'LP' with ``param_indices = (p1, p2)``."""
     pt = _point_of(branch, point, "LP")
     pr: ODEProblem = branch.problem
     free = [pt.param_indices[0], pr.param_index(param2)]
@@ -441,7 +442,8 @@ def continue_hopf(branch, point, param2, options=None, name: str = ""):
     """Continue a Hopf point of an equilibrium ``branch`` in its parameter and ``param2``.
     Detects Bogdanov-Takens (BT: omega -> 0; the run stops there, since beyond it the curve
     retraces itself with -omega) and Bautin / generalised Hopf (GH: l1 = 0) points.  The
-    per-point frequency is in ``extra['omega']`` and l1 in ``extra['GH']``."""
+    per-point frequency is in ``extra['omega']`` and l1 in ``extra['GH']``.  ``point`` and
+    ``options`` as in :func:`continue_fold`."""
     pt = _point_of(branch, point, "H")
     pr: ODEProblem = branch.problem
     free = [pt.param_indices[0], pr.param_index(param2)]
@@ -459,36 +461,12 @@ def _bound_for(opts, pr: ODEProblem, k: int) -> tuple[float, float]:
     return -np.inf, np.inf
 
 
-def _continue_curve(kind, system, u0, pr: ODEProblem, opts, free, name):
-    n = pr.n
-    bounds = {n: (opts.p_min, opts.p_max), n + 1: _bound_for(opts, pr, free[1])}
-    dim = u0.size
-    weights = np.ones(dim)
-    weights[n: n + 2] = opts.weights_param
-    cont = ArclengthContinuation(
-        system.G, u0, system.dG, ds=opts.ds, ds_min=opts.ds_min, ds_max=opts.ds_max,
-        max_steps=opts.max_steps, newton_tol=opts.newton_tol,
-        newton_max_iter=opts.newton_max_iter, bounds=bounds, direction=opts.direction,
-        direction_index=n + 1, weights=weights, max_angle=opts.max_angle,
-    )
-    test_names = _CODIM2_TESTS[kind] if opts.detect_codim2 else ()
-    dense_eigs = opts.eig_method == "dense" or (opts.eig_method == "auto"
-                                                and n <= opts.dense_eig_max)
-    n_eigs = min(opts.n_eigs or (n if dense_eigs else 12), n)
-
-    def record(u, t):
-        x, p = system.split(u)
-        tests = system.tests(u) if test_names else {}
-        ev = eigenvalues(pr.jac_x(x, p), opts.eig_method, n_eigs, opts.dense_eig_max)
-        return dict(u=u, t=t, tests=tests, ev=ev)
-
-    rows: list[dict] = []
-    specials: list[tuple[int, SpecialPoint]] = []
-    if cont.status != "initial":
-        rows.append(record(cont.u, cont.tangent))
+def _curve_loop(kind, system, cont, rows, specials, record, test_names, free, opts, n):
+    """Steps of a codim-1 curve: record points, locate codim-2 points between them."""
     for res in cont:
         A = rows[-1]
         B = record(res.u, res.tangent)
+        B["it"] = res.iterations
         found = []
         for tn in test_names:
             fa, fb = A["tests"].get(tn, np.nan), B["tests"].get(tn, np.nan)
@@ -511,6 +489,55 @@ def _continue_curve(kind, system, u0, pr: ODEProblem, opts, free, name):
         if opts.verbose:
             print(f"{kind} curve step {cont.n_steps}: params = {res.u[n:n + 2]}")
 
+
+def _continue_curve(kind, system, u0, pr: ODEProblem, opts, free, name):
+    if opts.both_sides:
+        one = opts.with_(both_sides=False)
+        sys2 = type(system).__new__(type(system))  # same start borders for the second run
+        sys2.__dict__.update(system.__dict__)
+        sys2._key = None
+        fwd = _continue_curve(kind, system, u0, pr, one, free, name)
+        back = _continue_curve(kind, sys2, u0, pr, one.with_(direction=-opts.direction), free,
+                               name)
+        out = merge_sides(back, fwd) if opts.direction > 0 else merge_sides(fwd, back)
+        out.options = opts
+        return out
+    n = pr.n
+    bounds = {n: (opts.p_min, opts.p_max), n + 1: _bound_for(opts, pr, free[1])}
+    opts.check_start(float(u0[n]), pr.param_label(free[0]))
+    lo2, hi2 = bounds[n + 1]
+    if not lo2 <= u0[n + 1] <= hi2:
+        raise ValueError(f"start {pr.param_label(free[1])} = {u0[n + 1]!r} is outside its "
+                         f"bounds [{lo2!r}, {hi2!r}]")
+    dim = u0.size
+    weights = np.ones(dim)
+    weights[n: n + 2] = opts.weights_param
+    cont = ArclengthContinuation(
+        system.G, u0, system.dG, ds=opts.ds, ds_min=opts.ds_min, ds_max=opts.ds_max,
+        max_steps=opts.max_steps, newton_tol=opts.newton_tol,
+        newton_max_iter=opts.newton_max_iter, bounds=bounds, direction=opts.direction,
+        direction_index=n + 1, weights=weights, max_angle=opts.max_angle,
+    )
+    test_names = _CODIM2_TESTS[kind] if opts.detect_codim2 else ()
+    dense_eigs = opts.eig_method == "dense" or (opts.eig_method == "auto"
+                                                and n <= opts.dense_eig_max)
+    n_eigs = min(opts.n_eigs or (n if dense_eigs else 12), n)
+
+    def record(u, t):
+        x, p = system.split(u)
+        tests = system.tests(u) if test_names else {}
+        ev = eigenvalues(pr.jac_x(x, p), opts.eig_method, n_eigs, opts.dense_eig_max)
+        return dict(u=u, t=t, tests=tests, ev=ev)
+
+    rows: list[dict] = []
+    specials: list[tuple[int, SpecialPoint]] = []
+    try:
+        if cont.status not in ("initial", "error"):
+            rows.append(record(cont.u, cont.tangent))
+        _curve_loop(kind, system, cont, rows, specials, record, test_names, free, opts, n)
+    except UserFunctionError as exc:  # keep every point computed before the failure
+        cont.fail(str(exc))
+
     N = len(rows)
     X = np.array([r["u"][:n] for r in rows]).reshape(N, n)
     P = np.array([system.split(r["u"])[1] for r in rows]).reshape(N, pr.n_params)
@@ -529,7 +556,8 @@ def _continue_curve(kind, system, u0, pr: ODEProblem, opts, free, name):
         kind=kind, x=X, p=P, param_indices=tuple(free), eigenvalues=EV, n_unstable=nu,
         tangents=T, special_points=sps, extra=extra, success=cont.success and N > 0,
         status=cont.status, message=cont.message, param_names=pr.param_names,
-        x_names=tuple(pr.x_names) if pr.x_names else None, name=name, problem=pr,
+        x_names=tuple(pr.x_names) if pr.x_names else None, name=name,
+        nit=int(sum(r.get("it", 0) for r in rows)), problem=pr,
         options=opts,
     )
 

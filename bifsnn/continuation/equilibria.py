@@ -23,6 +23,7 @@ import scipy.sparse as sp
 
 from bifsnn.continuation.arclength import ArclengthContinuation
 from bifsnn.continuation.codim2 import BranchPointSystem, FoldSystem, HopfSystem, _hstack
+from bifsnn.continuation.errors import UserFunctionError
 from bifsnn.continuation.events import (
     CurvePoint,
     eigenvalues,
@@ -34,7 +35,7 @@ from bifsnn.continuation.linalg import Factorization, bordered, multilinear_B, n
 from bifsnn.continuation.normal_forms import HopfData, critical_eigenvectors, first_lyapunov
 from bifsnn.continuation.options import ContinuationOptions
 from bifsnn.continuation.problem import ODEProblem
-from bifsnn.continuation.result import Branch, SpecialPoint, with_end_points
+from bifsnn.continuation.result import Branch, SpecialPoint, merge_sides, with_end_points
 
 __all__ = ["continue_equilibria", "switch_branch", "hopf_data"]
 
@@ -141,14 +142,29 @@ def continue_equilibria(
     name: str = "",
 ) -> Branch:
     """Continue equilibria of ``problem`` in ``problem.param`` from ``(x0, p0)`` (defaults:
-    ``problem.x0``, ``problem.p0``).  Returns a :class:`Branch` (partial on failure, with
-    ``success`` False and a ``message``).  ``tangent`` (length n+1, in (x, param) space)
-    starts the run along a given direction (used by :func:`switch_branch`)."""
+    ``problem.x0``, ``problem.p0``); returns a Branch of kind 'EP' (partial on failure, with
+    ``success`` False and a ``message``).  ``options.direction`` (+1/-1) is the direction of
+    the first step in the parameter; ``options.both_sides`` continues both ways and merges.
+    ``tangent`` (length n+1, in (x, param) space) starts the run along a given direction
+    (used by :func:`switch_branch`)."""
+    opts = options or ContinuationOptions()
+    if opts.both_sides:
+        one = opts.with_(both_sides=False)
+        kw = dict(x0=x0, p0=p0, tangent=tangent, name=name)
+        fwd = continue_equilibria(problem, one, **kw)
+        if tangent is not None:
+            kw["tangent"] = -np.asarray(tangent, dtype=float)
+        back = continue_equilibria(problem, one.with_(direction=-opts.direction), **kw)
+        out = merge_sides(back, fwd) if opts.direction > 0 else merge_sides(fwd, back)
+        out.options = opts
+        return out
     opts = options or ContinuationOptions()
     x0 = problem.x0 if x0 is None else np.asarray(x0, dtype=float)
     p0 = problem.p0 if p0 is None else np.asarray(p0, dtype=float)
-    curve = _EquilibriumCurve(problem, opts, p0)
     n, k = problem.n, problem.param
+    if tangent is None:
+        opts.check_start(float(p0[k]), problem.param_label(k))
+    curve = _EquilibriumCurve(problem, opts, p0)
     bounds = {n: (opts.p_min, opts.p_max)}
     weights = np.ones(n + 1)
     weights[n] = opts.weights_param
@@ -161,24 +177,29 @@ def continue_equilibria(
     )
     rows: list[CurvePoint] = []
     specials: list[tuple[int, SpecialPoint]] = []  # (row in the branch, point)
-    if cont.status != "initial":
+    nit = 0
+    if cont.status not in ("initial", "error"):
         rows.append(curve.point(0.0, cont.u, cont.tangent, cont.jacobian))
-    for res in cont:
-        new = curve.point(res.ds, res.u, res.tangent, res.jacobian)
-        prev = rows[-1]
-        if opts.detect_bifurcations:
-            found = _detect(curve, cont, prev, new)
-            for sp_, pt in found:
-                rows.append(pt)
-                specials.append((len(rows) - 1, sp_))
-        rows.append(new)
-        if opts.verbose:
-            print(f"step {cont.n_steps}: p = {res.u[n]:.6g}, ds = {res.ds:.3g}, "
-                  f"unstable = {new.counts[0]}")
-    return _make_branch(problem, opts, curve, rows, specials, cont, name)
+    try:
+        for res in cont:
+            nit += res.iterations
+            new = curve.point(res.ds, res.u, res.tangent, res.jacobian)
+            prev = rows[-1]
+            if opts.detect_bifurcations:
+                found = _detect(curve, cont, prev, new)
+                for sp_, pt in found:
+                    rows.append(pt)
+                    specials.append((len(rows) - 1, sp_))
+            rows.append(new)
+            if opts.verbose:
+                print(f"step {cont.n_steps}: p = {res.u[n]:.6g}, ds = {res.ds:.3g}, "
+                      f"unstable = {new.counts[0]}")
+    except UserFunctionError as exc:  # raised while locating: keep what was computed
+        cont.fail(str(exc))
+    return _make_branch(problem, opts, curve, rows, specials, cont, name, nit)
 
 
-def _make_branch(problem, opts, curve, rows, specials, cont, name) -> Branch:
+def _make_branch(problem, opts, curve, rows, specials, cont, name, nit) -> Branch:
     n = problem.n
     N = len(rows)
     X = np.array([r.u[:n] for r in rows]).reshape(N, n)
@@ -195,7 +216,7 @@ def _make_branch(problem, opts, curve, rows, specials, cont, name) -> Branch:
         tangents=T, special_points=sps, success=cont.success and N > 0, status=cont.status,
         message=msg, param_names=problem.param_names,
         x_names=tuple(problem.x_names) if problem.x_names else None,
-        name=name or problem.name, problem=problem, options=opts,
+        name=name or problem.name, nit=nit, problem=problem, options=opts,
     )
 
 
@@ -294,7 +315,10 @@ def _locate(curve: _EquilibriumCurve, cont, a: CurvePoint, b: CurvePoint, kind: 
         return (SpecialPoint("BP", -1, u[:n].copy(), curve.p_of(u), (k,), False,
                              {"tangent": pt.tangent}, "several eigenvalues crossed; "
                              "not resolved"), pt)
-    fold = a.tangent[n] * b.tangent[n] < 0
+    # a fold: the parameter component of the tangent changes sign, or vanishes at one end
+    # (a fold at the start point, where the count there is ambiguous)
+    tiny = 1e-8 * max(1.0, float(np.max(np.abs(a.tangent))))
+    fold = a.tangent[n] * b.tangent[n] < 0 or min(abs(a.tangent[n]), abs(b.tangent[n])) < tiny
     if fold:
         near = _closer(a, b, False)
         u0, _ = _interp(a, b, False)
@@ -478,43 +502,47 @@ def _transversality(pr: ODEProblem, x, p, k, J, q, pa) -> float:
 
 # ----------------------------------------------------------------------------- helpers
 def hopf_data(branch: Branch, point: SpecialPoint | int) -> HopfData:
-    """Data to start a cycle continuation at a Hopf point of an equilibrium branch.
+    """Deprecated: use ``HopfData.at(branch, point)`` (``point`` an index into
+    ``branch.special_points``), or ``continue_cycles(branch, point)`` to start cycles.
 
     ``point`` is a special point of type 'H' or its position among ``branch.points('H')``.
     """
+    import warnings
+
+    warnings.warn("hopf_data(branch, i) is deprecated: use HopfData.at(branch, point) or "
+                  "continue_cycles(branch, point, options)", DeprecationWarning, stacklevel=2)
     if isinstance(point, int):
         point = branch.points("H")[point]
-    if point.type != "H":
-        raise ValueError(f"not a Hopf point: {point.type}")
-    d = point.data
-    pr: ODEProblem = branch.problem
-    k = point.param_indices[0]
-    if "q" not in d:
-        J = pr.jac_x(point.x, point.p)
-        q, pa = critical_eigenvectors(J, 1j * d["omega"])
-    else:
-        q, pa = d["q"], d["p_adj"]
-    return HopfData(x=point.x.copy(), p=point.p.copy(), param=k, omega=float(d["omega"]),
-                    q=q, p_adj=pa, l1=d.get("l1"), dre_dp=d.get("dre_dp"))
+    return HopfData.at(branch, point)
 
 
 def switch_branch(branch: Branch, point: SpecialPoint | int,
-                  options: ContinuationOptions | None = None, direction: int = 1,
-                  name: str = "") -> Branch:
-    """Start the other branch through a branch point (explicit branch switching).
+                  options: ContinuationOptions | None = None, *, name: str = "") -> Branch:
+    """Start the other branch through a branch point (explicit branch switching); returns a
+    Branch of kind 'EP'.
 
-    The two tangents at the branch point solve the algebraic branching equation
+    ``point`` is a 'BP' SpecialPoint or an index into ``branch.special_points``.  The two
+    tangents at the branch point solve the algebraic branching equation
     ``<psi, G_uu[a phi1 + b phi2]^2> = 0`` (``phi1`` the known tangent, ``phi2`` the second
     null vector of G_u, ``psi`` the left null vector; second derivatives by finite
-    differences); the root farther from ``phi1`` gives the new direction.  ``direction``
-    (+1/-1) picks the side of the new branch.
+    differences); the root farther from ``phi1`` gives the new branch.  ``options.direction``
+    (+1/-1) picks its side along the parameter (along its largest state component if the new
+    branch leaves vertically, as at a pitchfork); ``options.both_sides`` continues both sides
+    and merges.
     """
-    if isinstance(point, int):
-        point = branch.points("BP")[point]
-    if point.type != "BP":
-        raise ValueError(f"not a branch point: {point.type}")
+    point = branch.point(point, "BP")
+    if branch.problem is None:
+        raise ValueError("the branch carries no problem: load it with "
+                         "load_branch(path, problem=...)")
     pr: ODEProblem = branch.problem
     opts = options or branch.options or ContinuationOptions()
+    if opts.both_sides:
+        one = opts.with_(both_sides=False)
+        fwd = switch_branch(branch, point, one, name=name)
+        back = switch_branch(branch, point, one.with_(direction=-opts.direction), name=name)
+        out = merge_sides(back, fwd) if opts.direction > 0 else merge_sides(fwd, back)
+        out.options = opts
+        return out
     curve = _EquilibriumCurve(pr, opts, point.p)
     n = pr.n
     u_star = np.r_[point.x, point.p[pr.param]]
@@ -540,7 +568,10 @@ def switch_branch(branch: Branch, point: SpecialPoint | int,
         th = max(roots, key=lambda r: abs(np.sin(r)))
     d = np.cos(th) * phi1 + np.sin(th) * phi2
     d /= np.linalg.norm(d)
-    if direction < 0:
+    # side: along the parameter; on a branch that leaves vertically (d[n] ~ 0, a pitchfork)
+    # along its largest state component
+    side = d[n] if abs(d[n]) > 1e-8 else d[int(np.argmax(np.abs(d[:n])))]
+    if side * opts.direction < 0:
         d = -d
     # first point on the new branch: Newton on [G; d.(u - u*) = ds]
     ds = opts.ds
@@ -554,8 +585,8 @@ def switch_branch(branch: Branch, point: SpecialPoint | int,
     if not ok:
         raise RuntimeError("branch switching failed: Newton did not converge on the new branch")
     t1 = cont.tangent_at(u1, J1, d)
-    new_opts = opts.with_(direction=1 if t1[n] >= 0 else -1)
+    new_opts = opts.with_(direction=1 if t1[n] >= 0 else -1, both_sides=False)
     out = continue_equilibria(pr, new_opts, x0=u1[:n], p0=curve.p_of(u1), tangent=t1,
                               name=name or f"{branch.name}-switched")
-    out.extra["switched_from"] = np.r_[u_star]
+    out.info["switched_from"] = np.r_[u_star]
     return out

@@ -177,18 +177,37 @@ def isolate(point_at: Callable[[float], CurvePoint | None], lo: CurvePoint, hi: 
 
 def locate_zero(value_at: Callable[[float], tuple[float, object] | None], s_lo: float,
                 s_hi: float, f_lo: float, f_hi: float, tol: float = 1e-10,
-                max_iter: int = 60) -> tuple[float, object, bool]:
-    """Zero of a scalar test function along a curve by the Illinois method.
+                max_iter: int = 60, *, ftol: float = 0.0, xtol: float | None = None,
+                ends: tuple[object, object] | None = None,
+                best: bool = False) -> tuple[float, object, bool]:
+    """Zero of a scalar test function along a curve by the Illinois method (modified regula
+    falsi): the one zero locator of the engine (equilibria, codim-2 curves, cycles).
 
     ``value_at(s)`` returns ``(test value, payload)`` for the corrected point at arclength
     ``s`` (or None).  Requires a sign change between ``f_lo`` and ``f_hi``.  Returns
     ``(s, payload, converged)``; converged when the bracket is shorter than
-    ``tol * (1 + |s|)`` or the test value vanishes.
+    ``tol * (1 + |s|)`` (or the absolute ``xtol``) or the test value is at most ``ftol`` in
+    modulus.  ``ends``: the payloads at ``s_lo`` and ``s_hi`` (known to the caller);
+    ``best``: return the evaluated point (ends included) with the smallest |test value|
+    rather than the last one.
     """
     if not (np.isfinite(f_lo) and np.isfinite(f_hi)) or f_lo * f_hi > 0:
         return 0.5 * (s_lo + s_hi), None, False
     a, b, fa, fb = s_lo, s_hi, f_lo, f_hi
     payload = None
+    if ends is not None:
+        top = (s_lo, ends[0], f_lo) if abs(f_lo) < abs(f_hi) else (s_hi, ends[1], f_hi)
+    else:
+        top = (0.5 * (s_lo + s_hi), None, np.inf)
+
+    def small(s_: float) -> bool:
+        return abs(b - a) <= (tol * (1 + abs(s_)) if xtol is None else xtol)
+
+    def out(s_: float, payload_: object, ok: bool) -> tuple[float, object, bool]:
+        if best and top[1] is not None:
+            return top[0], top[1], ok
+        return s_, payload_, ok
+
     side = 0
     s = 0.5 * (a + b)
     for _ in range(max_iter):
@@ -197,13 +216,17 @@ def locate_zero(value_at: Callable[[float], tuple[float, object] | None], s_lo: 
             s = 0.5 * (a + b)
         got = value_at(s)
         if got is None:
+            if best:
+                return out(s, payload, False)
             s = 0.5 * (a + b)
             got = value_at(s)
             if got is None:
                 return s, payload, False
         fs, payload = got
-        if fs == 0 or abs(b - a) <= tol * (1 + abs(s)):
-            return s, payload, True
+        if abs(fs) < abs(top[2]):
+            top = (s, payload, fs)
+        if fs == 0 or abs(fs) < ftol or small(s):
+            return out(s, payload, True)
         if fs * fb < 0:
             a, fa = b, fb
             b, fb = s, fs
@@ -212,6 +235,6 @@ def locate_zero(value_at: Callable[[float], tuple[float, object] | None], s_lo: 
             b, fb = s, fs
             fa = fa / 2 if side == 1 else fa
             side = 1
-        if abs(b - a) <= tol * (1 + abs(s)):
-            return s, payload, True
-    return s, payload, False
+        if xtol is None and small(s):
+            return out(s, payload, True)
+    return out(s, payload, False)

@@ -1,25 +1,27 @@
-"""Save and load continuation branches as HDF5 (self-describing, written atomically).
+"""Save and load continuation branches (every kind: EP, PO, LP, H, LPC, PD, NS) as HDF5
+(self-describing, written atomically).
 
-Layout: root attributes ``format = "bifsnn-branch"``, ``format_version``, ``kind``, ``name``,
-``status``, ``message``, ``success``, ``param_indices``, ``param_names``/``x_names`` (JSON);
-datasets ``x``, ``p``, ``eigenvalues`` (complex), ``n_unstable``, ``tangents``; group
-``extra`` (one dataset per array); group ``special_points`` with one subgroup per point
-(attributes ``type``, ``index``, ``located``, ``message``; datasets ``x``, ``p``; subgroup
-``data`` with arrays as datasets and scalars as attributes).  The problem (a Python
-callable) is not stored: a loaded branch has ``problem = None``.
+Layout: root attributes ``format = "bifsnn-branch"``, ``format_version``, ``bifsnn_version``,
+``kind``, ``name``, ``status``, ``message``, ``success``, ``nit``, ``param_indices``,
+``param_names``/``x_names`` (JSON), ``options`` and ``collocation`` (JSON of the settings
+used, or null); datasets ``x``, ``p``, ``eigenvalues`` (complex), ``n_unstable``,
+``tangents`` (if any); group ``extra`` (one dataset per per-point array: on cycle branches
+``period``, ``mesh``, ``nodes``, ...); group ``info`` (run scalars); group ``special_points``
+with one subgroup per point (attributes ``type``, ``index``, ``located``, ``message``,
+``param_indices``; datasets ``x``, ``p``; subgroup ``data`` with arrays as datasets and
+scalars as attributes).
 
-Cycle branches (:class:`~bifsnn.continuation.periodic.CycleBranch`) use the format
-``bifsnn-cycle-branch``: one group per point (attributes ``p``, ``T``, ``ncol``,
-``trivial_error``, ``amplitude``, ``newton_iterations``, ``ds``; datasets ``tm``, ``U`` and
-``multipliers``), one per special point (``kind``, ``index``, ``p``, ``T``, ``located``,
-``multipliers``, ``info``), the options as JSON.  :func:`save_branch` and
-:func:`load_branch` handle both kinds.
+The problem (Python callables) is not stored: pass it to ``load_branch(path, problem=...)``
+to get a branch that can be continued further (its dimension and parameter count are
+checked against the file).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -29,8 +31,9 @@ from bifsnn.continuation.result import Branch, SpecialPoint
 __all__ = ["save_branch", "load_branch"]
 
 FORMAT_NAME = "bifsnn-branch"
-CYCLE_FORMAT_NAME = "bifsnn-cycle-branch"
-FORMAT_VERSION = 1
+#: 2: one layout for every kind (cycles included), ``info``, ``nit``, ``options``,
+#: ``collocation``; version-1 files (equilibria and codim-2 curves) still load.
+FORMAT_VERSION = 2
 
 
 def _write_data(grp, data: dict) -> None:
@@ -66,37 +69,66 @@ def _read_data(grp) -> dict:
     return out
 
 
-def _write_header(h5, format_name: str, branch):
-    """Root attributes shared by both branch formats; returns the attribute set."""
-    from bifsnn._version import __version__
-
-    a = h5.attrs
-    a["format"] = format_name
-    a["format_version"] = FORMAT_VERSION
-    a["bifsnn_version"] = __version__
-    a["kind"] = branch.kind
-    a["name"] = getattr(branch, "name", "")
-    a["message"] = branch.message
-    a["success"] = bool(branch.success)
-    return a
+def _settings_json(obj) -> str:
+    if obj is None or not dataclasses.is_dataclass(obj):
+        return "null"
+    fields = dataclasses.asdict(obj)
+    if isinstance(fields.get("bounds"), dict):  # keep int keys as ints: [[key, lo, hi], ...]
+        fields["bounds"] = [[k, float(v[0]), float(v[1])] for k, v in fields["bounds"].items()]
+    return json.dumps(fields, default=str)
 
 
-def save_branch(branch, path: str | Path) -> Path:
-    """Write an equilibrium/codim-2 ``Branch`` or a ``CycleBranch`` to an HDF5 file
-    atomically; returns the path."""
+def _settings(raw: str | None, cls):
+    """Rebuild an options/collocation object from its JSON (None if absent or invalid)."""
+    if not raw:
+        return None
+    fields = json.loads(raw)
+    if fields is None:
+        return None
+    names = {f.name for f in dataclasses.fields(cls)}
+    kw = {}
+    for k, v in fields.items():
+        if k not in names:
+            continue
+        if isinstance(v, str) and v in ("inf", "-inf", "nan"):
+            v = float(v)
+        if k == "locators" and isinstance(v, list):
+            v = tuple(v)
+        if k == "bounds" and isinstance(v, list):
+            v = {key: (lo, hi) for key, lo, hi in v}
+        kw[k] = v
+    try:
+        return cls(**kw)
+    except (TypeError, ValueError):
+        return None
+
+
+def save_branch(branch: Branch, path: str | Path) -> Path:
+    """Write a :class:`Branch` of any kind to an HDF5 file atomically; returns the path."""
     import h5py
 
+    if not isinstance(branch, Branch):
+        raise TypeError(f"branch must be a Branch, got {type(branch).__name__}")
+    from bifsnn._version import __version__
 
     path = Path(path)
-    if not isinstance(branch, Branch) and hasattr(branch, "points"):
-        return _save_cycle_branch(branch, path)
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as h5:
-            a = _write_header(h5, FORMAT_NAME, branch)
+            a = h5.attrs
+            a["format"] = FORMAT_NAME
+            a["format_version"] = FORMAT_VERSION
+            a["bifsnn_version"] = __version__
+            a["kind"] = branch.kind
+            a["name"] = branch.name
+            a["message"] = branch.message
+            a["success"] = bool(branch.success)
             a["status"] = branch.status
+            a["nit"] = int(branch.nit)
             a["param_indices"] = np.asarray(branch.param_indices, dtype=int)
             a["param_names"] = json.dumps(list(branch.param_names or []) or None)
             a["x_names"] = json.dumps(list(branch.x_names or []) or None)
+            a["options"] = _settings_json(branch.options)
+            a["collocation"] = _settings_json(branch.collocation)
             h5.create_dataset("x", data=branch.x)
             h5.create_dataset("p", data=branch.p)
             h5.create_dataset("eigenvalues", data=branch.eigenvalues)
@@ -105,7 +137,9 @@ def save_branch(branch, path: str | Path) -> Path:
                 h5.create_dataset("tangents", data=branch.tangents)
             ex = h5.create_group("extra")
             for key, val in branch.extra.items():
-                ex.create_dataset(key, data=np.asarray(val))
+                arr = np.asarray(val)
+                ex.create_dataset(key, data=arr, compression="gzip" if arr.size > 4096 else None)
+            _write_data(h5.create_group("info"), dict(branch.info))
             sps = h5.create_group("special_points")
             sps.attrs["count"] = len(branch.special_points)
             for i, s in enumerate(branch.special_points):
@@ -121,16 +155,28 @@ def save_branch(branch, path: str | Path) -> Path:
     return path
 
 
-def load_branch(path: str | Path) -> Branch:
-    """Read a branch written by :func:`save_branch`."""
+def load_branch(path: str | Path, problem: Any = None) -> Branch:
+    """Read a branch written by :func:`save_branch`.
+
+    ``problem``: the problem the branch was computed from (an ODEProblem or CycleSystem);
+    attached to the branch so that it can be continued (``continue_cycles``,
+    ``continue_hopf``, ...).  Its state dimension and number of parameters must match the
+    file.  Without it the branch is data only (``problem`` None)."""
     import h5py
 
-    with h5py.File(Path(path), "r") as h5:
+    from bifsnn.continuation.options import ContinuationOptions
+    from bifsnn.continuation.periodic.discretization import Collocation
+
+    path = Path(path)
+    with h5py.File(path, "r") as h5:
         a = h5.attrs
-        if a.get("format") == CYCLE_FORMAT_NAME:
-            return _load_cycle_branch(h5)
         if a.get("format") != FORMAT_NAME:
-            raise ValueError(f"{path} is not a bifsnn branch file")
+            raise ValueError(f"{path} is not a bifsnn branch file (format "
+                             f"{a.get('format')!r})")
+        version = int(a.get("format_version", 0))
+        if not 1 <= version <= FORMAT_VERSION:
+            raise ValueError(f"{path}: format_version {version} is not supported (this "
+                             f"bifsnn reads 1..{FORMAT_VERSION})")
         sps = []
         grp = h5["special_points"]
         for key in sorted(grp):
@@ -143,7 +189,7 @@ def load_branch(path: str | Path) -> Branch:
             ))
         pn = json.loads(a["param_names"])
         xn = json.loads(a["x_names"])
-        return Branch(
+        branch = Branch(
             kind=str(a["kind"]), x=h5["x"][()], p=h5["p"][()],
             param_indices=tuple(int(k) for k in a["param_indices"]),
             eigenvalues=h5["eigenvalues"][()], n_unstable=h5["n_unstable"][()],
@@ -151,78 +197,28 @@ def load_branch(path: str | Path) -> Branch:
             special_points=sps, extra={k: v[()] for k, v in h5["extra"].items()},
             success=bool(a["success"]), status=str(a["status"]), message=str(a["message"]),
             param_names=tuple(pn) if pn else None, x_names=tuple(xn) if xn else None,
-            name=str(a["name"]),
+            name=str(a["name"]), nit=int(a.get("nit", 0)),
+            info=_read_data(h5["info"]) if "info" in h5 else {},
+            options=_settings(a.get("options"), ContinuationOptions),
+            collocation=_settings(a.get("collocation"), Collocation),
         )
+    n_rows = len(branch)
+    for key, arr in (("p", branch.p), ("eigenvalues", branch.eigenvalues),
+                     ("n_unstable", branch.n_unstable)):
+        if arr.shape[0] != n_rows:
+            raise ValueError(f"{path}: dataset {key!r} has {arr.shape[0]} rows, x has {n_rows}")
+    if problem is not None:
+        _check_problem(problem, branch, path)
+        branch.problem = problem
+    return branch
 
 
-_POINT_SCALARS = ("p", "T", "ncol", "trivial_error", "amplitude", "newton_iterations", "ds")
-
-
-def _save_cycle_branch(branch, path: Path) -> Path:
-    import dataclasses
-
-    import h5py
-
-
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as h5:
-            a = _write_header(h5, CYCLE_FORMAT_NAME, branch)
-            a["n"] = int(branch.n)
-            a["options"] = json.dumps(dataclasses.asdict(branch.options), default=str)
-            pts = h5.create_group("points")
-            for i, pt in enumerate(branch.points):
-                g = pts.create_group(f"{i:05d}")
-                for key in _POINT_SCALARS:
-                    g.attrs[key] = getattr(pt, key)
-                g.create_dataset("tm", data=pt.tm)
-                g.create_dataset("U", data=pt.U, compression="gzip")
-                if pt.multipliers is not None:
-                    g.create_dataset("multipliers", data=pt.multipliers)
-            sps = h5.create_group("special_points")
-            for i, sp in enumerate(branch.special_points):
-                g = sps.create_group(f"{i:05d}")
-                for key in ("kind", "index", "p", "T", "located"):
-                    g.attrs[key] = getattr(sp, key)
-                if sp.multipliers is not None:
-                    g.create_dataset("multipliers", data=sp.multipliers)
-                _write_data(g.create_group("info"), sp.info)
-            ex = h5.create_group("extra")
-            _write_data(ex, dict(branch.extra))
-    return path
-
-
-def _load_cycle_branch(h5):
-    from bifsnn.continuation.periodic.cycles import (
-        CycleBranch,
-        CycleOptions,
-        CyclePoint,
-        CycleSpecialPoint,
-    )
-
-    a = h5.attrs
-    opts_raw = json.loads(a["options"])
-    fields = {f for f in CycleOptions.__dataclass_fields__}
-    opts = CycleOptions(**{k: (tuple(v) if isinstance(v, list) else v)
-                           for k, v in opts_raw.items() if k in fields})
-    points = []
-    for key in sorted(h5["points"]):
-        g = h5["points"][key]
-        scal = {k: (g.attrs[k].item() if isinstance(g.attrs[k], np.generic) else g.attrs[k])
-                for k in _POINT_SCALARS}
-        points.append(CyclePoint(
-            tm=g["tm"][()], U=g["U"][()],
-            multipliers=g["multipliers"][()] if "multipliers" in g else None, **scal,
-        ))
-    specials = []
-    for key in sorted(h5["special_points"]):
-        g = h5["special_points"][key]
-        specials.append(CycleSpecialPoint(
-            kind=str(g.attrs["kind"]), index=int(g.attrs["index"]), p=float(g.attrs["p"]),
-            T=float(g.attrs["T"]), located=bool(g.attrs["located"]),
-            multipliers=g["multipliers"][()] if "multipliers" in g else None,
-            info=_read_data(g["info"]),
-        ))
-    return CycleBranch(points=points, special_points=specials, success=bool(a["success"]),
-                       message=str(a["message"]), n=int(a["n"]), options=opts,
-                       kind=str(a["kind"]), extra=_read_data(h5["extra"]),
-                       name=str(a["name"]))
+def _check_problem(problem: Any, branch: Branch, path: Path) -> None:
+    n = getattr(problem, "n", None)
+    if n is not None and int(n) != branch.x.shape[1]:
+        raise ValueError(f"problem has n = {n} states, the branch in {path} has "
+                         f"{branch.x.shape[1]}")
+    p0 = getattr(problem, "p0", getattr(problem, "params", None))
+    if p0 is not None and np.size(p0) != branch.p.shape[1]:
+        raise ValueError(f"problem has {np.size(p0)} parameters, the branch in {path} has "
+                         f"{branch.p.shape[1]}")

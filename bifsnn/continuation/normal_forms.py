@@ -175,3 +175,18 @@ class HopfData:
         t = np.linspace(0.0, T, n_points, endpoint=False)
         X = self.x[None, :] + 2 * z * np.real(np.exp(1j * self.omega * t)[:, None] * self.q)
         return t, X, p, T
+
+    @classmethod
+    def at(cls, branch, point) -> HopfData:
+        """The Hopf data of a Hopf point of an equilibrium branch (``point``: an 'H'
+        SpecialPoint or an index into ``branch.special_points``)."""
+        point = branch.point(point, "H")
+        d = point.data
+        k = point.param_indices[0]
+        if "q" not in d:
+            J = branch.problem.jac_x(point.x, point.p)
+            q, pa = critical_eigenvectors(J, 1j * d["omega"])
+        else:
+            q, pa = d["q"], d["p_adj"]
+        return cls(x=point.x.copy(), p=point.p.copy(), param=k, omega=float(d["omega"]),
+                   q=q, p_adj=pa, l1=d.get("l1"), dre_dp=d.get("dre_dp"))

@@ -1,7 +1,8 @@
-"""Options of the continuation engine (one object for equilibria and codim-2 curves)."""
+"""Options of the continuation engine: one object for equilibria, cycles and codim-1 curves."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -39,6 +40,15 @@ class ContinuationOptions:
     fold and Hopf curves.  ``locators``: the methods that locate BP and BT/cusp/Bautin points,
     tried in order, from :data:`LOCATORS` (None: Newton on the minimally augmented system,
     then regula falsi on the test function).
+
+    ``both_sides``: continue in both directions from the start and merge the two runs into
+    one branch (ordered from the ``-direction`` end to the ``+direction`` end).
+    Cycles only: ``period_max`` stops a cycle branch whose period exceeds it (homoclinic
+    approach), ``locate_max_iter`` bounds the regula-falsi iterations that locate LPC/PD/NS
+    points; the discretisation is a separate :class:`~bifsnn.continuation.periodic.Collocation`.
+
+    Every field is validated on construction (``ValueError`` naming the field and its range).
+    ``direction`` is +1 (increasing first parameter) or -1, the same on every kind of branch.
     """
 
     ds: float = 1e-2
@@ -63,23 +73,88 @@ class ContinuationOptions:
     detect_codim2: bool = True
     weights_param: float = 1.0
     locators: tuple[str, ...] | None = None
+    both_sides: bool = False
+    period_max: float = np.inf
+    locate_max_iter: int = 12
     verbose: bool = False
 
     def __post_init__(self) -> None:
-        if not (0 < self.ds_min <= self.ds_max):
-            raise ValueError("need 0 < ds_min <= ds_max")
-        if self.ds <= 0:
-            raise ValueError("ds must be positive (use direction=-1 to go backwards)")
-        if self.p_min >= self.p_max:
-            raise ValueError("need p_min < p_max")
+        _positive(self, "ds_min", "ds_max", "newton_tol", "locate_tol", "weights_param")
+        _positive(self, "ds", hint=" (use direction=-1 to go backwards)")
+        if not self.ds_min <= self.ds_max:
+            raise ValueError(f"ds_min = {self.ds_min!r} is out of range: must be <= ds_max = "
+                             f"{self.ds_max!r}")
+        for name in ("p_min", "p_max", "period_max"):
+            v = getattr(self, name)
+            if not isinstance(v, int | float | np.floating | np.integer) or math.isnan(v):
+                raise ValueError(f"{name} = {v!r} is out of range: must be a number "
+                                 "(+-inf for no bound)")
+        if not self.p_min < self.p_max:
+            raise ValueError(f"p_min = {self.p_min!r} is out of range: must be < p_max = "
+                             f"{self.p_max!r}")
+        if not self.period_max > 0:
+            raise ValueError(f"period_max = {self.period_max!r} is out of range: must be > 0")
+        if isinstance(self.direction, bool) or self.direction not in (1, -1):
+            raise ValueError(f"direction = {self.direction!r} is out of range: must be +1 "
+                             "(increasing parameter) or -1 (decreasing)")
+        self.direction = int(self.direction)
+        _integer(self, "max_steps", 1)
+        _integer(self, "newton_max_iter", 1)
+        _integer(self, "max_bisections", 0)
+        _integer(self, "locate_max_iter", 1)
+        _integer(self, "dense_eig_max", 1)
+        if self.n_eigs is not None:
+            _integer(self, "n_eigs", 1)
+        if self.max_angle is not None and not (
+                _is_real(self.max_angle) and 0 < self.max_angle <= math.pi):
+            raise ValueError(f"max_angle = {self.max_angle!r} is out of range: must be None or "
+                             "in (0, pi] (radians)")
+        if not isinstance(self.bounds, dict):
+            raise ValueError(f"bounds = {self.bounds!r} is out of range: must be a dict "
+                             "{parameter: (lo, hi)}")
+        for key, val in self.bounds.items():
+            try:
+                lo, hi = (float(v) for v in val)
+            except (TypeError, ValueError):
+                lo = hi = math.nan
+            if math.isnan(lo) or math.isnan(hi) or not lo < hi:
+                raise ValueError(f"bounds[{key!r}] = {val!r} is out of range: must be (lo, hi) "
+                                 "with lo < hi (+-inf for no bound)")
+        self.bounds = {key: (float(val[0]), float(val[1])) for key, val in self.bounds.items()}
         if self.eig_method not in ("auto", "dense", "sparse"):
-            raise ValueError("eig_method must be 'auto', 'dense' or 'sparse'")
+            raise ValueError(f"eig_method = {self.eig_method!r} is out of range: must be "
+                             "'auto', 'dense' or 'sparse'")
         if self.locators is not None:
             self.locators = tuple(self.locators)
             bad = [m for m in self.locators if m not in LOCATORS]
             if bad or not self.locators:
-                raise ValueError(f"locators = {self.locators!r}: must be a non-empty sequence "
-                                 f"of {LOCATORS}")
+                raise ValueError(f"locators = {self.locators!r} is out of range: must be a "
+                                 f"non-empty sequence of {LOCATORS}")
+
+    def check_start(self, value: float, label: str = "parameter") -> None:
+        """Raise ValueError when a start value lies outside [p_min, p_max]."""
+        if not self.p_min <= value <= self.p_max:
+            raise ValueError(f"start {label} = {value!r} is outside [p_min, p_max] = "
+                             f"[{self.p_min!r}, {self.p_max!r}]")
 
     def with_(self, **changes) -> ContinuationOptions:
+        """A validated copy with some fields changed."""
         return replace(self, **changes)
+
+
+def _is_real(v) -> bool:
+    return isinstance(v, int | float | np.floating | np.integer) and not isinstance(v, bool) \
+        and math.isfinite(v)
+
+
+def _positive(opts, *names: str, hint: str = "") -> None:
+    for name in names:
+        v = getattr(opts, name)
+        if not (_is_real(v) and v > 0):
+            raise ValueError(f"{name} = {v!r} is out of range: must be a finite number > 0{hint}")
+
+
+def _integer(opts, name: str, lo: int) -> None:
+    v = getattr(opts, name)
+    if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < lo:
+        raise ValueError(f"{name} = {v!r} is out of range: must be an integer >= {lo}")

@@ -5,7 +5,8 @@ curves).  Figures are :class:`matplotlib.figure.Figure` objects (no pyplot state
 Styles: stable parts solid, unstable parts dashed; special points marked and labelled with
 their type (LP, H, BP, BT, CP, GH, PD, LPC, NS, ...); end points (EP) are not labelled.
 
-Cycle branches are duck-typed.  Any object with
+Cycle branches are :class:`~bifsnn.continuation.Branch` objects of kind 'PO', or duck-typed:
+any object with
 
 * ``param_values``: (N,) values of the continuation parameter;
 * ``x_min``, ``x_max``: (N, n) componentwise minimum / maximum of the cycle over one period;
@@ -29,7 +30,7 @@ from bifsnn._figures import save_figure
 
 __all__ = ["bifurcation_diagram", "two_parameter_diagram", "save_figure", "plot_branch"]
 
-_COLORS = {"EP": "C0", "LP": "C0", "H": "C3"}
+_COLORS = {"EP": "C0", "LP": "C0", "H": "C3", "LPC": "C2", "PD": "C4", "NS": "C5"}
 _MARKERS = {"LP": "o", "H": "s", "BP": "^", "BT": "*", "CP": "D", "GH": "P", "ZH": "X",
             "PD": "v", "LPC": "o", "NS": "d"}
 
@@ -104,14 +105,30 @@ def _plot_cycle(ax, ax_T, cyc, component, color, names=None) -> None:
         _label_points(ax_T, pts, xs, T, color)
 
 
+def _is_cycle(obj) -> bool:
+    """A cycle branch: a Branch of a cycle kind, or a duck-typed object with a period."""
+    flag = getattr(obj, "is_cycle", None)
+    return bool(flag) if flag is not None else hasattr(obj, "period")
+
+
+def _as_list(obj) -> list:
+    if obj is None:
+        return []
+    if hasattr(obj, "param_values") or hasattr(obj, "x"):
+        return [obj]
+    return list(obj)
+
+
 def bifurcation_diagram(branches=(), cycles=(), component=0, period_panel: bool | None = None,
                         title: str = "", xlabel: str | None = None,
                         ylabel: str | None = None) -> Figure:
-    """One-parameter diagram of equilibrium ``branches`` and cycle branches (duck-typed, see
-    the module docstring).  ``component``: state index, name, ``"norm"`` or a callable on a
+    """One-parameter diagram of equilibrium and cycle branches (Branch objects of kind 'EP'
+    and 'PO', given in either argument, or duck-typed cycles, see the module docstring).
+    ``component``: state index, name, ``"norm"`` or a callable on a
     state vector.  With cycles a second panel shows period vs parameter (``period_panel``)."""
-    branches = [branches] if hasattr(branches, "x") else list(branches)
-    cycles = [cycles] if hasattr(cycles, "period") else list(cycles)
+    items = _as_list(branches) + _as_list(cycles)
+    branches = [b for b in items if not _is_cycle(b)]
+    cycles = [b for b in items if _is_cycle(b)]
     period_panel = bool(cycles) if period_panel is None else period_panel
     fig = Figure(figsize=(10, 4.2) if period_panel else (6, 4.5), layout="constrained")
     ax = fig.add_subplot(1, 2, 1) if period_panel else fig.add_subplot(1, 1, 1)
@@ -145,9 +162,9 @@ def bifurcation_diagram(branches=(), cycles=(), component=0, period_panel: bool 
 
 
 def two_parameter_diagram(curves, title: str = "") -> Figure:
-    """Two-parameter diagram of fold ('LP') and Hopf ('H') curves (Branch objects from
-    :func:`~bifsnn.continuation.codim2.continue_fold` / ``continue_hopf``), with BT, CP, GH
-    points labelled.  Also accepts cycle-curve objects with ``params`` (N, 2) and ``kind``."""
+    """Two-parameter diagram of codim-1 curves (Branch objects of kind 'LP', 'H', 'LPC',
+    'PD' from ``continue_fold``/``continue_hopf``/``continue_lpc``/``continue_pd``), with BT,
+    CP, GH points labelled.  Also accepts objects with ``params`` (N, 2) and ``kind``."""
     curves = [curves] if hasattr(curves, "params") else list(curves)
     fig = Figure(figsize=(6, 4.5), layout="constrained")
     ax = fig.add_subplot(1, 1, 1)
@@ -156,7 +173,9 @@ def two_parameter_diagram(curves, title: str = "") -> Figure:
         P = np.asarray(c.params)
         kind = getattr(c, "kind", "")
         color = _COLORS.get(kind, f"C{(i + 2) % 10}")
-        label = {"LP": "fold (LP)", "H": "Hopf (H)"}.get(kind, kind or getattr(c, "name", ""))
+        label = {"LP": "fold (LP)", "H": "Hopf (H)", "LPC": "fold of cycles (LPC)",
+                 "PD": "period doubling (PD)", "NS": "torus (NS)"}.get(
+                     kind, kind or getattr(c, "name", ""))
         ax.plot(P[:, 0], P[:, 1], color=color, lw=1.6,
                 label=label if label not in seen else None)
         seen.add(label)

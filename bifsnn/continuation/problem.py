@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import scipy.sparse as sp
 
+from bifsnn.continuation.errors import call_user
 from bifsnn.continuation.linalg import fd_jacobian, group_columns
 
 __all__ = ["ODEProblem"]
@@ -100,21 +101,22 @@ class ODEProblem:
 
     # ---------------------------------------------------------------- evaluations
     def rhs(self, x: np.ndarray, p: np.ndarray) -> np.ndarray:
-        return np.asarray(self.f(x, p), dtype=float)
+        """f(x, p) as a float array (an exception in f becomes a UserFunctionError)."""
+        return np.asarray(call_user(self.f, "f", x, p), dtype=float)
 
     def jac_x(self, x: np.ndarray, p: np.ndarray):
         """df/dx at (x, p): ndarray, or sparse CSC when the problem is sparse."""
         if self.dfdx is not None:
-            J = self.dfdx(x, p)
+            J = call_user(self.dfdx, "dfdx", x, p)
             return sp.csc_matrix(J) if sp.issparse(J) else np.asarray(J, dtype=float)
-        return fd_jacobian(lambda y: self.f(y, p), x, sparsity=self.jac_sparsity,
+        return fd_jacobian(lambda y: self.rhs(y, p), x, sparsity=self.jac_sparsity,
                            groups=self._groups, central=True)
 
     def jac_p(self, x: np.ndarray, p: np.ndarray, indices: Sequence[int]) -> np.ndarray:
         """df/dp for the parameters ``indices``: dense (n, len(indices))."""
         indices = [self.param_index(k) for k in indices]
         if self.dfdp is not None:
-            D = np.asarray(self.dfdp(x, p), dtype=float).reshape(self.n, -1)
+            D = np.asarray(call_user(self.dfdp, "dfdp", x, p), dtype=float).reshape(self.n, -1)
             return D[:, indices]
         out = np.empty((self.n, len(indices)))
         for j, k in enumerate(indices):

@@ -34,9 +34,9 @@ def test_cusp_on_fold_curve():
     assert len(lps) == 2
     np.testing.assert_allclose(sorted(lp.param for lp in lps),
                                [-2 / 3 ** 1.5, 2 / 3 ** 1.5], atol=1e-9)
-    fc = continue_fold(br, 0, "b2", ContinuationOptions(ds=0.05, ds_max=0.1, direction=-1,
-                                                        bounds={"b2": (-0.5, 2.0)},
-                                                        max_steps=200))
+    fc = continue_fold(br, br.points("LP")[0], "b2",
+                       ContinuationOptions(ds=0.05, ds_max=0.1, direction=-1,
+                                           bounds={"b2": (-0.5, 2.0)}, max_steps=200))
     assert fc.kind == "LP" and fc.param_indices == (0, 1)
     (cp,) = fc.points("CP")
     assert cp.located
@@ -114,7 +114,7 @@ def test_brusselator_hopf_curve_matches_formula():
                          p[1] * x[0] - x[0] ** 2 * x[1]])
     pr = ODEProblem(f, [1.0, 0.5], [1.0, 0.5], param="b", param_names=("a", "b"))
     br = continue_equilibria(pr, ContinuationOptions(ds=0.1, ds_max=0.5, p_max=4))
-    hc = continue_hopf(br, 0, "a", ContinuationOptions(ds=0.05, ds_max=0.2,
+    hc = continue_hopf(br, br.points("H")[0], "a", ContinuationOptions(ds=0.05, ds_max=0.2,
                                                        bounds={"a": (0.5, 3.0)}, p_max=20))
     a, b = hc.params[:, 1], hc.params[:, 0]
     assert np.max(np.abs(b - (1 + a * a))) < 1e-8       # b = 1 + a^2

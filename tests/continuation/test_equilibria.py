@@ -6,6 +6,7 @@ from cont_models import brusselator_1d, brusselator_1d_hopf_values
 
 from bifsnn.continuation import (
     ContinuationOptions,
+    HopfData,
     ODEProblem,
     continue_equilibria,
     hopf_data,
@@ -52,7 +53,10 @@ def test_hopf_normal_form(s):
 def test_hopf_data_predicts_cycle_amplitude():
     br = continue_equilibria(hopf_normal_form(-1.0),
                              ContinuationOptions(ds=0.05, ds_max=0.1, p_max=0.5))
-    hd = hopf_data(br, 0)
+    with pytest.warns(DeprecationWarning, match="HopfData.at"):
+        hd_old = hopf_data(br, 0)  # deprecated: position among the H points
+    hd = HopfData.at(br, br.points("H")[0])
+    assert hd_old.omega == hd.omega and hd_old.l1 == hd.l1
     assert abs(hd.period - 2 * np.pi) < 1e-9
     assert hd.side() == 1.0  # supercritical: cycles for mu > 0
     # exact cycle radius is sqrt(mu); leading-order prediction exact for this normal form
@@ -103,7 +107,7 @@ def test_pitchfork_branch_point_and_switching():
     assert bp.located and abs(bp.param) < 1e-8 and abs(bp.x[0]) < 1e-12
     assert not br.points("LP")
     for direction, sign in ((1, 1), (-1, -1)):
-        nb = switch_branch(br, bp, opts.with_(max_steps=60), direction=direction)
+        nb = switch_branch(br, bp, opts.with_(max_steps=60, direction=direction))
         assert nb.success
         # the new branch is p = x^2 (Newton tolerance): 1e-8
         assert np.max(np.abs(nb.param_values - nb.x[:, 0] ** 2)) < 1e-8
@@ -125,6 +129,23 @@ def test_transcritical_branch_point_and_switching():
     # exchange of stability: x = p is stable for p > 0
     pos = nb.param_values > 0.05
     assert np.all(nb.n_unstable[pos] == 0)
+    # direction is along the parameter; both_sides gives the whole line x = p, merged
+    for d in (1, -1):
+        side = switch_branch(br, bp, opts.with_(max_steps=5, direction=d))
+        assert np.all(np.sign(side.param_values[1:] - bp.param) == d)
+    both = switch_branch(br, bp, opts.with_(max_steps=5, both_sides=True))
+    assert len(both) == 11 and np.all(np.diff(both.param_values) > 0)
+    assert np.max(np.abs(both.x[:, 0] - both.param_values)) < 1e-8
+
+
+def test_both_sides_equilibria_and_hopf_curve_merge():
+    pr = ODEProblem(lambda x, p: np.array([p[0] - x[0] ** 3]), [0.0], [0.0])
+    both = continue_equilibria(pr, ContinuationOptions(ds=0.1, max_steps=5, both_sides=True))
+    assert len(both) == 11 and np.all(np.diff(both.param_values) > 0)
+    assert both.param_values[0] < 0 < both.param_values[-1]
+    assert [s.type for s in both.special_points] == ["EP", "EP"]
+    assert both.special_points[-1].index == 10
+    assert np.max(np.abs(both.param_values - both.x[:, 0] ** 3)) < 1e-9
 
 
 def test_brusselator_1d_all_hopf_crossings_located():

@@ -153,7 +153,7 @@ def test_planar_bp_rotated(monkeypatch):
     assert err_old > 10 * err   # regula falsi to locate_tol = 1e-6: measured 1.1e-7
     # switching at the Newton-located BP lands on the other branch y = 0, i.e. z = Z0
     monkeypatch.setattr(eq, "BP_LOCATORS", ("newton", "regula_falsi"))
-    nb = switch_branch(new, bp, opts.with_(max_steps=20, p_min=P0 - 0.3), direction=1)
+    nb = switch_branch(new, bp, opts.with_(max_steps=20, p_min=P0 - 0.3))
     assert nb.success
     assert np.max(np.abs(nb.x - Z0)) < 1e-9  # Newton tolerance on the new branch: 1e-9
 

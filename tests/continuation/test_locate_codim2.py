@@ -77,7 +77,7 @@ def _run(kind, locators, locate_tol, monkeypatch):
         pr = ODEProblem(f, lift(np.array([y0])), a0, param_names=names)
         br = continue_equilibria(pr, ContinuationOptions(ds=0.05, ds_max=0.1, p_min=-3,
                                                          p_max=3))
-        curve = continue_fold(br, 0, "a2", ContinuationOptions(
+        curve = continue_fold(br, br.points("LP")[0], "a2", ContinuationOptions(
             ds=0.05, ds_max=0.1, direction=-1, bounds={"a2": (A[1] - 0.5, A[1] + 2)},
             max_steps=200, locate_tol=locate_tol))
     elif kind == "BT":
@@ -86,7 +86,7 @@ def _run(kind, locators, locate_tol, monkeypatch):
         pr = ODEProblem(f, lift(np.array([-1.0, 0.0])), a0, param_names=names)
         br = continue_equilibria(pr, ContinuationOptions(ds=0.05, ds_max=0.1,
                                                          p_min=A[0] - 2, p_max=A[0] + 2))
-        curve = continue_fold(br, 0, "a2", ContinuationOptions(
+        curve = continue_fold(br, br.points("LP")[0], "a2", ContinuationOptions(
             ds=0.05, ds_max=0.1, direction=-1, bounds={"a2": (A[1] - 1, A[1] + 2)},
             max_steps=200, locate_tol=locate_tol))
     elif kind == "BT-H":
@@ -96,7 +96,7 @@ def _run(kind, locators, locate_tol, monkeypatch):
         pr = ODEProblem(f, lift(np.array([y1, 0.0])), a0, param_names=names)
         br = continue_equilibria(pr, ContinuationOptions(ds=0.05, ds_max=0.1,
                                                          p_min=A[0] - 2, p_max=A[0] + 0.2))
-        curve = continue_hopf(br, 0, "a2", ContinuationOptions(
+        curve = continue_hopf(br, br.points("H")[0], "a2", ContinuationOptions(
             ds=0.05, ds_max=0.1, bounds={"a2": (A[1] - 2, A[1] + 1)}, max_steps=200,
             locate_tol=locate_tol))
     else:  # GH
@@ -105,7 +105,7 @@ def _run(kind, locators, locate_tol, monkeypatch):
         pr = ODEProblem(f, lift(np.zeros(2)), a0, param_names=names)
         br = continue_equilibria(pr, ContinuationOptions(ds=0.05, ds_max=0.1,
                                                          p_max=A[0] + 0.5))
-        curve = continue_hopf(br, 0, "a2", ContinuationOptions(
+        curve = continue_hopf(br, br.points("H")[0], "a2", ContinuationOptions(
             ds=0.05, ds_max=0.2, bounds={"a2": (A[1] - 2, A[1] + 1)}, max_steps=200,
             locate_tol=locate_tol))
     (pt,) = curve.points("BT" if kind == "BT-H" else kind)

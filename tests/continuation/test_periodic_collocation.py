@@ -5,7 +5,7 @@ import pytest
 from scipy.integrate import solve_ivp
 
 from bifsnn.continuation.periodic import (
-    Collocation,
+    CollocationOperator,
     CycleSystem,
     adapt_mesh,
     collocation_tables,
@@ -103,8 +103,8 @@ def test_finite_difference_jacobian_matches_analytic():
     tm = uniform_mesh(16)
     t = node_times(tm, 4)
     U = 0.5 * np.c_[np.cos(2 * np.pi * t), np.sin(2 * np.pi * t)]
-    a = Collocation(s_an, tm, 4).newton(U, 6.0, 0.3)
-    b = Collocation(s_fd, tm, 4).newton(U, 6.0, 0.3)
+    a = CollocationOperator(s_an, tm, 4).newton(U, 6.0, 0.3)
+    b = CollocationOperator(s_fd, tm, 4).newton(U, 6.0, 0.3)
     assert a.success and b.success
     assert abs(a.T - b.T) < 1e-9 and np.abs(a.U - b.U).max() < 1e-9
 

@@ -9,8 +9,20 @@ cycle (1 and mu_2) and s_k = 2 - 2 cos(pi k / K) the eigenvalues of the no-flux 
 import numpy as np
 import pytest
 
-from bifsnn.continuation.periodic import continue_cycles, cycle_from_hopf, solve_cycle
+from bifsnn.continuation import ContinuationOptions
+from bifsnn.continuation.periodic import (
+    CYCLE_DEFAULTS,
+    Collocation,
+    continue_cycles_from_orbit,
+    cycle_from_hopf,
+    solve_cycle,
+)
 from bifsnn.continuation.periodic.examples import brusselator_chain
+
+
+def opts(**kw) -> ContinuationOptions:
+    """Cycle continuation options: the cycle defaults with some fields changed."""
+    return ContinuationOptions(**{**CYCLE_DEFAULTS, **kw})
 
 
 def _run(K: int, steps: int, ntst: int):
@@ -21,13 +33,14 @@ def _run(K: int, steps: int, ntst: int):
     k = int(np.argmin(np.abs(lam - 1j)))
     assert abs(lam[k] - 1j) < 1e-12
     start = cycle_from_hopf(s, x, B, lam[k].imag, V[:, k], ntst=ntst)
-    br = continue_cycles(s, start, ds=0.1, max_steps=steps, ntst=ntst, ncol=4)
+    br = continue_cycles_from_orbit(s, start, opts(ds=0.1, max_steps=steps),
+                                    Collocation(ntst=ntst, ncol=4))
     return s, br
 
 
 def _check(K: int, br, ntst: int):
     assert len(br) >= 3
-    pt = br.points[-1]
+    pt = br.cycle(-1)
     assert pt.p > 2.01  # the branch really moved away from the Hopf point
     # homogeneous: every cell carries the same orbit (1e-9, Newton tolerance level)
     assert np.abs(pt.U[:, 0::2] - pt.U[:, [0]]).max() < 1e-8
@@ -44,7 +57,7 @@ def _check(K: int, br, ntst: int):
     got = np.sort(np.abs(pt.multipliers))[::-1]
     nk = min(6, len(got))
     assert np.abs(got[:nk] - exact[:nk]).max() < 1e-6
-    assert pt.trivial_error < 1e-6
+    assert pt.floquet.trivial_error < 1e-6
 
 
 def test_brusselator_chain_n50():
@@ -69,11 +82,13 @@ def test_sparsity_detection_matches_given_pattern():
     s_pat, br = _run(10, 3, 20)
     s_dense = CycleSystem(s_pat.f_user, s_pat.n, dfdx=s_pat.dfdx_user, dfdp=s_pat.dfdp_user,
                           vectorized=True)
-    start = br.points[0]
-    a = continue_cycles(s_pat, start, ds=0.1, max_steps=2, ntst=20)
-    b = continue_cycles(s_dense, start, ds=0.1, max_steps=2, ntst=20)
+    start = br.cycle(0)
+    a = continue_cycles_from_orbit(s_pat, start, opts(ds=0.1, max_steps=2), Collocation(ntst=20))
+    b = continue_cycles_from_orbit(s_dense, start, opts(ds=0.1, max_steps=2),
+                                   Collocation(ntst=20))
     assert len(a) == len(b) == 3
-    assert np.abs(a.p - b.p).max() < 1e-10 and np.abs(a.period - b.period).max() < 1e-10
+    assert np.abs(a.param_values - b.param_values).max() < 1e-10
+    assert np.abs(a.period - b.period).max() < 1e-10
     pat = s_dense.detect_sparsity(start.U, start.p)
     assert pat.sum() == s_pat.nnz  # tridiagonal-block pattern recovered exactly
 
@@ -102,7 +117,7 @@ def test_reduced_neuron_model_cycle():
     assert sol.success, sol.message
     assert abs(sol.T - T_sim) < 1e-3 * T_sim
     assert sol.floquet.trivial_error < 1e-5
-    br = continue_cycles(s, sol, ds=0.05, max_steps=2, ntst=60, ncol=4)
+    br = continue_cycles_from_orbit(s, sol, opts(ds=0.05, max_steps=2), Collocation(ntst=60))
     assert len(br) == 3, br.message
 
 
@@ -114,18 +129,16 @@ def test_reduced_neuron_model_p_ei_branch_special_points():
     # 8 digits); the fast corrector must reproduce them to 1e-6 (location tolerances are
     # 1e-8/1e-9 in the test functions, the rest is the Newton tolerance).
     from bifsnn import NetworkParams
-    from bifsnn.continuation import ContinuationOptions, continue_equilibria, hopf_data
-    from bifsnn.continuation.periodic import CycleOptions, cycle_from_hopf_data
+    from bifsnn.continuation import continue_cycles, continue_equilibria
     from bifsnn.reduction import MarkovModelDef, find_equilibrium
 
     m = MarkovModelDef(NetworkParams().replace(p_EI=1.0), bin_rule="smooth").compile()
     prob = m.ode_problem("p_EI", x0=find_equilibrium(m).x)
     eq = continue_equilibria(prob, ContinuationOptions(ds=2, ds_max=20, p_min=0.9, p_max=1.0,
                                                        direction=-1))
-    system, start = cycle_from_hopf_data(prob, hopf_data(eq, eq.points("H")[0]), ntst=40)
-    br = continue_cycles(system, start, CycleOptions(max_steps=25, p_min=0.9, p_max=1.0,
-                                                     ntst=40))
-    got = [(s.kind, s.p) for s in br.special_points]
+    br = continue_cycles(eq, eq.points("H")[0], opts(max_steps=25, p_min=0.9, p_max=1.0),
+                         Collocation(ntst=40))
+    got = [(s.type, s.param) for s in br.special_points if s.type != "EP"]
     want = [("NS", 0.94739262), ("LPC", 0.91031495), ("NS", 0.91265844)]
     assert [k for k, _ in got] == [k for k, _ in want], got
     for (_, p), (_, q) in zip(got, want, strict=True):
@@ -133,5 +146,5 @@ def test_reduced_neuron_model_p_ei_branch_special_points():
     assert all(s.located for s in br.special_points)
     # trivial multiplier on the regular points (at the LPC a second multiplier is at 1 and
     # the Jordan pair splits by ~sqrt(rounding), 6e-6 there, in both versions)
-    special = {s.index for s in br.special_points}
-    assert max(pt.trivial_error for i, pt in enumerate(br.points) if i not in special) < 1e-8
+    special = {s.index for s in br.special_points if s.type != "EP"}
+    assert max(e for i, e in enumerate(br.extra["trivial_error"]) if i not in special) < 1e-8

@@ -16,9 +16,12 @@ import math
 import numpy as np
 import scipy.sparse as sp
 
+from bifsnn.continuation import ContinuationOptions
 from bifsnn.continuation.periodic import (
+    CYCLE_DEFAULTS,
+    Collocation,
     CycleSystem,
-    continue_cycles,
+    continue_cycles_from_orbit,
     solve_cycle,
     uniform_mesh,
 )
@@ -26,6 +29,11 @@ from bifsnn.continuation.periodic.collocation import sparse_lu
 from bifsnn.continuation.periodic.mesh import node_times
 
 W = 1.0 / math.pi
+
+
+def opts(**kw) -> ContinuationOptions:
+    """Cycle continuation options: the cycle defaults with some fields changed."""
+    return ContinuationOptions(**{**CYCLE_DEFAULTS, **kw})
 
 
 def _f(x: np.ndarray, nu: float) -> np.ndarray:
@@ -66,19 +74,20 @@ def _start(nu0: float, ntst: int = 20):
 
 def test_ns_known_answer_location_and_angle():
     sys_, sol = _start(-0.1)
-    br = continue_cycles(sys_, sol, ds=0.03, ds_max=0.05, max_steps=30, p_min=-0.2, p_max=0.1,
-                         ntst=20, ncol=4)
+    br = continue_cycles_from_orbit(sys_, sol, opts(ds=0.03, ds_max=0.05, max_steps=30,
+                                                    p_min=-0.2, p_max=0.1),
+                                    Collocation(ntst=20, ncol=4))
     assert br.success, br.message
-    kinds = [s.kind for s in br.special_points]
+    kinds = [s.type for s in br.special_points]
     # exactly one special point, the NS; no spurious LPC/PD on this p-monotone branch
-    assert kinds == ["NS"], kinds
-    ns = br.special_points[0]
+    assert kinds == ["EP", "NS", "EP"], kinds
+    ns = br.special_points[1]
     assert ns.located
     # exact answer nu = 0; collocation (ntst=20, ncol=4) of the linear variational equation is
     # accurate to ~1e-10 here, the locator stops at |test| < 1e-8 => 1e-6 is a safe margin
-    assert abs(ns.p) < 1e-6, ns.p
-    assert abs(ns.T - 2 * np.pi) < 1e-8  # the cycle does not depend on nu
-    mu = ns.multipliers
+    assert abs(ns.param) < 1e-6, ns.param
+    assert abs(ns.data["period"] - 2 * np.pi) < 1e-8  # the cycle does not depend on nu
+    mu = ns.data["multipliers"]
     cplx = mu[np.abs(mu.imag) > 1e-3]
     assert cplx.size == 2
     # on the unit circle at the located point, at angle +-2 pi w = +-2 rad
@@ -90,31 +99,33 @@ def test_ns_known_answer_location_and_angle():
     assert abs(real[0] - math.exp(-4 * math.pi)) < 1e-8
     # stability flips at the NS: stable before, unstable after (multiplier modulus
     # exp(2 pi nu) on both sides); points on either side are checked against that formula
-    for pt in br.points:
-        if abs(pt.p) > 1e-3:
-            assert pt.stable == (pt.p < 0), (pt.p, pt.multipliers)
-            m = pt.multipliers[np.abs(pt.multipliers.imag) > 1e-3]
-            assert np.allclose(np.abs(m), math.exp(2 * np.pi * pt.p), rtol=1e-7)
+    for i, p in enumerate(br.param_values):
+        if abs(p) > 1e-3:
+            mult = br.multipliers[i]
+            assert br.stable[i] == (p < 0), (p, mult)
+            m = mult[np.abs(mult.imag) > 1e-3]
+            assert np.allclose(np.abs(m), math.exp(2 * np.pi * p), rtol=1e-7)
 
 
 def test_ns_chord_and_full_newton_agree():
     # the chord corrector (one LU per step) must give the same branch and NS location as
     # full Newton: both stop at the same correction tolerance newton_tol = 1e-9 (relative)
     sys_, sol = _start(-0.1)
-    kw = dict(ds=0.03, ds_max=0.05, max_steps=30, p_min=-0.2, p_max=0.1, ntst=20, ncol=4)
-    a = continue_cycles(sys_, sol, newton_chord=True, **kw)
-    b = continue_cycles(sys_, sol, newton_chord=False, **kw)
-    assert [s.kind for s in a.special_points] == [s.kind for s in b.special_points] == ["NS"]
-    assert abs(a.special_points[0].p - b.special_points[0].p) < 1e-8
+    o = opts(ds=0.03, ds_max=0.05, max_steps=30, p_min=-0.2, p_max=0.1)
+    a = continue_cycles_from_orbit(sys_, sol, o, Collocation(ntst=20, newton_chord=True))
+    b = continue_cycles_from_orbit(sys_, sol, o, Collocation(ntst=20, newton_chord=False))
+    assert [s.type for s in a.points("NS")] == [s.type for s in b.points("NS")] == ["NS"]
+    assert abs(a.points("NS")[0].param - b.points("NS")[0].param) < 1e-8
 
 
 def test_ns_reverse_direction_detected():
     # crossing from the unstable side (decreasing nu) finds the same point
     sys_, sol = _start(0.07)
-    br = continue_cycles(sys_, sol, ds=-0.03, ds_max=0.05, max_steps=30, p_min=-0.1,
-                         p_max=0.2, ntst=20, ncol=4)
-    assert [s.kind for s in br.special_points] == ["NS"]
-    assert abs(br.special_points[0].p) < 1e-6
+    br = continue_cycles_from_orbit(sys_, sol, opts(ds=0.03, ds_max=0.05, max_steps=30,
+                                                    p_min=-0.1, p_max=0.2, direction=-1),
+                                    Collocation(ntst=20, ncol=4))
+    assert [s.type for s in br.special_points] == ["EP", "NS", "EP"]
+    assert abs(br.points("NS")[0].param) < 1e-6
 
 
 def test_sparse_lu_permutation_reuse_solves_exactly():
@@ -134,3 +145,12 @@ def test_sparse_lu_permutation_reuse_solves_exactly():
     assert np.abs(A2 @ x2 - b).max() < 1e-10 * np.abs(b).max() * 10
     X = lu2.solve(np.column_stack([b, 2 * b]))
     assert np.allclose(X[:, 1], 2 * x2, rtol=1e-12, atol=1e-14)
+    # transposed solves through the cached permutation (used by the bordered LPC/PD systems)
+    y = lu2.solve(b, trans="T")
+    assert np.abs(A2.T @ y - b).max() < 1e-10 * np.abs(b).max() * 10
+    # the dense/sparse Factorization goes through the same wrapper (one SuperLU path)
+    from bifsnn.continuation.linalg import Factorization
+
+    fac = Factorization(A2)
+    assert np.abs(A2 @ fac.solve(b) - b).max() < 1e-10 * np.abs(b).max() * 10
+    assert fac.det_sign() == Factorization(A2.toarray()).det_sign()

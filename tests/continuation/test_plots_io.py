@@ -3,6 +3,7 @@
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 
 from bifsnn._figures import save_figure
 from bifsnn.continuation import ContinuationOptions, ODEProblem, continue_equilibria, continue_hopf
@@ -40,7 +41,7 @@ def test_save_load_roundtrip(tmp_path):
 
 def test_two_parameter_branch_roundtrip(tmp_path):
     br = brusselator()
-    hc = continue_hopf(br, 0, "a", ContinuationOptions(ds=0.1, ds_max=0.2,
+    hc = continue_hopf(br, br.points("H")[0], "a", ContinuationOptions(ds=0.1, ds_max=0.2,
                                                        bounds={"a": (0.5, 2.0)}))
     back = load_branch(save_branch(hc, tmp_path / "h.h5"))
     assert back.param_indices == (1, 0)
@@ -61,7 +62,7 @@ def test_diagrams_written_as_png_and_pdf(tmp_path):
     paths = save_figure(fig, tmp_path / "one")
     assert [p.suffix for p in paths] == [".png", ".pdf"]
     assert all(p.stat().st_size > 1000 for p in paths)
-    hc = continue_hopf(br, 0, "a", ContinuationOptions(ds=0.1, ds_max=0.2,
+    hc = continue_hopf(br, br.points("H")[0], "a", ContinuationOptions(ds=0.1, ds_max=0.2,
                                                        bounds={"a": (0.5, 2.0)}))
     fig2 = two_parameter_diagram([hc])
     assert fig2.axes[0].get_xlabel() == "b" and fig2.axes[0].get_ylabel() == "a"
@@ -72,24 +73,100 @@ def test_diagrams_written_as_png_and_pdf(tmp_path):
     assert {"-", "--"} <= styles
 
 
-def test_cycle_branch_roundtrip(tmp_path):
-    """A cycle branch with special points saves and loads with every array bit-identical."""
-    from bifsnn.continuation.io import load_branch, save_branch
-    from bifsnn.continuation.periodic import continue_cycles, cycle_from_hopf
-    from bifsnn.continuation.periodic.examples import bautin
+def _assert_same(a, b):
+    assert a.kind == b.kind and len(a) == len(b)
+    assert a.message == b.message and a.success == b.success and a.status == b.status
+    assert a.nit == b.nit and a.param_indices == b.param_indices
+    assert a.param_names == b.param_names and a.x_names == b.x_names
+    for key in ("x", "p", "eigenvalues", "n_unstable"):
+        np.testing.assert_array_equal(getattr(a, key), getattr(b, key))
+    assert sorted(a.extra) == sorted(b.extra)
+    for key in a.extra:
+        np.testing.assert_array_equal(a.extra[key], b.extra[key])
+    assert [(s.type, s.index, s.located) for s in a.special_points] == \
+        [(s.type, s.index, s.located) for s in b.special_points]
+    assert a.options == b.options and a.collocation == b.collocation
 
-    s = bautin(1.0)
+
+def _bautin_cycles():
+    from bifsnn.continuation.periodic import Collocation, continue_cycles_from_orbit
+    from bifsnn.continuation.periodic.examples import bautin_2p
+
+    s = bautin_2p(0.0, 1.0)
     q = np.array([1.0, -1j]) / np.sqrt(2)
+    from bifsnn.continuation.periodic import cycle_from_hopf
+
     start = cycle_from_hopf(s, np.zeros(2), 0.0, 1.0, q, ntst=12)
-    br = continue_cycles(s, start, ds=0.05, max_steps=40, ntst=12, p_min=-0.5, p_max=0.5)
-    assert any(sp.kind == "LPC" for sp in br.special_points)
-    back = load_branch(save_branch(br, tmp_path / "cyc.h5"))
-    assert type(back) is type(br) and len(back) == len(br)
-    assert back.message == br.message and back.success == br.success
-    for a, b in zip(br.points, back.points, strict=True):
-        assert a.p == b.p and a.T == b.T and a.ncol == b.ncol
-        np.testing.assert_array_equal(a.U, b.U)
-        np.testing.assert_array_equal(a.multipliers, b.multipliers)
-    assert [(sp.kind, sp.p) for sp in back.special_points] == \
-        [(sp.kind, sp.p) for sp in br.special_points]
-    assert back.options == br.options
+    br = continue_cycles_from_orbit(s, start, ContinuationOptions(
+        ds=0.05, ds_max=1.0, max_steps=40, newton_max_iter=8, p_min=-0.5, p_max=0.5),
+        Collocation(ntst=12))
+    return s, br
+
+
+def test_cycle_branch_roundtrip_and_continuation(tmp_path):
+    """A PO branch saves and loads with every array bit-identical; loaded with its problem
+    it continues (from its LPC, in two parameters) exactly as the original does."""
+    from bifsnn.continuation.periodic import continue_lpc
+
+    s, br = _bautin_cycles()
+    assert br.points("LPC")
+    path = save_branch(br, tmp_path / "cyc.h5")
+    bare = load_branch(path)
+    _assert_same(br, bare)
+    assert bare.problem is None
+    np.testing.assert_array_equal(bare.cycle(3).U, br.cycle(3).U)
+    with pytest.raises(ValueError, match="problem"):
+        continue_lpc(bare, bare.points("LPC")[0], 1)
+    back = load_branch(path, problem=s)
+    o = ContinuationOptions(ds=0.05, max_steps=3)
+    c1 = continue_lpc(br, br.points("LPC")[0], 1, o)
+    c2 = continue_lpc(back, back.points("LPC")[0], 1, o)
+    np.testing.assert_array_equal(c1.p, c2.p)
+    # the LPC curve itself round-trips and keeps its kind and both parameter indices
+    c3 = load_branch(save_branch(c1, tmp_path / "lpc.h5"), problem=s)
+    _assert_same(c1, c3)
+    assert c3.kind == "LPC" and c3.param_indices == (0, 1)
+
+
+def test_equilibrium_branch_loaded_with_problem_continues(tmp_path):
+    br = brusselator()
+    back = load_branch(save_branch(br, tmp_path / "b.h5"), problem=br.problem)
+    _assert_same(br, back)
+    o = ContinuationOptions(ds=0.1, ds_max=0.2, max_steps=5, bounds={"a": (0.5, 2.0)})
+    h1 = continue_hopf(br, br.points("H")[0], "a", o)
+    h2 = continue_hopf(back, back.points("H")[0], "a", o)
+    np.testing.assert_array_equal(h1.p, h2.p)
+    # a two-parameter curve loaded with its problem: its end point starts the same curve
+    hl = load_branch(save_branch(h1, tmp_path / "h.h5"), problem=br.problem)
+    _assert_same(h1, hl)
+    with pytest.raises(ValueError, match="states"):
+        load_branch(tmp_path / "b.h5", problem=ODEProblem(lambda x, p: x, [0.0], [1.0, 2.0]))
+
+
+def test_load_rejects_unknown_format_version(tmp_path):
+    import h5py
+
+    path = save_branch(brusselator(), tmp_path / "b.h5")
+    with h5py.File(path, "r+") as h5:
+        h5.attrs["format_version"] = 99
+    with pytest.raises(ValueError, match="format_version 99"):
+        load_branch(path)
+
+
+def test_dataframe_and_xarray_on_every_kind():
+    br = brusselator()
+    df = br.to_dataframe()
+    assert list(df.columns[:3]) == ["b", "x", "y"] and len(df) == len(br)
+    assert set(df["special"]) >= {"H", "EP"}
+    ds = br.to_xarray()
+    assert ds["x"].shape == (len(br), 2) and ds.attrs["kind"] == "EP"
+    _, po = _bautin_cycles()
+    df = po.to_dataframe()
+    assert {"period", "amplitude", "x_min_x0", "x_max_x1", "stable"} <= set(df.columns)
+    assert (df["special"] == "LPC").sum() == 1
+    ds = po.to_xarray()
+    assert ds["nodes"].dims == ("point", "node", "state") and "period" in ds
+    hc = continue_hopf(br, br.points("H")[0], "a", ContinuationOptions(
+        ds=0.1, ds_max=0.2, max_steps=4, bounds={"a": (0.5, 2.0)}))
+    assert list(hc.to_dataframe().columns[:2]) == ["b", "a"]
+    assert "omega" in hc.to_xarray()

@@ -1,52 +1,49 @@
 """Periodic orbits of smooth ODEs x' = f(x, p): orthogonal collocation with mesh adaptation
-(AUTO-07p style), Floquet multipliers, continuation with LPC/PD/NS detection, branch switching
-at period doublings, two-parameter LPC/PD curves, and multiple shooting as an independent
-second method. Usage::
+(AUTO-07p style), Floquet multipliers, continuation with LPC/PD/NS detection, the
+period-doubled branch at a PD point, two-parameter LPC/PD curves, and multiple shooting as an
+independent second method.  Every continuation returns a :class:`~bifsnn.continuation.Branch`
+(kind 'PO', 'LPC' or 'PD') and starts from a special point of a branch::
 
-    from bifsnn.continuation import continue_equilibria, hopf_data
-    from bifsnn.continuation.periodic import (continue_cycles, cycle_from_hopf_data,
-                                              cycle_from_simulation, switch_at_pd)
-    sys_, start = cycle_from_hopf_data(problem, hopf_data(eq_branch, 0), ntst=60)
-    br = continue_cycles(sys_, start, ds=0.05, max_steps=100, p_max=2.0)
-    br.p, br.period, br.x_min, br.x_max, br.stable, br.special_points   # CycleBranch
-    br.points[k].U, .tm, .multipliers, .trivial_error                   # CyclePoint
-    br2 = continue_cycles(sys_, switch_at_pd(sys_, br), ds=0.05)        # doubled cycle
-    curve = continue_cycle_bifurcation(sys_, br, br.special("LPC")[0], ipar2=3)
+    from bifsnn.continuation import ContinuationOptions, continue_equilibria
+    from bifsnn.continuation.periodic import Collocation, continue_cycles, continue_pd
+    eq = continue_equilibria(problem, ContinuationOptions(ds=0.01, p_max=2.0))
+    po = continue_cycles(eq, eq.points("H")[0], ContinuationOptions(max_steps=100, p_max=2.0),
+                         Collocation(ntst=60))
+    po.param_values, po.period, po.x_min, po.x_max, po.stable, po.points("PD")
+    po.cycle(k).U, .tm, .T                                  # one cycle of the branch
+    po2 = continue_cycles(po, po.points("PD")[0], options)  # period-doubled branch
+    pd_curve = continue_pd(po, po.points("PD")[0], "b", options)
 
-Systems: a ``CycleSystem`` (f(x, p), optional dfdx/dfdp, ``params``/``ipar`` for a
-parameter vector, ``vectorized``, ``jac_sparsity``), a plain callable, or an ``ODEProblem``.
+A cycle computed elsewhere (e.g. :func:`cycle_from_simulation`: integrate, detect the period,
+correct by collocation) starts a branch with :func:`continue_cycles_from_orbit`.
+
+Systems: an ``ODEProblem``, a ``CycleSystem`` (f(x, p), optional dfdx/dfdp, ``params``/``ipar``
+for a parameter vector, ``vectorized``, ``jac_sparsity``) or a plain callable.
 """
 
-from .codim2_cycles import CycleCurve, CycleCurvePoint, continue_cycle_bifurcation
-from .collocation import Collocation, CycleSolution, FloquetResult, floquet_from_jacobian
-from .cycles import (
-    CycleBranch,
-    CycleOptions,
-    CyclePoint,
-    CycleSpecialPoint,
-    CycleStart,
-    continue_cycles,
+from .codim2_cycles import CYCLE_CURVE_DEFAULTS, continue_lpc, continue_pd
+from .collocation import CollocationOperator, CycleSolution, FloquetResult, floquet_from_jacobian
+from .cycles import CYCLE_DEFAULTS, continue_cycles, continue_cycles_from_orbit, cycle_system
+from .discretization import Collocation
+from .mesh import adapt_mesh, collocation_tables, evaluate, interpolate_to_mesh, uniform_mesh
+from .shooting import ShootingResult, shoot_cycle
+from .starts import (
     cycle_from_hopf,
-    cycle_from_hopf_data,
     cycle_from_simulation,
     cycle_from_trajectory,
     detect_period,
+    pd_start,
     solve_cycle,
-    switch_at_pd,
 )
-from .mesh import adapt_mesh, collocation_tables, evaluate, interpolate_to_mesh, uniform_mesh
-from .shooting import ShootingResult, shoot_cycle
 from .system import CycleSystem, as_cycle_system
+from .types import CycleStart
 
 __all__ = [
+    "CYCLE_CURVE_DEFAULTS",
+    "CYCLE_DEFAULTS",
     "Collocation",
-    "CycleBranch",
-    "CycleCurve",
-    "CycleCurvePoint",
-    "CycleOptions",
-    "CyclePoint",
+    "CollocationOperator",
     "CycleSolution",
-    "CycleSpecialPoint",
     "CycleStart",
     "CycleSystem",
     "FloquetResult",
@@ -54,18 +51,20 @@ __all__ = [
     "adapt_mesh",
     "as_cycle_system",
     "collocation_tables",
-    "continue_cycle_bifurcation",
     "continue_cycles",
+    "continue_cycles_from_orbit",
+    "continue_lpc",
+    "continue_pd",
     "cycle_from_hopf",
-    "cycle_from_hopf_data",
     "cycle_from_simulation",
     "cycle_from_trajectory",
+    "cycle_system",
     "detect_period",
     "evaluate",
     "floquet_from_jacobian",
     "interpolate_to_mesh",
+    "pd_start",
     "shoot_cycle",
     "solve_cycle",
-    "switch_at_pd",
     "uniform_mesh",
 ]

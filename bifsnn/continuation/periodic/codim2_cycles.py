@@ -18,67 +18,23 @@ on a fixed mesh (no mesh adaptation along the curve).
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
-from typing import Any
-
 import numpy as np
 import scipy.sparse as sp
 
-from .collocation import Collocation, floquet_from_jacobian, sparse_lu
-from .cycles import CycleBranch, CycleSpecialPoint
+from bifsnn.continuation.arclength import ArclengthContinuation
+from bifsnn.continuation.errors import UserFunctionError
+from bifsnn.continuation.options import ContinuationOptions
+from bifsnn.continuation.result import Branch, SpecialPoint, merge_sides, with_end_points
+
+from .collocation import CollocationOperator, floquet_from_jacobian, sparse_lu
+from .cycles import _names, cycle_system
 from .mesh import node_quadrature_weights
-from .system import CycleSystem, as_cycle_system
+from .system import CycleSystem
 
-__all__ = ["CycleCurvePoint", "CycleCurve", "continue_cycle_bifurcation"]
+__all__ = ["CYCLE_CURVE_DEFAULTS", "continue_lpc", "continue_pd"]
 
-
-@dataclass
-class CycleCurvePoint:
-    p1: float
-    p2: float
-    T: float
-    U: np.ndarray
-    g: float
-    multipliers: np.ndarray | None = None
-
-
-@dataclass
-class CycleCurve:
-    """A curve of LPC or PD points of cycles in two parameters."""
-
-    kind: str
-    points: list[CycleCurvePoint]
-    tm: np.ndarray
-    ncol: int
-    ipar: tuple[int, int]
-    success: bool
-    message: str
-    extra: dict = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.points)
-
-    @property
-    def p1(self) -> np.ndarray:
-        return np.array([q.p1 for q in self.points])
-
-    @property
-    def p2(self) -> np.ndarray:
-        return np.array([q.p2 for q in self.points])
-
-    @property
-    def period(self) -> np.ndarray:
-        return np.array([q.T for q in self.points])
-
-    @property
-    def params(self) -> np.ndarray:
-        """(N, 2) array of (p1, p2) (interface of bifsnn.continuation.plots)."""
-        return np.column_stack([self.p1, self.p2]) if self.points else np.zeros((0, 2))
-
-    @property
-    def special_points(self) -> list:
-        return []
+#: Options used by :func:`continue_lpc` / :func:`continue_pd` when given ``options=None``.
+CYCLE_CURVE_DEFAULTS = {"ds": 0.02, "ds_min": 1e-6, "ds_max": 0.2, "max_steps": 50}
 
 
 class _Augmented:
@@ -88,7 +44,7 @@ class _Augmented:
         self.base = sysobj
         self.i2 = i2
         self.kind = kind
-        self.coll = Collocation(sysobj, tm, ncol)
+        self.coll = CollocationOperator(sysobj, tm, ncol)
         self.nU = self.coll.nU
         self.n = sysobj.n
         self._cache: tuple | None = None
@@ -209,67 +165,168 @@ class _Augmented:
         self._cache = None
 
 
-def continue_cycle_bifurcation(
-    system: Any,
-    branch: CycleBranch,
-    special: CycleSpecialPoint,
-    ipar2: int,
-    *,
-    ds: float = 0.02,
-    ds_min: float = 1e-6,
-    ds_max: float = 0.2,
-    max_steps: int = 50,
-    p1_bounds: tuple[float, float] = (-math.inf, math.inf),
-    p2_bounds: tuple[float, float] = (-math.inf, math.inf),
-    newton_tol: float = 1e-9,
-    newton_max_iter: int = 10,
-    floquet: bool = True,
-) -> CycleCurve:
-    """Continue a located LPC or PD point of ``branch`` in (p1, params[ipar2]).
+def continue_lpc(branch: Branch, point: SpecialPoint | int, param2: int | str,
+                 options: ContinuationOptions | None = None, *, name: str = "") -> Branch:
+    """Continue a fold of cycles (LPC point of a 'PO' branch) in its parameter and
+    ``param2`` (index or name); returns a Branch of kind 'LPC'.  See :func:`continue_pd`."""
+    return _continue_cycle_curve("LPC", branch, point, param2, options, name)
 
-    ``system`` must carry a parameter vector (``params``) with the branch's parameter at
-    ``ipar`` and the second parameter at ``ipar2``. ``ds > 0`` starts towards increasing p2.
+
+def continue_pd(branch: Branch, point: SpecialPoint | int, param2: int | str,
+                options: ContinuationOptions | None = None, *, name: str = "") -> Branch:
+    """Continue a period doubling (PD point of a 'PO' branch) in its parameter and ``param2``
+    (index or name); returns a Branch of kind 'PD'.
+
+    ``point`` is a SpecialPoint or an index into ``branch.special_points``.  The curve is
+    computed on the point's mesh (no adaptation along it).  ``options`` (default
+    :data:`CYCLE_CURVE_DEFAULTS`): ``direction`` orients the first step along ``param2``;
+    ``p_min``/``p_max`` bound the first parameter and ``bounds[param2]`` the second;
+    ``detect_bifurcations`` computes Floquet multipliers at every point; ``both_sides``
+    continues both ways from the point and merges.  Exceptions in the user's f end the curve
+    with the partial result (status "error").
     """
-    from bifsnn.continuation.arclength import ArclengthContinuation
+    return _continue_cycle_curve("PD", branch, point, param2, options, name)
 
-    sysobj = as_cycle_system(system)
+
+def _param_index(problem, branch: Branch, param2: int | str) -> int:
+    names = branch.param_names or getattr(problem, "param_names", None)
+    if isinstance(param2, str):
+        if not names or param2 not in names:
+            raise ValueError(f"param2 = {param2!r} is out of range: parameter names are "
+                             f"{names}")
+        return list(names).index(param2)
+    k = int(param2)
+    if not 0 <= k < branch.p.shape[1]:
+        raise ValueError(f"param2 = {param2!r} is out of range: must index the "
+                         f"{branch.p.shape[1]} parameters")
+    return k
+
+
+def _bounds2(opts: ContinuationOptions, names, k2: int) -> tuple[float, float]:
+    for key, val in opts.bounds.items():
+        if key == k2 or (names and isinstance(key, str) and key in names
+                         and list(names).index(key) == k2):
+            return float(val[0]), float(val[1])
+    return -np.inf, np.inf
+
+
+def _continue_cycle_curve(kind: str, branch: Branch, point, param2, options, name) -> Branch:
+    if not isinstance(branch, Branch) or branch.kind != "PO":
+        raise ValueError(f"continue_{kind.lower()} starts from a 'PO' branch")
+    if branch.problem is None:
+        raise ValueError("the branch carries no problem: load it with "
+                         "load_branch(path, problem=...)")
+    opts = ContinuationOptions(**CYCLE_CURVE_DEFAULTS) if options is None else options
+    if opts.both_sides:
+        one = opts.with_(both_sides=False)
+        fwd = _continue_cycle_curve(kind, branch, point, param2, one, name)
+        back = _continue_cycle_curve(kind, branch, point, param2,
+                                     one.with_(direction=-opts.direction), name)
+        out = merge_sides(back, fwd) if opts.direction > 0 else merge_sides(fwd, back)
+        out.options = opts
+        return out
+    sp_ = branch.point(point, kind)
+    i1 = sp_.param_indices[0]
+    i2 = _param_index(branch.problem, branch, param2)
+    if i2 == i1:
+        raise ValueError(f"param2 = {param2!r} is out of range: must differ from the branch's "
+                         f"parameter {branch.param_label(0)!r}")
+    p_vec = branch.p[sp_.index].copy()
+    sysobj = cycle_system(branch.problem, p_vec, i1)
     if sysobj.params is None:
-        raise ValueError("system needs a parameter vector (params) for two-parameter curves")
-    if not (0 <= ipar2 < sysobj.params.size) or ipar2 == sysobj.ipar:
-        raise ValueError(f"ipar2 must index params and differ from ipar={sysobj.ipar}")
-    if special.kind not in ("LPC", "PD"):
-        raise ValueError(f"special point must be LPC or PD, got {special.kind}")
-    pt = branch.points[special.index]
-    aug = _Augmented(sysobj, ipar2, special.kind, pt.tm, pt.ncol)
-    X0 = np.concatenate([pt.U.ravel(), [pt.T, pt.p, sysobj.params[ipar2]]])
-    aug.set_reference(X0)
-    aug.init_borders(X0)
-    wnode = node_quadrature_weights(pt.tm, pt.ncol)
-    W = np.concatenate([np.repeat(wnode, sysobj.n), [1.0, 1.0, 1.0]])
-    cont = ArclengthContinuation(
-        aug.G, X0, dG=aug.dG, ds=abs(ds), ds_min=ds_min, ds_max=ds_max,
-        max_steps=max_steps, newton_tol=newton_tol, newton_max_iter=newton_max_iter,
-        direction=1 if ds > 0 else -1, direction_index=-1, weights=W,
-        bounds={X0.size - 2: p1_bounds, X0.size - 1: p2_bounds}, correct_initial=True,
-    )
-    points: list[CycleCurvePoint] = []
+        raise ValueError("the problem needs a parameter vector for two-parameter curves")
+    cyc = branch.cycle(sp_.index)
+    names = branch.param_names
+    lo2, hi2 = _bounds2(opts, names, i2)
+    opts.check_start(float(cyc.p), branch.param_label(0))
+    if not lo2 <= p_vec[i2] <= hi2:
+        raise ValueError(f"start param2 = {p_vec[i2]!r} is outside its bounds [{lo2}, {hi2}]")
+    aug = _Augmented(sysobj, i2, kind, cyc.tm, cyc.ncol)
+    X0 = np.concatenate([cyc.U.ravel(), [cyc.T, cyc.p, p_vec[i2]]])
+    rows: list[tuple] = []
+    n = sysobj.n
 
-    def record(X: np.ndarray) -> None:
+    def record(X: np.ndarray, it: int) -> None:
         U, T, p1, p2 = aug.split(X)
         g, _, _, J = aug.evaluate(X)
-        mu = floquet_from_jacobian(J, aug.coll).multipliers if floquet else None
-        points.append(CycleCurvePoint(p1, p2, T, U.copy(), g, mu))
+        mu = floquet_from_jacobian(J, aug.coll).multipliers if opts.detect_bifurcations else None
+        rows.append((U.copy(), T, p1, p2, g, mu, it))
 
-    if cont.status != "running":
-        return CycleCurve(special.kind, points, pt.tm, pt.ncol, (sysobj.ipar, ipar2), False,
-                          cont.message)
-    record(cont.u)
-    aug.update_borders(cont.u)
-    aug.set_reference(cont.u)
-    for res in cont:
-        record(res.u)
-        aug.update_borders(res.u)
-        aug.set_reference(res.u)
-        cont.replace(G=aug.G, dG=aug.dG)
-    return CycleCurve(special.kind, points, pt.tm, pt.ncol, (sysobj.ipar, ipar2), cont.success,
-                      cont.message)
+    try:
+        aug.set_reference(X0)
+        aug.init_borders(X0)
+        wnode = node_quadrature_weights(cyc.tm, cyc.ncol)
+        W = np.concatenate([np.repeat(wnode, n), [1.0, opts.weights_param, opts.weights_param]])
+        cont = ArclengthContinuation(
+            aug.G, X0, dG=aug.dG, ds=opts.ds, ds_min=opts.ds_min, ds_max=opts.ds_max,
+            max_steps=opts.max_steps, newton_tol=opts.newton_tol,
+            newton_max_iter=opts.newton_max_iter, direction=opts.direction, direction_index=-1,
+            weights=W, bounds={X0.size - 2: (opts.p_min, opts.p_max), X0.size - 1: (lo2, hi2)},
+            correct_initial=True,
+        )
+        if cont.status == "running":
+            record(cont.u, 0)
+            aug.update_borders(cont.u)
+            aug.set_reference(cont.u)
+            for res in cont:
+                record(res.u, res.iterations)
+                aug.update_borders(res.u)
+                aug.set_reference(res.u)
+                cont.replace(G=aug.G, dG=aug.dG)
+        status, message, success = cont.status, cont.message, cont.success
+    except UserFunctionError as exc:
+        status, success = "error", False
+        message = f"the user's function raised an exception: {exc}"
+    return _curve_branch(kind, rows, sysobj, i1, i2, cyc, branch, opts, success, status,
+                         message, name)
+
+
+def _curve_branch(kind, rows, sysobj: CycleSystem, i1, i2, cyc, branch, opts, success, status,
+                  message, name) -> Branch:
+    n = sysobj.n
+    N = len(rows)
+    base = sysobj.params
+
+    def pvec(p1, p2):
+        out = base.copy()
+        out[i1], out[i2] = p1, p2
+        return out
+
+    nodes = np.array([r[0] for r in rows]).reshape(N, cyc.U.shape[0], n)
+    X = nodes[:, 0, :] if N else np.zeros((0, n))
+    P = np.array([pvec(r[2], r[3]) for r in rows]).reshape(N, base.size)
+    EV = np.full((N, n), np.nan + 0j)
+    nu = np.full(N, -1, dtype=int)
+    for i, r in enumerate(rows):
+        mu = r[5]
+        if mu is not None:
+            EV[i, : min(n, mu.size)] = mu[:n]
+            nontriv = np.delete(mu, np.argmin(np.abs(mu - 1.0)))
+            nu[i] = int(np.sum(np.abs(nontriv) > 1.0 + 1e-7))
+    extra = {
+        "period": np.array([r[1] for r in rows], dtype=float),
+        "test": np.array([r[4] for r in rows], dtype=float),
+        "x_min": nodes.min(axis=1) if N else np.zeros((0, n)),
+        "x_max": nodes.max(axis=1) if N else np.zeros((0, n)),
+        "amplitude": np.array([_amp(r[0], cyc) for r in rows], dtype=float),
+        "mesh": np.repeat(np.asarray(cyc.tm)[None, :], N, axis=0),
+        "nodes": nodes,
+    }
+    sps = with_end_points([], X, P, (i1, i2), message)
+    for sp_ in sps:
+        sp_.data["period"] = float(extra["period"][sp_.index])
+    pn, xn = _names(branch.problem)
+    return Branch(
+        kind=kind, x=X, p=P, param_indices=(i1, i2), eigenvalues=EV, n_unstable=nu,
+        special_points=sps, extra=extra, success=success and N > 0, status=status,
+        message=message, param_names=pn or branch.param_names, x_names=xn or branch.x_names,
+        name=name or f"{branch.name}-{kind}", nit=int(sum(r[6] for r in rows)),
+        info={"ncol": int(cyc.ncol), "ntst": len(cyc.tm) - 1}, problem=branch.problem,
+        options=opts, collocation=branch.collocation,
+    )
+
+
+def _amp(U: np.ndarray, cyc) -> float:
+    from .starts import amplitude
+
+    return amplitude(U, node_quadrature_weights(cyc.tm, cyc.ncol))

@@ -16,13 +16,16 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
+from bifsnn.continuation.linalg import sparse_lu
+
 from .mesh import (
     collocation_tables,
     node_quadrature_weights,
 )
 from .system import CycleSystem
 
-__all__ = ["Collocation", "CycleSolution", "floquet_from_jacobian", "FloquetResult"]
+__all__ = ["CollocationOperator", "CycleSolution", "floquet_from_jacobian", "FloquetResult",
+           "sparse_lu"]
 
 
 @dataclass
@@ -88,8 +91,10 @@ class CycleSolution(NodeValues):
         return None if self.floquet is None else self.floquet.multipliers
 
 
-class Collocation:
-    """Collocation discretisation of x' = T f(x, p) on [0, 1] for a fixed mesh."""
+class CollocationOperator:
+    """Collocation equations of x' = T f(x, p) on [0, 1] for a fixed mesh: residual, sparse
+    Jacobian, Newton at fixed p, Floquet multipliers (the settings of a continuation are a
+    :class:`~bifsnn.continuation.periodic.Collocation`)."""
 
     def __init__(self, system: CycleSystem, tm: np.ndarray, ncol: int) -> None:
         self.sys = system
@@ -290,71 +295,11 @@ class Collocation:
         return np.vstack([np.asarray(v0)[None, :], w.reshape(-1, n)])
 
 
-_PERM_CACHE: dict[tuple, np.ndarray] = {}
-_PERM_CACHE_MAX = 16
-# Reuse the fill-reducing column ordering between factorisations of one sparsity pattern
-# (set False only to benchmark against the previous behaviour).
-REUSE_ORDERING = True
-
-
-def _pattern_key(A: sp.csc_matrix) -> tuple:
-    return (A.shape, A.nnz, hash(A.indptr.tobytes()), hash(A.indices.tobytes()))
-
-
-def sparse_lu(A: sp.spmatrix):
-    """SuperLU factorisation with the ordering that gave the least fill on collocation systems.
-
-    The MMD(A^T + A) column ordering depends only on the sparsity pattern, which is the same
-    for every Newton iterate, tangent and mesh of a given size. It is computed once per
-    pattern and reused (SuperLU is then called with the columns pre-permuted and NATURAL
-    ordering: same factors and fill, ~20 % less time per factorisation on the reduced
-    neuron model).
-    """
-    A = sp.csc_matrix(A)
-    if A.shape[0] < 2000 or not REUSE_ORDERING:
-        return spla.splu(A, permc_spec="MMD_AT_PLUS_A")
-    A.sort_indices()
-    key = _pattern_key(A)
-    q = _PERM_CACHE.get(key)
-    if q is None:
-        lu = spla.splu(A, permc_spec="MMD_AT_PLUS_A")
-        if len(_PERM_CACHE) >= _PERM_CACHE_MAX:
-            _PERM_CACHE.pop(next(iter(_PERM_CACHE)))
-        _PERM_CACHE[key] = np.argsort(lu.perm_c)
-        return lu
-    return _PermutedLU(spla.splu(A[:, q], permc_spec="NATURAL"), q)
-
-
-class _PermutedLU:
-    """LU of A[:, q] seen as a factorisation of A (solve returns x with A x = b)."""
-
-    def __init__(self, lu, q: np.ndarray) -> None:
-        self.lu = lu
-        self.q = q
-        self.shape = lu.shape
-
-    @property
-    def L(self):
-        return self.lu.L
-
-    @property
-    def U(self):
-        return self.lu.U
-
-    def solve(self, b: np.ndarray, trans: str = "N") -> np.ndarray:
-        if trans != "N":
-            raise ValueError("only trans='N' is supported for a permuted factorisation")
-        y = self.lu.solve(b)
-        x = np.empty_like(y)
-        x[self.q] = y
-        return x
-
-
 DENSE_FLOQUET_MAX_N = 40
 
 
 def floquet_from_jacobian(
-    A: sp.csc_matrix, coll: Collocation, *, vectors: bool = False, k: int | None = None
+    A: sp.csc_matrix, coll: CollocationOperator, *, vectors: bool = False, k: int | None = None
 ) -> FloquetResult:
     """Monodromy matrix M = -C_rest^{-1} C_0 restricted to the last node, and its eigenvalues.
 
@@ -400,7 +345,7 @@ def floquet_from_jacobian(
     return FloquetResult(mu, M, triv, V, logdet)
 
 
-def _log_abs_det_by_interval(C: sp.csc_matrix, coll: Collocation) -> float:
+def _log_abs_det_by_interval(C: sp.csc_matrix, coll: CollocationOperator) -> float:
     """sum_j log|det M_j| with M_j the transfer matrix of interval j (dense, batched)."""
     N, m, n = coll.ntst, coll.ncol, coll.n
     rows = np.arange(N)[:, None] * (m * n) + np.arange(m * n)[None, :]

@@ -34,12 +34,11 @@ MIN_NCOL, MAX_NCOL = 2, 7
 def check_mesh_args(ntst: int, ncol: int) -> None:
     """Raise ValueError naming the argument if the mesh size or degree is out of range."""
     if not (isinstance(ntst, int | np.integer) and ntst >= 2):
-        raise ValueError(f"ntst (number of mesh intervals) must be an integer >= 2, got {ntst!r}")
+        raise ValueError(f"ntst = {ntst!r} is out of range: must be an integer >= 2 (number of "
+                         "mesh intervals)")
     if not (isinstance(ncol, int | np.integer) and MIN_NCOL <= ncol <= MAX_NCOL):
-        raise ValueError(
-            f"ncol (collocation degree) must be an integer in [{MIN_NCOL}, {MAX_NCOL}], "
-            f"got {ncol!r}"
-        )
+        raise ValueError(f"ncol = {ncol!r} is out of range: must be an integer in "
+                         f"[{MIN_NCOL}, {MAX_NCOL}] (collocation degree)")
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from bifsnn.continuation.errors import UserFunctionError, call_user
 from bifsnn.continuation.linalg import group_columns
 
 __all__ = ["CycleSystem", "as_cycle_system"]
@@ -121,12 +122,14 @@ class CycleSystem:
 
     # ----------------------------------------------------------------- single point
     def f(self, x: np.ndarray, p: float) -> np.ndarray:
-        return np.asarray(self.f_user(np.asarray(x, dtype=float), self.P(p)), dtype=float)
+        """f at one state (an exception in user code becomes a UserFunctionError)."""
+        return np.asarray(call_user(self.f_user, "f", np.asarray(x, dtype=float), self.P(p)),
+                          dtype=float)
 
     def jac(self, x: np.ndarray, p: float) -> np.ndarray:
         """Dense (n, n) Jacobian at one point."""
         if self.dfdx_user is not None:
-            J = self.dfdx_user(np.asarray(x, dtype=float), self.P(p))
+            J = call_user(self.dfdx_user, "dfdx", np.asarray(x, dtype=float), self.P(p))
             return J.toarray() if sp.issparse(J) else np.asarray(J, dtype=float)
         vals = self.jac_values(np.asarray(x, dtype=float)[None, :], p)[0]
         J = np.zeros((self.n, self.n))
@@ -141,8 +144,12 @@ class CycleSystem:
         """f at K points; X has shape (K, n); returns (K, n)."""
         P = self.P(p)
         if self.vectorized:
-            return np.asarray(self.f_user(X.T, P), dtype=float).T.reshape(X.shape)
-        return np.array([self.f_user(x, P) for x in X], dtype=float).reshape(X.shape)
+            return np.asarray(call_user(self.f_user, "f", X.T, P), dtype=float).T.reshape(X.shape)
+        f = self.f_user
+        try:  # one guard around the loop (not one call per point): this is a hot path
+            return np.array([f(x, P) for x in X], dtype=float).reshape(X.shape)
+        except Exception as exc:  # noqa: BLE001 - every failure of user code is reported
+            raise UserFunctionError("f", exc) from exc
 
     def jac_values(self, X: np.ndarray, p: float) -> np.ndarray:
         """Values of df/dx on the sparsity pattern at K points: (K, nnz)."""
@@ -150,8 +157,12 @@ class CycleSystem:
         if self.dfdx_user is not None:
             P = self.P(p)
             out = np.empty((K, self.nnz))
+            dfdx = self.dfdx_user
             for k in range(K):
-                J = self.dfdx_user(X[k], P)
+                try:
+                    J = dfdx(X[k], P)
+                except Exception as exc:  # noqa: BLE001 - every failure of user code
+                    raise UserFunctionError("dfdx", exc) from exc
                 if sp.issparse(J):
                     J = J.toarray()
                 out[k] = np.asarray(J, dtype=float)[self.jrows, self.jcols]
@@ -178,7 +189,7 @@ class CycleSystem:
             P = self.P(p)
             out = np.empty_like(X)
             for k in range(X.shape[0]):
-                g = np.asarray(self.dfdp_user(X[k], P), dtype=float)
+                g = np.asarray(call_user(self.dfdp_user, "dfdp", X[k], P), dtype=float)
                 out[k] = g[:, self.ipar] if (g.ndim == 2 and self.params is not None) else g
             return out
         dp = self.fd_step * max(1.0, abs(p))

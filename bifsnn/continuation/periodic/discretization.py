@@ -1,0 +1,61 @@
+"""The discretisation of periodic orbits used by a cycle continuation (validated on
+construction); the continuation's own settings are a
+:class:`~bifsnn.continuation.ContinuationOptions`."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+from .mesh import check_mesh_args
+
+__all__ = ["Collocation"]
+
+
+@dataclass(frozen=True)
+class Collocation:
+    """Orthogonal collocation: ``ntst`` mesh intervals of degree ``ncol`` (2..7).
+
+    ``adapt_mesh``: redistribute the mesh (AUTO-style equidistribution) every that many
+    accepted steps (0 or False: never; True: every step).  ``newton_chord``: the corrector
+    reuses one LU while the corrections contract fast (False: full Newton).
+    ``detect_sparsity``: with an analytic dense df/dx and n >= 20, detect its sparsity pattern
+    from the cycle's nodes (fewer nonzeros make the collocation LU several times cheaper).
+    ``state_scale``: the state part of the arclength norm is (int |u - u_prev|^2 dt)^(1/2) /
+    state_scale; None: max(1, RMS of the start cycle), so that ``ds`` is relative to the size
+    of the state.  ``weight_period`` weights the period in that norm.  ``amp_min``: below this
+    amplitude a branch is taken to have reached a Hopf point.
+    """
+
+    ntst: int = 40
+    ncol: int = 4
+    adapt_mesh: int = 1
+    newton_chord: bool = True
+    detect_sparsity: bool = True
+    state_scale: float | None = None
+    weight_period: float = 1.0
+    amp_min: float = 1e-8
+
+    def __post_init__(self) -> None:
+        check_mesh_args(self.ntst, self.ncol)
+        a = self.adapt_mesh
+        if not (isinstance(a, bool) or (isinstance(a, int) and a >= 0)):
+            raise ValueError(f"adapt_mesh = {a!r} is out of range: must be True/False or an "
+                             "integer >= 0 (adapt every that many steps)")
+        object.__setattr__(self, "adapt_mesh", int(a))
+        if self.state_scale is not None and not (_finite(self.state_scale)
+                                                 and self.state_scale > 0):
+            raise ValueError(f"state_scale = {self.state_scale!r} is out of range: must be None "
+                             "or a finite number > 0")
+        for name in ("weight_period", "amp_min"):
+            v = getattr(self, name)
+            if not (_finite(v) and v > 0):
+                raise ValueError(f"{name} = {v!r} is out of range: must be a finite number > 0")
+
+    def with_(self, **changes) -> Collocation:
+        """A validated copy with some fields changed."""
+        return replace(self, **changes)
+
+
+def _finite(v) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
