@@ -155,45 +155,27 @@ class BifurcationCurves:
 def two_parameter_curve(branch: Any, point: Any, param2: str, options: Any
                         ) -> tuple[Curve, list[tuple[int, Any]]]:
     """Hopf or fold curve through ``point`` (an H or LP point of ``branch``) in the branch's
-    parameter and ``param2``, continued in both directions and joined into one polyline
-    (backward run reversed, then the forward run).  Returns the curve and its codim-2
-    special points as (row in the curve, SpecialPoint).  A direction that raises is reported
-    in ``messages`` and makes ``success`` False."""
+    parameter and ``param2``: ``continue_hopf`` / ``continue_fold`` with ``both_sides``, one
+    polyline ordered by increasing ``param2`` at the start.  Returns the curve and its
+    codim-2 special points as (row in the curve, SpecialPoint).  A numerical failure
+    (LinAlgError, FloatingPointError) gives an empty curve with ``success`` False and the
+    error in ``messages``."""
     fn = {"H": continue_hopf, "LP": continue_fold}.get(point.type)
     if fn is None:
         raise ValueError(f"point.type = {point.type!r} is out of range: must be 'H' or 'LP'")
-    runs, msgs = [], []
-    for d, label in ((-1, "backward"), (1, "forward")):
-        try:
-            br = fn(branch, point, param2, options.with_(direction=d))
-            msgs.append(f"{label}: {br.message}")
-        except (np.linalg.LinAlgError, ValueError, FloatingPointError) as exc:
-            br = None
-            msgs.append(f"{label}: {type(exc).__name__}: {exc}")
-        runs.append(br)
-    parts, specials, offset = [], [], 0
-    for j, br in enumerate(runs):
-        if br is None or len(br.x) == 0:
-            continue
-        P = br.p[:, list(br.param_indices)]
-        nan = np.full(len(P), np.nan)
-        om = np.asarray(br.extra.get("omega", nan))
-        gh = np.asarray(br.extra.get("GH", nan)) if point.type == "H" else nan
-        rows = np.arange(len(P))
-        if j == 0:
-            rows = rows[::-1]
-        elif parts:
-            rows = rows[1:]  # the start point is already the last row of the backward run
-        at = {int(r): offset + k for k, r in enumerate(rows)}
-        parts.append(np.c_[P[rows], om[rows], gh[rows]])
-        specials += [(at[int(sp.index)], sp) for sp in br.special_points
-                     if sp.type != "EP" and int(sp.index) in at]
-        offset += len(rows)
-    arr = np.vstack(parts) if parts else np.zeros((0, 4))
-    ok = all(br is not None and br.success for br in runs)
-    curve = Curve(kind=point.type, start=float(point.param), p1=arr[:, 0], p2=arr[:, 1],
-                  omega=arr[:, 2], l1=arr[:, 3], messages=msgs, success=ok)
-    return curve, specials
+    try:
+        br = fn(branch, point, param2, options.with_(both_sides=True, direction=1))
+    except (np.linalg.LinAlgError, FloatingPointError) as exc:
+        empty = np.zeros(0)
+        return Curve(point.type, float(point.param), empty, empty, empty, empty,
+                     [f"{type(exc).__name__}: {exc}"], False), []
+    P = br.p[:, list(br.param_indices)]
+    nan = np.full(len(P), np.nan)
+    om = np.asarray(br.extra.get("omega", nan), dtype=float)
+    gh = np.asarray(br.extra.get("GH", nan), dtype=float) if point.type == "H" else nan
+    curve = Curve(kind=point.type, start=float(point.param), p1=P[:, 0], p2=P[:, 1],
+                  omega=om, l1=gh, messages=br.message.split("; "), success=bool(br.success))
+    return curve, [(int(sp.index), sp) for sp in br.special_points if sp.type != "EP"]
 
 
 def _already_on(curves: list[Curve], kind: str, p1: float, omega: float, value2: float,
