@@ -340,7 +340,7 @@ def compare(ds: Any, grid: EquilibriumGrid, curves: BifurcationCurves | None = N
                 half_step=0.5 * float(np.min(np.diff(v1))) if len(v1) > 1 else math.nan,
                 agree=table["SNN osc & ODE unstable"] + table["SNN async & ODE stable"],
                 n_valid=int(valid.sum()), seed_split_cells=int(seed_split), rows=rows,
-                majority=maj, oscillating=osc)
+                majority=maj, oscillating=osc, params=grid.params)
 
 
 def comparison_statements(cmp: dict[str, Any], curves: BifurcationCurves | None
@@ -366,7 +366,8 @@ def comparison_statements(cmp: dict[str, Any], curves: BifurcationCurves | None
         largest = f"{max(finite):.3f}" if finite else "-"
         out.append(f"- SNN async/oscillating switches (midpoints between grid cells, so the "
                    f"SNN boundary is known to +-{half:.3f}) within {half:.3f} of a Hopf-curve "
-                   f"crossing of the same row: {near} of {len(dists)}; largest distance "
+                   f"crossing of the same {cmp['params'][1]} row: {near} of {len(dists)}; "
+                   f"largest distance "
                    f"{largest}" + (" (some rows have no crossing)"
                                    if len(finite) < len(dists) else "") + ".")
     return out
