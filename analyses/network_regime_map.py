@@ -17,7 +17,8 @@ curves overlaid (library: ``bifsnn.analysis.regime_map``).
 Usage::
 
     python analyses/network_regime_map.py            # full size (15 x 13 grid, 2 seeds, 2 s)
-    python analyses/network_regime_map.py --quick    # 8 x 7 grid, 1 seed, 1 s runs (~1/7 cost)
+    python analyses/network_regime_map.py --quick    # 8 x 7 grid, 1 seed, 1 s runs (1/14 of
+                                                     # the SNN time; curves as above)
 
 The curves are cached in the output directory (``curves.json``, keyed by their settings). A
 hand-written reading between the ``<!-- reading:begin -->`` / ``<!-- reading:end -->``
