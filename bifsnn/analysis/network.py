@@ -114,12 +114,17 @@ def _trace(result: Any) -> Trace:
                  np.asarray(result.spike_counts_i, float) * k / p.N_I, dt)
 
 
+def params_at(params: NetworkParams, param: str, value: float, **extra: Any) -> NetworkParams:
+    """``params`` with ``param = value`` (whole neurons when N_E / N_I is the parameter)."""
+    return params.replace(**{param: round(value) if param in ("N_E", "N_I") else value}, **extra)
+
+
 def snn_trace(params: NetworkParams, param: str, t_ms: float, value: float, seed: int,
               dt_scale: float = 1.0) -> Trace:
     """SNN run at ``param = value`` (time step ``dt * dt_scale``) as a Trace."""
     from bifsnn.network.snn import simulate_snn
 
-    p = params.replace(**{param: type(getattr(params, param))(value), "dt": params.dt * dt_scale})
+    p = params_at(params, param, value, dt=params.dt * dt_scale)
     return _trace(simulate_snn(p, t_ms=t_ms, seed=seed, progress=False))
 
 
@@ -128,7 +133,7 @@ def markov_trace(params: NetworkParams, param: str, t_ms: float, value: float, s
     """Markov-model run at ``param = value`` as a Trace."""
     from bifsnn.network.markov import simulate_markov
 
-    p = params.replace(**{param: type(getattr(params, param))(value), "dt": params.dt * dt_scale})
+    p = params_at(params, param, value, dt=params.dt * dt_scale)
     return _trace(simulate_markov(p, t_ms=t_ms, seed=seed, progress=False))
 
 
@@ -137,8 +142,7 @@ def _ode_observe(params: NetworkParams, bin_rule: str, param: str, value: float,
     """ODE time integration at one value (used where no stable branch was continued)."""
     from bifsnn.reduction import MarkovModelDef, simulate_ode
 
-    p = params.replace(**{param: type(getattr(params, param))(value)})
-    model = MarkovModelDef(p, bin_rule=bin_rule).compile()
+    model = MarkovModelDef(params.replace(**{param: value}), bin_rule=bin_rule).compile()
     x0 = x0 + 1e-3 * np.abs(x0) * np.sin(np.arange(x0.size))
     res = simulate_ode(model, t_ms=t_ms, x0=x0, rtol=1e-5, atol=1e-7, record_every_ms=params.dt)
     return observe(_trace(res), opts)
@@ -250,7 +254,7 @@ def _check_range(params: NetworkParams, param: str, p_range: Sequence[float] | N
     if len(p_range) != 2 or not p_range[0] < p_range[1]:
         raise ParameterError(f"p_range = {tuple(p_range)!r} must be two increasing numbers")
     for v in p_range:  # validates the end points through NetworkParams' rules
-        params.replace(**{param: type(getattr(params, param))(v)})
+        params.replace(**{param: v})
     return float(p_range[0]), float(p_range[1])
 
 
@@ -295,7 +299,7 @@ def analyse_network(
     range), draw the SNN's and the ODE's Delta m diagrams and verify every prediction.
     Bad input raises ParameterError before any work; numerical trouble ends in ``status``."""
     from bifsnn.analysis.verify import _run_one
-    from bifsnn.reduction import MarkovModelDef, find_equilibrium
+    from bifsnn.reduction import network_problem
 
     params = NetworkParams() if params is None else params
     lo, hi = _check_range(params, param, p_range)
@@ -322,9 +326,9 @@ def analyse_network(
 
         t0 = time.perf_counter()
         start_value = min(max(getattr(params, param), lo), hi)
-        start = params.replace(**{param: type(getattr(params, param))(start_value)})
-        model = MarkovModelDef(start, bin_rule=bin_rule).compile()
-        eq = find_equilibrium(model)
+        start = network_problem(params.replace(**{param: start_value}), param,
+                                bin_rule=bin_rule)
+        model, eq = start.model, start.equilibrium
         timings["reduction"] = time.perf_counter() - t0
         say(f"reduced ODE: equilibrium at {param} = {start_value:g}: {eq.message}")
         if not eq.success:
