@@ -8,7 +8,7 @@ from pathlib import Path
 import bifsnn
 
 PACKAGE = Path(bifsnn.__file__).resolve().parent
-GROUND_FLOOR = {"bifsnn._files", "bifsnn._figures", "bifsnn._version"}
+GROUND_FLOOR = {"bifsnn._files", "bifsnn._h5files", "bifsnn._figures", "bifsnn._version"}
 
 
 def _module_name(path: Path) -> str:
