@@ -11,6 +11,7 @@ on-disk cache (``cache=True``) sits next to the generated file, which makes warm
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import os
@@ -100,7 +101,9 @@ def clear_cache() -> int:
     return removed
 
 
+@functools.lru_cache(maxsize=None)
 def _key(rule: str) -> str:
+    """Hash of everything the generated module depends on (computed once per process)."""
     h = hashlib.sha256()
     h.update(symbolic.GENERATOR_VERSION.encode())
     h.update(rule.encode())
