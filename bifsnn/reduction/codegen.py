@@ -101,7 +101,7 @@ def clear_cache() -> int:
     return removed
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _key(rule: str) -> str:
     """Hash of everything the generated module depends on (computed once per process)."""
     h = hashlib.sha256()
