@@ -66,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the bifsnn command line with argv (default sys.argv[1:]); return the exit code."""
     from bifsnn._h5files import DamagedFileError
 
     parser = build_parser()

@@ -95,12 +95,15 @@ class NetworkParams:
         return {"E": self.N_E, "I": self.N_I}[pop]
 
     def S(self, pathway: str) -> float:
+        """Synaptic strength of a pathway, e.g. S('EI') is S_EI."""
         return getattr(self, "S_" + pathway)
 
     def p(self, pathway: str) -> float:
+        """Connection probability of a pathway, e.g. p('EI') is p_EI."""
         return getattr(self, "p_" + pathway)
 
     def tau(self, pathway: str) -> float:
+        """Pending-spike decay time of a pathway in ms, e.g. tau('EE') is tau_EE."""
         return getattr(self, "tau_" + pathway)
 
     # ----------------------------------------------------------------- constructors
@@ -129,6 +132,7 @@ class NetworkParams:
 
     @classmethod
     def field_names(cls) -> tuple[str, ...]:
+        """Names of every parameter, in declaration order."""
         return tuple(f.name for f in fields(cls))
 
     @classmethod
@@ -142,10 +146,12 @@ class NetworkParams:
 
     # ----------------------------------------------------------------- I/O
     def to_dict(self) -> dict[str, Any]:
+        """Every parameter as a plain dict (the inverse of from_dict)."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> NetworkParams:
+        """Parameters from a dict; unknown names or bad values raise ParameterError."""
         unknown = sorted(set(data) - set(cls.field_names()))
         if unknown:
             raise ParameterError(
@@ -196,6 +202,7 @@ class NetworkParams:
             raise ParameterError(f"{where}{exc}") from None
 
     def save_toml(self, path: str | Path) -> None:
+        """Write the parameters to a TOML file atomically."""
         from bifsnn._files import atomic_write_text
 
         atomic_write_text(Path(path), self.to_toml())

@@ -71,6 +71,7 @@ class SimulationResult:
 
     @property
     def n_steps(self) -> int:
+        """Number of recorded steps of length dt_ms."""
         return int(len(self.spike_counts_e))
 
     @property
@@ -80,6 +81,7 @@ class SimulationResult:
 
     @property
     def duration_ms(self) -> float:
+        """Simulated time, ms."""
         return self.n_steps * self.dt_ms
 
     @property
@@ -93,11 +95,13 @@ class SimulationResult:
         return np.asarray(self.spike_counts_i, dtype=float) / self.dt_ms
 
     def raster_times_ms(self) -> np.ndarray:
+        """Spike time of every raster entry (end of its step), ms."""
         if self.raster_step is None:
             raise ValueError("this result has no raster; rerun with raster_neurons=...")
         return (np.asarray(self.raster_step) + 1) * self.dt_ms
 
     def save(self, path: str | Path) -> Path:
+        """Write this result to an HDF5 file (atomically, with a checksum); return its path."""
         return save_result(self, path)
 
 

@@ -45,6 +45,7 @@ class SweepRunResult:
 
     @property
     def points_per_minute(self) -> float:
+        """Throughput of this run (points computed per minute of wall time)."""
         return 60.0 * self.n_run / self.elapsed_s if self.elapsed_s > 0 else float("nan")
 
     def dataset(self) -> Any:

@@ -367,12 +367,14 @@ class SweepSpec:
 
     @property
     def shape(self) -> tuple[int, ...]:
+        """Grid shape: one axis per swept parameter (or one for the point list), then seeds."""
         if self.grid is not None:
             return (*(len(v) for v in self.grid.values()), len(self.seeds))
         return (len(self.points or ()), len(self.seeds))
 
     @property
     def n_points(self) -> int:
+        """Number of runs (grid points times seeds)."""
         return int(np.prod(self.shape))
 
     def coords(self) -> dict[str, list[Any]]:
@@ -529,6 +531,7 @@ class SweepSpec:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SweepSpec:
+        """A validated spec from a dict (as parsed from TOML); errors name the key."""
         unknown = sorted(set(data) - _TOP_LEVEL_KEYS)
         if unknown:
             raise SweepSpecError(
@@ -539,6 +542,7 @@ class SweepSpec:
 
     @classmethod
     def from_toml(cls, text: str) -> SweepSpec:
+        """A validated spec from TOML text; errors name the key."""
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:

@@ -75,14 +75,17 @@ class SweepStore:
 
     @property
     def manifest_path(self) -> Path:
+        """The store's manifest (spec, version, run log)."""
         return self.path / "manifest.json"
 
     @property
     def points_dir(self) -> Path:
+        """Directory of the per-point JSON records."""
         return self.path / "points"
 
     @property
     def spikes_dir(self) -> Path:
+        """Directory of the optional per-point spike-count files."""
         return self.path / "spikes"
 
     # ----------------------------------------------------------------- creation
@@ -131,10 +134,12 @@ class SweepStore:
     # ----------------------------------------------------------------- single writer
     @property
     def lock_path(self) -> Path:
+        """The OS lock file held by the running sweep."""
         return self.path / ".lock"
 
     @property
     def lock_info_path(self) -> Path:
+        """Who holds the lock (pid, host, start time), for messages to others."""
         return self.path / ".lock.info"
 
     def acquire(self) -> None:
@@ -191,6 +196,7 @@ class SweepStore:
         atomic_write_text(self.manifest_path, json.dumps(manifest, indent=1) + "\n")
 
     def manifest(self) -> dict[str, Any]:
+        """The manifest as a dict; an unreadable one raises SweepStoreError."""
         try:
             m = json.loads(self.manifest_path.read_text())
         except (OSError, json.JSONDecodeError) as exc:
@@ -200,6 +206,7 @@ class SweepStore:
         return m
 
     def spec(self) -> SweepSpec:
+        """The sweep spec stored in the manifest."""
         return SweepSpec.from_dict(self.manifest()["spec"])
 
     def log_run(self, info: dict[str, Any]) -> None:
@@ -210,6 +217,7 @@ class SweepStore:
 
     # ----------------------------------------------------------------- points
     def point_path(self, key: str) -> Path:
+        """Path of the record of the point with key."""
         return self.points_dir / f"{key}.json"
 
     def write(self, record: dict[str, Any]) -> Path:
@@ -219,6 +227,7 @@ class SweepStore:
         return path
 
     def iter_records(self) -> Iterator[dict[str, Any]]:
+        """Every stored point record, in key order."""
         if not self.points_dir.exists():
             return
         for f in sorted(self.points_dir.glob("p*.json")):
@@ -228,6 +237,7 @@ class SweepStore:
                 continue  # cannot happen with atomic writes; treat as not done
 
     def records(self) -> dict[str, dict[str, Any]]:
+        """Every stored point record by key."""
         return {r["key"]: r for r in self.iter_records()}
 
     def finished_keys(self, *, include_failed: bool = True) -> set[str]:
