@@ -25,6 +25,7 @@ from bifsnn.network._kernels import (
 )
 from bifsnn.network.params import NetworkParams
 from bifsnn.network.results import SimulationResult
+from bifsnn.network.states import NetworkState, check_initial_state
 
 __all__ = ["simulate_markov", "input_mean_var"]
 
@@ -119,12 +120,16 @@ def simulate_markov(
     voltage_hist_every_ms: float | None = None,
     voltage_hist_edges: np.ndarray | None = None,
     progress: bool = True,
+    initial_state: NetworkState | None = None,
 ) -> SimulationResult:
     """Simulate the neuron-level Markov model for ``t_ms`` ms (same interface as the SNN).
 
-    Starts from V = 0, zero moments, nobody refractory; window h = params.dt.  The final
+    Starts from V = 0, zero moments, nobody refractory (or from ``initial_state``: V,
+    refractory flags and the moments m, v; its H is unused); window h = params.dt.  The final
     moments are returned in ``result.extra["m"]`` and ``result.extra["v"]`` (2x2, [post, pre]).
     """
+    if initial_state is not None:
+        check_initial_state(initial_state, params)
     run_setup = drv.prepare_run(params, t_ms, seed, drive, raster_neurons,
                                 voltage_hist_every_ms, voltage_hist_edges)
     seed, n_steps, mask, hist_every, edges, rng, ust, pop, S, p, tau = run_setup
@@ -133,6 +138,11 @@ def simulate_markov(
     refr = np.zeros(n, dtype=np.bool_)
     m = np.zeros((2, 2))
     v = np.zeros((2, 2))
+    if initial_state is not None:
+        V[:] = initial_state.V
+        refr[:] = initial_state.refractory
+        m[:] = initial_state.m
+        v[:] = initial_state.v
     leak_dt = 0.0 if params.tau_m is None else params.dt / params.tau_m
 
     def chunk(step0, k, counts, mask_, rbuf_n, rbuf_s, every, edges_, hist, hist_ref):
@@ -145,6 +155,8 @@ def simulate_markov(
 
     run = drv.run_chunked(chunk, params, n_steps, mask, hist_every, edges, progress, "markov")
     options = {"drive": drive, "t_ms": n_steps * params.dt, "window_h_ms": params.dt}
+    if initial_state is not None:
+        options["initial_state"] = "given"
     result = drv.build_result("markov", params, seed, options, run, hist_every, edges)
     result.extra["m"] = m.copy()
     result.extra["v"] = v.copy()

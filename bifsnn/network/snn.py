@@ -29,6 +29,7 @@ from bifsnn.network._kernels import (
 )
 from bifsnn.network.params import NetworkParams
 from bifsnn.network.results import SimulationResult
+from bifsnn.network.states import NetworkState, check_initial_state
 
 __all__ = ["simulate_snn", "CONNECTIVITIES"]
 
@@ -233,8 +234,11 @@ def simulate_snn(
     voltage_hist_every_ms: float | None = None,
     voltage_hist_edges: np.ndarray | None = None,
     progress: bool = True,
+    initial_state: NetworkState | None = None,
 ) -> SimulationResult:
-    """Simulate the spiking network for ``t_ms`` ms from V = 0, H = 0, nobody refractory.
+    """Simulate the spiking network for ``t_ms`` ms from V = 0, H = 0, nobody refractory
+    (or from ``initial_state``: V, refractory flags and pending spikes H; see
+    :func:`bifsnn.network.states.state_from_reduced`).
 
     ``seed`` follows numpy ``default_rng`` semantics: the same seed gives bit-identical output.
     ``raster_neurons``: None, "all" or neuron indices whose spikes are recorded.
@@ -242,8 +246,11 @@ def simulate_snn(
     ``voltage_hist_edges`` (uniform; default the reduction's grid DV = 4 on [-40, 100)).
     """
     drv.check_choice("connectivity", connectivity, CONNECTIVITIES)
+    if initial_state is not None:
+        check_initial_state(initial_state, params)
     run_setup = drv.prepare_run(params, t_ms, seed, drive, raster_neurons,
-                                voltage_hist_every_ms, voltage_hist_edges)
+                                voltage_hist_every_ms, voltage_hist_edges,
+                                quenched=connectivity == "quenched")
     seed, n_steps, mask, hist_every, edges, rng, ust, pop, S, p, tau = run_setup
     n = len(pop)
     a_syn = S * params.dt / tau  # voltage per pending spike per step
@@ -257,6 +264,10 @@ def simulate_snn(
     V = np.zeros(n)
     refr = np.zeros(n, dtype=np.bool_)
     H = np.zeros((n, 2), dtype=np.int64)
+    if initial_state is not None:
+        V[:] = initial_state.V
+        refr[:] = initial_state.refractory
+        H[:] = initial_state.H
     births = np.zeros((n, 2), dtype=np.int64)
     spiked = np.zeros(n, dtype=np.int64)
     leak_dt = 0.0 if params.tau_m is None else params.dt / params.tau_m
@@ -272,5 +283,7 @@ def simulate_snn(
 
     run = drv.run_chunked(chunk, params, n_steps, mask, hist_every, edges, progress, "snn")
     options = {"connectivity": connectivity, "drive": drive, "t_ms": n_steps * params.dt}
+    if initial_state is not None:
+        options["initial_state"] = "given"
     return drv.build_result("snn", params, seed, options, run, hist_every, edges)
 
