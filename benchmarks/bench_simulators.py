@@ -211,6 +211,51 @@ def bench_size(k: int, args: argparse.Namespace, brian2_target: str | None,
     return out
 
 
+def draw_floor_ns(n_draws: int = 2_000_000, repeats: int = 5) -> dict[str, float]:
+    """CPU ns of the random draws a neuron-step needs at least, timed in this process.
+
+    An SNN neuron-step draws one Gaussian (external drive, numpy's ziggurat through numba)
+    and up to four uniforms (binomial births and Poisson decays of two pending-spike
+    counters, by alias tables; the refractory exit draws one uniform instead of all this):
+    the floor is one ``standard_normal`` plus four xoshiro uniforms, without the table look-ups.
+    """
+    import numba
+
+    from bifsnn.network._kernels import make_uniform_state, xoshiro_next
+
+    @numba.njit
+    def gauss(rng, n):
+        acc = 0.0
+        for _ in range(n):
+            acc += rng.standard_normal()
+        return acc
+
+    @numba.njit
+    def unif(st, n):
+        s0, s1, s2, s3 = st[0], st[1], st[2], st[3]
+        acc = 0.0
+        for _ in range(n):
+            u, s0, s1, s2, s3 = xoshiro_next(s0, s1, s2, s3)
+            acc += u
+        st[0], st[1], st[2], st[3] = s0, s1, s2, s3
+        return acc
+
+    rng = np.random.default_rng(0)
+    st = make_uniform_state(rng)
+    gauss(rng, 10)
+    unif(st, 10)
+    tg, tu = [], []
+    for _ in range(repeats):
+        c0 = time.process_time()
+        gauss(rng, n_draws)
+        tg.append(time.process_time() - c0)
+        c0 = time.process_time()
+        unif(st, n_draws)
+        tu.append(time.process_time() - c0)
+    g, u = min(tg) / n_draws * 1e9, min(tu) / n_draws * 1e9
+    return {"gaussian_ns": g, "uniform_ns": u, "floor_ns": g + 4 * u}
+
+
 def bench_reference(k: int, args: argparse.Namespace) -> dict[str, Any]:
     """Current kernels against the frozen reference, alternated in this process."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -248,6 +293,13 @@ def bench_reference(k: int, args: argparse.Namespace) -> dict[str, Any]:
                  "cpu_s_per_model_s_current": min(cur) / t_ms * 1000.0,
                  "cpu_s_per_model_s_reference": min(refc) / t_ms * 1000.0}
         out["models"][model] = entry
+        if model != "markov":
+            floor = draw_floor_ns()
+            entry["draw_floor"] = floor
+            entry["ns_per_neuron_step_current"] = min(cur) / (t_ms / params.dt) / n * 1e9
+            print(f"  N={n:5d} {model:13s} {entry['ns_per_neuron_step_current']:.1f} ns per "
+                  f"neuron-step; draw floor {floor['floor_ns']:.1f} ns (1 Gaussian "
+                  f"{floor['gaussian_ns']:.1f} + 4 uniforms x {floor['uniform_ns']:.1f})")
         print(f"  N={n:5d} {model:13s} current / reference {entry['ratio_median']:.3f} (median of"
               f" {len(ratios)} pairs; min/min {entry['ratio_min']:.3f}); "
               f"{entry['cpu_s_per_model_s_current']:.3f} vs "

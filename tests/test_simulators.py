@@ -246,3 +246,23 @@ def test_poisson_decay_tables_match_poisson(h):
     var = (k**2 * pmf).sum() - mean**2
     assert abs(d.mean() - mean) < 5 * math.sqrt(var / n)
     assert d.var() == pytest.approx(var, rel=0.03)
+
+
+@pytest.mark.parametrize("connectivity", ["annealed", "quenched", "markov"])
+def test_frozen_reference_kernels_give_the_same_output(connectivity, monkeypatch):
+    """benchmarks/reference_kernels.py (timed against by bench_simulators --reference) and the
+    package's kernels produce the same spike counts for the same seed."""
+    import importlib
+    from pathlib import Path
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    ref = importlib.import_module("reference_kernels")
+    if connectivity == "markov":
+        ce, ci = ref.reference_markov(P, 100.0, 3)
+        res = simulate_markov(P, t_ms=100.0, seed=3, progress=False)
+    else:
+        ce, ci = ref.reference_snn(P, 100.0, 3, connectivity=connectivity)
+        res = simulate_snn(P, t_ms=100.0, seed=3, connectivity=connectivity, progress=False)
+    np.testing.assert_array_equal(ce, res.spike_counts_e)
+    np.testing.assert_array_equal(ci, res.spike_counts_i)
+    assert ce.sum() > 0
