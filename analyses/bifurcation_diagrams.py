@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 
 from bifsnn import NetworkParams
-from bifsnn._files import atomic_write_text
 from bifsnn.analysis import AnalysisOptions, analyse_network, default_range, plot_analysis
+from bifsnn.network.results import atomic_write_text
 
 FIGURES = Path(__file__).resolve().parent.parent / "figures"
 PARAMS = ("p_EI", "tau_EE", "lambda_ext")

@@ -42,11 +42,10 @@ from typing import Any
 
 import numpy as np
 
-from bifsnn._files import atomic_write_text
 from bifsnn.network import observables as obs
 from bifsnn.network.markov import simulate_markov
 from bifsnn.network.params import NetworkParams
-from bifsnn.network.results import SimulationResult
+from bifsnn.network.results import SimulationResult, atomic_write_text
 from bifsnn.network.snn import simulate_snn
 
 ROOT = Path(__file__).resolve().parents[1]

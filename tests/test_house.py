@@ -86,3 +86,18 @@ def test_library_never_selects_a_matplotlib_backend_or_uses_pyplot():
         text = path.read_text()
         assert "matplotlib.use(" not in text, path
         assert "import matplotlib.pyplot" not in text, path
+
+
+def test_analysis_scripts_are_short_and_use_public_api_only():
+    scripts = sorted((PACKAGE.parent / "analyses").glob("*.py"))
+    assert scripts
+    for path in scripts:
+        text = path.read_text()
+        assert len(text.splitlines()) < 400, f"{path.name} has {len(text.splitlines())} lines"
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("bifsnn"):
+                private = [a.name for a in node.names if a.name.startswith("_")]
+                assert not private and "._" not in node.module, (
+                    f"{path.name} imports private {node.module} {private}")
+            if isinstance(node, ast.Import):
+                assert not any("._" in a.name for a in node.names if a.name.startswith("bifsnn"))
