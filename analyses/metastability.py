@@ -26,8 +26,6 @@ from pathlib import Path
 import numpy as np
 
 from bifsnn import NetworkParams
-from bifsnn._figures import save_figure, subplots
-from bifsnn._files import atomic_write_text
 from bifsnn.analysis.geometry import (
     attractor_distance,
     nearest_attractor,
@@ -42,6 +40,8 @@ from bifsnn.network.metastability import (
     two_level_threshold,
     windowed_observables,
 )
+from bifsnn.network.plots import save_figure, subplots
+from bifsnn.network.results import atomic_write_text
 from bifsnn.network.snn import simulate_snn
 from bifsnn.network.states import state_from_reduced
 from bifsnn.reduction import MarkovModelDef, find_equilibrium, simulate_ode

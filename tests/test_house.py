@@ -1,4 +1,7 @@
-"""The house's shape: no import loop, the engine independent of the neuron side."""
+"""The house's shape: no import loop, the engine independent of the neuron side.
+
+The ground floor is the package's top-level private modules (``bifsnn._files``, ...).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,6 @@ from pathlib import Path
 import bifsnn
 
 PACKAGE = Path(bifsnn.__file__).resolve().parent
-GROUND_FLOOR = {"bifsnn._files", "bifsnn._figures", "bifsnn._version"}
 
 
 def _module_name(path: Path) -> str:
@@ -74,7 +76,8 @@ def test_continuation_engine_imports_nothing_from_the_neuron_side():
             continue
         for imported in _imports(path, top_level_only=False):
             target = _resolve(imported, modules) or imported
-            assert target.startswith("bifsnn.continuation") or target in GROUND_FLOOR, (
+            ground_floor = target.count(".") == 1 and target.startswith("bifsnn._")
+            assert target.startswith("bifsnn.continuation") or ground_floor, (
                 f"{name} imports {imported}")
 
 
@@ -83,3 +86,18 @@ def test_library_never_selects_a_matplotlib_backend_or_uses_pyplot():
         text = path.read_text()
         assert "matplotlib.use(" not in text, path
         assert "import matplotlib.pyplot" not in text, path
+
+
+def test_analysis_scripts_are_short_and_use_public_api_only():
+    scripts = sorted((PACKAGE.parent / "analyses").glob("*.py"))
+    assert scripts
+    for path in scripts:
+        text = path.read_text()
+        assert len(text.splitlines()) < 400, f"{path.name} has {len(text.splitlines())} lines"
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("bifsnn"):
+                private = [a.name for a in node.names if a.name.startswith("_")]
+                assert not private and "._" not in node.module, (
+                    f"{path.name} imports private {node.module} {private}")
+            if isinstance(node, ast.Import):
+                assert not any("._" in a.name for a in node.names if a.name.startswith("bifsnn"))

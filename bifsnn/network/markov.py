@@ -20,9 +20,8 @@ import numpy as np
 
 from bifsnn.network import _driver as drv
 from bifsnn.network._kernels import (
-    fire_or_update,
-    leave_refractory,
     sample_histogram,
+    xoshiro_next,
 )
 from bifsnn.network.params import NetworkParams
 from bifsnn.network.results import SimulationResult
@@ -61,9 +60,13 @@ def _markov_steps(
         step = step0 + k
         n_e = 0
         n_i = 0
+        s0, s1, s2, s3 = ust[0], ust[1], ust[2], ust[3]
         for i in range(N):
-            if refr[i]:
-                leave_refractory(ust, refr, V, i, p_leave, V_reset)
+            if refr[i]:  # exponential refractory period: leave w.p. dt / tau_R, V stays V_reset
+                u, s0, s1, s2, s3 = xoshiro_next(s0, s1, s2, s3)
+                if u < p_leave:
+                    refr[i] = False
+                    V[i] = V_reset
                 continue
             q = pop[i]
             x = V[i]
@@ -72,13 +75,23 @@ def _markov_steps(
             if drive_poisson:
                 dv += float(rng.poisson(lam * h))
             x_new = x + dv - x * leak_dt
-            fired, written = fire_or_update(V, refr, i, x_new, M, V_reset, mask, rbuf_n,
-                                            rbuf_s, written, step)
-            if fired:
+            if x_new > M:  # threshold and reset (docs/MODEL.md 1, step 5)
+                V[i] = V_reset
+                refr[i] = True
                 if q == 0:
                     n_e += 1
                 else:
                     n_i += 1
+                if mask[i]:
+                    rbuf_n[written] = i
+                    rbuf_s[written] = step
+                    written += 1
+            else:
+                V[i] = x_new
+        ust[0] = s0
+        ust[1] = s1
+        ust[2] = s2
+        ust[3] = s3
         counts[step, 0] = n_e
         counts[step, 1] = n_i
         # moments of docs/MODEL.md 2, one forward-Euler step driven by the realised rates

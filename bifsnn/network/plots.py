@@ -21,6 +21,7 @@ from bifsnn.network import observables as obs
 
 __all__ = [
     "save_figure",
+    "subplots",
     "plot_raster",
     "plot_rates",
     "plot_delta_m_histogram",

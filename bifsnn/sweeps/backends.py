@@ -43,6 +43,7 @@ PointFn = Callable[[SweepPoint], dict[str, Any]]
 
 
 class Backend(Protocol):
+    """What every execution backend provides: a name and run(fn, points) yielding records."""
     name: str
 
     def run(self, fn: PointFn, points: Iterable[SweepPoint]) -> Iterator[dict[str, Any]]:
@@ -81,6 +82,7 @@ class SerialBackend:
     workers: int = 1
 
     def run(self, fn: PointFn, points: Iterable[SweepPoint]) -> Iterator[dict[str, Any]]:
+        """Run every point in this process, in order, yielding each record."""
         warmup_runners(self.kinds, self.runners)
         for p in points:
             yield fn(p)
@@ -123,6 +125,7 @@ class PoolBackend:
             raise ValueError(f"workers = {self.workers!r} is out of range: must be an integer >= 1")
 
     def run(self, fn: PointFn, points: Iterable[SweepPoint]) -> Iterator[dict[str, Any]]:
+        """Run the points on a local process pool, yielding records as they finish."""
         ctx = multiprocessing.get_context(self.mp_context)
         if self.mp_context == "forkserver":
             ctx.set_forkserver_preload(list(FORKSERVER_PRELOAD))  # used when it first starts
@@ -207,6 +210,7 @@ class DaskBackend:
     name: str = "dask"
 
     def run(self, fn: PointFn, points: Iterable[SweepPoint]) -> Iterator[dict[str, Any]]:
+        """Run the points on a Dask cluster (local or remote), yielding records as they finish."""
         distributed = require_distributed()
         cluster = None
         own_client = True
