@@ -37,6 +37,7 @@ class NetworkState:
 
     @property
     def n_neurons(self) -> int:
+        """Number of neurons the state describes (E first, then I)."""
         return int(self.V.shape[0])
 
 
