@@ -4,7 +4,7 @@ reported as unconfirmed with the reason."""
 import numpy as np
 
 from bifsnn.continuation import ContinuationOptions, ODEProblem, continue_equilibria
-from bifsnn.continuation.periodic import continue_cycles
+from bifsnn.continuation.periodic import continue_cycles, stepper
 from bifsnn.continuation.periodic.collocation import FloquetResult
 from bifsnn.continuation.periodic.discretization import Collocation
 from bifsnn.continuation.periodic.stepper import confirm_label
@@ -21,7 +21,10 @@ def _bt_problem() -> ODEProblem:
     return pr
 
 
-def test_planar_homoclinic_approach_gets_no_lpc_pd_or_ns():
+def test_planar_homoclinic_approach_gets_no_lpc_pd_or_ns(monkeypatch):
+    # go on past the homoclinic-approach stop, to periods ~200 where the multipliers are
+    # noise (the engine before issue 9 labelled LPCs and PDs there)
+    monkeypatch.setattr(stepper, "HOMOCLINIC_RATIO", np.inf)
     pr = _bt_problem()
     br = continue_equilibria(pr, ContinuationOptions(ds=0.01, ds_max=0.05, p_min=-0.5,
                                                      p_max=0.5))
@@ -54,3 +57,14 @@ def test_confirm_label_checks_each_kind():
     z = np.exp(0.7j)
     assert confirm_label("NS", 3, _fl([1.0, z, np.conj(z)], 1e-10), True) == (True, "")
     assert confirm_label("LPC", 3, _fl([1.0, 1.0], 1e-10), False)[0] is False
+
+
+def test_homoclinic_approach_stops_with_a_message():
+    pr = _bt_problem()
+    br = continue_equilibria(pr, ContinuationOptions(ds=0.01, ds_max=0.05, p_min=-0.5,
+                                                     p_max=0.5))
+    po = continue_cycles(br, br.points("H")[0], ContinuationOptions(
+        ds=0.05, ds_max=0.5, max_steps=400, p_min=-0.5, p_max=0.5), Collocation(ntst=20))
+    assert po.status == "homoclinic" and po.success
+    assert "homoclinic orbit near p = -0.2136" in po.message
+    assert len(po) < 300 and po.period[-1] > 60
