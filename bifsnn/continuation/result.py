@@ -30,6 +30,7 @@ POINT_TYPES = {
     "LPC": "limit point (fold) of cycles",
     "PD": "period doubling (flip) of cycles",
     "NS": "Neimark-Sacker (torus) bifurcation of cycles",
+    "UZ": "user event (a recorded function or the parameter reached a given value)",
     "EP": "end point",
 }
 

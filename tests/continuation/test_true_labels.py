@@ -68,3 +68,27 @@ def test_homoclinic_approach_stops_with_a_message():
     assert po.status == "homoclinic" and po.success
     assert "homoclinic orbit near p = -0.2136" in po.message
     assert len(po) < 300 and po.period[-1] > 60
+
+
+def test_record_functions_and_user_events_on_equilibria():
+    import pytest
+
+    # x' = p - x^3: x = p^(1/3); record x^2, stop where x^2 = 1.44 (p = 1.728)
+    pr = ODEProblem(lambda x, p: np.array([p[0] - x[0] ** 3]), [0.5], [0.125])
+    opts = ContinuationOptions(ds=0.05, ds_max=0.1, p_max=3.0,
+                               record={"x2": lambda x, p: float(x[0] ** 2)},
+                               events={"x2": 1.0, "param": [0.5, 2.0]})
+    br = continue_equilibria(pr, opts)
+    np.testing.assert_allclose(br.extra["x2"], br.x[:, 0] ** 2, rtol=1e-14)
+    uz = br.points("UZ")
+    assert [(u.data["event"], u.data["value"]) for u in uz] == [
+        ("param", 0.5), ("x2", 1.0), ("param", 2.0)]
+    assert all(u.located for u in uz)
+    assert abs(uz[0].param - 0.5) < 1e-9 and abs(uz[1].param - 1.0) < 1e-8
+    assert abs(uz[2].x[0] - 2.0 ** (1 / 3)) < 1e-8
+    stop = continue_equilibria(pr, opts.with_(events={"x2": 1.44}, stop_at_events=True))
+    assert stop.status == "stopped" and "x2 = 1.44" in stop.message
+    assert abs(stop.points("UZ")[0].param - 1.728) < 1e-8
+    assert stop.param_values[-1] < 1.9
+    with pytest.raises(ValueError, match="events"):
+        ContinuationOptions(events={"rate": 1.0})
