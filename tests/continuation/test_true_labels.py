@@ -92,3 +92,31 @@ def test_record_functions_and_user_events_on_equilibria():
     assert stop.param_values[-1] < 1.9
     with pytest.raises(ValueError, match="events"):
         ContinuationOptions(events={"rate": 1.0})
+
+
+def test_gh_to_lpc_curve_of_the_bautin_normal_form():
+    from bifsnn.continuation import continue_hopf
+    from bifsnn.continuation.periodic import continue_lpc_from_gh
+
+    # z' = (b1 + i) z + b2 z |z|^2 - z |z|^4: GH at (0, 0); cycles r^2 solve
+    # b1 + b2 r^2 - r^4 = 0 and fold on b1 = -b2^2 / 4 (b2 > 0)
+    def f(z, p):
+        r2 = z[0] ** 2 + z[1] ** 2
+        g = p[0] + p[1] * r2 - r2 ** 2
+        return np.array([g * z[0] - z[1], z[0] + g * z[1]])
+    pr = ODEProblem(f, [0.0, 0.0], [-0.5, -1.0], param_names=("b1", "b2"))
+    br = continue_equilibria(pr, ContinuationOptions(ds=0.05, ds_max=0.1, p_max=0.5))
+    hc = continue_hopf(br, br.points("H")[0], "b2", ContinuationOptions(
+        ds=0.05, ds_max=0.2, bounds={"b2": (-2.0, 1.0)}, max_steps=200))
+    gh = hc.points("GH")[0]
+    lc = continue_lpc_from_gh(hc, gh, ContinuationOptions(
+        ds=0.02, ds_max=0.1, max_steps=60, both_sides=True, bounds={"b2": (0.05, 0.6)}),
+        Collocation(ntst=20))
+    assert lc.kind == "LPC" and lc.success
+    b1, b2 = lc.params[:, 0], lc.params[:, 1]
+    assert b2.min() <= 0.051 and b2.max() >= 0.599  # followed across the whole box
+    assert np.max(np.abs(b1 + b2**2 / 4)) < 1e-10
+    # its cycles: r^2 = b2 / 2, period 2 pi
+    np.testing.assert_allclose(lc.period, 2 * np.pi, rtol=1e-8)
+    np.testing.assert_allclose(np.hypot(lc.x[:, 0], lc.x[:, 1]) ** 2, b2 / 2, rtol=1e-6)
+    np.testing.assert_allclose(lc.info["from_gh"], [0.0, 0.0], atol=1e-8)
