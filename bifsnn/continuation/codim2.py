@@ -245,7 +245,8 @@ class HopfSystem(_Augmented):
     def tests(self, u: np.ndarray) -> dict[str, float]:
         """Codim-2 test functions on a Hopf curve: BT (omega), GH (l1) and ZH (a real
         eigenvalue through zero: see :meth:`zh_test`)."""
-        return {"BT": float(u[-1]), "GH": self.l1(u), "ZH": self.zh_test(u)}
+        return {"BT": float(u[-1]), "GH": self.l1(u), "ZH": self.zh_test(u),
+                "HH": _hh_test(self._cached(u)["J"], float(u[-1]))}
 
     #: Borders (b, c) of the smooth ZH test, set by the locator near a detected ZH point.
     zh_border: tuple[np.ndarray, np.ndarray] | None = None
@@ -272,7 +273,10 @@ class HopfSystem(_Augmented):
             return self.l1(u)
         if name == "ZH":
             return self.zh_test(u)
-        raise ValueError(f"unknown Hopf-curve test {name!r}; expected 'BT', 'GH' or 'ZH'")
+        if name == "HH":
+            return _hh_test(self._cached(u)["J"], float(u[-1]))
+        raise ValueError(f"unknown Hopf-curve test {name!r}; expected 'BT', 'GH', 'ZH' or "
+                         "'HH'")
 
 
 _ZH_MAX_N = 400
@@ -311,6 +315,23 @@ def _zh_fold_test(J) -> float:
     scale = np.abs(rest[i]) + np.abs(rest[j])
     val = np.prod(s / np.where(scale > 0, scale, 1.0))
     return float(np.real(val))
+
+
+def _hh_test(J, omega: float) -> float:
+    """Double-Hopf test on a Hopf curve: the bialternate product prod_{i<j} (lambda_i +
+    lambda_j) / (|lambda_i| + |lambda_j|) over the eigenvalues other than the Hopf pair
+    +-i omega (real; it changes sign where a second pair with lambda_i + lambda_j = 0
+    appears: a double-Hopf point when that pair is complex, a neutral saddle when real).
+    NaN above 400 unknowns or with fewer than two other eigenvalues."""
+    ev = _dense_eigs(J)
+    if ev is None or ev.size < 4:
+        return float("nan")
+    for target in (1j * abs(omega), -1j * abs(omega)):
+        ev = np.delete(ev, int(np.argmin(np.abs(ev - target))))
+    i, j = np.triu_indices(ev.size, 1)
+    s = ev[i] + ev[j]
+    scale = np.abs(ev[i]) + np.abs(ev[j])
+    return float(np.real(np.prod(s / np.where(scale > 0, scale, 1.0))))
 
 
 class BranchPointSystem:
@@ -442,7 +463,7 @@ def _test_gradient(system, u: np.ndarray, name: str, mode: str = "full",
 #: Floors of the Newton tolerance per codim-2 test: the residual of a test evaluated with
 #: finite-difference derivatives cannot go below its noise (CP: second derivatives,
 #: GH: third derivatives of f).
-_CODIM2_NEWTON_TOL = {"BT": 1e-10, "CP": 1e-10, "GH": 1e-8, "ZH": 1e-10}
+_CODIM2_NEWTON_TOL = {"BT": 1e-10, "CP": 1e-10, "GH": 1e-8, "ZH": 1e-10, "HH": 1e-10}
 
 
 def locate_codim2(system, u0: np.ndarray, name: str, tol: float = 1e-10,
@@ -473,7 +494,7 @@ def locate_codim2(system, u0: np.ndarray, name: str, tol: float = 1e-10,
 
 
 # ----------------------------------------------------------------------------- curves
-_CODIM2_TESTS = {"LP": ("BT", "CP", "ZH"), "H": ("BT", "GH", "ZH")}
+_CODIM2_TESTS = {"LP": ("BT", "CP", "ZH"), "H": ("BT", "GH", "ZH", "HH")}
 
 
 def _point_of(branch, point, kind: str):
@@ -656,7 +677,32 @@ def _locate_test(cont, system, A, B, tn, fa, fb, opts):
         r["tests"] = {**r["tests"], "ZH": 0.0 if r["located"] else float("nan")}
         r["info"].update(_codim2_coefficients(system, r["u"], "ZH"))
         return r
+    if tn == "HH":
+        th = fa / (fa - fb)
+        x0, p0 = system.split((1 - th) * A["u"] + th * B["u"])
+        om0 = abs(float(A["u"][-1]))
+        ev = np.linalg.eigvals(np.asarray(system.problem.jac_x(x0, p0).toarray()
+                                          if sp.issparse(system.problem.jac_x(x0, p0))
+                                          else system.problem.jac_x(x0, p0)))
+        for target in (1j * om0, -1j * om0):
+            ev = np.delete(ev, int(np.argmin(np.abs(ev - target))))
+        cplx = ev[np.abs(ev.imag) > 1e-8 * (1 + np.abs(ev))]
+        if cplx.size == 0 or np.min(np.abs(cplx.real)) > 0.5 * np.abs(
+                cplx[np.argmin(np.abs(cplx.real))].imag):
+            return None  # a real pair lambda, -lambda: a neutral saddle, not a bifurcation
     r = _locate_test_core(cont, system, A, B, tn, fa, fb, opts)
+    if tn == "HH" and r["located"]:
+        x, p = system.split(r["u"])
+        ev = np.linalg.eigvals(np.asarray(system.problem.jac_x(x, p).toarray()
+                                          if sp.issparse(system.problem.jac_x(x, p))
+                                          else system.problem.jac_x(x, p)))
+        om = abs(float(r["u"][-1]))
+        rest = ev[np.abs(np.abs(ev.imag) - om) > 1e-6 * (1 + om)]
+        cand = rest[rest.imag > 0]
+        if cand.size:
+            om2 = float(cand[np.argmin(np.abs(cand.real))].imag)
+            r["info"]["omega2"] = om2
+            r["info"]["omega"] = om
     if tn == "GH":
         l1 = r["tests"].get("GH", np.nan)
         if not (np.isfinite(l1) and abs(l1) <= 1e-3 * min(abs(fa), abs(fb))):

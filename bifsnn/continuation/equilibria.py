@@ -200,6 +200,17 @@ def continue_equilibria(
                 for sp_, pt in found:
                     rows.append(pt)
                     specials.append((len(rows) - 1, sp_))
+            if opts.events:
+                hits = _user_events(curve, cont, prev, new)
+                for sp_, pt in hits:
+                    rows.append(pt)
+                    specials.append((len(rows) - 1, sp_))
+                if hits and opts.stop_at_events:
+                    sp_ = hits[0][0]
+                    rows.append(new)
+                    cont.stop(f"reached the event {sp_.data['event']} = "
+                              f"{sp_.data['value']:g}")
+                    break
             rows.append(new)
             if opts.verbose:
                 print(f"step {cont.n_steps}: p = {res.u[n]:.6g}, ds = {res.ds:.3g}, "
@@ -207,6 +218,45 @@ def continue_equilibria(
     except UserFunctionError as exc:  # raised while locating: keep what was computed
         cont.fail(str(exc))
     return _make_branch(problem, opts, curve, rows, specials, cont, name, nit)
+
+
+def _event_value(curve, name: str, u: np.ndarray) -> float:
+    if name == "param":
+        return float(u[curve.n])
+    return float(curve.opts.record[name](u[: curve.n].copy(), curve.p_of(u)))
+
+
+def _user_events(curve, cont, A: CurvePoint, B: CurvePoint):
+    """UZ points between consecutive points A and B: every (name, value) of
+    ``options.events`` whose function crosses the value, located by regula falsi on
+    corrected curve points."""
+    opts, n, k = curve.opts, curve.n, curve.k
+    tA, uA = A.tangent, A.u
+    c = cont.weights * tA
+    base = float(c @ uA)
+    s_B = float(c @ (B.u - uA))
+    out = []
+    for name, values in opts.events.items():
+        ga, gb = _event_value(curve, name, A.u), _event_value(curve, name, B.u)
+        for v in values:
+            fa, fb = ga - v, gb - v
+            if not (np.isfinite(fa) and np.isfinite(fb)) or fa * fb > 0 or fa == 0:
+                continue
+
+            def val(s_, name=name, v=v):
+                u, ok, _, _, _ = cont.correct(uA + s_ * tA, c, base + s_)
+                return None if not ok else (_event_value(curve, name, u) - v, u)
+            s, u, ok = locate_zero(val, 0.0, s_B, fa, fb, tol=opts.locate_tol)
+            if u is None:
+                u = uA + (fa / (fa - fb)) * (B.u - uA)
+            pt = _located_point(curve, cont, A, u)
+            data = {"event": name, "value": v, "tangent": pt.tangent,
+                    "residual": float(np.max(np.abs(curve.G(u))))}
+            out.append((SpecialPoint("UZ", -1, u[:n].copy(), curve.p_of(u), (k,), bool(ok),
+                                     data, "" if ok else "unconfirmed: event not located"),
+                        pt))
+    out.sort(key=lambda sp_pt: sp_pt[1].s)
+    return out
 
 
 def _make_branch(problem, opts, curve, rows, specials, cont, name, nit) -> Branch:
@@ -228,7 +278,10 @@ def _make_branch(problem, opts, curve, rows, specials, cont, name, nit) -> Branc
     return Branch(
         kind="EP", x=X, p=P, param_indices=(problem.param,), eigenvalues=ev, n_unstable=nu,
         tangents=T, special_points=sps, success=cont.success and N > 0, status=cont.status,
-        message=msg, param_names=problem.param_names, extra={"count_exact": exact},
+        message=msg, param_names=problem.param_names,
+        extra={"count_exact": exact, **{key: np.array([_event_value(curve, key, r.u)
+                                                        for r in rows])
+                                        for key in opts.record}},
         x_names=tuple(problem.x_names) if problem.x_names else None,
         name=name or problem.name, nit=nit, problem=problem, options=opts,
     )

@@ -47,6 +47,13 @@ class ContinuationOptions:
     approach), ``locate_max_iter`` bounds the regula-falsi iterations that locate LPC/PD/NS
     points; the discretisation is a separate :class:`~bifsnn.continuation.periodic.Collocation`.
 
+    User functions (equilibrium branches): ``record`` maps names to functions ``g(x, p)`` ->
+    float recorded at every row in ``branch.extra[name]`` (e.g. firing rates along a branch);
+    ``events`` maps a recorded name, or ``"param"``, to a value (or a sequence of values):
+    where the function crosses it a point labelled "UZ" is located (regula falsi along the
+    curve, as AUTO's UZR), with ``data['event']`` and ``data['value']``; with
+    ``stop_at_events`` the run stops at the first one.
+
     Every field is validated on construction (``ValueError`` naming the field and its range).
     ``direction`` is +1 (increasing first parameter) or -1, the same on every kind of branch.
     """
@@ -76,6 +83,9 @@ class ContinuationOptions:
     both_sides: bool = False
     period_max: float = np.inf
     locate_max_iter: int = 12
+    record: dict = field(default_factory=dict)
+    events: dict = field(default_factory=dict)
+    stop_at_events: bool = False
     verbose: bool = False
 
     def __post_init__(self) -> None:
@@ -124,6 +134,23 @@ class ContinuationOptions:
         if self.eig_method not in ("auto", "dense", "sparse"):
             raise ValueError(f"eig_method = {self.eig_method!r} is out of range: must be "
                              "'auto', 'dense' or 'sparse'")
+        if not isinstance(self.record, dict) or not all(
+                isinstance(k, str) and callable(v) for k, v in self.record.items()):
+            raise ValueError(f"record = {self.record!r} is out of range: must be a dict "
+                             "{name: g(x, p) -> float}")
+        if not isinstance(self.events, dict):
+            raise ValueError(f"events = {self.events!r} is out of range: must be a dict "
+                             "{recorded name or 'param': value(s)}")
+        for key, val in self.events.items():
+            if key != "param" and key not in self.record:
+                raise ValueError(f"events[{key!r}] is out of range: the key must be 'param' or "
+                                 f"a name in record {tuple(self.record)}")
+            vals = np.atleast_1d(np.asarray(val, dtype=float))
+            if vals.size == 0 or not np.all(np.isfinite(vals)):
+                raise ValueError(f"events[{key!r}] = {val!r} is out of range: must be finite "
+                                 "number(s)")
+        self.events = {k: tuple(float(v) for v in np.atleast_1d(np.asarray(val, dtype=float)))
+                       for k, val in self.events.items()}
         if self.locators is not None:
             self.locators = tuple(self.locators)
             bad = [m for m in self.locators if m not in LOCATORS]

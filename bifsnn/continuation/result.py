@@ -27,9 +27,11 @@ POINT_TYPES = {
     "CP": "cusp point",
     "GH": "generalised Hopf (Bautin) point",
     "ZH": "zero-Hopf (fold-Hopf) point",
+    "HH": "double-Hopf (Hopf-Hopf) point",
     "LPC": "limit point (fold) of cycles",
     "PD": "period doubling (flip) of cycles",
     "NS": "Neimark-Sacker (torus) bifurcation of cycles",
+    "UZ": "user event (a recorded function or the parameter reached a given value)",
     "EP": "end point",
 }
 

@@ -164,3 +164,22 @@ def test_lorenz84_hopf_curve_reports_zero_hopf_not_bautin():
     np.testing.assert_allclose(zh2.params, zh.params, atol=1e-9)
     for key in ("g200", "g011", "theta"):
         assert abs(zh2.data[key] - zh.data[key]) < 1e-8 * (1 + abs(zh.data[key]))
+
+
+def test_double_hopf_on_hopf_curve():
+    # z1' = (a + i) z1 - z1 |z1|^2, z2' = (b + 2i) z2 - z2 |z2|^2 + 0.5 z1 (feed-forward):
+    # the Hopf curve a = 0 of z1 meets the Hopf curve b = 0 of z2 at a double-Hopf point
+    x1, y1, x2, y2, a, b = sp.symbols("x1 y1 x2 y2 a b")
+    r1, r2 = x1**2 + y1**2, x2**2 + y2**2
+    f = [a * x1 - y1 - x1 * r1, x1 + a * y1 - y1 * r1,
+         b * x2 - 2 * y2 - x2 * r2 + 0.5 * x1, 2 * x2 + b * y2 - y2 * r2 + 0.5 * y1]
+    pr = ODEProblem.from_sympy(f, [x1, y1, x2, y2], [a, b], [0] * 4, [-0.5, -0.3])
+    br = continue_equilibria(pr, ContinuationOptions(ds=0.05, ds_max=0.1, p_max=0.5))
+    (h,) = br.points("H")
+    hc = continue_hopf(br, h, "b", ContinuationOptions(ds=0.05, ds_max=0.1, max_steps=100,
+                                                       bounds={"b": (-1.0, 1.0)}))
+    (hh,) = hc.points("HH")
+    assert hh.located
+    np.testing.assert_allclose(hh.params, [0.0, 0.0], atol=1e-9)
+    assert abs(hh.data["omega"] - 1.0) < 1e-9 and abs(hh.data["omega2"] - 2.0) < 1e-9
+    assert not hc.points("ZH") and not hc.points("GH")

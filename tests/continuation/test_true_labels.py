@@ -4,7 +4,7 @@ reported as unconfirmed with the reason."""
 import numpy as np
 
 from bifsnn.continuation import ContinuationOptions, ODEProblem, continue_equilibria
-from bifsnn.continuation.periodic import continue_cycles
+from bifsnn.continuation.periodic import continue_cycles, stepper
 from bifsnn.continuation.periodic.collocation import FloquetResult
 from bifsnn.continuation.periodic.discretization import Collocation
 from bifsnn.continuation.periodic.stepper import confirm_label
@@ -21,7 +21,10 @@ def _bt_problem() -> ODEProblem:
     return pr
 
 
-def test_planar_homoclinic_approach_gets_no_lpc_pd_or_ns():
+def test_planar_homoclinic_approach_gets_no_lpc_pd_or_ns(monkeypatch):
+    # go on past the homoclinic-approach stop, to periods ~200 where the multipliers are
+    # noise (the engine before issue 9 labelled LPCs and PDs there)
+    monkeypatch.setattr(stepper, "HOMOCLINIC_RATIO", np.inf)
     pr = _bt_problem()
     br = continue_equilibria(pr, ContinuationOptions(ds=0.01, ds_max=0.05, p_min=-0.5,
                                                      p_max=0.5))
@@ -54,3 +57,66 @@ def test_confirm_label_checks_each_kind():
     z = np.exp(0.7j)
     assert confirm_label("NS", 3, _fl([1.0, z, np.conj(z)], 1e-10), True) == (True, "")
     assert confirm_label("LPC", 3, _fl([1.0, 1.0], 1e-10), False)[0] is False
+
+
+def test_homoclinic_approach_stops_with_a_message():
+    pr = _bt_problem()
+    br = continue_equilibria(pr, ContinuationOptions(ds=0.01, ds_max=0.05, p_min=-0.5,
+                                                     p_max=0.5))
+    po = continue_cycles(br, br.points("H")[0], ContinuationOptions(
+        ds=0.05, ds_max=0.5, max_steps=400, p_min=-0.5, p_max=0.5), Collocation(ntst=20))
+    assert po.status == "homoclinic" and po.success
+    assert "homoclinic orbit near p = -0.2136" in po.message
+    assert len(po) < 300 and po.period[-1] > 60
+
+
+def test_record_functions_and_user_events_on_equilibria():
+    import pytest
+
+    # x' = p - x^3: x = p^(1/3); record x^2, stop where x^2 = 1.44 (p = 1.728)
+    pr = ODEProblem(lambda x, p: np.array([p[0] - x[0] ** 3]), [0.5], [0.125])
+    opts = ContinuationOptions(ds=0.05, ds_max=0.1, p_max=3.0,
+                               record={"x2": lambda x, p: float(x[0] ** 2)},
+                               events={"x2": 1.0, "param": [0.5, 2.0]})
+    br = continue_equilibria(pr, opts)
+    np.testing.assert_allclose(br.extra["x2"], br.x[:, 0] ** 2, rtol=1e-14)
+    uz = br.points("UZ")
+    assert [(u.data["event"], u.data["value"]) for u in uz] == [
+        ("param", 0.5), ("x2", 1.0), ("param", 2.0)]
+    assert all(u.located for u in uz)
+    assert abs(uz[0].param - 0.5) < 1e-9 and abs(uz[1].param - 1.0) < 1e-8
+    assert abs(uz[2].x[0] - 2.0 ** (1 / 3)) < 1e-8
+    stop = continue_equilibria(pr, opts.with_(events={"x2": 1.44}, stop_at_events=True))
+    assert stop.status == "stopped" and "x2 = 1.44" in stop.message
+    assert abs(stop.points("UZ")[0].param - 1.728) < 1e-8
+    assert stop.param_values[-1] < 1.9
+    with pytest.raises(ValueError, match="events"):
+        ContinuationOptions(events={"rate": 1.0})
+
+
+def test_gh_to_lpc_curve_of_the_bautin_normal_form():
+    from bifsnn.continuation import continue_hopf
+    from bifsnn.continuation.periodic import continue_lpc_from_gh
+
+    # z' = (b1 + i) z + b2 z |z|^2 - z |z|^4: GH at (0, 0); cycles r^2 solve
+    # b1 + b2 r^2 - r^4 = 0 and fold on b1 = -b2^2 / 4 (b2 > 0)
+    def f(z, p):
+        r2 = z[0] ** 2 + z[1] ** 2
+        g = p[0] + p[1] * r2 - r2 ** 2
+        return np.array([g * z[0] - z[1], z[0] + g * z[1]])
+    pr = ODEProblem(f, [0.0, 0.0], [-0.5, -1.0], param_names=("b1", "b2"))
+    br = continue_equilibria(pr, ContinuationOptions(ds=0.05, ds_max=0.1, p_max=0.5))
+    hc = continue_hopf(br, br.points("H")[0], "b2", ContinuationOptions(
+        ds=0.05, ds_max=0.2, bounds={"b2": (-2.0, 1.0)}, max_steps=200))
+    gh = hc.points("GH")[0]
+    lc = continue_lpc_from_gh(hc, gh, ContinuationOptions(
+        ds=0.02, ds_max=0.1, max_steps=60, both_sides=True, bounds={"b2": (0.05, 0.6)}),
+        Collocation(ntst=20))
+    assert lc.kind == "LPC" and lc.success
+    b1, b2 = lc.params[:, 0], lc.params[:, 1]
+    assert b2.min() <= 0.051 and b2.max() >= 0.599  # followed across the whole box
+    assert np.max(np.abs(b1 + b2**2 / 4)) < 1e-10
+    # its cycles: r^2 = b2 / 2, period 2 pi
+    np.testing.assert_allclose(lc.period, 2 * np.pi, rtol=1e-8)
+    np.testing.assert_allclose(np.hypot(lc.x[:, 0], lc.x[:, 1]) ** 2, b2 / 2, rtol=1e-6)
+    np.testing.assert_allclose(lc.info["from_gh"], [0.0, 0.0], atol=1e-8)

@@ -21,7 +21,12 @@ Systems: an ``ODEProblem``, a ``CycleSystem`` (f(x, p), optional dfdx/dfdp, ``pa
 for a parameter vector, ``vectorized``, ``jac_sparsity``) or a plain callable.
 """
 
-from .codim2_cycles import CYCLE_CURVE_DEFAULTS, continue_lpc, continue_pd
+from .codim2_cycles import (
+    CYCLE_CURVE_DEFAULTS,
+    continue_lpc,
+    continue_lpc_from_gh,
+    continue_pd,
+)
 from .collocation import CollocationOperator, CycleSolution, FloquetResult, floquet_from_jacobian
 from .cycles import CYCLE_DEFAULTS, continue_cycles, continue_cycles_from_orbit, cycle_system
 from .discretization import Collocation
@@ -54,6 +59,7 @@ __all__ = [
     "continue_cycles",
     "continue_cycles_from_orbit",
     "continue_lpc",
+    "continue_lpc_from_gh",
     "continue_pd",
     "cycle_from_hopf",
     "cycle_from_simulation",

@@ -31,7 +31,7 @@ from .cycles import _names, cycle_system
 from .mesh import node_quadrature_weights
 from .system import CycleSystem
 
-__all__ = ["CYCLE_CURVE_DEFAULTS", "continue_lpc", "continue_pd"]
+__all__ = ["CYCLE_CURVE_DEFAULTS", "continue_lpc", "continue_lpc_from_gh", "continue_pd"]
 
 #: Options used by :func:`continue_lpc` / :func:`continue_pd` when given ``options=None``.
 CYCLE_CURVE_DEFAULTS = {"ds": 0.02, "ds_min": 1e-6, "ds_max": 0.2, "max_steps": 50}
@@ -330,3 +330,67 @@ def _amp(U: np.ndarray, cyc) -> float:
     from .starts import amplitude
 
     return amplitude(U, node_quadrature_weights(cyc.tm, cyc.ncol))
+
+
+def continue_lpc_from_gh(hopf_curve: Branch, point: SpecialPoint | int,
+                         options: ContinuationOptions | None = None,
+                         collocation=None, *, rows_away: int = 2, name: str = "") -> Branch:
+    """The fold-of-cycles (LPC) curve that emanates from a Bautin (GH) point of a Hopf curve.
+
+    Switching: the Hopf-curve point ``rows_away`` rows from the GH point on its subcritical
+    side (l1 > 0, where the small unstable cycles fold back) is crossed by a one-parameter
+    equilibrium run in the curve's first parameter; the cycles born there are continued until
+    their fold (a located, confirmed LPC), which is then continued in the second parameter
+    (:func:`continue_lpc`; ``options`` as there, ``both_sides`` to follow it both ways).  The
+    result's ``info['from_gh']`` holds the GH point's two parameters.  Raises ValueError with
+    the reason when no subcritical Hopf point or no fold of cycles is found."""
+    from dataclasses import replace
+
+    from bifsnn.continuation.equilibria import continue_equilibria
+
+    from .cycles import continue_cycles
+
+    if not isinstance(hopf_curve, Branch) or hopf_curve.kind != "H":
+        raise ValueError("continue_lpc_from_gh starts from a Hopf curve (a Branch of kind 'H')")
+    if hopf_curve.problem is None:
+        raise ValueError("the Hopf curve carries no problem: load it with "
+                         "load_branch(path, problem=...)")
+    if not (isinstance(rows_away, int) and rows_away >= 1):
+        raise ValueError(f"rows_away = {rows_away!r} is out of range: must be an integer >= 1")
+    gh = hopf_curve.point(point, "GH")
+    i1, i2 = hopf_curve.param_indices
+    l1 = np.asarray(hopf_curve.extra.get("GH"), dtype=float)
+    side = [j for j in range(len(hopf_curve)) if j != gh.index and np.isfinite(l1[j])
+            and l1[j] > 0]
+    after = [j for j in side if j > gh.index]
+    before = [j for j in side if j < gh.index][::-1]
+    cand = after if after and (not before or after[0] - gh.index <= gh.index - before[0]) \
+        else before
+    if not cand:
+        raise ValueError("no Hopf point with l1 > 0 next to the GH point on this curve")
+    j = cand[min(rows_away, len(cand)) - 1]
+    x, p = hopf_curve.x[j].copy(), hopf_curve.p[j].copy()
+    pr = hopf_curve.problem
+    opts = ContinuationOptions(**CYCLE_CURVE_DEFAULTS) if options is None else options
+    # cross the Hopf point in the first parameter
+    delta = 1e-2 * max(1.0, abs(p[i1]))
+    p_start = p.copy()
+    p_start[i1] -= delta
+    eq_opts = ContinuationOptions(ds=delta / 5, ds_max=delta / 2, p_min=p_start[i1] - delta,
+                                  p_max=p[i1] + delta, max_steps=200)
+    eq = continue_equilibria(replace(pr, x0=x, p0=p_start, param=i1), eq_opts)
+    hs = [h for h in eq.points("H") if h.located]
+    if not hs:
+        raise ValueError(f"no Hopf point found crossing {hopf_curve.param_label(0)} at the "
+                         f"Hopf-curve row {j}")
+    h = min(hs, key=lambda s: abs(s.param - p[i1]))
+    cyc_opts = ContinuationOptions(ds=opts.ds, ds_max=opts.ds_max, max_steps=200,
+                                   p_min=opts.p_min, p_max=opts.p_max)
+    po = continue_cycles(eq, h, cyc_opts, collocation)
+    folds = [s for s in po.points("LPC") if s.located]
+    if not folds:
+        raise ValueError(f"the cycles from the Hopf point at {h.param:.8g} have no located "
+                         f"fold ({po.message})")
+    out = continue_lpc(po, folds[0], i2, opts, name=name or f"{hopf_curve.name}-GH-LPC")
+    out.info["from_gh"] = tuple(float(v) for v in gh.params)
+    return out

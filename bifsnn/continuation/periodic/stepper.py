@@ -103,6 +103,31 @@ LPC_DOUBLE_TOL = 2e-2
 TEST_TOL = 1e-4
 
 
+#: Homoclinic-approach stop: over the last HOMOCLINIC_STEPS accepted steps the period grew
+#: at every step, to more than HOMOCLINIC_RATIO times the branch's first period, while the
+#: parameter moved by <= HOMOCLINIC_DP (relative): the period grows without bound at a
+#: fixed parameter.
+HOMOCLINIC_STEPS = 10
+HOMOCLINIC_RATIO = 10.0
+HOMOCLINIC_DP = 1e-6
+
+
+def homoclinic_approach(hist: list[tuple[float, float]]) -> str:
+    """A message when the (period, parameter) history shows a cycle approaching a homoclinic
+    orbit (period growing without bound at a fixed parameter), else ""."""
+    if len(hist) <= HOMOCLINIC_STEPS:
+        return ""
+    (T0, p0), (T1, p1) = hist[-1 - HOMOCLINIC_STEPS], hist[-1]
+    Ts = [t for t, _ in hist[-1 - HOMOCLINIC_STEPS:]]
+    growing = all(b > a for a, b in zip(Ts, Ts[1:], strict=False))
+    if (growing and T1 >= HOMOCLINIC_RATIO * hist[0][0]
+            and abs(p1 - p0) <= HOMOCLINIC_DP * (1 + abs(p1))):
+        return (f"the cycle approaches a homoclinic orbit near p = {p1:.10g}: over the last "
+                f"{HOMOCLINIC_STEPS} steps the period grew from {T0:.4g} to {T1:.4g} while "
+                f"the parameter moved by {abs(p1 - p0):.2g}")
+    return ""
+
+
 def confirm_label(kind: str, n: int, fl: FloquetResult | None, located: bool
                   ) -> tuple[bool, str]:
     """``(located, reason)``: whether a located cycle special point passes the checks of
@@ -312,6 +337,7 @@ def _run(sysobj, start, opts, disc, direction, points, specials, state, finish):
     prev_counts = _counts(fl.multipliers) if fl is not None else None
     prev_tau = tau
     amp_prev = amplitude(U, coll.wnode)
+    hist: list[tuple[float, float]] = []
     steps_since_adapt = 0
 
     for _step in range(opts.max_steps):
@@ -416,6 +442,10 @@ def _run(sysobj, start, opts, disc, direction, points, specials, state, finish):
         if Tnew > opts.period_max:
             return finish(True, "stopped", f"period {Tnew:g} exceeds period_max="
                           f"{opts.period_max:g}")
+        hist.append((Tnew, pnew))
+        why = homoclinic_approach(hist)
+        if why:
+            return finish(True, "homoclinic", why)
 
         # ---- step size control
         nfac = getattr(st, "factorizations", it)
