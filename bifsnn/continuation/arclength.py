@@ -197,10 +197,12 @@ class ArclengthContinuation:
 
     @property
     def success(self) -> bool:
+        """True unless the run ended in a failure (running, bound and stopped count as success)."""
         return self.status in _SUCCESS
 
     @property
     def message(self) -> str:
+        """Human-readable status, with the reason the run stopped if any."""
         msg = STATUS_MESSAGES.get(self.status, self.status)
         return f"{msg}: {self._stop_message}" if self._stop_message else msg
 
@@ -468,10 +470,12 @@ class ArclengthContinuation:
         self._stop_message = reason
 
     def save_state(self) -> dict:
+        """Snapshot of the current point, tangent, step and status (for restore_state)."""
         return dict(u=self.u.copy(), tangent=self.tangent.copy(), ds=self.ds,
                     jacobian=self.jacobian, n_steps=self.n_steps, status=self.status)
 
     def restore_state(self, state: dict) -> None:
+        """Return to a snapshot taken by save_state."""
         self.u = state["u"].copy()
         self.tangent = state["tangent"].copy()
         self.ds = state["ds"]

@@ -106,6 +106,7 @@ class FoldSystem(_Augmented):
         self.c = v / np.linalg.norm(v)
 
     def u_of(self, x: np.ndarray, p: np.ndarray) -> np.ndarray:
+        """Curve unknowns u = (x, free parameters) from a state and a parameter vector."""
         return np.r_[x, p[self.free]]
 
     def _solve(self, u):
@@ -119,10 +120,12 @@ class FoldSystem(_Augmented):
         return dict(x=x, p=p, J=J, v=vg[:-1], g=vg[-1], w=wg[:-1])
 
     def G(self, u: np.ndarray) -> np.ndarray:
+        """Defining system of the fold curve: f(x, p) = 0 and the bordered test function g = 0."""
         s = self._cached(u)
         return np.r_[self.problem.rhs(s["x"], s["p"]), s["g"]]
 
     def dG(self, u: np.ndarray):
+        """Jacobian of G with respect to u (analytic df/dx, df/dp and the derivative of g)."""
         s = self._cached(u)
         x, p, J, v, w = s["x"], s["p"], s["J"], s["v"], s["w"]
         fp = self.problem.jac_p(x, p, self.free)
@@ -133,12 +136,14 @@ class FoldSystem(_Augmented):
         return _vstack(top, np.r_[gx, gp][None, :])
 
     def update_borders(self, u: np.ndarray) -> None:
+        """Refresh the bordering vectors from the current null vectors (keeps G regular)."""
         s = self._cached(u)
         self.b = s["w"] / np.linalg.norm(s["w"])
         self.c = s["v"] / np.linalg.norm(s["v"])
         self._key = None
 
     def null_vectors(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Normalised right and left null vectors (v, w) of df/dx at u."""
         s = self._cached(u)
         return s["v"] / np.linalg.norm(s["v"]), s["w"] / np.linalg.norm(s["w"])
 
@@ -175,9 +180,11 @@ class HopfSystem(_Augmented):
         self.c = q / np.linalg.norm(q)
 
     def u_of(self, x: np.ndarray, p: np.ndarray, omega: float) -> np.ndarray:
+        """Curve unknowns u = (x, free parameters, omega)."""
         return np.r_[x, p[self.free], omega]
 
     def split_omega(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        """Split u into the state, the full parameter vector and omega."""
         x, p = self.split(u)
         return x, p, float(u[-1])
 
@@ -197,10 +204,12 @@ class HopfSystem(_Augmented):
         return dict(x=x, p=p, omega=om, J=J, v=vs[:-1], s=vs[-1], w=ws[:-1])
 
     def G(self, u: np.ndarray) -> np.ndarray:
+        """Defining system of the Hopf curve: f(x, p) = 0 and the complex bordered test = 0."""
         c = self._cached(u)
         return np.r_[self.problem.rhs(c["x"], c["p"]), c["s"].real, c["s"].imag]
 
     def dG(self, u: np.ndarray):
+        """Jacobian of G with respect to u."""
         c = self._cached(u)
         x, p, J, v, w = c["x"], c["p"], c["J"], c["v"], c["w"]
         pr = self.problem
@@ -215,6 +224,7 @@ class HopfSystem(_Augmented):
         return _vstack(top, rows)
 
     def update_borders(self, u: np.ndarray) -> None:
+        """Refresh the bordering vectors from the current critical eigenvectors."""
         c = self._cached(u)
         self.b = c["w"] / np.linalg.norm(c["w"])
         self.c = c["v"] / np.linalg.norm(c["v"])
@@ -230,6 +240,7 @@ class HopfSystem(_Augmented):
         return q, pa
 
     def l1(self, u: np.ndarray) -> float:
+        """First Lyapunov coefficient at u (nan where omega is ~0)."""
         c = self._cached(u)
         x, p, om, J = c["x"], c["p"], c["omega"], c["J"]
         if abs(om) < 1e-12:
@@ -396,11 +407,13 @@ class BranchPointSystem:
         return self._val
 
     def F(self, z: np.ndarray) -> np.ndarray:
+        """MatCont's branch-point system [G + beta psi; g1; g2] at z = (u, beta)."""
         u, beta = z[:-1], z[-1]
         s = self._solve(u)
         return np.r_[np.asarray(self.G_curve(u), dtype=float) + beta * self.psi, s["g"]]
 
     def dF(self, z: np.ndarray):
+        """Jacobian of F with respect to z."""
         u = z[:-1]
         s = self._solve(u)
         rows = np.zeros((2, u.size + 1))

@@ -170,6 +170,7 @@ class DirectionalDerivatives:
         return self._fd(self._cub_cache, d, key, 3) * (sign * nv**3)
 
     def B_real(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Second directional derivative d2f(x, p)[a, b] (exact if the problem gives d2f)."""
         if self.pr.d2f is not None:
             return np.asarray(self.pr.d2f(self.x, self.p, a, b), dtype=float)
         if np.array_equal(a, b):
@@ -177,6 +178,7 @@ class DirectionalDerivatives:
         return 0.25 * (self.quad(a + b) - self.quad(a - b))
 
     def C_real(self, a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+        """Third directional derivative d3f(x, p)[a, b, c] (exact if the problem gives d3f)."""
         if self.pr.d3f is not None:
             return np.asarray(self.pr.d3f(self.x, self.p, a, b, c), dtype=float)
         if np.array_equal(a, b) and np.array_equal(b, c):

@@ -112,6 +112,7 @@ class _PermutedLU:
 
 
 def is_sparse(A) -> bool:
+    """True if A is a scipy sparse matrix."""
     return sp.issparse(A)
 
 
@@ -164,6 +165,7 @@ class Factorization:
                 raise np.linalg.LinAlgError("matrix is exactly singular")
 
     def solve(self, b: np.ndarray, trans: str = "N") -> np.ndarray:
+        """Solve A y = b (trans='T': A^T y = b) with the stored LU factors."""
         if self.sparse:
             b = np.asarray(b)
             if np.iscomplexobj(b) and self._lu.U.dtype.kind != "c":

@@ -229,16 +229,19 @@ class HopfData:
 
     @property
     def period(self) -> float:
+        """Period 2 pi / omega of the cycles born at the Hopf point."""
         return 2 * np.pi / self.omega
 
     @property
     def criticality(self) -> str:
+        """supercritical (l1 < 0), subcritical (l1 > 0), degenerate or unknown."""
         if self.l1 is None or not np.isfinite(self.l1):
             return "unknown"
         return "supercritical" if self.l1 < 0 else "subcritical" if self.l1 > 0 else "degenerate"
 
     @property
     def param_value(self) -> float:
+        """Value of the continuation parameter at the Hopf point."""
         return float(self.p[self.param])
 
     def side(self) -> float:

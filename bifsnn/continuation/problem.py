@@ -117,10 +117,12 @@ class ODEProblem:
     # ---------------------------------------------------------------- names and indices
     @property
     def n(self) -> int:
+        """State dimension."""
         return self.x0.size
 
     @property
     def n_params(self) -> int:
+        """Length of the parameter vector."""
         return self.p0.size
 
     @property
@@ -133,6 +135,7 @@ class ODEProblem:
         return False
 
     def param_index(self, param: int | str) -> int:
+        """Index of a parameter given by name or index; an unknown name raises ValueError."""
         if isinstance(param, str):
             if self.param_names is None or param not in self.param_names:
                 raise ValueError(f"unknown parameter {param!r}; names: {self.param_names}")
@@ -143,6 +146,7 @@ class ODEProblem:
         return k % self.p0.size
 
     def param_label(self, k: int) -> str:
+        """Name of parameter k (p[k] when the problem has no names)."""
         return self.param_names[k] if self.param_names is not None else f"p[{k}]"
 
     def with_param(self, param: int | str) -> ODEProblem:

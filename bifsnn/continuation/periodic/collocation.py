@@ -59,10 +59,12 @@ class NodeValues:
 
     @property
     def x_min(self) -> np.ndarray:
+        """Componentwise minimum over the cycle's mesh nodes."""
         return self.U.min(axis=0)
 
     @property
     def x_max(self) -> np.ndarray:
+        """Componentwise maximum over the cycle's mesh nodes."""
         return self.U.max(axis=0)
 
 
@@ -84,10 +86,12 @@ class CycleSolution(NodeValues):
 
     @property
     def ntst(self) -> int:
+        """Number of mesh intervals."""
         return len(self.tm) - 1
 
     @property
     def multipliers(self) -> np.ndarray | None:
+        """Floquet multipliers, or None if they were not computed."""
         return None if self.floquet is None else self.floquet.multipliers
 
 

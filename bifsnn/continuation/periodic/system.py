@@ -89,6 +89,7 @@ class CycleSystem:
 
     @property
     def dense_pattern(self) -> bool:
+        """True when df/dx is treated as dense (no sparsity pattern known)."""
         return self.nnz == self.n * self.n
 
     def with_sparsity(self, pattern: Any) -> CycleSystem:
@@ -137,6 +138,7 @@ class CycleSystem:
         return J
 
     def fp(self, x: np.ndarray, p: float) -> np.ndarray:
+        """df/dp of the continued parameter at one state."""
         return self.fp_batch(np.asarray(x, dtype=float)[None, :], p)[0]
 
     # ----------------------------------------------------------------- batches (K, n)
