@@ -32,6 +32,7 @@ from bifsnn.reduction.equilibria import EquilibriumResult, find_equilibrium
 from bifsnn.reduction.integrate import simulate_map, simulate_ode
 from bifsnn.reduction.model import (
     BIN_RULES,
+    CLOSURES,
     OUTFLOWS,
     PARAM_INDEX,
     MarkovModelDef,
@@ -40,6 +41,7 @@ from bifsnn.reduction.model import (
 
 __all__ = [
     "BIN_RULES",
+    "CLOSURES",
     "OUTFLOWS",
     "PARAM_INDEX",
     "EquilibriumResult",
