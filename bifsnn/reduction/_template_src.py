@@ -725,21 +725,23 @@ def rhs_cond(x, pv, edges, opt, out, F, M1):
             nj, vb, dvb_dn, dvb_dA, a, b, da, db, cE, cI, d, st = _source_cond(
                 x, q, j, K, pv, edges, opt, wE, wI)
             edge_kernel_rho(edges, a, b, d[0], d[1], F, M1, Rho)
-            HE = cE[0]
-            HI = cI[0]
-            sE = st[0]
-            sI = st[1]
+            # movers carry their pending totals (B_j P, exactly conserved) plus the
+            # covariance flux nj s dP/dmu (neurons whose input drives them up move up more)
+            BE = x[oB0 + j]
+            BI = x[oB1 + j]
+            sE = nj * st[0]
+            sI = nj * st[1]
             out[offn] += nj * F[1]
             out[offA] += nj * (M1[1] - M1[0] + e0 * F[0])
-            out[oB0] += nj * (HE * F[1] - sE * Rho[1])
-            out[oB1] += nj * (HI * F[1] - sI * Rho[1])
+            out[oB0] += BE * F[1] - sE * Rho[1]
+            out[oB1] += BI * F[1] - sI * Rho[1]
             for l in range(1, K):
                 P = F[l + 1] - F[l]
                 Rl = Rho[l] - Rho[l + 1]  # dP/dmu
                 out[offn + l] += nj * P
                 out[offA + l] += nj * (M1[l + 1] - M1[l])
-                out[oB0 + l] += nj * (HE * P + sE * Rl)
-                out[oB1 + l] += nj * (HI * P + sI * Rl)
+                out[oB0 + l] += BE * P + sE * Rl
+                out[oB1 + l] += BI * P + sI * Rl
             fired[q] += nj * (1.0 - F[K])
     fr = fired / h
     rb = int(opt[5])
@@ -865,7 +867,7 @@ def jac_cond(x, pv, edges, opt, J, gf, F, M1, dF, dM1):
                 dRz[e, 2] = dRho[e, 2] * d[6]
                 dRz[e, 3] = dRho[e, 3] * d[5]
                 dRz[e, 4] = dRho[e, 3] * d[7]
-            H = (cE[0], cI[0])
+            Bj = (x[oB[0] + j], x[oB[1] + j])
             s = (st[0], st[1])
             # ds_X/dz: sE depends on wE; sI on Vbar and wI
             dsz = np.zeros((2, 5))
@@ -893,8 +895,9 @@ def jac_cond(x, pv, edges, opt, J, gf, F, M1, dF, dM1):
                         gP = dFz[l + 1, k] - dFz[l, k]
                         gQ = dMz[l + 1, k] - dMz[l, k]
                         gR = dRz[l, k] - dRz[l + 1, k]
-                    gB0 = H[0] * gP + s[0] * gR + dsz[0, k] * Rl
-                    gB1 = H[1] * gP + s[1] * gR + dsz[1, k] * Rl
+                    # d(B_j P + nj s Rl)/dz_k
+                    gB0 = Bj[0] * gP + nj * (s[0] * gR + dsz[0, k] * Rl)
+                    gB1 = Bj[1] * gP + nj * (s[1] * gR + dsz[1, k] * Rl)
                     if k == 0:  # Vbar
                         J[rn, offn + j] += nj * gP * dvb_dn / h
                         J[rn, offA + j] += nj * gP * dvb_dA / h
@@ -902,18 +905,16 @@ def jac_cond(x, pv, edges, opt, J, gf, F, M1, dF, dM1):
                         J[rA, offA + j] += nj * gQ * dvb_dA / h
                         for X in range(2):
                             gB = gB0 if X == 0 else gB1
-                            J[oB[X] + l, offn + j] += nj * gB * dvb_dn / h
-                            J[oB[X] + l, offA + j] += nj * gB * dvb_dA / h
+                            J[oB[X] + l, offn + j] += gB * dvb_dn / h
+                            J[oB[X] + l, offA + j] += gB * dvb_dA / h
                     elif k <= 2:  # conditional mean H_X, X = k - 1
                         X = k - 1
                         c = cm[X]
                         for Y in range(2):
                             gB = gB0 if Y == 0 else gB1
-                            if Y == X:
-                                gB += P
-                            J[oB[Y] + l, offn + j] += nj * gB * c[1] / h
-                            J[oB[Y] + l, oB[X] + j] += nj * gB * c[2] / h
-                            J[oB[Y] + l, mo + 2 * X] += nj * gB * c[3] / h
+                            J[oB[Y] + l, offn + j] += gB * c[1] / h
+                            J[oB[Y] + l, oB[X] + j] += gB * c[2] / h
+                            J[oB[Y] + l, mo + 2 * X] += gB * c[3] / h
                         J[rn, offn + j] += nj * gP * c[1] / h
                         J[rn, oB[X] + j] += nj * gP * c[2] / h
                         J[rn, mo + 2 * X] += nj * gP * c[3] / h
@@ -924,13 +925,15 @@ def jac_cond(x, pv, edges, opt, J, gf, F, M1, dF, dM1):
                         X = k - 3
                         cw[q, X, rn] += nj * gP / h
                         cw[q, X, rA] += nj * gQ / h
-                        cw[q, X, oB[0] + l] += nj * gB0 / h
-                        cw[q, X, oB[1] + l] += nj * gB1 / h
-                # explicit factor nj
+                        cw[q, X, oB[0] + l] += gB0 / h
+                        cw[q, X, oB[1] + l] += gB1 / h
+                # explicit factors nj and B_j
                 J[rn, offn + j] += P / h
                 J[rA, offn + j] += Q / h
-                J[oB[0] + l, offn + j] += (H[0] * P + s[0] * Rl) / h
-                J[oB[1] + l, offn + j] += (H[1] * P + s[1] * Rl) / h
+                J[oB[0] + l, offn + j] += s[0] * Rl / h
+                J[oB[1] + l, offn + j] += s[1] * Rl / h
+                J[oB[0] + l, oB[0] + j] += P / h
+                J[oB[1] + l, oB[1] + j] += P / h
             # firing
             Pf = 1.0 - F[K]
             fired[q] += nj * Pf

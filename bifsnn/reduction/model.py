@@ -78,7 +78,7 @@ class MarkovModelDef:
     like Vbar, -> m_QX for empty bins) instead of the population mean, its noise the
     within-bin variance w = v - (between-compartment variance of the H_j) (smoothly floored
     at 0 with ``w_floor``), and B moves with the neurons: a bin's movers carry
-    n_j (H_j P_jl + kappa w dmu/dH dP_jl/dmu) (Stein's identity for a Gaussian spread of H in
+    B_j P_jl + n_j kappa w dmu/dH dP_jl/dmu (Stein's identity for a Gaussian spread of H in
     the bin: neurons with less inhibition move up more), B decays and is born like the
     moments, and refractory neurons return theirs to the reset bin.  ``coupling`` is kappa:
     with 0 the manifold B_j = m n_j is invariant and the closure is exactly "paper".
