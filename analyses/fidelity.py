@@ -71,7 +71,7 @@ def _paper_kw() -> dict[str, Any]:
 
 
 def _obs(res: Any) -> dict[str, float]:
-    from bifsnn.observables import summary
+    from bifsnn.network.observables import summary
 
     s = summary(res, transient_ms=TRANSIENT_MS)
     h = s["peak_heights"]
@@ -88,8 +88,8 @@ def _obs(res: Any) -> dict[str, float]:
 def run_simulators(cell: tuple[float, float], seeds: int, t_ms: float) -> dict[str, Any]:
     """SNN (seeds 0..seeds-1) and Markov model (seed 0) observables at one cell."""
     from bifsnn import NetworkParams
-    from bifsnn.markov import simulate_markov
-    from bifsnn.snn import simulate_snn
+    from bifsnn.network.markov import simulate_markov
+    from bifsnn.network.snn import simulate_snn
 
     p = NetworkParams().replace(p_EI=cell[0], tau_EE=cell[1])
     t0 = time.process_time()
@@ -103,7 +103,7 @@ def run_simulators(cell: tuple[float, float], seeds: int, t_ms: float) -> dict[s
 def spread_state(d: Any) -> np.ndarray:
     """Second initial state: neurons uniform over the bins in [V_reset, M), nobody
     refractory, pending-spike moments at the values of a steady 20 Hz drive."""
-    from bifsnn.params import PATHWAYS
+    from bifsnn.network.params import PATHWAYS
 
     x = np.zeros(d.n_state)
     p = d.params
@@ -208,9 +208,8 @@ def _fmt(x: float, f: str = ".3g") -> str:
 
 def write_report(closure: str, cells: list[dict], sims: dict, args: argparse.Namespace,
                  cpu: dict[str, float]) -> str:
-    import matplotlib.pyplot as plt
-
-    from bifsnn._files import atomic_write_text, save_figure
+    from bifsnn._figures import save_figure, subplots
+    from bifsnn._files import atomic_write_text
 
     sc = score(cells, sims)
     tag = closure + ("_quick" if args.quick else "")
@@ -262,7 +261,7 @@ def write_report(closure: str, cells: list[dict], sims: dict, args: argparse.Nam
                                                             _snn_mean(s, "rate_i_hz"))),
               ("Markov model E rate error (%)", lambda c, s: rel_err(
                   s["markov"]["rate_e_hz"], _snn_mean(s, "rate_e_hz")))]
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4.2))
+    fig, axes = subplots(1, 3, figsize=(13, 4.2))
     for ax, (title, fn) in zip(axes, panels, strict=True):
         Z = np.full((len(pe), len(te)), np.nan)
         for c in cells:
@@ -282,7 +281,6 @@ def write_report(closure: str, cells: list[dict], sims: dict, args: argparse.Nam
     fig.colorbar(im, ax=axes, shrink=0.8, label="(model - SNN) / SNN, %")
     fig.suptitle(f"closure '{closure}': {score_line(sc)}", fontsize=9)
     save_figure(fig, FIGURES / f"fidelity_{tag}")
-    plt.close(fig)
     return score_line(sc)
 
 
@@ -301,9 +299,6 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--t-ms = {args.t_ms} must be >= 200")
     if args.workers < 1:
         ap.error(f"--workers = {args.workers} must be >= 1")
-    import matplotlib
-
-    matplotlib.use("Agg")
     cells = [(p, t) for p in (QUICK_P_EI if args.quick else P_EI)
              for t in (QUICK_TAU_EE if args.quick else TAU_EE)]
     cache_path = FIGURES / "fidelity_snn.json"

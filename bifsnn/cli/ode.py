@@ -11,6 +11,7 @@ __all__ = ["register"]
 def register(subparsers: Any) -> None:
     """Add the ``ode`` subcommand to the top-level CLI."""
     from bifsnn.cli.common import add_run_arguments
+    from bifsnn.reduction.model import CLOSURES
 
     p = subparsers.add_parser(
         "ode",
@@ -36,6 +37,12 @@ def register(subparsers: Any) -> None:
                    help="bin-mean regularisation (default: 0, i.e. exact A/n, for the map; "
                    "1e-3 for the ODE)")
     p.add_argument("--window-ms", type=float, default=None, help="window h (default: dt)")
+    p.add_argument("--closure", choices=CLOSURES, default="paper",
+                   help="ODE closure: the published reduction ('paper') or per-bin conditional "
+                   "means of the pending input ('conditional'; ODE only)")
+    p.add_argument("--coupling", type=float, default=1.0,
+                   help="conditional closure: covariance coupling kappa (0 = the paper's "
+                   "closure)")
     p.add_argument("--no-rate-lag", action="store_true",
                    help="map: drive the moments with this step's rate (Euler step of the ODE)")
     add_run_arguments(p)
@@ -47,13 +54,16 @@ def _cmd_ode(args: argparse.Namespace) -> int:
     from bifsnn.reduction.integrate import simulate_map, simulate_ode
     from bifsnn.reduction.model import MarkovModelDef
 
+    if args.form == "map" and args.closure != "paper":
+        raise SystemExit(f"bifsnn ode: --closure {args.closure} needs --form ode (the "
+                         "reference map exists for the paper's closure only)")
     params = params_from_args(args)
     rule = args.bin_rule or ("reference" if args.form == "map" else "smooth")
     definition = MarkovModelDef(
         params=params, dv=args.dv, v_min=args.v_min, bin_rule=rule, eps=args.eps,
         h_min=args.h_min,
         delta=args.delta if args.delta is not None else (0.0 if args.form == "map" else 1e-3),
-        h=args.window_ms, outflow=args.outflow,
+        h=args.window_ms, outflow=args.outflow, closure=args.closure, coupling=args.coupling,
     )
     if args.form == "map":
         result = simulate_map(definition, t_ms=args.t_ms, rate_lag=not args.no_rate_lag)

@@ -7,7 +7,7 @@ import pytest
 from conftest import random_state
 
 from bifsnn import NetworkParams
-from bifsnn.params import PATHWAYS, ParameterError
+from bifsnn.network.params import PATHWAYS, ParameterError
 from bifsnn.reduction import MarkovModelDef, find_equilibrium, simulate_map, simulate_ode
 
 
