@@ -182,3 +182,18 @@ def test_fidelity_regression(cell):
     assert eq.rate_i_hz == pytest.approx(want_i, rel=2e-3)
     tol = 0.15 if cell[0] > 0.95 else 0.05
     assert abs(eq.rate_e_hz / snn_e - 1) <= tol and abs(eq.rate_i_hz / snn_i - 1) <= tol
+
+
+def test_cli_closure(capsys):
+    import json
+
+    from bifsnn.cli import main
+
+    args = ["ode", "--t-ms", "300", "--json", "--set", "p_EI=1.0", "--set", "tau_EE=3"]
+    assert main(args + ["--closure", "paper"]) == 0
+    paper = json.loads(capsys.readouterr().out)
+    assert main(args + ["--closure", "conditional"]) == 0
+    cond = json.loads(capsys.readouterr().out)
+    assert cond["rate_e_hz"] > paper["rate_e_hz"] > 0  # the closure raises the E rate here
+    with pytest.raises(SystemExit, match="form ode"):
+        main(["ode", "--form", "map", "--closure", "conditional", "--t-ms", "10"])
