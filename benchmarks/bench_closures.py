@@ -4,6 +4,7 @@ For each closure (``paper``: the published reduction; ``conditional``: per-bin c
 means of the pending input) at the default parameters:
 
 * state dimension (limit: at most 3x the paper's);
+* the same for the paper's closure with bins of 2 instead of 4 (the "finer grid" option);
 * right-hand side f(x) (limit 200 us), analytic Jacobian df/dx (limit 3 ms) and df/dp (all
   19 parameters), CPU time per call (best of 5 batches) at the default equilibrium;
 * continuation of the equilibrium branch in p_EI over [0.3, 1.0] from the defaults, both
@@ -38,8 +39,13 @@ def _per_call(fn, x: np.ndarray, n: int) -> float:
     return best
 
 
-def measure(closure: str, continuation: bool) -> dict[str, float]:
-    d = MarkovModelDef(closure=closure)
+#: what is measured: the closures, and the paper's closure on a grid of half the bin width
+VARIANTS = {c: {"closure": c} for c in CLOSURES} | {"paper, dv 2": {"closure": "paper",
+                                                                    "dv": 2.0}}
+
+
+def measure(variant: str, continuation: bool) -> dict[str, float]:
+    d = MarkovModelDef(**VARIANTS[variant])
     m = d.compile()
     eq = find_equilibrium(m)
     x = eq.x
@@ -74,15 +80,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--no-continuation", action="store_true")
     args = ap.parse_args()
-    res = {c: measure(c, not args.no_continuation) for c in CLOSURES}
+    res = {c: measure(c, not args.no_continuation) for c in VARIANTS}
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; CPU times")
     for c, r in res.items():
         print(f"{c:12s} " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                                       for k, v in r.items()))
-    a, b = res["paper"], res["conditional"]
-    ratios = {k: b[k] / a[k] for k in ("n_state", "rhs_us", "jac_ms", "dfdp_ms",
-                                        "continuation_s") if k in a}
-    print("conditional / paper: " + ", ".join(f"{k} {v:.2f}x" for k, v in ratios.items()))
+    a = res["paper"]
+    for name in list(VARIANTS)[1:]:
+        b = res[name]
+        ratios = {k: b[k] / a[k] for k in ("n_state", "rhs_us", "jac_ms", "dfdp_ms",
+                                            "continuation_s") if k in a}
+        print(f"{name} / paper: " + ", ".join(f"{k} {v:.2f}x" for k, v in ratios.items()))
 
 
 if __name__ == "__main__":
