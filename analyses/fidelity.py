@@ -5,9 +5,10 @@ Grid p_EI in {0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0} x tau_EE in {1.2, 1.4, 2, 3, 4
 
 * the SNN, ``--seeds`` seeds (default 2) x ``--t-ms`` (default 2000 ms) after a 100 ms
   transient (annealed connectivity, Gaussian drive), and the neuron-level Markov model (seed 0);
-* the reduced ODE of every requested closure (``--closures``, default ``paper``), 1600 ms from
-  the SNN's initial state: Newton equilibrium from the time average; its rates are the prediction where the equilibrium is
-  stable, otherwise the time average (after 300 ms) of the run from the SNN's initial state.
+* the reduced ODE of every requested closure (``--closures``, default ``paper``), 1600 ms
+  from the SNN's initial state, and the Newton equilibrium from the time average: the
+  equilibrium's rates are the prediction where it is stable, otherwise the time average
+  (after 300 ms) of the run from the SNN's initial state.
   A second run (800 ms) from a spread initial state (neurons uniform on [0, M), moments at a
   20 Hz drive) says whether the ODE's answer depends on the initial state (column "IC").
 
@@ -222,8 +223,9 @@ def write_report(closure: str, cells: list[dict], sims: dict, args: argparse.Nam
         f"{args.seeds} seeds x {args.t_ms:g} ms after a {TRANSIENT_MS:g} ms transient "
         "(annealed, Gaussian drive); Markov model seed 0; ODE: stable equilibrium, else the "
         f"time average over ({ODE_AVG_FROM_MS:g}, {ODE_T_MS:g}] ms from the SNN's initial "
-        "state; IC = an 800 ms run from a spread initial state gives a different answer (rates > 2 % "
-        "or peak heights > 10 % apart). Errors are (model - SNN) / SNN, SNN = seed mean; "
+        "state; IC = an 800 ms run from a spread initial state gives a different answer "
+        "(rates > 2 % or peak heights > 10 % apart). Errors are (model - SNN) / SNN, "
+        "SNN = seed mean; "
         "+-: half the seed range.",
         "",
         f"**Score: {score_line(sc)}**",
