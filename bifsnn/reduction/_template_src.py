@@ -54,9 +54,7 @@ def edge_kernel(edges, a, b, mu, sig, F, M1):
             pA = _INV_SQRT2PI * math.exp(-0.5 * al * al)
             PB = 0.5 * math.erfc(-be * _SQRT1_2)
             pB = _INV_SQRT2PI * math.exp(-0.5 * be * be)
-            r = kcore(x, a, b, mu, sig, al, be, PA, pA, PB, pB)
-            F[e] = r[0]
-            M1[e] = r[1]
+            F[e], M1[e] = kcore(x, a, b, mu, sig, al, be, PA, pA, PB, pB)
 
 
 @nb.njit(cache=True, error_model='numpy')
@@ -632,7 +630,7 @@ def edge_kernel_rho(edges, a, b, mu, sig, F, M1, Rho):
             pA = _INV_SQRT2PI * math.exp(-0.5 * al * al)
             PB = 0.5 * math.erfc(-be * _SQRT1_2)
             pB = _INV_SQRT2PI * math.exp(-0.5 * be * be)
-            r = kcore(x, a, b, mu, sig, al, be, PA, pA, PB, pB)
+            r = kcore_rho(x, a, b, mu, sig, al, be, PA, pA, PB, pB)
             F[e] = r[0]
             M1[e] = r[1]
             Rho[e] = r[2]
@@ -668,7 +666,7 @@ def edge_kernel_rho_grad(edges, a, b, mu, sig, F, M1, Rho, dF, dM1, dRho):
             pA = _INV_SQRT2PI * math.exp(-0.5 * al * al)
             PB = 0.5 * math.erfc(-be * _SQRT1_2)
             pB = _INV_SQRT2PI * math.exp(-0.5 * be * be)
-            r = kcore_grad(x, a, b, mu, sig, al, be, PA, pA, PB, pB)
+            r = kcore_rho_grad(x, a, b, mu, sig, al, be, PA, pA, PB, pB)
             F[e] = r[0]
             M1[e] = r[1]
             for k in range(4):

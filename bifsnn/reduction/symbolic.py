@@ -14,11 +14,11 @@ Pieces (each a function returning a tuple):
   and da/dVbar, db/dVbar, for the chosen rule ("reference" or "smooth");
 * ``drift(V, mE, vE, mI, vI, <params>)`` -> mu, sigma and their derivatives (section 3);
 * ``drift_dp(...)`` -> derivatives of mu and sigma in the network parameters;
-* ``kcore(x, a, b, mu, sig, al, be, PA, pA, PB, pB)`` -> F(x), M1(x) (section 4) and the
-  density rho(x) = dF/dx, with the
+* ``kcore(x, a, b, mu, sig, al, be, PA, pA, PB, pB)`` -> F(x), M1(x) (section 4), with the
   normal cdf / pdf at al, be passed in (computed once per edge with ``math.erfc``/``exp``);
-* ``kcore_grad(...)`` -> F, M1, their derivatives in (a, b, mu, sig), rho and its
-  derivatives;
+* ``kcore_grad(...)`` -> F, M1 and their derivatives in (a, b, mu, sig); ``kcore_rho`` and
+  ``kcore_rho_grad`` the same plus the density rho(x) = dF/dx and its derivatives (for the
+  conditional closure);
 * ``moment_rhs(m, v, f, p, tau)`` -> the two moment equations of section 2 and all their
   partial derivatives;
 * ``cond_mean``, ``disp_term``, ``wplus``, ``stein``: the conditional closure (see
@@ -185,8 +185,11 @@ def _kernel() -> tuple[str, str]:
     args = [x, a, b, mu, sig, al_s, be_s, PA, pA, PB, pB]
     rgrads = [finish(sp.diff(rho, v)) for v in vars_]
     return (
-        _function_source("kcore", args, values + [finish(rho)]),
-        _function_source("kcore_grad", args, values + grads + [finish(rho)] + rgrads),
+        _function_source("kcore", args, values)
+        + "\n\n" + _function_source("kcore_rho", args, values + [finish(rho)]),
+        _function_source("kcore_grad", args, values + grads)
+        + "\n\n" + _function_source("kcore_rho_grad", args,
+                                      values + grads + [finish(rho)] + rgrads),
     )
 
 
