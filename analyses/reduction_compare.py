@@ -27,11 +27,9 @@ from pathlib import Path
 import numpy as np
 
 from bifsnn import NetworkParams
-from bifsnn._files import atomic_write_text
 from bifsnn.network.observables import peak_differences, smooth_rate, summary
-from bifsnn.reduction import MarkovModelDef
-from bifsnn.reduction.equilibria import find_equilibrium
-from bifsnn.reduction.integrate import simulate_map, simulate_ode
+from bifsnn.network.results import atomic_write_text
+from bifsnn.reduction import MarkovModelDef, find_equilibrium, simulate_map, simulate_ode
 
 FIGURES = Path(__file__).resolve().parent.parent / "figures"
 KEYS = ("rate_e_hz", "rate_i_hz", "ssi_e", "ssi_i", "spectral_peak_hz")

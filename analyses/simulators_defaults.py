@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from bifsnn import NetworkParams
-from bifsnn._files import atomic_write_text
 from bifsnn.network.markov import simulate_markov
 from bifsnn.network.observables import peak_differences, summary
 from bifsnn.network.plots import plot_raster
+from bifsnn.network.results import atomic_write_text
 from bifsnn.network.snn import simulate_snn
 
 FIGURES = Path(__file__).resolve().parent.parent / "figures"

@@ -133,16 +133,15 @@ def _opts(**kw) -> ContinuationOptions:
     return ContinuationOptions(**{**CYCLE_DEFAULTS, **kw})
 
 
-def network_problem():
+def network_hopf_start():
     """Equilibrium branch of the reduced network ODE in p_EI and its Hopf point near 0.96."""
     from bifsnn import NetworkParams
     from bifsnn.continuation import continue_equilibria
-    from bifsnn.reduction import MarkovModelDef, find_equilibrium
+    from bifsnn.reduction import network_problem
 
-    model = MarkovModelDef(NetworkParams().replace(p_EI=1.0), bin_rule="smooth").compile()
-    prob = model.ode_problem("p_EI", x0=find_equilibrium(model).x)
-    br = continue_equilibria(prob, ContinuationOptions(ds=2, ds_max=20, p_min=0.9, p_max=1.0,
-                                                       direction=-1))
+    start = network_problem(NetworkParams().replace(p_EI=1.0), "p_EI")
+    br = continue_equilibria(start.problem, start.options(ds_max_frac=0.05, p_min=0.9,
+                                                          p_max=1.0, direction=-1))
     return br, br.points("H")[0]
 
 
@@ -176,7 +175,7 @@ def network_case(eq, hopf, ntst: int, steps: int, warmup: int, fast: bool = True
 
 
 def network_main(args) -> list[dict]:
-    prob, hopf = network_problem()
+    prob, hopf = network_hopf_start()
     print(f"reduced network ODE (n = {prob.problem.n}), cycles in p_EI from the Hopf point at "
           f"{hopf.param:.6g}; ncol=4; {args.steps} timed steps after {args.warmup}")
     print(f"{'ntst':>5} {'corrector':>10} {'unknowns':>9} {'step wall s':>12} "

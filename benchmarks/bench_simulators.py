@@ -3,6 +3,7 @@ Brian2 peer of the same network, and agreement of their firing rates.
 
     python benchmarks/bench_simulators.py                  # N = 400 and 4000, with Brian2
     python benchmarks/bench_simulators.py --sizes 1 --no-brian2 --repeats 2   # quick
+    python benchmarks/bench_simulators.py --reference      # regression check, see below
 
 Method.  CPU time (``time.process_time``; the standalone binary's ``RUSAGE_CHILDREN`` for
 Brian2's cpp_standalone) of runs of two model durations T1 < T2, each the minimum over
@@ -16,6 +17,13 @@ call first, and the cold compile time is measured separately in a subprocess wit
 Brian2 runs through ``.venv-brian2/bin/python benchmarks/brian2_peer.py`` when that venv
 exists (Brian2 2.9 needs numpy < 2.4); target cpp_standalone if a C++ compiler exists, else
 numpy (see ``--brian2-target``).  Its compile time is reported separately too.
+
+``--reference``: regression mode.  Runs the package's current kernels and the frozen reference
+copy in ``benchmarks/reference_kernels.py`` (the fast kernels of commit 1fc1c0e) alternately in
+this one process, ``--repeats`` pairs of ``--t2-ms`` runs per model and size, checks that both
+give the same spike counts for the same seed, and prints the CPU-time ratio current / reference
+(median over pairs, and min over min).  A ratio clearly above 1 is a regression; alternating in
+one process makes the ratio meaningful on a loaded machine where absolute timings are not.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from bifsnn._files import atomic_write_text
 from bifsnn.network import observables as obs
 from bifsnn.network.markov import simulate_markov
 from bifsnn.network.params import NetworkParams
@@ -74,8 +83,9 @@ def git_state() -> str:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
                               capture_output=True, text=True, check=True).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "bifsnn/snn.py", "bifsnn/markov.py",
-             "bifsnn/_simkernels.py", "bifsnn/_simdriver.py"],
+            ["git", "status", "--porcelain", "--", "bifsnn/network/snn.py",
+             "bifsnn/network/markov.py", "bifsnn/network/_kernels.py",
+             "bifsnn/network/_driver.py", "benchmarks/reference_kernels.py"],
             cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -201,6 +211,51 @@ def bench_size(k: int, args: argparse.Namespace, brian2_target: str | None,
     return out
 
 
+def bench_reference(k: int, args: argparse.Namespace) -> dict[str, Any]:
+    """Current kernels against the frozen reference, alternated in this process."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import reference_kernels as ref
+
+    params = NetworkParams().scaled(k) if k != 1 else NetworkParams()
+    n = params.N_E + params.N_I
+    t_ms = args.t2_ms if k < 5 else args.t2_ms / 2
+    out: dict[str, Any] = {"N": n, "T_ms": t_ms, "reference_commit": ref.REFERENCE_COMMIT,
+                           "models": {}}
+    for model in args.models:
+        fn, kw = MODELS[model]
+        if model == "markov":
+            def ref_fn(t, s):
+                return ref.reference_markov(params, t, s)
+        else:
+            def ref_fn(t, s, conn=kw["connectivity"]):
+                return ref.reference_snn(params, t, s, connectivity=conn)
+
+        def cur_fn(t, s, fn=fn, kw=kw):
+            return _spikes(fn(params, t_ms=t, seed=s, progress=False, **kw))
+
+        a, b = cur_fn(50.0, 11), ref_fn(50.0, 11)  # warm-up (JIT) and bit-identity check
+        identical = bool(np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]))
+        cur, refc = [], []
+        for rep in range(args.repeats):
+            pair = ((cur_fn, cur), (ref_fn, refc))
+            for f, acc in (pair if rep % 2 == 0 else pair[::-1]):
+                c0 = time.process_time()
+                f(t_ms, rep)
+                acc.append(time.process_time() - c0)
+        ratios = [c / r for c, r in zip(cur, refc, strict=True)]
+        entry = {"identical_output": identical, "cpu_s_current": cur, "cpu_s_reference": refc,
+                 "ratio_median": float(np.median(ratios)), "ratio_min": min(cur) / min(refc),
+                 "cpu_s_per_model_s_current": min(cur) / t_ms * 1000.0,
+                 "cpu_s_per_model_s_reference": min(refc) / t_ms * 1000.0}
+        out["models"][model] = entry
+        print(f"  N={n:5d} {model:13s} current / reference {entry['ratio_median']:.3f} (median of"
+              f" {len(ratios)} pairs; min/min {entry['ratio_min']:.3f}); "
+              f"{entry['cpu_s_per_model_s_current']:.3f} vs "
+              f"{entry['cpu_s_per_model_s_reference']:.3f} CPU-s/model-s; same output: "
+              f"{'yes' if identical else 'NO'}", flush=True)
+    return out
+
+
 def report(results: list[dict[str, Any]]) -> str:
     lines = []
     for res in results:
@@ -255,6 +310,8 @@ def main(argv: list[str] | None = None) -> int:
                     choices=("auto", "numpy", "cython", "cpp_standalone"))
     ap.add_argument("--no-cold-compile", action="store_true",
                     help="skip measuring numba compile time with an empty cache")
+    ap.add_argument("--reference", action="store_true",
+                    help="regression mode: current kernels / frozen reference, same process")
     ap.add_argument("--json", type=Path, help="write all numbers to this JSON file")
     args = ap.parse_args(argv)
     if args.repeats < 1 or args.t2_ms <= args.t1_ms or args.t1_ms <= TRANSIENT_MS:
@@ -269,7 +326,12 @@ def main(argv: list[str] | None = None) -> int:
 
     all_out: dict[str, Any] = {"cpu_count": os.cpu_count(), "repeats": args.repeats,
                                "git": git_state()}
-    print(f"bifsnn at {all_out['git']}", flush=True)
+    print(f"bifsnn at {all_out['git']}; load average {os.getloadavg()}", flush=True)
+    if args.reference:
+        all_out["reference"] = [bench_reference(k, args) for k in args.sizes]
+        if args.json:
+            atomic_write_text(args.json, json.dumps(all_out, indent=1, default=float) + "\n")
+        return 0
     if not args.no_cold_compile:
         all_out["numba_cold_compile"] = cold_compile_times()
         print("numba cold compile (first call, empty cache):",
@@ -283,8 +345,6 @@ def main(argv: list[str] | None = None) -> int:
     text = report(results)
     print(text)
     if args.json:
-        from bifsnn.network.results import atomic_write_text
-
         atomic_write_text(args.json, json.dumps(all_out, indent=1, default=float) + "\n")
     return 0
 

@@ -1,19 +1,23 @@
 """End-to-end network analysis: reduced ODE continued in p_EI and checked against the SNN."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from bifsnn import NetworkParams, ParameterError
-from bifsnn.analysis import analyse_network
+from bifsnn.analysis import AnalysisOptions, VerifyOptions, analyse_network, default_range
 from bifsnn.cli import main
+
+SMALL = AnalysisOptions(n_scan=3, scan_seeds=(0,), t_ms=600.0, cycles="none", workers=1,
+                        verify=VerifyOptions(seeds=(0, 1), n_along=1, transient_ms=100.0,
+                                             dt_control=False))
 
 
 @pytest.fixture(scope="module")
 def analysis():
-    return analyse_network(NetworkParams(), "p_EI", (0.55, 0.85), n_verify=2, t_ms=600.0,
-                           transient_ms=100.0, with_cycles=False, log=None)
+    return analyse_network(NetworkParams(), "p_EI", (0.55, 0.85), options=SMALL, log=None)
 
 
 def test_hopf_points_are_genuine(analysis):
@@ -31,39 +35,65 @@ def test_hopf_points_are_genuine(analysis):
         assert 0.55 <= sp.param <= 0.85
 
 
-def test_verification_agrees_where_the_reduction_is_good(analysis):
-    """At p_EI = 0.55 and 0.85 the SNN, the Markov model and the ODE agree in E rate to 15 %
-    (the reduction's error there is ~5 %, SNN seed spread over 0.5 s ~3 %)."""
-    assert [round(v.value, 6) for v in analysis.verification] == [0.55, 0.85]
-    for v in analysis.verification:
-        assert v.markov["rate_e_hz"] == pytest.approx(v.snn["rate_e_hz"], rel=0.15)
-        assert v.ode["rate_e_hz"] == pytest.approx(v.snn["rate_e_hz"], rel=0.15)
-        assert "equilibrium_stable" in v.predicted
+def test_small_job_verdicts(analysis):
+    """Between the Hopf points 0.5005 and 0.9596 the equilibrium is unstable: every test value
+    predicts an oscillation and the SNN shows one (synchrony ratio > 1.5 from p_EI 0.55 on)."""
+    ver = analysis.verification
+    assert ver is not None and ver.verdicts
+    assert {v.prediction for v in ver.verdicts} == {"oscillation"}
+    assert all(v.verdict == "agree" for v in ver.verdicts), ver.summary_line()
+    assert ver.boundaries == []  # the H points at 0.70 and 0.73 do not change the attractor
 
 
 def test_report_and_files(analysis, tmp_path):
     out = analysis.save(tmp_path / "a")
     data = json.loads((out / "analysis.json").read_text())
-    assert data["param"] == "p_EI" and len(data["verification"]) == 2
+    assert data["param"] == "p_EI" and data["status"] == "completed" and data["success"]
     assert any(sp["type"] == "H" for sp in data["special_points"])
-    assert "| H |" in (out / "report.md").read_text()
+    for key in ("prediction", "observable", "predicted", "observed", "spread", "verdict"):
+        assert key in data["verdicts"][0]
+    assert len(data["delta_m_diagram"]["values"]) == 3
+    text = (out / "report.md").read_text()
+    assert "| H |" in text and "predictions agree with the SNN" in text
     assert (out / "bifurcation_diagram.png").stat().st_size > 10_000
+
+
+def test_branch_stopped_early_is_not_success():
+    """A cycle branch that runs out of steps inside the range: status 'stopped early',
+    success False, and the report says so."""
+    o = replace(SMALL, cycles="first", cycle_steps=2, chunk_steps=2, n_scan=0,
+                verify=replace(SMALL.verify, n_along=0))
+    a = analyse_network(NetworkParams(), "p_EI", (0.45, 0.6), options=o, log=None)
+    assert a.status == "stopped early" and not a.success
+    assert "stopped early" in a.message
+    assert "**no**" in a.report_markdown()
 
 
 @pytest.mark.parametrize("kwargs, name", [
     (dict(param="M"), "param"),
     (dict(param="p_EI", p_range=(0.9, 0.5)), "p_range"),
     (dict(param="p_EI", p_range=(0.5, 1.5)), "p_EI"),
-    (dict(param="p_EI", n_verify=-1), "n_verify"),
+    (dict(param="S_EE"), "no default range"),
+    (dict(param="p_EI", options=AnalysisOptions(n_scan=-1)), "n_scan"),
+    (dict(param="p_EI", options=AnalysisOptions(cycles="some")), "cycles"),
 ])
 def test_bad_input_rejected_before_work(kwargs, name):
     with pytest.raises(ParameterError, match=name):
         analyse_network(NetworkParams(), log=None, **kwargs)
 
 
+def test_each_parameter_has_its_own_default_range():
+    assert default_range("p_EI") == (0.4, 1.0)
+    assert default_range("tau_EE") == (1.0, 4.0)
+    with pytest.raises(ParameterError, match="--range"):
+        default_range("S_II")
+
+
 def test_cli_analyse_bad_range_exits_2(capsys):
     assert main(["analyse", "--range", "0.5", "1.5", "--quiet"]) == 2
     assert "p_EI" in capsys.readouterr().err
+    assert main(["analyse", "--param", "S_EE", "--quiet"]) == 2
+    assert "no default range" in capsys.readouterr().err
 
 
 def test_equilibrium_rates_along_branch_use_each_points_parameter():
@@ -71,12 +101,27 @@ def test_equilibrium_rates_along_branch_use_each_points_parameter():
     must match a fresh equilibrium solve at that value to 1e-6 relative."""
     from bifsnn.reduction import MarkovModelDef, find_equilibrium
 
-    a = analyse_network(NetworkParams(), "tau_EE", (2.8, 3.4), n_verify=0, with_cycles=False,
-                        log=None)
-    br, rates = a.equilibria[0], a.rates_along[0]
-    j = len(br) - 1
-    value = float(br.param_values[j])
+    o = replace(SMALL, n_scan=0, verify=replace(SMALL.verify, n_along=0))
+    a = analyse_network(NetworkParams(), "tau_EE", (2.8, 3.4), options=o, log=None)
+    curve = a.eq_curves[0]
+    value = float(curve["p"][-1])
     eq = find_equilibrium(MarkovModelDef(NetworkParams(tau_EE=value),
                                          bin_rule="smooth").compile())
     assert eq.success and eq.stable
-    assert rates[j][0] == pytest.approx(eq.rate_e, rel=1e-6)
+    assert curve["rate_e_hz"][-1] == pytest.approx(eq.rate_e_hz, rel=1e-6)
+
+
+@pytest.mark.slow
+def test_main_job_end_to_end(tmp_path):
+    """The README's main job with its defaults: equilibria, the cycle from the first Hopf
+    point and the period-doubled cycle, 41 Delta m values, verdicts; exit code 0."""
+    assert main(["analyse", "--out", str(tmp_path / "p_EI"), "--quiet"]) == 0
+    data = json.loads((tmp_path / "p_EI" / "analysis.json").read_text())
+    assert data["status"] == "completed"
+    labels = [b["label"] for b in data["branches"]]
+    assert labels[0] == "equilibria" and labels[1].startswith("cycle from H 0.5")
+    assert labels[2].startswith("period-doubled cycle from PD 0.78")
+    assert len(data["delta_m_diagram"]["values"]) >= 41
+    kinds = {b["kind"] for b in data["boundaries"]}
+    assert {"synchrony_onset", "alternation_onset"} <= kinds
+    assert data["verdicts"] and data["summary"]

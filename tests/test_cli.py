@@ -43,4 +43,4 @@ def test_params_file_and_override(tmp_path, capsys):
 def test_bad_parameters_give_clear_error(arg, capsys):
     assert main(["simulate", "--t-ms", "10", "--set", arg, "--no-progress"]) == 2
     err = capsys.readouterr().err
-    assert "bifsnn: error:" in err and ("p_EI" in err or "nonsense" in err)
+    assert "bifsnn simulate: error:" in err and ("p_EI" in err or "nonsense" in err)

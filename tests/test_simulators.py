@@ -34,6 +34,38 @@ def test_same_seed_is_bit_identical(run):
     assert a.spike_counts_e.sum() > 0
 
 
+# Exact output of a 200 ms run (seed 7, all neurons rastered, histograms every 10 ms), pinned
+# at commit 1fc1c0e, before any kernel refactor: (E spikes, I spikes, sha256 prefix of the
+# counts, raster and histograms).  A speed-up of a kernel must leave these unchanged.
+PINNED_RUNS = {
+    "snn-annealed": (simulate_snn, {"connectivity": "annealed"}, 2891, 1316, "8b41e8942cdb89e6"),
+    "snn-quenched": (simulate_snn, {"connectivity": "quenched"}, 2761, 1301, "cb42784c0524f83b"),
+    "snn-poisson": (simulate_snn, {"drive": "poisson"}, 2821, 1258, "1d8e03c5335b6fff"),
+    "markov": (simulate_markov, {}, 2852, 1274, "6186a5f11d8ff14a"),
+    "markov-poisson": (simulate_markov, {"drive": "poisson"}, 2536, 1202, "3bd523a989638832"),
+}
+
+
+def output_digest(res) -> str:
+    """sha256 prefix of a run's spike counts, raster and voltage histograms (int64 bytes)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for a in (res.spike_counts_e, res.spike_counts_i, res.raster_neuron, res.raster_step,
+              res.voltage_hist_e, res.voltage_hist_i):
+        h.update(np.ascontiguousarray(a, dtype=np.int64).tobytes())
+    return h.hexdigest()[:16]
+
+
+@pytest.mark.parametrize("name", list(PINNED_RUNS))
+def test_output_pinned_bit_for_bit(name):
+    fn, kw, n_e, n_i, digest = PINNED_RUNS[name]
+    res = fn(P, t_ms=200.0, seed=7, raster_neurons="all", voltage_hist_every_ms=10.0,
+             progress=False, **kw)
+    assert (int(res.spike_counts_e.sum()), int(res.spike_counts_i.sum())) == (n_e, n_i)
+    assert output_digest(res) == digest
+
+
 def _drive_pending(n_neurons, n_per_step, steps, p, tau, dt, seed):
     """Drive E->E pending-spike counters of n_neurons E cells with n_per_step spikes/step."""
     rng = np.random.default_rng(seed)

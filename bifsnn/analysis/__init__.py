@@ -1,5 +1,45 @@
-"""Analysis of the network: continuation of its reduced ODE checked against spiking runs."""
+"""Analysis of the network: continuation of its reduced ODE, every prediction checked against
+spiking runs with a verdict (:mod:`bifsnn.analysis.verify`)."""
 
-from bifsnn.analysis.network import NetworkAnalysis, VerificationPoint, analyse_network
+from bifsnn.analysis.network import (
+    DEFAULT_RANGES,
+    AnalysisOptions,
+    NetworkAnalysis,
+    analyse_network,
+    default_range,
+)
+from bifsnn.analysis.report import plot_analysis, report_markdown
+from bifsnn.analysis.verify import (
+    BoundaryResult,
+    BranchRecord,
+    Prediction,
+    SpecialPointRecord,
+    Trace,
+    Verdict,
+    Verification,
+    VerifyOptions,
+    locate_transition,
+    observe,
+    verify,
+)
 
-__all__ = ["NetworkAnalysis", "VerificationPoint", "analyse_network"]
+__all__ = [
+    "DEFAULT_RANGES",
+    "AnalysisOptions",
+    "BoundaryResult",
+    "BranchRecord",
+    "NetworkAnalysis",
+    "Prediction",
+    "SpecialPointRecord",
+    "Trace",
+    "Verdict",
+    "Verification",
+    "VerifyOptions",
+    "analyse_network",
+    "default_range",
+    "locate_transition",
+    "observe",
+    "plot_analysis",
+    "report_markdown",
+    "verify",
+]

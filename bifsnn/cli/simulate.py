@@ -5,24 +5,50 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from bifsnn.cli.common import add_run_arguments, finish_run, params_from_args
+from bifsnn.cli.common import (
+    add_run_arguments,
+    check_output_dir,
+    check_times,
+    finish_run,
+    params_from_args,
+    result_output_bytes,
+)
 
 __all__ = ["register"]
 
 
 def register(subparsers: Any) -> None:
     """Add the ``simulate`` subcommand to the top-level CLI."""
-    sim = subparsers.add_parser("simulate", help="run the spiking network or its Markov model")
-    sim.add_argument("--model", choices=("snn", "markov"), default="snn")
-    sim.add_argument("--connectivity", choices=("annealed", "quenched"), default="annealed")
-    sim.add_argument("--drive", choices=("gaussian", "poisson"), default="gaussian")
-    sim.add_argument("--raster", action="store_true", help="record the spike raster")
+    sim = subparsers.add_parser(
+        "simulate", help="run the spiking network or its Markov model",
+        description="Simulate the spiking E-I network (--model snn) or its neuron-level "
+        "Markov approximation (--model markov) and report rates, synchrony (SSI), MFE peaks "
+        "and the spectral peak after the transient.",
+    )
+    sim.add_argument("--model", choices=("snn", "markov"), default="snn",
+                     help="spiking network or its Markov approximation")
+    sim.add_argument("--connectivity", choices=("annealed", "quenched"), default="annealed",
+                     help="snn only: fresh random connections at every spike (annealed) or "
+                     "one fixed connection matrix (quenched)")
+    sim.add_argument("--drive", choices=("gaussian", "poisson"), default="gaussian",
+                     help="external drive per step: Gaussian with mean = variance = "
+                     "lambda_ext dt, or exact Poisson")
+    sim.add_argument("--raster", action="store_true",
+                     help="record the spike raster of every neuron (raster plot in --out)")
     add_run_arguments(sim)
     sim.set_defaults(func=_cmd_simulate)
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
     params = params_from_args(args)
+    check_times(args.t_ms, args.transient_ms, dt_ms=params.dt)
+    n_raster = params.N_E + params.N_I if args.raster else 0
+    from bifsnn.network._driver import check_memory, n_steps_for
+
+    check_memory(params, n_steps_for(params, args.t_ms), n_raster=n_raster,
+                 quenched=args.model == "snn" and args.connectivity == "quenched")
+    check_output_dir(args.out, overwrite=args.overwrite,
+                     expected_bytes=result_output_bytes(params, args.t_ms, n_raster=n_raster))
     if args.model == "snn":
         from bifsnn.network.snn import simulate_snn as run
     else:

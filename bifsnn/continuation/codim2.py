@@ -34,7 +34,7 @@ import scipy.sparse as sp
 from bifsnn.continuation.arclength import ArclengthContinuation
 from bifsnn.continuation.errors import UserFunctionError
 from bifsnn.continuation.events import eigenvalues, locate_zero, stability_counts
-from bifsnn.continuation.linalg import Factorization, bordered, multilinear_B, newton
+from bifsnn.continuation.linalg import Factorization, bordered, newton
 from bifsnn.continuation.normal_forms import critical_eigenvectors, first_lyapunov
 from bifsnn.continuation.options import ContinuationOptions
 from bifsnn.continuation.problem import ODEProblem
@@ -147,8 +147,8 @@ class FoldSystem(_Augmented):
         s = self._cached(u)
         v, w = self.null_vectors(u)
         x, p = s["x"], s["p"]
-        B = multilinear_B(lambda y: self.problem.rhs(y, p), x, v, v)
-        return {"BT": float(w @ v), "CP": float(w @ B)}
+        B = self.problem.directional(x, p).B(v, v)
+        return {"BT": float(w @ v), "CP": float(w @ B), "ZH": _zh_fold_test(s["J"])}
 
     def test_value(self, u: np.ndarray, name: str) -> float:
         """One codim-2 test function ("BT" or "CP") at ``u`` (as in :meth:`tests`)."""
@@ -157,7 +157,9 @@ class FoldSystem(_Augmented):
             return float(w @ v)
         if name == "CP":
             return self.tests(u)["CP"]
-        raise ValueError(f"unknown fold-curve test {name!r}; expected 'BT' or 'CP'")
+        if name == "ZH":
+            return _zh_fold_test(self._cached(u)["J"])
+        raise ValueError(f"unknown fold-curve test {name!r}; expected 'BT', 'CP' or 'ZH'")
 
 
 class HopfSystem(_Augmented):
@@ -235,19 +237,80 @@ class HopfSystem(_Augmented):
         q, pa = self.eigenvectors(u)
         if om < 0:
             q, pa, om = np.conj(q), np.conj(pa), -om
-        return first_lyapunov(lambda y: self.problem.rhs(y, p), x, J, om, q, pa)
+        try:
+            return first_lyapunov(None, x, J, om, q, pa, forms=self.problem.directional(x, p))
+        except np.linalg.LinAlgError:  # J singular (a zero-Hopf point): l1 has a pole
+            return float("nan")
 
     def tests(self, u: np.ndarray) -> dict[str, float]:
-        """Codim-2 test functions on a Hopf curve: BT (omega) and GH (l1)."""
-        return {"BT": float(u[-1]), "GH": self.l1(u)}
+        """Codim-2 test functions on a Hopf curve: BT (omega), GH (l1) and ZH (a real
+        eigenvalue through zero: see :meth:`zh_test`)."""
+        return {"BT": float(u[-1]), "GH": self.l1(u), "ZH": self.zh_test(u)}
+
+    #: Borders (b, c) of the smooth ZH test, set by the locator near a detected ZH point.
+    zh_border: tuple[np.ndarray, np.ndarray] | None = None
+
+    def zh_test(self, u: np.ndarray) -> float:
+        """ZH test on a Hopf curve: with ``zh_border`` set, the last entry g of
+        ``[[J, b], [c^T, 0]] [v; g] = [0; 1]`` (smooth, zero where J is singular); else
+        ``sign(det J) * min |real eigenvalue|`` (continuous, changes sign exactly where one
+        real eigenvalue crosses zero; NaN above 400 unknowns, where it is not computed)."""
+        c = self._cached(u)
+        J = c["J"]
+        if self.zh_border is not None:
+            b, cc = self.zh_border
+            rhs = np.zeros(self.n + 1)
+            rhs[-1] = 1.0
+            return float(Factorization(bordered(J, b, cc)).solve(rhs)[-1])
+        return _zh_hopf_test(J)
 
     def test_value(self, u: np.ndarray, name: str) -> float:
-        """One codim-2 test function ("BT": omega, or "GH": l1) at ``u``."""
+        """One codim-2 test function ("BT": omega, "GH": l1, "ZH") at ``u``."""
         if name == "BT":
             return float(u[-1])
         if name == "GH":
             return self.l1(u)
-        raise ValueError(f"unknown Hopf-curve test {name!r}; expected 'BT' or 'GH'")
+        if name == "ZH":
+            return self.zh_test(u)
+        raise ValueError(f"unknown Hopf-curve test {name!r}; expected 'BT', 'GH' or 'ZH'")
+
+
+_ZH_MAX_N = 400
+
+
+def _dense_eigs(J) -> np.ndarray | None:
+    if J.shape[0] > _ZH_MAX_N:
+        return None
+    A = J.toarray() if sp.issparse(J) else np.asarray(J, dtype=float)
+    return np.linalg.eigvals(A)
+
+
+def _zh_hopf_test(J) -> float:
+    """sign(det J) * min |Re lambda| over the real eigenvalues (NaN if none or n > 400)."""
+    ev = _dense_eigs(J)
+    if ev is None:
+        return float("nan")
+    real = ev[np.abs(ev.imag) <= 1e-8 * (1 + np.abs(ev))].real
+    if real.size == 0:
+        return float("nan")
+    return float(np.prod(np.sign(real)) * np.min(np.abs(real)))
+
+
+def _zh_fold_test(J) -> float:
+    """Bialternate-product test on a fold curve: prod_{i<j} (lambda_i + lambda_j) over the
+    eigenvalues other than the one nearest zero, normalised by prod |lambda_i| + |lambda_j|
+    (real; changes sign where a pair with lambda_i + lambda_j = 0 appears: a zero-Hopf
+    point when the pair is complex, a neutral saddle when it is real)."""
+    ev = _dense_eigs(J)
+    if ev is None or ev.size < 3:
+        return float("nan")
+    k = int(np.argmin(np.abs(ev)))
+    rest = np.delete(ev, k)
+    i, j = np.triu_indices(rest.size, 1)
+    s = rest[i] + rest[j]
+    scale = np.abs(rest[i]) + np.abs(rest[j])
+    val = np.prod(s / np.where(scale > 0, scale, 1.0))
+    return float(np.real(val))
 
 
 class BranchPointSystem:
@@ -379,7 +442,7 @@ def _test_gradient(system, u: np.ndarray, name: str, mode: str = "full",
 #: Floors of the Newton tolerance per codim-2 test: the residual of a test evaluated with
 #: finite-difference derivatives cannot go below its noise (CP: second derivatives,
 #: GH: third derivatives of f).
-_CODIM2_NEWTON_TOL = {"BT": 1e-10, "CP": 1e-10, "GH": 1e-8}
+_CODIM2_NEWTON_TOL = {"BT": 1e-10, "CP": 1e-10, "GH": 1e-8, "ZH": 1e-10}
 
 
 def locate_codim2(system, u0: np.ndarray, name: str, tol: float = 1e-10,
@@ -410,7 +473,7 @@ def locate_codim2(system, u0: np.ndarray, name: str, tol: float = 1e-10,
 
 
 # ----------------------------------------------------------------------------- curves
-_CODIM2_TESTS = {"LP": ("BT", "CP"), "H": ("BT", "GH")}
+_CODIM2_TESTS = {"LP": ("BT", "CP", "ZH"), "H": ("BT", "GH", "ZH")}
 
 
 def _point_of(branch, point, kind: str):
@@ -472,7 +535,9 @@ def _curve_loop(kind, system, cont, rows, specials, record, test_names, free, op
             fa, fb = A["tests"].get(tn, np.nan), B["tests"].get(tn, np.nan)
             if not (np.isfinite(fa) and np.isfinite(fb)) or fa * fb >= 0:
                 continue
-            found.append(_locate_test(cont, system, A, B, tn, fa, fb, opts))
+            got = _locate_test(cont, system, A, B, tn, fa, fb, opts)
+            if got is not None:
+                found.append(got)
         found.sort(key=lambda r: r["s"])
         for r in found:
             rows.append(r)
@@ -570,7 +635,114 @@ CODIM2_LOCATORS: tuple[str, ...] = ("newton", "regula_falsi")
 def _locate_test(cont, system, A, B, tn, fa, fb, opts):
     """Zero of codim-2 test ``tn`` between consecutive curve points A and B: Newton on the
     extended system from the secant guess, regula falsi along the curve as the fallback.
-    ``info`` records the ``locator``, its ``residual`` and ``iterations``."""
+    ``info`` records the ``locator``, its ``residual`` and ``iterations``, and the normal-form
+    coefficients of the located point (:func:`_codim2_coefficients`).  Returns None when the
+    sign change is not a codim-2 point: on a fold curve a real pair lambda, -lambda (a neutral
+    saddle); on a Hopf curve l1 changing sign through a pole (where a real eigenvalue crosses
+    zero, at a zero-Hopf point) rather than through a zero."""
+    if tn == "ZH" and isinstance(system, FoldSystem):
+        return _locate_zh_on_fold(cont, system, A, B, fa, fb, opts)
+    if tn == "ZH":
+        x0, p0 = system.split(0.5 * (A["u"] + B["u"]))
+        q0, p0v = critical_eigenvectors(system.problem.jac_x(x0, p0), 0.0)
+        system.zh_border = (p0v / np.linalg.norm(p0v), q0 / np.linalg.norm(q0))
+        fa, fb = system.zh_test(A["u"]), system.zh_test(B["u"])
+        try:
+            if not (np.isfinite(fa) and np.isfinite(fb)) or fa * fb >= 0:
+                return None
+            r = _locate_test_core(cont, system, A, B, tn, fa, fb, opts)
+        finally:
+            system.zh_border = None
+        r["tests"] = {**r["tests"], "ZH": 0.0 if r["located"] else float("nan")}
+        r["info"].update(_codim2_coefficients(system, r["u"], "ZH"))
+        return r
+    r = _locate_test_core(cont, system, A, B, tn, fa, fb, opts)
+    if tn == "GH":
+        l1 = r["tests"].get("GH", np.nan)
+        if not (np.isfinite(l1) and abs(l1) <= 1e-3 * min(abs(fa), abs(fb))):
+            return None  # l1 passed a pole, not a zero: no Bautin point here
+    r["info"].update(_codim2_coefficients(system, r["u"], tn))
+    return r
+
+
+def _codim2_coefficients(system, u: np.ndarray, tn: str, omega: float | None = None) -> dict:
+    """Normal-form coefficients at a located codim-2 point (BT: a, b; CP: c; ZH: g200,
+    g011, h110, s, theta) and how the derivatives were taken."""
+    from bifsnn.continuation.normal_forms import (
+        bogdanov_takens_coefficients,
+        cusp_coefficient,
+        zero_hopf_coefficients,
+    )
+
+    pr = system.problem
+    x, p = system.split(u[: system.n + len(system.free)])
+    out: dict = {}
+    try:
+        J = pr.jac_x(x, p)
+        forms = pr.directional(x, p)
+        if tn == "BT":
+            c = bogdanov_takens_coefficients(None, x, J, forms=forms)
+            out.update(a=c["a"], b=c["b"])
+        elif tn == "CP":
+            q, pa = critical_eigenvectors(J, 0.0)
+            out["c"] = cusp_coefficient(None, x, J, q, pa, forms=forms)
+        elif tn == "ZH":
+            om = abs(float(u[-1])) if omega is None else float(omega)
+            out.update(zero_hopf_coefficients(None, x, J, om, forms=forms))
+            out["omega"] = om
+        else:
+            return out
+        out["derivatives"] = forms.kind_used(2 if tn != "CP" else 3)
+        out["derivative_error"] = forms.error
+    except (np.linalg.LinAlgError, ValueError):
+        pass
+    return out
+
+
+def _locate_zh_on_fold(cont, system, A, B, fa, fb, opts):
+    """ZH on a fold curve: confirm the pair with lambda_i + lambda_j -> 0 is complex, then
+    locate on the Hopf system (ZH test) from the interpolated point."""
+    th = fa / (fa - fb)
+    u0 = (1 - th) * A["u"] + th * B["u"]
+    x0, p0 = system.split(u0)
+    J0 = system.problem.jac_x(x0, p0)
+    ev = np.linalg.eigvals(J0.toarray() if sp.issparse(J0) else np.asarray(J0))
+    ev = np.delete(ev, int(np.argmin(np.abs(ev))))
+    cplx = ev[np.abs(ev.imag) > 1e-8 * (1 + np.abs(ev))]
+    if cplx.size == 0:
+        return None  # a real pair lambda, -lambda: a neutral saddle, not a bifurcation
+    lam = cplx[int(np.argmin(np.abs(cplx.real)))]
+    if abs(lam.real) > 0.5 * abs(lam.imag):
+        return None
+    om = abs(float(lam.imag))
+    info: dict = {"locator": "none", "residual": float("nan"), "iterations": 0}
+    u, ok = u0, False
+    try:
+        hs = HopfSystem(system.problem, system.free, x0, p0, om, J=J0)
+        q0, p0v = critical_eigenvectors(J0, 0.0)
+        hs.zh_border = (p0v / np.linalg.norm(p0v), q0 / np.linalg.norm(q0))
+        uh, conv, it, res = locate_codim2(hs, np.r_[u0, om], "ZH", tol=opts.locate_tol,
+                                          max_iter=opts.newton_max_iter,
+                                          tangent=np.r_[A["t"], 0.0])
+        span = float(np.max(np.abs(B["u"] - A["u"])))
+        if conv and float(np.max(np.abs(uh[:-1] - 0.5 * (A["u"] + B["u"])))) <= span + 1e-8:
+            u, ok = uh[:-1], True
+            info = {"locator": "newton", "residual": float(res), "iterations": it}
+            om = abs(float(uh[-1]))
+    except (np.linalg.LinAlgError, ValueError, FloatingPointError):
+        pass
+    c = cont.weights * A["t"]
+    x, p = system.split(u)
+    ev_all = eigenvalues(system.problem.jac_x(x, p), opts.eig_method, None,
+                         opts.dense_eig_max)
+    tests = {**system.tests(u), "ZH": 0.0 if ok else float("nan")}
+    info.update(_codim2_coefficients(system, u, "ZH", omega=om))
+    return dict(u=u, t=A["t"], tests=tests, ev=ev_all, s=float(c @ (u - A["u"])), type="ZH",
+                located=bool(ok), info=info)
+
+
+def _locate_test_core(cont, system, A, B, tn, fa, fb, opts):
+    """Newton then regula falsi on test ``tn`` (see :func:`_locate_test`)."""
     tA, uA = A["t"], A["u"]
     c = cont.weights * tA
     base = float(c @ uA)

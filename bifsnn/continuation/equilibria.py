@@ -26,13 +26,19 @@ from bifsnn.continuation.codim2 import BranchPointSystem, FoldSystem, HopfSystem
 from bifsnn.continuation.errors import UserFunctionError
 from bifsnn.continuation.events import (
     CurvePoint,
-    eigenvalues,
+    eigenvalues_checked,
     isolate,
     locate_zero,
+    pair_crossings,
     stability_counts,
 )
 from bifsnn.continuation.linalg import Factorization, bordered, multilinear_B, newton
-from bifsnn.continuation.normal_forms import HopfData, critical_eigenvectors, first_lyapunov
+from bifsnn.continuation.normal_forms import (
+    HopfData,
+    critical_eigenvectors,
+    first_lyapunov,
+    fold_coefficient,
+)
 from bifsnn.continuation.options import ContinuationOptions
 from bifsnn.continuation.problem import ODEProblem
 from bifsnn.continuation.result import Branch, SpecialPoint, merge_sides, with_end_points
@@ -57,6 +63,7 @@ class _EquilibriumCurve:
         self.n_eigs = min(n_eigs, self.n)
         self._shifts: list[float] = []
         self._n_unstable = 0
+        self.last_exact = True
 
     def p_of(self, u: np.ndarray) -> np.ndarray:
         p = self.p_base.copy()
@@ -85,7 +92,8 @@ class _EquilibriumCurve:
         if shifts is None:
             shifts = self._shifts
         k = self.n_eigs if self.dense else max(self.n_eigs, self._n_unstable + 8)
-        ev = eigenvalues(J, self.opts.eig_method, k, self.opts.dense_eig_max, shifts)
+        ev, self.last_exact = eigenvalues_checked(J, self.opts.eig_method, k,
+                                                  self.opts.dense_eig_max, shifts)
         if not self.dense:
             self._shifts = _shifts_of(ev)
             self._n_unstable = int(np.sum(ev.real > 0))
@@ -96,7 +104,8 @@ class _EquilibriumCurve:
         ev = (self.eig(dG, shifts) if self.opts.detect_bifurcations
               else np.array([], dtype=complex))
         counts = stability_counts(ev) if ev.size else (-1, -1, -1)
-        return CurvePoint(s, u, t, dG, ev, counts)
+        exact = bool(self.last_exact) if ev.size else False
+        return CurvePoint(s, u, t, dG, ev, counts, {"count_exact": exact})
 
     def recount(self, pts: list[CurvePoint]) -> list[float]:
         """Sparse mode: recount points over the union of their shifts, so that every point
@@ -105,6 +114,7 @@ class _EquilibriumCurve:
         for pt in pts:
             pt.eig = self.eig(pt.jacobian, shifts)
             pt.counts = stability_counts(pt.eig)
+            pt.extra["count_exact"] = bool(self.last_exact)
         return shifts
 
 
@@ -207,14 +217,18 @@ def _make_branch(problem, opts, curve, rows, specials, cont, name, nit) -> Branc
     T = np.array([r.tangent for r in rows]).reshape(N, n + 1)
     ev = np.array([_pad(r.eig, curve.n_eigs) for r in rows]).reshape(N, curve.n_eigs)
     nu = np.array([r.counts[0] for r in rows], dtype=int)
+    exact = np.array([bool(r.extra.get("count_exact", True)) for r in rows], dtype=bool)
     for row, sp_ in specials:
         sp_.index = row
     sps = with_end_points([sp_ for _, sp_ in specials], X, P, (problem.param,), cont.message, T)
     msg = cont.message
+    if not exact.all():
+        msg += (f"; the unstable count is not exact at {int((~exact).sum())} of {N} points "
+                "(the sparse eigenvalue solver did not prove it: see extra['count_exact'])")
     return Branch(
         kind="EP", x=X, p=P, param_indices=(problem.param,), eigenvalues=ev, n_unstable=nu,
         tangents=T, special_points=sps, success=cont.success and N > 0, status=cont.status,
-        message=msg, param_names=problem.param_names,
+        message=msg, param_names=problem.param_names, extra={"count_exact": exact},
         x_names=tuple(problem.x_names) if problem.x_names else None,
         name=name or problem.name, nit=nit, problem=problem, options=opts,
     )
@@ -249,12 +263,107 @@ def _detect(curve: _EquilibriumCurve, cont: ArclengthContinuation, A: CurvePoint
     if not curve.dense and lo.counts != hi.counts:
         shifts = curve.recount([lo, hi])
     out: list[tuple[SpecialPoint, CurvePoint]] = []
-    for a, b, kind in isolate(point_at, lo, hi, opts.max_bisections):
+    # Hopf points: every complex pair whose real part changes sign over the step (matched
+    # eigenvalues), each located by Newton from its own (theta, omega) guess; the bisection
+    # below then only handles what this did not account for
+    hopf, complete = _pair_hopf_points(curve, cont, lo, hi)
+    out += hopf
+    if not complete:
+        for a, b, kind in isolate(point_at, lo, hi, opts.max_bisections):
+            if kind == "complex" or kind == "multiple":
+                got = _locate(curve, cont, a, b, kind, point_at)
+                if got is not None and not _duplicate_hopf(got[0], out):
+                    out.append(got)
+    # real crossings (folds, branch points): bisection on the real part of the counts
+    lo_r, hi_r = _real_only(lo), _real_only(hi)
+
+    def point_at_real(s_):
+        pt = point_at(s_)
+        return None if pt is None else _real_only(pt)
+    for a, b, kind in isolate(point_at_real, lo_r, hi_r, opts.max_bisections):
         got = _locate(curve, cont, a, b, kind, point_at)
         if got is not None:
             out.append(got)
+    for sp_, pt in out:
+        _confirm_equilibrium_label(sp_, pt)
     out.sort(key=lambda sp_pt: sp_pt[1].s)
     return out
+
+
+#: A located LP / H must have its critical eigenvalue this close to the imaginary axis
+#: (relative to 1 + |lambda|), as computed at the located point.
+EIG_CONFIRM_TOL = 1e-6
+
+
+def _confirm_equilibrium_label(sp_: SpecialPoint, pt: CurvePoint) -> None:
+    """Demote a located LP / H whose eigenvalues at the located point do not show it (a real
+    eigenvalue at 0 / a pair +-i omega on the axis) to unconfirmed, with the reason."""
+    if not sp_.located or sp_.type not in ("LP", "H") or pt.eig.size == 0:
+        return
+    ev = pt.eig[np.isfinite(pt.eig)]
+    if sp_.type == "LP":
+        cand = ev[np.abs(ev.imag) <= 1e-8 * (1 + np.abs(ev))]
+        d = float(np.min(np.abs(cand))) if cand.size else np.inf
+        bad = d > EIG_CONFIRM_TOL
+        why = f"no zero eigenvalue at the located point (nearest real one {d:.2g})"
+    else:
+        om = float(sp_.data.get("omega", np.nan))
+        d = float(np.min(np.abs(ev - 1j * om))) if np.isfinite(om) else np.inf
+        bad = d > EIG_CONFIRM_TOL * (1 + abs(om))
+        why = f"no eigenvalue at i omega at the located point (nearest is {d:.2g} away)"
+    if bad:
+        sp_.located = False
+        sp_.data["unconfirmed"] = why
+        sp_.message = f"unconfirmed: {why}"
+
+
+def _real_only(pt: CurvePoint) -> CurvePoint:
+    """The point with its counts restricted to real eigenvalues (complex ones are handled by
+    :func:`_pair_hopf_points`)."""
+    c = pt.counts
+    return CurvePoint(pt.s, pt.u, pt.tangent, pt.jacobian, pt.eig, (c[1], c[1], 0), pt.extra)
+
+
+def _duplicate_hopf(sp_: SpecialPoint, found) -> bool:
+    """Whether a Hopf point with the same parameter and frequency is already in ``found``."""
+    if sp_.type != "H" or not sp_.located:
+        return False
+    for other, _ in found:
+        if other.type != "H" or not other.located:
+            continue
+        if (abs(other.param - sp_.param) <= 1e-7 * (1 + abs(sp_.param))
+                and abs(other.data["omega"] - sp_.data["omega"])
+                <= 1e-6 * (1 + abs(sp_.data["omega"]))):
+            return True
+    return False
+
+
+def _pair_hopf_points(curve, cont, lo: CurvePoint, hi: CurvePoint):
+    """Locate every matched complex-pair crossing between lo and hi (see
+    :func:`events.pair_crossings`).  Returns ``(points, complete)``: complete when every
+    crossing was located once and their signed number equals the change of the complex
+    unstable count (so the bisection fallback is not needed)."""
+    crossings = pair_crossings(lo, hi)
+    dc = (hi.counts[2] - lo.counts[2]) // 2
+    if not crossings:
+        return [], dc == 0
+    out: list[tuple[SpecialPoint, CurvePoint]] = []
+    net, ok_all = 0, True
+    for th, om0, direction in crossings:
+        u0 = (1 - th) * lo.u + th * hi.u
+        got = _locate_hopf(curve, cont, lo, hi, guess=(u0, om0))
+        if got is None or not got[0].located:
+            ok_all = False
+            continue
+        sp_ = got[0]
+        if abs(sp_.data["omega"] - om0) > 0.25 * (abs(om0) + 1e-3) or _duplicate_hopf(sp_, out):
+            ok_all = False
+            continue
+        sp_.data["direction"] = direction
+        out.append(got)
+        net += direction
+    complete = ok_all and net == dc
+    return out, complete
 
 
 def _closer(a: CurvePoint, b: CurvePoint, complex_: bool) -> CurvePoint:
@@ -350,8 +459,10 @@ def _locate(curve: _EquilibriumCurve, cont, a: CurvePoint, b: CurvePoint, kind: 
         data: dict = {"tangent": pt.tangent, **info}
         try:
             q, pa = critical_eigenvectors(J, 0.0)
+            forms = pr.directional(x, p)
             data.update(q=q, p_adj=pa, eigenvalue=complex(pt.critical()),
-                        a=float(0.5 * pa @ multilinear_B(lambda y: pr.rhs(y, p), x, q, q)))
+                        a=fold_coefficient(None, x, q, pa, forms=forms),
+                        derivatives=forms.kind_used(2), derivative_error=forms.error)
         except (np.linalg.LinAlgError, ValueError):
             pass
         return SpecialPoint("LP", -1, x.copy(), p, (k,), located, data), pt
@@ -441,16 +552,19 @@ def _locate_bp(curve, cont, a: CurvePoint, b: CurvePoint, point_at):
     return SpecialPoint("BP", -1, u_star[:n].copy(), curve.p_of(u_star), (k,), located, data), pt
 
 
-def _locate_hopf(curve, cont, a: CurvePoint, b: CurvePoint):
+def _locate_hopf(curve, cont, a: CurvePoint, b: CurvePoint, guess=None):
+    """Hopf point between a and b by Newton on the Hopf system from ``guess`` = (u0, omega0)
+    (default: the secant guess of the critical eigenvalue)."""
     pr, opts, n, k = curve.pr, curve.opts, curve.n, curve.k
     near = _closer(a, b, True)
-    u0, om0 = _interp(a, b, True)
+    u0, om0 = _interp(a, b, True) if guess is None else guess
     located = False
     data: dict = {"locator": "none", "residual": float("nan"), "iterations": 0}
     z = None
     if opts.locate:
         try:
-            hs = HopfSystem(pr, [k], u0[:n], curve.p_of(u0), om0, curve.Jx(near.jacobian))
+            J0 = curve.Jx(near.jacobian if guess is None else curve.dG(u0))
+            hs = HopfSystem(pr, [k], u0[:n], curve.p_of(u0), om0, J0)
             z0 = np.r_[u0, om0]
             z, ok, it, res = newton(hs.G, hs.dG, z0, tol=opts.locate_tol,
                                     max_iter=opts.newton_max_iter + 10)
@@ -479,7 +593,10 @@ def _locate_hopf(curve, cont, a: CurvePoint, b: CurvePoint):
         data.update(q=q, p_adj=pa)
         data["l1"] = None
         if opts.compute_l1:
-            data["l1"] = first_lyapunov(lambda y: pr.rhs(y, p), x, J, omega, q, pa)
+            forms = pr.directional(x, p)
+            data["l1"] = first_lyapunov(None, x, J, omega, q, pa, forms=forms)
+            data["derivatives"] = forms.kind_used(3)
+            data["derivative_error"] = forms.error
             data["criticality"] = ("supercritical" if data["l1"] < 0 else "subcritical")
         data["dre_dp"] = _transversality(pr, x, p, k, J, q, pa)
     except (np.linalg.LinAlgError, ValueError):

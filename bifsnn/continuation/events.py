@@ -25,7 +25,9 @@ __all__ = [
     "CurvePoint",
     "crossing_kind",
     "eigenvalues",
+    "eigenvalues_checked",
     "isolate",
+    "pair_crossings",
     "locate_zero",
     "stability_counts",
 ]
@@ -48,38 +50,62 @@ def eigenvalues(J, method: str = "auto", k: int | None = None, dense_max: int = 
 
     ``s`` is 2.5 times the largest frequency in ``shifts`` (at least 1): the scale of the
     eigenvalues near the imaginary axis (ARPACK converges fastest with ``s`` a few times it).
+    ARPACK starts from a fixed vector, so identical inputs give identical outputs.  See
+    :func:`eigenvalues_checked` for whether the unstable count is exact.
     """
+    return eigenvalues_checked(J, method, k, dense_max, shifts)[0]
+
+
+def eigenvalues_checked(J, method: str = "auto", k: int | None = None, dense_max: int = 400,
+                        shifts: Sequence[float] = ()) -> tuple[np.ndarray, bool]:
+    """``(eigenvalues, count_exact)``: as :func:`eigenvalues`, and whether the number of
+    eigenvalues with positive real part among them is the matrix's (always for dense; for
+    sparse when ARPACK converged and returned a stable Cayley eigenvalue, which proves that
+    every unstable one was returned)."""
     n = J.shape[0]
     if method == "auto":
         method = "dense" if n <= dense_max else "sparse"
+    exact = True
     if method == "dense" or n < 16:
         A = J.toarray() if sp.issparse(J) else np.asarray(J)
         with blas_single_thread():
             ev = np.linalg.eigvals(A)
     else:
-        ev = _sparse_eigenvalues(sp.csc_matrix(J), min(k or 12, n - 2), shifts)
+        ev, exact = _sparse_eigenvalues(sp.csc_matrix(J), min(k or 12, n - 2), shifts)
     order = np.lexsort((-np.abs(ev.imag), -ev.real))
-    return ev[order]
+    return ev[order], exact
 
 
-def _sparse_eigenvalues(A, k: int, shifts: Sequence[float]) -> np.ndarray:
+def _start_vector(n: int) -> np.ndarray:
+    """Fixed ARPACK start vector (deterministic runs; pseudo-random so that it is not
+    orthogonal to structured eigenvectors)."""
+    v = np.random.default_rng(20261130).standard_normal(n)
+    return v / np.linalg.norm(v)
+
+
+def _sparse_eigenvalues(A, k: int, shifts: Sequence[float]) -> tuple[np.ndarray, bool]:
     n = A.shape[0]
     s = max([1.0, *[2.5 * float(w) for w in shifts]])
     eye = sp.identity(n, format="csc")
     found: list[np.ndarray] = []
+    v0 = _start_vector(n)
+    exact = False
     try:
         lu = spla.splu(sp.csc_matrix(A - s * eye))
         op = spla.LinearOperator((n, n), matvec=lambda v: lu.solve(A @ v + s * v),
                                  dtype=float)
         kk = min(max(k, 8), n - 2)
         while True:
+            converged = True
             try:
                 mu = spla.eigs(op, k=kk, which="LM", return_eigenvectors=False, tol=1e-8,
-                               maxiter=50 * n)
+                               maxiter=50 * n, v0=v0)
             except spla.ArpackNoConvergence as exc:
                 mu = exc.eigenvalues
+                converged = False
             mu = mu[np.abs(mu - 1) > 1e-12]
-            if mu.size and (np.min(np.abs(mu)) < 1 or kk >= n - 2):
+            if mu.size and np.min(np.abs(mu)) < 1:
+                exact = converged
                 break
             if kk >= n - 2:
                 break
@@ -89,13 +115,47 @@ def _sparse_eigenvalues(A, k: int, shifts: Sequence[float]) -> np.ndarray:
         pass
     try:
         found.append(spla.eigs(A, k=min(k, n - 2), sigma=0.0, which="LM",
-                               return_eigenvectors=False, tol=1e-10, maxiter=20 * n))
+                               return_eigenvectors=False, tol=1e-10, maxiter=20 * n, v0=v0))
     except (spla.ArpackNoConvergence, RuntimeError, ValueError) as exc:
         found.append(np.asarray(getattr(exc, "eigenvalues", np.array([]))))
     ev = np.concatenate(found) if found else np.array([], dtype=complex)
     # close conjugate pairs and drop duplicates from the two searches
     ev = np.concatenate([ev, np.conj(ev[np.abs(ev.imag) > _IM_TOL * (1 + np.abs(ev))])])
-    return _unique(ev)
+    ev = _unique(ev)
+    if exact:
+        exact = _verified_unstable(A, ev, v0)
+    return ev, exact
+
+
+def _verified_unstable(A, ev: np.ndarray, v0: np.ndarray, n_iter: int = 3,
+                       max_checks: int = 64) -> bool:
+    """Whether every unstable Ritz value is an eigenvalue: inverse iteration with the Ritz
+    value as shift (sparse LU) must return an eigenvalue on the same side of the imaginary
+    axis, next to it.  ARPACK's Ritz values of a strongly non-normal matrix can be
+    pseudo-eigenvalues (small residual, far from any eigenvalue); then the count is not
+    exact."""
+    n = A.shape[0]
+    unstable = ev[(ev.real > 0) & (ev.imag >= 0)]
+    if unstable.size > max_checks:
+        return False
+    eye = sp.identity(n, format="csc", dtype=complex)
+    Ac = sp.csc_matrix(A, dtype=complex)
+    for theta in unstable:
+        shift = theta + 1e-9 * (1 + abs(theta))
+        try:
+            lu = spla.splu(sp.csc_matrix(Ac - shift * eye))
+        except RuntimeError:
+            continue  # the shift is (numerically) an eigenvalue itself
+        v = v0.astype(complex)
+        lam = shift
+        for _ in range(n_iter):
+            y = lu.solve(v)
+            lam = shift + 1.0 / np.vdot(v, y)
+            v = y / np.linalg.norm(y)
+        lam = complex(np.vdot(v, Ac @ v))
+        if (lam.real > 0) != (theta.real > 0) or abs(lam - theta) > 1e-6 * (1 + abs(theta)):
+            return False
+    return True
 
 
 def _unique(ev: np.ndarray, rtol: float = 1e-7) -> np.ndarray:
@@ -147,6 +207,37 @@ def crossing_kind(lo: CurvePoint, hi: CurvePoint) -> str | None:
     if dr == 0 and abs(dc) == 2:
         return "complex"
     return "multiple"
+
+
+def pair_crossings(lo: CurvePoint, hi: CurvePoint, tol: float = _IM_TOL
+                   ) -> list[tuple[float, float, int]]:
+    """Complex pairs whose real part changes sign between ``lo`` and ``hi``, found by
+    matching the eigenvalues of the upper half plane at both ends (minimal total distance,
+    Hungarian algorithm).  Returns ``(theta, omega, direction)`` per crossing: the secant
+    fraction of the step where Re = 0, the interpolated frequency there, +1 for a pair
+    becoming unstable, -1 for one becoming stable.  Several crossings in one step, and a
+    pair entering while another leaves (no change of the count), are all found."""
+    from scipy.optimize import linear_sum_assignment
+
+    def upper(ev):
+        ev = np.asarray(ev)
+        ev = ev[np.isfinite(ev)]
+        return ev[ev.imag > tol * (1 + np.abs(ev))]
+
+    ea, eb = upper(lo.eig), upper(hi.eig)
+    if ea.size == 0 or eb.size == 0:
+        return []
+    ia, ib = linear_sum_assignment(np.abs(ea[:, None] - eb[None, :]))
+    out = []
+    for i, j in zip(ia, ib, strict=True):
+        ra, rb = float(ea[i].real), float(eb[j].real)
+        if (ra > 0) == (rb > 0):
+            continue
+        th = ra / (ra - rb) if ra != rb else 0.5
+        th = float(np.clip(th, 0.0, 1.0))
+        om = (1 - th) * float(ea[i].imag) + th * float(eb[j].imag)
+        out.append((th, om, 1 if rb > 0 else -1))
+    return out
 
 
 def isolate(point_at: Callable[[float], CurvePoint | None], lo: CurvePoint, hi: CurvePoint,

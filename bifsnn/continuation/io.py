@@ -11,6 +11,11 @@ with one subgroup per point (attributes ``type``, ``index``, ``located``, ``mess
 ``param_indices``; datasets ``x``, ``p``; subgroup ``data`` with arrays as datasets and
 scalars as attributes).
 
+Since format version 3 every file starts with a 512-byte user block holding the SHA-256 of
+the rest of the file (:mod:`bifsnn._h5files`): :func:`load_branch` checks it before HDF5
+parses anything, then the format version and the per-point array lengths, and refuses a
+damaged file with a ``DamagedFileError`` naming it.
+
 The problem (Python callables) is not stored: pass it to ``load_branch(path, problem=...)``
 to get a branch that can be continued further (its dimension and parameter count are
 checked against the file).
@@ -25,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from bifsnn._files import atomic_path
+from bifsnn._h5files import DamagedFileError, open_checked, write_checked
 from bifsnn.continuation.result import Branch, SpecialPoint
 
 __all__ = ["save_branch", "load_branch"]
@@ -33,7 +38,12 @@ __all__ = ["save_branch", "load_branch"]
 FORMAT_NAME = "bifsnn-branch"
 #: 2: one layout for every kind (cycles included), ``info``, ``nit``, ``options``,
 #: ``collocation``; version-1 files (equilibria and codim-2 curves) still load.
-FORMAT_VERSION = 2
+#: 3: the file starts with a 512-byte user block holding the SHA-256 of the rest
+#: (:mod:`bifsnn._h5files`), checked before HDF5 parses anything; versions 1-2 (unsigned)
+#: still load.
+FORMAT_VERSION = 3
+#: The first format version whose files must carry the checksum block.
+SIGNED_SINCE = 3
 
 
 def _write_data(grp, data: dict) -> None:
@@ -104,54 +114,52 @@ def _settings(raw: str | None, cls):
 
 
 def save_branch(branch: Branch, path: str | Path) -> Path:
-    """Write a :class:`Branch` of any kind to an HDF5 file atomically; returns the path."""
-    import h5py
-
+    """Write a :class:`Branch` of any kind to an HDF5 file atomically, with a checksum of
+    its bytes; returns the path."""
     if not isinstance(branch, Branch):
         raise TypeError(f"branch must be a Branch, got {type(branch).__name__}")
     from bifsnn._version import __version__
 
     path = Path(path)
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as h5:
-            a = h5.attrs
-            a["format"] = FORMAT_NAME
-            a["format_version"] = FORMAT_VERSION
-            a["bifsnn_version"] = __version__
-            a["kind"] = branch.kind
-            a["name"] = branch.name
-            a["message"] = branch.message
-            a["success"] = bool(branch.success)
-            a["status"] = branch.status
-            a["nit"] = int(branch.nit)
-            a["param_indices"] = np.asarray(branch.param_indices, dtype=int)
-            a["param_names"] = json.dumps(list(branch.param_names or []) or None)
-            a["x_names"] = json.dumps(list(branch.x_names or []) or None)
-            a["options"] = _settings_json(branch.options)
-            a["collocation"] = _settings_json(branch.collocation)
-            h5.create_dataset("x", data=branch.x)
-            h5.create_dataset("p", data=branch.p)
-            h5.create_dataset("eigenvalues", data=branch.eigenvalues)
-            h5.create_dataset("n_unstable", data=branch.n_unstable)
-            if branch.tangents is not None:
-                h5.create_dataset("tangents", data=branch.tangents)
-            ex = h5.create_group("extra")
-            for key, val in branch.extra.items():
-                arr = np.asarray(val)
-                ex.create_dataset(key, data=arr, compression="gzip" if arr.size > 4096 else None)
-            _write_data(h5.create_group("info"), dict(branch.info))
-            sps = h5.create_group("special_points")
-            sps.attrs["count"] = len(branch.special_points)
-            for i, s in enumerate(branch.special_points):
-                g = sps.create_group(f"{i:05d}")
-                g.attrs["type"] = s.type
-                g.attrs["index"] = int(s.index)
-                g.attrs["located"] = bool(s.located)
-                g.attrs["message"] = s.message
-                g.attrs["param_indices"] = np.asarray(s.param_indices, dtype=int)
-                g.create_dataset("x", data=s.x)
-                g.create_dataset("p", data=s.p)
-                _write_data(g.create_group("data"), s.data)
+    with write_checked(path) as h5:
+        a = h5.attrs
+        a["format"] = FORMAT_NAME
+        a["format_version"] = FORMAT_VERSION
+        a["bifsnn_version"] = __version__
+        a["kind"] = branch.kind
+        a["name"] = branch.name
+        a["message"] = branch.message
+        a["success"] = bool(branch.success)
+        a["status"] = branch.status
+        a["nit"] = int(branch.nit)
+        a["param_indices"] = np.asarray(branch.param_indices, dtype=int)
+        a["param_names"] = json.dumps(list(branch.param_names or []) or None)
+        a["x_names"] = json.dumps(list(branch.x_names or []) or None)
+        a["options"] = _settings_json(branch.options)
+        a["collocation"] = _settings_json(branch.collocation)
+        h5.create_dataset("x", data=branch.x)
+        h5.create_dataset("p", data=branch.p)
+        h5.create_dataset("eigenvalues", data=branch.eigenvalues)
+        h5.create_dataset("n_unstable", data=branch.n_unstable)
+        if branch.tangents is not None:
+            h5.create_dataset("tangents", data=branch.tangents)
+        ex = h5.create_group("extra")
+        for key, val in branch.extra.items():
+            arr = np.asarray(val)
+            ex.create_dataset(key, data=arr, compression="gzip" if arr.size > 4096 else None)
+        _write_data(h5.create_group("info"), dict(branch.info))
+        sps = h5.create_group("special_points")
+        sps.attrs["count"] = len(branch.special_points)
+        for i, s in enumerate(branch.special_points):
+            g = sps.create_group(f"{i:05d}")
+            g.attrs["type"] = s.type
+            g.attrs["index"] = int(s.index)
+            g.attrs["located"] = bool(s.located)
+            g.attrs["message"] = s.message
+            g.attrs["param_indices"] = np.asarray(s.param_indices, dtype=int)
+            g.create_dataset("x", data=s.x)
+            g.create_dataset("p", data=s.p)
+            _write_data(g.create_group("data"), s.data)
     return path
 
 
@@ -161,22 +169,15 @@ def load_branch(path: str | Path, problem: Any = None) -> Branch:
     ``problem``: the problem the branch was computed from (an ODEProblem or CycleSystem);
     attached to the branch so that it can be continued (``continue_cycles``,
     ``continue_hopf``, ...).  Its state dimension and number of parameters must match the
-    file.  Without it the branch is data only (``problem`` None)."""
-    import h5py
-
+    file.  Without it the branch is data only (``problem`` None).  A damaged, foreign or
+    newer-format file raises :class:`~bifsnn._h5files.DamagedFileError` naming it."""
     from bifsnn.continuation.options import ContinuationOptions
     from bifsnn.continuation.periodic.discretization import Collocation
 
     path = Path(path)
-    with h5py.File(path, "r") as h5:
+    with open_checked(path, (FORMAT_NAME,), FORMAT_VERSION, "branch",
+                      signed_since=SIGNED_SINCE) as h5:
         a = h5.attrs
-        if a.get("format") != FORMAT_NAME:
-            raise ValueError(f"{path} is not a bifsnn branch file (format "
-                             f"{a.get('format')!r})")
-        version = int(a.get("format_version", 0))
-        if not 1 <= version <= FORMAT_VERSION:
-            raise ValueError(f"{path}: format_version {version} is not supported (this "
-                             f"bifsnn reads 1..{FORMAT_VERSION})")
         sps = []
         grp = h5["special_points"]
         for key in sorted(grp):
@@ -203,10 +204,16 @@ def load_branch(path: str | Path, problem: Any = None) -> Branch:
             collocation=_settings(a.get("collocation"), Collocation),
         )
     n_rows = len(branch)
-    for key, arr in (("p", branch.p), ("eigenvalues", branch.eigenvalues),
-                     ("n_unstable", branch.n_unstable)):
-        if arr.shape[0] != n_rows:
-            raise ValueError(f"{path}: dataset {key!r} has {arr.shape[0]} rows, x has {n_rows}")
+    rows = (("p", branch.p), ("eigenvalues", branch.eigenvalues),
+            ("n_unstable", branch.n_unstable), ("tangents", branch.tangents))
+    for key, arr in rows:
+        if arr is not None and arr.shape[0] != n_rows:
+            raise DamagedFileError(f"{path}: dataset {key!r} has {arr.shape[0]} rows, x has "
+                                   f"{n_rows}")
+    for sp in branch.special_points:
+        if not -1 <= sp.index <= n_rows:
+            raise DamagedFileError(f"{path}: special point {sp.type} has index {sp.index}, "
+                                   f"outside 0..{n_rows}")
     if problem is not None:
         _check_problem(problem, branch, path)
         branch.problem = problem

@@ -9,7 +9,20 @@ manifold is ``z' = i omega z + c1 z |z|^2 + ...`` and ``l1 = Re(c1) / omega``.  
 ``x' = mu x - y + s x (x^2+y^2), y' = x + mu y + s y (x^2+y^2)`` one gets ``l1 = 2 s``
 (because ``<q, q> = 1`` makes ``|x| = sqrt(2) |z|``).  ``l1 < 0``: supercritical (stable
 cycles are born), ``l1 > 0``: subcritical.
-Second and third derivatives of f are taken by central finite differences.
+Second and third derivatives of f come from ``forms`` (a
+:class:`~bifsnn.continuation.derivatives.DirectionalDerivatives`: exact when the problem
+supplies them, else Ridders' finite differences); without ``forms`` central differences of
+``F``.
+
+Codim-2 coefficients (Kuznetsov, sec. 8.2-8.4, 8.7): the cusp coefficient ``c`` of
+``x' = beta1 + beta2 x + c x^3``; the Bogdanov-Takens ``(a, b)`` of
+``w0' = w1, w1' = beta1 + beta2 w0 + a w0^2 + b w0 w1`` (Jordan chain ``A q0 = 0``,
+``A q1 = q0``, ``A^T p1 = 0``, ``A^T p0 = p1``, ``<q0, q0> = 1``, ``<q0, q1> = 0``,
+``<p0, q0> = <p1, q1> = 1``, ``<p0, q1> = <p1, q0> = 0``, and the largest entry of q0
+positive: flipping q0 flips (a, b)); and the zero-Hopf coefficients
+``(g200, g011, h110)`` and ``(s, theta) = (g200 g011 sign, h110 / g200)`` of
+``xi' = g200 xi^2 + g011 |z|^2 + ..., z' = i omega z + h110 xi z + ...`` with
+``A q0 = 0``, ``A q1 = i omega q1``.
 """
 
 from __future__ import annotations
@@ -24,9 +37,12 @@ from bifsnn.continuation.linalg import Factorization, multilinear_B, multilinear
 
 __all__ = [
     "HopfData",
+    "bogdanov_takens_coefficients",
     "critical_eigenvectors",
+    "cusp_coefficient",
     "first_lyapunov",
     "fold_coefficient",
+    "zero_hopf_coefficients",
 ]
 
 
@@ -79,15 +95,23 @@ def critical_eigenvectors(J, lam: complex, n_iter: int = 3) -> tuple[np.ndarray,
     return q, p
 
 
-def first_lyapunov(F: Callable[[np.ndarray], np.ndarray], x: np.ndarray, J, omega: float,
-                   q: np.ndarray, p: np.ndarray) -> float:
+def _forms(F, x, forms):
+    if forms is not None:
+        return forms.B, forms.C
+    return (lambda u, v: multilinear_B(F, x, u, v),  # noqa: E731
+            lambda u, v, w: multilinear_C(F, x, u, v, w))
+
+
+def first_lyapunov(F: Callable[[np.ndarray], np.ndarray] | None, x: np.ndarray, J,
+                   omega: float, q: np.ndarray, p: np.ndarray, forms=None) -> float:
     """First Lyapunov coefficient l1 at a Hopf point (x, omega) of x' = F(x).
 
-    ``q``, ``p`` as returned by :func:`critical_eigenvectors` for ``lam = i omega``.
+    ``q``, ``p`` as returned by :func:`critical_eigenvectors` for ``lam = i omega``;
+    ``forms`` (``problem.directional(x, p)``) gives B and C, else finite differences of F.
     """
     n = x.size
     qb = np.conj(q)
-    B = lambda u, v: multilinear_B(F, x, u, v)  # noqa: E731
+    B, C = _forms(F, x, forms)
     h11 = Factorization(J).solve(B(q, qb).real)
     if sp.issparse(J):
         A2 = 2j * omega * sp.identity(n, dtype=complex, format="csc") - sp.csc_matrix(J,
@@ -95,16 +119,92 @@ def first_lyapunov(F: Callable[[np.ndarray], np.ndarray], x: np.ndarray, J, omeg
     else:
         A2 = 2j * omega * np.eye(n) - np.asarray(J, dtype=complex)
     h20 = Factorization(A2).solve(B(q, q))
-    val = (np.vdot(p, multilinear_C(F, x, q, q, qb)) - 2 * np.vdot(p, B(q, h11))
+    val = (np.vdot(p, C(q, q, qb)) - 2 * np.vdot(p, B(q, h11))
            + np.vdot(p, B(qb, h20)))
     return float(np.real(val) / (2 * omega))
 
 
-def fold_coefficient(F: Callable[[np.ndarray], np.ndarray], x: np.ndarray, q: np.ndarray,
-                     p: np.ndarray) -> float:
+def fold_coefficient(F: Callable[[np.ndarray], np.ndarray] | None, x: np.ndarray,
+                     q: np.ndarray, p: np.ndarray, forms=None) -> float:
     """Quadratic normal-form coefficient ``a = <p, B(q, q)> / 2`` of a fold (``<p, q> = 1``);
     zero at a cusp point."""
-    return float(0.5 * np.dot(p, multilinear_B(F, x, q, q)))
+    B, _ = _forms(F, x, forms)
+    return float(0.5 * np.dot(p, B(q, q)))
+
+
+def _bordered_solve(J, q: np.ndarray, p: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """The solution y of ``J y = rhs`` with ``<p, y> = 0`` for real ``rhs`` in the range of
+    J, whose kernel is spanned by q and cokernel by p: the bordered system
+    ``[[J, p], [q^T, 0]] [y; s] = [rhs; 0]``, then shifted along q."""
+    from bifsnn.continuation.linalg import bordered
+
+    n = q.size
+    y = Factorization(bordered(J, p, q)).solve(np.r_[rhs, 0.0])[:n]
+    return y - np.dot(p, y) / np.dot(p, q) * q
+
+
+def cusp_coefficient(F, x: np.ndarray, J, q: np.ndarray, p: np.ndarray,
+                     forms=None) -> float:
+    """Cubic coefficient ``c = <p, C(q,q,q) + 3 B(q, h2)> / 6`` at a cusp (``J q = 0``,
+    ``J^T p = 0``, ``<p, q> = 1``, ``<q, q> = 1``; ``J h2 = -B(q, q)`` with ``<p, h2> = 0``,
+    solvable because ``<p, B(q, q)> = 0`` at a cusp)."""
+    B, C = _forms(F, x, forms)
+    bqq = B(q, q)
+    r = -(bqq - np.dot(p, bqq) * q)  # project onto the range (exact at the cusp)
+    h2 = _bordered_solve(J, q, p, r)
+    return float(np.dot(p, C(q, q, q) + 3 * B(q, h2)) / 6.0)
+
+
+def _jordan_chain(J) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(q0, q1, p0, p1) of a double-zero eigenvalue with one Jordan block (see the module
+    docstring for the normalisation)."""
+    from bifsnn.continuation.linalg import bordered
+
+    A = J.toarray() if sp.issparse(J) else np.asarray(J, dtype=float)
+    n = A.shape[0]
+    U, s, Vt = np.linalg.svd(A)
+    q0 = Vt[-1] / np.linalg.norm(Vt[-1])
+    if q0[int(np.argmax(np.abs(q0)))] < 0:  # sign convention: (a, b) -> -(a, b) with q0
+        q0 = -q0
+    p1 = U[:, -1]
+    # A q1 = q0, <q0, q1> = 0: bordered with the kernel / cokernel vectors
+    M = bordered(A, p1, q0)
+    q1 = np.linalg.solve(M, np.r_[q0, 0.0])[:n]
+    p0 = np.linalg.solve(M.T, np.r_[p1, 0.0])[:n]
+    # normalise: <p1, q1> = 1, then <p0, q0> = <p1, q1> automatically; <p0, q1> = 0
+    p1 = p1 / np.dot(p1, q1)
+    p0 = np.linalg.solve(M.T, np.r_[p1, 0.0])[:n]
+    p0 = p0 - np.dot(p0, q1) * p1
+    return q0, q1, p0, p1
+
+
+def bogdanov_takens_coefficients(F, x: np.ndarray, J, forms=None) -> dict[str, float]:
+    """Normal-form coefficients ``a = <p1, B(q0, q0)> / 2`` and
+    ``b = <p0, B(q0, q0)> + <p1, B(q0, q1)>`` at a Bogdanov-Takens point (Kuznetsov
+    eq. 8.52; the Jordan chain as in the module docstring)."""
+    B, _ = _forms(F, x, forms)
+    q0, q1, p0, p1 = _jordan_chain(J)
+    b00 = B(q0, q0)
+    return {"a": float(0.5 * p1 @ b00), "b": float(p0 @ b00 + p1 @ B(q0, q1)),
+            "q0": q0, "q1": q1, "p0": p0, "p1": p1}
+
+
+def zero_hopf_coefficients(F, x: np.ndarray, J, omega: float, forms=None) -> dict:
+    """Coefficients of the zero-Hopf normal form (Kuznetsov sec. 8.5, eq. 8.80)
+    ``xi' = g200 xi^2 + g011 |z|^2 + ...``, ``z' = i omega z + h110 xi z + ...`` with
+    ``g200 = <p0, B(q0, q0)> / 2``, ``g011 = <p0, B(q1, conj q1)>``,
+    ``h110 = <p1, B(q0, q1)>`` (``<q0,q0> = <q1,q1> = 1``, ``<p0,q0> = <p1,q1> = 1``);
+    also ``s = sign(g200 g011)`` and ``theta = Re(h110) / g200``, which fix the unfolding
+    (s = 1 or -1, theta's sign: Kuznetsov's four cases)."""
+    B, _ = _forms(F, x, forms)
+    q0, p0 = critical_eigenvectors(J, 0.0)
+    q1, p1 = critical_eigenvectors(J, 1j * omega)
+    g200 = 0.5 * float(np.dot(p0, B(q0, q0)))
+    g011 = float(np.real(np.dot(p0, B(q1, np.conj(q1)))))
+    h110 = complex(np.vdot(p1, B(q0, q1)))
+    return {"g200": g200, "g011": g011, "h110": h110,
+            "s": float(np.sign(g200 * g011)),
+            "theta": float(h110.real / g200) if g200 != 0 else float("nan")}
 
 
 @dataclass

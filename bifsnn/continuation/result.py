@@ -88,7 +88,8 @@ class SpecialPoint:
             extra += f", period={float(self.data['period']):.6g}"
         if "l1" in self.data and self.data["l1"] is not None:
             extra += f", l1={float(self.data['l1']):.4g}"
-        loc = "" if self.located else ", not located"
+        why = self.data.get("unconfirmed") if isinstance(self.data, dict) else None
+        loc = "" if self.located else (f", unconfirmed: {why}" if why else ", not located")
         vals = ", ".join(f"{v:.8g}" for v in self.params)
         return f"SpecialPoint({self.type} at p=({vals}), index={self.index}{extra}{loc})"
 

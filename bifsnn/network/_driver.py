@@ -20,6 +20,8 @@ from bifsnn.network.results import SimulationResult
 DEFAULT_HIST_EDGES = np.arange(-40.0, 100.0 + 1e-9, 4.0)
 
 DRIVES = ("gaussian", "poisson")
+#: Seeds are 0 <= seed < 2**64 (what result files store).
+SEED_LIMIT = 2**64
 
 
 def check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
@@ -183,8 +185,9 @@ class RunSetup(NamedTuple):
 
 def prepare_run(params: NetworkParams, t_ms: float, seed: int | None, drive: str,
                 raster_neurons: Any, voltage_hist_every_ms: float | None,
-                voltage_hist_edges: np.ndarray | None) -> RunSetup:
-    """Validate the options common to both simulators (before any work) and seed the RNGs."""
+                voltage_hist_edges: np.ndarray | None, *, quenched: bool = False) -> RunSetup:
+    """Validate the options common to both simulators (before any work), check that the run
+    fits in memory, and seed the RNGs."""
     from bifsnn.network._kernels import make_uniform_state
 
     check_choice("drive", drive, DRIVES)
@@ -193,6 +196,8 @@ def prepare_run(params: NetworkParams, t_ms: float, seed: int | None, drive: str
     mask = raster_mask(params, raster_neurons)
     every = hist_every_steps(params, voltage_hist_every_ms)
     edges = uniform_edges(voltage_hist_edges)
+    check_memory(params, n_steps, n_raster=int(mask.sum()), hist_every=every,
+                 n_hist_bins=len(edges) - 1, quenched=quenched)
     rng = np.random.default_rng(seed)
     ust = make_uniform_state(rng)
     S, p, tau = pathway_arrays(params)
@@ -203,8 +208,11 @@ def prepare_run(params: NetworkParams, t_ms: float, seed: int | None, drive: str
 def seed_to_int(seed: int | None) -> int | None:
     if seed is None:
         return None
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ParameterError(f"seed = {seed!r} is out of range: must be an integer >= 0")
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) \
+            or not 0 <= seed < SEED_LIMIT:
+        raise ParameterError(
+            f"seed = {seed!r} is out of range: must be an integer with 0 <= seed < 2**64"
+        )
     return int(seed)
 
 
@@ -219,3 +227,67 @@ def uniform_edges(edges: np.ndarray | None) -> np.ndarray:
     if np.any(widths <= 0) or np.ptp(widths) > 1e-9 * widths.max():
         raise ParameterError("voltage_hist_edges must be increasing and uniformly spaced")
     return edges
+
+
+#: Assumed upper rate for sizing raster buffers, spikes per neuron per ms (100 Hz).
+_RASTER_RATE_PER_MS = 0.1
+
+
+def memory_estimate_bytes(params: NetworkParams, n_steps: int, *, n_raster: int = 0,
+                          hist_every: int = 0, n_hist_bins: int = 35,
+                          quenched: bool = False) -> int:
+    """Rough peak memory of one stochastic run, bytes (used to refuse runs that cannot fit).
+
+    Counts: per-step spike counts (int64, both populations) plus the result's and the
+    observables' copies (64 bytes per step); per neuron state and sampling tables (~200
+    bytes); the raster at up to 100 Hz (16 bytes per spike, twice while concatenating);
+    voltage histograms; quenched connectivity (8 bytes per connection, three copies while
+    building).
+    """
+    n = params.N_E + params.N_I
+    total = 64 * n_steps + 200 * n + 96 * (max(params.N_E, params.N_I) + 1)
+    if n_raster:
+        total += int(32 * n_raster * n_steps * params.dt * _RASTER_RATE_PER_MS)
+    if hist_every:
+        total += 16 * (n_steps // hist_every) * 2 * (n_hist_bins + 1)
+    if quenched:
+        p_mean = (params.p_EE + params.p_EI + params.p_IE + params.p_II) / 4.0
+        total += int(24 * p_mean * n * n)
+    return int(total)
+
+
+def available_memory_bytes() -> int | None:
+    """MemAvailable from /proc/meminfo, bytes (None where that is not known)."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def format_bytes(n: float) -> str:
+    """Human-readable size (binary units)."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if abs(n) < 1024 or unit == "PiB":
+            return f"{n:.3g} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1024
+    return f"{n:.3g} PiB"  # pragma: no cover
+
+
+def check_memory(params: NetworkParams, n_steps: int, **kwargs: Any) -> None:
+    """Raise ParameterError before any work if the run's memory estimate exceeds what is
+    available (see :func:`memory_estimate_bytes`)."""
+    need = memory_estimate_bytes(params, n_steps, **kwargs)
+    avail = available_memory_bytes()
+    if avail is not None and need > avail:
+        n_raster = kwargs.get("n_raster") or 0
+        raster = f", raster of {n_raster} neurons" if n_raster else ""
+        raise ParameterError(
+            f"the run needs about {format_bytes(need)} of memory (N_E + N_I = "
+            f"{params.N_E + params.N_I} neurons, {n_steps} steps of dt = {params.dt} ms{raster})"
+            f" but {format_bytes(avail)} is available: lower N_E/N_I, t_ms or the raster, or "
+            "raise dt"
+        )

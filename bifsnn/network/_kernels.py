@@ -4,6 +4,13 @@ Uniform draws come from an inlined xoshiro256** generator (about 1 ns per draw a
 6 ns through numba's ``np.random.Generator`` interface, which cannot be inlined); Gaussian draws
 and the Poisson draws with means above 30 use the numpy ``Generator``.  Both are seeded
 from the same ``default_rng(seed)``, so a seed still determines the run bit for bit.
+
+Threshold, reset and raster recording are written out in each kernel on purpose: as a shared
+``inline="always"`` helper taking the state arrays (commit ad12dee) numba's IR inlining added
+array reference-count updates on every neuron-step that its refcount pruning does not remove
+across the helper's branches, and the Markov model ran 2x, the annealed SNN 1.35x slower
+(same output); as a plain njit call it was worse still.  Keep array-taking helpers in the
+per-neuron loop branch-free or measure them (``benchmarks/bench_simulators.py --reference``).
 """
 
 from __future__ import annotations
@@ -24,12 +31,15 @@ def _rotl(x, k):
 
 
 @numba.njit(cache=True, inline="always")
-def uniform(state) -> float:
-    """Uniform draw on [0, 1) from the xoshiro256** state (updated in place)."""
-    s0 = state[0]
-    s1 = state[1]
-    s2 = state[2]
-    s3 = state[3]
+def xoshiro_next(s0, s1, s2, s3):
+    """One xoshiro256** step on a state held in four local uint64 words.
+
+    Returns ``(u, s0, s1, s2, s3)`` with u uniform on [0, 1).  Kernels keep the state in locals
+    inside their loops (loaded from and stored back to the state array around them): through
+    the array every draw is four loads and four stores that the compiler cannot keep in
+    registers next to the other arrays' stores, which doubled the cost of the pending-spike
+    update.
+    """
     result = _rotl(s1 * uint64(5), 7) * uint64(9)
     t = s1 << uint64(17)
     s2 ^= s0
@@ -38,11 +48,18 @@ def uniform(state) -> float:
     s0 ^= s3
     s2 ^= t
     s3 = _rotl(s3, 45)
+    return (result >> uint64(11)) * (1.0 / 9007199254740992.0), s0, s1, s2, s3
+
+
+@numba.njit(cache=True)
+def uniform(state) -> float:
+    """Uniform draw on [0, 1) from the xoshiro256** state array (updated in place)."""
+    u, s0, s1, s2, s3 = xoshiro_next(state[0], state[1], state[2], state[3])
     state[0] = s0
     state[1] = s1
     state[2] = s2
     state[3] = s3
-    return (result >> uint64(11)) * (1.0 / 9007199254740992.0)
+    return u
 
 
 @numba.njit(cache=True)
@@ -85,9 +102,13 @@ def build_alias(pmf, start, K, prob, alias, small, large) -> None:
         prob[start + small[k]] = 1.0
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def sample_alias(ust, prob, alias, start, K) -> int:
-    """Draw j in [0, K) from the alias table at ``start`` with one uniform."""
+    """Draw j in [0, K) from the alias table at ``start`` with one uniform.
+
+    The kernels write this out inline on their local xoshiro state (same arithmetic, so the
+    same draw for the same uniform); this function is the reference for tests.
+    """
     u = uniform(ust) * K
     j = int(u)
     if j >= K:
@@ -205,29 +226,3 @@ def sample_histogram(V, refr, pop, e0, de, hist, hist_ref, idx):
         elif b >= nb:
             b = nb - 1
         hist[idx, q, b] += 1
-
-
-@numba.njit(cache=True, inline="always")
-def fire_or_update(V, refr, i, v_new, M, V_reset, mask, rbuf_n, rbuf_s, written, step):
-    """Threshold and reset (docs/MODEL.md 1, step 5) for neuron i; records raster events.
-
-    Returns (fired, written): whether it spiked, and the updated raster event count.
-    """
-    if v_new > M:
-        V[i] = V_reset
-        refr[i] = True
-        if mask[i]:
-            rbuf_n[written] = i
-            rbuf_s[written] = step
-            written += 1
-        return True, written
-    V[i] = v_new
-    return False, written
-
-
-@numba.njit(cache=True, inline="always")
-def leave_refractory(ust, refr, V, i, p_leave, V_reset) -> None:
-    """Exponential refractory period: leave with probability dt / tau_R, keeping V = V_reset."""
-    if uniform(ust) < p_leave:
-        refr[i] = False
-        V[i] = V_reset

@@ -20,12 +20,12 @@ import numpy as np
 
 from bifsnn.network import _driver as drv
 from bifsnn.network._kernels import (
-    fire_or_update,
-    leave_refractory,
     sample_histogram,
+    xoshiro_next,
 )
 from bifsnn.network.params import NetworkParams
 from bifsnn.network.results import SimulationResult
+from bifsnn.network.states import NetworkState, check_initial_state
 
 __all__ = ["simulate_markov", "input_mean_var"]
 
@@ -60,9 +60,13 @@ def _markov_steps(
         step = step0 + k
         n_e = 0
         n_i = 0
+        s0, s1, s2, s3 = ust[0], ust[1], ust[2], ust[3]
         for i in range(N):
-            if refr[i]:
-                leave_refractory(ust, refr, V, i, p_leave, V_reset)
+            if refr[i]:  # exponential refractory period: leave w.p. dt / tau_R, V stays V_reset
+                u, s0, s1, s2, s3 = xoshiro_next(s0, s1, s2, s3)
+                if u < p_leave:
+                    refr[i] = False
+                    V[i] = V_reset
                 continue
             q = pop[i]
             x = V[i]
@@ -71,13 +75,23 @@ def _markov_steps(
             if drive_poisson:
                 dv += float(rng.poisson(lam * h))
             x_new = x + dv - x * leak_dt
-            fired, written = fire_or_update(V, refr, i, x_new, M, V_reset, mask, rbuf_n,
-                                            rbuf_s, written, step)
-            if fired:
+            if x_new > M:  # threshold and reset (docs/MODEL.md 1, step 5)
+                V[i] = V_reset
+                refr[i] = True
                 if q == 0:
                     n_e += 1
                 else:
                     n_i += 1
+                if mask[i]:
+                    rbuf_n[written] = i
+                    rbuf_s[written] = step
+                    written += 1
+            else:
+                V[i] = x_new
+        ust[0] = s0
+        ust[1] = s1
+        ust[2] = s2
+        ust[3] = s3
         counts[step, 0] = n_e
         counts[step, 1] = n_i
         # moments of docs/MODEL.md 2, one forward-Euler step driven by the realised rates
@@ -106,12 +120,16 @@ def simulate_markov(
     voltage_hist_every_ms: float | None = None,
     voltage_hist_edges: np.ndarray | None = None,
     progress: bool = True,
+    initial_state: NetworkState | None = None,
 ) -> SimulationResult:
     """Simulate the neuron-level Markov model for ``t_ms`` ms (same interface as the SNN).
 
-    Starts from V = 0, zero moments, nobody refractory; window h = params.dt.  The final
+    Starts from V = 0, zero moments, nobody refractory (or from ``initial_state``: V,
+    refractory flags and the moments m, v; its H is unused); window h = params.dt.  The final
     moments are returned in ``result.extra["m"]`` and ``result.extra["v"]`` (2x2, [post, pre]).
     """
+    if initial_state is not None:
+        check_initial_state(initial_state, params)
     run_setup = drv.prepare_run(params, t_ms, seed, drive, raster_neurons,
                                 voltage_hist_every_ms, voltage_hist_edges)
     seed, n_steps, mask, hist_every, edges, rng, ust, pop, S, p, tau = run_setup
@@ -120,6 +138,11 @@ def simulate_markov(
     refr = np.zeros(n, dtype=np.bool_)
     m = np.zeros((2, 2))
     v = np.zeros((2, 2))
+    if initial_state is not None:
+        V[:] = initial_state.V
+        refr[:] = initial_state.refractory
+        m[:] = initial_state.m
+        v[:] = initial_state.v
     leak_dt = 0.0 if params.tau_m is None else params.dt / params.tau_m
 
     def chunk(step0, k, counts, mask_, rbuf_n, rbuf_s, every, edges_, hist, hist_ref):
@@ -132,6 +155,8 @@ def simulate_markov(
 
     run = drv.run_chunked(chunk, params, n_steps, mask, hist_every, edges, progress, "markov")
     options = {"drive": drive, "t_ms": n_steps * params.dt, "window_h_ms": params.dt}
+    if initial_state is not None:
+        options["initial_state"] = "given"
     result = drv.build_result("markov", params, seed, options, run, hist_every, edges)
     result.extra["m"] = m.copy()
     result.extra["v"] = v.copy()

@@ -30,6 +30,11 @@ class ParameterError(ValueError):
     """A parameter is missing, of the wrong kind or outside its allowed range."""
 
 
+def _field(default: Any, unit: str, meaning: str) -> Any:
+    """A NetworkParams field with its unit and meaning (shown by ``bifsnn params``)."""
+    return dataclasses.field(default=default, metadata={"unit": unit, "meaning": meaning})
+
+
 @dataclass(frozen=True, slots=True)
 class NetworkParams:
     """Parameters of the E-I network; defaults are those of docs/MODEL.md section 1.
@@ -39,27 +44,33 @@ class NetworkParams:
     ``tau_m`` (ms) is an optional membrane leak; ``None`` means no leak.
     """
 
-    N_E: int = 300
-    N_I: int = 100
-    M: float = 100.0
-    V_reset: float = 0.0
-    M_r: float = 66.0
-    lambda_ext: float = 7.0
-    S_EE: float = 0.95
-    S_IE: float = 1.25
-    S_EI: float = 2.71
-    S_II: float = 2.45
-    p_EE: float = 0.8
-    p_IE: float = 0.8
-    p_EI: float = 0.8
-    p_II: float = 0.8
-    tau_EE: float = 1.4
-    tau_IE: float = 1.2
-    tau_EI: float = 4.5
-    tau_II: float = 4.5
-    tau_R: float = 4.0
-    tau_m: float | None = None
-    dt: float = 0.1
+    N_E: int = _field(300, "", "number of excitatory (E) neurons")
+    N_I: int = _field(100, "", "number of inhibitory (I) neurons")
+    M: float = _field(100.0, "voltage", "firing threshold: a neuron spikes when V > M")
+    V_reset: float = _field(0.0, "voltage", "reset potential after a spike")
+    M_r: float = _field(66.0, "voltage", "the inhibitory reversal potential is -M_r")
+    lambda_ext: float = _field(7.0, "kicks/ms", "external drive: rate of unit voltage kicks "
+                               "per neuron")
+    S_EE: float = _field(0.95, "voltage", "total voltage one pending E spike delivers to an "
+                         "E neuron")
+    S_IE: float = _field(1.25, "voltage", "total voltage one pending E spike delivers to an "
+                         "I neuron")
+    S_EI: float = _field(2.71, "voltage", "total voltage one pending I spike delivers to an "
+                         "E neuron (scaled by (V + M_r) / (M + M_r))")
+    S_II: float = _field(2.45, "voltage", "total voltage one pending I spike delivers to an "
+                         "I neuron (scaled by (V + M_r) / (M + M_r))")
+    p_EE: float = _field(0.8, "", "probability that an E spike reaches an E neuron")
+    p_IE: float = _field(0.8, "", "probability that an E spike reaches an I neuron")
+    p_EI: float = _field(0.8, "", "probability that an I spike reaches an E neuron")
+    p_II: float = _field(0.8, "", "probability that an I spike reaches an I neuron")
+    tau_EE: float = _field(1.4, "ms", "decay time of pending E spikes onto E neurons")
+    tau_IE: float = _field(1.2, "ms", "decay time of pending E spikes onto I neurons")
+    tau_EI: float = _field(4.5, "ms", "decay time of pending I spikes onto E neurons")
+    tau_II: float = _field(4.5, "ms", "decay time of pending I spikes onto I neurons")
+    tau_R: float = _field(4.0, "ms", "mean refractory period (exponentially distributed)")
+    tau_m: float | None = _field(None, "ms", "membrane leak time constant; unset (None) means "
+                                 "no leak")
+    dt: float = _field(0.1, "ms", "time step of every simulator")
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -120,6 +131,15 @@ class NetworkParams:
     def field_names(cls) -> tuple[str, ...]:
         return tuple(f.name for f in fields(cls))
 
+    @classmethod
+    def describe(cls) -> list[dict[str, Any]]:
+        """One dict per parameter: ``name``, ``default``, ``unit``, ``range`` and ``meaning``."""
+        return [
+            {"name": f.name, "default": f.default, "unit": f.metadata.get("unit", ""),
+             "range": _describe_range(f.name), "meaning": f.metadata.get("meaning", "")}
+            for f in fields(cls)
+        ]
+
     # ----------------------------------------------------------------- I/O
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -143,11 +163,37 @@ class NetworkParams:
         return "\n".join(lines) + "\n"
 
     @classmethod
-    def from_toml(cls, text: str) -> NetworkParams:
-        data = tomllib.loads(text)
-        if "network" in data and isinstance(data["network"], dict):
+    def from_toml(cls, text: str, source: str | None = None) -> NetworkParams:
+        """Parameters from TOML text: ``name = value`` lines at the top level or in one
+        ``[network]`` table (unset ones keep their defaults).  Malformed TOML, other tables,
+        unknown names and an empty text raise ParameterError (naming ``source`` if given)."""
+        where = f"{source}: " if source else ""
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ParameterError(f"{where}not valid TOML: {exc}") from None
+        tables = sorted(k for k, v in data.items() if isinstance(v, dict))
+        if "network" in tables and len(data) > 1:
+            raise ParameterError(f"{where}give parameters either at the top level or in "
+                                 "[network], not both")
+        if tables == ["network"]:
             data = data["network"]
-        return cls.from_dict(data)
+            tables = sorted(k for k, v in data.items() if isinstance(v, dict))
+        if tables:
+            raise ParameterError(
+                f"{where}unknown table(s) {['[' + t + ']' for t in tables]}; give parameters "
+                "as name = value lines, at the top level or in one [network] table"
+            )
+        if not data:
+            raise ParameterError(
+                f"{where}no parameters in it; give name = value lines (see 'bifsnn params')"
+            )
+        try:
+            return cls.from_dict(data)
+        except ParameterError as exc:
+            raise ParameterError(f"{where}{exc}") from None
+        except TypeError as exc:  # pragma: no cover - from_dict checks names first
+            raise ParameterError(f"{where}{exc}") from None
 
     def save_toml(self, path: str | Path) -> None:
         from bifsnn._files import atomic_write_text
@@ -156,7 +202,23 @@ class NetworkParams:
 
     @classmethod
     def load_toml(cls, path: str | Path) -> NetworkParams:
-        return cls.from_toml(Path(path).read_text())
+        """Read a parameter TOML file; every problem raises ParameterError naming the file."""
+        path = Path(path)
+        if not path.exists():
+            raise ParameterError(f"parameter file {path}: no such file")
+        if path.is_dir():
+            raise ParameterError(f"parameter file {path} is a directory")
+        try:
+            text = path.read_bytes().decode("utf-8")
+        except OSError as exc:
+            raise ParameterError(f"parameter file {path}: cannot read: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise ParameterError(
+                f"parameter file {path} is not a text file (not UTF-8; binary?)"
+            ) from None
+        if "\0" in text:
+            raise ParameterError(f"parameter file {path} is not a text file (binary?)")
+        return cls.from_toml(text, source=f"parameter file {path}")
 
     # ----------------------------------------------------------------- CLI helpers
     def with_assignments(self, assignments: list[str]) -> NetworkParams:
@@ -187,8 +249,12 @@ def _describe_range(name: str) -> str:
         return "an integer >= 1"
     if name in _PROB_FIELDS:
         return "a finite number in [0, 1]"
+    if name == "dt":
+        return "a finite number > 0 and <= tau_R"
     if name in _TAU_FIELDS or name == "M":
         return "a finite number > 0"
+    if name == "V_reset":
+        return "a finite number with -M_r <= V_reset < M"
     if name == "tau_m":
         return "None (no leak) or a finite number > 0"
     if name in _STRENGTH_FIELDS or name in ("M_r", "lambda_ext"):

@@ -23,14 +23,13 @@ import numpy as np
 from bifsnn.network import _driver as drv
 from bifsnn.network._kernels import (
     binomial_alias,
-    fire_or_update,
-    leave_refractory,
     poisson_alias_tables,
-    sample_alias,
     sample_histogram,
+    xoshiro_next,
 )
 from bifsnn.network.params import NetworkParams
 from bifsnn.network.results import SimulationResult
+from bifsnn.network.states import NetworkState, check_initial_state
 
 __all__ = ["simulate_snn", "CONNECTIVITIES"]
 
@@ -88,8 +87,16 @@ def advance_pending(H, pop, n_e, n_i, quenched, births, tables, rng, ust):
                     )
                     tables.bin_lo[q, src] = lo
                     tables.bin_K[q, src] = K
+    bin_prob = tables.bin_prob
+    bin_alias = tables.bin_alias
+    bin_lo = tables.bin_lo
+    bin_K = tables.bin_K
+    pois_prob = tables.pois_prob
+    pois_alias = tables.pois_alias
     off = tables.pois_off
     h_table = off.shape[2] - 1
+    # the alias draws of _kernels.sample_alias, written out on a local xoshiro state
+    s0, s1, s2, s3 = ust[0], ust[1], ust[2], ust[3]
     for i in range(H.shape[0]):
         q = pop[i]
         for src in range(2):
@@ -97,20 +104,38 @@ def advance_pending(H, pop, n_e, n_i, quenched, births, tables, rng, ust):
             if quenched:
                 b = births[i, src]
             elif n_src[src] > 0:
-                lo = tables.bin_lo[q, src]
-                b = lo + sample_alias(ust, tables.bin_prob[q, src], tables.bin_alias[q, src],
-                                      lo, tables.bin_K[q, src])
+                lo = bin_lo[q, src]
+                K = bin_K[q, src]
+                u, s0, s1, s2, s3 = xoshiro_next(s0, s1, s2, s3)
+                u *= K
+                j = int(u)
+                if j >= K:
+                    j = K - 1
+                if u - j >= bin_prob[q, src, lo + j]:
+                    j = bin_alias[q, src, lo + j]
+                b = lo + j
             else:
                 b = 0
             d = 0
             if h > 0:
-                if h < h_table and off[q, src, h + 1] > off[q, src, h]:
-                    d = sample_alias(ust, tables.pois_prob, tables.pois_alias, off[q, src, h],
-                                     off[q, src, h + 1] - off[q, src, h])
+                start = off[q, src, h] if h < h_table else 0
+                K = off[q, src, h + 1] - start if h < h_table else 0
+                if K > 0:
+                    u, s0, s1, s2, s3 = xoshiro_next(s0, s1, s2, s3)
+                    u *= K
+                    d = int(u)
+                    if d >= K:
+                        d = K - 1
+                    if u - d >= pois_prob[start + d]:
+                        d = pois_alias[start + d]
                 else:
                     d = rng.poisson(h * decay[q, src])
             h = h + b - d
             H[i, src] = h if h > 0 else 0
+    ust[0] = s0
+    ust[1] = s1
+    ust[2] = s2
+    ust[3] = s3
 
 
 @numba.njit(cache=True)
@@ -129,9 +154,13 @@ def _snn_steps(
         n_sp = 0
         n_e = 0
         n_i = 0
+        s0, s1, s2, s3 = ust[0], ust[1], ust[2], ust[3]
         for i in range(N):
-            if refr[i]:
-                leave_refractory(ust, refr, V, i, p_leave, V_reset)
+            if refr[i]:  # exponential refractory period: leave w.p. dt / tau_R, V stays V_reset
+                u, s0, s1, s2, s3 = xoshiro_next(s0, s1, s2, s3)
+                if u < p_leave:
+                    refr[i] = False
+                    V[i] = V_reset
                 continue
             q = pop[i]
             if drive_poisson:
@@ -142,15 +171,25 @@ def _snn_steps(
             exc = a_syn[q, 0] * H[i, 0]
             inh = a_syn[q, 1] * H[i, 1] * (v + M_r) * inv_span
             v_new = v + ext + exc - inh - v * leak_dt
-            fired, written = fire_or_update(V, refr, i, v_new, M, V_reset, mask, rbuf_n,
-                                            rbuf_s, written, step)
-            if fired:
+            if v_new > M:  # threshold and reset (docs/MODEL.md 1, step 5)
+                V[i] = V_reset
+                refr[i] = True
                 spiked[n_sp] = i
                 n_sp += 1
                 if q == 0:
                     n_e += 1
                 else:
                     n_i += 1
+                if mask[i]:
+                    rbuf_n[written] = i
+                    rbuf_s[written] = step
+                    written += 1
+            else:
+                V[i] = v_new
+        ust[0] = s0
+        ust[1] = s1
+        ust[2] = s2
+        ust[3] = s3
         counts[step, 0] = n_e
         counts[step, 1] = n_i
         if quenched:
@@ -178,7 +217,9 @@ def _quenched_connectivity(p: np.ndarray, pop: np.ndarray, rng: np.random.Genera
         targets = targets[targets != j]
         chunks.append(targets)
         indptr[j + 1] = indptr[j] + len(targets)
-    indices = np.concatenate(chunks).astype(np.int64) if chunks else np.zeros(0, np.int64)
+    # int32 targets: the scatter of births streams this list (0.8 N^2 entries) from memory
+    # every step, so half the bytes is ~half the memory traffic
+    indices = np.concatenate(chunks).astype(np.int32) if chunks else np.zeros(0, np.int32)
     return indptr, indices
 
 
@@ -193,8 +234,11 @@ def simulate_snn(
     voltage_hist_every_ms: float | None = None,
     voltage_hist_edges: np.ndarray | None = None,
     progress: bool = True,
+    initial_state: NetworkState | None = None,
 ) -> SimulationResult:
-    """Simulate the spiking network for ``t_ms`` ms from V = 0, H = 0, nobody refractory.
+    """Simulate the spiking network for ``t_ms`` ms from V = 0, H = 0, nobody refractory
+    (or from ``initial_state``: V, refractory flags and pending spikes H; see
+    :func:`bifsnn.network.states.state_from_reduced`).
 
     ``seed`` follows numpy ``default_rng`` semantics: the same seed gives bit-identical output.
     ``raster_neurons``: None, "all" or neuron indices whose spikes are recorded.
@@ -202,8 +246,11 @@ def simulate_snn(
     ``voltage_hist_edges`` (uniform; default the reduction's grid DV = 4 on [-40, 100)).
     """
     drv.check_choice("connectivity", connectivity, CONNECTIVITIES)
+    if initial_state is not None:
+        check_initial_state(initial_state, params)
     run_setup = drv.prepare_run(params, t_ms, seed, drive, raster_neurons,
-                                voltage_hist_every_ms, voltage_hist_edges)
+                                voltage_hist_every_ms, voltage_hist_edges,
+                                quenched=connectivity == "quenched")
     seed, n_steps, mask, hist_every, edges, rng, ust, pop, S, p, tau = run_setup
     n = len(pop)
     a_syn = S * params.dt / tau  # voltage per pending spike per step
@@ -212,11 +259,15 @@ def simulate_snn(
     if connectivity == "quenched":
         indptr, indices = _quenched_connectivity(p, pop, rng)
     else:
-        indptr, indices = np.zeros(1, np.int64), np.zeros(0, np.int64)
+        indptr, indices = np.zeros(1, np.int64), np.zeros(0, np.int32)
 
     V = np.zeros(n)
     refr = np.zeros(n, dtype=np.bool_)
     H = np.zeros((n, 2), dtype=np.int64)
+    if initial_state is not None:
+        V[:] = initial_state.V
+        refr[:] = initial_state.refractory
+        H[:] = initial_state.H
     births = np.zeros((n, 2), dtype=np.int64)
     spiked = np.zeros(n, dtype=np.int64)
     leak_dt = 0.0 if params.tau_m is None else params.dt / params.tau_m
@@ -232,5 +283,7 @@ def simulate_snn(
 
     run = drv.run_chunked(chunk, params, n_steps, mask, hist_every, edges, progress, "snn")
     options = {"connectivity": connectivity, "drive": drive, "t_ms": n_steps * params.dt}
+    if initial_state is not None:
+        options["initial_state"] = "given"
     return drv.build_result("snn", params, seed, options, run, hist_every, edges)
 

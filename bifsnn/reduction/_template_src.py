@@ -9,9 +9,10 @@ directory.  Everything here is numba-compiled and only does chain rules and sums
 Layout of the ODE state x (length 4K + 8): n_E[0:K], A_E[K:2K], n_I[2K:3K], A_I[3K:4K],
 then (m, v) for the pathways EE, EI, IE, II.  R_Q = N_Q - sum n_Q is eliminated.
 
-Parameter vector pv (see model.PARAM_INDEX): 0 lambda_ext, 1-4 S_EE S_EI S_IE S_II,
-5-8 p_EE p_EI p_IE p_II, 9-12 tau_EE tau_EI tau_IE tau_II, 13 tau_R, 14 M_r, 15 N_E, 16 N_I,
-17 g_leak = 1/tau_m, 18 h (window), 19 M.
+Parameter vector pv: its layout is ``model.PARAM_INDEX`` (plus the threshold M last); codegen
+writes it into the generated module as the constants ``_P_*`` (``_P_S + k``: S of pathway k
+in EE, EI, IE, II order; likewise ``_P_P``, ``_P_TAU``; ``_P_N + q``: N of population q) and
+``_NPAR``, the number of parameters with df/dp support.
 Options vector opt: 0 eps, 1 h_min, 2 delta, 3 sigma floor, 4 V_reset, 5 reset bin index.
 """
 
@@ -24,7 +25,6 @@ _SQRT1_2 = 0.7071067811865476
 _INV_SQRT2PI = 0.3989422804014327
 #: Beyond TCUT standard deviations the normal cdf is 0 or 1 to below 1e-17: skip erfc/exp.
 _TCUT = 8.5
-_NPAR = 19  # parameters with df/dp support (all of pv except M)
 
 
 @nb.njit(cache=True, error_model='numpy')
@@ -101,8 +101,8 @@ def edge_kernel_grad(edges, a, b, mu, sig, F, M1, dF, dM1):
 @nb.njit(cache=True, error_model='numpy')
 def _pop_params(pv, q):
     """(lam, S_E, S_I, tau_E, tau_I, M, M_r, g_leak, h) for population q (0 = E, 1 = I)."""
-    return (pv[0], pv[1 + 2 * q], pv[2 + 2 * q], pv[9 + 2 * q], pv[10 + 2 * q],
-            pv[19], pv[14], pv[17], pv[18])
+    return (pv[_P_LAMBDA], pv[_P_S + 2 * q], pv[_P_S + 1 + 2 * q], pv[_P_TAU + 2 * q],
+            pv[_P_TAU + 1 + 2 * q], pv[_P_M], pv[_P_M_R], pv[_P_G_LEAK], pv[_P_H])
 
 
 @nb.njit(cache=True, error_model='numpy')
@@ -168,11 +168,11 @@ def rhs(x, pv, edges, opt, out, F, M1):
     if opt[6] == 1.0:
         return rhs_cond(x, pv, edges, opt, out, F, M1)
     K = edges.shape[0] - 1
-    h = pv[18]
+    h = pv[_P_H]
     fired = transport(x, pv, edges, opt, out, F, M1)
     rb = int(opt[5])
     vr = opt[4]
-    tR = pv[13]
+    tR = pv[_P_TAU_R]
     fr = np.empty(2)
     for q in range(2):
         offn = 2 * K * q
@@ -180,7 +180,7 @@ def rhs(x, pv, edges, opt, out, F, M1):
         s = 0.0
         for l in range(K):
             s += x[offn + l]
-        R = pv[15 + q] - s
+        R = pv[_P_N + q] - s
         for l in range(K):
             out[offn + l] = (out[offn + l] - x[offn + l]) / h
             out[offA + l] = (out[offA + l] - x[offA + l]) / h
@@ -190,7 +190,7 @@ def rhs(x, pv, edges, opt, out, F, M1):
     for k in range(4):
         i = 4 * K + 2 * k
         src = k % 2
-        r = moment_rhs(x[i], x[i + 1], fr[src], pv[5 + k], pv[9 + k])
+        r = moment_rhs(x[i], x[i + 1], fr[src], pv[_P_P + k], pv[_P_TAU + k])
         out[i] = r[0]
         out[i + 1] = r[1]
     return fr
@@ -204,7 +204,7 @@ def firing_rates(x, pv, edges, opt, F, M1):
         return rhs_cond(x, pv, edges, opt, np.empty(x.shape[0]), F, M1)
     out = np.empty(4 * K + 8)
     fired = transport(x, pv, edges, opt, out, F, M1)
-    return fired / pv[18]
+    return fired / pv[_P_H]
 
 
 @nb.njit(cache=True, error_model='numpy')
@@ -214,7 +214,7 @@ def jac(x, pv, edges, opt, J, gf, F, M1, dF, dM1):
         return jac_cond(x, pv, edges, opt, J, gf, F, M1, dF, dM1)
     K = edges.shape[0] - 1
     nx = 4 * K + 8
-    h = pv[18]
+    h = pv[_P_H]
     e0 = edges[0]
     J[:, :] = 0.0
     gf[:, :] = 0.0
@@ -278,7 +278,7 @@ def jac(x, pv, edges, opt, J, gf, F, M1, dF, dM1):
                 gf[q, mo + k - 1] += -nj * dP[K, k] / h
         # decay, reset from the eliminated refractory pool
         rb = int(opt[5])
-        tR = pv[13]
+        tR = pv[_P_TAU_R]
         for l in range(K):
             J[offn + l, offn + l] -= 1.0 / h
             J[offA + l, offA + l] -= 1.0 / h
@@ -288,7 +288,7 @@ def jac(x, pv, edges, opt, J, gf, F, M1, dF, dM1):
     for k in range(4):
         i = 4 * K + 2 * k
         src = k % 2
-        r = moment_rhs(x[i], x[i + 1], fr[src], pv[5 + k], pv[9 + k])
+        r = moment_rhs(x[i], x[i + 1], fr[src], pv[_P_P + k], pv[_P_TAU + k])
         # r: dm, dv, then d(dm)/d(m, v, f, p, tau), d(dv)/d(m, v, f, p, tau)
         J[i, i] += r[2]
         J[i, i + 1] += r[3]
@@ -306,7 +306,7 @@ def dfdp(x, pv, edges, opt, D, F, M1, dF, dM1):
     if opt[6] == 1.0:
         return dfdp_fd(x, pv, edges, opt, D, F, M1)
     K = edges.shape[0] - 1
-    h = pv[18]
+    h = pv[_P_H]
     e0 = edges[0]
     D[:, :] = 0.0
     T = np.empty(4 * K + 8)
@@ -314,7 +314,8 @@ def dfdp(x, pv, edges, opt, D, F, M1, dF, dM1):
     gfp = np.zeros((2, _NPAR))  # d(fired)/dp (not yet divided by h)
     # global index of (lam, SE, SI, tauE, tauI, Mr, gl, h) per population
     for q in range(2):
-        gidx = (0, 1 + 2 * q, 2 + 2 * q, 9 + 2 * q, 10 + 2 * q, 14, 17, 18)
+        gidx = (_P_LAMBDA, _P_S + 2 * q, _P_S + 1 + 2 * q, _P_TAU + 2 * q, _P_TAU + 1 + 2 * q,
+                _P_M_R, _P_G_LEAK, _P_H)
         offn = 2 * K * q
         offA = offn + K
         mo = 4 * K + 4 * q
@@ -345,30 +346,30 @@ def dfdp(x, pv, edges, opt, D, F, M1, dF, dM1):
                 gfp[q, p] += -nj * (dF[K, 2] * dmu + dF[K, 3] * dsg)
         # explicit dependence on h of (T - x)/h, on tau_R and N_Q via R = N_Q - sum n
         rb = int(opt[5])
-        tR = pv[13]
+        tR = pv[_P_TAU_R]
         s = 0.0
         for l in range(K):
             s += x[offn + l]
-            D[offn + l, 18] += -(T[offn + l] - x[offn + l]) / (h * h)
-            D[offA + l, 18] += -(T[offA + l] - x[offA + l]) / (h * h)
-        R = pv[15 + q] - s
-        D[offn + rb, 13] += -R / (tR * tR)
-        D[offA + rb, 13] += -opt[4] * R / (tR * tR)
-        D[offn + rb, 15 + q] += 1.0 / tR
-        D[offA + rb, 15 + q] += opt[4] / tR
+            D[offn + l, _P_H] += -(T[offn + l] - x[offn + l]) / (h * h)
+            D[offA + l, _P_H] += -(T[offA + l] - x[offA + l]) / (h * h)
+        R = pv[_P_N + q] - s
+        D[offn + rb, _P_TAU_R] += -R / (tR * tR)
+        D[offA + rb, _P_TAU_R] += -opt[4] * R / (tR * tR)
+        D[offn + rb, _P_N + q] += 1.0 / tR
+        D[offA + rb, _P_N + q] += opt[4] / tR
     fr = fired / h
     for q in range(2):
         for p in range(_NPAR):
             gfp[q, p] /= h
-        gfp[q, 18] += -fired[q] / (h * h)
+        gfp[q, _P_H] += -fired[q] / (h * h)
     for k in range(4):
         i = 4 * K + 2 * k
         src = k % 2
-        r = moment_rhs(x[i], x[i + 1], fr[src], pv[5 + k], pv[9 + k])
-        D[i, 5 + k] += r[5]
-        D[i, 9 + k] += r[6]
-        D[i + 1, 5 + k] += r[10]
-        D[i + 1, 9 + k] += r[11]
+        r = moment_rhs(x[i], x[i + 1], fr[src], pv[_P_P + k], pv[_P_TAU + k])
+        D[i, _P_P + k] += r[5]
+        D[i, _P_TAU + k] += r[6]
+        D[i + 1, _P_P + k] += r[10]
+        D[i + 1, _P_TAU + k] += r[11]
         for p in range(_NPAR):
             D[i, p] += r[4] * gfp[src, p]
             D[i + 1, p] += r[9] * gfp[src, p]
@@ -386,8 +387,8 @@ def map_step(x, R, f_drive, pv, edges, opt, outflow_published, xn, F, M1):
     R' = R + n_f, as in the authors' code.
     """
     K = edges.shape[0] - 1
-    h = pv[18]
-    tR = pv[13]
+    h = pv[_P_H]
+    tR = pv[_P_TAU_R]
     rb = int(opt[5])
     fired = transport(x, pv, edges, opt, xn, F, M1, True)
     Rn = np.empty(2)
@@ -405,7 +406,7 @@ def map_step(x, R, f_drive, pv, edges, opt, outflow_published, xn, F, M1):
     for k in range(4):
         i = 4 * K + 2 * k
         src = k % 2
-        r = moment_rhs(x[i], x[i + 1], f_drive[src], pv[5 + k], pv[9 + k])
+        r = moment_rhs(x[i], x[i + 1], f_drive[src], pv[_P_P + k], pv[_P_TAU + k])
         xn[i] = x[i] + h * r[0]
         xn[i + 1] = x[i + 1] + h * r[1]
     return Rn, fired
@@ -425,7 +426,7 @@ def run_map(x0, R0, pv, edges, opt, outflow_published, rate_lag, n_steps, rec_ev
     xn = np.empty(nx)
     f_prev = np.zeros(2)
     f_now = np.zeros(2)
-    h = pv[18]
+    h = pv[_P_H]
     r = 0
     for s in range(n_steps):
         if rate_lag:
@@ -595,7 +596,7 @@ def within_var(x, pv, opt, K, q, X):
     ob = _b_off(K, q, X)
     mo = 4 * K + 4 * q + 2 * X
     m = x[mo]
-    N = pv[15 + q]
+    N = pv[_P_N + q]
     sn = 0.0
     sb = 0.0
     G = 0.0
@@ -701,7 +702,7 @@ def _source_cond(x, q, j, K, pv, edges, opt, wE, wI):
 def rhs_cond(x, pv, edges, opt, out, F, M1):
     """Right-hand side of the conditional closure into out; returns (f_E, f_I)."""
     K = edges.shape[0] - 1
-    h = pv[18]
+    h = pv[_P_H]
     e0 = edges[0]
     Rho = np.empty(K + 1)
     fired = np.zeros(2)
@@ -744,14 +745,14 @@ def rhs_cond(x, pv, edges, opt, out, F, M1):
     fr = fired / h
     rb = int(opt[5])
     vr = opt[4]
-    tR = pv[13]
+    tR = pv[_P_TAU_R]
     for q in range(2):
         offn = 2 * K * q
         offA = offn + K
         s = 0.0
         for l in range(K):
             s += x[offn + l]
-        R = pv[15 + q] - s
+        R = pv[_P_N + q] - s
         for l in range(K):
             out[offn + l] = (out[offn + l] - x[offn + l]) / h
             out[offA + l] = (out[offA + l] - x[offA + l]) / h
@@ -760,19 +761,19 @@ def rhs_cond(x, pv, edges, opt, out, F, M1):
         for X in range(2):
             k = 2 * q + X
             ob = _b_off(K, q, X)
-            p = pv[5 + k]
-            tau = pv[9 + k]
+            p = pv[_P_P + k]
+            tau = pv[_P_TAU + k]
             sb = 0.0
             for l in range(K):
                 sb += x[ob + l]
                 out[ob + l] = ((out[ob + l] - x[ob + l]) / h - x[ob + l] / tau
                                + p * fr[X] * x[offn + l])
-            BR = pv[15 + q] * x[4 * K + 2 * k] - sb
+            BR = pv[_P_N + q] * x[4 * K + 2 * k] - sb
             out[ob + rb] += BR / tR
     for k in range(4):
         i = 4 * K + 2 * k
         src = k % 2
-        r = moment_rhs(x[i], x[i + 1], fr[src], pv[5 + k], pv[9 + k])
+        r = moment_rhs(x[i], x[i + 1], fr[src], pv[_P_P + k], pv[_P_TAU + k])
         out[i] = r[0]
         out[i + 1] = r[1]
     return fr
@@ -787,7 +788,7 @@ def _dw_vector(x, pv, opt, K, q, X, dwdx):
     ob = _b_off(K, q, X)
     mo = 4 * K + 4 * q + 2 * X
     m = x[mo]
-    N = pv[15 + q]
+    N = pv[_P_N + q]
     sn = 0.0
     sb = 0.0
     G = 0.0
@@ -820,7 +821,7 @@ def jac_cond(x, pv, edges, opt, J, gf, F, M1, dF, dM1):
     """Analytic Jacobian of the conditional closure into J; gradients of (f_E, f_I) into gf."""
     K = edges.shape[0] - 1
     nx = 8 * K + 8
-    h = pv[18]
+    h = pv[_P_H]
     e0 = edges[0]
     J[:, :] = 0.0
     gf[:, :] = 0.0
@@ -946,7 +947,7 @@ def jac_cond(x, pv, edges, opt, J, gf, F, M1, dF, dM1):
                 gw[q, X] += -nj * dFz[K, 3 + X]
         # decay, reset from the eliminated refractory pool
         rb = int(opt[5])
-        tR = pv[13]
+        tR = pv[_P_TAU_R]
         for l in range(K):
             J[offn + l, offn + l] -= 1.0 / h
             J[offA + l, offA + l] -= 1.0 / h
@@ -965,25 +966,25 @@ def jac_cond(x, pv, edges, opt, J, gf, F, M1, dF, dM1):
                         J[r, c] += cw[q, X, r] * g
     fr = fired / h
     rb = int(opt[5])
-    tR = pv[13]
+    tR = pv[_P_TAU_R]
     for q in range(2):
         offn = 2 * K * q
         for X in range(2):
             k = 2 * q + X
             ob = _b_off(K, q, X)
-            p = pv[5 + k]
-            tau = pv[9 + k]
+            p = pv[_P_P + k]
+            tau = pv[_P_TAU + k]
             for l in range(K):
                 J[ob + l, ob + l] += -1.0 / h - 1.0 / tau
                 J[ob + l, offn + l] += p * fr[X]
                 for c in range(nx):
                     J[ob + l, c] += p * x[offn + l] * gf[X, c]
                 J[ob + rb, ob + l] -= 1.0 / tR
-            J[ob + rb, 4 * K + 2 * k] += pv[15 + q] / tR
+            J[ob + rb, 4 * K + 2 * k] += pv[_P_N + q] / tR
     for k in range(4):
         i = 4 * K + 2 * k
         src = k % 2
-        r = moment_rhs(x[i], x[i + 1], fr[src], pv[5 + k], pv[9 + k])
+        r = moment_rhs(x[i], x[i + 1], fr[src], pv[_P_P + k], pv[_P_TAU + k])
         J[i, i] += r[2]
         J[i, i + 1] += r[3]
         J[i + 1, i] += r[7]

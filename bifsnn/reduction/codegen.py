@@ -41,6 +41,29 @@ import numpy as np
 '''
 
 
+def layout_constants() -> str:
+    """The parameter-vector layout as constants of the generated module, written from
+    ``model.PARAM_INDEX`` (the one definition); checks the block structure the assembly
+    loops rely on (S, p, tau of the pathways EE, EI, IE, II contiguous; N_E, N_I adjacent)."""
+    from bifsnn.network.params import PATHWAYS
+    from bifsnn.reduction.model import N_PARAM_VECTOR, PARAM_INDEX
+
+    blocks = {"_P_S": "S", "_P_P": "p", "_P_TAU": "tau"}
+    for prefix in blocks.values():
+        idx = [PARAM_INDEX[f"{prefix}_{pw}"] for pw in PATHWAYS]
+        if idx != list(range(idx[0], idx[0] + len(PATHWAYS))):
+            raise RuntimeError(f"PARAM_INDEX: {prefix}_* not contiguous in pathway order")
+    if PARAM_INDEX["N_I"] != PARAM_INDEX["N_E"] + 1:
+        raise RuntimeError("PARAM_INDEX: N_I must follow N_E")
+    consts = {"_P_LAMBDA": PARAM_INDEX["lambda_ext"],
+              **{c: PARAM_INDEX[f"{b}_{PATHWAYS[0]}"] for c, b in blocks.items()},
+              "_P_TAU_R": PARAM_INDEX["tau_R"], "_P_M_R": PARAM_INDEX["M_r"],
+              "_P_N": PARAM_INDEX["N_E"], "_P_G_LEAK": PARAM_INDEX["g_leak"],
+              "_P_H": PARAM_INDEX["h"], "_P_M": N_PARAM_VECTOR - 1, "_NPAR": len(PARAM_INDEX)}
+    return ("# ---- parameter-vector layout (from bifsnn.reduction.model.PARAM_INDEX) ----\n"
+            + "".join(f"{k} = {v}\n" for k, v in consts.items()) + "\n")
+
+
 def cache_dir() -> Path:
     """Directory of generated modules: $BIFSNN_CACHE_DIR or ~/.cache/bifsnn/reduction."""
     env = os.environ.get("BIFSNN_CACHE_DIR")
@@ -67,8 +90,10 @@ def clear_cache() -> int:
         for directory in (cache_dir(), _fallback_dir()):
             if not directory.is_dir():
                 continue
-            stale = list(directory.glob("bifsnn_gen_*.py"))
-            stale += list((directory / "__pycache__").glob("bifsnn_gen_*"))
+            stale = []
+            for prefix in ("bifsnn_gen_", "bifsnn_noise_"):  # noise: reduction.noise kernels
+                stale += list(directory.glob(f"{prefix}*.py"))
+                stale += list((directory / "__pycache__").glob(f"{prefix}*"))
             for path in stale:
                 path.unlink(missing_ok=True)
                 removed += 1
@@ -81,6 +106,7 @@ def _key(rule: str) -> str:
     h.update(rule.encode())
     h.update(Path(symbolic.__file__).read_bytes())
     h.update(_TEMPLATE.read_bytes())
+    h.update(layout_constants().encode())
     return h.hexdigest()[:16]
 
 
@@ -105,6 +131,7 @@ def load_generated(rule: str) -> ModuleType:
 
             text = (
                 _HEADER.format(rule=rule, key=key)
+                + layout_constants()
                 + symbolic.generated_functions(rule)
                 + "\n\n# ---- assembly template (_template_src.py) ----\n"
                 + _TEMPLATE.read_text()

@@ -32,6 +32,7 @@ __all__ = [
     "OUTFLOWS",
 ]
 
+#: Within-bin density rules (the one definition; ``symbolic`` and ``codegen`` use it).
 BIN_RULES = ("reference", "smooth")
 #: Closures of the binned model: "paper" (the published reduction: every neuron's pending
 #: input is an independent draw from the population's distribution) and "conditional" (each
@@ -50,7 +51,9 @@ PARAM_INDEX: dict[str, int] = {
     "tau_EE": 9, "tau_EI": 10, "tau_IE": 11, "tau_II": 12,
     "tau_R": 13, "M_r": 14, "N_E": 15, "N_I": 16, "g_leak": 17, "h": 18,
 }
-_N_PV = 20  # the last entry is the threshold M (enters c(V); not differentiable: it moves bins)
+#: Length of the compiled parameter vector: PARAM_INDEX, then the threshold M (enters c(V);
+#: not differentiable: it moves bins).  codegen writes this layout into the generated code.
+N_PARAM_VECTOR = len(PARAM_INDEX) + 1
 
 
 def _bad(name: str, value: Any, allowed: str) -> ParameterError:
@@ -236,20 +239,13 @@ class MarkovModelDef:
 
     # ----------------------------------------------------------------- vectors
     def param_vector(self) -> np.ndarray:
+        """The compiled parameter vector: :data:`PARAM_INDEX` order, then the threshold M."""
         p = self.params
-        pv = np.zeros(_N_PV)
-        pv[0] = p.lambda_ext
-        for i, pw in enumerate(PATHWAYS):
-            pv[1 + i] = p.S(pw)
-            pv[5 + i] = p.p(pw)
-            pv[9 + i] = p.tau(pw)
-        pv[13] = p.tau_R
-        pv[14] = p.M_r
-        pv[15] = p.N_E
-        pv[16] = p.N_I
-        pv[17] = 0.0 if p.tau_m is None else 1.0 / p.tau_m
-        pv[18] = self.window_ms
-        pv[19] = p.M
+        derived = {"g_leak": 0.0 if p.tau_m is None else 1.0 / p.tau_m, "h": self.window_ms}
+        pv = np.empty(N_PARAM_VECTOR)
+        for name, k in PARAM_INDEX.items():
+            pv[k] = derived[name] if name in derived else getattr(p, name)
+        pv[N_PARAM_VECTOR - 1] = p.M
         return pv
 
     def option_vector(self) -> np.ndarray:
@@ -286,12 +282,23 @@ class MarkovModelDef:
 class ReducedModel:
     """Compiled ODE of a :class:`MarkovModelDef`: f(x), df/dx, df/dp, firing rates."""
 
-    def __init__(self, definition: MarkovModelDef) -> None:
+    def __init__(self, definition: MarkovModelDef,
+                 overrides: dict[str, float] | None = None) -> None:
+        """Compile ``definition``; ``overrides`` set parameters of :data:`PARAM_INDEX`
+        directly in the parameter vector (see :meth:`with_param_value`)."""
         from bifsnn.reduction.codegen import load_generated
 
         self.definition = definition
         self.module = load_generated(definition.bin_rule)
         self.pv = definition.param_vector()
+        self.overrides: dict[str, float] = {}
+        for name, value in (overrides or {}).items():
+            if name not in PARAM_INDEX:
+                raise ParameterError(f"unknown parameter {name!r}; one of {sorted(PARAM_INDEX)}")
+            if not math.isfinite(value):
+                raise ParameterError(f"{name} = {value!r} is out of range: must be finite")
+            self.pv[PARAM_INDEX[name]] = float(value)
+            self.overrides[name] = float(value)
         self.edges = definition.edges
         self.opt = definition.option_vector()
         K = definition.K
@@ -415,16 +422,4 @@ class ReducedModel:
         Fast path for continuation: no re-validation through NetworkParams, so N_E, N_I may
         be non-integer.  ``definition`` keeps the original values; ``overrides`` records the
         change.  Values must stay finite (and positive for time constants, N, h)."""
-        if name not in PARAM_INDEX:
-            raise ParameterError(f"unknown parameter {name!r}; one of {sorted(PARAM_INDEX)}")
-        if not math.isfinite(value):
-            raise ParameterError(f"{name} = {value!r} is out of range: must be finite")
-        new = object.__new__(ReducedModel)
-        new.__dict__.update(self.__dict__)
-        new.pv = self.pv.copy()
-        new.pv[PARAM_INDEX[name]] = float(value)
-        new.overrides = {**getattr(self, "overrides", {}), name: float(value)}
-        K = self.definition.K
-        new._F, new._M1 = np.empty(K + 1), np.empty(K + 1)
-        new._dF, new._dM1 = np.empty((K + 1, 4)), np.empty((K + 1, 4))
-        return new
+        return ReducedModel(self.definition, {**self.overrides, name: value})

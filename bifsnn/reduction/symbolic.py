@@ -30,12 +30,12 @@ from __future__ import annotations
 import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
 
+from bifsnn.reduction.model import BIN_RULES
+
 __all__ = ["GENERATOR_VERSION", "generated_functions", "BIN_RULES"]
 
 #: Bump when the generated code changes meaning (it is part of the cache key).
 GENERATOR_VERSION = "5"
-
-BIN_RULES = ("reference", "smooth")
 
 #: Minimum width of the reference rule's uniform density when Vbar sits on an edge.
 REFERENCE_MIN_WIDTH = 1e-4

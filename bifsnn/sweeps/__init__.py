@@ -33,6 +33,7 @@ from bifsnn.sweeps.spec import (
     SweepPoint,
     SweepSpec,
     SweepSpecError,
+    SweepSpecWarning,
     load_spec,
 )
 from bifsnn.sweeps.store import SweepStore, SweepStoreError, load_sweep
@@ -50,6 +51,7 @@ __all__ = [
     "SweepRunResult",
     "SweepSpec",
     "SweepSpecError",
+    "SweepSpecWarning",
     "SweepStore",
     "SweepStoreError",
     "classify_regime",

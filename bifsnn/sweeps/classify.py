@@ -36,6 +36,8 @@ from typing import Any
 
 import numpy as np
 
+from bifsnn.network.observables import DEFAULT_DELTA_M_EDGES
+
 __all__ = [
     "REGIMES",
     "RegimeThresholds",
@@ -48,8 +50,10 @@ __all__ = [
 
 REGIMES: tuple[str, ...] = ("asynchronous", "regular-MFE", "alternating-MFE", "irregular")
 
-#: Delta m histogram bins of docs/MODEL.md section 6: width 5 on [-300, 300].
-DELTA_M_EDGES: np.ndarray = np.arange(-300.0, 300.0 + 2.5, 5.0)
+#: Delta m histogram bins of docs/MODEL.md section 6: width 5 on [-300, 300] (the one
+#: definition is ``bifsnn.network.observables.DEFAULT_DELTA_M_EDGES``; this name is kept for
+#: the sweep store).
+DELTA_M_EDGES: np.ndarray = DEFAULT_DELTA_M_EDGES
 
 
 @dataclass(frozen=True)
@@ -119,13 +123,19 @@ def delta_m_stats(
 
 
 def delta_m_histogram(peak_heights: Sequence[float] | np.ndarray) -> np.ndarray:
-    """Fraction of the Delta m values of a peak sequence in each bin of width 5 on
-    [-300, 300] (``bifsnn.network.observables.delta_m_histogram``: values outside the range count in
-    the denominator but in no bin; all zeros with fewer than 2 peaks)."""
-    from bifsnn.network.observables import delta_m_histogram as hist
+    """Deprecated: ``bifsnn.network.observables.delta_m_histogram(peak_differences(h)).fraction``.
 
-    h = np.asarray(peak_heights, dtype=float).ravel()
-    return hist(np.diff(h) if len(h) >= 2 else np.zeros(0), DELTA_M_EDGES).fraction
+    This name took peak *heights* while ``observables.delta_m_histogram`` takes Delta m
+    values; it stays for one release as a thin wrapper."""
+    import warnings
+
+    from bifsnn.network.observables import delta_m_histogram as hist
+    from bifsnn.network.observables import peak_differences
+
+    warnings.warn("bifsnn.sweeps.delta_m_histogram(peak_heights) is deprecated: use "
+                  "bifsnn.network.observables.delta_m_histogram(peak_differences(heights))",
+                  DeprecationWarning, stacklevel=2)
+    return hist(peak_differences(np.asarray(peak_heights, dtype=float).ravel())).fraction
 
 
 def ssi_independent(rate_hz: float, n_neurons: int, dt_ms: float) -> float:

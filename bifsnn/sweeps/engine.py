@@ -80,6 +80,9 @@ def run_sweep(
         spec = load_spec(spec)
     elif isinstance(spec, Mapping):
         spec = SweepSpec.from_dict(spec)
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
+                                or workers < 1):
+        raise ValueError(f"workers = {workers!r} is out of range: must be an integer >= 1")
     if max_points is not None and (not isinstance(max_points, int) or max_points < 0):
         raise ValueError(f"max_points = {max_points!r} is out of range: must be an integer >= 0")
     points = spec.points_list()
@@ -90,20 +93,20 @@ def run_sweep(
     except (ImportError, ValueError) as exc:
         raise SweepSpecError(str(exc)) from exc
 
-    if isinstance(backend, str):
+    if isinstance(backend, str):  # first: a missing optional extra fails before any file
         be = make_backend(backend, workers=workers, scheduler=scheduler,
                           dask_processes=dask_processes, kinds=kinds, runners=runners,
                           mp_context=mp_context)
     else:
         be = backend
-
-    store = SweepStore.open(out, spec)
-    store.acquire()
+    claim = SweepStore(Path(out))
+    claim.acquire()  # before the manifest is read or created: one driver per store
     try:
+        store = SweepStore.open(out, spec)
         return _run(spec, store, be, points, workers, runners, progress, retry_failed,
                     max_points)
     finally:
-        store.release()
+        claim.release()
 
 
 def _run(spec: SweepSpec, store: SweepStore, be: Backend, points: list, workers: int | None,

@@ -97,7 +97,7 @@ def reduce_to_2d(ds: Any, x: str, y: str, var: str,
             f"{var!r} has further dimensions {extra}; choose values with select={{...}} "
             "(CLI: --select NAME=VALUE)"
         )
-    if "seed" in da.dims:
+    if "seed" in da.dims and "seed" not in (x, y):  # a map over seeds keeps them apart
         notes.append(f"reduced over {da.sizes['seed']} seeds "
                      f"({'majority label' if da.dtype.kind in 'OUS' else 'mean'})")
         da = da.transpose(y, x, "seed")

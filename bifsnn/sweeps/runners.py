@@ -30,11 +30,11 @@ from typing import Any
 
 import numpy as np
 
+from bifsnn.network.observables import delta_m_histogram, peak_differences
 from bifsnn.network.params import NetworkParams
 from bifsnn.sweeps.classify import (
     RegimeThresholds,
     classify_regime,
-    delta_m_histogram,
     delta_m_stats,
     synchrony_ratio,
 )
@@ -313,7 +313,8 @@ def derive_observables(
     for g in groups:
         for name in OBSERVABLE_GROUPS[g]:
             if name == "delta_m_hist":
-                out[name] = [float(x) for x in delta_m_histogram(heights)]
+                hist = delta_m_histogram(peak_differences(heights))
+                out[name] = [float(x) for x in hist.fraction]
             elif name == "regime":
                 out[name] = classify_regime(
                     {"ssi_e_ratio": values["ssi_e_ratio"], "peak_heights": heights,

@@ -38,6 +38,7 @@ import itertools
 import json
 import math
 import tomllib
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +55,7 @@ __all__ = [
     "SweepPoint",
     "SweepSpec",
     "SweepSpecError",
+    "SweepSpecWarning",
     "load_spec",
 ]
 
@@ -87,6 +89,21 @@ _TOP_LEVEL_KEYS = {
     "name", "model", "t_ms", "seeds", "transient_ms", "observables", "keep_spikes",
     "base", "grid", "points", "options", "classifier",
 }
+
+
+#: Grids with at most this many combinations are resolved (and every point validated) at once.
+FULL_RESOLVE_LIMIT = 200_000
+
+
+def _value_key(value: Any) -> str:
+    """Identity of an axis value for de-duplication: 1, 1.0 and 1.00 are the same value."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return repr(float(value))
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+class SweepSpecWarning(UserWarning):
+    """A sweep spec was accepted with a change (e.g. duplicate grid values removed)."""
 
 
 class SweepSpecError(ValueError):
@@ -226,8 +243,11 @@ class SweepSpec:
         if not seeds:
             raise SweepSpecError("seeds: empty list; give at least one seed")
         for s in seeds:
-            if isinstance(s, bool) or not isinstance(s, int | np.integer) or s < 0:
-                raise SweepSpecError(f"seeds: seed {s!r} is out of range: must be an integer >= 0")
+            if isinstance(s, bool) or not isinstance(s, int | np.integer) or not 0 <= s < 2**64:
+                raise SweepSpecError(
+                    f"seeds: seed {s!r} is out of range: must be an integer with "
+                    "0 <= seed < 2**64"
+                )
         if len(set(seeds)) != len(seeds):
             raise SweepSpecError(f"seeds: duplicate seeds in {seeds}")
         set_(self, "seeds", tuple(int(s) for s in seeds))
@@ -293,10 +313,20 @@ class SweepSpec:
             for name, raw in self.grid.items():
                 _check_axis_name(name, f"grid.{name}")
                 values = _expand_values(name, raw)
-                if len({json.dumps(v) for v in values}) != len(values):
-                    raise SweepSpecError(f"grid.{name}: duplicate values in {values}")
-                grid[name] = values
+                unique = list({_value_key(v): v for v in reversed(values)}.values())[::-1]
+                if len(unique) != len(values):
+                    warnings.warn(
+                        f"grid.{name}: duplicate values removed ({values} -> {unique}); "
+                        "each point is computed once", SweepSpecWarning, stacklevel=3,
+                    )
+                grid[name] = unique
             set_(self, "grid", grid)
+            overridden = sorted(set(base) & set(grid))
+            if overridden:
+                raise SweepSpecError(
+                    f"base.{overridden[0]} = {base[overridden[0]]!r} is overridden by "
+                    f"grid.{overridden[0]} at every point; remove it from [base]"
+                )
         else:
             pts = list(self.points or [])
             if not pts:
@@ -308,9 +338,24 @@ class SweepSpec:
                 for name in entry:
                     _check_axis_name(name, f"points[{i}].{name}")
                 clean.append(dict(entry))
+            overridden = sorted(set(base).intersection(*[set(e) for e in clean]))
+            if overridden:
+                raise SweepSpecError(
+                    f"base.{overridden[0]} = {base[overridden[0]]!r} is overridden by every "
+                    "entry of [[points]]; remove it from [base]"
+                )
             set_(self, "points", clean)
-        # Resolve and validate every point now: nothing runs before the whole sweep is valid.
-        set_(self, "_resolved", tuple(self._resolve()))
+        # Validate every point now: nothing runs before the whole sweep is valid.  Up to
+        # FULL_RESOLVE_LIMIT combinations are resolved and kept; beyond, every axis value and
+        # every corner of the grid is checked (all parameter constraints are linear
+        # inequalities, so the corners bound every combination), and points_list() resolves
+        # on demand: a 10**8-point spec validates and counts in milliseconds.
+        set_(self, "_resolved", None)
+        if self._n_combinations() <= FULL_RESOLVE_LIMIT:
+            set_(self, "_resolved", tuple(self._resolve()))
+        else:
+            for coords, assign in self._validation_assignments():
+                self._point_setup(coords, assign)
 
     # ----------------------------------------------------------------- structure
     @property
@@ -360,7 +405,53 @@ class SweepSpec:
 
     def points_list(self) -> list[SweepPoint]:
         """Every point of the sweep in C order over :attr:`dims`."""
+        if self._resolved is None:  # type: ignore[attr-defined]
+            object.__setattr__(self, "_resolved", tuple(self._resolve()))
         return list(self._resolved)  # type: ignore[attr-defined]
+
+    def sample_points(self) -> list[SweepPoint]:
+        """Points that exercise every axis value and every grid corner (all points when the
+        sweep is small): what runner-option checks need, without building a huge grid."""
+        if self._resolved is not None:  # type: ignore[attr-defined]
+            return list(self._resolved)  # type: ignore[attr-defined]
+        out = []
+        for i, (coords, assign) in enumerate(self._validation_assignments()):
+            model, t_ms, params, opts = self._point_setup(coords, assign)
+            seed = self.seeds[0]
+            out.append(SweepPoint(index=-1, key=f"sample{i}", coords={**coords, "seed": seed},
+                                  model=model, params=params, seed=seed, t_ms=t_ms,
+                                  options=opts))
+        return out
+
+    def _n_combinations(self) -> int:
+        if self.grid is not None:
+            return math.prod(len(v) for v in self.grid.values())
+        return len(self.points or ())
+
+    def _validation_assignments(self) -> Iterable[tuple[dict[str, Any], dict[str, Any]]]:
+        """Each axis value alone (others at their first value) and every corner (numeric
+        axes at their min and max, other axes at each value) of a grid."""
+        assert self.grid is not None  # list sweeps are always resolved in full
+        names = list(self.grid)
+        first = {n: v[0] for n, v in self.grid.items()}
+        seen: set[str] = set()
+        for name, values in self.grid.items():
+            for v in values:
+                a = {**first, name: v}
+                key = json.dumps(a, sort_keys=True, default=str)
+                if key not in seen:
+                    seen.add(key)
+                    yield dict(a), a
+        extremes = []
+        for values in self.grid.values():
+            nums = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+            extremes.append([min(nums), max(nums)] if len(nums) == len(values) else values)
+        for combo in itertools.product(*extremes):
+            a = dict(zip(names, combo, strict=True))
+            key = json.dumps(a, sort_keys=True, default=str)
+            if key not in seen:
+                seen.add(key)
+                yield dict(a), a
 
     def _assignments(self) -> Iterable[tuple[dict[str, Any], dict[str, Any]]]:
         """(coords without seed, assignment) for every non-seed combination, in C order."""
@@ -375,28 +466,33 @@ class SweepSpec:
                 c = {"point": i, **{n: v[i] for n, v in lc.items()}}
                 yield c, dict(entry)
 
+    def _point_setup(self, coords: Mapping[str, Any], assign: Mapping[str, Any]
+                     ) -> tuple[str, float, NetworkParams, dict[str, Any]]:
+        """(model, t_ms, params, options) of one combination; raises SweepSpecError."""
+        where = ", ".join(f"{k}={v!r}" for k, v in coords.items())
+        for name in SPECIAL_AXES:
+            if name in assign:
+                _check_special(name, assign[name], f"point ({where})")
+        model = assign.get("model", self.model)
+        t_ms = float(assign.get("t_ms", self.t_ms))
+        if self.transient_ms >= t_ms:
+            raise SweepSpecError(
+                f"point ({where}): transient_ms = {self.transient_ms!r} must be < t_ms = "
+                f"{t_ms!r} (nothing would be left to analyse)"
+            )
+        changes = {k: v for k, v in assign.items() if k not in SPECIAL_AXES}
+        try:
+            params = NetworkParams(**{**self.base, **changes})
+            if "scale" in assign:
+                params = params.scaled(assign["scale"])
+        except ParameterError as exc:
+            raise SweepSpecError(f"point ({where}): {exc}") from exc
+        return model, t_ms, params, dict(self.options.get(model, {}))
+
     def _resolve(self) -> Iterable[SweepPoint]:
         index = 0
         for coords, assign in self._assignments():
-            where = ", ".join(f"{k}={v!r}" for k, v in coords.items())
-            for name in SPECIAL_AXES:
-                if name in assign:
-                    _check_special(name, assign[name], f"point ({where})")
-            model = assign.get("model", self.model)
-            t_ms = float(assign.get("t_ms", self.t_ms))
-            if self.transient_ms >= t_ms:
-                raise SweepSpecError(
-                    f"point ({where}): transient_ms = {self.transient_ms!r} must be < t_ms = "
-                    f"{t_ms!r} (nothing would be left to analyse)"
-                )
-            changes = {k: v for k, v in assign.items() if k not in SPECIAL_AXES}
-            try:
-                params = NetworkParams(**{**self.base, **changes})
-                if "scale" in assign:
-                    params = params.scaled(assign["scale"])
-            except ParameterError as exc:
-                raise SweepSpecError(f"point ({where}): {exc}") from exc
-            opts = dict(self.options.get(model, {}))
+            model, t_ms, params, opts = self._point_setup(coords, assign)
             for seed in self.seeds:
                 yield SweepPoint(
                     index=index,

@@ -39,6 +39,10 @@ FORMAT_NAME = "bifsnn-sweep"
 FORMAT_VERSION = 1
 
 
+#: Files of the store's lock (present before the manifest when a new store is claimed).
+_LOCK_FILES = (".lock", ".lock.info")
+
+
 class SweepStoreError(RuntimeError):
     """The output directory cannot hold or resume this sweep."""
 
@@ -100,7 +104,8 @@ class SweepStore:
                     "directory or delete this one"
                 )
         else:
-            if store.path.exists() and any(store.path.iterdir()):
+            if store.path.exists() and any(p.name not in _LOCK_FILES
+                                           for p in store.path.iterdir()):
                 raise SweepStoreError(
                     f"{store.path} exists, is not empty and is not a sweep store; refusing to "
                     "write into it"
@@ -128,33 +133,59 @@ class SweepStore:
     def lock_path(self) -> Path:
         return self.path / ".lock"
 
+    @property
+    def lock_info_path(self) -> Path:
+        return self.path / ".lock.info"
+
     def acquire(self) -> None:
         """Claim the store for this process (one running driver per store).
 
-        A lock left by a driver that no longer runs (killed) is taken over; so are temporary
-        files it left half-written.  Raises SweepStoreError if a live process holds it.
+        The claim is an OS file lock (``filelock``: ``flock`` on ``.lock``), taken without
+        waiting; the OS releases it when the holder exits, even when killed, so a killed
+        sweep's store is free again at once.  Temporary files a killed driver left
+        half-written are removed.  Raises SweepStoreError naming the holder (pid, host and
+        start time from ``.lock.info``) if another process holds the store.
         """
         import os
         import socket
 
-        me = {"pid": os.getpid(), "host": socket.gethostname()}
-        if self.lock_path.exists():
+        from filelock import FileLock, Timeout
+
+        if self.path.exists() and not self.path.is_dir():
+            raise SweepStoreError(f"{self.path} is an existing file; give a directory")
+        lock = FileLock(self.lock_path, timeout=0)
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            lock.acquire()
+        except Timeout:
             try:
-                other = json.loads(self.lock_path.read_text())
-            except (OSError, json.JSONDecodeError):
-                other = {}
-            if other.get("host") == me["host"] and other.get("pid") != me["pid"] \
-                    and _pid_alive(int(other.get("pid", -1))):
-                raise SweepStoreError(
-                    f"{self.path} is in use by another sweep (pid {other['pid']}); wait for "
-                    f"it to finish, or delete {self.lock_path} if that process is not a sweep"
-                )
-        atomic_write_text(self.lock_path, json.dumps(me))
-        for tmp in self.points_dir.glob(".p*.tmp"):
-            tmp.unlink(missing_ok=True)
+                other = json.loads(self.lock_info_path.read_text())
+                who = (f" (pid {other.get('pid')} on {other.get('host')}, started "
+                       f"{other.get('started_utc')})")
+            except (OSError, ValueError, AttributeError):
+                who = ""
+            raise SweepStoreError(
+                f"{self.path} is in use by another sweep{who}; wait for it to finish (a "
+                "killed sweep releases the store at once)"
+            ) from None
+        except OSError as exc:  # after Timeout, which is an OSError too
+            raise SweepStoreError(
+                f"cannot create or lock {self.path}: {exc.strerror or exc}"
+            ) from None
+        self._lock = lock
+        atomic_write_text(self.lock_info_path, json.dumps(
+            {"pid": os.getpid(), "host": socket.gethostname(), "started_utc": _now()}))
+        if self.points_dir.exists():
+            for tmp in self.points_dir.glob(".p*.tmp"):
+                tmp.unlink(missing_ok=True)
 
     def release(self) -> None:
-        self.lock_path.unlink(missing_ok=True)
+        """Give up the claim taken by :meth:`acquire` (the lock file itself stays)."""
+        lock = getattr(self, "_lock", None)
+        if lock is not None:
+            self.lock_info_path.unlink(missing_ok=True)
+            lock.release()
+            self._lock = None
 
     def _write_manifest(self, manifest: dict[str, Any]) -> None:
         atomic_write_text(self.manifest_path, json.dumps(manifest, indent=1) + "\n")
@@ -209,21 +240,6 @@ class SweepStore:
     def to_dataset(self) -> Any:
         """The results as an ``xarray.Dataset`` (one dimension per swept axis plus ``seed``)."""
         return _build_dataset(self.spec(), self.records(), self.manifest())
-
-
-def _pid_alive(pid: int) -> bool:
-    import os
-
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
 
 
 def load_sweep(path: str | Path) -> Any:

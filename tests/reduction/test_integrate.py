@@ -87,7 +87,7 @@ def test_cli_ode(capsys):
     pytest.importorskip("bifsnn.network.observables")
     from bifsnn.cli import main
 
-    assert main(["ode", "--form", "map", "--t-ms", "150", "--json", "--no-progress"]) == 0
+    assert main(["ode", "--form", "map", "--t-ms", "150", "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["rate_e_hz"] > 0
     assert main(["ode", "--t-ms", "150", "--json", "--integrator", "stiff",

@@ -309,20 +309,22 @@ def test_progress_bar_with_eta_and_netcdf_roundtrip(tmp_path: Path, capsys) -> N
 
 
 def test_store_lock_and_stale_temp_files(tmp_path: Path) -> None:
-    import socket
-
     out = tmp_path / "lk"
     spec = _fake_spec()
     run_sweep(spec, out, backend="serial", runners=FAKE, progress=False, max_points=2)
-    assert not (out / ".lock").exists()  # released after the run
-    # a live process on this host (our parent) holds the lock -> refuse
-    (out / ".lock").write_text(json.dumps({"pid": os.getppid(), "host": socket.gethostname()}))
-    with pytest.raises(SweepStoreError, match="in use by another sweep"):
-        run_sweep(spec, out, backend="serial", runners=FAKE, progress=False)
-    # a dead holder (killed driver) and its half-written temp file are taken over / removed
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    (out / ".lock").write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname()}))
+    assert not (out / ".lock.info").exists()  # released after the run
+    # another live process holds the store (an OS file lock) -> refuse, naming it
+    code = ("import time\nfrom bifsnn.sweeps.store import SweepStore\n"
+            f"store = SweepStore({str(out)!r})\nstore.acquire()\n"
+            "print('held', flush=True)\ntime.sleep(60)")
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(SweepStoreError, match=f"in use by another sweep .pid {holder.pid}"):
+            run_sweep(spec, out, backend="serial", runners=FAKE, progress=False)
+    finally:
+        holder.kill()  # a killed holder: the OS releases its lock at once
+        holder.wait()
     (out / "points" / ".p0000005.json.abc.tmp").write_text("{half")
     res = run_sweep(spec, out, backend="serial", runners=FAKE, progress=False)
     assert res.success and res.n_skipped == 2

@@ -113,8 +113,9 @@ def _to_branch(run: CycleRun, problem: Any, opts: ContinuationOptions, disc: Col
         data["period"] = float(s.T)
         data["multipliers"] = None if s.multipliers is None else np.asarray(s.multipliers)
         row = s.index
+        why = data.get("unconfirmed", "")
         specials.append(SpecialPoint(s.type, row, X[row].copy(), pvec(s.p), (k,), bool(s.located),
-                                     data))
+                                     data, f"unconfirmed: {why}" if why else ""))
     sps = with_end_points(specials, X, P, (k,), run.message)
     for sp_ in sps:
         if sp_.type == "EP":

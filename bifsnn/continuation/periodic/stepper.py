@@ -93,6 +93,50 @@ def _test_value(kind: str, mu: np.ndarray | None, tangent: np.ndarray) -> float:
     return float(np.abs(mc[k]) - 1.0)
 
 
+#: Label checks (issue 9): a cycle special point is reported as located only when the
+#: Floquet multipliers are accurate (trivial multiplier within TRIVIAL_TOL of 1) and, for a
+#: fold of cycles, a second multiplier is within LPC_DOUBLE_TOL of 1 (a double 1), for a
+#: period doubling a real multiplier within TEST_TOL of -1, for a Neimark-Sacker point a
+#: complex pair within TEST_TOL of the unit circle.  PD and NS are impossible for n <= 2.
+TRIVIAL_TOL = 1e-3
+LPC_DOUBLE_TOL = 2e-2
+TEST_TOL = 1e-4
+
+
+def confirm_label(kind: str, n: int, fl: FloquetResult | None, located: bool
+                  ) -> tuple[bool, str]:
+    """``(located, reason)``: whether a located cycle special point passes the checks of
+    its kind (see :data:`TRIVIAL_TOL`); ``reason`` says why not ("" when it passes)."""
+    if kind in ("PD", "NS") and n <= 2:
+        return False, f"{kind} is impossible for a planar system (n = {n})"
+    if not located:
+        return False, "the locator did not converge"
+    if fl is None:
+        return False, "no Floquet multipliers at the located point"
+    if not np.isfinite(fl.trivial_error) or fl.trivial_error > TRIVIAL_TOL:
+        return False, (f"Floquet multipliers inaccurate: trivial multiplier error "
+                       f"{fl.trivial_error:.2g} > {TRIVIAL_TOL:g}")
+    m = _nontrivial(fl.multipliers)
+    if m.size == 0:
+        return False, "no nontrivial multiplier"
+    if kind == "LPC":
+        d = float(np.min(np.abs(m - 1.0)))
+        if d > LPC_DOUBLE_TOL:
+            return False, (f"no double multiplier 1 (nearest nontrivial multiplier is {d:.2g} "
+                           f"from 1 > {LPC_DOUBLE_TOL:g})")
+    elif kind == "PD":
+        d = float(np.min(np.abs(m + 1.0)))
+        if d > TEST_TOL:
+            return False, f"no multiplier at -1 (nearest is {d:.2g} away > {TEST_TOL:g})"
+    elif kind == "NS":
+        cplx = m[np.abs(m.imag) > 1e-7 * np.maximum(1.0, np.abs(m))]
+        d = float(np.min(np.abs(np.abs(cplx) - 1.0))) if cplx.size else np.inf
+        if d > TEST_TOL:
+            return False, (f"no complex pair on the unit circle (nearest modulus is {d:.2g} "
+                           f"from 1 > {TEST_TOL:g})")
+    return True, ""
+
+
 class _Stepper:
     """Corrector and tangent solves on a fixed mesh."""
 
@@ -321,7 +365,17 @@ def _run(sysobj, start, opts, disc, direction, points, specials, state, finish):
         # ---- detection of special points between X and Xnew
         found: list[str] = []
         if "LPC" in detect and prev_tau[-1] * tau_new[-1] < 0 and len(points) > 0:
-            found.append("LPC")
+            # the chord tangents' parameter components changed sign: trust it only if the
+            # exact tangents at both ends (fresh factorisations) agree
+            try:
+                Up, Tp, pp_ = _unpack(X, coll)
+                t_a, _ = st.tangent(X, prev_tau, coll.phase_reference(Up, Tp, pp_))
+                t_b, _ = st.tangent(Xnew, tau_new, Fref_new)
+                if t_a[-1] * t_b[-1] < 0:
+                    found.append("LPC")
+                    prev_tau, tau_new = t_a, t_b
+            except RuntimeError:
+                found.append("LPC")
         if fl_new is not None and prev_counts is not None:
             cnt = _counts(fl_new.multipliers)
             for kind in ("PD", "NS"):
@@ -335,15 +389,23 @@ def _run(sysobj, start, opts, disc, direction, points, specials, state, finish):
             sp_pt = _locate(st, kind, X, tau, ds_taken, Xnew, opts, ends) if opts.locate else None
             if sp_pt is not None:
                 Xs, fls, taus, ok = sp_pt
+                ok, why = confirm_label(kind, coll.n, fls, ok)
+                if kind in ("PD", "NS") and coll.n <= 2:
+                    continue  # impossible in the plane: never labelled
                 points.append(_make_point(st, Xs, fls, 0, float("nan")))
                 mu = None if fls is None else fls.multipliers
+                data = {"test": _test_value(kind, mu, taus)}
+                if why:
+                    data["unconfirmed"] = why
                 specials.append(RawSpecial(kind, len(points) - 1, float(Xs[-1]), float(Xs[-2]),
-                                           mu, ok, {"test": _test_value(kind, mu, taus)}))
+                                           mu, ok, data))
             else:
+                if kind in ("PD", "NS") and coll.n <= 2:
+                    continue
                 points.append(_make_point(st, Xnew, fl_new, it, ds_taken))
                 specials.append(RawSpecial(kind, len(points) - 1, pnew, Tnew,
                                            None if fl_new is None else fl_new.multipliers,
-                                           False))
+                                           False, {"unconfirmed": "not located"}))
         points.append(_make_point(st, Xnew, fl_new, it, ds_taken))
         X, tau, prev_tau, amp_prev, fl = Xnew, tau_new, tau_new, amp_new, fl_new
         Fref_first = None

@@ -1,0 +1,337 @@
+"""Continuation of the network's reduced ODE for :func:`bifsnn.analysis.analyse_network` and
+the translation of its branches into verification records (the only module that reads
+continuation objects; the rest of the analysis works on :mod:`bifsnn.analysis.verify`
+records).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from bifsnn.analysis.verify import BranchRecord, Prediction, SpecialPointRecord, VerifyOptions
+
+__all__ = ["continue_network", "cycle_peaks_hz", "records_from_continuation"]
+
+_CYCLE_DS = 0.1
+_CYCLE_DS_MAX = 2.0
+
+
+def continue_network(model: Any, param: str, p_range: tuple[float, float], x0: np.ndarray,
+                     scale: float, o: Any, side: float, say: Callable[[str], None],
+                     messages: list[str], timings: dict[str, float]) -> dict[str, Any]:
+    """Equilibria both ways from ``x0``; cycles from the first (or every) Hopf point; the
+    period-doubled cycle from each continued cycle's first PD point.  Failures are recorded
+    in ``messages`` and in the branches' ``success``/``message``, never raised."""
+    from bifsnn.continuation import ContinuationOptions, continue_equilibria
+
+    lo, hi = p_range
+    t0 = time.perf_counter()
+    problem = model.ode_problem(param, x0=x0)
+    eqs = []
+    for direction in (+1, -1):
+        opts = ContinuationOptions(ds=0.005 * scale, ds_max=0.05 * scale, ds_min=1e-8 * scale,
+                                   p_min=lo, p_max=hi, max_steps=o.max_steps,
+                                   direction=direction)
+        br = continue_equilibria(problem, opts)
+        eqs.append(br)
+        sps = ", ".join(f"{s.type} {s.param:.4g}" for s in br.special_points if s.type != "EP")
+        say(f"equilibria ({direction:+d}): {len(br)} points, {sps or 'no special points'}; "
+            f"{br.message}")
+    timings["equilibria"] = time.perf_counter() - t0
+
+    cycles: list[tuple[str, str, Any]] = []  # (label, kind, branch)
+    if o.cycles != "none":
+        t0 = time.perf_counter()
+        hopfs = sorted({round(sp.param, 9): (br, sp) for br in eqs
+                        for sp in br.points("H")}.items())
+        if o.cycles == "first":
+            hopfs = hopfs[:1]
+        for p_h, (br, sp) in hopfs:
+            cb = _cycle_from_hopf(problem, br, sp, p_range, o, side, say, messages)
+            if cb is None:
+                continue
+            cycles.append((f"cycle from H {p_h:.4g}", "stable_cycle", cb))
+            pds = [q for q in cb.specials() if q[0] == "PD"]
+            if o.period_doubling and pds:
+                cb2 = _cycle_from_pd(problem, cb, pds[0], p_range, o, side, say, messages)
+                if cb2 is not None:
+                    cycles.append((f"period-doubled cycle from PD {pds[0][1]:.4g}",
+                                   "period_doubled_cycle", cb2))
+        timings["cycles"] = time.perf_counter() - t0
+    return {"problem": problem, "equilibria": eqs, "cycles": cycles,
+            "targets": {lab: cb.target for lab, _k, cb in cycles}}
+
+
+class CycleChain:
+    """A cycle branch continued in chunks: the chunks' rows in order (each chunk starts at the
+    previous one's end point, which is not repeated)."""
+
+    def __init__(self, chunks: list[Any], complete: bool, message: str, target: str):
+        self.chunks, self.complete, self.message, self.target = chunks, complete, message, target
+        self.rows = [(c, i) for k, c in enumerate(chunks) for i in range(1 if k else 0, len(c))]
+
+    @property
+    def p(self) -> np.ndarray:
+        """Parameter value of every row."""
+        return np.array([float(c.param_values[i]) for c, i in self.rows])
+
+    @property
+    def stable(self) -> np.ndarray:
+        """Stability of every row (False where unknown)."""
+        return np.array([bool(c.stable[i]) for c, i in self.rows], bool)
+
+    def cycle(self, j: int) -> Any:
+        """Row ``j`` as a CycleSolution (mesh ``tm``, ``ncol``, nodes ``U``, ``T``, ``p``)."""
+        c, i = self.rows[j]
+        return c.cycle(i)
+
+    def specials(self) -> list[tuple[str, float, float, Any, Any]]:
+        """(type, value, period, chunk, SpecialPoint) of the LPC/PD/NS points, de-duplicated."""
+        out: list[tuple[str, float, float, Any, Any]] = []
+        for c in self.chunks:
+            for sp in c.special_points:
+                if sp.type in ("LPC", "PD", "NS") and not any(
+                        t == sp.type and abs(v - sp.param) < 1e-7 for t, v, *_ in out):
+                    out.append((sp.type, float(sp.param), float(sp.data.get("period", np.nan)),
+                                c, sp))
+        return out
+
+
+def _cycle_opts(o: Any, p_range: tuple[float, float], n: int, ds: float, direction: int) -> Any:
+    from bifsnn.continuation import ContinuationOptions
+    from bifsnn.continuation.periodic import CYCLE_DEFAULTS
+
+    return ContinuationOptions(**{**CYCLE_DEFAULTS, "ds": ds, "ds_max": _CYCLE_DS_MAX,
+                                  "max_steps": n, "p_min": p_range[0], "p_max": p_range[1],
+                                  "direction": direction})
+
+
+def _cycle_from_hopf(problem, br, sp, p_range, o, side, say, messages):
+    from bifsnn.continuation import Collocation, continue_cycles
+
+    def first(opts: Any) -> Any:
+        return continue_cycles(br, sp, opts, Collocation(ntst=o.ntst, ncol=4))
+
+    return _chunked(first, p_range, o, side, o.cycle_steps, f"cycles from H {sp.param:.4g}",
+                    say, messages)
+
+
+def _cycle_from_pd(problem, chain, pd, p_range, o, side, say, messages):
+    from bifsnn.continuation import continue_cycles
+
+    _t, _v, _T, chunk, sp = pd
+
+    def first(opts: Any) -> Any:
+        return continue_cycles(chunk, sp, opts)
+
+    return _chunked(first, p_range, o, side, o.pd_steps,
+                    f"period-doubled cycles from PD {sp.param:.4g}", say, messages)
+
+
+def _chunked(first: Callable[[Any], Any], p_range, o, side, max_steps, label, say, messages):
+    """Continue in chunks of ``o.chunk_steps`` (progress on ``say``), each from the previous
+    chunk's end point; with ``o.until_unstable`` stop 2 side distances after the branch lost
+    stability (its stated target), else at the end of the range.  Exceptions end the chain
+    with the chunks so far (reported, not raised)."""
+    from bifsnn.continuation import continue_cycles
+
+    lo, hi = p_range
+    chunks: list[Any] = []
+    steps = 0
+    complete, message = False, ""
+    target = ("2 side distances past the loss of stability, or the range end"
+              if o.until_unstable else "the range end")
+    t0 = time.perf_counter()
+    while True:
+        n = min(o.chunk_steps, max_steps - steps)
+        if n <= 0:
+            complete, message = False, (f"max_steps={max_steps} reached at "
+                                        f"{float(chunks[-1].param_values[-1]):.4g} "
+                                        f"inside [{lo:g}, {hi:g}]")
+            break
+        try:
+            if not chunks:
+                cb = first(_cycle_opts(o, p_range, n, _CYCLE_DS, 1))
+            else:
+                last = chunks[-1]
+                pv = last.param_values
+                direction = 1 if pv[-1] >= pv[-2] else -1
+                ds = float(last.extra["ds"][-1])
+                ds = ds if math.isfinite(ds) and ds > 0 else _CYCLE_DS
+                cb = continue_cycles(last, last.points("EP")[-1],
+                                     _cycle_opts(o, p_range, n, ds, direction))
+        except Exception as exc:  # numerical failure: report and keep the partial chain
+            complete, message = False, f"{type(exc).__name__}: {exc}"
+            messages.append(f"{label}: {message}")
+            break
+        if len(cb) == 0 or (chunks and len(cb) < 2):
+            complete, message = False, f"no progress: {cb.message}"
+            break
+        chunks.append(cb)
+        steps += n
+        chain = CycleChain(chunks, False, "", target)
+        found = ", ".join(f"{t} {v:.4g}" for t, v, *_ in chain.specials()) or "none"
+        say(f"{label}: {len(chain.rows)} points up to {chain.p[-1]:.4g} "
+            f"({'stable' if chain.stable[-1] else 'unstable'}), special points: {found}  "
+            f"[{time.perf_counter() - t0:.0f} s]")
+        if cb.status != "max_steps":
+            complete, message = bool(cb.success), cb.message
+            break
+        if o.until_unstable and _past_loss(chain.p, chain.stable, 2 * side):
+            complete, message = True, (f"target reached: {2 * side:.3g} past the loss of "
+                                       f"stability")
+            break
+    if not chunks:
+        messages.append(f"{label}: no cycle computed ({message})")
+        return None
+    return CycleChain(chunks, complete, message, target)
+
+
+def _past_loss(p: np.ndarray, stab: np.ndarray, dist: float) -> bool:
+    for j in range(1, len(stab)):
+        if stab[j - 1] and not stab[j]:
+            return bool(not stab[j:].any() and abs(p[-1] - p[j]) >= dist)
+    return False
+
+
+# ------------------------------------------------------------------------ cycle observables
+def cycle_peaks_hz(model: Any, pt: Any, n_e: int, n_i: int, dt_ms: float, opts: VerifyOptions
+                   ) -> tuple[np.ndarray, float, float, float, float]:
+    """MFE peaks of one cycle as the SNN's are measured (1 ms smoothing, same thresholds):
+    (peak heights over one period in Hz per neuron, mean E rate, mean I rate (Hz), max and
+    min of the raw E rate (Hz))."""
+    from bifsnn.continuation.periodic.mesh import node_quadrature_weights, node_times
+    from bifsnn.network.observables import mfe_peaks, smooth_rate
+
+    t = node_times(pt.tm, pt.ncol) * pt.T
+    rates = np.array([model.firing_rates(u) for u in pt.U])  # spikes/ms
+    w = node_quadrature_weights(pt.tm, pt.ncol)
+    w = w / w.sum()
+    fe_hz, fi_hz = rates[:, 0] * 1000 / n_e, rates[:, 1] * 1000 / n_i
+    m = max(8, int(round(pt.T / dt_ms)))
+    grid = np.arange(3 * m) * (pt.T / m)
+    prof = np.interp(grid % pt.T, t, fe_hz, period=pt.T)
+    sm = smooth_rate(prof, pt.T / m)
+    pk = mfe_peaks(sm, pt.T / m, opts.mfe_min_separation_ms, opts.mfe_min_height_hz)
+    mid = (pk.indices >= m) & (pk.indices < 2 * m)
+    return (np.asarray(pk.heights)[mid], float(w @ fe_hz), float(w @ fi_hz),
+            float(fe_hz.max()), float(fe_hz.min()))
+
+
+def _intervals(p: np.ndarray, stable: np.ndarray) -> tuple[tuple[float, float], ...]:
+    out, j = [], 0
+    while j < len(p):
+        if stable[j]:
+            k = j
+            while k + 1 < len(p) and stable[k + 1]:
+                k += 1
+            if k > j:
+                out.append((float(min(p[j:k + 1])), float(max(p[j:k + 1]))))
+            j = k + 1
+        else:
+            j += 1
+    return tuple(out)
+
+
+def records_from_continuation(model: Any, param: str, params: Any, cont: dict[str, Any],
+                              p_range: tuple[float, float], vo: VerifyOptions):
+    """Branch and special-point records, ``predict(value)``, curves for the diagram and
+    ``states(value)`` (the nearest equilibrium state, to start ODE integrations)."""
+    n_e, n_i = params.N_E, params.N_I
+    branches: list[BranchRecord] = []
+    special: list[SpecialPointRecord] = []
+    eq_curves = []
+    eq_data = []
+    for k, br in enumerate(cont["equilibria"]):
+        pv = np.asarray(br.param_values, float)
+        rates = np.array([model.with_param_value(param, float(v)).firing_rates(x)
+                          for x, v in zip(br.x, pv, strict=True)])
+        hz = rates * 1000 / np.array([n_e, n_i])
+        stable = np.asarray(br.stable, bool)
+        eq_data.append((pv, hz, stable, np.asarray(br.x)))
+        sps = []
+        for sp in br.special_points:
+            if sp.type == "EP":
+                continue
+            per = 2 * math.pi / sp.data["omega"] if "omega" in sp.data else math.nan
+            sps.append((sp.type, sp.param, float(hz[sp.index, 0])))
+            if not any(s.type == sp.type and abs(s.value - sp.param) < 1e-6 for s in special):
+                special.append(SpecialPointRecord(sp.type, sp.param, "equilibria", per))
+        eq_curves.append({"p": pv, "rate_e_hz": hz[:, 0], "stable": stable, "special": sps,
+                          "direction": +1 if k == 0 else -1})
+    ok = all(br.success for br in cont["equilibria"])
+    branches.append(BranchRecord(
+        "equilibria", "EP",
+        tuple(iv for pv, _hz, st, _x in eq_data for iv in _intervals(pv, st)), ok,
+        "; ".join(br.message for br in cont["equilibria"])))
+
+    cyc = []
+    cycle_curves = []
+    for label, kind, cb in cont["cycles"]:
+        rows = []
+        for j, (p_j, st_j) in enumerate(zip(cb.p, cb.stable, strict=True)):
+            pt = cb.cycle(j)
+            h, re, ri, fmax, _fmin = cycle_peaks_hz(model.with_param_value(param, float(p_j)),
+                                                    pt, n_e, n_i, 0.1, vo)
+            dm = float(np.median(np.abs(np.diff(np.concatenate([h, h[:1]]))))) \
+                if h.size >= 2 else 0.0
+            rows.append((float(p_j), float(pt.T), re, ri, float(h.max()) if h.size else fmax,
+                         dm, bool(st_j), h))
+        p = np.array([r[0] for r in rows])
+        stable = np.array([r[6] for r in rows], bool)
+        cyc.append((label, kind, rows))
+        for t, v, per, _c, _sp in cb.specials():
+            if not any(q.type == t and abs(q.value - v) < 1e-6 for q in special):
+                special.append(SpecialPointRecord(t, v, label, per))
+        branches.append(BranchRecord(label, "PO", _intervals(p, stable), bool(cb.complete),
+                                     f"{cb.message} (target: {cb.target})"))
+        cycle_curves.append({"label": label, "kind": kind, "p": p, "stable": stable,
+                             "peaks_hz": [r[7] for r in rows],
+                             "rate_e_hz": np.array([r[2] for r in rows]),
+                             "special": [(t, v) for t, v, *_ in cb.specials()]})
+    special.sort(key=lambda s: s.value)
+
+    def predict(v: float) -> list[Prediction]:
+        out: list[Prediction] = []
+        any_eq = False
+        for pv, hz, st, _x in eq_data:
+            for j in range(len(pv) - 1):
+                a, b = pv[j], pv[j + 1]
+                if min(a, b) <= v <= max(a, b) and a != b:
+                    any_eq = True
+                    if st[j] and st[j + 1]:
+                        w = (v - a) / (b - a)
+                        r = (1 - w) * hz[j] + w * hz[j + 1]
+                        if not any(abs(q.rate_e_hz - r[0]) <= 1e-3 * max(1.0, r[0])
+                                   for q in out):
+                            out.append(Prediction("equilibria", "stable_equilibrium", v,
+                                                  float(r[0]), float(r[1])))
+        for label, kind, rows in cyc:
+            for j in range(len(rows) - 1):
+                r0, r1 = rows[j], rows[j + 1]
+                a, b = r0[0], r1[0]
+                if min(a, b) <= v <= max(a, b) and a != b and r0[6] and r1[6]:
+                    w = (v - a) / (b - a)
+                    q = [(1 - w) * x0 + w * x1 for x0, x1 in zip(r0[1:6], r1[1:6], strict=True)]
+                    out.append(Prediction(label, kind, v, q[1], q[2], q[0], q[3],
+                                          q[4] if kind == "period_doubled_cycle" else 0.0))
+                    break
+        if not out and any_eq:
+            out.append(Prediction("unstable equilibrium, no stable cycle continued",
+                                  "oscillation", v))
+        return out
+
+    def states(v: float) -> np.ndarray:
+        best, dist = None, math.inf
+        for pv, _hz, _st, x in eq_data:
+            j = int(np.argmin(np.abs(pv - v)))
+            if abs(pv[j] - v) < dist:
+                best, dist = x[j], abs(pv[j] - v)
+        return np.array(best, float)
+
+    return branches, special, predict, eq_curves, cycle_curves, states

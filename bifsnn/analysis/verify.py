@@ -1,0 +1,632 @@
+"""Verification of bifurcation predictions against stochastic simulations.
+
+The layer works on plain records, not on a continuation API: an analysis supplies its special
+points (:class:`SpecialPointRecord`), its branches (:class:`BranchRecord`) and a function
+``predict(value) -> list[Prediction]`` (the stable attractors it predicts there); the
+simulators are callables ``simulate(value, seed, dt_scale) -> Trace``.  :func:`verify`
+
+1. chooses test values: both sides of every special point at ``side_distance`` and
+   ``n_along`` values spread along every branch;
+2. runs each simulator there with every seed (through ``map_fn``, e.g. a process pool) and
+   computes the observables of :func:`observe` (rates in Hz per neuron);
+3. compares every prediction with an explicit statistic, its spread over seeds and a verdict
+   (agree / disagree / inconclusive; thresholds in :class:`VerifyOptions`);
+4. locates the simulator's own transitions (synchrony, alternation) by a bracketing search
+   over the parameter and compares them with the special points (:func:`locate_transition`);
+5. repeats the runs next to special points with half the time step (dt/2 control).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "AGREE",
+    "DISAGREE",
+    "INCONCLUSIVE",
+    "BoundaryResult",
+    "BranchRecord",
+    "Prediction",
+    "SpecialPointRecord",
+    "Trace",
+    "Verdict",
+    "Verification",
+    "VerifyOptions",
+    "locate_transition",
+    "observe",
+    "quantity_verdict",
+    "threshold_verdict",
+    "verify",
+]
+
+AGREE, DISAGREE, INCONCLUSIVE = "agree", "disagree", "inconclusive"
+Simulator = Callable[[float, int, float], "Trace"]
+MapFn = Callable[[Callable[..., Any], list[tuple]], list[Any]]
+
+
+@dataclass(frozen=True)
+class Trace:
+    """Population rates per neuron (Hz) on a uniform grid of step ``dt_ms``."""
+
+    rate_e_hz: np.ndarray
+    rate_i_hz: np.ndarray
+    dt_ms: float
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One stable attractor predicted at ``value`` (NaN: not predicted).
+
+    ``kind``: ``stable_equilibrium``, ``stable_cycle``, ``period_doubled_cycle`` or
+    ``oscillation`` (no stable equilibrium, no continued stable cycle: only the presence of
+    an oscillation is predicted).  Rates in Hz per neuron; ``peak_rate_e_hz`` the E rate's
+    maximum over a cycle; ``delta_m_hz`` the height difference of the doubled cycle's two
+    peaks.
+    """
+
+    branch: str
+    kind: str
+    value: float
+    rate_e_hz: float = math.nan
+    rate_i_hz: float = math.nan
+    period_ms: float = math.nan
+    peak_rate_e_hz: float = math.nan
+    delta_m_hz: float = math.nan
+
+
+@dataclass(frozen=True)
+class SpecialPointRecord:
+    """A special point: ``type`` in {H, LP, BP, LPC, PD, NS, ...} on branch ``branch``."""
+
+    type: str
+    value: float
+    branch: str
+    period_ms: float = math.nan
+
+
+@dataclass(frozen=True)
+class BranchRecord:
+    """A branch: label, kind (EP/PO), the parameter intervals where it is stable and whether
+    it covered what was asked (``complete``) with its end message."""
+
+    label: str
+    kind: str
+    stable_intervals: tuple[tuple[float, float], ...]
+    complete: bool
+    message: str = ""
+
+
+@dataclass
+class VerifyOptions:
+    """Seeds, test-value placement and the verdict thresholds (all stated in the report).
+
+    Quantities (rates, period, peak height, |Delta m|): relative error e = |obs - pred| / |pred|
+    with band u = n_sigma * (SD over seeds / sqrt(n)) / |pred|: agree if e + u <= tol,
+    disagree if e - u > tol, else inconclusive.  Presence/absence of oscillation: synchrony
+    ratio against ``sync_threshold``; of alternation: minus the lag-1 correlation of successive
+    peak differences against ``alt_threshold`` (i.i.d. peak heights give 0.5, perfect
+    alternation 1): agree if mean +- n_sigma * SE lies wholly on the predicted side.
+    """
+
+    seeds: tuple[int, ...] = (0, 1, 2)
+    side_distance: float | None = None  # default (hi - lo) / 15
+    n_along: int = 3
+    rate_tol: float = 0.15
+    period_tol: float = 0.10
+    peak_tol: float = 0.30
+    delta_m_tol: float = 0.40
+    sync_threshold: float = 1.5
+    alt_threshold: float = 0.75
+    n_sigma: float = 2.0
+    boundary_tol: float | None = None  # default (hi - lo) / 24
+    bisect_steps: int = 4
+    transient_ms: float = 200.0
+    mfe_min_height_hz: float = 100.0 / 3.0  # 10 spikes/ms for N_E = 300
+    mfe_min_separation_ms: float = 9.0
+    dt_control: bool = True
+    grid: tuple[float, ...] = ()  # values already simulated: along-branch values snap to it
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first bad option."""
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds = {self.seeds!r} must be distinct and non-empty")
+        for name in ("rate_tol", "period_tol", "peak_tol", "delta_m_tol", "n_sigma",
+                     "sync_threshold", "alt_threshold", "mfe_min_separation_ms"):
+            if not (getattr(self, name) > 0):
+                raise ValueError(f"{name} = {getattr(self, name)!r} must be > 0")
+        for name in ("side_distance", "boundary_tol"):
+            v = getattr(self, name)
+            if v is not None and not v > 0:
+                raise ValueError(f"{name} = {v!r} must be None or > 0")
+        if not (isinstance(self.n_along, int) and self.n_along >= 0):
+            raise ValueError(f"n_along = {self.n_along!r} must be an integer >= 0")
+        if not (isinstance(self.bisect_steps, int) and self.bisect_steps >= 0):
+            raise ValueError(f"bisect_steps = {self.bisect_steps!r} must be an integer >= 0")
+
+
+# ------------------------------------------------------------------------------ observables
+def _corr(a: np.ndarray, b: np.ndarray) -> float:
+    if a.size < 3 or np.std(a) == 0 or np.std(b) == 0:
+        return math.nan
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def _bimodality(x: np.ndarray) -> float:
+    """Sample bimodality coefficient (> 5/9 suggests two modes); NaN for < 4 values."""
+    n = x.size
+    if n < 4 or np.std(x) == 0:
+        return math.nan
+    from scipy import stats
+
+    g = stats.skew(x, bias=False)
+    k = stats.kurtosis(x, bias=False)
+    return float((g * g + 1) / (k + 3 * (n - 1) ** 2 / ((n - 2) * (n - 3))))
+
+
+def observe(trace: Trace, opts: VerifyOptions | None = None) -> dict[str, Any]:
+    """Observables of one run after the transient, rates and heights in Hz per neuron.
+
+    ``synchrony``: SSI of the E population (fraction firing within +-5 steps of a spike)
+    divided by its value for independent firing at the same rate (1 without synchrony);
+    ``spectral_period_ms`` from the Welch peak near the MFE rate, ``spectral_power_fraction``
+    the share of 5-500 Hz power within 15 % of that peak; MFE peaks of the 1 ms smoothed E
+    rate (``peak_heights_hz``, ``mfe_interval_ms``), and alternation statistics of the peak
+    heights: ``alternation_fraction`` (successive differences changing sign; 2/3 for i.i.d.
+    heights), ``alternation_index`` (minus the lag-1 correlation of successive differences;
+    0.5 for i.i.d., 1 for strict alternation), ``delta_m_bimodality`` and ``delta_m_hz``.
+    """
+    from bifsnn.network.observables import mfe_peaks, smooth_rate, spectral_peak, ssi
+
+    o = opts or VerifyOptions()
+    dt = float(trace.dt_ms)
+    k = int(round(o.transient_ms / dt))
+    re = np.asarray(trace.rate_e_hz, float)[k:]
+    ri = np.asarray(trace.rate_i_hz, float)[k:]
+    if re.size < 16:
+        raise ValueError(f"trace has {re.size} steps after the transient; need >= 16")
+    out: dict[str, Any] = {"rate_e_hz": float(re.mean()), "rate_i_hz": float(ri.mean())}
+    counts = np.clip(re, 0, None) * dt / 1000.0  # fraction of the population per step
+    indep = out["rate_e_hz"] * 11 * dt / 1000.0
+    out["synchrony"] = float(ssi(counts, 1) / indep) if indep > 0 else math.nan
+    sm = smooth_rate(re, dt)
+    pk = mfe_peaks(sm, dt, o.mfe_min_separation_ms, o.mfe_min_height_hz)
+    h = np.asarray(pk.heights, float)
+    iv = np.diff(pk.indices) * dt
+    near = 1000.0 / float(np.median(iv)) if iv.size >= 2 else None
+    sp = spectral_peak(re, dt, near_hz=near)
+    out["spectral_peak_hz"] = float(sp.frequency_hz) if sp.success else math.nan
+    out["spectral_period_ms"] = 1000.0 / sp.frequency_hz if sp.success else math.nan
+    frac = math.nan
+    if sp.success:
+        band = (sp.freqs_hz >= 5) & (sp.freqs_hz <= 500)
+        near_band = band & (np.abs(sp.freqs_hz / sp.frequency_hz - 1) <= 0.15)
+        tot = float(sp.psd[band].sum())
+        frac = float(sp.psd[near_band].sum() / tot) if tot > 0 else math.nan
+    out["spectral_power_fraction"] = frac
+    out["n_peaks"] = int(h.size)
+    out["mfe_interval_ms"] = float(iv.mean()) if iv.size else math.nan
+    out["peak_height_hz"] = float(h.mean()) if h.size else math.nan
+    d = np.diff(h)
+    out["alternation_fraction"] = float(np.mean(d[1:] * d[:-1] < 0)) if d.size >= 3 else math.nan
+    c = _corr(d[1:], d[:-1]) if d.size >= 4 else math.nan
+    out["alternation_index"] = -c if math.isfinite(c) else math.nan
+    out["delta_m_bimodality"] = _bimodality(d)
+    out["delta_m_abs_hz"] = float(np.median(np.abs(d))) if d.size else math.nan
+    out["delta_m_hz"] = [float(x) for x in d]
+    return out
+
+
+def _run_one(sim: Simulator, value: float, seed: int, dt_scale: float,
+             opts: VerifyOptions) -> dict[str, Any]:
+    """Simulate and observe (top level, so a process pool can run it)."""
+    return observe(sim(value, seed, dt_scale), opts)
+
+
+def _serial_map(fn: Callable[..., Any], args: list[tuple]) -> list[Any]:
+    return [fn(*a) for a in args]
+
+
+# ------------------------------------------------------------------------------ verdicts
+def _mean_se(values: Sequence[float]) -> tuple[float, float, float, int]:
+    v = np.array([x for x in values if x is not None and math.isfinite(x)], float)
+    if v.size == 0:
+        return math.nan, math.nan, math.nan, 0
+    sd = float(v.std(ddof=1)) if v.size > 1 else math.nan
+    return float(v.mean()), sd, sd / math.sqrt(v.size) if v.size > 1 else math.nan, int(v.size)
+
+
+def quantity_verdict(predicted: float, observed: Sequence[float], tol: float,
+                     n_sigma: float = 2.0) -> tuple[str, str]:
+    """Verdict and statistic text for a predicted number against per-seed observations."""
+    mean, _sd, se, n = _mean_se(observed)
+    if not math.isfinite(predicted) or predicted == 0:
+        return INCONCLUSIVE, "no usable prediction"
+    if n == 0:
+        return INCONCLUSIVE, "not observed in any seed"
+    if n < 2:
+        return INCONCLUSIVE, f"one seed only: no spread (relative error " \
+                             f"{abs(mean - predicted) / abs(predicted):.3f})"
+    e = abs(mean - predicted) / abs(predicted)
+    u = n_sigma * se / abs(predicted)
+    text = f"rel. error {e:.3f} ± {u:.3f} (tol {tol:g})"
+    if e + u <= tol:
+        return AGREE, text
+    if e - u > tol:
+        return DISAGREE, text
+    return INCONCLUSIVE, text
+
+
+def threshold_verdict(present: bool, observed: Sequence[float], threshold: float,
+                      n_sigma: float = 2.0) -> tuple[str, str]:
+    """Verdict for a predicted presence (``present``) or absence of a feature whose statistic
+    exceeds ``threshold`` when the feature is there."""
+    mean, _sd, se, n = _mean_se(observed)
+    if n < 2:
+        return INCONCLUSIVE, f"{n} usable seed(s): no spread"
+    text = f"mean {mean:.3g} ± {n_sigma * se:.2g} vs threshold {threshold:g}"
+    above, below = mean - n_sigma * se > threshold, mean + n_sigma * se < threshold
+    if (present and above) or (not present and below):
+        return AGREE, text
+    if (present and below) or (not present and above):
+        return DISAGREE, text
+    return INCONCLUSIVE, text
+
+
+@dataclass
+class Verdict:
+    """One prediction checked on one observable (``observed``/``spread``: SNN mean and SD
+    over seeds; ``markov_*``: the Markov model's)."""
+
+    branch: str
+    prediction: str
+    value: float
+    observable: str
+    predicted: float | str
+    observed: float
+    spread: float
+    n_seeds: int
+    statistic: str
+    verdict: str
+    markov_observed: float = math.nan
+    markov_spread: float = math.nan
+    markov_verdict: str = ""
+
+
+@dataclass
+class BoundaryResult:
+    """A special point against the simulator's own transition (``snn_interval``: where the
+    transition lies, ``None`` for an open end)."""
+
+    kind: str
+    type: str
+    ode_value: float
+    snn_value: float | None
+    snn_interval: tuple[float | None, float | None]
+    distance: float | None
+    statistic: str
+    threshold: float
+    verdict: str
+    reason: str
+    evaluations: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Verification:
+    """Everything :func:`verify` found; ``to_dict`` is JSON-ready."""
+
+    param: str
+    options: VerifyOptions
+    test_values: list[float]
+    verdicts: list[Verdict]
+    boundaries: list[BoundaryResult]
+    dt_control: list[dict[str, Any]]
+    observations: dict[str, dict[float, list[dict[str, Any]]]]
+
+    def counts(self) -> dict[str, int]:
+        """Number of SNN verdicts of each kind."""
+        out = {AGREE: 0, DISAGREE: 0, INCONCLUSIVE: 0}
+        for v in self.verdicts:
+            out[v.verdict] = out.get(v.verdict, 0) + 1
+        return out
+
+    def summary_line(self) -> str:
+        """"k of n predictions agree" with the SNN (and the Markov model)."""
+        c = self.counts()
+        n = len(self.verdicts)
+        mk = sum(v.markov_verdict == AGREE for v in self.verdicts)
+        nb = sum(b.verdict == AGREE for b in self.boundaries)
+        return (f"{c[AGREE]} of {n} predictions agree with the SNN ({c[DISAGREE]} disagree, "
+                f"{c[INCONCLUSIVE]} inconclusive; {mk} of {n} agree with the Markov model); "
+                f"{nb} of {len(self.boundaries)} boundaries agree")
+
+    def to_dict(self) -> dict[str, Any]:
+        o = asdict(self.options)
+        return {
+            "summary": self.summary_line(),
+            "thresholds": o,
+            "test_values": self.test_values,
+            "verdicts": [asdict(v) for v in self.verdicts],
+            "boundaries": [{k: v for k, v in asdict(b).items()} for b in self.boundaries],
+            "dt_control": self.dt_control,
+        }
+
+
+# ------------------------------------------------------------------------------ test values
+def _range_defaults(opts: VerifyOptions, lo: float, hi: float) -> tuple[float, float]:
+    side = opts.side_distance if opts.side_distance is not None else (hi - lo) / 15
+    btol = opts.boundary_tol if opts.boundary_tol is not None else (hi - lo) / 24
+    return side, btol
+
+
+def choose_test_values(special: Iterable[SpecialPointRecord], branches: Iterable[BranchRecord],
+                       p_range: tuple[float, float], opts: VerifyOptions) -> list[float]:
+    """Both sides of every special point at the side distance, and ``n_along`` values spread
+    inside every stable interval of every branch (snapped to ``opts.grid`` if given)."""
+    lo, hi = p_range
+    side, _ = _range_defaults(opts, lo, hi)
+    vals: list[float] = []
+    for sp in special:
+        vals += [v for v in (sp.value - side, sp.value + side) if lo <= v <= hi]
+    grid = np.array(sorted(opts.grid), float)
+    for br in branches:
+        for a, b in br.stable_intervals:
+            a, b = max(a, lo), min(b, hi)
+            if b <= a or opts.n_along == 0:
+                continue
+            for v in a + (b - a) * (np.arange(opts.n_along) + 0.5) / opts.n_along:
+                if grid.size:
+                    inside = grid[(grid >= a) & (grid <= b)]
+                    v = inside[np.argmin(np.abs(inside - v))] if inside.size else v
+                vals.append(float(v))
+    out: list[float] = []
+    for v in sorted(vals):
+        if not out or v - out[-1] > 1e-9 * max(1.0, abs(v)):
+            out.append(float(v))
+    return out
+
+
+# ------------------------------------------------------------------------------ the checks
+_CHECKS: dict[str, list[tuple[str, str, str]]] = {
+    # (observable in the prediction / "present"/"absent", observed key, tolerance option)
+    "stable_equilibrium": [("rate_e_hz", "rate_e_hz", "rate_tol"),
+                           ("rate_i_hz", "rate_i_hz", "rate_tol"),
+                           ("absent", "synchrony", "sync_threshold")],
+    "stable_cycle": [("period_ms", "spectral_period_ms", "period_tol"),
+                     ("period_ms", "mfe_interval_ms", "period_tol"),
+                     ("peak_rate_e_hz", "peak_height_hz", "peak_tol"),
+                     ("rate_e_hz", "rate_e_hz", "rate_tol"),
+                     ("rate_i_hz", "rate_i_hz", "rate_tol"),
+                     ("present", "synchrony", "sync_threshold"),
+                     ("absent", "alternation_index", "alt_threshold")],
+    "period_doubled_cycle": [("present", "alternation_index", "alt_threshold"),
+                             ("delta_m_hz", "delta_m_abs_hz", "delta_m_tol"),
+                             ("half_period_ms", "mfe_interval_ms", "period_tol"),
+                             ("rate_e_hz", "rate_e_hz", "rate_tol"),
+                             ("rate_i_hz", "rate_i_hz", "rate_tol")],
+    "oscillation": [("present", "synchrony", "sync_threshold")],
+}
+
+
+def _check(pred: Prediction, what: str, key: str, opt: str, obs: dict[str, list[dict]],
+           o: VerifyOptions) -> Verdict:
+    vals = {m: [r.get(key, math.nan) for r in runs] for m, runs in obs.items()}
+    res = {}
+    for m, v in vals.items():
+        if what in ("present", "absent"):
+            res[m] = threshold_verdict(what == "present", v, getattr(o, opt), o.n_sigma)
+        else:
+            target = pred.period_ms / 2 if what == "half_period_ms" else getattr(pred, what)
+            res[m] = quantity_verdict(target, v, getattr(o, opt), o.n_sigma)
+    if what in ("present", "absent"):
+        predicted: float | str = f"{what} (> {getattr(o, opt):g})" if what == "present" \
+            else f"{what} (< {getattr(o, opt):g})"
+    else:
+        predicted = pred.period_ms / 2 if what == "half_period_ms" else getattr(pred, what)
+    snn_m, snn_sd, _, n = _mean_se(vals.get("snn", []))
+    mk_m, mk_sd, _, _ = _mean_se(vals.get("markov", []))
+    label = {"present": "oscillation present", "absent": "oscillation absent"}.get(what, what)
+    if key == "alternation_index":
+        label = "alternation " + what
+    return Verdict(pred.branch, pred.kind, pred.value, f"{label}: {key}", predicted, snn_m,
+                   snn_sd, n, res.get("snn", (INCONCLUSIVE, ""))[1],
+                   res.get("snn", (INCONCLUSIVE, ""))[0], mk_m, mk_sd,
+                   res.get("markov", ("", ""))[0])
+
+
+def locate_transition(stat: Callable[[float], list[float]], lo: float, hi: float,
+                      threshold: float, *, steps: int = 4,
+                      n_sigma: float = 2.0) -> dict[str, Any]:
+    """Bracketing search for the parameter where the seed mean of ``stat`` crosses
+    ``threshold`` between ``lo`` and ``hi``.
+
+    Bisection on the sign of mean - threshold for ``steps`` steps, then linear interpolation
+    inside the final bracket. Half-width of the interval: half the bracket plus
+    n_sigma * SE / |slope| (the seeds' spread turned into parameter units).  Returns
+    ``located`` False (and which end is above) when the ends do not bracket a crossing.
+    """
+    evals: list[dict[str, Any]] = []
+
+    def ev(v: float) -> tuple[float, float]:
+        m, _sd, se, _n = _mean_se(stat(v))
+        evals.append({"value": float(v), "mean": m, "se": se})
+        return m, se
+
+    (ma, sa), (mb, sb) = ev(lo), ev(hi)
+    if not (math.isfinite(ma) and math.isfinite(mb)) or (ma - threshold) * (mb - threshold) > 0:
+        return {"located": False, "lo_above": bool(ma > threshold),
+                "hi_above": bool(mb > threshold), "evaluations": evals}
+    a, b = lo, hi
+    for _ in range(steps):
+        c = 0.5 * (a + b)
+        mc, sc = ev(c)
+        if not math.isfinite(mc):
+            break
+        if (ma - threshold) * (mc - threshold) <= 0:
+            b, mb, sb = c, mc, sc
+        else:
+            a, ma, sa = c, mc, sc
+    slope = (mb - ma) / (b - a)
+    v = a + (threshold - ma) / slope if slope != 0 else 0.5 * (a + b)
+    se = np.nanmean([sa, sb]) if np.isfinite([sa, sb]).any() else math.nan
+    half = 0.5 * (b - a) + (n_sigma * se / abs(slope) if slope != 0 and math.isfinite(se)
+                            else 0.5 * (b - a))
+    return {"located": True, "value": float(v), "interval": (float(v - half), float(v + half)),
+            "evaluations": evals}
+
+
+def _boundary_kinds(special: Sequence[SpecialPointRecord],
+                    predict: Callable[[float], list[Prediction]], side: float
+                    ) -> list[tuple[SpecialPointRecord, str, str, bool]]:
+    """(point, kind, statistic key, feature present above the point) for every special point
+    that changes the predicted synchrony (H) or alternation (PD)."""
+    out = []
+    for sp in special:
+        below, above = predict(sp.value - side / 4), predict(sp.value + side / 4)
+
+        def osc(preds: list[Prediction]) -> bool:
+            return bool(preds) and not any(p.kind == "stable_equilibrium" for p in preds)
+
+        def p1(preds: list[Prediction]) -> bool:
+            return any(p.kind == "stable_cycle" for p in preds)
+
+        if sp.type == "H" and osc(below) != osc(above):
+            up = osc(above)
+            out.append((sp, "synchrony_onset" if up else "synchrony_offset", "synchrony", up))
+        elif sp.type == "PD" and p1(below) != p1(above):
+            up = p1(below)
+            out.append((sp, "alternation_onset" if up else "alternation_offset",
+                        "alternation_index", up))
+    return out
+
+
+def verify(special: Sequence[SpecialPointRecord], branches: Sequence[BranchRecord],
+           predict: Callable[[float], list[Prediction]], p_range: tuple[float, float],
+           simulators: dict[str, Simulator], *, param: str = "p",
+           options: VerifyOptions | None = None, map_fn: MapFn | None = None,
+           cache: dict[tuple, dict[str, Any]] | None = None,
+           log: Callable[[str], None] | None = None) -> Verification:
+    """Check every prediction at the chosen test values; locate the boundaries; dt/2 control.
+
+    ``simulators``: ``{"snn": f, "markov": g}`` (``snn`` required), each
+    ``f(value, seed, dt_scale) -> Trace``.  ``cache``: observations already made, keyed by
+    ``(model, value, seed, dt_scale)`` (filled as runs are made).
+    """
+    o = options or VerifyOptions()
+    o.validate()
+    if "snn" not in simulators:
+        raise ValueError("simulators must contain 'snn'")
+    lo, hi = float(p_range[0]), float(p_range[1])
+    side, btol = _range_defaults(o, lo, hi)
+    mapf = map_fn or _serial_map
+    store = cache if cache is not None else {}
+    say = log or (lambda _m: None)
+
+    def runs(model: str, values: Sequence[float], dt_scale: float = 1.0,
+             seeds: Sequence[int] | None = None) -> dict[float, list[dict]]:
+        seeds = o.seeds if seeds is None else seeds
+        todo = [(model, float(v), int(s), dt_scale) for v in values for s in seeds]
+        new = [k for k in dict.fromkeys(todo) if k not in store]
+        if new:
+            res = mapf(_run_one, [(simulators[m], v, s, d, o) for m, v, s, d in new])
+            store.update(zip(new, res, strict=True))
+        return {float(v): [store[(model, float(v), int(s), dt_scale)] for s in seeds]
+                for v in values}
+
+    values = choose_test_values(special, branches, (lo, hi), o)
+    say(f"verification: {len(values)} test values x {len(o.seeds)} seeds x "
+        f"{len(simulators)} models")
+    obs = {m: runs(m, values) for m in simulators}
+    verdicts: list[Verdict] = []
+    for v in values:
+        preds = predict(v)
+        stable = [p for p in preds if p.kind != "oscillation"]
+        if len(stable) > 1:
+            verdicts.append(Verdict(
+                " + ".join(p.branch for p in stable), "coexistence", v,
+                "history dependence", f"{len(stable)} stable attractors", math.nan, math.nan, 0,
+                "SNN cannot be started from a chosen state", INCONCLUSIVE))
+            continue
+        for pred in preds:
+            for what, key, opt in _CHECKS.get(pred.kind, []):
+                verdicts.append(_check(pred, what, key, opt,
+                                       {m: obs[m][v] for m in simulators}, o))
+    say(f"verification: {len(verdicts)} checks made; locating boundaries")
+
+    boundaries = []
+    for sp, kind, key, up in _boundary_kinds(special, predict, side):
+        thr = o.sync_threshold if key == "synchrony" else o.alt_threshold
+
+        def stat(v: float, key: str = key) -> list[float]:
+            return [r.get(key, math.nan) for r in runs("snn", [v])[float(v)]]
+
+        a, b = max(lo, sp.value - 2 * side), min(hi, sp.value + 2 * side)
+        loc = locate_transition(stat, a, b, thr, steps=o.bisect_steps, n_sigma=o.n_sigma)
+        boundaries.append(_boundary_result(sp, kind, key, thr, up, loc, a, b, lo, hi, btol))
+        say(f"boundary {kind} (ODE {sp.type} {sp.value:.4g}): {boundaries[-1].verdict}, "
+            f"SNN {boundaries[-1].snn_value}")
+
+    dt_rows = []
+    if o.dt_control:
+        near = sorted({round(b.ode_value + s * side, 12) for b in boundaries for s in (-1, 1)
+                       if lo <= b.ode_value + s * side <= hi})
+        seeds = o.seeds[:2]
+        full = runs("snn", near, 1.0, seeds)
+        half = runs("snn", near, 0.5, seeds)
+        for v in near:
+            for key in ("rate_e_hz", "synchrony", "alternation_index", "mfe_interval_ms"):
+                m1 = _mean_se([r.get(key, math.nan) for r in full[v]])
+                m2 = _mean_se([r.get(key, math.nan) for r in half[v]])
+                dif = m2[0] - m1[0]
+                noise = math.hypot(m1[1] if math.isfinite(m1[1]) else 0,
+                                   m2[1] if math.isfinite(m2[1]) else 0)
+                dt_rows.append({"value": v, "observable": key, "dt": m1[0], "dt_half": m2[0],
+                                "difference": dif, "seed_sd": noise,
+                                "within_seed_spread": bool(abs(dif) <= o.n_sigma * noise)})
+    return Verification(param, o, values, verdicts, boundaries, dt_rows,
+                        {m: obs[m] for m in simulators})
+
+
+def _boundary_result(sp: SpecialPointRecord, kind: str, key: str, thr: float, up: bool,
+                     loc: dict[str, Any], a: float, b: float, lo: float, hi: float,
+                     btol: float) -> BoundaryResult:
+    stat = f"{key} crosses {thr:g} (seed mean)"
+    if loc["located"]:
+        v = loc["value"]
+        i0, i1 = loc["interval"]
+        d = abs(v - sp.value)
+        half = 0.5 * (i1 - i0)
+        if d <= btol and half <= btol:
+            verdict, why = AGREE, f"|SNN - ODE| = {d:.3g} <= tol {btol:.3g}"
+        elif d - half > btol:
+            verdict, why = DISAGREE, f"|SNN - ODE| = {d:.3g} > tol {btol:.3g} + {half:.2g}"
+        else:
+            verdict, why = INCONCLUSIVE, (f"|SNN - ODE| = {d:.3g}, interval half-width "
+                                          f"{half:.2g} vs tol {btol:.3g}")
+        return BoundaryResult(kind, sp.type, sp.value, v, (i0, i1), d, stat, thr, verdict, why,
+                              loc["evaluations"])
+    # no crossing in [a, b]: the feature is on (or off) on both sides
+    feature_lo, feature_hi = loc["lo_above"], loc["hi_above"]
+    # where must the SNN transition lie? feature present on the "up" side of the transition
+    if feature_lo == feature_hi:
+        if feature_lo == up:  # looks like the "after" side everywhere: transition below a
+            interval: tuple[float | None, float | None] = (None, a)
+            bound = a
+        else:  # transition above b
+            interval, bound = (b, None), b
+        d = abs(sp.value - bound)
+        at_range_end = (bound == lo and interval[0] is None) or (bound == hi and
+                                                                interval[1] is None)
+        verdict = DISAGREE if d > btol else INCONCLUSIVE
+        why = (f"no SNN crossing in [{a:.4g}, {b:.4g}]: the SNN transition lies "
+               f"{'below' if interval[0] is None else 'above'} {bound:.4g}, >= {d:.3g} from "
+               f"the ODE's" + (" (search reached the end of the range)" if at_range_end else ""))
+        return BoundaryResult(kind, sp.type, sp.value, None, interval, None, stat, thr, verdict,
+                              why, loc["evaluations"])
+    return BoundaryResult(kind, sp.type, sp.value, None, (None, None), None, stat, thr,
+                          INCONCLUSIVE, "statistic undefined at a search end",
+                          loc["evaluations"])

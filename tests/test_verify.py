@@ -1,0 +1,179 @@
+"""Verification layer on systems whose right verdicts are known: a noisy Hopf normal form
+checked against its deterministic version, and a synthetic transition at a known place."""
+
+import math
+
+import numpy as np
+import pytest
+
+from bifsnn.analysis.verify import (
+    AGREE,
+    DISAGREE,
+    INCONCLUSIVE,
+    BranchRecord,
+    Prediction,
+    SpecialPointRecord,
+    Trace,
+    VerifyOptions,
+    locate_transition,
+    observe,
+    quantity_verdict,
+    threshold_verdict,
+    verify,
+)
+
+R0_HZ, C, OMEGA = 100.0, 4.0, 2 * math.pi / 12.5  # rate, modulation depth, 80 Hz
+
+
+def hopf_trace(mu: float, seed: int, dt_scale: float = 1.0, *, sigma: float = 0.02,
+               t_ms: float = 1500.0) -> Trace:
+    """z' = (mu + i omega) z / 10 - |z|^2 z / 10 + sigma xi (Euler-Maruyama, dt 0.1 ms);
+    rate = R0 max(0, 1 + (C / 4) Re z); the deterministic cycle has |z| = sqrt(mu)."""
+    dt = 0.1 * dt_scale
+    n = int(t_ms / dt)
+    rng = np.random.default_rng(seed)
+    noise = sigma * math.sqrt(dt) * (rng.standard_normal(n) + 1j * rng.standard_normal(n))
+    z = np.empty(n, complex)
+    zc = 0.01 + 0j if sigma == 0 else 0j
+    a = (mu + 1j * OMEGA * 10) / 10
+    for k in range(n):
+        zc = zc + dt * (a * zc - zc * (zc.real ** 2 + zc.imag ** 2) / 10) + noise[k]
+        z[k] = zc
+    rate = R0_HZ * np.clip(1 + C * z.real / 4, 0, None)  # depth C/4 per unit |z|
+    return Trace(rate, rate.copy(), dt)
+
+
+def hopf_snn(mu: float, seed: int, dt_scale: float = 1.0) -> Trace:
+    return hopf_trace(mu, seed, dt_scale)
+
+
+OPTS = VerifyOptions(seeds=(0, 1, 2), side_distance=0.3, n_along=2, sync_threshold=1.1,
+                     boundary_tol=0.1, mfe_min_height_hz=105.0, transient_ms=300.0,
+                     bisect_steps=4)
+
+
+def deterministic_prediction(mu: float, label: str = "equilibria") -> list[Prediction]:
+    """What the deterministic normal form predicts: its own observables without noise."""
+    if mu <= 0:
+        return [Prediction(label, "stable_equilibrium", mu, R0_HZ, R0_HZ)]
+    o = observe(hopf_trace(mu, 0, sigma=0.0, t_ms=3000.0), OPTS)
+    return [Prediction("cycle from H 0", "stable_cycle", mu, o["rate_e_hz"], o["rate_i_hz"],
+                       12.5, o["peak_height_hz"], 0.0)]
+
+
+SPECIAL = [SpecialPointRecord("H", 0.0, "equilibria", 12.5)]
+BRANCHES = [BranchRecord("equilibria", "EP", ((-1.0, 0.0),), True),
+            BranchRecord("cycle from H 0", "PO", ((0.0, 1.0),), True)]
+
+
+@pytest.fixture(scope="module")
+def right():
+    return verify(SPECIAL, BRANCHES, deterministic_prediction, (-1.0, 1.0),
+                  {"snn": hopf_snn}, param="mu", options=OPTS)
+
+
+def test_correct_predictions_agree(right):
+    """The deterministic normal form predicts its noisy version: nothing disagrees, most
+    checks agree, the Hopf point is found by the SNN-side search within the tolerance."""
+    assert right.test_values == pytest.approx([-0.75, -0.3, -0.25, 0.25, 0.3, 0.75])
+    verdicts = [v.verdict for v in right.verdicts]
+    assert DISAGREE not in verdicts, [(v.value, v.observable, v.statistic)
+                                      for v in right.verdicts if v.verdict == DISAGREE]
+    assert verdicts.count(AGREE) >= 0.8 * len(verdicts)
+    (b,) = right.boundaries
+    assert b.kind == "synchrony_onset" and b.verdict == AGREE
+    # deterministic crossing of the synchrony ratio 1.1: 1 + (C/4)^2 mu / 2 = 1.1 -> mu = 0.2;
+    # noise adds synchrony, so the noisy crossing lies a little below
+    assert 0.0 <= b.snn_value <= 0.2
+    assert b.snn_interval[0] < b.snn_value < b.snn_interval[1]
+    assert right.dt_control and all(r["value"] in (-0.3, 0.3) for r in right.dt_control)
+    assert "of" in right.summary_line()
+
+
+def test_wrong_predictions_disagree():
+    """A Hopf point placed at mu = 0.5 (predicting no oscillation at mu = 0.2 ... 0.5) and a
+    cycle with twice the true period must get 'disagree'."""
+    def wrong(mu: float) -> list[Prediction]:
+        if mu <= 0.5:
+            return [Prediction("equilibria", "stable_equilibrium", mu, R0_HZ, R0_HZ)]
+        (p,) = deterministic_prediction(mu)
+        return [Prediction(p.branch, p.kind, mu, p.rate_e_hz, p.rate_i_hz, 25.0,
+                           p.peak_rate_e_hz, 0.0)]
+
+    sp = [SpecialPointRecord("H", 0.5, "equilibria", 25.0)]
+    br = [BranchRecord("equilibria", "EP", ((-1.0, 0.5),), True),
+          BranchRecord("cycle from H 0", "PO", ((0.5, 1.0),), True)]
+    opts = VerifyOptions(**{**OPTS.__dict__, "n_along": 0, "dt_control": False})
+    res = verify(sp, br, wrong, (-1.0, 1.0), {"snn": hopf_snn}, options=opts)
+    by = {(round(v.value, 6), v.observable.split(":")[0]): v.verdict for v in res.verdicts}
+    assert by[(0.2, "oscillation absent")] == DISAGREE
+    assert by[(0.8, "period_ms")] == DISAGREE
+    (b,) = res.boundaries
+    assert b.verdict == DISAGREE and b.distance > 0.3
+
+
+def test_coexistence_is_inconclusive_not_faked():
+    def bistable(mu: float) -> list[Prediction]:
+        return [Prediction("equilibria", "stable_equilibrium", mu, R0_HZ, R0_HZ),
+                Prediction("cycle", "stable_cycle", mu, R0_HZ, R0_HZ, 12.5, 150.0, 0.0)]
+
+    opts = VerifyOptions(**{**OPTS.__dict__, "n_along": 1, "dt_control": False})
+    res = verify([], [BranchRecord("equilibria", "EP", ((0.1, 0.2),), True)], bistable,
+                 (0.0, 1.0), {"snn": hopf_snn}, options=opts)
+    (v,) = res.verdicts
+    assert v.prediction == "coexistence" and v.verdict == INCONCLUSIVE
+    assert "cannot be started" in v.statistic
+
+
+@pytest.mark.parametrize("position", [0.37, 0.81])
+def test_boundary_located_on_synthetic_transition(position):
+    """A noisy sigmoid step at a known position: the located value is within 0.01 of it and
+    its interval contains it."""
+    def stat(v: float) -> list[float]:
+        rng = np.random.default_rng(int(v * 1e6))
+        return list(1 / (1 + np.exp(-(v - position) / 0.02)) + 0.05 * rng.standard_normal(4))
+
+    loc = locate_transition(stat, 0.0, 1.0, 0.5, steps=8)
+    assert loc["located"]
+    assert abs(loc["value"] - position) < 0.01
+    assert loc["interval"][0] <= position <= loc["interval"][1]
+    assert len(loc["evaluations"]) == 10
+
+
+def test_boundary_not_located_says_so():
+    loc = locate_transition(lambda v: [2.0, 2.1], 0.0, 1.0, 1.5)
+    assert not loc["located"] and loc["lo_above"] and loc["hi_above"]
+
+
+def test_verdict_rules():
+    assert quantity_verdict(100.0, [101, 99, 100], 0.1)[0] == AGREE
+    assert quantity_verdict(100.0, [150, 151, 149], 0.1)[0] == DISAGREE
+    assert quantity_verdict(100.0, [90, 120, 100], 0.1)[0] == INCONCLUSIVE
+    assert quantity_verdict(100.0, [100], 0.1)[0] == INCONCLUSIVE  # no spread from one seed
+    assert threshold_verdict(True, [2.0, 2.1, 1.9], 1.5)[0] == AGREE
+    assert threshold_verdict(False, [2.0, 2.1, 1.9], 1.5)[0] == DISAGREE
+    assert threshold_verdict(False, [1.0, 2.0], 1.5)[0] == INCONCLUSIVE
+
+
+def test_observe_alternation_statistics():
+    """Strictly alternating big/small peaks give alternation index 1 and fraction 1;
+    independent heights give about 0.5 and 2/3."""
+    dt, period = 0.1, 12.0
+    t = np.arange(0, 5000, dt)
+    k = np.floor(t / period).astype(int)
+    for heights, idx, frac in ((np.where(k % 2 == 0, 400.0, 200.0), 1.0, 1.0),
+                               (200 + 200 * np.random.default_rng(1).random(k.max() + 1)[k],
+                                0.5, 2 / 3)):
+        phase = (t % period) / period
+        rate = 20 + heights * np.exp(-((phase - 0.5) / 0.05) ** 2)
+        o = observe(Trace(rate, rate, dt), VerifyOptions(transient_ms=0.0))
+        assert o["alternation_index"] == pytest.approx(idx, abs=0.12)
+        assert o["alternation_fraction"] == pytest.approx(frac, abs=0.08)
+        assert o["mfe_interval_ms"] == pytest.approx(period, rel=1e-3)
+
+
+def test_options_validated():
+    with pytest.raises(ValueError, match="rate_tol"):
+        VerifyOptions(rate_tol=0).validate()
+    with pytest.raises(ValueError, match="simulators"):
+        verify([], [], lambda v: [], (0, 1), {"markov": hopf_snn})
