@@ -14,6 +14,7 @@ __all__ = ["register"]
 def register(subparsers: Any) -> None:
     """Add the ``ode`` subcommand to the top-level CLI."""
     from bifsnn.cli.common import add_run_arguments
+    from bifsnn.reduction.model import CLOSURES
 
     p = subparsers.add_parser(
         "ode",
@@ -51,6 +52,12 @@ def register(subparsers: Any) -> None:
                    "1e-3 for the ODE)")
     p.add_argument("--window-ms", type=positive_float, default=None,
                    help="window h, ms (default: dt)")
+    p.add_argument("--closure", choices=CLOSURES, default="paper",
+                   help="ODE closure: the published reduction ('paper') or per-bin conditional "
+                   "means of the pending input ('conditional'; ODE only)")
+    p.add_argument("--coupling", type=nonneg_float, default=1.0,
+                   help="conditional closure: covariance coupling kappa (0 = the paper's "
+                   "closure)")
     p.add_argument("--no-rate-lag", action="store_true",
                    help="map: drive the moments with this step's rate (Euler step of the ODE)")
     p.add_argument("--finite-size-noise", action="store_true",
@@ -79,6 +86,9 @@ def _cmd_ode(args: argparse.Namespace) -> int:
         raise CliError("--finite-size-noise", "applies only to --form ode")
     if args.seed is not None and not args.finite_size_noise:
         raise CliError("--seed", "applies only with --finite-size-noise")
+    if args.closure != "paper" and (args.form != "ode" or args.finite_size_noise):
+        raise CliError("--closure", f"{args.closure} applies only to --form ode without "
+                       "--finite-size-noise (the map and the SDE exist for 'paper' only)")
     params = params_from_args(args)
     step_ms = args.window_ms if (args.form == "map" and args.window_ms) else params.dt
     check_times(args.t_ms, args.transient_ms, dt_ms=step_ms)
@@ -98,7 +108,7 @@ def _cmd_ode(args: argparse.Namespace) -> int:
         params=params, dv=args.dv, v_min=args.v_min, bin_rule=rule, eps=args.eps,
         h_min=args.h_min,
         delta=args.delta if args.delta is not None else (0.0 if args.form == "map" else 1e-3),
-        h=args.window_ms, outflow=args.outflow,
+        h=args.window_ms, outflow=args.outflow, closure=args.closure, coupling=args.coupling,
     )
     if args.finite_size_noise:
         from bifsnn.reduction.noise import simulate_sde

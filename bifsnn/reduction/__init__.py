@@ -37,6 +37,7 @@ from bifsnn.reduction.equilibria import EquilibriumResult, find_equilibrium
 from bifsnn.reduction.integrate import simulate_map, simulate_ode
 from bifsnn.reduction.model import (
     BIN_RULES,
+    CLOSURES,
     OUTFLOWS,
     PARAM_INDEX,
     MarkovModelDef,
@@ -46,6 +47,7 @@ from bifsnn.reduction.problem import NetworkProblem, network_problem
 
 __all__ = [
     "BIN_RULES",
+    "CLOSURES",
     "OUTFLOWS",
     "PARAM_INDEX",
     "EquilibriumResult",

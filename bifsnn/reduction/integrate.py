@@ -66,6 +66,9 @@ def simulate_map(
     """
     m = _as_model(model)
     d = m.definition
+    if d.closure != "paper":
+        raise ValueError(f"closure = {d.closure!r}: the reference map exists for the 'paper' "
+                         "closure only (use simulate_ode)")
     h = d.window_ms
     n = _n_steps(t_ms, h)
     every = _record_every(record_every_ms, h)
@@ -239,6 +242,7 @@ def _single_thread_blas() -> Any:
 def _options(d: MarkovModelDef, **kw: Any) -> dict[str, Any]:
     opts: dict[str, Any] = {
         "bin_rule": d.bin_rule,
+        "closure": d.closure,
         "dv": d.dv,
         "v_min": d.v_min,
         "K": d.K,

@@ -28,11 +28,17 @@ __all__ = [
     "ReducedModel",
     "PARAM_INDEX",
     "BIN_RULES",
+    "CLOSURES",
     "OUTFLOWS",
 ]
 
 #: Within-bin density rules (the one definition; ``symbolic`` and ``codegen`` use it).
 BIN_RULES = ("reference", "smooth")
+#: Closures of the binned model: "paper" (the published reduction: every neuron's pending
+#: input is an independent draw from the population's distribution) and "conditional" (each
+#: voltage bin also carries the total pending E and I input of its neurons, so the input a bin
+#: receives is conditioned on its voltage; see MarkovModelDef).
+CLOSURES = ("paper", "conditional")
 #: Refractory outflow of the map: "clean" R h / tau_R; "published" |(n_f - R'/tau_R) h|.
 OUTFLOWS = ("clean", "published")
 
@@ -68,6 +74,17 @@ class MarkovModelDef:
     (delta = 0: exact A/n, midpoint for empty bins).  ``h`` is the window (ms; None: params.dt).
     ``outflow`` is the map's refractory outflow ("clean" or "published").  ``sigma_floor``
     keeps sigma = sqrt(var + floor^2) > 0 smoothly when the drive variance vanishes.
+
+    ``closure`` = "paper" is the published reduction (state 4K + 8).  "conditional" (state
+    8K + 8) adds, per population Q, pathway QX and bin j, the total pending count B_j of the
+    bin's neurons: the bin's drift uses the conditional mean H_j = B_j / n_j (regularised
+    like Vbar, -> m_QX for empty bins) instead of the population mean, its noise the
+    within-bin variance w = v - (between-compartment variance of the H_j) (smoothly floored
+    at 0 with ``w_floor``), and B moves with the neurons: a bin's movers carry
+    B_j P_jl + n_j kappa w dmu/dH dP_jl/dmu (Stein's identity for a Gaussian spread of H in
+    the bin: neurons with less inhibition move up more), B decays and is born like the
+    moments, and refractory neurons return theirs to the reset bin.  ``coupling`` is kappa:
+    with 0 the manifold B_j = m n_j is invariant and the closure is exactly "paper".
     """
 
     params: NetworkParams = field(default_factory=NetworkParams)
@@ -80,12 +97,16 @@ class MarkovModelDef:
     h: float | None = None
     outflow: str = "clean"
     sigma_floor: float = 1e-6
+    closure: str = "paper"
+    coupling: float = 1.0
+    w_floor: float = 1e-6
 
     def __post_init__(self) -> None:
         if not isinstance(self.params, NetworkParams):
             raise ParameterError(f"params = {self.params!r} must be a NetworkParams")
         M = self.params.M
-        for name in ("dv", "v_min", "eps", "h_min", "delta", "sigma_floor"):
+        for name in ("dv", "v_min", "eps", "h_min", "delta", "sigma_floor", "coupling",
+                     "w_floor"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
                 raise _bad(name, v, "a finite number")
@@ -108,6 +129,12 @@ class MarkovModelDef:
                        f"> -M_r = {-self.params.M_r} (the inhibitory reversal potential)")
         if self.bin_rule not in BIN_RULES:
             raise _bad("bin_rule", self.bin_rule, f"one of {BIN_RULES}")
+        if self.closure not in CLOSURES:
+            raise _bad("closure", self.closure, f"one of {CLOSURES}")
+        if self.coupling < 0:
+            raise _bad("coupling", self.coupling, ">= 0")
+        if self.w_floor < 0:
+            raise _bad("w_floor", self.w_floor, ">= 0")
         if self.outflow not in OUTFLOWS:
             raise _bad("outflow", self.outflow, f"one of {OUTFLOWS}")
         if self.bin_rule == "smooth":
@@ -149,7 +176,7 @@ class MarkovModelDef:
     # ----------------------------------------------------------------- state layout
     @property
     def n_state(self) -> int:
-        return 4 * self.K + 8
+        return (8 if self.closure == "conditional" else 4) * self.K + 8
 
     def slice(self, quantity: str, pop: str) -> slice:
         """Slice of x holding ``quantity`` ("n" or "A") of population ``pop`` ("E" or "I")."""
@@ -160,6 +187,33 @@ class MarkovModelDef:
         K = self.K
         start = 2 * K * POPULATIONS.index(pop) + (K if quantity == "A" else 0)
         return slice(start, start + K)
+
+    def slice_pending(self, pathway: str) -> slice:
+        """Slice of x holding the per-bin pending totals B of ``pathway`` (conditional
+        closure only; pathway "EI" = onto E from I)."""
+        if self.closure != "conditional":
+            raise ValueError(f"closure = {self.closure!r} has no per-bin pending totals")
+        if pathway not in PATHWAYS:
+            raise ValueError(f"pathway = {pathway!r} must be one of {PATHWAYS}")
+        start = 4 * self.K + 8 + PATHWAYS.index(pathway) * self.K
+        return slice(start, start + self.K)
+
+    def extend_state(self, x: np.ndarray) -> np.ndarray:
+        """A paper-closure state (4K + 8) as a state of this definition: for the conditional
+        closure every bin gets the population mean pending input (B_j = m n_j)."""
+        x = np.asarray(x, dtype=float)
+        if x.shape == (self.n_state,):
+            return x.copy()
+        K = self.K
+        if x.shape != (4 * K + 8,):
+            raise ValueError(f"x has shape {x.shape}; expected ({4 * K + 8},) or "
+                             f"({self.n_state},)")
+        out = np.zeros(self.n_state)
+        out[: 4 * K + 8] = x
+        for pw in PATHWAYS:
+            out[self.slice_pending(pw)] = x[self.moment_index("m", pw)] * x[
+                self.slice("n", pw[0])]
+        return out
 
     def moment_index(self, quantity: str, pathway: str) -> int:
         """Index in x of moment ``quantity`` ("m" or "v") of ``pathway`` ("EE", "EI", ...)."""
@@ -178,6 +232,9 @@ class MarkovModelDef:
                 names += [f"{qty}_{pop}[{j}]" for j in range(self.K)]
         for pw in PATHWAYS:
             names += [f"m_{pw}", f"v_{pw}"]
+        if self.closure == "conditional":
+            for pw in PATHWAYS:
+                names += [f"B_{pw}[{j}]" for j in range(self.K)]
         return names
 
     # ----------------------------------------------------------------- vectors
@@ -193,7 +250,8 @@ class MarkovModelDef:
 
     def option_vector(self) -> np.ndarray:
         return np.array([self.eps, self.h_min, self.delta, self.sigma_floor,
-                         self.params.V_reset, float(self.reset_bin)])
+                         self.params.V_reset, float(self.reset_bin),
+                         float(CLOSURES.index(self.closure)), self.coupling, self.w_floor])
 
     def initial_state(self) -> np.ndarray:
         """Everybody non-refractory at V_reset, no pending spikes (the SNN's initial state)."""
@@ -348,7 +406,8 @@ class ReducedModel:
         return ODEProblem(
             f=f, x0=x0, p0=self.pv[:-1].copy(), param=param, dfdx=dfdx, dfdp=dfdp,
             param_names=list(PARAM_INDEX), x_names=self.definition.state_names,
-            name=f"reduced ODE ({self.definition.bin_rule} rule)",
+            name=f"reduced ODE ({self.definition.bin_rule} rule, "
+                 f"{self.definition.closure} closure)",
         )
 
     def param_value(self, name: str) -> float:

@@ -16,9 +16,13 @@ Pieces (each a function returning a tuple):
 * ``drift_dp(...)`` -> derivatives of mu and sigma in the network parameters;
 * ``kcore(x, a, b, mu, sig, al, be, PA, pA, PB, pB)`` -> F(x), M1(x) (section 4), with the
   normal cdf / pdf at al, be passed in (computed once per edge with ``math.erfc``/``exp``);
-* ``kcore_grad(...)`` -> F, M1 and their derivatives in (a, b, mu, sig);
+* ``kcore_grad(...)`` -> F, M1 and their derivatives in (a, b, mu, sig); ``kcore_rho`` and
+  ``kcore_rho_grad`` the same plus the density rho(x) = dF/dx and its derivatives (for the
+  conditional closure);
 * ``moment_rhs(m, v, f, p, tau)`` -> the two moment equations of section 2 and all their
-  partial derivatives.
+  partial derivatives;
+* ``cond_mean``, ``disp_term``, ``wplus``, ``stein``: the conditional closure (see
+  :func:`_conditional`).
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from bifsnn.reduction.model import BIN_RULES
 __all__ = ["GENERATOR_VERSION", "generated_functions", "BIN_RULES"]
 
 #: Bump when the generated code changes meaning (it is part of the cache key).
-GENERATOR_VERSION = "4"
+GENERATOR_VERSION = "5"
 
 #: Minimum width of the reference rule's uniform density when Vbar sits on an edge.
 REFERENCE_MIN_WIDTH = 1e-4
@@ -166,6 +170,8 @@ def _kernel() -> tuple[str, str]:
     M1 = sig / (b - a) * (
         x * (psi(al) - psi(be)) - sig * (psi2(al) - psi2(be)) - sig * (Phi(al) - Phi(be))
     )
+    # density of V' at x (= dF/dx = -dF/dmu): the conditional closure's covariance flux
+    rho = (Phi(al) - Phi(be)) / (b - a)
     repl = {Phi(al): PA, phi(al): pA, Phi(be): PB, phi(be): pB}
 
     def finish(e: sp.Expr) -> sp.Expr:
@@ -177,9 +183,13 @@ def _kernel() -> tuple[str, str]:
     values = [finish(F), finish(M1)]
     grads = [finish(sp.diff(F, v)) for v in vars_] + [finish(sp.diff(M1, v)) for v in vars_]
     args = [x, a, b, mu, sig, al_s, be_s, PA, pA, PB, pB]
+    rgrads = [finish(sp.diff(rho, v)) for v in vars_]
     return (
-        _function_source("kcore", args, values),
-        _function_source("kcore_grad", args, values + grads),
+        _function_source("kcore", args, values)
+        + "\n\n" + _function_source("kcore_rho", args, values + [finish(rho)]),
+        _function_source("kcore_grad", args, values + grads)
+        + "\n\n" + _function_source("kcore_rho_grad", args,
+                                      values + grads + [finish(rho)] + rgrads),
     )
 
 
@@ -191,6 +201,40 @@ def _moments() -> str:
     for e in (dm, dv):
         outs += [sp.diff(e, s) for s in (m, v, f, p, tau)]
     return _function_source("moment_rhs", [m, v, f, p, tau], outs)
+
+
+def _conditional() -> str:
+    """Pieces of the conditional closure (per-bin conditional means of the pending input).
+
+    * ``cond_mean(n, B, m, delta)``: regularised conditional mean m + (B - n m) n/(n^2 +
+      delta^2) of the pending count of the neurons of a bin (B: their total), -> B/n for
+      occupied bins and -> the population mean m for empty ones; and d/d(n, B, m);
+    * ``disp_term(n, B, m, delta)``: (B - n m)^2 n/(n^2 + delta^2), a compartment's share of
+      N times the between-compartment variance of the conditional means; and d/d(n, B, m);
+    * ``wplus(w, phi)``: smooth max(w, 0) = (w + sqrt(w^2 + phi^2))/2 and its derivative;
+    * ``stein(V, wE, wI, SE, SI, tauE, tauI, M, Mr, h, kappa)``: covariance-flux
+      coefficients sX = kappa wX dmu/dH_X (dmu/dH_E = h SE/tauE, dmu/dH_I = -h SI c(V)/tauI),
+      and their derivatives in (V, wE, wI) and in (SE, SI, tauE, tauI, Mr, h).
+    """
+    n, B, m, delta, w, ph = sp.symbols("n B m delta w phi", real=True)
+    H = m + (B - n * m) * n / (n**2 + delta**2)
+    G = (B - n * m) ** 2 * n / (n**2 + delta**2)
+    wp = (w + sp.sqrt(w**2 + ph**2)) / 2
+    V, wE, wI, SE, SI, tauE, tauI, M, Mr, h, kap = sp.symbols(
+        "V wE wI SE SI tauE tauI M Mr h kappa", real=True)
+    c = (V + Mr) / (M + Mr)
+    sE = kap * wE * h * SE / tauE
+    sI = -kap * wI * h * SI * c / tauI
+    outs = [sE, sI, sp.diff(sI, V), sp.diff(sE, wE), sp.diff(sI, wI)]
+    outs += [sp.diff(e, q) for e in (sE, sI) for q in (SE, SI, tauE, tauI, Mr, h)]
+    return "\n\n".join([
+        _function_source("cond_mean", [n, B, m, delta],
+                         [H, sp.diff(H, n), sp.diff(H, B), sp.diff(H, m)]),
+        _function_source("disp_term", [n, B, m, delta],
+                         [G, sp.diff(G, n), sp.diff(G, B), sp.diff(G, m)]),
+        _function_source("wplus", [w, ph], [wp, sp.diff(wp, w)]),
+        _function_source("stein", [V, wE, wI, SE, SI, tauE, tauI, M, Mr, h, kap], outs),
+    ])
 
 
 def generated_functions(rule: str) -> str:
@@ -207,5 +251,6 @@ def generated_functions(rule: str) -> str:
         kcore,
         kcore_grad,
         _moments(),
+        _conditional(),
     ]
     return "\n\n".join(parts)
