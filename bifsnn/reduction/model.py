@@ -156,6 +156,7 @@ class MarkovModelDef:
     # ----------------------------------------------------------------- grid
     @property
     def window_ms(self) -> float:
+        """The window h of the Markov approximation, ms (params.dt unless h is set)."""
         return float(self.params.dt if self.h is None else self.h)
 
     @property
@@ -165,17 +166,20 @@ class MarkovModelDef:
 
     @property
     def edges(self) -> np.ndarray:
+        """Bin edges, K + 1 values from v_min to the threshold M."""
         e = self.v_min + self.dv * np.arange(self.K + 1)
         e[-1] = self.params.M
         return e
 
     @property
     def reset_bin(self) -> int:
+        """Index of the bin holding the reset potential."""
         return min(int(math.floor((self.params.V_reset - self.v_min) / self.dv)), self.K - 1)
 
     # ----------------------------------------------------------------- state layout
     @property
     def n_state(self) -> int:
+        """Dimension of the reduced state (4 K + 8 for the paper's closure, 8 K + 8 conditional)."""
         return (8 if self.closure == "conditional" else 4) * self.K + 8
 
     def slice(self, quantity: str, pop: str) -> slice:
@@ -249,6 +253,7 @@ class MarkovModelDef:
         return pv
 
     def option_vector(self) -> np.ndarray:
+        """Numerical options passed to the compiled code (smoothing, reset, closure, coupling)."""
         return np.array([self.eps, self.h_min, self.delta, self.sigma_floor,
                          self.params.V_reset, float(self.reset_bin),
                          float(CLOSURES.index(self.closure)), self.coupling, self.w_floor])
@@ -276,6 +281,7 @@ class MarkovModelDef:
         return replace(self, params=params, **{k: v for k, v in own.items() if k != "params"})
 
     def compile(self) -> ReducedModel:
+        """Generate (or load from the cache) and compile the model's code: a ReducedModel."""
         return ReducedModel(self)
 
 
@@ -309,6 +315,7 @@ class ReducedModel:
 
     @property
     def n_state(self) -> int:
+        """Dimension of the reduced state."""
         return self.definition.n_state
 
     def _check(self, x: np.ndarray) -> np.ndarray:
@@ -324,6 +331,7 @@ class ReducedModel:
         return out
 
     def rhs_and_rates(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Right-hand side f(x) and the firing rates (f_E, f_I) in spikes/ms, in one call."""
         out = np.empty(self.n_state)
         fr = self.module.rhs(self._check(x), self.pv, self.edges, self.opt, out,
                              self._F, self._M1)
