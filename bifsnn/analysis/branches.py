@@ -144,7 +144,8 @@ def _chunked(first: Callable[[Any], Any], p_range, o, side, max_steps, label, sa
     chunks: list[Any] = []
     steps = 0
     complete, message = False, ""
-    target = ("2 side distances past the loss of stability, or the range end"
+    target = ("2 side distances (parameter path length) past the loss of stability, or the "
+              "range end"
               if o.until_unstable else "the range end")
     t0 = time.perf_counter()
     while True:
@@ -193,9 +194,11 @@ def _chunked(first: Callable[[Any], Any], p_range, o, side, max_steps, label, sa
 
 
 def _past_loss(p: np.ndarray, stab: np.ndarray, dist: float) -> bool:
-    for j in range(1, len(stab)):
+    """Has the branch run ``dist`` in parameter path length (folds included) since it last
+    lost stability, without regaining it?"""
+    for j in range(len(stab) - 1, 0, -1):
         if stab[j - 1] and not stab[j]:
-            return bool(not stab[j:].any() and abs(p[-1] - p[j]) >= dist)
+            return bool(not stab[j:].any() and np.abs(np.diff(p[j:])).sum() >= dist)
     return False
 
 
