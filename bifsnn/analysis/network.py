@@ -63,11 +63,11 @@ class AnalysisOptions:
     t_ms: float = 1500.0
     cycles: str = "first"  # "none", "first" (first Hopf point), "all"
     period_doubling: bool = True
-    cycle_steps: int = 60
-    pd_steps: int = 40
-    chunk_steps: int = 6
+    cycle_steps: int = 70
+    pd_steps: int = 30
+    chunk_steps: int = 8
     until_unstable: bool = True  # cycle branches stop 2 side distances after losing stability
-    ntst: int = 30
+    ntst: int = 20  # the period-doubled cycle gets twice as many intervals
     max_steps: int = 400
     workers: int = 2
     ode_t_ms: float = 800.0
