@@ -61,7 +61,7 @@ def test_report_and_files(analysis, tmp_path):
 def test_branch_stopped_early_is_not_success():
     """A cycle branch that runs out of steps inside the range: status 'stopped early',
     success False, and the report says so."""
-    o = replace(SMALL, cycles="first", cycle_steps=2, chunk_steps=2, n_scan=0,
+    o = replace(SMALL, cycles="first", cycle_steps=2, n_scan=0,
                 verify=replace(SMALL.verify, n_along=0))
     a = analyse_network(NetworkParams(), "p_EI", (0.45, 0.6), options=o, log=None)
     assert a.status == "stopped early" and not a.success
