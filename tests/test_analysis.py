@@ -61,7 +61,7 @@ def test_report_and_files(analysis, tmp_path):
 def test_branch_stopped_early_is_not_success():
     """A cycle branch that runs out of steps inside the range: status 'stopped early',
     success False, and the report says so."""
-    o = replace(SMALL, cycles="first", cycle_steps=2, chunk_steps=2, n_scan=0,
+    o = replace(SMALL, cycles="first", cycle_steps=2, n_scan=0,
                 verify=replace(SMALL.verify, n_along=0))
     a = analyse_network(NetworkParams(), "p_EI", (0.45, 0.6), options=o, log=None)
     assert a.status == "stopped early" and not a.success
@@ -125,3 +125,15 @@ def test_main_job_end_to_end(tmp_path):
     kinds = {b["kind"] for b in data["boundaries"]}
     assert {"synchrony_onset", "alternation_onset"} <= kinds
     assert data["verdicts"] and data["summary"]
+
+
+def test_cycle_target_counts_parameter_path_length_through_folds():
+    """A cycle branch that loses stability and folds back (LPC) reaches its target once its
+    parameter path length since the loss is 2 side distances, though p never gets that far."""
+    from bifsnn.analysis.branches import _past_loss
+
+    p = np.array([0.5, 0.6, 0.78, 0.80, 0.84, 0.82, 0.78])
+    stable = np.array([1, 1, 1, 0, 0, 0, 0], bool)
+    assert _past_loss(p, stable, 0.08)
+    assert not _past_loss(p[:5], stable[:5], 0.08)
+    assert not _past_loss(p, np.ones(7, bool), 0.01)

@@ -134,68 +134,44 @@ def _cycle_from_pd(problem, chain, pd, p_range, o, side, say, messages):
 
 
 def _chunked(first: Callable[[Any], Any], p_range, o, side, max_steps, label, say, messages):
-    """Continue in chunks of ``o.chunk_steps`` (progress on ``say``), each from the previous
-    chunk's end point; with ``o.until_unstable`` stop 2 side distances after the branch lost
-    stability (its stated target), else at the end of the range.  Exceptions end the chain
-    with the chunks so far (reported, not raised)."""
-    from bifsnn.continuation import continue_cycles
-
-    lo, hi = p_range
-    chunks: list[Any] = []
-    steps = 0
-    complete, message = False, ""
-    target = ("2 side distances past the loss of stability, or the range end"
-              if o.until_unstable else "the range end")
+    """One ``continue_cycles`` run of up to ``max_steps`` steps (not restarted in chunks: a
+    restart without the tangent can jump between the sheets of a fold).  With
+    ``o.until_unstable`` the stated target is 2 side distances of parameter path length past
+    the loss of stability (a run that ends on max_steps beyond it is complete), else the end
+    of the range.  Exceptions end the branch with a message (reported, not raised)."""
+    target = ("2 side distances (parameter path length) past the loss of stability, or the "
+              "range end" if o.until_unstable else "the range end")
+    say(f"{label}: continuing (up to {max_steps} steps; about 1-3 s CPU per step)...")
     t0 = time.perf_counter()
-    while True:
-        n = min(o.chunk_steps, max_steps - steps)
-        if n <= 0:
-            complete, message = False, (f"max_steps={max_steps} reached at "
-                                        f"{float(chunks[-1].param_values[-1]):.4g} "
-                                        f"inside [{lo:g}, {hi:g}]")
-            break
-        try:
-            if not chunks:
-                cb = first(_cycle_opts(o, p_range, n, _CYCLE_DS, 1))
-            else:
-                last = chunks[-1]
-                pv = last.param_values
-                direction = 1 if pv[-1] >= pv[-2] else -1
-                ds = float(last.extra["ds"][-1])
-                ds = ds if math.isfinite(ds) and ds > 0 else _CYCLE_DS
-                cb = continue_cycles(last, last.points("EP")[-1],
-                                     _cycle_opts(o, p_range, n, ds, direction))
-        except Exception as exc:  # numerical failure: report and keep the partial chain
-            complete, message = False, f"{type(exc).__name__}: {exc}"
-            messages.append(f"{label}: {message}")
-            break
-        if len(cb) == 0 or (chunks and len(cb) < 2):
-            complete, message = False, f"no progress: {cb.message}"
-            break
-        chunks.append(cb)
-        steps += n
-        chain = CycleChain(chunks, False, "", target)
-        found = ", ".join(f"{t} {v:.4g}" for t, v, *_ in chain.specials()) or "none"
-        say(f"{label}: {len(chain.rows)} points up to {chain.p[-1]:.4g} "
-            f"({'stable' if chain.stable[-1] else 'unstable'}), special points: {found}  "
-            f"[{time.perf_counter() - t0:.0f} s]")
-        if cb.status != "max_steps":
-            complete, message = bool(cb.success), cb.message
-            break
-        if o.until_unstable and _past_loss(chain.p, chain.stable, 2 * side):
-            complete, message = True, (f"target reached: {2 * side:.3g} past the loss of "
-                                       f"stability")
-            break
-    if not chunks:
-        messages.append(f"{label}: no cycle computed ({message})")
+    try:
+        cb = first(_cycle_opts(o, p_range, max_steps, _CYCLE_DS, 1))
+    except Exception as exc:  # numerical failure: report, no branch
+        messages.append(f"{label}: {type(exc).__name__}: {exc}")
+        say(messages[-1])
         return None
-    return CycleChain(chunks, complete, message, target)
+    if len(cb) == 0:
+        messages.append(f"{label}: no cycle computed ({cb.message})")
+        return None
+    chain = CycleChain([cb], False, "", target)
+    if cb.status == "max_steps":
+        done = o.until_unstable and _past_loss(chain.p, chain.stable, 2 * side)
+        message = (f"target reached ({cb.message})" if done else
+                   f"{cb.message} at {chain.p[-1]:.4g}, inside [{p_range[0]:g}, "
+                   f"{p_range[1]:g}] before the target")
+    else:
+        done, message = bool(cb.success), cb.message
+    found = ", ".join(f"{t} {v:.4g}" for t, v, *_ in chain.specials()) or "none"
+    say(f"{label}: {len(chain.rows)} points, {chain.p.min():.4g} to {chain.p.max():.4g}, "
+        f"special points: {found}; {message}  [{time.perf_counter() - t0:.0f} s]")
+    return CycleChain([cb], done, message, target)
 
 
 def _past_loss(p: np.ndarray, stab: np.ndarray, dist: float) -> bool:
-    for j in range(1, len(stab)):
+    """Has the branch run ``dist`` in parameter path length (folds included) since it last
+    lost stability, without regaining it?"""
+    for j in range(len(stab) - 1, 0, -1):
         if stab[j - 1] and not stab[j]:
-            return bool(not stab[j:].any() and abs(p[-1] - p[j]) >= dist)
+            return bool(not stab[j:].any() and np.abs(np.diff(p[j:])).sum() >= dist)
     return False
 
 

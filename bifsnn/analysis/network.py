@@ -63,11 +63,10 @@ class AnalysisOptions:
     t_ms: float = 1500.0
     cycles: str = "first"  # "none", "first" (first Hopf point), "all"
     period_doubling: bool = True
-    cycle_steps: int = 60
-    pd_steps: int = 40
-    chunk_steps: int = 6
+    cycle_steps: int = 55
+    pd_steps: int = 25
     until_unstable: bool = True  # cycle branches stop 2 side distances after losing stability
-    ntst: int = 30
+    ntst: int = 20  # the period-doubled cycle gets twice as many intervals
     max_steps: int = 400
     workers: int = 2
     ode_t_ms: float = 800.0
@@ -93,7 +92,7 @@ class AnalysisOptions:
         if not (isinstance(self.ode_integrations, int) and self.ode_integrations >= 0):
             raise ParameterError(f"ode_integrations = {self.ode_integrations!r} must be an "
                                  "integer >= 0")
-        for name in ("cycle_steps", "pd_steps", "chunk_steps", "max_steps", "workers", "ntst"):
+        for name in ("cycle_steps", "pd_steps", "max_steps", "workers", "ntst"):
             v = getattr(self, name)
             if not (isinstance(v, int) and v >= 1):
                 raise ParameterError(f"{name} = {v!r} must be an integer >= 1")

@@ -181,6 +181,7 @@ def plot_analysis(a: Any, path: str | Path) -> Any:
     ax.set_xlim(lo, hi)
     ax.set_ylabel("E rate (Hz per neuron)")
     ax.set_yscale("symlog", linthresh=20)
+    ax.set_ylim(bottom=0)  # rates are >= 0: no negative decades
     ax.set_xlabel(a.param)
     ax.legend(fontsize=7, loc="lower left", ncol=2, framealpha=0.85)
     title = f"Reduced ODE ({a.bin_rule} rule) against the SNN, N_E = {a.params.N_E}"
