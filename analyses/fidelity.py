@@ -211,8 +211,8 @@ def _fmt(x: float, f: str = ".3g") -> str:
 
 def write_report(closure: str, cells: list[dict], sims: dict, args: argparse.Namespace,
                  cpu: dict[str, float]) -> str:
-    from bifsnn._figures import save_figure, subplots
-    from bifsnn._files import atomic_write_text
+    from bifsnn.network.plots import save_figure, subplots
+    from bifsnn.network.results import atomic_write_text
 
     sc = score(cells, sims)
     tag = closure + ("_quick" if args.quick else "")
@@ -321,9 +321,11 @@ def main(argv: list[str] | None = None) -> int:
             r = j.result()
             cache["cells"][f"{r['p_EI']:g},{r['tau_EE']:g}"] = r
         if sim_jobs:
-            from bifsnn._files import atomic_write_text, json_default
+            from bifsnn.network.results import atomic_write_text
 
-            atomic_write_text(cache_path, json.dumps(cache, default=json_default, indent=1))
+            atomic_write_text(cache_path, json.dumps(
+                cache, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o),
+                indent=1))
         sims = {c: cache["cells"][f"{c[0]:g},{c[1]:g}"] for c in cells}
         cpu["sim"] = sum(s["cpu_s"] for s in sims.values())
         for cl, jobs in ode_jobs.items():

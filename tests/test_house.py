@@ -101,3 +101,20 @@ def test_analysis_scripts_are_short_and_use_public_api_only():
                     f"{path.name} imports private {node.module} {private}")
             if isinstance(node, ast.Import):
                 assert not any("._" in a.name for a in node.names if a.name.startswith("bifsnn"))
+
+
+def test_every_public_function_class_and_method_has_a_docstring():
+    missing = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE)
+        if any(part.startswith("_") and part != "__init__.py" for part in rel.parts):
+            continue  # private modules (kernels, templates, ground floor helpers)
+        for node in ast.parse(path.read_text()).body:
+            if not isinstance(node, ast.FunctionDef | ast.ClassDef) or node.name.startswith("_"):
+                continue
+            members = [node] + [m for m in getattr(node, "body", [])
+                                if isinstance(m, ast.FunctionDef) and not m.name.startswith("_")]
+            missing += [f"{rel}:{m.lineno} {m.name}" for m in members
+                        if ast.get_docstring(m) is None
+                        and not (m is not node and isinstance(node, ast.FunctionDef))]
+    assert not missing, "no docstring: " + ", ".join(missing)

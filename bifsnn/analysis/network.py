@@ -181,6 +181,7 @@ class NetworkAnalysis:
 
     @property
     def message(self) -> str:
+        """What went wrong, joined; 'completed' when nothing did."""
         return "; ".join(self.messages) if self.messages else "completed"
 
     def to_dict(self) -> dict[str, Any]:

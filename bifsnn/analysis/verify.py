@@ -345,6 +345,7 @@ class Verification:
                 f"{nb} of {len(self.boundaries)} boundaries agree")
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready verification: summary line, options, verdicts, boundaries, dt/2 controls."""
         o = asdict(self.options)
         return {
             "summary": self.summary_line(),

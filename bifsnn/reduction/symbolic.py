@@ -45,6 +45,7 @@ class Phi(sp.Function):
     """Standard normal cdf (kept unevaluated so that derivatives stay compact)."""
 
     def fdiff(self, argindex: int = 1) -> sp.Expr:
+        """d Phi / dt = phi (the standard normal pdf)."""
         return phi(self.args[0])
 
 
@@ -52,6 +53,7 @@ class phi(sp.Function):  # noqa: N801 - mathematical notation
     """Standard normal pdf."""
 
     def fdiff(self, argindex: int = 1) -> sp.Expr:
+        """d phi / dt = -t phi(t)."""
         t = self.args[0]
         return -t * phi(t)
 
