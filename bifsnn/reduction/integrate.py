@@ -10,13 +10,13 @@ final state (``final_state``); state labels are in ``options["state_names"]``.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from typing import Any
 
 import numpy as np
 
+from bifsnn.continuation.linalg import blas_single_thread
 from bifsnn.network.results import SimulationResult
 from bifsnn.reduction.model import MarkovModelDef, ReducedModel
 
@@ -215,7 +215,9 @@ def _solve_stiff(
     t_grid = np.arange(n + 1) * dt
     atol_v = np.full(nx + 2, atol)
     atol_v[nx:] = 1e6  # cumulative counts: not error-controlled (their rate is)
-    with _single_thread_blas():
+    # BLAS held to one thread: the ~150 x 150 LU factorisations of the stiff solvers run
+    # ~50x slower multi-threaded on a loaded 2-core machine (25 ms vs 0.5 ms)
+    with blas_single_thread():
         sol = solve_ivp(fun, (0.0, t_grid[-1]), y0, method=method, jac=jac, t_eval=t_grid,
                         rtol=rtol, atol=atol_v)
     n_done = sol.y.shape[1] - 1
@@ -226,17 +228,6 @@ def _solve_stiff(
     xf = ys[-1] if n_done >= 0 else x
     stats = {"n_fev": int(sol.nfev), "n_jev": int(sol.njev), "n_lu": int(sol.nlu)}
     return cum, states, xf, bool(sol.success), str(sol.message), n_done, stats
-
-
-def _single_thread_blas() -> Any:
-    """Limit BLAS to one thread: the ~150 x 150 LU factorisations of the stiff solvers run
-    ~50x slower with a multi-threaded OpenBLAS on a loaded machine (measured: 25 ms vs
-    0.5 ms).  Uses threadpoolctl when installed, otherwise does nothing."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - optional
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _options(d: MarkovModelDef, **kw: Any) -> dict[str, Any]:
