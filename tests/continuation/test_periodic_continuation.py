@@ -290,3 +290,32 @@ def test_both_sides_from_a_cycle_merges_two_runs():
     assert np.all(np.diff(p) > 0)  # from the -direction end to the +direction end
     assert abs(p[4] - up.param_values[-1]) < 1e-12
     assert np.abs(radius(both) - np.sqrt(p)).max() < 1e-7
+
+
+def test_cycle_branch_ends_exactly_on_its_parameter_bound():
+    """The last cycle lies on p_max (located along the last step), not one step past it."""
+    import numpy as np
+
+    from bifsnn.continuation import (
+        Collocation,
+        ContinuationOptions,
+        ODEProblem,
+        continue_cycles,
+        continue_equilibria,
+    )
+
+    def brusselator(x, p):
+        a, b = p
+        return np.array([a - (b + 1) * x[0] + x[0] ** 2 * x[1], b * x[0] - x[0] ** 2 * x[1]])
+
+    prob = ODEProblem(brusselator, x0=[1.0, 1.0], p0=[1.0, 1.0], param="b",
+                      param_names=("a", "b"))
+    eq = continue_equilibria(prob, ContinuationOptions(ds=0.01, ds_max=0.1, p_max=3.0))
+    po = continue_cycles(eq, eq.points("H")[0],
+                         ContinuationOptions(ds=0.1, max_steps=60, p_max=2.5),
+                         Collocation(ntst=20))
+    assert po.success and po.status == "bound"
+    assert abs(po.param_values[-1] - 2.5) < 1e-9
+    assert np.all(po.param_values <= 2.5 + 1e-9)
+    assert po.points("EP")[-1].param == po.param_values[-1]
+    assert po.stable[-1] and po.multipliers[-1] is not None

@@ -238,6 +238,34 @@ class _Stepper:
         return None, max_iter, "Newton did not converge"
 
 
+def _land_on_bound(st: _Stepper, X0: np.ndarray, tau0: np.ndarray, ds: float, bound: float,
+                   opts: ContinuationOptions, floquet: bool
+                   ) -> tuple[np.ndarray, FloquetResult | None, float] | None:
+    """The cycle where the step from X0 crosses p = bound (a zero of p(s) - bound along the
+    step, by the engine's zero locator), with its multipliers; None if it cannot be found."""
+
+    def value_at(s: float):
+        Xs, _, _ = st.correct(X0 + s * tau0, X0, tau0, s)
+        return None if Xs is None else (float(Xs[-1]) - bound, Xs)
+
+    got = value_at(ds)
+    if got is None:
+        return None
+    scale = max(1.0, abs(bound))
+    s_b, Xb, ok = locate_zero(value_at, 0.0, ds, float(X0[-1]) - bound, got[0],
+                              max_iter=opts.locate_max_iter, ftol=1e-12 * scale,
+                              xtol=1e-13 * max(ds, 1e-12), ends=(X0, got[1]), best=True)
+    if Xb is None or abs(float(Xb[-1]) - bound) > 1e-9 * scale:
+        return None
+    coll = st.coll
+    fl = None
+    if floquet:
+        Ub, Tb, pb = _unpack(Xb, coll)
+        fl = floquet_from_jacobian(coll.jacobian(Ub, Tb, pb, coll.phase_reference(Ub, Tb, pb)),
+                                   coll)
+    return Xb, fl, s_b
+
+
 def _make_point(st: _Stepper, X: np.ndarray, fl: FloquetResult | None, it: int, ds: float):
     U, T, p = _unpack(X, st.coll)
     return CyclePoint(
@@ -432,13 +460,23 @@ def _run(sysobj, start, opts, disc, direction, points, specials, state, finish):
                 specials.append(RawSpecial(kind, len(points) - 1, pnew, Tnew,
                                            None if fl_new is None else fl_new.multipliers,
                                            False, {"unconfirmed": "not located"}))
+        if not (opts.p_min <= pnew <= opts.p_max):
+            # the branch leaves the range inside this step: end it exactly on the bound
+            bound = opts.p_max if pnew > opts.p_max else opts.p_min
+            landed = _land_on_bound(st, X, tau, ds_taken, bound, opts, floquet)
+            if landed is not None:
+                Xb, fl_b, s_b = landed
+                points.append(_make_point(st, Xb, fl_b, it, s_b))
+                return finish(True, "bound", f"parameter left [{opts.p_min}, {opts.p_max}]; "
+                              f"the branch ends on the bound p = {bound:g}")
+            points.append(_make_point(st, Xnew, fl_new, it, ds_taken))
+            return finish(True, "bound", f"parameter left [{opts.p_min}, {opts.p_max}] (the "
+                          "point on the bound could not be computed; the last point lies past it)")
         points.append(_make_point(st, Xnew, fl_new, it, ds_taken))
         X, tau, prev_tau, amp_prev, fl = Xnew, tau_new, tau_new, amp_new, fl_new
         Fref_first = None
 
         # ---- stopping criteria
-        if not (opts.p_min <= pnew <= opts.p_max):
-            return finish(True, "bound", f"parameter left [{opts.p_min}, {opts.p_max}]")
         if Tnew > opts.period_max:
             return finish(True, "stopped", f"period {Tnew:g} exceeds period_max="
                           f"{opts.period_max:g}")
