@@ -243,7 +243,10 @@ def _finite(x: Any) -> Any:
     return x
 
 
-def _check_range(params: NetworkParams, param: str, p_range: Sequence[float] | None) -> tuple:
+def check_range(params: NetworkParams, param: str,
+                p_range: Sequence[float] | None) -> tuple[float, float]:
+    """The validated (lo, hi) of ``param`` (its default range if None); ParameterError names
+    the problem: a parameter that cannot be continued, a bad range, end points out of range."""
     from bifsnn.reduction import PARAM_INDEX
 
     if param not in PARAM_INDEX or param not in NetworkParams.field_names():
@@ -302,7 +305,7 @@ def analyse_network(
     from bifsnn.reduction import network_problem
 
     params = NetworkParams() if params is None else params
-    lo, hi = _check_range(params, param, p_range)
+    lo, hi = check_range(params, param, p_range)
     o = options or AnalysisOptions()
     o.validate()
     say = log or (lambda _msg: None)

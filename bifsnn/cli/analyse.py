@@ -87,11 +87,11 @@ def _options(args: argparse.Namespace) -> Any:
 
 def _cmd_analyse(args: argparse.Namespace) -> int:
     from bifsnn.analysis import analyse_network
-    from bifsnn.analysis.network import _check_range
+    from bifsnn.analysis.network import check_range
 
     params = params_from_args(args)
     options = _options(args)
-    _check_range(params, args.param, args.range)  # errors before any work
+    check_range(params, args.param, args.range)  # errors before any work
     check_output_dir(args.out, overwrite=args.overwrite, expected_bytes=4 * 2**20)
     log = None if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
     t0, c0 = time.perf_counter(), time.process_time()
