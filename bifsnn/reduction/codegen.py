@@ -145,12 +145,17 @@ def load_generated(rule: str) -> ModuleType:
                 path = _fallback_dir() / path.name
                 if not path.exists():
                     atomic_write_text(path, text)
-        name = path.stem
-        spec = importlib.util.spec_from_file_location(name, path)
-        if spec is None or spec.loader is None:  # pragma: no cover
-            raise ImportError(f"cannot import generated module {path}")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
+        module = import_file(path)
         _LOADED[key] = module
         return module
+
+
+def import_file(path: Path) -> ModuleType:
+    """Import the generated Python file ``path`` as the module named by its stem."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    if spec is None or spec.loader is None:  # pragma: no cover
+        raise ImportError(f"cannot import generated module {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = module
+    spec.loader.exec_module(module)
+    return module

@@ -33,9 +33,7 @@ total negative occupancy seen (``max_negative_mass``) and the clipped moments.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import math
-import sys
 import threading
 import time
 from pathlib import Path
@@ -46,6 +44,8 @@ import numpy as np
 
 from bifsnn.network.params import ParameterError
 from bifsnn.network.results import SimulationResult
+from bifsnn.reduction.codegen import import_file
+from bifsnn.reduction.integrate import _as_model
 from bifsnn.reduction.model import MarkovModelDef, ReducedModel
 
 __all__ = ["reactions", "diffusion_matrix", "drift_from_reactions", "simulate_sde"]
@@ -72,26 +72,13 @@ def _kernels(m: ReducedModel) -> ModuleType:
 
             atomic_write_text(path, f"from {gen.__name__} import _source, edge_kernel, rhs\n"
                               + _TEMPLATE.read_text())
-        spec = importlib.util.spec_from_file_location(name, path)
-        if spec is None or spec.loader is None:  # pragma: no cover
-            raise ImportError(f"cannot import generated module {path}")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
+        module = import_file(path)
         _LOADED[name] = module
         return module
 
 
 def _max_reactions(K: int) -> int:
     return 2 * (K * K + K + 1)
-
-
-def _as_model(model: MarkovModelDef | ReducedModel) -> ReducedModel:
-    if isinstance(model, ReducedModel):
-        return model
-    if isinstance(model, MarkovModelDef):
-        return model.compile()
-    raise TypeError(f"model must be a MarkovModelDef or ReducedModel, got {type(model)!r}")
 
 
 def reactions(model: MarkovModelDef | ReducedModel,
