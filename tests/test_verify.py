@@ -2,6 +2,7 @@
 checked against its deterministic version, and a synthetic transition at a known place."""
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from bifsnn.analysis.verify import (
     SpecialPointRecord,
     Trace,
     VerifyOptions,
+    attractor_of,
     locate_transition,
     observe,
     quantity_verdict,
@@ -112,17 +114,70 @@ def test_wrong_predictions_disagree():
     assert b.verdict == DISAGREE and b.distance > 0.3
 
 
-def test_coexistence_is_inconclusive_not_faked():
-    def bistable(mu: float) -> list[Prediction]:
-        return [Prediction("equilibria", "stable_equilibrium", mu, R0_HZ, R0_HZ),
-                Prediction("cycle", "stable_cycle", mu, R0_HZ, R0_HZ, 12.5, 150.0, 0.0)]
+def bistable(mu: float) -> list[Prediction]:
+    """A quiet equilibrium and a cycle (the deterministic normal form's at mu = 0.5), both
+    predicted stable, each with a start state."""
+    (cyc,) = deterministic_prediction(0.5)
+    return [Prediction("equilibria", "stable_equilibrium", mu, R0_HZ, R0_HZ, start="eq"),
+            Prediction("cycle", "stable_cycle", mu, cyc.rate_e_hz, cyc.rate_i_hz, 12.5,
+                       cyc.peak_rate_e_hz, 0.0, start="cycle")]
 
-    opts = VerifyOptions(**{**OPTS.__dict__, "n_along": 1, "dt_control": False})
-    res = verify([], [BranchRecord("equilibria", "EP", ((0.1, 0.2),), True)], bistable,
-                 (0.0, 1.0), {"snn": hopf_snn}, options=opts)
+
+def keeps_history(mu: float, seed: int, dt_scale: float = 1.0, start=None) -> Trace:
+    """Bistable: stays where it is started (the cycle from 'cycle', quiet otherwise)."""
+    return hopf_trace(0.5 if start == "cycle" else -0.5, seed, dt_scale)
+
+
+def forgets_history(mu: float, seed: int, dt_scale: float = 1.0, start=None) -> Trace:
+    """Monostable: always ends on the quiet equilibrium, wherever it is started."""
+    return hopf_trace(-0.5, seed, dt_scale)
+
+
+COEX = VerifyOptions(**{**OPTS.__dict__, "n_along": 1, "dt_control": False})
+COEX_BRANCHES = [BranchRecord("equilibria", "EP", ((0.1, 0.2),), True)]
+
+
+@pytest.mark.parametrize("sim, expected", [(keeps_history, AGREE),
+                                            (forgets_history, DISAGREE)])
+def test_coexistence_checked_by_runs_started_on_each_attractor(sim, expected):
+    """Where two attractors are predicted, runs started on each tell whether the simulator
+    keeps the history: a bistable simulator agrees, one that always relaxes to the same
+    attractor disagrees (its runs started on the cycle end on the equilibrium)."""
+    res = verify([], COEX_BRANCHES, bistable, (0.0, 1.0), {"snn": sim, "markov": sim},
+                 options=COEX)
+    (v,) = res.verdicts
+    assert v.prediction == "coexistence" and v.verdict == expected, v.statistic
+    assert v.markov_verdict == expected
+    assert v.n_seeds == 2 * len(COEX.seeds)
+    if expected == AGREE:
+        assert v.observed == 1.0 and "cycle: 3/3 stay" in v.statistic
+    else:
+        assert v.observed == 0.5 and "from cycle: 0/3 stay (3 to equilibrium)" in v.statistic
+
+
+def test_coexistence_without_start_states_is_inconclusive():
+    """Attractors without a start state cannot be checked: inconclusive, never faked."""
+    def no_start(mu: float) -> list[Prediction]:
+        return [replace(p, start=None) for p in bistable(mu)]
+
+    res = verify([], COEX_BRANCHES, no_start, (0.0, 1.0), {"snn": keeps_history},
+                 options=COEX)
     (v,) = res.verdicts
     assert v.prediction == "coexistence" and v.verdict == INCONCLUSIVE
-    assert "cannot be started" in v.statistic
+    assert "no start state" in v.statistic
+
+
+def test_attractor_of_assigns_runs_by_signature_and_rate():
+    eq = Prediction("e", "stable_equilibrium", 0.0, 10.0, 10.0)
+    eq2 = Prediction("e2", "stable_equilibrium", 0.0, 50.0, 10.0)
+    cyc = Prediction("c", "stable_cycle", 0.0, 30.0, 10.0, 12.5)
+    dbl = Prediction("d", "period_doubled_cycle", 0.0, 30.0, 10.0, 25.0)
+    o = VerifyOptions()
+    assert attractor_of({"synchrony": 1.1, "rate_e_hz": 45.0}, [eq, eq2, cyc], o) == 1
+    assert attractor_of({"synchrony": 3.0, "alternation_index": 0.4}, [eq, cyc, dbl], o) == 1
+    assert attractor_of({"synchrony": 3.0, "alternation_index": 0.9}, [eq, cyc, dbl], o) == 2
+    assert attractor_of({"synchrony": 3.0, "alternation_index": 0.9}, [eq, cyc], o) is None
+    assert attractor_of({"synchrony": math.nan}, [eq, cyc], o) is None
 
 
 @pytest.mark.parametrize("position", [0.37, 0.81])
@@ -177,3 +232,19 @@ def test_options_validated():
         VerifyOptions(rate_tol=0).validate()
     with pytest.raises(ValueError, match="simulators"):
         verify([], [], lambda v: [], (0, 1), {"markov": hopf_snn})
+
+
+def test_synchrony_ratio_is_one_definition():
+    """observe() uses the observables' synchrony ratio: with the population size, independent
+    Poisson firing gives 1 (the spike's own count included); without it (expected counts) the
+    denominator is 11 r dt / 1000."""
+    from bifsnn.network.observables import ssi, synchrony_ratio
+
+    n, dt, rate = 300, 0.1, 40.0
+    counts = np.random.default_rng(3).poisson(n * rate * dt / 1000, 200_000)
+    tr = Trace(counts * 1000 / (n * dt), counts * 1000 / (n * dt), dt, n)
+    o = observe(tr, VerifyOptions(transient_ms=0.0))
+    assert o["synchrony"] == pytest.approx(synchrony_ratio(ssi(counts, n), rate, n, dt),
+                                           rel=0.01)
+    assert o["synchrony"] == pytest.approx(1.0, abs=0.03)
+    assert synchrony_ratio(0.11, 100.0, None, 0.1) == pytest.approx(1.0)

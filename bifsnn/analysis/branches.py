@@ -257,7 +257,7 @@ def records_from_continuation(model: Any, param: str, params: Any, cont: dict[st
             dm = float(np.median(np.abs(np.diff(np.concatenate([h, h[:1]]))))) \
                 if h.size >= 2 else 0.0
             rows.append((float(p_j), float(pt.T), re, ri, float(h.max()) if h.size else fmax,
-                         dm, bool(st_j), h))
+                         dm, bool(st_j), h, np.array(pt.U[0], float)))
         p = np.array([r[0] for r in rows])
         stable = np.array([r[6] for r in rows], bool)
         cyc.append((label, kind, rows))
@@ -275,7 +275,7 @@ def records_from_continuation(model: Any, param: str, params: Any, cont: dict[st
     def predict(v: float) -> list[Prediction]:
         out: list[Prediction] = []
         any_eq = False
-        for pv, hz, st, _x in eq_data:
+        for pv, hz, st, xs in eq_data:
             for j in range(len(pv) - 1):
                 a, b = pv[j], pv[j + 1]
                 if min(a, b) <= v <= max(a, b) and a != b:
@@ -286,7 +286,8 @@ def records_from_continuation(model: Any, param: str, params: Any, cont: dict[st
                         if not any(abs(q.rate_e_hz - r[0]) <= 1e-3 * max(1.0, r[0])
                                    for q in out):
                             out.append(Prediction("equilibria", "stable_equilibrium", v,
-                                                  float(r[0]), float(r[1])))
+                                                  float(r[0]), float(r[1]),
+                                                  start=(1 - w) * xs[j] + w * xs[j + 1]))
         for label, kind, rows in cyc:
             for j in range(len(rows) - 1):
                 r0, r1 = rows[j], rows[j + 1]
@@ -295,7 +296,8 @@ def records_from_continuation(model: Any, param: str, params: Any, cont: dict[st
                     w = (v - a) / (b - a)
                     q = [(1 - w) * x0 + w * x1 for x0, x1 in zip(r0[1:6], r1[1:6], strict=True)]
                     out.append(Prediction(label, kind, v, q[1], q[2], q[0], q[3],
-                                          q[4] if kind == "period_doubled_cycle" else 0.0))
+                                          q[4] if kind == "period_doubled_cycle" else 0.0,
+                                          start=(r0 if w <= 0.5 else r1)[8]))
                     break
         if not out and any_eq:
             out.append(Prediction("unstable equilibrium, no stable cycle continued",

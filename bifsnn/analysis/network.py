@@ -34,8 +34,12 @@ from bifsnn.analysis.verify import (
 )
 from bifsnn.network.params import NetworkParams, ParameterError
 
-__all__ = ["AnalysisOptions", "DEFAULT_RANGES", "NetworkAnalysis", "analyse_network",
-           "default_range"]
+__all__ = ["AnalysisOptions", "DEFAULT_RANGES", "NOTHING_VERIFIED", "NetworkAnalysis",
+           "analyse_network", "default_range"]
+
+#: Status of an analysis whose branches are complete but that made no checkable prediction
+#: (no special point, no stable branch in the range): not a success.
+NOTHING_VERIFIED = "nothing verified"
 
 #: Default continuation range of every parameter that has one (others need ``p_range``).
 DEFAULT_RANGES: dict[str, tuple[float, float]] = {
@@ -109,8 +113,10 @@ def _trace(result: Any) -> Trace:
     p = result.params
     dt = float(result.dt_ms)
     k = 1000.0 / dt
+    sampled = getattr(result, "model", "") in ("snn", "markov")
     return Trace(np.asarray(result.spike_counts_e, float) * k / p.N_E,
-                 np.asarray(result.spike_counts_i, float) * k / p.N_I, dt)
+                 np.asarray(result.spike_counts_i, float) * k / p.N_I, dt,
+                 p.N_E if sampled else None)
 
 
 def params_at(params: NetworkParams, param: str, value: float, **extra: Any) -> NetworkParams:
@@ -118,22 +124,38 @@ def params_at(params: NetworkParams, param: str, value: float, **extra: Any) -> 
     return params.replace(**{param: round(value) if param in ("N_E", "N_I") else value}, **extra)
 
 
+def _start_state(p: NetworkParams, start: Any, bin_rule: str, seed: int) -> Any:
+    """The network state of the reduced state vector ``start`` (None: the default start)."""
+    if start is None:
+        return None
+    from bifsnn.network.states import state_from_reduced
+    from bifsnn.reduction import MarkovModelDef
+
+    return state_from_reduced(MarkovModelDef(p, bin_rule=bin_rule), np.asarray(start, float),
+                              seed=seed)
+
+
 def snn_trace(params: NetworkParams, param: str, t_ms: float, value: float, seed: int,
-              dt_scale: float = 1.0) -> Trace:
-    """SNN run at ``param = value`` (time step ``dt * dt_scale``) as a Trace."""
+              dt_scale: float = 1.0, *, start: Any = None, bin_rule: str = "smooth") -> Trace:
+    """SNN run at ``param = value`` (time step ``dt * dt_scale``) as a Trace; ``start``: a
+    reduced-model state vector (of the ``bin_rule`` model) to start the network from (see
+    :func:`bifsnn.network.states.state_from_reduced`), None for the default start."""
     from bifsnn.network.snn import simulate_snn
 
     p = params_at(params, param, value, dt=params.dt * dt_scale)
-    return _trace(simulate_snn(p, t_ms=t_ms, seed=seed, progress=False))
+    return _trace(simulate_snn(p, t_ms=t_ms, seed=seed, progress=False,
+                               initial_state=_start_state(p, start, bin_rule, seed)))
 
 
 def markov_trace(params: NetworkParams, param: str, t_ms: float, value: float, seed: int,
-                 dt_scale: float = 1.0) -> Trace:
-    """Markov-model run at ``param = value`` as a Trace."""
+                 dt_scale: float = 1.0, *, start: Any = None, bin_rule: str = "smooth"
+                 ) -> Trace:
+    """Markov-model run at ``param = value`` as a Trace (``start`` as for :func:`snn_trace`)."""
     from bifsnn.network.markov import simulate_markov
 
     p = params_at(params, param, value, dt=params.dt * dt_scale)
-    return _trace(simulate_markov(p, t_ms=t_ms, seed=seed, progress=False))
+    return _trace(simulate_markov(p, t_ms=t_ms, seed=seed, progress=False,
+                                  initial_state=_start_state(p, start, bin_rule, seed)))
 
 
 def _ode_observe(params: NetworkParams, bin_rule: str, param: str, value: float,
@@ -151,7 +173,9 @@ def _ode_observe(params: NetworkParams, bin_rule: str, param: str, value: float,
 @dataclass
 class NetworkAnalysis:
     """Result of :func:`analyse_network`.  ``status``: "completed", "stopped early" (a branch
-    ended before its target) or "failed"; ``success`` is True only for "completed"."""
+    ended before its target), "nothing verified" (no special point and no stable branch in
+    the range: no prediction to check) or "failed"; ``success`` is True only for
+    "completed"."""
 
     params: NetworkParams
     param: str
@@ -176,7 +200,7 @@ class NetworkAnalysis:
 
     @property
     def success(self) -> bool:
-        """True only when every branch reached its target and verification ran."""
+        """True only when every branch reached its target and predictions were checked."""
         return self.status == "completed"
 
     @property
@@ -316,8 +340,8 @@ def analyse_network(
                  mfe_min_height_hz=10.0 * 1000.0 / params.N_E)
     scan = [float(v) for v in np.linspace(lo, hi, o.n_scan)] if o.n_scan else []
     vo = replace(vo, grid=tuple(scan))
-    sims = {"snn": partial(snn_trace, params, param, o.t_ms),
-            "markov": partial(markov_trace, params, param, o.t_ms)}
+    sims = {"snn": partial(snn_trace, params, param, o.t_ms, bin_rule=bin_rule),
+            "markov": partial(markov_trace, params, param, o.t_ms, bin_rule=bin_rule)}
     pool = _Pool(o.workers, say)
     t_all = time.perf_counter()
     try:
@@ -399,6 +423,12 @@ def analyse_network(
     status = "stopped early" if incomplete else "completed"
     for b in incomplete:
         messages.append(f"branch '{b.label}' stopped early: {b.message}")
+    if not incomplete and not ver.verdicts and not ver.boundaries:
+        status = NOTHING_VERIFIED
+        messages.append(
+            f"nothing was verified: the reduced ODE has no special point in [{lo:g}, {hi:g}] "
+            "and no stable equilibrium or cycle there, so it made no prediction that the SNN "
+            "could check")
     return NetworkAnalysis(params, param, (lo, hi), bin_rule, o, cont["equilibria"],
                            cont["cycles"], branches, special, scan, snn_dm, ode_dm, ode_src,
                            ver, eq_curves, cycle_curves, status, messages, timings, predict)

@@ -37,6 +37,7 @@ __all__ = [
     "Verdict",
     "Verification",
     "VerifyOptions",
+    "attractor_of",
     "locate_transition",
     "observe",
     "quantity_verdict",
@@ -45,17 +46,20 @@ __all__ = [
 ]
 
 AGREE, DISAGREE, INCONCLUSIVE = "agree", "disagree", "inconclusive"
-Simulator = Callable[[float, int, float], "Trace"]
+Simulator = Callable[..., "Trace"]  # (value, seed, dt_scale[, start=state]) -> Trace
 MapFn = Callable[[Callable[..., Any], list[tuple]], list[Any]]
 
 
 @dataclass(frozen=True)
 class Trace:
-    """Population rates per neuron (Hz) on a uniform grid of step ``dt_ms``."""
+    """Population rates per neuron (Hz) on a uniform grid of step ``dt_ms``; ``n_e``: the
+    number of E neurons the rate was counted from (None: expected counts, e.g. of a
+    deterministic model), used by the synchrony ratio."""
 
     rate_e_hz: np.ndarray
     rate_i_hz: np.ndarray
     dt_ms: float
+    n_e: int | None = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,7 @@ class Prediction:
     period_ms: float = math.nan
     peak_rate_e_hz: float = math.nan
     delta_m_hz: float = math.nan
+    start: Any = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -105,6 +110,12 @@ class BranchRecord:
 class VerifyOptions:
     """Seeds, test-value placement and the verdict thresholds (all stated in the report).
 
+    Coexisting attractors: runs started on each attractor (``Prediction.start``), every seed;
+    each run is assigned to the predicted attractor it shows (oscillation by the synchrony
+    ratio, alternation by the alternation index, else the nearest E rate): agree (the SNN
+    keeps the history) if from every start at least ``keep_fraction`` of the runs stay on
+    their attractor, disagree if from some start at most 1 - ``keep_fraction`` do.
+
     Quantities (rates, period, peak height, |Delta m|): relative error e = |obs - pred| / |pred|
     with band u = n_sigma * (SD over seeds / sqrt(n)) / |pred|: agree if e + u <= tol,
     disagree if e - u > tol, else inconclusive.  Presence/absence of oscillation: synchrony
@@ -129,6 +140,7 @@ class VerifyOptions:
     mfe_min_height_hz: float = 100.0 / 3.0  # 10 spikes/ms for N_E = 300
     mfe_min_separation_ms: float = 9.0
     dt_control: bool = True
+    keep_fraction: float = 2.0 / 3.0
     grid: tuple[float, ...] = ()  # values already simulated: along-branch values snap to it
 
     def validate(self) -> None:
@@ -143,6 +155,8 @@ class VerifyOptions:
             v = getattr(self, name)
             if v is not None and not v > 0:
                 raise ValueError(f"{name} = {v!r} must be None or > 0")
+        if not 0.5 < self.keep_fraction <= 1.0:
+            raise ValueError(f"keep_fraction = {self.keep_fraction!r} must be in (0.5, 1]")
         if not (isinstance(self.n_along, int) and self.n_along >= 0):
             raise ValueError(f"n_along = {self.n_along!r} must be an integer >= 0")
         if not (isinstance(self.bisect_steps, int) and self.bisect_steps >= 0):
@@ -171,8 +185,9 @@ def _bimodality(x: np.ndarray) -> float:
 def observe(trace: Trace, opts: VerifyOptions | None = None) -> dict[str, Any]:
     """Observables of one run after the transient, rates and heights in Hz per neuron.
 
-    ``synchrony``: SSI of the E population (fraction firing within +-5 steps of a spike)
-    divided by its value for independent firing at the same rate (1 without synchrony);
+    ``synchrony``: the synchrony ratio of :func:`bifsnn.network.observables.synchrony_ratio`
+    (SSI of the E population, the fraction firing within +-5 steps of a spike, over its value
+    for independent firing at the same rate in ``trace.n_e`` neurons: 1 without synchrony);
     ``spectral_period_ms`` from the Welch peak near the MFE rate, ``spectral_power_fraction``
     the share of 5-500 Hz power within 15 % of that peak; MFE peaks of the 1 ms smoothed E
     rate (``peak_heights_hz``, ``mfe_interval_ms``), and alternation statistics of the peak
@@ -180,7 +195,13 @@ def observe(trace: Trace, opts: VerifyOptions | None = None) -> dict[str, Any]:
     heights), ``alternation_index`` (minus the lag-1 correlation of successive differences;
     0.5 for i.i.d., 1 for strict alternation), ``delta_m_bimodality`` and ``delta_m_hz``.
     """
-    from bifsnn.network.observables import mfe_peaks, smooth_rate, spectral_peak, ssi
+    from bifsnn.network.observables import (
+        mfe_peaks,
+        smooth_rate,
+        spectral_peak,
+        ssi,
+        synchrony_ratio,
+    )
 
     o = opts or VerifyOptions()
     dt = float(trace.dt_ms)
@@ -191,8 +212,7 @@ def observe(trace: Trace, opts: VerifyOptions | None = None) -> dict[str, Any]:
         raise ValueError(f"trace has {re.size} steps after the transient; need >= 16")
     out: dict[str, Any] = {"rate_e_hz": float(re.mean()), "rate_i_hz": float(ri.mean())}
     counts = np.clip(re, 0, None) * dt / 1000.0  # fraction of the population per step
-    indep = out["rate_e_hz"] * 11 * dt / 1000.0
-    out["synchrony"] = float(ssi(counts, 1) / indep) if indep > 0 else math.nan
+    out["synchrony"] = synchrony_ratio(ssi(counts, 1), out["rate_e_hz"], trace.n_e, dt)
     sm = smooth_rate(re, dt)
     pk = mfe_peaks(sm, dt, o.mfe_min_separation_ms, o.mfe_min_height_hz)
     h = np.asarray(pk.heights, float)
@@ -222,9 +242,12 @@ def observe(trace: Trace, opts: VerifyOptions | None = None) -> dict[str, Any]:
 
 
 def _run_one(sim: Simulator, value: float, seed: int, dt_scale: float,
-             opts: VerifyOptions) -> dict[str, Any]:
-    """Simulate and observe (top level, so a process pool can run it)."""
-    return observe(sim(value, seed, dt_scale), opts)
+             opts: VerifyOptions, start: Any = None) -> dict[str, Any]:
+    """Simulate (from ``start`` if given) and observe (top level, so a process pool can
+    run it)."""
+    trace = sim(value, seed, dt_scale) if start is None else \
+        sim(value, seed, dt_scale, start=start)
+    return observe(trace, opts)
 
 
 def _serial_map(fn: Callable[..., Any], args: list[tuple]) -> list[Any]:
@@ -338,6 +361,8 @@ class Verification:
         """"k of n predictions agree" with the SNN (and the Markov model)."""
         c = self.counts()
         n = len(self.verdicts)
+        if n == 0 and not self.boundaries:
+            return "no prediction was checked against the SNN (0 verdicts, 0 boundaries)"
         mk = sum(v.markov_verdict == AGREE for v in self.verdicts)
         nb = sum(b.verdict == AGREE for b in self.boundaries)
         return (f"{c[AGREE]} of {n} predictions agree with the SNN ({c[DISAGREE]} disagree, "
@@ -547,10 +572,7 @@ def verify(special: Sequence[SpecialPointRecord], branches: Sequence[BranchRecor
         preds = predict(v)
         stable = [p for p in preds if p.kind != "oscillation"]
         if len(stable) > 1:
-            verdicts.append(Verdict(
-                " + ".join(p.branch for p in stable), "coexistence", v,
-                "history dependence", f"{len(stable)} stable attractors", math.nan, math.nan, 0,
-                "SNN cannot be started from a chosen state", INCONCLUSIVE))
+            verdicts.append(_coexistence(v, stable, simulators, o, mapf, store))
             continue
         for pred in preds:
             for what, key, opt in _CHECKS.get(pred.kind, []):
@@ -590,6 +612,89 @@ def verify(special: Sequence[SpecialPointRecord], branches: Sequence[BranchRecor
                                 "within_seed_spread": bool(abs(dif) <= o.n_sigma * noise)})
     return Verification(param, o, values, verdicts, boundaries, dt_rows,
                         {m: obs[m] for m in simulators})
+
+
+def _signature(p: Prediction) -> tuple[bool, bool]:
+    """(oscillation, alternation) that the attractor of ``p`` shows."""
+    return (p.kind != "stable_equilibrium", p.kind == "period_doubled_cycle")
+
+
+def attractor_of(run: dict[str, Any], attractors: Sequence[Prediction],
+                 opts: VerifyOptions) -> int | None:
+    """Index of the predicted attractor that one run's observables show, or None when it
+    shows none of them (oscillation: synchrony ratio > ``sync_threshold``; alternation:
+    alternation index > ``alt_threshold``; among attractors of the same signature the
+    nearest E rate)."""
+    sync, alt = run.get("synchrony", math.nan), run.get("alternation_index", math.nan)
+    if not math.isfinite(sync):
+        return None
+    osc = sync > opts.sync_threshold
+    sig = (osc, bool(osc and math.isfinite(alt) and alt > opts.alt_threshold))
+    same = [k for k, p in enumerate(attractors) if _signature(p) == sig]
+    if not same:
+        return None
+    r = run.get("rate_e_hz", math.nan)
+    return min(same, key=lambda k: abs(attractors[k].rate_e_hz - r)
+               if math.isfinite(attractors[k].rate_e_hz) and math.isfinite(r) else 0.0)
+
+
+def _coexistence(v: float, stable: list[Prediction], simulators: dict[str, Simulator],
+                 o: VerifyOptions, mapf: MapFn, store: dict[tuple, dict[str, Any]]
+                 ) -> Verdict:
+    """History dependence where several stable attractors are predicted: runs started on
+    each of them, every seed, and whether they stay (see :class:`VerifyOptions`)."""
+    label = " + ".join(p.branch for p in stable)
+    predicted = f"{len(stable)} stable attractors: every start kept"
+    if any(p.start is None for p in stable):
+        return Verdict(label, "coexistence", v, "history dependence", predicted, math.nan,
+                       math.nan, 0, "no start state for every attractor: the simulators "
+                       "cannot be started on each of them", INCONCLUSIVE)
+    if len({_signature(p) for p in stable}) < len(stable) and any(
+            not math.isfinite(p.rate_e_hz) for p in stable):
+        return Verdict(label, "coexistence", v, "history dependence", predicted, math.nan,
+                       math.nan, 0, "the attractors cannot be told apart by the observables",
+                       INCONCLUSIVE)
+    result: dict[str, tuple[float, str, str]] = {}
+    for model in simulators:
+        keys = [(model, float(v), int(s), 1.0, f"start:{k}:{p.branch}")
+                for k, p in enumerate(stable) for s in o.seeds]
+        new = [key for key in keys if key not in store]
+        if new:
+            res = mapf(_run_one, [(simulators[m], val, s, d, o, stable[int(tag.split(":")[1])]
+                                   .start) for m, val, s, d, tag in new])
+            store.update(zip(new, res, strict=True))
+        kept, parts = [], []
+        for k, p in enumerate(stable):
+            ends = [attractor_of(store[(model, float(v), int(s), 1.0,
+                                        f"start:{k}:{p.branch}")], stable, o)
+                    for s in o.seeds]
+            frac = sum(e == k for e in ends) / len(ends)
+            kept.append(frac)
+            went = ", ".join(f"{sum(e == j for e in ends)} to {_short(stable[j])}"
+                             for j in range(len(stable)) if j != k and j in ends)
+            lost = sum(e is None for e in ends)
+            parts.append(f"from {_short(p)}: {sum(e == k for e in ends)}/{len(ends)} stay"
+                         + (f" ({went})" if went else "")
+                         + (f" ({lost} on no predicted attractor)" if lost else ""))
+        if all(f >= o.keep_fraction for f in kept):
+            verdict = AGREE
+        elif any(f <= 1.0 - o.keep_fraction for f in kept):
+            verdict = DISAGREE
+        else:
+            verdict = INCONCLUSIVE
+        result[model] = (float(np.mean(kept)), verdict,
+                         "; ".join(parts) + f" (keep fraction >= {o.keep_fraction:.2g})")
+    snn_frac, snn_verdict, text = result["snn"]
+    mk = next((m for m in result if m != "snn"), None)
+    return Verdict(label, "coexistence", v, "history dependence: fraction of runs that stay "
+                   "on their start attractor", predicted, snn_frac, math.nan,
+                   len(o.seeds) * len(stable), text, snn_verdict,
+                   result[mk][0] if mk else math.nan, math.nan, result[mk][1] if mk else "")
+
+
+def _short(p: Prediction) -> str:
+    return {"stable_equilibrium": "equilibrium", "stable_cycle": "cycle",
+            "period_doubled_cycle": "doubled cycle"}.get(p.kind, p.kind)
 
 
 def _boundary_result(sp: SpecialPointRecord, kind: str, key: str, thr: float, up: bool,

@@ -33,7 +33,8 @@ def register(subparsers: Any) -> None:
         "from its PD point, the Delta m diagrams of the SNN and the ODE, and every prediction "
         "checked against SNN and Markov-model runs with a verdict. Writes report.md, "
         "analysis.json and bifurcation_diagram.{png,pdf}. Exit code 0 only when every branch "
-        "reached its target.",
+        "is complete and at least one prediction was checked; 1 when a branch stopped early or "
+        "nothing was verifiable (no special point, no stable branch in the range).",
     )
     ana.add_argument("--params", type=Path, help="TOML file of network parameters")
     ana.add_argument("--set", dest="assignments", action="append", default=[],

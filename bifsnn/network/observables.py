@@ -35,6 +35,8 @@ __all__ = [
     "log2_display",
     "delta_m_vs_parameter",
     "ssi",
+    "ssi_independent",
+    "synchrony_ratio",
     "spectral_peak",
     "oscillation",
     "attractor_projection",
@@ -311,6 +313,38 @@ def ssi(spike_counts: Any, n_neurons: int, half_window_steps: int = 5) -> float:
     hi = np.clip(idx + k + 1, 0, n.size)
     s = csum[hi] - csum[lo]
     return float(np.dot(n, s) / total / N)
+
+
+def ssi_independent(rate_hz: float, n_neurons: int | None, dt_ms: float) -> float:
+    """SSI (11-step window) of independent firing at ``rate_hz`` per neuron.
+
+    For Poisson step counts of mean mu = N r dt / 1000 in a population of N neurons,
+    E[n s] / E[n] = 11 mu + 1 (the spike itself is in its own window), so the SSI is
+    (11 mu + 1) / N.  ``n_neurons`` None: an infinite population (expected, not sampled,
+    counts, e.g. a deterministic model's rate): 11 r dt / 1000.
+    """
+    r, dt = float(rate_hz), float(dt_ms)
+    if n_neurons is None:
+        return 11.0 * r * dt / 1000.0
+    n = int(n_neurons)
+    return (11.0 * n * r * dt / 1000.0 + 1.0) / n
+
+
+def synchrony_ratio(ssi_e: Any, rate_e_hz: Any, n_e: Any, dt_ms: Any) -> float:
+    """The synchrony ratio ``ssi_e / ssi_independent(rate_e_hz, n_e, dt_ms)``: 1 for
+    independent firing, larger for synchronous firing (the one definition used by the sweep
+    classifier and the verification layer; ``n_e`` None for expected counts).  NaN when an
+    input is missing or not finite, or the independent SSI is not positive."""
+    try:
+        ssi_v, rate, dt = float(ssi_e), float(rate_e_hz), float(dt_ms)
+        n = None if n_e is None else int(n_e)
+    except (TypeError, ValueError):
+        return math.nan
+    if not (math.isfinite(ssi_v) and math.isfinite(rate) and rate >= 0 and dt > 0
+            and (n is None or n > 0)):
+        return math.nan
+    indep = ssi_independent(rate, n, dt)
+    return ssi_v / indep if indep > 0 else math.nan
 
 
 # --------------------------------------------------------------------------- oscillations

@@ -36,7 +36,11 @@ from typing import Any
 
 import numpy as np
 
-from bifsnn.network.observables import DEFAULT_DELTA_M_EDGES
+from bifsnn.network.observables import (
+    DEFAULT_DELTA_M_EDGES,
+    ssi_independent,
+    synchrony_ratio,
+)
 
 __all__ = [
     "REGIMES",
@@ -136,23 +140,6 @@ def delta_m_histogram(peak_heights: Sequence[float] | np.ndarray) -> np.ndarray:
                   "bifsnn.network.observables.delta_m_histogram(peak_differences(heights))",
                   DeprecationWarning, stacklevel=2)
     return hist(peak_differences(np.asarray(peak_heights, dtype=float).ravel())).fraction
-
-
-def ssi_independent(rate_hz: float, n_neurons: int, dt_ms: float) -> float:
-    """SSI of independent Poisson firing at ``rate_hz`` per neuron (11-step window)."""
-    mu = n_neurons * rate_hz * dt_ms / 1000.0  # mean spikes per step in the population
-    return (11.0 * mu + 1.0) / n_neurons
-
-
-def synchrony_ratio(ssi_e: Any, rate_e_hz: Any, n_e: Any, dt_ms: Any) -> float:
-    """``ssi_e / ssi_independent(rate_e_hz, n_e, dt_ms)``; NaN when any input is missing."""
-    try:
-        ssi_v, rate, n, dt = float(ssi_e), float(rate_e_hz), int(n_e), float(dt_ms)
-    except (TypeError, ValueError):
-        return math.nan
-    if not (math.isfinite(ssi_v) and math.isfinite(rate) and n > 0 and dt > 0):
-        return math.nan
-    return ssi_v / ssi_independent(rate, n, dt)
 
 
 def classify_regime(
