@@ -48,7 +48,11 @@ def continue_network(model: Any, param: str, p_range: tuple[float, float], x0: n
     if o.cycles != "none":
         t0 = time.perf_counter()
         hopfs = sorted({round(sp.param, 9): (br, sp) for br in eqs
-                        for sp in br.points("H")}.items())
+                        for sp in br.points("H") if sp.located}.items())
+        for sp in {round(sp.param, 9): sp for br in eqs for sp in br.points("H")
+                   if not sp.located}.values():
+            say(f"H {sp.param:.4g} is not a confirmed Hopf point ({_why(sp)}): no cycle is "
+                "continued from it")
         if o.cycles == "first":
             hopfs = hopfs[:1]
         for p_h, (br, sp) in hopfs:
@@ -56,7 +60,7 @@ def continue_network(model: Any, param: str, p_range: tuple[float, float], x0: n
             if cb is None:
                 continue
             cycles.append((f"cycle from H {p_h:.4g}", "stable_cycle", cb))
-            pds = [q for q in cb.specials() if q[0] == "PD"]
+            pds = [q for q in cb.specials() if q[0] == "PD" and q[4].located]
             if o.period_doubling and pds:
                 cb2 = _cycle_from_pd(problem, cb, pds[0], p_range, o, side, say, messages)
                 if cb2 is not None:
@@ -100,6 +104,12 @@ class CycleChain:
                     out.append((sp.type, float(sp.param), float(sp.data.get("period", np.nan)),
                                 c, sp))
         return out
+
+
+def _why(sp: Any) -> str:
+    """Why a special point is unconfirmed (its message, or 'not located')."""
+    why = str(sp.data.get("unconfirmed") or sp.message or "not located")
+    return why.removeprefix("unconfirmed: ")
 
 
 def _cycle_opts(o: Any, p_range: tuple[float, float], n: int, ds: float, direction: int) -> Any:
@@ -237,7 +247,9 @@ def records_from_continuation(model: Any, param: str, params: Any, cont: dict[st
             per = 2 * math.pi / sp.data["omega"] if "omega" in sp.data else math.nan
             sps.append((sp.type, sp.param, float(hz[sp.index, 0])))
             if not any(s.type == sp.type and abs(s.value - sp.param) < 1e-6 for s in special):
-                special.append(SpecialPointRecord(sp.type, sp.param, "equilibria", per))
+                special.append(SpecialPointRecord(sp.type, sp.param, "equilibria", per,
+                                                  bool(sp.located),
+                                                  "" if sp.located else _why(sp)))
         eq_curves.append({"p": pv, "rate_e_hz": hz[:, 0], "stable": stable, "special": sps,
                           "direction": +1 if k == 0 else -1})
     ok = all(br.success for br in cont["equilibria"])
@@ -261,9 +273,10 @@ def records_from_continuation(model: Any, param: str, params: Any, cont: dict[st
         p = np.array([r[0] for r in rows])
         stable = np.array([r[6] for r in rows], bool)
         cyc.append((label, kind, rows))
-        for t, v, per, _c, _sp in cb.specials():
+        for t, v, per, _c, sp in cb.specials():
             if not any(q.type == t and abs(q.value - v) < 1e-6 for q in special):
-                special.append(SpecialPointRecord(t, v, label, per))
+                special.append(SpecialPointRecord(t, v, label, per, bool(sp.located),
+                                                  "" if sp.located else _why(sp)))
         branches.append(BranchRecord(label, "PO", _intervals(p, stable), bool(cb.complete),
                                      f"{cb.message} (target: {cb.target})"))
         cycle_curves.append({"label": label, "kind": kind, "p": p, "stable": stable,

@@ -38,9 +38,15 @@ def report_markdown(a: Any) -> str:
         lines.append(f"| {b.label} | {b.kind} | {iv} | {'yes' if b.complete else '**no**'} | "
                      f"{b.message} |")
     lines += ["", "## Special points of the reduced ODE", "",
-              f"| type | {p} | branch | period (ms) |", "|---|---|---|---|"]
+              f"| type | {p} | branch | period (ms) | confirmed |", "|---|---|---|---|---|"]
     for s in a.special:
-        lines.append(f"| {s.type} | {s.value:.5g} | {s.branch} | {_f(s.period_ms, '.2f')} |")
+        ok = "yes" if s.confirmed else f"**no**: {s.note}"
+        lines.append(f"| {s.type} | {s.value:.5g} | {s.branch} | {_f(s.period_ms, '.2f')} | "
+                     f"{ok} |")
+    if any(not s.confirmed for s in a.special):
+        lines += ["", "Unconfirmed labels are listed but not used: no cycle is started from an "
+                  "unconfirmed Hopf or period-doubling point and no SNN boundary is compared "
+                  "with one."]
     if ver is None:
         return "\n".join(lines) + "\n"
     o = ver.options
@@ -69,8 +75,13 @@ def report_markdown(a: Any) -> str:
         f"half-width = half the final bracket + {o.n_sigma:g} SE / slope; agree if "
         f"|SNN - ODE| <= {btol:.3g} and half-width <= {btol:.3g}, disagree if "
         f"|SNN - ODE| - half-width > {btol:.3g}.",
-        "- coexisting attractors: the SNN starts from V = 0, H = 0 and cannot be started "
-        "from a chosen state, so coexistence is reported as inconclusive.",
+        f"- coexisting attractors (the ODE bistable): SNN and Markov runs started on each "
+        f"attractor (the network state of a point of the ODE's equilibrium or cycle), every "
+        f"seed; each run is assigned to the attractor it shows (oscillation: synchrony "
+        f"ratio > {o.sync_threshold:g}; alternation: alternation index > "
+        f"{o.alt_threshold:g}; else the nearest E rate); agree (the SNN keeps the history) "
+        f"if from every start >= {o.keep_fraction:.2g} of the runs stay, disagree if from "
+        f"some start <= {1 - o.keep_fraction:.2g} do.",
         "- the synchrony threshold 1.5 is a convention (1-ms rate CV^2 about 0.5), chosen "
         "on a p_EI scan of the default network; the alternation threshold 0.75 is the "
         "midpoint between independent heights and strict alternation.",
@@ -151,16 +162,31 @@ def plot_analysis(a: Any, path: str | Path) -> Any:
                 else "MFE peak height")
         ax.plot([], [], "-", color=col, label=f"{c['label']}: {what} (dashed: unstable)")
     ys = [a.eq_curves[0]["rate_e_hz"]] if a.eq_curves else []
-    for sp in a.special:
+    groups: list[list[tuple[float, float, str]]] = []  # nearby points share one label
+    for sp in sorted(a.special, key=lambda q: q.value):
         y = _y_at(a, sp)
         if y is None:
             continue
-        ax.plot(sp.value, y, "o", color="C3", ms=5, zorder=5)
-        ax.annotate(sp.type, (sp.value, y), textcoords="offset points", xytext=(3, 5),
-                    fontsize=8, color="C3")
-    drawn = list(dict.fromkeys(sp.type for sp in a.special if _y_at(a, sp) is not None))
+        ax.plot(sp.value, y, "o", color="C3", ms=5, zorder=5,
+                mfc="C3" if sp.confirmed else "none")
+        name = sp.type + ("" if sp.confirmed else "?")
+        g = groups[-1] if groups else None
+        if g and sp.value - g[-1][0] < 0.03 * (hi - lo) and \
+                abs(math.log((y + 1) / (g[-1][1] + 1))) < 0.25:
+            g.append((sp.value, y, name))
+        else:
+            groups.append([(sp.value, y, name)])
+    for g in groups:
+        names = list(dict.fromkeys(n for _v, _y, n in g))
+        ax.annotate(", ".join(names), (g[0][0], max(y for _v, y, _n in g)),
+                    textcoords="offset points", xytext=(3, 5), fontsize=8, color="C3")
+    drawn = list(dict.fromkeys(sp.type for sp in a.special
+                               if sp.confirmed and _y_at(a, sp) is not None))
     if drawn:
         ax.plot([], [], "o", color="C3", ms=5, label=f"special points ({', '.join(drawn)})")
+    if any(not sp.confirmed and _y_at(a, sp) is not None for sp in a.special):
+        ax.plot([], [], "o", color="C3", mfc="none", ms=5,
+                label="unconfirmed label (type?; see the report)")
     ver = a.verification
     if ver is not None:
         for model, mk, col, dx in (("snn", "s", "C1", 0.0), ("markov", "^", "C2", 0.004)):

@@ -86,12 +86,16 @@ class Prediction:
 
 @dataclass(frozen=True)
 class SpecialPointRecord:
-    """A special point: ``type`` in {H, LP, BP, LPC, PD, NS, ...} on branch ``branch``."""
+    """A special point: ``type`` in {H, LP, BP, LPC, PD, NS, ...} on branch ``branch``;
+    ``confirmed`` False (with the reason in ``note``) for a label the continuation could not
+    confirm (not located, or its eigenvalues/multipliers do not show it)."""
 
     type: str
     value: float
     branch: str
     period_ms: float = math.nan
+    confirmed: bool = True
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -508,10 +512,12 @@ def locate_transition(stat: Callable[[float], list[float]], lo: float, hi: float
 def _boundary_kinds(special: Sequence[SpecialPointRecord],
                     predict: Callable[[float], list[Prediction]], side: float
                     ) -> list[tuple[SpecialPointRecord, str, str, bool]]:
-    """(point, kind, statistic key, feature present above the point) for every special point
-    that changes the predicted synchrony (H) or alternation (PD)."""
+    """(point, kind, statistic key, feature present above the point) for every confirmed
+    special point that changes the predicted synchrony (H) or alternation (PD)."""
     out = []
     for sp in special:
+        if not sp.confirmed:
+            continue  # no boundary is claimed at a label that was not confirmed
         below, above = predict(sp.value - side / 4), predict(sp.value + side / 4)
 
         def osc(preds: list[Prediction]) -> bool:

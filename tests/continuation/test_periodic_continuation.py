@@ -279,6 +279,27 @@ def test_start_from_equilibrium_branch_hopf_point():
         continue_cycles(eq, 0, opts(), Collocation(ntst=20))
 
 
+def test_unlocated_hopf_label_off_the_axis_is_refused():
+    """An H label that was not located and has no eigenvalue pair near +-i omega (as where an
+    unstable complex pair turns real) is refused with a clear error before any step; an
+    unlocated label of a genuine Hopf point still starts its branch."""
+    from dataclasses import replace
+
+    from bifsnn.continuation import ODEProblem, continue_equilibria
+
+    base = hopf_normal_form()
+    prob = ODEProblem(lambda x, p: base.f_user(x, p[0]), np.zeros(2), np.array([-0.5]),
+                      dfdx=lambda x, p: base.dfdx_user(x, p[0]), param_names=("mu",))
+    eq = continue_equilibria(prob, ContinuationOptions(ds=0.05, p_max=0.5))
+    (h,) = eq.points("H")
+    fake = replace(h, located=False, data={**h.data, "omega": 3.0})
+    with pytest.raises(ValueError, match="not a Hopf point"):
+        continue_cycles(eq, fake, opts(ds=0.05, max_steps=2), Collocation(ntst=20))
+    genuine = replace(h, located=False)
+    assert len(continue_cycles(eq, genuine, opts(ds=0.05, max_steps=2),
+                               Collocation(ntst=20))) >= 2
+
+
 def test_both_sides_from_a_cycle_merges_two_runs():
     s = hopf_normal_form()
     start = cycle_from_hopf(s, np.zeros(2), 0.0, 1.0, Q_HOPF, ntst=20)

@@ -163,6 +163,24 @@ def _label(problem: Any, sysobj: CycleSystem) -> str:
     return pn[k] if pn and k < len(pn) else f"p[{k}]"
 
 
+#: A Hopf label that was not located starts a cycle branch only if the Jacobian at the point
+#: has an eigenvalue within HOPF_START_TOL * omega of i omega (a pair near the axis).
+HOPF_START_TOL = 0.1
+
+
+def _check_hopf_pair(sysobj: CycleSystem, sp_: SpecialPoint, k: int, omega: float) -> None:
+    """ValueError for an unlocated H label without an eigenvalue pair near +-i omega (e.g. a
+    complex pair turning real off the axis): no cycle branch emanates from such a point."""
+    lam = np.linalg.eigvals(sysobj.jac(sp_.x, float(sp_.p[k])))
+    near = complex(lam[np.argmin(np.abs(lam - 1j * omega))])
+    d = abs(near - 1j * omega)
+    if d > HOPF_START_TOL * omega:
+        raise ValueError(
+            f"point H at p = {sp_.param:.6g} is not a Hopf point: it was not located and the "
+            f"eigenvalue nearest to i omega = {omega:.4g}i is {near:.4g} ({d:.2g} away > "
+            f"{HOPF_START_TOL:g} omega); no cycle branch emanates from it")
+
+
 def continue_cycles(branch: Branch, point: SpecialPoint | int,
                     options: ContinuationOptions | None = None,
                     collocation: Collocation | None = None, *, name: str = "") -> Branch:
@@ -171,7 +189,8 @@ def continue_cycles(branch: Branch, point: SpecialPoint | int,
     * ``branch`` of equilibria, ``point`` a Hopf point: the small cycle predicted by the first
       Lyapunov coefficient (or, without it, the degenerate cycle along the critical
       eigenvector); the branch leaves the Hopf point on the side where the cycles exist
-      (``direction`` does not apply).
+      (``direction`` does not apply).  An H label that was not located is refused
+      (ValueError) unless the Jacobian there has an eigenvalue near i omega.
     * ``branch`` of cycles, ``point`` a period doubling: the period-doubled branch (twice the
       mesh intervals unless ``collocation`` is given).
     * ``branch`` of cycles, any other point (an end point, LPC, NS): continue from that cycle
@@ -196,6 +215,8 @@ def continue_cycles(branch: Branch, point: SpecialPoint | int,
         sysobj = cycle_system(branch.problem, sp_.p, k)
         disc = collocation or Collocation()
         omega = float(sp_.data["omega"])
+        if not sp_.located:
+            _check_hopf_pair(sysobj, sp_, k, omega)
         q = sp_.data.get("q")
         if q is None:
             q, _ = critical_eigenvectors(sysobj.jac(sp_.x, float(sp_.p[k])), 1j * omega)
