@@ -69,6 +69,30 @@ def test_branch_stopped_early_is_not_success():
     assert "**no**" in a.report_markdown()
 
 
+def test_unconfirmed_hopf_label_starts_no_cycle():
+    """Along tau_EE the equilibria carry an H label at 1.069 that is no Hopf point (an
+    unstable complex pair turns real there, off the imaginary axis): it is listed as
+    unconfirmed, no cycle is continued from it and no boundary is compared with it."""
+    o = replace(SMALL, cycles="first", n_scan=0, verify=replace(SMALL.verify, n_along=0))
+    a = analyse_network(NetworkParams(), "tau_EE", (1.0, 1.3), options=o, log=None)
+    (h,) = [s for s in a.special if s.type == "H"]
+    assert abs(h.value - 1.069) < 1e-3 and not h.confirmed and h.note
+    assert a.cycles == [] and a.cycle_curves == []
+    assert a.verification.boundaries == []
+    assert "| H | 1.0692 | equilibria | 21.77 | **no**" in a.report_markdown()
+
+
+def test_nothing_verifiable_is_not_a_success():
+    """lambda_ext over its default range: the equilibrium is unstable everywhere and has no
+    special point, so no prediction can be checked; the status says so plainly."""
+    o = replace(SMALL, cycles="first", n_scan=0)
+    a = analyse_network(NetworkParams(), "lambda_ext", None, options=o, log=None)
+    assert a.special == [] and a.verification.verdicts == []
+    assert a.status == "nothing verified" and not a.success
+    text = a.report_markdown()
+    assert "**Status: nothing verified.**" in text and "no prediction" in text
+
+
 @pytest.mark.parametrize("kwargs, name", [
     (dict(param="M"), "param"),
     (dict(param="p_EI", p_range=(0.9, 0.5)), "p_range"),

@@ -160,7 +160,9 @@ def plot_analysis(a: Any, path: str | Path) -> Any:
             ax.plot(c["p"], np.where(~c["stable"], arr, np.nan), "--", color=col, lw=1)
         what = ("big and small MFE peaks" if c["kind"] == "period_doubled_cycle"
                 else "MFE peak height")
-        ax.plot([], [], "-", color=col, label=f"{c['label']}: {what} (dashed: unstable)")
+        seen = np.isfinite(hmax) & (c["p"] >= lo) & (c["p"] <= hi)
+        if seen.sum() >= 2:  # the legend lists only what is drawn
+            ax.plot([], [], "-", color=col, label=f"{c['label']}: {what} (dashed: unstable)")
     ys = [a.eq_curves[0]["rate_e_hz"]] if a.eq_curves else []
     groups: list[list[tuple[float, float, str]]] = []  # nearby points share one label
     for sp in sorted(a.special, key=lambda q: q.value):
@@ -246,7 +248,7 @@ def plot_analysis(a: Any, path: str | Path) -> Any:
                        if s == "unknown"]
                 if unk:
                     axh.plot(unk, [0] * len(unk), marker="$?$", color="0.5", ms=6, ls="none")
-                    axh.text(0.01, 0.92, "?: no continued stable attractor, not integrated",
+                    axh.text(0.01, 0.88, "?: no continued stable attractor, not integrated",
                              transform=axh.transAxes, fontsize=7, color="0.4")
                 eq = [v for v, d in zip(vals, a.ode_delta_m, strict=True) if d == []]
                 if eq:
