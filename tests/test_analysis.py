@@ -161,3 +161,17 @@ def test_cycle_target_counts_parameter_path_length_through_folds():
     assert _past_loss(p, stable, 0.08)
     assert not _past_loss(p[:5], stable[:5], 0.08)
     assert not _past_loss(p, np.ones(7, bool), 0.01)
+
+
+def test_branch_that_folds_and_returns_past_its_start_is_complete():
+    """A branch born at p = 0.7868 that goes down, turns at a fold at 0.7828 and comes back
+    past 0.7868 covers its side of the start (complete); one still going down, or turned but
+    not yet back, is not."""
+    from bifsnn.analysis.branches import _turned_back
+
+    p = np.array([0.7868, 0.7860, 0.7840, 0.7828, 0.7835, 0.7860, 0.7875, 0.79])
+    assert _turned_back(p) == pytest.approx(0.7828)
+    assert _turned_back(p[:6]) is None
+    assert _turned_back(np.linspace(0.7868, 0.70, 10)) is None
+    assert _turned_back(np.full(5, 0.5)) is None
+    assert _turned_back(np.array([0.5, 0.6, 0.7, 0.6, 0.45])) == pytest.approx(0.7)

@@ -147,10 +147,15 @@ def _chunked(first: Callable[[Any], Any], p_range, o, side, max_steps, label, sa
     """One ``continue_cycles`` run of up to ``max_steps`` steps (not restarted in chunks: a
     restart without the tangent can jump between the sheets of a fold).  With
     ``o.until_unstable`` the stated target is 2 side distances of parameter path length past
-    the loss of stability (a run that ends on max_steps beyond it is complete), else the end
-    of the range.  Exceptions end the branch with a message (reported, not raised)."""
-    target = ("2 side distances (parameter path length) past the loss of stability, or the "
-              "range end" if o.until_unstable else "the range end")
+    the loss of stability, else the end of the range.  A branch that ends on its own (range
+    bound, Hopf point, homoclinic approach, period bound) is complete; one that ends on
+    max_steps is complete past its target, or when it turned at a fold and came back past
+    its start value (it covers its side of the start; e.g. the unstable doubled cycle of a
+    subcritical PD folding back), and "stopped early" otherwise.  Exceptions end the branch
+    with a message (reported, not raised)."""
+    target = ("2 side distances (parameter path length) past the loss of stability, a fold "
+              "and return past the start, or the range end" if o.until_unstable else
+              "a fold and return past the start, or the range end")
     say(f"{label}: continuing (up to {max_steps} steps; about 1-3 s CPU per step)...")
     t0 = time.perf_counter()
     try:
@@ -164,16 +169,43 @@ def _chunked(first: Callable[[Any], Any], p_range, o, side, max_steps, label, sa
         return None
     chain = CycleChain([cb], False, "", target)
     if cb.status == "max_steps":
-        done = o.until_unstable and _past_loss(chain.p, chain.stable, 2 * side)
-        message = (f"target reached ({cb.message})" if done else
-                   f"{cb.message} at {chain.p[-1]:.4g}, inside [{p_range[0]:g}, "
-                   f"{p_range[1]:g}] before the target")
+        fold = _turned_back(chain.p)
+        stab = "" if chain.stable.any() else "; unstable everywhere it was continued"
+        if o.until_unstable and _past_loss(chain.p, chain.stable, 2 * side):
+            done, message = True, f"target reached ({cb.message}){stab}"
+        elif fold is not None:
+            lpc = [(v, sp) for t, v, _T, _c, sp in chain.specials()
+                   if t == "LPC" and abs(v - fold) <= 1e-3 * max(1.0, abs(fold))]
+            what = (f"LPC {lpc[0][0]:.4g}" + ("" if lpc[0][1].located else
+                                              f", label unconfirmed: {_why(lpc[0][1])}")
+                    if lpc else f"p = {fold:.4g}")
+            done = True
+            message = (f"turned at a fold ({what}) and came back past its start "
+                       f"{chain.p[0]:.4g}: the side of the start it covers is complete "
+                       f"({cb.message} at {chain.p[-1]:.4g}){stab}")
+        else:
+            done = False
+            message = (f"{cb.message} at {chain.p[-1]:.4g}, inside [{p_range[0]:g}, "
+                       f"{p_range[1]:g}] before the target, with no fold or special point "
+                       f"explaining the end{stab}")
     else:
         done, message = bool(cb.success), cb.message
     found = ", ".join(f"{t} {v:.4g}" for t, v, *_ in chain.specials()) or "none"
     say(f"{label}: {len(chain.rows)} points, {chain.p.min():.4g} to {chain.p.max():.4g}, "
         f"special points: {found}; {message}  [{time.perf_counter() - t0:.0f} s]")
     return CycleChain([cb], done, message, target)
+
+
+def _turned_back(p: np.ndarray) -> float | None:
+    """The parameter value where the branch turned (a fold in the parameter), if it then
+    came back past its start value p[0]; else None."""
+    p = np.asarray(p, float)
+    moved = np.flatnonzero(p != p[0])
+    if moved.size == 0:
+        return None
+    q = np.sign(p[moved[0]] - p[0]) * (p - p[0])  # > 0 while moving away from the start
+    m = int(np.argmax(q))
+    return float(p[m]) if q[m:].min() < 0 else None
 
 
 def _past_loss(p: np.ndarray, stab: np.ndarray, dist: float) -> bool:
