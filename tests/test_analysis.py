@@ -145,6 +145,8 @@ def test_main_job_end_to_end(tmp_path):
     labels = [b["label"] for b in data["branches"]]
     assert labels[0] == "equilibria" and labels[1].startswith("cycle from H 0.5")
     assert labels[2].startswith("period-doubled cycle from PD 0.78")
+    assert all(b["complete"] for b in data["branches"]), data["message"]
+    assert "turned at a fold" in data["branches"][2]["message"]
     assert len(data["delta_m_diagram"]["values"]) >= 41
     kinds = {b["kind"] for b in data["boundaries"]}
     assert {"synchrony_onset", "alternation_onset"} <= kinds

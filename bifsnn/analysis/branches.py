@@ -19,6 +19,10 @@ __all__ = ["continue_network", "cycle_peaks_hz", "records_from_continuation"]
 
 _CYCLE_DS = 0.1
 _CYCLE_DS_MAX = 2.0
+#: First step of the period-doubled branch: the doubled cycle of the default network's
+#: subcritical PD (p_EI 0.7868) reaches its fold (0.7828) and comes back past its start in
+#: about 40 steps from 0.5 and 50 from 0.1 (same fold, same path).
+_PD_DS = 0.5
 
 
 def continue_network(model: Any, param: str, p_range: tuple[float, float], x0: np.ndarray,
@@ -140,10 +144,11 @@ def _cycle_from_pd(problem, chain, pd, p_range, o, side, say, messages):
         return continue_cycles(chunk, sp, opts)
 
     return _chunked(first, p_range, o, side, o.pd_steps,
-                    f"period-doubled cycles from PD {sp.param:.4g}", say, messages)
+                    f"period-doubled cycles from PD {sp.param:.4g}", say, messages, _PD_DS)
 
 
-def _chunked(first: Callable[[Any], Any], p_range, o, side, max_steps, label, say, messages):
+def _chunked(first: Callable[[Any], Any], p_range, o, side, max_steps, label, say, messages,
+             ds: float = _CYCLE_DS):
     """One ``continue_cycles`` run of up to ``max_steps`` steps (not restarted in chunks: a
     restart without the tangent can jump between the sheets of a fold).  With
     ``o.until_unstable`` the stated target is 2 side distances of parameter path length past
@@ -159,7 +164,7 @@ def _chunked(first: Callable[[Any], Any], p_range, o, side, max_steps, label, sa
     say(f"{label}: continuing (up to {max_steps} steps; about 1-3 s CPU per step)...")
     t0 = time.perf_counter()
     try:
-        cb = first(_cycle_opts(o, p_range, max_steps, _CYCLE_DS, 1))
+        cb = first(_cycle_opts(o, p_range, max_steps, ds, 1))
     except Exception as exc:  # numerical failure: report, no branch
         messages.append(f"{label}: {type(exc).__name__}: {exc}")
         say(messages[-1])
