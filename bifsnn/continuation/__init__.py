@@ -42,6 +42,7 @@ from bifsnn.continuation.periodic import (
     continue_cycles,
     continue_cycles_from_orbit,
     continue_lpc,
+    continue_ns,
     continue_pd,
     cycle_from_simulation,
 )
@@ -67,6 +68,7 @@ __all__ = [
     "continue_fold",
     "continue_hopf",
     "continue_lpc",
+    "continue_ns",
     "continue_pd",
     "cycle_from_simulation",
     "hopf_data",

@@ -25,6 +25,7 @@ from .codim2_cycles import (
     CYCLE_CURVE_DEFAULTS,
     continue_lpc,
     continue_lpc_from_gh,
+    continue_ns,
     continue_pd,
 )
 from .collocation import CollocationOperator, CycleSolution, FloquetResult, floquet_from_jacobian
@@ -60,6 +61,7 @@ __all__ = [
     "continue_cycles_from_orbit",
     "continue_lpc",
     "continue_lpc_from_gh",
+    "continue_ns",
     "continue_pd",
     "cycle_from_hopf",
     "cycle_from_simulation",
