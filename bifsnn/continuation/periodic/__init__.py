@@ -26,6 +26,8 @@ from .codim2_cycles import (
     continue_lpc,
     continue_lpc_from_gh,
     continue_ns,
+    continue_ns_from_hh,
+    continue_ns_from_zh,
     continue_pd,
 )
 from .collocation import CollocationOperator, CycleSolution, FloquetResult, floquet_from_jacobian
@@ -62,6 +64,8 @@ __all__ = [
     "continue_lpc",
     "continue_lpc_from_gh",
     "continue_ns",
+    "continue_ns_from_hh",
+    "continue_ns_from_zh",
     "continue_pd",
     "cycle_from_hopf",
     "cycle_from_simulation",

@@ -43,7 +43,7 @@ from .mesh import node_quadrature_weights
 from .system import CycleSystem
 
 __all__ = ["CYCLE_CURVE_DEFAULTS", "continue_lpc", "continue_lpc_from_gh", "continue_ns",
-           "continue_pd"]
+           "continue_ns_from_hh", "continue_ns_from_zh", "continue_pd"]
 
 #: Options used by :func:`continue_lpc` / :func:`continue_pd` when given ``options=None``.
 CYCLE_CURVE_DEFAULTS = {"ds": 0.02, "ds_min": 1e-6, "ds_max": 0.2, "max_steps": 50}
@@ -666,11 +666,8 @@ def continue_lpc_from_gh(hopf_curve: Branch, point: SpecialPoint | int,
     (:func:`continue_lpc`; ``options`` as there, ``both_sides`` to follow it both ways).  The
     result's ``info['from_gh']`` holds the GH point's two parameters.  Raises ValueError with
     the reason when no subcritical Hopf point or no fold of cycles is found."""
-    from dataclasses import replace
 
-    from bifsnn.continuation.equilibria import continue_equilibria
 
-    from .cycles import continue_cycles
 
     if not isinstance(hopf_curve, Branch) or hopf_curve.kind != "H":
         raise ValueError("continue_lpc_from_gh starts from a Hopf curve (a Branch of kind 'H')")
@@ -680,7 +677,7 @@ def continue_lpc_from_gh(hopf_curve: Branch, point: SpecialPoint | int,
     if not (isinstance(rows_away, int) and rows_away >= 1):
         raise ValueError(f"rows_away = {rows_away!r} is out of range: must be an integer >= 1")
     gh = hopf_curve.point(point, "GH")
-    i1, i2 = hopf_curve.param_indices
+    i2 = hopf_curve.param_indices[1]
     l1 = np.asarray(hopf_curve.extra.get("GH"), dtype=float)
     side = [j for j in range(len(hopf_curve)) if j != gh.index and np.isfinite(l1[j])
             and l1[j] > 0]
@@ -691,10 +688,32 @@ def continue_lpc_from_gh(hopf_curve: Branch, point: SpecialPoint | int,
     if not cand:
         raise ValueError("no Hopf point with l1 > 0 next to the GH point on this curve")
     j = cand[min(rows_away, len(cand)) - 1]
+    opts = ContinuationOptions(**CYCLE_CURVE_DEFAULTS) if options is None else options
+    po = _cycles_from_hopf_row(hopf_curve, j, opts, collocation, 200)
+    folds = [s for s in po.points("LPC") if s.located]
+    if not folds:
+        raise ValueError(f"the cycles from the Hopf point at {po.param_values[0]:.8g} have "
+                         f"no located fold ({po.message})")
+    out = continue_lpc(po, folds[0], i2, opts, name=name or f"{hopf_curve.name}-GH-LPC")
+    out.info["from_gh"] = tuple(float(v) for v in gh.params)
+    return out
+
+
+def _cycles_from_hopf_row(hopf_curve: Branch, j: int, opts: ContinuationOptions, collocation,
+                          max_steps: int, which: int = 0) -> Branch:
+    """The cycles born at row ``j`` of a Hopf curve: a one-parameter equilibrium run in the
+    curve's first (``which`` 0) or second (1) parameter crosses the Hopf point, whose cycles
+    are continued (``max_steps``, ``opts``' ds and ds_max; ``opts``' p bounds for the first
+    parameter, its ``bounds`` entry for the second)."""
+    from dataclasses import replace
+
+    from bifsnn.continuation.equilibria import continue_equilibria
+
+    from .cycles import continue_cycles
+
+    i1 = hopf_curve.param_indices[which]
     x, p = hopf_curve.x[j].copy(), hopf_curve.p[j].copy()
     pr = hopf_curve.problem
-    opts = ContinuationOptions(**CYCLE_CURVE_DEFAULTS) if options is None else options
-    # cross the Hopf point in the first parameter
     delta = 1e-2 * max(1.0, abs(p[i1]))
     p_start = p.copy()
     p_start[i1] -= delta
@@ -706,13 +725,114 @@ def continue_lpc_from_gh(hopf_curve: Branch, point: SpecialPoint | int,
         raise ValueError(f"no Hopf point found crossing {hopf_curve.param_label(0)} at the "
                          f"Hopf-curve row {j}")
     h = min(hs, key=lambda s: abs(s.param - p[i1]))
-    cyc_opts = ContinuationOptions(ds=opts.ds, ds_max=opts.ds_max, max_steps=200,
-                                   p_min=opts.p_min, p_max=opts.p_max)
-    po = continue_cycles(eq, h, cyc_opts, collocation)
-    folds = [s for s in po.points("LPC") if s.located]
-    if not folds:
-        raise ValueError(f"the cycles from the Hopf point at {h.param:.8g} have no located "
-                         f"fold ({po.message})")
-    out = continue_lpc(po, folds[0], i2, opts, name=name or f"{hopf_curve.name}-GH-LPC")
-    out.info["from_gh"] = tuple(float(v) for v in gh.params)
-    return out
+    lo, hi = (opts.p_min, opts.p_max) if which == 0 else _bounds2(
+        opts, hopf_curve.param_names, i1)
+    cyc_opts = ContinuationOptions(ds=opts.ds, ds_max=opts.ds_max, max_steps=max_steps,
+                                   p_min=lo, p_max=hi)
+    return continue_cycles(eq, h, cyc_opts, collocation)
+
+
+def continue_ns_from_zh(hopf_curve: Branch, point: SpecialPoint | int,
+                        options: ContinuationOptions | None = None, collocation=None, *,
+                        side: int | None = None, rows_away: int = 2, max_cycle_steps: int = 80,
+                        name: str = "") -> Branch:
+    """The Neimark-Sacker (torus) curve that emanates from a zero-Hopf (ZH) point of a Hopf
+    curve (MatCont's ZH -> NS switch).
+
+    The ZH normal-form coefficients (``s``, ``theta`` in the point's data, Kuznetsov's
+    normalisation) decide: a torus curve exists only when s * theta < 0; otherwise ValueError
+    says so.  Switching: the cycles born at the Hopf-curve row ``rows_away`` rows from the
+    point (on ``side`` +1 / -1 of it along the curve, default both, nearest first) are
+    continued in the first parameter (``max_cycle_steps`` steps, ``options``' ds, ds_max and
+    p bounds) until a located, confirmed NS point, which is continued in the second parameter
+    (:func:`continue_ns`, ``options`` as there).  ``info['from_ZH']`` holds the point's two
+    parameters, ``info['switch_row']`` the Hopf-curve row used.  Raises ValueError with the
+    reason when no NS point is found."""
+    return _ns_from_hopf_curve("ZH", hopf_curve, point, options, collocation, side, rows_away,
+                               max_cycle_steps, name)
+
+
+def continue_ns_from_hh(hopf_curve: Branch, point: SpecialPoint | int,
+                        options: ContinuationOptions | None = None, collocation=None, *,
+                        side: int | None = None, rows_away: int = 2, max_cycle_steps: int = 80,
+                        name: str = "") -> Branch:
+    """A Neimark-Sacker (torus) curve that emanates from a double-Hopf (HH) point of a Hopf
+    curve (MatCont's HH -> NS switch): the cycles born on the Hopf curve next to the point
+    (``side`` +1 / -1 along the curve, default both, nearest first) lose stability to the
+    second oscillation at an NS point near it, which is continued in two parameters.  The HH
+    normal-form coefficients are not computed: which torus curves exist is found by trying
+    both sides.  Arguments and errors as in :func:`continue_ns_from_zh`;
+    ``info['from_HH']`` holds the point's two parameters."""
+    return _ns_from_hopf_curve("HH", hopf_curve, point, options, collocation, side, rows_away,
+                               max_cycle_steps, name)
+
+
+def _ns_from_hopf_curve(kind, hopf_curve, point, options, collocation, side, rows_away,
+                        max_cycle_steps, name) -> Branch:
+    fname = f"continue_ns_from_{kind.lower()}"
+    if not isinstance(hopf_curve, Branch) or hopf_curve.kind != "H":
+        raise ValueError(f"{fname} starts from a Hopf curve (a Branch of kind 'H')")
+    if hopf_curve.problem is None:
+        raise ValueError("the Hopf curve carries no problem: load it with "
+                         "load_branch(path, problem=...)")
+    if not (isinstance(rows_away, int) and rows_away >= 1):
+        raise ValueError(f"rows_away = {rows_away!r} is out of range: must be an integer >= 1")
+    if side not in (None, 1, -1):
+        raise ValueError(f"side = {side!r} is out of range: must be None, +1 or -1")
+    if not (isinstance(max_cycle_steps, int) and max_cycle_steps >= 1):
+        raise ValueError(f"max_cycle_steps = {max_cycle_steps!r} is out of range: must be an "
+                         "integer >= 1")
+    pt = hopf_curve.point(point, kind)
+    if not pt.located:
+        raise ValueError(f"the {kind} point is not located ({pt.message})")
+    if kind == "ZH":
+        s_, th = pt.data.get("s"), pt.data.get("theta")
+        if s_ is not None and th is not None and np.isfinite(th) and s_ * th > 0:
+            raise ValueError(f"the zero-Hopf normal form has s * theta = {s_ * th:.4g} > 0: no "
+                             "torus (NS) curve emanates from this point")
+    opts = ContinuationOptions(**CYCLE_CURVE_DEFAULTS) if options is None else options
+    omega = hopf_curve.extra.get("omega")
+    rows = []
+    for sd in ((1, -1) if side is None else (side,)):
+        j = pt.index + sd * rows_away
+        if 0 <= j < len(hopf_curve) and (omega is None or abs(omega[j]) > 0):
+            rows.append(j)
+    why = []
+    for which in (0, 1):  # cycles in the first parameter, then in the second
+        other = hopf_curve.param_indices[1 - which]
+        for j in rows:
+            label = f"row {j}, cycles in {hopf_curve.param_label(which)}"
+            try:
+                po = _cycles_from_hopf_row(hopf_curve, j, opts, collocation, max_cycle_steps,
+                                           which)
+            except ValueError as exc:
+                why.append(f"{label}: {exc}")
+                continue
+            nss = [s for s in po.points("NS") if s.located]
+            if not nss:
+                why.append(f"{label}: no located NS point ({po.message})")
+                continue
+            curve_opts = opts if which == 0 else _swap_bounds(opts, hopf_curve)
+            out = continue_ns(po, nss[0], other, curve_opts,
+                              name=name or f"{hopf_curve.name}-{kind}-NS")
+            out.info[f"from_{kind}"] = tuple(float(v) for v in pt.params)
+            out.info["switch_row"] = int(j)
+            return out
+    raise ValueError(f"no NS point found near the {kind} point: " + "; ".join(why))
+
+
+def _swap_bounds(opts: ContinuationOptions, curve: Branch) -> ContinuationOptions:
+    """Options for a curve whose first parameter is ``curve``'s second: the p bounds and the
+    ``bounds`` entry of the two parameters exchanged."""
+    i1, i2 = curve.param_indices
+    lo2, hi2 = _bounds2(opts, curve.param_names, i2)
+    bounds = {k: v for k, v in opts.bounds.items()
+              if _bounds_key(k, curve.param_names) not in (i1, i2)}
+    bounds[i1] = (opts.p_min, opts.p_max)
+    return opts.with_(p_min=lo2, p_max=hi2, bounds=bounds)
+
+
+def _bounds_key(key, names) -> int | None:
+    if isinstance(key, str):
+        return list(names).index(key) if names and key in names else None
+    return int(key)
