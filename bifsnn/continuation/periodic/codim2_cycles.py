@@ -450,13 +450,16 @@ def _special(r: dict, aug: _Augmented, i1: int, i2: int, n: int) -> SpecialPoint
     U, T, p1, p2 = aug.split(r["u"])
     P = aug.base.params.copy()
     P[i1], P[i2] = p1, p2
-    data = {"period": T, "multipliers": r["mu"], "locator": "regula_falsi",
-            "test": r["test_value"], **r["info"]}
+    data = {"period": T, "multipliers": r["mu"], "test": r["test_value"], **r["info"]}
     if isinstance(aug, _AugmentedNS):
         data["theta"] = aug.theta(r["u"])
     why = data.get("unconfirmed", "")
     return SpecialPoint(r["type"], -1, U[0].copy(), P, (i1, i2), bool(r["located"]), data,
                         f"unconfirmed: {why}" if why else "")
+
+
+#: The NS angle theta at the strong resonances (and its negatives, modulo 2 pi).
+_RESONANCE_ANGLE = {"R1": 0.0, "R2": math.pi, "R3": 2 * math.pi / 3, "R4": math.pi / 2}
 
 
 class _CurveTests:
@@ -529,6 +532,27 @@ class _CurveTests:
         found.sort(key=lambda r: float(c @ (r["u"] - A["u"])))
         return found
 
+    def _theta_landing(self, cont, A, B, name):
+        """The curve point with theta at the resonance angle nearest the bracket (Newton on
+        the curve system plus theta = theta*), or Nones if it fails or leaves the bracket."""
+        nU = self.aug.nU
+        thA, thB = A["u"][nU + 3], B["u"][nU + 3]
+        base = _RESONANCE_ANGLE[name]
+        mid = 0.5 * (thA + thB)
+        cands = [s * base + 2 * math.pi * k for s in (1, -1) for k in range(-3, 4)]
+        target = min(cands, key=lambda x: abs(x - mid))
+        if not min(thA, thB) <= target <= max(thA, thB):
+            return None, None, None, False
+        frac = (target - thA) / (thB - thA) if thB != thA else 0.5
+        guess = A["u"] + frac * (B["u"] - A["u"])
+        c = np.zeros(guess.size)
+        c[nU + 3] = 1.0
+        u, ok, _, _, J = cont.correct(guess, c, target)
+        span = float(np.max(np.abs(B["u"] - A["u"])))
+        if not ok or float(np.max(np.abs(u - 0.5 * (A["u"] + B["u"])))) > span:
+            return None, None, None, False
+        return u, J, cont.tangent_at(u, J, A["t"]), True
+
     def _locate(self, cont, A, B, name, fa, fb) -> dict | None:
         aug, opts = self.aug, self.opts
         bt = None
@@ -564,12 +588,19 @@ class _CurveTests:
                 mu = floquet_from_jacobian(Jf, aug.coll).multipliers
             return self.values(u, Jf, A["t"], mu, name)[name]
 
+        u, how = None, "none"
         if name in self.matrix and bt is None:
             u, J, t, ok = None, None, None, False
-        else:
+        elif name in _RESONANCE_ANGLE:
+            how = "newton"
+            # theta is an unknown: the point with theta = theta* solves the curve system
+            # plus one linear equation (one Newton solve; Illinois below if it fails)
+            u, J, t, ok = self._theta_landing(cont, A, B, name)
+        if u is None and not (name in self.matrix and bt is None):
+            how = "regula_falsi"
             u, J, t, ok = locate_on_curve(cont, A, B, fa, fb, value_of, opts.locate_tol,
                                           max(opts.locate_max_iter, 30))
-        info: dict = {}
+        info: dict = {"locator": how if u is not None and ok else "none"}
         if u is None:  # keep the detection, unlocated, at the end of the bracket
             u, t, ok = B["u"], B["t"], False
         _, _, _, Jf = aug.evaluate(u)
@@ -722,8 +753,8 @@ def _cycles_from_hopf_row(hopf_curve: Branch, j: int, opts: ContinuationOptions,
     eq = continue_equilibria(replace(pr, x0=x, p0=p_start, param=i1), eq_opts)
     hs = [h for h in eq.points("H") if h.located]
     if not hs:
-        raise ValueError(f"no Hopf point found crossing {hopf_curve.param_label(0)} at the "
-                         f"Hopf-curve row {j}")
+        raise ValueError(f"no Hopf point found crossing {hopf_curve.param_label(which)} at "
+                         f"the Hopf-curve row {j}")
     h = min(hs, key=lambda s: abs(s.param - p[i1]))
     lo, hi = (opts.p_min, opts.p_max) if which == 0 else _bounds2(
         opts, hopf_curve.param_names, i1)
