@@ -169,7 +169,7 @@ class _Augmented:
             vv = np.zeros(J.shape[0])
             vv[: self.coll.ncoll] = v[: self.coll.ncoll]
         grad = -((Jp - Jm).T @ vv) / (2 * h)
-        self.full_jacobian(X)  # restore coll.sys for p2 of X
+        self.coll.sys = self._sys(self.split(X)[3])  # back to p2 of X
         return sp.vstack([J, sp.csr_matrix(grad[None, :])], format="csc")
 
     def update_borders(self, X: np.ndarray) -> None:
@@ -259,7 +259,7 @@ class _AugmentedNS(_Augmented):
                 np.max(np.abs(what)), 1e-300)
             D = (self.full_jacobian(X + h * what) - self.full_jacobian(X - h * what)) / (2 * h)
             grad -= fac * (D.T @ vc)
-        self.full_jacobian(X)  # restore coll.sys for p2 of X
+        self.coll.sys = self._sys(self.split(X)[3])  # back to p2 of X
         n = self.n
         th = self.theta(X)
         gth = 1j * np.exp(1j * th) * np.vdot(v[nc: nc + n], w[:n])
