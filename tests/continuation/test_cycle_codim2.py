@@ -105,7 +105,9 @@ def test_ns_curve_known_answer_with_resonances_and_fold_ns(ns_branch):
 def test_lpc_curve_cusp_of_cycles():
     # planar: g = mu + b rho + 1.5 rho^2 - rho^3 has a cusp of cycles at g' = g'' = 0:
     # rho = 0.5, b = -0.75, mu = 0.125; the LPC curve from b = -0.48 passes it and turns
-    # back along the other fold branch.  No PD/NS-type label on a planar system.
+    # back along the other fold branch, whose cycles shrink to zero amplitude at the Bautin
+    # point mu = b = 0, where the curve ends (past it, it would retrace itself with the
+    # cycles shifted by half a period).  No PD/NS-type label on a planar system.
     pr = cycle_product((), mu=0.0, b=-0.48, e=1.5)
     sol = cycle_product_start(pr, cycle_product_rho(0.0, -0.48, 1.5))
     br = continue_cycles_from_orbit(pr, sol, po_opts(ds=0.05, max_steps=60, p_min=-0.2,
@@ -114,9 +116,10 @@ def test_lpc_curve_cusp_of_cycles():
     lpc = br.points("LPC")[0]
     assert abs(lpc.param + 0.064) < 1e-8  # rho = 0.8
     cur = continue_lpc(br, lpc, "b", curve_opts(ds_max=0.1, direction=-1,
-                                                bounds={"b": (-1.0, -0.3)}))
-    assert cur.success, cur.message
+                                                bounds={"b": (-1.0, 0.5)}))
+    assert cur.status == "stopped" and "zero amplitude" in cur.message, cur.message
     assert labels(cur) == ["EP", "CPC", "EP"], cur.special_points
+    assert np.abs(cur.params[-1]).max() < 1e-2  # near the Bautin point (0, 0)
     cpc = cur.points("CPC")[0]
     assert cpc.located and cpc.data["tangent_ratio"] < 1e-8
     np.testing.assert_allclose(cpc.params, [0.125, -0.75], atol=1e-8)

@@ -395,7 +395,7 @@ def _continue_cycle_curve(kind: str, branch: Branch, point, param2, options, nam
             aug.G, X0, dG=aug.dG, ds=opts.ds, ds_min=opts.ds_min, ds_max=opts.ds_max,
             max_steps=opts.max_steps, newton_tol=opts.newton_tol,
             newton_max_iter=opts.newton_max_iter, direction=opts.direction,
-            direction_index=nU + 2, weights=W,
+            direction_index=nU + 2, weights=W, max_angle=opts.max_angle,
             bounds={nU + 1: (opts.p_min, opts.p_max), nU + 2: (lo2, hi2)},
             correct_initial=True,
         )
@@ -407,6 +407,12 @@ def _continue_cycle_curve(kind: str, branch: Branch, point, param2, options, nam
             aug.set_reference(cont.u)
             for res in cont:
                 A = rows[-1]
+                if _through_zero_amplitude(A["u"], res.u, nU, n, wnode):
+                    cont.stop("the cycles shrink to zero amplitude: the curve ends at an "
+                              f"equilibrium (near {branch.param_label(0)} = "
+                              f"{A['u'][nU + 1]:.8g}; a GH, ZH or HH point) and would retrace "
+                              "itself with the phase shifted")
+                    break
                 B = record(res.u, res.tangent, res.iterations)
                 found = tests.scan(cont, A, B) if tests is not None else []
                 for r in found:
@@ -431,6 +437,15 @@ def _continue_cycle_curve(kind: str, branch: Branch, point, param2, options, nam
         message = f"the user's function raised an exception: {exc}"
     return _curve_branch(kind, rows, specials, sysobj, i1, i2, cyc, branch, opts, success,
                          status, message, name)
+
+
+def _through_zero_amplitude(uA: np.ndarray, uB: np.ndarray, nU: int, n: int,
+                            wnode: np.ndarray) -> bool:
+    """Whether the step from uA to uB passed through a zero-amplitude cycle: the oscillating
+    parts of the two (phase-aligned) cycles are anti-correlated."""
+    UA, UB = uA[:nU].reshape(-1, n), uB[:nU].reshape(-1, n)
+    dA, dB = UA - wnode @ UA, UB - wnode @ UB
+    return float(np.sum(wnode[:, None] * dA * dB)) < 0
 
 
 def _ns_angle(sp_: SpecialPoint, n: int) -> float:
