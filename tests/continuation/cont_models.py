@@ -67,7 +67,7 @@ def brusselator_1d_hopf_values(N: int = 100, a: float = 2.0, d_u: float = 0.002,
 
 #: Parameters of :func:`cycle_product` (and their defaults).
 CYCLE_PRODUCT_PARAMS = {"mu": 0.3, "b": 1.0, "e": 0.0, "nu": 0.3, "W": 0.12, "c": 0.5,
-                        "d": 0.2, "alpha": -0.5, "gamma": 0.4}
+                        "d": 0.2, "alpha": -0.5, "gamma": 0.4, "kappa": 0.5, "c0": 0.2}
 
 
 def cycle_product(parts: tuple[str, ...] = ("ns",), param: str = "mu", **values) -> ODEProblem:
@@ -81,7 +81,11 @@ def cycle_product(parts: tuple[str, ...] = ("ns",), param: str = "mu", **values)
     d rho).  Part "pd", y = (u, v): y' = alpha y + gamma S(z1) y + J y / 2 - |y|^2 y with
     S(z1) = [[x1, y1], [y1, -x1]], J the rotation generator: in the frame turning by half the
     cycle's phase y has the multipliers -exp(2 pi (alpha +- gamma r)) (a Moebius band): PD
-    where alpha + gamma sqrt(rho) = 0.  The cycle is z1 = sqrt(rho) (cos t, sin t), the other
+    where alpha + gamma sqrt(rho) = 0.  Part "r2", y = (u, v): y' = alpha y + kappa K(z1) y +
+    (1/2 + c0) J y - |y|^2 y with K(z1) = [[-y1, x1], [x1, y1]]: multipliers
+    -exp(2 pi (alpha +- sqrt(kappa^2 rho - c0^2))), a Jordan block -1 (1:2 resonance R2) at
+    alpha = 0, kappa^2 rho = c0^2, complex (NS at alpha = 0) for kappa^2 rho < c0^2.
+    The cycle is z1 = sqrt(rho) (cos t, sin t), the other
     parts zero.  Parameters: :data:`CYCLE_PRODUCT_PARAMS` (keywords override them)."""
     import sympy
 
@@ -108,6 +112,13 @@ def cycle_product(parts: tuple[str, ...] = ("ns",), param: str = "mu", **values)
         states += [u, v]
         f += [s * u + P["gamma"] * (x1 * u + y1 * v) - v / 2,
               s * v + P["gamma"] * (y1 * u - x1 * v) + u / 2]
+    if "r2" in parts:
+        u, v = sympy.symbols("u v")
+        s = P["alpha"] - (u**2 + v**2)
+        w = sympy.Rational(1, 2) + P["c0"]
+        states += [u, v]
+        f += [s * u + P["kappa"] * (-y1 * u + x1 * v) - w * v,
+              s * v + P["kappa"] * (x1 * u + y1 * v) + w * u]
     return ODEProblem.from_sympy(f, states, [P[k] for k in names], [0.0] * len(states),
                                  [pv[k] for k in names], param=param)
 

@@ -102,6 +102,44 @@ def test_ns_curve_known_answer_with_resonances_and_fold_ns(ns_branch):
     np.testing.assert_allclose(up.points("R2")[0].params, [C * r, r**3 - r], atol=1e-8)
 
 
+def test_resonances_with_a_jordan_block_on_ns_and_pd_curves():
+    # part "r2": multipliers -exp(2 pi (alpha +- sqrt(kappa^2 rho - c0^2))) (rho = 1): for
+    # kappa < c0 a complex pair with NS at alpha = 0, theta = pi - 2 pi sqrt(c0^2 - kappa^2);
+    # R4, R3 at sqrt(c0^2 - kappa^2) = 1/4, 1/6 and the generic 1:2 resonance (a Jordan
+    # block -1) at kappa = c0, alpha = 0, where the NS curve ends and the PD curve
+    # alpha = -sqrt(kappa^2 - c0^2) turns back
+    pr = cycle_product(("r2",), param="alpha", mu=0.0, alpha=-0.2, kappa=0.1, c0=0.3)
+    br = continue_cycles_from_orbit(pr, cycle_product_start(pr, 1.0), po_opts(
+        ds=0.05, max_steps=40, p_min=-0.2, p_max=0.1), Collocation(ntst=20))
+    (ns,) = br.points("NS")
+    cur = continue_ns(br, ns, "kappa", curve_opts(ds_max=0.1, max_steps=40, p_min=-0.6,
+                                                  p_max=0.6, bounds={"kappa": (0.0, 1.0)}))
+    assert labels(cur) == ["EP", "R4", "R3", "R2", "EP"], cur.special_points
+    assert cur.status == "stopped" and "R2" in cur.message
+    kap = {"R4": math.sqrt(0.09 - 1 / 16), "R3": math.sqrt(0.09 - 1 / 36), "R2": 0.3}
+    for s in cur.special_points[1:-1]:
+        assert s.located and s.data["locator"] == "newton", s
+        np.testing.assert_allclose(s.params, [0.0, kap[s.type]], atol=1e-8)
+    assert np.abs(cur.params[:, 0]).max() < 1e-8  # the NS curve alpha = 0
+    th = np.pi - 2 * np.pi * np.sqrt(np.maximum(0.09 - cur.params[:, 1] ** 2, 0.0))
+    assert np.abs(cur.extra["theta"] - th).max() < 1e-7
+    # the PD curve of the same block (c0 = 0.2, from kappa = 0.5) meets it at R2
+    pr = cycle_product(("r2",), param="alpha", mu=0.0, alpha=-0.5, kappa=0.5, c0=0.2)
+    br = continue_cycles_from_orbit(pr, cycle_product_start(pr, 1.0), po_opts(
+        ds=0.05, max_steps=40, p_min=-0.5, p_max=0.1), Collocation(ntst=20))
+    (pd,) = br.points("PD")
+    cur = continue_pd(br, pd, "kappa", curve_opts(ds_max=0.1, max_steps=9, direction=-1,
+                                                  p_min=-0.6, p_max=0.6,
+                                                  bounds={"kappa": (0.0, 1.0)}))
+    assert labels(cur) == ["EP", "R2", "EP"], cur.special_points
+    r2 = cur.points("R2")[0]
+    assert r2.located and r2.data["locator"] == "regula_falsi"
+    np.testing.assert_allclose(r2.params, [0.0, 0.2], atol=1e-8)
+    alpha, kappa = cur.params.T
+    assert np.abs(alpha**2 - (kappa**2 - 0.04)).max() < 1e-8
+    assert alpha[-1] > 0  # past R2, on the other branch of the PD curve
+
+
 def test_lpc_curve_cusp_of_cycles():
     # planar: g = mu + b rho + 1.5 rho^2 - rho^3 has a cusp of cycles at g' = g'' = 0:
     # rho = 0.5, b = -0.75, mu = 0.125; the LPC curve from b = -0.48 passes it and turns

@@ -418,13 +418,19 @@ def _continue_cycle_curve(kind: str, branch: Branch, point, param2, options, nam
                 for r in found:
                     rows.append(r)
                     specials.append((len(rows) - 1, _special(r, aug, i1, i2, n)))
-                rows.append(B)
+                ends = [r["type"] for r in found if r["type"] in ("R1", "R2")
+                        and kind == "NS"]
+                if ends:  # the curve ends at the resonance (the point past it is dropped)
+                    end = next(r for r in found if r["type"] == ends[0])
+                    rows = rows[: next(i for i, r in enumerate(rows) if r is end) + 1]
+                    specials = [(i, s) for i, s in specials if i < len(rows)]
+                else:
+                    rows.append(B)
                 if tests is not None:
                     tests.refresh(B)
                 aug.update_borders(res.u)
                 aug.set_reference(res.u)
                 cont.replace(G=aug.G, dG=aug.dG)
-                ends = [r["type"] for r in found if r["type"] in ("R1", "R2")]
                 if ends:
                     cont.stop(f"reached a {ends[0]} point (theta = "
                               f"{'0' if ends[0] == 'R1' else 'pi'}): the NS curve ends")
@@ -512,6 +518,12 @@ class _CurveTests:
                 out[name] = float(tp @ e)
             elif name in ("LPNS", "PDNS"):
                 out[name] = multiplier_ns_test(mu)
+            elif self.kind == "PD":  # R2: <psi, phi> of the -1 eigenvectors
+                _, v, w, _ = self.aug.evaluate(X)
+                nc, n = self.aug.coll.ncoll, self.aug.n
+                psi, phi = v[nc: nc + n], w[:n]
+                out[name] = float(psi @ phi / max(np.linalg.norm(psi) * np.linalg.norm(phi),
+                                                  1e-300))
             else:  # resonances on an NS curve
                 th = self.aug.theta(X)
                 s, c = math.sin(th), math.cos(th)
@@ -606,7 +618,7 @@ class _CurveTests:
         u, how = None, "none"
         if name in self.matrix and bt is None:
             u, J, t, ok = None, None, None, False
-        elif name in _RESONANCE_ANGLE:
+        elif name in _RESONANCE_ANGLE and self.kind == "NS":
             how = "newton"
             # theta is an unknown: the point with theta = theta* solves the curve system
             # plus one linear equation (one Newton solve; Illinois below if it fails)

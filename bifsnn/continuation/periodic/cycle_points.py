@@ -9,7 +9,11 @@ Test functions (MatCont's set, Kuznetsov, Govaerts, Doedel & Dhooge, SIAM J. Num
   bordered anti-periodic test g_PD changes sign, a multiplier crosses -1), ``LPNS`` (fold-NS:
   a complex pair of multipliers crosses the unit circle);
 * on PD curves: ``LPPD`` (the bordered fold-of-cycles test g_LPC changes sign, a nontrivial
-  multiplier crosses 1), ``PDNS`` (flip-NS: a complex pair crosses the unit circle);
+  multiplier crosses 1), ``PDNS`` (flip-NS: a complex pair crosses the unit circle), ``R2``
+  (1:2 resonance: <psi, phi> / |psi| |phi| = 0 for the right and left eigenvectors of the
+  monodromy for -1, read off the null vectors of the curve's bordered anti-periodic operator:
+  phi = w(0), psi = the boundary rows of the adjoint null vector; zero where -1 becomes a
+  Jordan block, as <w, v> at a Bogdanov-Takens point);
 * on NS curves (multiplier pair exp(+-i theta), theta an unknown of the curve): ``R1``
   (theta = 0, 1:1 resonance), ``R2`` (theta = pi, 1:2), ``R3`` (cos theta = -1/2, 1:3),
   ``R4`` (cos theta = 0, 1:4), ``LPNS`` (g_LPC changes sign), ``PDNS`` (g_PD changes sign).
@@ -47,7 +51,7 @@ __all__ = ["CURVE_TESTS", "RESONANCE_TOL", "BorderedTest", "confirm_codim2", "de
 #: point can occur (trivial multiplier + the multipliers the degeneracy needs).
 CURVE_TESTS: dict[str, dict[str, int]] = {
     "LPC": {"CPC": 2, "LPPD": 3, "LPNS": 4},
-    "PD": {"LPPD": 3, "PDNS": 4},
+    "PD": {"LPPD": 3, "PDNS": 4, "R2": 3},
     "NS": {"R1": 3, "R2": 3, "R3": 3, "R4": 3, "LPNS": 4, "PDNS": 4},
 }
 
