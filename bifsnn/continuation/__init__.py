@@ -3,7 +3,8 @@
 Problem, options and result are separate objects (as in BifurcationKit.jl); numerics follow
 AUTO-07p and MatCont (pseudo-arclength, minimally augmented systems, collocation).  Every
 continuation returns a :class:`Branch` whose ``kind`` says what it holds (EP, PO, LP, H, LPC,
-PD); every start from a special point is ``f(branch, point, [param2], options)``::
+PD); every start from a special point is ``f(branch, point, [param2], options)`` (kinds also
+NS; codim-2 points on LPC/PD/NS curves: CPC, LPPD, LPNS, PDNS, R1-R4)::
 
     prob = ODEProblem(f, x0, p0, param="b", param_names=("a", "b"))
     opts = ContinuationOptions(ds=0.01, p_max=5.0, direction=+1)   # both_sides=True: merged
@@ -12,6 +13,7 @@ PD); every start from a special point is ``f(branch, point, [param2], options)``
     po2 = continue_cycles(po, po.points("PD")[0], opts)  # period-doubled cycles
     hc = continue_hopf(eq, eq.points("H")[0], "a", opts)  # H curve (BT, GH); also continue_fold,
     pdc = continue_pd(po, po.points("PD")[0], "a", opts)  # continue_lpc, switch_branch(eq, bp)
+    nsc = continue_ns(po, po.points("NS")[0], "a", opts)  # torus curve; extra['theta']
     po.to_dataframe(), po.to_xarray(), po.cycle(k), po.period, po.stable
     save_branch(po, "po.h5"); po = load_branch("po.h5", problem=prob)  # continuable again
     continue_cycles_from_orbit(prob, cycle_from_simulation(prob, x0, 2.5, t_transient=300,
@@ -42,6 +44,7 @@ from bifsnn.continuation.periodic import (
     continue_cycles,
     continue_cycles_from_orbit,
     continue_lpc,
+    continue_ns,
     continue_pd,
     cycle_from_simulation,
 )
@@ -67,6 +70,7 @@ __all__ = [
     "continue_fold",
     "continue_hopf",
     "continue_lpc",
+    "continue_ns",
     "continue_pd",
     "cycle_from_simulation",
     "hopf_data",

@@ -1,8 +1,10 @@
 """Periodic orbits of smooth ODEs x' = f(x, p): orthogonal collocation with mesh adaptation
 (AUTO-07p style), Floquet multipliers, continuation with LPC/PD/NS detection, the
-period-doubled branch at a PD point, two-parameter LPC/PD curves, and multiple shooting as an
-independent second method.  Every continuation returns a :class:`~bifsnn.continuation.Branch`
-(kind 'PO', 'LPC' or 'PD') and starts from a special point of a branch::
+period-doubled branch at a PD point, two-parameter LPC/PD/NS curves with their codim-2 points
+(CPC, LPPD, LPNS, PDNS, R1-R4; :mod:`.cycle_points`), the switches GH -> LPC and ZH/HH -> NS
+curves, and multiple shooting as an independent second method.  Every continuation returns a
+:class:`~bifsnn.continuation.Branch` (kind 'PO', 'LPC', 'PD' or 'NS') and starts from a
+special point of a branch::
 
     from bifsnn.continuation import ContinuationOptions, continue_equilibria
     from bifsnn.continuation.periodic import Collocation, continue_cycles, continue_pd
@@ -13,6 +15,8 @@ independent second method.  Every continuation returns a :class:`~bifsnn.continu
     po.cycle(k).U, .tm, .T                                  # one cycle of the branch
     po2 = continue_cycles(po, po.points("PD")[0], options)  # period-doubled branch
     pd_curve = continue_pd(po, po.points("PD")[0], "b", options)
+    ns_curve = continue_ns(po, po.points("NS")[0], "b", options)   # .points("R4"), ...
+    torus = continue_ns_from_zh(hopf_curve, hopf_curve.points("ZH")[0], options)
 
 A cycle computed elsewhere (e.g. :func:`cycle_from_simulation`: integrate, detect the period,
 correct by collocation) starts a branch with :func:`continue_cycles_from_orbit`.
@@ -25,6 +29,9 @@ from .codim2_cycles import (
     CYCLE_CURVE_DEFAULTS,
     continue_lpc,
     continue_lpc_from_gh,
+    continue_ns,
+    continue_ns_from_hh,
+    continue_ns_from_zh,
     continue_pd,
 )
 from .collocation import CollocationOperator, CycleSolution, FloquetResult, floquet_from_jacobian
@@ -60,6 +67,9 @@ __all__ = [
     "continue_cycles_from_orbit",
     "continue_lpc",
     "continue_lpc_from_gh",
+    "continue_ns",
+    "continue_ns_from_hh",
+    "continue_ns_from_zh",
     "continue_pd",
     "cycle_from_hopf",
     "cycle_from_simulation",

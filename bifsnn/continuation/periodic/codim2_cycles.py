@@ -18,6 +18,8 @@ on a fixed mesh (no mesh adaptation along the curve).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -27,11 +29,21 @@ from bifsnn.continuation.options import ContinuationOptions
 from bifsnn.continuation.result import Branch, SpecialPoint, merge_sides, with_end_points
 
 from .collocation import CollocationOperator, floquet_from_jacobian, sparse_lu
+from .cycle_points import (
+    CURVE_TESTS,
+    BorderedTest,
+    bisect_on_curve,
+    confirm_codim2,
+    det_sign,
+    locate_on_curve,
+    multiplier_ns_test,
+)
 from .cycles import _names, cycle_system
 from .mesh import node_quadrature_weights
 from .system import CycleSystem
 
-__all__ = ["CYCLE_CURVE_DEFAULTS", "continue_lpc", "continue_lpc_from_gh", "continue_pd"]
+__all__ = ["CYCLE_CURVE_DEFAULTS", "continue_lpc", "continue_lpc_from_gh", "continue_ns",
+           "continue_ns_from_hh", "continue_ns_from_zh", "continue_pd"]
 
 #: Options used by :func:`continue_lpc` / :func:`continue_pd` when given ``options=None``.
 CYCLE_CURVE_DEFAULTS = {"ds": 0.02, "ds_min": 1e-6, "ds_max": 0.2, "max_steps": 50}
@@ -88,9 +100,11 @@ class _Augmented:
         col[: self.coll.ncoll] = (-T * s2.fp_batch(xc, p2)).ravel()
         return sp.hstack([A, sp.csc_matrix(col[:, None])], format="csc")
 
-    def defining_matrix(self, J: sp.csc_matrix) -> sp.csc_matrix:
+    def defining_matrix(self, J: sp.csc_matrix, kind: str | None = None) -> sp.csc_matrix:
+        """The matrix whose singularity defines ``kind`` (default: the curve's): the (U, T)
+        block of the cycle Jacobian (LPC) or the anti-periodic variational operator (PD)."""
         c = self.coll
-        if self.kind == "LPC":
+        if (kind or self.kind) == "LPC":
             return J[:, : self.nU + 1].tocsc()
         n = self.n
         C = J[: c.ncoll, : self.nU]
@@ -155,8 +169,103 @@ class _Augmented:
             vv = np.zeros(J.shape[0])
             vv[: self.coll.ncoll] = v[: self.coll.ncoll]
         grad = -((Jp - Jm).T @ vv) / (2 * h)
-        self.full_jacobian(X)  # restore coll.sys for p2 of X
+        self.coll.sys = self._sys(self.split(X)[3])  # back to p2 of X
         return sp.vstack([J, sp.csr_matrix(grad[None, :])], format="csc")
+
+    def update_borders(self, X: np.ndarray) -> None:
+        _, v, w, _ = self.evaluate(X)
+        self.b = v / np.linalg.norm(v)
+        self.c = w / np.linalg.norm(w)
+        self._cache = None
+
+
+class _AugmentedNS(_Augmented):
+    """Minimally augmented NS system: unknowns (U, T, p1, p2, theta); equations the cycle
+    equations and Re g = Im g = 0, g the last component of the complex bordered system
+    ``[[M(theta), b], [c^H, 0]] [w; g] = [0; 1]`` with M(theta) the collocation operator of
+    the variational equation and the boundary condition w(1) - exp(i theta) w(0) = 0
+    (singular exactly when exp(i theta) is a Floquet multiplier; the complex bordering of
+    BifurcationKit's NS curves of periodic orbits).  dg/dX = -v^H (dM/dX) w, with the
+    derivative of the collocation block along Re w and Im w from central differences of
+    collocation Jacobians (as for LPC/PD), and dg/dtheta = i exp(i theta) v_bc^H w(0)."""
+
+    def __init__(self, sysobj: CycleSystem, i2: int, tm: np.ndarray, ncol: int):
+        super().__init__(sysobj, i2, "NS", tm, ncol)
+
+    def theta(self, X: np.ndarray) -> float:
+        """The angle theta of the critical multiplier pair exp(+-i theta)."""
+        return float(X[self.nU + 3])
+
+    def ns_matrix(self, J: sp.csc_matrix, theta: float) -> sp.csc_matrix:
+        """Collocation block of J with the boundary rows w(1) - exp(i theta) w(0)."""
+        c, n = self.coll, self.n
+        ar = np.arange(n)
+        C = J[: c.ncoll, : self.nU].astype(complex)
+        bc = sp.csr_matrix(
+            (np.r_[np.full(n, -np.exp(1j * theta)), np.ones(n)],
+             (np.r_[ar, ar], np.r_[ar, (c.nnodes - 1) * n + ar])), shape=(n, self.nU))
+        return sp.vstack([C, bc], format="csc")
+
+    def embed_w(self, w: np.ndarray) -> np.ndarray:
+        out = np.zeros(self.nU + 4)
+        out[: w.size] = w
+        return out
+
+    def init_borders(self, X: np.ndarray) -> None:
+        """Approximate null vectors of M(theta) by inverse iteration (complex)."""
+        M = self.ns_matrix(self.full_jacobian(X), self.theta(X))
+        lu = sparse_lu(M)
+        rng = np.random.default_rng(7)
+        w = rng.standard_normal(M.shape[1]) + 1j * rng.standard_normal(M.shape[1])
+        v = rng.standard_normal(M.shape[0]) + 1j * rng.standard_normal(M.shape[0])
+        for _ in range(3):
+            w = lu.solve(w)
+            w /= np.linalg.norm(w)
+            v = lu.solve(v, trans="H")
+            v /= np.linalg.norm(v)
+        self.b, self.c = v, w
+        self._cache = None
+
+    def evaluate(self, X: np.ndarray):
+        """(g, v, w, J_full) at X (g complex), cached for the last X."""
+        if self._cache is not None and np.array_equal(self._cache[0], X):
+            return self._cache[1]
+        J = self.full_jacobian(X)
+        M = self.ns_matrix(J, self.theta(X))
+        B = sp.bmat([[M, sp.csc_matrix(self.b[:, None])],
+                     [sp.csc_matrix(np.conj(self.c)[None, :]), None]], format="csc")
+        lu = sparse_lu(B)
+        rhs = np.zeros(B.shape[0], dtype=complex)
+        rhs[-1] = 1.0
+        wg = lu.solve(rhs)
+        vg = lu.solve(rhs, trans="H")
+        out = (complex(wg[-1]), vg[:-1], wg[:-1], J)
+        self._cache = (X.copy(), out)
+        return out
+
+    def G(self, X: np.ndarray) -> np.ndarray:
+        g = self.evaluate(X)[0]
+        return np.r_[self.residual(X), g.real, g.imag]
+
+    def dG(self, X: np.ndarray) -> sp.csc_matrix:
+        g, v, w, J = self.evaluate(X)
+        nc = self.coll.ncoll
+        vc = np.zeros(J.shape[0], dtype=complex)
+        vc[:nc] = np.conj(v[:nc])
+        grad = np.zeros(X.size - 1, dtype=complex)
+        for part, fac in ((w.real, 1.0), (w.imag, 1j)):
+            what = self.embed_w(part)
+            h = np.finfo(float).eps ** (1 / 3) * (1.0 + np.max(np.abs(X))) / max(
+                np.max(np.abs(what)), 1e-300)
+            D = (self.full_jacobian(X + h * what) - self.full_jacobian(X - h * what)) / (2 * h)
+            grad -= fac * (D.T @ vc)
+        self.coll.sys = self._sys(self.split(X)[3])  # back to p2 of X
+        n = self.n
+        th = self.theta(X)
+        gth = 1j * np.exp(1j * th) * np.vdot(v[nc: nc + n], w[:n])
+        row = np.r_[grad, gth]
+        Jx = sp.hstack([J, sp.csc_matrix((J.shape[0], 1))], format="csc")
+        return sp.vstack([Jx, sp.csr_matrix(np.vstack([row.real, row.imag]))], format="csc")
 
     def update_borders(self, X: np.ndarray) -> None:
         _, v, w, _ = self.evaluate(X)
@@ -186,6 +295,20 @@ def continue_pd(branch: Branch, point: SpecialPoint | int, param2: int | str,
     with the partial result (status "error").
     """
     return _continue_cycle_curve("PD", branch, point, param2, options, name)
+
+
+def continue_ns(branch: Branch, point: SpecialPoint | int, param2: int | str,
+                options: ContinuationOptions | None = None, *, name: str = "") -> Branch:
+    """Continue a Neimark-Sacker point (NS point of a 'PO' branch) in its parameter and
+    ``param2`` (index or name); returns a Branch of kind 'NS' whose ``extra['theta']`` is the
+    angle of the critical multiplier pair exp(+-i theta).
+
+    Unknowns: the cycle, its period, both parameters and theta (see :class:`_AugmentedNS`).
+    Along the curve the strong resonances R1-R4 (theta = 0, pi, 2 pi/3, pi/2) and the
+    fold-NS and flip-NS points (LPNS, PDNS) are detected and located; the curve ends at R1
+    or R2 (where the NS curve meets an LPC or PD curve).  Options as in
+    :func:`continue_pd`."""
+    return _continue_cycle_curve("NS", branch, point, param2, options, name)
 
 
 def _param_index(problem, branch: Branch, param2: int | str) -> int:
@@ -241,86 +364,343 @@ def _continue_cycle_curve(kind: str, branch: Branch, point, param2, options, nam
     opts.check_start(float(cyc.p), branch.param_label(0))
     if not lo2 <= p_vec[i2] <= hi2:
         raise ValueError(f"start param2 = {p_vec[i2]!r} is outside its bounds [{lo2}, {hi2}]")
-    aug = _Augmented(sysobj, i2, kind, cyc.tm, cyc.ncol)
     X0 = np.concatenate([cyc.U.ravel(), [cyc.T, cyc.p, p_vec[i2]]])
-    rows: list[tuple] = []
+    if kind == "NS":
+        theta0 = _ns_angle(sp_, sysobj.n)
+        aug: _Augmented = _AugmentedNS(sysobj, i2, cyc.tm, cyc.ncol)
+        X0 = np.r_[X0, theta0]
+    else:
+        aug = _Augmented(sysobj, i2, kind, cyc.tm, cyc.ncol)
     n = sysobj.n
+    nU = aug.nU
+    tests = _CurveTests(kind, aug, opts) if opts.detect_codim2 else None
+    rows: list[dict] = []
+    specials: list[tuple[int, SpecialPoint]] = []
 
-    def record(X: np.ndarray, it: int) -> None:
-        U, T, p1, p2 = aug.split(X)
+    def record(X: np.ndarray, t: np.ndarray, it: int) -> dict:
         g, _, _, J = aug.evaluate(X)
-        mu = floquet_from_jacobian(J, aug.coll).multipliers if opts.detect_bifurcations else None
-        rows.append((U.copy(), T, p1, p2, g, mu, it))
+        need_mu = opts.detect_bifurcations or (tests is not None and tests.needs_multipliers)
+        mu = floquet_from_jacobian(J, aug.coll).multipliers if need_mu else None
+        row = {"u": X.copy(), "t": t.copy(), "g": g, "mu": mu, "it": it}
+        row["tests"] = tests.values(X, J, t, mu) if tests is not None else {}
+        return row
 
     try:
         aug.set_reference(X0)
         aug.init_borders(X0)
         wnode = node_quadrature_weights(cyc.tm, cyc.ncol)
-        W = np.concatenate([np.repeat(wnode, n), [1.0, opts.weights_param, opts.weights_param]])
+        W = np.concatenate([np.repeat(wnode, n), [1.0, opts.weights_param, opts.weights_param],
+                            [1.0] * (X0.size - nU - 3)])
         cont = ArclengthContinuation(
             aug.G, X0, dG=aug.dG, ds=opts.ds, ds_min=opts.ds_min, ds_max=opts.ds_max,
             max_steps=opts.max_steps, newton_tol=opts.newton_tol,
-            newton_max_iter=opts.newton_max_iter, direction=opts.direction, direction_index=-1,
-            weights=W, bounds={X0.size - 2: (opts.p_min, opts.p_max), X0.size - 1: (lo2, hi2)},
+            newton_max_iter=opts.newton_max_iter, direction=opts.direction,
+            direction_index=nU + 2, weights=W, max_angle=opts.max_angle,
+            bounds={nU + 1: (opts.p_min, opts.p_max), nU + 2: (lo2, hi2)},
             correct_initial=True,
         )
         if cont.status == "running":
-            record(cont.u, 0)
+            rows.append(record(cont.u, cont.tangent, 0))
+            if tests is not None:
+                tests.refresh(rows[-1])
             aug.update_borders(cont.u)
             aug.set_reference(cont.u)
             for res in cont:
-                record(res.u, res.iterations)
+                A = rows[-1]
+                if _through_zero_amplitude(A["u"], res.u, nU, n, wnode):
+                    cont.stop("the cycles shrink to zero amplitude: the curve ends at an "
+                              f"equilibrium (near {branch.param_label(0)} = "
+                              f"{A['u'][nU + 1]:.8g}; a GH, ZH or HH point) and would retrace "
+                              "itself with the phase shifted")
+                    break
+                B = record(res.u, res.tangent, res.iterations)
+                found = tests.scan(cont, A, B) if tests is not None else []
+                for r in found:
+                    rows.append(r)
+                    specials.append((len(rows) - 1, _special(r, aug, i1, i2, n)))
+                ends = [r["type"] for r in found if r["type"] in ("R1", "R2")
+                        and kind == "NS"]
+                if ends:  # the curve ends at the resonance (the point past it is dropped)
+                    end = next(r for r in found if r["type"] == ends[0])
+                    rows = rows[: next(i for i, r in enumerate(rows) if r is end) + 1]
+                    specials = [(i, s) for i, s in specials if i < len(rows)]
+                else:
+                    rows.append(B)
+                if tests is not None:
+                    tests.refresh(B)
                 aug.update_borders(res.u)
                 aug.set_reference(res.u)
                 cont.replace(G=aug.G, dG=aug.dG)
+                if ends:
+                    cont.stop(f"reached a {ends[0]} point (theta = "
+                              f"{'0' if ends[0] == 'R1' else 'pi'}): the NS curve ends")
+                if opts.verbose:
+                    print(f"{kind} curve step {cont.n_steps}: params = "
+                          f"({res.u[nU + 1]:.8g}, {res.u[nU + 2]:.8g})")
         status, message, success = cont.status, cont.message, cont.success
     except UserFunctionError as exc:
         status, success = "error", False
         message = f"the user's function raised an exception: {exc}"
-    return _curve_branch(kind, rows, sysobj, i1, i2, cyc, branch, opts, success, status,
-                         message, name)
+    return _curve_branch(kind, rows, specials, sysobj, i1, i2, cyc, branch, opts, success,
+                         status, message, name)
 
 
-def _curve_branch(kind, rows, sysobj: CycleSystem, i1, i2, cyc, branch, opts, success, status,
-                  message, name) -> Branch:
+def _through_zero_amplitude(uA: np.ndarray, uB: np.ndarray, nU: int, n: int,
+                            wnode: np.ndarray) -> bool:
+    """Whether the step from uA to uB passed through a zero-amplitude cycle: the oscillating
+    parts of the two (phase-aligned) cycles are anti-correlated."""
+    UA, UB = uA[:nU].reshape(-1, n), uB[:nU].reshape(-1, n)
+    dA, dB = UA - wnode @ UA, UB - wnode @ UB
+    return float(np.sum(wnode[:, None] * dA * dB)) < 0
+
+
+def _ns_angle(sp_: SpecialPoint, n: int) -> float:
+    """Angle in (0, pi) of the multiplier pair nearest the unit circle at an NS point."""
+    mu = sp_.data.get("multipliers")
+    if mu is None:
+        raise ValueError("the NS point carries no Floquet multipliers")
+    mu = np.asarray(mu)
+    cplx = mu[np.abs(mu.imag) > 1e-7 * np.maximum(1.0, np.abs(mu))]
+    if cplx.size == 0:
+        raise ValueError("the NS point has no complex multiplier pair")
+    z = cplx[int(np.argmin(np.abs(np.abs(cplx) - 1.0)))]
+    return float(abs(np.angle(z)))
+
+
+def _special(r: dict, aug: _Augmented, i1: int, i2: int, n: int) -> SpecialPoint:
+    U, T, p1, p2 = aug.split(r["u"])
+    P = aug.base.params.copy()
+    P[i1], P[i2] = p1, p2
+    data = {"period": T, "multipliers": r["mu"], "test": r["test_value"], **r["info"]}
+    if isinstance(aug, _AugmentedNS):
+        data["theta"] = aug.theta(r["u"])
+    why = data.get("unconfirmed", "")
+    return SpecialPoint(r["type"], -1, U[0].copy(), P, (i1, i2), bool(r["located"]), data,
+                        f"unconfirmed: {why}" if why else "")
+
+
+#: The NS angle theta at the strong resonances (and its negatives, modulo 2 pi).
+_RESONANCE_ANGLE = {"R1": 0.0, "R2": math.pi, "R3": 2 * math.pi / 3, "R4": math.pi / 2}
+
+
+class _CurveTests:
+    """The codim-2 test functions of one curve (see :mod:`.cycle_points`)."""
+
+    #: tests on the determinant of a defining matrix: (curve kind, test) -> matrix kind
+    MATRIX_TESTS = {("LPC", "LPPD"): "PD", ("PD", "LPPD"): "LPC", ("NS", "LPNS"): "LPC",
+                    ("NS", "PDNS"): "PD"}
+
+    def __init__(self, kind: str, aug: _Augmented, opts: ContinuationOptions):
+        self.kind, self.aug, self.opts = kind, aug, opts
+        n = aug.n
+        self.names = [t for t, need in CURVE_TESTS[kind].items() if n >= need]
+        self.matrix = {t: self.MATRIX_TESTS[(kind, t)] for t in self.names
+                       if (kind, t) in self.MATRIX_TESTS}
+        self.needs_multipliers = any(t in ("LPNS", "PDNS") and t not in self.matrix
+                                     for t in self.names)
+        self.e_proj: np.ndarray | None = None
+
+    def _proj(self, t: np.ndarray) -> np.ndarray:
+        nU = self.aug.nU
+        return np.array([t[nU + 1], t[nU + 2]])
+
+    def values(self, X: np.ndarray, J, t: np.ndarray, mu, only: str | None = None
+               ) -> dict[str, float]:
+        """Test values at a curve point; ``only``: just that test."""
+        out: dict[str, float] = {}
+        for name in self.names if only is None else [only]:
+            if name in self.matrix:
+                out[name] = det_sign(self.aug.defining_matrix(J, self.matrix[name]))
+            elif name == "CPC":
+                tp = self._proj(t)
+                e = self.e_proj if self.e_proj is not None else tp / max(
+                    np.linalg.norm(tp), 1e-300)
+                out[name] = float(tp @ e)
+            elif name in ("LPNS", "PDNS"):
+                out[name] = multiplier_ns_test(mu)
+            elif self.kind == "PD":  # R2: <psi, phi> of the -1 eigenvectors
+                _, v, w, _ = self.aug.evaluate(X)
+                nc, n = self.aug.coll.ncoll, self.aug.n
+                psi, phi = v[nc: nc + n], w[:n]
+                out[name] = float(psi @ phi / max(np.linalg.norm(psi) * np.linalg.norm(phi),
+                                                  1e-300))
+            else:  # resonances on an NS curve
+                th = self.aug.theta(X)
+                s, c = math.sin(th), math.cos(th)
+                out[name] = {"R1": s if c > 0 else float("nan"),
+                             "R2": s if c < 0 else float("nan"),
+                             "R3": c + 0.5, "R4": c}[name]
+        return out
+
+    def refresh(self, row: dict) -> None:
+        """The CPC reference direction at an accepted point (its CPC value recomputed)."""
+        tp = self._proj(row["t"])
+        self.e_proj = tp / max(np.linalg.norm(tp), 1e-300)
+        if "CPC" in self.names:
+            row["tests"]["CPC"] = float(np.linalg.norm(tp))
+
+    def scan(self, cont, A: dict, B: dict) -> list[dict]:
+        """Located codim-2 points between consecutive curve points A and B, in curve order."""
+        found = []
+        for name in self.names:
+            fa, fb = A["tests"].get(name, np.nan), B["tests"].get(name, np.nan)
+            if not (np.isfinite(fa) and np.isfinite(fb)) or fa * fb > 0 or fa == 0:
+                continue
+            if self.kind == "NS" and name in ("LPNS", "PDNS"):
+                # the NS pair itself at 1 or -1 is R1/R2, not a second degeneracy
+                th = (self.aug.theta(A["u"]), self.aug.theta(B["u"]))
+                z = 1.0 if name == "LPNS" else -1.0
+                if any(abs(np.exp(1j * x) - z) < 0.2 for x in th):
+                    continue
+            r = self._locate(cont, A, B, name, fa, fb)
+            if r is not None:
+                found.append(r)
+        c = cont.weights * A["t"]
+        found.sort(key=lambda r: float(c @ (r["u"] - A["u"])))
+        return found
+
+    def _theta_landing(self, cont, A, B, name):
+        """The curve point with theta at the resonance angle nearest the bracket (Newton on
+        the curve system plus theta = theta*), or Nones if it fails or leaves the bracket."""
+        nU = self.aug.nU
+        thA, thB = A["u"][nU + 3], B["u"][nU + 3]
+        base = _RESONANCE_ANGLE[name]
+        mid = 0.5 * (thA + thB)
+        cands = [s * base + 2 * math.pi * k for s in (1, -1) for k in range(-3, 4)]
+        target = min(cands, key=lambda x: abs(x - mid))
+        if not min(thA, thB) <= target <= max(thA, thB):
+            return None, None, None, False
+        frac = (target - thA) / (thB - thA) if thB != thA else 0.5
+        guess = A["u"] + frac * (B["u"] - A["u"])
+        c = np.zeros(guess.size)
+        c[nU + 3] = 1.0
+        u, ok, _, _, J = cont.correct(guess, c, target)
+        span = float(np.max(np.abs(B["u"] - A["u"])))
+        if not ok or float(np.max(np.abs(u - 0.5 * (A["u"] + B["u"])))) > span:
+            return None, None, None, False
+        return u, J, cont.tangent_at(u, J, A["t"]), True
+
+    def _locate(self, cont, A, B, name, fa, fb) -> dict | None:
+        aug, opts = self.aug, self.opts
+        bt = None
+        if name in self.matrix:
+            which = self.matrix[name]
+
+            def mat(u):
+                return aug.defining_matrix(aug.evaluate(u)[3], which)
+
+            # shrink the bracket by bisection on the determinant's sign until the bordered
+            # test with borders from inverse iteration at one end changes sign across it
+            for attempt in range(6):
+                for row in (B, A):
+                    bt = BorderedTest(mat(row["u"]))
+                    fa, fb = bt.value(mat(A["u"])), bt.value(mat(B["u"]))
+                    if np.isfinite(fa) and np.isfinite(fb) and fa * fb < 0:
+                        break
+                else:
+                    bt = None
+                if bt is not None or attempt == 5:
+                    break
+                A, B = bisect_on_curve(cont, A, B, lambda u, J: det_sign(mat(u)), 3)
+
+        def value_of(u, J):
+            _, _, _, Jf = aug.evaluate(u)
+            if bt is not None:
+                return bt.value(aug.defining_matrix(Jf, self.matrix[name]))
+            if name == "CPC":
+                t = cont.tangent_at(u, J, A["t"])
+                return self.values(u, Jf, t, None, name)[name]
+            mu = None
+            if name in ("LPNS", "PDNS"):
+                mu = floquet_from_jacobian(Jf, aug.coll).multipliers
+            return self.values(u, Jf, A["t"], mu, name)[name]
+
+        u, how = None, "none"
+        if name in self.matrix and bt is None:
+            u, J, t, ok = None, None, None, False
+        elif name in _RESONANCE_ANGLE and self.kind == "NS":
+            how = "newton"
+            # theta is an unknown: the point with theta = theta* solves the curve system
+            # plus one linear equation (one Newton solve; Illinois below if it fails)
+            u, J, t, ok = self._theta_landing(cont, A, B, name)
+        if u is None and not (name in self.matrix and bt is None):
+            how = "regula_falsi"
+            u, J, t, ok = locate_on_curve(cont, A, B, fa, fb, value_of, opts.locate_tol,
+                                          max(opts.locate_max_iter, 30))
+        info: dict = {"locator": how if u is not None and ok else "none"}
+        if u is None:  # keep the detection, unlocated, at the end of the bracket
+            u, t, ok = B["u"], B["t"], False
+        _, _, _, Jf = aug.evaluate(u)
+        fl = floquet_from_jacobian(Jf, aug.coll)
+        theta = aug.theta(u) if isinstance(aug, _AugmentedNS) else None
+        tp = self._proj(t)
+        ratio = float(np.linalg.norm(tp) / max(np.linalg.norm(t), 1e-300))
+        located, why = confirm_codim2(name, aug.n, fl, ok, theta, ratio)
+        if not located:
+            info["unconfirmed"] = why
+        info["residual"] = float(np.max(np.abs(aug.G(u))))
+        if name == "CPC":
+            info["tangent_ratio"] = ratio
+        tv = float(value_of(u, J)) if J is not None else float("nan")
+        return {"u": u, "t": t, "g": aug.evaluate(u)[0], "mu": fl.multipliers, "it": 0,
+                "tests": {}, "type": name, "located": located, "info": info,
+                "test_value": tv}
+
+
+def _curve_branch(kind, rows, specials, sysobj: CycleSystem, i1, i2, cyc, branch, opts,
+                  success, status, message, name) -> Branch:
     n = sysobj.n
     N = len(rows)
     base = sysobj.params
+    nnodes = cyc.U.shape[0]
+    nU = nnodes * n
 
-    def pvec(p1, p2):
+    def pvec(u):
         out = base.copy()
-        out[i1], out[i2] = p1, p2
+        out[i1], out[i2] = u[nU + 1], u[nU + 2]
         return out
 
-    nodes = np.array([r[0] for r in rows]).reshape(N, cyc.U.shape[0], n)
+    nodes = np.array([r["u"][:nU] for r in rows]).reshape(N, nnodes, n)
     X = nodes[:, 0, :] if N else np.zeros((0, n))
-    P = np.array([pvec(r[2], r[3]) for r in rows]).reshape(N, base.size)
+    P = np.array([pvec(r["u"]) for r in rows]).reshape(N, base.size)
     EV = np.full((N, n), np.nan + 0j)
     nu = np.full(N, -1, dtype=int)
     for i, r in enumerate(rows):
-        mu = r[5]
+        mu = r["mu"]
         if mu is not None:
             EV[i, : min(n, mu.size)] = mu[:n]
             nontriv = np.delete(mu, np.argmin(np.abs(mu - 1.0)))
             nu[i] = int(np.sum(np.abs(nontriv) > 1.0 + 1e-7))
     extra = {
-        "period": np.array([r[1] for r in rows], dtype=float),
-        "test": np.array([r[4] for r in rows], dtype=float),
+        "period": np.array([r["u"][nU] for r in rows], dtype=float),
+        "test": np.array([np.abs(r["g"]) if kind == "NS" else r["g"] for r in rows],
+                         dtype=float),
         "x_min": nodes.min(axis=1) if N else np.zeros((0, n)),
         "x_max": nodes.max(axis=1) if N else np.zeros((0, n)),
-        "amplitude": np.array([_amp(r[0], cyc) for r in rows], dtype=float),
+        "amplitude": np.array([_amp(r["u"][:nU].reshape(nnodes, n), cyc) for r in rows],
+                              dtype=float),
         "mesh": np.repeat(np.asarray(cyc.tm)[None, :], N, axis=0),
         "nodes": nodes,
     }
-    sps = with_end_points([], X, P, (i1, i2), message)
+    if kind == "NS":
+        extra["theta"] = np.array([r["u"][nU + 3] for r in rows], dtype=float)
+    names = sorted({k for r in rows for k in r["tests"]})
+    for k in names:
+        extra[f"test_{k}"] = np.array([r["tests"].get(k, np.nan) for r in rows], dtype=float)
+    pts = []
+    for row, s in specials:
+        s.index = row
+        pts.append(s)
+    sps = with_end_points(pts, X, P, (i1, i2), message)
     for sp_ in sps:
         sp_.data["period"] = float(extra["period"][sp_.index])
     pn, xn = _names(branch.problem)
     return Branch(
         kind=kind, x=X, p=P, param_indices=(i1, i2), eigenvalues=EV, n_unstable=nu,
+        tangents=np.array([r["t"] for r in rows]) if N else None,
         special_points=sps, extra=extra, success=success and N > 0, status=status,
         message=message, param_names=pn or branch.param_names, x_names=xn or branch.x_names,
-        name=name or f"{branch.name}-{kind}", nit=int(sum(r[6] for r in rows)),
+        name=name or f"{branch.name}-{kind}", nit=int(sum(r["it"] for r in rows)),
         info={"ncol": int(cyc.ncol), "ntst": len(cyc.tm) - 1}, problem=branch.problem,
         options=opts, collocation=branch.collocation,
     )
@@ -344,11 +724,8 @@ def continue_lpc_from_gh(hopf_curve: Branch, point: SpecialPoint | int,
     (:func:`continue_lpc`; ``options`` as there, ``both_sides`` to follow it both ways).  The
     result's ``info['from_gh']`` holds the GH point's two parameters.  Raises ValueError with
     the reason when no subcritical Hopf point or no fold of cycles is found."""
-    from dataclasses import replace
 
-    from bifsnn.continuation.equilibria import continue_equilibria
 
-    from .cycles import continue_cycles
 
     if not isinstance(hopf_curve, Branch) or hopf_curve.kind != "H":
         raise ValueError("continue_lpc_from_gh starts from a Hopf curve (a Branch of kind 'H')")
@@ -358,7 +735,7 @@ def continue_lpc_from_gh(hopf_curve: Branch, point: SpecialPoint | int,
     if not (isinstance(rows_away, int) and rows_away >= 1):
         raise ValueError(f"rows_away = {rows_away!r} is out of range: must be an integer >= 1")
     gh = hopf_curve.point(point, "GH")
-    i1, i2 = hopf_curve.param_indices
+    i2 = hopf_curve.param_indices[1]
     l1 = np.asarray(hopf_curve.extra.get("GH"), dtype=float)
     side = [j for j in range(len(hopf_curve)) if j != gh.index and np.isfinite(l1[j])
             and l1[j] > 0]
@@ -369,10 +746,32 @@ def continue_lpc_from_gh(hopf_curve: Branch, point: SpecialPoint | int,
     if not cand:
         raise ValueError("no Hopf point with l1 > 0 next to the GH point on this curve")
     j = cand[min(rows_away, len(cand)) - 1]
+    opts = ContinuationOptions(**CYCLE_CURVE_DEFAULTS) if options is None else options
+    po = _cycles_from_hopf_row(hopf_curve, j, opts, collocation, 200)
+    folds = [s for s in po.points("LPC") if s.located]
+    if not folds:
+        raise ValueError(f"the cycles from the Hopf point at {po.param_values[0]:.8g} have "
+                         f"no located fold ({po.message})")
+    out = continue_lpc(po, folds[0], i2, opts, name=name or f"{hopf_curve.name}-GH-LPC")
+    out.info["from_gh"] = tuple(float(v) for v in gh.params)
+    return out
+
+
+def _cycles_from_hopf_row(hopf_curve: Branch, j: int, opts: ContinuationOptions, collocation,
+                          max_steps: int, which: int = 0) -> Branch:
+    """The cycles born at row ``j`` of a Hopf curve: a one-parameter equilibrium run in the
+    curve's first (``which`` 0) or second (1) parameter crosses the Hopf point, whose cycles
+    are continued (``max_steps``, ``opts``' ds and ds_max; ``opts``' p bounds for the first
+    parameter, its ``bounds`` entry for the second)."""
+    from dataclasses import replace
+
+    from bifsnn.continuation.equilibria import continue_equilibria
+
+    from .cycles import continue_cycles
+
+    i1 = hopf_curve.param_indices[which]
     x, p = hopf_curve.x[j].copy(), hopf_curve.p[j].copy()
     pr = hopf_curve.problem
-    opts = ContinuationOptions(**CYCLE_CURVE_DEFAULTS) if options is None else options
-    # cross the Hopf point in the first parameter
     delta = 1e-2 * max(1.0, abs(p[i1]))
     p_start = p.copy()
     p_start[i1] -= delta
@@ -381,16 +780,117 @@ def continue_lpc_from_gh(hopf_curve: Branch, point: SpecialPoint | int,
     eq = continue_equilibria(replace(pr, x0=x, p0=p_start, param=i1), eq_opts)
     hs = [h for h in eq.points("H") if h.located]
     if not hs:
-        raise ValueError(f"no Hopf point found crossing {hopf_curve.param_label(0)} at the "
-                         f"Hopf-curve row {j}")
+        raise ValueError(f"no Hopf point found crossing {hopf_curve.param_label(which)} at "
+                         f"the Hopf-curve row {j}")
     h = min(hs, key=lambda s: abs(s.param - p[i1]))
-    cyc_opts = ContinuationOptions(ds=opts.ds, ds_max=opts.ds_max, max_steps=200,
-                                   p_min=opts.p_min, p_max=opts.p_max)
-    po = continue_cycles(eq, h, cyc_opts, collocation)
-    folds = [s for s in po.points("LPC") if s.located]
-    if not folds:
-        raise ValueError(f"the cycles from the Hopf point at {h.param:.8g} have no located "
-                         f"fold ({po.message})")
-    out = continue_lpc(po, folds[0], i2, opts, name=name or f"{hopf_curve.name}-GH-LPC")
-    out.info["from_gh"] = tuple(float(v) for v in gh.params)
-    return out
+    lo, hi = (opts.p_min, opts.p_max) if which == 0 else _bounds2(
+        opts, hopf_curve.param_names, i1)
+    cyc_opts = ContinuationOptions(ds=opts.ds, ds_max=opts.ds_max, max_steps=max_steps,
+                                   p_min=lo, p_max=hi)
+    return continue_cycles(eq, h, cyc_opts, collocation)
+
+
+def continue_ns_from_zh(hopf_curve: Branch, point: SpecialPoint | int,
+                        options: ContinuationOptions | None = None, collocation=None, *,
+                        side: int | None = None, rows_away: int = 2, max_cycle_steps: int = 80,
+                        name: str = "") -> Branch:
+    """The Neimark-Sacker (torus) curve that emanates from a zero-Hopf (ZH) point of a Hopf
+    curve (MatCont's ZH -> NS switch).
+
+    The ZH normal-form coefficients (``s``, ``theta`` in the point's data, Kuznetsov's
+    normalisation) decide: a torus curve exists only when s * theta < 0; otherwise ValueError
+    says so.  Switching: the cycles born at the Hopf-curve row ``rows_away`` rows from the
+    point (on ``side`` +1 / -1 of it along the curve, default both, nearest first) are
+    continued in the first parameter (``max_cycle_steps`` steps, ``options``' ds, ds_max and
+    p bounds) until a located, confirmed NS point, which is continued in the second parameter
+    (:func:`continue_ns`, ``options`` as there).  ``info['from_ZH']`` holds the point's two
+    parameters, ``info['switch_row']`` the Hopf-curve row used.  Raises ValueError with the
+    reason when no NS point is found."""
+    return _ns_from_hopf_curve("ZH", hopf_curve, point, options, collocation, side, rows_away,
+                               max_cycle_steps, name)
+
+
+def continue_ns_from_hh(hopf_curve: Branch, point: SpecialPoint | int,
+                        options: ContinuationOptions | None = None, collocation=None, *,
+                        side: int | None = None, rows_away: int = 2, max_cycle_steps: int = 80,
+                        name: str = "") -> Branch:
+    """A Neimark-Sacker (torus) curve that emanates from a double-Hopf (HH) point of a Hopf
+    curve (MatCont's HH -> NS switch): the cycles born on the Hopf curve next to the point
+    (``side`` +1 / -1 along the curve, default both, nearest first) lose stability to the
+    second oscillation at an NS point near it, which is continued in two parameters.  The HH
+    normal-form coefficients are not computed: which torus curves exist is found by trying
+    both sides.  Arguments and errors as in :func:`continue_ns_from_zh`;
+    ``info['from_HH']`` holds the point's two parameters."""
+    return _ns_from_hopf_curve("HH", hopf_curve, point, options, collocation, side, rows_away,
+                               max_cycle_steps, name)
+
+
+def _ns_from_hopf_curve(kind, hopf_curve, point, options, collocation, side, rows_away,
+                        max_cycle_steps, name) -> Branch:
+    fname = f"continue_ns_from_{kind.lower()}"
+    if not isinstance(hopf_curve, Branch) or hopf_curve.kind != "H":
+        raise ValueError(f"{fname} starts from a Hopf curve (a Branch of kind 'H')")
+    if hopf_curve.problem is None:
+        raise ValueError("the Hopf curve carries no problem: load it with "
+                         "load_branch(path, problem=...)")
+    if not (isinstance(rows_away, int) and rows_away >= 1):
+        raise ValueError(f"rows_away = {rows_away!r} is out of range: must be an integer >= 1")
+    if side not in (None, 1, -1):
+        raise ValueError(f"side = {side!r} is out of range: must be None, +1 or -1")
+    if not (isinstance(max_cycle_steps, int) and max_cycle_steps >= 1):
+        raise ValueError(f"max_cycle_steps = {max_cycle_steps!r} is out of range: must be an "
+                         "integer >= 1")
+    pt = hopf_curve.point(point, kind)
+    if not pt.located:
+        raise ValueError(f"the {kind} point is not located ({pt.message})")
+    if kind == "ZH":
+        s_, th = pt.data.get("s"), pt.data.get("theta")
+        if s_ is not None and th is not None and np.isfinite(th) and s_ * th > 0:
+            raise ValueError(f"the zero-Hopf normal form has s * theta = {s_ * th:.4g} > 0: no "
+                             "torus (NS) curve emanates from this point")
+    opts = ContinuationOptions(**CYCLE_CURVE_DEFAULTS) if options is None else options
+    omega = hopf_curve.extra.get("omega")
+    rows = []
+    for sd in ((1, -1) if side is None else (side,)):
+        j = pt.index + sd * rows_away
+        if 0 <= j < len(hopf_curve) and (omega is None or abs(omega[j]) > 0):
+            rows.append(j)
+    why = []
+    for which in (0, 1):  # cycles in the first parameter, then in the second
+        other = hopf_curve.param_indices[1 - which]
+        for j in rows:
+            label = f"row {j}, cycles in {hopf_curve.param_label(which)}"
+            try:
+                po = _cycles_from_hopf_row(hopf_curve, j, opts, collocation, max_cycle_steps,
+                                           which)
+            except ValueError as exc:
+                why.append(f"{label}: {exc}")
+                continue
+            nss = [s for s in po.points("NS") if s.located]
+            if not nss:
+                why.append(f"{label}: no located NS point ({po.message})")
+                continue
+            curve_opts = opts if which == 0 else _swap_bounds(opts, hopf_curve)
+            out = continue_ns(po, nss[0], other, curve_opts,
+                              name=name or f"{hopf_curve.name}-{kind}-NS")
+            out.info[f"from_{kind}"] = tuple(float(v) for v in pt.params)
+            out.info["switch_row"] = int(j)
+            return out
+    raise ValueError(f"no NS point found near the {kind} point: " + "; ".join(why))
+
+
+def _swap_bounds(opts: ContinuationOptions, curve: Branch) -> ContinuationOptions:
+    """Options for a curve whose first parameter is ``curve``'s second: the p bounds and the
+    ``bounds`` entry of the two parameters exchanged."""
+    i1, i2 = curve.param_indices
+    lo2, hi2 = _bounds2(opts, curve.param_names, i2)
+    bounds = {k: v for k, v in opts.bounds.items()
+              if _bounds_key(k, curve.param_names) not in (i1, i2)}
+    bounds[i1] = (opts.p_min, opts.p_max)
+    return opts.with_(p_min=lo2, p_max=hi2, bounds=bounds)
+
+
+def _bounds_key(key, names) -> int | None:
+    if isinstance(key, str):
+        return list(names).index(key) if names and key in names else None
+    return int(key)
