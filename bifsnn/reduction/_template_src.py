@@ -13,7 +13,8 @@ Parameter vector pv: its layout is ``model.PARAM_INDEX`` (plus the threshold M l
 writes it into the generated module as the constants ``_P_*`` (``_P_S + k``: S of pathway k
 in EE, EI, IE, II order; likewise ``_P_P``, ``_P_TAU``; ``_P_N + q``: N of population q) and
 ``_NPAR``, the number of parameters with df/dp support.
-Options vector opt: 0 eps, 1 h_min, 2 delta, 3 sigma floor, 4 V_reset, 5 reset bin index.
+Options vector opt: 0 eps, 1 h_min, 2 delta, 3 sigma floor, 4 V_reset, 5 reset bin index,
+6 conditional transport (1) or not (0), 7 kappa, 8 phi, 9 coloured-noise variance (1) or not (0).
 """
 
 import math
@@ -120,7 +121,7 @@ def _source(x, q, j, K, pv, edges, opt):
     mo = 4 * K + 4 * q
     lam, SE, SI, tE, tI, M, Mr, gl, h = _pop_params(pv, q)
     d = drift(vb, x[mo], x[mo + 1], x[mo + 2], x[mo + 3],
-              lam, SE, SI, tE, tI, M, Mr, gl, h, opt[3])
+              lam, SE, SI, tE, tI, M, Mr, gl, h, opt[3], opt[9])
     return nj, vb, dvb_dn, dvb_dA, a, b, da, db, d
 
 
@@ -326,7 +327,7 @@ def dfdp(x, pv, edges, opt, D, F, M1, dF, dM1):
                 continue
             nj, vb, dvb_dn, dvb_dA, a, b, da, db, d = _source(x, q, j, K, pv, edges, opt)
             dd = drift_dp(vb, x[mo], x[mo + 1], x[mo + 2], x[mo + 3],
-                          lam, SE, SI, tE, tI, M, Mr, gl, hh, opt[3])
+                          lam, SE, SI, tE, tI, M, Mr, gl, hh, opt[3], opt[9])
             edge_kernel_grad(edges, a, b, d[0], d[1], F, M1, dF, dM1)
             for k in range(8):
                 p = gidx[k]
@@ -693,7 +694,7 @@ def _source_cond(x, q, j, K, pv, edges, opt, wE, wI):
     cE = cond_mean(nj, x[_b_off(K, q, 0) + j], x[mo], opt[2])
     cI = cond_mean(nj, x[_b_off(K, q, 1) + j], x[mo + 2], opt[2])
     lam, SE, SI, tE, tI, M, Mr, gl, h = _pop_params(pv, q)
-    d = drift(vb, cE[0], wE, cI[0], wI, lam, SE, SI, tE, tI, M, Mr, gl, h, opt[3])
+    d = drift(vb, cE[0], wE, cI[0], wI, lam, SE, SI, tE, tI, M, Mr, gl, h, opt[3], opt[9])
     st = stein(vb, wE, wI, SE, SI, tE, tI, M, Mr, h, opt[7])
     return nj, vb, dvb_dn, dvb_dA, a, b, da, db, cE, cI, d, st
 

@@ -12,7 +12,8 @@ Pieces (each a function returning a tuple):
   ``mid + (A - n mid) n / (n^2 + delta^2)``; ``delta = 0`` gives A / n);
 * ``within_bin(Vbar, lo, dv, eps, hmin)`` -> support [a, b] of the within-bin uniform density
   and da/dVbar, db/dVbar, for the chosen rule ("reference" or "smooth");
-* ``drift(V, mE, vE, mI, vI, <params>)`` -> mu, sigma and their derivatives (section 3);
+* ``drift(V, mE, vE, mI, vI, <params>, col)`` -> mu, sigma and their derivatives (section 3;
+  ``col`` = 1 the coloured-noise variance of the closures "coloured", "conditional-coloured");
 * ``drift_dp(...)`` -> derivatives of mu and sigma in the network parameters;
 * ``kcore(x, a, b, mu, sig, al, be, PA, pA, PB, pB)`` -> F(x), M1(x) (section 4), with the
   normal cdf / pdf at al, be passed in (computed once per edge with ``math.erfc``/``exp``);
@@ -35,7 +36,7 @@ from bifsnn.reduction.model import BIN_RULES
 __all__ = ["GENERATOR_VERSION", "generated_functions", "BIN_RULES"]
 
 #: Bump when the generated code changes meaning (it is part of the cache key).
-GENERATOR_VERSION = "5"
+GENERATOR_VERSION = "6"
 
 #: Minimum width of the reference rule's uniform density when Vbar sits on an edge.
 REFERENCE_MIN_WIDTH = 1e-4
@@ -137,14 +138,21 @@ DRIFT_PARAM_NAMES = ("lam", "SE", "SI", "tauE", "tauI", "Mr", "gl", "h")
 
 def _drift() -> tuple[str, str]:
     V, mE, vE, mI, vI = sp.symbols("V mE vE mI vI", real=True)
-    lam, SE, SI, tauE, tauI, M, Mr, gl, h, sfl = sp.symbols(
-        "lam SE SI tauE tauI M Mr gl h sfl", real=True
+    lam, SE, SI, tauE, tauI, M, Mr, gl, h, sfl, col = sp.symbols(
+        "lam SE SI tauE tauI M Mr gl h sfl col", real=True
     )
     c = (V + Mr) / (M + Mr)  # conductance factor of inhibition
     mu = h * (lam + SE * mE / tauE - SI * mI / tauI * c - gl * V)
-    var = h * (lam + SE**2 * vE / tauE**2 + SI**2 * vI / tauI**2 * c**2)
+    # col = 0: the paper's variance h S^2 v / tau^2 (time in ms).  col = 1: the coloured-noise
+    # correction (closure "coloured"): a pending count H with variance v relaxes at rate
+    # 1/tau, so the current S H / tau is coloured noise with correlation time tau and its
+    # long-time diffusion coefficient is 2 tau (S/tau)^2 v = 2 S^2 v / tau per ms (the paper's
+    # term is the same with 2 tau replaced by 1 ms).  The factor is 1 + col (2 tau - 1).
+    gE = 1 + col * (2 * tauE - 1)
+    gI = 1 + col * (2 * tauI - 1)
+    var = h * (lam + gE * SE**2 * vE / tauE**2 + gI * SI**2 * vI / tauI**2 * c**2)
     sig = sp.sqrt(var + sfl**2)  # smooth floor instead of clipping at 0
-    args = [V, mE, vE, mI, vI, lam, SE, SI, tauE, tauI, M, Mr, gl, h, sfl]
+    args = [V, mE, vE, mI, vI, lam, SE, SI, tauE, tauI, M, Mr, gl, h, sfl, col]
     values = [
         mu, sig,
         sp.diff(mu, V), sp.diff(sig, V),
