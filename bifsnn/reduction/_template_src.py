@@ -235,13 +235,13 @@ def jac(x, pv, edges, opt, J, gf, F, M1, dF, dM1):
                 dP[e, 0] = dF[e, 0] * da + dF[e, 1] * db + dF[e, 2] * d[2] + dF[e, 3] * d[3]
                 dP[e, 1] = dF[e, 2] * d[4]
                 dP[e, 2] = dF[e, 3] * d[5]
-                dP[e, 3] = dF[e, 2] * d[6]
+                dP[e, 3] = dF[e, 2] * d[6] + dF[e, 3] * d[8]
                 dP[e, 4] = dF[e, 3] * d[7]
                 dQ[e, 0] = (dM1[e, 0] * da + dM1[e, 1] * db + dM1[e, 2] * d[2]
                             + dM1[e, 3] * d[3])
                 dQ[e, 1] = dM1[e, 2] * d[4]
                 dQ[e, 2] = dM1[e, 3] * d[5]
-                dQ[e, 3] = dM1[e, 2] * d[6]
+                dQ[e, 3] = dM1[e, 2] * d[6] + dM1[e, 3] * d[8]
                 dQ[e, 4] = dM1[e, 3] * d[7]
             # target bins
             for l in range(K):
@@ -852,19 +852,19 @@ def jac_cond(x, pv, edges, opt, J, gf, F, M1, dF, dM1):
             for e in range(K + 1):
                 dFz[e, 0] = dF[e, 0] * da + dF[e, 1] * db + dF[e, 2] * d[2] + dF[e, 3] * d[3]
                 dFz[e, 1] = dF[e, 2] * d[4]
-                dFz[e, 2] = dF[e, 2] * d[6]
+                dFz[e, 2] = dF[e, 2] * d[6] + dF[e, 3] * d[8]
                 dFz[e, 3] = dF[e, 3] * d[5]
                 dFz[e, 4] = dF[e, 3] * d[7]
                 dMz[e, 0] = (dM1[e, 0] * da + dM1[e, 1] * db + dM1[e, 2] * d[2]
                              + dM1[e, 3] * d[3])
                 dMz[e, 1] = dM1[e, 2] * d[4]
-                dMz[e, 2] = dM1[e, 2] * d[6]
+                dMz[e, 2] = dM1[e, 2] * d[6] + dM1[e, 3] * d[8]
                 dMz[e, 3] = dM1[e, 3] * d[5]
                 dMz[e, 4] = dM1[e, 3] * d[7]
                 dRz[e, 0] = (dRho[e, 0] * da + dRho[e, 1] * db + dRho[e, 2] * d[2]
                              + dRho[e, 3] * d[3])
                 dRz[e, 1] = dRho[e, 2] * d[4]
-                dRz[e, 2] = dRho[e, 2] * d[6]
+                dRz[e, 2] = dRho[e, 2] * d[6] + dRho[e, 3] * d[8]
                 dRz[e, 3] = dRho[e, 3] * d[5]
                 dRz[e, 4] = dRho[e, 3] * d[7]
             Bj = (x[oB[0] + j], x[oB[1] + j])

@@ -41,9 +41,10 @@ BIN_RULES = ("reference", "smooth")
 #: voltage bin also carries the total pending E and I input of its neurons, so the input a bin
 #: receives is conditioned on its voltage; see MarkovModelDef).
 #: "coloured" is the paper's transport with the pending input's variance taken as coloured
-#: noise (correlation time tau of the pathway: diffusion 2 S^2 v / tau instead of the paper's
-#: S^2 v / tau^2 per ms); "conditional-coloured" the conditional closure with its within-bin
-#: variance taken so.
+#: noise (correlation time tau of the pathway, filtered by the membrane: diffusion
+#: 2 S^2 v / (tau (1 + tau k)) instead of the paper's S^2 v / tau^2 per ms, k the effective
+#: leak rate); "conditional-coloured" the conditional closure with its within-bin variance
+#: taken so.
 CLOSURES = ("paper", "conditional", "coloured", "conditional-coloured")
 #: The closures that carry per-bin pending totals (state 8K + 8).
 CONDITIONAL_CLOSURES = ("conditional", "conditional-coloured")
@@ -98,11 +99,15 @@ class MarkovModelDef:
 
     "coloured" (state 4K + 8) keeps the paper's transport but takes the pending input's
     fluctuation as what it is in the SNN, coloured noise: a neuron's pending count relaxes at
-    rate 1/tau, so over times longer than tau its input S H / tau diffuses with coefficient
-    2 tau (S/tau)^2 v = 2 S^2 v / tau per ms, where the paper's variance h S^2 v / tau^2 has
-    1 ms in place of 2 tau (the Markov approximation's white input).  The window variance is
-    h [lambda + 2 S_E^2 v_E / tau_E + 2 S_I^2 v_I c^2 / tau_I].  "conditional-coloured" is
-    "conditional" with its within-bin variance w taken the same way.
+    rate 1/tau, so its input S H / tau has correlation time tau.  Through a membrane with
+    effective leak rate k = S_I m_I / (tau_I (M + M_r)) + g_leak (per ms; the conductance of
+    the pending inhibition) it spreads the voltage as white noise with diffusion coefficient
+    2 tau (S/tau)^2 v / (1 + tau k) per ms would (stationary variance of an OU voltage under
+    OU input), where the paper's variance h S^2 v / tau^2 has 1 ms in place of
+    2 tau / (1 + tau k) (the Markov approximation's white input).  The window variance is
+    h [lambda + g_E S_E^2 v_E / tau_E^2 + g_I S_I^2 v_I c^2 / tau_I^2], g = 2 tau / (1 + tau k).
+    "conditional-coloured" is "conditional" with its within-bin variance w taken the same way
+    (and k from the bin's conditional mean inhibition).
     """
 
     params: NetworkParams = field(default_factory=NetworkParams)

@@ -145,11 +145,15 @@ def _drift() -> tuple[str, str]:
     mu = h * (lam + SE * mE / tauE - SI * mI / tauI * c - gl * V)
     # col = 0: the paper's variance h S^2 v / tau^2 (time in ms).  col = 1: the coloured-noise
     # correction (closure "coloured"): a pending count H with variance v relaxes at rate
-    # 1/tau, so the current S H / tau is coloured noise with correlation time tau and its
-    # long-time diffusion coefficient is 2 tau (S/tau)^2 v = 2 S^2 v / tau per ms (the paper's
-    # term is the same with 2 tau replaced by 1 ms).  The factor is 1 + col (2 tau - 1).
-    gE = 1 + col * (2 * tauE - 1)
-    gI = 1 + col * (2 * tauI - 1)
+    # 1/tau, so the current S H / tau is coloured noise with correlation time tau.  Filtered
+    # by the membrane, whose effective leak rate here is k = d(-drift)/dV per ms
+    # = S_I m_I / (tau_I (M + M_r)) + g_leak (the conductance of the pending inhibition), it
+    # spreads V as white noise of diffusion coefficient 2 tau (S/tau)^2 v / (1 + tau k) per ms
+    # would (stationary variance of an OU voltage driven by OU noise); the paper's term has
+    # 1 ms in place of 2 tau / (1 + tau k).  Factor 1 + col (2 tau / (1 + tau k) - 1).
+    k = SI * mI / (tauI * (M + Mr)) + gl
+    gE = 1 + col * (2 * tauE / (1 + tauE * k) - 1)
+    gI = 1 + col * (2 * tauI / (1 + tauI * k) - 1)
     var = h * (lam + gE * SE**2 * vE / tauE**2 + gI * SI**2 * vI / tauI**2 * c**2)
     sig = sp.sqrt(var + sfl**2)  # smooth floor instead of clipping at 0
     args = [V, mE, vE, mI, vI, lam, SE, SI, tauE, tauI, M, Mr, gl, h, sfl, col]
@@ -158,6 +162,7 @@ def _drift() -> tuple[str, str]:
         sp.diff(mu, V), sp.diff(sig, V),
         sp.diff(mu, mE), sp.diff(sig, vE),
         sp.diff(mu, mI), sp.diff(sig, vI),
+        sp.diff(sig, mI),  # nonzero with col = 1 only (the leak k of the coloured variance)
     ]
     pars = [lam, SE, SI, tauE, tauI, Mr, gl, h]
     dp = [sp.diff(mu, p) for p in pars] + [sp.diff(sig, p) for p in pars]
