@@ -29,6 +29,8 @@ __all__ = [
     "PARAM_INDEX",
     "BIN_RULES",
     "CLOSURES",
+    "CONDITIONAL_CLOSURES",
+    "COLOURED_CLOSURES",
     "OUTFLOWS",
 ]
 
@@ -38,7 +40,16 @@ BIN_RULES = ("reference", "smooth")
 #: input is an independent draw from the population's distribution) and "conditional" (each
 #: voltage bin also carries the total pending E and I input of its neurons, so the input a bin
 #: receives is conditioned on its voltage; see MarkovModelDef).
-CLOSURES = ("paper", "conditional")
+#: "coloured" is the paper's transport with the pending input's variance taken as coloured
+#: noise (correlation time tau of the pathway, filtered by the membrane: diffusion
+#: 2 S^2 v / (tau (1 + tau k)) instead of the paper's S^2 v / tau^2 per ms, k the effective
+#: leak rate); "conditional-coloured" the conditional closure with its within-bin variance
+#: taken so.
+CLOSURES = ("paper", "conditional", "coloured", "conditional-coloured")
+#: The closures that carry per-bin pending totals (state 8K + 8).
+CONDITIONAL_CLOSURES = ("conditional", "conditional-coloured")
+#: The closures with the coloured-noise variance of the pending input.
+COLOURED_CLOSURES = ("coloured", "conditional-coloured")
 #: Refractory outflow of the map: "clean" R h / tau_R; "published" |(n_f - R'/tau_R) h|.
 OUTFLOWS = ("clean", "published")
 
@@ -85,6 +96,18 @@ class MarkovModelDef:
     the bin: neurons with less inhibition move up more), B decays and is born like the
     moments, and refractory neurons return theirs to the reset bin.  ``coupling`` is kappa:
     with 0 the manifold B_j = m n_j is invariant and the closure is exactly "paper".
+
+    "coloured" (state 4K + 8) keeps the paper's transport but takes the pending input's
+    fluctuation as what it is in the SNN, coloured noise: a neuron's pending count relaxes at
+    rate 1/tau, so its input S H / tau has correlation time tau.  Through a membrane with
+    effective leak rate k = S_I m_I / (tau_I (M + M_r)) + g_leak (per ms; the conductance of
+    the pending inhibition) it spreads the voltage as white noise with diffusion coefficient
+    2 tau (S/tau)^2 v / (1 + tau k) per ms would (stationary variance of an OU voltage under
+    OU input), where the paper's variance h S^2 v / tau^2 has 1 ms in place of
+    2 tau / (1 + tau k) (the Markov approximation's white input).  The window variance is
+    h [lambda + g_E S_E^2 v_E / tau_E^2 + g_I S_I^2 v_I c^2 / tau_I^2], g = 2 tau / (1 + tau k).
+    "conditional-coloured" is "conditional" with its within-bin variance w taken the same way
+    (and k from the bin's conditional mean inhibition).
     """
 
     params: NetworkParams = field(default_factory=NetworkParams)
@@ -178,9 +201,14 @@ class MarkovModelDef:
 
     # ----------------------------------------------------------------- state layout
     @property
+    def conditional(self) -> bool:
+        """Whether the closure carries per-bin pending totals (state 8 K + 8)."""
+        return self.closure in CONDITIONAL_CLOSURES
+
+    @property
     def n_state(self) -> int:
         """Dimension of the reduced state (4 K + 8 for the paper's closure, 8 K + 8 conditional)."""
-        return (8 if self.closure == "conditional" else 4) * self.K + 8
+        return (8 if self.conditional else 4) * self.K + 8
 
     def slice(self, quantity: str, pop: str) -> slice:
         """Slice of x holding ``quantity`` ("n" or "A") of population ``pop`` ("E" or "I")."""
@@ -195,7 +223,7 @@ class MarkovModelDef:
     def slice_pending(self, pathway: str) -> slice:
         """Slice of x holding the per-bin pending totals B of ``pathway`` (conditional
         closure only; pathway "EI" = onto E from I)."""
-        if self.closure != "conditional":
+        if not self.conditional:
             raise ValueError(f"closure = {self.closure!r} has no per-bin pending totals")
         if pathway not in PATHWAYS:
             raise ValueError(f"pathway = {pathway!r} must be one of {PATHWAYS}")
@@ -236,7 +264,7 @@ class MarkovModelDef:
                 names += [f"{qty}_{pop}[{j}]" for j in range(self.K)]
         for pw in PATHWAYS:
             names += [f"m_{pw}", f"v_{pw}"]
-        if self.closure == "conditional":
+        if self.conditional:
             for pw in PATHWAYS:
                 names += [f"B_{pw}[{j}]" for j in range(self.K)]
         return names
@@ -253,10 +281,12 @@ class MarkovModelDef:
         return pv
 
     def option_vector(self) -> np.ndarray:
-        """Numerical options passed to the compiled code (smoothing, reset, closure, coupling)."""
+        """Numerical options passed to the compiled code (smoothing, reset, closure, coupling,
+        coloured-noise variance)."""
         return np.array([self.eps, self.h_min, self.delta, self.sigma_floor,
                          self.params.V_reset, float(self.reset_bin),
-                         float(CLOSURES.index(self.closure)), self.coupling, self.w_floor])
+                         float(self.conditional), self.coupling, self.w_floor,
+                         float(self.closure in COLOURED_CLOSURES)])
 
     def initial_state(self) -> np.ndarray:
         """Everybody non-refractory at V_reset, no pending spikes (the SNN's initial state)."""

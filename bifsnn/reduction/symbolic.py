@@ -12,7 +12,8 @@ Pieces (each a function returning a tuple):
   ``mid + (A - n mid) n / (n^2 + delta^2)``; ``delta = 0`` gives A / n);
 * ``within_bin(Vbar, lo, dv, eps, hmin)`` -> support [a, b] of the within-bin uniform density
   and da/dVbar, db/dVbar, for the chosen rule ("reference" or "smooth");
-* ``drift(V, mE, vE, mI, vI, <params>)`` -> mu, sigma and their derivatives (section 3);
+* ``drift(V, mE, vE, mI, vI, <params>, col)`` -> mu, sigma and their derivatives (section 3;
+  ``col`` = 1 the coloured-noise variance of the closures "coloured", "conditional-coloured");
 * ``drift_dp(...)`` -> derivatives of mu and sigma in the network parameters;
 * ``kcore(x, a, b, mu, sig, al, be, PA, pA, PB, pB)`` -> F(x), M1(x) (section 4), with the
   normal cdf / pdf at al, be passed in (computed once per edge with ``math.erfc``/``exp``);
@@ -35,7 +36,7 @@ from bifsnn.reduction.model import BIN_RULES
 __all__ = ["GENERATOR_VERSION", "generated_functions", "BIN_RULES"]
 
 #: Bump when the generated code changes meaning (it is part of the cache key).
-GENERATOR_VERSION = "5"
+GENERATOR_VERSION = "6"
 
 #: Minimum width of the reference rule's uniform density when Vbar sits on an edge.
 REFERENCE_MIN_WIDTH = 1e-4
@@ -137,19 +138,31 @@ DRIFT_PARAM_NAMES = ("lam", "SE", "SI", "tauE", "tauI", "Mr", "gl", "h")
 
 def _drift() -> tuple[str, str]:
     V, mE, vE, mI, vI = sp.symbols("V mE vE mI vI", real=True)
-    lam, SE, SI, tauE, tauI, M, Mr, gl, h, sfl = sp.symbols(
-        "lam SE SI tauE tauI M Mr gl h sfl", real=True
+    lam, SE, SI, tauE, tauI, M, Mr, gl, h, sfl, col = sp.symbols(
+        "lam SE SI tauE tauI M Mr gl h sfl col", real=True
     )
     c = (V + Mr) / (M + Mr)  # conductance factor of inhibition
     mu = h * (lam + SE * mE / tauE - SI * mI / tauI * c - gl * V)
-    var = h * (lam + SE**2 * vE / tauE**2 + SI**2 * vI / tauI**2 * c**2)
+    # col = 0: the paper's variance h S^2 v / tau^2 (time in ms).  col = 1: the coloured-noise
+    # correction (closure "coloured"): a pending count H with variance v relaxes at rate
+    # 1/tau, so the current S H / tau is coloured noise with correlation time tau.  Filtered
+    # by the membrane, whose effective leak rate here is k = d(-drift)/dV per ms
+    # = S_I m_I / (tau_I (M + M_r)) + g_leak (the conductance of the pending inhibition), it
+    # spreads V as white noise of diffusion coefficient 2 tau (S/tau)^2 v / (1 + tau k) per ms
+    # would (stationary variance of an OU voltage driven by OU noise); the paper's term has
+    # 1 ms in place of 2 tau / (1 + tau k).  Factor 1 + col (2 tau / (1 + tau k) - 1).
+    k = SI * mI / (tauI * (M + Mr)) + gl
+    gE = 1 + col * (2 * tauE / (1 + tauE * k) - 1)
+    gI = 1 + col * (2 * tauI / (1 + tauI * k) - 1)
+    var = h * (lam + gE * SE**2 * vE / tauE**2 + gI * SI**2 * vI / tauI**2 * c**2)
     sig = sp.sqrt(var + sfl**2)  # smooth floor instead of clipping at 0
-    args = [V, mE, vE, mI, vI, lam, SE, SI, tauE, tauI, M, Mr, gl, h, sfl]
+    args = [V, mE, vE, mI, vI, lam, SE, SI, tauE, tauI, M, Mr, gl, h, sfl, col]
     values = [
         mu, sig,
         sp.diff(mu, V), sp.diff(sig, V),
         sp.diff(mu, mE), sp.diff(sig, vE),
         sp.diff(mu, mI), sp.diff(sig, vI),
+        sp.diff(sig, mI),  # nonzero with col = 1 only (the leak k of the coloured variance)
     ]
     pars = [lam, SE, SI, tauE, tauI, Mr, gl, h]
     dp = [sp.diff(mu, p) for p in pars] + [sp.diff(sig, p) for p in pars]

@@ -1,0 +1,110 @@
+"""Regime boundaries of each closure of the reduced ODE against the SNN's own transitions
+(issue 11: within 0.02 in p_EI and 0.2 ms in tau_EE).
+
+Per closure (``--closures``), from the default equilibrium:
+
+* equilibria in p_EI over [0.4, 1.0] (tau_EE = 1.4 ms, both directions): the Hopf points;
+* cycles from the first Hopf point in p_EI (collocation, ntst 20, up to ``--cycle-steps``
+  steps, as ``bifsnn analyse`` does): the first period-doubling (PD) point;
+* equilibria in tau_EE over [1.0, 4.0] ms: the Hopf points.
+
+The SNN's transitions are those the verification layer located (``figures/bifurcation_p_EI.md``,
+``figures/bifurcation_tau_EE.md``): synchrony onset in p_EI 0.5058, alternation (period-2)
+onset 0.7521, synchrony present up to p_EI = 1 (no offset in [0.88, 1]); synchrony offset in
+tau_EE 2.602 ms.  CPU seconds per closure are printed (the machine is shared).
+
+Usage: ``nice -n 10 python analyses/closure_boundaries.py --closures paper coloured
+[--no-cycles] [--out figures/fidelity_boundaries.json]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+#: The SNN's transitions located by bifsnn.analysis.verify (see the module docstring).
+SNN = {"p_EI_hopf_first": 0.5058, "p_EI_pd_first": 0.7521, "p_EI_hopf_last": "> 1.0",
+       "tau_EE_hopf": 2.602}
+
+
+def _eq_hopfs(model: Any, param: str, lo: float, hi: float, x0: Any) -> tuple[list, list]:
+    from bifsnn.continuation import ContinuationOptions, continue_equilibria
+
+    p = model.definition.params
+    scale = p.N_E + p.N_I
+    problem = model.ode_problem(param, x0=x0)
+    branches, hopf = [], set()
+    for direction in (+1, -1):
+        opts = ContinuationOptions(ds=0.005 * scale, ds_max=0.05 * scale, ds_min=1e-8 * scale,
+                                   p_min=lo, p_max=hi, max_steps=400, direction=direction)
+        br = continue_equilibria(problem, opts)
+        branches.append(br)
+        hopf |= {round(float(sp.param), 4) for sp in br.points("H")}
+    return sorted(hopf), branches
+
+
+def boundaries(closure: str, cycles: bool, cycle_steps: int) -> dict[str, Any]:
+    """Hopf and PD points of one closure (see the module docstring), with CPU seconds."""
+    from bifsnn import NetworkParams
+    from bifsnn.continuation import Collocation, ContinuationOptions, continue_cycles
+    from bifsnn.continuation.periodic import CYCLE_DEFAULTS
+    from bifsnn.reduction import MarkovModelDef, find_equilibrium
+
+    out: dict[str, Any] = {"closure": closure}
+    t0 = time.process_time()
+    m = MarkovModelDef(params=NetworkParams(), closure=closure).compile()
+    eq = find_equilibrium(m)
+    out["p_EI_hopf"], eqs = _eq_hopfs(m, "p_EI", 0.4, 1.0, eq.x)
+    out["cpu_p_EI_s"] = time.process_time() - t0
+    t0 = time.process_time()
+    out["tau_EE_hopf"], _ = _eq_hopfs(m, "tau_EE", 1.0, 4.0, eq.x)
+    out["cpu_tau_EE_s"] = time.process_time() - t0
+    out["p_EI_pd"] = []
+    if cycles and out["p_EI_hopf"]:
+        t0 = time.process_time()
+        first = min(((br, sp) for br in eqs for sp in br.points("H")),
+                    key=lambda t: t[1].param)
+        opts = ContinuationOptions(**{**CYCLE_DEFAULTS, "ds": 0.1, "ds_max": 2.0,
+                                      "max_steps": cycle_steps, "p_min": 0.4, "p_max": 1.0,
+                                      "direction": 1})
+        try:
+            cb = continue_cycles(first[0], first[1], opts, Collocation(ntst=20, ncol=4))
+            out["p_EI_pd"] = sorted(round(float(sp.param), 4) for sp in cb.points("PD"))
+            out["p_EI_lpc"] = sorted(round(float(sp.param), 4) for sp in cb.points("LPC"))
+            out["cycle_range"] = [float(min(cb.param_values)), float(max(cb.param_values))]
+            out["cycle_message"] = cb.message
+        except Exception as exc:  # report, do not hide: the row says why there is no PD
+            out["cycle_message"] = f"{type(exc).__name__}: {exc}"
+        out["cpu_cycles_s"] = time.process_time() - t0
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--closures", nargs="+", default=["paper"])
+    ap.add_argument("--no-cycles", action="store_true", help="skip the PD search")
+    ap.add_argument("--cycle-steps", type=int, default=80)
+    ap.add_argument("--out", type=Path, default=None, help="also write the rows as JSON")
+    args = ap.parse_args(argv)
+    if args.cycle_steps < 1:
+        ap.error(f"--cycle-steps = {args.cycle_steps} must be >= 1")
+    rows = []
+    print(f"SNN: {SNN}")
+    for cl in args.closures:
+        r = boundaries(cl, not args.no_cycles, args.cycle_steps)
+        rows.append(r)
+        print(json.dumps(r), flush=True)
+    if args.out:
+        from bifsnn._files import atomic_write_text
+
+        old = json.loads(args.out.read_text()) if args.out.exists() else {}
+        old.update({r["closure"]: r for r in rows})
+        atomic_write_text(args.out, json.dumps(old, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
