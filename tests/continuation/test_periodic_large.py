@@ -148,3 +148,29 @@ def test_reduced_neuron_model_p_ei_branch_special_points():
     # the Jordan pair splits by ~sqrt(rounding), 6e-6 there, in both versions)
     special = {s.index for s in br.special_points if s.type != "EP"}
     assert max(e for i, e in enumerate(br.extra["trivial_error"]) if i not in special) < 1e-8
+
+
+def test_interval_propagator_matches_whole_lu():
+    # the Floquet operator factorised interval by interval (block lower-bidiagonal C_rest)
+    # gives the same monodromy products and multipliers as one LU of the whole C_rest
+    from bifsnn.continuation.periodic import CollocationOperator
+    from bifsnn.continuation.periodic.collocation import (
+        _IntervalPropagator,
+        floquet_from_jacobian,
+    )
+
+    s, br = _run(25, 2, 30)
+    pt = br.cycle(-1)
+    coll = CollocationOperator(s, pt.tm, 4)
+    A = coll.jacobian(pt.U, pt.T, pt.p, coll.phase_reference(pt.U, pt.T, pt.p))
+    C = A[: coll.ncoll, : coll.nU]
+    prop = _IntervalPropagator(C, coll)
+    rng = np.random.default_rng(1)
+    for _ in range(3):
+        v = rng.standard_normal(coll.n)
+        whole = coll.propagate_linear(A, v)[-1]
+        assert np.abs(prop.propagate(v) - whole).max() < 1e-11 * max(1.0, np.abs(whole).max())
+    arnoldi = floquet_from_jacobian(A, coll)  # n = 50 > 40: block propagator + eigs
+    dense = floquet_from_jacobian(A, coll, k=coll.n - 1)  # whole LU, dense monodromy
+    for mu in arnoldi.multipliers:
+        assert np.min(np.abs(dense.multipliers - mu)) < 1e-9

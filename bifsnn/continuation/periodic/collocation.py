@@ -312,14 +312,18 @@ def floquet_from_jacobian(
     Gauss Runge-Kutta step per interval), so the last node is M u(0). For n <= 40 (or when
     eigenvectors are requested) M is formed densely; otherwise the ``k`` (default 8)
     multipliers of largest modulus are computed by Arnoldi iteration (scipy eigs) on
-    v -> M v, each product costing one sparse triangular solve, and ``monodromy`` is None.
+    v -> M v, and ``monodromy`` is None.  There C_rest is block lower bidiagonal (the
+    equations of interval j involve its own m n node unknowns and the n of its first node),
+    so it is factorised block by block (:class:`_IntervalPropagator`: N sparse LUs of
+    m n x m n, ~3x less fill and half the time of one LU of the whole C_rest on the reduced
+    network ODE) and each product is a forward block substitution through the period.
     """
     n = coll.n
     C = A[: coll.ncoll, : coll.nU]
-    C0 = C[:, :n].tocsc()
-    lu = sparse_lu(C[:, n:].tocsc())
     V = None
     if n <= DENSE_FLOQUET_MAX_N or vectors or (k is not None and k >= n - 1):
+        C0 = C[:, :n].tocsc()
+        lu = sparse_lu(C[:, n:].tocsc())
         Y = lu.solve(-np.asfortranarray(C0.toarray()))
         M = Y[-n:, :]
         if vectors:
@@ -328,12 +332,13 @@ def floquet_from_jacobian(
             mu = np.linalg.eigvals(M)
     else:
         kk = min(8 if k is None else int(k), n - 2)
+        prop = _IntervalPropagator(C, coll)
 
         def mv(v: np.ndarray) -> np.ndarray:
             v = np.asarray(v).ravel()
             if np.iscomplexobj(v):
                 return mv(v.real) + 1j * mv(v.imag)
-            return lu.solve(-(C0 @ v))[-n:]
+            return prop.propagate(v)
 
         op = spla.LinearOperator((n, n), matvec=mv, dtype=float)
         rng = np.random.default_rng(0)
@@ -347,6 +352,36 @@ def floquet_from_jacobian(
     triv = float(np.min(np.abs(mu - 1.0)))
     logdet = _log_abs_det_by_interval(C, coll) if n * coll.ncol <= 64 else float("nan")
     return FloquetResult(mu, M, triv, V, logdet)
+
+
+class _IntervalPropagator:
+    """v -> M v through the collocation equations, one mesh interval at a time.
+
+    Interval j's equations are B_j [u_jm; w_j] = 0 with u_jm its first node (n values) and
+    w_j its other m nodes (m n values): w_j = -D_j^{-1} A_j u_jm, and the last n entries of
+    w_j start interval j + 1.  The N blocks D_j are factorised once (sparse LU, minimum
+    degree ordering of D^T + D); RuntimeError (SuperLU's) when one is exactly singular.
+    """
+
+    def __init__(self, C: sp.spmatrix, coll: CollocationOperator) -> None:
+        N, m, n = coll.ntst, coll.ncol, coll.n
+        mn = m * n
+        Cr = sp.csr_matrix(C)
+        self.n = n
+        self.A: list[sp.csr_matrix] = []
+        self.lu: list = []
+        for j in range(N):
+            B = Cr[j * mn:(j + 1) * mn, j * mn:j * mn + mn + n]
+            self.A.append(B[:, :n].tocsr())
+            self.lu.append(spla.splu(B[:, n:].tocsc(), permc_spec="MMD_AT_PLUS_A"))
+
+    def propagate(self, v: np.ndarray) -> np.ndarray:
+        """The last node of the linearised collocation solution with first node v (real)."""
+        u = np.asarray(v, dtype=float)
+        n = self.n
+        for Aj, lu in zip(self.A, self.lu, strict=True):
+            u = lu.solve(-(Aj @ u))[-n:]
+        return u
 
 
 def _log_abs_det_by_interval(C: sp.csc_matrix, coll: CollocationOperator) -> float:
