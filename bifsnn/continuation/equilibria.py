@@ -681,8 +681,12 @@ def hopf_data(branch: Branch, point: SpecialPoint | int) -> HopfData:
 
     warnings.warn("hopf_data(branch, i) is deprecated: use HopfData.at(branch, point) or "
                   "continue_cycles(branch, point, options)", DeprecationWarning, stacklevel=2)
-    if isinstance(point, int):
-        point = branch.points("H")[point]
+    if isinstance(point, int | np.integer) and not isinstance(point, bool):
+        hopfs = branch.points("H")
+        if not -len(hopfs) <= int(point) < len(hopfs):
+            raise ValueError(f"point = {int(point)} is out of range: the branch has "
+                             f"{len(hopfs)} Hopf point(s) (type 'H')")
+        point = hopfs[int(point)]
     return HopfData.at(branch, point)
 
 

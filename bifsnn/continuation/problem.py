@@ -61,7 +61,11 @@ class ODEProblem:
 
     def __post_init__(self) -> None:
         self.x0 = np.atleast_1d(np.asarray(self.x0, dtype=float)).copy()
+        scalar_p = np.ndim(self.p0) == 0
         self.p0 = np.atleast_1d(np.asarray(self.p0, dtype=float)).copy()
+        if self.p0.ndim != 1:
+            raise ValueError(f"p0 has shape {self.p0.shape}: the parameter vector is always a "
+                             "1-D array (f receives p as one)")
         if self.param_names is not None:
             self.param_names = tuple(self.param_names)
             if len(self.param_names) != self.p0.size:
@@ -69,7 +73,10 @@ class ODEProblem:
         self.param = self.param_index(self.param)
         fx = np.asarray(self.f(self.x0, self.p0), dtype=float)
         if fx.shape != self.x0.shape:
-            raise ValueError(f"f(x0, p0) has shape {fx.shape}, expected {self.x0.shape}")
+            hint = (f"; p0 = {float(self.p0[0])!r} was given as a scalar, but the parameter vector is "
+                    "always a 1-D array: f receives p with shape (1,), so write p[0] in f"
+                    if scalar_p else "")
+            raise ValueError(f"f(x0, p0) has shape {fx.shape}, expected {self.x0.shape}{hint}")
         for key in ("d2f", "d3f"):
             fun = getattr(self, key)
             if fun is not None and not callable(fun):
