@@ -73,8 +73,9 @@ class ODEProblem:
         self.param = self.param_index(self.param)
         fx = np.asarray(self.f(self.x0, self.p0), dtype=float)
         if fx.shape != self.x0.shape:
-            hint = (f"; p0 = {float(self.p0[0])!r} was given as a scalar, but the parameter vector is "
-                    "always a 1-D array: f receives p with shape (1,), so write p[0] in f"
+            hint = (f"; p0 = {float(self.p0[0])!r} was given as a scalar, but the parameter "
+                    "vector is always a 1-D array: f receives p with shape (1,), so write "
+                    "p[0] in f"
                     if scalar_p else "")
             raise ValueError(f"f(x0, p0) has shape {fx.shape}, expected {self.x0.shape}{hint}")
         for key in ("d2f", "d3f"):
