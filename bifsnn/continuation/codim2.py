@@ -726,7 +726,9 @@ def _locate_test(cont, system, A, B, tn, fa, fb, opts):
 
 def _codim2_coefficients(system, u: np.ndarray, tn: str, omega: float | None = None) -> dict:
     """Normal-form coefficients at a located codim-2 point (BT: a, b; CP: c; ZH: g200,
-    g011, h110, s, theta) and how the derivatives were taken."""
+    g011, h110, s, theta; GH: the second Lyapunov coefficient l2 and c2, see
+    :func:`~bifsnn.continuation.normal_forms.second_lyapunov`) and how the derivatives were
+    taken."""
     from bifsnn.continuation.normal_forms import (
         bogdanov_takens_coefficients,
         cusp_coefficient,
@@ -749,9 +751,24 @@ def _codim2_coefficients(system, u: np.ndarray, tn: str, omega: float | None = N
             om = abs(float(u[-1])) if omega is None else float(omega)
             out.update(zero_hopf_coefficients(None, x, J, om, forms=forms))
             out["omega"] = om
+        elif tn == "GH" and isinstance(system, HopfSystem):
+            from bifsnn.continuation.normal_forms import second_lyapunov
+
+            if forms.kind_used(3) != "exact":  # D, E by differences of a differenced C
+                out["l2_missing"] = ("l2 needs exact third derivatives (d3f, or an "
+                                     "ODEProblem.from_sympy problem)")
+                return out
+
+            om = float(u[-1])
+            q, pa = system.eigenvectors(u)
+            if om < 0:
+                q, pa, om = np.conj(q), np.conj(pa), -om
+            r = second_lyapunov(x, J, om, q, pa, forms)
+            out.update(l2=r["l2"], c2=r["c2"],
+                       higher_derivatives=r["higher_derivatives"])
         else:
             return out
-        out["derivatives"] = forms.kind_used(2 if tn != "CP" else 3)
+        out["derivatives"] = forms.kind_used(3 if tn in ("CP", "GH") else 2)
         out["derivative_error"] = forms.error
     except (np.linalg.LinAlgError, ValueError):
         pass
