@@ -32,11 +32,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from bifsnn.continuation.arclength import ArclengthContinuation
-from bifsnn.continuation.errors import UserFunctionError
+from bifsnn.continuation.errors import UserFunctionError, call_user
 from bifsnn.continuation.events import eigenvalues, locate_zero, stability_counts
 from bifsnn.continuation.linalg import Factorization, bordered, newton
 from bifsnn.continuation.normal_forms import critical_eigenvectors, first_lyapunov
-from bifsnn.continuation.options import ContinuationOptions
+from bifsnn.continuation.options import ContinuationOptions, check_events, emit_progress
 from bifsnn.continuation.problem import ODEProblem
 from bifsnn.continuation.result import Branch, SpecialPoint, merge_sides, with_end_points
 
@@ -581,15 +581,72 @@ def _curve_loop(kind, system, cont, rows, specials, record, test_names, free, op
                 data["omega"] = float(r["u"][-1])
             specials.append((len(rows) - 1, SpecialPoint(
                 r["type"], -1, x.copy(), p, tuple(free), r["located"], data)))
+        hits = _curve_events(cont, system, A, B, opts, n) if opts.events else []
+        for r in hits:
+            rows.append(r)
+            x, p = system.split(r["u"])
+            specials.append((len(rows) - 1, SpecialPoint(
+                "UZ", -1, x.copy(), p, tuple(free), r["located"], r["info"],
+                "" if r["located"] else "unconfirmed: event not located")))
         rows.append(B)
+        if hits and opts.stop_at_events:
+            r = hits[0]["info"]
+            cont.stop(f"reached the event {r['event']} = {r['value']:g}")
+            break
         system.update_borders(res.u)
         if kind == "H" and any(r["type"] == "BT" for r in found):
             cont.stop("reached a Bogdanov-Takens point (omega = 0): the Hopf curve ends")
         if opts.verbose:
             print(f"{kind} curve step {cont.n_steps}: params = {res.u[n:n + 2]}")
+        emit_progress(opts, {"kind": kind, "step": cont.n_steps,
+                             "params": (float(res.u[n]), float(res.u[n + 1])),
+                             "ds": float(res.ds), "points": len(rows)})
+
+
+def _curve_event_value(system, u: np.ndarray, name: str, opts, n: int) -> float:
+    """Event function ``name`` on a codim-2 curve: "param", "param2" or a record one."""
+    if name == "param":
+        return float(u[n])
+    if name == "param2":
+        return float(u[n + 1])
+    x, p = system.split(u)
+    return float(call_user(opts.record[name], f"record[{name!r}]", x.copy(), p))
+
+
+def _curve_events(cont, system, A: dict, B: dict, opts, n: int) -> list[dict]:
+    """UZ rows between consecutive curve rows A and B (every crossed value of
+    ``opts.events``), located by regula falsi on corrected curve points."""
+    tA, uA = A["t"], A["u"]
+    c = cont.weights * tA
+    base = float(c @ uA)
+    s_B = float(c @ (B["u"] - uA))
+    out = []
+    for name, values in opts.events.items():
+        ga = _curve_event_value(system, uA, name, opts, n)
+        gb = _curve_event_value(system, B["u"], name, opts, n)
+        for v in values:
+            fa, fb = ga - v, gb - v
+            if not (np.isfinite(fa) and np.isfinite(fb)) or fa * fb > 0 or fa == 0:
+                continue
+
+            def val(s_, name=name, v=v):
+                u, ok, _, _, _ = cont.correct(uA + s_ * tA, c, base + s_)
+                return None if not ok else (_curve_event_value(system, u, name, opts, n) - v,
+                                            u)
+
+            s_, u, ok = locate_zero(val, 0.0, s_B, fa, fb, tol=opts.locate_tol)
+            if u is None:
+                u = uA + (fa / (fa - fb)) * (B["u"] - uA)
+                ok = False
+            out.append(dict(u=u, t=tA, s=s_, tests=A["tests"], ev=A["ev"], located=bool(ok),
+                            info={"event": name, "value": float(v),
+                                  "residual": float(np.max(np.abs(system.G(u))))}))
+    out.sort(key=lambda r: r["s"])
+    return out
 
 
 def _continue_curve(kind, system, u0, pr: ODEProblem, opts, free, name):
+    check_events(opts, ("param", "param2"), kind)
     if opts.both_sides:
         one = opts.with_(both_sides=False)
         sys2 = type(system).__new__(type(system))  # same start borders for the second run
@@ -646,6 +703,8 @@ def _continue_curve(kind, system, u0, pr: ODEProblem, opts, free, name):
         EV[i, : min(n_eigs, r["ev"].size)] = r["ev"][:n_eigs]
     nu = np.array([stability_counts(r["ev"], tol=1e-7)[0] for r in rows], dtype=int)
     extra = {tn: np.array([r["tests"].get(tn, np.nan) for r in rows]) for tn in test_names}
+    for key in opts.record:
+        extra[key] = np.array([_curve_event_value(system, r["u"], key, opts, n) for r in rows])
     if kind == "H":
         extra["omega"] = np.array([r["u"][-1] for r in rows])
     for (row, sp_) in specials:
