@@ -104,3 +104,15 @@ def test_hopf_curve_events_record_and_progress(capsys):
     # quiet by default: nothing printed
     continue_hopf(br, br.points("H")[0], "b2", opts.with_(progress=False, max_steps=3))
     assert capsys.readouterr().err == ""
+
+
+def test_options_with_functions_survive_save(tmp_path):
+    br = _hopf_branch()
+    opts = ContinuationOptions(ds=0.05, ds_max=0.1, p_max=0.5, progress=lambda info: None,
+                               record={"x0": lambda x, p: float(x[0])},
+                               events={"x0": 0.1, "param": 0.2})
+    br2 = continue_equilibria(hopf_normal_form(-1.0), opts)
+    back = load_branch(save_branch(br2, tmp_path / "ep.h5"))
+    assert back.options is not None and back.options.progress is False
+    assert back.options.record == {} and back.options.events == {"param": (0.2,)}
+    assert br.options is not None
