@@ -486,23 +486,33 @@ def locate_codim2(system, u0: np.ndarray, name: str, tol: float = 1e-10,
     ``[G(u); phi(u)] = 0`` (``G`` the minimally augmented fold/Hopf system with two free
     parameters, ``phi`` the test function ``name``: BT ``<w, v>`` on folds, i.e. the null
     vector also lies in the range of f_x; CP the quadratic coefficient ``<w, B(v, v)>``;
-    BT ``omega`` and GH ``l1`` on Hopf curves).  ``tol`` is capped at 1e-10 and floored at
-    the noise level of the test (1e-8 for GH).  Returns ``(u, converged, iterations,
+    BT ``omega`` and GH ``l1`` on Hopf curves; the GH row scaled by max|x|^2, the scale of
+    1/l1).  ``tol`` is capped at 1e-10 and, with finite-difference derivatives, floored at
+    the noise level of the test (1e-8 for GH; no floor with exact derivatives).  Returns ``(u, converged, iterations,
     residual)`` with the max-norm residual of the extended system.  ``gradient``: how the
     test's gradient is taken ("full", "tangent" along the curve, see :func:`_test_gradient`,
     or "auto": full for at most 40 unknowns); ``tangent`` orients the curve tangent."""
     if gradient not in ("auto", "full", "tangent"):
         raise ValueError(f"gradient = {gradient!r}; expected 'auto', 'full' or 'tangent'")
     mode = ("full" if u0.size <= 40 else "tangent") if gradient == "auto" else gradient
+    # l1 scales like 1/|x|^2 (q has unit norm): on a state of size X it is O(1/X^2) (1e-7 on
+    # the network, X ~ 1e3), so the GH row is scaled by X^2 to make the residual test mean
+    # the same as for the other rows
+    scale = 1.0
+    if name == "GH":
+        scale = max(1.0, float(np.max(np.abs(u0[: system.n]), initial=0.0))) ** 2
 
     def H(u):
-        return np.r_[system.G(u), system.test_value(u, name)]
+        return np.r_[system.G(u), scale * system.test_value(u, name)]
 
     def dH(u):
-        grad = _test_gradient(system, u, name, mode, tangent)
+        grad = scale * _test_gradient(system, u, name, mode, tangent)
         return _vstack(system.dG(u), grad[None, :])
 
-    tol = max(min(tol, 1e-10), _CODIM2_NEWTON_TOL.get(name, 0.0))
+    floor = _CODIM2_NEWTON_TOL.get(name, 0.0)
+    if name in ("GH", "CP") and getattr(system.problem, "derivatives", "") == "exact":
+        floor = 0.0  # exact second/third derivatives: no finite-difference noise to respect
+    tol = max(min(tol, 1e-10), floor)
     return newton(H, dH, u0, tol=tol, max_iter=max_iter)
 
 
