@@ -488,8 +488,9 @@ def locate_codim2(system, u0: np.ndarray, name: str, tol: float = 1e-10,
     vector also lies in the range of f_x; CP the quadratic coefficient ``<w, B(v, v)>``;
     BT ``omega`` and GH ``l1`` on Hopf curves; the GH row scaled by max|x|^2, the scale of
     1/l1).  ``tol`` is capped at 1e-10 and, with finite-difference derivatives, floored at
-    the noise level of the test (1e-8 for GH; no floor with exact derivatives).  Returns ``(u, converged, iterations,
-    residual)`` with the max-norm residual of the extended system.  ``gradient``: how the
+    the noise level of the test (1e-8 for GH; no floor with exact derivatives).  Returns
+    ``(u, converged, iterations, residual)`` with the max-norm residual of the extended
+    system.  ``gradient``: how the
     test's gradient is taken ("full", "tangent" along the curve, see :func:`_test_gradient`,
     or "auto": full for at most 40 unknowns); ``tangent`` orients the curve tangent."""
     if gradient not in ("auto", "full", "tangent"):
