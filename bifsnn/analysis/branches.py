@@ -163,8 +163,14 @@ def _chunked(first: Callable[[Any], Any], p_range, o, side, max_steps, label, sa
               "a fold and return past the start, or the range end")
     say(f"{label}: continuing (up to {max_steps} steps; about 1-3 s CPU per step)...")
     t0 = time.perf_counter()
+
+    def tick(info: dict) -> None:  # progress of the cycle continuation, every 10 steps
+        if info["step"] % 10 == 0:
+            say(f"{label}: step {info['step']}, p = {info['param']:.5g}, period = "
+                f"{info['period']:.4g} ms [{time.perf_counter() - t0:.0f} s]")
+
     try:
-        cb = first(_cycle_opts(o, p_range, max_steps, ds, 1))
+        cb = first(_cycle_opts(o, p_range, max_steps, ds, 1).with_(progress=tick))
     except Exception as exc:  # numerical failure: report, no branch
         messages.append(f"{label}: {type(exc).__name__}: {exc}")
         say(messages[-1])

@@ -251,8 +251,13 @@ def bifurcation_curves(
     one = [{"type": sp.type, "value": float(sp.param),
             **{k: float(sp.data[k]) for k in ("omega", "l1") if sp.data.get(k) is not None}}
            for sp, _ in points]
+    def tick(info: dict) -> None:  # progress of the two-parameter curves, every 25 steps
+        if info["step"] % 25 == 0:
+            say(f"{info['kind']} curve: step {info['step']}, ({param}, {param2}) = "
+                f"({info['params'][0]:.5g}, {info['params'][1]:.5g})")
+
     opts2 = start.options(ds_frac=ds_frac, ds_max_frac=ds_max_frac, p_min=lo1, p_max=hi1,
-                          bounds={param2: (lo2, hi2)}, max_steps=max_steps)
+                          bounds={param2: (lo2, hi2)}, max_steps=max_steps, progress=tick)
     curves: list[Curve] = []
     codim2: list[Codim2Point] = []
     skipped: list[str] = []

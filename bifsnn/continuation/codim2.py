@@ -32,11 +32,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from bifsnn.continuation.arclength import ArclengthContinuation
-from bifsnn.continuation.errors import UserFunctionError
+from bifsnn.continuation.errors import UserFunctionError, call_user
 from bifsnn.continuation.events import eigenvalues, locate_zero, stability_counts
 from bifsnn.continuation.linalg import Factorization, bordered, newton
 from bifsnn.continuation.normal_forms import critical_eigenvectors, first_lyapunov
-from bifsnn.continuation.options import ContinuationOptions
+from bifsnn.continuation.options import ContinuationOptions, check_events, emit_progress
 from bifsnn.continuation.problem import ODEProblem
 from bifsnn.continuation.result import Branch, SpecialPoint, merge_sides, with_end_points
 
@@ -486,23 +486,34 @@ def locate_codim2(system, u0: np.ndarray, name: str, tol: float = 1e-10,
     ``[G(u); phi(u)] = 0`` (``G`` the minimally augmented fold/Hopf system with two free
     parameters, ``phi`` the test function ``name``: BT ``<w, v>`` on folds, i.e. the null
     vector also lies in the range of f_x; CP the quadratic coefficient ``<w, B(v, v)>``;
-    BT ``omega`` and GH ``l1`` on Hopf curves).  ``tol`` is capped at 1e-10 and floored at
-    the noise level of the test (1e-8 for GH).  Returns ``(u, converged, iterations,
-    residual)`` with the max-norm residual of the extended system.  ``gradient``: how the
+    BT ``omega`` and GH ``l1`` on Hopf curves; the GH row scaled by max|x|^2, the scale of
+    1/l1).  ``tol`` is capped at 1e-10 and, with finite-difference derivatives, floored at
+    the noise level of the test (1e-8 for GH; no floor with exact derivatives).  Returns
+    ``(u, converged, iterations, residual)`` with the max-norm residual of the extended
+    system.  ``gradient``: how the
     test's gradient is taken ("full", "tangent" along the curve, see :func:`_test_gradient`,
     or "auto": full for at most 40 unknowns); ``tangent`` orients the curve tangent."""
     if gradient not in ("auto", "full", "tangent"):
         raise ValueError(f"gradient = {gradient!r}; expected 'auto', 'full' or 'tangent'")
     mode = ("full" if u0.size <= 40 else "tangent") if gradient == "auto" else gradient
+    # l1 scales like 1/|x|^2 (q has unit norm): on a state of size X it is O(1/X^2) (1e-7 on
+    # the network, X ~ 1e3), so the GH row is scaled by X^2 to make the residual test mean
+    # the same as for the other rows
+    scale = 1.0
+    if name == "GH":
+        scale = max(1.0, float(np.max(np.abs(u0[: system.n]), initial=0.0))) ** 2
 
     def H(u):
-        return np.r_[system.G(u), system.test_value(u, name)]
+        return np.r_[system.G(u), scale * system.test_value(u, name)]
 
     def dH(u):
-        grad = _test_gradient(system, u, name, mode, tangent)
+        grad = scale * _test_gradient(system, u, name, mode, tangent)
         return _vstack(system.dG(u), grad[None, :])
 
-    tol = max(min(tol, 1e-10), _CODIM2_NEWTON_TOL.get(name, 0.0))
+    floor = _CODIM2_NEWTON_TOL.get(name, 0.0)
+    if name in ("GH", "CP") and getattr(system.problem, "derivatives", "") == "exact":
+        floor = 0.0  # exact second/third derivatives: no finite-difference noise to respect
+    tol = max(min(tol, 1e-10), floor)
     return newton(H, dH, u0, tol=tol, max_iter=max_iter)
 
 
@@ -581,15 +592,72 @@ def _curve_loop(kind, system, cont, rows, specials, record, test_names, free, op
                 data["omega"] = float(r["u"][-1])
             specials.append((len(rows) - 1, SpecialPoint(
                 r["type"], -1, x.copy(), p, tuple(free), r["located"], data)))
+        hits = _curve_events(cont, system, A, B, opts, n) if opts.events else []
+        for r in hits:
+            rows.append(r)
+            x, p = system.split(r["u"])
+            specials.append((len(rows) - 1, SpecialPoint(
+                "UZ", -1, x.copy(), p, tuple(free), r["located"], r["info"],
+                "" if r["located"] else "unconfirmed: event not located")))
         rows.append(B)
+        if hits and opts.stop_at_events:
+            r = hits[0]["info"]
+            cont.stop(f"reached the event {r['event']} = {r['value']:g}")
+            break
         system.update_borders(res.u)
         if kind == "H" and any(r["type"] == "BT" for r in found):
             cont.stop("reached a Bogdanov-Takens point (omega = 0): the Hopf curve ends")
         if opts.verbose:
             print(f"{kind} curve step {cont.n_steps}: params = {res.u[n:n + 2]}")
+        emit_progress(opts, {"kind": kind, "step": cont.n_steps,
+                             "params": (float(res.u[n]), float(res.u[n + 1])),
+                             "ds": float(res.ds), "points": len(rows)})
+
+
+def _curve_event_value(system, u: np.ndarray, name: str, opts, n: int) -> float:
+    """Event function ``name`` on a codim-2 curve: "param", "param2" or a record one."""
+    if name == "param":
+        return float(u[n])
+    if name == "param2":
+        return float(u[n + 1])
+    x, p = system.split(u)
+    return float(call_user(opts.record[name], f"record[{name!r}]", x.copy(), p))
+
+
+def _curve_events(cont, system, A: dict, B: dict, opts, n: int) -> list[dict]:
+    """UZ rows between consecutive curve rows A and B (every crossed value of
+    ``opts.events``), located by regula falsi on corrected curve points."""
+    tA, uA = A["t"], A["u"]
+    c = cont.weights * tA
+    base = float(c @ uA)
+    s_B = float(c @ (B["u"] - uA))
+    out = []
+    for name, values in opts.events.items():
+        ga = _curve_event_value(system, uA, name, opts, n)
+        gb = _curve_event_value(system, B["u"], name, opts, n)
+        for v in values:
+            fa, fb = ga - v, gb - v
+            if not (np.isfinite(fa) and np.isfinite(fb)) or fa * fb > 0 or fa == 0:
+                continue
+
+            def val(s_, name=name, v=v):
+                u, ok, _, _, _ = cont.correct(uA + s_ * tA, c, base + s_)
+                return None if not ok else (_curve_event_value(system, u, name, opts, n) - v,
+                                            u)
+
+            s_, u, ok = locate_zero(val, 0.0, s_B, fa, fb, tol=opts.locate_tol)
+            if u is None:
+                u = uA + (fa / (fa - fb)) * (B["u"] - uA)
+                ok = False
+            out.append(dict(u=u, t=tA, s=s_, tests=A["tests"], ev=A["ev"], located=bool(ok),
+                            info={"event": name, "value": float(v),
+                                  "residual": float(np.max(np.abs(system.G(u))))}))
+    out.sort(key=lambda r: r["s"])
+    return out
 
 
 def _continue_curve(kind, system, u0, pr: ODEProblem, opts, free, name):
+    check_events(opts, ("param", "param2"), kind)
     if opts.both_sides:
         one = opts.with_(both_sides=False)
         sys2 = type(system).__new__(type(system))  # same start borders for the second run
@@ -646,6 +714,8 @@ def _continue_curve(kind, system, u0, pr: ODEProblem, opts, free, name):
         EV[i, : min(n_eigs, r["ev"].size)] = r["ev"][:n_eigs]
     nu = np.array([stability_counts(r["ev"], tol=1e-7)[0] for r in rows], dtype=int)
     extra = {tn: np.array([r["tests"].get(tn, np.nan) for r in rows]) for tn in test_names}
+    for key in opts.record:
+        extra[key] = np.array([_curve_event_value(system, r["u"], key, opts, n) for r in rows])
     if kind == "H":
         extra["omega"] = np.array([r["u"][-1] for r in rows])
     for (row, sp_) in specials:
@@ -726,7 +796,9 @@ def _locate_test(cont, system, A, B, tn, fa, fb, opts):
 
 def _codim2_coefficients(system, u: np.ndarray, tn: str, omega: float | None = None) -> dict:
     """Normal-form coefficients at a located codim-2 point (BT: a, b; CP: c; ZH: g200,
-    g011, h110, s, theta) and how the derivatives were taken."""
+    g011, h110, s, theta; GH: the second Lyapunov coefficient l2 and c2, see
+    :func:`~bifsnn.continuation.normal_forms.second_lyapunov`) and how the derivatives were
+    taken."""
     from bifsnn.continuation.normal_forms import (
         bogdanov_takens_coefficients,
         cusp_coefficient,
@@ -749,9 +821,24 @@ def _codim2_coefficients(system, u: np.ndarray, tn: str, omega: float | None = N
             om = abs(float(u[-1])) if omega is None else float(omega)
             out.update(zero_hopf_coefficients(None, x, J, om, forms=forms))
             out["omega"] = om
+        elif tn == "GH" and isinstance(system, HopfSystem):
+            from bifsnn.continuation.normal_forms import second_lyapunov
+
+            if forms.kind_used(3) != "exact":  # D, E by differences of a differenced C
+                out["l2_missing"] = ("l2 needs exact third derivatives (d3f, or an "
+                                     "ODEProblem.from_sympy problem)")
+                return out
+
+            om = float(u[-1])
+            q, pa = system.eigenvectors(u)
+            if om < 0:
+                q, pa, om = np.conj(q), np.conj(pa), -om
+            r = second_lyapunov(x, J, om, q, pa, forms)
+            out.update(l2=r["l2"], c2=r["c2"],
+                       higher_derivatives=r["higher_derivatives"])
         else:
             return out
-        out["derivatives"] = forms.kind_used(2 if tn != "CP" else 3)
+        out["derivatives"] = forms.kind_used(3 if tn in ("CP", "GH") else 2)
         out["derivative_error"] = forms.error
     except (np.linalg.LinAlgError, ValueError):
         pass

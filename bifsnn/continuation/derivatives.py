@@ -70,6 +70,11 @@ def method(problem, order: int = 3) -> str:
     return "exact" if ok else "finite-difference"
 
 
+def _ri(v) -> np.ndarray:
+    v = np.asarray(v)
+    return np.r_[np.real(v), np.imag(v)].astype(float)
+
+
 def _key(v: np.ndarray) -> bytes:
     return np.ascontiguousarray(v).tobytes()
 
@@ -203,9 +208,11 @@ class DirectionalDerivatives:
 
     def C(self, u: np.ndarray, v: np.ndarray, w: np.ndarray) -> np.ndarray:
         """C(u, v, w) (complex allowed, trilinear)."""
-        if (self.pr.d3f is None and np.array_equal(u, v) and np.array_equal(w, np.conj(u))
+        if (np.array_equal(u, v) and np.array_equal(w, np.conj(u))
                 and np.iscomplexobj(u)):
-            # C(q, q, conj q) = K(a) + C(a,b,b) + i (C(a,a,b) + K(b)), q = a + i b
+            # C(q, q, conj q) = K(a) + C(a,b,b) + i (C(a,a,b) + K(b)), q = a + i b: four
+            # cubic forms (exact ones too: d3f(v, v, v) costs one call instead of eight
+            # trilinear evaluations)
             a, b = np.real(u), np.imag(u)
             Ka, Kb, Kp, Km = self.cubic(a), self.cubic(b), self.cubic(a + b), self.cubic(a - b)
             aab = ((Kp - Km) / 2 - Kb) / 3
@@ -225,6 +232,81 @@ class DirectionalDerivatives:
         if not (np.iscomplexobj(u) or np.iscomplexobj(v) or np.iscomplexobj(w)):
             return out.real
         return out
+
+    # ---------------------------------------------------------------- fourth and fifth
+    def _expand(self, fun, args) -> np.ndarray:
+        """A real multilinear ``fun(*real args)`` applied to complex ``args`` (expansion
+        over real and imaginary parts, zero parts skipped)."""
+        out = np.zeros(self.pr.n, dtype=complex)
+        parts = [[(np.real(a), 1.0), (np.imag(a), 1j)] for a in args]
+
+        def rec(i, chosen, coef):
+            nonlocal out
+            if i == len(parts):
+                out = out + coef * np.asarray(fun(*chosen), dtype=float)
+                return
+            for v, c in parts[i]:
+                if np.any(v):
+                    rec(i + 1, chosen + [v], coef * c)
+
+        rec(0, [], 1.0 + 0j)
+        return out
+
+    def _c_at(self, y: np.ndarray):
+        return DirectionalDerivatives(self.pr, y, self.p)
+
+    def _ridders_complex(self, D) -> np.ndarray:
+        val, err = ridders(lambda h: _ri(D(h)), self.h0)
+        self.errors.append(err)
+        n = self.pr.n
+        return val[:n] + 1j * val[n:]
+
+    def D(self, u, v, w, y) -> np.ndarray:
+        """D^4 f[u, v, w, y] (complex allowed): exact with the problem's ``d4f``, else
+        Ridders' differences of C along y (accurate when C is exact, i.e. with ``d3f``)."""
+        if self.pr.d4f is not None:
+            return self._expand(lambda *a: self.pr.d4f(self.x, self.p, *a), (u, v, w, y))
+        out = np.zeros(self.pr.n, dtype=complex)
+        for part, coef in ((np.real(y), 1.0), (np.imag(y), 1j)):
+            nv = float(np.linalg.norm(part))
+            if nv == 0:
+                continue
+            d = part / nv
+
+            def Dh(h, d=d):
+                return (self._c_at(self.x + h * d).C(u, v, w)
+                        - self._c_at(self.x - h * d).C(u, v, w)) / (2 * h)
+
+            out = out + coef * nv * self._ridders_complex(Dh)
+        return out
+
+    def E(self, u, v, w, y, z) -> np.ndarray:
+        """D^5 f[u, v, w, y, z] (complex allowed): exact with the problem's ``d5f``, else
+        Ridders' mixed second differences of C along y and z."""
+        if self.pr.d5f is not None:
+            return self._expand(lambda *a: self.pr.d5f(self.x, self.p, *a), (u, v, w, y, z))
+        out = np.zeros(self.pr.n, dtype=complex)
+        for py, cy in ((np.real(y), 1.0), (np.imag(y), 1j)):
+            for pz, cz in ((np.real(z), 1.0), (np.imag(z), 1j)):
+                ny, nz = float(np.linalg.norm(py)), float(np.linalg.norm(pz))
+                if ny == 0 or nz == 0:
+                    continue
+                a, b = py / ny, pz / nz
+
+                def Eh(h, a=a, b=b):
+                    C = [self._c_at(self.x + h * (sa * a + sb * b)).C(u, v, w)
+                         for sa, sb in ((1, 1), (1, -1), (-1, 1), (-1, -1))]
+                    return (C[0] - C[1] - C[2] + C[3]) / (4 * h * h)
+
+                out = out + cy * cz * ny * nz * self._ridders_complex(Eh)
+        return out
+
+    def kind_used_higher(self) -> str:
+        """How the fourth and fifth derivatives are taken: "exact" (d4f, d5f),
+        "ridders-on-exact-d3f" or "finite-difference"."""
+        if self.pr.d4f is not None and self.pr.d5f is not None:
+            return "exact"
+        return "ridders-on-exact-d3f" if self.pr.d3f is not None else "finite-difference"
 
     @property
     def error(self) -> float:

@@ -39,7 +39,7 @@ from bifsnn.continuation.normal_forms import (
     first_lyapunov,
     fold_coefficient,
 )
-from bifsnn.continuation.options import ContinuationOptions
+from bifsnn.continuation.options import ContinuationOptions, check_events
 from bifsnn.continuation.problem import ODEProblem
 from bifsnn.continuation.result import Branch, SpecialPoint, merge_sides, with_end_points
 
@@ -158,6 +158,7 @@ def continue_equilibria(
     ``tangent`` (length n+1, in (x, param) space) starts the run along a given direction
     (used by :func:`switch_branch`)."""
     opts = options or ContinuationOptions()
+    check_events(opts, ("param",), "EP")
     if opts.both_sides:
         one = opts.with_(both_sides=False)
         kw = dict(x0=x0, p0=p0, tangent=tangent, name=name)
@@ -681,8 +682,12 @@ def hopf_data(branch: Branch, point: SpecialPoint | int) -> HopfData:
 
     warnings.warn("hopf_data(branch, i) is deprecated: use HopfData.at(branch, point) or "
                   "continue_cycles(branch, point, options)", DeprecationWarning, stacklevel=2)
-    if isinstance(point, int):
-        point = branch.points("H")[point]
+    if isinstance(point, int | np.integer) and not isinstance(point, bool):
+        hopfs = branch.points("H")
+        if not -len(hopfs) <= int(point) < len(hopfs):
+            raise ValueError(f"point = {int(point)} is out of range: the branch has "
+                             f"{len(hopfs)} Hopf point(s) (type 'H')")
+        point = hopfs[int(point)]
     return HopfData.at(branch, point)
 
 

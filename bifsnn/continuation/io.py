@@ -106,7 +106,16 @@ def _settings(raw: str | None, cls):
             v = tuple(v)
         if k == "bounds" and isinstance(v, list):
             v = {key: (lo, hi) for key, lo, hi in v}
+        if k == "progress" and not isinstance(v, bool):
+            v = False  # a callable is not stored
         kw[k] = v
+    if isinstance(kw.get("record"), dict) and kw["record"]:
+        # functions are not stored: drop them and the events that use them
+        from bifsnn.continuation.options import BUILTIN_EVENTS
+
+        kw["record"] = {}
+        kw["events"] = {k: v for k, v in (kw.get("events") or {}).items()
+                        if k in BUILTIN_EVENTS}
     try:
         return cls(**kw)
     except (TypeError, ValueError):

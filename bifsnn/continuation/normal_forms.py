@@ -42,6 +42,7 @@ __all__ = [
     "cusp_coefficient",
     "first_lyapunov",
     "fold_coefficient",
+    "second_lyapunov",
     "zero_hopf_coefficients",
 ]
 
@@ -122,6 +123,66 @@ def first_lyapunov(F: Callable[[np.ndarray], np.ndarray] | None, x: np.ndarray, 
     val = (np.vdot(p, C(q, q, qb)) - 2 * np.vdot(p, B(q, h11))
            + np.vdot(p, B(qb, h20)))
     return float(np.real(val) / (2 * omega))
+
+
+def _dense_or_sparse_shift(J, lam: complex):
+    """lam I - J (complex; sparse CSC when J is sparse)."""
+    n = J.shape[0]
+    if sp.issparse(J):
+        return lam * sp.identity(n, dtype=complex, format="csc") - sp.csc_matrix(J,
+                                                                                 dtype=complex)
+    return lam * np.eye(n) - np.asarray(J, dtype=complex)
+
+
+def second_lyapunov(x: np.ndarray, J, omega: float, q: np.ndarray, p: np.ndarray,
+                    forms) -> dict[str, float]:
+    """Second Lyapunov coefficient l2 at a Bautin (generalised Hopf) point.
+
+    Kuznetsov's invariant formula (*Elements*, 3rd ed., sec. 8.7.3; the same vectors as
+    MatCont's ``nf_GH``): with ``h20 = (2 i w - A)^-1 B(q, q)``, ``h11 = -A^-1 B(q, conj q)``,
+    ``h30``, ``h21`` (bordered, ``<p, h21> = 0``), ``h31``, ``h22`` and ``h32`` the order-5
+    coefficient, ``c2 = <p, h32> / 12`` is the coefficient of ``z |z|^4`` in
+    ``z' = i w z + c1 z |z|^2 + c2 z |z|^4`` and ``l2 = Re(c2) / omega`` (the convention of
+    l1 here; MatCont's ``nf_GH`` returns ``Re(c2) = omega l2``).  For the Bautin normal form
+    ``w' = (b1 + i) w + b2 w |w|^2 + s w |w|^4`` (``<q, q> = 1``, so ``|w| = sqrt 2 |z|``)
+    ``l1 = 2 b2`` and ``l2 = 4 s``.  ``forms`` (``problem.directional(x, p)``) supplies B, C
+    and the fourth/fifth derivatives D, E.  Returns ``l2``, ``c2`` (complex), ``c1`` (``l1 =
+    Re(c1) / omega``, ~0 at the point) and how the derivatives were taken.
+    """
+    B, C, D, E = forms.B, forms.C, forms.D, forms.E
+    A = J
+    qb = np.conj(q)
+    n = x.size
+    fac_A = Factorization(A)
+    h20 = Factorization(_dense_or_sparse_shift(A, 2j * omega)).solve(B(q, q))
+    h11 = -fac_A.solve(np.real(B(q, qb))).astype(complex)
+    h30 = Factorization(_dense_or_sparse_shift(A, 3j * omega)).solve(
+        C(q, q, q) + 3 * B(q, h20))
+    r21 = C(q, q, qb) + 2 * B(q, h11) + B(h20, qb)
+    g21 = np.vdot(p, r21) / 2.0  # c1
+    M = _dense_or_sparse_shift(A, 1j * omega)  # i w - A
+    Mb = (-M).toarray() if sp.issparse(M) else -M  # A - i w
+    K = np.zeros((n + 1, n + 1), dtype=complex)
+    K[:n, :n] = Mb
+    K[:n, n] = q
+    K[n, :n] = np.conj(p)
+    h21 = np.linalg.solve(K, np.r_[2 * g21 * q - r21, 0.0])[:n]
+    h20b, h21b = np.conj(h20), np.conj(h21)
+    r31 = (D(q, q, q, qb) + 3 * C(q, q, h11) + 3 * C(q, qb, h20) + 3 * B(h20, h11)
+           + 3 * B(h21, q) + B(h30, qb) - 6 * g21 * h20)
+    h31 = Factorization(_dense_or_sparse_shift(A, 2j * omega)).solve(r31)
+    r22 = (D(q, q, qb, qb) + 4 * C(q, qb, h11) + 2 * np.real(C(qb, qb, h20))
+           + 4 * np.real(B(h21, qb)) + 2 * B(h11, h11) + B(h20, h20b))
+    h22 = -fac_A.solve(np.real(r22)).astype(complex)
+    h32 = (E(q, q, q, qb, qb) + 6 * D(q, q, qb, h11) + 3 * D(qb, qb, q, h20)
+           + D(q, q, q, h20b) + 6 * C(h11, h11, q) + 6 * C(qb, h20, h11)
+           + 6 * C(qb, q, h21) + 3 * C(q, h20, h20b) + 3 * C(q, q, h21b)
+           + C(qb, qb, h30) + 6 * B(h21, h11) + 3 * B(h22, q) + 3 * B(h20, h21b)
+           + 2 * B(h31, qb) + B(h30, h20b))
+    c2 = complex(np.vdot(p, h32) / 12.0)
+    return {"l2": float(c2.real / omega), "c2": c2, "c1": complex(g21),
+            "derivatives": forms.kind_used(3), "higher_derivatives": forms.kind_used_higher(),
+            "derivative_error": float(forms.error)}
 
 
 def fold_coefficient(F: Callable[[np.ndarray], np.ndarray] | None, x: np.ndarray,

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-__all__ = ["ContinuationOptions", "LOCATORS"]
+__all__ = ["BUILTIN_EVENTS", "ContinuationOptions", "LOCATORS", "check_events",
+           "emit_progress"]
+
+#: Event names that need no ``record`` function (which branch kinds have which: see
+#: ContinuationOptions).
+BUILTIN_EVENTS = ("param", "param2", "period", "amplitude")
 
 
 #: Methods that locate BP and BT/cusp/Bautin points, tried in the order given by
@@ -47,12 +53,21 @@ class ContinuationOptions:
     approach), ``locate_max_iter`` bounds the regula-falsi iterations that locate LPC/PD/NS
     points; the discretisation is a separate :class:`~bifsnn.continuation.periodic.Collocation`.
 
-    User functions (equilibrium branches): ``record`` maps names to functions ``g(x, p)`` ->
+    User functions (every branch kind): ``record`` maps names to functions ``g(x, p)`` ->
     float recorded at every row in ``branch.extra[name]`` (e.g. firing rates along a branch);
-    ``events`` maps a recorded name, or ``"param"``, to a value (or a sequence of values):
-    where the function crosses it a point labelled "UZ" is located (regula falsi along the
-    curve, as AUTO's UZR), with ``data['event']`` and ``data['value']``; with
-    ``stop_at_events`` the run stops at the first one.
+    on cycle branches ``x`` is the whole cycle, a
+    :class:`~bifsnn.continuation.periodic.CycleSolution` (mesh, node values ``U``, period
+    ``T``).  ``events`` maps a recorded name, or a built-in one, to a value (or a sequence of
+    values): where the function crosses it a point labelled "UZ" is located (regula falsi
+    along the curve, as AUTO's UZR), with ``data['event']`` and ``data['value']``; with
+    ``stop_at_events`` the run stops at the first one.  Built-in names: ``"param"`` (the first
+    continuation parameter), ``"param2"`` (the second, on codim-2 curves of equilibria),
+    ``"period"`` and ``"amplitude"`` (cycle branches).
+
+    ``progress``: False (quiet, the default: library code never prints unless asked), True
+    (one line per step of a cycle or codim-2 continuation on stderr) or a callable receiving
+    a dict per step (``kind``, ``step``, ``param`` or ``params``, ``ds``, ``points``, and
+    ``period``/``amplitude`` on cycle branches).
 
     Every field is validated on construction (``ValueError`` naming the field and its range).
     ``direction`` is +1 (increasing first parameter) or -1, the same on every kind of branch.
@@ -87,6 +102,7 @@ class ContinuationOptions:
     events: dict = field(default_factory=dict)
     stop_at_events: bool = False
     verbose: bool = False
+    progress: bool | Callable[[dict], None] = False
 
     def __post_init__(self) -> None:
         _positive(self, "ds_min", "ds_max", "newton_tol", "locate_tol", "weights_param")
@@ -142,15 +158,18 @@ class ContinuationOptions:
             raise ValueError(f"events = {self.events!r} is out of range: must be a dict "
                              "{recorded name or 'param': value(s)}")
         for key, val in self.events.items():
-            if key != "param" and key not in self.record:
-                raise ValueError(f"events[{key!r}] is out of range: the key must be 'param' or "
-                                 f"a name in record {tuple(self.record)}")
+            if key not in BUILTIN_EVENTS and key not in self.record:
+                raise ValueError(f"events[{key!r}] is out of range: the key must be one of "
+                                 f"{BUILTIN_EVENTS} or a name in record {tuple(self.record)}")
             vals = np.atleast_1d(np.asarray(val, dtype=float))
             if vals.size == 0 or not np.all(np.isfinite(vals)):
                 raise ValueError(f"events[{key!r}] = {val!r} is out of range: must be finite "
                                  "number(s)")
         self.events = {k: tuple(float(v) for v in np.atleast_1d(np.asarray(val, dtype=float)))
                        for k, val in self.events.items()}
+        if not (isinstance(self.progress, bool) or callable(self.progress)):
+            raise ValueError(f"progress = {self.progress!r} is out of range: must be True, "
+                             "False or a callable receiving a dict per step")
         if self.locators is not None:
             self.locators = tuple(self.locators)
             bad = [m for m in self.locators if m not in LOCATORS]
@@ -167,6 +186,39 @@ class ContinuationOptions:
     def with_(self, **changes) -> ContinuationOptions:
         """A validated copy with some fields changed."""
         return replace(self, **changes)
+
+
+def check_events(opts: ContinuationOptions, allowed: tuple[str, ...], kind: str) -> None:
+    """Raise ValueError (before any work) when ``opts.events`` uses a built-in name that a
+    ``kind`` branch does not have."""
+    for key in opts.events:
+        if key in BUILTIN_EVENTS and key not in opts.record and key not in allowed:
+            raise ValueError(f"events[{key!r}] is out of range: a {kind} branch has the "
+                             f"built-in events {allowed} (or names in record)")
+
+
+def emit_progress(opts: ContinuationOptions, info: dict) -> None:
+    """Report one step to ``opts.progress``: nothing when False, one line on stderr when
+    True, else call it with ``info``."""
+    prog = opts.progress
+    if prog is False or prog is None:
+        return
+    if callable(prog):
+        prog(dict(info))
+        return
+    import sys
+
+    parts = [f"{info.get('kind', '?')} step {info.get('step', '?')}:"]
+    if "params" in info:
+        parts.append("params = (" + ", ".join(f"{v:.6g}" for v in info["params"]) + ")")
+    elif "param" in info:
+        parts.append(f"p = {info['param']:.6g}")
+    for key in ("period", "amplitude", "ds"):
+        if key in info:
+            parts.append(f"{key} = {info[key]:.4g}")
+    if "points" in info:
+        parts.append(f"{info['points']} points")
+    print(" ".join(parts), file=sys.stderr, flush=True)
 
 
 def _is_real(v) -> bool:

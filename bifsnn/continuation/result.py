@@ -58,6 +58,18 @@ BRANCH_KINDS = {
 CYCLE_KINDS = ("PO", "LPC", "PD", "NS")
 
 
+#: Normal-form coefficients per special-point type (see SpecialPoint.normal_form).
+_NORMAL_FORM_KEYS: dict[str, tuple[str, ...]] = {
+    "LP": ("a",),
+    "H": ("omega", "l1"),
+    "GH": ("omega", "l1", "l2", "c2"),
+    "BT": ("a", "b"),
+    "CP": ("c",),
+    "ZH": ("omega", "g200", "g011", "h110", "s", "theta"),
+    "HH": ("omega", "omega2"),
+}
+
+
 @dataclass
 class SpecialPoint:
     """A detected (and, if ``located``, accurately computed) special point.
@@ -89,6 +101,20 @@ class SpecialPoint:
     def params(self) -> np.ndarray:
         """Values of the continued parameters."""
         return self.p[list(self.param_indices)]
+
+    @property
+    def normal_form(self) -> dict[str, Any]:
+        """The normal-form coefficients of this point (those computed), by type: LP ``a``;
+        H ``omega``, ``l1``; GH ``l1``, ``l2``, ``c2``; BT ``a``, ``b``; CP ``c``; ZH ``g200``,
+        ``g011``, ``h110``, ``s``, ``theta``; plus ``derivatives`` (how the derivatives were
+        taken).  Read from ``data``, so it survives save_branch / load_branch."""
+        keys = _NORMAL_FORM_KEYS.get(self.type, ())
+        out = {k: self.data[k] for k in keys if self.data.get(k) is not None}
+        if out:
+            for k in ("derivatives", "higher_derivatives"):
+                if self.data.get(k) is not None:
+                    out[k] = self.data[k]
+        return out
 
     def __repr__(self) -> str:
         extra = ""

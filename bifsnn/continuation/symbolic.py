@@ -3,7 +3,8 @@
 
 ``f``, ``dfdx`` (n x n), ``dfdp`` (n x n_params) and the directional derivatives
 ``d2f(x, p, u, v) = sum_jk d^2 f/dx_j dx_k u_j v_k`` and
-``d3f(x, p, u, v, w) = sum_jkl d^3 f/dx_j dx_k dx_l u_j v_k w_l`` are differentiated by sympy
+``d3f(x, p, u, v, w) = sum_jkl d^3 f/dx_j dx_k dx_l u_j v_k w_l`` (and ``d4f``, ``d5f``, generated
+on first call) are differentiated by sympy
 and printed as numpy functions by ``lambdify`` (with common-subexpression elimination).  The
 directional forms are built by differentiating the scalar ``D f . u`` again (n derivatives
 per stage), so their size grows like n^3 terms only through the structure of f.
@@ -21,7 +22,8 @@ __all__ = ["sympy_derivatives"]
 def sympy_derivatives(exprs: Sequence, state_syms: Sequence, param_syms: Sequence
                       ) -> dict[str, Callable]:
     """numpy callables ``f(x, p)``, ``dfdx(x, p)``, ``dfdp(x, p)``, ``d2f(x, p, u, v)``,
-    ``d3f(x, p, u, v, w)`` of the sympy vector field ``exprs``."""
+    ``d3f(x, p, u, v, w)``, ``d4f(..., y)`` and ``d5f(..., y, z)`` of the sympy vector field
+    ``exprs``."""
     import sympy as sp
 
     X = list(state_syms)
@@ -43,6 +45,22 @@ def sympy_derivatives(exprs: Sequence, state_syms: Sequence, param_syms: Sequenc
           for i in range(n)]
     d3 = [sum((sp.diff(d2[i], X[l_]) * W[l_] for l_ in range(n)), sp.Integer(0))
           for i in range(n)]
+    Y = sp.symbols(f"_y0:{n}", real=True)
+    Z = sp.symbols(f"_z0:{n}", real=True)
+    # fourth and fifth: generated on first use (only l2 at Bautin points needs them)
+    higher: dict[int, Callable] = {}
+
+    def _higher(order: int) -> Callable:
+        if order not in higher:
+            d4 = [sum((sp.diff(d3[i], X[k]) * Y[k] for k in range(n)), sp.Integer(0))
+                  for i in range(n)]
+            if order == 4:
+                higher[4] = lam((X, P, U, V, W, Y), d4)
+            else:
+                d5 = [sum((sp.diff(d4[i], X[k]) * Z[k] for k in range(n)), sp.Integer(0))
+                      for i in range(n)]
+                higher[5] = lam((X, P, U, V, W, Y, Z), d5)
+        return higher[order]
 
     def lam(args, out):
         return sp.lambdify(args, out, modules="numpy", cse=True)
@@ -71,4 +89,11 @@ def sympy_derivatives(exprs: Sequence, state_syms: Sequence, param_syms: Sequenc
     def d3f(x, p, u, v, w):
         return _vec(d3_(x, p, u, v, w))
 
-    return {"f": f, "dfdx": dfdx, "dfdp": dfdp, "d2f": d2f, "d3f": d3f}
+    def d4f(x, p, u, v, w, y):
+        return _vec(_higher(4)(x, p, u, v, w, y))
+
+    def d5f(x, p, u, v, w, y, z):
+        return _vec(_higher(5)(x, p, u, v, w, y, z))
+
+    return {"f": f, "dfdx": dfdx, "dfdp": dfdp, "d2f": d2f, "d3f": d3f, "d4f": d4f,
+            "d5f": d5f}

@@ -22,10 +22,12 @@ from types import ModuleType
 
 from bifsnn.reduction import symbolic
 
-__all__ = ["cache_dir", "clear_cache", "load_generated", "generated_path"]
+__all__ = ["cache_dir", "clear_cache", "load_generated", "generated_path", "load_taylor",
+           "taylor_path"]
 
 _HERE = Path(__file__).resolve().parent
 _TEMPLATE = _HERE / "_template_src.py"
+_TAYLOR_TEMPLATE = _HERE / "_taylor_template_src.py"
 _LOCK = threading.Lock()
 _LOADED: dict[str, ModuleType] = {}
 
@@ -92,7 +94,8 @@ def clear_cache() -> int:
             if not directory.is_dir():
                 continue
             stale = []
-            for prefix in ("bifsnn_gen_", "bifsnn_noise_"):  # noise: reduction.noise kernels
+            # noise: reduction.noise kernels; taylor: the exact higher derivatives
+            for prefix in ("bifsnn_gen_", "bifsnn_noise_", "bifsnn_taylor_"):
                 stale += list(directory.glob(f"{prefix}*.py"))
                 stale += list((directory / "__pycache__").glob(f"{prefix}*"))
             for path in stale:
@@ -146,6 +149,62 @@ def load_generated(rule: str) -> ModuleType:
                 if not path.exists():
                     atomic_write_text(path, text)
         module = import_file(path)
+        _LOADED[key] = module
+        return module
+
+
+@functools.cache
+def _taylor_key(rule: str) -> str:
+    """Hash of everything the Taylor module depends on (the pieces' generator, the Taylor
+    printer and both templates)."""
+    from bifsnn.reduction import taylor
+
+    h = hashlib.sha256(_key(rule).encode())
+    h.update(str(taylor.ORDER).encode())
+    h.update(Path(taylor.__file__).read_bytes())
+    h.update(_TAYLOR_TEMPLATE.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def taylor_path(rule: str) -> Path:
+    """Path of the generated Taylor module (exact higher derivatives) for ``rule``."""
+    return cache_dir() / f"bifsnn_taylor_{rule}_{_taylor_key(rule)}.py"
+
+
+def load_taylor(rule: str) -> ModuleType:
+    """Import (generating first if needed) the Taylor module of within-bin rule ``rule``:
+    the Taylor pieces of :mod:`bifsnn.reduction.taylor` followed by the Taylor assembly
+    template (``rhs_taylor``, ``series_batch``); cached like :func:`load_generated`."""
+    if rule not in symbolic.BIN_RULES:
+        raise ValueError(
+            f"bin_rule = {rule!r} is out of range: must be one of {symbolic.BIN_RULES}"
+        )
+    from bifsnn.reduction import taylor
+
+    key = "taylor-" + _taylor_key(rule)
+    with _LOCK:
+        if key in _LOADED:
+            return _LOADED[key]
+        path = taylor_path(rule)
+        if not path.exists():
+            from bifsnn._files import atomic_write_text
+
+            text = (
+                _HEADER.format(rule=rule, key=key)
+                + layout_constants()
+                + taylor.taylor_functions(rule)
+                + "\n\n# ---- Taylor assembly template (_taylor_template_src.py) ----\n"
+                + _TAYLOR_TEMPLATE.read_text()
+            )
+            try:
+                atomic_write_text(path, text)
+            except OSError:  # cache directory not writable: use a temp dir
+                path = _fallback_dir() / path.name
+                if not path.exists():
+                    atomic_write_text(path, text)
+        module = import_file(path)
+        if getattr(module, "ORDER", None) != taylor.ORDER:  # pragma: no cover
+            raise RuntimeError("_taylor_template_src.ORDER differs from taylor.ORDER")
         _LOADED[key] = module
         return module
 

@@ -409,11 +409,38 @@ class ReducedModel:
         """The compiled model of the definition with some fields / parameters changed."""
         return ReducedModel(self.definition.replace(**changes))
 
-    def ode_problem(self, param: str, x0: np.ndarray | None = None) -> Any:
+    def taylor_series(self, x: np.ndarray, directions: np.ndarray,
+                      p: np.ndarray | None = None) -> np.ndarray:
+        """Taylor coefficients of f(x + t d) to order 3 for every row d of ``directions``:
+        an array (len(directions), n, 4), exact up to rounding (generated from the sympy
+        pieces, :mod:`bifsnn.reduction.taylor`).  ``p``: parameter vector (PARAM_INDEX
+        order; default the model's).  Closures in ``taylor.TAYLOR_CLOSURES`` only."""
+        from bifsnn.reduction.codegen import load_taylor
+        from bifsnn.reduction.taylor import ORDER, TAYLOR_CLOSURES
+
+        if self.definition.closure not in TAYLOR_CLOSURES:
+            raise ValueError(f"closure = {self.definition.closure!r} has no Taylor assembly: "
+                             f"exact higher derivatives exist for {TAYLOR_CLOSURES}")
+        x = self._check(x)
+        D = np.ascontiguousarray(np.atleast_2d(directions), dtype=float)
+        if D.shape[1:] != (self.n_state,):
+            raise ValueError(f"directions has shape {D.shape}; expected (k, {self.n_state})")
+        pv = self.pv if p is None else np.append(np.asarray(p, dtype=float), self.pv[-1])
+        out = np.empty((D.shape[0], self.n_state, ORDER + 1))
+        load_taylor(self.definition.bin_rule).series_batch(x, D, pv, self.edges, self.opt, out)
+        return out
+
+    def ode_problem(self, param: str, x0: np.ndarray | None = None, *,
+                    exact_higher: bool = True) -> Any:
         """This ODE as a :class:`bifsnn.continuation.problem.ODEProblem` continued in
         ``param``: p is the vector of :data:`PARAM_INDEX` (names in ``param_names``), with
-        the analytic df/dx and df/dp.  ``x0`` defaults to the initial state."""
+        the analytic df/dx and df/dp.  ``x0`` defaults to the initial state.  With
+        ``exact_higher`` (and a closure in ``taylor.TAYLOR_CLOSURES``) the problem also has
+        exact ``d2f``/``d3f`` (:meth:`taylor_series`; the Taylor module is generated and
+        compiled on first use, then cached); otherwise the normal forms use Ridders'
+        finite differences on the analytic Jacobian."""
         from bifsnn.continuation.problem import ODEProblem
+        from bifsnn.reduction.taylor import TAYLOR_CLOSURES, SeriesDerivatives
 
         mod, edges, opt, M = self.module, self.edges, self.opt, self.pv[-1]
         n, K1 = self.n_state, self.definition.K + 1
@@ -440,9 +467,13 @@ class ReducedModel:
                      F, M1, dF, dM1)
             return D
 
+        higher: dict[str, Any] = {}
+        if exact_higher and self.definition.closure in TAYLOR_CLOSURES:
+            forms = SeriesDerivatives(lambda x, p, dirs: self.taylor_series(x, dirs, p))
+            higher = {"d2f": forms.d2f, "d3f": forms.d3f}
         x0 = self.definition.initial_state() if x0 is None else np.asarray(x0, dtype=float)
         return ODEProblem(
-            f=f, x0=x0, p0=self.pv[:-1].copy(), param=param, dfdx=dfdx, dfdp=dfdp,
+            f=f, x0=x0, p0=self.pv[:-1].copy(), param=param, dfdx=dfdx, dfdp=dfdp, **higher,
             param_names=list(PARAM_INDEX), x_names=self.definition.state_names,
             name=f"reduced ODE ({self.definition.bin_rule} rule, "
                  f"{self.definition.closure} closure)",

@@ -65,11 +65,14 @@ def network_problem(
     param: str = "p_EI",
     *,
     bin_rule: str = "smooth",
+    exact_higher: bool = True,
     **definition: Any,
 ) -> NetworkProblem:
     """Compile the reduced ODE of ``params`` (``MarkovModelDef(params, bin_rule=...,
     **definition)``), find its equilibrium (:func:`find_equilibrium`, which first integrates
-    the ODE for 600 ms) and build the ODE problem continued in ``param``."""
+    the ODE for 600 ms) and build the ODE problem continued in ``param`` (with exact second
+    and third derivatives unless ``exact_higher`` is False: see
+    :meth:`ReducedModel.ode_problem`)."""
     params = NetworkParams() if params is None else params
     if param not in PARAM_INDEX:
         raise ParameterError(f"param = {param!r} cannot be continued: one of "
@@ -77,4 +80,6 @@ def network_problem(
     d = MarkovModelDef(params, bin_rule=bin_rule, **definition)
     model = d.compile()
     eq = find_equilibrium(model)
-    return NetworkProblem(d, model, eq, model.ode_problem(param, x0=eq.x), param)
+    return NetworkProblem(d, model, eq,
+                          model.ode_problem(param, x0=eq.x, exact_higher=exact_higher),
+                          param)

@@ -33,7 +33,7 @@ from sympy.printing.pycode import PythonCodePrinter
 
 from bifsnn.reduction.model import BIN_RULES
 
-__all__ = ["GENERATOR_VERSION", "generated_functions", "BIN_RULES"]
+__all__ = ["GENERATOR_VERSION", "generated_functions", "piece_expressions", "BIN_RULES"]
 
 #: Bump when the generated code changes meaning (it is part of the cache key).
 GENERATOR_VERSION = "6"
@@ -73,8 +73,28 @@ class _Printer(PythonCodePrinter):
         return super()._print_Pow(expr, rational=rational)
 
 
+#: When a dict, :func:`_function_source` also records every piece's (args, outputs) in it
+#: (see :func:`piece_expressions`; the exact higher derivatives of ``reduction.taylor`` are
+#: generated from these expressions).
+_RECORD: dict | None = None
+
+
+def piece_expressions(rule: str) -> dict[str, tuple[list[sp.Symbol], list[sp.Expr]]]:
+    """The sympy expressions of every generated piece for within-bin rule ``rule``:
+    ``{name: (args, outputs)}``, exactly those printed by :func:`generated_functions`."""
+    global _RECORD
+    _RECORD = {}
+    try:
+        generated_functions(rule)
+        return _RECORD
+    finally:
+        _RECORD = None
+
+
 def _function_source(name: str, args: list[sp.Symbol], outputs: list[sp.Expr]) -> str:
     """Print ``outputs`` (after CSE) as one njit function returning a tuple."""
+    if _RECORD is not None:
+        _RECORD[name] = (list(args), list(outputs))
     printer = _Printer({"standard": "python3", "fully_qualified_modules": True})
     reps, reduced = sp.cse(outputs, symbols=sp.numbered_symbols("_t"), optimizations="basic")
     lines = [

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from bifsnn.continuation.normal_forms import critical_eigenvectors
-from bifsnn.continuation.options import ContinuationOptions
+from bifsnn.continuation.options import ContinuationOptions, check_events
 from bifsnn.continuation.result import Branch, SpecialPoint, merge_sides, with_end_points
 
 from .collocation import CycleSolution
@@ -41,6 +41,7 @@ def _options(options: ContinuationOptions | None) -> ContinuationOptions:
         return ContinuationOptions(**CYCLE_DEFAULTS)
     if not isinstance(options, ContinuationOptions):
         raise TypeError(f"options must be a ContinuationOptions, got {type(options).__name__}")
+    check_events(options, ("param", "period", "amplitude"), "PO")
     return options
 
 
@@ -107,6 +108,15 @@ def _to_branch(run: CycleRun, problem: Any, opts: ContinuationOptions, disc: Col
         "mesh": np.array([pt.tm for pt in pts]).reshape(N, disc.ntst + 1),
         "nodes": np.array([pt.U for pt in pts]).reshape(N, nnodes, n),
     }
+    if opts.record:
+        from bifsnn.continuation.errors import call_user
+
+        from .collocation import CycleSolution
+
+        for key, fun in opts.record.items():
+            extra[key] = np.array([float(call_user(
+                fun, f"record[{key!r}]", CycleSolution(pt.tm, pt.ncol, pt.U, pt.T, pt.p),
+                np.atleast_1d(np.asarray(sysobj.P(pt.p), dtype=float)))) for pt in pts])
     specials = []
     for s in run.specials:
         data = dict(s.data)

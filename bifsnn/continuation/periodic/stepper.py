@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bifsnn.continuation.errors import UserFunctionError
+from bifsnn.continuation.errors import UserFunctionError, call_user
 from bifsnn.continuation.events import locate_zero
-from bifsnn.continuation.options import ContinuationOptions
+from bifsnn.continuation.options import ContinuationOptions, emit_progress
 
 from .collocation import CollocationOperator, FloquetResult, floquet_from_jacobian, sparse_lu
 from .discretization import Collocation
@@ -266,6 +266,59 @@ def _land_on_bound(st: _Stepper, X0: np.ndarray, tau0: np.ndarray, ds: float, bo
     return Xb, fl, s_b
 
 
+def cycle_event_value(coll: CollocationOperator, sysobj: CycleSystem, X: np.ndarray,
+                      name: str, opts: ContinuationOptions) -> float:
+    """Value of the event function ``name`` at the cycle X: built-in "param", "period",
+    "amplitude", or ``opts.record[name](cycle, p)`` with the cycle as a CycleSolution and p
+    the full parameter vector."""
+    U, T, p = _unpack(X, coll)
+    if name == "param":
+        return p
+    if name == "period":
+        return T
+    if name == "amplitude":
+        return float(amplitude(U, coll.wnode))
+    P = np.atleast_1d(np.asarray(sysobj.P(p), dtype=float))
+    from .collocation import CycleSolution
+
+    return float(call_user(opts.record[name], f"record[{name!r}]",
+                           CycleSolution(coll.tm.copy(), coll.ncol, U.copy(), T, p),
+                           np.asarray(P, dtype=float)))
+
+
+def _cycle_events(st: _Stepper, sysobj: CycleSystem, X0: np.ndarray, tau0: np.ndarray,
+                  ds: float, X1: np.ndarray, opts: ContinuationOptions) -> list:
+    """UZ points in the step from X0 to X1: ``(s, X, name, value, located)`` for every
+    (name, value) of ``opts.events`` crossed, located by the engine's zero locator along the
+    step (sorted along the step)."""
+    coll = st.coll
+    out = []
+    for name, values in opts.events.items():
+        ga = cycle_event_value(coll, sysobj, X0, name, opts)
+        gb = cycle_event_value(coll, sysobj, X1, name, opts)
+        for v in values:
+            fa, fb = ga - v, gb - v
+            if not (np.isfinite(fa) and np.isfinite(fb)) or fa * fb > 0 or fa == 0:
+                continue
+
+            def value_at(s, name=name, v=v):
+                Xs, _, _ = st.correct(X0 + s * tau0, X0, tau0, s)
+                return None if Xs is None else (
+                    cycle_event_value(coll, sysobj, Xs, name, opts) - v, Xs)
+
+            scale = max(1.0, abs(v))
+            s_e, Xe, ok = locate_zero(value_at, 0.0, ds, fa, fb, max_iter=opts.locate_max_iter,
+                                      ftol=opts.locate_tol * scale,
+                                      xtol=1e-13 * max(ds, 1e-12), ends=(X0, X1), best=True)
+            if Xe is None:
+                continue
+            ok = bool(ok) and abs(cycle_event_value(coll, sysobj, Xe, name, opts) - v) <= (
+                1e3 * opts.locate_tol * scale)
+            out.append((float(s_e), Xe, name, float(v), ok))
+    out.sort(key=lambda r: r[0])
+    return out
+
+
 def _make_point(st: _Stepper, X: np.ndarray, fl: FloquetResult | None, it: int, ds: float):
     U, T, p = _unpack(X, st.coll)
     return CyclePoint(
@@ -460,6 +513,24 @@ def _run(sysobj, start, opts, disc, direction, points, specials, state, finish):
                 specials.append(RawSpecial(kind, len(points) - 1, pnew, Tnew,
                                            None if fl_new is None else fl_new.multipliers,
                                            False, {"unconfirmed": "not located"}))
+        if opts.events:
+            hits = _cycle_events(st, state["sys"], X, tau, ds_taken, Xnew, opts)
+            for s_e, Xe, ev_name, ev_val, ok in hits:
+                fle = None
+                if floquet:
+                    Ue, Te, pe = _unpack(Xe, st.coll)
+                    fle = floquet_from_jacobian(st.coll.jacobian(
+                        Ue, Te, pe, st.coll.phase_reference(Ue, Te, pe)), st.coll)
+                points.append(_make_point(st, Xe, fle, 0, s_e))
+                specials.append(RawSpecial(
+                    "UZ", len(points) - 1, float(Xe[-1]), float(Xe[-2]),
+                    None if fle is None else fle.multipliers, ok,
+                    {"event": ev_name, "value": ev_val,
+                     **({} if ok else {"unconfirmed": "event not located"})}))
+            if hits and opts.stop_at_events:
+                points.append(_make_point(st, Xnew, fl_new, it, ds_taken))
+                return finish(True, "stopped",
+                              f"reached the event {hits[0][2]} = {hits[0][3]:g}")
         if not (opts.p_min <= pnew <= opts.p_max):
             # the branch leaves the range inside this step: end it exactly on the bound
             bound = opts.p_max if pnew > opts.p_max else opts.p_min
@@ -475,6 +546,9 @@ def _run(sysobj, start, opts, disc, direction, points, specials, state, finish):
         points.append(_make_point(st, Xnew, fl_new, it, ds_taken))
         X, tau, prev_tau, amp_prev, fl = Xnew, tau_new, tau_new, amp_new, fl_new
         Fref_first = None
+
+        emit_progress(opts, {"kind": "PO", "step": _step + 1, "param": pnew, "period": Tnew,
+                             "amplitude": amp_new, "ds": ds_taken, "points": len(points)})
 
         # ---- stopping criteria
         if Tnew > opts.period_max:
