@@ -15,8 +15,15 @@ def _rel(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.max(np.abs(a - b)) / (np.max(np.abs(b)) + 1e-300))
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_series_against_jacobian(smooth_model, seed):
+@pytest.fixture(scope="module")
+def coloured_model():
+    return MarkovModelDef(bin_rule="smooth", closure="coloured").compile()
+
+
+@pytest.mark.parametrize("seed, closure", [(0, "paper"), (1, "paper"), (2, "coloured")])
+def test_series_against_jacobian(smooth_model, coloured_model, seed, closure):
+    if closure == "coloured":  # the paper's assembly with the coloured-noise variance
+        smooth_model = coloured_model
     d = smooth_model.definition
     rng = np.random.default_rng(seed)
     x = random_state(d, rng, empty_frac=0.2, tiny=1e-3)
