@@ -181,7 +181,7 @@ def _chunked(first: Callable[[Any], Any], p_range, o, side, max_steps, label, sa
     chain = CycleChain([cb], False, "", target)
     if cb.status == "max_steps":
         fold = _turned_back(chain.p)
-        stab = "" if chain.stable.any() else "; unstable everywhere it was continued"
+        stab = "" if chain.stable[1:].any() else "; unstable everywhere past its start"
         if o.until_unstable and _past_loss(chain.p, chain.stable, 2 * side):
             done, message = True, f"target reached ({cb.message}){stab}"
         elif fold is not None:

@@ -68,7 +68,7 @@ class AnalysisOptions:
     cycles: str = "first"  # "none", "first" (first Hopf point), "all"
     period_doubling: bool = True
     cycle_steps: int = 55
-    pd_steps: int = 25
+    pd_steps: int = 48
     until_unstable: bool = True  # cycle branches stop 2 side distances after losing stability
     ntst: int = 20  # the period-doubled cycle gets twice as many intervals
     max_steps: int = 400
