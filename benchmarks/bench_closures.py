@@ -1,7 +1,8 @@
 """Cost of the reduced model's closures against issue 11's limits, measured in one process.
 
-For each closure (``paper``: the published reduction; ``conditional``: per-bin conditional
-means of the pending input) at the default parameters:
+For each closure of ``bifsnn.reduction.CLOSURES`` (``paper``: the published reduction;
+``conditional``: per-bin conditional means of the pending input; ``coloured``: the pending
+input's variance as coloured noise; ``conditional-coloured``: both) at the default parameters:
 
 * state dimension (limit: at most 3x the paper's);
 * the same for the paper's closure with bins of 2 instead of 4 (the "finer grid" option);
