@@ -126,7 +126,7 @@ class Report:
 
 
 def bifsnn_equilibria(driver: Callable, model: Model, settings: ap.AutoSettings, n_steps: int,
-                      baseline: int | None = None):
+                      baseline: int | None = None, compute_l1: bool = False):
     """Equilibrium branch of ``model`` with bifsnn (same tolerances as AUTO)."""
     from bifsnn.continuation.options import ContinuationOptions
     from bifsnn.continuation.problem import ODEProblem
@@ -142,7 +142,7 @@ def bifsnn_equilibria(driver: Callable, model: Model, settings: ap.AutoSettings,
             ds=abs(settings.ds), ds_min=settings.dsmin, ds_max=settings.dsmax, max_steps=steps,
             p_min=model.bounds[0], p_max=model.bounds[1], newton_tol=settings.epsu,
             locate_tol=min(settings.epss, 1e-9), direction=1 if settings.ds > 0 else -1,
-            compute_l1=False, detect_codim2=False,
+            compute_l1=compute_l1, detect_codim2=False,
         )
         return driver(problem, opts)
 
@@ -330,7 +330,8 @@ def compare_network(ntst: int, ncol: int, report: Report, *, user_value: float,
         else:
             report.missing.append(f"{name}: AUTO found no Hopf ({a_eq.message})")
     driver, _ = _resolve(_EQ_DRIVER_CANDIDATES)
-    br, _ = bifsnn_equilibria(driver, model, eq_set, 200)
+    # l1 (the Hopf's criticality) tells the cycle start on which side the cycles are
+    br, _ = bifsnn_equilibria(driver, model, eq_set, 200, compute_l1=True)
     hs = _bifsnn_hopfs(br)
     b_hb = hs[0] if hs else None
     report.rows.append(Row(name, "Hopf parameter p_EI", b_hb.param if b_hb else None,
