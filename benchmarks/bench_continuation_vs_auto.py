@@ -339,16 +339,27 @@ def compare_network(ntst: int, ncol: int, report: Report, *, user_value: float,
     if b_hb is None:
         report.missing.append(f"{name}: bifsnn equilibria found no Hopf ({br.message})")
         return
-    omega, q = float(b_hb.data["omega"]), np.asarray(b_hb.data["q"])
+    omega = float(b_hb.data["omega"])
     report.rows.append(Row(name, "period at the Hopf 2 pi/omega", 2 * math.pi / omega,
                            float(a_cyc.period[0]) if a_cyc is not None and a_cyc.period.size
                            else None))
     system = bifsnn_cycle_system(model)
     # bifsnn's cycle arclength is relative to the size of the state (Collocation.state_scale):
-    # its own default steps (CYCLE_DEFAULTS), same tolerances and mesh
+    # its own default steps (CYCLE_DEFAULTS), same tolerances and mesh; started through
+    # continue_cycles from the Hopf point, which uses l1 to start on the side of the cycles
+    # (cycle_from_hopf alone does not know it: the subcritical side runs into NaN here)
+    from bifsnn.continuation import ContinuationOptions, continue_cycles
+    from bifsnn.continuation.periodic import CYCLE_DEFAULTS, Collocation
+
     b_set = ap.AutoSettings(**{**vars(cyc_set), "ds": 0.05, "dsmin": 1e-5, "dsmax": 1.0})
-    cyc, timing = bifsnn_cycles(model, system, b_hb.x, b_hb.param, omega, q, b_set,
-                                cycle_steps, 2, p_bounds=model.bounds, adapt_every=1)
+
+    def run(steps: int):
+        opts = ContinuationOptions(**{
+            **CYCLE_DEFAULTS, "max_steps": max(steps, 1), "p_min": model.bounds[0],
+            "p_max": model.bounds[1], "newton_tol": cyc_set.epsu})
+        return continue_cycles(br, b_hb, opts, Collocation(ntst=ntst, ncol=ncol, adapt_mesh=1))
+
+    cyc, timing = ap.differential_timing(run, cycle_steps, 2, lambda b: len(b))
     a_uz = a_cyc.points_of("UZ") if a_cyc is not None else []
     T_b = bifsnn_period_at(system, cyc, user_value, b_set) if len(cyc) and \
         cyc.param_values.min() <= user_value else None
