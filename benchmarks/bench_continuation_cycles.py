@@ -162,7 +162,13 @@ def network_case(eq, hopf, ntst: int, steps: int, warmup: int, fast: bool = True
     br = out[warmup + steps][2]
     assert len(br) >= warmup + steps, br.message
     mu = br.multipliers[-1]
+    last = br.cycle(len(br) - 1)
+    from bifsnn.continuation.periodic.cycles import cycle_system
+
+    sys_ = cycle_system(eq.problem, hopf.p, hopf.param_indices[0])
+    sys_ = sys_.with_sparsity(sys_.detect_sparsity(last.U, last.p))  # as the stepper does
     return {
+        "system": sys_, "tm": last.tm, "U": last.U, "T": last.T, "p": last.p,
         "ntst": ntst, "fast": fast, "unknowns": (ntst * 4 + 1) * eq.problem.n + 2,
         "step_wall_s": (out[warmup + steps][0] - out[warmup][0]) / steps,
         "step_cpu_s": (out[warmup + steps][1] - out[warmup][1]) / steps,
@@ -174,6 +180,48 @@ def network_case(eq, hopf, ntst: int, steps: int, warmup: int, fast: bool = True
     }
 
 
+def network_floquet_compare(prob, hopf, ntst: int, steps: int, warmup: int, pairs: int
+                            ) -> list[dict]:
+    """Same process, alternated: CPU per step and per Floquet computation with the block
+    (interval by interval) factorisation of C_rest and with one LU of the whole C_rest."""
+    from bifsnn.continuation.periodic import collocation as cmod
+
+    rows = []
+    try:
+        for _ in range(pairs):
+            for block in (False, True):
+                cmod.BLOCK_FLOQUET = block
+                r = network_case(prob, hopf, ntst, steps, warmup)
+                coll_ = CollocationOperator(r["system"], r["tm"], 4)
+                A = coll_.jacobian(r["U"], r["T"], r["p"],
+                                   coll_.phase_reference(r["U"], r["T"], r["p"]))
+                c0 = time.process_time()
+                fl = floquet_from_jacobian(A, coll_)
+                r["floquet_cpu_s"] = time.process_time() - c0
+                r["mu"] = fl.multipliers
+                r["block_floquet"] = block
+                for key in ("system", "tm", "U", "T", "p"):
+                    r.pop(key)
+                rows.append(r)
+                print(f"{ntst:>5} {'block' if block else 'whole LU':>9} step CPU "
+                      f"{r['step_cpu_s']:7.3f} s, Floquet CPU {r['floquet_cpu_s']:6.3f} s, "
+                      f"p_end {r['p_end']:.9f}", flush=True)
+    finally:
+        cmod.BLOCK_FLOQUET = True
+    old = [r for r in rows if not r["block_floquet"]]
+    new = [r for r in rows if r["block_floquet"]]
+    pairs_ = list(zip(old, new, strict=True))
+    step_ratio = np.median([b["step_cpu_s"] / a["step_cpu_s"] for a, b in pairs_])
+    fl_ratio = np.median([b["floquet_cpu_s"] / a["floquet_cpu_s"] for a, b in pairs_])
+    dmu = max(float(np.max(np.abs(np.sort_complex(a["mu"]) - np.sort_complex(b["mu"]))))
+              for a, b in pairs_)
+    print(f"block / whole-LU CPU (median of {len(old)} pairs): step {step_ratio:.3f}, Floquet "
+          f"{fl_ratio:.3f}; max |mu difference| {dmu:.1e}")
+    for r in rows:
+        r["mu"] = [complex(z) for z in r["mu"]]
+    return rows
+
+
 def network_main(args) -> list[dict]:
     prob, hopf = network_hopf_start()
     print(f"reduced network ODE (n = {prob.problem.n}), cycles in p_EI from the Hopf point at "
@@ -181,9 +229,16 @@ def network_main(args) -> list[dict]:
     print(f"{'ntst':>5} {'corrector':>10} {'unknowns':>9} {'step wall s':>12} "
           f"{'step CPU s':>11} {'p_EI end':>11} {'|mu_triv-1|':>12} {'Newton its':>14}")
     rows = []
+    if args.compare_floquet:
+        for ntst in args.network_ntst:
+            rows += network_floquet_compare(prob, hopf, ntst, args.steps, args.warmup,
+                                            args.pairs)
+        return rows
     for ntst in args.network_ntst:
         for fast in ((True, False) if args.compare else (True,)):
             r = network_case(prob, hopf, ntst, args.steps, args.warmup, fast)
+            for key in ("system", "tm", "U", "T", "p"):
+                r.pop(key)
             rows.append(r)
             print(f"{ntst:>5} {'chord' if fast else 'previous':>10} {r['unknowns']:>9} "
                   f"{r['step_wall_s']:>12.3f} {r['step_cpu_s']:>11.3f} {r['p_end']:>11.7f} "
@@ -208,6 +263,10 @@ def main() -> None:
     ap_.add_argument("--network-ntst", type=int, nargs="+", default=[20, 40, 60])
     ap_.add_argument("--compare", action="store_true",
                      help="with --network: also time the previous corrector (full Newton)")
+    ap_.add_argument("--compare-floquet", action="store_true",
+                     help="with --network: block vs whole-LU Floquet factorisation, "
+                          "alternated in one process")
+    ap_.add_argument("--pairs", type=int, default=2, help="pairs for --compare-floquet")
     args = ap_.parse_args()
     if args.network:
         rows = network_main(args)

@@ -126,7 +126,7 @@ class Report:
 
 
 def bifsnn_equilibria(driver: Callable, model: Model, settings: ap.AutoSettings, n_steps: int,
-                      baseline: int | None = None):
+                      baseline: int | None = None, compute_l1: bool = False):
     """Equilibrium branch of ``model`` with bifsnn (same tolerances as AUTO)."""
     from bifsnn.continuation.options import ContinuationOptions
     from bifsnn.continuation.problem import ODEProblem
@@ -142,7 +142,7 @@ def bifsnn_equilibria(driver: Callable, model: Model, settings: ap.AutoSettings,
             ds=abs(settings.ds), ds_min=settings.dsmin, ds_max=settings.dsmax, max_steps=steps,
             p_min=model.bounds[0], p_max=model.bounds[1], newton_tol=settings.epsu,
             locate_tol=min(settings.epss, 1e-9), direction=1 if settings.ds > 0 else -1,
-            compute_l1=False, detect_codim2=False,
+            compute_l1=compute_l1, detect_codim2=False,
         )
         return driver(problem, opts)
 
@@ -268,6 +268,117 @@ def brusselator_1d_model(n: int, cfg: ap.Brusselator1DConfig | None = None) -> M
                  (cfg.b_start - 1.0, cfg.b_end), dfdx_bifsnn=ap.brusselator_1d_jac_sparse,
                  jac_sparsity=ap.brusselator_1d_sparsity(n),
                  exact_hopf=ap.brusselator_1d_hopf_b(n, cfg.a, cfg.d1, cfg.d2))
+
+
+def network_model() -> tuple[Model, object]:
+    """The reduced network ODE (n = 148, default NetworkParams, smooth rule) continued in p_EI
+    from its equilibrium at p_EI = 1, as a Model with p = [p_EI] (the other parameters fixed
+    at their defaults; AUTO's PAR(11) is the period, so the 19-entry parameter vector of the
+    reduced model cannot be handed to AUTO as it is)."""
+    from bifsnn import NetworkParams
+    from bifsnn.reduction import network_problem
+    from bifsnn.reduction.model import PARAM_INDEX
+
+    start = network_problem(NetworkParams().replace(p_EI=1.0), "p_EI")
+    if not start.success:
+        raise RuntimeError(f"network equilibrium at p_EI = 1 not found: {start.message}")
+    prob = start.problem
+    ip = PARAM_INDEX["p_EI"]
+    base = np.asarray(prob.p0, dtype=float).copy()
+
+    def full(p) -> np.ndarray:
+        q = base.copy()
+        q[ip] = p[0]
+        return q
+
+    def f(u, p):
+        q = full(p)
+        u = np.asarray(u, dtype=float)
+        if u.ndim == 2:
+            return np.stack([prob.f(u[:, k], q) for k in range(u.shape[1])], axis=1)
+        return prob.f(u, q)
+
+    def jac(u, p):
+        q = full(p)
+        u = np.asarray(u, dtype=float)
+        return prob.dfdx(u, q), prob.dfdp(u, q)[:, [ip]]
+
+    model = Model("network ODE (n=148)", f, jac, np.asarray(prob.x0, dtype=float).copy(),
+                  np.array([1.0]), 0, (0.9, 1.0001))
+    return model, start
+
+
+def compare_network(ntst: int, ncol: int, report: Report, *, user_value: float,
+                    cycle_steps: int, use_auto: bool) -> None:
+    """Reduced network ODE: Hopf in p_EI, the period at ``user_value`` and the CPU time per
+    cycle step (same mesh, same tolerances, mesh adaptation every step in both engines)."""
+    model, _ = network_model()
+    name = model.name
+    # state entries are neuron counts (O(100)): arclength steps scaled like
+    # NetworkProblem.options (ds = 0.005 N, ds_max = 0.05 N with N = 400)
+    eq_set = ap.AutoSettings(ds=-2.0, dsmin=1e-4, dsmax=20.0, ntst=ntst, ncol=ncol)
+    cyc_set = ap.AutoSettings(ds=-10.0, dsmin=1e-4, dsmax=50.0, ntst=ntst, ncol=ncol, iad=1)
+    a_hb = a_cyc = None
+    if use_auto:
+        a_eq = ap.auto_equilibria(model.f, model.jac, model.x0, model.p0, 0, model.bounds,
+                                  eq_set, n_steps=200, stop_after_hopf=1, problem=name)
+        a_hb = a_eq.points_of("HB")[0] if a_eq.points_of("HB") else None
+        if a_hb is not None:
+            a_cyc = ap.auto_cycles_from_hopf(
+                model.f, model.jac, a_eq, 0, model.bounds, cyc_set, n_steps=cycle_steps,
+                baseline_steps=2, user_values=(user_value,), problem=name)
+        else:
+            report.missing.append(f"{name}: AUTO found no Hopf ({a_eq.message})")
+    driver, _ = _resolve(_EQ_DRIVER_CANDIDATES)
+    # l1 (the Hopf's criticality) tells the cycle start on which side the cycles are
+    br, _ = bifsnn_equilibria(driver, model, eq_set, 200, compute_l1=True)
+    hs = _bifsnn_hopfs(br)
+    b_hb = hs[0] if hs else None
+    report.rows.append(Row(name, "Hopf parameter p_EI", b_hb.param if b_hb else None,
+                           a_hb.parameter if a_hb else None))
+    if b_hb is None:
+        report.missing.append(f"{name}: bifsnn equilibria found no Hopf ({br.message})")
+        return
+    omega = float(b_hb.data["omega"])
+    report.rows.append(Row(name, "period at the Hopf 2 pi/omega", 2 * math.pi / omega,
+                           float(a_cyc.period[0]) if a_cyc is not None and a_cyc.period.size
+                           else None))
+    system = bifsnn_cycle_system(model)
+    # bifsnn's cycle arclength is relative to the size of the state (Collocation.state_scale):
+    # its own default steps (CYCLE_DEFAULTS), same tolerances and mesh; started through
+    # continue_cycles from the Hopf point, which uses l1 to start on the side of the cycles
+    # (cycle_from_hopf alone does not know it: the subcritical side runs into NaN here)
+    from bifsnn.continuation import ContinuationOptions, continue_cycles
+    from bifsnn.continuation.periodic import CYCLE_DEFAULTS, Collocation
+
+    b_set = ap.AutoSettings(**{**vars(cyc_set), "ds": 0.05, "dsmin": 1e-5, "dsmax": 1.0})
+
+    def run(steps: int):
+        opts = ContinuationOptions(**{
+            **CYCLE_DEFAULTS, "max_steps": max(steps, 1), "p_min": model.bounds[0],
+            "p_max": model.bounds[1], "newton_tol": cyc_set.epsu})
+        return continue_cycles(br, b_hb, opts, Collocation(ntst=ntst, ncol=ncol, adapt_mesh=1))
+
+    cyc, timing = ap.differential_timing(run, cycle_steps, 2, lambda b: len(b))
+    a_uz = a_cyc.points_of("UZ") if a_cyc is not None else []
+    T_b = bifsnn_period_at(system, cyc, user_value, b_set) if len(cyc) and \
+        cyc.param_values.min() <= user_value else None
+    report.rows.append(Row(name, f"cycle period at p_EI={user_value:g}", T_b,
+                           a_uz[0].period if a_uz else None,
+                           note=f"bifsnn {len(cyc)} pts ({cyc.message}); AUTO "
+                                f"{a_cyc.message if a_cyc is not None else '-'}"))
+    row = {"n": int(model.x0.size), "ntst": ntst, "problem": name}
+    _store(row, "bifsnn_cycle", timing)
+    if a_cyc is not None:
+        _store(row, "auto_cycle", a_cyc.timing)
+        if timing.cpu_per_step_s > 0:
+            row["speedup_cycle_cpu"] = a_cyc.timing.cpu_per_step_s / timing.cpu_per_step_s
+            row["speedup_cycle"] = a_cyc.timing.time_per_step_s / timing.time_per_step_s
+    report.timing.append(row)
+    print(f"network ODE, ntst={ntst}: cycle step CPU AUTO "
+          f"{_fmt(row.get('auto_cycle_cpu_step_s'), '.3g')} s, bifsnn "
+          f"{_fmt(row.get('bifsnn_cycle_cpu_step_s'), '.3g')} s, AUTO / bifsnn "
+          f"{_fmt(row.get('speedup_cycle_cpu'), '.3g')}x", flush=True)
 
 
 def _bifsnn_hopfs(branch) -> list:
@@ -487,6 +598,12 @@ def main(argv: list[str] | None = None) -> Report:
     ap_.add_argument("--no-auto", action="store_true", help="run only the bifsnn side")
     ap_.add_argument("--quick", action="store_true", help="small problems only (a), (b)")
     ap_.add_argument("--json", type=Path, default=None, help="write all numbers here")
+    ap_.add_argument("--network", action="store_true",
+                     help="only the reduced network ODE (n = 148): Hopf, period at "
+                          "--network-p, CPU per cycle step (AUTO ~15-45 s per step)")
+    ap_.add_argument("--network-p", type=float, default=0.9595,
+                     help="p_EI at which the cycle periods are compared")
+    ap_.add_argument("--network-steps", type=int, default=8)
     args = ap_.parse_args(argv)
     for n in args.n:
         if n < 4 or n % 2:
@@ -501,6 +618,11 @@ def main(argv: list[str] | None = None) -> Report:
         if fn is None:
             report.missing.append(f"bifsnn {key}: not available ({where})")
 
+    if args.network:
+        compare_network(args.ntst, args.ncol, report, user_value=args.network_p,
+                        cycle_steps=args.network_steps, use_auto=use_auto)
+        print_rows(report.rows)
+        return _finish(report, args)
     small = ap.AutoSettings(ds=0.05, dsmax=0.2, ntst=args.ntst, ncol=args.ncol)
     compare_small(brusselator_model(), small, parts, report, user_value=5.5, cycle_steps=60,
                   T_max=math.inf, use_auto=use_auto)
@@ -516,6 +638,10 @@ def main(argv: list[str] | None = None) -> Report:
                         auto_cycle_max_n=args.auto_cycle_max_n)
         print()
         print_rows(report.rows[n_small:])
+    return _finish(report, args)
+
+
+def _finish(report: Report, args) -> Report:
     digits = [r.digits_vs_auto for r in report.rows if r.digits_vs_auto is not None]
     print()
     if digits:

@@ -300,6 +300,9 @@ class CollocationOperator:
 
 
 DENSE_FLOQUET_MAX_N = 40
+#: Arnoldi Floquet path: factorise C_rest interval by interval (False: one LU of the whole
+#: C_rest, the previous method; benchmarks/bench_continuation_cycles.py --compare-floquet)
+BLOCK_FLOQUET = True
 
 
 def floquet_from_jacobian(
@@ -332,13 +335,20 @@ def floquet_from_jacobian(
             mu = np.linalg.eigvals(M)
     else:
         kk = min(8 if k is None else int(k), n - 2)
-        prop = _IntervalPropagator(C, coll)
+        if BLOCK_FLOQUET:
+            propagate = _IntervalPropagator(C, coll).propagate
+        else:  # one LU of the whole C_rest (the benchmarks' "previous" setting)
+            C0 = C[:, :n].tocsc()
+            lu = sparse_lu(C[:, n:].tocsc())
+
+            def propagate(v: np.ndarray) -> np.ndarray:
+                return lu.solve(-(C0 @ v))[-n:]
 
         def mv(v: np.ndarray) -> np.ndarray:
             v = np.asarray(v).ravel()
             if np.iscomplexobj(v):
                 return mv(v.real) + 1j * mv(v.imag)
-            return prop.propagate(v)
+            return propagate(v)
 
         op = spla.LinearOperator((n, n), matvec=mv, dtype=float)
         rng = np.random.default_rng(0)
