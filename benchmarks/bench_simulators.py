@@ -24,6 +24,15 @@ this one process, ``--repeats`` pairs of ``--t2-ms`` runs per model and size, ch
 give the same spike counts for the same seed, and prints the CPU-time ratio current / reference
 (median over pairs, and min over min).  A ratio clearly above 1 is a regression; alternating in
 one process makes the ratio meaningful on a loaded machine where absolute timings are not.
+
+``--parallel``: the block-partitioned kernel (``simulate_snn(parallel=True)``) against the
+serial one, and on 1 thread against ``--threads`` threads (default: all of numba's), runs
+alternated in this process, ``--repeats`` rounds of one ``--t2-ms`` run each (halved for
+k >= 5, divided by 10 for k >= 100).  Reports CPU ns per neuron-step of the serial kernel
+and of the parallel one on 1 thread (against the draw floor), and the wall-time speed-up
+1 thread / T threads (median over rounds; wall time is the only measure of a speed-up, so it
+is meaningful only on an otherwise idle machine: the load average is printed).  Example:
+``python benchmarks/bench_simulators.py --parallel --sizes 25 250 --repeats 3``.
 """
 
 from __future__ import annotations
@@ -307,6 +316,63 @@ def bench_reference(k: int, args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def bench_parallel(k: int, args: argparse.Namespace) -> dict[str, Any]:
+    """Serial kernel, parallel kernel on 1 thread and on T threads, alternated."""
+    import numba
+
+    params = NetworkParams().scaled(k) if k != 1 else NetworkParams()
+    n = params.N_E + params.N_I
+    t_ms = args.t2_ms if k < 5 else args.t2_ms / 2 if k < 100 else args.t2_ms / 10
+    threads = args.threads or numba.config.NUMBA_NUM_THREADS
+    conn = "annealed" if "snn-annealed" in args.models else "quenched"
+    variants = {"serial": {}, "parallel-1": {"parallel": True, "threads": 1},
+                f"parallel-{threads}": {"parallel": True, "threads": threads}}
+    for kw in variants.values():  # warm-up: JIT compile / cache load
+        simulate_snn(params, t_ms=1.0, progress=False, connectivity=conn, **kw)
+    cpu: dict[str, list[float]] = {v: [] for v in variants}
+    wall: dict[str, list[float]] = {v: [] for v in variants}
+    rates: dict[str, list[dict[str, float]]] = {v: [] for v in variants}
+    names = list(variants)
+    for rep in range(args.repeats):
+        for name in (names if rep % 2 == 0 else names[::-1]):
+            c0, w0 = time.process_time(), time.perf_counter()
+            res = simulate_snn(params, t_ms=t_ms, seed=rep, progress=False, connectivity=conn,
+                               **variants[name])
+            cpu[name].append(time.process_time() - c0)
+            wall[name].append(time.perf_counter() - w0)
+            rates[name].append(rates_of(*_spikes(res), params, params.dt))
+    steps = t_ms / params.dt
+    out: dict[str, Any] = {"N": n, "T_ms": t_ms, "connectivity": conn, "threads": threads,
+                           "load_average": os.getloadavg(), "variants": {}}
+    for name in names:
+        out["variants"][name] = {
+            "cpu_s": cpu[name], "wall_s": wall[name], "rates": rates[name],
+            "ns_per_neuron_step_cpu": min(cpu[name]) / steps / n * 1e9,
+            "ns_per_neuron_step_wall": min(wall[name]) / steps / n * 1e9,
+        }
+    speedup = [a / b for a, b in zip(wall["parallel-1"], wall[f"parallel-{threads}"],
+                                     strict=True)]
+    serial_over_p1 = [a / b for a, b in zip(cpu["serial"], cpu["parallel-1"], strict=True)]
+    out["speedup_wall_median"] = float(np.median(speedup))
+    out["serial_over_parallel1_cpu_median"] = float(np.median(serial_over_p1))
+    floor = draw_floor_ns()
+    out["draw_floor"] = floor
+    v = out["variants"]
+    re = {name: _mean_sd(rates[name], "rate_e_hz")[0] for name in names}
+    ri = {name: _mean_sd(rates[name], "rate_i_hz")[0] for name in names}
+    print(f"  N={n:6d} {conn}: CPU ns/neuron-step serial "
+          f"{v['serial']['ns_per_neuron_step_cpu']:.1f}, parallel kernel on 1 thread "
+          f"{v['parallel-1']['ns_per_neuron_step_cpu']:.1f} (serial / parallel-1 "
+          f"{out['serial_over_parallel1_cpu_median']:.2f}); draw floor {floor['floor_ns']:.1f}"
+          f"; wall speed-up 1 -> {threads} threads {out['speedup_wall_median']:.2f} (median of"
+          f" {len(speedup)}; wall ns/neuron-step {v['parallel-1']['ns_per_neuron_step_wall']:.1f}"
+          f" -> {v[f'parallel-{threads}']['ns_per_neuron_step_wall']:.1f}); rate E "
+          + " / ".join(f"{re[x]:.2f}" for x in names) + " Hz, I "
+          + " / ".join(f"{ri[x]:.2f}" for x in names) + f" Hz; load {os.getloadavg()[0]:.1f}",
+          flush=True)
+    return out
+
+
 def report(results: list[dict[str, Any]]) -> str:
     lines = []
     for res in results:
@@ -363,6 +429,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="skip measuring numba compile time with an empty cache")
     ap.add_argument("--reference", action="store_true",
                     help="regression mode: current kernels / frozen reference, same process")
+    ap.add_argument("--parallel", action="store_true",
+                    help="parallel SNN kernel: serial vs 1 thread vs --threads, same process")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="threads for --parallel (default: numba's NUMBA_NUM_THREADS)")
     ap.add_argument("--json", type=Path, help="write all numbers to this JSON file")
     args = ap.parse_args(argv)
     if args.repeats < 1 or args.t2_ms <= args.t1_ms or args.t1_ms <= TRANSIENT_MS:
@@ -378,6 +448,11 @@ def main(argv: list[str] | None = None) -> int:
     all_out: dict[str, Any] = {"cpu_count": os.cpu_count(), "repeats": args.repeats,
                                "git": git_state()}
     print(f"bifsnn at {all_out['git']}; load average {os.getloadavg()}", flush=True)
+    if args.parallel:
+        all_out["parallel"] = [bench_parallel(k, args) for k in args.sizes]
+        if args.json:
+            atomic_write_text(args.json, json.dumps(all_out, indent=1, default=float) + "\n")
+        return 0
     if args.reference:
         all_out["reference"] = [bench_reference(k, args) for k in args.sizes]
         if args.json:

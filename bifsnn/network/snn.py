@@ -27,7 +27,7 @@ from bifsnn.network._kernels import (
     sample_histogram,
     xoshiro_next,
 )
-from bifsnn.network.params import NetworkParams
+from bifsnn.network.params import NetworkParams, ParameterError
 from bifsnn.network.results import SimulationResult
 from bifsnn.network.states import NetworkState, check_initial_state
 
@@ -235,6 +235,8 @@ def simulate_snn(
     voltage_hist_edges: np.ndarray | None = None,
     progress: bool = True,
     initial_state: NetworkState | None = None,
+    parallel: bool = False,
+    threads: int | None = None,
 ) -> SimulationResult:
     """Simulate the spiking network for ``t_ms`` ms from V = 0, H = 0, nobody refractory
     (or from ``initial_state``: V, refractory flags and pending spikes H; see
@@ -244,8 +246,16 @@ def simulate_snn(
     ``raster_neurons``: None, "all" or neuron indices whose spikes are recorded.
     ``voltage_hist_every_ms``: sample per-population voltage histograms at this interval over
     ``voltage_hist_edges`` (uniform; default the reduction's grid DV = 4 on [-40, 100)).
+
+    ``parallel=True`` runs the block-partitioned multi-threaded kernel (:mod:`._blocked`):
+    fixed blocks of 1024 neurons, each with its own random stream, so the output depends on
+    the seed and not on the number of threads; it is statistically identical to the serial
+    kernel, not bit-identical to it.  It runs on numba's current thread count
+    (``numba.set_num_threads``, ``NUMBA_NUM_THREADS``) or on ``threads`` threads for this call
+    only.  Worth it from N ~ 10^4.
     """
     drv.check_choice("connectivity", connectivity, CONNECTIVITIES)
+    n_threads = check_threads(parallel, threads)
     if initial_state is not None:
         check_initial_state(initial_state, params)
     run_setup = drv.prepare_run(params, t_ms, seed, drive, raster_neurons,
@@ -271,6 +281,15 @@ def simulate_snn(
     births = np.zeros((n, 2), dtype=np.int64)
     spiked = np.zeros(n, dtype=np.int64)
     leak_dt = 0.0 if params.tau_m is None else params.dt / params.tau_m
+    options = {"connectivity": connectivity, "drive": drive, "t_ms": n_steps * params.dt}
+    if initial_state is not None:
+        options["initial_state"] = "given"
+    if parallel:
+        options["parallel"] = True
+        run = _run_blocked(params, n_steps, mask, hist_every, edges, progress, V, refr, H,
+                           pop, a_syn, drive, leak_dt, connectivity == "quenched", indptr,
+                           indices, tables, ust, n_threads)
+        return drv.build_result("snn", params, seed, options, run, hist_every, edges)
 
     def chunk(step0, k, counts, mask_, rbuf_n, rbuf_s, every, edges_, hist, hist_ref):
         return _snn_steps(
@@ -282,8 +301,60 @@ def simulate_snn(
         )
 
     run = drv.run_chunked(chunk, params, n_steps, mask, hist_every, edges, progress, "snn")
-    options = {"connectivity": connectivity, "drive": drive, "t_ms": n_steps * params.dt}
-    if initial_state is not None:
-        options["initial_state"] = "given"
     return drv.build_result("snn", params, seed, options, run, hist_every, edges)
 
+
+
+def check_threads(parallel: bool, threads: int | None) -> int | None:
+    """Validate ``parallel`` / ``threads`` (threads only with parallel=True, 1..numba's max)."""
+    if not isinstance(parallel, bool | np.bool_):
+        raise ParameterError(f"parallel = {parallel!r} is not allowed: must be True or False")
+    if threads is None:
+        return None
+    if not parallel:
+        raise ParameterError("threads is only allowed with parallel=True")
+    limit = numba.config.NUMBA_NUM_THREADS
+    if isinstance(threads, bool) or not isinstance(threads, int | np.integer) \
+            or not 1 <= threads <= limit:
+        raise ParameterError(
+            f"threads = {threads!r} is out of range: must be an integer in [1, {limit}] "
+            "(NUMBA_NUM_THREADS)"
+        )
+    return int(threads)
+
+
+def _run_blocked(params, n_steps, mask, hist_every, edges, progress, V, refr, H, pop, a_syn,
+                 drive, leak_dt, quenched, indptr, indices, tables, ust, n_threads):
+    """Run the block-partitioned kernel through the shared chunk driver."""
+    from bifsnn.network import _blocked
+
+    n = len(pop)
+    nb = -(-n // _blocked.BLOCK)
+    states = _blocked.block_states(ust, nb)
+    lam_dt = params.lambda_ext * params.dt
+    cdf = _blocked.poisson_cdf_table(lam_dt) if drive == "poisson" else np.ones(1)
+    births = np.zeros((n, 2), dtype=np.int64)
+    spiked = np.zeros((2, n), dtype=np.int64)
+    blk_cnt = np.zeros((2, nb), dtype=np.int64)
+    blk_ne = np.zeros(nb, dtype=np.int64)
+    blk_ni = np.zeros(nb, dtype=np.int64)
+    n_prev = np.zeros(2, dtype=np.int64)
+
+    def chunk(step0, k, counts, mask_, rbuf_n, rbuf_s, every, edges_, hist, hist_ref):
+        return _blocked.blocked_steps(
+            V, refr, H, pop, a_syn, lam_dt, drive == "poisson", cdf, params.M, params.M_r,
+            params.V_reset, leak_dt, params.dt / params.tau_R, quenched, indptr, indices,
+            births, spiked, blk_cnt, blk_ne, blk_ni, n_prev, tables, states, step0, k,
+            counts, mask_, rbuf_n, rbuf_s, every, edges_[0], edges_[1] - edges_[0], hist,
+            hist_ref,
+        )
+
+    previous = numba.get_num_threads()
+    if n_threads is not None:
+        numba.set_num_threads(n_threads)  # the caller asked for it; restored below
+    try:
+        return drv.run_chunked(chunk, params, n_steps, mask, hist_every, edges, progress,
+                               "snn")
+    finally:
+        if n_threads is not None:
+            numba.set_num_threads(previous)
