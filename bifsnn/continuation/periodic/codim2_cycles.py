@@ -326,6 +326,10 @@ def _curve_branch(kind, rows, sysobj: CycleSystem, i1, i2, cyc, branch, opts, su
     )
 
 
+def _dense(J) -> np.ndarray:
+    return J.toarray() if sp.issparse(J) else np.asarray(J, dtype=float)
+
+
 def _amp(U: np.ndarray, cyc) -> float:
     from .starts import amplitude
 
@@ -334,14 +338,20 @@ def _amp(U: np.ndarray, cyc) -> float:
 
 def continue_lpc_from_gh(hopf_curve: Branch, point: SpecialPoint | int,
                          options: ContinuationOptions | None = None,
-                         collocation=None, *, rows_away: int = 2, name: str = "") -> Branch:
+                         collocation=None, *, rows_away: int = 2, name: str = "",
+                         cycle_options: ContinuationOptions | None = None) -> Branch:
     """The fold-of-cycles (LPC) curve that emanates from a Bautin (GH) point of a Hopf curve.
 
     Switching: the Hopf-curve point ``rows_away`` rows from the GH point on its subcritical
     side (l1 > 0, where the small unstable cycles fold back) is crossed by a one-parameter
     equilibrium run in the curve's first parameter; the cycles born there are continued until
     their fold (a located, confirmed LPC), which is then continued in the second parameter
-    (:func:`continue_lpc`; ``options`` as there, ``both_sides`` to follow it both ways).  The
+    (:func:`continue_lpc`; ``options`` as there, ``both_sides`` to follow it both ways).
+    ``cycle_options``: options of the one-parameter cycle continuation to the fold (default:
+    ``ds``/``ds_max`` of ``options``, 200 steps; its norm is relative to the cycle's size while
+    the LPC curve's is absolute, so a problem with a large state needs both).  The equilibrium
+    run that crosses the Hopf point takes its steps along the branch's tangent, so its
+    parameter steps are the same whatever the size of the state.  The
     result's ``info['from_gh']`` holds the GH point's two parameters.  Raises ValueError with
     the reason when no subcritical Hopf point or no fold of cycles is found."""
     from dataclasses import replace
@@ -376,16 +386,24 @@ def continue_lpc_from_gh(hopf_curve: Branch, point: SpecialPoint | int,
     delta = 1e-2 * max(1.0, abs(p[i1]))
     p_start = p.copy()
     p_start[i1] -= delta
-    eq_opts = ContinuationOptions(ds=delta / 5, ds_max=delta / 2, p_min=p_start[i1] - delta,
-                                  p_max=p[i1] + delta, max_steps=200)
+    # arclength per unit of the parameter: sqrt(1 + |dx/dp|^2) with J dx/dp = -df/dp
+    try:
+        dxdp = np.linalg.solve(np.asarray(_dense(pr.jac_x(x, p))),
+                               -np.asarray(pr.jac_p(x, p, [i1]), dtype=float).ravel())
+        scale = float(np.sqrt(1.0 + dxdp @ dxdp)) if np.all(np.isfinite(dxdp)) else 1.0
+    except np.linalg.LinAlgError:
+        scale = 1.0
+    eq_opts = ContinuationOptions(ds=scale * delta / 5, ds_max=scale * delta / 2,
+                                  p_min=p_start[i1] - delta, p_max=p[i1] + delta,
+                                  max_steps=200)
     eq = continue_equilibria(replace(pr, x0=x, p0=p_start, param=i1), eq_opts)
     hs = [h for h in eq.points("H") if h.located]
     if not hs:
         raise ValueError(f"no Hopf point found crossing {hopf_curve.param_label(0)} at the "
                          f"Hopf-curve row {j}")
     h = min(hs, key=lambda s: abs(s.param - p[i1]))
-    cyc_opts = ContinuationOptions(ds=opts.ds, ds_max=opts.ds_max, max_steps=200,
-                                   p_min=opts.p_min, p_max=opts.p_max)
+    cyc_opts = cycle_options if cycle_options is not None else ContinuationOptions(
+        ds=opts.ds, ds_max=opts.ds_max, max_steps=200, p_min=opts.p_min, p_max=opts.p_max)
     po = continue_cycles(eq, h, cyc_opts, collocation)
     folds = [s for s in po.points("LPC") if s.located]
     if not folds:
