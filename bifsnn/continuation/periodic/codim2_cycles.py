@@ -387,12 +387,16 @@ def continue_lpc_from_gh(hopf_curve: Branch, point: SpecialPoint | int,
     p_start = p.copy()
     p_start[i1] -= delta
     # arclength per unit of the parameter: sqrt(1 + |dx/dp|^2) with J dx/dp = -df/dp
+    # and the start predicted along it
     try:
         dxdp = np.linalg.solve(np.asarray(_dense(pr.jac_x(x, p))),
                                -np.asarray(pr.jac_p(x, p, [i1]), dtype=float).ravel())
-        scale = float(np.sqrt(1.0 + dxdp @ dxdp)) if np.all(np.isfinite(dxdp)) else 1.0
     except np.linalg.LinAlgError:
-        scale = 1.0
+        dxdp = np.zeros_like(x)
+    if not np.all(np.isfinite(dxdp)):
+        dxdp = np.zeros_like(x)
+    scale = float(np.sqrt(1.0 + dxdp @ dxdp))
+    x = x - delta * dxdp
     eq_opts = ContinuationOptions(ds=scale * delta / 5, ds_max=scale * delta / 2,
                                   p_min=p_start[i1] - delta, p_max=p[i1] + delta,
                                   max_steps=200)
