@@ -43,6 +43,7 @@ from bifsnn.analysis.regime_map import (
     bifurcation_curves,
     compare,
     comparison_statements,
+    lpc_curves,
     network_equilibrium_grid,
     plot_regime_map_with_curves,
     probe_disagreements,
@@ -91,7 +92,8 @@ def _curve_lines(curves: BifurcationCurves) -> list[str]:
     L.append("")
     for k, c in enumerate(curves.curves):
         sub = np.sum(np.isfinite(c.l1) & (c.l1 > 0))
-        L.append(f"- curve {k} ({'Hopf' if c.kind == 'H' else 'fold'}, from p_EI = "
+        kind = {"H": "Hopf", "LP": "fold", "LPC": "fold of cycles"}[c.kind]
+        L.append(f"- curve {k} ({kind}, from p_EI = "
                  f"{c.start:.4f}): {len(c.p1)} points, p_EI in [{np.nanmin(c.p1):.3f}, "
                  f"{np.nanmax(c.p1):.3f}], tau_EE in [{np.nanmin(c.p2):.3f}, "
                  f"{np.nanmax(c.p2):.3f}]"
@@ -160,7 +162,7 @@ def write_markdown(path: Path, *, info: dict[str, Any], curves: BifurcationCurve
          f"- reduced ODE: smooth bin rule; continuation {curves.elapsed_s:.0f} s (settings: "
          f"ds = {curves.settings.get('ds_frac')} N, ds_max = "
          f"{curves.settings.get('ds_max_frac')} N, at most {curves.settings.get('max_steps')} "
-         "steps per direction)",
+         "steps per direction)", f"- {info['lpc_note']}",
          "- regime classifier: `bifsnn.sweeps.classify` defaults; a cell shows the majority "
          "label over seeds (ties: first in asynchronous, regular-MFE, alternating-MFE, "
          "irregular)\n", "## Regime counts\n", "| regime | runs | cells (majority) |",
@@ -247,6 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--figures", type=Path, default=FIGURES,
                     help="directory of network_regime_map.{png,pdf,md}")
     ap.add_argument("--no-cache", action="store_true", help="recompute the curves")
+    ap.add_argument("--coexistence", type=Path, default=ROOT / "out" / "coexistence_map" /
+                    "map.json", help="map.json of analyses/coexistence_map.py: its fold-of-"
+                    "cycles curves are drawn (skipped with a note when the file is missing)")
     ap.add_argument("--quiet", action="store_true")
     return ap
 
@@ -299,6 +304,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                                         max_steps=args.max_curve_steps, log=say)
         atomic_write_text(cache, json.dumps(curves.to_json(), indent=1))
     say(f"curves: {curves.message} ({curves.elapsed_s:.0f} s)")
+    if args.coexistence.exists():   # the LPC curves from the Bautin points
+        lpc = lpc_curves(json.loads(args.coexistence.read_text()))
+        curves.curves.extend(lpc)
+        lpc_note = (f"fold-of-cycles (LPC) curves from the Bautin points: {len(lpc)}, read "
+                    f"from `{args.coexistence.name}` of `analyses/coexistence_map.py` (numbers "
+                    "and ODE confirmations in `coexistence_map.md`)")
+    else:
+        lpc_note = (f"fold-of-cycles curves not drawn: {args.coexistence} missing (run "
+                    "analyses/coexistence_map.py)")
+    say(lpc_note)
 
     t0 = time.perf_counter()   # 2. ODE equilibrium stability on the grid
     grid = network_equilibrium_grid(start, "tau_EE", pv, tv, max_param_step=MARCH_STEP)
@@ -330,6 +345,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run_s = float(np.nansum(np.asarray(ds["elapsed_s"].values, float))) \
         if "elapsed_s" in ds else math.nan
     info = dict(command=f"`{cmd.strip()}`", seeds=list(range(args.seeds)), t_ms=args.t_ms,
+                lpc_note=lpc_note,
                 transient_ms=args.transient_ms,
                 sweep=dict(n_points=res.n_points, n_run=res.n_run, n_skipped=res.n_skipped,
                            n_error=res.n_error, elapsed_s=res.elapsed_s, backend=res.backend,

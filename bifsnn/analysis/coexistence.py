@@ -226,6 +226,26 @@ class CoexistenceMap:
         """Regions where two attractors were reached."""
         return [r for r in self.regions if r.status == "confirmed"]
 
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready dict: curves, GH points, regions, lines (no branches, no raster)."""
+        def sample(s: Sample) -> dict[str, Any]:
+            return dict(p1=s.p1, p2=s.p2, eq_found=s.eq_found, eq_unstable=s.eq_unstable,
+                        coexistence=s.coexistence, attractors=[
+                            dict(kind=a.kind, amplitude=None if not math.isfinite(
+                                a.amplitude) else a.amplitude, start=a.start) for a in s.runs])
+        return dict(params=list(self.params), range1=list(self.range1),
+                    range2=list(self.range2), curves=[c.to_json() for c in self.curves],
+                    gh=[list(g) for g in self.gh],
+                    regions=[dict(label=r.label, area_fraction=r.area_fraction,
+                                  bounded_by=r.bounded_by, status=r.status,
+                                  sample=None if r.sample is None else sample(r.sample))
+                             for r in self.regions],
+                    lines=[dict(value1=ln.value1, intervals=ln.intervals(),
+                                crossings=[list(c) for c in ln.crossings],
+                                values2=[float(v) for v in ln.values2],
+                                samples=[sample(s) for s in ln.samples]) for ln in self.lines],
+                    messages=list(self.messages), elapsed_s=self.elapsed_s)
+
 
 # ----------------------------------------------------------------------------- integration
 def scipy_integrator(problem: Any, *, method: str = "LSODA", rtol: float = 1e-7,
