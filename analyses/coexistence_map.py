@@ -107,7 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--line-points", type=int, default=13)
     ap.add_argument("--t-ms", type=float, default=1200.0, help="length of each integration")
     ap.add_argument("--raster", type=int, default=240)
-    ap.add_argument("--ntst", type=int, default=30)
+    ap.add_argument("--ntst", type=int, default=20, help="collocation mesh intervals")
+    ap.add_argument("--lpc-steps", type=int, default=80,
+                    help="continuation steps per direction of every LPC curve")
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--figures", type=Path, default=FIGURES)
     args = ap.parse_args(argv)
@@ -122,13 +124,13 @@ def main(argv: list[str] | None = None) -> int:
             equilibrium_options=start.options(ds_frac=0.005, ds_max_frac=0.05,
                                               max_steps=1000),
             curve_options=start.options(ds_frac=0.005, ds_max_frac=0.1, max_steps=400),
-            lpc_options=ContinuationOptions(ds=1.0, ds_max=20.0, max_steps=150,
-                                            both_sides=True),
-            cycle_options=ContinuationOptions(ds=0.01, ds_max=0.1, max_steps=200),
+            lpc_options=ContinuationOptions(ds=1.0, ds_max=20.0, max_steps=args.lpc_steps,
+                                            both_sides=True, detect_bifurcations=False),
+            cycle_options=ContinuationOptions(ds=0.02, ds_max=0.2, max_steps=150),
             collocation=Collocation(ntst=args.ntst), lines=args.lines,
             line_points=args.line_points, t_end=args.t_ms, t_window=300.0,
-            raster=args.raster, integrator=scipy_integrator(start.problem, rtol=1e-6,
-                                                            atol=1e-6),
+            raster=args.raster, branch_dir=args.out / "branches",
+            integrator=scipy_integrator(start.problem, rtol=1e-6, atol=1e-6),
             log=lambda s: print(f"[{time.perf_counter() - t0:6.0f} s] {s}", flush=True))
     args.out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.out / "map.json", json.dumps(res.to_json(), default=_plain,

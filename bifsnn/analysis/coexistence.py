@@ -446,6 +446,7 @@ def coexistence_map(
     raster: int = 200,
     min_region_fraction: float = 2e-4,
     integrator: Integrator | None = None,
+    branch_dir: Any = None,
     log: Callable[[str], None] | None = None,
 ) -> CoexistenceMap:
     """Coexistence map of ``problem`` (an :class:`~bifsnn.continuation.ODEProblem` at an
@@ -463,7 +464,10 @@ def coexistence_map(
     and the state is at the equilibrium, "cycle" when it is above and steady.  ``raster``:
     pixels per side of the region raster; regions smaller than ``min_region_fraction`` of
     the box are not sampled.  ``integrator``: (x0, p, t_end) -> (t, X), default
-    :func:`scipy_integrator` (LSODA).
+    :func:`scipy_integrator` (LSODA).  ``branch_dir``: a directory where every computed
+    Hopf, fold and LPC branch is saved (``save_branch``) and from where it is read instead of
+    recomputed on the next call (keyed by kind and start point only: empty it when the
+    problem or the options change).
     """
     t0 = time.perf_counter()
     say = log or (lambda _s: None)
@@ -496,6 +500,22 @@ def coexistence_map(
     messages: list[str] = []
     pr = problem.with_param(i1)
 
+    def cached(key: str, compute: Callable[..., Any], *a: Any, **kw: Any) -> Any:
+        if branch_dir is None:
+            return compute(*a, **kw)
+        from pathlib import Path
+
+        from bifsnn.continuation import load_branch, save_branch
+
+        path = Path(branch_dir) / f"{key}.h5"
+        if path.exists():
+            say(f"{key}: read from {path}")
+            return load_branch(path, problem=pr)
+        out = compute(*a, **kw)
+        Path(branch_dir).mkdir(parents=True, exist_ok=True)
+        save_branch(out, path)
+        return out
+
     # 1. equilibria in param1, Hopf and fold curves
     eo = _options(equilibrium_options, dict(ds=1e-3 * s1, ds_max=2e-2 * s1, max_steps=2000))
     branches = [continue_equilibria(pr, eo.with_(p_min=lo1, p_max=hi1, direction=d,
@@ -514,7 +534,7 @@ def coexistence_map(
             continue
         fn = continue_hopf if sp.type == "H" else continue_fold
         try:
-            cb = fn(br, sp, names[1], co)
+            cb = cached(f"{sp.type}_{sp.param:.6f}", fn, br, sp, names[1], co)
         except (np.linalg.LinAlgError, FloatingPointError, ValueError) as exc:
             messages.append(f"{sp.type} curve from {names[0]} = {sp.param:.6g} failed: {exc}")
             continue
@@ -547,8 +567,8 @@ def coexistence_map(
                 continue
             ts = time.perf_counter()
             try:
-                lb = continue_lpc_from_gh(c.branch, g, lo, collocation,
-                                          cycle_options=cycle_options)
+                lb = cached(f"LPC_{q1:.6f}_{q2:.6f}", continue_lpc_from_gh, c.branch, g, lo,
+                            collocation, cycle_options=cycle_options)
             except (ValueError, np.linalg.LinAlgError, FloatingPointError) as exc:
                 messages.append(f"LPC curve from GH ({q1:.6g}, {q2:.6g}) failed: {exc}")
                 say(messages[-1])
