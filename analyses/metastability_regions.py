@@ -38,6 +38,7 @@ from bifsnn.network.metastability import (
     two_level_threshold,
     windowed_observables,
 )
+from bifsnn.network.observables import smooth_rate
 from bifsnn.network.plots import save_figure, subplots
 from bifsnn.network.results import atomic_write_text
 from bifsnn.network.snn import simulate_snn
@@ -80,9 +81,26 @@ def ode_check(t_ms: float) -> dict:
     eq = find_equilibrium(d)
     out = {"eq_stable": bool(eq.stable), "eq_rate_hz": 1000.0 * eq.rate_e / d.params.N_E}
     for name, x0 in (("from_eq", eq.x * (1 + 1e-3)), ("from_cycle", cycle_state(d))):
-        f = simulate_ode(d, t_ms=t_ms, x0=x0).rate_e[-5000:]
+        r = simulate_ode(d, t_ms=t_ms, x0=x0)
+        f = np.asarray(r.rate_e)[-5000:]
         out[name] = (float(f.min()), float(f.max()), float(f.mean()))
+    mid = 0.5 * (f.max() + f.min())  # the cycle's period from its upward mid-crossings
+    up = np.flatnonzero((f[1:] > mid) & (f[:-1] <= mid)) * r.dt_ms
+    out["period_ms"] = float(np.median(np.diff(up))) if len(up) > 2 else float("nan")
     return out
+
+
+def mfe_trains(e: np.ndarray, n_e: int, threshold_hz: float, period_ms: float) -> dict:
+    """MFE onsets (upward crossings of ``threshold_hz`` by the 1 ms smoothed per-neuron E
+    rate, at least 20 ms apart) grouped into trains: successive MFEs at most 1.5 ODE periods
+    apart.  On the cycle every MFE is followed by the next one period later."""
+    sm = smooth_rate(e / 0.1, 0.1) * 1000.0 / n_e
+    up = np.flatnonzero((sm[1:] > threshold_hz) & (sm[:-1] <= threshold_hz)) * 0.1
+    on = [t for i, t in enumerate(up) if i == 0 or t - up[i - 1] > 20.0]
+    gaps = np.diff(on)
+    brk = np.flatnonzero(gaps > 1.5 * period_ms)
+    lengths = np.diff(np.r_[0, brk + 1, len(on)]) if on else np.zeros(0, int)
+    return {"n_mfe": len(on), "lengths": lengths, "t_s": len(e) * 1e-4}
 
 
 def _cpu() -> float:
@@ -112,9 +130,10 @@ def run_counts(k: float, seed: int, t_ms: float, start: str, cache: Path) -> tup
 
 def switching(runs: list[tuple], cache: Path) -> dict:
     """Windowed peak rate, one segmentation over all runs, dwell statistics per run."""
-    series, cpu = {}, {}
+    series, cpu, counts = {}, {}, {}
     for k, seed, t_ms, start in runs:
         e, cpu[(k, seed, start)] = run_counts(k, seed, t_ms, start, cache)
+        counts[(k, seed, start)] = e
         skip = int(TRANSIENT_MS / 0.1) if start == "default" else 0
         w = windowed_observables(e[skip:], 0.1, int(round(300 * k)), window_ms=WINDOW_MS)
         series[(k, seed, start)] = (w.t_ms + skip * 0.1, w.max_rate_hz, w.rate_hz)
@@ -123,7 +142,8 @@ def switching(runs: list[tuple], cache: Path) -> dict:
     lo, hi = np.median(pooled[pooled < thr]), np.median(pooled[pooled >= thr])
     band = 0.25 * (hi - lo)
     out = {"threshold_hz": thr, "low_hz": thr - band, "high_hz": thr + band,
-           "medians_hz": (float(lo), float(hi)), "series": series, "cpu_s": cpu, "groups": {}}
+           "medians_hz": (float(lo), float(hi)), "series": series, "cpu_s": cpu, "groups": {},
+           "counts": counts}
     for key, (t, v, r) in series.items():
         seg = segment_hysteresis(v, t, thr - band, thr + band, resolution_ms=WINDOW_MS)
         st = dwell_statistics(seg)
@@ -187,6 +207,25 @@ def section(ode: dict, sw: dict, quick: bool) -> str:
                  f"{pr[1]['rate_per_s']:.3g} {_ci(pr[1]['rate_ci_per_s'])} | "
                  f"{', '.join(f'{x:.2f}' for x in dw[0][:6])} / "
                  f"{', '.join(f'{x:.2f}' for x in dw[1][:6])} |")
+    T = f["period_ms"]
+    L += ["", f"MFE trains (the state-1 dwells above are one or two windows, i.e. one or two "
+          f"ODE periods of {T:.1f} ms): MFE onsets = upward crossings of "
+          f"{sw['threshold_hz']:.0f} Hz by the 1 ms smoothed E rate (>= 20 ms apart); a train "
+          f"= successive MFEs at most {1.5 * T:.0f} ms (1.5 periods) apart. On the ODE's cycle "
+          "every MFE is followed by the next; q = fraction of MFEs followed by another within "
+          "the train (mean train length 1 / (1 - q) for geometric lengths).", "",
+          "| N | MFEs | MFEs per s | trains | q | mean train length | trains of >= 3 | longest "
+          "train |", "|---|---|---|---|---|---|---|---|"]
+    for n, runs in sorted(sw["groups"].items()):
+        tr = [mfe_trains(sw["counts"][k], int(round(300 * k[0])), sw["threshold_hz"], T)
+              for k, _, _ in runs]
+        lens = np.concatenate([t["lengths"] for t in tr])
+        n_mfe = sum(t["n_mfe"] for t in tr)
+        dur = sum(t["t_s"] for t in tr)
+        q = (n_mfe - len(lens)) / n_mfe if n_mfe else float("nan")
+        L.append(f"| {n} | {n_mfe} | {n_mfe / dur:.2f} | {len(lens)} | {q:.3f} | "
+                 f"{lens.mean() if len(lens) else float('nan'):.2f} | "
+                 f"{int(np.sum(lens >= 3))} | {int(lens.max()) if len(lens) else 0} |")
     return "\n".join(L + ["", END]) + "\n"
 
 
