@@ -110,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ntst", type=int, default=20, help="collocation mesh intervals")
     ap.add_argument("--lpc-steps", type=int, default=80,
                     help="continuation steps per direction of every LPC curve")
+    ap.add_argument("--no-lpc", action="store_true",
+                    help="skip the LPC curves (regions from the Hopf curve alone)")
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--figures", type=Path, default=FIGURES)
     args = ap.parse_args(argv)
@@ -129,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
             cycle_options=ContinuationOptions(ds=0.02, ds_max=0.2, max_steps=150),
             collocation=Collocation(ntst=args.ntst), lines=args.lines,
             line_points=args.line_points, t_end=args.t_ms, t_window=300.0,
-            raster=args.raster, branch_dir=args.out / "branches",
+            raster=args.raster, branch_dir=args.out / "branches", lpc_from_gh=not args.no_lpc,
             integrator=scipy_integrator(start.problem, rtol=1e-6, atol=1e-6),
             log=lambda s: print(f"[{time.perf_counter() - t0:6.0f} s] {s}", flush=True))
     args.out.mkdir(parents=True, exist_ok=True)

@@ -447,6 +447,7 @@ def coexistence_map(
     min_region_fraction: float = 2e-4,
     integrator: Integrator | None = None,
     branch_dir: Any = None,
+    lpc_from_gh: bool = True,
     log: Callable[[str], None] | None = None,
 ) -> CoexistenceMap:
     """Coexistence map of ``problem`` (an :class:`~bifsnn.continuation.ODEProblem` at an
@@ -467,7 +468,8 @@ def coexistence_map(
     :func:`scipy_integrator` (LSODA).  ``branch_dir``: a directory where every computed
     Hopf, fold and LPC branch is saved (``save_branch``) and from where it is read instead of
     recomputed on the next call (keyed by kind and start point only: empty it when the
-    problem or the options change).
+    problem or the options change).  ``lpc_from_gh`` False: no LPC curves (the regions are
+    then those of the Hopf and fold curves alone; said in ``messages``).
     """
     t0 = time.perf_counter()
     say = log or (lambda _s: None)
@@ -556,6 +558,8 @@ def coexistence_map(
         for g in c.branch.points("GH"):
             q1, q2 = float(g.p[i1]), float(g.p[i2])
             gh.append((q1, q2, bool(g.located), k))
+            if not lpc_from_gh:
+                continue
             if not g.located:
                 messages.append(f"GH at ({q1:.6g}, {q2:.6g}) not located: {g.message}; "
                                 "no LPC curve started there")
@@ -586,6 +590,9 @@ def coexistence_map(
             say(f"LPC curve from GH ({q1:.6g}, {q2:.6g}): {len(lb)} points, {lb.message} "
                 f"({time.perf_counter() - ts:.0f} s)")
 
+    if not lpc_from_gh and gh:
+        messages.append(f"LPC curves from the {len(gh)} GH point(s) not computed "
+                        "(lpc_from_gh=False): regions bounded by Hopf and fold curves only")
     # 3. regions and their samples
     box = ((lo1, hi1), (lo2, hi2))
     wall, per_curve = _rasterize(curves, box, raster)
