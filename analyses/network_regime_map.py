@@ -48,6 +48,7 @@ from bifsnn.analysis.regime_map import (
     plot_regime_map_with_curves,
     probe_disagreements,
 )
+from bifsnn.continuation import load_branch
 from bifsnn.continuation.linalg import blas_single_thread
 from bifsnn.network.params import NetworkParams
 from bifsnn.network.results import atomic_write_text
@@ -218,6 +219,31 @@ def _positive(name: str):
     return conv
 
 
+def add_lpc_curves(curves: BifurcationCurves, source: Path) -> str:
+    """Append the fold-of-cycles curves of the coexistence map to ``curves``: from its
+    ``map.json`` or, for a directory, from the LPC branches saved there (``LPC_*.h5``);
+    returns a sentence for the report."""
+    if source.is_dir():
+        lpc = []
+        for f in sorted(source.glob("LPC_*.h5")):
+            br = load_branch(f)
+            i1, i2 = br.param_indices
+            lpc += lpc_curves({"curves": [dict(
+                kind="LPC", p1=br.p[:, i1].tolist(), p2=br.p[:, i2].tolist(),
+                period=br.period.tolist(), origin=f.stem, message=br.message,
+                success=br.success)]})
+        how = f"the LPC branches saved by `analyses/coexistence_map.py` ({len(lpc)} files)"
+    elif source.exists():
+        lpc = lpc_curves(json.loads(source.read_text()))
+        how = f"`{source.name}` of `analyses/coexistence_map.py`"
+    else:
+        return (f"fold-of-cycles curves not drawn: {source} missing (run "
+                "analyses/coexistence_map.py)")
+    curves.curves.extend(lpc)
+    return (f"fold-of-cycles (LPC) curves from the Bautin points: {len(lpc)}, read from "
+            f"{how} (numbers and ODE confirmations in `coexistence_map.md`)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Command-line options."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
@@ -250,8 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="directory of network_regime_map.{png,pdf,md}")
     ap.add_argument("--no-cache", action="store_true", help="recompute the curves")
     ap.add_argument("--coexistence", type=Path, default=ROOT / "out" / "coexistence_map" /
-                    "map.json", help="map.json of analyses/coexistence_map.py: its fold-of-"
-                    "cycles curves are drawn (skipped with a note when the file is missing)")
+                    "map.json", help="map.json of analyses/coexistence_map.py, or its branches/ "
+                    "directory: the fold-of-cycles curves are drawn (skipped with a note when "
+                    "missing)")
     ap.add_argument("--quiet", action="store_true")
     return ap
 
@@ -304,16 +331,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                                         max_steps=args.max_curve_steps, log=say)
         atomic_write_text(cache, json.dumps(curves.to_json(), indent=1))
     say(f"curves: {curves.message} ({curves.elapsed_s:.0f} s)")
-    if args.coexistence.exists():   # the LPC curves from the Bautin points
-        lpc = lpc_curves(json.loads(args.coexistence.read_text()))
-        curves.curves.extend(lpc)
-        lpc_note = (f"fold-of-cycles (LPC) curves from the Bautin points: {len(lpc)}, read "
-                    f"from `{args.coexistence.name}` of `analyses/coexistence_map.py` (numbers "
-                    "and ODE confirmations in `coexistence_map.md`)")
-    else:
-        lpc_note = (f"fold-of-cycles curves not drawn: {args.coexistence} missing (run "
-                    "analyses/coexistence_map.py)")
-    say(lpc_note)
 
     t0 = time.perf_counter()   # 2. ODE equilibrium stability on the grid
     grid = network_equilibrium_grid(start, "tau_EE", pv, tv, max_param_step=MARCH_STEP)
@@ -334,6 +351,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     with blas_single_thread():
         probes = probe_disagreements(start, grid, cmp, ds)
     say(f"probed {len(probes)} disagreeing cell(s) ({time.perf_counter() - t0:.0f} s)")
+    lpc_note = add_lpc_curves(curves, args.coexistence)   # read as late as possible
+    say(lpc_note)
     args.figures.mkdir(parents=True, exist_ok=True)
     stem = args.figures / "network_regime_map"
     plot_regime_map_with_curves(
