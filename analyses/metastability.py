@@ -273,7 +273,12 @@ def write_md(coex: list[dict], sw: dict, geo: list[dict], args: argparse.Namespa
         near = ", ".join(f"{f:.2f}" for f in r["fraction_nearest"])
         lines.append(f"| {r['param']} | {r['value']} | {att} | {near} | "
                      f"{r['mean_distance']:.3f} | {r['floor']:.3f} |")
-    atomic_write_text(FIGURES / "metastability.md", "\n".join(lines) + "\n")
+    path = FIGURES / "metastability.md"  # keep the section of metastability_regions.py
+    old = path.read_text() if path.exists() else ""
+    begin, end = "<!-- regions:begin -->", "<!-- regions:end -->"
+    if begin in old and end in old:
+        lines += ["", begin + old.split(begin, 1)[1].split(end, 1)[0] + end]
+    atomic_write_text(path, "\n".join(lines) + "\n")
 
 
 def main() -> None:

@@ -43,10 +43,12 @@ from bifsnn.analysis.regime_map import (
     bifurcation_curves,
     compare,
     comparison_statements,
+    lpc_curves,
     network_equilibrium_grid,
     plot_regime_map_with_curves,
     probe_disagreements,
 )
+from bifsnn.continuation import load_branch
 from bifsnn.continuation.linalg import blas_single_thread
 from bifsnn.network.params import NetworkParams
 from bifsnn.network.results import atomic_write_text
@@ -91,7 +93,8 @@ def _curve_lines(curves: BifurcationCurves) -> list[str]:
     L.append("")
     for k, c in enumerate(curves.curves):
         sub = np.sum(np.isfinite(c.l1) & (c.l1 > 0))
-        L.append(f"- curve {k} ({'Hopf' if c.kind == 'H' else 'fold'}, from p_EI = "
+        kind = {"H": "Hopf", "LP": "fold", "LPC": "fold of cycles"}[c.kind]
+        L.append(f"- curve {k} ({kind}, from p_EI = "
                  f"{c.start:.4f}): {len(c.p1)} points, p_EI in [{np.nanmin(c.p1):.3f}, "
                  f"{np.nanmax(c.p1):.3f}], tau_EE in [{np.nanmin(c.p2):.3f}, "
                  f"{np.nanmax(c.p2):.3f}]"
@@ -160,7 +163,7 @@ def write_markdown(path: Path, *, info: dict[str, Any], curves: BifurcationCurve
          f"- reduced ODE: smooth bin rule; continuation {curves.elapsed_s:.0f} s (settings: "
          f"ds = {curves.settings.get('ds_frac')} N, ds_max = "
          f"{curves.settings.get('ds_max_frac')} N, at most {curves.settings.get('max_steps')} "
-         "steps per direction)",
+         "steps per direction)", f"- {info['lpc_note']}",
          "- regime classifier: `bifsnn.sweeps.classify` defaults; a cell shows the majority "
          "label over seeds (ties: first in asynchronous, regular-MFE, alternating-MFE, "
          "irregular)\n", "## Regime counts\n", "| regime | runs | cells (majority) |",
@@ -216,6 +219,31 @@ def _positive(name: str):
     return conv
 
 
+def add_lpc_curves(curves: BifurcationCurves, source: Path) -> str:
+    """Append the fold-of-cycles curves of the coexistence map to ``curves``: from its
+    ``map.json`` or, for a directory, from the LPC branches saved there (``LPC_*.h5``);
+    returns a sentence for the report."""
+    if source.is_dir():
+        lpc = []
+        for f in sorted(source.glob("LPC_*.h5")):
+            br = load_branch(f)
+            i1, i2 = br.param_indices
+            lpc += lpc_curves({"curves": [dict(
+                kind="LPC", p1=br.p[:, i1].tolist(), p2=br.p[:, i2].tolist(),
+                period=br.period.tolist(), origin=f.stem, message=br.message,
+                success=br.success)]})
+        how = f"the LPC branches saved by `analyses/coexistence_map.py` ({len(lpc)} files)"
+    elif source.exists():
+        lpc = lpc_curves(json.loads(source.read_text()))
+        how = f"`{source.name}` of `analyses/coexistence_map.py`"
+    else:
+        return (f"fold-of-cycles curves not drawn: {source} missing (run "
+                "analyses/coexistence_map.py)")
+    curves.curves.extend(lpc)
+    return (f"fold-of-cycles (LPC) curves from the Bautin points: {len(lpc)}, read from "
+            f"{how} (numbers and ODE confirmations in `coexistence_map.md`)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Command-line options."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
@@ -247,6 +275,10 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--figures", type=Path, default=FIGURES,
                     help="directory of network_regime_map.{png,pdf,md}")
     ap.add_argument("--no-cache", action="store_true", help="recompute the curves")
+    ap.add_argument("--coexistence", type=Path, default=ROOT / "out" / "coexistence_map" /
+                    "map.json", help="map.json of analyses/coexistence_map.py, or its branches/ "
+                    "directory: the fold-of-cycles curves are drawn (skipped with a note when "
+                    "missing)")
     ap.add_argument("--quiet", action="store_true")
     return ap
 
@@ -319,6 +351,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     with blas_single_thread():
         probes = probe_disagreements(start, grid, cmp, ds)
     say(f"probed {len(probes)} disagreeing cell(s) ({time.perf_counter() - t0:.0f} s)")
+    lpc_note = add_lpc_curves(curves, args.coexistence)   # read as late as possible
+    say(lpc_note)
     args.figures.mkdir(parents=True, exist_ok=True)
     stem = args.figures / "network_regime_map"
     plot_regime_map_with_curves(
@@ -330,6 +364,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run_s = float(np.nansum(np.asarray(ds["elapsed_s"].values, float))) \
         if "elapsed_s" in ds else math.nan
     info = dict(command=f"`{cmd.strip()}`", seeds=list(range(args.seeds)), t_ms=args.t_ms,
+                lpc_note=lpc_note,
                 transient_ms=args.transient_ms,
                 sweep=dict(n_points=res.n_points, n_run=res.n_run, n_skipped=res.n_skipped,
                            n_error=res.n_error, elapsed_s=res.elapsed_s, backend=res.backend,

@@ -194,12 +194,35 @@ def test_bifurcation_curves_rejects_a_box_without_the_start(start):
         rm.bifurcation_curves(start, "tau_EE", (0.3, 1.0), (2.0, 4.0))
 
 
+_MAP = {"curves": [
+    {"kind": "H", "p1": [0.7, 0.8], "p2": [1.3, 1.4], "l1": [-1, 1], "period": [None, None],
+     "origin": "H", "success": True, "message": "ok"},
+    {"kind": "LPC", "p1": [0.72, 0.75, None], "p2": [1.35, 1.45, None], "l1": [None] * 3,
+     "period": [10.0, 12.0, None], "origin": "GH (0.72, 1.35)", "success": True,
+     "message": "reached a bound"}]}
+
+
+def test_lpc_curves_from_a_coexistence_map():
+    (c,) = rm.lpc_curves(_MAP)
+    assert c.kind == "LPC" and c.start == 0.72 and c.success
+    np.testing.assert_allclose(c.omega[:2], 2 * np.pi / np.array([10.0, 12.0]))
+    assert np.isnan(c.p1[2]) and np.all(np.isnan(c.l1))
+    assert "GH (0.72, 1.35)" in c.messages[0]
+
+
 def test_main_tiny_grid_writes_figure_and_report(nrm, tmp_path, capsys):
+    import json
+
+    (tmp_path / "map.json").write_text(json.dumps(_MAP))
     args = ["--n-pei", "2", "--n-tau", "2", "--seeds", "1", "--t-ms", "300",
             "--p-range", "0.7", "0.85", "--tau-range", "1.3", "1.5",
             "--max-curve-steps", "2", "--backend", "serial", "--quiet",
-            "--out", str(tmp_path / "out"), "--figures", str(tmp_path / "fig")]
+            "--out", str(tmp_path / "out"), "--figures", str(tmp_path / "fig"),
+            "--coexistence", str(tmp_path / "map.json")]
     assert nrm.main(args) == 0
+    text = (tmp_path / "fig" / "network_regime_map.md").read_text()
+    assert "fold-of-cycles (LPC) curves from the Bautin points: 1" in text
+    assert "(fold of cycles, from p_EI = 0.7200)" in text
     fig = tmp_path / "fig"
     for ext in ("png", "pdf", "md"):
         assert (fig / f"network_regime_map.{ext}").stat().st_size > 0

@@ -1,6 +1,11 @@
 """Analysis of the network: continuation of its reduced ODE, every prediction checked against
 spiking runs with a verdict (:mod:`bifsnn.analysis.verify`)."""
 
+from bifsnn.analysis.coexistence import (
+    CoexistenceMap,
+    coexistence_map,
+    plot_coexistence_map,
+)
 from bifsnn.analysis.network import (
     DEFAULT_RANGES,
     AnalysisOptions,
@@ -28,6 +33,7 @@ __all__ = [
     "AnalysisOptions",
     "BoundaryResult",
     "BranchRecord",
+    "CoexistenceMap",
     "NetworkAnalysis",
     "Prediction",
     "SpecialPointRecord",
@@ -36,10 +42,12 @@ __all__ = [
     "Verification",
     "VerifyOptions",
     "analyse_network",
+    "coexistence_map",
     "default_range",
     "locate_transition",
     "observe",
     "plot_analysis",
+    "plot_coexistence_map",
     "report_markdown",
     "verify",
 ]

@@ -35,6 +35,7 @@ __all__ = [
     "bifurcation_curves",
     "compare",
     "comparison_statements",
+    "lpc_curves",
     "network_equilibrium_grid",
     "plot_regime_map_with_curves",
     "probe_disagreements",
@@ -48,12 +49,14 @@ _ARRAYS = ("p1", "p2", "omega", "l1")
 
 @dataclass
 class Curve:
-    """One two-parameter curve of the reduced ODE: ``kind`` "H" (Hopf) or "LP" (fold),
-    started at ``start`` (value of the first parameter) on the one-parameter branch.
+    """One two-parameter curve of the reduced ODE: ``kind`` "H" (Hopf), "LP" (fold) or "LPC"
+    (fold of cycles, from a coexistence map: :func:`lpc_curves`), started at ``start`` (value
+    of the first parameter) on the one-parameter branch (LPC: at its Bautin point).
 
     ``p1``, ``p2``: the two parameters along the curve, one polyline through both
     continuation directions; ``omega`` (rad/ms) and ``l1`` (first Lyapunov coefficient, < 0
-    supercritical) per point, NaN for folds; ``messages``: how each direction ended.
+    supercritical) per point, NaN for folds (LPC curves: ``omega`` = 2 pi / period);
+    ``messages``: how each direction ended.
     """
 
     kind: str
@@ -292,6 +295,24 @@ def bifurcation_curves(
     return result(one, curves, codim2, skipped, ok, msg)
 
 
+def lpc_curves(coexistence: dict[str, Any]) -> list[Curve]:
+    """The fold-of-cycles curves of a coexistence map
+    (:meth:`bifsnn.analysis.coexistence.CoexistenceMap.to_json`) as regime-map curves."""
+    out = []
+    for c in coexistence.get("curves", []):
+        if c.get("kind") != "LPC":
+            continue
+        arr = {k: np.array([np.nan if v is None else v for v in c[k]], dtype=float)
+               for k in ("p1", "p2", "period")}
+        ok = np.isfinite(arr["p1"]) & np.isfinite(arr["p2"])
+        start = float(arr["p1"][ok][0]) if ok.any() else math.nan
+        out.append(Curve(kind="LPC", start=start, p1=arr["p1"], p2=arr["p2"],
+                         omega=2 * np.pi / arr["period"], l1=np.full(len(arr["p1"]), np.nan),
+                         messages=[f"from {c.get('origin', '?')}: {c.get('message', '')}"],
+                         success=bool(c.get("success", False))))
+    return out
+
+
 # ----------------------------------------------------------------------------- grid
 def network_equilibrium_grid(
     start: NetworkProblem, param2: str, values1: Sequence[float], values2: Sequence[float],
@@ -465,7 +486,8 @@ def plot_regime_map_with_curves(ds: Any, curves: BifurcationCurves | None,
                                 title: str = "", labels: tuple[str, str] | None = None
                                 ) -> Any:
     """Regime heat map of the sweep ``ds`` (majority over seeds) with the curves (Hopf solid
-    where supercritical, dashed where subcritical; folds dotted), codim-2 points and a dot
+    where supercritical, dashed where subcritical; folds dotted; folds of cycles red
+    dash-dotted), codim-2 points and a dot
     where the ODE equilibrium is unstable; saved as ``out.png`` and ``out.pdf`` when ``out``
     (a path stem) is given; ``labels``: axis labels (default: the parameter names).
     Returns the matplotlib Figure."""
@@ -480,6 +502,7 @@ def plot_regime_map_with_curves(ds: Any, curves: BifurcationCurves | None,
     ax = fig.axes[0]
     xlim, ylim = ax.get_xlim(), ax.get_ylim()
     handles = []
+    seen_kinds: set[str] = set()
     colors = ["k", "#6a3d9a", "#33a02c", "#b15928", "#1f78b4"]
     for k, c in enumerate(curves.curves if curves is not None else []):
         col, xy = colors[k % len(colors)], c.xy()
@@ -494,6 +517,12 @@ def plot_regime_map_with_curves(ds: Any, curves: BifurcationCurves | None,
                     begin = i
             handles.append(Line2D([], [], color=col, lw=2.0,
                                   label=f"Hopf from {names[0]}={c.start:.3f}"))
+        elif c.kind == "LPC":
+            ax.plot(xy[:, 0], xy[:, 1], color="#e31a1c", lw=1.8, ls="-.")
+            if "LPC" not in seen_kinds:
+                handles.append(Line2D([], [], color="#e31a1c", lw=1.8, ls="-.",
+                                      label="fold of cycles (LPC, from GH)"))
+                seen_kinds.add("LPC")
         else:
             ax.plot(xy[:, 0], xy[:, 1], color=col, lw=2.0, ls=":")
             handles.append(Line2D([], [], color=col, lw=2.0, ls=":",

@@ -712,21 +712,28 @@ def _amp(U: np.ndarray, cyc) -> float:
     return amplitude(U, node_quadrature_weights(cyc.tm, cyc.ncol))
 
 
+def _dense(J) -> np.ndarray:
+    return J.toarray() if sp.issparse(J) else np.asarray(J, dtype=float)
+
+
 def continue_lpc_from_gh(hopf_curve: Branch, point: SpecialPoint | int,
                          options: ContinuationOptions | None = None,
-                         collocation=None, *, rows_away: int = 2, name: str = "") -> Branch:
+                         collocation=None, *, rows_away: int = 2, name: str = "",
+                         cycle_options: ContinuationOptions | None = None) -> Branch:
     """The fold-of-cycles (LPC) curve that emanates from a Bautin (GH) point of a Hopf curve.
 
     Switching: the Hopf-curve point ``rows_away`` rows from the GH point on its subcritical
     side (l1 > 0, where the small unstable cycles fold back) is crossed by a one-parameter
     equilibrium run in the curve's first parameter; the cycles born there are continued until
     their fold (a located, confirmed LPC), which is then continued in the second parameter
-    (:func:`continue_lpc`; ``options`` as there, ``both_sides`` to follow it both ways).  The
+    (:func:`continue_lpc`; ``options`` as there, ``both_sides`` to follow it both ways).
+    ``cycle_options``: options of the one-parameter cycle continuation to the fold (default:
+    ``ds``/``ds_max`` of ``options``, 200 steps; its norm is relative to the cycle's size while
+    the LPC curve's is absolute, so a problem with a large state needs both).  The equilibrium
+    run that crosses the Hopf point takes its steps along the branch's tangent, so its
+    parameter steps are the same whatever the size of the state.  The
     result's ``info['from_gh']`` holds the GH point's two parameters.  Raises ValueError with
     the reason when no subcritical Hopf point or no fold of cycles is found."""
-
-
-
     if not isinstance(hopf_curve, Branch) or hopf_curve.kind != "H":
         raise ValueError("continue_lpc_from_gh starts from a Hopf curve (a Branch of kind 'H')")
     if hopf_curve.problem is None:
@@ -747,7 +754,8 @@ def continue_lpc_from_gh(hopf_curve: Branch, point: SpecialPoint | int,
         raise ValueError("no Hopf point with l1 > 0 next to the GH point on this curve")
     j = cand[min(rows_away, len(cand)) - 1]
     opts = ContinuationOptions(**CYCLE_CURVE_DEFAULTS) if options is None else options
-    po = _cycles_from_hopf_row(hopf_curve, j, opts, collocation, 200)
+    po = _cycles_from_hopf_row(hopf_curve, j, opts, collocation, 200,
+                               cycle_options=cycle_options)
     folds = [s for s in po.points("LPC") if s.located]
     if not folds:
         raise ValueError(f"the cycles from the Hopf point at {po.param_values[0]:.8g} have "
@@ -758,11 +766,13 @@ def continue_lpc_from_gh(hopf_curve: Branch, point: SpecialPoint | int,
 
 
 def _cycles_from_hopf_row(hopf_curve: Branch, j: int, opts: ContinuationOptions, collocation,
-                          max_steps: int, which: int = 0) -> Branch:
+                          max_steps: int, which: int = 0,
+                          cycle_options: ContinuationOptions | None = None) -> Branch:
     """The cycles born at row ``j`` of a Hopf curve: a one-parameter equilibrium run in the
-    curve's first (``which`` 0) or second (1) parameter crosses the Hopf point, whose cycles
-    are continued (``max_steps``, ``opts``' ds and ds_max; ``opts``' p bounds for the first
-    parameter, its ``bounds`` entry for the second)."""
+    curve's first (``which`` 0) or second (1) parameter, started on the branch's tangent,
+    crosses the Hopf point, whose cycles are continued (``cycle_options`` if given, else
+    ``max_steps``, ``opts``' ds and ds_max; ``opts``' p bounds for the first parameter, its
+    ``bounds`` entry for the second)."""
     from dataclasses import replace
 
     from bifsnn.continuation.equilibria import continue_equilibria
@@ -775,8 +785,20 @@ def _cycles_from_hopf_row(hopf_curve: Branch, j: int, opts: ContinuationOptions,
     delta = 1e-2 * max(1.0, abs(p[i1]))
     p_start = p.copy()
     p_start[i1] -= delta
-    eq_opts = ContinuationOptions(ds=delta / 5, ds_max=delta / 2, p_min=p_start[i1] - delta,
-                                  p_max=p[i1] + delta, max_steps=200)
+    # arclength per unit of the parameter: sqrt(1 + |dx/dp|^2) with J dx/dp = -df/dp
+    # and the start predicted along it
+    try:
+        dxdp = np.linalg.solve(np.asarray(_dense(pr.jac_x(x, p))),
+                               -np.asarray(pr.jac_p(x, p, [i1]), dtype=float).ravel())
+    except np.linalg.LinAlgError:
+        dxdp = np.zeros_like(x)
+    if not np.all(np.isfinite(dxdp)):
+        dxdp = np.zeros_like(x)
+    scale = float(np.sqrt(1.0 + dxdp @ dxdp))
+    x = x - delta * dxdp
+    eq_opts = ContinuationOptions(ds=scale * delta / 5, ds_max=scale * delta / 2,
+                                  p_min=p_start[i1] - delta, p_max=p[i1] + delta,
+                                  max_steps=200)
     eq = continue_equilibria(replace(pr, x0=x, p0=p_start, param=i1), eq_opts)
     hs = [h for h in eq.points("H") if h.located]
     if not hs:
@@ -785,8 +807,8 @@ def _cycles_from_hopf_row(hopf_curve: Branch, j: int, opts: ContinuationOptions,
     h = min(hs, key=lambda s: abs(s.param - p[i1]))
     lo, hi = (opts.p_min, opts.p_max) if which == 0 else _bounds2(
         opts, hopf_curve.param_names, i1)
-    cyc_opts = ContinuationOptions(ds=opts.ds, ds_max=opts.ds_max, max_steps=max_steps,
-                                   p_min=lo, p_max=hi)
+    cyc_opts = cycle_options if cycle_options is not None else ContinuationOptions(
+        ds=opts.ds, ds_max=opts.ds_max, max_steps=max_steps, p_min=lo, p_max=hi)
     return continue_cycles(eq, h, cyc_opts, collocation)
 
 
