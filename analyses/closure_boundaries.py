@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(r)
         print(json.dumps(r), flush=True)
     if args.out:
-        from bifsnn._files import atomic_write_text
+        from bifsnn.network.results import atomic_write_text
 
         old = json.loads(args.out.read_text()) if args.out.exists() else {}
         old.update({r["closure"]: r for r in rows})
