@@ -123,16 +123,7 @@ class _Augmented:
     def init_borders(self, X: np.ndarray) -> None:
         """Approximate null vectors of M by two steps of inverse iteration."""
         M = self.defining_matrix(self.full_jacobian(X))
-        lu = sparse_lu(M)
-        rng = np.random.default_rng(7)
-        w = rng.standard_normal(M.shape[1])
-        v = rng.standard_normal(M.shape[0])
-        for _ in range(3):
-            w = lu.solve(w)
-            w /= np.linalg.norm(w)
-            v = lu.solve(v, trans="T")
-            v /= np.linalg.norm(v)
-        self.b, self.c = v, w
+        self.b, self.c = _null_borders(M, complex_=False)
         self._cache = None
 
     def evaluate(self, X: np.ndarray):
@@ -214,16 +205,7 @@ class _AugmentedNS(_Augmented):
     def init_borders(self, X: np.ndarray) -> None:
         """Approximate null vectors of M(theta) by inverse iteration (complex)."""
         M = self.ns_matrix(self.full_jacobian(X), self.theta(X))
-        lu = sparse_lu(M)
-        rng = np.random.default_rng(7)
-        w = rng.standard_normal(M.shape[1]) + 1j * rng.standard_normal(M.shape[1])
-        v = rng.standard_normal(M.shape[0]) + 1j * rng.standard_normal(M.shape[0])
-        for _ in range(3):
-            w = lu.solve(w)
-            w /= np.linalg.norm(w)
-            v = lu.solve(v, trans="H")
-            v /= np.linalg.norm(v)
-        self.b, self.c = v, w
+        self.b, self.c = _null_borders(M, complex_=True)
         self._cache = None
 
     def evaluate(self, X: np.ndarray):
@@ -710,6 +692,25 @@ def _amp(U: np.ndarray, cyc) -> float:
     from .starts import amplitude
 
     return amplitude(U, node_quadrature_weights(cyc.tm, cyc.ncol))
+
+
+def _null_borders(M, *, complex_: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Left and right approximate null vectors of M by three steps of inverse iteration from a
+    fixed random start (complex starts and conjugate transpose when ``complex_``)."""
+    lu = sparse_lu(M)
+    rng = np.random.default_rng(7)
+    if complex_:
+        w = rng.standard_normal(M.shape[1]) + 1j * rng.standard_normal(M.shape[1])
+        v = rng.standard_normal(M.shape[0]) + 1j * rng.standard_normal(M.shape[0])
+    else:
+        w = rng.standard_normal(M.shape[1])
+        v = rng.standard_normal(M.shape[0])
+    for _ in range(3):
+        w = lu.solve(w)
+        w /= np.linalg.norm(w)
+        v = lu.solve(v, trans="H" if complex_ else "T")
+        v /= np.linalg.norm(v)
+    return v, w
 
 
 def _dense(J) -> np.ndarray:
