@@ -16,9 +16,11 @@ from bifsnn.analysis.verify import (
     SpecialPointRecord,
     Trace,
     VerifyOptions,
+    _run_one,
     attractor_of,
     locate_transition,
     observe,
+    planned_runs,
     quantity_verdict,
     threshold_verdict,
     verify,
@@ -90,6 +92,32 @@ def test_correct_predictions_agree(right):
     assert b.snn_interval[0] < b.snn_value < b.snn_interval[1]
     assert right.dt_control and all(r["value"] in (-0.3, 0.3) for r in right.dt_control)
     assert "of" in right.summary_line()
+
+
+def test_runs_planned_ahead_are_the_ones_verify_uses(right):
+    """planned_runs lists the runs verify makes before it needs results (test values, both
+    ends of each boundary search, dt/2 control); submitted ahead as Futures in the cache,
+    verify waits for them instead of running them again, with the same result."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    made = []
+
+    def counting_map(fn, args):
+        made.extend((a[1], a[2], a[3]) for a in args)
+        return [fn(*a) for a in args]
+
+    keys = planned_runs(SPECIAL, BRANCHES, deterministic_prediction, (-1.0, 1.0), ["snn"],
+                        OPTS)
+    assert ("snn", -0.3, 0, 0.5) in keys and ("snn", -0.6, 2, 1.0) in keys  # dt/2, bracket
+    with ThreadPoolExecutor(2) as ex:
+        cache = {k: ex.submit(_run_one, hopf_snn, k[1], k[2], k[3], OPTS) for k in keys}
+        ahead = verify(SPECIAL, BRANCHES, deterministic_prediction, (-1.0, 1.0),
+                       {"snn": hopf_snn}, param="mu", options=OPTS, map_fn=counting_map,
+                       cache=cache)
+    assert not set(made) & {(v, s, d) for _m, v, s, d in keys}  # nothing planned was rerun
+    assert made  # the bisection's inner values are not planned: verify runs them
+    assert [v.statistic for v in ahead.verdicts] == [v.statistic for v in right.verdicts]
+    assert ahead.boundaries[0].snn_value == right.boundaries[0].snn_value
 
 
 def test_wrong_predictions_disagree():

@@ -27,10 +27,13 @@ _PD_DS = 0.5
 
 def continue_network(model: Any, param: str, p_range: tuple[float, float], x0: np.ndarray,
                      scale: float, o: Any, side: float, say: Callable[[str], None],
-                     messages: list[str], timings: dict[str, float]) -> dict[str, Any]:
+                     messages: list[str], timings: dict[str, float],
+                     on_equilibria: Callable[[list[Any]], None] | None = None
+                     ) -> dict[str, Any]:
     """Equilibria both ways from ``x0``; cycles from the first (or every) Hopf point; the
-    period-doubled cycle from each continued cycle's first PD point.  Failures are recorded
-    in ``messages`` and in the branches' ``success``/``message``, never raised."""
+    period-doubled cycle from each continued cycle's first PD point.  ``on_equilibria`` is
+    called with the equilibrium branches before the cycles are continued.  Failures are
+    recorded in ``messages`` and in the branches' ``success``/``message``, never raised."""
     from bifsnn.continuation import ContinuationOptions, continue_equilibria
 
     lo, hi = p_range
@@ -47,6 +50,8 @@ def continue_network(model: Any, param: str, p_range: tuple[float, float], x0: n
         say(f"equilibria ({direction:+d}): {len(br)} points, {sps or 'no special points'}; "
             f"{br.message}")
     timings["equilibria"] = time.perf_counter() - t0
+    if on_equilibria is not None:
+        on_equilibria(eqs)
 
     cycles: list[tuple[str, str, Any]] = []  # (label, kind, branch)
     if o.cycles != "none":

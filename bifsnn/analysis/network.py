@@ -30,6 +30,7 @@ from bifsnn.analysis.verify import (
     Verification,
     VerifyOptions,
     observe,
+    planned_runs,
     verify,
 )
 from bifsnn.network.params import NetworkParams, ParameterError
@@ -285,6 +286,16 @@ def check_range(params: NetworkParams, param: str,
     return float(p_range[0]), float(p_range[1])
 
 
+#: What each worker compiles while the main process starts (see :func:`_precompile`).
+_WARM_PARTS: tuple[tuple[str, ...], ...] = (("jacobian", "dfdp"), ("taylor",))
+
+
+def _precompile(definition: Any, parts: tuple[str, ...]) -> None:
+    """Compile parts of a reduced model's generated code into the on-disk cache (runs in a
+    worker process)."""
+    definition.compile().precompile(parts)
+
+
 class _Pool:
     """A process pool (or serial fallback) whose map logs progress."""
 
@@ -326,9 +337,13 @@ def analyse_network(
     range), draw the SNN's and the ODE's Delta m diagrams and verify every prediction.
     Bad input raises ParameterError before any work; numerical trouble ends in ``status``."""
     from bifsnn.analysis.verify import _run_one
-    from bifsnn.reduction import network_problem
+    from bifsnn.reduction.equilibria import find_equilibrium, time_averaged_state
+    from bifsnn.reduction.model import PARAM_INDEX, MarkovModelDef
 
     params = NetworkParams() if params is None else params
+    if param not in PARAM_INDEX:
+        raise ParameterError(f"param = {param!r} cannot be continued: one of "
+                             f"{sorted(PARAM_INDEX)}")
     lo, hi = check_range(params, param, p_range)
     o = options or AnalysisOptions()
     o.validate()
@@ -345,17 +360,24 @@ def analyse_network(
     pool = _Pool(o.workers, say)
     t_all = time.perf_counter()
     try:
-        # the SNN scan does not depend on the continuation: start it first
+        t0 = time.perf_counter()
+        start_value = min(max(getattr(params, param), lo), hi)
+        definition = MarkovModelDef(params.replace(**{param: start_value}), bin_rule=bin_rule)
+        model = definition.compile()  # generated code; numba compiles each part on first use
+        # the workers compile the derivatives into the on-disk cache while this process
+        # compiles the right-hand side and integrates to the start state
+        warm = [pool.submit(_precompile, definition, parts) for parts in _WARM_PARTS] \
+            if pool.ex is not None else []
+        # the SNN scan does not depend on the continuation: start it next
         scan_keys = [("snn", v, s, 1.0) for v in scan for s in o.scan_seeds]
         scan_futs = [pool.submit(_run_one, sims[m], v, s, d, vo) for m, v, s, d in scan_keys]
         say(f"SNN Delta m scan: {len(scan_futs)} runs of {o.t_ms:g} ms submitted "
             f"({o.workers} worker(s))")
-
-        t0 = time.perf_counter()
-        start_value = min(max(getattr(params, param), lo), hi)
-        start = network_problem(params.replace(**{param: start_value}), param,
-                                bin_rule=bin_rule)
-        model, eq = start.model, start.equilibrium
+        x_start = time_averaged_state(model)
+        for fut in warm:
+            if fut.exception() is not None:  # the parts are compiled here instead
+                say(f"precompiling in a worker failed ({fut.exception()}); compiling here")
+        eq = find_equilibrium(model, x_start)
         timings["reduction"] = time.perf_counter() - t0
         say(f"reduced ODE: equilibrium at {param} = {start_value:g}: {eq.message}")
         if not eq.success:
@@ -363,8 +385,22 @@ def analyse_network(
                            f"no equilibrium at {param} = {start_value:g}: {eq.message}", timings)
         from bifsnn.analysis.branches import continue_network
 
+        cache: dict[tuple, Any] = {}
+
+        def run_ahead(eqs: list[Any]) -> None:
+            """Submit the verification runs the equilibria already determine, so that
+            they use the cores the cycle continuation leaves idle."""
+            cont_eq = {"equilibria": eqs, "cycles": [], "targets": {}}
+            sp_eq, br_eq, pred_eq, *_ = _records(model, param, params, cont_eq, (lo, hi), vo)
+            keys = planned_runs(sp_eq, br_eq, pred_eq, (lo, hi), sims, vo)
+            for m, v, s, d in keys:
+                if (m, v, s, d) not in cache:
+                    cache[(m, v, s, d)] = pool.submit(_run_one, sims[m], v, s, d, vo)
+            say(f"verification: {len(keys)} runs fixed by the equilibria submitted ahead")
+
         cont = continue_network(model, param, (lo, hi), eq.x, params.N_E + params.N_I, o,
-                                side, say, messages, timings)
+                                side, say, messages, timings,
+                                on_equilibria=run_ahead if pool.ex is not None else None)
         branches, special, predict, eq_curves, cycle_curves, states = _records(
             model, param, params, cont, (lo, hi), vo)
 
@@ -401,7 +437,6 @@ def analyse_network(
             say(f"ODE time integration at {len(ode_futs)} values without a continued stable "
                 f"attractor")
         snn_dm: list[list[float]] = [[] for _ in scan]
-        cache: dict[tuple, dict[str, Any]] = {}
         for n_done, (key, fut) in enumerate(zip(scan_keys, scan_futs, strict=True), 1):
             cache[key] = fut.result()
             snn_dm[scan.index(key[1])] += cache[key]["delta_m_hz"]

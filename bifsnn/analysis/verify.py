@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -40,6 +41,7 @@ __all__ = [
     "attractor_of",
     "locate_transition",
     "observe",
+    "planned_runs",
     "quantity_verdict",
     "threshold_verdict",
     "verify",
@@ -256,6 +258,15 @@ def _run_one(sim: Simulator, value: float, seed: int, dt_scale: float,
 
 def _serial_map(fn: Callable[..., Any], args: list[tuple]) -> list[Any]:
     return [fn(*a) for a in args]
+
+
+def _stored(store: dict[tuple, Any], key: tuple) -> dict[str, Any]:
+    """The observation under ``key``; a Future (a run submitted ahead, see
+    :func:`planned_runs`) is waited for and replaced by its result."""
+    r = store[key]
+    if isinstance(r, Future):
+        r = store[key] = r.result()
+    return r
 
 
 # ------------------------------------------------------------------------------ verdicts
@@ -566,7 +577,7 @@ def verify(special: Sequence[SpecialPointRecord], branches: Sequence[BranchRecor
         if new:
             res = mapf(_run_one, [(simulators[m], v, s, d, o) for m, v, s, d in new])
             store.update(zip(new, res, strict=True))
-        return {float(v): [store[(model, float(v), int(s), dt_scale)] for s in seeds]
+        return {float(v): [_stored(store, (model, float(v), int(s), dt_scale)) for s in seeds]
                 for v in values}
 
     values = choose_test_values(special, branches, (lo, hi), o)
@@ -586,23 +597,30 @@ def verify(special: Sequence[SpecialPointRecord], branches: Sequence[BranchRecor
                                        {m: obs[m][v] for m in simulators}, o))
     say(f"verification: {len(verdicts)} checks made; locating boundaries")
 
-    boundaries = []
-    for sp, kind, key, up in _boundary_kinds(special, predict, side):
+    def locate(item: tuple[SpecialPointRecord, str, str, bool]) -> BoundaryResult:
+        sp, kind, key, up = item
         thr = o.sync_threshold if key == "synchrony" else o.alt_threshold
 
-        def stat(v: float, key: str = key) -> list[float]:
+        def stat(v: float) -> list[float]:
             return [r.get(key, math.nan) for r in runs("snn", [v])[float(v)]]
 
-        a, b = max(lo, sp.value - 2 * side), min(hi, sp.value + 2 * side)
+        a, b = _boundary_bracket(sp, side, lo, hi)
         loc = locate_transition(stat, a, b, thr, steps=o.bisect_steps, n_sigma=o.n_sigma)
-        boundaries.append(_boundary_result(sp, kind, key, thr, up, loc, a, b, lo, hi, btol))
-        say(f"boundary {kind} (ODE {sp.type} {sp.value:.4g}): {boundaries[-1].verdict}, "
-            f"SNN {boundaries[-1].snn_value}")
+        res = _boundary_result(sp, kind, key, thr, up, loc, a, b, lo, hi, btol)
+        say(f"boundary {kind} (ODE {sp.type} {sp.value:.4g}): {res.verdict}, "
+            f"SNN {res.snn_value}")
+        return res
+
+    kinds = _boundary_kinds(special, predict, side)
+    if map_fn is not None and len(kinds) > 1:  # the bisections run side by side on the pool
+        with ThreadPoolExecutor(max_workers=len(kinds)) as threads:
+            boundaries = list(threads.map(locate, kinds))
+    else:
+        boundaries = [locate(item) for item in kinds]
 
     dt_rows = []
     if o.dt_control:
-        near = sorted({round(b.ode_value + s * side, 12) for b in boundaries for s in (-1, 1)
-                       if lo <= b.ode_value + s * side <= hi})
+        near = _dt_control_values([b.ode_value for b in boundaries], side, lo, hi)
         seeds = o.seeds[:2]
         full = runs("snn", near, 1.0, seeds)
         half = runs("snn", near, 0.5, seeds)
@@ -618,6 +636,44 @@ def verify(special: Sequence[SpecialPointRecord], branches: Sequence[BranchRecor
                                 "within_seed_spread": bool(abs(dif) <= o.n_sigma * noise)})
     return Verification(param, o, values, verdicts, boundaries, dt_rows,
                         {m: obs[m] for m in simulators})
+
+
+def _boundary_bracket(sp: SpecialPointRecord, side: float, lo: float, hi: float
+                      ) -> tuple[float, float]:
+    """The parameter interval searched for the SNN's own transition near ``sp``."""
+    return max(lo, sp.value - 2 * side), min(hi, sp.value + 2 * side)
+
+
+def _dt_control_values(values: Sequence[float], side: float, lo: float, hi: float
+                       ) -> list[float]:
+    """Both sides of every boundary's special point, where the dt/2 control runs."""
+    return sorted({round(v + s * side, 12) for v in values for s in (-1, 1)
+                   if lo <= v + s * side <= hi})
+
+
+def planned_runs(special: Sequence[SpecialPointRecord], branches: Sequence[BranchRecord],
+                 predict: Callable[[float], list[Prediction]], p_range: tuple[float, float],
+                 models: Iterable[str], options: VerifyOptions | None = None
+                 ) -> list[tuple[str, float, int, float]]:
+    """Cache keys ``(model, value, seed, dt_scale)`` of the runs :func:`verify` will make
+    for these records before it needs the simulators' results: every test value with every
+    seed, both ends of each boundary search and the dt/2 control runs.  A caller that knows
+    part of the records early (e.g. the equilibria before the cycles) can submit these runs
+    ahead and pass the Futures in ``verify``'s ``cache``."""
+    o = options or VerifyOptions()
+    lo, hi = float(p_range[0]), float(p_range[1])
+    side, _ = _range_defaults(o, lo, hi)
+    keys = [(m, float(v), int(s), 1.0) for m in models
+            for v in choose_test_values(special, branches, (lo, hi), o) for s in o.seeds]
+    kinds = _boundary_kinds(special, predict, side)
+    for sp, *_ in kinds:
+        keys += [("snn", float(v), int(s), 1.0) for v in _boundary_bracket(sp, side, lo, hi)
+                 for s in o.seeds]
+    if o.dt_control:
+        near = _dt_control_values([sp.value for sp, *_ in kinds], side, lo, hi)
+        keys += [("snn", float(v), int(s), d) for d in (1.0, 0.5) for v in near
+                 for s in o.seeds[:2]]
+    return list(dict.fromkeys(keys))
 
 
 def _signature(p: Prediction) -> tuple[bool, bool]:

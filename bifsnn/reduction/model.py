@@ -405,6 +405,28 @@ class ReducedModel:
             )
         return self.dfdp_all(x)[:, PARAM_INDEX[name]]
 
+    #: Parts of the generated code that :meth:`precompile` can compile.
+    PARTS = ("rhs", "jacobian", "dfdp", "taylor")
+
+    def precompile(self, parts: tuple[str, ...] = PARTS) -> None:
+        """Compile the named parts of the generated code now (numba compiles on first call;
+        the compiled code goes to the on-disk cache, so another process that compiles the
+        same model later loads it instead).  "taylor" is skipped for closures without exact
+        higher derivatives."""
+        from bifsnn.reduction.taylor import TAYLOR_CLOSURES
+
+        bad = [p for p in parts if p not in self.PARTS]
+        if bad:
+            raise ValueError(f"parts = {tuple(parts)!r}: unknown {bad}; allowed {self.PARTS}")
+        x = self.definition.initial_state()
+        calls = {"rhs": lambda: (self.rhs(x), self.firing_rates(x)),
+                 "jacobian": lambda: self.jacobian(x),
+                 "dfdp": lambda: self.dfdp_all(x),
+                 "taylor": lambda: (self.taylor_series(x, np.ones((1, x.size)))
+                                    if self.definition.closure in TAYLOR_CLOSURES else None)}
+        for part in parts:
+            calls[part]()
+
     def with_params(self, **changes: Any) -> ReducedModel:
         """The compiled model of the definition with some fields / parameters changed."""
         return ReducedModel(self.definition.replace(**changes))
