@@ -45,6 +45,20 @@ def test_small_job_verdicts(analysis):
     assert ver.boundaries == []  # the H points at 0.70 and 0.73 do not change the attractor
 
 
+def test_worker_pool_gives_the_serial_result(analysis):
+    """With two workers the derivatives are precompiled in the workers and the runs the
+    equilibria fix are submitted ahead of the continuation: the verdicts are the serial run's,
+    number for number (every run is seeded)."""
+    par = analyse_network(NetworkParams(), "p_EI", (0.55, 0.85),
+                          options=replace(SMALL, workers=2), log=None)
+    assert par.status == analysis.status
+    assert par.verification.test_values == analysis.verification.test_values
+    assert [(v.value, v.observable, v.statistic, v.verdict) for v in par.verification.verdicts] \
+        == [(v.value, v.observable, v.statistic, v.verdict)
+            for v in analysis.verification.verdicts]
+    assert par.snn_delta_m == analysis.snn_delta_m
+
+
 def test_report_and_files(analysis, tmp_path):
     out = analysis.save(tmp_path / "a")
     data = json.loads((out / "analysis.json").read_text())

@@ -145,8 +145,9 @@ def _cycle_from_pd(problem, chain, pd, p_range, o, side, say, messages):
 
     _t, _v, _T, chunk, sp = pd
 
-    def first(opts: Any) -> Any:
-        return continue_cycles(chunk, sp, opts)
+    def first(opts: Any) -> Any:  # stops where it comes back to the PD point (see _chunked)
+        return continue_cycles(chunk, sp, opts.with_(events={"param": [float(sp.param)]},
+                                                    stop_at_events=True))
 
     return _chunked(first, p_range, o, side, o.pd_steps,
                     f"period-doubled cycles from PD {sp.param:.4g}", say, messages, _PD_DS)
@@ -184,10 +185,11 @@ def _chunked(first: Callable[[Any], Any], p_range, o, side, max_steps, label, sa
         messages.append(f"{label}: no cycle computed ({cb.message})")
         return None
     chain = CycleChain([cb], False, "", target)
-    if cb.status == "max_steps":
+    returned = cb.status == "stopped" and any(q.type == "UZ" for q in cb.special_points)
+    if cb.status == "max_steps" or returned:
         fold = _turned_back(chain.p)
         stab = "" if chain.stable[1:].any() else "; unstable everywhere past its start"
-        if o.until_unstable and _past_loss(chain.p, chain.stable, 2 * side):
+        if not returned and o.until_unstable and _past_loss(chain.p, chain.stable, 2 * side):
             done, message = True, f"target reached ({cb.message}){stab}"
         elif fold is not None:
             lpc = [(v, sp) for t, v, _T, _c, sp in chain.specials()

@@ -391,7 +391,7 @@ def analyse_network(
             """Submit the verification runs the equilibria already determine, so that
             they use the cores the cycle continuation leaves idle."""
             cont_eq = {"equilibria": eqs, "cycles": [], "targets": {}}
-            sp_eq, br_eq, pred_eq, *_ = _records(model, param, params, cont_eq, (lo, hi), vo)
+            br_eq, sp_eq, pred_eq, *_ = _records(model, param, params, cont_eq, (lo, hi), vo)
             keys = planned_runs(sp_eq, br_eq, pred_eq, (lo, hi), sims, vo)
             for m, v, s, d in keys:
                 if (m, v, s, d) not in cache:
