@@ -162,18 +162,29 @@ def _chunked(first: Callable[[Any], Any], p_range, o, side, max_steps, label, sa
     bound, Hopf point, homoclinic approach, period bound) is complete; one that ends on
     max_steps is complete past its target, or when it turned at a fold and came back past
     its start value (it covers its side of the start; e.g. the unstable doubled cycle of a
-    subcritical PD folding back), and "stopped early" otherwise.  Exceptions end the branch
-    with a message (reported, not raised)."""
+    subcritical PD folding back), and "stopped early" otherwise.  With ``o.until_unstable``
+    the run ends as soon as its target is reached (the progress function stops it).
+    Exceptions end the branch with a message (reported, not raised)."""
     target = ("2 side distances (parameter path length) past the loss of stability, a fold "
               "and return past the start, or the range end" if o.until_unstable else
               "a fold and return past the start, or the range end")
     say(f"{label}: continuing (up to {max_steps} steps; about 1-3 s CPU per step)...")
     t0 = time.perf_counter()
 
-    def tick(info: dict) -> None:  # progress of the cycle continuation, every 10 steps
+    seen_p: list[float] = []
+    seen_stable: list[bool] = []
+    reached = [False]
+
+    def tick(info: dict) -> None:
+        """Progress every 10 steps; ends the run (StopIteration) once the target is reached."""
         if info["step"] % 10 == 0:
             say(f"{label}: step {info['step']}, p = {info['param']:.5g}, period = "
                 f"{info['period']:.4g} ms [{time.perf_counter() - t0:.0f} s]")
+        seen_p.append(float(info["param"]))
+        seen_stable.append(bool(info.get("stable")))
+        if o.until_unstable and _past_loss(np.array(seen_p), np.array(seen_stable), 2 * side):
+            reached[0] = True
+            raise StopIteration
 
     try:
         cb = first(_cycle_opts(o, p_range, max_steps, ds, 1).with_(progress=tick))
@@ -185,6 +196,9 @@ def _chunked(first: Callable[[Any], Any], p_range, o, side, max_steps, label, sa
         messages.append(f"{label}: no cycle computed ({cb.message})")
         return None
     chain = CycleChain([cb], False, "", target)
+    if cb.status == "stopped" and reached[0]:
+        return _finished(chain, target, f"target reached ({cb.message} at "
+                         f"{chain.p[-1]:.4g})", label, say, t0)
     returned = cb.status == "stopped" and any(q.type == "UZ" for q in cb.special_points)
     if cb.status == "max_steps" or returned:
         fold = _turned_back(chain.p)
@@ -208,10 +222,16 @@ def _chunked(first: Callable[[Any], Any], p_range, o, side, max_steps, label, sa
                        f"explaining the end{stab}")
     else:
         done, message = bool(cb.success), cb.message
+    return _finished(chain, target, message, label, say, t0, complete=done)
+
+
+def _finished(chain: CycleChain, target: str, message: str, label: str,
+              say: Callable[[str], None], t0: float, complete: bool = True) -> CycleChain:
+    """Log the end of a cycle branch; the chain marked complete or not, with ``message``."""
     found = ", ".join(f"{t} {v:.4g}" for t, v, *_ in chain.specials()) or "none"
     say(f"{label}: {len(chain.rows)} points, {chain.p.min():.4g} to {chain.p.max():.4g}, "
         f"special points: {found}; {message}  [{time.perf_counter() - t0:.0f} s]")
-    return CycleChain([cb], done, message, target)
+    return CycleChain(chain.chunks, complete, message, target)
 
 
 def _turned_back(p: np.ndarray) -> float | None:

@@ -67,7 +67,9 @@ class ContinuationOptions:
     ``progress``: False (quiet, the default: library code never prints unless asked), True
     (one line per step of a cycle or codim-2 continuation on stderr) or a callable receiving
     a dict per step (``kind``, ``step``, ``param`` or ``params``, ``ds``, ``points``, and
-    ``period``/``amplitude`` on cycle branches).
+    ``period``/``amplitude``/``stable`` on cycle branches); on cycle branches the callable
+    may raise ``StopIteration`` to end the run after that step (status "stopped", success
+    True, message "stopped by the progress function"), as in scipy's callbacks.
 
     Every field is validated on construction (``ValueError`` naming the field and its range).
     ``direction`` is +1 (increasing first parameter) or -1, the same on every kind of branch.

@@ -70,6 +70,26 @@ def test_cycle_branch_stops_at_a_period():
     assert po.param_values.max() < 0.2 + 0.06       # stopped within one step of the event
 
 
+def test_progress_function_can_end_a_cycle_run():
+    """A progress function that raises StopIteration ends the run after that step: status
+    'stopped', success, the points so far kept; every step reports the cycle's stability."""
+    br = _hopf_branch()
+    seen = []
+
+    def stop_after_four(info):
+        seen.append(info)
+        if info["step"] == 4:
+            raise StopIteration
+
+    opts = ContinuationOptions(ds=0.02, ds_max=0.05, p_max=1.0, max_steps=200,
+                               progress=stop_after_four)
+    po = continue_cycles(br, br.points("H")[0], opts, Collocation(ntst=20, ncol=4))
+    assert po.success and po.status == "stopped" and "progress function" in po.message
+    assert [d["step"] for d in seen] == [1, 2, 3, 4]
+    assert all(d["stable"] is True for d in seen)  # supercritical: stable cycles
+    assert po.param_values[-1] == pytest.approx(seen[-1]["param"])
+
+
 def test_builtin_events_are_checked_per_branch_kind():
     with pytest.raises(ValueError, match="events\\['period'\\] is out of range: a EP branch"):
         continue_equilibria(hopf_normal_form(-1.0),

@@ -547,8 +547,12 @@ def _run(sysobj, start, opts, disc, direction, points, specials, state, finish):
         X, tau, prev_tau, amp_prev, fl = Xnew, tau_new, tau_new, amp_new, fl_new
         Fref_first = None
 
-        emit_progress(opts, {"kind": "PO", "step": _step + 1, "param": pnew, "period": Tnew,
-                             "amplitude": amp_new, "ds": ds_taken, "points": len(points)})
+        try:
+            emit_progress(opts, {"kind": "PO", "step": _step + 1, "param": pnew, "period": Tnew,
+                                 "amplitude": amp_new, "ds": ds_taken, "points": len(points),
+                                 "stable": points[-1].stable})
+        except StopIteration:  # the caller's progress function ends the run here
+            return finish(True, "stopped", "stopped by the progress function")
 
         # ---- stopping criteria
         if Tnew > opts.period_max:
