@@ -74,14 +74,19 @@ def edge_window(edges, a, b, mu, sig):
 @nb.njit(cache=True, error_model='numpy')
 def edge_kernel_window(edges, lo, hi, a, b, mu, sig, F, M1):
     """As edge_kernel on a uniform grid, evaluating only the edges lo..hi of
-    :func:`edge_window` (0, or 1 and the full mean, below and above)."""
+    :func:`edge_window` (0, or 1 and the full mean, below and above), and writing only what
+    transport reads: edges 0, 1, K and lo - 1 .. hi + 1."""
     mean = 0.5 * (a + b) + mu
-    for e in range(0, min(lo, edges.shape[0])):
-        F[e] = 0.0
-        M1[e] = 0.0
-    for e in range(max(hi + 1, 0), edges.shape[0]):
-        F[e] = 1.0
-        M1[e] = mean
+    n = edges.shape[0]
+    for e in (0, 1, n - 1, lo - 1, hi + 1):
+        if e < 0 or e >= n:
+            continue
+        if e < lo:
+            F[e] = 0.0
+            M1[e] = 0.0
+        elif e > hi:
+            F[e] = 1.0
+            M1[e] = mean
     for e in range(lo, hi + 1):
         x = edges[e]
         al = (x - a - mu) / sig

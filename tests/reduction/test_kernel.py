@@ -180,7 +180,8 @@ def test_rhs_and_jacobian_match_libm_kernel(rule):
 
 
 def test_windowed_kernel_is_bit_identical(smooth_model):
-    # transport evaluates only the edges of edge_window: same bits as every edge
+    # transport evaluates only the edges of edge_window: same bits as every edge, and
+    # transport itself equals the sum over all edges with edge_kernel
     mod = smooth_model.module
     edges = smooth_model.edges
     k = edges.size
@@ -191,7 +192,42 @@ def test_windowed_kernel_is_bit_identical(smooth_model):
         mu = rng.normal(0, 5)
         sig = 10 ** rng.uniform(-2, 1.3)
         lo, hi = mod.edge_window(edges, a, b, mu, sig)
-        F, M1, Fw, Mw = np.empty(k), np.empty(k), np.empty(k), np.empty(k)
+        F, M1 = np.empty(k), np.empty(k)
+        Fw, Mw = np.full(k, np.nan), np.full(k, np.nan)
         mod.edge_kernel(edges, a, b, mu, sig, F, M1)
         mod.edge_kernel_window(edges, lo, hi, a, b, mu, sig, Fw, Mw)
-        assert np.array_equal(F, Fw) and np.array_equal(M1, Mw), (a, b, mu, sig, lo, hi)
+        # written: edges 0, 1, K and lo - 1 .. hi + 1 (all that transport reads)
+        idx = sorted({0, 1, k - 1} | set(range(max(lo - 1, 0), min(hi + 2, k))))
+        assert np.array_equal(F[idx], Fw[idx]) and np.array_equal(M1[idx], Mw[idx]), (
+            a, b, mu, sig, lo, hi)
+        # outside the window the kernel is saturated: 0 below lo, 1 above hi
+        assert (F[:max(lo, 0)] == 0).all() and (F[hi + 1:] == 1).all()
+
+    # transport against the plain sum over every edge (the unwindowed loop)
+    d = smooth_model.definition
+    K = d.K
+    e0 = edges[0]
+    from conftest import random_state
+
+    for x in [random_state(d, rng) for _ in range(3)]:
+        out = np.empty(d.n_state)
+        F, M1 = np.empty(k), np.empty(k)
+        fired = mod.transport(x, smooth_model.pv, edges, smooth_model.opt, out, F, M1)
+        want = np.zeros(4 * K)
+        want_fired = np.zeros(2)
+        for q in range(2):
+            offn, offA = 2 * K * q, 2 * K * q + K
+            for j in range(K):
+                if x[offn + j] == 0.0:
+                    continue
+                nj, _, _, _, a, b, _, _, dd = mod._source(x, q, j, K, smooth_model.pv, edges,
+                                                          smooth_model.opt)
+                mod.edge_kernel(edges, a, b, dd[0], dd[1], F, M1)
+                want[offn] += nj * F[1]
+                want[offA] += nj * (M1[1] - M1[0] + e0 * F[0])
+                for m in range(1, K):
+                    want[offn + m] += nj * (F[m + 1] - F[m])
+                    want[offA + m] += nj * (M1[m + 1] - M1[m])
+                want_fired[q] += nj * (1.0 - F[K])
+        assert np.array_equal(out[:4 * K], want)
+        assert np.array_equal(fired, want_fired)
