@@ -40,10 +40,11 @@ def bin_mean(n, A, mid, delta):
 def edge_kernel(edges, a, b, mu, sig, F, M1):
     """F(e) and M1(e) at every edge e for one source bin (uniform [a, b] + N(mu, sig^2))."""
     mean = 0.5 * (a + b) + mu
+    isig = 1.0 / sig
     for e in range(edges.shape[0]):
         x = edges[e]
-        al = (x - a - mu) / sig
-        be = (x - b - mu) / sig
+        al = (x - a - mu) * isig
+        be = (x - b - mu) * isig
         if al < -_TCUT:
             F[e] = 0.0
             M1[e] = 0.0
@@ -87,10 +88,11 @@ def edge_kernel_window(edges, lo, hi, a, b, mu, sig, F, M1):
         elif e > hi:
             F[e] = 1.0
             M1[e] = mean
+    isig = 1.0 / sig
     for e in range(lo, hi + 1):
         x = edges[e]
-        al = (x - a - mu) / sig
-        be = (x - b - mu) / sig
+        al = (x - a - mu) * isig
+        be = (x - b - mu) * isig
         if al < -_TCUT:
             F[e] = 0.0
             M1[e] = 0.0

