@@ -34,9 +34,9 @@ def register(subparsers: Any) -> None:
                    "solvers")
     p.add_argument("--method", choices=("BDF", "Radau", "LSODA"), default="LSODA",
                    help="scipy method of the stiff integrator")
-    p.add_argument("--rtol", type=positive_float, default=1e-6,
+    p.add_argument("--rtol", type=positive_float, default=1e-5,
                    help="ODE: relative error tolerance (> 0)")
-    p.add_argument("--atol", type=positive_float, default=1e-8,
+    p.add_argument("--atol", type=positive_float, default=1e-6,
                    help="ODE: absolute error tolerance (> 0)")
     p.add_argument("--max-steps", type=positive_int, default=None,
                    help="ODE, explicit integrator: step limit (default: 200 per model ms + "

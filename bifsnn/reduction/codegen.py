@@ -105,40 +105,52 @@ def clear_cache() -> int:
 
 
 @functools.cache
-def _key(rule: str) -> str:
+def _key(rule: str, normal: str = "table") -> str:
     """Hash of everything the generated module depends on (computed once per process)."""
     h = hashlib.sha256()
     h.update(symbolic.GENERATOR_VERSION.encode())
     h.update(rule.encode())
+    if normal != "table":  # the default's key stays that of the rule alone
+        h.update(normal.encode())
     h.update(Path(symbolic.__file__).read_bytes())
     h.update(_TEMPLATE.read_bytes())
     h.update(layout_constants().encode())
     return h.hexdigest()[:16]
 
 
-def generated_path(rule: str) -> Path:
-    """Path of the generated module for within-bin rule ``rule``."""
-    return cache_dir() / f"bifsnn_gen_{rule}_{_key(rule)}.py"
+def generated_path(rule: str, normal: str = "table") -> Path:
+    """Path of the generated module for within-bin rule ``rule`` (and normal cdf / pdf
+    evaluation ``normal``, see :func:`load_generated`)."""
+    tag = rule if normal == "table" else f"{rule}_{normal}"
+    return cache_dir() / f"bifsnn_gen_{tag}_{_key(rule, normal)}.py"
 
 
-def load_generated(rule: str) -> ModuleType:
-    """Import (generating first if needed) the compiled module for within-bin rule ``rule``."""
+def load_generated(rule: str, normal: str = "table") -> ModuleType:
+    """Import (generating first if needed) the compiled module for within-bin rule ``rule``.
+
+    ``normal`` selects how the transfer kernel evaluates the normal cdf / pdf: "table" (the
+    default: piecewise polynomials, no transcendental call) or "libm" (erfc / exp; the
+    pinned reference that tests and benchmarks compare the table against)."""
     if rule not in symbolic.BIN_RULES:
         raise ValueError(
             f"bin_rule = {rule!r} is out of range: must be one of {symbolic.BIN_RULES}"
         )
-    key = _key(rule)
+    if normal not in symbolic.NORMAL_KINDS:
+        raise ValueError(
+            f"normal = {normal!r} is out of range: must be one of {symbolic.NORMAL_KINDS}"
+        )
+    key = _key(rule, normal)
     with _LOCK:
         if key in _LOADED:
             return _LOADED[key]
-        path = generated_path(rule)
+        path = generated_path(rule, normal)
         if not path.exists():
             from bifsnn._files import atomic_write_text
 
             text = (
                 _HEADER.format(rule=rule, key=key)
                 + layout_constants()
-                + symbolic.generated_functions(rule)
+                + symbolic.generated_functions(rule, normal)
                 + "\n\n# ---- assembly template (_template_src.py) ----\n"
                 + _TEMPLATE.read_text()
             )

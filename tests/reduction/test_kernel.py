@@ -100,3 +100,134 @@ def test_kernel_gradient(smooth_model):
         # central differences with s = 1e-6: error ~ 1e-10 + 1e-16 * |M1| / s
         np.testing.assert_allclose(dF[:, i], (Fp - Fm) / (2 * s), atol=1e-8)
         np.testing.assert_allclose(dM1[:, i], (Mp - Mm) / (2 * s), atol=1e-7)
+
+
+# ---------------------------------------------------------------- normal cdf / pdf table
+def test_normal_table_matches_exact_values(smooth_model):
+    # the kernel's norm_cdf_pdf (piecewise polynomial table, no erfc/exp) against 30-digit
+    # values: within 1.2e-16 absolute (libm erfc/exp: 1.1e-16) and 2e-13 relative (Phi for
+    # t <= 0, phi everywhere; libm 1.1e-14) on [-9, 9]; beyond, 0 or 1 and 0 (Phi(-9) = 1.1e-19)
+    import mpmath
+
+    f = smooth_model.module.norm_cdf_pdf
+    ts = np.concatenate([np.linspace(-9.0, 9.0, 1201), np.random.default_rng(1).uniform(-9, 9, 800),
+                         [-0.0, 0.0, -9.0 + 1e-12, 9.0 - 1e-12, 9.0]])
+    with mpmath.workdps(30):
+        for t in ts:
+            P, p = f(float(t))
+            Pe, pe = float(mpmath.ncdf(t)), float(mpmath.npdf(t))
+            assert abs(P - Pe) <= 1.2e-16 and abs(p - pe) <= 1.2e-16, (t, P - Pe, p - pe)
+            assert abs(p - pe) <= 2e-13 * pe, (t, p, pe)
+            if t <= 0:
+                assert abs(P - Pe) <= 2e-13 * Pe, (t, P, Pe)
+    for t, want in ((-9.5, (0.0, 0.0)), (9.5, (1.0, 0.0)), (-40.0, (0.0, 0.0)),
+                    (np.inf, (1.0, 0.0)), (-np.inf, (0.0, 0.0))):
+        assert f(t) == want
+
+
+def test_normal_table_is_generated_and_keyed():
+    # the table comes from symbolic.normal_table (the generator), so its text is part of the
+    # cache key; the libm reference gets its own module and key
+    from bifsnn.reduction import codegen, symbolic
+
+    assert codegen.generated_path("smooth") != codegen.generated_path("smooth", "libm")
+    spec = symbolic.NORMAL_TABLE_SPEC
+    table = symbolic.normal_table(spec["t_max"], spec["width"], spec["degree"])
+    assert len(table) == round(spec["t_max"] / spec["width"])
+    assert all(len(piece) == spec["degree"] + 1 for piece in table)
+    with pytest.raises(ValueError, match="normal"):
+        codegen.load_generated("smooth", "fast")
+    with pytest.raises(ValueError, match="t_max"):
+        symbolic.normal_table(1.0, 0.3, 5)
+
+
+def _libm_twin(model):
+    """A copy of ``model`` whose kernel evaluates the normal cdf / pdf with erfc / exp."""
+    import copy
+
+    from bifsnn.reduction.codegen import load_generated
+
+    twin = copy.copy(model)
+    twin.module = load_generated(model.definition.bin_rule, "libm")
+    return twin
+
+
+@pytest.mark.parametrize("rule", ["smooth", pytest.param("reference", marks=pytest.mark.slow)])
+def test_rhs_and_jacobian_match_libm_kernel(rule):
+    # the table kernel reproduces the erfc/exp kernel: f within 2e-13 of max|f| and, for
+    # components above 1e-9 max|f|, within 1e-11 relative (the rest: nearly empty bins fed
+    # by the kernel's far tails); the Jacobian within 1e-13 of max|J|
+    from conftest import random_state
+
+    from bifsnn.reduction import MarkovModelDef
+    from bifsnn.reduction.integrate import simulate_ode
+
+    model = MarkovModelDef(bin_rule=rule).compile()
+    twin = _libm_twin(model)
+    rng = np.random.default_rng(3)
+    traj = simulate_ode(model, t_ms=40.0, record_every_ms=2.0).extra["state"]
+    states = list(traj) + [random_state(model.definition, rng) for _ in range(5)]
+    for x in states:
+        f, g = model.rhs(x), twin.rhs(x)
+        scale = np.abs(g).max()
+        assert np.abs(f - g).max() <= 2e-13 * scale
+        big = np.abs(g) > 1e-9 * scale
+        assert (np.abs(f - g)[big] <= 1e-11 * np.abs(g)[big]).all()
+        np.testing.assert_allclose(model.firing_rates(x), twin.firing_rates(x), rtol=1e-12)
+    for x in states[::4]:
+        J, Jr = model.jacobian(x), twin.jacobian(x)
+        assert np.abs(J - Jr).max() <= 1e-13 * np.abs(Jr).max()
+
+
+def test_windowed_kernel_is_bit_identical(smooth_model):
+    # transport evaluates only the edges of edge_window: same bits as every edge, and
+    # transport itself equals the sum over all edges with edge_kernel
+    mod = smooth_model.module
+    edges = smooth_model.edges
+    k = edges.size
+    rng = np.random.default_rng(7)
+    for _ in range(300):
+        a = rng.uniform(edges[0] - 10, edges[-1] + 10)
+        b = a + 10 ** rng.uniform(-4, 1)
+        mu = rng.normal(0, 5)
+        sig = 10 ** rng.uniform(-2, 1.3)
+        lo, hi = mod.edge_window(edges, a, b, mu, sig)
+        F, M1 = np.empty(k), np.empty(k)
+        Fw, Mw = np.full(k, np.nan), np.full(k, np.nan)
+        mod.edge_kernel(edges, a, b, mu, sig, F, M1)
+        mod.edge_kernel_window(edges, lo, hi, a, b, mu, sig, Fw, Mw)
+        # written: edges 0, 1, K and lo - 1 .. hi + 1 (all that transport reads)
+        idx = sorted({0, 1, k - 1} | set(range(max(lo - 1, 0), min(hi + 2, k))))
+        assert np.array_equal(F[idx], Fw[idx]) and np.array_equal(M1[idx], Mw[idx]), (
+            a, b, mu, sig, lo, hi)
+        # outside the window the kernel is saturated: 0 below lo, 1 above hi
+        assert (F[:max(lo, 0)] == 0).all() and (F[hi + 1:] == 1).all()
+
+    # transport against the plain sum over every edge (the unwindowed loop)
+    d = smooth_model.definition
+    K = d.K
+    e0 = edges[0]
+    from conftest import random_state
+
+    for x in [random_state(d, rng) for _ in range(3)]:
+        out = np.empty(d.n_state)
+        F, M1 = np.empty(k), np.empty(k)
+        fired = mod.transport(x, smooth_model.pv, edges, smooth_model.opt, out, F, M1)
+        want = np.zeros(4 * K)
+        want_fired = np.zeros(2)
+        for q in range(2):
+            offn, offA = 2 * K * q, 2 * K * q + K
+            for j in range(K):
+                if x[offn + j] == 0.0:
+                    continue
+                nj, _, _, _, a, b, _, _, dd = mod._source(x, q, j, K, smooth_model.pv, edges,
+                                                          smooth_model.opt)
+                mod.edge_kernel(edges, a, b, dd[0], dd[1], F, M1)
+                want[offn] += nj * F[1]
+                want[offA] += nj * (M1[1] - M1[0] + e0 * F[0])
+                for m in range(1, K):
+                    want[offn + m] += nj * (F[m + 1] - F[m])
+                    want[offA + m] += nj * (M1[m + 1] - M1[m])
+                want_fired[q] += nj * (1.0 - F[K])
+        assert np.array_equal(out[:4 * K], want)
+        assert np.array_equal(fired, want_fired)
