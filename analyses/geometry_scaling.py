@@ -28,6 +28,7 @@ import numpy as np
 
 from bifsnn import NetworkParams
 from bifsnn.analysis.geometry import (
+    attractor_distance,
     nearest_attractor,
     ode_coordinates,
     sampling_floor,
@@ -63,8 +64,9 @@ def ode_attractors(d: MarkovModelDef, k: float) -> list[np.ndarray]:
         c = ode_coordinates(d, r.extra["state"][-3000:])
         if np.ptp(c, axis=0).max() < 1e-3:
             c = c[-1:]
-        if not any(abs(len(a) - len(c)) == 0 and np.abs(a.mean(0) - c.mean(0)).max() < 1e-3
-                   for a in out):
+        # the same attractor again (e.g. the one cycle from both starts): every point of c
+        # within 0.01 of a
+        if not any(attractor_distance(c, a).distances.max() < 0.01 for a in out):
             out.append(c)
     return out
 

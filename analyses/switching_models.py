@@ -74,6 +74,10 @@ def _runs(quick: bool) -> list[tuple]:
     out += [("A", "snn", 2.0, 1, 10000.0, "default"), ("A", "snn", 2.0, 2, 60000.0, "default"),
             ("A", "snn", 2.0, 3, 30000.0, "default"), ("A", "snn", 4.0, 1, 20000.0, "default"),
             ("A", "snn", 8.0, 1, 10000.0, "cycle"), ("A", "snn", 8.0, 2, 10000.0, "default")]
+    # escapes from the ODE's equilibrium (added here)
+    out += [("A", "snn", k, s, t, "eq") for k, s, t in (
+        (1.0, 6, 5000.0), (1.0, 7, 5000.0), (4.0, 3, 5000.0), (4.0, 4, 5000.0),
+        (8.0, 3, 3000.0), (8.0, 4, 3000.0))]
     out += [("B", "snn", k, s, t, st) for k, s, t, st in (
         (0.5, 1, 30000.0, "default"), (0.5, 2, 20000.0, "eq"),
         (1.0, 1, 20000.0, "default"), (1.0, 2, 20000.0, "eq"), (1.0, 3, 10000.0, "cycle"),
@@ -85,30 +89,32 @@ def _runs(quick: bool) -> list[tuple]:
         for k in KS:
             for s, start in ((1, "eq"), (2, "cycle")):
                 out.append((r, "markov", k, s, 20000.0, start))
-                out.append((r, "sde", k, s, 20000.0, start))
+                out.append((r, "sde", k, s, 10000.0, start))
+                out.append((r, "sde_col", k, s, 10000.0, start))
     return out
 
 
-def definition(region: str, k: float, point: tuple[float, float] | None = None
-               ) -> MarkovModelDef:
+def definition(region: str, k: float, point: tuple[float, float] | None = None,
+               closure: str = "paper") -> MarkovModelDef:
     """The reduced model of ``region`` (or at ``point``) for N = 400 k, N S fixed."""
     pe, tau = REGIONS[region][0] if point is None else point
-    return MarkovModelDef(params=NetworkParams(p_EI=pe, tau_EE=tau).scaled(k))
+    return MarkovModelDef(params=NetworkParams(p_EI=pe, tau_EE=tau).scaled(k), closure=closure)
 
 
-def cycle_state(region: str, k: float) -> np.ndarray:
+def cycle_state(region: str, k: float, closure: str = "paper") -> np.ndarray:
     """A state on (or near) the large cycle: the source point's attractor, then 400 ms at the
     region's parameters (as in analyses/metastability*.py)."""
-    x = simulate_ode(definition(region, k, REGIONS[region][1]), t_ms=800.0
+    x = simulate_ode(definition(region, k, REGIONS[region][1], closure), t_ms=800.0
                      ).extra["final_state"]
-    return simulate_ode(definition(region, k), t_ms=400.0, x0=x).extra["final_state"]
+    return simulate_ode(definition(region, k, closure=closure), t_ms=400.0, x0=x
+                        ).extra["final_state"]
 
 
-def ode_at(region: str, k: float) -> dict:
+def ode_at(region: str, k: float, closure: str = "paper") -> dict:
     """Equilibrium stability and whether the carried cycle persists, at N = 400 k."""
-    d = definition(region, k)
+    d = definition(region, k, closure=closure)
     eq = find_equilibrium(d)
-    r = simulate_ode(d, t_ms=1200.0, x0=cycle_state(region, k))
+    r = simulate_ode(d, t_ms=1200.0, x0=cycle_state(region, k, closure))
     f = np.asarray(r.rate_e)[-5000:]
     return {"eq_stable": bool(eq.stable), "eq_rate_hz": 1000.0 * eq.rate_e / d.params.N_E,
             "cycle": bool(f.max() - f.min() > 1.0),
@@ -128,11 +134,12 @@ def run_counts(region: str, model: str, k: float, seed: int, t_ms: float, start:
     if path.exists():
         z = np.load(path)
         return z["e"].astype(float), float(z["cpu_s"]) if "cpu_s" in z else float("nan")
-    d = definition(region, k)
-    x = {"cycle": lambda: cycle_state(region, k), "eq": lambda: find_equilibrium(d).x,
+    closure = "coloured" if model == "sde_col" else "paper"
+    d = definition(region, k, closure=closure)
+    x = {"cycle": lambda: cycle_state(region, k, closure), "eq": lambda: find_equilibrium(d).x,
          "default": lambda: None}[start]()
     c0 = _cpu()
-    if model == "sde":
+    if model.startswith("sde"):
         e = simulate_sde(d, t_ms=t_ms, seed=seed, x0=x, dt_ms=SDE_DT_MS,
                          record_every_ms=1000.0).spike_counts_e
     else:
@@ -167,7 +174,8 @@ def analyse(region: str, runs: list[tuple], cache: Path) -> dict:
             "series": series}
 
 
-MODELS = {"snn": ("C0", "o"), "markov": ("C2", "s"), "sde": ("C3", "^")}
+MODELS = {"snn": ("C0", "o"), "markov": ("C2", "s"), "sde": ("C3", "^"),
+          "sde_col": ("C1", "D")}
 
 
 def plot(results: dict, odes: dict) -> None:
@@ -181,7 +189,7 @@ def plot(results: dict, odes: dict) -> None:
                 ks = sorted(k for m, k in res["groups"] if m == model)
                 if not ks:
                     continue
-                dx = {"snn": 0.94, "markov": 1.0, "sde": 1.06}[model]
+                dx = {"snn": 0.91, "markov": 0.97, "sde": 1.03, "sde_col": 1.09}[model]
                 for k in ks:
                     pr = pooled_rates([s for _, s in res["groups"][(model, k)]])[state]
                     n = 400 * k * dx
