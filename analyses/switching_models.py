@@ -8,7 +8,9 @@ Three finite-N models of the same network, from the most to the least detailed:
   with an independent Gaussian input drawn from the population moments (the decorrelation
   assumption of the reduction), with exactly N neurons' counting statistics;
 * ``sde``: the reduced ODE with the chemical-Langevin finite-size noise of N neurons
-  (``reduction.noise.simulate_sde``, Euler-Maruyama, dt 0.05 ms).
+  (``reduction.noise.simulate_sde``, Euler-Maruyama, dt 0.05 ms);
+* ``sde_col``: the same SDE with the coloured closure (docs/MODEL.md 5d: the pending input's
+  variance as coloured noise, the SNN's persistence of each neuron's pending spikes).
 
 If ``markov`` agrees with ``sde``, the SDE is a faithful diffusion approximation of the
 Markov model and a mismatch with ``snn`` comes from the decorrelation assumption (the drift
@@ -30,6 +32,7 @@ Usage: ``python analyses/switching_models.py [--cache DIR] [--quick]``
 from __future__ import annotations
 
 import argparse
+import json
 import resource
 import time
 from pathlib import Path
@@ -206,7 +209,8 @@ def plot(results: dict, odes: dict) -> None:
                         ax.plot(n, hi, "v", color=c, mfc="none", ms=7)
                 ax.plot([], [], mk, color=c, label=model)
             for k in KS:
-                if not (odes[region][k]["cycle"] and odes[region][k]["eq_stable"]):
+                o = odes[region]["paper"][k]
+                if not (o["cycle"] and o["eq_stable"]):
                     ax.axvspan(400 * k / 1.2, 400 * k * 1.2, color="0.85", lw=0)
             name = "low state (0 -> 1)" if state == 0 else "large cycle (1 -> 0)"
             (pe, tau), _ = REGIONS[region]
@@ -230,7 +234,8 @@ def write_md(results: dict, odes: dict, quick: bool) -> None:
          "Models: `snn` the spiking network; `markov` the neuron-level Markov model (the SNN's "
          "neurons with independent Gaussian inputs from the population moments, exactly N "
          "neurons); `sde` the reduced ODE with the chemical-Langevin noise of N neurons "
-         f"(Euler-Maruyama, dt {SDE_DT_MS} ms). N = 400 k with N S fixed (NetworkParams."
+         f"(Euler-Maruyama, dt {SDE_DT_MS} ms); `sde_col` the same with the coloured closure "
+         "(docs/MODEL.md 5d). N = 400 k with N S fixed (NetworkParams."
          "scaled). Starts: `default` (first 100 ms dropped), `eq` / `cycle` = the ODE's "
          "equilibrium / a point of its large cycle (its first dwell is the escape from that "
          "state). State 0 = low state, 1 = large cycle (MFEs every period); resolution 50 ms.",
@@ -241,14 +246,17 @@ def write_md(results: dict, odes: dict, quick: bool) -> None:
               f"Threshold (Otsu, all runs of the region) {res['threshold_hz']:.0f} Hz, "
               f"hysteresis {res['low_hz']:.0f}-{res['high_hz']:.0f} Hz; state medians "
               f"{res['medians_hz'][0]:.0f} / {res['medians_hz'][1]:.0f} Hz.", "",
-              f"The ODE at each N (cycle carried from ({src[0]}, {src[1]}) and integrated "
-              "1.2 s): ", "", "| N | equilibrium stable (rate Hz) | large cycle persists "
-              "(mean Hz) | bistable |", "|---|---|---|---|"]
+              f"The ODE at each N, with the paper's and the coloured closure (the cycle of "
+              f"({src[0]}, {src[1]}), 400 ms at the region's point, then 1.2 s; the cycle "
+              "'persists' if the E rate still oscillates by > 1 spike/ms): ", "",
+              "| N | closure | equilibrium stable (rate Hz) | large cycle persists (mean Hz) | "
+              "bistable |", "|---|---|---|---|---|"]
         for k in KS:
-            o = odes[region][k]
-            L.append(f"| {int(400 * k)} | {o['eq_stable']} ({o['eq_rate_hz']:.1f}) | "
-                     f"{o['cycle']} ({o['cycle_rate_hz']:.1f}) | "
-                     f"{o['eq_stable'] and o['cycle']} |")
+            for closure in ("paper", "coloured"):
+                o = odes[region][closure][k]
+                L.append(f"| {int(400 * k)} | {closure} | {o['eq_stable']} "
+                         f"({o['eq_rate_hz']:.1f}) | {o['cycle']} ({o['cycle_rate_hz']:.1f}) | "
+                         f"{o['eq_stable'] and o['cycle']} |")
         L += ["", "| model | N | runs (seed/start/s) | CPU s | occupancy of 1 | exits 0->1 | "
               "rate 0->1 (1/s, 95 % CI) | exits 1->0 | rate 1->0 (1/s, 95 % CI) | mean dwell "
               "0 / 1 (s) |", "|---|---|---|---|---|---|---|---|---|---|"]
@@ -281,7 +289,18 @@ def main() -> None:
     args = ap.parse_args()
     runs = _runs(args.quick)
     regions = [r for r in REGIONS if r in args.regions]
-    odes = {r: {k: ode_at(r, k) for k in KS} for r in regions}
+    path = args.cache / "odes.json"
+    cached = json.loads(path.read_text()) if path.exists() else {}
+    odes: dict = {}
+    for r in regions:
+        for closure in ("paper", "coloured"):
+            for k in KS:
+                key = f"{r}_{closure}_{k}"
+                if key not in cached:
+                    cached[key] = ode_at(r, k, closure)
+                    args.cache.mkdir(parents=True, exist_ok=True)
+                    atomic_write_text(path, json.dumps(cached))
+                odes.setdefault(r, {}).setdefault(closure, {})[k] = cached[key]
     print(odes, flush=True)
     results = {r: analyse(r, [x for x in runs if x[0] == r], args.cache) for r in regions}
     plot(results, odes)
