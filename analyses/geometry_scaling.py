@@ -54,9 +54,14 @@ def definition(point: tuple[float, float], k: float) -> MarkovModelDef:
     return MarkovModelDef(params=NetworkParams(p_EI=point[0], tau_EE=point[1]).scaled(k))
 
 
-def ode_attractors(d: MarkovModelDef, k: float) -> list[np.ndarray]:
+def ode_attractors(d: MarkovModelDef, k: float, cache: Path) -> list[np.ndarray]:
     """Coordinates of the ODE's attractors (last 300 ms, 0.1 ms apart) from the default start
     and from the large cycle carried from (0.8, 2.5); one entry per distinct attractor."""
+    p = d.params
+    path = cache / f"ode_p{p.p_EI}_tau{p.tau_EE}_k{k}.npz"
+    if path.exists():
+        z = np.load(path)
+        return [z[f"a{i}"] for i in range(len(z.files))]
     src = simulate_ode(definition((0.8, 2.5), k), t_ms=600.0).extra["final_state"]
     out: list[np.ndarray] = []
     for x0 in (None, src):
@@ -68,6 +73,8 @@ def ode_attractors(d: MarkovModelDef, k: float) -> list[np.ndarray]:
         # within 0.01 of a
         if not any(attractor_distance(c, a).distances.max() < 0.01 for a in out):
             out.append(c)
+    cache.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, **{f"a{i}": a for i, a in enumerate(out)})
     return out
 
 
@@ -93,7 +100,7 @@ def measure(cache: Path, quick: bool) -> list[dict]:
         for point in (points[::2] if quick else points):
             for k in KS:
                 d = definition(point, k)
-                att = ode_attractors(d, k)
+                att = ode_attractors(d, k, cache)
                 floor = sampling_floor(np.vstack(att), d.params.N_E, d.params.N_I)
                 for model in ("snn", "markov"):
                     _, dist = nearest_attractor(coords(model, point, k, cache), att)
