@@ -217,8 +217,11 @@ def plot(results: dict, odes: dict) -> None:
             ax.set(xscale="log", yscale="log", xlabel="N", ylabel="exit rate (1/s)",
                    title=f"region {region} (p_EI {pe}, tau_EE {tau}): {name}")
             ax.set_xticks([400 * k for k in KS], [str(int(400 * k)) for k in KS])
-            ax.legend(fontsize=7, title="open v: 95 % upper bound, 0 exits; grey: ODE not "
-                      "bistable at this N", title_fontsize=6)
+            ax.tick_params(which="minor", labelbottom=False)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=4, fontsize=8,
+               title="95 % intervals; open v: 95 % upper bound (0 exits); grey: the paper-"
+               "closure ODE is not bistable at this N", title_fontsize=7)
     save_figure(fig, FIGURES / "switching_models")
 
 
