@@ -276,8 +276,8 @@ def write_md(coex: list[dict], sw: dict, geo: list[dict], args: argparse.Namespa
     path = FIGURES / "metastability.md"  # keep the section of metastability_regions.py
     old = path.read_text() if path.exists() else ""
     begin, end = "<!-- regions:begin -->", "<!-- regions:end -->"
-    if begin in old and end in old:
-        lines += ["", begin + old.split(begin, 1)[1].split(end, 1)[0] + end]
+    if begin in old and end in old:  # the section and any reading written after it
+        lines += ["", begin + old.split(begin, 1)[1].rstrip("\n")]
     atomic_write_text(path, "\n".join(lines) + "\n")
 
 

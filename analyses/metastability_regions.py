@@ -52,12 +52,12 @@ SOURCE = (0.95, 1.25)   # neighbour with an unstable equilibrium: the cycle's so
 WINDOW_MS = 50.0
 TRANSIENT_MS = 100.0
 BEGIN, END = "<!-- regions:begin -->", "<!-- regions:end -->"
-#: (N scale k, seed, t_ms, start) of the full run (N = 3200 was planned; it did not fit the
-#: session on the shared machine)
+#: (N scale k, seed, t_ms, start) of the full run
 RUNS = [(0.5, 1, 30000.0, "default"), (0.5, 2, 20000.0, "eq"),
         (1.0, 1, 20000.0, "default"), (1.0, 2, 20000.0, "eq"), (1.0, 3, 10000.0, "cycle"),
         (2.0, 1, 20000.0, "default"), (2.0, 2, 10000.0, "eq"), (2.0, 3, 10000.0, "cycle"),
-        (4.0, 1, 20000.0, "default"), (4.0, 2, 10000.0, "eq")]
+        (4.0, 1, 20000.0, "default"), (4.0, 2, 10000.0, "eq"), (4.0, 3, 10000.0, "cycle"),
+        (8.0, 1, 20000.0, "default"), (8.0, 2, 10000.0, "eq"), (8.0, 3, 10000.0, "cycle")]
 QUICK = [(1.0, 1, 1000.0, "default"), (1.0, 2, 1000.0, "eq")]
 
 

@@ -23,3 +23,12 @@ def test_ode_finite_size_noise_is_seeded(tmp_path, capsys):
 def test_finite_size_noise_needs_the_ode_form(capsys):
     assert main(["ode", "--form", "map", "--finite-size-noise", "--t-ms", "10"]) == 2
     assert "--form ode" in capsys.readouterr().err
+
+
+def test_finite_size_noise_with_the_coloured_closure_only(capsys):
+    args = ["ode", "--form", "ode", "--finite-size-noise", "--t-ms", "5", "--json",
+            "--transient-ms", "1", "--no-plots"]
+    assert main(args + ["--closure", "coloured"]) == 0
+    assert json.loads(capsys.readouterr().out)["rate_e_hz"] >= 0
+    assert main(args + ["--closure", "conditional"]) == 2
+    assert "--closure" in capsys.readouterr().err

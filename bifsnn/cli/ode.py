@@ -56,7 +56,8 @@ def register(subparsers: Any) -> None:
                    help="ODE closure: the published reduction ('paper'), per-bin conditional "
                    "means of the pending input ('conditional'), the pending input's variance as "
                    "coloured noise ('coloured'), or both ('conditional-coloured'); all but "
-                   "'paper' for --form ode only (docs/MODEL.md 5c, 5d)")
+                   "'paper' for --form ode only, 'paper' and 'coloured' with "
+                   "--finite-size-noise (docs/MODEL.md 5c, 5d)")
     p.add_argument("--coupling", type=nonneg_float, default=1.0,
                    help="conditional closure: covariance coupling kappa (0 = the paper's "
                    "closure)")
@@ -88,9 +89,12 @@ def _cmd_ode(args: argparse.Namespace) -> int:
         raise CliError("--finite-size-noise", "applies only to --form ode")
     if args.seed is not None and not args.finite_size_noise:
         raise CliError("--seed", "applies only with --finite-size-noise")
-    if args.closure != "paper" and (args.form != "ode" or args.finite_size_noise):
-        raise CliError("--closure", f"{args.closure} applies only to --form ode without "
-                       "--finite-size-noise (the map and the SDE exist for 'paper' only)")
+    if args.closure != "paper" and args.form != "ode":
+        raise CliError("--closure", f"{args.closure} applies only to --form ode (the map "
+                       "exists for 'paper' only)")
+    if args.finite_size_noise and args.closure not in ("paper", "coloured"):
+        raise CliError("--closure", f"{args.closure} has no --finite-size-noise (the SDE "
+                       "exists for 'paper' and 'coloured')")
     params = params_from_args(args)
     step_ms = args.window_ms if (args.form == "map" and args.window_ms) else params.dt
     check_times(args.t_ms, args.transient_ms, dt_ms=step_ms)

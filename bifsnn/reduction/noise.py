@@ -12,12 +12,15 @@ and a jump vector nu_r in the state x:
   fed by Q (Q' = Q) gains m += p, v += p (1 - p) (the Markov model's moment update per spike);
 * refractory exit: a = R_Q / tau_R; n_reset += 1, A_reset += V_reset.
 
-The sum of a_r nu_r is the ODE's drift (up to the bin-mean regularisation delta), and the
-diffusion matrix is D(x) = sum_r a_r nu_r nu_r^T: the variance of the Poisson counts of N
-neurons' transitions (:func:`diffusion_matrix`).  Since every propensity is proportional to
-the neuron numbers, the noise of the normalised state x / N scales as 1 / N.  Approximation:
-the voltage an arrival brings is set to its conditional mean W_jl (the within-bin spread of
-at most dv/2 is neglected), so A's noise is that of the counts.
+The closure enters through the transition probabilities P_jl only, so the same reactions
+serve the paper's closure and the coloured one (MODEL.md 5d: a larger input variance, same
+state); the conditional closures (per-bin pending totals, state 8 K + 8) have no reactions here
+and are refused.  The sum of a_r nu_r is the ODE's drift (up to the bin-mean regularisation
+delta), and the diffusion matrix is D(x) = sum_r a_r nu_r nu_r^T: the variance of the
+Poisson counts of N neurons' transitions (:func:`diffusion_matrix`).  Since every propensity
+is proportional to the neuron numbers, the noise of the normalised state x / N scales as
+1 / N.  Approximation: the voltage an arrival brings is set to its conditional mean W_jl
+(the within-bin spread of at most dv/2 is neglected), so A's noise is that of the counts.
 
 :func:`simulate_sde` integrates dx = f(x) dt + sum_r sqrt(a_r dt) xi_r nu_r by Euler-Maruyama
 (strong order 1/2, weak order 1) with the model's own compiled drift f, one independent
@@ -77,6 +80,17 @@ def _kernels(m: ReducedModel) -> ModuleType:
         return module
 
 
+def _sde_model(model: MarkovModelDef | ReducedModel) -> ReducedModel:
+    """The compiled model, if its closure has reactions here (state 4 K + 8: "paper" and
+    "coloured"); the conditional closures' per-bin pending totals have none."""
+    m = _as_model(model)
+    if m.definition.conditional:
+        raise ParameterError(
+            f"closure = {m.definition.closure!r} is out of range for the finite-size noise: "
+            "must be one with state 4 K + 8 ('paper' or 'coloured')")
+    return m
+
+
 def _max_reactions(K: int) -> int:
     return 2 * (K * K + K + 1)
 
@@ -85,7 +99,7 @@ def reactions(model: MarkovModelDef | ReducedModel,
               x: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(propensities per ms, jump indices, jump values) of every reaction at state ``x``;
     index -1 marks an unused slot."""
-    m = _as_model(model)
+    m = _sde_model(model)
     x = m._check(x)
     nr = _max_reactions(m.definition.K)
     a = np.zeros(nr)
@@ -106,7 +120,7 @@ def _dense_jumps(n: int, idx: np.ndarray, val: np.ndarray) -> np.ndarray:
 
 def diffusion_matrix(model: MarkovModelDef | ReducedModel, x: Any) -> np.ndarray:
     """D(x) = sum_r a_r nu_r nu_r^T (per ms): Cov(dx) = D dt for the SDE's noise."""
-    m = _as_model(model)
+    m = _sde_model(model)
     a, idx, val = reactions(m, x)
     nu = _dense_jumps(m.n_state, idx, val)
     return (nu * a[:, None]).T @ nu
@@ -115,7 +129,7 @@ def diffusion_matrix(model: MarkovModelDef | ReducedModel, x: Any) -> np.ndarray
 def drift_from_reactions(model: MarkovModelDef | ReducedModel, x: Any) -> np.ndarray:
     """sum_r a_r nu_r, which equals the ODE's right-hand side except for the moments'
     deterministic decay terms and the bin-mean regularisation (a consistency check)."""
-    m = _as_model(model)
+    m = _sde_model(model)
     a, idx, val = reactions(m, x)
     return _dense_jumps(m.n_state, idx, val).T @ a
 
@@ -144,7 +158,7 @@ def simulate_sde(
     per output step (expected count plus the firing reactions' noise, clipped at 0);
     ``extra`` holds ``state_t_ms``, ``state`` (every ``record_every_ms``) and ``final_state``.
     """
-    m = _as_model(model)
+    m = _sde_model(model)
     d = m.definition
     t_ms = _positive(t_ms, "t_ms")
     dt_ms = _positive(dt_ms, "dt_ms")

@@ -114,3 +114,29 @@ def test_bad_arguments_raise(model_eq):
         args = {"t_ms": 1.0, **kw}
         with pytest.raises(ParameterError, match=word):
             simulate_sde(m, **args)
+
+
+def test_coloured_closure_reactions_reproduce_its_drift():
+    """The coloured closure changes P_jl only: its reactions give its own drift, which differs
+    from the paper's at the same state (so the SDE follows the closure it is given)."""
+    pe = NetworkParams(p_EI=0.8, tau_EE=2.8)
+    m = MarkovModelDef(params=pe, closure="coloured").compile()
+    paper = MarkovModelDef(params=pe).compile()
+    x = simulate_ode(m, t_ms=57.0).extra["final_state"]
+    K = m.definition.K
+    f, g = m.rhs(x), drift_from_reactions(m, x)
+    scale = np.abs(x[:4 * K]).max() / m.definition.window_ms
+    np.testing.assert_allclose(g[:4 * K], f[:4 * K], atol=1e-5 * scale)
+    assert np.abs(drift_from_reactions(paper, x)[:4 * K] - g[:4 * K]).max() > 1e-2 * scale
+    r = simulate_sde(m, t_ms=5.0, seed=3, dt_ms=0.05, x0=x)
+    assert r.options["success"] and r.spike_counts_e.sum() > 0
+
+
+def test_conditional_closures_are_refused():
+    """Per-bin pending totals (state 8 K + 8) have no reactions: a clear error, no result."""
+    for closure in ("conditional", "conditional-coloured"):
+        d = MarkovModelDef(params=P, closure=closure)
+        with pytest.raises(ParameterError, match="closure"):
+            simulate_sde(d, t_ms=1.0)
+        with pytest.raises(ParameterError, match="closure"):
+            diffusion_matrix(d, d.initial_state())
