@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from bifsnn import NetworkParams, ParameterError, load_result
+from bifsnn.network import _blocked as blk
+from bifsnn.network import _driver as drv
 from bifsnn.network.markov import simulate_markov
 from bifsnn.network.observables import summary
-from bifsnn.network import _blocked as blk
-from bifsnn.network import snn as snn_module
 from bifsnn.network.snn import simulate_snn
 
 P = NetworkParams()
@@ -36,13 +36,16 @@ def test_same_seed_is_bit_identical(run):
     assert a.spike_counts_e.sum() > 0
 
 
-# Exact output of a 200 ms run (seed 7, all neurons rastered, histograms every 10 ms), pinned
-# at commit 1fc1c0e, before any kernel refactor: (E spikes, I spikes, sha256 prefix of the
-# counts, raster and histograms).  A speed-up of a kernel must leave these unchanged.
+# Exact output of a 200 ms run (seed 7, all neurons rastered, histograms every 10 ms): (E spikes,
+# I spikes, sha256 prefix of the counts, raster and histograms).  A speed-up of a kernel must
+# leave these unchanged.  The SNN rows were pinned at the block-stream kernel of branch
+# snnspeed (ziggurat, packed alias tables; statistically identical to the kernel of commit
+# 1fc1c0e, see test_snn_kernel_statistically_identical_to_frozen_reference), the Markov rows at
+# commit 1fc1c0e.
 PINNED_RUNS = {
-    "snn-annealed": (simulate_snn, {"connectivity": "annealed"}, 2891, 1316, "8b41e8942cdb89e6"),
-    "snn-quenched": (simulate_snn, {"connectivity": "quenched"}, 2761, 1301, "cb42784c0524f83b"),
-    "snn-poisson": (simulate_snn, {"drive": "poisson"}, 2821, 1258, "1d8e03c5335b6fff"),
+    "snn-annealed": (simulate_snn, {"connectivity": "annealed"}, 2613, 1221, "48daccad4ac20743"),
+    "snn-quenched": (simulate_snn, {"connectivity": "quenched"}, 2832, 1271, "b3e2a5d3e7004202"),
+    "snn-poisson": (simulate_snn, {"drive": "poisson"}, 2771, 1267, "f49e4d2a1e2e552d"),
     "markov": (simulate_markov, {}, 2852, 1274, "6186a5f11d8ff14a"),
     "markov-poisson": (simulate_markov, {"drive": "poisson"}, 2536, 1202, "3bd523a989638832"),
 }
@@ -335,7 +338,7 @@ def test_dense_and_list_quenched_connectivity_give_the_same_output(monkeypatch):
     kw = dict(t_ms=100.0, seed=4, connectivity="quenched", raster_neurons="all",
               voltage_hist_every_ms=10.0, progress=False)
     a = simulate_snn(P.scaled(3), **kw)
-    monkeypatch.setattr(snn_module, "DENSE_MIN_P", 2.0)
+    monkeypatch.setattr(drv, "DENSE_MIN_P", 2.0)
     b = simulate_snn(P.scaled(3), **kw)
     assert a.spike_counts_e.sum() > 0
     assert output_digest(a) == output_digest(b)

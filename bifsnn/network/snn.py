@@ -28,19 +28,14 @@ __all__ = ["simulate_snn", "CONNECTIVITIES"]
 CONNECTIVITIES = ("annealed", "quenched")
 
 
-#: Quenched connectivity is stored as a dense 0/1 matrix (1 byte per pair) when the mean
-#: connection probability is at least this (CSR int32 lists take 4 bytes per connection).
-DENSE_MIN_P = 0.25
-
-
 def _quenched_connectivity(p: np.ndarray, pop: np.ndarray, rng: np.random.Generator):
     """Fixed random connections (no self-connections); ``p[post, pre]`` are the connection
     probabilities by population.  Returns ``(conn, indptr, indices)``: a dense uint8 matrix
-    ``conn[pre, post]`` when ``p`` is dense (:data:`DENSE_MIN_P`; a spike's births are then one
+    ``conn[pre, post]`` when ``p`` is dense (``_driver.DENSE_MIN_P``; a spike's births are then one
     vectorised row add), else CSR lists of int32 postsynaptic targets per presynaptic neuron
     (``conn`` empty).  The same draws either way, so the same network for the same seed."""
     n = len(pop)
-    dense = p.mean() >= DENSE_MIN_P
+    dense = p.mean() >= drv.DENSE_MIN_P
     conn = np.zeros((n, n) if dense else (0, 0), dtype=np.uint8)
     indptr = np.zeros(n + 1, dtype=np.int64)
     chunks = []
@@ -81,12 +76,11 @@ def simulate_snn(
     ``voltage_hist_every_ms``: sample per-population voltage histograms at this interval over
     ``voltage_hist_edges`` (uniform; default the reduction's grid DV = 4 on [-40, 100)).
 
-    ``parallel=True`` runs the block-partitioned multi-threaded kernel (:mod:`._blocked`):
-    fixed blocks of 1024 neurons, each with its own random stream, so the output depends on
-    the seed and not on the number of threads; it is statistically identical to the serial
-    kernel, not bit-identical to it.  It runs on numba's current thread count
-    (``numba.set_num_threads``, ``NUMBA_NUM_THREADS``) or on ``threads`` threads for this call
-    only.  Worth it from N ~ 10^4.
+    The kernel (:mod:`._blocked`) splits the neurons into fixed blocks of 1024, each with its
+    own random stream; ``parallel=True`` spreads the blocks of every step over numba's
+    threads (``numba.set_num_threads``, ``NUMBA_NUM_THREADS``, or ``threads`` for this call
+    only).  The output depends on the seed only: serial and parallel runs of the same seed are
+    bit-identical, whatever the thread count.  Worth it from N ~ 10^4.
     """
     drv.check_choice("connectivity", connectivity, CONNECTIVITIES)
     n_threads = check_threads(parallel, threads)
