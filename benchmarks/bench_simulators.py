@@ -59,7 +59,8 @@ from bifsnn.network.snn import simulate_snn
 
 ROOT = Path(__file__).resolve().parents[1]
 PEER = ROOT / "benchmarks" / "brian2_peer.py"
-BRIAN2_PY = ROOT / ".venv-brian2" / "bin" / "python"
+#: The Brian2 venv's interpreter (``--brian2-python`` or ``$BIFSNN_BRIAN2_PYTHON`` override it).
+BRIAN2_PY = Path(os.environ.get("BIFSNN_BRIAN2_PYTHON", ROOT / ".venv-brian2" / "bin" / "python"))
 TRANSIENT_MS = 100.0
 
 MODELS: dict[str, tuple[Any, dict[str, Any]]] = {
@@ -222,46 +223,59 @@ def bench_size(k: int, args: argparse.Namespace, brian2_target: str | None,
 def draw_floor_ns(n_draws: int = 2_000_000, repeats: int = 5) -> dict[str, float]:
     """CPU ns of the random draws a neuron-step needs at least, timed in this process.
 
-    An SNN neuron-step draws one Gaussian (external drive, numpy's ziggurat through numba)
-    and up to four uniforms (binomial births and Poisson decays of two pending-spike
-    counters, by alias tables; the refractory exit draws one uniform instead of all this):
-    the floor is one ``standard_normal`` plus four xoshiro uniforms, without the table look-ups.
+    An SNN neuron-step draws one Gaussian (external drive: the kernel's inlined ziggurat on
+    xoshiro256**) and up to four raw xoshiro outputs (births and decays of two pending-spike
+    counters, by packed alias tables; the refractory exit draws one instead of all this): the
+    floor is one ziggurat Gaussian plus four xoshiro draws, without the table look-ups.  The
+    Gaussian through numpy's Generator (what the kernels before the block-stream kernel used)
+    is timed too, for comparison.
     """
     import numba
 
-    from bifsnn.network._kernels import make_uniform_state, xoshiro_next
+    from bifsnn.network._blocked import ZIG_FI, ZIG_KI, ZIG_WI, xoshiro_u64, zig_normal
+    from bifsnn.network._kernels import make_uniform_state
 
     @numba.njit
-    def gauss(rng, n):
+    def gauss_numpy(rng, n):
         acc = 0.0
         for _ in range(n):
             acc += rng.standard_normal()
         return acc
 
     @numba.njit
-    def unif(st, n):
+    def gauss_zig(st, n):
         s0, s1, s2, s3 = st[0], st[1], st[2], st[3]
         acc = 0.0
         for _ in range(n):
-            u, s0, s1, s2, s3 = xoshiro_next(s0, s1, s2, s3)
-            acc += u
+            z, s0, s1, s2, s3 = zig_normal(s0, s1, s2, s3, ZIG_KI, ZIG_WI, ZIG_FI)
+            acc += z
+        st[0], st[1], st[2], st[3] = s0, s1, s2, s3
+        return acc
+
+    @numba.njit
+    def unif(st, n):
+        s0, s1, s2, s3 = st[0], st[1], st[2], st[3]
+        acc = numba.uint64(0)
+        for _ in range(n):
+            r, s0, s1, s2, s3 = xoshiro_u64(s0, s1, s2, s3)
+            acc ^= r
         st[0], st[1], st[2], st[3] = s0, s1, s2, s3
         return acc
 
     rng = np.random.default_rng(0)
     st = make_uniform_state(rng)
-    gauss(rng, 10)
+    gauss_numpy(rng, 10)
+    gauss_zig(st, 10)
     unif(st, 10)
-    tg, tu = [], []
+    tn, tg, tu = [], [], []
     for _ in range(repeats):
-        c0 = time.process_time()
-        gauss(rng, n_draws)
-        tg.append(time.process_time() - c0)
-        c0 = time.process_time()
-        unif(st, n_draws)
-        tu.append(time.process_time() - c0)
-    g, u = min(tg) / n_draws * 1e9, min(tu) / n_draws * 1e9
-    return {"gaussian_ns": g, "uniform_ns": u, "floor_ns": g + 4 * u}
+        for fn, arg, acc in ((gauss_numpy, rng, tn), (gauss_zig, st, tg), (unif, st, tu)):
+            c0 = time.process_time()
+            fn(arg, n_draws)
+            acc.append(time.process_time() - c0)
+    g, u, gn = (min(t) / n_draws * 1e9 for t in (tg, tu, tn))
+    return {"gaussian_ns": g, "uniform_ns": u, "floor_ns": g + 4 * u,
+            "gaussian_numpy_ns": gn}
 
 
 def bench_reference(k: int, args: argparse.Namespace) -> dict[str, Any]:
@@ -288,6 +302,10 @@ def bench_reference(k: int, args: argparse.Namespace) -> dict[str, Any]:
 
         a, b = cur_fn(50.0, 11), ref_fn(50.0, 11)  # warm-up (JIT) and bit-identity check
         identical = bool(np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]))
+        # the SNN draws differently since the block-stream kernel: statistically identical
+        # (tests/test_simulators.py), not bit-identical
+        same = "yes" if identical else ("no (by design, see tests)" if model != "markov"
+                                        else "NO")
         cur, refc = [], []
         for rep in range(args.repeats):
             pair = ((cur_fn, cur), (ref_fn, refc))
@@ -306,13 +324,14 @@ def bench_reference(k: int, args: argparse.Namespace) -> dict[str, Any]:
             entry["draw_floor"] = floor
             entry["ns_per_neuron_step_current"] = min(cur) / (t_ms / params.dt) / n * 1e9
             print(f"  N={n:5d} {model:13s} {entry['ns_per_neuron_step_current']:.1f} ns per "
-                  f"neuron-step; draw floor {floor['floor_ns']:.1f} ns (1 Gaussian "
-                  f"{floor['gaussian_ns']:.1f} + 4 uniforms x {floor['uniform_ns']:.1f})")
+                  f"neuron-step; draw floor {floor['floor_ns']:.1f} ns (1 ziggurat Gaussian "
+                  f"{floor['gaussian_ns']:.1f} + 4 xoshiro draws x {floor['uniform_ns']:.1f}; "
+                  f"numpy's Gaussian {floor['gaussian_numpy_ns']:.1f})")
         print(f"  N={n:5d} {model:13s} current / reference {entry['ratio_median']:.3f} (median of"
               f" {len(ratios)} pairs; min/min {entry['ratio_min']:.3f}); "
               f"{entry['cpu_s_per_model_s_current']:.3f} vs "
-              f"{entry['cpu_s_per_model_s_reference']:.3f} CPU-s/model-s; same output: "
-              f"{'yes' if identical else 'NO'}", flush=True)
+              f"{entry['cpu_s_per_model_s_reference']:.3f} CPU-s/model-s; same output: {same}",
+              flush=True)
     return out
 
 
@@ -423,6 +442,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--t1-ms", type=float, default=300.0)
     ap.add_argument("--t2-ms", type=float, default=2300.0)
     ap.add_argument("--no-brian2", action="store_true")
+    ap.add_argument("--brian2-python", type=Path, default=None,
+                    help="the Brian2 venv's python (default $BIFSNN_BRIAN2_PYTHON or "
+                    ".venv-brian2/bin/python)")
     ap.add_argument("--brian2-target", default="auto",
                     choices=("auto", "numpy", "cython", "cpp_standalone"))
     ap.add_argument("--no-cold-compile", action="store_true",
@@ -438,6 +460,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.repeats < 1 or args.t2_ms <= args.t1_ms or args.t1_ms <= TRANSIENT_MS:
         ap.error("need --repeats >= 1 and 100 ms < --t1-ms < --t2-ms")
 
+    global BRIAN2_PY
+    if args.brian2_python is not None:
+        BRIAN2_PY = args.brian2_python
     brian2_target = None
     if not args.no_brian2:
         if BRIAN2_PY.exists():

@@ -44,3 +44,32 @@ def test_bad_parameters_give_clear_error(arg, capsys):
     assert main(["simulate", "--t-ms", "10", "--set", arg, "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "bifsnn simulate: error:" in err and ("p_EI" in err or "nonsense" in err)
+
+
+def test_simulate_parallel_threads_option(capsys):
+    """--threads K runs the multi-threaded kernel on K threads: the same output as --parallel
+    on numba's default thread count (the output depends on the seed only)."""
+    args = ["simulate", "--t-ms", "200", "--seed", "5", "--json", "--no-progress"]
+    assert main(args + ["--threads", "1"]) == 0
+    one = json.loads(capsys.readouterr().out)
+    assert main(args + ["--parallel"]) == 0
+    default = json.loads(capsys.readouterr().out)
+    assert one["rate_e_hz"] == default["rate_e_hz"] > 0
+    assert one["rate_i_hz"] == default["rate_i_hz"] > 0
+
+
+@pytest.mark.parametrize("extra, name", [(["--threads", "0"], "--threads"),
+                                         (["--threads", "100000"], "--threads"),
+                                         (["--threads", "two"], "--threads"),
+                                         (["--model", "markov", "--parallel"], "--parallel"),
+                                         (["--model", "markov", "--threads", "1"], "--threads")])
+def test_simulate_bad_parallel_options_give_one_line_error(extra, name, capsys):
+    """Rejected before any work, with one error line naming the option (argparse's own
+    type errors print the usage above it)."""
+    try:
+        code = main(["simulate", "--t-ms", "10", "--no-progress"] + extra)
+    except SystemExit as exc:  # argparse type error
+        code = exc.code
+    assert code == 2
+    errors = [ln for ln in capsys.readouterr().err.splitlines() if "error:" in ln]
+    assert len(errors) == 1 and f"argument {name}:" in errors[0]

@@ -65,7 +65,10 @@ def test_snn_starts_from_the_state(equilibrium):
     tv0 = 0.5 * np.abs(r0.voltage_hist_e[0] - he0).sum() / P.N_E
     assert tv < 0.1 < 0.5 < tv0
     assert r.options["initial_state"] == "given"
-    rate_hz = 1000 * r.spike_counts_e.sum() / 10.0 / P.N_E
+    # the first 10 ms of one run fire at 25-90 Hz (MFEs): average 8 seeds (sd of the mean ~5 Hz)
+    spikes = [simulate_snn(P, initial_state=st, t_ms=10.0, seed=s, progress=False)
+              .spike_counts_e.sum() for s in range(3, 11)]
+    rate_hz = 1000 * np.mean(spikes) / 10.0 / P.N_E
     assert rate_hz == pytest.approx(eq.rate_e_hz, rel=0.5)
     assert r0.spike_counts_e[:20].sum() == 0  # from V = 0 nobody reaches threshold in 2 ms
 

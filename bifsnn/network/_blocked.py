@@ -1,35 +1,43 @@
-"""Block-partitioned, multi-threaded SNN kernel (``simulate_snn(..., parallel=True)``).
+"""The SNN kernel: block-partitioned, serial or multi-threaded (``simulate_snn``).
 
 The neurons are split into fixed blocks of :data:`BLOCK` consecutive indices (the partition
 depends on N only).  Every block owns an xoshiro256** stream, the seed's base state jumped
 ``b`` times by 2^128 (non-overlapping streams), and draws everything from it: the Gaussian
 drive by an inlined 256-layer ziggurat, the Poisson drive by inversion of a precomputed cdf,
-refractory exits, births (the per-step alias tables of the serial kernel) and decays (the
-serial kernel's alias tables for means <= 30, an inlined copy of numpy's PTRS sampler above).
-Blocks are processed by ``numba.prange``, so the output depends on the seed and not on the
-number of threads, which is numba's (``numba.set_num_threads``; ``simulate_snn`` takes a
-``threads`` option that sets it for the call only).
+refractory exits, births (a packed alias table per step and pathway) and decays (cached packed
+alias tables per pathway and count for means <= 30, an inlined copy of numpy's PTRS sampler
+above).  :func:`serial_steps` runs the blocks one after the other, :func:`parallel_steps` the
+same blocks under ``numba.prange``: the output depends on the seed only, not on the number of
+threads nor on the choice of kernel (tested bit for bit).
 
-One parallel region per step: each block first applies the pending-spike update of the
+One pass per block and step: each block first applies the pending-spike update of the
 previous step (docs/MODEL.md 1 step 6, drawn from H(t) with the previous step's spike counts)
-and then the voltage update of this step (steps 1-5, 7), neuron by neuron in one pass over
-memory.  Between regions, one thread sums the blocks' spike counts, writes the raster and the
-histograms and builds the births' alias tables; with quenched connectivity each block gathers
-its own births from the previous step's spikes (binary search in the sorted target lists), so
-the scatter is parallel too.  The result is statistically identical to the serial kernel of
-:mod:`bifsnn.network.snn`, not bit-identical (other random streams; tested in
-tests/test_simulators_parallel.py).
+and then the voltage update of this step (steps 1-5, 7), neuron by neuron.  After the blocks,
+one thread sums their spike counts, writes the raster and the histograms and builds the
+births' tables (:func:`_step_tail`).  Quenched births are gathered per block from the previous
+step's spikes: with a dense 0/1 connection matrix one vectorised row add per spike, with CSR
+target lists a binary search per spike.
+
+Speed (benchmarks/README.md): a neuron-step costs about 0.4x the CPU time of the kernel of
+commit 1fc1c0e (same process, N = 400 and 4000); the packed alias tables (one raw 64-bit
+draw, one load and an integer compare per sample) and the inlined ziggurat replace numpy's
+Generator calls, and the Poisson tables are truncated exactly where the upper tail drops
+below 1e-20, since a table's size is what its draws' cache misses cost at N = 4000.  The
+output is statistically identical to that of the earlier kernels (tests/test_simulators.py),
+not bit-identical.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+from typing import NamedTuple
 
 import numba
 import numpy as np
 from numba import uint64
 
-from bifsnn.network._kernels import binomial_alias, sample_histogram, xoshiro_next
+from bifsnn.network._kernels import build_alias, sample_histogram
 
 #: Neurons per block (per random stream).  Fixed: the partition must not depend on threads.
 BLOCK = 1024
@@ -228,182 +236,407 @@ def poisson_cdf_table(lam: float) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------
-# the kernel
+# packed alias tables: one raw 64-bit draw and one load per sample
+# ---------------------------------------------------------------------------------------------
+#
+# A table of K outcomes is padded with zero-probability outcomes to K2 = 2^L entries (L <= 16);
+# entry j packs the acceptance threshold t_j = round(prob_j 2^32) (33 bits; 2^32 = always) and
+# the alias a_j (16 bits) as t_j << 16 | a_j.  A draw from a raw xoshiro output r: j = the top
+# L bits of r's upper half, kept if the low 32 bits of r are < t_j, else a_j (Walker/Vose
+# alias method with integer arithmetic; probabilities are exact to 2^-33).
+
+_M32 = np.uint64(0xFFFFFFFF)
+_M16 = np.uint64(0xFFFF)
+_TWO32 = 4294967296.0
+#: Largest packed table: 2^16 outcomes (the alias is stored in 16 bits).
+MAX_TABLE_BITS = 16
+
+
+@numba.njit(cache=True)
+def pack_alias(pmf, start, K, out, out_start, pad, prob, alias, small, large):
+    """Packed alias table of the (unnormalised) pmf[start : start + K] written at
+    ``out[out_start : out_start + 2^L]``; returns L.  ``pad``, ``prob``, ``alias``, ``small``
+    and ``large`` are scratch arrays of length >= 2^L."""
+    L = 0
+    while (1 << L) < K:
+        L += 1
+    if L > MAX_TABLE_BITS:
+        raise ValueError("alias table too large (more than 2^16 outcomes)")
+    K2 = 1 << L
+    for j in range(K):
+        pad[j] = pmf[start + j]
+    for j in range(K, K2):
+        pad[j] = 0.0
+    build_alias(pad, 0, K2, prob, alias, small, large)
+    for j in range(K2):
+        x = prob[j] * _TWO32 + 0.5
+        t = uint64(_TWO32) if x >= _TWO32 else uint64(x)
+        out[out_start + j] = (t << uint64(16)) | uint64(alias[j])
+    return L
+
+
+@numba.njit(cache=True, inline="always")
+def alias_draw(r, tab, base, L):
+    """Outcome in [0, 2^L) of the packed table at ``tab[base:]`` for the raw draw ``r``."""
+    j = np.int64((r >> uint64(32)) >> uint64(32 - L))
+    e = tab[base + j]
+    if (r & _M32) >= (e >> uint64(16)):
+        j = np.int64(e & _M16)
+    return j
+
+
+@numba.njit(cache=True)
+def sample_packed(state, tab, base, L, n):
+    """``n`` draws of :func:`alias_draw` from ``state`` (updated); for tests."""
+    out = np.empty(n, np.int64)
+    s0, s1, s2, s3 = state[0], state[1], state[2], state[3]
+    for k in range(n):
+        r, s0, s1, s2, s3 = xoshiro_u64(s0, s1, s2, s3)
+        out[k] = alias_draw(r, tab, base, L)
+    state[0], state[1], state[2], state[3] = s0, s1, s2, s3
+    return out
+
+
+@numba.njit(cache=True)
+def binomial_packed(n, p, pmf, out, out_start, pad, prob, alias, small, large):
+    """Packed alias table of Binomial(n, p) at ``out[out_start : out_start + 2^L]``,
+    restricted to where its pmf exceeds 1e-20 of the mode (built from the mode outwards by
+    the ratio recurrence; the neglected mass is < 1e-17).  Returns (lo, L): a draw is
+    ``lo + alias_draw(r, out, out_start, L)``.
+    """
+    if p <= 0.0 or p >= 1.0 or n == 0:
+        out[out_start] = uint64(_TWO32) << uint64(16)
+        return (n if p >= 1.0 else 0), 0
+    r = p / (1.0 - p)
+    mode = min(n, int((n + 1) * p))
+    pmf[mode] = 1.0
+    lo = mode
+    while lo > 0:
+        val = pmf[lo] * lo / ((n - lo + 1) * r)
+        if val < 1e-20:
+            break
+        lo -= 1
+        pmf[lo] = val
+    hi = mode
+    while hi < n:
+        val = pmf[hi] * (n - hi) / (hi + 1) * r
+        if val < 1e-20:
+            break
+        hi += 1
+        pmf[hi] = val
+    L = pack_alias(pmf, lo, hi - lo + 1, out, out_start, pad, prob, alias, small, large)
+    return lo, L
+
+
+class SamplerTables(NamedTuple):
+    """Tables of the pending-spike update (docs/MODEL.md 1, step 6) for the kernels below."""
+
+    decay: np.ndarray  # dt / tau, [post, pre]
+    p_conn: np.ndarray  # connection probabilities, [post, pre]
+    dtab: np.ndarray  # packed alias tables of Poisson(h dt / tau), concatenated
+    dmeta: np.ndarray  # (2, 2, h_table): offset << 6 | L of the table of (post, pre, h); -1: PTRS
+    btab: np.ndarray  # this step's packed binomial tables of the births, (post, pre) at
+    # offset (2 post + pre) * len(pad)
+    blo: np.ndarray  # (2, 2) their lowest outcome
+    bL: np.ndarray  # (2, 2) their size exponent
+    pmf: np.ndarray  # scratch for the binomial tables
+    pad: np.ndarray
+    prob: np.ndarray
+    alias: np.ndarray
+    small: np.ndarray
+    large: np.ndarray
+
+
+@numba.njit(cache=True)
+def _pack_all(pmf, seg_start, seg_len, out_start, out, pad, prob, alias, small, large):
+    for t in range(seg_start.shape[0]):
+        pack_alias(pmf, seg_start[t], seg_len[t], out, out_start[t], pad, prob, alias, small,
+                   large)
+
+
+def sampler_tables(p_conn: np.ndarray, decay: np.ndarray, n_max: int,
+                   lam_max: float = 30.0) -> SamplerTables:
+    """Tables for populations of at most ``n_max`` neurons: packed alias tables of
+    Poisson(h decay[q, src]) for every h with mean <= ``lam_max`` (above it the kernels draw by
+    PTRS; see :func:`poisson_tables`), and room for the per-step binomial tables of the
+    births."""
+    decay = np.ascontiguousarray(decay, dtype=float)
+    dtab, dmeta = poisson_tables(decay.tobytes(), float(lam_max))
+    width = max(1 << max(0, int(2 * n_max + 1).bit_length()), 256)
+    return SamplerTables(
+        decay, p_conn, dtab, dmeta, np.zeros(4 * width, np.uint64),
+        np.zeros((2, 2), np.int64), np.zeros((2, 2), np.int64), np.zeros(n_max + 1),
+        np.zeros(width), np.zeros(width), np.zeros(width, np.int64),
+        np.zeros(width, np.int64), np.zeros(width, np.int64),
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def poisson_tables(decay_bytes: bytes, lam_max: float) -> tuple[np.ndarray, np.ndarray]:
+    """(dtab, dmeta): packed alias tables of Poisson(h decay[q, src]) (``decay_bytes``: the
+    2 x 2 float array's bytes) for every h >= 1 with mean <= ``lam_max``, each truncated where
+    the upper tail is < 1e-20 (a table's size is what a draw's cache misses cost); the table of
+    (q, src, h) is ``dtab[o : o + 2^L]`` with ``dmeta[q, src, h] = o << 6 | L`` (-1: none).
+    Cached (about 30 ms to build, read-only for the kernels)."""
+    from scipy.special import gammaln
+
+    decay = np.frombuffer(decay_bytes, dtype=float).reshape(2, 2)
+    h_max = int(lam_max / decay.min()) + 1
+    k_all = np.arange(int(lam_max + 14.0 * np.sqrt(lam_max) + 40.0))
+    dmeta = np.full((2, 2, h_max + 1), -1, dtype=np.int64)
+    pieces, seg_start, seg_len, out_start = [], [], [], []
+    pos = 0
+    opos = 0
+    for q in range(2):
+        for src in range(2):
+            lam = np.arange(h_max + 1) * decay[q, src]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                pmf_all = np.exp(-lam[:, None] + k_all[None, :] * np.log(lam)[:, None]
+                                 - gammaln(k_all + 1.0)[None, :])
+            # upper tail beyond k: sf[h, k] = P(X > k); keep 0..k_max with sf < 1e-20
+            sf = np.cumsum(pmf_all[:, ::-1], axis=1)[:, ::-1] - pmf_all
+            for h in range(1, h_max + 1):
+                if lam[h] > lam_max:
+                    break
+                K = int(np.argmax(sf[h] < 1e-20)) + 1
+                L = max(0, int(K - 1).bit_length())
+                pieces.append(pmf_all[h, :K])
+                seg_start.append(pos)
+                seg_len.append(K)
+                out_start.append(opos)
+                dmeta[q, src, h] = (opos << 6) | L
+                pos += K
+                opos += 1 << L
+    pmf = np.concatenate(pieces)
+    dtab = np.zeros(opos, dtype=np.uint64)
+    width = 1 << (max(seg_len) - 1).bit_length()
+    pad, prob = np.zeros(width), np.zeros(width)
+    alias, small, large = (np.zeros(width, np.int64) for _ in range(3))
+    _pack_all(pmf, np.array(seg_start, np.int64), np.array(seg_len, np.int64),
+              np.array(out_start, np.int64), dtab, pad, prob, alias, small, large)
+    return dtab, dmeta
+
+
+# ---------------------------------------------------------------------------------------------
+# the kernel: one pass per block and step, then one serial tail per step
 # ---------------------------------------------------------------------------------------------
 
 
-@numba.njit(cache=True, parallel=True)
-def blocked_steps(
-    V, refr, H, pop, a_syn, lam_dt, drive_poisson, drive_cdf, M, M_r, V_reset, leak_dt,
-    p_leave, quenched, indptr, indices, births, spiked, blk_cnt, blk_ne, blk_ni, n_prev,
-    tables, ust, step0, n, counts, mask, rbuf_n, rbuf_s, hist_every, e0, de, hist, hist_ref,
-):
-    """Advance ``n`` steps in place (see the module docstring); return raster events written.
-
-    ``spiked`` (2, N) and ``blk_cnt`` (2, n_blocks) are double-buffered by step parity:
-    a block gathers its quenched births from the other blocks' previous-step spikes while
-    they record this step's.  ``n_prev`` holds the previous step's (n_E, n_I) across calls:
-    the pending update of a chunk's last step is applied at the end of the chunk, so H is
-    consistent between calls.
-    """
+@numba.njit(cache=True)
+def _block_pass(b, do_pending, do_voltage, cur, ne_prev, ni_prev, V, refr, H, pop, a_syn,
+                lam_dt, drive_poisson, drive_cdf, M, M_r, V_reset, leak_dt, p_leave,
+                quenched, conn, indptr, indices, births, spiked, blk_cnt, blk_ne, blk_ni,
+                tables, ust):
+    """Block b's pending-spike update of the previous step (if ``do_pending``) and voltage
+    update of this step (if ``do_voltage``), neuron by neuron in one pass."""
     N = V.shape[0]
     nb = ust.shape[0]
+    lo = b * BLOCK
+    hi = min(N, lo + BLOCK)
+    prv = 1 - cur
     inv_span = 1.0 / (M + M_r)
     sqrt_lam = math.sqrt(lam_dt)
     ki = ZIG_KI
     wi = ZIG_WI
     fi = ZIG_FI
     decay = tables.decay
-    bin_prob = tables.bin_prob
-    bin_alias = tables.bin_alias
-    bin_lo = tables.bin_lo
-    bin_K = tables.bin_K
-    pois_prob = tables.pois_prob
-    pois_alias = tables.pois_alias
-    off = tables.pois_off
-    h_table = off.shape[2] - 1
+    btab = tables.btab
+    width = tables.pad.shape[0]
+    blo = tables.blo
+    bL = tables.bL
+    dtab = tables.dtab
+    dmeta = tables.dmeta
+    h_table = dmeta.shape[2]
     n_cdf = drive_cdf.shape[0]
+    dense = conn.shape[0] > 0
+    if do_pending and quenched:
+        for i in range(lo, hi):
+            births[0, i] = 0
+            births[1, i] = 0
+        for c in range(nb):
+            base = c * BLOCK
+            for s in range(blk_cnt[prv, c]):
+                j = spiked[prv, base + s]
+                src = pop[j]
+                if dense:  # one row of the 0/1 matrix per spike: a vectorised add
+                    row = conn[j, lo:hi]
+                    acc = births[src, lo:hi]
+                    # an unsigned index: no negative-index wraparound, so LLVM vectorises
+                    for t in range(uint64(acc.shape[0])):
+                        acc[t] += row[t]
+                else:
+                    a = indptr[j]
+                    e = indptr[j + 1]
+                    p0 = a + np.searchsorted(indices[a:e], lo)
+                    for ptr in range(p0, e):
+                        t = indices[ptr]
+                        if t >= hi:
+                            break
+                        births[src, t] += 1
+    s0, s1, s2, s3 = ust[b, 0], ust[b, 1], ust[b, 2], ust[b, 3]
+    cnt = 0
+    ne = 0
+    ni = 0
+    for i in range(lo, hi):
+        q = pop[i]
+        if do_pending:
+            for src in range(2):
+                h = H[i, src]
+                if quenched:
+                    bb = births[src, i]
+                elif (ne_prev if src == 0 else ni_prev) > 0:
+                    r, s0, s1, s2, s3 = xoshiro_u64(s0, s1, s2, s3)
+                    bb = blo[q, src] + alias_draw(r, btab, (2 * q + src) * width, bL[q, src])
+                else:
+                    bb = 0
+                d = 0
+                if h > 0:
+                    m = dmeta[q, src, h] if h < h_table else -1
+                    if m >= 0:
+                        r, s0, s1, s2, s3 = xoshiro_u64(s0, s1, s2, s3)
+                        d = alias_draw(r, dtab, m >> 6, m & 63)
+                    else:
+                        d, s0, s1, s2, s3 = poisson_ptrs(h * decay[q, src], s0, s1, s2, s3)
+                h = h + bb - d
+                H[i, src] = h if h > 0 else 0
+        if not do_voltage:
+            continue
+        if refr[i]:  # exponential refractory period, V stays V_reset
+            r, s0, s1, s2, s3 = xoshiro_u64(s0, s1, s2, s3)
+            if (r >> uint64(11)) * _U53 < p_leave:
+                refr[i] = False
+                V[i] = V_reset
+            continue
+        if drive_poisson:
+            r, s0, s1, s2, s3 = xoshiro_u64(s0, s1, s2, s3)
+            u = (r >> uint64(11)) * _U53
+            m2 = 0
+            while m2 < n_cdf - 1 and u >= drive_cdf[m2]:
+                m2 += 1
+            ext = float(m2)
+        else:
+            z, s0, s1, s2, s3 = zig_normal(s0, s1, s2, s3, ki, wi, fi)
+            ext = lam_dt + sqrt_lam * z
+        v = V[i]
+        exc = a_syn[q, 0] * H[i, 0]
+        inh = a_syn[q, 1] * H[i, 1] * (v + M_r) * inv_span
+        v_new = v + ext + exc - inh - v * leak_dt
+        if v_new > M:
+            V[i] = V_reset
+            refr[i] = True
+            spiked[cur, lo + cnt] = i
+            cnt += 1
+            if q == 0:
+                ne += 1
+            else:
+                ni += 1
+        else:
+            V[i] = v_new
+    ust[b, 0] = s0
+    ust[b, 1] = s1
+    ust[b, 2] = s2
+    ust[b, 3] = s3
+    if do_voltage:
+        blk_cnt[cur, b] = cnt
+        blk_ne[b] = ne
+        blk_ni[b] = ni
+
+
+@numba.njit(cache=True)
+def _step_tail(step, cur, pop, quenched, spiked, blk_cnt, blk_ne, blk_ni, n_prev, tables,
+               counts, mask, rbuf_n, rbuf_s, written, hist_every, V, refr, e0, de, hist,
+               hist_ref):
+    """After a step's voltage update (one thread): spike counts, raster, the births' tables
+    for the next step, histograms.  Returns the raster events written so far."""
+    nb = blk_ne.shape[0]
+    n_e = 0
+    n_i = 0
+    for c in range(nb):
+        n_e += blk_ne[c]
+        n_i += blk_ni[c]
+    counts[step, 0] = n_e
+    counts[step, 1] = n_i
+    n_prev[0] = n_e
+    n_prev[1] = n_i
+    if rbuf_n.shape[0] > 0:
+        for c in range(nb):
+            for s in range(blk_cnt[cur, c]):
+                nrn = spiked[cur, c * BLOCK + s]
+                if mask[nrn]:
+                    rbuf_n[written] = nrn
+                    rbuf_s[written] = step
+                    written += 1
+    if not quenched:
+        n_src = (n_e, n_i)
+        for q in range(2):
+            for src in range(2):
+                if n_src[src] > 0:
+                    lo, L = binomial_packed(n_src[src], tables.p_conn[q, src], tables.pmf,
+                                            tables.btab, (2 * q + src) * tables.pad.shape[0],
+                                            tables.pad, tables.prob, tables.alias,
+                                            tables.small, tables.large)
+                    tables.blo[q, src] = lo
+                    tables.bL[q, src] = L
+    if hist_every > 0 and (step + 1) % hist_every == 0:
+        sample_histogram(V, refr, pop, e0, de, hist, hist_ref, (step + 1) // hist_every - 1)
+    return written
+
+
+@numba.njit(cache=True)
+def serial_steps(
+    V, refr, H, pop, a_syn, lam_dt, drive_poisson, drive_cdf, M, M_r, V_reset, leak_dt,
+    p_leave, quenched, conn, indptr, indices, births, spiked, blk_cnt, blk_ne, blk_ni, n_prev,
+    tables, ust, step0, n, counts, mask, rbuf_n, rbuf_s, hist_every, e0, de, hist, hist_ref,
+):
+    """Advance ``n`` steps in place on one thread; return the raster events written.
+
+    Same blocks, streams and order of draws as :func:`parallel_steps`, hence the same output.
+    ``spiked`` (2, N) and ``blk_cnt`` (2, n_blocks) are double-buffered by step parity: a
+    block gathers its quenched births from the previous step's spikes while the others record
+    this step's.  ``n_prev`` holds the previous step's (n_E, n_I) across calls: the pending
+    update of a chunk's last step is applied at the end of the chunk, so H is consistent
+    between calls.
+    """
+    nb = ust.shape[0]
     written = 0
     for k in range(n + 1):
-        do_pending = k > 0
-        do_voltage = k < n
-        cur = (step0 + k) % 2  # buffers written by this step's voltage update
-        prv = 1 - cur
+        cur = (step0 + k) % 2
+        ne_prev = n_prev[0]
+        ni_prev = n_prev[1]
+        for b in range(nb):
+            _block_pass(b, k > 0, k < n, cur, ne_prev, ni_prev, V, refr, H, pop, a_syn,
+                        lam_dt, drive_poisson, drive_cdf, M, M_r, V_reset, leak_dt, p_leave,
+                        quenched, conn, indptr, indices, births, spiked, blk_cnt, blk_ne,
+                        blk_ni, tables, ust)
+        if k == n:
+            break
+        written = _step_tail(step0 + k, cur, pop, quenched, spiked, blk_cnt, blk_ne, blk_ni,
+                             n_prev, tables, counts, mask, rbuf_n, rbuf_s, written,
+                             hist_every, V, refr, e0, de, hist, hist_ref)
+    return written
+
+
+@numba.njit(cache=True, parallel=True)
+def parallel_steps(
+    V, refr, H, pop, a_syn, lam_dt, drive_poisson, drive_cdf, M, M_r, V_reset, leak_dt,
+    p_leave, quenched, conn, indptr, indices, births, spiked, blk_cnt, blk_ne, blk_ni, n_prev,
+    tables, ust, step0, n, counts, mask, rbuf_n, rbuf_s, hist_every, e0, de, hist, hist_ref,
+):
+    """:func:`serial_steps` with the blocks of a step spread over numba's threads."""
+    nb = ust.shape[0]
+    written = 0
+    for k in range(n + 1):
+        cur = (step0 + k) % 2
         ne_prev = n_prev[0]
         ni_prev = n_prev[1]
         for b in numba.prange(nb):
-            lo = b * BLOCK
-            hi = min(N, lo + BLOCK)
-            if do_pending and quenched:
-                for i in range(lo, hi):
-                    births[i, 0] = 0
-                    births[i, 1] = 0
-                for c in range(nb):
-                    base = c * BLOCK
-                    for s in range(blk_cnt[prv, c]):
-                        j = spiked[prv, base + s]
-                        src = pop[j]
-                        a = indptr[j]
-                        e = indptr[j + 1]
-                        p0 = a + np.searchsorted(indices[a:e], lo)
-                        for ptr in range(p0, e):
-                            t = indices[ptr]
-                            if t >= hi:
-                                break
-                            births[t, src] += 1
-            s0, s1, s2, s3 = ust[b, 0], ust[b, 1], ust[b, 2], ust[b, 3]
-            cnt = 0
-            ne = 0
-            ni = 0
-            for i in range(lo, hi):
-                q = pop[i]
-                if do_pending:
-                    for src in range(2):
-                        h = H[i, src]
-                        if quenched:
-                            bb = births[i, src]
-                        elif (ne_prev if src == 0 else ni_prev) > 0:
-                            blo = bin_lo[q, src]
-                            K = bin_K[q, src]
-                            u, s0, s1, s2, s3 = xoshiro_next(s0, s1, s2, s3)
-                            u *= K
-                            j = int(u)
-                            if j >= K:
-                                j = K - 1
-                            if u - j >= bin_prob[q, src, blo + j]:
-                                j = bin_alias[q, src, blo + j]
-                            bb = blo + j
-                        else:
-                            bb = 0
-                        d = 0
-                        if h > 0:
-                            start = off[q, src, h] if h < h_table else 0
-                            K = off[q, src, h + 1] - start if h < h_table else 0
-                            if K > 0:
-                                u, s0, s1, s2, s3 = xoshiro_next(s0, s1, s2, s3)
-                                u *= K
-                                d = int(u)
-                                if d >= K:
-                                    d = K - 1
-                                if u - d >= pois_prob[start + d]:
-                                    d = pois_alias[start + d]
-                            else:
-                                d, s0, s1, s2, s3 = poisson_ptrs(h * decay[q, src],
-                                                                 s0, s1, s2, s3)
-                        h = h + bb - d
-                        H[i, src] = h if h > 0 else 0
-                if not do_voltage:
-                    continue
-                if refr[i]:  # exponential refractory period, V stays V_reset
-                    u, s0, s1, s2, s3 = xoshiro_next(s0, s1, s2, s3)
-                    if u < p_leave:
-                        refr[i] = False
-                        V[i] = V_reset
-                    continue
-                if drive_poisson:
-                    u, s0, s1, s2, s3 = xoshiro_next(s0, s1, s2, s3)
-                    m = 0
-                    while m < n_cdf - 1 and u >= drive_cdf[m]:
-                        m += 1
-                    ext = float(m)
-                else:
-                    z, s0, s1, s2, s3 = zig_normal(s0, s1, s2, s3, ki, wi, fi)
-                    ext = lam_dt + sqrt_lam * z
-                v = V[i]
-                exc = a_syn[q, 0] * H[i, 0]
-                inh = a_syn[q, 1] * H[i, 1] * (v + M_r) * inv_span
-                v_new = v + ext + exc - inh - v * leak_dt
-                if v_new > M:
-                    V[i] = V_reset
-                    refr[i] = True
-                    spiked[cur, lo + cnt] = i
-                    cnt += 1
-                    if q == 0:
-                        ne += 1
-                    else:
-                        ni += 1
-                else:
-                    V[i] = v_new
-            ust[b, 0] = s0
-            ust[b, 1] = s1
-            ust[b, 2] = s2
-            ust[b, 3] = s3
-            if do_voltage:
-                blk_cnt[cur, b] = cnt
-                blk_ne[b] = ne
-                blk_ni[b] = ni
-        if not do_voltage:
+            _block_pass(b, k > 0, k < n, cur, ne_prev, ni_prev, V, refr, H, pop, a_syn,
+                        lam_dt, drive_poisson, drive_cdf, M, M_r, V_reset, leak_dt, p_leave,
+                        quenched, conn, indptr, indices, births, spiked, blk_cnt, blk_ne,
+                        blk_ni, tables, ust)
+        if k == n:
             break
-        step = step0 + k
-        n_e = 0
-        n_i = 0
-        for c2 in range(nb):
-            n_e += blk_ne[c2]
-            n_i += blk_ni[c2]
-        counts[step, 0] = n_e
-        counts[step, 1] = n_i
-        n_prev[0] = n_e
-        n_prev[1] = n_i
-        if rbuf_n.shape[0] > 0:
-            for c2 in range(nb):
-                for s2 in range(blk_cnt[cur, c2]):
-                    nrn = spiked[cur, c2 * BLOCK + s2]
-                    if mask[nrn]:
-                        rbuf_n[written] = nrn
-                        rbuf_s[written] = step
-                        written += 1
-        if not quenched:
-            n_src = (n_e, n_i)
-            for q2 in range(2):
-                for src2 in range(2):
-                    if n_src[src2] > 0:
-                        blo2, K2 = binomial_alias(
-                            n_src[src2], tables.p_conn[q2, src2], tables.bin_pmf[q2, src2],
-                            tables.bin_prob[q2, src2], tables.bin_alias[q2, src2],
-                            tables.scratch_small, tables.scratch_large,
-                        )
-                        tables.bin_lo[q2, src2] = blo2
-                        tables.bin_K[q2, src2] = K2
-        if hist_every > 0 and (step + 1) % hist_every == 0:
-            sample_histogram(V, refr, pop, e0, de, hist, hist_ref, (step + 1) // hist_every - 1)
+        written = _step_tail(step0 + k, cur, pop, quenched, spiked, blk_cnt, blk_ne, blk_ni,
+                             n_prev, tables, counts, mask, rbuf_n, rbuf_s, written,
+                             hist_every, V, refr, e0, de, hist, hist_ref)
     return written

@@ -229,6 +229,10 @@ def uniform_edges(edges: np.ndarray | None) -> np.ndarray:
     return edges
 
 
+#: Quenched connectivity is stored as a dense 0/1 matrix (1 byte per pair) when the mean
+#: connection probability is at least this (int32 target lists take 4 bytes per connection).
+DENSE_MIN_P = 0.25
+
 #: Assumed upper rate for sizing raster buffers, spikes per neuron per ms (100 Hz).
 _RASTER_RATE_PER_MS = 0.1
 
@@ -241,8 +245,9 @@ def memory_estimate_bytes(params: NetworkParams, n_steps: int, *, n_raster: int 
     Counts: per-step spike counts (int64, both populations) plus the result's and the
     observables' copies (64 bytes per step); per neuron state and sampling tables (~200
     bytes); the raster at up to 100 Hz (16 bytes per spike, twice while concatenating);
-    voltage histograms; quenched connectivity (8 bytes per connection, three copies while
-    building).
+    voltage histograms; quenched connectivity (a dense 0/1 byte matrix when the mean connection
+    probability is >= :data:`DENSE_MIN_P`, else int32 target lists: 4 bytes per connection,
+    three copies while building).
     """
     n = params.N_E + params.N_I
     total = 64 * n_steps + 200 * n + 96 * (max(params.N_E, params.N_I) + 1)
@@ -252,7 +257,7 @@ def memory_estimate_bytes(params: NetworkParams, n_steps: int, *, n_raster: int 
         total += 16 * (n_steps // hist_every) * 2 * (n_hist_bins + 1)
     if quenched:
         p_mean = (params.p_EE + params.p_EI + params.p_IE + params.p_II) / 4.0
-        total += int(24 * p_mean * n * n)
+        total += n * n + 32 * n if p_mean >= DENSE_MIN_P else int(12 * p_mean * n * n)
     return int(total)
 
 
