@@ -327,6 +327,11 @@ def _detect(curve: _EquilibriumCurve, cont: ArclengthContinuation, A: CurvePoint
     if not complete:
         for a, b, kind in isolate(point_at, lo, hi, opts.max_bisections):
             if kind == "complex" or kind == "multiple":
+                # crossings located above inside [a, b] that account for its count change
+                known = sum(int(sp_.data.get("direction", 0)) for sp_, pt in out
+                            if sp_.type == "H" and a.s <= pt.s <= b.s)
+                if known and 2 * known == b.counts[0] - a.counts[0]:
+                    continue
                 got = _locate(curve, cont, a, b, kind, point_at)
                 if got is not None and not _duplicate_hopf(got[0], out):
                     got[0].data.setdefault("direction",
@@ -336,7 +341,10 @@ def _detect(curve: _EquilibriumCurve, cont: ArclengthContinuation, A: CurvePoint
     # pairs that crossed at the Hopf points found above (a complex pair meeting on the real
     # axis and splitting into two real eigenvalues changes the real count by 2 but is no
     # crossing of the imaginary axis)
-    pairs = [(pt.s, int(sp_.data.get("direction", 0))) for sp_, pt in out if sp_.type == "H"]
+    # (a crossing at an end of the step counts as inside it: after lo, before hi)
+    tiny = 1e-9 * abs(hi.s - lo.s)
+    pairs = [(min(max(pt.s, lo.s + tiny), hi.s - tiny), int(sp_.data.get("direction", 0)))
+             for sp_, pt in out if sp_.type == "H"]
     lo_r, hi_r = _real_only(lo, pairs), _real_only(hi, pairs)
 
     def point_at_real(s_):

@@ -487,8 +487,9 @@ class _CurveTests:
         #: why a normal-form test (GPD, CH) is not evaluated on this curve ("" if it is)
         self.skipped = ""
         if any(t in NORMAL_FORM_TESTS for t in self.names):
-            if problem is None:
-                self.skipped = "no problem to take second and third derivatives from"
+            if problem is None or not hasattr(problem, "directional"):
+                self.skipped = ("the branch's problem gives no second and third derivatives "
+                                "(an ODEProblem does)")
             elif derivative_method(problem, 3) != "exact" and n > NORMAL_FORM_FD_MAX_N:
                 self.skipped = (f"the periodic normal form needs exact second and third "
                                 f"derivatives for n > {NORMAL_FORM_FD_MAX_N} (n = {n})")
