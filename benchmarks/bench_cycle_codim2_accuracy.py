@@ -6,7 +6,8 @@ Writes the section "## Cycle curves and double Hopf" of ``continuation_accuracy.
 (replacing it if present; ``bench_continuation_accuracy.py`` keeps it when it rewrites the
 file).  The models are the known-answer models of the tests
 (``tests/continuation/test_cycle_normal_forms.py``, ``test_hh_normal_form.py``; the analytic
-values are derived in their docstrings).  Usage: ``python3 benchmarks/bench_cycle_codim2_accuracy.py``.
+values are derived in their docstrings).
+Usage: ``python3 benchmarks/bench_cycle_codim2_accuracy.py``.
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ def cycle_rows() -> None:
             row(f"PD cycle model (ntst {ntst}, ncol 4)", "PD a1", KAP / (OM * T0),
                 "analytic (KAP / (OM T))", mode, r["a1"])
     theta = (OM2 * T0) % (2 * math.pi)
-    for ntst in (20, 40):
+    for ntst in (20, 40, 80):
         for mode, pr in (("exact", ns), ("finite-difference", fd_problem(ns))):
             if mode != "exact" and ntst != 40:
                 continue
@@ -173,9 +174,14 @@ def main() -> None:
     for prob, qty, ref, how, mode, val, dig in ROWS:
         lines.append(f"| {prob} | {qty} | {ref:.15g} | {how} | {mode} | {val:.15g} | "
                      f"{dig:.1f} |")
-    lines += ["", "Fewest digits: " + ", ".join(
-        f"{md} {min(r[6] for r in ROWS if r[4] == md):.1f}"
-        for md in ("exact", "finite-difference")) + ".", ""]
+    fine = [r for r in ROWS if "ntst 20, ncol" not in r[0]]
+    lines += ["", "Fewest digits (coefficients on meshes of 40 or more intervals, every "
+              "located point): " + ", ".join(
+                  f"{md} {min(r[6] for r in fine if r[4] == md):.1f}"
+                  for md in ("exact", "finite-difference")) + ". The NS coefficient converges "
+              "like h^4 (the eigenfunction of the NS model turns 2.2 times per period): "
+              "ntst 20 gives about 6 digits; the CH point located on that mesh still has "
+              "11 digits.", ""]
     section = "\n".join(lines)
     text = out.read_text() if out.exists() else ""
     if HEADER in text:
