@@ -893,7 +893,8 @@ def continue_ns_from_hh(hopf_curve: Branch, point: SpecialPoint | int,
     (``side`` +1 / -1 along the curve, default both, nearest first) lose stability to the
     second oscillation at an NS point near it, which is continued in two parameters.  The HH
     point's data carry its normal-form coefficients (p11, p12, p21, p22, theta, delta), but
-    the switch does not use them: which torus curves exist is found by trying both sides.  Arguments and errors as in :func:`continue_ns_from_zh`;
+    the switch does not use them: which torus curves exist is found by trying both sides.
+    Arguments and errors as in :func:`continue_ns_from_zh`;
     ``info['from_HH']`` holds the point's two parameters."""
     return _ns_from_hopf_curve("HH", hopf_curve, point, options, collocation, side, rows_away,
                                max_cycle_steps, name)
