@@ -682,7 +682,13 @@ def _locate_hopf(curve, cont, a: CurvePoint, b: CurvePoint, guess=None):
     except (np.linalg.LinAlgError, ValueError):
         pass
     data["tangent"] = pt.tangent
-    return SpecialPoint("H", -1, x, p, (k,), located, data), pt
+    why = ""
+    if not located:
+        why = ("not located: Newton on the Hopf system did not converge inside the step"
+               if opts.locate else "not located (locate=False)")
+        data["unconfirmed"] = why
+    return SpecialPoint("H", -1, x, p, (k,), located, data,
+                        f"unconfirmed: {why}" if why else ""), pt
 
 
 def _transversality(pr: ODEProblem, x, p, k, J, q, pa) -> float:
