@@ -199,3 +199,71 @@ def test_normal_form_tests_skipped_without_exact_derivatives(ns_pr, monkeypatch)
         ds=0.05, ds_max=0.1, max_steps=3, direction=-1, bounds={"nu": (-0.2, 0.4)}))
     assert "exact second and third derivatives" in cur.info["normal_form_tests"]
     assert "test_CH" not in cur.extra and not cur.points("CH")
+
+
+def roessler_poincare(hb: float = 2e-3, hc: float = 1e-2) -> dict:
+    """The PD coefficient c of the Roessler system (a = b = 0.2) at its first period
+    doubling in c (collocation, ntst 60, ncol 5) and, independently, the cubic coefficient
+    of the Poincare map's PD normal form ``map_c = <p, C(q,q,q)>/6 - <p, B(q, (A - I)^-1
+    B(q, q))>/2`` from central differences of the map (DOP853, rtol 1e-13; section through
+    x0(0) normal to f; q the projection of v1(0) onto it), which equals -c T."""
+    from scipy.integrate import solve_ivp
+
+    from bifsnn.continuation.periodic import cycle_from_simulation
+    from bifsnn.continuation.periodic.cycle_normal_forms import _boundary_matrix, _null_vectors
+
+    x, y, z = sp.symbols("x y z", real=True)
+    a, b, c = sp.symbols("a b c", real=True)
+    pr = ODEProblem.from_sympy([-y - z, x + a * y, b + z * (x - c)], [x, y, z], [a, b, c],
+                               [1, 1, 0], [0.2, 0.2, 2.5], param="c")
+    sol = cycle_from_simulation(cycle_system(pr, pr.p0, 2), np.array([1.0, 1.0, 0.0]), 2.5,
+                                t_transient=300, t_record=50, ntst=60, ncol=5)
+    br = continue_cycles_from_orbit(pr, sol, ContinuationOptions(
+        ds=0.1, ds_max=0.2, max_steps=40, p_max=3.0), Collocation(ntst=60, ncol=5, adapt_mesh=0))
+    pd = br.points("PD")[0]
+    assert pd.located
+    cyc, P = br.cycle(pd.index), br.p[pd.index].copy()
+    coll, J = _jac(cycle_system(pr, P, 2), cyc)
+    r = pd_normal_form(pr, coll, cyc.U, cyc.T, P, J)
+    w, _ = _null_vectors(_boundary_matrix(coll, J, -1.0))
+    V1 = w.reshape(coll.nnodes, 3)
+    x0 = cyc.U[0].copy()
+    nf = pr.f(x0, P) / np.linalg.norm(pr.f(x0, P))
+    E = np.linalg.svd(nf[None, :])[2][1:]  # orthonormal basis of the section
+
+    def event(t, u):
+        return (u - x0) @ nf
+
+    event.direction = 1
+
+    def pmap(s):
+        out = solve_ivp(lambda t, u: pr.f(u, P), (0, 2 * cyc.T), x0 + E.T @ s, method="DOP853",
+                        rtol=1e-13, atol=1e-15, events=event)
+        te, ue = out.t_events[0], out.y_events[0]
+        return E @ (ue[int(np.argmax(te > 0.5 * cyc.T))] - x0)
+
+    A = np.column_stack([(pmap(e) - pmap(-e)) / 2e-5 for e in 1e-5 * np.eye(2)])
+    q = E @ (V1[0] - (V1[0] @ nf) * nf)
+    q_scale = 1.0 / math.sqrt(cyc.T * float(np.sum(coll.wnode[:, None] * V1 * V1)))
+    q = q * q_scale  # v1 normalised as in pd_normal_form
+    lam, W = np.linalg.eig(A.T)
+    p = W[:, int(np.argmin(np.abs(lam + 1)))].real
+    p = p / (p @ q)
+
+    def B(u, v):
+        return (pmap(hb * (u + v)) - pmap(hb * (u - v)) - pmap(-hb * (u - v))
+                + pmap(-hb * (u + v))) / (4 * hb * hb)
+
+    Cqqq = (pmap(2 * hc * q) - 2 * pmap(hc * q) + 2 * pmap(-hc * q) - pmap(-2 * hc * q)) / (
+        2 * hc**3)
+    h2 = np.linalg.solve(A - np.eye(2), B(q, q))
+    map_c = float(p @ Cqqq / 6 - 0.5 * (p @ B(q, h2)))
+    return {"c": r["c"], "T": cyc.T, "map_c": map_c, "c_pd": float(pd.param)}
+
+
+@pytest.mark.slow
+def test_pd_coefficient_matches_the_poincare_map_on_roessler():
+    r = roessler_poincare()
+    print(f"Roessler PD at c = {r['c_pd']:.10g}: -c T = {-r['c'] * r['T']!r}, Poincare map "
+          f"{r['map_c']!r}")
+    assert abs(-r["c"] * r["T"] - r["map_c"]) <= 1e-4 * abs(r["map_c"])
