@@ -137,7 +137,7 @@ def roessler_poincare_row() -> None:
     from test_cycle_normal_forms import roessler_poincare
 
     r = roessler_poincare()
-    row(f"Roessler (a = b = 0.2), PD at c = {r['c_pd']:.10g}", "PD c T",
+    row(f"Roessler (a = b = 0.2), PD at c = {r['c_pd']:.10g}", "PD -c T",
         r["map_c"], "Poincare-map normal form (differences of the map, ~5 digits)", "exact",
         -r["c"] * r["T"])
 
