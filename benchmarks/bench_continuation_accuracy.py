@@ -695,6 +695,11 @@ def main() -> None:
               "extrapolation alone.", ""]
     lines += network_section()
     text = "\n".join(lines)
+    # keep the section written by bench_cycle_codim2_accuracy.py
+    old = Path(args.out).read_text() if Path(args.out).exists() else ""
+    marker = "## Cycle curves and double Hopf"
+    if marker in old:
+        text = text.rstrip("\n") + "\n\n" + marker + old.split(marker, 1)[1]
     Path(args.out).write_text(text)
     print(text)
 

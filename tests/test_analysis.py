@@ -83,17 +83,34 @@ def test_branch_stopped_early_is_not_success():
     assert "**no**" in a.report_markdown()
 
 
-def test_unconfirmed_hopf_label_starts_no_cycle():
-    """Along tau_EE the equilibria carry an H label at 1.069 that is no Hopf point (an
-    unstable complex pair turns real there, off the imaginary axis): it is listed as
+def test_unconfirmed_hopf_label_starts_no_cycle(monkeypatch):
+    """Along tau_EE below 1.3 the network's unstable complex pair turns real near 1.069: no
+    crossing of the imaginary axis, so no H label (it used to be an unlocated H).  An H label
+    the engine cannot confirm (here the true Hopf point at 2.593, demoted) is listed as
     unconfirmed, no cycle is continued from it and no boundary is compared with it."""
+    import bifsnn.continuation as engine
+
     o = replace(SMALL, cycles="first", n_scan=0, verify=replace(SMALL.verify, n_along=0))
     a = analyse_network(NetworkParams(), "tau_EE", (1.0, 1.3), options=o, log=None)
+    assert [s for s in a.special if s.type == "H"] == [] and a.cycles == []
+    real = engine.continue_equilibria  # imported by name inside analyse_network
+
+    def demoted(*args, **kwargs):
+        br = real(*args, **kwargs)
+        for s in br.points("H"):
+            s.located = False
+            s.data["unconfirmed"] = "demoted by the test"
+            s.message = "unconfirmed: demoted by the test"
+        return br
+
+    monkeypatch.setattr(engine, "continue_equilibria", demoted)
+    a = analyse_network(NetworkParams(), "tau_EE", (2.4, 2.8), options=o, log=None)
     (h,) = [s for s in a.special if s.type == "H"]
-    assert abs(h.value - 1.069) < 1e-3 and not h.confirmed and h.note
+    assert abs(h.value - 2.5933) < 1e-3 and not h.confirmed and h.note
     assert a.cycles == [] and a.cycle_curves == []
     assert a.verification.boundaries == []
-    assert "| H | 1.0692 | equilibria | 21.77 | **no**" in a.report_markdown()
+    line = next(ln for ln in a.report_markdown().splitlines() if ln.startswith("| H | 2.593"))
+    assert "**no**" in line
 
 
 def test_nothing_verifiable_is_not_a_success():

@@ -255,3 +255,18 @@ def test_cli_rejects_bad_input(nrm, bad, name, capsys):
         nrm.main(bad)
     assert exc.value.code == 2
     assert name in capsys.readouterr().err
+
+
+def test_network_tau_ee_branch_has_no_false_hopf_point():
+    """Below tau_EE = 1.4 the unstable complex pair of the network's equilibrium meets on the
+    real axis near tau_EE = 1.069 (two real unstable eigenvalues after): no crossing of the
+    imaginary axis, so no H there (it used to be printed as an unlocated H)."""
+    npb = network_problem(NetworkParams(), "tau_EE")
+    br = continue_equilibria(npb.problem, npb.options(p_min=1.0, p_max=4.0, max_steps=400,
+                                                      direction=-1))
+    assert br.param_values[-1] == pytest.approx(1.0)
+    assert [s.type for s in br.special_points] == ["EP", "EP"], br.special_points
+    ev = br.eigenvalues[np.argmin(np.abs(br.param_values - 1.0))]
+    top = ev[np.argsort(-ev.real)[:2]]
+    assert np.all(top.real > 0) and np.all(np.abs(top.imag) < 1e-9)  # two real unstable
+    assert np.all(br.n_unstable == 2)

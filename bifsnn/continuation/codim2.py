@@ -796,7 +796,9 @@ def _locate_test(cont, system, A, B, tn, fa, fb, opts):
 
 def _codim2_coefficients(system, u: np.ndarray, tn: str, omega: float | None = None) -> dict:
     """Normal-form coefficients at a located codim-2 point (BT: a, b; CP: c; ZH: g200,
-    g011, h110, s, theta; GH: the second Lyapunov coefficient l2 and c2, see
+    g011, h110, s, theta; HH: G2100, G1011, G1110, G0021, p11, p12, p21, p22, theta,
+    delta, :func:`~bifsnn.continuation.normal_forms.double_hopf_coefficients`; GH: the
+    second Lyapunov coefficient l2 and c2, see
     :func:`~bifsnn.continuation.normal_forms.second_lyapunov`) and how the derivatives were
     taken."""
     from bifsnn.continuation.normal_forms import (
@@ -821,6 +823,16 @@ def _codim2_coefficients(system, u: np.ndarray, tn: str, omega: float | None = N
             om = abs(float(u[-1])) if omega is None else float(omega)
             out.update(zero_hopf_coefficients(None, x, J, om, forms=forms))
             out["omega"] = om
+        elif tn == "HH":
+            from bifsnn.continuation.normal_forms import double_hopf_coefficients
+
+            om = abs(float(u[-1])) if omega is None else float(omega)
+            om2 = _second_frequency(J, om)
+            if om2 is None:
+                return out
+            c = double_hopf_coefficients(None, x, J, om, om2, forms=forms)
+            out.update({k: c[k] for k in ("G2100", "G1011", "G1110", "G0021", "p11", "p12",
+                                          "p21", "p22", "theta", "delta")})
         elif tn == "GH" and isinstance(system, HopfSystem):
             from bifsnn.continuation.normal_forms import second_lyapunov
 
@@ -838,11 +850,22 @@ def _codim2_coefficients(system, u: np.ndarray, tn: str, omega: float | None = N
                        higher_derivatives=r["higher_derivatives"])
         else:
             return out
-        out["derivatives"] = forms.kind_used(3 if tn in ("CP", "GH") else 2)
+        out["derivatives"] = forms.kind_used(3 if tn in ("CP", "GH", "HH") else 2)
         out["derivative_error"] = forms.error
     except (np.linalg.LinAlgError, ValueError):
         pass
     return out
+
+
+def _second_frequency(J, omega: float) -> float | None:
+    """The frequency of the eigenvalue pair nearest the imaginary axis other than +-i omega
+    (None without one)."""
+    ev = np.linalg.eigvals(np.asarray(J.toarray() if sp.issparse(J) else J))
+    rest = ev[np.abs(np.abs(ev.imag) - omega) > 1e-6 * (1 + omega)]
+    cand = rest[rest.imag > 1e-8 * (1 + np.abs(rest))]
+    if cand.size == 0:
+        return None
+    return float(cand[np.argmin(np.abs(cand.real))].imag)
 
 
 def _locate_zh_on_fold(cont, system, A, B, fa, fb, opts):

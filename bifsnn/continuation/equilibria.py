@@ -18,6 +18,8 @@ the fallback.  Every located LP/H/BP records how it was located: ``data['locator
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -325,15 +327,29 @@ def _detect(curve: _EquilibriumCurve, cont: ArclengthContinuation, A: CurvePoint
     if not complete:
         for a, b, kind in isolate(point_at, lo, hi, opts.max_bisections):
             if kind == "complex" or kind == "multiple":
+                # crossings located above inside [a, b] that account for its count change
+                known = sum(int(sp_.data.get("direction", 0)) for sp_, pt in out
+                            if sp_.type == "H" and a.s <= pt.s <= b.s)
+                if known and 2 * known == b.counts[0] - a.counts[0]:
+                    continue
                 got = _locate(curve, cont, a, b, kind, point_at)
                 if got is not None and not _duplicate_hopf(got[0], out):
+                    got[0].data.setdefault("direction",
+                                           int(np.sign(b.counts[0] - a.counts[0])))
                     out.append(got)
-    # real crossings (folds, branch points): bisection on the real part of the counts
-    lo_r, hi_r = _real_only(lo), _real_only(hi)
+    # real crossings (folds, branch points): bisection on the total unstable count less the
+    # pairs that crossed at the Hopf points found above (a complex pair meeting on the real
+    # axis and splitting into two real eigenvalues changes the real count by 2 but is no
+    # crossing of the imaginary axis)
+    # (a crossing at an end of the step counts as inside it: after lo, before hi)
+    tiny = 1e-9 * abs(hi.s - lo.s)
+    pairs = [(min(max(pt.s, lo.s + tiny), hi.s - tiny), int(sp_.data.get("direction", 0)))
+             for sp_, pt in out if sp_.type == "H"]
+    lo_r, hi_r = _real_only(lo, pairs), _real_only(hi, pairs)
 
     def point_at_real(s_):
         pt = point_at(s_)
-        return None if pt is None else _real_only(pt)
+        return None if pt is None else _real_only(pt, pairs)
     for a, b, kind in isolate(point_at_real, lo_r, hi_r, opts.max_bisections):
         got = _locate(curve, cont, a, b, kind, point_at)
         if got is not None:
@@ -371,11 +387,13 @@ def _confirm_equilibrium_label(sp_: SpecialPoint, pt: CurvePoint) -> None:
         sp_.message = f"unconfirmed: {why}"
 
 
-def _real_only(pt: CurvePoint) -> CurvePoint:
-    """The point with its counts restricted to real eigenvalues (complex ones are handled by
-    :func:`_pair_hopf_points`)."""
+def _real_only(pt: CurvePoint, pairs: Sequence[tuple[float, int]] = ()) -> CurvePoint:
+    """The point with the count of real crossings only: its unstable count less twice the
+    signed number of the Hopf crossings ``pairs`` (arclength, +1 / -1) before it (complex
+    crossings are handled by :func:`_pair_hopf_points`)."""
     c = pt.counts
-    return CurvePoint(pt.s, pt.u, pt.tangent, pt.jacobian, pt.eig, (c[1], c[1], 0), pt.extra)
+    r = c[0] - 2 * sum(d for s, d in pairs if s < pt.s)
+    return CurvePoint(pt.s, pt.u, pt.tangent, pt.jacobian, pt.eig, (r, r, 0), pt.extra)
 
 
 def _duplicate_hopf(sp_: SpecialPoint, found) -> bool:
@@ -396,11 +414,12 @@ def _pair_hopf_points(curve, cont, lo: CurvePoint, hi: CurvePoint):
     """Locate every matched complex-pair crossing between lo and hi (see
     :func:`events.pair_crossings`).  Returns ``(points, complete)``: complete when every
     crossing was located once and their signed number equals the change of the complex
-    unstable count (so the bisection fallback is not needed)."""
+    unstable count and no pair met on the real axis (so the bisection fallback is not
+    needed)."""
     crossings = pair_crossings(lo, hi)
     dc = (hi.counts[2] - lo.counts[2]) // 2
     if not crossings:
-        return [], dc == 0
+        return [], dc == 0 and _n_complex(lo) == _n_complex(hi)
     out: list[tuple[SpecialPoint, CurvePoint]] = []
     net, ok_all = 0, True
     for th, om0, direction in crossings:
@@ -416,8 +435,15 @@ def _pair_hopf_points(curve, cont, lo: CurvePoint, hi: CurvePoint):
         sp_.data["direction"] = direction
         out.append(got)
         net += direction
-    complete = ok_all and net == dc
+    complete = ok_all and net == dc and _n_complex(lo) == _n_complex(hi)
     return out, complete
+
+
+def _n_complex(pt: CurvePoint) -> int:
+    """Number of non-real eigenvalues at pt (it changes where a pair meets on the real axis,
+    which can hide a Hopf crossing in the change of the unstable complex count)."""
+    ev = pt.eig[np.isfinite(pt.eig)]
+    return int(np.sum(np.abs(ev.imag) > 1e-8 * (1 + np.abs(ev))))
 
 
 def _closer(a: CurvePoint, b: CurvePoint, complex_: bool) -> CurvePoint:
@@ -656,7 +682,13 @@ def _locate_hopf(curve, cont, a: CurvePoint, b: CurvePoint, guess=None):
     except (np.linalg.LinAlgError, ValueError):
         pass
     data["tangent"] = pt.tangent
-    return SpecialPoint("H", -1, x, p, (k,), located, data), pt
+    why = ""
+    if not located:
+        why = ("not located: Newton on the Hopf system did not converge inside the step"
+               if opts.locate else "not located (locate=False)")
+        data["unconfirmed"] = why
+    return SpecialPoint("H", -1, x, p, (k,), located, data,
+                        f"unconfirmed: {why}" if why else ""), pt
 
 
 def _transversality(pr: ODEProblem, x, p, k, J, q, pa) -> float:

@@ -22,7 +22,12 @@ Codim-2 coefficients (Kuznetsov, sec. 8.2-8.4, 8.7): the cusp coefficient ``c`` 
 positive: flipping q0 flips (a, b)); and the zero-Hopf coefficients
 ``(g200, g011, h110)`` and ``(s, theta) = (g200 g011 sign, h110 / g200)`` of
 ``xi' = g200 xi^2 + g011 |z|^2 + ..., z' = i omega z + h110 xi z + ...`` with
-``A q0 = 0``, ``A q1 = i omega q1``.
+``A q0 = 0``, ``A q1 = i omega q1``.  The double-Hopf (HH) coefficients of
+``w1' = i omega1 w1 + G2100 w1 |w1|^2 + G1011 w1 |w2|^2 + ...``,
+``w2' = i omega2 w2 + G1110 w2 |w1|^2 + G0021 w2 |w2|^2 + ...`` (Kuznetsov sec. 8.6.2,
+``A q_j = i omega_j q_j``, ``<q_j, q_j> = 1``, ``<p_j, q_j> = 1``) and the amplitude
+equations' ``p11 = Re G2100``, ``p12 = Re G1011``, ``p21 = Re G1110``, ``p22 = Re G0021``,
+``theta = p12 / p22``, ``delta = p21 / p11`` (the ratios do not depend on the normalisation).
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ __all__ = [
     "bogdanov_takens_coefficients",
     "critical_eigenvectors",
     "cusp_coefficient",
+    "double_hopf_coefficients",
     "first_lyapunov",
     "fold_coefficient",
     "second_lyapunov",
@@ -266,6 +272,50 @@ def zero_hopf_coefficients(F, x: np.ndarray, J, omega: float, forms=None) -> dic
     return {"g200": g200, "g011": g011, "h110": h110,
             "s": float(np.sign(g200 * g011)),
             "theta": float(h110.real / g200) if g200 != 0 else float("nan")}
+
+
+def double_hopf_coefficients(F, x: np.ndarray, J, omega1: float, omega2: float,
+                             forms=None) -> dict:
+    """Normal-form coefficients at a double-Hopf point with eigenvalues +-i omega1,
+    +-i omega2 (omega1, omega2 > 0, no 1:1, 1:2, 1:3 resonance): the cubic coefficients
+    ``G2100, G1011, G1110, G0021`` of the complex normal form (module docstring; Kuznetsov's
+    formulas with the quadratic centre-manifold terms ``h`` from ``(lambda - A) h = B(.,.)``)
+    and ``p11, p12, p21, p22, theta, delta``.  ``forms`` gives B and C (else finite
+    differences of ``F``)."""
+    for name, om in (("omega1", omega1), ("omega2", omega2)):
+        if not (np.isfinite(om) and om > 0):
+            raise ValueError(f"{name} = {om!r} is out of range: must be a finite number > 0")
+    if abs(omega1 - omega2) <= 1e-8 * (omega1 + omega2):
+        raise ValueError(f"omega1 = omega2 = {omega1!r}: a 1:1 resonance, not a double Hopf "
+                         "point with distinct frequencies")
+    B, C = _forms(F, x, forms)
+    q1, p1 = critical_eigenvectors(J, 1j * omega1)
+    q2, p2 = critical_eigenvectors(J, 1j * omega2)
+    q1b, q2b = np.conj(q1), np.conj(q2)
+
+    def solve(lam: complex, rhs: np.ndarray) -> np.ndarray:  # (lam - A) h = rhs
+        if lam == 0:
+            return -Factorization(J).solve(np.real(rhs))
+        return Factorization(_shifted(J, lam)).solve(-np.asarray(rhs, dtype=complex))
+
+    i1, i2 = 1j * omega1, 1j * omega2
+    h2000 = solve(2 * i1, B(q1, q1))
+    h1100 = solve(0, B(q1, q1b))
+    h0020 = solve(2 * i2, B(q2, q2))
+    h0011 = solve(0, B(q2, q2b))
+    h1010 = solve(i1 + i2, B(q1, q2))
+    h1001 = solve(i1 - i2, B(q1, q2b))
+    h0110 = np.conj(h1001)
+    g2100 = 0.5 * np.vdot(p1, C(q1, q1, q1b) + B(h2000, q1b) + 2 * B(h1100, q1))
+    g1011 = np.vdot(p1, C(q1, q2, q2b) + B(h1010, q2b) + B(h1001, q2) + B(h0011, q1))
+    g1110 = np.vdot(p2, C(q1, q1b, q2) + B(h1100, q2) + B(h1010, q1b) + B(h0110, q1))
+    g0021 = 0.5 * np.vdot(p2, C(q2, q2, q2b) + B(h0020, q2b) + 2 * B(h0011, q2))
+    p11, p12, p21, p22 = (float(np.real(g)) for g in (g2100, g1011, g1110, g0021))
+    return {"G2100": complex(g2100), "G1011": complex(g1011), "G1110": complex(g1110),
+            "G0021": complex(g0021), "p11": p11, "p12": p12, "p21": p21, "p22": p22,
+            "theta": p12 / p22 if p22 != 0 else float("nan"),
+            "delta": p21 / p11 if p11 != 0 else float("nan"),
+            "omega1": float(omega1), "omega2": float(omega2)}
 
 
 @dataclass

@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from bifsnn._figures import save_figure
@@ -78,15 +79,45 @@ def _label_points(ax, points, xs, ys, color="k"):
         ax.annotate(sp_.type, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
 
 
-def plot_branch(ax, branch, component=0, color=None, label=None) -> None:
-    """Draw one equilibrium branch on ``ax`` (stable solid, unstable dashed, points labelled)."""
+def plot_branch(branch_or_ax, branch=None, component=0, color=None, label=None, *,
+                ax: Axes | None = None) -> Axes:
+    """Draw one branch (stable solid, unstable dashed, special points labelled) and return
+    the Axes: ``plot_branch(branch, ax=ax)``, ``plot_branch(branch)`` (a new detached
+    figure, ``ax.figure``) or the older ``plot_branch(ax, branch)``.  Cycle branches (kind
+    'PO') are drawn as their min/max envelope."""
+    if branch is None:
+        branch = branch_or_ax
+    elif ax is None and _is_axes(branch_or_ax):
+        ax = branch_or_ax
+    else:
+        raise TypeError("plot_branch takes the branch first and the Axes as ax=...: "
+                        "plot_branch(branch, ax=ax) (or the older plot_branch(ax, branch))")
+    if _is_axes(branch) or not (hasattr(branch, "param_values") and hasattr(branch, "x")):
+        raise TypeError(f"branch = {type(branch).__name__} is not a branch: pass a Branch "
+                        "(plot_branch(branch, ax=ax))")
+    if ax is None:
+        from bifsnn._figures import subplots
+
+        _, ax = subplots(figsize=(6, 4.5), constrained_layout=True)
+    elif not _is_axes(ax):
+        raise TypeError(f"ax = {type(ax).__name__} is not a matplotlib Axes")
+    color = color or "C0"
+    if _is_cycle(branch):
+        _plot_cycle(ax, None, branch, component, color)
+        return ax
     get = _component(component, branch.x_names)
     xs = branch.param_values
     ys = get(branch.x)
     stable = branch.stable if np.all(branch.n_unstable >= 0) else np.ones(len(xs), bool)
-    color = color or "C0"
     _draw_line(ax, xs, ys, stable, color, label or branch.name)
     _label_points(ax, branch.special_points, xs, ys)
+    return ax
+
+
+def _is_axes(obj) -> bool:
+    """A matplotlib Axes (duck-typed: plots and annotates, has no branch data)."""
+    return hasattr(obj, "plot") and hasattr(obj, "annotate") and not hasattr(obj,
+                                                                              "param_values")
 
 
 def _plot_cycle(ax, ax_T, cyc, component, color, names=None) -> None:
@@ -134,7 +165,7 @@ def bifurcation_diagram(branches=(), cycles=(), component=0, period_panel: bool 
     ax = fig.add_subplot(1, 2, 1) if period_panel else fig.add_subplot(1, 1, 1)
     ax_T = fig.add_subplot(1, 2, 2) if period_panel else None
     for i, br in enumerate(branches):
-        plot_branch(ax, br, component, color=f"C{i % 10}")
+        plot_branch(br, component=component, color=f"C{i % 10}", ax=ax)
     for j, cyc in enumerate(cycles):
         names = branches[0].x_names if branches else None
         _plot_cycle(ax, ax_T, cyc, component, f"C{(len(branches) + j) % 10}", names)

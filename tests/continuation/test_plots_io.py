@@ -175,3 +175,22 @@ def test_dataframe_and_xarray_on_every_kind():
         ds=0.1, ds_max=0.2, max_steps=4, bounds={"a": (0.5, 2.0)}))
     assert list(hc.to_dataframe().columns[:2]) == ["b", "a"]
     assert "omega" in hc.to_xarray()
+
+
+def test_plot_branch_takes_ax_as_keyword():
+    from bifsnn._figures import subplots
+    from bifsnn.continuation.plots import plot_branch
+
+    br = brusselator()
+    fig, ax = subplots()
+    out = plot_branch(br, ax=ax, component="y")
+    assert out is ax and len(ax.lines) >= 1
+    np.testing.assert_allclose(ax.lines[0].get_xdata()[:3], br.param_values[:3])
+    np.testing.assert_allclose(ax.lines[0].get_ydata()[:3], br.x[:3, 1])
+    assert plot_branch(ax, br) is ax  # the older positional order still works
+    own = plot_branch(br)  # no ax: a new detached figure
+    assert own is not ax and own.figure is not fig and len(own.lines) >= 1
+    with pytest.raises(TypeError, match="branch first"):
+        plot_branch(br, br)
+    with pytest.raises(TypeError, match="not a branch"):
+        plot_branch(ax)

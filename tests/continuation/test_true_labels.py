@@ -120,3 +120,31 @@ def test_gh_to_lpc_curve_of_the_bautin_normal_form():
     np.testing.assert_allclose(lc.period, 2 * np.pi, rtol=1e-8)
     np.testing.assert_allclose(np.hypot(lc.x[:, 0], lc.x[:, 1]) ** 2, b2 / 2, rtol=1e-6)
     np.testing.assert_allclose(lc.info["from_gh"], [0.0, 0.0], atol=1e-8)
+
+
+def test_unstable_pair_turning_real_is_not_a_hopf_point():
+    """x' = x - y - x^3, y' = b x + y - y^3: at the origin the eigenvalues are 1 +- sqrt(-b),
+    an unstable complex pair for b > 0 that meets on the real axis at b = 0 and splits into
+    two real unstable eigenvalues (no crossing of the imaginary axis: no H, no LP, no BP)."""
+    def f(x, p):
+        return np.array([x[0] - x[1] - x[0] ** 3, p[0] * x[0] + x[1] - x[1] ** 3])
+
+    pr = ODEProblem(f, [0.0, 0.0], [0.5])
+    br = continue_equilibria(pr, ContinuationOptions(ds=0.05, ds_max=0.2, p_min=-0.5,
+                                                     p_max=0.6, direction=-1))
+    assert br.status == "bound" or "bound" in br.message, br.message
+    assert br.p[-1, 0] == -0.5 and np.all(br.n_unstable == 2)
+    assert [s.type for s in br.special_points] == ["EP", "EP"], br.special_points
+    # a Hopf crossing and, later in the same run, the collision of the unstable pair:
+    # eigenvalues p +- sqrt(p^2 - 0.04), a pair crossing at p = 0 (omega 0.2) that meets on
+    # the real axis at p = 0.2 (two real unstable ones after)
+    def g(x, p):
+        return np.array([p[0] * x[0] - x[1] - x[0] ** 3,
+                         (0.04 - p[0] ** 2) * x[0] + p[0] * x[1] - x[1] ** 3])
+
+    pr2 = ODEProblem(g, [0.0, 0.0], [-0.5])
+    br2 = continue_equilibria(pr2, ContinuationOptions(ds=0.05, ds_max=0.2, p_min=-0.5,
+                                                       p_max=0.6))
+    assert [s.type for s in br2.special_points] == ["EP", "H", "EP"], br2.special_points
+    h = br2.points("H")[0]
+    assert h.located and abs(h.param) < 1e-10 and abs(h.data["omega"] - 0.2) < 1e-10

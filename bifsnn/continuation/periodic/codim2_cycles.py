@@ -24,13 +24,17 @@ import numpy as np
 import scipy.sparse as sp
 
 from bifsnn.continuation.arclength import ArclengthContinuation
+from bifsnn.continuation.derivatives import method as derivative_method
 from bifsnn.continuation.errors import UserFunctionError
 from bifsnn.continuation.options import ContinuationOptions
 from bifsnn.continuation.result import Branch, SpecialPoint, merge_sides, with_end_points
 
 from .collocation import CollocationOperator, floquet_from_jacobian, sparse_lu
+from .cycle_normal_forms import ns_normal_form, pd_normal_form
 from .cycle_points import (
     CURVE_TESTS,
+    NORMAL_FORM_FD_MAX_N,
+    NORMAL_FORM_TESTS,
     BorderedTest,
     bisect_on_curve,
     confirm_codim2,
@@ -355,7 +359,7 @@ def _continue_cycle_curve(kind: str, branch: Branch, point, param2, options, nam
         aug = _Augmented(sysobj, i2, kind, cyc.tm, cyc.ncol)
     n = sysobj.n
     nU = aug.nU
-    tests = _CurveTests(kind, aug, opts) if opts.detect_codim2 else None
+    tests = _CurveTests(kind, aug, opts, branch.problem) if opts.detect_codim2 else None
     rows: list[dict] = []
     specials: list[tuple[int, SpecialPoint]] = []
 
@@ -423,8 +427,11 @@ def _continue_cycle_curve(kind: str, branch: Branch, point, param2, options, nam
     except UserFunctionError as exc:
         status, success = "error", False
         message = f"the user's function raised an exception: {exc}"
-    return _curve_branch(kind, rows, specials, sysobj, i1, i2, cyc, branch, opts, success,
-                         status, message, name)
+    out = _curve_branch(kind, rows, specials, sysobj, i1, i2, cyc, branch, opts, success,
+                        status, message, name)
+    if tests is not None and tests.skipped:
+        out.info["normal_form_tests"] = f"GPD / CH not tested: {tests.skipped}"
+    return out
 
 
 def _through_zero_amplitude(uA: np.ndarray, uB: np.ndarray, nU: int, n: int,
@@ -472,10 +479,22 @@ class _CurveTests:
     MATRIX_TESTS = {("LPC", "LPPD"): "PD", ("PD", "LPPD"): "LPC", ("NS", "LPNS"): "LPC",
                     ("NS", "PDNS"): "PD"}
 
-    def __init__(self, kind: str, aug: _Augmented, opts: ContinuationOptions):
+    def __init__(self, kind: str, aug: _Augmented, opts: ContinuationOptions, problem=None):
         self.kind, self.aug, self.opts = kind, aug, opts
+        self.problem = problem
         n = aug.n
         self.names = [t for t, need in CURVE_TESTS[kind].items() if n >= need]
+        #: why a normal-form test (GPD, CH) is not evaluated on this curve ("" if it is)
+        self.skipped = ""
+        if any(t in NORMAL_FORM_TESTS for t in self.names):
+            if problem is None or not hasattr(problem, "directional"):
+                self.skipped = ("the branch's problem gives no second and third derivatives "
+                                "(an ODEProblem does)")
+            elif derivative_method(problem, 3) != "exact" and n > NORMAL_FORM_FD_MAX_N:
+                self.skipped = (f"the periodic normal form needs exact second and third "
+                                f"derivatives for n > {NORMAL_FORM_FD_MAX_N} (n = {n})")
+            if self.skipped:
+                self.names = [t for t in self.names if t not in NORMAL_FORM_TESTS]
         self.matrix = {t: self.MATRIX_TESTS[(kind, t)] for t in self.names
                        if (kind, t) in self.MATRIX_TESTS}
         self.needs_multipliers = any(t in ("LPNS", "PDNS") and t not in self.matrix
@@ -500,6 +519,15 @@ class _CurveTests:
                 out[name] = float(tp @ e)
             elif name in ("LPNS", "PDNS"):
                 out[name] = multiplier_ns_test(mu)
+            elif name in NORMAL_FORM_TESTS:
+                out[name] = self.normal_form(X, J, name)[0]
+            elif name == "R1" and self.kind == "LPC":
+                # <psi, phi>: periodicity rows of the left null vector, w(0) of the right one
+                _, v, w, _ = self.aug.evaluate(X)
+                nc, n = self.aug.coll.ncoll, self.aug.n
+                psi, phi = v[nc: nc + n], w[:n]
+                out[name] = float(psi @ phi / max(np.linalg.norm(psi) * np.linalg.norm(phi),
+                                                  1e-300))
             elif self.kind == "PD":  # R2: <psi, phi> of the -1 eigenvectors
                 _, v, w, _ = self.aug.evaluate(X)
                 nc, n = self.aug.coll.ncoll, self.aug.n
@@ -513,6 +541,23 @@ class _CurveTests:
                              "R2": s if c < 0 else float("nan"),
                              "R3": c + 0.5, "R4": c}[name]
         return out
+
+    def normal_form(self, X: np.ndarray, J, name: str) -> tuple[float, dict]:
+        """(test value, coefficients) of a normal-form test at the curve point X: the PD
+        coefficient c (GPD) or Re d of the NS normal form (CH); NaN when it cannot be
+        computed (e.g. theta at 0 or pi)."""
+        aug = self.aug
+        U, T, p1, p2 = aug.split(X)
+        P = aug.base.params.copy()
+        P[aug.base.ipar], P[aug.i2] = p1, p2
+        try:
+            if name == "GPD":
+                r = pd_normal_form(self.problem, aug.coll, U, T, P, J)
+                return r["c"], r
+            r = ns_normal_form(self.problem, aug.coll, U, T, P, J, aug.theta(X))
+            return r["re_d"], r
+        except (ValueError, RuntimeError, np.linalg.LinAlgError):
+            return float("nan"), {}
 
     def refresh(self, row: dict) -> None:
         """The CPC reference direction at an accepted point (its CPC value recomputed)."""
@@ -618,6 +663,12 @@ class _CurveTests:
         tp = self._proj(t)
         ratio = float(np.linalg.norm(tp) / max(np.linalg.norm(t), 1e-300))
         located, why = confirm_codim2(name, aug.n, fl, ok, theta, ratio)
+        if name in NORMAL_FORM_TESTS:
+            val, coef = self.normal_form(u, Jf, name)
+            if not (np.isfinite(val) and abs(val) <= 1e-3 * min(abs(fa), abs(fb))):
+                return None  # the coefficient changed sign through a pole, not a zero
+            info.update({k: v for k, v in coef.items() if k != "re_d"})
+            info["derivatives"] = derivative_method(self.problem, 3)
         if not located:
             info["unconfirmed"] = why
         info["residual"] = float(np.max(np.abs(aug.G(u))))
@@ -841,8 +892,9 @@ def continue_ns_from_hh(hopf_curve: Branch, point: SpecialPoint | int,
     curve (MatCont's HH -> NS switch): the cycles born on the Hopf curve next to the point
     (``side`` +1 / -1 along the curve, default both, nearest first) lose stability to the
     second oscillation at an NS point near it, which is continued in two parameters.  The HH
-    normal-form coefficients are not computed: which torus curves exist is found by trying
-    both sides.  Arguments and errors as in :func:`continue_ns_from_zh`;
+    point's data carry its normal-form coefficients (p11, p12, p21, p22, theta, delta), but
+    the switch does not use them: which torus curves exist is found by trying both sides.
+    Arguments and errors as in :func:`continue_ns_from_zh`;
     ``info['from_HH']`` holds the point's two parameters."""
     return _ns_from_hopf_curve("HH", hopf_curve, point, options, collocation, side, rows_away,
                                max_cycle_steps, name)

@@ -17,6 +17,13 @@ Test functions (MatCont's set, Kuznetsov, Govaerts, Doedel & Dhooge, SIAM J. Num
 * on NS curves (multiplier pair exp(+-i theta), theta an unknown of the curve): ``R1``
   (theta = 0, 1:1 resonance), ``R2`` (theta = pi, 1:2), ``R3`` (cos theta = -1/2, 1:3),
   ``R4`` (cos theta = 0, 1:4), ``LPNS`` (g_LPC changes sign), ``PDNS`` (g_PD changes sign).
+* normal-form tests: ``GPD`` on PD curves (generalised period doubling: the PD coefficient c
+  changes sign) and ``CH`` on NS curves (Chenciner: Re d changes sign), from
+  :mod:`.cycle_normal_forms`; a sign change through a pole (near a resonance) is rejected;
+* ``R1`` on LPC curves (1:1 resonance, the multiplier 1 becomes triple): <psi, phi> / |psi|
+  |phi| for phi = w(0) and psi = the periodicity rows of the left null vector of the cycle
+  Jacobian's (U, T) block (d/dmu of its determinant with the boundary condition
+  mu w(0) - w(1), zero where the root mu = 1 becomes double: the analogue of R2 on PD curves).
 
 Tests on a matrix (g_LPC, g_PD) are detected by the sign of its determinant (from the sparse
 LU, no borders: on product-like systems borders chosen far from the singularity can miss it)
@@ -26,9 +33,7 @@ located by the Illinois method on corrected curve points (the curve's own correc
 checked on the Floquet multipliers computed from the monodromy matrix at the located point
 (an independent computation): a label is ``located`` only when the locator converged and
 the multipliers show the degeneracy (:func:`confirm_codim2`); otherwise it is kept with
-``located`` False and the reason in ``data['unconfirmed']``.  Not detected (left to do):
-the generalised period doubling GPD, the Chenciner point CH and R1 on LPC curves (they need
-the periodic normal-form coefficients).
+``located`` False and the reason in ``data['unconfirmed']``.
 """
 
 from __future__ import annotations
@@ -44,16 +49,22 @@ from bifsnn.continuation.linalg import Factorization
 from .collocation import FloquetResult, sparse_lu
 from .stepper import LPC_DOUBLE_TOL, TEST_TOL, TRIVIAL_TOL, _nontrivial
 
-__all__ = ["CURVE_TESTS", "RESONANCE_TOL", "BorderedTest", "confirm_codim2", "det_sign",
-           "locate_on_curve", "multiplier_ns_test", "bisect_on_curve"]
+__all__ = ["CURVE_TESTS", "NORMAL_FORM_FD_MAX_N", "NORMAL_FORM_TESTS", "RESONANCE_TOL",
+           "BorderedTest", "confirm_codim2", "det_sign", "locate_on_curve",
+           "multiplier_ns_test", "bisect_on_curve"]
 
 #: Codim-2 test functions per curve kind, with the smallest state dimension where each
 #: point can occur (trivial multiplier + the multipliers the degeneracy needs).
 CURVE_TESTS: dict[str, dict[str, int]] = {
-    "LPC": {"CPC": 2, "LPPD": 3, "LPNS": 4},
-    "PD": {"LPPD": 3, "PDNS": 4, "R2": 3},
-    "NS": {"R1": 3, "R2": 3, "R3": 3, "R4": 3, "LPNS": 4, "PDNS": 4},
+    "LPC": {"CPC": 2, "LPPD": 3, "LPNS": 4, "R1": 3},
+    "PD": {"LPPD": 3, "PDNS": 4, "R2": 3, "GPD": 3},
+    "NS": {"R1": 3, "R2": 3, "R3": 3, "R4": 3, "LPNS": 4, "PDNS": 4, "CH": 3},
 }
+
+#: Tests that need the periodic normal form (B and C along the cycle): computed only when the
+#: problem has exact second and third derivatives or at most this many state variables.
+NORMAL_FORM_TESTS = {"GPD": "PD", "CH": "NS"}
+NORMAL_FORM_FD_MAX_N = 20
 
 #: Multipliers at a double (R1: triple) root are computed to about the square (cube) root of
 #: the collocation accuracy: the tolerance of the checks at R1 and R2.
@@ -149,7 +160,7 @@ def confirm_codim2(kind: str, n: int, fl: FloquetResult | None, located: bool,
     (``tangent_ratio``); LPPD: -1 (TEST_TOL) and a double 1; LPNS: a complex pair on the unit
     circle (TEST_TOL) and a double 1; PDNS: -1 and a complex pair on the circle; R3/R4: the
     pair exp(+-i theta) at theta = 2 pi/3, pi/2 (TEST_TOL); R2: a double -1, R1: a triple 1
-    (RESONANCE_TOL)."""
+    (RESONANCE_TOL); GPD: -1 (TEST_TOL); CH: a complex pair on the circle (TEST_TOL)."""
     need = max(d.get(kind, 0) for d in CURVE_TESTS.values())
     if n < need:
         return False, f"{kind} needs at least {need} state variables (n = {n})"
@@ -169,6 +180,13 @@ def confirm_codim2(kind: str, n: int, fl: FloquetResult | None, located: bool,
     if kind in ("LPPD", "PDNS"):
         ok, d = _near(m, -1.0, 1, TEST_TOL)
         checks.append(("a multiplier -1", ok, d, TEST_TOL))
+    if kind == "GPD":
+        ok, d = _near(m, -1.0, 1, TEST_TOL)
+        checks.append(("a multiplier -1", ok, d, TEST_TOL))
+    if kind == "CH":
+        d = abs(multiplier_ns_test(mu))
+        d = d if np.isfinite(d) else math.inf
+        checks.append(("a complex pair on the unit circle", d <= TEST_TOL, d, TEST_TOL))
     if kind in ("LPNS", "PDNS"):
         d = abs(multiplier_ns_test(mu))
         d = d if np.isfinite(d) else math.inf
