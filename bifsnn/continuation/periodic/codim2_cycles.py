@@ -12,8 +12,13 @@ equation with the anti-periodic condition w(0) + w(1) = 0 (PD). The gradient of 
 -v^T (dM/dX) w, with v from the transposed bordered system; dM/dX w is the second derivative of
 R in direction w, computed here exactly up to O(h^2) as a central difference of two collocation
 Jacobians, (J(X + h w) - J(X - h w))^T v / 2h (symmetry of second derivatives). The borders b, c
-are updated to v, w after every step. Steps are taken by the shared ArclengthContinuation core
-on a fixed mesh (no mesh adaptation along the curve).
+are updated to v, w after every step (restricted to the boundary rows and the first node's
+and the period's columns when that keeps most of them: no extra fill in the sparse LU). Steps
+are taken by the shared ArclengthContinuation core on a fixed mesh (no mesh adaptation along
+the curve); on LPC curves its Newton systems are solved by block elimination with the LU of
+the bordered matrix above (one sparse LU per iteration instead of two), and the sparsity of
+df/dx is detected from the cycle and widened along the curve as in the cycle stepper.
+Events, record functions and progress reports as on every branch (``ContinuationOptions``).
 """
 
 from __future__ import annotations
