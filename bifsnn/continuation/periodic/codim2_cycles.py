@@ -965,7 +965,7 @@ def continue_lpc_from_gh(hopf_curve: Branch, point: SpecialPoint | int,
     j = cand[min(rows_away, len(cand)) - 1]
     opts = ContinuationOptions(**CYCLE_CURVE_DEFAULTS) if options is None else options
     po = _cycles_from_hopf_row(hopf_curve, j, opts, collocation, 200,
-                               cycle_options=cycle_options)
+                               cycle_options=cycle_options, until="LPC")
     folds = [s for s in po.points("LPC") if s.located]
     if not folds:
         raise ValueError(f"the cycles from the Hopf point at {po.param_values[0]:.8g} have "
@@ -977,7 +977,8 @@ def continue_lpc_from_gh(hopf_curve: Branch, point: SpecialPoint | int,
 
 def _cycles_from_hopf_row(hopf_curve: Branch, j: int, opts: ContinuationOptions, collocation,
                           max_steps: int, which: int = 0,
-                          cycle_options: ContinuationOptions | None = None) -> Branch:
+                          cycle_options: ContinuationOptions | None = None,
+                          until: str | None = None) -> Branch:
     """The cycles born at row ``j`` of a Hopf curve: a one-parameter equilibrium run in the
     curve's first (``which`` 0) or second (1) parameter, started on the branch's tangent,
     crosses the Hopf point, whose cycles are continued (``cycle_options`` if given, else
@@ -1019,7 +1020,28 @@ def _cycles_from_hopf_row(hopf_curve: Branch, j: int, opts: ContinuationOptions,
         opts, hopf_curve.param_names, i1)
     cyc_opts = cycle_options if cycle_options is not None else ContinuationOptions(
         ds=opts.ds, ds_max=opts.ds_max, max_steps=max_steps, p_min=lo, p_max=hi)
-    return continue_cycles(eq, h, cyc_opts, collocation)
+    if until is None:
+        return continue_cycles(eq, h, cyc_opts, collocation)
+    # in chunks, stopping after the chunk with the first located point of kind ``until``
+    # (the branch is not needed past it: a run to max_steps can cost ~5x more)
+    left = cyc_opts.max_steps
+    chunk = min(left, _UNTIL_CHUNK)
+    po = continue_cycles(eq, h, cyc_opts.with_(max_steps=chunk), collocation)
+    left -= chunk
+    while left > 0 and po.status == "max_steps" and not any(
+            s.located for s in po.points(until)) and len(po) >= 2:
+        chunk = min(left, _UNTIL_CHUNK)
+        step = float(po.param_values[-1] - po.param_values[-2])
+        end = po.special_points[-1]
+        po = continue_cycles(po, end, cyc_opts.with_(
+            max_steps=chunk, direction=1 if step >= 0 else -1, both_sides=False),
+            po.collocation or collocation)
+        left -= chunk
+    return po
+
+
+#: Steps per chunk of the cycle continuation that looks for a fold (continue_lpc_from_gh).
+_UNTIL_CHUNK = 25
 
 
 def continue_ns_from_zh(hopf_curve: Branch, point: SpecialPoint | int,
