@@ -120,9 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--t-ms", type=float, default=1200.0, help="length of each integration")
     ap.add_argument("--raster", type=int, default=240)
     ap.add_argument("--ntst", type=int, default=20, help="collocation mesh intervals")
-    ap.add_argument("--lpc-steps", type=int, default=60,
+    ap.add_argument("--lpc-steps", type=int, default=40,
                     help="continuation steps per direction of every LPC curve")
-    ap.add_argument("--lpc-ds-max", type=float, default=200.0,
+    ap.add_argument("--lpc-ds-max", type=float, default=300.0,
                     help="largest LPC curve step (absolute norm: the cycle's L2 size in counts)")
     ap.add_argument("--no-lpc", action="store_true",
                     help="skip the LPC curves (regions from the Hopf curve alone)")
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
             curve_options=start.options(ds_frac=0.005, ds_max_frac=0.1, max_steps=400),
             lpc_options=ContinuationOptions(
                 ds=1.0, ds_max=args.lpc_ds_max, max_steps=args.lpc_steps, both_sides=True,
-                detect_bifurcations=False,
+                detect_bifurcations=False, detect_codim2=False,  # tests: ~40 % of a step
                 events={"param": inner} if inner else {}),
             cycle_options=ContinuationOptions(ds=0.02, ds_max=0.2, max_steps=150),
             collocation=Collocation(ntst=args.ntst), lines=args.lines,
