@@ -123,3 +123,30 @@ def test_pd_curve_events_and_progress():
     assert min(cur.params[k - 1, 0], cur.params[k + 1, 0]) < uz[0].params[0] < max(
         cur.params[k - 1, 0], cur.params[k + 1, 0])
     assert steps and {s_["kind"] for s_ in steps} == {"PD"}
+
+
+def test_gh_switch_stops_the_cycles_after_the_first_fold():
+    # Bautin normal form with b2 as the Hopf curve's second parameter: cycle steps so small
+    # that the fold needs several chunks of 25 steps; the cycle run stops after the chunk
+    # with the fold (not at max_steps = 400), and the LPC curve is the exact parabola
+    from bifsnn.continuation import ODEProblem, continue_equilibria, continue_hopf
+    from bifsnn.continuation.periodic import continue_lpc_from_gh
+
+    def f(z, p):
+        r2 = z[0] ** 2 + z[1] ** 2
+        g = p[0] + p[1] * r2 - r2 ** 2
+        return np.array([g * z[0] - z[1], z[0] + g * z[1]])
+    pr = ODEProblem(f, [0.0, 0.0], [-0.5, -1.0], param_names=("b1", "b2"))
+    br = continue_equilibria(pr, ContinuationOptions(ds=0.05, ds_max=0.1, p_max=0.5))
+    hc = continue_hopf(br, br.points("H")[0], "b2", ContinuationOptions(
+        ds=0.05, ds_max=0.2, bounds={"b2": (-2.0, 1.0)}, max_steps=200))
+    seen = []
+    cyc = ContinuationOptions(ds=0.002, ds_max=0.004, max_steps=400,
+                              progress=lambda d: seen.append(d["kind"]))
+    lc = continue_lpc_from_gh(hc, hc.points("GH")[0], ContinuationOptions(
+        ds=0.02, ds_max=0.1, max_steps=10, bounds={"b2": (0.05, 0.6)}), Collocation(ntst=20),
+        cycle_options=cyc)
+    n_cycle_steps = seen.count("PO")
+    assert 25 < n_cycle_steps < 400 and n_cycle_steps % 25 == 0  # whole chunks, then stopped
+    b1, b2 = lc.params[:, 0], lc.params[:, 1]
+    assert len(lc) > 5 and np.max(np.abs(b1 + b2 ** 2 / 4)) < 1e-10
