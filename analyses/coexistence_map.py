@@ -73,6 +73,18 @@ def write_markdown(res, path: Path, cmd: str, cpu_s: float, wall_s: float) -> No
     L += ["", "## Curves", "", f"| # | kind | started at | points | {n1} | {n2} | end |",
           "|---|---|---|---|---|---|---|"]
     L += [_curve_line(k, c) for k, c in enumerate(res.curves)]
+    seen, uz = set(), []
+    for k, c in enumerate(res.curves):
+        if c.kind == "LPC" and c.branch is not None and id(c.branch) not in seen:
+            seen.add(id(c.branch))
+            i1, i2 = c.branch.param_indices
+            uz += [(k, u) for u in c.branch.points("UZ")]
+    if uz:
+        L += ["", f"Fold-of-cycles curves crossing the lines (UZ points located on the curves, "
+              f"event '{n1}'):", "", f"| curve # | {n1} | {n2} (ms) | period (ms) | located |",
+              "|---|---|---|---|---|"]
+        L += [f"| {k} | {u.p[i1]:.6f} | {u.p[i2]:.8f} | {u.data.get('period', float('nan')):.6f}"
+              f" | {'yes' if u.located else 'no'} |" for k, u in uz]
     L += ["", "## Regions", "", f"| region | area (fraction of box) | bounded by curves | "
           f"sample ({n1}, {n2}) | equilibrium (unstable eigenvalues) | verdict | "
           "attractors reached |", "|---|---|---|---|---|---|---|"]
@@ -108,14 +120,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--t-ms", type=float, default=1200.0, help="length of each integration")
     ap.add_argument("--raster", type=int, default=240)
     ap.add_argument("--ntst", type=int, default=20, help="collocation mesh intervals")
-    ap.add_argument("--lpc-steps", type=int, default=80,
+    ap.add_argument("--lpc-steps", type=int, default=40,
                     help="continuation steps per direction of every LPC curve")
+    ap.add_argument("--lpc-ds-max", type=float, default=300.0,
+                    help="largest LPC curve step (absolute norm: the cycle's L2 size in counts)")
     ap.add_argument("--no-lpc", action="store_true",
                     help="skip the LPC curves (regions from the Hopf curve alone)")
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--figures", type=Path, default=FIGURES)
     args = ap.parse_args(argv)
     t0, c0 = time.perf_counter(), time.process_time()
+    inner = tuple(v for v in args.lines if BOX[0][0] < v < BOX[0][1])  # LPC curves: UZ there
     start = network_problem(NetworkParams(), "p_EI")
     if not start.success:
         print(f"no equilibrium at the start: {start.message}", file=sys.stderr)
@@ -126,8 +141,10 @@ def main(argv: list[str] | None = None) -> int:
             equilibrium_options=start.options(ds_frac=0.005, ds_max_frac=0.05,
                                               max_steps=1000),
             curve_options=start.options(ds_frac=0.005, ds_max_frac=0.1, max_steps=400),
-            lpc_options=ContinuationOptions(ds=1.0, ds_max=20.0, max_steps=args.lpc_steps,
-                                            both_sides=True, detect_bifurcations=False),
+            lpc_options=ContinuationOptions(
+                ds=1.0, ds_max=args.lpc_ds_max, max_steps=args.lpc_steps, both_sides=True,
+                detect_bifurcations=False, detect_codim2=False,  # tests: ~40 % of a step
+                events={"param": inner} if inner else {}),
             cycle_options=ContinuationOptions(ds=0.02, ds_max=0.2, max_steps=150),
             collocation=Collocation(ntst=args.ntst), lines=args.lines,
             line_points=args.line_points, t_end=args.t_ms, t_window=300.0,

@@ -214,9 +214,7 @@ class ArclengthContinuation:
         best, best_res = None, np.inf
         for c in trials:
             try:
-                t = Factorization(bordered(J, None, c)).solve(
-                    np.r_[np.zeros(self.dim - 1), 1.0]
-                )
+                t = self._factorize(J, c).solve(np.r_[np.zeros(self.dim - 1), 1.0])
             except (np.linalg.LinAlgError, ValueError):
                 continue
             if not np.all(np.isfinite(t)) or not np.any(t):
@@ -235,6 +233,12 @@ class ArclengthContinuation:
             best = best / self._norm(best)
         return best
 
+    def _factorize(self, J, c: np.ndarray):
+        """A factorisation (an object with ``solve(rhs)``) of the bordered matrix [dG; c^T]
+        at the point where ``J`` = dG was evaluated (subclasses may solve it by block
+        elimination with a factorisation they already hold)."""
+        return Factorization(bordered(J, None, c))
+
     def tangent_at(self, u: np.ndarray, J=None, t_ref: np.ndarray | None = None) -> np.ndarray:
         """Unit tangent of the curve at ``u`` oriented to have positive inner product with
         ``t_ref`` (default: the current tangent)."""
@@ -243,7 +247,7 @@ class ArclengthContinuation:
         t_ref = self.tangent if t_ref is None else t_ref
         rhs = np.zeros(self.dim)
         rhs[-1] = 1.0
-        t = Factorization(bordered(J, None, self.weights * t_ref)).solve(rhs)
+        t = self._factorize(J, self.weights * t_ref).solve(rhs)
         t = t / self._norm(t)
         if self._dot(t, t_ref) < 0:
             t = -t
@@ -286,7 +290,7 @@ class ArclengthContinuation:
             else:
                 rhs = np.r_[r, float(c @ u) - d]
                 try:
-                    du = -Factorization(bordered(J, None, c)).solve(rhs)
+                    du = -self._factorize(J, c).solve(rhs)
                 except (np.linalg.LinAlgError, ValueError):
                     self.last_failure = "singular"
                     return u, False, it, np.inf, None

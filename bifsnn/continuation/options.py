@@ -55,14 +55,14 @@ class ContinuationOptions:
 
     User functions (every branch kind): ``record`` maps names to functions ``g(x, p)`` ->
     float recorded at every row in ``branch.extra[name]`` (e.g. firing rates along a branch);
-    on cycle branches ``x`` is the whole cycle, a
-    :class:`~bifsnn.continuation.periodic.CycleSolution` (mesh, node values ``U``, period
-    ``T``).  ``events`` maps a recorded name, or a built-in one, to a value (or a sequence of
+    on cycle branches and on curves of cycle bifurcations (LPC, PD, NS) ``x`` is the whole
+    cycle, a :class:`~bifsnn.continuation.periodic.CycleSolution` (mesh, node values ``U``,
+    period ``T``).  ``events`` maps a recorded name, or a built-in one, to a value (or a sequence of
     values): where the function crosses it a point labelled "UZ" is located (regula falsi
     along the curve, as AUTO's UZR), with ``data['event']`` and ``data['value']``; with
     ``stop_at_events`` the run stops at the first one.  Built-in names: ``"param"`` (the first
-    continuation parameter), ``"param2"`` (the second, on codim-2 curves of equilibria),
-    ``"period"`` and ``"amplitude"`` (cycle branches).
+    continuation parameter), ``"param2"`` (the second, on two-parameter curves),
+    ``"period"`` and ``"amplitude"`` (cycle branches and LPC/PD/NS curves).
 
     ``progress``: False (quiet, the default: library code never prints unless asked), True
     (one line per step of a cycle or codim-2 continuation on stderr) or a callable receiving

@@ -12,8 +12,13 @@ equation with the anti-periodic condition w(0) + w(1) = 0 (PD). The gradient of 
 -v^T (dM/dX) w, with v from the transposed bordered system; dM/dX w is the second derivative of
 R in direction w, computed here exactly up to O(h^2) as a central difference of two collocation
 Jacobians, (J(X + h w) - J(X - h w))^T v / 2h (symmetry of second derivatives). The borders b, c
-are updated to v, w after every step. Steps are taken by the shared ArclengthContinuation core
-on a fixed mesh (no mesh adaptation along the curve).
+are updated to v, w after every step (restricted to the boundary rows and the first node's
+and the period's columns when that keeps most of them: no extra fill in the sparse LU). Steps
+are taken by the shared ArclengthContinuation core on a fixed mesh (no mesh adaptation along
+the curve); on LPC curves its Newton systems are solved by block elimination with the LU of
+the bordered matrix above (one sparse LU per iteration instead of two), and the sparsity of
+df/dx is detected from the cycle and widened along the curve as in the cycle stepper.
+Events, record functions and progress reports as on every branch (``ContinuationOptions``).
 """
 
 from __future__ import annotations
@@ -25,11 +30,16 @@ import scipy.sparse as sp
 
 from bifsnn.continuation.arclength import ArclengthContinuation
 from bifsnn.continuation.derivatives import method as derivative_method
-from bifsnn.continuation.errors import UserFunctionError
-from bifsnn.continuation.options import ContinuationOptions
+from bifsnn.continuation.errors import UserFunctionError, call_user
+from bifsnn.continuation.options import (
+    BUILTIN_EVENTS,
+    ContinuationOptions,
+    check_events,
+    emit_progress,
+)
 from bifsnn.continuation.result import Branch, SpecialPoint, merge_sides, with_end_points
 
-from .collocation import CollocationOperator, floquet_from_jacobian, sparse_lu
+from .collocation import CollocationOperator, CycleSolution, floquet_from_jacobian, sparse_lu
 from .cycle_normal_forms import ns_normal_form, pd_normal_form
 from .cycle_points import (
     CURVE_TESTS,
@@ -44,6 +54,7 @@ from .cycle_points import (
 )
 from .cycles import _names, cycle_system
 from .mesh import node_quadrature_weights
+from .starts import amplitude
 from .system import CycleSystem
 
 __all__ = ["CYCLE_CURVE_DEFAULTS", "continue_lpc", "continue_lpc_from_gh", "continue_ns",
@@ -127,8 +138,31 @@ class _Augmented:
     def init_borders(self, X: np.ndarray) -> None:
         """Approximate null vectors of M by two steps of inverse iteration."""
         M = self.defining_matrix(self.full_jacobian(X))
-        self.b, self.c = _null_borders(M, complex_=False)
+        self.b, self.c = self._sparse_borders(*_null_borders(M, complex_=False))
         self._cache = None
+
+    #: borders restricted to the boundary rows / first-node (and period) columns are used
+    #: when they keep at least this fraction of the null vectors' norms
+    SPARSE_BORDER_MIN = 0.05
+
+    def _sparse_borders(self, v: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Unit borders b, c from the left and right null vectors v, w of M, restricted to
+        its boundary rows (periodicity / anti-periodicity and phase) and to the first node's
+        (and the period's) columns: dense borders triple the fill of the sparse LU of the
+        bordered matrix on collocation systems (8.2e6 against 3.3e6 nonzeros, 0.72 s against
+        0.24 s on the 148-variable network ODE), restricted ones add none.  Dense borders are
+        kept when the restriction loses most of either vector (:data:`SPARSE_BORDER_MIN`)."""
+        nc, n = self.coll.ncoll, self.n
+        b = np.zeros_like(v)
+        b[nc:] = v[nc:]
+        c = np.zeros_like(w)
+        c[:n] = w[:n]
+        c[self.nU:] = w[self.nU:]
+        nv, nw = np.linalg.norm(v), np.linalg.norm(w)
+        if np.linalg.norm(b) < self.SPARSE_BORDER_MIN * nv or \
+                np.linalg.norm(c) < self.SPARSE_BORDER_MIN * nw:
+            b, c = v, w
+        return b / np.linalg.norm(b), c / np.linalg.norm(c)
 
     def evaluate(self, X: np.ndarray):
         """(g, v, w, J_full) at X, cached for the last X."""
@@ -145,6 +179,7 @@ class _Augmented:
         vg = lu.solve(rhs, trans="T")
         out = (float(wg[-1]), vg[:-1], wg[:-1], J)
         self._cache = (X.copy(), out)
+        self._lu = (lu, wg)
         return out
 
     def G(self, X: np.ndarray) -> np.ndarray:
@@ -165,13 +200,69 @@ class _Augmented:
             vv[: self.coll.ncoll] = v[: self.coll.ncoll]
         grad = -((Jp - Jm).T @ vv) / (2 * h)
         self.coll.sys = self._sys(self.split(X)[3])  # back to p2 of X
-        return sp.vstack([J, sp.csr_matrix(grad[None, :])], format="csc")
+        out = sp.vstack([J, sp.csr_matrix(grad[None, :])], format="csc")
+        self._dG = (out, self._lu[0], grad) if self.kind == "LPC" else None
+        return out
+
+    def newton_solver(self, D, c: np.ndarray):
+        """Solver of the bordered Newton matrix [D; c^T] by block elimination with the LU of
+        the bordered matrix B of g (LPC curves; D the last result of :meth:`dG`), or None.
+
+        With x = (U, T), y = (p1, p2): R_x x + R_y y = r1, q^T [x; y] = r2 (g's gradient and
+        c).  B^{-1} applied to [r1; 0], [R_y; 0] and [0; 1] gives x and the border's
+        multiplier xi as affine functions of (y, eta) (eta = the border row's value); xi = 0
+        and the two rows q fix (y, eta) by a 3 x 3 solve.  B stays well conditioned on the
+        curve (where R_x = M is singular), and the extra LU of the whole Newton matrix, whose
+        two dense rows triple its fill, is not needed."""
+        last = getattr(self, "_dG", None)
+        if last is None or last[0] is not D:
+            return None
+        return _BlockEliminationSolve(D, c, last[1], self.nU + 1)
 
     def update_borders(self, X: np.ndarray) -> None:
         _, v, w, _ = self.evaluate(X)
-        self.b = v / np.linalg.norm(v)
-        self.c = w / np.linalg.norm(w)
+        self.b, self.c = self._sparse_borders(v, w)
         self._cache = None
+
+
+class _BlockEliminationSolve:
+    """solve(rhs) for [[R_x, R_y], [Q_x, Q_y]] (R = D's first m rows, Q = D's last row and
+    c^T) with ``lu`` the LU of B = [[R_x, b], [c_B^T, 0]] (see
+    :meth:`_Augmented.newton_solver`); m = the number of x unknowns."""
+
+    def __init__(self, D, c: np.ndarray, lu, m: int) -> None:
+        D = sp.csc_matrix(D)
+        self.lu, self.m = lu, m
+        self.Ry = D[:m, m:].toarray()  # (m, 2)
+        Q = np.vstack([D[m:, :].toarray(), np.asarray(c, dtype=float)[None, :]])  # (2, m + 2)
+        self.Qx, self.Qy = Q[:, :m], Q[:, m:]
+        F = np.zeros((m + 1, 3))
+        F[:m, :2] = self.Ry
+        F[m, 2] = 1.0
+        S = lu.solve(F)  # columns: B^-1 [R_y; 0], B^-1 [0; 1]
+        self.Xs, self.xis = S[:m], S[m]
+        if not np.all(np.isfinite(S)):
+            raise np.linalg.LinAlgError("non-finite block elimination")
+
+    def solve(self, rhs: np.ndarray, trans: str = "N") -> np.ndarray:
+        """The solution of the bordered Newton system (``trans`` 'N' only)."""
+        if trans != "N":
+            raise ValueError(f"trans = {trans!r} is out of range: only 'N' is supported")
+        m = self.m
+        rhs = np.asarray(rhs, dtype=float)
+        s0 = self.lu.solve(np.r_[rhs[:m], 0.0])
+        x0, xi0 = s0[:m], s0[m]
+        X1, X2, E = self.Xs[:, 0], self.Xs[:, 1], self.Xs[:, 2]
+        xi1, xi2, xe = self.xis
+        # x = x0 - y1 X1 - y2 X2 + eta E;  xi0 - y1 xi1 - y2 xi2 + eta xe = 0
+        A = np.zeros((3, 3))
+        A[0] = [-xi1, -xi2, xe]
+        A[1:, 0] = -(self.Qx @ X1) + self.Qy[:, 0]
+        A[1:, 1] = -(self.Qx @ X2) + self.Qy[:, 1]
+        A[1:, 2] = self.Qx @ E
+        z = np.linalg.solve(A, np.r_[-xi0, rhs[m:] - self.Qx @ x0])
+        x = x0 - z[0] * X1 - z[1] * X2 + z[2] * E
+        return np.r_[x, z[:2]]
 
 
 class _AugmentedNS(_Augmented):
@@ -326,6 +417,7 @@ def _continue_cycle_curve(kind: str, branch: Branch, point, param2, options, nam
         raise ValueError("the branch carries no problem: load it with "
                          "load_branch(path, problem=...)")
     opts = ContinuationOptions(**CYCLE_CURVE_DEFAULTS) if options is None else options
+    check_events(opts, BUILTIN_EVENTS, kind)
     if opts.both_sides:
         one = opts.with_(both_sides=False)
         fwd = _continue_cycle_curve(kind, branch, point, param2, one, name)
@@ -345,6 +437,13 @@ def _continue_cycle_curve(kind: str, branch: Branch, point, param2, options, nam
     if sysobj.params is None:
         raise ValueError("the problem needs a parameter vector for two-parameter curves")
     cyc = branch.cycle(sp_.index)
+    disc = branch.collocation
+    sparse_ok = (disc is None or getattr(disc, "detect_sparsity", True)) and \
+        sysobj.dfdx_user is not None and sysobj.n >= 20
+    if sparse_ok and sysobj.dense_pattern:
+        # the collocation LUs cost ~ the fill of the n x n blocks: use df/dx's sparsity (as
+        # the one-parameter cycle stepper does), widened along the curve when it grows
+        sysobj = sysobj.with_sparsity(sysobj.detect_sparsity(cyc.U, float(cyc.p)))
     names = branch.param_names
     lo2, hi2 = _bounds2(opts, names, i2)
     opts.check_start(float(cyc.p), branch.param_label(0))
@@ -377,8 +476,8 @@ def _continue_cycle_curve(kind: str, branch: Branch, point, param2, options, nam
         wnode = node_quadrature_weights(cyc.tm, cyc.ncol)
         W = np.concatenate([np.repeat(wnode, n), [1.0, opts.weights_param, opts.weights_param],
                             [1.0] * (X0.size - nU - 3)])
-        cont = ArclengthContinuation(
-            aug.G, X0, dG=aug.dG, ds=opts.ds, ds_min=opts.ds_min, ds_max=opts.ds_max,
+        cont = _CurveContinuation(
+            aug, aug.G, X0, dG=aug.dG, ds=opts.ds, ds_min=opts.ds_min, ds_max=opts.ds_max,
             max_steps=opts.max_steps, newton_tol=opts.newton_tol,
             newton_max_iter=opts.newton_max_iter, direction=opts.direction,
             direction_index=nU + 2, weights=W, max_angle=opts.max_angle,
@@ -410,19 +509,34 @@ def _continue_cycle_curve(kind: str, branch: Branch, point, param2, options, nam
                     end = next(r for r in found if r["type"] == ends[0])
                     rows = rows[: next(i for i, r in enumerate(rows) if r is end) + 1]
                     specials = [(i, s) for i, s in specials if i < len(rows)]
+                    hits = []
                 else:
+                    hits = _cycle_curve_events(cont, aug, A, B, opts, i1, i2)
+                    for r in hits:
+                        rows.append(r)
+                        specials.append((len(rows) - 1, _special(r, aug, i1, i2, n)))
                     rows.append(B)
                 if tests is not None:
                     tests.refresh(B)
+                if sparse_ok and not aug.base.dense_pattern:
+                    _widen_sparsity(aug, res.u, res.tangent, cont.ds)
                 aug.update_borders(res.u)
                 aug.set_reference(res.u)
                 cont.replace(G=aug.G, dG=aug.dG)
                 if ends:
                     cont.stop(f"reached a {ends[0]} point (theta = "
                               f"{'0' if ends[0] == 'R1' else 'pi'}): the NS curve ends")
+                if hits and opts.stop_at_events:
+                    ev = hits[0]["info"]
+                    cont.stop(f"reached the event {ev['event']} = {ev['value']:g}")
                 if opts.verbose:
                     print(f"{kind} curve step {cont.n_steps}: params = "
                           f"({res.u[nU + 1]:.8g}, {res.u[nU + 2]:.8g})")
+                emit_progress(opts, {
+                    "kind": kind, "step": cont.n_steps,
+                    "params": (float(res.u[nU + 1]), float(res.u[nU + 2])),
+                    "ds": float(res.ds), "points": len(rows), "period": float(res.u[nU]),
+                    "amplitude": _amp(res.u[:nU].reshape(-1, n), cyc)})
         status, message, success = cont.status, cont.message, cont.success
     except UserFunctionError as exc:
         status, success = "error", False
@@ -432,6 +546,93 @@ def _continue_cycle_curve(kind: str, branch: Branch, point, param2, options, nam
     if tests is not None and tests.skipped:
         out.info["normal_form_tests"] = f"GPD / CH not tested: {tests.skipped}"
     return out
+
+
+def _cycle_curve_value(aug: _Augmented, X: np.ndarray, name: str, opts: ContinuationOptions,
+                       i1: int) -> float:
+    """Event / record function ``name`` at the curve point X: built-in "param", "param2",
+    "period", "amplitude", or ``opts.record[name](cycle, p)`` with the cycle a CycleSolution
+    (continued in the first parameter) and p the full parameter vector."""
+    U, T, p1, p2 = aug.split(X)
+    if name == "param":
+        return p1
+    if name == "param2":
+        return p2
+    if name == "period":
+        return T
+    if name == "amplitude":
+        return float(amplitude(U, aug.coll.wnode))
+    P = aug.base.params.copy()
+    P[i1], P[aug.i2] = p1, p2
+    cyc = CycleSolution(aug.coll.tm.copy(), aug.coll.ncol, U.copy(), T, p1)
+    return float(call_user(opts.record[name], f"record[{name!r}]", cyc, P))
+
+
+def _cycle_curve_events(cont, aug: _Augmented, A: dict, B: dict, opts: ContinuationOptions,
+                        i1: int, i2: int) -> list[dict]:
+    """UZ rows between consecutive curve rows A and B (every value of ``opts.events``
+    crossed), located by the Illinois method on corrected curve points, in curve order."""
+    out = []
+    for name, values in opts.events.items():
+        ga = _cycle_curve_value(aug, A["u"], name, opts, i1)
+        gb = _cycle_curve_value(aug, B["u"], name, opts, i1)
+        for v in values:
+            fa, fb = ga - v, gb - v
+            if not (np.isfinite(fa) and np.isfinite(fb)) or fa * fb > 0 or fa == 0:
+                continue
+
+            def value_of(u, _J, name=name, v=v):
+                return _cycle_curve_value(aug, u, name, opts, i1) - v
+
+            u, _J, t, ok = locate_on_curve(cont, A, B, fa, fb, value_of, opts.locate_tol,
+                                           max(opts.locate_max_iter, 30))
+            if u is None:
+                u, t, ok = B["u"], B["t"], False
+            g = aug.evaluate(u)[0]
+            info = {"event": name, "value": float(v),
+                    "residual": float(np.max(np.abs(aug.G(u))))}
+            if not ok:
+                info["unconfirmed"] = "event not located"
+            out.append({"u": u, "t": t, "g": g, "mu": None, "it": 0, "tests": {},
+                        "type": "UZ", "located": bool(ok), "info": info,
+                        "test_value": float(value_of(u, None))})
+    c = cont.weights * A["t"]
+    out.sort(key=lambda r: float(c @ (r["u"] - A["u"])))
+    return out
+
+
+class _CurveContinuation(ArclengthContinuation):
+    """ArclengthContinuation whose Newton matrices are solved by the curve system's block
+    elimination when it offers one (:meth:`_Augmented.newton_solver`)."""
+
+    def __init__(self, aug: _Augmented, *args, **kwargs) -> None:
+        self.aug = aug
+        super().__init__(*args, **kwargs)
+
+    def _factorize(self, J, c: np.ndarray):
+        solver = self.aug.newton_solver(J, c) if BLOCK_ELIMINATION else None
+        return solver if solver is not None else super()._factorize(J, c)
+
+
+#: Solve the LPC curve's Newton systems by block elimination (False: one sparse LU of the
+#: whole bordered Newton matrix per iteration, the previous method; for benchmarks/tests).
+BLOCK_ELIMINATION = True
+
+
+def _widen_sparsity(aug: _Augmented, X: np.ndarray, t: np.ndarray, ds: float) -> None:
+    """Widen the df/dx pattern of ``aug`` by the couplings nonzero at the cycle X (and at the
+    states predicted 2, 4 and 8 steps ahead along t, so that it changes rarely)."""
+    U, _, p1, p2 = aug.split(X)
+    sysobj = aug._sys(p2)
+    pat = sysobj.detect_sparsity(U, p1)
+    if pat.sum() <= sysobj.nnz:
+        return
+    tu = t[: aug.nU].reshape(U.shape)
+    ahead = np.vstack([U + k * ds * tu for k in (2, 4, 8)])
+    pat |= sysobj.detect_sparsity(ahead[np.all(np.isfinite(ahead), axis=1)], p1)
+    aug.base = aug.base.with_sparsity(pat)
+    aug.coll = CollocationOperator(aug._sys(p2), aug.coll.tm, aug.coll.ncol)
+    aug._cache = None
 
 
 def _through_zero_amplitude(uA: np.ndarray, uB: np.ndarray, nU: int, n: int,
@@ -717,6 +918,9 @@ def _curve_branch(kind, rows, specials, sysobj: CycleSystem, i1, i2, cyc, branch
     }
     if kind == "NS":
         extra["theta"] = np.array([r["u"][nU + 3] for r in rows], dtype=float)
+    for key in opts.record:
+        extra[key] = np.array([_cycle_curve_value(_view(sysobj, i2, cyc), r["u"], key, opts, i1)
+                               for r in rows], dtype=float)
     names = sorted({k for r in rows for k in r["tests"]})
     for k in names:
         extra[f"test_{k}"] = np.array([r["tests"].get(k, np.nan) for r in rows], dtype=float)
@@ -737,6 +941,11 @@ def _curve_branch(kind, rows, specials, sysobj: CycleSystem, i1, i2, cyc, branch
         info={"ncol": int(cyc.ncol), "ntst": len(cyc.tm) - 1}, problem=branch.problem,
         options=opts, collocation=branch.collocation,
     )
+
+
+def _view(sysobj: CycleSystem, i2: int, cyc) -> _Augmented:
+    """A curve system on the curve's mesh, for evaluating record functions at its rows."""
+    return _Augmented(sysobj, i2, "LPC", cyc.tm, cyc.ncol)
 
 
 def _amp(U: np.ndarray, cyc) -> float:
@@ -807,7 +1016,7 @@ def continue_lpc_from_gh(hopf_curve: Branch, point: SpecialPoint | int,
     j = cand[min(rows_away, len(cand)) - 1]
     opts = ContinuationOptions(**CYCLE_CURVE_DEFAULTS) if options is None else options
     po = _cycles_from_hopf_row(hopf_curve, j, opts, collocation, 200,
-                               cycle_options=cycle_options)
+                               cycle_options=cycle_options, until="LPC")
     folds = [s for s in po.points("LPC") if s.located]
     if not folds:
         raise ValueError(f"the cycles from the Hopf point at {po.param_values[0]:.8g} have "
@@ -819,7 +1028,8 @@ def continue_lpc_from_gh(hopf_curve: Branch, point: SpecialPoint | int,
 
 def _cycles_from_hopf_row(hopf_curve: Branch, j: int, opts: ContinuationOptions, collocation,
                           max_steps: int, which: int = 0,
-                          cycle_options: ContinuationOptions | None = None) -> Branch:
+                          cycle_options: ContinuationOptions | None = None,
+                          until: str | None = None) -> Branch:
     """The cycles born at row ``j`` of a Hopf curve: a one-parameter equilibrium run in the
     curve's first (``which`` 0) or second (1) parameter, started on the branch's tangent,
     crosses the Hopf point, whose cycles are continued (``cycle_options`` if given, else
@@ -861,7 +1071,28 @@ def _cycles_from_hopf_row(hopf_curve: Branch, j: int, opts: ContinuationOptions,
         opts, hopf_curve.param_names, i1)
     cyc_opts = cycle_options if cycle_options is not None else ContinuationOptions(
         ds=opts.ds, ds_max=opts.ds_max, max_steps=max_steps, p_min=lo, p_max=hi)
-    return continue_cycles(eq, h, cyc_opts, collocation)
+    if until is None:
+        return continue_cycles(eq, h, cyc_opts, collocation)
+    # in chunks, stopping after the chunk with the first located point of kind ``until``
+    # (the branch is not needed past it: a run to max_steps can cost ~5x more)
+    left = cyc_opts.max_steps
+    chunk = min(left, _UNTIL_CHUNK)
+    po = continue_cycles(eq, h, cyc_opts.with_(max_steps=chunk), collocation)
+    left -= chunk
+    while left > 0 and po.status == "max_steps" and not any(
+            s.located for s in po.points(until)) and len(po) >= 2:
+        chunk = min(left, _UNTIL_CHUNK)
+        step = float(po.param_values[-1] - po.param_values[-2])
+        end = po.special_points[-1]
+        po = continue_cycles(po, end, cyc_opts.with_(
+            max_steps=chunk, direction=1 if step >= 0 else -1, both_sides=False),
+            po.collocation or collocation)
+        left -= chunk
+    return po
+
+
+#: Steps per chunk of the cycle continuation that looks for a fold (continue_lpc_from_gh).
+_UNTIL_CHUNK = 25
 
 
 def continue_ns_from_zh(hopf_curve: Branch, point: SpecialPoint | int,
