@@ -170,6 +170,16 @@ def test_interval_propagator_matches_whole_lu():
         v = rng.standard_normal(coll.n)
         whole = coll.propagate_linear(A, v)[-1]
         assert np.abs(prop.propagate(v) - whole).max() < 1e-11 * max(1.0, np.abs(whole).max())
+    # the block propagator from the cached block layout of A's pattern (one gather of
+    # A.data, one ordering per pattern) gives the same products, to the last bit
+    from bifsnn.continuation.periodic.collocation import _interval_propagator, _LayoutPropagator
+
+    for _ in range(2):  # a new layout, then the cached one
+        fast = _interval_propagator(A, coll)
+        assert isinstance(fast, _LayoutPropagator)
+        for _ in range(2):
+            v = rng.standard_normal(coll.n)
+            assert np.array_equal(fast.propagate(v), prop.propagate(v))
     arnoldi = floquet_from_jacobian(A, coll)  # n = 50 > 40: block propagator + eigs
     dense = floquet_from_jacobian(A, coll, k=coll.n - 1)  # whole LU, dense monodromy
     for mu in arnoldi.multipliers:
