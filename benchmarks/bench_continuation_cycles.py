@@ -17,7 +17,9 @@ rule) is timed instead: cycles continued in p_EI from the Hopf point near 0.9596
 ntst = ``--network-ntst`` (default 20 40 60). The time per step is differential (a run of
 warmup + steps minus a run of warmup steps, both from the Hopf start) so that set-up, the
 start's Floquet multipliers and the first tangent are not counted. ``--compare`` also times the
-previous corrector (full Newton, one MMD ordering per LU) in the same process.
+previous corrector (full Newton, one MMD ordering per LU) in the same process;
+``--compare-reuse`` alternates a new LU at every predictor with factorisations carried across
+steps (``Collocation(reuse_lu=False/True)``).
 
 Usage: python benchmarks/bench_continuation_cycles.py [--sizes 4 20 50 100 200 300]
        [--ntst 20 50 100] [--steps 3] [--auto] [--json out.json]
@@ -145,11 +147,12 @@ def network_hopf_start():
     return br, br.points("H")[0]
 
 
-def network_case(eq, hopf, ntst: int, steps: int, warmup: int, fast: bool = True) -> dict:
+def network_case(eq, hopf, ntst: int, steps: int, warmup: int, fast: bool = True,
+                 reuse_lu: bool | None = None) -> dict:
     """Differential wall/CPU time per cycle step on the reduced network ODE."""
     from bifsnn.continuation import linalg as colmod
 
-    disc = Collocation(ntst=ntst, ncol=4, newton_chord=fast)
+    disc = Collocation(ntst=ntst, ncol=4, newton_chord=fast, reuse_lu=reuse_lu)
     colmod.REUSE_ORDERING = fast
     try:
         out = {}
@@ -222,6 +225,28 @@ def network_floquet_compare(prob, hopf, ntst: int, steps: int, warmup: int, pair
     return rows
 
 
+def network_reuse_compare(prob, hopf, ntst: int, steps: int, warmup: int, pairs: int
+                          ) -> list[dict]:
+    """Same process, alternated: CPU per step with a new LU at every predictor
+    (``Collocation(reuse_lu=False)``) and with factorisations carried across steps."""
+    rows = []
+    for _ in range(pairs):
+        for reuse in (False, True):
+            r = network_case(prob, hopf, ntst, steps, warmup, reuse_lu=reuse)
+            for key in ("system", "tm", "U", "T", "p"):
+                r.pop(key)
+            r["reuse_lu"] = reuse
+            rows.append(r)
+            print(f"{ntst:>5} {'carried' if reuse else 'new LU':>10} {r['unknowns']:>9} "
+                  f"{r['step_wall_s']:>12.3f} {r['step_cpu_s']:>11.3f} {r['p_end']:>11.7f} "
+                  f"{r['trivial_mult_err']:>12.1e} {str(r['newton_its']):>14}", flush=True)
+    old = [r["step_cpu_s"] for r in rows if not r["reuse_lu"]]
+    new = [r["step_cpu_s"] for r in rows if r["reuse_lu"]]
+    ratio = np.median([b / a for a, b in zip(old, new, strict=True)])
+    print(f"ntst {ntst}: carried / new-LU CPU per step (median of {len(old)} pairs) {ratio:.3f}")
+    return rows
+
+
 def network_main(args) -> list[dict]:
     prob, hopf = network_hopf_start()
     print(f"reduced network ODE (n = {prob.problem.n}), cycles in p_EI from the Hopf point at "
@@ -229,6 +254,11 @@ def network_main(args) -> list[dict]:
     print(f"{'ntst':>5} {'corrector':>10} {'unknowns':>9} {'step wall s':>12} "
           f"{'step CPU s':>11} {'p_EI end':>11} {'|mu_triv-1|':>12} {'Newton its':>14}")
     rows = []
+    if args.compare_reuse:
+        for ntst in args.network_ntst:
+            rows += network_reuse_compare(prob, hopf, ntst, args.steps, args.warmup,
+                                          args.pairs)
+        return rows
     if args.compare_floquet:
         for ntst in args.network_ntst:
             rows += network_floquet_compare(prob, hopf, ntst, args.steps, args.warmup,
@@ -266,7 +296,11 @@ def main() -> None:
     ap_.add_argument("--compare-floquet", action="store_true",
                      help="with --network: block vs whole-LU Floquet factorisation, "
                           "alternated in one process")
-    ap_.add_argument("--pairs", type=int, default=2, help="pairs for --compare-floquet")
+    ap_.add_argument("--compare-reuse", action="store_true",
+                     help="with --network: new LU per step vs carried factorisations "
+                          "(Collocation.reuse_lu), alternated in one process")
+    ap_.add_argument("--pairs", type=int, default=2,
+                     help="pairs for --compare-floquet / --compare-reuse")
     args = ap_.parse_args()
     if args.network:
         rows = network_main(args)

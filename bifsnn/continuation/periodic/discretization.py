@@ -11,6 +11,9 @@ from .mesh import check_mesh_args
 
 __all__ = ["Collocation"]
 
+#: ``Collocation(reuse_lu=None)`` carries factorisations across steps from this many states on.
+REUSE_LU_MIN_N = 40
+
 
 @dataclass(frozen=True)
 class Collocation:
@@ -24,7 +27,12 @@ class Collocation:
     ``state_scale``: the state part of the arclength norm is (int |u - u_prev|^2 dt)^(1/2) /
     state_scale; None: max(1, RMS of the start cycle), so that ``ds`` is relative to the size
     of the state.  ``weight_period`` weights the period in that norm.  ``amp_min``: below this
-    amplitude a branch is taken to have reached a Hopf point.
+    amplitude a branch is taken to have reached a Hopf point.  ``reuse_lu``: the corrector
+    starts from the latest factorisation of the continuation (an earlier step, possibly on
+    another mesh of the same size) instead of a new one at every predictor, refactorising
+    only when it contracts slowly, and the tangent at each converged point is refined to
+    1e-8 against that point's own Jacobian; None (auto): on for n >= 40 states with
+    ``newton_chord``, where one sparse LU costs as much as tens of solves.
     """
 
     ntst: int = 40
@@ -35,6 +43,7 @@ class Collocation:
     state_scale: float | None = None
     weight_period: float = 1.0
     amp_min: float = 1e-8
+    reuse_lu: bool | None = None
 
     def __post_init__(self) -> None:
         check_mesh_args(self.ntst, self.ncol)
@@ -47,10 +56,19 @@ class Collocation:
                                                  and self.state_scale > 0):
             raise ValueError(f"state_scale = {self.state_scale!r} is out of range: must be None "
                              "or a finite number > 0")
+        if self.reuse_lu is not None and not isinstance(self.reuse_lu, bool):
+            raise ValueError(f"reuse_lu = {self.reuse_lu!r} is out of range: must be None "
+                             "(auto), True or False")
         for name in ("weight_period", "amp_min"):
             v = getattr(self, name)
             if not (_finite(v) and v > 0):
                 raise ValueError(f"{name} = {v!r} is out of range: must be a finite number > 0")
+
+    def reuses_lu(self, n: int) -> bool:
+        """Whether the corrector carries factorisations across steps for n states."""
+        if self.reuse_lu is None:
+            return self.newton_chord and n >= REUSE_LU_MIN_N
+        return self.reuse_lu and self.newton_chord
 
     def with_(self, **changes) -> Collocation:
         """A validated copy with some fields changed."""
