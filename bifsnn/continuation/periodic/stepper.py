@@ -111,11 +111,12 @@ TANGENT_RTOL = 1e-5
 #: Anderson acceleration of the corrector with a carried factorisation: history length.
 ANDERSON_DEPTH = 5
 TANGENT_MAX_REFINE = 8
-#: Step-size control with a carried factorisation: the first Newton correction (relative, as
-#: in the convergence test) measures the predictor's distance to the branch, independently
-#: of how stale the factorisation is.  Calibrated on the reduced network ODE against the
-#: iteration-count rule of the chord corrector at the predictor (3-4 iterations there below
-#: ~1.5e-3, 7 and more above ~6e-3).
+#: Step-size control with a carried factorisation: by the predictor's distance to the
+#: corrected point (max norm, relative as in the convergence test), which does not depend on
+#: how stale the factorisation is: grow ds below PREDICTOR_FAST, shrink it above
+#: PREDICTOR_SLOW.  Calibrated against the iteration-count rule of the chord corrector at
+#: the predictor, whose first correction is this distance to first order: on the reduced
+#: network ODE and the Brusselator chain 3-4 iterations below ~1.5e-3, 7 and more above ~6e-3.
 PREDICTOR_FAST = 1.5e-3
 PREDICTOR_SLOW = 6e-3
 
@@ -244,8 +245,8 @@ class _Stepper:
         (A, new lu)) when a new factorisation was made (to carry on), else (tangent, None)."""
         rhs = np.zeros(A.shape[0])
         rhs[-1] = 1.0
-        z, ok = _preconditioned_gmres(A, lu, rhs, lu.solve(rhs), TANGENT_RTOL,
-                                      TANGENT_MAX_REFINE)
+        z, ok = (None, False) if lu is None else _preconditioned_gmres(
+            A, lu, rhs, lu.solve(rhs), TANGENT_RTOL, TANGENT_MAX_REFINE)
         factor = None
         if not ok:
             lu = sparse_lu(A)
@@ -296,14 +297,13 @@ class _Stepper:
                     A = coll.jacobian(U, T, p, Fref, with_p=True, border_row=Wt)
                     lu = sparse_lu(A)
                     self.factorizations += 1
+                    prev_step = math.inf  # contraction is judged per factorisation
                 dx = lu.solve(-r)
             except RuntimeError as exc:
                 return None, it, f"singular Jacobian ({exc})"
             if not np.all(np.isfinite(dx)):
                 return None, it, "NaN in Newton step"
             step = float(np.max(np.abs(dx)))
-            if it == 1:
-                self.first_step = step / (1.0 + float(np.max(np.abs(X))))
             if chord and step > prev_step / 3.0:
                 lu = None  # slow contraction: refactorise at the next iterate
             prev_step = step
@@ -323,9 +323,10 @@ class _Stepper:
                 X = Xplain - (dX + dF) @ gamma
                 if X[coll.nU] <= 0 or not np.all(np.isfinite(X)):
                     X, hist = Xplain, []
+            elif lu is None:  # a new factorisation next: a new fixed-point map
+                hist, X_prev, dx_prev = [], None, None
+                X = Xplain
             else:
-                if lu is None:
-                    hist = []
                 X_prev, dx_prev = X, dx
                 X = Xplain
         return None, max_iter, "Newton did not converge"
@@ -531,6 +532,8 @@ def _run(sysobj, start, opts, disc, direction, points, specials, state, finish):
             if ds < opts.ds_min:
                 return finish(False, "ds_min", f"step size below ds_min={opts.ds_min:g} ({msg})")
         ds_taken = ds
+        # the predictor's distance to the branch (relative, as in the convergence test)
+        pred_dist = float(np.max(np.abs(Xnew - X - ds * tau))) / (1.0 + float(np.max(np.abs(Xnew))))
         Unew, Tnew, pnew = _unpack(Xnew, coll)
         Fref_new = coll.phase_reference(Unew, Tnew, pnew)
         carried = fac is not None  # started from an earlier factorisation
@@ -673,8 +676,8 @@ def _run(sysobj, start, opts, disc, direction, points, specials, state, finish):
         # ---- step size control
         nfac = getattr(st, "factorizations", it)
         if carried:
-            fast = st.first_step < PREDICTOR_FAST and nfac == 0
-            slow = st.first_step > PREDICTOR_SLOW or nfac >= 2
+            fast = pred_dist < PREDICTOR_FAST
+            slow = pred_dist > PREDICTOR_SLOW
         elif disc.newton_chord:
             fast, slow = (it <= 4 and nfac <= 1), (it >= 7 or nfac >= 3)
         else:
