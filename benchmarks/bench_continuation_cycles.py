@@ -148,7 +148,7 @@ def network_hopf_start():
 
 
 def network_case(eq, hopf, ntst: int, steps: int, warmup: int, fast: bool = True,
-                 reuse_lu: bool | None = None) -> dict:
+                 reuse_lu: bool = False) -> dict:
     """Differential wall/CPU time per cycle step on the reduced network ODE."""
     from bifsnn.continuation import linalg as colmod
 
