@@ -183,17 +183,21 @@ def network_case(eq, hopf, ntst: int, steps: int, warmup: int, fast: bool = True
     }
 
 
-def network_floquet_compare(prob, hopf, ntst: int, steps: int, warmup: int, pairs: int
-                            ) -> list[dict]:
+def network_floquet_compare(prob, hopf, ntst: int, steps: int, warmup: int, pairs: int,
+                            what: str = "block") -> list[dict]:
     """Same process, alternated: CPU per step and per Floquet computation with the block
-    (interval by interval) factorisation of C_rest and with one LU of the whole C_rest."""
+    (interval by interval) factorisation of C_rest and with one LU of the whole C_rest
+    (``what="block"``), or with the interval blocks gathered through the cached layout and
+    sliced block by block (``what="layout"``)."""
     from bifsnn.continuation.periodic import collocation as cmod
 
+    flag = "BLOCK_FLOQUET" if what == "block" else "LAYOUT_FLOQUET"
+    names = ("whole LU", "block") if what == "block" else ("sliced", "layout")
     rows = []
     try:
         for _ in range(pairs):
             for block in (False, True):
-                cmod.BLOCK_FLOQUET = block
+                setattr(cmod, flag, block)
                 r = network_case(prob, hopf, ntst, steps, warmup)
                 coll_ = CollocationOperator(r["system"], r["tm"], 4)
                 A = coll_.jacobian(r["U"], r["T"], r["p"],
@@ -206,11 +210,11 @@ def network_floquet_compare(prob, hopf, ntst: int, steps: int, warmup: int, pair
                 for key in ("system", "tm", "U", "T", "p"):
                     r.pop(key)
                 rows.append(r)
-                print(f"{ntst:>5} {'block' if block else 'whole LU':>9} step CPU "
+                print(f"{ntst:>5} {names[block]:>9} step CPU "
                       f"{r['step_cpu_s']:7.3f} s, Floquet CPU {r['floquet_cpu_s']:6.3f} s, "
                       f"p_end {r['p_end']:.9f}", flush=True)
     finally:
-        cmod.BLOCK_FLOQUET = True
+        setattr(cmod, flag, True)
     old = [r for r in rows if not r["block_floquet"]]
     new = [r for r in rows if r["block_floquet"]]
     pairs_ = list(zip(old, new, strict=True))
@@ -218,7 +222,8 @@ def network_floquet_compare(prob, hopf, ntst: int, steps: int, warmup: int, pair
     fl_ratio = np.median([b["floquet_cpu_s"] / a["floquet_cpu_s"] for a, b in pairs_])
     dmu = max(float(np.max(np.abs(np.sort_complex(a["mu"]) - np.sort_complex(b["mu"]))))
               for a, b in pairs_)
-    print(f"block / whole-LU CPU (median of {len(old)} pairs): step {step_ratio:.3f}, Floquet "
+    print(f"{names[1]} / {names[0]} CPU (median of {len(old)} pairs): step {step_ratio:.3f}, "
+          f"Floquet "
           f"{fl_ratio:.3f}; max |mu difference| {dmu:.1e}")
     for r in rows:
         r["mu"] = [complex(z) for z in r["mu"]]
@@ -262,7 +267,7 @@ def network_main(args) -> list[dict]:
     if args.compare_floquet:
         for ntst in args.network_ntst:
             rows += network_floquet_compare(prob, hopf, ntst, args.steps, args.warmup,
-                                            args.pairs)
+                                            args.pairs, args.compare_floquet)
         return rows
     for ntst in args.network_ntst:
         for fast in ((True, False) if args.compare else (True,)):
@@ -293,9 +298,11 @@ def main() -> None:
     ap_.add_argument("--network-ntst", type=int, nargs="+", default=[20, 40, 60])
     ap_.add_argument("--compare", action="store_true",
                      help="with --network: also time the previous corrector (full Newton)")
-    ap_.add_argument("--compare-floquet", action="store_true",
-                     help="with --network: block vs whole-LU Floquet factorisation, "
-                          "alternated in one process")
+    ap_.add_argument("--compare-floquet", nargs="?", const="block", default=None,
+                     choices=["block", "layout"],
+                     help="with --network: block vs whole-LU Floquet factorisation (block), "
+                          "or cached block layout vs block slicing (layout), alternated in "
+                          "one process")
     ap_.add_argument("--compare-reuse", action="store_true",
                      help="with --network: new LU per step vs carried factorisations "
                           "(Collocation.reuse_lu), alternated in one process")

@@ -303,6 +303,10 @@ DENSE_FLOQUET_MAX_N = 40
 #: Arnoldi Floquet path: factorise C_rest interval by interval (False: one LU of the whole
 #: C_rest, the previous method; benchmarks/bench_continuation_cycles.py --compare-floquet)
 BLOCK_FLOQUET = True
+#: Block Floquet path: gather the interval blocks through a cached per-pattern layout (False:
+#: slice them out of the matrix block by block, with one ordering per block; benchmarks'
+#: ``--compare-floquet layout``)
+LAYOUT_FLOQUET = True
 
 
 def floquet_from_jacobian(
@@ -463,6 +467,8 @@ def _interval_propagator(A: sp.csc_matrix, coll: CollocationOperator):
     block layout of A's pattern when every interval has the same block pattern."""
     from bifsnn.continuation.linalg import _pattern_key
 
+    if not LAYOUT_FLOQUET:
+        return _IntervalPropagator(A[: coll.ncoll, : coll.nU], coll)
     if not A.has_sorted_indices:
         A = A.sorted_indices()
     key = (_pattern_key(A), coll.ntst, coll.ncol, coll.n)
