@@ -108,9 +108,9 @@ TEST_TOL = 1e-4
 #: tangent it replaces (from the LU at the predictor) was 1e-4 ... 1e-2 off (max norm,
 #: relative) along the reduced network ODE's cycle branch.
 TANGENT_RTOL = 1e-5
+TANGENT_MAX_REFINE = 8
 #: Anderson acceleration of the corrector with a carried factorisation: history length.
 ANDERSON_DEPTH = 5
-TANGENT_MAX_REFINE = 8
 #: Step-size control with a carried factorisation: by the predictor's distance to the
 #: corrected point (max norm, relative as in the convergence test), which does not depend on
 #: how stale the factorisation is: grow ds below PREDICTOR_FAST, shrink it above
@@ -297,7 +297,8 @@ class _Stepper:
                     A = coll.jacobian(U, T, p, Fref, with_p=True, border_row=Wt)
                     lu = sparse_lu(A)
                     self.factorizations += 1
-                    prev_step = math.inf  # contraction is judged per factorisation
+                    if accel:
+                        prev_step = math.inf  # contraction judged per factorisation
                 dx = lu.solve(-r)
             except RuntimeError as exc:
                 return None, it, f"singular Jacobian ({exc})"
@@ -533,7 +534,8 @@ def _run(sysobj, start, opts, disc, direction, points, specials, state, finish):
                 return finish(False, "ds_min", f"step size below ds_min={opts.ds_min:g} ({msg})")
         ds_taken = ds
         # the predictor's distance to the branch (relative, as in the convergence test)
-        pred_dist = float(np.max(np.abs(Xnew - X - ds * tau))) / (1.0 + float(np.max(np.abs(Xnew))))
+        pred_dist = (float(np.max(np.abs(Xnew - X - ds * tau)))
+                     / (1.0 + float(np.max(np.abs(Xnew)))))
         Unew, Tnew, pnew = _unpack(Xnew, coll)
         Fref_new = coll.phase_reference(Unew, Tnew, pnew)
         carried = fac is not None  # started from an earlier factorisation
@@ -541,7 +543,8 @@ def _run(sysobj, start, opts, disc, direction, points, specials, state, finish):
             if reuse:
                 # the Jacobian at the converged point (its collocation block also gives the
                 # multipliers) and the tangent refined against the latest factorisation
-                A = coll.jacobian(Unew, Tnew, pnew, Fref_new, with_p=True, border_row=st.W * tau)
+                A = coll.jacobian(Unew, Tnew, pnew, Fref_new, with_p=True,
+                                  border_row=st.W * tau)
                 tau_new, fresh = st.refined_tangent(A, tau, st.last_factor[1])
                 carry = fresh if fresh is not None else st.last_factor
             else:
