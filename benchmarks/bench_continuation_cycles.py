@@ -17,7 +17,9 @@ rule) is timed instead: cycles continued in p_EI from the Hopf point near 0.9596
 ntst = ``--network-ntst`` (default 20 40 60). The time per step is differential (a run of
 warmup + steps minus a run of warmup steps, both from the Hopf start) so that set-up, the
 start's Floquet multipliers and the first tangent are not counted. ``--compare`` also times the
-previous corrector (full Newton, one MMD ordering per LU) in the same process.
+previous corrector (full Newton, one MMD ordering per LU) in the same process;
+``--compare-reuse`` alternates a new LU at every predictor with factorisations carried across
+steps (``Collocation(reuse_lu=False/True)``).
 
 Usage: python benchmarks/bench_continuation_cycles.py [--sizes 4 20 50 100 200 300]
        [--ntst 20 50 100] [--steps 3] [--auto] [--json out.json]
@@ -145,11 +147,12 @@ def network_hopf_start():
     return br, br.points("H")[0]
 
 
-def network_case(eq, hopf, ntst: int, steps: int, warmup: int, fast: bool = True) -> dict:
+def network_case(eq, hopf, ntst: int, steps: int, warmup: int, fast: bool = True,
+                 reuse_lu: bool = False) -> dict:
     """Differential wall/CPU time per cycle step on the reduced network ODE."""
     from bifsnn.continuation import linalg as colmod
 
-    disc = Collocation(ntst=ntst, ncol=4, newton_chord=fast)
+    disc = Collocation(ntst=ntst, ncol=4, newton_chord=fast, reuse_lu=reuse_lu)
     colmod.REUSE_ORDERING = fast
     try:
         out = {}
@@ -180,17 +183,21 @@ def network_case(eq, hopf, ntst: int, steps: int, warmup: int, fast: bool = True
     }
 
 
-def network_floquet_compare(prob, hopf, ntst: int, steps: int, warmup: int, pairs: int
-                            ) -> list[dict]:
+def network_floquet_compare(prob, hopf, ntst: int, steps: int, warmup: int, pairs: int,
+                            what: str = "block") -> list[dict]:
     """Same process, alternated: CPU per step and per Floquet computation with the block
-    (interval by interval) factorisation of C_rest and with one LU of the whole C_rest."""
+    (interval by interval) factorisation of C_rest and with one LU of the whole C_rest
+    (``what="block"``), or with the interval blocks gathered through the cached layout and
+    sliced block by block (``what="layout"``)."""
     from bifsnn.continuation.periodic import collocation as cmod
 
+    flag = "BLOCK_FLOQUET" if what == "block" else "LAYOUT_FLOQUET"
+    names = ("whole LU", "block") if what == "block" else ("sliced", "layout")
     rows = []
     try:
         for _ in range(pairs):
             for block in (False, True):
-                cmod.BLOCK_FLOQUET = block
+                setattr(cmod, flag, block)
                 r = network_case(prob, hopf, ntst, steps, warmup)
                 coll_ = CollocationOperator(r["system"], r["tm"], 4)
                 A = coll_.jacobian(r["U"], r["T"], r["p"],
@@ -203,11 +210,11 @@ def network_floquet_compare(prob, hopf, ntst: int, steps: int, warmup: int, pair
                 for key in ("system", "tm", "U", "T", "p"):
                     r.pop(key)
                 rows.append(r)
-                print(f"{ntst:>5} {'block' if block else 'whole LU':>9} step CPU "
+                print(f"{ntst:>5} {names[block]:>9} step CPU "
                       f"{r['step_cpu_s']:7.3f} s, Floquet CPU {r['floquet_cpu_s']:6.3f} s, "
                       f"p_end {r['p_end']:.9f}", flush=True)
     finally:
-        cmod.BLOCK_FLOQUET = True
+        setattr(cmod, flag, True)
     old = [r for r in rows if not r["block_floquet"]]
     new = [r for r in rows if r["block_floquet"]]
     pairs_ = list(zip(old, new, strict=True))
@@ -215,10 +222,33 @@ def network_floquet_compare(prob, hopf, ntst: int, steps: int, warmup: int, pair
     fl_ratio = np.median([b["floquet_cpu_s"] / a["floquet_cpu_s"] for a, b in pairs_])
     dmu = max(float(np.max(np.abs(np.sort_complex(a["mu"]) - np.sort_complex(b["mu"]))))
               for a, b in pairs_)
-    print(f"block / whole-LU CPU (median of {len(old)} pairs): step {step_ratio:.3f}, Floquet "
+    print(f"{names[1]} / {names[0]} CPU (median of {len(old)} pairs): step {step_ratio:.3f}, "
+          f"Floquet "
           f"{fl_ratio:.3f}; max |mu difference| {dmu:.1e}")
     for r in rows:
         r["mu"] = [complex(z) for z in r["mu"]]
+    return rows
+
+
+def network_reuse_compare(prob, hopf, ntst: int, steps: int, warmup: int, pairs: int
+                          ) -> list[dict]:
+    """Same process, alternated: CPU per step with a new LU at every predictor
+    (``Collocation(reuse_lu=False)``) and with factorisations carried across steps."""
+    rows = []
+    for _ in range(pairs):
+        for reuse in (False, True):
+            r = network_case(prob, hopf, ntst, steps, warmup, reuse_lu=reuse)
+            for key in ("system", "tm", "U", "T", "p"):
+                r.pop(key)
+            r["reuse_lu"] = reuse
+            rows.append(r)
+            print(f"{ntst:>5} {'carried' if reuse else 'new LU':>10} {r['unknowns']:>9} "
+                  f"{r['step_wall_s']:>12.3f} {r['step_cpu_s']:>11.3f} {r['p_end']:>11.7f} "
+                  f"{r['trivial_mult_err']:>12.1e} {str(r['newton_its']):>14}", flush=True)
+    old = [r["step_cpu_s"] for r in rows if not r["reuse_lu"]]
+    new = [r["step_cpu_s"] for r in rows if r["reuse_lu"]]
+    ratio = np.median([b / a for a, b in zip(old, new, strict=True)])
+    print(f"ntst {ntst}: carried / new-LU CPU per step (median of {len(old)} pairs) {ratio:.3f}")
     return rows
 
 
@@ -229,10 +259,15 @@ def network_main(args) -> list[dict]:
     print(f"{'ntst':>5} {'corrector':>10} {'unknowns':>9} {'step wall s':>12} "
           f"{'step CPU s':>11} {'p_EI end':>11} {'|mu_triv-1|':>12} {'Newton its':>14}")
     rows = []
+    if args.compare_reuse:
+        for ntst in args.network_ntst:
+            rows += network_reuse_compare(prob, hopf, ntst, args.steps, args.warmup,
+                                          args.pairs)
+        return rows
     if args.compare_floquet:
         for ntst in args.network_ntst:
             rows += network_floquet_compare(prob, hopf, ntst, args.steps, args.warmup,
-                                            args.pairs)
+                                            args.pairs, args.compare_floquet)
         return rows
     for ntst in args.network_ntst:
         for fast in ((True, False) if args.compare else (True,)):
@@ -263,10 +298,16 @@ def main() -> None:
     ap_.add_argument("--network-ntst", type=int, nargs="+", default=[20, 40, 60])
     ap_.add_argument("--compare", action="store_true",
                      help="with --network: also time the previous corrector (full Newton)")
-    ap_.add_argument("--compare-floquet", action="store_true",
-                     help="with --network: block vs whole-LU Floquet factorisation, "
-                          "alternated in one process")
-    ap_.add_argument("--pairs", type=int, default=2, help="pairs for --compare-floquet")
+    ap_.add_argument("--compare-floquet", nargs="?", const="block", default=None,
+                     choices=["block", "layout"],
+                     help="with --network: block vs whole-LU Floquet factorisation (block), "
+                          "or cached block layout vs block slicing (layout), alternated in "
+                          "one process")
+    ap_.add_argument("--compare-reuse", action="store_true",
+                     help="with --network: new LU per step vs carried factorisations "
+                          "(Collocation.reuse_lu), alternated in one process")
+    ap_.add_argument("--pairs", type=int, default=2,
+                     help="pairs for --compare-floquet / --compare-reuse")
     args = ap_.parse_args()
     if args.network:
         rows = network_main(args)

@@ -25,7 +25,7 @@ def opts(**kw) -> ContinuationOptions:
     return ContinuationOptions(**{**CYCLE_DEFAULTS, **kw})
 
 
-def _run(K: int, steps: int, ntst: int):
+def _run(K: int, steps: int, ntst: int, reuse_lu: bool = False):
     s = brusselator_chain(K)
     B = 2.0
     x = np.tile([1.0, B], K)
@@ -34,7 +34,7 @@ def _run(K: int, steps: int, ntst: int):
     assert abs(lam[k] - 1j) < 1e-12
     start = cycle_from_hopf(s, x, B, lam[k].imag, V[:, k], ntst=ntst)
     br = continue_cycles_from_orbit(s, start, opts(ds=0.1, max_steps=steps),
-                                    Collocation(ntst=ntst, ncol=4))
+                                    Collocation(ntst=ntst, ncol=4, reuse_lu=reuse_lu))
     return s, br
 
 
@@ -60,9 +60,11 @@ def _check(K: int, br, ntst: int):
     assert pt.floquet.trivial_error < 1e-6
 
 
-def test_brusselator_chain_n50():
-    # n = 50 (Arnoldi Floquet path, n > 40), 5 steps
-    _, br = _run(25, 5, 30)
+@pytest.mark.parametrize("reuse_lu", [False, True])
+def test_brusselator_chain_n50(reuse_lu):
+    # n = 50 (Arnoldi Floquet path, n > 40), 5 steps; with factorisations carried across
+    # steps (Anderson-accelerated chord, GMRES tangent) the same known answers hold
+    _, br = _run(25, 5, 30, reuse_lu)
     assert not br.success and "max_steps" in br.message
     _check(25, br, 30)
 
@@ -122,7 +124,8 @@ def test_reduced_neuron_model_cycle():
 
 
 @pytest.mark.slow
-def test_reduced_neuron_model_p_ei_branch_special_points():
+@pytest.mark.parametrize("reuse_lu", [False, True])
+def test_reduced_neuron_model_p_ei_branch_special_points(reuse_lu):
     # Cycles of the reduced model in p_EI from the Hopf point near 0.9596 (25 steps,
     # ntst = 40). The full-Newton corrector before the chord/LU-reuse change found
     # NS 0.94739262, LPC 0.91031495, NS 0.91265844 (same numbers printed by both versions to
@@ -136,8 +139,10 @@ def test_reduced_neuron_model_p_ei_branch_special_points():
     prob = m.ode_problem("p_EI", x0=find_equilibrium(m).x)
     eq = continue_equilibria(prob, ContinuationOptions(ds=2, ds_max=20, p_min=0.9, p_max=1.0,
                                                        direction=-1))
-    br = continue_cycles(eq, eq.points("H")[0], opts(max_steps=25, p_min=0.9, p_max=1.0),
-                         Collocation(ntst=40))
+    # (the carried-LU corrector's step control takes a few more steps to the second NS)
+    br = continue_cycles(eq, eq.points("H")[0],
+                         opts(max_steps=35 if reuse_lu else 25, p_min=0.9, p_max=1.0),
+                         Collocation(ntst=40, reuse_lu=reuse_lu))
     got = [(s.type, s.param) for s in br.special_points if s.type != "EP"]
     want = [("NS", 0.94739262), ("LPC", 0.91031495), ("NS", 0.91265844)]
     assert [k for k, _ in got] == [k for k, _ in want], got
@@ -170,7 +175,22 @@ def test_interval_propagator_matches_whole_lu():
         v = rng.standard_normal(coll.n)
         whole = coll.propagate_linear(A, v)[-1]
         assert np.abs(prop.propagate(v) - whole).max() < 1e-11 * max(1.0, np.abs(whole).max())
+    # the block propagator from the cached block layout of A's pattern (one gather of
+    # A.data, one ordering per pattern) gives the same products, to the last bit
+    from bifsnn.continuation.periodic.collocation import _interval_propagator, _LayoutPropagator
+
+    for _ in range(2):  # a new layout, then the cached one
+        fast = _interval_propagator(A, coll)
+        assert isinstance(fast, _LayoutPropagator)
+        for _ in range(2):
+            v = rng.standard_normal(coll.n)
+            assert np.array_equal(fast.propagate(v), prop.propagate(v))
     arnoldi = floquet_from_jacobian(A, coll)  # n = 50 > 40: block propagator + eigs
     dense = floquet_from_jacobian(A, coll, k=coll.n - 1)  # whole LU, dense monodromy
     for mu in arnoldi.multipliers:
         assert np.min(np.abs(dense.multipliers - mu)) < 1e-9
+
+
+def test_reuse_lu_must_be_bool():
+    with pytest.raises(ValueError, match="reuse_lu"):
+        Collocation(reuse_lu=1)

@@ -303,6 +303,10 @@ DENSE_FLOQUET_MAX_N = 40
 #: Arnoldi Floquet path: factorise C_rest interval by interval (False: one LU of the whole
 #: C_rest, the previous method; benchmarks/bench_continuation_cycles.py --compare-floquet)
 BLOCK_FLOQUET = True
+#: Block Floquet path: gather the interval blocks through a cached per-pattern layout (False:
+#: slice them out of the matrix block by block, with one ordering per block; benchmarks'
+#: ``--compare-floquet layout``)
+LAYOUT_FLOQUET = True
 
 
 def floquet_from_jacobian(
@@ -322,9 +326,11 @@ def floquet_from_jacobian(
     network ODE) and each product is a forward block substitution through the period.
     """
     n = coll.n
-    C = A[: coll.ncoll, : coll.nU]
+    A = sp.csc_matrix(A)
+    C = None
     V = None
     if n <= DENSE_FLOQUET_MAX_N or vectors or (k is not None and k >= n - 1):
+        C = A[: coll.ncoll, : coll.nU]
         C0 = C[:, :n].tocsc()
         lu = sparse_lu(C[:, n:].tocsc())
         Y = lu.solve(-np.asfortranarray(C0.toarray()))
@@ -336,8 +342,9 @@ def floquet_from_jacobian(
     else:
         kk = min(8 if k is None else int(k), n - 2)
         if BLOCK_FLOQUET:
-            propagate = _IntervalPropagator(C, coll).propagate
+            propagate = _interval_propagator(A, coll).propagate
         else:  # one LU of the whole C_rest (the benchmarks' "previous" setting)
+            C = A[: coll.ncoll, : coll.nU]
             C0 = C[:, :n].tocsc()
             lu = sparse_lu(C[:, n:].tocsc())
 
@@ -360,7 +367,10 @@ def floquet_from_jacobian(
     if V is not None:
         V = V[:, order]
     triv = float(np.min(np.abs(mu - 1.0)))
-    logdet = _log_abs_det_by_interval(C, coll) if n * coll.ncol <= 64 else float("nan")
+    if n * coll.ncol <= 64:
+        logdet = _log_abs_det_by_interval(A[: coll.ncoll, : coll.nU] if C is None else C, coll)
+    else:
+        logdet = float("nan")
     return FloquetResult(mu, M, triv, V, logdet)
 
 
@@ -391,6 +401,111 @@ class _IntervalPropagator:
         n = self.n
         for Aj, lu in zip(self.A, self.lu, strict=True):
             u = lu.solve(-(Aj @ u))[-n:]
+        return u
+
+
+#: Block layouts of collocation Jacobians (see :class:`_BlockLayout`), per sparsity pattern.
+_LAYOUTS: dict[tuple, _BlockLayout | None] = {}
+_LAYOUTS_MAX = 4
+
+
+class _BlockLayout:
+    """Where the interval blocks A_j (coupling to the interval's first node) and D_j (its
+    other m nodes, columns in a fill-reducing order) of the collocation block sit in
+    ``A.data`` for one sparsity pattern of A (CSC, sorted), and that common order.
+
+    Every interval has the same block pattern, so the blocks of a new Jacobian of this
+    pattern are one gather of ``A.data`` (no sparse slicing) and the minimum-degree ordering
+    of D^T + D is computed once per pattern instead of once per block and Floquet call.
+    """
+
+    def __init__(self, A: sp.csc_matrix, coll: CollocationOperator) -> None:
+        N, m, n = coll.ntst, coll.ncol, coll.n
+        mn = m * n
+        # the same matrix with data = 1 + position in A.data (exact in float below 2^53)
+        P = sp.csc_matrix((np.arange(1, A.nnz + 1, dtype=float), A.indices, A.indptr),
+                          shape=A.shape)
+        Cr = P[: coll.ncoll, : coll.nU].tocsr()
+        posA, posD = [], []
+        self.ok = True
+        for j in range(N):
+            B = Cr[j * mn:(j + 1) * mn, j * mn:j * mn + mn + n]
+            Aj = B[:, :n].tocsr()
+            Dj = B[:, n:].tocsc()
+            Aj.sort_indices()
+            Dj.sort_indices()
+            if j == 0:
+                self.patA = (Aj.indptr.copy(), Aj.indices.copy())
+                patD = (Dj.indptr.copy(), Dj.indices.copy())
+            elif not (np.array_equal(Aj.indptr, self.patA[0])
+                      and np.array_equal(Aj.indices, self.patA[1])
+                      and np.array_equal(Dj.indptr, patD[0])
+                      and np.array_equal(Dj.indices, patD[1])):
+                self.ok = False  # blocks of different patterns: use _IntervalPropagator
+                return
+            posA.append(Aj.data.astype(np.int64) - 1)
+            posD.append(Dj.data.astype(np.int64) - 1)
+        self.posA = np.array(posA)
+        posD = np.array(posD)
+        # SuperLU's minimum-degree ordering of D^T + D (it depends on the pattern only); the
+        # columns pre-permuted and factorised with NATURAL ordering give the same factors
+        D0 = sp.csc_matrix((A.data[posD[0]], patD[1], patD[0]), shape=(mn, mn))
+        self.q = np.argsort(spla.splu(D0, permc_spec="MMD_AT_PLUS_A").perm_c)
+        Dq = sp.csc_matrix((np.arange(1, posD.shape[1] + 1, dtype=float), patD[1], patD[0]),
+                           shape=(mn, mn))[:, self.q]
+        Dq.sort_indices()
+        self.posDq = posD[:, Dq.data.astype(np.int64) - 1]
+        self.patDq = (Dq.indptr, Dq.indices)
+        # y solves D[:, q] y = b, so x[q[i]] = y[i]: the entries of y that are x's last n
+        self.last = np.flatnonzero(self.q >= mn - n)
+        self.last_to = self.q[self.last] - (mn - n)
+        self.mn = mn
+
+
+def _interval_propagator(A: sp.csc_matrix, coll: CollocationOperator):
+    """A propagator v -> M v for the Jacobian A (its collocation block), from the cached
+    block layout of A's pattern when every interval has the same block pattern."""
+    from bifsnn.continuation.linalg import _pattern_key
+
+    if not LAYOUT_FLOQUET:
+        return _IntervalPropagator(A[: coll.ncoll, : coll.nU], coll)
+    if not A.has_sorted_indices:
+        A = A.sorted_indices()
+    key = (_pattern_key(A), coll.ntst, coll.ncol, coll.n)
+    if key not in _LAYOUTS:
+        if len(_LAYOUTS) >= _LAYOUTS_MAX:
+            _LAYOUTS.pop(next(iter(_LAYOUTS)))
+        lay = _BlockLayout(A, coll)
+        _LAYOUTS[key] = lay if lay.ok else None
+    lay = _LAYOUTS[key]
+    if lay is None:
+        return _IntervalPropagator(A[: coll.ncoll, : coll.nU], coll)
+    return _LayoutPropagator(A, lay)
+
+
+class _LayoutPropagator:
+    """:class:`_IntervalPropagator` built from a :class:`_BlockLayout` (same factors, same
+    products, without slicing the sparse matrix block by block)."""
+
+    def __init__(self, A: sp.csc_matrix, lay: _BlockLayout) -> None:
+        mn, n = lay.mn, lay.last.size
+        self.lay = lay
+        self.n = n
+        vals = A.data[lay.posA]
+        ipA, ixA = lay.patA
+        self.A = [sp.csr_matrix((v, ixA, ipA), shape=(mn, n)) for v in vals]
+        ipD, ixD = lay.patDq
+        self.lu = [spla.splu(sp.csc_matrix((v, ixD, ipD), shape=(mn, mn)),
+                             permc_spec="NATURAL") for v in A.data[lay.posDq]]
+
+    def propagate(self, v: np.ndarray) -> np.ndarray:
+        """The last node of the linearised collocation solution with first node v (real)."""
+        u = np.asarray(v, dtype=float)
+        last, last_to = self.lay.last, self.lay.last_to
+        for Aj, lu in zip(self.A, self.lu, strict=True):
+            y = lu.solve(-(Aj @ u))
+            u = np.empty(self.n)
+            u[last_to] = y[last]
         return u
 
 

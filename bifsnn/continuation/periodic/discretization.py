@@ -24,7 +24,15 @@ class Collocation:
     ``state_scale``: the state part of the arclength norm is (int |u - u_prev|^2 dt)^(1/2) /
     state_scale; None: max(1, RMS of the start cycle), so that ``ds`` is relative to the size
     of the state.  ``weight_period`` weights the period in that norm.  ``amp_min``: below this
-    amplitude a branch is taken to have reached a Hopf point.
+    amplitude a branch is taken to have reached a Hopf point.  ``reuse_lu`` (with
+    ``newton_chord``): the corrector starts from the latest factorisation of the continuation
+    (an earlier step, possibly on another mesh of the same size) instead of a new one at every
+    predictor (Anderson-accelerated chord iteration, refactorising when it contracts slowly),
+    the tangent at each converged point is refined by GMRES against that point's Jacobian
+    (relative 1e-5), and the step size follows the predictor's distance to the branch.  Off by
+    default: on the reduced network ODE it saved ~2/3 of the LUs but about as much time went
+    into the extra iterations (CPU per step 0.8x at ntst = 60, 1.1x at ntst = 20 and 40, one
+    loaded run; benchmarks/README.md).
     """
 
     ntst: int = 40
@@ -35,6 +43,7 @@ class Collocation:
     state_scale: float | None = None
     weight_period: float = 1.0
     amp_min: float = 1e-8
+    reuse_lu: bool = False
 
     def __post_init__(self) -> None:
         check_mesh_args(self.ntst, self.ncol)
@@ -47,10 +56,17 @@ class Collocation:
                                                  and self.state_scale > 0):
             raise ValueError(f"state_scale = {self.state_scale!r} is out of range: must be None "
                              "or a finite number > 0")
+        if not isinstance(self.reuse_lu, bool):
+            raise ValueError(f"reuse_lu = {self.reuse_lu!r} is out of range: must be True or "
+                             "False")
         for name in ("weight_period", "amp_min"):
             v = getattr(self, name)
             if not (_finite(v) and v > 0):
                 raise ValueError(f"{name} = {v!r} is out of range: must be a finite number > 0")
+
+    def reuses_lu(self, n: int) -> bool:
+        """Whether the corrector carries factorisations across steps for n states."""
+        return bool(self.reuse_lu) and self.newton_chord
 
     def with_(self, **changes) -> Collocation:
         """A validated copy with some fields changed."""

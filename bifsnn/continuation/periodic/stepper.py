@@ -103,6 +103,24 @@ LPC_DOUBLE_TOL = 2e-2
 TEST_TOL = 1e-4
 
 
+#: Tangent at a converged point with a carried factorisation (Collocation.reuse_lu): GMRES
+#: to this relative accuracy in at most this many iterations, else a new LU.  The chord
+#: tangent it replaces (from the LU at the predictor) was 1e-4 ... 1e-2 off (max norm,
+#: relative) along the reduced network ODE's cycle branch.
+TANGENT_RTOL = 1e-5
+TANGENT_MAX_REFINE = 8
+#: Anderson acceleration of the corrector with a carried factorisation: history length.
+ANDERSON_DEPTH = 5
+#: Step-size control with a carried factorisation: by the predictor's distance to the
+#: corrected point (max norm, relative as in the convergence test), which does not depend on
+#: how stale the factorisation is: grow ds below PREDICTOR_FAST, shrink it above
+#: PREDICTOR_SLOW.  Calibrated against the iteration-count rule of the chord corrector at
+#: the predictor, whose first correction is this distance to first order: on the reduced
+#: network ODE and the Brusselator chain 3-4 iterations below ~1.5e-3, 7 and more above ~6e-3.
+PREDICTOR_FAST = 1.5e-3
+PREDICTOR_SLOW = 6e-3
+
+
 #: Homoclinic-approach stop: over the last HOMOCLINIC_STEPS accepted steps the period grew
 #: at every step, to more than HOMOCLINIC_RATIO times the branch's first period, while the
 #: parameter moved by <= HOMOCLINIC_DP (relative): the period grows without bound at a
@@ -162,6 +180,37 @@ def confirm_label(kind: str, n: int, fl: FloquetResult | None, located: bool
     return True, ""
 
 
+def _preconditioned_gmres(A, lu, b: np.ndarray, x0: np.ndarray, rtol: float, kmax: int
+                          ) -> tuple[np.ndarray, bool]:
+    """GMRES on lu^{-1} A x = lu^{-1} b from x0 (left preconditioning by the factorisation of
+    a nearby matrix), stopped when the preconditioned residual, which estimates the error of
+    x, is below rtol |x0|; (x, converged) after at most kmax iterations."""
+    r = lu.solve(b - A @ x0)
+    beta = float(np.linalg.norm(r))
+    target = rtol * float(np.linalg.norm(x0))
+    if not np.isfinite(beta):
+        return x0, False
+    if beta <= target:
+        return x0, True
+    V = [r / beta]
+    H = np.zeros((kmax + 1, kmax))
+    for j in range(kmax):
+        w = lu.solve(A @ V[j])
+        for i in range(j + 1):  # modified Gram-Schmidt
+            H[i, j] = float(w @ V[i])
+            w = w - H[i, j] * V[i]
+        H[j + 1, j] = float(np.linalg.norm(w))
+        e1 = np.zeros(j + 2)
+        e1[0] = beta
+        y = np.linalg.lstsq(H[: j + 2, : j + 1], e1, rcond=None)[0]
+        res = float(np.linalg.norm(H[: j + 2, : j + 1] @ y - e1))
+        if res <= target or H[j + 1, j] == 0.0:
+            x = x0 + np.column_stack(V) @ y
+            return x, bool(np.all(np.isfinite(x)))
+        V.append(w / H[j + 1, j])
+    return x0, False
+
+
 class _Stepper:
     """Corrector and tangent solves on a fixed mesh."""
 
@@ -172,6 +221,7 @@ class _Stepper:
         self.disc = disc
         self.scale = scale
         self.W = _weights(self.coll, opts, disc, scale)
+        self.accelerate = disc.reuses_lu(system.n)
 
     def tangent(self, X: np.ndarray, tau_prev: np.ndarray, Fref: np.ndarray, A=None, lu=None):
         """Unit tangent (W-norm) oriented along tau_prev; reuses a factorisation if given."""
@@ -186,6 +236,27 @@ class _Stepper:
         if np.sum(self.W * z * tau_prev) < 0:
             z = -z
         return z, A
+
+    def refined_tangent(self, A, tau_prev: np.ndarray, lu) -> tuple[np.ndarray, tuple | None]:
+        """Unit tangent (W-norm) oriented along tau_prev for the bordered Jacobian ``A`` of a
+        converged point: GMRES preconditioned by ``lu``, a factorisation of a nearby matrix of
+        the same size (e.g. from an earlier step), to TANGENT_RTOL in at most
+        TANGENT_MAX_REFINE iterations, else from a new LU of ``A``.  Returns (tangent,
+        (A, new lu)) when a new factorisation was made (to carry on), else (tangent, None)."""
+        rhs = np.zeros(A.shape[0])
+        rhs[-1] = 1.0
+        z, ok = (None, False) if lu is None else _preconditioned_gmres(
+            A, lu, rhs, lu.solve(rhs), TANGENT_RTOL, TANGENT_MAX_REFINE)
+        factor = None
+        if not ok:
+            lu = sparse_lu(A)
+            self.factorizations = getattr(self, "factorizations", 0) + 1
+            z = lu.solve(rhs)
+            factor = (A, lu)
+        z /= math.sqrt(float(np.sum(self.W * z * z)))
+        if np.sum(self.W * z * tau_prev) < 0:
+            z = -z
+        return z, factor
 
     def correct(self, Xpred: np.ndarray, X0: np.ndarray, tau: np.ndarray, ds: float,
                 Fref: np.ndarray | None = None, chord: bool | None = None, factor=None):
@@ -208,6 +279,12 @@ class _Stepper:
         Wt = self.W * tau
         max_iter = self.opts.newton_max_iter
         A, lu = factor if (chord and factor is not None) else (None, None)
+        # with a carried factorisation (an earlier point's Jacobian) the chord iteration
+        # contracts only linearly: Anderson acceleration of the fixed-point map
+        # X -> X - LU^{-1} r(X) (the GMRES of the linearised problem) restores fast convergence
+        accel = chord and factor is not None and self.accelerate
+        hist: list[tuple[np.ndarray, np.ndarray]] = []
+        X_prev = dx_prev = None
         prev_step = math.inf
         self.factorizations = 0
         for it in range(1, max_iter + 1):
@@ -220,6 +297,8 @@ class _Stepper:
                     A = coll.jacobian(U, T, p, Fref, with_p=True, border_row=Wt)
                     lu = sparse_lu(A)
                     self.factorizations += 1
+                    if accel:
+                        prev_step = math.inf  # contraction judged per factorisation
                 dx = lu.solve(-r)
             except RuntimeError as exc:
                 return None, it, f"singular Jacobian ({exc})"
@@ -229,12 +308,28 @@ class _Stepper:
             if chord and step > prev_step / 3.0:
                 lu = None  # slow contraction: refactorise at the next iterate
             prev_step = step
-            X = X + dx
-            if X[coll.nU] <= 0:
+            Xplain = X + dx
+            if Xplain[coll.nU] <= 0:
                 return None, it, "period became non-positive"
-            if step < self.opts.newton_tol * (1.0 + np.max(np.abs(X))):
+            if step < self.opts.newton_tol * (1.0 + np.max(np.abs(Xplain))):
                 self.last_factor = (A, lu)
-                return X, it, "converged"
+                return Xplain, it, "converged"
+            if accel and lu is not None and X_prev is not None:
+                hist.append((X - X_prev, dx - dx_prev))
+                del hist[:-ANDERSON_DEPTH]
+                dX = np.column_stack([h[0] for h in hist])
+                dF = np.column_stack([h[1] for h in hist])
+                gamma = np.linalg.lstsq(dF, dx, rcond=None)[0]
+                X_prev, dx_prev = X, dx
+                X = Xplain - (dX + dF) @ gamma
+                if X[coll.nU] <= 0 or not np.all(np.isfinite(X)):
+                    X, hist = Xplain, []
+            elif lu is None:  # a new factorisation next: a new fixed-point map
+                hist, X_prev, dx_prev = [], None, None
+                X = Xplain
+            else:
+                X_prev, dx_prev = X, dx
+                X = Xplain
         return None, max_iter, "Newton did not converge"
 
 
@@ -421,26 +516,44 @@ def _run(sysobj, start, opts, disc, direction, points, specials, state, finish):
     hist: list[tuple[float, float]] = []
     steps_since_adapt = 0
 
+    reuse = disc.reuses_lu(sysobj.n)
+    carry = None  # (A, lu): the latest factorisation, carried across steps when reuse
     for _step in range(opts.max_steps):
         coll = st.coll
         # ---- predictor / corrector with step halving
         while True:
-            Xnew, it, msg = st.correct(X + ds * tau, X, tau, ds, Fref_first)
+            fac = carry if (carry is not None and carry[0].shape[0] == coll.nU + 2) else None
+            Xnew, it, msg = st.correct(X + ds * tau, X, tau, ds, Fref_first, factor=fac)
             if Xnew is not None:
                 break
+            if fac is not None:
+                carry = None  # retry from a new factorisation at the predictor
+                continue
             ds *= 0.5
             if ds < opts.ds_min:
                 return finish(False, "ds_min", f"step size below ds_min={opts.ds_min:g} ({msg})")
         ds_taken = ds
+        # the predictor's distance to the branch (relative, as in the convergence test)
+        pred_dist = (float(np.max(np.abs(Xnew - X - ds * tau)))
+                     / (1.0 + float(np.max(np.abs(Xnew)))))
         Unew, Tnew, pnew = _unpack(Xnew, coll)
         Fref_new = coll.phase_reference(Unew, Tnew, pnew)
+        carried = fac is not None  # started from an earlier factorisation
         try:
-            # the factorisation of the corrector (same bordering row; with the chord
-            # method taken at the predictor, O(ds^2) away) gives the tangent
-            tau_new, A = st.tangent(Xnew, tau, Fref_new, *st.last_factor)
+            if reuse:
+                # the Jacobian at the converged point (its collocation block also gives the
+                # multipliers) and the tangent refined against the latest factorisation
+                A = coll.jacobian(Unew, Tnew, pnew, Fref_new, with_p=True,
+                                  border_row=st.W * tau)
+                tau_new, fresh = st.refined_tangent(A, tau, st.last_factor[1])
+                carry = fresh if fresh is not None else st.last_factor
+            else:
+                # the factorisation of the corrector (same bordering row; with the chord
+                # method taken at the predictor, O(ds^2) away) gives the tangent
+                tau_new, A = st.tangent(Xnew, tau, Fref_new, *st.last_factor)
         except RuntimeError as exc:
             return finish(False, "singular", f"tangent solve failed: {exc}")
-        if floquet and (disc.newton_chord or A is None):
+        if floquet and not reuse and (disc.newton_chord or A is None):
             # multipliers need the Jacobian at the converged point itself
             A = coll.jacobian(Unew, Tnew, pnew, Fref_new)
         fl_new = floquet_from_jacobian(A, coll) if floquet else None
@@ -565,7 +678,10 @@ def _run(sysobj, start, opts, disc, direction, points, specials, state, finish):
 
         # ---- step size control
         nfac = getattr(st, "factorizations", it)
-        if disc.newton_chord:
+        if carried:
+            fast = pred_dist < PREDICTOR_FAST
+            slow = pred_dist > PREDICTOR_SLOW
+        elif disc.newton_chord:
             fast, slow = (it <= 4 and nfac <= 1), (it >= 7 or nfac >= 3)
         else:
             fast, slow = it <= 3, it >= 6
