@@ -204,7 +204,27 @@ def _drift() -> tuple[str, str]:
     ]
     pars = [lam, SE, SI, tauE, tauI, Mr, gl, h]
     dp = [sp.diff(mu, p) for p in pars] + [sp.diff(sig, p) for p in pars]
-    return _function_source("drift", args, values), _function_source("drift_dp", args, dp)
+    # Two compiled variants behind one dispatcher, so that the closures without the regime
+    # weight (reg = 0: sympy drops the erfc) do not pay for it in their hot path; the
+    # Taylor pieces (reduction.taylor) use the general expressions recorded as "drift".
+    src, src_dp = [], []
+    for tag, r in (("white", 0), ("regime", 1)):
+        src.append(_function_source(f"drift_{tag}", args, [e.subs(reg, r) for e in values]))
+        src_dp.append(_function_source(f"drift_dp_{tag}", args, [e.subs(reg, r) for e in dp]))
+    if _RECORD is not None:
+        _RECORD["drift"] = (list(args), list(values))
+        _RECORD["drift_dp"] = (list(args), list(dp))
+    names = ", ".join(str(a) for a in args)
+    for name in ("drift", "drift_dp"):
+        disp = (
+            "@nb.njit(cache=True, error_model='numpy', inline='always')\n"
+            f"def {name}({names}):\n"
+            f"    if reg == 0.0:\n"
+            f"        return {name}_white({names})\n"
+            f"    return {name}_regime({names})\n"
+        )
+        (src if name == "drift" else src_dp).append(disp)
+    return "\n\n".join(src), "\n\n".join(src_dp)
 
 
 def _kernel() -> tuple[str, str]:
