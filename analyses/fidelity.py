@@ -20,7 +20,9 @@ MFE peak height.  Score: cells (p_EI <= 0.95, 30 cells) with the E (I) rate with
 SNN's seed mean, and p_EI = 1.0 cells with both rates within 15 %.
 
 Writes ``figures/fidelity_<closure>.md`` (table + score), ``figures/fidelity_<closure>.{png,pdf}``
-(heat maps of the rate errors) and caches the simulator results in
+(heat maps of the rate errors), regenerates the score table of every closure scored so far in
+``figures/fidelity_closures.md`` (from those files' score lines; ``--table-only`` does just
+that) and caches the simulator results in
 ``figures/fidelity_snn.json`` (reused while grid, seeds and duration match; ``--fresh`` reruns).
 
 Usage: ``nice -n 10 python analyses/fidelity.py [--quick] [--closures paper conditional]
@@ -32,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -299,6 +302,40 @@ def write_report(closure: str, cells: list[dict], sims: dict, args: argparse.Nam
     return score_line(sc)
 
 
+SCORE_RE = re.compile(r"\*\*Score: E within 5 %: (\d+)/(\d+), I: (\d+)/\d+, p_EI=1.0 within "
+                      r"15 %: (\d+)/(\d+) \(mean \|E error\| ([\d.]+) %, mean \|I error\| "
+                      r"([\d.]+) %\)\*\*")
+TABLE_BEGIN, TABLE_END = "<!-- scores:begin -->", "<!-- scores:end -->"
+
+
+def write_score_table() -> str:
+    """Regenerate the score table of ``figures/fidelity_closures.md`` (between its markers)
+    from the score lines of every ``figures/fidelity_<closure>[_quick].md``."""
+    from bifsnn.network.results import atomic_write_text
+
+    rows = ["| closure | grid | E within 5 % | I within 5 % | p_EI = 1.0 within 15 % | "
+            "mean abs E / I error |", "|---|---|---|---|---|---|"]
+    for f in sorted(FIGURES.glob("fidelity_*.md"), key=lambda f: (f.stem.endswith("_quick"),
+                                                                  f.stem)):
+        m = SCORE_RE.search(f.read_text())
+        if m is None:
+            continue
+        name = f.stem.removeprefix("fidelity_")
+        quick = name.endswith("_quick")
+        g = m.groups()
+        rows.append(f"| {name.removesuffix('_quick')} | {'quick' if quick else 'full'} | "
+                    f"{g[0]}/{g[1]} | {g[2]}/{g[1]} | {g[3]}/{g[4]} | {g[5]} % / {g[6]} % |")
+    table = "\n".join(rows)
+    path = FIGURES / "fidelity_closures.md"
+    text = path.read_text() if path.exists() else f"{TABLE_BEGIN}\n{TABLE_END}\n"
+    if TABLE_BEGIN not in text:
+        text = f"{TABLE_BEGIN}\n{TABLE_END}\n\n" + text
+    head, rest = text.split(TABLE_BEGIN, 1)
+    tail = rest.split(TABLE_END, 1)[1]
+    atomic_write_text(path, f"{head}{TABLE_BEGIN}\n{table}\n{TABLE_END}{tail}")
+    return table
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="6-cell subset")
@@ -307,7 +344,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--t-ms", type=float, default=2000.0, help="SNN time after the transient")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--fresh", action="store_true", help="ignore the cached simulator runs")
+    ap.add_argument("--table-only", action="store_true",
+                    help="only regenerate the score table of figures/fidelity_closures.md")
     args = ap.parse_args(argv)
+    if args.table_only:
+        print(write_score_table())
+        return 0
     if args.seeds < 1:
         ap.error(f"--seeds = {args.seeds} must be >= 1")
     if not (math.isfinite(args.t_ms) and args.t_ms >= 200):
@@ -344,6 +386,7 @@ def main(argv: list[str] | None = None) -> int:
             cpu["ode"] = sum(r["cpu_s"] for r in res)
             line = write_report(cl, res, sims, args, cpu)
             print(f"{cl}: {line}")
+    write_score_table()
     return 0
 
 

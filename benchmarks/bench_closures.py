@@ -15,7 +15,7 @@ input's variance as coloured noise; ``conditional-coloured``: both) at the defau
 CPU times, not wall times (the machine is shared); the script prints the load average and
 the conditional/paper ratios, which load affects much less.  Usage::
 
-    nice -n 10 python benchmarks/bench_closures.py [--no-continuation]
+    nice -n 10 python benchmarks/bench_closures.py [--no-continuation] [--closures paper ...]
 """
 
 from __future__ import annotations
@@ -80,14 +80,17 @@ def measure(variant: str, continuation: bool) -> dict[str, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--no-continuation", action="store_true")
+    ap.add_argument("--closures", nargs="+", choices=list(VARIANTS), default=list(VARIANTS),
+                    help="the variants to measure (default all; 'paper' is always measured)")
     args = ap.parse_args()
-    res = {c: measure(c, not args.no_continuation) for c in VARIANTS}
+    res = {c: measure(c, not args.no_continuation)
+           for c in ["paper"] + [c for c in args.closures if c != "paper"]}
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; CPU times")
     for c, r in res.items():
         print(f"{c:12s} " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                                       for k, v in r.items()))
     a = res["paper"]
-    for name in list(VARIANTS)[1:]:
+    for name in list(res)[1:]:
         b = res[name]
         ratios = {k: b[k] / a[k] for k in ("n_state", "rhs_us", "jac_ms", "dfdp_ms",
                                             "continuation_s") if k in a}

@@ -55,9 +55,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--closure", choices=CLOSURES, default="paper",
                    help="ODE closure: the published reduction ('paper'), per-bin conditional "
                    "means of the pending input ('conditional'), the pending input's variance as "
-                   "coloured noise ('coloured'), or both ('conditional-coloured'); all but "
+                   "coloured noise ('coloured'), or both ('conditional-coloured'), the coloured "
+                   "correction weighted by the regime, full where neurons fire on fluctuations, "
+                   "none where the mean drive carries them ('coloured-regime'); all but "
                    "'paper' for --form ode only, 'paper' and 'coloured' with "
-                   "--finite-size-noise (docs/MODEL.md 5c, 5d)")
+                   "--finite-size-noise (docs/MODEL.md 5c-5e)")
     p.add_argument("--coupling", type=nonneg_float, default=1.0,
                    help="conditional closure: covariance coupling kappa (0 = the paper's "
                    "closure)")

@@ -9,12 +9,9 @@ docs/MODEL.md sections 2-5.  Public API:
 * :func:`simulate_map` (reference map, 5a) and :func:`simulate_ode` (ODE, 5b; explicit
   Dormand-Prince or stiff scipy solver with the analytic Jacobian) -> SimulationResult;
 * :func:`find_equilibrium` -> :class:`EquilibriumResult` (Newton, eigenvalues, rates);
-<<<<<<< HEAD
 * :func:`network_problem` -> :class:`NetworkProblem`: compiled model, equilibrium and the
   continuation problem in one named parameter (the one recipe for every caller).
-=======
 * :func:`clear_cache` - delete the generated and compiled code (it is regenerated on demand).
->>>>>>> main
 
 Choices made for the ODE (documented because they change the dynamics):
 

@@ -110,7 +110,8 @@ def _source_taylor(X, q, j, K, pv, edges, opt, a, b, mu, sig):
                      vE[0], vE[1], vE[2], vE[3], mI[0], mI[1], mI[2], mI[3],
                      vI[0], vI[1], vI[2], vI[3], pv[_P_LAMBDA], pv[_P_S + 2 * q],
                      pv[_P_S + 1 + 2 * q], pv[_P_TAU + 2 * q], pv[_P_TAU + 1 + 2 * q],
-                     pv[_P_M], pv[_P_M_R], pv[_P_G_LEAK], pv[_P_H], opt[3], opt[9])
+                     pv[_P_M], pv[_P_M_R], pv[_P_G_LEAK], pv[_P_H], opt[3], opt[9],
+                     opt[10], opt[11])
     for k in range(_NC):
         mu[k] = r[k]
         sig[k] = r[_NC + k]

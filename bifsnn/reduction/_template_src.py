@@ -166,7 +166,7 @@ def _source(x, q, j, K, pv, edges, opt):
     mo = 4 * K + 4 * q
     lam, SE, SI, tE, tI, M, Mr, gl, h = _pop_params(pv, q)
     d = drift(vb, x[mo], x[mo + 1], x[mo + 2], x[mo + 3],
-              lam, SE, SI, tE, tI, M, Mr, gl, h, opt[3], opt[9])
+              lam, SE, SI, tE, tI, M, Mr, gl, h, opt[3], opt[9], opt[10], opt[11])
     return nj, vb, dvb_dn, dvb_dA, a, b, da, db, d
 
 
@@ -280,13 +280,13 @@ def jac(x, pv, edges, opt, J, gf, F, M1, dF, dM1):
             edge_kernel_grad(edges, a, b, mu, sig, F, M1, dF, dM1)
             for e in range(K + 1):
                 dP[e, 0] = dF[e, 0] * da + dF[e, 1] * db + dF[e, 2] * d[2] + dF[e, 3] * d[3]
-                dP[e, 1] = dF[e, 2] * d[4]
+                dP[e, 1] = dF[e, 2] * d[4] + dF[e, 3] * d[9]
                 dP[e, 2] = dF[e, 3] * d[5]
                 dP[e, 3] = dF[e, 2] * d[6] + dF[e, 3] * d[8]
                 dP[e, 4] = dF[e, 3] * d[7]
                 dQ[e, 0] = (dM1[e, 0] * da + dM1[e, 1] * db + dM1[e, 2] * d[2]
                             + dM1[e, 3] * d[3])
-                dQ[e, 1] = dM1[e, 2] * d[4]
+                dQ[e, 1] = dM1[e, 2] * d[4] + dM1[e, 3] * d[9]
                 dQ[e, 2] = dM1[e, 3] * d[5]
                 dQ[e, 3] = dM1[e, 2] * d[6] + dM1[e, 3] * d[8]
                 dQ[e, 4] = dM1[e, 3] * d[7]
@@ -374,7 +374,7 @@ def dfdp(x, pv, edges, opt, D, F, M1, dF, dM1):
                 continue
             nj, vb, dvb_dn, dvb_dA, a, b, da, db, d = _source(x, q, j, K, pv, edges, opt)
             dd = drift_dp(vb, x[mo], x[mo + 1], x[mo + 2], x[mo + 3],
-                          lam, SE, SI, tE, tI, M, Mr, gl, hh, opt[3], opt[9])
+                          lam, SE, SI, tE, tI, M, Mr, gl, hh, opt[3], opt[9], opt[10], opt[11])
             edge_kernel_grad(edges, a, b, d[0], d[1], F, M1, dF, dM1)
             for k in range(8):
                 p = gidx[k]
@@ -737,7 +737,8 @@ def _source_cond(x, q, j, K, pv, edges, opt, wE, wI):
     cE = cond_mean(nj, x[_b_off(K, q, 0) + j], x[mo], opt[2])
     cI = cond_mean(nj, x[_b_off(K, q, 1) + j], x[mo + 2], opt[2])
     lam, SE, SI, tE, tI, M, Mr, gl, h = _pop_params(pv, q)
-    d = drift(vb, cE[0], wE, cI[0], wI, lam, SE, SI, tE, tI, M, Mr, gl, h, opt[3], opt[9])
+    d = drift(vb, cE[0], wE, cI[0], wI, lam, SE, SI, tE, tI, M, Mr, gl, h, opt[3], opt[9],
+              opt[10], opt[11])
     st = stein(vb, wE, wI, SE, SI, tE, tI, M, Mr, h, opt[7])
     return nj, vb, dvb_dn, dvb_dA, a, b, da, db, cE, cI, d, st
 
@@ -894,19 +895,19 @@ def jac_cond(x, pv, edges, opt, J, gf, F, M1, dF, dM1):
             edge_kernel_rho_grad(edges, a, b, mu, sig, F, M1, Rho, dF, dM1, dRho)
             for e in range(K + 1):
                 dFz[e, 0] = dF[e, 0] * da + dF[e, 1] * db + dF[e, 2] * d[2] + dF[e, 3] * d[3]
-                dFz[e, 1] = dF[e, 2] * d[4]
+                dFz[e, 1] = dF[e, 2] * d[4] + dF[e, 3] * d[9]
                 dFz[e, 2] = dF[e, 2] * d[6] + dF[e, 3] * d[8]
                 dFz[e, 3] = dF[e, 3] * d[5]
                 dFz[e, 4] = dF[e, 3] * d[7]
                 dMz[e, 0] = (dM1[e, 0] * da + dM1[e, 1] * db + dM1[e, 2] * d[2]
                              + dM1[e, 3] * d[3])
-                dMz[e, 1] = dM1[e, 2] * d[4]
+                dMz[e, 1] = dM1[e, 2] * d[4] + dM1[e, 3] * d[9]
                 dMz[e, 2] = dM1[e, 2] * d[6] + dM1[e, 3] * d[8]
                 dMz[e, 3] = dM1[e, 3] * d[5]
                 dMz[e, 4] = dM1[e, 3] * d[7]
                 dRz[e, 0] = (dRho[e, 0] * da + dRho[e, 1] * db + dRho[e, 2] * d[2]
                              + dRho[e, 3] * d[3])
-                dRz[e, 1] = dRho[e, 2] * d[4]
+                dRz[e, 1] = dRho[e, 2] * d[4] + dRho[e, 3] * d[9]
                 dRz[e, 2] = dRho[e, 2] * d[6] + dRho[e, 3] * d[8]
                 dRz[e, 3] = dRho[e, 3] * d[5]
                 dRz[e, 4] = dRho[e, 3] * d[7]

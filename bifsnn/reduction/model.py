@@ -31,6 +31,7 @@ __all__ = [
     "CLOSURES",
     "CONDITIONAL_CLOSURES",
     "COLOURED_CLOSURES",
+    "REGIME_CLOSURES",
     "OUTFLOWS",
 ]
 
@@ -44,12 +45,16 @@ BIN_RULES = ("reference", "smooth")
 #: noise (correlation time tau of the pathway, filtered by the membrane: diffusion
 #: 2 S^2 v / (tau (1 + tau k)) instead of the paper's S^2 v / tau^2 per ms, k the effective
 #: leak rate); "conditional-coloured" the conditional closure with its within-bin variance
-#: taken so.
-CLOSURES = ("paper", "conditional", "coloured", "conditional-coloured")
+#: taken so.  "coloured-regime" weights the coloured correction by the regime: full where the
+#: neurons fire on fluctuations (threshold above the fixed point of the mean drift), none where
+#: they are driven across it by the mean input (there the paper's closure is kept).
+CLOSURES = ("paper", "conditional", "coloured", "conditional-coloured", "coloured-regime")
 #: The closures that carry per-bin pending totals (state 8K + 8).
 CONDITIONAL_CLOSURES = ("conditional", "conditional-coloured")
 #: The closures with the coloured-noise variance of the pending input.
-COLOURED_CLOSURES = ("coloured", "conditional-coloured")
+COLOURED_CLOSURES = ("coloured", "conditional-coloured", "coloured-regime")
+#: The closures whose coloured correction is weighted by the regime (MarkovModelDef).
+REGIME_CLOSURES = ("coloured-regime",)
 #: Refractory outflow of the map: "clean" R h / tau_R; "published" |(n_f - R'/tau_R) h|.
 OUTFLOWS = ("clean", "published")
 
@@ -108,6 +113,15 @@ class MarkovModelDef:
     h [lambda + g_E S_E^2 v_E / tau_E^2 + g_I S_I^2 v_I c^2 / tau_I^2], g = 2 tau / (1 + tau k).
     "conditional-coloured" is "conditional" with its within-bin variance w taken the same way
     (and k from the bin's conditional mean inhibition).
+
+    "coloured-regime" (state 4K + 8) is "coloured" with the correction g - 1 weighted by
+    Phi(z - ``regime_shift``), z = (M - V*) / s_V: V* the fixed point of the mean drift
+    a(V) = -k (V - V*), s_V = sqrt(var_rate(M) / (2 k)) the stationary spread of the OU
+    voltage there (var_rate the coloured input variance per ms at threshold).  Neurons that
+    reach threshold on fluctuations of their slowly decaying input (z >> 0, the inhibition-
+    dominated regime) get the full coloured variance; neurons driven across threshold by the
+    mean input (z << 0) the paper's white one.  Without input fluctuations it is the paper's
+    closure, as "coloured" is.
     """
 
     params: NetworkParams = field(default_factory=NetworkParams)
@@ -123,13 +137,14 @@ class MarkovModelDef:
     closure: str = "paper"
     coupling: float = 1.0
     w_floor: float = 1e-6
+    regime_shift: float = 0.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.params, NetworkParams):
             raise ParameterError(f"params = {self.params!r} must be a NetworkParams")
         M = self.params.M
         for name in ("dv", "v_min", "eps", "h_min", "delta", "sigma_floor", "coupling",
-                     "w_floor"):
+                     "w_floor", "regime_shift"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
                 raise _bad(name, v, "a finite number")
@@ -282,11 +297,12 @@ class MarkovModelDef:
 
     def option_vector(self) -> np.ndarray:
         """Numerical options passed to the compiled code (smoothing, reset, closure, coupling,
-        coloured-noise variance)."""
+        coloured-noise variance, its regime weight and shift)."""
         return np.array([self.eps, self.h_min, self.delta, self.sigma_floor,
                          self.params.V_reset, float(self.reset_bin),
                          float(self.conditional), self.coupling, self.w_floor,
-                         float(self.closure in COLOURED_CLOSURES)])
+                         float(self.closure in COLOURED_CLOSURES),
+                         float(self.closure in REGIME_CLOSURES), self.regime_shift])
 
     def initial_state(self) -> np.ndarray:
         """Everybody non-refractory at V_reset, no pending spikes (the SNN's initial state)."""

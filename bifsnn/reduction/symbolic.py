@@ -170,9 +170,10 @@ DRIFT_PARAM_NAMES = ("lam", "SE", "SI", "tauE", "tauI", "Mr", "gl", "h")
 
 def _drift() -> tuple[str, str]:
     V, mE, vE, mI, vI = sp.symbols("V mE vE mI vI", real=True)
-    lam, SE, SI, tauE, tauI, M, Mr, gl, h, sfl, col = sp.symbols(
-        "lam SE SI tauE tauI M Mr gl h sfl col", real=True
+    lam, SE, SI, tauE, tauI, M, Mr, gl, h, sfl, col, reg, z0 = sp.symbols(
+        "lam SE SI tauE tauI M Mr gl h sfl col reg z0", real=True
     )
+    zfl = sp.Float(1e-9)
     c = (V + Mr) / (M + Mr)  # conductance factor of inhibition
     mu = h * (lam + SE * mE / tauE - SI * mI / tauI * c - gl * V)
     # col = 0: the paper's variance h S^2 v / tau^2 (time in ms).  col = 1: the coloured-noise
@@ -184,21 +185,58 @@ def _drift() -> tuple[str, str]:
     # would (stationary variance of an OU voltage driven by OU noise); the paper's term has
     # 1 ms in place of 2 tau / (1 + tau k).  Factor 1 + col (2 tau / (1 + tau k) - 1).
     k = SI * mI / (tauI * (M + Mr)) + gl
-    gE = 1 + col * (2 * tauE / (1 + tauE * k) - 1)
-    gI = 1 + col * (2 * tauI / (1 + tauI * k) - 1)
+    gcE = 2 * tauE / (1 + tauE * k)
+    gcI = 2 * tauI / (1 + tauI * k)
+    # reg = 1 (closure "coloured-regime"): the correction weighted by the regime, Phi(z - z0)
+    # with z = (M - V*) / s_V the distance of the threshold above the fixed point V* of the
+    # mean drift, a(V*) = 0, in units of the stationary spread s_V of the voltage there
+    # (a(V) = -k (V - V*) is an OU voltage with diffusion D = var_rate(M) / 2 per ms,
+    # s_V^2 = D / k, var_rate with the coloured factors).  z >> 0: fluctuation-driven
+    # (inhibition at threshold outweighs the drive, neurons fire on fluctuations of their
+    # slowly decaying input: the full correction); z << 0: drift-driven (neurons cross
+    # threshold on the mean drive, the paper's white closure).  Phi(z) is the free Gaussian's
+    # mass below threshold.  zfl keeps the denominator > 0 when k = 0 (no inhibition: z ->
+    # -inf, weight 0).  reg = 0: weight 1 (closure "coloured").
+    a_M = lam + SE * mE / tauE - SI * mI / tauI - gl * M  # mean drift at threshold, per ms
+    vr_M = lam + gcE * SE**2 * vE / tauE**2 + gcI * SI**2 * vI / tauI**2
+    z = -a_M / sp.sqrt(k * vr_M / 2 + zfl**2)
+    wgt = 1 - reg + reg * sp.erfc(-(z - z0) / sp.sqrt(2)) / 2
+    gE = 1 + col * wgt * (gcE - 1)
+    gI = 1 + col * wgt * (gcI - 1)
     var = h * (lam + gE * SE**2 * vE / tauE**2 + gI * SI**2 * vI / tauI**2 * c**2)
     sig = sp.sqrt(var + sfl**2)  # smooth floor instead of clipping at 0
-    args = [V, mE, vE, mI, vI, lam, SE, SI, tauE, tauI, M, Mr, gl, h, sfl, col]
+    args = [V, mE, vE, mI, vI, lam, SE, SI, tauE, tauI, M, Mr, gl, h, sfl, col, reg, z0]
     values = [
         mu, sig,
         sp.diff(mu, V), sp.diff(sig, V),
         sp.diff(mu, mE), sp.diff(sig, vE),
         sp.diff(mu, mI), sp.diff(sig, vI),
         sp.diff(sig, mI),  # nonzero with col = 1 only (the leak k of the coloured variance)
+        sp.diff(sig, mE),  # nonzero with col = reg = 1 only (the regime weight)
     ]
     pars = [lam, SE, SI, tauE, tauI, Mr, gl, h]
     dp = [sp.diff(mu, p) for p in pars] + [sp.diff(sig, p) for p in pars]
-    return _function_source("drift", args, values), _function_source("drift_dp", args, dp)
+    # Two compiled variants behind one dispatcher, so that the closures without the regime
+    # weight (reg = 0: sympy drops the erfc) do not pay for it in their hot path; the
+    # Taylor pieces (reduction.taylor) use the general expressions recorded as "drift".
+    src, src_dp = [], []
+    for tag, r in (("white", 0), ("regime", 1)):
+        src.append(_function_source(f"drift_{tag}", args, [e.subs(reg, r) for e in values]))
+        src_dp.append(_function_source(f"drift_dp_{tag}", args, [e.subs(reg, r) for e in dp]))
+    if _RECORD is not None:
+        _RECORD["drift"] = (list(args), list(values))
+        _RECORD["drift_dp"] = (list(args), list(dp))
+    names = ", ".join(str(a) for a in args)
+    for name in ("drift", "drift_dp"):
+        disp = (
+            "@nb.njit(cache=True, error_model='numpy', inline='always')\n"
+            f"def {name}({names}):\n"
+            f"    if reg == 0.0:\n"
+            f"        return {name}_white({names})\n"
+            f"    return {name}_regime({names})\n"
+        )
+        (src if name == "drift" else src_dp).append(disp)
+    return "\n\n".join(src), "\n\n".join(src_dp)
 
 
 def _kernel() -> tuple[str, str]:

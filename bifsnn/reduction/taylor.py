@@ -41,7 +41,7 @@ __all__ = ["ORDER", "TAYLOR_CLOSURES", "TAYLOR_PIECES", "SeriesDerivatives",
 #: Order of the Taylor series (3: second and third derivatives).
 ORDER = 3
 #: Closures whose assembly loops exist in Taylor form (``_taylor_template_src.py``).
-TAYLOR_CLOSURES = ("paper", "coloured")
+TAYLOR_CLOSURES = ("paper", "coloured", "coloured-regime")
 
 #: Taylor pieces the template calls: piece -> (active inputs, outputs kept, implicit inputs).
 #: Implicit inputs are values of functions of active inputs passed in by the template (the

@@ -42,8 +42,8 @@ def test_variance_is_the_filtered_coloured_noise(col_model):
     gE, gI = 2 * tE / (1 + tE * k), 2 * tI / (1 + tI * k)
     var = h * (lam + gE * SE**2 * vE / tE**2 + gI * SI**2 * vI / tI**2 * c * c)
     args = (V, mE, vE, mI, vI, lam, SE, SI, tE, tI, M, Mr, 0.0, h, 0.0)
-    d_col = col_model.module.drift(*args, 1.0)
-    d_pap = col_model.module.drift(*args, 0.0)
+    d_col = col_model.module.drift(*args, 1.0, 0.0, 0.0)
+    d_pap = col_model.module.drift(*args, 0.0, 0.0, 0.0)
     assert d_col[1] == pytest.approx(math.sqrt(var), rel=1e-13)
     assert d_col[0] == d_pap[0]  # the mean input is the paper's
     var_paper = h * (lam + SE**2 * vE / tE**2 + SI**2 * vI / tI**2 * c * c)

@@ -1,0 +1,208 @@
+"""The regime-weighted coloured closure ("coloured-regime"): weight formula, its limits (paper's
+closure when drift-driven or without input fluctuations, "coloured" when fluctuation-driven),
+Jacobian and df/dp, conservation, fidelity regression of three grid cells, CLI."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from conftest import random_state
+
+from bifsnn import NetworkParams
+from bifsnn.network.params import PATHWAYS
+from bifsnn.reduction import MarkovModelDef, find_equilibrium
+
+
+@pytest.fixture(scope="module")
+def reg_model():
+    return MarkovModelDef(closure="coloured-regime").compile()
+
+
+def _pars(p: NetworkParams) -> tuple:
+    return (p.lambda_ext, p.S_EE, p.S_EI, p.tau_EE, p.tau_EI, p.M, p.M_r, p.dt)
+
+
+def _variance(V, mE, vE, mI, vI, lam, SE, SI, tE, tI, M, Mr, h, z0=0.0):
+    """Window variance of "coloured-regime", written out independently of sympy."""
+    c = (V + Mr) / (M + Mr)
+    k = SI * mI / (tI * (M + Mr))
+    gE, gI = 2 * tE / (1 + tE * k), 2 * tI / (1 + tI * k)
+    a_M = lam + SE * mE / tE - SI * mI / tI  # drift at threshold; = -k (M - V*)
+    s_V = math.sqrt((lam + gE * SE**2 * vE / tE**2 + gI * SI**2 * vI / tI**2) / (2 * k))
+    z = -a_M / (k * s_V)  # (M - V*) / s_V
+    w = 0.5 * math.erfc(-(z - z0) / math.sqrt(2))
+    gE, gI = 1 + w * (gE - 1), 1 + w * (gI - 1)
+    return h * (lam + gE * SE**2 * vE / tE**2 + gI * SI**2 * vI / tI**2 * c * c), w
+
+
+def test_layout_and_options():
+    d = MarkovModelDef(closure="coloured-regime")
+    assert d.n_state == 4 * d.K + 8 and not d.conditional
+    o = d.option_vector()
+    assert (o[9], o[10], o[11]) == (1.0, 1.0, 0.0)
+    assert tuple(MarkovModelDef(closure="coloured").option_vector()[9:]) == (1.0, 0.0, 0.0)
+    assert MarkovModelDef(closure="coloured-regime", regime_shift=0.5).option_vector()[11] == 0.5
+    with pytest.raises(ValueError, match="regime_shift"):
+        MarkovModelDef(closure="coloured-regime", regime_shift=math.nan)
+
+
+@pytest.mark.parametrize("mE,z0", [(2.4, 0.0), (3.0, 0.0), (3.6, 0.0), (3.0, 0.7)])
+def test_variance_is_the_weighted_coloured_noise(reg_model, mE, z0):
+    p = reg_model.definition.params
+    lam, SE, SI, tE, tI, M, Mr, h = _pars(p)
+    V, vE, mI, vI = 37.0, 4.0, 15.0, 9.0
+    var, w = _variance(V, mE, vE, mI, vI, lam, SE, SI, tE, tI, M, Mr, h, z0)
+    assert 1e-3 < w < 1 - 1e-3  # in the transition: both limits matter
+    args = (V, mE, vE, mI, vI, lam, SE, SI, tE, tI, M, Mr, 0.0, h, 0.0)
+    d = reg_model.module.drift(*args, 1.0, 1.0, z0)
+    assert d[1] == pytest.approx(math.sqrt(var), rel=1e-12)
+    assert d[0] == reg_model.module.drift(*args, 0.0, 0.0, 0.0)[0]  # the paper's mean input
+    # d sigma / d m_E (the regime weight's) against a central difference
+    s = 1e-5
+    fd = (reg_model.module.drift(V, mE + s, *args[2:], 1.0, 1.0, z0)[1]
+          - reg_model.module.drift(V, mE - s, *args[2:], 1.0, 1.0, z0)[1]) / (2 * s)
+    assert d[9] == pytest.approx(fd, rel=1e-6) and abs(d[9]) > 1e-4
+
+
+def test_limits_drift_and_fluctuation_driven(reg_model):
+    # strongly drift-driven (threshold far below V*): the paper's variance; strongly
+    # fluctuation-driven (far above): the coloured closure's
+    lam, SE, SI, tE, tI, M, Mr, h = _pars(reg_model.definition.params)
+    mod = reg_model.module
+    for mE, mI, want in ((60.0, 5.0, (0.0, 0.0)), (0.5, 60.0, (1.0, 0.0))):
+        args = (40.0, mE, 20.0, mI, 30.0, lam, SE, SI, tE, tI, M, Mr, 0.0, h, 0.0)
+        got = mod.drift(*args, 1.0, 1.0, 0.0)[1]
+        assert got == pytest.approx(mod.drift(*args, *want, 0.0)[1], rel=1e-9)
+        assert got != pytest.approx(mod.drift(*args, 1.0 - want[0], 0.0, 0.0)[1], rel=1e-3)
+
+
+def test_without_input_fluctuations_it_is_the_paper_closure():
+    d = MarkovModelDef(closure="coloured-regime")
+    x = random_state(d, np.random.default_rng(4))
+    for pw in PATHWAYS:
+        x[d.moment_index("v", pw)] = 0.0
+    a = d.compile().rhs(x)
+    b = d.replace(closure="paper").compile().rhs(x)
+    assert np.abs(a - b).max() <= 1e-12 * (1 + np.abs(b).max())
+
+
+def _transition_state(d: MarkovModelDef, rng: np.random.Generator) -> np.ndarray:
+    """A random state whose moments put both populations near z = 0 (weight ~ 1/2)."""
+    x = random_state(d, rng)
+    p = d.params
+    for pop in ("E", "I"):
+        pe, pi = pop + "E", pop + "I"
+        mI = x[d.moment_index("m", pi)]
+        # lam + S_QE m_QE / tau_QE = S_QI m_QI / tau_I + small: a(M) ~ 0
+        x[d.moment_index("m", pe)] = max(
+            (p.S(pi) * mI / p.tau(pi) - p.lambda_ext) * p.tau(pe) / p.S(pe), 0.0) + 0.3
+    return x
+
+
+def _fd_jacobian(model, x: np.ndarray) -> np.ndarray:
+    J = np.empty((x.size, x.size))
+    for i in range(x.size):
+        s = 1e-6 * max(abs(x[i]), 0.01)  # (0.1 truncates at the nearly empty bins, n ~ 1e-4)
+        xp, xm = x.copy(), x.copy()
+        xp[i] += s
+        xm[i] -= s
+        J[:, i] = (model.rhs(xp) - model.rhs(xm)) / (2 * s)
+    return J
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_jacobian_and_dfdp_against_finite_differences(reg_model, seed):
+    d = reg_model.definition
+    m = reg_model
+    x = _transition_state(d, np.random.default_rng(seed))
+    J, gf = m.jacobian(x, with_rate_gradient=True)
+    Jfd = _fd_jacobian(m, x)
+    scale = np.abs(J).max(axis=1, keepdims=True) + 1e-12
+    assert (np.abs(J - Jfd) / scale).max() < 1e-5
+    # the regime weight's d sigma / d m_E is in it: the coloured closure's Jacobian differs
+    Jc = MarkovModelDef(closure="coloured").compile().jacobian(x)
+    col = d.moment_index("m", "EE")
+    assert np.abs(J[:, col] - Jc[:, col]).max() > 1e-3 * np.abs(Jc[:, col]).max()
+    for name in ("p_EI", "tau_EI", "S_EI", "S_EE", "tau_EE", "M_r", "lambda_ext", "h"):
+        v = m.param_value(name)
+        s = 1e-5 * max(abs(v), 1.0)
+        fd = (m.with_param_value(name, v + s).rhs(x)
+              - m.with_param_value(name, v - s).rhs(x)) / (2 * s)
+        assert np.abs(m.dfdp(x, name) - fd).max() <= 1e-5 * (1 + np.abs(fd).max()), name
+
+
+def test_conservation_of_neurons(reg_model):
+    # nobody near threshold: transport conserves neurons, d(sum n)/dt = R / tau_R
+    d = reg_model.definition
+    x = _transition_state(d, np.random.default_rng(5))
+    for pop in ("E", "I"):
+        n = x[d.slice("n", pop)]
+        n[d.edges[1:] > 40.0] = 0.0
+        x[d.slice("A", pop)] = np.minimum(x[d.slice("A", pop)], n * 39.0)
+    assert np.all(reg_model.firing_rates(x) < 1e-12)
+    dx = reg_model.rhs(x)
+    R = d.refractory(x)
+    for q, pop in enumerate(("E", "I")):
+        assert dx[d.slice("n", pop)].sum() == pytest.approx(R[q] / d.params.tau_R, rel=1e-10)
+
+
+#: SNN per-neuron rates (Hz; 2 seeds x 2 s, analyses/fidelity.py) and this closure's stable
+#: equilibrium (figures/fidelity_coloured-regime.md) at three cells: drift-driven (where it
+#: is the paper's closure), the transition, and inhibition-dominated.
+CELLS = {
+    # (p_EI, tau_EE): (SNN E, SNN I, closure E, closure I)
+    (0.6, 3.0): (94.0, 108.7, None, None),
+    (0.9, 3.0): (20.1, 48.0, 20.78, 48.93),
+    (1.0, 3.0): (9.9, 37.7, 10.11, 37.96),
+}
+
+
+@pytest.mark.parametrize("cell", list(CELLS))
+def test_fidelity_regression(cell):
+    snn_e, snn_i, want_e, want_i = CELLS[cell]
+    d = MarkovModelDef(params=NetworkParams().replace(p_EI=cell[0], tau_EE=cell[1]),
+                       closure="coloured-regime")
+    eq = find_equilibrium(d, t_average_ms=500.0, transient_ms=200.0)
+    assert eq.success and eq.stable
+    if want_e is None:  # drift-driven: the paper's closure's equilibrium
+        ref = find_equilibrium(d.replace(closure="paper"), eq.x)
+        want_e, want_i = ref.rate_e_hz, ref.rate_i_hz
+    assert eq.rate_e_hz == pytest.approx(want_e, rel=2e-3)
+    assert eq.rate_i_hz == pytest.approx(want_i, rel=2e-3)
+    tol = 0.15 if cell[0] > 0.95 else 0.05
+    assert abs(eq.rate_e_hz / snn_e - 1) <= tol and abs(eq.rate_i_hz / snn_i - 1) <= tol
+
+
+def test_cli_closure(capsys):
+    import json
+
+    from bifsnn.cli import main
+
+    args = ["ode", "--t-ms", "300", "--json", "--set", "p_EI=1.0", "--set", "tau_EE=3"]
+    assert main(args + ["--closure", "paper"]) == 0
+    paper = json.loads(capsys.readouterr().out)
+    assert main(args + ["--closure", "coloured-regime"]) == 0
+    reg = json.loads(capsys.readouterr().out)
+    assert reg["rate_e_hz"] > 1.5 * paper["rate_e_hz"] > 0  # 10.1 against 5.5 Hz here
+
+
+def test_taylor_series_against_jacobian(reg_model):
+    # the exact higher derivatives (reduction.taylor) include the regime weight
+    from bifsnn.continuation.derivatives import ridders
+
+    def _rel(a: np.ndarray, b: np.ndarray) -> float:
+        return float(np.max(np.abs(a - b)) / (np.max(np.abs(b)) + 1e-300))
+
+    d = reg_model.definition
+    rng = np.random.default_rng(6)
+    x = _transition_state(d, rng)
+    v = rng.standard_normal(x.size) * (0.01 * np.abs(x) + 1e-3)
+    s = reg_model.taylor_series(x, v[None, :])[0]
+    assert _rel(s[:, 0], reg_model.rhs(x)) < 1e-12
+    J = reg_model.jacobian(x)
+    assert _rel(s[:, 1], J @ v) < 1e-11
+    Q, _ = ridders(lambda h: (reg_model.jacobian(x + h * v) - reg_model.jacobian(x - h * v))
+                   @ v / (2 * h), 0.01)
+    assert _rel(2 * s[:, 2], Q) < 1e-7
