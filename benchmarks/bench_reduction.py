@@ -16,12 +16,22 @@ Prints (and with --json writes) the measured numbers next to the targets:
   the current code, and the ratios;
 * the same for a network 4x larger (N S fixed): the cost must not depend on N;
 * the spiking network at N = 4000 (``params.scaled(10)``) in the same process, and the ratio
-  of its CPU cost per model second to the ODE's (issue 14 target: >= 5 for the explicit ODE).
+  of its CPU cost per model second to the ODE's (issue 14 target: >= 5 for the explicit ODE);
+* where the explicit ODE's time goes: steps, rejected steps and right-hand sides per model
+  second (differential, like the cost), CPU per right-hand side inside the integrator against
+  the same right-hand side alone (a numba loop over states of the same trajectory), i.e. the
+  integrator's own overhead;
+* with ``--methods``: right-hand sides, Jacobians and LU factorisations per model ms that
+  other integrators (scipy DOP853, Radau, BDF, LSODA with the analytic Jacobian; the compiled
+  Dormand-Prince at other tolerances) need over the same 60 ms of the oscillation, and their
+  error against a tight reference (compiled Dormand-Prince, rtol 1e-10, atol 1e-12): mean E
+  rate, E count per output step (max deviation / max count), final state (RMS in units of
+  the default tolerances), so methods are compared at equal accuracy.
 
 The machine is shared: wall-clock numbers are inflated by other load (CPU time much less);
 the script prints the 1-minute load average next to them.  Usage::
 
-    python benchmarks/bench_reduction.py [--quick] [--json out.json]
+    python benchmarks/bench_reduction.py [--quick] [--skip-start] [--methods] [--json out.json]
 """
 
 from __future__ import annotations
@@ -163,11 +173,154 @@ def _bench_snn_ratio(out: dict, t1: float, t2: float) -> None:
               "(issue 14 target for the explicit ODE: >= 5)")
 
 
+def _rhs_loop_us(m, states: np.ndarray, reps: int = 3) -> float:
+    """CPU microseconds per right-hand side alone: a numba loop over ``states``."""
+    import numba as nb
+
+    rhs = m.module.rhs
+
+    @nb.njit
+    def loop(S, pv, edges, opt, reps):
+        F = np.empty(edges.shape[0])
+        M1 = np.empty(edges.shape[0])
+        out = np.empty(S.shape[1])
+        acc = 0.0
+        for _ in range(reps):
+            for i in range(S.shape[0]):
+                acc += rhs(S[i], pv, edges, opt, out, F, M1)[0]
+        return acc
+
+    loop(states[:2], m.pv, m.edges, m.opt, 1)  # compile
+    c0 = time.process_time()
+    loop(states, m.pv, m.edges, m.opt, reps)
+    return (time.process_time() - c0) / (reps * states.shape[0]) * 1e6
+
+
+def _bench_ode_budget(out: dict, t1: float, t2: float) -> None:
+    """Where the explicit ODE's CPU time goes (differential between runs of t1 and t2 ms)."""
+    m = MarkovModelDef().compile()
+    simulate_ode(m, t_ms=1.0)
+    runs = {}
+    for t in (t1, t2):
+        c0 = time.process_time()
+        r = simulate_ode(m, t_ms=t, record_every_ms=0.05)
+        runs[t] = (time.process_time() - c0, r.options["n_steps"], r.options["n_rejected"], r)
+    scale = (t2 - t1) / 1000.0
+    steps = (runs[t2][1] - runs[t1][1]) / scale  # attempted steps, rejected included
+    rej = (runs[t2][2] - runs[t1][2]) / scale
+    n_rhs = 6.0 * steps  # FSAL: 6 new right-hand sides per attempted step
+    us_in = (runs[t2][0] - runs[t1][0]) / scale / n_rhs * 1e6
+    states = np.ascontiguousarray(runs[t2][3].extra["state"][int(t1 / 0.05):])
+    us_alone = _rhs_loop_us(m, states)
+    out.update(ode_steps_per_model_s=steps, ode_rejected_per_model_s=rej,
+               ode_rhs_per_model_s=n_rhs, ode_us_per_rhs_in_integrator=us_in,
+               ode_us_per_rhs_alone=us_alone)
+    print(f"explicit ODE per model second: {steps:.0f} steps ({rej:.0f} of them rejected), "
+          f"{n_rhs:.0f} right-hand sides; {us_in:.2f} us CPU per right-hand side inside the "
+          f"integrator, {us_alone:.2f} us alone (numba loop over the same trajectory): "
+          f"integrator overhead {us_in / us_alone - 1:+.1%}")
+
+
+def _error_vs(ref, r, rtol: float = 1e-5, atol: float = 1e-6) -> tuple[float, float, float]:
+    """(mean E rate, E count per step, final state) errors of ``r`` against ``ref``."""
+    ce, cr = r.spike_counts_e, ref.spike_counts_e
+    rate = abs(ce.sum() / cr.sum() - 1.0)
+    count = float(np.max(np.abs(ce - cr)) / cr.max())
+    xr = ref.extra["final_state"]
+    state = float(np.sqrt(np.mean(((r.extra["final_state"] - xr)
+                                   / (atol + rtol * np.abs(xr))) ** 2)))
+    return rate, count, state
+
+
+def _dop853_run(m, x0: np.ndarray, t_ms: float, rtol: float, atol: float):
+    """scipy DOP853 on the ODE with the cumulative counts: a SimulationResult-like record."""
+    from types import SimpleNamespace
+
+    from scipy.integrate import solve_ivp
+
+    nx = m.n_state
+
+    def fun(t, y):
+        f, fr = m.rhs_and_rates(y[:nx])
+        return np.concatenate([f, fr])
+
+    dt = m.definition.params.dt
+    n = int(round(t_ms / dt))
+    atol_v = np.full(nx + 2, atol)
+    atol_v[nx:] = 1e6  # counts not error-controlled, as in simulate_ode
+    sol = solve_ivp(fun, (0.0, n * dt), np.concatenate([x0, [0.0, 0.0]]), method="DOP853",
+                    rtol=rtol, atol=atol_v, t_eval=np.arange(n + 1) * dt)
+    counts = np.diff(sol.y[nx], axis=0)
+    return SimpleNamespace(spike_counts_e=counts, extra={"final_state": sol.y[:nx, -1]},
+                           options={"n_fev": sol.nfev, "n_jev": 0, "n_lu": 0})
+
+
+def _bench_methods(out: dict, t_ms: float = 60.0) -> None:
+    """Evaluations per model ms and accuracy of other integrators over the same stretch."""
+    import scipy.linalg
+
+    from bifsnn.continuation.linalg import blas_single_thread
+
+    m = MarkovModelDef().compile()
+    x0 = simulate_ode(m, t_ms=200.0).extra["final_state"]
+    ref = simulate_ode(m, t_ms=t_ms, x0=x0, rtol=1e-10, atol=1e-12)
+    # cost of one Jacobian and one LU of I - c J in right-hand sides, to rank the methods
+    # by what a compiled version of each would cost (Python overhead of scipy excluded)
+    states = np.ascontiguousarray(
+        simulate_ode(m, t_ms=30.0, x0=x0, record_every_ms=0.05).extra["state"])
+    us_rhs = _rhs_loop_us(m, states, reps=2)
+    _, cpu_jac = _median_time(lambda: m.jacobian(x0), 200)
+    a = np.eye(m.n_state) - 0.05 * m.jacobian(x0)
+    with blas_single_thread():
+        _, cpu_lu = _median_time(lambda: scipy.linalg.lu_factor(a, check_finite=False), 200)
+    jac_eq, lu_eq = cpu_jac * 1e6 / us_rhs, cpu_lu * 1e6 / us_rhs
+    out.update(methods_us_rhs=us_rhs, methods_jac_in_rhs=jac_eq, methods_lu_in_rhs=lu_eq)
+    print(f"one right-hand side {us_rhs:.1f} us; one Jacobian = {jac_eq:.1f}, one LU "
+          f"(148 x 148, scipy, 1 BLAS thread) = {lu_eq:.1f} right-hand sides (CPU)")
+    cases = [("dopri5 (compiled)", rt, lambda rt: simulate_ode(m, t_ms=t_ms, x0=x0, rtol=rt,
+                                                                atol=rt / 10))
+             for rt in (1e-4, 1e-5, 1e-6)]
+    cases.append(("DOP853 (scipy)", 1e-5, lambda rt: _dop853_run(m, x0, t_ms, rt, rt / 10)))
+    for meth, tols in (("Radau", (1e-3, 1e-4, 1e-5)), ("BDF", (1e-3, 1e-4, 1e-5)),
+                       ("LSODA", (1e-4, 1e-5))):
+        cases += [(f"{meth} (scipy, analytic J)", rt,
+                   lambda rt, meth=meth: simulate_ode(m, t_ms=t_ms, x0=x0, integrator="stiff",
+                                                      method=meth, rtol=rt, atol=rt / 10))
+                  for rt in tols]
+    print(f"methods over {t_ms:.0f} ms of the oscillation (after 200 ms), errors against "
+          "dopri5 at rtol 1e-10: per model ms right-hand sides / Jacobians / LUs = cost in "
+          "right-hand sides; errors: mean E rate, E count per step, final state "
+          "(tolerance units)")
+    rows = []
+    for name, rt, run in cases:
+        c0 = time.process_time()
+        r = run(rt)
+        cpu = (time.process_time() - c0) / t_ms * 1000.0
+        o = r.options
+        if "n_fev" in o:
+            fev, jev, nlu = o["n_fev"], o["n_jev"], o["n_lu"]
+        else:
+            fev, jev, nlu = 6 * o["n_steps"] + 1, 0, 0  # n_steps counts rejected ones
+        err = _error_vs(ref, r)
+        equiv = (fev + jev * jac_eq + nlu * lu_eq) / t_ms
+        rows.append({"method": name, "rtol": rt, "rhs_per_ms": fev / t_ms,
+                     "jac_per_ms": jev / t_ms, "lu_per_ms": nlu / t_ms,
+                     "rhs_equivalents_per_ms": equiv,
+                     "cpu_s_per_model_s": cpu, "err_rate": err[0], "err_count": err[1],
+                     "err_state": err[2]})
+        print(f"  {name:<28} rtol {rt:.0e}: {fev / t_ms:6.1f} / {jev / t_ms:5.2f} / "
+              f"{nlu / t_ms:5.2f} = {equiv:6.1f} rhs-equivalents; CPU {cpu:6.2f} s per "
+              f"model s; errors {err[0]:.1e}, {err[1]:.1e}, {err[2]:.2g}")
+    out["methods"] = rows
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="shorter runs")
     ap.add_argument("--json", help="write the numbers to this file")
     ap.add_argument("--skip-start", action="store_true", help="skip cold/warm start timing")
+    ap.add_argument("--methods", action="store_true",
+                    help="also compare other integrators at equal accuracy (~1-2 min)")
     args = ap.parse_args(argv)
     out: dict = {"load_avg_1min_before": os.getloadavg()[0]}
 
@@ -184,6 +337,9 @@ def main(argv: list[str] | None = None) -> dict:
     for scale in (1, 4):
         _bench_runs(out, scale, t1, t2)
     _bench_snn_ratio(out, t1, t2)
+    _bench_ode_budget(out, t1, t2)
+    if args.methods:
+        _bench_methods(out)
     out["load_avg_1min_after"] = os.getloadavg()[0]
     print(f"load average (1 min) before / after: {out['load_avg_1min_before']:.1f} / "
           f"{out['load_avg_1min_after']:.1f} on {os.cpu_count()} cores")
