@@ -20,9 +20,11 @@ from bifsnn.continuation.linalg import blas_single_thread
 from bifsnn.network.results import SimulationResult
 from bifsnn.reduction.model import MarkovModelDef, ReducedModel
 
-__all__ = ["simulate_map", "simulate_ode", "INTEGRATORS"]
+__all__ = ["simulate_map", "simulate_ode", "INTEGRATORS", "STIFF_METHODS"]
 
 INTEGRATORS = ("explicit", "stiff")
+#: scipy ``solve_ivp`` methods of ``integrator="stiff"`` (all use the analytic Jacobian).
+STIFF_METHODS = ("LSODA", "BDF", "Radau")
 
 
 def _as_model(model: MarkovModelDef | ReducedModel) -> ReducedModel:
@@ -40,6 +42,19 @@ def _n_steps(t_ms: float, step_ms: float, name: str = "t_ms") -> int:
     if n < 1:
         raise ValueError(f"{name} = {t_ms!r} is shorter than one step ({step_ms} ms)")
     return n
+
+
+def _initial_state(d: MarkovModelDef, x0: np.ndarray | None) -> np.ndarray:
+    """The definition's initial state, or ``x0`` checked (shape, finite) and copied."""
+    if x0 is None:
+        return d.initial_state()
+    x = np.array(x0, dtype=float)
+    if x.shape != (d.n_state,):
+        raise ValueError(f"x0 has shape {x.shape}; expected ({d.n_state},)")
+    if not np.all(np.isfinite(x)):
+        bad = int(np.flatnonzero(~np.isfinite(x))[0])
+        raise ValueError(f"x0 must be finite: x0[{bad}] ({d.state_names[bad]}) = {float(x[bad])!r}")
+    return x
 
 
 def _record_every(record_every_ms: float, step_ms: float) -> int:
@@ -72,10 +87,10 @@ def simulate_map(
     h = d.window_ms
     n = _n_steps(t_ms, h)
     every = _record_every(record_every_ms, h)
-    x = d.initial_state() if x0 is None else np.array(x0, dtype=float)
-    if x.shape != (d.n_state,):
-        raise ValueError(f"x0 has shape {x.shape}; expected ({d.n_state},)")
+    x = _initial_state(d, x0)
     R = d.refractory(x) if R0 is None else np.array(R0, dtype=float)
+    if R.shape != (2,) or not np.all(np.isfinite(R)):
+        raise ValueError(f"R0 = {R0!r} must be two finite numbers (refractory E, I)")
     counts = np.zeros((n, 2))
     states = np.zeros((n // every, d.n_state))
     Rs = np.zeros((n // every, 2))
@@ -131,14 +146,14 @@ def simulate_ode(
     """
     if integrator not in INTEGRATORS:
         raise ValueError(f"integrator = {integrator!r} is out of range: one of {INTEGRATORS}")
+    if integrator == "stiff" and method not in STIFF_METHODS:
+        raise ValueError(f"method = {method!r} is out of range: one of {STIFF_METHODS}")
     m = _as_model(model)
     d = m.definition
     dt = d.params.dt
     n = _n_steps(t_ms, dt)
     every = _record_every(record_every_ms, dt)
-    x = d.initial_state() if x0 is None else np.array(x0, dtype=float)
-    if x.shape != (d.n_state,):
-        raise ValueError(f"x0 has shape {x.shape}; expected ({d.n_state},)")
+    x = _initial_state(d, x0)
     t_end = n * dt
     if max_steps is None:
         max_steps = int(200 * t_end) + 10_000

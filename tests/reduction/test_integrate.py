@@ -52,6 +52,23 @@ def test_result_fields(smooth_model):
         simulate_ode(smooth_model, t_ms=1.0, integrator="rk4")
 
 
+def test_bad_initial_state_and_method_rejected_before_work(smooth_model):
+    # a NaN / inf initial state would reach the compiled right-hand side, whose bin and
+    # table indices are undefined for NaN (a crash, not an exception): refused up front,
+    # naming the entry; so are a stiff method scipy would not run with the Jacobian
+    x = smooth_model.definition.initial_state()
+    x[3] = np.nan
+    with pytest.raises(ValueError, match=r"x0\[3\] \(n_E\[3\]\) = nan"):
+        simulate_ode(smooth_model, t_ms=1.0, x0=x)
+    x[3] = np.inf
+    with pytest.raises(ValueError, match="x0 must be finite"):
+        simulate_map(smooth_model, t_ms=1.0, x0=x)
+    with pytest.raises(ValueError, match="R0"):
+        simulate_map(smooth_model, t_ms=1.0, R0=np.array([np.nan, 0.0]))
+    with pytest.raises(ValueError, match="method"):
+        simulate_ode(smooth_model, t_ms=1.0, integrator="stiff", method="RK45")
+
+
 def test_equilibrium_stable_case():
     # tau_EE = 4 ms: the equilibrium is stable (all eigenvalues in the left half plane); a
     # long ODE run must end on it (rates to 1e-4 relative), and Newton must reach a
