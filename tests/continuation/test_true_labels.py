@@ -2,6 +2,7 @@
 reported as unconfirmed with the reason."""
 
 import numpy as np
+import pytest
 
 from bifsnn.continuation import ContinuationOptions, ODEProblem, continue_equilibria
 from bifsnn.continuation.periodic import continue_cycles, stepper
@@ -120,6 +121,49 @@ def test_gh_to_lpc_curve_of_the_bautin_normal_form():
     np.testing.assert_allclose(lc.period, 2 * np.pi, rtol=1e-8)
     np.testing.assert_allclose(np.hypot(lc.x[:, 0], lc.x[:, 1]) ** 2, b2 / 2, rtol=1e-6)
     np.testing.assert_allclose(lc.info["from_gh"], [0.0, 0.0], atol=1e-8)
+
+
+def test_gh_to_lpc_falls_back_to_cycles_in_the_second_parameter(monkeypatch):
+    """When the cycles in the first parameter give no fold (forced here), the switch tries
+    rows further away, then the cycles in the second parameter: same LPC curve."""
+    from bifsnn.continuation import continue_hopf
+    from bifsnn.continuation.periodic import codim2_cycles, continue_lpc_from_gh
+
+    k = 0.5  # the Bautin normal form in b1 = c1 - k c2, b2 = c2: Hopf curve c1 = k c2,
+
+    def f(z, p):  # LPC curve c1 - k c2 = -c2^2 / 4
+        r2 = z[0] ** 2 + z[1] ** 2
+        g = p[0] - k * p[1] + p[1] * r2 - r2 ** 2
+        return np.array([g * z[0] - z[1], z[0] + g * z[1]])
+    pr = ODEProblem(f, [0.0, 0.0], [-0.5, -1.0], param_names=("c1", "c2"))
+    br = continue_equilibria(pr, ContinuationOptions(ds=0.05, ds_max=0.1, p_max=0.5))
+    hc = continue_hopf(br, br.points("H")[0], "c2", ContinuationOptions(
+        ds=0.05, ds_max=0.2, bounds={"c2": (-2.0, 1.0)}, max_steps=200))
+    real = codim2_cycles._cycles_from_hopf_row
+    calls = []
+
+    def first_fails(curve, j, *a, which=0, **kw):
+        calls.append((j, which))
+        if which == 0:
+            raise ValueError("forced by the test")
+        return real(curve, j, *a, which=which, **kw)
+
+    monkeypatch.setattr(codim2_cycles, "_cycles_from_hopf_row", first_fails)
+    lc = continue_lpc_from_gh(hc, hc.points("GH")[0], ContinuationOptions(
+        ds=0.02, ds_max=0.1, max_steps=20, both_sides=True, bounds={"c2": (0.05, 0.6)}),
+        Collocation(ntst=20))
+    assert [w for _, w in calls] == [0, 0, 0, 1]  # rows 2, 4, 8 away, then in c2
+    assert len(lc.info["switch_failures"]) == 3 and lc.info["switch_row"] == calls[-1][0]
+    assert lc.kind == "LPC" and len(lc) >= 10 and lc.param_label(0) == "c2"
+    c1, c2 = lc.p[:, 0], lc.p[:, 1]
+    assert np.max(np.abs(c1 - k * c2 + c2 ** 2 / 4)) < 1e-10
+    assert c2.max() - c2.min() > 0.1
+
+    def never(curve, j, *a, which=0, **kw):
+        raise ValueError(f"forced ({which})")
+    monkeypatch.setattr(codim2_cycles, "_cycles_from_hopf_row", never)
+    with pytest.raises(ValueError, match="no fold of cycles found next to the GH point"):
+        continue_lpc_from_gh(hc, hc.points("GH")[0], None, Collocation(ntst=20))
 
 
 def test_unstable_pair_turning_real_is_not_a_hopf_point():
