@@ -150,14 +150,19 @@ def test_gh_to_lpc_falls_back_to_cycles_in_the_second_parameter(monkeypatch):
 
     monkeypatch.setattr(codim2_cycles, "_cycles_from_hopf_row", first_fails)
     lc = continue_lpc_from_gh(hc, hc.points("GH")[0], ContinuationOptions(
-        ds=0.02, ds_max=0.1, max_steps=20, both_sides=True, bounds={"c2": (0.05, 0.6)}),
-        Collocation(ntst=20))
+        ds=0.02, ds_max=0.1, max_steps=20, both_sides=True, bounds={"c2": (0.05, 0.6)},
+        events={"param": (0.1,)}), Collocation(ntst=20))
     assert [w for _, w in calls] == [0, 0, 0, 1]  # rows 2, 4, 8 away, then in c2
     assert len(lc.info["switch_failures"]) == 3 and lc.info["switch_row"] == calls[-1][0]
     assert lc.kind == "LPC" and len(lc) >= 10 and lc.param_label(0) == "c2"
     c1, c2 = lc.p[:, 0], lc.p[:, 1]
     assert np.max(np.abs(c1 - k * c2 + c2 ** 2 / 4)) < 1e-10
     assert c2.max() - c2.min() > 0.1
+    # the event "param" still names the Hopf curve's first parameter c1: c1 = 0.1 on the
+    # LPC curve at c2 = 1 - sqrt(0.6)
+    (uz,) = lc.points("UZ")
+    assert uz.located and abs(uz.p[0] - 0.1) < 1e-10
+    assert abs(uz.p[1] - (1 - np.sqrt(0.6))) < 1e-8
 
     def never(curve, j, *a, which=0, **kw):
         raise ValueError(f"forced ({which})")

@@ -992,7 +992,8 @@ def continue_lpc_from_gh(hopf_curve: Branch, point: SpecialPoint | int,
     or the Hopf curve turns in the first parameter next to the GH point), the rows
     2 ``rows_away`` and 4 ``rows_away`` away are tried, then the same rows with the cycles
     continued in the second parameter (the LPC curve is then continued in the first, its
-    ``param_indices`` in that order); ``info['switch_row']`` is the row used and
+    ``param_indices`` in that order, the events "param" / "param2" of ``options`` still
+    naming the Hopf curve's first / second parameter); ``info['switch_row']`` is the row used and
     ``info['switch_failures']`` the reasons of the attempts before it.
     ``cycle_options``: options of the one-parameter cycle continuation to the fold (default:
     ``ds``/``ds_max`` of ``options``, 200 steps; its norm is relative to the cycle's size while
@@ -1041,7 +1042,7 @@ def continue_lpc_from_gh(hopf_curve: Branch, point: SpecialPoint | int,
                 continue
             other = hopf_curve.param_indices[1 - which]
             out = continue_lpc(po, folds[0], other,
-                               opts if which == 0 else _swap_bounds(opts, hopf_curve),
+                               opts if which == 0 else _swap_params(opts, hopf_curve),
                                name=name or f"{hopf_curve.name}-GH-LPC")
             out.info["from_gh"] = tuple(float(v) for v in gh.params)
             out.info["switch_row"] = int(j)
@@ -1219,6 +1220,14 @@ def _swap_bounds(opts: ContinuationOptions, curve: Branch) -> ContinuationOption
               if _bounds_key(k, curve.param_names) not in (i1, i2)}
     bounds[i1] = (opts.p_min, opts.p_max)
     return opts.with_(p_min=lo2, p_max=hi2, bounds=bounds)
+
+
+def _swap_params(opts: ContinuationOptions, curve: Branch) -> ContinuationOptions:
+    """:func:`_swap_bounds`, and the events "param" / "param2" exchanged, so that they keep
+    naming ``curve``'s first / second parameter on a curve continued in the other order."""
+    swap = {"param": "param2", "param2": "param"}
+    return _swap_bounds(opts, curve).with_(
+        events={swap.get(k, k): v for k, v in opts.events.items()})
 
 
 def _bounds_key(key, names) -> int | None:
