@@ -18,19 +18,12 @@ import numpy as np
 import pytest
 
 from bifsnn.continuation import ContinuationOptions
-from bifsnn.continuation.periodic import (
-    CYCLE_DEFAULTS,
-    Collocation,
-    CycleSystem,
-    continue_cycles_from_orbit,
-    solve_cycle,
-    uniform_mesh,
-)
+from bifsnn.continuation import periodic as per
 from bifsnn.continuation.periodic.mesh import node_times
 from bifsnn.continuation.periodic.stepper import _counts, _crossings
 
 
-def _system(which: str, fixed: float) -> CycleSystem:
+def _system(which: str, fixed: float) -> per.CycleSystem:
     """``which`` "c": A = [[fixed, 1], [p, fixed]]; "a": A = [[p, 1], [fixed, p]]."""
 
     def coeffs(p: float) -> tuple[float, float]:
@@ -56,20 +49,20 @@ def _system(which: str, fixed: float) -> CycleSystem:
         return (np.array([0.0, 0.0, 0.0, x[2]]) if which == "c"
                 else np.array([0.0, 0.0, x[2], x[3]]))
 
-    return CycleSystem(f, 4, dfdx=jac, dfdp=dfdp)
+    return per.CycleSystem(f, 4, dfdx=jac, dfdp=dfdp)
 
 
 def _branch(which: str, fixed: float, p0: float, p_max: float):
     sys_ = _system(which, fixed)
-    tm = uniform_mesh(20)
+    tm = per.uniform_mesh(20)
     t = node_times(tm, 4)
     U = np.column_stack([np.cos(2 * np.pi * t), np.sin(2 * np.pi * t), 0 * t, 0 * t])
-    sol = solve_cycle(sys_, tm, U, 2 * np.pi, p0, 4, adapt=0)
+    sol = per.solve_cycle(sys_, tm, U, 2 * np.pi, p0, 4, adapt=0)
     assert sol.success, sol.message
-    o = ContinuationOptions(**{**CYCLE_DEFAULTS, **dict(ds=0.002, ds_max=0.004,
+    o = ContinuationOptions(**{**per.CYCLE_DEFAULTS, **dict(ds=0.002, ds_max=0.004,
                                                         max_steps=60, p_min=p0 - 1.0,
                                                         p_max=p_max)})
-    return continue_cycles_from_orbit(sys_, sol, o, Collocation(ntst=20, ncol=4))
+    return per.continue_cycles_from_orbit(sys_, sol, o, per.Collocation(ntst=20, ncol=4))
 
 
 def _nontrivial_pair(mu: np.ndarray) -> np.ndarray:
