@@ -171,6 +171,36 @@ def test_gh_to_lpc_falls_back_to_cycles_in_the_second_parameter(monkeypatch):
         continue_lpc_from_gh(hc, hc.points("GH")[0], None, Collocation(ntst=20))
 
 
+def test_lpc_curve_survives_an_exactly_singular_factorisation(monkeypatch):
+    """SuperLU's RuntimeError ("Factor is exactly singular") inside a curve step is a failed
+    step (retried smaller), not the end of the curve (it used to lose the whole curve)."""
+    from bifsnn.continuation import continue_hopf
+    from bifsnn.continuation.periodic import codim2_cycles, continue_lpc_from_gh
+
+    def f(z, p):
+        r2 = z[0] ** 2 + z[1] ** 2
+        g = p[0] + p[1] * r2 - r2 ** 2
+        return np.array([g * z[0] - z[1], z[0] + g * z[1]])
+    pr = ODEProblem(f, [0.0, 0.0], [-0.5, -1.0], param_names=("b1", "b2"))
+    br = continue_equilibria(pr, ContinuationOptions(ds=0.05, ds_max=0.1, p_max=0.5))
+    hc = continue_hopf(br, br.points("H")[0], "b2", ContinuationOptions(
+        ds=0.05, ds_max=0.2, bounds={"b2": (-2.0, 1.0)}, max_steps=200))
+    real, calls = codim2_cycles.sparse_lu, [0]
+
+    def flaky(B):
+        calls[0] += 1
+        if calls[0] in (6, 7):
+            raise RuntimeError("Factor is exactly singular")
+        return real(B)
+
+    monkeypatch.setattr(codim2_cycles, "sparse_lu", flaky)
+    lc = continue_lpc_from_gh(hc, hc.points("GH")[0], ContinuationOptions(
+        ds=0.02, ds_max=0.1, max_steps=15, bounds={"b2": (0.05, 0.6)}), Collocation(ntst=20))
+    assert calls[0] > 7 and lc.kind == "LPC" and len(lc) >= 10
+    b1, b2 = lc.params[:, 0], lc.params[:, 1]
+    assert np.max(np.abs(b1 + b2 ** 2 / 4)) < 1e-10
+
+
 def test_unstable_pair_turning_real_is_not_a_hopf_point():
     """x' = x - y - x^3, y' = b x + y - y^3: at the origin the eigenvalues are 1 +- sqrt(-b),
     an unstable complex pair for b > 0 that meets on the real axis at b = 0 and splits into

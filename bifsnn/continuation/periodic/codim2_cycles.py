@@ -172,7 +172,7 @@ class _Augmented:
         M = self.defining_matrix(J)
         B = sp.bmat([[M, sp.csc_matrix(self.b[:, None])],
                      [sp.csc_matrix(self.c[None, :]), None]], format="csc")
-        lu = sparse_lu(B)
+        lu = _lu(B)
         rhs = np.zeros(B.shape[0])
         rhs[-1] = 1.0
         wg = lu.solve(rhs)
@@ -311,7 +311,7 @@ class _AugmentedNS(_Augmented):
         M = self.ns_matrix(J, self.theta(X))
         B = sp.bmat([[M, sp.csc_matrix(self.b[:, None])],
                      [sp.csc_matrix(np.conj(self.c)[None, :]), None]], format="csc")
-        lu = sparse_lu(B)
+        lu = _lu(B)
         rhs = np.zeros(B.shape[0], dtype=complex)
         rhs[-1] = 1.0
         wg = lu.solve(rhs)
@@ -610,8 +610,20 @@ class _CurveContinuation(ArclengthContinuation):
         super().__init__(*args, **kwargs)
 
     def _factorize(self, J, c: np.ndarray):
-        solver = self.aug.newton_solver(J, c) if BLOCK_ELIMINATION else None
-        return solver if solver is not None else super()._factorize(J, c)
+        try:
+            solver = self.aug.newton_solver(J, c) if BLOCK_ELIMINATION else None
+            return solver if solver is not None else super()._factorize(J, c)
+        except RuntimeError as exc:  # SuperLU: "Factor is exactly singular"
+            raise np.linalg.LinAlgError(str(exc)) from exc
+
+
+def _lu(B):
+    """sparse_lu(B), with SuperLU's RuntimeError for an exactly singular matrix raised as
+    LinAlgError: the continuation then retries the step smaller instead of losing the curve."""
+    try:
+        return sparse_lu(B)
+    except RuntimeError as exc:
+        raise np.linalg.LinAlgError(str(exc)) from exc
 
 
 #: Solve the LPC curve's Newton systems by block elimination (False: one sparse LU of the
