@@ -95,20 +95,25 @@ def test_record_functions_and_user_events_on_equilibria():
         ContinuationOptions(events={"rate": 1.0})
 
 
-def test_gh_to_lpc_curve_of_the_bautin_normal_form():
+def _bautin_hopf_curve():
+    """The Hopf curve (in b2) of z' = (b1 + i) z + b2 z |z|^2 - z |z|^4: GH at (0, 0); cycles
+    r^2 solve b1 + b2 r^2 - r^4 = 0 and fold on b1 = -b2^2 / 4 (b2 > 0)."""
     from bifsnn.continuation import continue_hopf
-    from bifsnn.continuation.periodic import continue_lpc_from_gh
 
-    # z' = (b1 + i) z + b2 z |z|^2 - z |z|^4: GH at (0, 0); cycles r^2 solve
-    # b1 + b2 r^2 - r^4 = 0 and fold on b1 = -b2^2 / 4 (b2 > 0)
     def f(z, p):
         r2 = z[0] ** 2 + z[1] ** 2
         g = p[0] + p[1] * r2 - r2 ** 2
         return np.array([g * z[0] - z[1], z[0] + g * z[1]])
     pr = ODEProblem(f, [0.0, 0.0], [-0.5, -1.0], param_names=("b1", "b2"))
     br = continue_equilibria(pr, ContinuationOptions(ds=0.05, ds_max=0.1, p_max=0.5))
-    hc = continue_hopf(br, br.points("H")[0], "b2", ContinuationOptions(
+    return continue_hopf(br, br.points("H")[0], "b2", ContinuationOptions(
         ds=0.05, ds_max=0.2, bounds={"b2": (-2.0, 1.0)}, max_steps=200))
+
+
+def test_gh_to_lpc_curve_of_the_bautin_normal_form():
+    from bifsnn.continuation.periodic import continue_lpc_from_gh
+
+    hc = _bautin_hopf_curve()
     gh = hc.points("GH")[0]
     lc = continue_lpc_from_gh(hc, gh, ContinuationOptions(
         ds=0.02, ds_max=0.1, max_steps=60, both_sides=True, bounds={"b2": (0.05, 0.6)}),
@@ -174,17 +179,9 @@ def test_gh_to_lpc_falls_back_to_cycles_in_the_second_parameter(monkeypatch):
 def test_lpc_curve_survives_an_exactly_singular_factorisation(monkeypatch):
     """SuperLU's RuntimeError ("Factor is exactly singular") inside a curve step is a failed
     step (retried smaller), not the end of the curve (it used to lose the whole curve)."""
-    from bifsnn.continuation import continue_hopf
     from bifsnn.continuation.periodic import codim2_cycles, continue_lpc_from_gh
 
-    def f(z, p):
-        r2 = z[0] ** 2 + z[1] ** 2
-        g = p[0] + p[1] * r2 - r2 ** 2
-        return np.array([g * z[0] - z[1], z[0] + g * z[1]])
-    pr = ODEProblem(f, [0.0, 0.0], [-0.5, -1.0], param_names=("b1", "b2"))
-    br = continue_equilibria(pr, ContinuationOptions(ds=0.05, ds_max=0.1, p_max=0.5))
-    hc = continue_hopf(br, br.points("H")[0], "b2", ContinuationOptions(
-        ds=0.05, ds_max=0.2, bounds={"b2": (-2.0, 1.0)}, max_steps=200))
+    hc = _bautin_hopf_curve()
     real, calls = codim2_cycles.sparse_lu, [0]
 
     def flaky(B):
