@@ -69,7 +69,7 @@ def write_markdown(res, path: Path, cmd: str, cpu_s: float, wall_s: float) -> No
          "*unconfirmed* when a run did not settle.", "",
          "## Bautin (GH) points", "", f"| {n1} | {n2} (ms) | located | on curve |",
          "|---|---|---|---|"]
-    L += [f"| {a:.6f} | {b:.6f} | {'yes' if ok else 'no'} | {k} |" for a, b, ok, k in res.gh]
+    L += [f"| {a:.10f} | {b:.10f} | {'yes' if ok else 'no'} | {k} |" for a, b, ok, k in res.gh]
     L += ["", "## Curves", "", f"| # | kind | started at | points | {n1} | {n2} | end |",
           "|---|---|---|---|---|---|---|"]
     L += [_curve_line(k, c) for k, c in enumerate(res.curves)]
@@ -77,12 +77,13 @@ def write_markdown(res, path: Path, cmd: str, cpu_s: float, wall_s: float) -> No
     for k, c in enumerate(res.curves):
         if c.kind == "LPC" and c.branch is not None and id(c.branch) not in seen:
             seen.add(id(c.branch))
-            i1, i2 = c.branch.param_indices
             uz += [(k, u) for u in c.branch.points("UZ")]
     if uz:
         L += ["", f"Fold-of-cycles curves crossing the lines (UZ points located on the curves, "
               f"event '{n1}'):", "", f"| curve # | {n1} | {n2} (ms) | period (ms) | located |",
               "|---|---|---|---|---|"]
+        names = list(res.curves[uz[0][0]].branch.param_names)
+        i1, i2 = names.index(n1), names.index(n2)
         L += [f"| {k} | {u.p[i1]:.6f} | {u.p[i2]:.8f} | {u.data.get('period', float('nan')):.6f}"
               f" | {'yes' if u.located else 'no'} |" for k, u in uz]
     L += ["", "## Regions", "", f"| region | area (fraction of box) | bounded by curves | "
@@ -120,9 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--t-ms", type=float, default=1200.0, help="length of each integration")
     ap.add_argument("--raster", type=int, default=240)
     ap.add_argument("--ntst", type=int, default=20, help="collocation mesh intervals")
-    ap.add_argument("--lpc-steps", type=int, default=40,
+    ap.add_argument("--lpc-steps", type=int, default=100,
                     help="continuation steps per direction of every LPC curve")
-    ap.add_argument("--lpc-ds-max", type=float, default=300.0,
+    ap.add_argument("--lpc-ds-max", type=float, default=600.0,
                     help="largest LPC curve step (absolute norm: the cycle's L2 size in counts)")
     ap.add_argument("--no-lpc", action="store_true",
                     help="skip the LPC curves (regions from the Hopf curve alone)")

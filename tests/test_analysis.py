@@ -69,6 +69,8 @@ def test_report_and_files(analysis, tmp_path):
     assert len(data["delta_m_diagram"]["values"]) == 3
     text = (out / "report.md").read_text()
     assert "| H |" in text and "predictions agree with the SNN" in text
+    # the status line does not repeat a message equal to the status ("completed. completed.")
+    assert "**Status: completed.**" in text.splitlines()
     assert (out / "bifurcation_diagram.png").stat().st_size > 10_000
 
 
@@ -80,7 +82,11 @@ def test_branch_stopped_early_is_not_success():
     a = analyse_network(NetworkParams(), "p_EI", (0.45, 0.6), options=o, log=None)
     assert a.status == "stopped early" and not a.success
     assert "stopped early" in a.message
-    assert "**no**" in a.report_markdown()
+    text = a.report_markdown()
+    assert "**no**" in text
+    # a message that differs from the status follows it once
+    head = next(ln for ln in text.splitlines() if ln.startswith("**Status:"))
+    assert head == f"**Status: stopped early.** {a.message.rstrip('.')}.", head
 
 
 def test_unconfirmed_hopf_label_starts_no_cycle(monkeypatch):

@@ -24,8 +24,10 @@ def report_markdown(a: Any) -> str:
     """Markdown report: status, special points, verdict tables per branch, boundaries."""
     p = a.param
     ver = a.verification
+    msg = str(a.message).rstrip(".")
+    head = f"**Status: {a.status}.**" + (f" {msg}." if msg and msg != a.status else "")
     lines = [f"# Bifurcation analysis in {p} on [{a.p_range[0]:g}, {a.p_range[1]:g}]", "",
-             f"**Status: {a.status}.** {a.message}.", ""]
+             head, ""]
     if ver is not None:
         lines += [f"**{ver.summary_line()}.**", ""]
     lines += ["Reduced ODE (" + a.bin_rule + " within-bin rule) continued in " + p + "; SNN and "

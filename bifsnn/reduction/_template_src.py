@@ -67,6 +67,8 @@ def edge_window(edges, a, b, mu, sig):
     dv = edges[1] - e0
     zlo = (a + mu - _TCUT * sig - e0) / dv
     zhi = (b + mu + _TCUT * sig - e0) / dv
+    if not (zlo == zlo and zhi == zhi):  # NaN (a state outside the model's domain): every
+        return 0, K                      # edge, whose kernel is NaN; int(NaN) is undefined
     lo = 0 if zlo < 1.0 else (K + 1 if zlo > K + 1.0 else int(zlo) - 1)
     hi = K if zhi > K - 1.0 else (-1 if zhi < 0.0 else int(zhi) + 1)
     return lo, hi

@@ -357,6 +357,8 @@ def norm_cdf_pdf(t):
     s = -abs(t)
     if s < -_NT_TMAX:
         return (0.0, 0.0) if t < 0.0 else (1.0, 0.0)
+    if s != s:  # NaN: no table row (int(NaN) is undefined)
+        return s, s
     z = (s + _NT_TMAX) * _NT_INV_W
     k = int(z)
     if k >= _NT_N:

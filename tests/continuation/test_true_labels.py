@@ -2,6 +2,7 @@
 reported as unconfirmed with the reason."""
 
 import numpy as np
+import pytest
 
 from bifsnn.continuation import ContinuationOptions, ODEProblem, continue_equilibria
 from bifsnn.continuation.periodic import continue_cycles, stepper
@@ -94,20 +95,25 @@ def test_record_functions_and_user_events_on_equilibria():
         ContinuationOptions(events={"rate": 1.0})
 
 
-def test_gh_to_lpc_curve_of_the_bautin_normal_form():
+def _bautin_hopf_curve():
+    """The Hopf curve (in b2) of z' = (b1 + i) z + b2 z |z|^2 - z |z|^4: GH at (0, 0); cycles
+    r^2 solve b1 + b2 r^2 - r^4 = 0 and fold on b1 = -b2^2 / 4 (b2 > 0)."""
     from bifsnn.continuation import continue_hopf
-    from bifsnn.continuation.periodic import continue_lpc_from_gh
 
-    # z' = (b1 + i) z + b2 z |z|^2 - z |z|^4: GH at (0, 0); cycles r^2 solve
-    # b1 + b2 r^2 - r^4 = 0 and fold on b1 = -b2^2 / 4 (b2 > 0)
     def f(z, p):
         r2 = z[0] ** 2 + z[1] ** 2
         g = p[0] + p[1] * r2 - r2 ** 2
         return np.array([g * z[0] - z[1], z[0] + g * z[1]])
     pr = ODEProblem(f, [0.0, 0.0], [-0.5, -1.0], param_names=("b1", "b2"))
     br = continue_equilibria(pr, ContinuationOptions(ds=0.05, ds_max=0.1, p_max=0.5))
-    hc = continue_hopf(br, br.points("H")[0], "b2", ContinuationOptions(
+    return continue_hopf(br, br.points("H")[0], "b2", ContinuationOptions(
         ds=0.05, ds_max=0.2, bounds={"b2": (-2.0, 1.0)}, max_steps=200))
+
+
+def test_gh_to_lpc_curve_of_the_bautin_normal_form():
+    from bifsnn.continuation.periodic import continue_lpc_from_gh
+
+    hc = _bautin_hopf_curve()
     gh = hc.points("GH")[0]
     lc = continue_lpc_from_gh(hc, gh, ContinuationOptions(
         ds=0.02, ds_max=0.1, max_steps=60, both_sides=True, bounds={"b2": (0.05, 0.6)}),
@@ -120,6 +126,76 @@ def test_gh_to_lpc_curve_of_the_bautin_normal_form():
     np.testing.assert_allclose(lc.period, 2 * np.pi, rtol=1e-8)
     np.testing.assert_allclose(np.hypot(lc.x[:, 0], lc.x[:, 1]) ** 2, b2 / 2, rtol=1e-6)
     np.testing.assert_allclose(lc.info["from_gh"], [0.0, 0.0], atol=1e-8)
+
+
+def test_gh_to_lpc_falls_back_to_cycles_in_the_second_parameter(monkeypatch):
+    """When the cycles in the first parameter give no fold (forced here), the switch tries
+    rows further away, then the cycles in the second parameter: same LPC curve."""
+    from bifsnn.continuation import continue_hopf
+    from bifsnn.continuation.periodic import codim2_cycles, continue_lpc_from_gh
+
+    k = 0.5  # the Bautin normal form in b1 = c1 - k c2, b2 = c2: Hopf curve c1 = k c2,
+
+    def f(z, p):  # LPC curve c1 - k c2 = -c2^2 / 4
+        r2 = z[0] ** 2 + z[1] ** 2
+        g = p[0] - k * p[1] + p[1] * r2 - r2 ** 2
+        return np.array([g * z[0] - z[1], z[0] + g * z[1]])
+    pr = ODEProblem(f, [0.0, 0.0], [-0.5, -1.0], param_names=("c1", "c2"))
+    br = continue_equilibria(pr, ContinuationOptions(ds=0.05, ds_max=0.1, p_max=0.5))
+    hc = continue_hopf(br, br.points("H")[0], "c2", ContinuationOptions(
+        ds=0.05, ds_max=0.2, bounds={"c2": (-2.0, 1.0)}, max_steps=200))
+    real = codim2_cycles._cycles_from_hopf_row
+    calls = []
+
+    def first_fails(curve, j, *a, which=0, **kw):
+        calls.append((j, which))
+        if which == 0:
+            raise ValueError("forced by the test")
+        return real(curve, j, *a, which=which, **kw)
+
+    monkeypatch.setattr(codim2_cycles, "_cycles_from_hopf_row", first_fails)
+    lc = continue_lpc_from_gh(hc, hc.points("GH")[0], ContinuationOptions(
+        ds=0.02, ds_max=0.1, max_steps=20, both_sides=True, bounds={"c2": (0.05, 0.6)},
+        events={"param": (0.1,)}), Collocation(ntst=20))
+    assert [w for _, w in calls] == [0, 0, 0, 1]  # rows 2, 4, 8 away, then in c2
+    assert len(lc.info["switch_failures"]) == 3 and lc.info["switch_row"] == calls[-1][0]
+    assert lc.kind == "LPC" and len(lc) >= 10 and lc.param_label(0) == "c2"
+    c1, c2 = lc.p[:, 0], lc.p[:, 1]
+    assert np.max(np.abs(c1 - k * c2 + c2 ** 2 / 4)) < 1e-10
+    assert c2.max() - c2.min() > 0.1
+    # the event "param" still names the Hopf curve's first parameter c1: c1 = 0.1 on the
+    # LPC curve at c2 = 1 - sqrt(0.6)
+    (uz,) = lc.points("UZ")
+    assert uz.located and abs(uz.p[0] - 0.1) < 1e-10
+    assert abs(uz.p[1] - (1 - np.sqrt(0.6))) < 1e-8
+
+    def never(curve, j, *a, which=0, **kw):
+        raise ValueError(f"forced ({which})")
+    monkeypatch.setattr(codim2_cycles, "_cycles_from_hopf_row", never)
+    with pytest.raises(ValueError, match="no fold of cycles found next to the GH point"):
+        continue_lpc_from_gh(hc, hc.points("GH")[0], None, Collocation(ntst=20))
+
+
+def test_lpc_curve_survives_an_exactly_singular_factorisation(monkeypatch):
+    """SuperLU's RuntimeError ("Factor is exactly singular") inside a curve step is a failed
+    step (retried smaller), not the end of the curve (it used to lose the whole curve)."""
+    from bifsnn.continuation.periodic import codim2_cycles, continue_lpc_from_gh
+
+    hc = _bautin_hopf_curve()
+    real, calls = codim2_cycles.sparse_lu, [0]
+
+    def flaky(B):
+        calls[0] += 1
+        if calls[0] in (6, 7):
+            raise RuntimeError("Factor is exactly singular")
+        return real(B)
+
+    monkeypatch.setattr(codim2_cycles, "sparse_lu", flaky)
+    lc = continue_lpc_from_gh(hc, hc.points("GH")[0], ContinuationOptions(
+        ds=0.02, ds_max=0.1, max_steps=15, bounds={"b2": (0.05, 0.6)}), Collocation(ntst=20))
+    assert calls[0] > 7 and lc.kind == "LPC" and len(lc) >= 10
+    b1, b2 = lc.params[:, 0], lc.params[:, 1]
+    assert np.max(np.abs(b1 + b2 ** 2 / 4)) < 1e-10
 
 
 def test_unstable_pair_turning_real_is_not_a_hopf_point():

@@ -231,3 +231,26 @@ def test_windowed_kernel_is_bit_identical(smooth_model):
                 want_fired[q] += nj * (1.0 - F[K])
         assert np.array_equal(out[:4 * K], want)
         assert np.array_equal(fired, want_fired)
+
+
+def test_states_outside_the_domain_give_nan_not_wild_indices(smooth_model):
+    # a NaN kernel argument (e.g. sqrt of a negative variance at a negative count, as a
+    # Newton iterate of a cycle continuation can produce) once went through int(NaN) into
+    # the edge window and the normal table: heap corruption.  Now: the full window, NaN out.
+    mod = smooth_model.module
+    edges = smooth_model.edges
+    K = edges.size - 1
+    assert mod.edge_window(edges, 0.0, 0.1, np.nan, np.nan) == (0, K)
+    assert mod.edge_window(edges, np.nan, 0.1, 0.0, 1.0) == (0, K)
+    P, p = mod.norm_cdf_pdf(np.nan)
+    assert np.isnan(P) and np.isnan(p)
+    F, M1 = np.zeros(K + 1), np.zeros(K + 1)
+    mod.edge_kernel_window(edges, 0, K, 0.0, 0.1, np.nan, np.nan, F, M1)
+    assert np.isnan(F[1:K]).all()
+    d = smooth_model.definition
+    x = smooth_model.definition.initial_state()
+    for bad in (np.nan, -1e4, np.inf):
+        y = x.copy()
+        y[[3, d.n_state - 3]] = bad  # a bin count and a pathway variance
+        assert smooth_model.rhs(y).shape == (d.n_state,)
+        assert smooth_model.jacobian(y).shape == (d.n_state, d.n_state)

@@ -172,7 +172,7 @@ class _Augmented:
         M = self.defining_matrix(J)
         B = sp.bmat([[M, sp.csc_matrix(self.b[:, None])],
                      [sp.csc_matrix(self.c[None, :]), None]], format="csc")
-        lu = sparse_lu(B)
+        lu = _lu(B)
         rhs = np.zeros(B.shape[0])
         rhs[-1] = 1.0
         wg = lu.solve(rhs)
@@ -311,7 +311,7 @@ class _AugmentedNS(_Augmented):
         M = self.ns_matrix(J, self.theta(X))
         B = sp.bmat([[M, sp.csc_matrix(self.b[:, None])],
                      [sp.csc_matrix(np.conj(self.c)[None, :]), None]], format="csc")
-        lu = sparse_lu(B)
+        lu = _lu(B)
         rhs = np.zeros(B.shape[0], dtype=complex)
         rhs[-1] = 1.0
         wg = lu.solve(rhs)
@@ -610,8 +610,20 @@ class _CurveContinuation(ArclengthContinuation):
         super().__init__(*args, **kwargs)
 
     def _factorize(self, J, c: np.ndarray):
-        solver = self.aug.newton_solver(J, c) if BLOCK_ELIMINATION else None
-        return solver if solver is not None else super()._factorize(J, c)
+        try:
+            solver = self.aug.newton_solver(J, c) if BLOCK_ELIMINATION else None
+            return solver if solver is not None else super()._factorize(J, c)
+        except RuntimeError as exc:  # SuperLU: "Factor is exactly singular"
+            raise np.linalg.LinAlgError(str(exc)) from exc
+
+
+def _lu(B):
+    """sparse_lu(B), with SuperLU's RuntimeError for an exactly singular matrix raised as
+    LinAlgError: the continuation then retries the step smaller instead of losing the curve."""
+    try:
+        return sparse_lu(B)
+    except RuntimeError as exc:
+        raise np.linalg.LinAlgError(str(exc)) from exc
 
 
 #: Solve the LPC curve's Newton systems by block elimination (False: one sparse LU of the
@@ -988,13 +1000,20 @@ def continue_lpc_from_gh(hopf_curve: Branch, point: SpecialPoint | int,
     equilibrium run in the curve's first parameter; the cycles born there are continued until
     their fold (a located, confirmed LPC), which is then continued in the second parameter
     (:func:`continue_lpc`; ``options`` as there, ``both_sides`` to follow it both ways).
+    When those cycles have no located fold (e.g. a Newton iterate leaves the model's domain,
+    or the Hopf curve turns in the first parameter next to the GH point), the rows
+    2 ``rows_away`` and 4 ``rows_away`` away are tried, then the same rows with the cycles
+    continued in the second parameter (the LPC curve is then continued in the first, its
+    ``param_indices`` in that order, the events "param" / "param2" of ``options`` still
+    naming the Hopf curve's first / second parameter); ``info['switch_row']`` is the row used and
+    ``info['switch_failures']`` the reasons of the attempts before it.
     ``cycle_options``: options of the one-parameter cycle continuation to the fold (default:
     ``ds``/``ds_max`` of ``options``, 200 steps; its norm is relative to the cycle's size while
     the LPC curve's is absolute, so a problem with a large state needs both).  The equilibrium
     run that crosses the Hopf point takes its steps along the branch's tangent, so its
     parameter steps are the same whatever the size of the state.  The
     result's ``info['from_gh']`` holds the GH point's two parameters.  Raises ValueError with
-    the reason when no subcritical Hopf point or no fold of cycles is found."""
+    the reasons when no subcritical Hopf point or no fold of cycles is found."""
     if not isinstance(hopf_curve, Branch) or hopf_curve.kind != "H":
         raise ValueError("continue_lpc_from_gh starts from a Hopf curve (a Branch of kind 'H')")
     if hopf_curve.problem is None:
@@ -1003,7 +1022,6 @@ def continue_lpc_from_gh(hopf_curve: Branch, point: SpecialPoint | int,
     if not (isinstance(rows_away, int) and rows_away >= 1):
         raise ValueError(f"rows_away = {rows_away!r} is out of range: must be an integer >= 1")
     gh = hopf_curve.point(point, "GH")
-    i2 = hopf_curve.param_indices[1]
     l1 = np.asarray(hopf_curve.extra.get("GH"), dtype=float)
     side = [j for j in range(len(hopf_curve)) if j != gh.index and np.isfinite(l1[j])
             and l1[j] > 0]
@@ -1013,17 +1031,37 @@ def continue_lpc_from_gh(hopf_curve: Branch, point: SpecialPoint | int,
         else before
     if not cand:
         raise ValueError("no Hopf point with l1 > 0 next to the GH point on this curve")
-    j = cand[min(rows_away, len(cand)) - 1]
     opts = ContinuationOptions(**CYCLE_CURVE_DEFAULTS) if options is None else options
-    po = _cycles_from_hopf_row(hopf_curve, j, opts, collocation, 200,
-                               cycle_options=cycle_options, until="LPC")
-    folds = [s for s in po.points("LPC") if s.located]
-    if not folds:
-        raise ValueError(f"the cycles from the Hopf point at {po.param_values[0]:.8g} have "
-                         f"no located fold ({po.message})")
-    out = continue_lpc(po, folds[0], i2, opts, name=name or f"{hopf_curve.name}-GH-LPC")
-    out.info["from_gh"] = tuple(float(v) for v in gh.params)
-    return out
+    why: list[str] = []
+    tried: set[tuple[int, int]] = set()
+    for which in (0, 1):  # cycles in the first parameter, then in the second
+        for r in (rows_away, 2 * rows_away, 4 * rows_away):
+            j = cand[min(r, len(cand)) - 1]
+            if (which, j) in tried:
+                continue
+            tried.add((which, j))
+            label = f"row {j}, cycles in {hopf_curve.param_label(which)}"
+            try:
+                po = _cycles_from_hopf_row(hopf_curve, j, opts, collocation, 200, which=which,
+                                           cycle_options=cycle_options, until="LPC")
+            except (ValueError, np.linalg.LinAlgError, FloatingPointError) as exc:
+                why.append(f"{label}: {exc}")
+                continue
+            folds = [s for s in po.points("LPC") if s.located]
+            if not folds:
+                why.append(f"{label}: the cycles from the Hopf point at "
+                           f"{po.param_values[0]:.8g} have no located fold ({po.message})")
+                continue
+            other = hopf_curve.param_indices[1 - which]
+            out = continue_lpc(po, folds[0], other,
+                               opts if which == 0 else _swap_params(opts, hopf_curve),
+                               name=name or f"{hopf_curve.name}-GH-LPC")
+            out.info["from_gh"] = tuple(float(v) for v in gh.params)
+            out.info["switch_row"] = int(j)
+            if why:
+                out.info["switch_failures"] = list(why)
+            return out
+    raise ValueError("no fold of cycles found next to the GH point: " + "; ".join(why))
 
 
 def _cycles_from_hopf_row(hopf_curve: Branch, j: int, opts: ContinuationOptions, collocation,
@@ -1194,6 +1232,14 @@ def _swap_bounds(opts: ContinuationOptions, curve: Branch) -> ContinuationOption
               if _bounds_key(k, curve.param_names) not in (i1, i2)}
     bounds[i1] = (opts.p_min, opts.p_max)
     return opts.with_(p_min=lo2, p_max=hi2, bounds=bounds)
+
+
+def _swap_params(opts: ContinuationOptions, curve: Branch) -> ContinuationOptions:
+    """:func:`_swap_bounds`, and the events "param" / "param2" exchanged, so that they keep
+    naming ``curve``'s first / second parameter on a curve continued in the other order."""
+    swap = {"param": "param2", "param2": "param"}
+    return _swap_bounds(opts, curve).with_(
+        events={swap.get(k, k): v for k, v in opts.events.items()})
 
 
 def _bounds_key(key, names) -> int | None:

@@ -97,7 +97,9 @@ def cycle_from_hopf(
     With the first Lyapunov coefficient l1 (Kuznetsov's normalisation l1 = Re(c1)/omega with
     x = x* + 2 Re(w q), <q, q> = 1) and d(Re lambda)/dp (computed from equilibria if not
     given), a genuine small cycle is built at p + dp: |w|^2 = -alpha/(omega l1), alpha =
-    dalpha_dp * dp; dp defaults to a small step on the side where the cycle exists.
+    dalpha_dp * dp; dp defaults to a small step on the side where the cycle exists (1e-3
+    max(1, |p|), retried 8 and 64 times smaller when no cycle converges there: near a
+    Bautin point the small cycles fold back within a short distance).
     """
     sysobj = as_cycle_system(system)
     x = np.asarray(x, float)
@@ -120,18 +122,28 @@ def cycle_from_hopf(
         if dalpha_dp is None:
             dalpha_dp = _dalpha_dp(sysobj, x, p, omega)
         if dalpha_dp and np.isfinite(dalpha_dp):
-            if dp is None:
-                dp = 1e-3 * max(1.0, abs(p))
-            dp = abs(dp) * (-np.sign(l1 * dalpha_dp))  # side where -alpha/l1 > 0
-            w2 = -dalpha_dp * dp / (omega * l1)
-            amp = 2.0 * math.sqrt(max(w2, 0.0))
-            U = x[None, :] + amp * shape
-            info.update({"l1": float(l1), "dalpha_dp": float(dalpha_dp), "amplitude_guess": amp})
-            sol = solve_cycle(sysobj, tm, U, T, p + dp, ncol, adapt=1, floquet=False)
-            if sol.success and amplitude(sol.U, node_quadrature_weights(tm, ncol)) > 0.1 * amp:
-                info["start"] = "lyapunov"
-                return CycleStart(sol.tm, ncol, sol.U, sol.T, p + dp, None, info)
-            info["lyapunov_start_failed"] = sol.message
+            # near a Bautin point (l1 -> 0) the cycles of a subcritical Hopf point fold back
+            # within |dp| ~ l1^2 / |l2|: the default step may lie past that fold (no cycle
+            # there), so it is retried 8 and 64 times smaller; a given dp is tried alone
+            steps = [abs(dp)] if dp is not None else [1e-3 * max(1.0, abs(p)) / 8 ** k
+                                                      for k in range(3)]
+            fails = []
+            for size in steps:
+                dp = size * (-np.sign(l1 * dalpha_dp))  # side where -alpha/l1 > 0
+                w2 = -dalpha_dp * dp / (omega * l1)
+                amp = 2.0 * math.sqrt(max(w2, 0.0))
+                U = x[None, :] + amp * shape
+                info.update({"l1": float(l1), "dalpha_dp": float(dalpha_dp),
+                             "amplitude_guess": amp, "dp": float(dp)})
+                sol = solve_cycle(sysobj, tm, U, T, p + dp, ncol, adapt=1, floquet=False)
+                if sol.success and amplitude(sol.U, node_quadrature_weights(tm, ncol)) \
+                        > 0.1 * amp:
+                    info["start"] = "lyapunov"
+                    if fails:
+                        info["lyapunov_retries"] = "; ".join(fails)
+                    return CycleStart(sol.tm, ncol, sol.U, sol.T, p + dp, None, info)
+                fails.append(f"dp = {dp:.3g}: {sol.message}")
+            info["lyapunov_start_failed"] = "; ".join(fails)
     U = np.repeat(x[None, :], len(t), axis=0)
     tangent = np.concatenate([shape.ravel(), [0.0, 0.0]])
     info["start"] = "eigenvector"

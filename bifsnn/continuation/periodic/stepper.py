@@ -69,13 +69,33 @@ def _nontrivial(mu: np.ndarray) -> np.ndarray:
 
 
 def _counts(mu: np.ndarray) -> dict[str, int]:
-    """Counts whose change signals PD (real < -1) and NS (complex outside unit circle)."""
+    """Counts of the nontrivial multipliers: "PD" real < -1, "NS" complex outside the unit
+    circle, "out" all outside it (see :func:`_crossings`)."""
     m = _nontrivial(mu)
     real = np.abs(m.imag) <= 1e-7 * np.maximum(1.0, np.abs(m))
     return {
         "PD": int(np.sum(real & (m.real < -1.0))),
         "NS": int(np.sum(~real & (np.abs(m) > 1.0))),
+        "out": int(np.sum(np.abs(m) > 1.0)),
     }
+
+
+def _crossings(a: dict[str, int], b: dict[str, int]) -> list[str]:
+    """PD / NS crossings suggested by the multiplier counts ``a`` -> ``b`` of two points.
+
+    Two real multipliers that collide and become a complex pair (or the reverse) change the
+    "PD" or "NS" count by 2 without any multiplier crossing the unit circle ("out"
+    unchanged): that is no bifurcation.  An NS point is a complex pair crossing |mu| = 1,
+    which changes both "NS" and "out" by 2; a PD point changes "PD" and "out" by 1.  A
+    neutral saddle (two real multipliers with mu1 * mu2 = 1) changes no count and is not
+    labelled."""
+    d_pd, d_ns, d_out = (b[k] - a[k] for k in ("PD", "NS", "out"))
+    found = []
+    if d_pd % 2 or (d_pd and not d_ns):
+        found.append("PD")
+    if d_ns and abs(d_out) >= 2:
+        found.append("NS")
+    return found
 
 
 def _test_value(kind: str, mu: np.ndarray | None, tangent: np.ndarray) -> float:
@@ -598,9 +618,7 @@ def _run(sysobj, start, opts, disc, direction, points, specials, state, finish):
                 found.append("LPC")
         if fl_new is not None and prev_counts is not None:
             cnt = _counts(fl_new.multipliers)
-            for kind in ("PD", "NS"):
-                if kind in detect and cnt[kind] != prev_counts[kind]:
-                    found.append(kind)
+            found += [k for k in _crossings(prev_counts, cnt) if k in detect]
             prev_counts = cnt
         elif fl_new is not None:
             prev_counts = _counts(fl_new.multipliers)
