@@ -31,11 +31,11 @@ import numpy as np
 from scipy import stats
 
 from bifsnn import NetworkParams
+from bifsnn.analysis.report import write_markdown_keeping
 from bifsnn.analysis.switching import peak_rate_series, run_counts
 from bifsnn.network.metastability import segment_runs
 from bifsnn.network.observables import smooth_rate, spectral_peak
 from bifsnn.network.plots import save_figure, subplots
-from bifsnn.network.results import atomic_write_text
 from bifsnn.reduction import MarkovModelDef, find_equilibrium
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -217,10 +217,7 @@ def write_md(res: dict, quick: bool) -> None:
                          f"{_ci(pr[0]['rate_ci_per_s'])} | {pr[1]['n_exits']} | "
                          f"{pr[1]['rate_per_s']:.3g} {_ci(pr[1]['rate_ci_per_s'])} | "
                          f"{_dwell(pr[0])} / {_dwell(pr[1])} | {hr} |")
-    path = FIGURES / "switching_irregular.md"
-    old = path.read_text() if path.exists() else ""
-    keep = old[old.index("<!-- reading -->"):] if "<!-- reading -->" in old else ""
-    atomic_write_text(path, "\n".join(L) + "\n\n" + keep)
+    write_markdown_keeping(FIGURES / "switching_irregular.md", "\n".join(L))
 
 
 def main() -> None:

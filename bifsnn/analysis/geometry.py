@@ -32,6 +32,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from bifsnn.network.params import POPULATIONS, ParameterError
+from bifsnn.reduction import simulate_ode
 
 __all__ = [
     "ode_coordinates",
@@ -46,6 +47,7 @@ __all__ = [
     "phase_resolved_wasserstein",
     "wasserstein_sampling_floor",
     "PhaseWasserstein",
+    "ode_attractors",
 ]
 
 
@@ -118,6 +120,25 @@ class AttractorDistance:
     def relative_mean(self) -> float:
         """Mean distance over the attractor's size (inf for a point attractor)."""
         return self.mean / self.attractor_size if self.attractor_size > 0 else float("inf")
+
+
+def ode_attractors(definition: Any, starts: list[Any], *, t_ms: float = 1000.0,
+                  keep_ms: float = 300.0, record_ms: float = 0.1, coarse: int = 5,
+                  same_tol: float = 0.01) -> list[np.ndarray]:
+    """Occupation coordinates of the distinct attractors the ODE reaches from ``starts``
+    (reduced states, None = the default start): the last ``keep_ms`` of ``t_ms``, every
+    ``record_ms``; an equilibrium (coordinates within 1e-3) as its last point; an attractor
+    whose every point lies within ``same_tol`` of one already found is dropped."""
+    out: list[np.ndarray] = []
+    keep = int(round(keep_ms / record_ms))
+    for x0 in starts:
+        r = simulate_ode(definition, t_ms=t_ms, x0=x0, record_every_ms=record_ms)
+        c = ode_coordinates(definition, r.extra["state"][-keep:], coarse)
+        if np.ptp(c, axis=0).max() < 1e-3:
+            c = c[-1:]
+        if not any(attractor_distance(c, a).distances.max() < same_tol for a in out):
+            out.append(c)
+    return out
 
 
 def _points(a: Any, name: str) -> np.ndarray:
