@@ -204,9 +204,14 @@ def write_md(rows: list[dict], quick: bool) -> None:
          "1 ms; coordinates = fractions of each population in 20-unit voltage bands and "
          "refractory (16 numbers); distance = to the nearest point of the ODE's attractors "
          "at the same N. Excess = sqrt(max(RMS^2 - floor^2, 0)); an exact reduction would have "
-         "excess ~ 0 and an RMS distance falling as 1/sqrt(N).", "",
+         "excess ~ 0 and an RMS distance falling as 1/sqrt(N). W1 = phase-resolved sliced "
+         "Wasserstein distance of the samples' density to the attractor (20 phase bins, "
+         "64 directions; `*`: a cycle without a close return in 300 ms, one bin), W1 floor = "
+         "the same for N neurons sampled from the attractor's own occupation. Planes: "
+         "![planes](geometry_planes.png)", "",
          "| line | value | N | ODE attractors | floor | SNN RMS | SNN excess | Markov RMS | "
-         "Markov excess |", "|---|---|---|---|---|---|---|---|---|"]
+         "Markov excess | W1 floor | SNN W1 | Markov W1 |",
+         "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for line in LINES:
         for r in [x for x in rows if x["line"] == line and x["model"] == "snn"]:
             m = next(x for x in rows if x["line"] == line and x["model"] == "markov"

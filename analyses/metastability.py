@@ -87,6 +87,7 @@ def plot(coex: list[dict], tr: dict) -> None:
         lo, hi = [r[name][0] for r in coex], [r[name][1] for r in coex]
         ax.vlines(taus + dx, lo, hi, colors=c, lw=4, alpha=0.6,
                   label=f"ODE {name.replace('_', ' ')} (f_E min-max)")
+        ax.plot(taus + dx, hi, "_", color=c, ms=10)  # visible for an equilibrium too
     ax.set(xlabel="tau_EE (ms)", ylabel="f_E (spikes/ms)", yscale="symlog")
     ax.legend(fontsize=7)
     th = tr["threshold"]
