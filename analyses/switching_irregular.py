@@ -55,6 +55,11 @@ REFERENCE_RUNS = {  # (k, seed, t_ms, start): runs of analyses/switching_models.
                                                       (2, 10000.0 if k > 1 else 20000.0, "eq"))]}
 
 
+#: the other finite-N models where the SNN switches: (point, k, model, closure, seed, t_ms)
+MODEL_RUNS = [("D", 2.0, m, c, s, 20000.0) for m, c in (("markov", "paper"), ("sde", "paper"),
+                                                         ("sde", "coloured")) for s in (1, 2)]
+
+
 def runs_of(name: str, quick: bool) -> list[tuple]:
     """(k, seed, t_ms, start) of every run at point ``name``."""
     if quick:
@@ -130,6 +135,31 @@ def analyse(name: str, runs: list[tuple], cache: Path) -> dict:
     return {"point": point, "per_n": per_n, "series": series}
 
 
+def model_rates(res: dict, runs: list[tuple], cache: Path) -> list[dict]:
+    """Rates of the Markov model and the noisy ODE (from the ODE's equilibrium) at the SNN's
+    point and N, segmented with one threshold over these runs and the SNN's runs."""
+    out = []
+    for name, k, model, closure, seed, t_ms in runs:
+        d = MarkovModelDef(params=definition(POINTS[name], k).params, closure=closure)
+        e, cpu = run_counts(model, d, t_ms=t_ms, seed=seed, start="eq", cache=cache)
+        t, peak, _ = peak_rate_series(e, d, window_ms=WINDOW_MS)
+        out.append({"key": (name, k, model, closure, seed), "series": (t, peak), "cpu": cpu})
+    for name, k in sorted({(r[0], r[1]) for r in runs}):
+        snn = {("snn", "", *key): res[name]["series"][key] for key in res[name]["series"]
+               if key[0] == k}
+        mine = {r["key"][2:4] + r["key"][4:]: r["series"] for r in out
+                if r["key"][:2] == (name, k)}
+        seg = segment_runs({**snn, **mine}, resolution_ms=WINDOW_MS)
+        for r in out:
+            if r["key"][:2] == (name, k):
+                r["seg"] = seg
+                r["stats"] = seg.stats[r["key"][2:4] + r["key"][4:]]
+        snn_keys = list(snn)
+        out.append({"key": (name, k, "snn", "", 0), "stats": None, "seg": seg,
+                    "pooled": seg.pooled(snn_keys), "cpu": math.nan})
+    return out
+
+
 def _ci(ci: tuple[float, float]) -> str:
     return f"[{ci[0]:.3g}, {ci[1]:.3g}]"
 
@@ -163,7 +193,7 @@ def plot(res: dict) -> None:
     save_figure(fig, FIGURES / "switching_irregular")
 
 
-def write_md(res: dict, quick: bool) -> None:
+def write_md(res: dict, quick: bool, models: list[dict]) -> None:
     """figures/switching_irregular.md with every number of the runs."""
     L = ["# Switching where the SNN looks irregular; HMM vs threshold segmentation", "",
          f"Made by `analyses/switching_irregular.py` (`--quick` = {quick}). "
@@ -217,6 +247,27 @@ def write_md(res: dict, quick: bool) -> None:
                          f"{_ci(pr[0]['rate_ci_per_s'])} | {pr[1]['n_exits']} | "
                          f"{pr[1]['rate_per_s']:.3g} {_ci(pr[1]['rate_ci_per_s'])} | "
                          f"{_dwell(pr[0])} / {_dwell(pr[1])} | {hr} |")
+    L += ["", "## Other finite-N models where the SNN switches", "",
+          "The neuron-level Markov model and the noisy reduced ODE (paper's and coloured "
+          "closure; Euler-Maruyama, dt 0.05 ms), 20 s from the ODE's equilibrium, seeds 1 and "
+          "2, segmented with one threshold over these runs and the SNN's runs of the same "
+          "point and N (hysteresis band as above).", "",
+          "| point | N | model | closure | threshold band (Hz) | CPU s | occupancy of 1 | "
+          "rate 0->1 (1/s, 95 % CI) | rate 1->0 (1/s, 95 % CI) |",
+          "|---|---|---|---|---|---|---|---|---|"]
+    groups: dict[tuple, list] = {}
+    for r in models:
+        groups.setdefault(r["key"][:4], []).append(r)
+    for (name, k, model, closure), rs in sorted(groups.items()):
+        seg = rs[0]["seg"]
+        pr = rs[0]["pooled"] if model == "snn" else seg.pooled([r["key"][2:4] + r["key"][4:]
+                                                               for r in rs])
+        st = [seg.stats[key] for key in seg.stats if key[0] == model and key[1] == closure]
+        occ = sum(x.occupancy[1] * x.t_total_ms for x in st) / sum(x.t_total_ms for x in st)
+        L.append(f"| {name} | {int(400 * k)} | {model} | {closure or '-'} | "
+                 f"{seg.low:.0f}-{seg.high:.0f} | {sum(r['cpu'] for r in rs):.0f} | {occ:.2f} | "
+                 f"{pr[0]['rate_per_s']:.3g} {_ci(pr[0]['rate_ci_per_s'])} | "
+                 f"{pr[1]['rate_per_s']:.3g} {_ci(pr[1]['rate_ci_per_s'])} |")
     write_markdown_keeping(FIGURES / "switching_irregular.md", "\n".join(L))
 
 
@@ -231,8 +282,9 @@ def main() -> None:
         res[name] = analyse(name, runs_of(name, args.quick), args.cache)
         print(name, {k: (q["snn_f_hz"], q["ode"]["f_hz"], q["iei_cv"])
                      for k, q in res[name]["per_n"].items()}, flush=True)
+    models = [] if args.quick or "D" not in res else model_rates(res, MODEL_RUNS, args.cache)
     plot(res)
-    write_md(res, args.quick)
+    write_md(res, args.quick, models)
 
 
 if __name__ == "__main__":
