@@ -462,7 +462,7 @@ class GaussianHMM:
     def rates_per_s(self) -> np.ndarray:
         """Exit rate of each state implied by the transition matrix: -ln(A_ii) / step."""
         with np.errstate(divide="ignore"):
-            return -np.log(np.diag(self.transition)) * 1000.0 / self.step_ms
+            return 0.0 - np.log(np.diag(self.transition)) * 1000.0 / self.step_ms  # no -0
 
     def viterbi(self, x: Any) -> np.ndarray:
         """Most likely state sequence (int8) for the series ``x`` (NaN = missing)."""
