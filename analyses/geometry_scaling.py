@@ -13,9 +13,17 @@ assumption without the binning and closure):
 * the ODE's attractors at the same N, reached from the default start and from a point of the
   large cycle (carried from p_EI = 0.8, tau_EE = 2.5);
 * RMS distance of the samples to the nearest attractor point, the sampling floor, and the
-  systematic excess sqrt(max(RMS^2 - floor^2, 0)) (what sampling alone does not explain).
+  systematic excess sqrt(max(RMS^2 - floor^2, 0)) (what sampling alone does not explain);
+* the phase-resolved sliced Wasserstein distance W1 of the samples' density to the attractor
+  (``analysis.geometry.phase_resolved_wasserstein``: each sample takes the phase of its nearest
+  cycle point, 20 phase bins, sliced W1 per bin over 64 seeded directions, bins weighted by the
+  samples' occupation; an equilibrium: the sliced W1 of the cloud to the point; samples split
+  between two attractors by nearness, weighted by the split) and its sampling floor (N neurons
+  drawn from the attractor's own occupation).
 
-Writes figures/geometry_scaling.{png,pdf,md}; runs cached as .npz in --cache.
+Writes figures/geometry_scaling.{png,pdf,md} and figures/geometry_planes.{png,pdf} (the SNN's
+samples and the ODE's attractors in the plane E refractory fraction vs E fraction in the top
+voltage band); runs cached as .npz in --cache.
 Usage: ``python analyses/geometry_scaling.py [--cache DIR] [--quick]``
 """
 
@@ -28,15 +36,18 @@ import numpy as np
 
 from bifsnn import NetworkParams
 from bifsnn.analysis.geometry import (
-    attractor_distance,
+    cycle_phase,
     nearest_attractor,
-    ode_coordinates,
+    ode_attractors,
+    phase_resolved_wasserstein,
     sampling_floor,
     snn_coordinates,
+    wasserstein_sampling_floor,
 )
+from bifsnn.analysis.report import write_markdown_keeping
 from bifsnn.network.markov import simulate_markov
+from bifsnn.network.params import ParameterError
 from bifsnn.network.plots import save_figure, subplots
-from bifsnn.network.results import atomic_write_text
 from bifsnn.network.snn import simulate_snn
 from bifsnn.reduction import MarkovModelDef, simulate_ode
 
@@ -54,28 +65,39 @@ def definition(point: tuple[float, float], k: float) -> MarkovModelDef:
     return MarkovModelDef(params=NetworkParams(p_EI=point[0], tau_EE=point[1]).scaled(k))
 
 
-def ode_attractors(d: MarkovModelDef, k: float, cache: Path) -> list[np.ndarray]:
-    """Coordinates of the ODE's attractors (last 300 ms, 0.1 ms apart) from the default start
-    and from the large cycle carried from (0.8, 2.5); one entry per distinct attractor."""
+def attractors(d: MarkovModelDef, k: float, cache: Path) -> list[np.ndarray]:
+    """Coordinates of the ODE's distinct attractors (last 300 ms, 0.1 ms apart) from the
+    default start and from the large cycle carried from (0.8, 2.5), cached."""
     p = d.params
     path = cache / f"ode_p{p.p_EI}_tau{p.tau_EE}_k{k}.npz"
     if path.exists():
         z = np.load(path)
         return [z[f"a{i}"] for i in range(len(z.files))]
     src = simulate_ode(definition((0.8, 2.5), k), t_ms=600.0).extra["final_state"]
-    out: list[np.ndarray] = []
-    for x0 in (None, src):
-        r = simulate_ode(d, t_ms=1000.0, x0=x0, record_every_ms=0.1)
-        c = ode_coordinates(d, r.extra["state"][-3000:])
-        if np.ptp(c, axis=0).max() < 1e-3:
-            c = c[-1:]
-        # the same attractor again (e.g. the one cycle from both starts): every point of c
-        # within 0.01 of a
-        if not any(attractor_distance(c, a).distances.max() < 0.01 for a in out):
-            out.append(c)
+    out = ode_attractors(d, [None, src])
     cache.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, **{f"a{i}": a for i, a in enumerate(out)})
     return out
+
+
+def wasserstein(y: np.ndarray, att: list[np.ndarray], n_e: int, n_i: int) -> tuple:
+    """(phase-resolved W1, its sampling floor, phased?) of samples ``y`` to the attractors:
+    samples split by nearness, each attractor's W1 and floor weighted by its share."""
+    idx, _ = nearest_attractor(y, att)
+    w = floor = 0.0
+    phased = True
+    for i, a in enumerate(att):
+        share = float(np.mean(idx == i))
+        phase = None
+        if len(a) > 1:
+            try:
+                phase, _ = cycle_phase(a, 0.1)
+            except ParameterError:  # no close return in 300 ms: one bin, unphased
+                phased = False
+        if share > 0:
+            w += share * phase_resolved_wasserstein(y[idx == i], a, phase).distance
+            floor += share * wasserstein_sampling_floor(a, phase, n_e, n_i)
+    return w, floor, phased
 
 
 def coords(model: str, point: tuple[float, float], k: float, cache: Path) -> np.ndarray:
@@ -100,22 +122,27 @@ def measure(cache: Path, quick: bool) -> list[dict]:
         for point in (points[::2] if quick else points):
             for k in KS:
                 d = definition(point, k)
-                att = ode_attractors(d, k, cache)
+                att = attractors(d, k, cache)
                 floor = sampling_floor(np.vstack(att), d.params.N_E, d.params.N_I)
                 for model in ("snn", "markov"):
-                    _, dist = nearest_attractor(coords(model, point, k, cache), att)
+                    y = coords(model, point, k, cache)
+                    _, dist = nearest_attractor(y, att)
                     rms = float(np.sqrt(np.mean(dist ** 2)))
+                    w1, w_floor, phased = wasserstein(y, att, d.params.N_E, d.params.N_I)
                     rows.append({"line": line, "value": point[0 if line == "p_EI" else 1],
                                  "N": int(400 * k), "model": model, "rms": rms,
-                                 "floor": floor, "n_attractors": len(att),
+                                 "floor": floor, "n_attractors": len(att), "w1": w1,
+                                 "w1_floor": w_floor, "phased": phased, "y": y, "att": att,
                                  "excess": float(np.sqrt(max(rms ** 2 - floor ** 2, 0.0)))})
-                print(rows[-2:], flush=True)
+                print([{k: v for k, v in r.items() if k not in ("y", "att")}
+                       for r in rows[-2:]], flush=True)
     return rows
 
 
 def plot(rows: list[dict]) -> None:
-    """RMS distance and floor (top), systematic excess (bottom), along each line."""
-    fig, axes = subplots(2, 2, figsize=(10, 6.5), constrained_layout=True)
+    """RMS distance and floor (top), systematic excess (middle), phase-resolved W1 and its
+    floor (bottom), along each line."""
+    fig, axes = subplots(3, 2, figsize=(10, 9.5), constrained_layout=True)
     for j, line in enumerate(LINES):
         for k, ls in zip(KS, ("-", "--"), strict=True):
             n = int(400 * k)
@@ -126,13 +153,46 @@ def plot(rows: list[dict]) -> None:
                                 label=f"{model}, N = {n}")
                 axes[1, j].plot(v, [x["excess"] for x in r], "o" + ls, color=c,
                                 label=f"{model}, N = {n}")
+                axes[2, j].plot(v, [x["w1"] for x in r], "o" + ls, color=c,
+                                label=f"{model}, N = {n}")
             axes[0, j].plot(v, [x["floor"] for x in r], ls, color="k", lw=0.8,
+                            label=f"sampling floor, N = {n}")
+            axes[2, j].plot(v, [x["w1_floor"] for x in r], ls, color="k", lw=0.8,
                             label=f"sampling floor, N = {n}")
         axes[0, j].set(xlabel=line, ylabel="RMS distance to the ODE attractor", ylim=(0, None))
         axes[1, j].set(xlabel=line, ylabel="systematic excess", ylim=(0, None))
-        axes[0, j].legend(fontsize=6)
-        axes[1, j].legend(fontsize=6)
+        axes[2, j].set(xlabel=line, ylabel="phase-resolved sliced W1", ylim=(0, None))
+        for ax in axes[:, j]:
+            ax.legend(fontsize=6)
     save_figure(fig, FIGURES / "geometry_scaling")
+
+
+PLANES = [("p_EI", 0.6), ("p_EI", 0.9), ("tau_EE", 2.2), ("tau_EE", 2.8)]
+
+
+def plot_planes(rows: list[dict]) -> None:
+    """SNN samples and ODE attractors in the plane (E refractory, E in [80, 100)): one column
+    per point of PLANES, one row per N."""
+    fig, axes = subplots(len(KS), len(PLANES), figsize=(4 * len(PLANES), 3.4 * len(KS)),
+                         constrained_layout=True, squeeze=False)
+    for j, (line, value) in enumerate(PLANES):
+        for i, k in enumerate(KS):
+            ax = axes[i, j]
+            r = next((x for x in rows if x["line"] == line and x["value"] == value
+                      and x["N"] == int(400 * k) and x["model"] == "snn"), None)
+            if r is None:
+                continue
+            ax.plot(r["y"][:, 7], r["y"][:, 6], ".", ms=1.5, alpha=0.3, label="SNN")
+            for n, a in enumerate(r["att"]):
+                ax.plot(a[:, 7], a[:, 6], "o-" if len(a) == 1 else "-", lw=1.2,
+                        color=f"C{n + 1}", label="ODE " + ("equilibrium" if len(a) == 1
+                                                          else "cycle"))
+            ax.set(xlabel="E refractory fraction", ylabel="E fraction in V in [80, 100)",
+                   title=f"{line} = {value}, N = {int(400 * k)}: W1 {r['w1']:.3f} "
+                   f"(floor {r['w1_floor']:.3f})")
+            ax.title.set_fontsize(8)
+            ax.legend(fontsize=6)
+    save_figure(fig, FIGURES / "geometry_planes")
 
 
 def write_md(rows: list[dict], quick: bool) -> None:
@@ -144,20 +204,23 @@ def write_md(rows: list[dict], quick: bool) -> None:
          "1 ms; coordinates = fractions of each population in 20-unit voltage bands and "
          "refractory (16 numbers); distance = to the nearest point of the ODE's attractors "
          "at the same N. Excess = sqrt(max(RMS^2 - floor^2, 0)); an exact reduction would have "
-         "excess ~ 0 and an RMS distance falling as 1/sqrt(N).", "",
+         "excess ~ 0 and an RMS distance falling as 1/sqrt(N). W1 = phase-resolved sliced "
+         "Wasserstein distance of the samples' density to the attractor (20 phase bins, "
+         "64 directions; `*`: a cycle without a close return in 300 ms, one bin), W1 floor = "
+         "the same for N neurons sampled from the attractor's own occupation. Planes: "
+         "![planes](geometry_planes.png)", "",
          "| line | value | N | ODE attractors | floor | SNN RMS | SNN excess | Markov RMS | "
-         "Markov excess |", "|---|---|---|---|---|---|---|---|---|"]
+         "Markov excess | W1 floor | SNN W1 | Markov W1 |",
+         "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for line in LINES:
         for r in [x for x in rows if x["line"] == line and x["model"] == "snn"]:
             m = next(x for x in rows if x["line"] == line and x["model"] == "markov"
                      and x["N"] == r["N"] and x["value"] == r["value"])
             L.append(f"| {line} | {r['value']} | {r['N']} | {r['n_attractors']} | "
                      f"{r['floor']:.3f} | {r['rms']:.3f} | {r['excess']:.3f} | "
-                     f"{m['rms']:.3f} | {m['excess']:.3f} |")
-    path = FIGURES / "geometry_scaling.md"
-    old = path.read_text() if path.exists() else ""
-    keep = old[old.index("<!-- reading -->"):] if "<!-- reading -->" in old else ""
-    atomic_write_text(path, "\n".join(L) + "\n\n" + keep)
+                     f"{m['rms']:.3f} | {m['excess']:.3f} | {r['w1_floor']:.3f} | "
+                     f"{r['w1']:.3f}{'' if r['phased'] else '*'} | {m['w1']:.3f} |")
+    write_markdown_keeping(FIGURES / "geometry_scaling.md", "\n".join(L))
 
 
 def main() -> None:
@@ -167,6 +230,7 @@ def main() -> None:
     args = ap.parse_args()
     rows = measure(args.cache, args.quick)
     plot(rows)
+    plot_planes(rows)
     write_md(rows, args.quick)
 
 

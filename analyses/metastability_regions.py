@@ -24,25 +24,16 @@ Usage: ``python analyses/metastability_regions.py [--cache DIR] [--quick]``
 from __future__ import annotations
 
 import argparse
-import resource
-import time
 from pathlib import Path
 
 import numpy as np
 
 from bifsnn import NetworkParams
-from bifsnn.network.metastability import (
-    dwell_statistics,
-    pooled_rates,
-    segment_hysteresis,
-    two_level_threshold,
-    windowed_observables,
-)
+from bifsnn.analysis.switching import cycle_state, peak_rate_series, run_counts
+from bifsnn.network.metastability import pooled_rates, segment_runs
 from bifsnn.network.observables import smooth_rate
 from bifsnn.network.plots import save_figure, subplots
 from bifsnn.network.results import atomic_write_text
-from bifsnn.network.snn import simulate_snn
-from bifsnn.network.states import state_from_reduced
 from bifsnn.reduction import MarkovModelDef, find_equilibrium, simulate_ode
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,21 +57,13 @@ def definition(k: float = 1.0, point: tuple[float, float] = POINT) -> MarkovMode
     return MarkovModelDef(params=NetworkParams(p_EI=point[0], tau_EE=point[1]).scaled(k))
 
 
-def cycle_state(d: MarkovModelDef) -> np.ndarray:
-    """A point of the large cycle: from SOURCE (unstable equilibrium there), then 400 ms at
-    the model's own parameters."""
-    src = d.replace(p_EI=SOURCE[0], tau_EE=SOURCE[1])
-    x = simulate_ode(src, t_ms=800.0).extra["final_state"]
-    return simulate_ode(d, t_ms=400.0, x0=x).extra["final_state"]
-
-
 def ode_check(t_ms: float) -> dict:
     """Range of the E rate (spikes/ms) over the last 500 ms from the equilibrium and from
     the cycle state, at POINT."""
     d = definition()
     eq = find_equilibrium(d)
     out = {"eq_stable": bool(eq.stable), "eq_rate_hz": 1000.0 * eq.rate_e / d.params.N_E}
-    for name, x0 in (("from_eq", eq.x * (1 + 1e-3)), ("from_cycle", cycle_state(d))):
+    for name, x0 in (("from_eq", eq.x * (1 + 1e-3)), ("from_cycle", cycle_state(d, SOURCE))):
         r = simulate_ode(d, t_ms=t_ms, x0=x0)
         f = np.asarray(r.rate_e)[-5000:]
         out[name] = (float(f.min()), float(f.max()), float(f.mean()))
@@ -103,53 +86,27 @@ def mfe_trains(e: np.ndarray, n_e: int, threshold_hz: float, period_ms: float) -
     return {"n_mfe": len(on), "lengths": lengths, "t_s": len(e) * 1e-4}
 
 
-def _cpu() -> float:
-    """CPU seconds of this process and its finished children."""
-    ch = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return time.process_time() + ch.ru_utime + ch.ru_stime
-
-
-def run_counts(k: float, seed: int, t_ms: float, start: str, cache: Path) -> tuple:
-    """E spike counts of an SNN run at POINT (cached) and the CPU seconds it took."""
-    path = cache / f"snn_p{POINT[0]}_tau{POINT[1]}_k{k}_s{seed}_{start}_T{int(t_ms)}.npz"
-    if path.exists():
-        z = np.load(path)
-        return z["e"].astype(float), float(z["cpu_s"])
-    d = definition(k)
-    x = {"cycle": cycle_state, "eq": lambda d: find_equilibrium(d).x,
-         "default": lambda d: None}[start](d)
-    st = None if x is None else state_from_reduced(d, x, seed=seed)
-    c0 = _cpu()
-    e = simulate_snn(d.params, t_ms=t_ms, seed=seed, progress=False,
-                     initial_state=st).spike_counts_e
-    cpu = _cpu() - c0
-    cache.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(path, e=e.astype(np.float32), cpu_s=cpu)
-    return e.astype(float), cpu
-
-
 def switching(runs: list[tuple], cache: Path) -> dict:
     """Windowed peak rate, one segmentation over all runs, dwell statistics per run."""
-    series, cpu, counts = {}, {}, {}
+    series, cpu, counts, rates = {}, {}, {}, {}
     for k, seed, t_ms, start in runs:
-        e, cpu[(k, seed, start)] = run_counts(k, seed, t_ms, start, cache)
+        d = definition(k)
+        e, cpu[(k, seed, start)] = run_counts("snn", d, t_ms=t_ms, seed=seed, start=start,
+                                              source=SOURCE, cache=cache)
         counts[(k, seed, start)] = e
-        skip = int(TRANSIENT_MS / 0.1) if start == "default" else 0
-        w = windowed_observables(e[skip:], 0.1, int(round(300 * k)), window_ms=WINDOW_MS)
-        series[(k, seed, start)] = (w.t_ms + skip * 0.1, w.max_rate_hz, w.rate_hz)
-    pooled = np.concatenate([v[1] for v in series.values()])
-    thr = two_level_threshold(pooled)
-    lo, hi = np.median(pooled[pooled < thr]), np.median(pooled[pooled >= thr])
-    band = 0.25 * (hi - lo)
-    out = {"threshold_hz": thr, "low_hz": thr - band, "high_hz": thr + band,
-           "medians_hz": (float(lo), float(hi)), "series": series, "cpu_s": cpu, "groups": {},
+        t, peak, rates[(k, seed, start)] = peak_rate_series(
+            e, d, window_ms=WINDOW_MS, skip_ms=TRANSIENT_MS if start == "default" else 0.0)
+        series[(k, seed, start)] = (t, peak)
+    seg = segment_runs(series, resolution_ms=WINDOW_MS)
+    out = {"threshold_hz": seg.threshold, "low_hz": seg.low, "high_hz": seg.high,
+           "medians_hz": seg.medians, "series": series, "cpu_s": cpu, "groups": {},
            "counts": counts}
-    for key, (t, v, r) in series.items():
-        seg = segment_hysteresis(v, t, thr - band, thr + band, resolution_ms=WINDOW_MS)
-        st = dwell_statistics(seg)
-        mean_hz = [float(np.mean(r[seg.states == s])) if np.any(seg.states == s)
+    for key, r in rates.items():
+        states = seg.segmentations[key].states
+        mean_hz = [float(np.mean(r[states == s])) if np.any(states == s)
                    else float("nan") for s in (0, 1)]
-        out["groups"].setdefault(int(round(400 * key[0])), []).append((key, st, mean_hz))
+        out["groups"].setdefault(int(round(400 * key[0])), []).append(
+            (key, seg.stats[key], mean_hz))
     return out
 
 
@@ -158,7 +115,7 @@ def plot(sw: dict) -> None:
     fig, axes = subplots(len(keys), 1, figsize=(8, 1.5 * len(keys)), constrained_layout=True,
                          squeeze=False)
     for ax, key in zip(axes[:, 0], keys, strict=True):
-        t, v, _ = sw["series"][key]
+        t, v = sw["series"][key]
         ax.plot(t / 1000.0, v, lw=0.6)
         for y in (sw["low_hz"], sw["high_hz"]):
             ax.axhline(y, color="k", lw=0.5, ls=":")

@@ -33,27 +33,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
-import time
 from pathlib import Path
 
 import numpy as np
 
 from bifsnn import NetworkParams
-from bifsnn.network.markov import simulate_markov
-from bifsnn.network.metastability import (
-    dwell_statistics,
-    pooled_rates,
-    segment_hysteresis,
-    two_level_threshold,
-    windowed_observables,
-)
+from bifsnn.analysis.report import write_markdown_keeping
+from bifsnn.analysis.switching import cycle_state, peak_rate_series, run_counts
+from bifsnn.network.metastability import pooled_rates, segment_runs
 from bifsnn.network.plots import save_figure, subplots
 from bifsnn.network.results import atomic_write_text
-from bifsnn.network.snn import simulate_snn
-from bifsnn.network.states import state_from_reduced
 from bifsnn.reduction import MarkovModelDef, find_equilibrium, simulate_ode
-from bifsnn.reduction.noise import simulate_sde
 
 ROOT = Path(__file__).resolve().parent.parent
 FIGURES = ROOT / "figures"
@@ -101,84 +91,40 @@ def _runs(quick: bool) -> list[tuple]:
     return out
 
 
-def definition(region: str, k: float, point: tuple[float, float] | None = None,
-               closure: str = "paper") -> MarkovModelDef:
-    """The reduced model of ``region`` (or at ``point``) for N = 400 k, N S fixed."""
-    pe, tau = REGIONS[region][0] if point is None else point
+def definition(region: str, k: float, closure: str = "paper") -> MarkovModelDef:
+    """The reduced model of ``region`` for N = 400 k, N S fixed."""
+    pe, tau = REGIONS[region][0]
     return MarkovModelDef(params=NetworkParams(p_EI=pe, tau_EE=tau).scaled(k), closure=closure)
-
-
-def cycle_state(region: str, k: float, closure: str = "paper") -> np.ndarray:
-    """A state on (or near) the large cycle: the source point's attractor, then 400 ms at the
-    region's parameters (as in analyses/metastability*.py)."""
-    x = simulate_ode(definition(region, k, REGIONS[region][1], closure), t_ms=800.0
-                     ).extra["final_state"]
-    return simulate_ode(definition(region, k, closure=closure), t_ms=400.0, x0=x
-                        ).extra["final_state"]
 
 
 def ode_at(region: str, k: float, closure: str = "paper") -> dict:
     """Equilibrium stability and whether the carried cycle persists, at N = 400 k."""
     d = definition(region, k, closure=closure)
     eq = find_equilibrium(d)
-    r = simulate_ode(d, t_ms=1200.0, x0=cycle_state(region, k, closure))
+    r = simulate_ode(d, t_ms=1200.0, x0=cycle_state(d, REGIONS[region][1]))
     f = np.asarray(r.rate_e)[-5000:]
     return {"eq_stable": bool(eq.stable), "eq_rate_hz": 1000.0 * eq.rate_e / d.params.N_E,
             "cycle": bool(f.max() - f.min() > 1.0),
             "cycle_rate_hz": 1000.0 * float(f.mean()) / d.params.N_E}
 
 
-def _cpu() -> float:
-    ch = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return time.process_time() + ch.ru_utime + ch.ru_stime
-
-
-def run_counts(region: str, model: str, k: float, seed: int, t_ms: float, start: str,
-               cache: Path) -> tuple[np.ndarray, float]:
-    """E spike counts per 0.1 ms of one run (cached) and its CPU seconds."""
-    (pe, tau), _ = REGIONS[region]
-    path = cache / f"{model}_p{pe}_tau{tau}_k{k}_s{seed}_{start}_T{int(t_ms)}.npz"
-    if path.exists():
-        z = np.load(path)
-        return z["e"].astype(float), float(z["cpu_s"]) if "cpu_s" in z else float("nan")
-    closure = "coloured" if model == "sde_col" else "paper"
-    d = definition(region, k, closure=closure)
-    x = {"cycle": lambda: cycle_state(region, k, closure), "eq": lambda: find_equilibrium(d).x,
-         "default": lambda: None}[start]()
-    c0 = _cpu()
-    if model.startswith("sde"):
-        e = simulate_sde(d, t_ms=t_ms, seed=seed, x0=x, dt_ms=SDE_DT_MS,
-                         record_every_ms=1000.0).spike_counts_e
-    else:
-        st = None if x is None else state_from_reduced(d, x, seed=seed)
-        sim = simulate_snn if model == "snn" else simulate_markov
-        e = sim(d.params, t_ms=t_ms, seed=seed, progress=False, initial_state=st).spike_counts_e
-    cpu = _cpu() - c0
-    cache.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(path, e=e.astype(np.float32), cpu_s=cpu)
-    return e.astype(float), cpu
-
-
 def analyse(region: str, runs: list[tuple], cache: Path) -> dict:
     """One segmentation over all runs of ``region``; dwell statistics grouped by (model, N)."""
     series, cpu = {}, {}
     for _, model, k, seed, t_ms, start in runs:
-        e, cpu[(model, k, seed, start)] = run_counts(region, model, k, seed, t_ms, start, cache)
-        skip = int(TRANSIENT_MS / 0.1) if start == "default" else 0
-        w = windowed_observables(e[skip:], 0.1, int(round(300 * k)), window_ms=WINDOW_MS)
-        series[(model, k, seed, start)] = (w.t_ms + skip * 0.1, w.max_rate_hz)
-    pooled = np.concatenate([v for _, v in series.values()])
-    thr = two_level_threshold(pooled)
-    lo, hi = np.median(pooled[pooled < thr]), np.median(pooled[pooled >= thr])
-    band = 0.25 * (hi - lo)
+        d = definition(region, k, closure="coloured" if model == "sde_col" else "paper")
+        e, cpu[(model, k, seed, start)] = run_counts(
+            model.removesuffix("_col"), d, t_ms=t_ms, seed=seed, start=start,
+            source=REGIONS[region][1], cache=cache, sde_dt_ms=SDE_DT_MS)
+        t, peak, _ = peak_rate_series(e, d, window_ms=WINDOW_MS,
+                                      skip_ms=TRANSIENT_MS if start == "default" else 0.0)
+        series[(model, k, seed, start)] = (t, peak)
+    seg = segment_runs(series, resolution_ms=WINDOW_MS)
     groups: dict[tuple, list] = {}
-    for key, (t, v) in series.items():
-        st = dwell_statistics(segment_hysteresis(v, t, thr - band, thr + band,
-                                                 resolution_ms=WINDOW_MS))
-        groups.setdefault((key[0], key[1]), []).append((key, st))
-    return {"threshold_hz": thr, "low_hz": thr - band, "high_hz": thr + band,
-            "medians_hz": (float(lo), float(hi)), "groups": groups, "cpu_s": cpu,
-            "series": series}
+    for key in series:
+        groups.setdefault((key[0], key[1]), []).append((key, seg.stats[key]))
+    return {"threshold_hz": seg.threshold, "low_hz": seg.low, "high_hz": seg.high,
+            "medians_hz": seg.medians, "groups": groups, "cpu_s": cpu, "series": series}
 
 
 MODELS = {"snn": ("C0", "o"), "markov": ("C2", "s"), "sde": ("C3", "^"),
@@ -278,10 +224,7 @@ def write_md(results: dict, odes: dict, quick: bool) -> None:
                      f"{pr[1]['rate_per_s']:.3g} {_ci(pr[1]['rate_ci_per_s'])} | "
                      f"{mean[0]:.3g} / {mean[1]:.3g} |")
         L.append("")
-    path = FIGURES / "switching_models.md"
-    old = path.read_text() if path.exists() else ""
-    keep = old[old.index("<!-- reading -->"):] if "<!-- reading -->" in old else ""
-    atomic_write_text(path, "\n".join(L) + "\n" + keep)
+    write_markdown_keeping(FIGURES / "switching_models.md", "\n".join(L))
 
 
 def main() -> None:

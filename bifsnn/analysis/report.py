@@ -9,7 +9,19 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["plot_analysis", "report_markdown"]
+__all__ = ["plot_analysis", "report_markdown", "write_markdown_keeping"]
+
+
+def write_markdown_keeping(path: str | Path, text: str, marker: str = "<!-- reading -->"
+                           ) -> None:
+    """Write ``text`` to ``path`` (atomically), keeping the old file's part from ``marker``
+    on (a hand-written reading below generated tables)."""
+    from bifsnn._files import atomic_write_text
+
+    p = Path(path)
+    old = p.read_text() if p.exists() else ""
+    keep = old[old.index(marker):] if marker in old else ""
+    atomic_write_text(p, text.rstrip("\n") + "\n\n" + keep)
 
 
 def _f(x: Any, fmt: str = ".3g") -> str:

@@ -1,4 +1,4 @@
-"""Metastability: windowed observables, two-state segmentation, dwell times, switching rates.
+"""Metastability: windowed observables, state segmentation, dwell times, switching rates.
 
 A long record (per-step population spike counts, or any scalar series on a uniform grid) is
 cut into windows of ``window_ms`` advanced by ``step_ms``; in each window
@@ -14,14 +14,23 @@ first and last intervals, with the exact Poisson (chi-square) confidence interva
 shorter than about 1.5 windows are missed and merge their neighbours, which biases the other
 state's exit rate low by about (rate out of the short state) x 1.5 x resolution; keep that
 product small (the tests check this bias).
+
+:func:`fit_gaussian_hmm` fits a hidden Markov model with Gaussian emissions (k states, one
+or many sequences pooled; Baum-Welch with scaled forward-backward recursions, the best of
+``n_init`` seeded starts) and :meth:`GaussianHMM.viterbi` decodes the most likely state
+sequence; :func:`segment_hmm` turns that into a :class:`Segmentation` for
+:func:`dwell_statistics`.  :func:`segment_runs` segments many runs of one observable with one
+shared rule (an Otsu threshold with a hysteresis band, or one HMM fitted to all runs).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numba
 import numpy as np
 from scipy import stats
 
@@ -40,6 +49,11 @@ __all__ = [
     "rate_confidence_interval",
     "pooled_rates",
     "telegraph_signal",
+    "GaussianHMM",
+    "fit_gaussian_hmm",
+    "segment_hmm",
+    "RunsSegmentation",
+    "segment_runs",
 ]
 
 
@@ -167,13 +181,15 @@ def two_level_threshold(x: Any) -> float:
 
 @dataclass
 class Segmentation:
-    """Two-state sequence on the grid ``t_ms`` (state 1: the series above ``high``)."""
+    """State sequence on the grid ``t_ms`` (hysteresis: state 1 = the series above ``high``;
+    HMM: states ordered by their emission mean, ``low`` = ``high`` = NaN)."""
 
     t_ms: np.ndarray
-    states: np.ndarray  # int8: 0, 1, or -1 before the first decision
+    states: np.ndarray  # int8: 0, 1, ... or -1 before the first decision
     low: float
     high: float
     resolution_ms: float  # grid step; dwells shorter than about this are not resolved
+    method: str = "hysteresis"
 
     @property
     def switch_times_ms(self) -> np.ndarray:
@@ -287,7 +303,7 @@ def dwell_statistics(seg: Segmentation, confidence: float = 0.95) -> DwellStatis
             complete = 0 < k < bounds.size - 2
             runs.append((int(sv[bounds[k]]), dur, complete))
     total = sum(r[1] for r in runs)
-    for state in (0, 1):
+    for state in range(max(2, int(s.max()) + 1 if s.size else 2)):
         mine = [r for r in runs if r[0] == state]
         exposure = float(sum(r[1] for r in mine))
         # every run of this state except a final censored one ends in an exit
@@ -315,9 +331,9 @@ def pooled_rates(runs: list[DwellStatistics],
     if not runs:
         raise ParameterError("runs must hold at least one DwellStatistics")
     out: dict[int, dict[str, Any]] = {}
-    for state in (0, 1):
-        n = sum(r.states[state].n_exits for r in runs)
-        t = float(sum(r.states[state].exposure_ms for r in runs))
+    for state in sorted(set().union(*(r.states for r in runs))):
+        n = sum(r.states[state].n_exits for r in runs if state in r.states)
+        t = float(sum(r.states[state].exposure_ms for r in runs if state in r.states))
         lo, hi = rate_confidence_interval(n, t, confidence)
         out[state] = {"n_exits": n, "exposure_ms": t,
                       "rate_per_s": 1000.0 * n / t if t > 0 else math.nan,
@@ -343,3 +359,290 @@ def telegraph_signal(rate01_per_s: float, rate10_per_s: float, t_ms: float, dt_m
         k = k_end
         state = 1 - state
     return out
+
+
+# --------------------------------------------------------------------------- hidden Markov model
+
+
+@numba.njit(cache=True)
+def _forward_backward(logb, A, pi):  # pragma: no cover - compiled
+    """Scaled forward-backward: posteriors (T, K), summed pair posteriors (K, K), log L."""
+    T, K = logb.shape
+    alpha = np.empty((T, K))
+    beta = np.empty((T, K))
+    b = np.empty((T, K))
+    c = np.empty(T)
+    loglik = 0.0
+    for t in range(T):
+        m = logb[t].max()
+        for k in range(K):
+            b[t, k] = math.exp(logb[t, k] - m)
+        loglik += m
+    for k in range(K):
+        alpha[0, k] = pi[k] * b[0, k]
+    c[0] = alpha[0].sum()
+    alpha[0] /= c[0]
+    for t in range(1, T):
+        for j in range(K):
+            acc = 0.0
+            for i in range(K):
+                acc += alpha[t - 1, i] * A[i, j]
+            alpha[t, j] = acc * b[t, j]
+        c[t] = alpha[t].sum()
+        alpha[t] /= c[t]
+    beta[T - 1] = 1.0
+    for t in range(T - 2, -1, -1):
+        for i in range(K):
+            acc = 0.0
+            for j in range(K):
+                acc += A[i, j] * b[t + 1, j] * beta[t + 1, j]
+            beta[t, i] = acc / c[t + 1]
+    gamma = alpha * beta
+    xi = np.zeros((K, K))
+    for t in range(T - 1):
+        for i in range(K):
+            for j in range(K):
+                xi[i, j] += alpha[t, i] * A[i, j] * b[t + 1, j] * beta[t + 1, j] / c[t + 1]
+    for t in range(T):
+        loglik += math.log(c[t])
+    return gamma, xi, loglik
+
+
+@numba.njit(cache=True)
+def _viterbi(logb, logA, logpi):  # pragma: no cover - compiled
+    """Most likely state path (log-space Viterbi)."""
+    T, K = logb.shape
+    delta = np.empty((T, K))
+    psi = np.zeros((T, K), dtype=np.int64)
+    for k in range(K):
+        delta[0, k] = logpi[k] + logb[0, k]
+    for t in range(1, T):
+        for j in range(K):
+            best, arg = -np.inf, 0
+            for i in range(K):
+                v = delta[t - 1, i] + logA[i, j]
+                if v > best:
+                    best, arg = v, i
+            delta[t, j] = best + logb[t, j]
+            psi[t, j] = arg
+    path = np.empty(T, dtype=np.int64)
+    path[T - 1] = int(np.argmax(delta[T - 1]))
+    for t in range(T - 2, -1, -1):
+        path[t] = psi[t + 1, path[t + 1]]
+    return path
+
+
+def _log_emission(x: np.ndarray, means: np.ndarray, variances: np.ndarray) -> np.ndarray:
+    """log N(x; mean_k, var_k) per sample and state; NaN samples (missing) give 0."""
+    z = x[:, None] - means[None, :]
+    lb = -0.5 * (np.log(2 * np.pi * variances)[None, :] + z * z / variances[None, :])
+    lb[~np.isfinite(x)] = 0.0
+    return lb
+
+
+@dataclass
+class GaussianHMM:
+    """A k-state hidden Markov model with Gaussian emissions on a grid of ``step_ms``;
+    states ordered by their emission mean (state 0 the lowest)."""
+
+    means: np.ndarray
+    variances: np.ndarray
+    transition: np.ndarray  # (k, k) per step, rows sum to 1
+    initial: np.ndarray
+    step_ms: float
+    log_likelihood: float
+    n_iter: int
+    converged: bool
+
+    @property
+    def n_states(self) -> int:
+        """Number of hidden states."""
+        return int(self.means.size)
+
+    def rates_per_s(self) -> np.ndarray:
+        """Exit rate of each state implied by the transition matrix: -ln(A_ii) / step."""
+        with np.errstate(divide="ignore"):
+            return 0.0 - np.log(np.diag(self.transition)) * 1000.0 / self.step_ms  # no -0
+
+    def viterbi(self, x: Any) -> np.ndarray:
+        """Most likely state sequence (int8) for the series ``x`` (NaN = missing)."""
+        a = np.asarray(x, dtype=float)
+        if a.ndim != 1 or a.size == 0:
+            raise ParameterError(f"x must be a non-empty 1-D array (got shape {a.shape})")
+        with np.errstate(divide="ignore"):
+            path = _viterbi(_log_emission(a, self.means, self.variances),
+                            np.log(self.transition), np.log(self.initial))
+        return path.astype(np.int8)
+
+    def posterior(self, x: Any) -> np.ndarray:
+        """Posterior state probabilities (T, k) of the series ``x``."""
+        a = np.asarray(x, dtype=float)
+        gamma, _, _ = _forward_backward(_log_emission(a, self.means, self.variances),
+                                        self.transition, self.initial)
+        return gamma
+
+
+def fit_gaussian_hmm(
+    sequences: Any,
+    *,
+    step_ms: float,
+    n_states: int = 2,
+    seed: int = 0,
+    n_init: int = 4,
+    max_iter: int = 300,
+    tol: float = 1e-7,
+) -> GaussianHMM:
+    """Baum-Welch fit of a Gaussian HMM to one series or a list of series (pooled: shared
+    parameters, independent starts).  The first start puts the means at the quantiles of the
+    data, the other ``n_init - 1`` draw them from the data with ``numpy`` ``default_rng(seed)``;
+    the fit with the largest likelihood is returned.  Stops when the log-likelihood gains
+    less than ``tol`` per sample; ``converged`` False if ``max_iter`` ran out first."""
+    seqs = [np.asarray(sequences, dtype=float)] if np.ndim(sequences[0]) == 0 else \
+        [np.asarray(s, dtype=float) for s in sequences]
+    if any(s.ndim != 1 or s.size < 2 for s in seqs):
+        raise ParameterError("sequences must be 1-D series of at least 2 samples each")
+    step = _positive(step_ms, "step_ms")
+    if isinstance(n_states, bool) or not isinstance(n_states, int | np.integer) or n_states < 2:
+        raise ParameterError(f"n_states = {n_states!r} is out of range: must be an integer >= 2")
+    if isinstance(n_init, bool) or not isinstance(n_init, int) or n_init < 1:
+        raise ParameterError(f"n_init = {n_init!r} is out of range: must be an integer >= 1")
+    pooled = np.concatenate(seqs)
+    finite = pooled[np.isfinite(pooled)]
+    if np.unique(finite).size < n_states:
+        raise ParameterError(f"the series need at least n_states = {n_states} distinct values")
+    K = int(n_states)
+    var0 = float(np.var(finite))
+    floor = 1e-6 * var0
+    rng = np.random.default_rng(seed)
+    best: GaussianHMM | None = None
+    n_total = finite.size
+    for attempt in range(n_init):
+        means = (np.quantile(finite, (np.arange(K) + 0.5) / K) if attempt == 0 else
+                 np.sort(rng.choice(finite, K, replace=False)))
+        var = np.full(K, var0 / K ** 2)
+        A = np.full((K, K), 0.1 / (K - 1))
+        np.fill_diagonal(A, 0.9)
+        pi = np.full(K, 1.0 / K)
+        old, converged, n_iter = -np.inf, False, 0
+        while n_iter < max_iter:
+            n_iter += 1
+            xi_sum = np.zeros((K, K))
+            g0 = np.zeros(K)
+            s0, s1, s2 = np.zeros(K), np.zeros(K), np.zeros(K)
+            ll = 0.0
+            for x in seqs:
+                gamma, xi, lls = _forward_backward(_log_emission(x, means, var), A, pi)
+                ll += lls
+                xi_sum += xi
+                g0 += gamma[0]
+                ok = np.isfinite(x)
+                g, xo = gamma[ok], x[ok]
+                s0 += g.sum(axis=0)
+                s1 += g.T @ xo
+                s2 += g.T @ (xo * xo)
+            pi = g0 / g0.sum()
+            A = xi_sum / np.maximum(xi_sum.sum(axis=1, keepdims=True), 1e-300)
+            A[xi_sum.sum(axis=1) == 0] = np.eye(K)[xi_sum.sum(axis=1) == 0]
+            means = s1 / np.maximum(s0, 1e-300)
+            var = np.maximum(s2 / np.maximum(s0, 1e-300) - means ** 2, floor)
+            if ll - old < tol * n_total:
+                converged = True
+                break
+            old = ll
+        order = np.argsort(means)
+        fit = GaussianHMM(means=means[order], variances=var[order],
+                          transition=A[np.ix_(order, order)], initial=pi[order], step_ms=step,
+                          log_likelihood=float(ll), n_iter=n_iter, converged=converged)
+        if best is None or fit.log_likelihood > best.log_likelihood:
+            best = fit
+    assert best is not None
+    return best
+
+
+def segment_hmm(x: Any, t_ms: Any, hmm: GaussianHMM, *,
+                resolution_ms: float | None = None) -> Segmentation:
+    """The Viterbi path of ``hmm`` on ``x`` as a :class:`Segmentation` on the grid ``t_ms``."""
+    t = _series(t_ms, "t_ms")
+    a = np.asarray(x, dtype=float)
+    if a.ndim != 1 or a.size != t.size:
+        raise ParameterError(f"x must be 1-D with the length of t_ms ({t.size}); got {a.shape}")
+    step = float(np.median(np.diff(t))) if t.size >= 2 else hmm.step_ms
+    res = step if resolution_ms is None else _positive(resolution_ms, "resolution_ms")
+    return Segmentation(t_ms=t, states=hmm.viterbi(a), low=math.nan, high=math.nan,
+                        resolution_ms=res, method="hmm")
+
+
+@dataclass
+class RunsSegmentation:
+    """One segmentation rule applied to many runs: per-run segmentations and dwell statistics.
+
+    ``threshold``, ``low``, ``high``: the Otsu threshold and hysteresis band (``method`` =
+    "threshold"); ``medians``: medians of the pooled series below / above the Otsu threshold
+    (both methods); ``hmm``: the fitted model (``method`` = "hmm", fitted on ``log10`` of the
+    series if ``log``)."""
+
+    method: str
+    threshold: float
+    low: float
+    high: float
+    medians: tuple[float, float]
+    resolution_ms: float
+    segmentations: dict[Hashable, Segmentation]
+    stats: dict[Hashable, DwellStatistics]
+    hmm: GaussianHMM | None = None
+    log: bool = False
+
+    def pooled(self, keys: Any, confidence: float = 0.95) -> dict[int, dict[str, Any]]:
+        """Exit rates pooled over the runs ``keys`` (see :func:`pooled_rates`)."""
+        return pooled_rates([self.stats[k] for k in keys], confidence)
+
+
+def segment_runs(
+    series: Mapping[Hashable, tuple[Any, Any]],
+    *,
+    resolution_ms: float,
+    method: str = "threshold",
+    band_fraction: float = 0.25,
+    log: bool = False,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> RunsSegmentation:
+    """Segment every run of ``series`` (key -> (t_ms, x)) with one rule fitted to all runs.
+
+    "threshold": Otsu's threshold of the pooled x with a hysteresis band of +-``band_fraction``
+    of the gap between the medians below and above it (:func:`segment_hysteresis`).  "hmm": a
+    two-state Gaussian HMM fitted to all runs (on log10 x if ``log``; x floored at 1e-3 of its
+    median), Viterbi-decoded per run (:func:`segment_hmm`).  ``resolution_ms`` is stated with
+    every segmentation (the window length)."""
+    if method not in ("threshold", "hmm"):
+        raise ParameterError(f"method = {method!r} is out of range: must be 'threshold' or 'hmm'")
+    if not series:
+        raise ParameterError("series must hold at least one run")
+    if not 0 <= band_fraction < 0.5:
+        raise ParameterError(f"band_fraction = {band_fraction!r} is out of range: [0, 0.5)")
+    res = _positive(resolution_ms, "resolution_ms")
+    pooled = np.concatenate([np.asarray(x, float) for _, x in series.values()])
+    thr = two_level_threshold(pooled)
+    lo_med = float(np.nanmedian(pooled[pooled < thr]))
+    hi_med = float(np.nanmedian(pooled[pooled >= thr]))
+    band = band_fraction * (hi_med - lo_med)
+    segs: dict[Hashable, Segmentation] = {}
+    hmm = None
+    if method == "threshold":
+        for key, (t, x) in series.items():
+            segs[key] = segment_hysteresis(x, t, thr - band, thr + band, resolution_ms=res)
+    else:
+        fl = 1e-3 * float(np.nanmedian(pooled)) if log else 0.0
+
+        def tr(x: Any) -> np.ndarray:
+            a = np.asarray(x, float)
+            return np.log10(np.maximum(a, fl)) if log else a
+
+        step = float(np.median(np.diff(np.asarray(next(iter(series.values()))[0], float))))
+        hmm = fit_gaussian_hmm([tr(x) for _, x in series.values()], step_ms=step, seed=seed)
+        for key, (t, x) in series.items():
+            segs[key] = segment_hmm(tr(x), t, hmm, resolution_ms=res)
+    stats = {k: dwell_statistics(s, confidence) for k, s in segs.items()}
+    return RunsSegmentation(method=method, threshold=thr, low=thr - band, high=thr + band,
+                            medians=(lo_med, hi_med), resolution_ms=res, segmentations=segs,
+                            stats=stats, hmm=hmm, log=log)
