@@ -196,9 +196,8 @@ def test_condensed_factorization_matches_superlu(monkeypatch):
     # by condensation onto the first node equals SuperLU's solution of the whole matrix, and
     # its monodromy matrix equals the dense one from the whole C_rest (n = 50 > 40)
     from bifsnn.continuation.linalg import sparse_lu
-    from bifsnn.continuation.periodic import CollocationOperator
+    from bifsnn.continuation.periodic import CollocationOperator, condensed
     from bifsnn.continuation.periodic import collocation as cmod
-    from bifsnn.continuation.periodic import condensed
 
     s, br = _run(25, 2, 30)
     pt = br.cycle(-1)

@@ -274,7 +274,7 @@ class CondensedLU:
         b = np.asarray(b, dtype=float)
         if b.ndim != 1:
             return np.column_stack([self.solve(col) for col in b.T])
-        n, nq, nU, ncoll = self.n, self.nq, self.nU, self.ncoll
+        n, nq, ncoll = self.n, self.nq, self.ncoll
         bc, be = b[:ncoll], b[ncoll:].copy()
         w_last, _ = self._forward(bc, np.zeros(n), keep=False)
         if self.ex.rows_last:
