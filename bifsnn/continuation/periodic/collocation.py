@@ -324,8 +324,10 @@ def floquet_from_jacobian(
     values). Given u(0) the collocation equations determine all later nodes (an implicit
     Gauss Runge-Kutta step per interval), so the last node is M u(0). For n <= 40 (or when
     eigenvectors are requested) M is formed densely; otherwise the ``k`` (default 8)
-    multipliers of largest modulus are computed by Arnoldi iteration (scipy eigs) on
-    v -> M v, and ``monodromy`` is None.  There C_rest is block lower bidiagonal (the
+    multipliers of largest modulus are returned (``monodromy`` None): the eigenvalues of the
+    dense M from the condensation of A (:func:`factorize`, shared with a factorisation of the
+    same matrix object), or, when that does not apply (:data:`CONDENSED` off, growth), by
+    Arnoldi iteration (scipy eigs) on v -> M v.  There C_rest is block lower bidiagonal (the
     equations of interval j involve its own m n node unknowns and the n of its first node),
     so it is factorised block by block (:class:`_IntervalPropagator`: N sparse LUs of
     m n x m n, ~3x less fill and half the time of one LU of the whole C_rest on the reduced
