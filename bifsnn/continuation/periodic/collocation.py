@@ -309,6 +309,7 @@ BLOCK_FLOQUET = True
 #: from its dense monodromy matrix (False: global SuperLU and Arnoldi, the previous method;
 #: benchmarks/bench_continuation_cycles.py --compare-condensed)
 CONDENSED = True
+CONDENSED_MAX_SCALARS = 8
 #: Block Floquet path: gather the interval blocks through a cached per-pattern layout (False:
 #: slice them out of the matrix block by block, with one ordering per block; benchmarks'
 #: ``--compare-floquet layout``)
@@ -434,8 +435,12 @@ _LAST_CONDENSED: list = []
 
 
 def condensable(A, coll: CollocationOperator) -> bool:
-    """Whether :func:`factorize` / :func:`floquet_from_jacobian` try the condensation."""
-    return CONDENSED and coll.n > DENSE_FLOQUET_MAX_N and A.shape[0] == A.shape[1]
+    """Whether :func:`factorize` / :func:`floquet_from_jacobian` try the condensation: large
+    n, and A square with at most CONDENSED_MAX_SCALARS unknowns after the nodes (period,
+    parameters, ...; augmented systems with more are left to SuperLU / ARPACK)."""
+    nq = A.shape[1] - coll.nU
+    return (CONDENSED and coll.n > DENSE_FLOQUET_MAX_N and A.shape[0] == A.shape[1]
+            and 0 <= nq <= CONDENSED_MAX_SCALARS and A.shape[0] == coll.ncoll + coll.n + nq)
 
 
 def _block_layout(A: sp.csc_matrix, coll: CollocationOperator):
