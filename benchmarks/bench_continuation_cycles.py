@@ -183,6 +183,12 @@ def network_case(eq, hopf, ntst: int, steps: int, warmup: int, fast: bool = True
     }
 
 
+def _drop_state(r: dict) -> None:
+    """Remove the cycle state (system, mesh, nodes) from a network_case row before printing."""
+    for key in ("system", "tm", "U", "T", "p"):
+        r.pop(key)
+
+
 def network_floquet_compare(prob, hopf, ntst: int, steps: int, warmup: int, pairs: int,
                             what: str = "block") -> list[dict]:
     """Same process, alternated: CPU per step and per Floquet computation with the block
@@ -207,8 +213,7 @@ def network_floquet_compare(prob, hopf, ntst: int, steps: int, warmup: int, pair
                 r["floquet_cpu_s"] = time.process_time() - c0
                 r["mu"] = fl.multipliers
                 r["block_floquet"] = block
-                for key in ("system", "tm", "U", "T", "p"):
-                    r.pop(key)
+                _drop_state(r)
                 rows.append(r)
                 print(f"{ntst:>5} {names[block]:>9} step CPU "
                       f"{r['step_cpu_s']:7.3f} s, Floquet CPU {r['floquet_cpu_s']:6.3f} s, "
@@ -238,8 +243,7 @@ def network_reuse_compare(prob, hopf, ntst: int, steps: int, warmup: int, pairs:
     for _ in range(pairs):
         for reuse in (False, True):
             r = network_case(prob, hopf, ntst, steps, warmup, reuse_lu=reuse)
-            for key in ("system", "tm", "U", "T", "p"):
-                r.pop(key)
+            _drop_state(r)
             r["reuse_lu"] = reuse
             rows.append(r)
             print(f"{ntst:>5} {'carried' if reuse else 'new LU':>10} {r['unknowns']:>9} "
@@ -252,6 +256,49 @@ def network_reuse_compare(prob, hopf, ntst: int, steps: int, warmup: int, pairs:
     return rows
 
 
+def network_condensed_compare(prob, hopf, ntst: int, steps: int, warmup: int, pairs: int
+                              ) -> list[dict]:
+    """Same process, alternated: CPU per step with the global SuperLU and Arnoldi multipliers
+    (the pinned baseline, ``collocation.CONDENSED = False``) and with the condensation onto
+    the first node, both with a new LU at every predictor and (condensed) with factorisations
+    carried across steps (``Collocation(reuse_lu=True)``)."""
+    from bifsnn.continuation.periodic import collocation as cmod
+
+    settings = (("baseline", False, False), ("condensed", True, False),
+                ("condensed+carry", True, True))
+    rows = []
+    try:
+        for _ in range(pairs):
+            for name, cond, reuse in settings:
+                cmod.CONDENSED = cond
+                r = network_case(prob, hopf, ntst, steps, warmup, reuse_lu=reuse)
+                coll_ = CollocationOperator(r["system"], r["tm"], 4)
+                A = coll_.jacobian(r["U"], r["T"], r["p"],
+                                   coll_.phase_reference(r["U"], r["T"], r["p"]))
+                r["mu_end"] = floquet_from_jacobian(A, coll_).multipliers
+                _drop_state(r)
+                r["setting"] = name
+                rows.append(r)
+                print(f"{ntst:>5} {name:>16} {r['step_wall_s']:>9.3f} {r['step_cpu_s']:>9.3f} "
+                      f"{r['p_end']:>12.9f} {r['trivial_mult_err']:>9.1e} "
+                      f"{str(r['newton_its']):>20}", flush=True)
+    finally:
+        cmod.CONDENSED = True
+    base = [r for r in rows if r["setting"] == "baseline"]
+    for name, _, _ in settings[1:]:
+        new = [r for r in rows if r["setting"] == name]
+        ratio = np.median([a["step_cpu_s"] / b["step_cpu_s"]
+                           for a, b in zip(base, new, strict=True)])
+        dmu = max(float(np.max(np.abs(np.sort_complex(a["mu_end"])
+                                      - np.sort_complex(b["mu_end"]))))
+                  for a, b in zip(base, new, strict=True))
+        print(f"ntst {ntst}: baseline / {name} CPU per step (median of {len(base)}) "
+              f"{ratio:.2f}x; max |mu| difference at the last point {dmu:.1e}")
+    for r in rows:
+        r["mu_end"] = [complex(z) for z in r["mu_end"]]
+    return rows
+
+
 def network_main(args) -> list[dict]:
     prob, hopf = network_hopf_start()
     print(f"reduced network ODE (n = {prob.problem.n}), cycles in p_EI from the Hopf point at "
@@ -259,6 +306,13 @@ def network_main(args) -> list[dict]:
     print(f"{'ntst':>5} {'corrector':>10} {'unknowns':>9} {'step wall s':>12} "
           f"{'step CPU s':>11} {'p_EI end':>11} {'|mu_triv-1|':>12} {'Newton its':>14}")
     rows = []
+    if args.compare_condensed:
+        print(f"{'ntst':>5} {'setting':>16} {'wall s':>9} {'CPU s':>9} {'p_EI end':>12} "
+              f"{'|mu_tr-1|':>9} {'Newton its':>20}")
+        for ntst in args.network_ntst:
+            rows += network_condensed_compare(prob, hopf, ntst, args.steps, args.warmup,
+                                              args.pairs)
+        return rows
     if args.compare_reuse:
         for ntst in args.network_ntst:
             rows += network_reuse_compare(prob, hopf, ntst, args.steps, args.warmup,
@@ -272,8 +326,7 @@ def network_main(args) -> list[dict]:
     for ntst in args.network_ntst:
         for fast in ((True, False) if args.compare else (True,)):
             r = network_case(prob, hopf, ntst, args.steps, args.warmup, fast)
-            for key in ("system", "tm", "U", "T", "p"):
-                r.pop(key)
+            _drop_state(r)
             rows.append(r)
             print(f"{ntst:>5} {'chord' if fast else 'previous':>10} {r['unknowns']:>9} "
                   f"{r['step_wall_s']:>12.3f} {r['step_cpu_s']:>11.3f} {r['p_end']:>11.7f} "
@@ -306,6 +359,10 @@ def main() -> None:
     ap_.add_argument("--compare-reuse", action="store_true",
                      help="with --network: new LU per step vs carried factorisations "
                           "(Collocation.reuse_lu), alternated in one process")
+    ap_.add_argument("--compare-condensed", action="store_true",
+                     help="with --network: global SuperLU + Arnoldi (pinned baseline) vs "
+                          "condensation onto the first node (new LU per step, and carried), "
+                          "alternated in one process")
     ap_.add_argument("--pairs", type=int, default=2,
                      help="pairs for --compare-floquet / --compare-reuse")
     args = ap_.parse_args()

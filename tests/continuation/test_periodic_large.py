@@ -185,10 +185,46 @@ def test_interval_propagator_matches_whole_lu():
         for _ in range(2):
             v = rng.standard_normal(coll.n)
             assert np.array_equal(fast.propagate(v), prop.propagate(v))
-    arnoldi = floquet_from_jacobian(A, coll)  # n = 50 > 40: block propagator + eigs
+    arnoldi = floquet_from_jacobian(A, coll)  # n = 50 > 40: condensed monodromy
     dense = floquet_from_jacobian(A, coll, k=coll.n - 1)  # whole LU, dense monodromy
     for mu in arnoldi.multipliers:
         assert np.min(np.abs(dense.multipliers - mu)) < 1e-9
+
+
+def test_condensed_factorization_matches_superlu(monkeypatch):
+    # the bordered Newton Jacobian (with the parameter column and an arclength row) solved
+    # by condensation onto the first node equals SuperLU's solution of the whole matrix, and
+    # its monodromy matrix equals the dense one from the whole C_rest (n = 50 > 40)
+    from bifsnn.continuation.linalg import sparse_lu
+    from bifsnn.continuation.periodic import CollocationOperator, condensed
+    from bifsnn.continuation.periodic import collocation as cmod
+
+    s, br = _run(25, 2, 30)
+    pt = br.cycle(-1)
+    coll = CollocationOperator(s, pt.tm, 4)
+    rng = np.random.default_rng(3)
+    row = np.concatenate([np.repeat(coll.wnode, coll.n) * rng.standard_normal(coll.nU),
+                          rng.standard_normal(2)])
+    Fr = coll.phase_reference(pt.U, pt.T, pt.p)
+    A = coll.jacobian(pt.U, pt.T, pt.p, Fr, with_p=True, border_row=row)
+    fac = cmod.factorize(A, coll)
+    assert isinstance(fac, condensed.CondensedLU)
+    lu = sparse_lu(A)
+    for _ in range(2):
+        b = rng.standard_normal(A.shape[0])
+        x, ref = fac.solve(b), lu.solve(b)
+        assert np.abs(x - ref).max() < 1e-10 * np.abs(ref).max()
+        assert np.abs(A @ x - b).max() < 1e-9
+    A2 = coll.jacobian(pt.U, pt.T, pt.p, Fr)
+    dense = cmod.floquet_from_jacobian(A2, coll, vectors=True)  # whole LU, dense monodromy
+    assert np.abs(cmod.factorize(A2, coll).monodromy - dense.monodromy).max() < 1e-11
+    # switched off, or refused because the transfer products grow: SuperLU of the whole matrix
+    monkeypatch.setattr(condensed, "GROWTH_MAX", 1e-3)
+    cmod._LAST_CONDENSED.clear()
+    assert not isinstance(cmod.factorize(A, coll), condensed.CondensedLU)
+    monkeypatch.setattr(condensed, "GROWTH_MAX", 1e8)
+    monkeypatch.setattr(cmod, "CONDENSED", False)
+    assert not isinstance(cmod.factorize(A, coll), condensed.CondensedLU)
 
 
 def test_reuse_lu_must_be_bool():

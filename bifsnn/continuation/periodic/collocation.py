@@ -10,6 +10,7 @@ block alone is singular (phase invariance); the bordered matrix is factorised by
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,8 +25,8 @@ from .mesh import (
 )
 from .system import CycleSystem
 
-__all__ = ["CollocationOperator", "CycleSolution", "floquet_from_jacobian", "FloquetResult",
-           "sparse_lu"]
+__all__ = ["CollocationOperator", "CycleSolution", "factorize", "floquet_from_jacobian",
+           "FloquetResult", "sparse_lu"]
 
 
 @dataclass
@@ -303,6 +304,12 @@ DENSE_FLOQUET_MAX_N = 40
 #: Arnoldi Floquet path: factorise C_rest interval by interval (False: one LU of the whole
 #: C_rest, the previous method; benchmarks/bench_continuation_cycles.py --compare-floquet)
 BLOCK_FLOQUET = True
+#: Large systems (n > DENSE_FLOQUET_MAX_N): factorise collocation Jacobians by condensation
+#: onto the first node (:class:`~.condensed.CondensedLU`) and take the Floquet multipliers
+#: from its dense monodromy matrix (False: global SuperLU and Arnoldi, the previous method;
+#: benchmarks/bench_continuation_cycles.py --compare-condensed)
+CONDENSED = True
+CONDENSED_MAX_SCALARS = 8
 #: Block Floquet path: gather the interval blocks through a cached per-pattern layout (False:
 #: slice them out of the matrix block by block, with one ordering per block; benchmarks'
 #: ``--compare-floquet layout``)
@@ -318,14 +325,17 @@ def floquet_from_jacobian(
     values). Given u(0) the collocation equations determine all later nodes (an implicit
     Gauss Runge-Kutta step per interval), so the last node is M u(0). For n <= 40 (or when
     eigenvectors are requested) M is formed densely; otherwise the ``k`` (default 8)
-    multipliers of largest modulus are computed by Arnoldi iteration (scipy eigs) on
-    v -> M v, and ``monodromy`` is None.  There C_rest is block lower bidiagonal (the
+    multipliers of largest modulus are returned (``monodromy`` None): the eigenvalues of the
+    dense M from the condensation of A (:func:`factorize`, shared with a factorisation of the
+    same matrix object), or, when that does not apply (:data:`CONDENSED` off, growth), by
+    Arnoldi iteration (scipy eigs) on v -> M v.  There C_rest is block lower bidiagonal (the
     equations of interval j involve its own m n node unknowns and the n of its first node),
     so it is factorised block by block (:class:`_IntervalPropagator`: N sparse LUs of
     m n x m n, ~3x less fill and half the time of one LU of the whole C_rest on the reduced
     network ODE) and each product is a forward block substitution through the period.
     """
     n = coll.n
+    A_in = A
     A = sp.csc_matrix(A)
     C = None
     V = None
@@ -339,6 +349,14 @@ def floquet_from_jacobian(
             mu, V = np.linalg.eig(M)
         else:
             mu = np.linalg.eigvals(M)
+    elif (fac := _condensed(A_in, coll)) is not None:
+        kk = min(8 if k is None else int(k), n - 2)
+        from bifsnn.continuation.linalg import blas_single_thread
+
+        with blas_single_thread():
+            mu = np.linalg.eigvals(fac.monodromy)
+        mu = mu[np.argsort(-np.abs(mu), kind="stable")[:kk]]
+        M = None
     else:
         kk = min(8 if k is None else int(k), n - 2)
         if BLOCK_FLOQUET:
@@ -372,6 +390,71 @@ def floquet_from_jacobian(
     else:
         logdet = float("nan")
     return FloquetResult(mu, M, triv, V, logdet)
+
+
+def factorize(A: sp.csc_matrix, coll: CollocationOperator):
+    """A factorisation of the square collocation Jacobian ``A`` (``solve(b)``): by
+    condensation onto the first node for n > DENSE_FLOQUET_MAX_N (see :data:`CONDENSED`),
+    else (or when the condensation is refused) SuperLU of the whole matrix.  RuntimeError
+    when A is exactly singular."""
+    fac = _condensed(A, coll)
+    return sparse_lu(A) if fac is None else fac
+
+
+def _condensed(A: sp.csc_matrix, coll: CollocationOperator):
+    """The condensed factorisation of A, or None when it does not apply (small n, blocks of
+    different patterns, products growing beyond GROWTH_MAX, a singular block)."""
+    from .condensed import CondensedLU
+
+    if not condensable(A, coll):
+        return None
+    last = _LAST_CONDENSED
+    if last and last[0]() is A:  # the same matrix object (never modified in place)
+        return last[1]
+    A0 = A
+    A = sp.csc_matrix(A)
+    if not A.has_sorted_indices:
+        A = A.sorted_indices()
+    lay = _block_layout(A, coll)
+    if lay is None:
+        return None
+    try:
+        fac = CondensedLU(A, coll, lay)
+    except (ValueError, RuntimeError):
+        fac = None
+    try:
+        _LAST_CONDENSED[:] = [weakref.ref(A0), fac]
+    except TypeError:
+        _LAST_CONDENSED.clear()
+    return fac
+
+
+#: The latest condensation (weak reference to its matrix, factorisation): the stepper
+#: factorises a Jacobian and then asks for its multipliers.
+_LAST_CONDENSED: list = []
+
+
+def condensable(A, coll: CollocationOperator) -> bool:
+    """Whether :func:`factorize` / :func:`floquet_from_jacobian` try the condensation: large
+    n, and A square with at most CONDENSED_MAX_SCALARS unknowns after the nodes (period,
+    parameters, ...; augmented systems with more are left to SuperLU / ARPACK)."""
+    nq = A.shape[1] - coll.nU
+    return (CONDENSED and coll.n > DENSE_FLOQUET_MAX_N and A.shape[0] == A.shape[1]
+            and 0 <= nq <= CONDENSED_MAX_SCALARS and A.shape[0] == coll.ncoll + coll.n + nq)
+
+
+def _block_layout(A: sp.csc_matrix, coll: CollocationOperator):
+    """The cached :class:`_BlockLayout` of A's pattern (A CSC, sorted), None when the
+    interval blocks do not share one pattern."""
+    from bifsnn.continuation.linalg import _pattern_key
+
+    key = (_pattern_key(A), coll.ntst, coll.ncol, coll.n)
+    if key not in _LAYOUTS:
+        if len(_LAYOUTS) >= _LAYOUTS_MAX:
+            _LAYOUTS.pop(next(iter(_LAYOUTS)))
+        lay = _BlockLayout(A, coll)
+        _LAYOUTS[key] = lay if lay.ok else None
+    return _LAYOUTS[key]
 
 
 class _IntervalPropagator:
@@ -465,19 +548,11 @@ class _BlockLayout:
 def _interval_propagator(A: sp.csc_matrix, coll: CollocationOperator):
     """A propagator v -> M v for the Jacobian A (its collocation block), from the cached
     block layout of A's pattern when every interval has the same block pattern."""
-    from bifsnn.continuation.linalg import _pattern_key
-
     if not LAYOUT_FLOQUET:
         return _IntervalPropagator(A[: coll.ncoll, : coll.nU], coll)
     if not A.has_sorted_indices:
         A = A.sorted_indices()
-    key = (_pattern_key(A), coll.ntst, coll.ncol, coll.n)
-    if key not in _LAYOUTS:
-        if len(_LAYOUTS) >= _LAYOUTS_MAX:
-            _LAYOUTS.pop(next(iter(_LAYOUTS)))
-        lay = _BlockLayout(A, coll)
-        _LAYOUTS[key] = lay if lay.ok else None
-    lay = _LAYOUTS[key]
+    lay = _block_layout(A, coll)
     if lay is None:
         return _IntervalPropagator(A[: coll.ncoll, : coll.nU], coll)
     return _LayoutPropagator(A, lay)

@@ -21,7 +21,13 @@ from bifsnn.continuation.errors import UserFunctionError, call_user
 from bifsnn.continuation.events import locate_zero
 from bifsnn.continuation.options import ContinuationOptions, emit_progress
 
-from .collocation import CollocationOperator, FloquetResult, floquet_from_jacobian, sparse_lu
+from .collocation import (
+    CollocationOperator,
+    FloquetResult,
+    condensable,
+    factorize,
+    floquet_from_jacobian,
+)
 from .discretization import Collocation
 from .mesh import adapt_mesh, interpolate_to_mesh, uniform_mesh
 from .starts import amplitude
@@ -248,7 +254,7 @@ class _Stepper:
         if lu is None:
             U, T, p = _unpack(X, self.coll)
             A = self.coll.jacobian(U, T, p, Fref, with_p=True, border_row=self.W * tau_prev)
-            lu = sparse_lu(A)
+            lu = factorize(A, self.coll)
         rhs = np.zeros(A.shape[0])
         rhs[-1] = 1.0
         z = lu.solve(rhs)
@@ -265,11 +271,14 @@ class _Stepper:
         (A, new lu)) when a new factorisation was made (to carry on), else (tangent, None)."""
         rhs = np.zeros(A.shape[0])
         rhs[-1] = 1.0
+        if condensable(A, self.coll):
+            # the multipliers need the condensation of A anyway: solve with it exactly
+            lu = None
         z, ok = (None, False) if lu is None else _preconditioned_gmres(
             A, lu, rhs, lu.solve(rhs), TANGENT_RTOL, TANGENT_MAX_REFINE)
         factor = None
         if not ok:
-            lu = sparse_lu(A)
+            lu = factorize(A, self.coll)
             self.factorizations = getattr(self, "factorizations", 0) + 1
             z = lu.solve(rhs)
             factor = (A, lu)
@@ -315,7 +324,7 @@ class _Stepper:
             try:
                 if lu is None or not chord:
                     A = coll.jacobian(U, T, p, Fref, with_p=True, border_row=Wt)
-                    lu = sparse_lu(A)
+                    lu = factorize(A, self.coll)
                     self.factorizations += 1
                     if accel:
                         prev_step = math.inf  # contraction judged per factorisation

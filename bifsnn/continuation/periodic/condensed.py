@@ -1,0 +1,344 @@
+"""Condensation of a collocation Jacobian onto the first node and the scalar unknowns.
+
+The collocation block of the Jacobian is C = [C_0 | C_r]: C_0 couples to the first node x_0,
+C_r (all later nodes y) is block lower bidiagonal (interval j: its own m n node unknowns
+through D_j, the n of its first node through A_j).  With the scalar columns G (period,
+parameter) and the extra rows E (periodicity, phase, bordering), a linear system
+
+    C_0 x_0 + C_r y + G q = b_c,      E_0 x_0 + E_y y + E_q q = b_e
+
+is solved by eliminating y:  y = C_r^{-1} (b_c - C_0 x_0 - G q), leaving the dense
+(n + nq) x (n + nq) system  S [x_0; q] = b_e - E_y C_r^{-1} b_c  with
+S = [E_0, E_q] - E_y C_r^{-1} [C_0, G].  Only the last node of C_r^{-1} [C_0, G] is needed for
+the periodicity rows (it is minus the monodromy matrix in its first n columns); rows of E
+that involve other nodes (phase, bordering) use one transposed solve each.  C_r^{-1} is a
+forward block substitution through the period with the N sparse LUs of the D_j (m n x m n,
+little fill); the n + nq right-hand sides go through a compiled row-major triangular solve.
+
+On the reduced network ODE (n = 148, ntst = 40) this replaces one SuperLU factorisation of the
+whole bordered Jacobian (6.4 M nonzeros in L + U) and gives the Floquet multipliers of the
+same matrix as a by-product (the eigenvalues of the dense monodromy matrix).  It is the
+single-shooting condensation of the collocation system: the block substitution multiplies
+the interval transfer matrices, so it is used only while their products stay moderate
+(:data:`GROWTH_MAX`); beyond that the caller falls back to the global sparse LU.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+import scipy.linalg as sla
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+from bifsnn.continuation.linalg import blas_single_thread
+
+__all__ = ["CondensedLU", "GROWTH_MAX"]
+
+#: Largest entry (relative to 1) allowed in the propagated products C_r^{-1} [C_0, G] at the
+#: last node of any interval; above it the condensation is refused (ValueError) and the
+#: caller uses the global sparse LU (single shooting loses ~log10 of the growth in digits).
+GROWTH_MAX = 1e8
+
+
+@nb.njit(cache=True)
+def _propagate(Ap, Ai, Ax, Lp, Li, Lx, Up, Ui, Ux, pr, q, last, last_to, Gq, k0, Z, Yall,
+               keep):  # pragma: no cover - compiled
+    """Forward block substitution through the intervals for k right-hand sides (row-major).
+
+    For j = 0..N-1: R = [0 | Gq_j] - A_j Z (first k0 columns zero), y = D_j[:, q]^{-1} R by
+    the LU (row permutation pr_j, unit lower L_j, upper U_j, CSC with absolute offsets,
+    indices in any order),
+    then Z <- the interval's last node (x[q[i]] = y[i]).  With ``keep`` the whole interval
+    solution x_j is written to Yall[j].  Returns the largest |Z| entry met in the first k0
+    columns (the products of transfer matrices).
+    """
+    N = Ax.shape[0]
+    mn = Gq.shape[1]
+    k = Z.shape[1]
+    R = np.empty((mn, k))
+    Y = np.empty((mn, k))
+    growth = 0.0
+    for j in range(N):
+        for i in range(mn):
+            for t in range(k0):
+                R[i, t] = 0.0
+            for t in range(k0, k):
+                R[i, t] = Gq[j, i, t - k0]
+            for idx in range(Ap[i], Ap[i + 1]):
+                a = Ax[j, idx]
+                c = Ai[idx]
+                for t in range(k):
+                    R[i, t] -= a * Z[c, t]
+        for i in range(mn):
+            r = pr[j, i]
+            for t in range(k):
+                Y[r, t] = R[i, t]
+        for c in range(mn):  # unit lower triangular, column oriented
+            for idx in range(Lp[j, c], Lp[j, c + 1]):
+                i = Li[idx]
+                if i > c:
+                    a = Lx[idx]
+                    for t in range(k):
+                        Y[i, t] -= a * Y[c, t]
+        for c in range(mn - 1, -1, -1):  # upper triangular (column c: rows <= c, any order)
+            piv = 0.0
+            for idx in range(Up[j, c], Up[j, c + 1]):
+                if Ui[idx] == c:
+                    piv = 1.0 / Ux[idx]
+            for t in range(k):
+                Y[c, t] *= piv
+            for idx in range(Up[j, c], Up[j, c + 1]):
+                i = Ui[idx]
+                if i < c:
+                    a = Ux[idx]
+                    for t in range(k):
+                        Y[i, t] -= a * Y[c, t]
+        for i in range(last.size):
+            for t in range(k):
+                v = Y[last[i], t]
+                Z[last_to[i], t] = v
+                if t < k0 and abs(v) > growth:
+                    growth = abs(v)
+        if keep:
+            for i in range(mn):
+                for t in range(k):
+                    Yall[j, q[i], t] = Y[i, t]
+    return growth
+
+
+@nb.njit(cache=True)
+def _propagate1(Ap, Ai, Ax, Lp, Li, Lx, Up, Ui, Ux, pr, q, last, last_to, g, z, yall,
+                keep):  # pragma: no cover - compiled
+    """:func:`_propagate` for one right-hand side g (N, mn) and first node z (n,), in place;
+    with ``keep`` the interval solutions go to yall (N, mn)."""
+    N = Ax.shape[0]
+    mn = g.shape[1]
+    y = np.empty(mn)
+    for j in range(N):
+        for i in range(mn):
+            acc = g[j, i]
+            for idx in range(Ap[i], Ap[i + 1]):
+                acc -= Ax[j, idx] * z[Ai[idx]]
+            y[pr[j, i]] = acc
+        for c in range(mn):
+            yc = y[c]
+            if yc != 0.0:
+                for idx in range(Lp[j, c], Lp[j, c + 1]):
+                    i = Li[idx]
+                    if i > c:
+                        y[i] -= Lx[idx] * yc
+        for c in range(mn - 1, -1, -1):
+            for idx in range(Up[j, c], Up[j, c + 1]):
+                if Ui[idx] == c:
+                    y[c] /= Ux[idx]
+            yc = y[c]
+            if yc != 0.0:
+                for idx in range(Up[j, c], Up[j, c + 1]):
+                    i = Ui[idx]
+                    if i < c:
+                        y[i] -= Ux[idx] * yc
+        for i in range(last.size):
+            z[last_to[i]] = y[last[i]]
+        if keep:
+            for i in range(mn):
+                yall[j, q[i]] = y[i]
+    return 0.0
+
+
+class CondensedLU:
+    """Factorisation of a square collocation Jacobian ``A`` (rows: collocation, then n + nq
+    extra rows; columns: nodes, then nq scalar unknowns) by condensation onto (x_0, q).
+
+    ``lay`` is the cached block layout of A's pattern
+    (:class:`~bifsnn.continuation.periodic.collocation._BlockLayout`).  Raises RuntimeError
+    when a block D_j is exactly singular (SuperLU's) or S is, ValueError when the propagated
+    products grow beyond :data:`GROWTH_MAX`.  ``solve(b)`` solves A z = b; ``monodromy`` is
+    the monodromy matrix of the collocation block (n x n).
+    """
+
+    def __init__(self, A: sp.csc_matrix, coll, lay) -> None:
+        with blas_single_thread():
+            self._build(A, coll, lay)
+
+    def _build(self, A: sp.csc_matrix, coll, lay) -> None:
+        N, n, mn = coll.ntst, coll.n, lay.mn
+        nU, ncoll = coll.nU, coll.ncoll
+        nq = A.shape[1] - nU
+        if A.shape != (ncoll + n + nq, nU + nq) or nq < 0:
+            raise ValueError(f"A has shape {A.shape}: not a square collocation Jacobian")
+        self.shape = A.shape
+        self.N, self.n, self.mn, self.nq, self.nU, self.ncoll = N, n, mn, nq, nU, ncoll
+        self.lay = lay
+        data = A.data
+        self.Ax = np.ascontiguousarray(data[lay.posA])
+        self.Ap, self.Ai = (np.asarray(a, dtype=np.int64) for a in lay.patA)
+        ipD, ixD = lay.patDq
+        self.lus = []
+        Lp = np.empty((N, mn + 1), dtype=np.int64)
+        Up = np.empty((N, mn + 1), dtype=np.int64)
+        Li, Lx, Ui, Ux = [], [], [], []
+        pr = np.empty((N, mn), dtype=np.int64)
+        offL = offU = 0
+        for j, v in enumerate(data[lay.posDq]):
+            lu = spla.splu(sp.csc_matrix((v, ixD, ipD), shape=(mn, mn)), permc_spec="NATURAL")
+            self.lus.append(lu)
+            L, U = lu.L, lu.U
+            Lp[j] = L.indptr + offL
+            Up[j] = U.indptr + offU
+            offL += L.nnz
+            offU += U.nnz
+            Li.append(L.indices)
+            Lx.append(L.data)
+            Ui.append(U.indices)
+            Ux.append(U.data)
+            pr[j] = lu.perm_r
+        self.Lp, self.Up, self.pr = Lp, Up, pr
+        self.Li = np.concatenate(Li)
+        self.Lx = np.concatenate(Lx)
+        self.Ui = np.concatenate(Ui)
+        self.Ux = np.concatenate(Ux)
+        self.q = np.asarray(lay.q, dtype=np.int64)
+        self.last = np.asarray(lay.last, dtype=np.int64)
+        self.last_to = np.asarray(lay.last_to, dtype=np.int64)
+        self._dummy = np.empty((1, 1, 1))
+        ex = _extras(A, coll, lay)
+        self.ex = ex
+        # scalar columns of the collocation rows, per interval
+        G = np.zeros(ncoll * nq)
+        G[ex.G_dst] = data[ex.G_pos]
+        self.G = G.reshape(N, mn, nq)
+        # W_last = last node of C_r^{-1} [C_0, G]
+        Z = np.zeros((n, n + nq))
+        Z[:, :n] = -np.eye(n)
+        growth = _propagate(self.Ap, self.Ai, self.Ax, Lp, self.Li, self.Lx, Up, self.Ui,
+                            self.Ux, pr, self.q, self.last, self.last_to, self.G, n, Z,
+                            self._dummy, False)
+        if not np.isfinite(growth) or growth > GROWTH_MAX:
+            raise ValueError(f"condensation refused: products grow to {growth:.3g}")
+        self.monodromy = -Z[:, :n]
+        # extra rows: S = [E_0, E_q] - E_y C_r^{-1} [C_0, G]
+        ev = data[ex.E_pos]
+        S = np.zeros((n + nq, n + nq))
+        S[ex.S_row, ex.S_col] = ev[ex.S_sel]
+        self.E_last = np.zeros((len(ex.rows_last), n))
+        self.E_last[ex.L_row, ex.L_col] = ev[ex.L_sel]
+        S[ex.rows_last] -= self.E_last @ Z
+        E_dense = np.zeros((len(ex.rows_dense), nU - n))
+        E_dense[ex.D_row, ex.D_col] = ev[ex.D_sel]
+        self.V = self._solve_rest_T(E_dense.T).T  # rows: C_r^{-T} e_i
+        if ex.rows_dense:
+            row = np.zeros((len(ex.rows_dense), n + nq))
+            # v^T [C_0, G] with C_0 = A_0 (interval 0 rows) on x_0
+            for r in range(row.shape[0]):
+                row[r, :n] = np.bincount(self.Ai, weights=self.V[r, ex.A_rowidx] * self.Ax[0],
+                                         minlength=n)
+            if nq:
+                row[:, n:] = self.V @ self.G.reshape(-1, nq)
+            S[ex.rows_dense] -= row
+        self.S_lu = sla.lu_factor(S, check_finite=True)
+        d = np.abs(np.diag(self.S_lu[0]))
+        if not np.all(np.isfinite(d)) or d.min() == 0.0:
+            raise RuntimeError("Factor is exactly singular (condensed system)")
+
+    # ------------------------------------------------------------------ block solves
+    def _solve_rest_T(self, e: np.ndarray) -> np.ndarray:
+        """C_r^{-T} e for e of shape (ncoll, k) (block backward substitution)."""
+        N, n, mn = self.N, self.n, self.mn
+        k = e.shape[1]
+        v = np.empty((N * mn, k))
+        carry = np.zeros((n, k))  # A_{j+1}^T v_{j+1}, acting on the last node of interval j
+        rowidx = self.ex.A_rowidx
+        for j in range(N - 1, -1, -1):
+            rhs = e[j * mn:(j + 1) * mn].copy()
+            rhs[mn - n:] -= carry
+            vj = self.lus[j].solve(np.ascontiguousarray(rhs[self.q]), trans="T")
+            v[j * mn:(j + 1) * mn] = vj
+            w = vj[rowidx] * self.Ax[j][:, None]
+            carry = np.column_stack([np.bincount(self.Ai, weights=w[:, c], minlength=n)
+                                     for c in range(k)]) if k else np.zeros((n, 0))
+        return v
+
+    def _forward(self, bc: np.ndarray, z0: np.ndarray, keep: bool):
+        z = np.array(z0, dtype=float)
+        g = np.ascontiguousarray(bc, dtype=float).reshape(self.N, self.mn)
+        yall = np.empty((self.N, self.mn)) if keep else self._dummy[0]
+        _propagate1(self.Ap, self.Ai, self.Ax, self.Lp, self.Li, self.Lx, self.Up, self.Ui,
+                    self.Ux, self.pr, self.q, self.last, self.last_to, g, z, yall, keep)
+        return z, (yall.ravel() if keep else None)
+
+    def solve(self, b: np.ndarray, trans: str = "N") -> np.ndarray:
+        """z with A z = b (b of length A.shape[0], real)."""
+        if trans != "N":
+            raise ValueError("CondensedLU solves only A z = b (trans='N')")
+        b = np.asarray(b, dtype=float)
+        if b.ndim != 1:
+            return np.column_stack([self.solve(col) for col in b.T])
+        n, nq, ncoll = self.n, self.nq, self.ncoll
+        bc, be = b[:ncoll], b[ncoll:].copy()
+        w_last, _ = self._forward(bc, np.zeros(n), keep=False)
+        if self.ex.rows_last:
+            be[self.ex.rows_last] -= self.E_last @ w_last
+        if self.ex.rows_dense:
+            be[self.ex.rows_dense] -= self.V @ bc
+        with blas_single_thread():
+            xq = sla.lu_solve(self.S_lu, be)
+        x0, qv = xq[:n], xq[n:]
+        rhs = bc - self.G.reshape(-1, nq) @ qv if nq else bc
+        _, y = self._forward(rhs, x0, keep=True)
+        return np.concatenate([x0, y, qv])
+
+
+class _Extras:
+    """Where the scalar columns G and the extra rows E of a collocation Jacobian sit in
+    ``A.data`` (one sparsity pattern), and which extra rows involve only the last node."""
+
+    def __init__(self, A: sp.csc_matrix, coll, lay) -> None:
+        n, nU, ncoll, mn = coll.n, coll.nU, coll.ncoll, lay.mn
+        nq = A.shape[1] - nU
+        cols = np.repeat(np.arange(A.shape[1]), np.diff(A.indptr))
+        rows = A.indices
+        g = np.flatnonzero((cols >= nU) & (rows < ncoll))
+        self.G_pos = g
+        self.G_dst = rows[g] * nq + (cols[g] - nU)
+        e = np.flatnonzero(rows >= ncoll)
+        self.E_pos = e
+        er, ec = rows[e] - ncoll, cols[e]
+        # S part: columns x_0 and q
+        sel = np.flatnonzero((ec < n) | (ec >= nU))
+        self.S_sel, self.S_row = sel, er[sel]
+        self.S_col = np.where(ec[sel] < n, ec[sel], ec[sel] - nU + n)
+        # y part: rows whose y-entries all lie on the last node use the propagated last node
+        iny = (ec >= n) & (ec < nU)
+        lo = nU - n
+        first_y = np.full(n + nq, nU)
+        np.minimum.at(first_y, er[iny], ec[iny])
+        has_y = np.zeros(n + nq, dtype=bool)
+        has_y[er[iny]] = True
+        last_only = has_y & (first_y >= lo)
+        self.rows_last = [int(i) for i in np.flatnonzero(last_only)]
+        self.rows_dense = [int(i) for i in np.flatnonzero(has_y & ~last_only)]
+        lpos = {r: k for k, r in enumerate(self.rows_last)}
+        dpos = {r: k for k, r in enumerate(self.rows_dense)}
+        sel = np.flatnonzero(iny & last_only[er])
+        self.L_sel, self.L_row = sel, np.array([lpos[r] for r in er[sel]], dtype=np.int64)
+        self.L_col = ec[sel] - lo
+        sel = np.flatnonzero(iny & ~last_only[er])
+        self.D_sel, self.D_row = sel, np.array([dpos[r] for r in er[sel]], dtype=np.int64)
+        self.D_col = ec[sel] - n
+        self.A_rowidx = np.repeat(np.arange(mn), np.diff(lay.patA[0]))
+
+
+_EXTRAS: dict[tuple, _Extras] = {}
+
+
+def _extras(A: sp.csc_matrix, coll, lay) -> _Extras:
+    """The cached :class:`_Extras` of A's pattern."""
+    from bifsnn.continuation.linalg import _pattern_key
+
+    key = (_pattern_key(A), coll.ntst, coll.ncol, coll.n)
+    if key not in _EXTRAS:
+        if len(_EXTRAS) >= 4:
+            _EXTRAS.pop(next(iter(_EXTRAS)))
+        _EXTRAS[key] = _Extras(A, coll, lay)
+    return _EXTRAS[key]
