@@ -9,8 +9,9 @@ Three measurements, each printed and written to ``figures/closure_diagnostics.js
   augmented Jacobian [[J_frozen, B], [C / tau_w, -1 / tau_w]], B = df/dzeta from the
   ``regime_shift`` derivative row by row, C = dz/dx).  Scans p_EI at tau_EE = 1.4 ms and
   tau_EE at p_EI = 0.8; the Hopf estimate is the linear zero of max Re between scan points.
-* ``grid``: the closure's equilibrium rate error against the SNN with finer bins (dv 2, 1),
-  a shorter window (h 0.05 ms), a sharper within-bin rule and a lower v_min, at four cells.
+* ``grid``: equilibrium rate errors against the SNN with finer bins (dv 2, 1), a shorter
+  window (h 0.05 ms) and a sharper within-bin rule ("coloured-regime"), and the paper's and
+  the conditional closure at dv 4 and 1, at five cells.
 * ``size``: SNN (seed 0, 1 s after 100 ms) and the closures' equilibria for networks scaled
   by k = 1, 4, 16 (N -> k N, S -> S / k): per-neuron E rate and the SNN's synchrony ratio.
 
@@ -28,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from bifsnn import NetworkParams
+from bifsnn.network.results import atomic_write_text
 from bifsnn.reduction import MarkovModelDef, find_equilibrium
 
 OUT = Path(__file__).resolve().parent.parent / "figures" / "closure_diagnostics.json"
@@ -133,19 +135,22 @@ def _snn_rates(cell: tuple[float, float]) -> tuple[float, float]:
 
 
 def grid_convergence() -> dict[str, Any]:
-    """E / I rate errors of the closure's equilibrium under finer numerics (four cells)."""
-    variants = {"closure": {}, "dv 2": {"dv": 2.0}, "dv 1": {"dv": 1.0}, "h 0.05": {"h": 0.05},
-                "eps 0.05": {"eps": 0.05, "h_min": 0.005}, "v_min -60": {"v_min": -60.0}}
+    """E / I rate errors of the closures' equilibria under finer numerics (five cells)."""
+    variants = {"coloured-regime": {"dv 4": {}, "dv 2": {"dv": 2.0}, "dv 1": {"dv": 1.0},
+                                    "h 0.05": {"h": 0.05},
+                                    "eps 0.05": {"eps": 0.05, "h_min": 0.005}},
+                "paper": {"dv 4": {}, "dv 1": {"dv": 1.0}},
+                "conditional": {"dv 4": {}, "dv 1": {"dv": 1.0}}}
     res: dict[str, Any] = {}
-    for cell in ((0.7, 3.0), (0.8, 4.0), (0.9, 3.0), (1.0, 3.0)):
+    for cell in ((0.7, 3.0), (0.8, 4.0), (0.9, 3.0), (0.95, 3.0), (1.0, 3.0)):
         se, si = _snn_rates(cell)
         row = {}
-        for name, kw in variants.items():
-            eq = find_equilibrium(MarkovModelDef(
-                params=NetworkParams(p_EI=cell[0], tau_EE=cell[1]), closure="coloured-regime",
-                **kw))
-            row[name] = [round(100 * (eq.rate_e_hz / se - 1), 1),
-                         round(100 * (eq.rate_i_hz / si - 1), 1), eq.success]
+        for closure, kws in variants.items():
+            for name, kw in kws.items():
+                eq = find_equilibrium(MarkovModelDef(
+                    params=NetworkParams(p_EI=cell[0], tau_EE=cell[1]), closure=closure, **kw))
+                row[f"{closure}, {name}"] = [round(100 * (eq.rate_e_hz / se - 1), 1),
+                                             round(100 * (eq.rate_i_hz / si - 1), 1), eq.success]
         res[f"{cell[0]:g},{cell[1]:g}"] = row
         print(cell, row, flush=True)
     return res
@@ -181,11 +186,12 @@ def main() -> None:
     ap.add_argument("parts", nargs="*", default=["weight", "grid", "size"],
                     choices=["weight", "grid", "size"])
     args = ap.parse_args()
-    out = json.loads(OUT.read_text()) if OUT.exists() else {}
     funcs = {"weight": weight_feedback, "grid": grid_convergence, "size": size_scaling}
     for part in args.parts:
-        out[part] = funcs[part]()
-        OUT.write_text(json.dumps(out, indent=1) + "\n")
+        result = funcs[part]()
+        out = json.loads(OUT.read_text()) if OUT.exists() else {}  # other parts kept
+        out[part] = result
+        atomic_write_text(OUT, json.dumps(out, indent=1) + "\n")
 
 
 if __name__ == "__main__":
