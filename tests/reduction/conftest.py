@@ -46,3 +46,45 @@ def smooth_model():
 @pytest.fixture(scope="session")
 def reference_model():
     return MarkovModelDef(bin_rule="reference", delta=0.0).compile()
+
+
+def fd_jacobian(model, x: np.ndarray, rel: float = 1e-6, floor: float = 1e-2) -> np.ndarray:
+    """Central-difference df/dx, step ``rel * max(|x_i|, floor)`` per component."""
+    J = np.empty((x.size, x.size))
+    for i in range(x.size):
+        s = rel * max(abs(x[i]), floor)
+        xp, xm = x.copy(), x.copy()
+        xp[i] += s
+        xm[i] -= s
+        J[:, i] = (model.rhs(xp) - model.rhs(xm)) / (2 * s)
+    return J
+
+
+def assert_rows_close(J: np.ndarray, Jfd: np.ndarray, tol: float = 1e-5,
+                      names: list[str] | None = None) -> None:
+    """Every entry of J within ``tol`` of its row's largest magnitude of the differences."""
+    scale = np.abs(J).max(axis=1, keepdims=True) + 1e-12
+    err = np.abs(J - Jfd) / scale
+    i, j = np.unravel_index(err.argmax(), err.shape)
+    where = f"{names[i]} / {names[j]}" if names else f"({i}, {j})"
+    assert err.max() < tol, f"{where}: analytic {J[i, j]}, fd {Jfd[i, j]}"
+
+
+def assert_dfdp_close(model, x: np.ndarray, names: tuple[str, ...]) -> None:
+    """Analytic df/dp of each named parameter against a central difference."""
+    for name in names:
+        v = model.param_value(name)
+        s = 1e-5 * max(abs(v), 1.0)
+        fd = (model.with_param_value(name, v + s).rhs(x)
+              - model.with_param_value(name, v - s).rhs(x)) / (2 * s)
+        assert np.abs(model.dfdp(x, name) - fd).max() <= 1e-5 * (1 + np.abs(fd).max()), name
+
+
+def clear_near_threshold(d: MarkovModelDef, x: np.ndarray, v_max: float = 40.0) -> np.ndarray:
+    """x with every bin above ``v_max`` emptied and the bin means kept below it (nobody can
+    fire within a window: transport must then conserve neurons)."""
+    for pop in ("E", "I"):
+        n = x[d.slice("n", pop)]
+        n[d.edges[1:] > v_max] = 0.0
+        x[d.slice("A", pop)] = np.minimum(x[d.slice("A", pop)], n * (v_max - 1.0))
+    return x

@@ -1,5 +1,6 @@
 """The coloured-noise closures: variance formula, reduction to the paper's closure without
-input fluctuations, Jacobian and df/dp, conservation, fidelity regression, CLI."""
+input fluctuations, Jacobian and df/dp (conservation, fidelity regression and CLI for every
+closure: test_closures.py)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,10 @@ import math
 
 import numpy as np
 import pytest
-from conftest import random_state
+from conftest import assert_dfdp_close, assert_rows_close, fd_jacobian, random_state
 
-from bifsnn import NetworkParams
 from bifsnn.network.params import PATHWAYS
-from bifsnn.reduction import MarkovModelDef, find_equilibrium
+from bifsnn.reduction import MarkovModelDef
 
 
 @pytest.fixture(scope="module")
@@ -67,17 +67,6 @@ def test_without_input_fluctuations_it_is_the_uncoloured_closure(closure):
     assert np.abs(d.compile().rhs(x) - d.replace(closure=base).compile().rhs(x)).max() > 1e-3
 
 
-def _fd_jacobian(model, x: np.ndarray) -> np.ndarray:
-    J = np.empty((x.size, x.size))
-    for i in range(x.size):
-        s = 1e-6 * max(abs(x[i]), 0.1)
-        xp, xm = x.copy(), x.copy()
-        xp[i] += s
-        xm[i] -= s
-        J[:, i] = (model.rhs(xp) - model.rhs(xm)) / (2 * s)
-    return J
-
-
 @pytest.mark.parametrize("closure,seed", [("coloured", 0), ("coloured", 1),
                                           ("conditional-coloured", 0)])
 def test_jacobian_and_dfdp_against_finite_differences(closure, seed):
@@ -87,64 +76,5 @@ def test_jacobian_and_dfdp_against_finite_differences(closure, seed):
     x = d.extend_state(random_state(d.replace(closure="paper"), rng))
     if d.conditional:
         x[4 * d.K + 8:] *= np.exp(0.1 * rng.standard_normal(4 * d.K))
-    J, gf = m.jacobian(x, with_rate_gradient=True)
-    Jfd = _fd_jacobian(m, x)
-    scale = np.abs(J).max(axis=1, keepdims=True) + 1e-12
-    assert (np.abs(J - Jfd) / scale).max() < 1e-5
-    for name in ("p_EI", "tau_EI", "S_EI", "M_r", "lambda_ext", "h"):
-        v = m.param_value(name)
-        s = 1e-5 * max(abs(v), 1.0)
-        fd = (m.with_param_value(name, v + s).rhs(x)
-              - m.with_param_value(name, v - s).rhs(x)) / (2 * s)
-        assert np.abs(m.dfdp(x, name) - fd).max() <= 1e-5 * (1 + np.abs(fd).max()), name
-
-
-def test_conservation_of_neurons(col_model):
-    # nobody near threshold: transport conserves neurons, d(sum n)/dt = R / tau_R
-    d = col_model.definition
-    x = random_state(d, np.random.default_rng(5))
-    for pop in ("E", "I"):
-        n = x[d.slice("n", pop)]
-        n[d.edges[1:] > 40.0] = 0.0
-        x[d.slice("A", pop)] = np.minimum(x[d.slice("A", pop)], n * 39.0)
-    assert np.all(col_model.firing_rates(x) < 1e-12)
-    dx = col_model.rhs(x)
-    R = d.refractory(x)
-    for q, pop in enumerate(("E", "I")):
-        assert dx[d.slice("n", pop)].sum() == pytest.approx(R[q] / d.params.tau_R, rel=1e-10)
-
-
-#: SNN per-neuron rates (Hz; 2 seeds x 2 s, analyses/fidelity.py) and the coloured
-#: closure's stable equilibrium (figures/fidelity_coloured.md) at three cells.
-CELLS = {
-    # (p_EI, tau_EE): (SNN E, SNN I, closure E, closure I)
-    (0.6, 3.0): (94.0, 108.7, 96.18, 110.52),
-    (1.0, 1.4): (11.0, 38.8, 10.48, 38.50),
-    (1.0, 3.0): (9.9, 37.7, 10.43, 38.45),
-}
-
-
-@pytest.mark.parametrize("cell", list(CELLS))
-def test_fidelity_regression(cell):
-    snn_e, snn_i, want_e, want_i = CELLS[cell]
-    d = MarkovModelDef(params=NetworkParams().replace(p_EI=cell[0], tau_EE=cell[1]),
-                       closure="coloured")
-    eq = find_equilibrium(d, t_average_ms=500.0, transient_ms=200.0)
-    assert eq.success and eq.stable
-    assert eq.rate_e_hz == pytest.approx(want_e, rel=2e-3)
-    assert eq.rate_i_hz == pytest.approx(want_i, rel=2e-3)
-    tol = 0.15 if cell[0] > 0.95 else 0.05
-    assert abs(eq.rate_e_hz / snn_e - 1) <= tol and abs(eq.rate_i_hz / snn_i - 1) <= tol
-
-
-def test_cli_closure(capsys):
-    import json
-
-    from bifsnn.cli import main
-
-    args = ["ode", "--t-ms", "300", "--json", "--set", "p_EI=1.0", "--set", "tau_EE=3"]
-    assert main(args + ["--closure", "paper"]) == 0
-    paper = json.loads(capsys.readouterr().out)
-    assert main(args + ["--closure", "coloured"]) == 0
-    col = json.loads(capsys.readouterr().out)
-    assert col["rate_e_hz"] > 1.5 * paper["rate_e_hz"] > 0  # 10.4 against 5.5 Hz here
+    assert_rows_close(m.jacobian(x), fd_jacobian(m, x, floor=0.1))
+    assert_dfdp_close(m, x, ("p_EI", "tau_EI", "S_EI", "M_r", "lambda_ext", "h"))

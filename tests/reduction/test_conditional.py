@@ -1,14 +1,21 @@
-"""The conditional closure: conservation, Jacobian, reduction to the paper's closure, fidelity."""
+"""The conditional closure: conservation, Jacobian, reduction to the paper's closure (fidelity
+regression and CLI: test_closures.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import random_state
+from conftest import (
+    assert_dfdp_close,
+    assert_rows_close,
+    clear_near_threshold,
+    fd_jacobian,
+    random_state,
+)
 
 from bifsnn import NetworkParams
 from bifsnn.network.params import PATHWAYS, ParameterError
-from bifsnn.reduction import MarkovModelDef, find_equilibrium, simulate_map, simulate_ode
+from bifsnn.reduction import MarkovModelDef, simulate_map, simulate_ode
 
 
 @pytest.fixture(scope="module")
@@ -48,11 +55,7 @@ def test_conservation_of_neurons_and_pending_spikes(cond_def, cond_model):
     # neurons and pending totals, including the covariance flux (it sums to zero), so
     # d(sum n)/dt = R/tau_R and d(sum B)/dt = -sum B/tau + p f sum n + B_R/tau_R exactly.
     d, p = cond_def, cond_def.params
-    x = cond_state(d, 5)
-    for pop in ("E", "I"):
-        n = x[d.slice("n", pop)]
-        n[d.edges[1:] > 40.0] = 0.0
-        x[d.slice("A", pop)] = np.minimum(x[d.slice("A", pop)], n * 39.0)
+    x = clear_near_threshold(d, cond_state(d, 5))
     for pw in PATHWAYS:
         x[d.slice_pending(pw)] *= (x[d.slice("n", pw[0])] > 0)
     f = cond_model.firing_rates(x)
@@ -101,31 +104,16 @@ def test_zero_coupling_trajectory_equals_paper(cond_def):
     assert np.allclose(b.spike_counts_e, a.spike_counts_e, rtol=1e-5, atol=1e-6)
 
 
-def _fd_jacobian(model, x: np.ndarray, rel: float = 1e-6, floor: float = 0.1) -> np.ndarray:
-    # floor 0.1 (step >= 1e-7): the within-bin variance couples every bin to every other
-    # one, so round-off (~1e-16 |f| / step, |f| up to 1e5) needs larger steps than the
-    # paper's test; truncation stays small ((step / delta)^2 ~ 1e-8 in nearly empty bins)
-    J = np.empty((x.size, x.size))
-    for i in range(x.size):
-        s = rel * max(abs(x[i]), floor)
-        xp, xm = x.copy(), x.copy()
-        xp[i] += s
-        xm[i] -= s
-        J[:, i] = (model.rhs(xp) - model.rhs(xm)) / (2 * s)
-    return J
-
-
 @pytest.mark.parametrize("seed,kw", [(0, {}), (1, {"empty_frac": 0.6, "tiny": 1e-6})])
 def test_jacobian_against_finite_differences(cond_model, seed, kw):
     # same error budget as tests/reduction/test_jacobian.py: 1e-5 of each row's scale
     x = cond_state(cond_model.definition, seed, **kw)
+    # floor 0.1 (step >= 1e-7): the within-bin variance couples every bin to every other
+    # one, so round-off (~1e-16 |f| / step, |f| up to 1e5) needs larger steps than the
+    # paper's test; truncation stays small ((step / delta)^2 ~ 1e-8 in nearly empty bins)
     J, gf = cond_model.jacobian(x, with_rate_gradient=True)
-    Jfd = _fd_jacobian(cond_model, x)
-    scale = np.abs(J).max(axis=1, keepdims=True) + 1e-12
-    err = np.abs(J - Jfd) / scale
-    i, j = np.unravel_index(err.argmax(), err.shape)
-    names = cond_model.definition.state_names
-    assert err.max() < 1e-5, f"{names[i]} / {names[j]}: analytic {J[i, j]}, fd {Jfd[i, j]}"
+    assert_rows_close(J, fd_jacobian(cond_model, x, floor=0.1),
+                      names=cond_model.definition.state_names)
     fd = np.empty_like(gf)
     for k in range(x.size):
         s = 1e-6 * max(abs(x[k]), 0.1)
@@ -145,56 +133,18 @@ def test_jacobian_within_variance_floor_active(cond_model):
         for X in range(2):
             w, _, D = m.module.within_var(x, m.pv, m.opt, d.K, q, X)
             assert D > x[4 * d.K + 4 * q + 2 * X + 1] and w < 1e-6  # floor active
-    J = cond_model.jacobian(x)
-    Jfd = _fd_jacobian(cond_model, x, floor=0.01)  # curvature: smaller steps
-    scale = np.abs(J).max(axis=1, keepdims=True) + 1e-12
-    assert (np.abs(J - Jfd) / scale).max() < 1e-5
+    assert_rows_close(cond_model.jacobian(x),
+                      fd_jacobian(cond_model, x, floor=0.01))  # curvature: smaller steps
 
 
 def test_dfdp(cond_model):
-    x = cond_state(cond_model.definition, 2)
-    for name, s in (("p_EI", 1e-5), ("tau_EE", 1e-5), ("lambda_ext", 1e-5)):
-        v = cond_model.param_value(name)
-        fd = (cond_model.with_param_value(name, v + s).rhs(x)
-              - cond_model.with_param_value(name, v - s).rhs(x)) / (2 * s)
-        got = cond_model.dfdp(x, name)
-        assert np.abs(got - fd).max() <= 1e-5 * (1 + np.abs(fd).max())
+    assert_dfdp_close(cond_model, cond_state(cond_model.definition, 2),
+                      ("p_EI", "tau_EE", "lambda_ext"))
 
 
-#: SNN per-neuron rates (Hz; seed mean of 2 seeds x 2 s after a 100 ms transient, from
-#: analyses/fidelity.py) and the conditional closure's stable equilibrium at three cells.
-CELLS = {
-    # (p_EI, tau_EE): (SNN E, SNN I, closure E, closure I)
-    (0.6, 3.0): (94.0, 108.7, 95.13, 109.32),
-    (0.9, 3.0): (20.1, 48.0, 19.73, 47.60),
-    (1.0, 3.0): (9.9, 37.7, 9.11, 36.72),
-}
-
-
-@pytest.mark.parametrize("cell", list(CELLS))
-def test_fidelity_regression(cell):
-    snn_e, snn_i, want_e, want_i = CELLS[cell]
-    d = MarkovModelDef(params=NetworkParams().replace(p_EI=cell[0], tau_EE=cell[1]),
-                       closure="conditional")
-    eq = find_equilibrium(d, t_average_ms=500.0, transient_ms=200.0)
-    assert eq.success and eq.stable
-    assert eq.rate_e_hz == pytest.approx(want_e, rel=2e-3)
-    assert eq.rate_i_hz == pytest.approx(want_i, rel=2e-3)
-    tol = 0.15 if cell[0] > 0.95 else 0.05
-    assert abs(eq.rate_e_hz / snn_e - 1) <= tol and abs(eq.rate_i_hz / snn_i - 1) <= tol
-
-
-def test_cli_closure(capsys):
-    import json
-
+def test_cli_map_form_refuses_the_closure(capsys):
     from bifsnn.cli import main
 
-    args = ["ode", "--t-ms", "300", "--json", "--set", "p_EI=1.0", "--set", "tau_EE=3"]
-    assert main(args + ["--closure", "paper"]) == 0
-    paper = json.loads(capsys.readouterr().out)
-    assert main(args + ["--closure", "conditional"]) == 0
-    cond = json.loads(capsys.readouterr().out)
-    assert cond["rate_e_hz"] > paper["rate_e_hz"] > 0  # the closure raises the E rate here
     code = main(["ode", "--form", "map", "--closure", "conditional", "--t-ms", "300"])
     err = capsys.readouterr().err
     assert code == 2 and "--closure" in err and "form ode" in err

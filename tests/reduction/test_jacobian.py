@@ -4,40 +4,24 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import random_state
+from conftest import assert_rows_close, fd_jacobian, random_state
 
 from bifsnn.reduction import PARAM_INDEX
 
-
-def _fd_jacobian(model, x: np.ndarray, rel: float = 1e-6, floor: float = 1e-2) -> np.ndarray:
-    # step relative to each component, floored at 1e-8 (round-off); still far below the
-    # scale delta = 1e-3 on which the regularised bin mean of a nearly empty bin varies
-    J = np.empty((x.size, x.size))
-    for i in range(x.size):
-        s = rel * max(abs(x[i]), floor)
-        xp, xm = x.copy(), x.copy()
-        xp[i] += s
-        xm[i] -= s
-        J[:, i] = (model.rhs(xp) - model.rhs(xm)) / (2 * s)
-    return J
-
-
-def _check(J: np.ndarray, Jfd: np.ndarray) -> None:
-    # Central differences have truncation error ~ s^2 f''' and round-off ~ 1e-16 |f| / s;
-    # 1e-5 of the row scale bounds both at these step sizes (worst observed mismatch: < 1e-6
-    # of the row scale for the smooth rule, ~5e-6 for the reference rule with delta = 0,
-    # whose mean A/n is sensitive in nearly empty bins), while a wrong chain-rule term is O(1).
-    scale = np.abs(J).max(axis=1, keepdims=True) + 1e-12
-    err = np.abs(J - Jfd) / scale
-    i, j = np.unravel_index(err.argmax(), err.shape)
-    assert err.max() < 1e-5, f"row {i}, column {j}: analytic {J[i, j]}, fd {Jfd[i, j]}"
+# fd_jacobian: step relative to each component, floored at 1e-8 (round-off); still far below
+# the scale delta = 1e-3 on which the regularised bin mean of a nearly empty bin varies.
+# assert_rows_close: central differences have truncation error ~ s^2 f''' and round-off
+# ~ 1e-16 |f| / s; 1e-5 of the row scale bounds both at these step sizes (worst observed
+# mismatch: < 1e-6 of the row scale for the smooth rule, ~5e-6 for the reference rule with
+# delta = 0, whose mean A/n is sensitive in nearly empty bins), while a wrong chain-rule term
+# is O(1).
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_jacobian_smooth_rule(smooth_model, seed):
     d = smooth_model.definition
     x = random_state(d, np.random.default_rng(seed), empty_frac=0.3, tiny=1e-4)
-    _check(smooth_model.jacobian(x), _fd_jacobian(smooth_model, x))
+    assert_rows_close(smooth_model.jacobian(x), fd_jacobian(smooth_model, x))
 
 
 def test_jacobian_smooth_rule_nearly_empty_and_edges(smooth_model):
@@ -45,7 +29,7 @@ def test_jacobian_smooth_rule_nearly_empty_and_edges(smooth_model):
     d = smooth_model.definition
     rng = np.random.default_rng(7)
     x = random_state(d, rng, empty_frac=0.6, tiny=1e-6, margin=0.002)
-    _check(smooth_model.jacobian(x), _fd_jacobian(smooth_model, x))
+    assert_rows_close(smooth_model.jacobian(x), fd_jacobian(smooth_model, x))
 
 
 @pytest.mark.parametrize("seed", [3, 4])
@@ -62,7 +46,7 @@ def test_jacobian_reference_rule(reference_model, seed):
         x[d.slice("n", pop)] = n
         u = rng.choice([-1, 1], d.K) * rng.uniform(0.05, 0.45, d.K) + 0.5
         x[d.slice("A", pop)] = n * (lo + d.dv * u)
-    _check(reference_model.jacobian(x), _fd_jacobian(reference_model, x, 1e-7, 1e-3))
+    assert_rows_close(reference_model.jacobian(x), fd_jacobian(reference_model, x, 1e-7, 1e-3))
 
 
 def test_rate_gradient(smooth_model):
@@ -144,4 +128,4 @@ def test_ode_problem_adapter(smooth_model):
 def test_jacobian_leak_and_other_grid(smooth_model, changes):
     model = smooth_model.with_params(**changes)
     x = random_state(model.definition, np.random.default_rng(13))
-    _check(model.jacobian(x), _fd_jacobian(model, x))
+    assert_rows_close(model.jacobian(x), fd_jacobian(model, x))

@@ -1,6 +1,7 @@
 """The regime-weighted coloured closure ("coloured-regime"): weight formula, its limits (paper's
 closure when drift-driven or without input fluctuations, "coloured" when fluctuation-driven),
-Jacobian and df/dp, conservation, fidelity regression of three grid cells, CLI."""
+Jacobian, df/dp and Taylor pieces (conservation, fidelity regression of three grid cells and
+CLI: test_closures.py)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,11 @@ import math
 
 import numpy as np
 import pytest
-from conftest import random_state
+from conftest import assert_dfdp_close, assert_rows_close, fd_jacobian, random_state
 
 from bifsnn import NetworkParams
 from bifsnn.network.params import PATHWAYS
-from bifsnn.reduction import MarkovModelDef, find_equilibrium
+from bifsnn.reduction import MarkovModelDef
 
 
 @pytest.fixture(scope="module")
@@ -101,91 +102,19 @@ def _transition_state(d: MarkovModelDef, rng: np.random.Generator) -> np.ndarray
     return x
 
 
-def _fd_jacobian(model, x: np.ndarray) -> np.ndarray:
-    J = np.empty((x.size, x.size))
-    for i in range(x.size):
-        s = 1e-6 * max(abs(x[i]), 0.01)  # (0.1 truncates at the nearly empty bins, n ~ 1e-4)
-        xp, xm = x.copy(), x.copy()
-        xp[i] += s
-        xm[i] -= s
-        J[:, i] = (model.rhs(xp) - model.rhs(xm)) / (2 * s)
-    return J
-
-
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_jacobian_and_dfdp_against_finite_differences(reg_model, seed):
     d = reg_model.definition
     m = reg_model
     x = _transition_state(d, np.random.default_rng(seed))
-    J, gf = m.jacobian(x, with_rate_gradient=True)
-    Jfd = _fd_jacobian(m, x)
-    scale = np.abs(J).max(axis=1, keepdims=True) + 1e-12
-    assert (np.abs(J - Jfd) / scale).max() < 1e-5
+    J = m.jacobian(x)
+    # floor 0.01 (0.1 truncates at the nearly empty bins, n ~ 1e-4)
+    assert_rows_close(J, fd_jacobian(m, x, floor=0.01))
     # the regime weight's d sigma / d m_E is in it: the coloured closure's Jacobian differs
     Jc = MarkovModelDef(closure="coloured").compile().jacobian(x)
     col = d.moment_index("m", "EE")
     assert np.abs(J[:, col] - Jc[:, col]).max() > 1e-3 * np.abs(Jc[:, col]).max()
-    for name in ("p_EI", "tau_EI", "S_EI", "S_EE", "tau_EE", "M_r", "lambda_ext", "h"):
-        v = m.param_value(name)
-        s = 1e-5 * max(abs(v), 1.0)
-        fd = (m.with_param_value(name, v + s).rhs(x)
-              - m.with_param_value(name, v - s).rhs(x)) / (2 * s)
-        assert np.abs(m.dfdp(x, name) - fd).max() <= 1e-5 * (1 + np.abs(fd).max()), name
-
-
-def test_conservation_of_neurons(reg_model):
-    # nobody near threshold: transport conserves neurons, d(sum n)/dt = R / tau_R
-    d = reg_model.definition
-    x = _transition_state(d, np.random.default_rng(5))
-    for pop in ("E", "I"):
-        n = x[d.slice("n", pop)]
-        n[d.edges[1:] > 40.0] = 0.0
-        x[d.slice("A", pop)] = np.minimum(x[d.slice("A", pop)], n * 39.0)
-    assert np.all(reg_model.firing_rates(x) < 1e-12)
-    dx = reg_model.rhs(x)
-    R = d.refractory(x)
-    for q, pop in enumerate(("E", "I")):
-        assert dx[d.slice("n", pop)].sum() == pytest.approx(R[q] / d.params.tau_R, rel=1e-10)
-
-
-#: SNN per-neuron rates (Hz; 2 seeds x 2 s, analyses/fidelity.py) and this closure's stable
-#: equilibrium (figures/fidelity_coloured-regime.md) at three cells: drift-driven (where it
-#: is the paper's closure), the transition, and inhibition-dominated.
-CELLS = {
-    # (p_EI, tau_EE): (SNN E, SNN I, closure E, closure I)
-    (0.6, 3.0): (94.0, 108.7, None, None),
-    (0.9, 3.0): (20.1, 48.0, 20.78, 48.93),
-    (1.0, 3.0): (9.9, 37.7, 10.11, 37.96),
-}
-
-
-@pytest.mark.parametrize("cell", list(CELLS))
-def test_fidelity_regression(cell):
-    snn_e, snn_i, want_e, want_i = CELLS[cell]
-    d = MarkovModelDef(params=NetworkParams().replace(p_EI=cell[0], tau_EE=cell[1]),
-                       closure="coloured-regime")
-    eq = find_equilibrium(d, t_average_ms=500.0, transient_ms=200.0)
-    assert eq.success and eq.stable
-    if want_e is None:  # drift-driven: the paper's closure's equilibrium
-        ref = find_equilibrium(d.replace(closure="paper"), eq.x)
-        want_e, want_i = ref.rate_e_hz, ref.rate_i_hz
-    assert eq.rate_e_hz == pytest.approx(want_e, rel=2e-3)
-    assert eq.rate_i_hz == pytest.approx(want_i, rel=2e-3)
-    tol = 0.15 if cell[0] > 0.95 else 0.05
-    assert abs(eq.rate_e_hz / snn_e - 1) <= tol and abs(eq.rate_i_hz / snn_i - 1) <= tol
-
-
-def test_cli_closure(capsys):
-    import json
-
-    from bifsnn.cli import main
-
-    args = ["ode", "--t-ms", "300", "--json", "--set", "p_EI=1.0", "--set", "tau_EE=3"]
-    assert main(args + ["--closure", "paper"]) == 0
-    paper = json.loads(capsys.readouterr().out)
-    assert main(args + ["--closure", "coloured-regime"]) == 0
-    reg = json.loads(capsys.readouterr().out)
-    assert reg["rate_e_hz"] > 1.5 * paper["rate_e_hz"] > 0  # 10.1 against 5.5 Hz here
+    assert_dfdp_close(m, x, ("p_EI", "tau_EI", "S_EI", "S_EE", "tau_EE", "M_r", "lambda_ext", "h"))
 
 
 def test_taylor_series_against_jacobian(reg_model):
