@@ -145,3 +145,12 @@ def cycle_product_start(problem: ODEProblem, rho: float, ntst: int = 20):
     if not sol.success:
         raise RuntimeError(sol.message)
     return sol
+
+
+def bautin_problem(p0: tuple[float, float] = (-0.5, -1.0)) -> ODEProblem:
+    """Bautin normal form z' = (b1 + i) z + b2 z |z|^2 - z |z|^4 in real coordinates."""
+    def f(z, p):
+        r2 = z[0] ** 2 + z[1] ** 2
+        g = p[0] + p[1] * r2 - r2 ** 2
+        return np.array([g * z[0] - z[1], z[0] + g * z[1]])
+    return ODEProblem(f, [0.0, 0.0], list(p0), param_names=("b1", "b2"))

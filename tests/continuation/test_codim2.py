@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from cont_models import bautin_problem
 
 from bifsnn.continuation import (
     ContinuationOptions,
@@ -88,11 +89,7 @@ def test_bogdanov_takens_on_hopf_curve():
 
 def test_bautin_on_hopf_curve():
     # z' = (b1 + i) z + b2 z |z|^2 - z |z|^4: Hopf at b1 = 0, l1 = 2 b2; Bautin at b2 = 0
-    def f(z, p):
-        r2 = z[0] ** 2 + z[1] ** 2
-        g = p[0] + p[1] * r2 - r2 ** 2
-        return np.array([g * z[0] - z[1], z[0] + g * z[1]])
-    pr = ODEProblem(f, [0.0, 0.0], [-0.5, -1.0], param_names=("b1", "b2"))
+    pr = bautin_problem()
     br = continue_equilibria(pr, ContinuationOptions(ds=0.05, ds_max=0.1, p_max=0.5))
     (h,) = br.points("H")
     assert abs(h.data["l1"] + 2.0) < 1e-6

@@ -3,6 +3,7 @@ the LPC curve's block-elimination Newton solves against one LU of the whole matr
 
 import numpy as np
 import pytest
+from cont_models import bautin_problem
 
 from bifsnn.continuation import ContinuationOptions
 from bifsnn.continuation.periodic import (
@@ -129,14 +130,10 @@ def test_gh_switch_stops_the_cycles_after_the_first_fold():
     # Bautin normal form with b2 as the Hopf curve's second parameter: cycle steps so small
     # that the fold needs several chunks of 25 steps; the cycle run stops after the chunk
     # with the fold (not at max_steps = 400), and the LPC curve is the exact parabola
-    from bifsnn.continuation import ODEProblem, continue_equilibria, continue_hopf
+    from bifsnn.continuation import continue_equilibria, continue_hopf
     from bifsnn.continuation.periodic import continue_lpc_from_gh
 
-    def f(z, p):
-        r2 = z[0] ** 2 + z[1] ** 2
-        g = p[0] + p[1] * r2 - r2 ** 2
-        return np.array([g * z[0] - z[1], z[0] + g * z[1]])
-    pr = ODEProblem(f, [0.0, 0.0], [-0.5, -1.0], param_names=("b1", "b2"))
+    pr = bautin_problem()
     br = continue_equilibria(pr, ContinuationOptions(ds=0.05, ds_max=0.1, p_max=0.5))
     hc = continue_hopf(br, br.points("H")[0], "b2", ContinuationOptions(
         ds=0.05, ds_max=0.2, bounds={"b2": (-2.0, 1.0)}, max_steps=200))

@@ -3,6 +3,7 @@ reported as unconfirmed with the reason."""
 
 import numpy as np
 import pytest
+from cont_models import bautin_problem
 
 from bifsnn.continuation import ContinuationOptions, ODEProblem, continue_equilibria
 from bifsnn.continuation.periodic import continue_cycles, stepper
@@ -100,11 +101,7 @@ def _bautin_hopf_curve():
     r^2 solve b1 + b2 r^2 - r^4 = 0 and fold on b1 = -b2^2 / 4 (b2 > 0)."""
     from bifsnn.continuation import continue_hopf
 
-    def f(z, p):
-        r2 = z[0] ** 2 + z[1] ** 2
-        g = p[0] + p[1] * r2 - r2 ** 2
-        return np.array([g * z[0] - z[1], z[0] + g * z[1]])
-    pr = ODEProblem(f, [0.0, 0.0], [-0.5, -1.0], param_names=("b1", "b2"))
+    pr = bautin_problem()
     br = continue_equilibria(pr, ContinuationOptions(ds=0.05, ds_max=0.1, p_max=0.5))
     return continue_hopf(br, br.points("H")[0], "b2", ContinuationOptions(
         ds=0.05, ds_max=0.2, bounds={"b2": (-2.0, 1.0)}, max_steps=200))
