@@ -172,11 +172,54 @@ def _source(x, q, j, K, pv, edges, opt):
     return nj, vb, dvb_dn, dvb_dA, a, b, da, db, d
 
 
+@nb.njit(cache=True, error_model='numpy', inline='always')
+def _source_kernel(x, q, j, K, pv, edges, opt):
+    """(a, b, mu, sig) of source bin j of population q: what transport needs of _source."""
+    dv = edges[1] - edges[0]
+    lo = edges[j]
+    offn = 2 * K * q
+    vb = bin_mean(x[offn + j], x[offn + K + j], lo + 0.5 * dv, opt[2])[0]
+    ab = within_bin(vb, lo, dv, opt[0], opt[1])
+    mo = 4 * K + 4 * q
+    lam, SE, SI, tE, tI, M, Mr, gl, h = _pop_params(pv, q)
+    d = drift(vb, x[mo], x[mo + 1], x[mo + 2], x[mo + 3],
+              lam, SE, SI, tE, tI, M, Mr, gl, h, opt[3], opt[9], opt[10], opt[11])
+    return ab[0], ab[1], d[0], d[1]
+
+
+@nb.njit(cache=True, error_model='numpy', inline='always')
+def _kernel_at(x, a, b, mu, sig, isig, mean):
+    """(F, M1) at edge x for one source (uniform [a, b] + N(mu, sig^2)), saturated beyond
+    _TCUT standard deviations; the same operations as edge_kernel, so the same bits."""
+    al = (x - a - mu) * isig
+    be = (x - b - mu) * isig
+    if al < -_TCUT:
+        return 0.0, 0.0
+    if be > _TCUT:
+        return 1.0, mean
+    PA, pA = norm_cdf_pdf(al)
+    PB, pB = norm_cdf_pdf(be)
+    return kcore(x, a, b, mu, sig, al, be, PA, pA, PB, pB)
+
+
+@nb.njit(cache=True, error_model='numpy', inline='always')
+def _kernel_window_at(e, edges, lo, hi, a, b, mu, sig, isig, mean):
+    """(F, M1) at edge index e given the window lo..hi of :func:`edge_window`."""
+    if e < lo:
+        return 0.0, 0.0
+    if e > hi:
+        return 1.0, mean
+    return _kernel_at(edges[e], a, b, mu, sig, isig, mean)
+
+
 @nb.njit(cache=True, error_model='numpy')
 def transport(x, pv, edges, opt, out, F, M1, clip=False):
     """Write (P^T n) and (Q^T n) into out[n rows], out[A rows]; return (fired_E, fired_I),
     the expected number of neurons crossing threshold in one window (not divided by h).
 
+    One pass per source bin over the edges of its window (:func:`edge_window`), F and M1 of
+    consecutive edges kept in registers (``F``, ``M1``: unused scratch, kept for the
+    signature): the same bits as edge_kernel_window followed by the sums over its arrays.
     ``clip`` (map only, as the authors' code does) sets transfer fractions that round-off
     made negative (~1e-17) to 0, so that occupations stay >= 0 over many steps."""
     K = edges.shape[0] - 1
@@ -188,27 +231,46 @@ def transport(x, pv, edges, opt, out, F, M1, clip=False):
         for l in range(K):
             out[offn + l] = 0.0
             out[offA + l] = 0.0
+        fq = 0.0
         for j in range(K):
             nj = x[offn + j]
             if nj == 0.0:
                 continue
-            nj, vb, dvb_dn, dvb_dA, a, b, da, db, d = _source(x, q, j, K, pv, edges, opt)
-            lo, hi = edge_window(edges, a, b, d[0], d[1])
-            edge_kernel_window(edges, lo, hi, a, b, d[0], d[1], F, M1)
+            a, b, mu, sig = _source_kernel(x, q, j, K, pv, edges, opt)
+            lo, hi = edge_window(edges, a, b, mu, sig)
+            mean = 0.5 * (a + b) + mu
+            isig = 1.0 / sig
+            F0, M0 = _kernel_window_at(0, edges, lo, hi, a, b, mu, sig, isig, mean)
+            F1, M11 = _kernel_window_at(1, edges, lo, hi, a, b, mu, sig, isig, mean)
+            FK = _kernel_window_at(K, edges, lo, hi, a, b, mu, sig, isig, mean)[0]
             # lowest bin also receives the mass below the lowest edge, placed at that edge
-            out[offn] += nj * F[1]
-            out[offA] += nj * (M1[1] - M1[0] + e0 * F[0])
+            out[offn] += nj * F1
+            out[offA] += nj * (M11 - M0 + e0 * F0)
+            Pf = 1.0 - FK
+            if clip and Pf < 0.0:
+                Pf = 0.0
+            fq += nj * Pf
             # outside edges lo - 1 .. hi, F and M1 are constant: P = Q = 0 exactly
-            for l in range(max(1, lo - 1), min(K, hi + 1)):
-                P = F[l + 1] - F[l]
+            l0 = max(1, lo - 1)
+            l1 = min(K, hi + 1)
+            if l0 >= l1:
+                continue
+            Fp, Mp = _kernel_window_at(l0, edges, lo, hi, a, b, mu, sig, isig, mean)
+            for l in range(l0, l1):
+                if l + 1 <= hi:
+                    Fn, Mn = _kernel_at(edges[l + 1], a, b, mu, sig, isig, mean)
+                else:
+                    Fn = 1.0
+                    Mn = mean
+                P = Fn - Fp
+                Q = Mn - Mp
+                Fp = Fn
+                Mp = Mn
                 if clip and P <= 0.0:
                     continue
                 out[offn + l] += nj * P
-                out[offA + l] += nj * (M1[l + 1] - M1[l])
-            Pf = 1.0 - F[K]
-            if clip and Pf < 0.0:
-                Pf = 0.0
-            fired[q] += nj * Pf
+                out[offA + l] += nj * Q
+        fired[q] = fq
     return fired
 
 
