@@ -8,6 +8,9 @@ Prints (and with --json writes) the measured numbers next to the targets:
   parameters), median over repeats at a state taken from an oscillating trajectory; the
   right-hand side also with the pinned reference kernel (libm erfc / exp instead of the
   generated table, ``load_generated(rule, "libm")``) in the same process, and the ratio;
+* the transport (the right-hand side's kernel sums) against the pinned former form (every
+  window edge into arrays by ``edge_kernel_window``, then the sums over them; same bits),
+  alternated over states of an oscillating trajectory in one process, and the ratio;
 * reference map and ODE (explicit Dormand-Prince; stiff LSODA / BDF with the analytic
   Jacobian) in CPU seconds per model second (issue 14 targets: map <= 0.2, ODE <= 1),
   measured differentially (run of T2 minus run of T1, divided by T2 - T1) so compilation and
@@ -120,6 +123,82 @@ def _bench_micro(out: dict) -> None:
               f"CPU {cpu * unit:8.3f} {u} (target {target})")
     out["rhs_libm_over_table"] = out["rhs_libm_us_cpu"] / out["rhs_us_cpu"]
     print(f"rhs: libm kernel / table kernel CPU time: {out['rhs_libm_over_table']:.2f}")
+    states = np.ascontiguousarray(r.extra["state"][int(50 / 0.1):])
+    _bench_transport(out, m, states)
+
+
+def _former_transport(mod):
+    """The transport of commit 9d50c54 (pinned: ``edge_kernel_window`` writes F, M1 of every
+    window edge into arrays, then the sums read them), compiled against ``mod``'s pieces."""
+    import numba as nb
+
+    source, window, kernel = mod._source, mod.edge_window, mod.edge_kernel_window
+
+    @nb.njit(error_model="numpy")
+    def former(x, pv, edges, opt, out, F, M1):
+        K = edges.shape[0] - 1
+        e0 = edges[0]
+        fired = np.zeros(2)
+        for q in range(2):
+            offn = 2 * K * q
+            offA = offn + K
+            for m in range(K):
+                out[offn + m] = 0.0
+                out[offA + m] = 0.0
+            for j in range(K):
+                nj = x[offn + j]
+                if nj == 0.0:
+                    continue
+                nj, _, _, _, a, b, _, _, d = source(x, q, j, K, pv, edges, opt)
+                lo, hi = window(edges, a, b, d[0], d[1])
+                kernel(edges, lo, hi, a, b, d[0], d[1], F, M1)
+                out[offn] += nj * F[1]
+                out[offA] += nj * (M1[1] - M1[0] + e0 * F[0])
+                for m in range(max(1, lo - 1), min(K, hi + 1)):
+                    out[offn + m] += nj * (F[m + 1] - F[m])
+                    out[offA + m] += nj * (M1[m + 1] - M1[m])
+                fired[q] += nj * (1.0 - F[K])
+        return fired
+
+    return former
+
+
+def _bench_transport(out: dict, m, states: np.ndarray, pairs: int = 5) -> None:
+    """CPU per transport call, current against the pinned former form, alternated."""
+    import numba as nb
+
+    def looped(fn):
+        @nb.njit
+        def loop(S, pv, edges, opt, reps, O):
+            F = np.empty(edges.shape[0])
+            M1 = np.empty(edges.shape[0])
+            acc = 0.0
+            for _ in range(reps):
+                for i in range(S.shape[0]):
+                    acc += fn(S[i], pv, edges, opt, O[i], F, M1)[0]
+            return acc
+        return loop
+
+    loops = {"current": looped(m.module.transport), "former": looped(_former_transport(m.module))}
+    res: dict = {k: [] for k in loops}
+    outs = {}
+    for k, loop in loops.items():
+        outs[k] = np.zeros_like(states)
+        loop(states, m.pv, m.edges, m.opt, 1, outs[k])  # compile, and the outputs
+    same = bool(np.array_equal(outs["current"], outs["former"]))
+    for _ in range(pairs):
+        for k, loop in loops.items():
+            o = np.zeros_like(states)
+            c0 = time.process_time()
+            loop(states, m.pv, m.edges, m.opt, 3, o)
+            res[k].append((time.process_time() - c0) / (3 * states.shape[0]) * 1e6)
+    ratio = float(np.median(np.array(res["former"]) / np.array(res["current"])))
+    out.update(transport_us_pairs=list(zip(res["current"], res["former"], strict=True)),
+               transport_former_over_current=ratio, transport_same_bits=same)
+    print("transport CPU us per call, current / pinned former form, alternating: "
+          + ", ".join(f"{a:.2f} / {b:.2f}" for a, b in zip(res["current"], res["former"],
+                                                            strict=True))
+          + f"; former / current median {ratio:.2f}; same bits: {'yes' if same else 'NO'}")
 
 
 def _bench_runs(out: dict, scale: int, t1: float, t2: float) -> None:
