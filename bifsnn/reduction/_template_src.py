@@ -217,14 +217,27 @@ def transport(x, pv, edges, opt, out, F, M1, clip=False):
     """Write (P^T n) and (Q^T n) into out[n rows], out[A rows]; return (fired_E, fired_I),
     the expected number of neurons crossing threshold in one window (not divided by h).
 
-    One pass per source bin over the edges of its window (:func:`edge_window`), F and M1 of
-    consecutive edges kept in registers (``F``, ``M1``: unused scratch, kept for the
-    signature): the same bits as edge_kernel_window followed by the sums over its arrays.
+    ``F``, ``M1``: unused scratch, kept for the signature (see :func:`_transport`).
     ``clip`` (map only, as the authors' code does) sets transfer fractions that round-off
     made negative (~1e-17) to 0, so that occupations stay >= 0 over many steps."""
+    fE, fI = _transport(x, pv, edges, opt, out, clip)
+    fired = np.empty(2)
+    fired[0] = fE
+    fired[1] = fI
+    return fired
+
+
+@nb.njit(cache=True, error_model='numpy')
+def _transport(x, pv, edges, opt, out, clip):
+    """:func:`transport` returning the tuple (fired_E, fired_I) (no allocation).
+
+    One pass per source bin over the edges of its window (:func:`edge_window`), F and M1 of
+    consecutive edges kept in registers: the same bits as edge_kernel_window followed by
+    the sums over its arrays (the form before; ``benchmarks/bench_reduction.py`` times both)."""
     K = edges.shape[0] - 1
     e0 = edges[0]
-    fired = np.zeros(2)
+    fE = 0.0
+    fI = 0.0
     for q in range(2):
         offn = 2 * K * q
         offA = offn + K
@@ -270,8 +283,11 @@ def transport(x, pv, edges, opt, out, F, M1, clip=False):
                     continue
                 out[offn + l] += nj * P
                 out[offA + l] += nj * Q
-        fired[q] = fq
-    return fired
+        if q == 0:
+            fE = fq
+        else:
+            fI = fq
+    return fE, fI
 
 
 @nb.njit(cache=True, error_model='numpy')
@@ -279,13 +295,23 @@ def rhs(x, pv, edges, opt, out, F, M1):
     """ODE right-hand side into out; returns the firing rates (f_E, f_I) in spikes/ms."""
     if opt[6] == 1.0:
         return rhs_cond(x, pv, edges, opt, out, F, M1)
+    frE, frI = _rhs_paper(x, pv, edges, opt, out)
+    fr = np.empty(2)
+    fr[0] = frE
+    fr[1] = frI
+    return fr
+
+
+@nb.njit(cache=True, error_model='numpy')
+def _rhs_paper(x, pv, edges, opt, out):
+    """:func:`rhs` of the closures without per-bin pending totals (opt[6] = 0) into the
+    first 4K + 8 entries of out (the rest of x and out untouched); returns (f_E, f_I)."""
     K = edges.shape[0] - 1
     h = pv[_P_H]
-    fired = transport(x, pv, edges, opt, out, F, M1)
+    fE, fI = _transport(x, pv, edges, opt, out, False)
     rb = int(opt[5])
     vr = opt[4]
     tR = pv[_P_TAU_R]
-    fr = np.empty(2)
     for q in range(2):
         offn = 2 * K * q
         offA = offn + K
@@ -298,14 +324,15 @@ def rhs(x, pv, edges, opt, out, F, M1):
             out[offA + l] = (out[offA + l] - x[offA + l]) / h
         out[offn + rb] += R / tR
         out[offA + rb] += vr * R / tR
-        fr[q] = fired[q] / h
+    frE = fE / h
+    frI = fI / h
     for k in range(4):
         i = 4 * K + 2 * k
-        src = k % 2
-        r = moment_rhs(x[i], x[i + 1], fr[src], pv[_P_P + k], pv[_P_TAU + k])
+        r = moment_rhs(x[i], x[i + 1], frE if k % 2 == 0 else frI, pv[_P_P + k],
+                       pv[_P_TAU + k])
         out[i] = r[0]
         out[i + 1] = r[1]
-    return fr
+    return frE, frI
 
 
 @nb.njit(cache=True, error_model='numpy')
@@ -569,9 +596,14 @@ def run_map(x0, R0, pv, edges, opt, outflow_published, rate_lag, n_steps, rec_ev
 def _rhs_aug(x, pv, edges, opt, out, F, M1):
     """ODE right-hand side extended by the cumulative spike counts (last two entries)."""
     n = x.shape[0] - 2
-    fr = rhs(x[:n], pv, edges, opt, out[:n], F, M1)
-    out[n] = fr[0]
-    out[n + 1] = fr[1]
+    if opt[6] == 1.0:
+        fr = rhs_cond(x[:n], pv, edges, opt, out[:n], F, M1)
+        out[n] = fr[0]
+        out[n + 1] = fr[1]
+    else:  # no slices, no allocation: _rhs_paper touches the first n entries only
+        frE, frI = _rhs_paper(x, pv, edges, opt, out)
+        out[n] = frE
+        out[n + 1] = frI
 
 
 @nb.njit(cache=True, error_model='numpy')
