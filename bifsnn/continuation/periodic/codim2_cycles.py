@@ -995,8 +995,11 @@ def continue_lpc_from_gh(hopf_curve: Branch, point: SpecialPoint | int,
                          cycle_options: ContinuationOptions | None = None) -> Branch:
     """The fold-of-cycles (LPC) curve that emanates from a Bautin (GH) point of a Hopf curve.
 
-    Switching: the Hopf-curve point ``rows_away`` rows from the GH point on its subcritical
-    side (l1 > 0, where the small unstable cycles fold back) is crossed by a one-parameter
+    Switching: the Hopf-curve point ``rows_away`` rows from the GH point on the side where
+    l1 has the sign opposite to the point's second Lyapunov coefficient l2 (the only side
+    with a fold of small cycles: l2 < 0, the subcritical side l1 > 0, where the small
+    unstable cycles fold back; l2 > 0, the supercritical side l1 < 0, where the small stable
+    cycles fold back; l1 > 0 when l2 was not computed) is crossed by a one-parameter
     equilibrium run in the curve's first parameter; the cycles born there are continued until
     their fold (a located, confirmed LPC), which is then continued in the second parameter
     (:func:`continue_lpc`; ``options`` as there, ``both_sides`` to follow it both ways).
@@ -1023,14 +1026,17 @@ def continue_lpc_from_gh(hopf_curve: Branch, point: SpecialPoint | int,
         raise ValueError(f"rows_away = {rows_away!r} is out of range: must be an integer >= 1")
     gh = hopf_curve.point(point, "GH")
     l1 = np.asarray(hopf_curve.extra.get("GH"), dtype=float)
+    l2 = gh.data.get("l2")
+    sign = -1.0 if l2 is not None and np.isfinite(l2) and l2 > 0 else 1.0  # l1 l2 < 0
     side = [j for j in range(len(hopf_curve)) if j != gh.index and np.isfinite(l1[j])
-            and l1[j] > 0]
+            and sign * l1[j] > 0]
     after = [j for j in side if j > gh.index]
     before = [j for j in side if j < gh.index][::-1]
     cand = after if after and (not before or after[0] - gh.index <= gh.index - before[0]) \
         else before
     if not cand:
-        raise ValueError("no Hopf point with l1 > 0 next to the GH point on this curve")
+        raise ValueError(f"no Hopf point with l1 {'<' if sign < 0 else '>'} 0 next to the GH "
+                         "point on this curve")
     opts = ContinuationOptions(**CYCLE_CURVE_DEFAULTS) if options is None else options
     why: list[str] = []
     tried: set[tuple[int, int]] = set()
@@ -1047,17 +1053,18 @@ def continue_lpc_from_gh(hopf_curve: Branch, point: SpecialPoint | int,
             except (ValueError, np.linalg.LinAlgError, FloatingPointError) as exc:
                 why.append(f"{label}: {exc}")
                 continue
-            folds = [s for s in po.points("LPC") if s.located]
-            if not folds:
+            fold, reason = _first_fold(po)
+            if fold is None:
                 why.append(f"{label}: the cycles from the Hopf point at "
-                           f"{po.param_values[0]:.8g} have no located fold ({po.message})")
+                           f"{po.param_values[0]:.8g}: {reason} ({po.message})")
                 continue
             other = hopf_curve.param_indices[1 - which]
-            out = continue_lpc(po, folds[0], other,
+            out = continue_lpc(po, fold, other,
                                opts if which == 0 else _swap_params(opts, hopf_curve),
                                name=name or f"{hopf_curve.name}-GH-LPC")
             out.info["from_gh"] = tuple(float(v) for v in gh.params)
             out.info["switch_row"] = int(j)
+            out.info["switch_side"] = "l1 < 0" if sign < 0 else "l1 > 0"
             if why:
                 out.info["switch_failures"] = list(why)
             return out
@@ -1117,8 +1124,8 @@ def _cycles_from_hopf_row(hopf_curve: Branch, j: int, opts: ContinuationOptions,
     chunk = min(left, _UNTIL_CHUNK)
     po = continue_cycles(eq, h, cyc_opts.with_(max_steps=chunk), collocation)
     left -= chunk
-    while left > 0 and po.status == "max_steps" and not any(
-            s.located for s in po.points(until)) and len(po) >= 2:
+    while left > 0 and po.status == "max_steps" and not po.points(until) and \
+            _first_turn(po.param_values) is None and len(po) >= 2:
         chunk = min(left, _UNTIL_CHUNK)
         step = float(po.param_values[-1] - po.param_values[-2])
         end = po.special_points[-1]
@@ -1127,6 +1134,35 @@ def _cycles_from_hopf_row(hopf_curve: Branch, j: int, opts: ContinuationOptions,
             po.collocation or collocation)
         left -= chunk
     return po
+
+
+def _first_turn(p: np.ndarray) -> int | None:
+    """The first row where the parameter sequence ``p`` turns (its steps change sign)."""
+    d = np.sign(np.diff(np.asarray(p, dtype=float)))
+    d = d[d != 0]
+    idx = np.flatnonzero(np.diff(np.asarray(p, dtype=float)))
+    for k in range(1, d.size):
+        if d[k] != d[k - 1]:
+            return int(idx[k])
+    return None
+
+
+def _first_fold(po: Branch) -> tuple[SpecialPoint | None, str]:
+    """The fold of the small cycles born at a Hopf point next to a GH point: the branch's
+    first LPC point, when it is located and no earlier turn of the parameter went unlabelled
+    (a later fold is a fold of large cycles, on another LPC curve); else (None, why)."""
+    folds = po.points("LPC")
+    turn = _first_turn(po.param_values)
+    if not folds:
+        return None, ("no fold" if turn is None else
+                      f"the parameter turns at row {turn} without an LPC label")
+    first = min(folds, key=lambda s: s.index)
+    if turn is not None and turn < first.index - 1:
+        return None, (f"the parameter turns at row {turn} (p = {po.param_values[turn]:.8g}) "
+                      f"before the first LPC label (row {first.index}): an unlabelled fold")
+    if not first.located:
+        return None, f"the first fold is not confirmed ({first.message or 'not located'})"
+    return first, ""
 
 
 #: Steps per chunk of the cycle continuation that looks for a fold (continue_lpc_from_gh).
