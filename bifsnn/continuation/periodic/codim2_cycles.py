@@ -368,8 +368,9 @@ def continue_pd(branch: Branch, point: SpecialPoint | int, param2: int | str,
     :data:`CYCLE_CURVE_DEFAULTS`): ``direction`` orients the first step along ``param2``;
     ``p_min``/``p_max`` bound the first parameter and ``bounds[param2]`` the second;
     ``detect_bifurcations`` computes Floquet multipliers at every point; ``both_sides``
-    continues both ways from the point and merges.  Exceptions in the user's f end the curve
-    with the partial result (status "error").
+    continues both ways from the point and merges; a ``progress`` function that raises
+    StopIteration ends the curve (that side) there (status "stopped").  Exceptions in the
+    user's f end the curve with the partial result (status "error").
     """
     return _continue_cycle_curve("PD", branch, point, param2, options, name)
 
@@ -532,11 +533,15 @@ def _continue_cycle_curve(kind: str, branch: Branch, point, param2, options, nam
                 if opts.verbose:
                     print(f"{kind} curve step {cont.n_steps}: params = "
                           f"({res.u[nU + 1]:.8g}, {res.u[nU + 2]:.8g})")
-                emit_progress(opts, {
-                    "kind": kind, "step": cont.n_steps,
-                    "params": (float(res.u[nU + 1]), float(res.u[nU + 2])),
-                    "ds": float(res.ds), "points": len(rows), "period": float(res.u[nU]),
-                    "amplitude": _amp(res.u[:nU].reshape(-1, n), cyc)})
+                try:
+                    emit_progress(opts, {
+                        "kind": kind, "step": cont.n_steps,
+                        "params": (float(res.u[nU + 1]), float(res.u[nU + 2])),
+                        "ds": float(res.ds), "points": len(rows), "period": float(res.u[nU]),
+                        "amplitude": _amp(res.u[:nU].reshape(-1, n), cyc)})
+                except StopIteration:  # the caller's progress function ends the curve here
+                    cont.stop("stopped by the progress function")
+                    break
         status, message, success = cont.status, cont.message, cont.success
     except UserFunctionError as exc:
         status, success = "error", False
