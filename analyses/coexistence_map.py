@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
                                               max_steps=1000),
             curve_options=start.options(ds_frac=0.005, ds_max_frac=0.1, max_steps=400),
             lpc_options=ContinuationOptions(
-                ds=1.0, ds_max=args.lpc_ds_max, max_steps=args.lpc_steps, both_sides=True,
+                ds=20.0, ds_max=args.lpc_ds_max, max_steps=args.lpc_steps, both_sides=True,
                 detect_bifurcations=False, detect_codim2=False,  # tests: ~40 % of a step
                 events={"param": inner} if inner else {}),
             cycle_options=ContinuationOptions(ds=0.02, ds_max=0.2, max_steps=150),

@@ -170,6 +170,24 @@ def test_gh_switch_refuses_a_fold_after_an_unlabelled_turn():
     assert unconfirmed is None and "not confirmed" in why
 
 
+def test_gh_switch_refuses_a_fold_far_from_its_hopf_point():
+    """The reduced network's GH points (p_EI, tau_EE): at (0.7226, 1.3883) the cycles of the
+    Hopf point (0.72624, 1.39483) fold at p_EI 0.72719 (small cycles: accepted); at
+    (0.8921, 1.5292) those of (0.8938, 1.5204) first fold at p_EI 0.9717, 0.078 away, with
+    cycles of amplitude ~3000 counts (a fold of large cycles: refused, with the reason)."""
+    from types import SimpleNamespace as NS
+
+    from bifsnn.continuation.periodic.codim2_cycles import _far_fold
+
+    def case(gh, row, fold):
+        hc = NS(param_indices=(0, 1), p=np.array([row]))
+        return _far_fold(hc, 0, NS(p=np.array(gh)), NS(p=np.array(fold)))
+
+    assert case((0.72261, 1.38827), (0.72624, 1.39483), (0.72719, 1.39483)) == ""
+    why = case((0.89212, 1.52918), (0.89382, 1.52039), (0.97174, 1.52039))
+    assert "fold of large cycles" in why and "0.0779" in why
+
+
 def test_gh_to_lpc_falls_back_to_cycles_in_the_second_parameter(monkeypatch):
     """When the cycles in the first parameter give no fold (forced here), the switch tries
     rows further away, then the cycles in the second parameter: same LPC curve."""

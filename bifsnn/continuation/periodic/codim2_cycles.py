@@ -1008,8 +1008,11 @@ def continue_lpc_from_gh(hopf_curve: Branch, point: SpecialPoint | int,
     equilibrium run in the curve's first parameter; the cycles born there are continued until
     their fold (a located, confirmed LPC), which is then continued in the second parameter
     (:func:`continue_lpc`; ``options`` as there, ``both_sides`` to follow it both ways).
-    When those cycles have no located fold (e.g. a Newton iterate leaves the model's domain,
-    or the Hopf curve turns in the first parameter next to the GH point), the rows
+    The fold must be the cycle branch's first turn and lie no farther from the Hopf point than
+    the Hopf point from the GH point (else it is a fold of large cycles: the fold of the small
+    ones was stepped over).  When those cycles have no such fold (e.g. a Newton iterate leaves
+    the model's domain, or the Hopf curve turns in the first parameter next to the GH
+    point), the rows
     2 ``rows_away`` and 4 ``rows_away`` away are tried, then the same rows with the cycles
     continued in the second parameter (the LPC curve is then continued in the first, its
     ``param_indices`` in that order, the events "param" / "param2" of ``options`` still
@@ -1059,6 +1062,9 @@ def continue_lpc_from_gh(hopf_curve: Branch, point: SpecialPoint | int,
                 why.append(f"{label}: {exc}")
                 continue
             fold, reason = _first_fold(po)
+            if fold is not None:
+                reason = _far_fold(hopf_curve, j, gh, fold)
+                fold = None if reason else fold
             if fold is None:
                 why.append(f"{label}: the cycles from the Hopf point at "
                            f"{po.param_values[0]:.8g}: {reason} ({po.message})")
@@ -1168,6 +1174,22 @@ def _first_fold(po: Branch) -> tuple[SpecialPoint | None, str]:
     if not first.located:
         return None, f"the first fold is not confirmed ({first.message or 'not located'})"
     return first, ""
+
+
+def _far_fold(hopf_curve: Branch, j: int, gh: SpecialPoint, fold: SpecialPoint) -> str:
+    """Why ``fold`` (of the cycles born at row ``j`` of the Hopf curve) is not the fold of
+    small cycles of the GH point, or "".  That fold lies within O(h^2) of the Hopf point at a
+    distance h from the GH point (Bautin normal form: b1 = -b2^2 / 4); one farther from the
+    Hopf point than the Hopf point is from the GH point (parameter space, unscaled) is a fold
+    of large cycles on another LPC curve (the small fold was missed, e.g. stepped over)."""
+    ij = list(hopf_curve.param_indices)
+    hp = hopf_curve.p[j, ij]
+    d_row = float(np.linalg.norm(hp - gh.p[ij]))
+    d_fold = float(np.linalg.norm(fold.p[ij] - hp))
+    if d_fold <= d_row:
+        return ""
+    return (f"its first fold is {d_fold:.3g} from the Hopf point, farther than the Hopf point "
+            f"is from the GH point ({d_row:.3g}): a fold of large cycles, not the GH point's")
 
 
 #: Steps per chunk of the cycle continuation that looks for a fold (continue_lpc_from_gh).
