@@ -81,7 +81,8 @@ def _lpc_summary(res) -> list[str]:
         seen.add(id(br))
         i1, i2 = (list(br.param_names).index(n) for n in res.params)
         amp = np.asarray(br.extra["amplitude"], dtype=float)
-        g1, g2 = br.info.get("from_gh", (np.nan, np.nan))
+        g = br.info.get("from_gh", (np.nan, np.nan))
+        g1, g2 = json.loads(g) if isinstance(g, str) else g  # str: saved before bifsnn 0a7547b
         d = np.hypot((br.p[:, i1] - g1) / s1, (br.p[:, i2] - g2) / s2)
         j = 0 if amp[0] <= amp[-1] else len(amp) - 1  # the GH end: the smaller cycles
         o = len(amp) - 1 - j
