@@ -49,6 +49,61 @@ def _sample_text(s) -> str:
     return s.describe().replace("|", "/")
 
 
+def _gh_point(res, g):
+    """The SpecialPoint of the GH entry g = (p1, p2, located, curve) of the map."""
+    i1, i2 = (list(res.curves[g[3]].branch.param_names).index(n) for n in res.params)
+    return min(res.curves[g[3]].branch.points("GH"),
+               key=lambda q: abs(q.p[i1] - g[0]) + abs(q.p[i2] - g[1]))
+
+
+def _gh_line(res, g) -> str:
+    q = _gh_point(res, g).data
+
+    def num(key: str, fmt: str) -> str:
+        v = q.get(key)
+        return "-" if v is None else format(float(np.real(v)), fmt)
+    return (f"| {g[0]:.12f} | {g[1]:.12f} | {num('omega', '.10f')} | {num('l2', '.9e')} | "
+            f"{num('derivative_error', '.1e')} | {num('GH', '.1e')} | {num('residual', '.1e')} | "
+            f"{q.get('derivatives', '-')}, {q.get('higher_derivatives', '-')} | "
+            f"{'yes' if g[2] else 'no'} | {g[3]} |")
+
+
+def _lpc_summary(res) -> list[str]:
+    """One row per LPC branch: where it starts (its GH end: distance to its GH point and
+    cycle amplitude there), where and why it ends."""
+    n1, n2 = res.params
+    s1, s2 = (b - a for a, b in (res.range1, res.range2))
+    rows, seen = [], set()
+    for c in res.curves:
+        br = c.branch
+        if c.kind != "LPC" or br is None or id(br) in seen:
+            continue
+        seen.add(id(br))
+        i1, i2 = (list(br.param_names).index(n) for n in res.params)
+        amp = np.asarray(br.extra["amplitude"], dtype=float)
+        g = br.info.get("from_gh", (np.nan, np.nan))
+        g1, g2 = json.loads(g) if isinstance(g, str) else g  # str: saved before bifsnn 0a7547b
+        d = np.hypot((br.p[:, i1] - g1) / s1, (br.p[:, i2] - g2) / s2)
+        j = 0 if amp[0] <= amp[-1] else len(amp) - 1  # the GH end: the smaller cycles
+        o = len(amp) - 1 - j
+        rows.append(f"| ({g1:.6f}, {g2:.6f}) | {br.info.get('switch_row', '-')} | {len(br)} | "
+                    f"({br.p[j, i1]:.6f}, {br.p[j, i2]:.6f}): {d[j]:.2e}, {amp[j]:.3g} | "
+                    f"{amp.min():.3g} at {d[int(np.argmin(amp))]:.2e} | ({br.p[o, i1]:.6f}, "
+                    f"{br.p[o, i2]:.6f}): {amp[o]:.3g} | {br.nit} | {br.message} |")
+    if not rows:
+        return []
+    return ["", "## Fold-of-cycles curves from the GH points", "",
+            "One row per computed curve (both directions from the fold of the cycles born at "
+            "the Hopf-curve row *switch row*, merged). *GH end*: the end with the smaller "
+            f"cycles, its ({n1}, {n2}), box-relative distance to the GH point and cycle "
+            "amplitude (L2 over the period, counts; the equilibrium's largest component is "
+            "~1500 counts); *smallest cycle*: the least amplitude on the curve and its "
+            "distance to the GH point; *Newton iterations*: total over the curve.", "",
+            "| from GH | switch row | points | GH end: point, distance, amplitude | smallest "
+            "cycle, at distance | other end, amplitude | Newton iterations | how it ended |",
+            "|---|---|---|---|---|---|---|---|", *rows]
+
+
 def write_markdown(res, path: Path, cmd: str, cpu_s: float, wall_s: float) -> None:
     """The numbers of the map."""
     n1, n2 = res.params
@@ -67,12 +122,19 @@ def write_markdown(res, path: Path, cmd: str, cpu_s: float, wall_s: float) -> No
          "at the nearest earlier sample. A region is *confirmed* when two distinct "
          "attractors were reached, *single* when every run reached the same one, "
          "*unconfirmed* when a run did not settle.", "",
-         "## Bautin (GH) points", "", f"| {n1} | {n2} (ms) | located | on curve |",
-         "|---|---|---|---|"]
-    L += [f"| {a:.10f} | {b:.10f} | {'yes' if ok else 'no'} | {k} |" for a, b, ok, k in res.gh]
+         "## Bautin (GH) points", "",
+         "Located by Newton on the Hopf system plus l1 = 0 with exact second and third "
+         "derivatives (sympy); l2 from exact d3f, its fourth and fifth derivatives by Ridders' "
+         "differences of it (error estimate: Ridders' own, on those forms). *l1 test*: the "
+         "scaled l1 at the located point (0 in exact arithmetic); *residual*: Newton's final "
+         "residual of the whole system.", "",
+         f"| {n1} | {n2} (ms) | omega (rad/ms) | l2 | Ridders est. | l1 test | residual | "
+         "derivatives | located | on curve |", "|---|---|---|---|---|---|---|---|---|---|"]
+    L += [_gh_line(res, g) for g in res.gh]
     L += ["", "## Curves", "", f"| # | kind | started at | points | {n1} | {n2} | end |",
           "|---|---|---|---|---|---|---|"]
     L += [_curve_line(k, c) for k, c in enumerate(res.curves)]
+    L += _lpc_summary(res)
     seen, uz = set(), []
     for k, c in enumerate(res.curves):
         if c.kind == "LPC" and c.branch is not None and id(c.branch) not in seen:
@@ -143,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
                                               max_steps=1000),
             curve_options=start.options(ds_frac=0.005, ds_max_frac=0.1, max_steps=400),
             lpc_options=ContinuationOptions(
-                ds=1.0, ds_max=args.lpc_ds_max, max_steps=args.lpc_steps, both_sides=True,
+                ds=20.0, ds_max=args.lpc_ds_max, max_steps=args.lpc_steps, both_sides=True,
                 detect_bifurcations=False, detect_codim2=False,  # tests: ~40 % of a step
                 events={"param": inner} if inner else {}),
             cycle_options=ContinuationOptions(ds=0.02, ds_max=0.2, max_steps=150),

@@ -202,6 +202,23 @@ def test_cycle_target_counts_parameter_path_length_through_folds():
     assert not _past_loss(p, np.ones(7, bool), 0.01)
 
 
+def test_cycle_target_after_a_loss_at_a_fold_is_past_the_next_fold():
+    """Stable small cycles that fold (LPC) and return unstable (the tau_EE branch from H 2.593:
+    folds at 2.5755 and 3.0238) run past the next fold, however far it is, and then 2 side
+    distances: the whole bistable range and the large cycles past it are on the branch."""
+    from bifsnn.analysis.branches import _past_loss
+
+    up = [2.5756, 2.5794, 2.593, 2.70, 2.85, 2.95, 3.00, 3.02, 3.0238]
+    p = np.array([2.593, 2.589, 2.585, 2.580, *up, 3.0, 2.9, 2.8, 2.7, 2.6])
+    stable = np.array([1] * 5 + [0] * 8 + [1] * 5, bool)
+    assert not _past_loss(p[:13], stable[:13], 0.4)  # 0.45 past the loss, before the fold
+    assert not _past_loss(p[:17], stable[:17], 0.4)  # past the fold by 0.32 only
+    assert _past_loss(p, stable, 0.4)  # 0.42 past the fold
+    unstable_after = np.array([1] * 5 + [0] * 13, bool)
+    assert _past_loss(p, unstable_after, 0.4)
+    assert not _past_loss(p[:15], unstable_after[:15], 0.4)
+
+
 def test_branch_that_folds_and_returns_past_its_start_is_complete():
     """A branch born at p = 0.7868 that goes down, turns at a fold at 0.7828 and comes back
     past 0.7868 covers its side of the start (complete); one still going down, or turned but

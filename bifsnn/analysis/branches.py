@@ -158,15 +158,17 @@ def _chunked(first: Callable[[Any], Any], p_range, o, side, max_steps, label, sa
     """One ``continue_cycles`` run of up to ``max_steps`` steps (not restarted in chunks: a
     restart without the tangent can jump between the sheets of a fold).  With
     ``o.until_unstable`` the stated target is 2 side distances of parameter path length past
-    the loss of stability, else the end of the range.  A branch that ends on its own (range
+    the loss of stability (past the next fold when stability was lost at a fold: see
+    :func:`_past_loss`), else the end of the range.  A branch that ends on its own (range
     bound, Hopf point, homoclinic approach, period bound) is complete; one that ends on
     max_steps is complete past its target, or when it turned at a fold and came back past
     its start value (it covers its side of the start; e.g. the unstable doubled cycle of a
     subcritical PD folding back), and "stopped early" otherwise.  With ``o.until_unstable``
     the run ends as soon as its target is reached (the progress function stops it).
     Exceptions end the branch with a message (reported, not raised)."""
-    target = ("2 side distances (parameter path length) past the loss of stability, a fold "
-              "and return past the start, or the range end" if o.until_unstable else
+    target = ("2 side distances (parameter path length) past the loss of stability (past "
+              "the next fold when it was lost at a fold), a fold and return past the start, "
+              "or the range end" if o.until_unstable else
               "a fold and return past the start, or the range end")
     say(f"{label}: continuing (up to {max_steps} steps; about 1-3 s CPU per step)...")
     t0 = time.perf_counter()
@@ -248,11 +250,30 @@ def _turned_back(p: np.ndarray) -> float | None:
 
 def _past_loss(p: np.ndarray, stab: np.ndarray, dist: float) -> bool:
     """Has the branch run ``dist`` in parameter path length (folds included) since it last
-    lost stability, without regaining it?"""
+    lost stability, without regaining it?  When it lost stability at a fold (the parameter
+    turned there), the unstable cycles run to the next fold, where the range of coexisting
+    attractors ends (an S-shaped branch: stable, unstable, stable): the distance is then
+    counted from the next fold, stable or not past it."""
+    p = np.asarray(p, float)
+    d = np.sign(np.diff(p))
     for j in range(len(stab) - 1, 0, -1):
         if stab[j - 1] and not stab[j]:
+            near = d[max(j - 2, 0): j + 1]  # steps into, across and out of the loss
+            near = near[near != 0]
+            if near.size >= 2 and np.any(near != near[0]):  # lost at a fold
+                k = _next_turn(d, j + 1)
+                return k is not None and bool(np.abs(np.diff(p[k:])).sum() >= dist)
             return bool(not stab[j:].any() and np.abs(np.diff(p[j:])).sum() >= dist)
     return False
+
+
+def _next_turn(d: np.ndarray, start: int) -> int | None:
+    """The first row k > ``start`` where the parameter turns (the signs ``d`` of its steps
+    change from step k - 1 to step k), or None."""
+    for k in range(start + 1, len(d)):
+        if d[k] != 0 and d[k - 1] != 0 and d[k] != d[k - 1]:
+            return k
+    return None
 
 
 # ------------------------------------------------------------------------ cycle observables

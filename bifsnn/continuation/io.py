@@ -47,7 +47,7 @@ SIGNED_SINCE = 3
 
 
 def _write_data(grp, data: dict) -> None:
-    none_keys = []
+    none_keys, json_keys = [], []
     for key, val in data.items():
         if val is None:
             none_keys.append(key)
@@ -59,23 +59,28 @@ def _write_data(grp, data: dict) -> None:
             grp.attrs[key] = val
         else:
             grp.attrs[key] = json.dumps(val, default=str)
+            json_keys.append(key)
     grp.attrs["__none__"] = json.dumps(none_keys)
+    grp.attrs["__json__"] = json.dumps(json_keys)
 
 
 def _read_data(grp) -> dict:
     out: dict = {}
     for key, ds in grp.items():
         out[key] = ds[()]
+    encoded = set(json.loads(grp.attrs.get("__json__", "[]")))  # tuples / lists / dicts
     for key, val in grp.attrs.items():
         if key == "__none__":
             for k in json.loads(val):
                 out[k] = None
             continue
+        if key == "__json__":
+            continue
         if isinstance(val, bytes):
             val = val.decode()
         if isinstance(val, np.generic):
             val = val.item()
-        out[key] = val
+        out[key] = json.loads(val) if key in encoded else val
     return out
 
 

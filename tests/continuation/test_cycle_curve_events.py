@@ -64,6 +64,16 @@ def test_lpc_curve_events_record_and_progress(bautin_branch):
                         o.with_(stop_at_events=True, progress=False))
     assert len(stop) < len(cur) and "event param2 = 1.5" in stop.message
     assert stop.points("UZ")[0].params[1] == pytest.approx(1.5, abs=1e-8)
+    # a progress function that raises StopIteration ends the curve there, with its points
+
+    def enough(info):
+        if info["step"] >= 4:
+            raise StopIteration
+
+    short = continue_lpc(bautin_branch, bautin_branch.points("LPC")[0], 1,
+                         o.with_(progress=enough, events={}))
+    assert short.status == "stopped" and short.success and len(short) == 5
+    assert "progress function" in short.message
 
 
 def test_lpc_block_elimination_matches_full_lu(bautin_branch, monkeypatch):

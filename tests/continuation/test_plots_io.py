@@ -43,9 +43,14 @@ def test_two_parameter_branch_roundtrip(tmp_path):
     br = brusselator()
     hc = continue_hopf(br, br.points("H")[0], "a", ContinuationOptions(ds=0.1, ds_max=0.2,
                                                        bounds={"a": (0.5, 2.0)}))
+    hc.info["from_gh"] = (0.5, 1.25)  # tuples / lists / dicts come back as lists / dicts
+    hc.info["switch_failures"] = ["row 3: no fold"]
+    hc.info["ntst"] = 20
     back = load_branch(save_branch(hc, tmp_path / "h.h5"))
     assert back.param_indices == (1, 0)
     np.testing.assert_array_equal(back.extra["omega"], hc.extra["omega"])
+    assert back.info["from_gh"] == [0.5, 1.25] and back.info["ntst"] == 20
+    assert back.info["switch_failures"] == ["row 3: no fold"]
 
 
 def test_diagrams_written_as_png_and_pdf(tmp_path):

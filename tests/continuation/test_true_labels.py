@@ -125,6 +125,69 @@ def test_gh_to_lpc_curve_of_the_bautin_normal_form():
     np.testing.assert_allclose(lc.info["from_gh"], [0.0, 0.0], atol=1e-8)
 
 
+def test_gh_to_lpc_with_positive_l2_takes_the_supercritical_side():
+    """z' = (b1 + i) z + b2 z |z|^2 + z |z|^4 (sympy: exact derivatives, so l2 is known):
+    l2 > 0, the small stable cycles of the supercritical side (l1 = 2 b2 < 0) fold on
+    b1 = b2^2 / 4, b2 < 0; the subcritical side has no fold of small cycles."""
+    import sympy
+
+    from bifsnn.continuation import continue_hopf
+    from bifsnn.continuation.periodic import continue_lpc_from_gh
+
+    x, y, b1, b2 = sympy.symbols("x y b1 b2")
+    r2 = x**2 + y**2
+    g = b1 + b2 * r2 + r2**2
+    pr = ODEProblem.from_sympy([g * x - y, x + g * y], [x, y], [b1, b2], [0.0, 0.0],
+                               [-0.5, -1.0], param="b1")
+    br = continue_equilibria(pr, ContinuationOptions(ds=0.05, ds_max=0.1, p_max=0.5))
+    hc = continue_hopf(br, br.points("H")[0], "b2", ContinuationOptions(
+        ds=0.05, ds_max=0.2, bounds={"b2": (-2.0, 1.0)}, max_steps=200))
+    gh = hc.points("GH")[0]
+    assert gh.data["l2"] > 0
+    lc = continue_lpc_from_gh(hc, gh, ContinuationOptions(
+        ds=0.02, ds_max=0.1, max_steps=30, bounds={"b2": (-0.6, -0.05)}), Collocation(ntst=20))
+    assert lc.info["switch_side"] == "l1 < 0"
+    q1, q2 = lc.params[:, 0], lc.params[:, 1]
+    assert len(lc) > 5 and q2.max() < 0 and np.max(np.abs(q1 - q2**2 / 4)) < 1e-9
+
+
+def test_gh_switch_refuses_a_fold_after_an_unlabelled_turn():
+    """The fold used by the GH switch is the cycle branch's first turn: an LPC label after an
+    unlabelled turn of the parameter (a fold of large cycles) is refused with the reason."""
+    from types import SimpleNamespace
+
+    from bifsnn.continuation.periodic.codim2_cycles import _first_fold
+
+    def branch(p, idx, located=True):
+        pt = SimpleNamespace(index=idx, located=located, message="")
+        return SimpleNamespace(param_values=np.array(p), points=lambda kind: [pt])
+
+    ok = branch([0.5, 0.52, 0.54, 0.55, 0.54, 0.5], 3)
+    assert _first_fold(ok)[0] is not None
+    late, why = _first_fold(branch([0.5, 0.52, 0.51, 0.53, 0.6, 0.7, 0.65], 5))
+    assert late is None and "unlabelled fold" in why
+    unconfirmed, why = _first_fold(branch([0.5, 0.52, 0.54, 0.55, 0.54], 3, located=False))
+    assert unconfirmed is None and "not confirmed" in why
+
+
+def test_gh_switch_refuses_a_fold_far_from_its_hopf_point():
+    """The reduced network's GH points (p_EI, tau_EE): at (0.7226, 1.3883) the cycles of the
+    Hopf point (0.72624, 1.39483) fold at p_EI 0.72719 (small cycles: accepted); at
+    (0.8921, 1.5292) those of (0.8938, 1.5204) first fold at p_EI 0.9717, 0.078 away, with
+    cycles of amplitude ~3000 counts (a fold of large cycles: refused, with the reason)."""
+    from types import SimpleNamespace as NS
+
+    from bifsnn.continuation.periodic.codim2_cycles import _far_fold
+
+    def case(gh, row, fold):
+        hc = NS(param_indices=(0, 1), p=np.array([row]))
+        return _far_fold(hc, 0, NS(p=np.array(gh)), NS(p=np.array(fold)))
+
+    assert case((0.72261, 1.38827), (0.72624, 1.39483), (0.72719, 1.39483)) == ""
+    why = case((0.89212, 1.52918), (0.89382, 1.52039), (0.97174, 1.52039))
+    assert "fold of large cycles" in why and "0.0779" in why
+
+
 def test_gh_to_lpc_falls_back_to_cycles_in_the_second_parameter(monkeypatch):
     """When the cycles in the first parameter give no fold (forced here), the switch tries
     rows further away, then the cycles in the second parameter: same LPC curve."""

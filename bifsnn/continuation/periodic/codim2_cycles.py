@@ -368,8 +368,9 @@ def continue_pd(branch: Branch, point: SpecialPoint | int, param2: int | str,
     :data:`CYCLE_CURVE_DEFAULTS`): ``direction`` orients the first step along ``param2``;
     ``p_min``/``p_max`` bound the first parameter and ``bounds[param2]`` the second;
     ``detect_bifurcations`` computes Floquet multipliers at every point; ``both_sides``
-    continues both ways from the point and merges.  Exceptions in the user's f end the curve
-    with the partial result (status "error").
+    continues both ways from the point and merges; a ``progress`` function that raises
+    StopIteration ends the curve (that side) there (status "stopped").  Exceptions in the
+    user's f end the curve with the partial result (status "error").
     """
     return _continue_cycle_curve("PD", branch, point, param2, options, name)
 
@@ -532,11 +533,15 @@ def _continue_cycle_curve(kind: str, branch: Branch, point, param2, options, nam
                 if opts.verbose:
                     print(f"{kind} curve step {cont.n_steps}: params = "
                           f"({res.u[nU + 1]:.8g}, {res.u[nU + 2]:.8g})")
-                emit_progress(opts, {
-                    "kind": kind, "step": cont.n_steps,
-                    "params": (float(res.u[nU + 1]), float(res.u[nU + 2])),
-                    "ds": float(res.ds), "points": len(rows), "period": float(res.u[nU]),
-                    "amplitude": _amp(res.u[:nU].reshape(-1, n), cyc)})
+                try:
+                    emit_progress(opts, {
+                        "kind": kind, "step": cont.n_steps,
+                        "params": (float(res.u[nU + 1]), float(res.u[nU + 2])),
+                        "ds": float(res.ds), "points": len(rows), "period": float(res.u[nU]),
+                        "amplitude": _amp(res.u[:nU].reshape(-1, n), cyc)})
+                except StopIteration:  # the caller's progress function ends the curve here
+                    cont.stop("stopped by the progress function")
+                    break
         status, message, success = cont.status, cont.message, cont.success
     except UserFunctionError as exc:
         status, success = "error", False
@@ -995,13 +1000,19 @@ def continue_lpc_from_gh(hopf_curve: Branch, point: SpecialPoint | int,
                          cycle_options: ContinuationOptions | None = None) -> Branch:
     """The fold-of-cycles (LPC) curve that emanates from a Bautin (GH) point of a Hopf curve.
 
-    Switching: the Hopf-curve point ``rows_away`` rows from the GH point on its subcritical
-    side (l1 > 0, where the small unstable cycles fold back) is crossed by a one-parameter
+    Switching: the Hopf-curve point ``rows_away`` rows from the GH point on the side where
+    l1 has the sign opposite to the point's second Lyapunov coefficient l2 (the only side
+    with a fold of small cycles: l2 < 0, the subcritical side l1 > 0, where the small
+    unstable cycles fold back; l2 > 0, the supercritical side l1 < 0, where the small stable
+    cycles fold back; l1 > 0 when l2 was not computed) is crossed by a one-parameter
     equilibrium run in the curve's first parameter; the cycles born there are continued until
     their fold (a located, confirmed LPC), which is then continued in the second parameter
     (:func:`continue_lpc`; ``options`` as there, ``both_sides`` to follow it both ways).
-    When those cycles have no located fold (e.g. a Newton iterate leaves the model's domain,
-    or the Hopf curve turns in the first parameter next to the GH point), the rows
+    The fold must be the cycle branch's first turn and lie no farther from the Hopf point than
+    the Hopf point from the GH point (else it is a fold of large cycles: the fold of the small
+    ones was stepped over).  When those cycles have no such fold (e.g. a Newton iterate leaves
+    the model's domain, or the Hopf curve turns in the first parameter next to the GH
+    point), the rows
     2 ``rows_away`` and 4 ``rows_away`` away are tried, then the same rows with the cycles
     continued in the second parameter (the LPC curve is then continued in the first, its
     ``param_indices`` in that order, the events "param" / "param2" of ``options`` still
@@ -1023,14 +1034,17 @@ def continue_lpc_from_gh(hopf_curve: Branch, point: SpecialPoint | int,
         raise ValueError(f"rows_away = {rows_away!r} is out of range: must be an integer >= 1")
     gh = hopf_curve.point(point, "GH")
     l1 = np.asarray(hopf_curve.extra.get("GH"), dtype=float)
+    l2 = gh.data.get("l2")
+    sign = -1.0 if l2 is not None and np.isfinite(l2) and l2 > 0 else 1.0  # l1 l2 < 0
     side = [j for j in range(len(hopf_curve)) if j != gh.index and np.isfinite(l1[j])
-            and l1[j] > 0]
+            and sign * l1[j] > 0]
     after = [j for j in side if j > gh.index]
     before = [j for j in side if j < gh.index][::-1]
     cand = after if after and (not before or after[0] - gh.index <= gh.index - before[0]) \
         else before
     if not cand:
-        raise ValueError("no Hopf point with l1 > 0 next to the GH point on this curve")
+        raise ValueError(f"no Hopf point with l1 {'<' if sign < 0 else '>'} 0 next to the GH "
+                         "point on this curve")
     opts = ContinuationOptions(**CYCLE_CURVE_DEFAULTS) if options is None else options
     why: list[str] = []
     tried: set[tuple[int, int]] = set()
@@ -1047,17 +1061,21 @@ def continue_lpc_from_gh(hopf_curve: Branch, point: SpecialPoint | int,
             except (ValueError, np.linalg.LinAlgError, FloatingPointError) as exc:
                 why.append(f"{label}: {exc}")
                 continue
-            folds = [s for s in po.points("LPC") if s.located]
-            if not folds:
+            fold, reason = _first_fold(po)
+            if fold is not None:
+                reason = _far_fold(hopf_curve, j, gh, fold)
+                fold = None if reason else fold
+            if fold is None:
                 why.append(f"{label}: the cycles from the Hopf point at "
-                           f"{po.param_values[0]:.8g} have no located fold ({po.message})")
+                           f"{po.param_values[0]:.8g}: {reason} ({po.message})")
                 continue
             other = hopf_curve.param_indices[1 - which]
-            out = continue_lpc(po, folds[0], other,
+            out = continue_lpc(po, fold, other,
                                opts if which == 0 else _swap_params(opts, hopf_curve),
                                name=name or f"{hopf_curve.name}-GH-LPC")
             out.info["from_gh"] = tuple(float(v) for v in gh.params)
             out.info["switch_row"] = int(j)
+            out.info["switch_side"] = "l1 < 0" if sign < 0 else "l1 > 0"
             if why:
                 out.info["switch_failures"] = list(why)
             return out
@@ -1117,8 +1135,8 @@ def _cycles_from_hopf_row(hopf_curve: Branch, j: int, opts: ContinuationOptions,
     chunk = min(left, _UNTIL_CHUNK)
     po = continue_cycles(eq, h, cyc_opts.with_(max_steps=chunk), collocation)
     left -= chunk
-    while left > 0 and po.status == "max_steps" and not any(
-            s.located for s in po.points(until)) and len(po) >= 2:
+    while left > 0 and po.status == "max_steps" and not po.points(until) and \
+            _first_turn(po.param_values) is None and len(po) >= 2:
         chunk = min(left, _UNTIL_CHUNK)
         step = float(po.param_values[-1] - po.param_values[-2])
         end = po.special_points[-1]
@@ -1127,6 +1145,51 @@ def _cycles_from_hopf_row(hopf_curve: Branch, j: int, opts: ContinuationOptions,
             po.collocation or collocation)
         left -= chunk
     return po
+
+
+def _first_turn(p: np.ndarray) -> int | None:
+    """The first row where the parameter sequence ``p`` turns (its steps change sign)."""
+    d = np.sign(np.diff(np.asarray(p, dtype=float)))
+    d = d[d != 0]
+    idx = np.flatnonzero(np.diff(np.asarray(p, dtype=float)))
+    for k in range(1, d.size):
+        if d[k] != d[k - 1]:
+            return int(idx[k])
+    return None
+
+
+def _first_fold(po: Branch) -> tuple[SpecialPoint | None, str]:
+    """The fold of the small cycles born at a Hopf point next to a GH point: the branch's
+    first LPC point, when it is located and no earlier turn of the parameter went unlabelled
+    (a later fold is a fold of large cycles, on another LPC curve); else (None, why)."""
+    folds = po.points("LPC")
+    turn = _first_turn(po.param_values)
+    if not folds:
+        return None, ("no fold" if turn is None else
+                      f"the parameter turns at row {turn} without an LPC label")
+    first = min(folds, key=lambda s: s.index)
+    if turn is not None and turn < first.index - 1:
+        return None, (f"the parameter turns at row {turn} (p = {po.param_values[turn]:.8g}) "
+                      f"before the first LPC label (row {first.index}): an unlabelled fold")
+    if not first.located:
+        return None, f"the first fold is not confirmed ({first.message or 'not located'})"
+    return first, ""
+
+
+def _far_fold(hopf_curve: Branch, j: int, gh: SpecialPoint, fold: SpecialPoint) -> str:
+    """Why ``fold`` (of the cycles born at row ``j`` of the Hopf curve) is not the fold of
+    small cycles of the GH point, or "".  That fold lies within O(h^2) of the Hopf point at a
+    distance h from the GH point (Bautin normal form: b1 = -b2^2 / 4); one farther from the
+    Hopf point than the Hopf point is from the GH point (parameter space, unscaled) is a fold
+    of large cycles on another LPC curve (the small fold was missed, e.g. stepped over)."""
+    ij = list(hopf_curve.param_indices)
+    hp = hopf_curve.p[j, ij]
+    d_row = float(np.linalg.norm(hp - gh.p[ij]))
+    d_fold = float(np.linalg.norm(fold.p[ij] - hp))
+    if d_fold <= d_row:
+        return ""
+    return (f"its first fold is {d_fold:.3g} from the Hopf point, farther than the Hopf point "
+            f"is from the GH point ({d_row:.3g}): a fold of large cycles, not the GH point's")
 
 
 #: Steps per chunk of the cycle continuation that looks for a fold (continue_lpc_from_gh).
