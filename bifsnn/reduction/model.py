@@ -32,6 +32,7 @@ __all__ = [
     "CONDITIONAL_CLOSURES",
     "COLOURED_CLOSURES",
     "REGIME_CLOSURES",
+    "SLOPE_CLOSURES",
     "OUTFLOWS",
 ]
 
@@ -48,13 +49,20 @@ BIN_RULES = ("reference", "smooth")
 #: taken so.  "coloured-regime" weights the coloured correction by the regime: full where the
 #: neurons fire on fluctuations (threshold above the fixed point of the mean drift), none where
 #: they are driven across it by the mean input (there the paper's closure is kept).
-CLOSURES = ("paper", "conditional", "coloured", "conditional-coloured", "coloured-regime")
+#: "slope" is the paper's closure with a sloped (linear) within-bin density whose slope comes
+#: from the neighbouring bins' occupations (the state is the paper's); "coloured-regime-slope"
+#: the same density under "coloured-regime".
+CLOSURES = ("paper", "conditional", "coloured", "conditional-coloured", "coloured-regime",
+            "slope", "coloured-regime-slope")
 #: The closures that carry per-bin pending totals (state 8K + 8).
 CONDITIONAL_CLOSURES = ("conditional", "conditional-coloured")
 #: The closures with the coloured-noise variance of the pending input.
-COLOURED_CLOSURES = ("coloured", "conditional-coloured", "coloured-regime")
+COLOURED_CLOSURES = ("coloured", "conditional-coloured", "coloured-regime",
+                     "coloured-regime-slope")
 #: The closures whose coloured correction is weighted by the regime (MarkovModelDef).
-REGIME_CLOSURES = ("coloured-regime",)
+REGIME_CLOSURES = ("coloured-regime", "coloured-regime-slope")
+#: The closures with the sloped within-bin density (MarkovModelDef).
+SLOPE_CLOSURES = ("slope", "coloured-regime-slope")
 #: Refractory outflow of the map: "clean" R h / tau_R; "published" |(n_f - R'/tau_R) h|.
 OUTFLOWS = ("clean", "published")
 
@@ -122,6 +130,16 @@ class MarkovModelDef:
     dominated regime) get the full coloured variance; neurons driven across threshold by the
     mean input (z << 0) the paper's white one.  Without input fluctuations it is the paper's
     closure, as "coloured" is.
+
+    "slope" and "coloured-regime-slope" (state 4K + 8) are "paper" and "coloured-regime" with
+    a sloped within-bin density: a bin's neurons have the linear density
+    (1 + g (2u - a - b)/(b - a))/(b - a) on the paper's support [a, b] shifted by -g hw/3
+    (hw its half-width) so that the mean stays A/n.  The slope g is the density slope
+    estimated from the neighbouring bins' occupations (central difference, one-sided at the
+    ends of the grid), times ``slope_scale`` hw^2 / (n dv^2) (regularised with ``delta`` for
+    empty bins), limited smoothly to (-1, 1) by g = r / (1 + r^4)^(1/4).  With
+    ``slope_scale`` = 0 (or flat neighbours) the closures are exactly "paper" and
+    "coloured-regime".
     """
 
     params: NetworkParams = field(default_factory=NetworkParams)
@@ -138,13 +156,16 @@ class MarkovModelDef:
     coupling: float = 1.0
     w_floor: float = 1e-6
     regime_shift: float = 0.0
+    slope_scale: float = 1.0
+    neighbour_slope: float = 0.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.params, NetworkParams):
             raise ParameterError(f"params = {self.params!r} must be a NetworkParams")
         M = self.params.M
         for name in ("dv", "v_min", "eps", "h_min", "delta", "sigma_floor", "coupling",
-                     "w_floor", "regime_shift"):
+                     "w_floor", "regime_shift", "slope_scale",
+                     "neighbour_slope"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
                 raise _bad(name, v, "a finite number")
@@ -171,6 +192,9 @@ class MarkovModelDef:
             raise _bad("closure", self.closure, f"one of {CLOSURES}")
         if self.coupling < 0:
             raise _bad("coupling", self.coupling, ">= 0")
+        for name in ("slope_scale", "neighbour_slope"):
+            if getattr(self, name) < 0:
+                raise _bad(name, getattr(self, name), ">= 0")
         if self.w_floor < 0:
             raise _bad("w_floor", self.w_floor, ">= 0")
         if self.outflow not in OUTFLOWS:
@@ -297,12 +321,14 @@ class MarkovModelDef:
 
     def option_vector(self) -> np.ndarray:
         """Numerical options passed to the compiled code (smoothing, reset, closure, coupling,
-        coloured-noise variance, its regime weight and shift)."""
+        coloured-noise variance, its regime weight and shift, sloped density and its scale)."""
         return np.array([self.eps, self.h_min, self.delta, self.sigma_floor,
                          self.params.V_reset, float(self.reset_bin),
                          float(self.conditional), self.coupling, self.w_floor,
                          float(self.closure in COLOURED_CLOSURES),
-                         float(self.closure in REGIME_CLOSURES), self.regime_shift])
+                         float(self.closure in REGIME_CLOSURES), self.regime_shift,
+                         float(self.closure in SLOPE_CLOSURES), self.slope_scale,
+                         self.neighbour_slope])
 
     def initial_state(self) -> np.ndarray:
         """Everybody non-refractory at V_reset, no pending spikes (the SNN's initial state)."""
