@@ -333,17 +333,21 @@ def _slope(rule: str) -> str:
     """Pieces of the sloped within-bin density (closures "slope", "coloured-regime-slope").
 
     The paper's rule spreads a bin's neurons uniformly over [a0, b0] (``within_bin``, centre
-    Vbar, half-width hw).  The sloped rule gives them the linear density
+    Vbar, half-width hw0).  The sloped rule gives them the linear density
     (1 + g (2 u - a - b) / (b - a)) / (b - a) on [a, b] = [c - hw, c + hw], shifted to
-    c = Vbar - g hw / 3 so that its mean stays Vbar; g = 0 is the paper's rule exactly.  The
-    slope g comes from the neighbouring bins' occupations n_m (below) and n_p (above): the
-    density's slope (n_p - n_m) cf / dv^2 (cf = 1/2 central difference, 1 one-sided at the
-    ends of the grid), relative to the mean density n / (2 hw) over the support:
-    graw = kappa_s hw^2 (n_p - n_m) cf n / (dv^2 (n^2 + delta^2)) (-> 0 for empty bins),
-    limited smoothly to (-1, 1) so that the density stays positive:
-    g = graw / (1 + graw^4)^(1/4) (= graw + O(graw^5)).
+    c = Vbar - g hw / 3 so that its mean stays Vbar.  The slope is the bin's own: a linear
+    density that fills the bin and has mean Vbar has g = 3 s, s = (Vbar - mid) / (dv / 2);
+    optionally (kn > 0) plus the density slope of the neighbouring bins, (n_p - n_m) cf / dv^2
+    (cf = 1/2 central difference, 1 one-sided at the ends of the grid) relative to the mean
+    density n / (2 hw0) (-> 0 for empty bins, regularised with delta).  The sum r is limited
+    smoothly to (-1, 1), g = r / (1 + r^8)^(1/8), so that the density stays positive.  The
+    half-width keeps the paper's distance from the nearer edge, hw (1 - |g| / 3) = (dv / 2)
+    (1 - |s|): T = (1 - |s|) / (1 - |s| ell(3 s)) = 1 - O(s^9) fills the bin while the slope
+    is unlimited and shrinks to the nearer edge beyond; floored with hmin as the smooth rule
+    is, and blended with hw0 by the slope scale ks: hw = (1 - ks) hw0 + ks (dv / 2)
+    sqrt(T^2 + hmin^2).  ks = kn = 0 is the paper's rule exactly.
 
-    * ``within_bin_slope(V, lo, dv, eps, hmin, nm, n0, np_, cf, delta, ks)`` -> a, b, g and
+    * ``within_bin_slope(V, lo, dv, eps, hmin, nm, n0, np_, cf, delta, ks, kn)`` -> a, b, g and
       the derivatives of (a, b, g) in V (= Vbar, with n fixed), nm, n0 (explicit), np_;
     * ``kslope(x, a, b, g, mu, sig, al, be, PA, pA, PB, pB)`` -> F(x) = P(U + xi < x) and
       M1(x) = E[U + xi; U + xi < x] for U with the linear density above and
