@@ -55,7 +55,9 @@ def boundaries(closure: str, cycles: bool, cycle_steps: int) -> dict[str, Any]:
 
     out: dict[str, Any] = {"closure": closure}
     t0 = time.process_time()
-    m = MarkovModelDef(params=NetworkParams(), closure=closure).compile()
+    name, *extra = closure.split("+")  # "+field=value": numeric fields (as fidelity.py)
+    kw = {k: float(v) for k, v in (e.split("=") for e in extra)}
+    m = MarkovModelDef(params=NetworkParams(), closure=name, **kw).compile()
     eq = find_equilibrium(m)
     out["p_EI_hopf"], eqs = _eq_hopfs(m, "p_EI", 0.4, 1.0, eq.x)
     out["cpu_p_EI_s"] = time.process_time() - t0

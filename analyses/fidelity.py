@@ -60,7 +60,8 @@ def closure_definition(closure: str, p_EI: float, tau_EE: float) -> Any:
     """The MarkovModelDef of a named closure at one grid cell.
 
     "paper": the published reduction (smooth rule, bins of 4); "dv2": the same with bins of
-    2 (a finer voltage grid); any other name is passed to MarkovModelDef(closure=...)."""
+    2 (a finer voltage grid); any other name is passed to MarkovModelDef(closure=...), with
+    "+field=value" suffixes setting numeric fields ("coloured-regime-slope+regime_shift=0.5")."""
     from bifsnn import NetworkParams
     from bifsnn.reduction import MarkovModelDef
 
@@ -69,7 +70,9 @@ def closure_definition(closure: str, p_EI: float, tau_EE: float) -> Any:
         return MarkovModelDef(params=params, dv=2.0, **_paper_kw())
     if closure == "paper":
         return MarkovModelDef(params=params, **_paper_kw())
-    return MarkovModelDef(params=params, closure=closure)
+    name, *extra = closure.split("+")
+    kw = {k: float(v) for k, v in (e.split("=") for e in extra)}
+    return MarkovModelDef(params=params, closure=name, **kw)
 
 
 def _paper_kw() -> dict[str, Any]:

@@ -15,7 +15,9 @@ writes it into the generated module as the constants ``_P_*`` (``_P_S + k``: S o
 in EE, EI, IE, II order; likewise ``_P_P``, ``_P_TAU``; ``_P_N + q``: N of population q) and
 ``_NPAR``, the number of parameters with df/dp support.
 Options vector opt: 0 eps, 1 h_min, 2 delta, 3 sigma floor, 4 V_reset, 5 reset bin index,
-6 conditional transport (1) or not (0), 7 kappa, 8 phi, 9 coloured-noise variance (1) or not (0).
+6 conditional transport (1) or not (0), 7 kappa, 8 phi, 9 coloured-noise variance (1) or not (0),
+10 regime weight (1) or not (0), 11 regime shift z0, 12 sloped within-bin density (1) or not
+(0), 13 slope scale kappa_s.
 """
 
 import math
@@ -220,6 +222,8 @@ def transport(x, pv, edges, opt, out, F, M1, clip=False):
     ``F``, ``M1``: unused scratch, kept for the signature (see :func:`_transport`).
     ``clip`` (map only, as the authors' code does) sets transfer fractions that round-off
     made negative (~1e-17) to 0, so that occupations stay >= 0 over many steps."""
+    if opt[12] == 1.0:
+        return transport_slope(x, pv, edges, opt, out, F, M1, clip)
     fE, fI = _transport(x, pv, edges, opt, out, clip)
     fired = np.empty(2)
     fired[0] = fE
@@ -295,7 +299,7 @@ def rhs(x, pv, edges, opt, out, F, M1):
     """ODE right-hand side into out; returns the firing rates (f_E, f_I) in spikes/ms."""
     if opt[6] == 1.0:
         return rhs_cond(x, pv, edges, opt, out, F, M1)
-    frE, frI = _rhs_paper(x, pv, edges, opt, out)
+    frE, frI = _rhs_paper(x, pv, edges, opt, out, F, M1)
     fr = np.empty(2)
     fr[0] = frE
     fr[1] = frI
@@ -303,12 +307,18 @@ def rhs(x, pv, edges, opt, out, F, M1):
 
 
 @nb.njit(cache=True, error_model='numpy')
-def _rhs_paper(x, pv, edges, opt, out):
+def _rhs_paper(x, pv, edges, opt, out, F, M1):
     """:func:`rhs` of the closures without per-bin pending totals (opt[6] = 0) into the
-    first 4K + 8 entries of out (the rest of x and out untouched); returns (f_E, f_I)."""
+    first 4K + 8 entries of out (the rest of x and out untouched); returns (f_E, f_I).
+    ``F``, ``M1``: scratch for the sloped within-bin density (opt[12] = 1) only."""
     K = edges.shape[0] - 1
     h = pv[_P_H]
-    fE, fI = _transport(x, pv, edges, opt, out, False)
+    if opt[12] == 1.0:
+        fired = transport_slope(x, pv, edges, opt, out, F, M1, False)
+        fE = fired[0]
+        fI = fired[1]
+    else:
+        fE, fI = _transport(x, pv, edges, opt, out, False)
     rb = int(opt[5])
     vr = opt[4]
     tR = pv[_P_TAU_R]
@@ -351,6 +361,8 @@ def jac(x, pv, edges, opt, J, gf, F, M1, dF, dM1):
     """Analytic Jacobian df/dx into J (nx by nx) and the gradients of (f_E, f_I) into gf."""
     if opt[6] == 1.0:
         return jac_cond(x, pv, edges, opt, J, gf, F, M1, dF, dM1)
+    if opt[12] == 1.0:
+        return jac_slope(x, pv, edges, opt, J, gf, F, M1)
     K = edges.shape[0] - 1
     nx = 4 * K + 8
     h = pv[_P_H]
@@ -442,7 +454,7 @@ def jac(x, pv, edges, opt, J, gf, F, M1, dF, dM1):
 @nb.njit(cache=True, error_model='numpy')
 def dfdp(x, pv, edges, opt, D, F, M1, dF, dM1):
     """df/dp for the first _NPAR entries of pv into D (nx by _NPAR)."""
-    if opt[6] == 1.0:
+    if opt[6] == 1.0 or opt[12] == 1.0:
         return dfdp_fd(x, pv, edges, opt, D, F, M1)
     K = edges.shape[0] - 1
     h = pv[_P_H]
@@ -601,7 +613,7 @@ def _rhs_aug(x, pv, edges, opt, out, F, M1):
         out[n] = fr[0]
         out[n + 1] = fr[1]
     else:  # no slices, no allocation: _rhs_paper touches the first n entries only
-        frE, frI = _rhs_paper(x, pv, edges, opt, out)
+        frE, frI = _rhs_paper(x, pv, edges, opt, out, F, M1)
         out[n] = frE
         out[n + 1] = frI
 
@@ -1138,7 +1150,7 @@ def jac_cond(x, pv, edges, opt, J, gf, F, M1, dF, dM1):
 
 @nb.njit(cache=True, error_model='numpy')
 def dfdp_fd(x, pv, edges, opt, D, F, M1):
-    """df/dp of the conditional closure by central differences (relative step 1e-6)."""
+    """df/dp by central differences (relative step 1e-6): the conditional and sloped closures."""
     nx = x.shape[0]
     fp = np.empty(nx)
     fm = np.empty(nx)
@@ -1146,10 +1158,243 @@ def dfdp_fd(x, pv, edges, opt, D, F, M1):
     for p in range(_NPAR):
         step = 1e-6 * max(abs(pv[p]), 1e-3)
         pp[p] = pv[p] + step
-        rhs_cond(x, pp, edges, opt, fp, F, M1)
+        rhs(x, pp, edges, opt, fp, F, M1)
         pp[p] = pv[p] - step
-        rhs_cond(x, pp, edges, opt, fm, F, M1)
+        rhs(x, pp, edges, opt, fm, F, M1)
         pp[p] = pv[p]
         for i in range(nx):
             D[i, p] = (fp[i] - fm[i]) / (2.0 * step)
-    return rhs_cond(x, pv, edges, opt, fp, F, M1)
+    return rhs(x, pv, edges, opt, fp, F, M1)
+
+
+# ---------------------------------------------------------------- sloped within-bin density
+# Closures "slope" and "coloured-regime-slope" (opt[12] = 1; opt[13] = the slope scale
+# kappa_s): each bin's neurons have the linear density of ``within_bin_slope`` (slope from
+# the neighbouring bins' occupations, mean kept at Vbar) instead of the uniform one; the
+# kernel is ``kslope``.  Everything else (refractory pool, moments) is the paper's code.
+
+
+@nb.njit(cache=True, error_model='numpy')
+def _neighbours(j, K):
+    """(j_below, j_above, cf): the bins whose occupations give bin j's slope and the
+    difference factor (1/2 central, 1 one-sided at the ends of the grid)."""
+    if j == 0:
+        return 0, 1, 1.0
+    if j == K - 1:
+        return K - 2, K - 1, 1.0
+    return j - 1, j + 1, 0.5
+
+
+@nb.njit(cache=True, error_model='numpy')
+def _source_slope(x, q, j, K, pv, edges, opt):
+    """As _source, with the sloped density: (nj, Vbar, dVbar/dn, dVbar/dA, j_below,
+    j_above, within_bin_slope tuple w, drift tuple d)."""
+    offn = 2 * K * q
+    dv = edges[1] - edges[0]
+    lo = edges[j]
+    mid = lo + 0.5 * dv
+    nj = x[offn + j]
+    vb, dvb_dn, dvb_dA = bin_mean(nj, x[offn + K + j], mid, opt[2])
+    jm, jp, cf = _neighbours(j, K)
+    w = within_bin_slope(vb, lo, dv, opt[0], opt[1], x[offn + jm], nj, x[offn + jp], cf,
+                         opt[2], opt[13], opt[14])
+    mo = 4 * K + 4 * q
+    lam, SE, SI, tE, tI, M, Mr, gl, h = _pop_params(pv, q)
+    d = drift(vb, x[mo], x[mo + 1], x[mo + 2], x[mo + 3],
+              lam, SE, SI, tE, tI, M, Mr, gl, h, opt[3], opt[9], opt[10], opt[11])
+    return nj, vb, dvb_dn, dvb_dA, jm, jp, w, d
+
+
+@nb.njit(cache=True, error_model='numpy')
+def edge_kernel_slope_window(edges, lo, hi, a, b, g, mu, sig, F, M1):
+    """As edge_kernel_window for the linear density of slope g on [a, b] (``kslope``)."""
+    mean = 0.5 * (a + b) + g * (b - a) / 6.0 + mu
+    n = edges.shape[0]
+    for e in (0, 1, n - 1, lo - 1, hi + 1):
+        if e < 0 or e >= n:
+            continue
+        if e < lo:
+            F[e] = 0.0
+            M1[e] = 0.0
+        elif e > hi:
+            F[e] = 1.0
+            M1[e] = mean
+    isig = 1.0 / sig
+    for e in range(lo, hi + 1):
+        x = edges[e]
+        al = (x - a - mu) * isig
+        be = (x - b - mu) * isig
+        if al < -_TCUT:
+            F[e] = 0.0
+            M1[e] = 0.0
+        elif be > _TCUT:
+            F[e] = 1.0
+            M1[e] = mean
+        else:
+            PA, pA = norm_cdf_pdf(al)
+            PB, pB = norm_cdf_pdf(be)
+            F[e], M1[e] = kslope(x, a, b, g, mu, sig, al, be, PA, pA, PB, pB)
+
+
+@nb.njit(cache=True, error_model='numpy')
+def edge_kernel_slope_grad(edges, a, b, g, mu, sig, F, M1, dF, dM1):
+    """F, M1 at every edge and their derivatives in (a, b, g, mu, sig) (rows per edge)."""
+    mean = 0.5 * (a + b) + g * (b - a) / 6.0 + mu
+    for e in range(edges.shape[0]):
+        x = edges[e]
+        al = (x - a - mu) / sig
+        be = (x - b - mu) / sig
+        if al < -_TCUT:
+            F[e] = 0.0
+            M1[e] = 0.0
+            for k in range(5):
+                dF[e, k] = 0.0
+                dM1[e, k] = 0.0
+        elif be > _TCUT:
+            F[e] = 1.0
+            M1[e] = mean
+            for k in range(5):
+                dF[e, k] = 0.0
+            dM1[e, 0] = 0.5 - g / 6.0
+            dM1[e, 1] = 0.5 + g / 6.0
+            dM1[e, 2] = (b - a) / 6.0
+            dM1[e, 3] = 1.0
+            dM1[e, 4] = 0.0
+        else:
+            PA, pA = norm_cdf_pdf(al)
+            PB, pB = norm_cdf_pdf(be)
+            r = kslope_grad(x, a, b, g, mu, sig, al, be, PA, pA, PB, pB)
+            F[e] = r[0]
+            M1[e] = r[1]
+            for k in range(5):
+                dF[e, k] = r[2 + k]
+                dM1[e, k] = r[7 + k]
+
+
+@nb.njit(cache=True, error_model='numpy')
+def transport_slope(x, pv, edges, opt, out, F, M1, clip=False):
+    """As transport with the sloped within-bin density."""
+    K = edges.shape[0] - 1
+    e0 = edges[0]
+    fired = np.zeros(2)
+    for q in range(2):
+        offn = 2 * K * q
+        offA = offn + K
+        for l in range(K):
+            out[offn + l] = 0.0
+            out[offA + l] = 0.0
+        for j in range(K):
+            if x[offn + j] == 0.0:
+                continue
+            nj, vb, dvb_dn, dvb_dA, jm, jp, w, d = _source_slope(x, q, j, K, pv, edges, opt)
+            a = w[0]
+            b = w[1]
+            lo, hi = edge_window(edges, a, b, d[0], d[1])
+            edge_kernel_slope_window(edges, lo, hi, a, b, w[2], d[0], d[1], F, M1)
+            out[offn] += nj * F[1]
+            out[offA] += nj * (M1[1] - M1[0] + e0 * F[0])
+            for l in range(max(1, lo - 1), min(K, hi + 1)):
+                P = F[l + 1] - F[l]
+                if clip and P <= 0.0:
+                    continue
+                out[offn + l] += nj * P
+                out[offA + l] += nj * (M1[l + 1] - M1[l])
+            Pf = 1.0 - F[K]
+            if clip and Pf < 0.0:
+                Pf = 0.0
+            fired[q] += nj * Pf
+    return fired
+
+
+@nb.njit(cache=True, error_model='numpy')
+def jac_slope(x, pv, edges, opt, J, gf, F, M1):
+    """Analytic Jacobian with the sloped within-bin density into J; rate gradients into gf."""
+    K = edges.shape[0] - 1
+    nx = 4 * K + 8
+    h = pv[_P_H]
+    e0 = edges[0]
+    J[:, :] = 0.0
+    gf[:, :] = 0.0
+    dF = np.empty((K + 1, 5))
+    dM1 = np.empty((K + 1, 5))
+    # per edge: dF/d(Vbar, mE, vE, mI, vI, n_below, n_j (explicit), n_above)
+    dP = np.empty((K + 1, 8))
+    dQ = np.empty((K + 1, 8))
+    fired = np.zeros(2)
+    for q in range(2):
+        offn = 2 * K * q
+        offA = offn + K
+        mo = 4 * K + 4 * q
+        for j in range(K):
+            nj, vb, dvb_dn, dvb_dA, jm, jp, w, d = _source_slope(x, q, j, K, pv, edges, opt)
+            edge_kernel_slope_grad(edges, w[0], w[1], w[2], d[0], d[1], F, M1, dF, dM1)
+            for e in range(K + 1):
+                for G, D in ((dP, dF), (dQ, dM1)):
+                    G[e, 0] = (D[e, 0] * w[3] + D[e, 1] * w[4] + D[e, 2] * w[5]
+                               + D[e, 3] * d[2] + D[e, 4] * d[3])
+                    G[e, 1] = D[e, 3] * d[4] + D[e, 4] * d[9]
+                    G[e, 2] = D[e, 4] * d[5]
+                    G[e, 3] = D[e, 3] * d[6] + D[e, 4] * d[8]
+                    G[e, 4] = D[e, 4] * d[7]
+                    for k in range(3):
+                        G[e, 5 + k] = (D[e, 0] * w[6 + 3 * k] + D[e, 1] * w[7 + 3 * k]
+                                       + D[e, 2] * w[8 + 3 * k])
+            cols = (jm, j, jp)
+            for l in range(K):
+                if l == 0:
+                    P = F[1]
+                    Q = M1[1] - M1[0] + e0 * F[0]
+                else:
+                    P = F[l + 1] - F[l]
+                    Q = M1[l + 1] - M1[l]
+                rn = offn + l
+                rA = offA + l
+                for k in range(8):
+                    if l == 0:
+                        gP = dP[1, k]
+                        gQ = dQ[1, k] - dQ[0, k] + e0 * dP[0, k]
+                    else:
+                        gP = dP[l + 1, k] - dP[l, k]
+                        gQ = dQ[l + 1, k] - dQ[l, k]
+                    if k == 0:
+                        J[rn, offn + j] += nj * gP * dvb_dn / h
+                        J[rn, offA + j] += nj * gP * dvb_dA / h
+                        J[rA, offn + j] += nj * gQ * dvb_dn / h
+                        J[rA, offA + j] += nj * gQ * dvb_dA / h
+                    elif k <= 4:
+                        J[rn, mo + k - 1] += nj * gP / h
+                        J[rA, mo + k - 1] += nj * gQ / h
+                    else:
+                        c = offn + cols[k - 5]
+                        J[rn, c] += nj * gP / h
+                        J[rA, c] += nj * gQ / h
+                J[rn, offn + j] += P / h
+                J[rA, offn + j] += Q / h
+            Pf = 1.0 - F[K]
+            fired[q] += nj * Pf
+            gf[q, offn + j] += (Pf - nj * dP[K, 0] * dvb_dn) / h
+            gf[q, offA + j] += -nj * dP[K, 0] * dvb_dA / h
+            for k in range(1, 5):
+                gf[q, mo + k - 1] += -nj * dP[K, k] / h
+            for k in range(3):
+                gf[q, offn + cols[k]] += -nj * dP[K, 5 + k] / h
+        rb = int(opt[5])
+        tR = pv[_P_TAU_R]
+        for l in range(K):
+            J[offn + l, offn + l] -= 1.0 / h
+            J[offA + l, offA + l] -= 1.0 / h
+            J[offn + rb, offn + l] -= 1.0 / tR
+            J[offA + rb, offn + l] -= opt[4] / tR
+    fr = fired / h
+    for k in range(4):
+        i = 4 * K + 2 * k
+        src = k % 2
+        r = moment_rhs(x[i], x[i + 1], fr[src], pv[_P_P + k], pv[_P_TAU + k])
+        J[i, i] += r[2]
+        J[i, i + 1] += r[3]
+        J[i + 1, i] += r[7]
+        J[i + 1, i + 1] += r[8]
+        for c in range(nx):
+            J[i, c] += r[4] * gf[src, c]
+            J[i + 1, c] += r[9] * gf[src, c]
+    return fr

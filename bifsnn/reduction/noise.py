@@ -49,7 +49,7 @@ from bifsnn.network.params import ParameterError
 from bifsnn.network.results import SimulationResult
 from bifsnn.reduction.codegen import import_file
 from bifsnn.reduction.integrate import _as_model
-from bifsnn.reduction.model import MarkovModelDef, ReducedModel
+from bifsnn.reduction.model import SLOPE_CLOSURES, MarkovModelDef, ReducedModel
 
 __all__ = ["reactions", "diffusion_matrix", "drift_from_reactions", "simulate_sde"]
 
@@ -84,10 +84,11 @@ def _sde_model(model: MarkovModelDef | ReducedModel) -> ReducedModel:
     """The compiled model, if its closure has reactions here (state 4 K + 8: "paper" and
     "coloured"); the conditional closures' per-bin pending totals have none."""
     m = _as_model(model)
-    if m.definition.conditional:
+    if m.definition.conditional or m.definition.closure in SLOPE_CLOSURES:
         raise ParameterError(
             f"closure = {m.definition.closure!r} is out of range for the finite-size noise: "
-            "must be one with state 4 K + 8 ('paper' or 'coloured')")
+            "must be one with the paper's transport ('paper', 'coloured' or "
+            "'coloured-regime')")
     return m
 
 

@@ -24,7 +24,9 @@ Pieces (each a function returning a tuple):
 * ``moment_rhs(m, v, f, p, tau)`` -> the two moment equations of section 2 and all their
   partial derivatives;
 * ``cond_mean``, ``disp_term``, ``wplus``, ``stein``: the conditional closure (see
-  :func:`_conditional`).
+  :func:`_conditional`);
+* ``within_bin_slope``, ``kslope``, ``kslope_grad``: the sloped within-bin density of the
+  "slope" closures (see :func:`_slope`).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ __all__ = ["GENERATOR_VERSION", "generated_functions", "piece_expressions", "BIN
            "normal_table", "NORMAL_TABLE_SPEC", "NORMAL_KINDS"]
 
 #: Bump when the generated code changes meaning (it is part of the cache key).
-GENERATOR_VERSION = "7"
+GENERATOR_VERSION = "8"
 
 #: Piecewise polynomial table of the standard normal cdf Phi and pdf phi used by the transfer
 #: kernel instead of erfc / exp: pieces of width ``width`` covering [-t_max, 0] (t > 0 by
@@ -129,8 +131,9 @@ def _bin_mean() -> str:
     )
 
 
-def _within_bin(rule: str) -> str:
-    V, lo, dv, eps, hmin = sp.symbols("V lo dv eps hmin", real=True)
+def _support(rule: str, V: sp.Symbol, lo: sp.Symbol, dv: sp.Symbol, eps: sp.Symbol,
+             hmin: sp.Symbol) -> tuple[sp.Expr, sp.Expr]:
+    """Support [a, b] of the within-bin uniform density of mean V for rule ``rule``."""
     hi = lo + dv
     mid = lo + dv / 2
     if rule == "smooth":
@@ -140,9 +143,8 @@ def _within_bin(rule: str) -> str:
         # rule (the widest uniform density inside the bin touching the nearer edge).
         s = (V - mid) / (dv / 2)
         hw = (dv / 2) * sp.sqrt(((1 - s**2) / (1 + sp.sqrt(s**2 + eps**2))) ** 2 + hmin**2)
-        a = V - hw
-        b = V + hw
-    elif rule == "reference":
+        return V - hw, V + hw
+    if rule == "reference":
         # the widest uniform density inside the bin touching the nearer edge, with a tiny
         # fixed width w when Vbar is within w of an edge (the authors' code does this at the
         # lower edge; at the upper edge only for Vbar >= hi, which lets the width reach 0:
@@ -158,8 +160,13 @@ def _within_bin(rule: str) -> str:
             (2 * V - lo, V <= mid),
             (hi, True),
         )
-    else:  # pragma: no cover - validated by the caller
-        raise ValueError(f"unknown bin rule {rule!r}")
+        return a, b
+    raise ValueError(f"unknown bin rule {rule!r}")  # pragma: no cover - validated by caller
+
+
+def _within_bin(rule: str) -> str:
+    V, lo, dv, eps, hmin = sp.symbols("V lo dv eps hmin", real=True)
+    a, b = _support(rule, V, lo, dv, eps, hmin)
     return _function_source(
         "within_bin", [V, lo, dv, eps, hmin], [a, b, sp.diff(a, V), sp.diff(b, V)]
     )
@@ -322,6 +329,96 @@ def _conditional() -> str:
     ])
 
 
+def _slope(rule: str) -> str:
+    """Pieces of the sloped within-bin density (closures "slope", "coloured-regime-slope").
+
+    The paper's rule spreads a bin's neurons uniformly over [a0, b0] (``within_bin``, centre
+    Vbar, half-width hw0).  The sloped rule gives them the linear density
+    (1 + g (2 u - a - b) / (b - a)) / (b - a) on [a, b] = [c - hw, c + hw], shifted to
+    c = Vbar - g hw / 3 so that its mean stays Vbar.  The slope is the bin's own: a linear
+    density that fills the bin and has mean Vbar has g = 3 s, s = (Vbar - mid) / (dv / 2);
+    optionally (kn > 0) plus the density slope of the neighbouring bins, (n_p - n_m) cf / dv^2
+    (cf = 1/2 central difference, 1 one-sided at the ends of the grid) relative to the mean
+    density n / (2 hw0) (-> 0 for empty bins, regularised with delta).  The sum r is limited
+    smoothly to (-1, 1), g = r / (1 + r^8)^(1/8), so that the density stays positive.  The
+    half-width keeps the paper's distance from the nearer edge, hw (1 - |g| / 3) = (dv / 2)
+    (1 - |s|): T = (1 - |s|) / (1 - |s| ell(3 s)) = 1 - O(s^9) fills the bin while the slope
+    is unlimited and shrinks to the nearer edge beyond; floored with hmin as the smooth rule
+    is, and blended with hw0 by the slope scale ks: hw = (1 - ks) hw0 + ks (dv / 2)
+    sqrt(T^2 + hmin^2).  ks = kn = 0 is the paper's rule exactly.
+
+    * ``within_bin_slope(V, lo, dv, eps, hmin, nm, n0, np_, cf, delta, ks, kn)`` -> a, b, g and
+      the derivatives of (a, b, g) in V (= Vbar, with n fixed), nm, n0 (explicit), np_;
+    * ``kslope(x, a, b, g, mu, sig, al, be, PA, pA, PB, pB)`` -> F(x) = P(U + xi < x) and
+      M1(x) = E[U + xi; U + xi < x] for U with the linear density above and
+      xi ~ N(mu, sig^2): with t = (x - u - mu) / sig the density is (c0 + c1 t) / (b - a),
+      c0 = 1 + g (2 (x - mu) - a - b) / (b - a), c1 = -2 g sig / (b - a), and
+      F = sig / (b - a) [c0 Psi1 + c1 Psi2], M1 = sig / (b - a) [c0 x Psi1 + (c1 x - c0 sig)
+      Psi2 - c1 sig Psi3 - c0 sig (Phi(al) - Phi(be)) + c1 sig (phi(al) - phi(be))], Psi_k
+      = psi_k(al) - psi_k(be) with the antiderivatives psi1 = t Phi + phi, psi2 =
+      ((t^2 - 1) Phi + t phi) / 2, psi3 = (t^3 Phi + (t^2 + 2) phi) / 3 of t^(k-1) Phi;
+    * ``kslope_grad(...)`` -> F, M1 and their derivatives in (a, b, g, mu, sig).
+    """
+    V, lo, dv, eps, hmin = sp.symbols("V lo dv eps hmin", real=True)
+    nm, n0, np_, cf, delta, ks, kn = sp.symbols("nm n0 np_ cf delta ks kn", real=True)
+    a0, b0 = _support(rule, V, lo, dv, eps, hmin)
+    hw0 = (b0 - a0) / 2
+    s = (V - (lo + dv / 2)) / (dv / 2)
+    # own mean: a linear density on the whole bin with mean V has slope g = 3 s (positive
+    # for |s| <= 1/3); neighbours: the density slope (n_p - n_m) cf / dv^2 relative to the
+    # mean density n / (2 hw0); limited smoothly to (-1, 1) (g = r + O(r^9))
+    graw = ks * 3 * s + kn * hw0**2 * (np_ - nm) * cf * n0 / (dv**2 * (n0**2 + delta**2))
+    g = graw / (1 + graw**8) ** sp.Rational(1, 8)
+    # support: the tilted density keeps the paper's distance from the nearer edge,
+    # (dv/2) (1 - |s|) = hw (1 - |g|/3), so it fills the bin while the slope is unlimited
+    # (|s| <= 1/3: T = 1 up to O(s^9)) and shrinks towards the nearer edge beyond; floored
+    # like the smooth rule, and blended with the paper's half-width hw0 by ks (ks = 0, kn = 0:
+    # the paper's rule exactly)
+    ell = (1 + (3 * s) ** 8) ** sp.Rational(-1, 8)
+    T = (1 - sp.Abs(s)) / (1 - sp.Abs(s) * ell)
+    hw = (1 - ks) * hw0 + ks * (dv / 2) * sp.sqrt(T**2 + hmin**2)
+    c = (a0 + b0) / 2 - g * hw / 3
+    a = c - hw
+    b = c + hw
+    outs = [a, b, g]
+    for var in (V, nm, n0, np_):
+        outs += [sp.diff(e, var) for e in (a, b, g)]
+    src = _function_source("within_bin_slope", [V, lo, dv, eps, hmin, nm, n0, np_, cf, delta,
+                                                ks, kn], outs)
+
+    x, aa, bb, gg, mu, sig = sp.symbols("x a b g mu sig", real=True)
+    al_s, be_s, PA, pA, PB, pB = sp.symbols("al be PA pA PB pB", real=True)
+    al = (x - aa - mu) / sig
+    be = (x - bb - mu) / sig
+    w = bb - aa
+
+    def psi1(t: sp.Expr) -> sp.Expr:
+        return t * Phi(t) + phi(t)
+
+    def psi2(t: sp.Expr) -> sp.Expr:
+        return ((t**2 - 1) * Phi(t) + t * phi(t)) / 2
+
+    def psi3(t: sp.Expr) -> sp.Expr:
+        return (t**3 * Phi(t) + (t**2 + 2) * phi(t)) / 3
+
+    c0 = 1 + gg * (2 * (x - mu) - aa - bb) / w
+    c1 = -2 * gg * sig / w
+    P1, P2, P3 = (f(al) - f(be) for f in (psi1, psi2, psi3))
+    F = sig / w * (c0 * P1 + c1 * P2)
+    M1 = sig / w * (c0 * x * P1 + (c1 * x - c0 * sig) * P2 - c1 * sig * P3
+                    - c0 * sig * (Phi(al) - Phi(be)) + c1 * sig * (phi(al) - phi(be)))
+    repl = {Phi(al): PA, phi(al): pA, Phi(be): PB, phi(be): pB}
+
+    def finish(e: sp.Expr) -> sp.Expr:
+        return e.xreplace(repl).xreplace({al: al_s, be: be_s})
+
+    args = [x, aa, bb, gg, mu, sig, al_s, be_s, PA, pA, PB, pB]
+    values = [finish(F), finish(M1)]
+    grads = [finish(sp.diff(e, v)) for e in (F, M1) for v in (aa, bb, gg, mu, sig)]
+    return "\n\n".join([src, _function_source("kslope", args, values),
+                         _function_source("kslope_grad", args, values + grads)])
+
+
 def normal_table(t_max: float, width: float, degree: int) -> list[list[tuple[float, float]]]:
     """Monomial coefficients (in u = 2 (t - t_lo)/width - 1, lowest degree first) of the
     interpolants of (Phi, phi) on each piece [t_lo, t_lo + width] of [-t_max, 0]; computed with
@@ -425,5 +522,6 @@ def generated_functions(rule: str, normal: str = "table") -> str:
         kcore_grad,
         _moments(),
         _conditional(),
+        _slope(rule),
     ]
     return "\n\n".join(parts)

@@ -43,7 +43,7 @@ def test_layout_and_options():
     assert d.n_state == 4 * d.K + 8 and not d.conditional
     o = d.option_vector()
     assert (o[9], o[10], o[11]) == (1.0, 1.0, 0.0)
-    assert tuple(MarkovModelDef(closure="coloured").option_vector()[9:]) == (1.0, 0.0, 0.0)
+    assert tuple(MarkovModelDef(closure="coloured").option_vector()[9:12]) == (1.0, 0.0, 0.0)
     assert MarkovModelDef(closure="coloured-regime", regime_shift=0.5).option_vector()[11] == 0.5
     with pytest.raises(ValueError, match="regime_shift"):
         MarkovModelDef(closure="coloured-regime", regime_shift=math.nan)
