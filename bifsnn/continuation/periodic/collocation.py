@@ -539,6 +539,9 @@ class _BlockLayout:
         Dq.sort_indices()
         self.posDq = posD[:, Dq.data.astype(np.int64) - 1]
         self.patDq = (Dq.indptr, Dq.indices)
+        self.ipD64 = np.asarray(Dq.indptr, dtype=np.int64)
+        self.ixD64 = np.asarray(Dq.indices, dtype=np.int64)
+        self.lu_pattern = None  # see condensed._block_lus
         # y solves D[:, q] y = b, so x[q[i]] = y[i]: the entries of y that are x's last n
         self.last = np.flatnonzero(self.q >= mn - n)
         self.last_to = self.q[self.last] - (mn - n)
