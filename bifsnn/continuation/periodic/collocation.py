@@ -434,6 +434,12 @@ def _condensed(A: sp.csc_matrix, coll: CollocationOperator):
 _LAST_CONDENSED: list = []
 
 
+def condensable_size(coll: CollocationOperator) -> bool:
+    """Whether collocation Jacobians of ``coll`` are factorised by condensation (when
+    square, see :func:`condensable`): :data:`CONDENSED` and n > DENSE_FLOQUET_MAX_N."""
+    return CONDENSED and coll.n > DENSE_FLOQUET_MAX_N
+
+
 def condensable(A, coll: CollocationOperator) -> bool:
     """Whether :func:`factorize` / :func:`floquet_from_jacobian` try the condensation: large
     n, and A square with at most CONDENSED_MAX_SCALARS unknowns after the nodes (period,
