@@ -349,7 +349,7 @@ def floquet_from_jacobian(
             mu, V = np.linalg.eig(M)
         else:
             mu = np.linalg.eigvals(M)
-    elif (fac := _condensed(A_in, coll)) is not None:
+    elif (fac := _condensed(A_in, coll, border=False)) is not None:
         kk = min(8 if k is None else int(k), n - 2)
         from bifsnn.continuation.linalg import blas_single_thread
 
@@ -401,16 +401,24 @@ def factorize(A: sp.csc_matrix, coll: CollocationOperator):
     return sparse_lu(A) if fac is None else fac
 
 
-def _condensed(A: sp.csc_matrix, coll: CollocationOperator):
+def _condensed(A: sp.csc_matrix, coll: CollocationOperator, border: bool = True):
     """The condensed factorisation of A, or None when it does not apply (small n, blocks of
-    different patterns, products growing beyond GROWTH_MAX, a singular block)."""
+    different patterns, products growing beyond GROWTH_MAX, a singular block or, with
+    ``border``, a singular condensed system).  Without ``border`` only its monodromy matrix
+    is formed (see :class:`~.condensed.CondensedLU`)."""
     from .condensed import CondensedLU
 
     if not condensable(A, coll):
         return None
     last = _LAST_CONDENSED
     if last and last[0]() is A:  # the same matrix object (never modified in place)
-        return last[1]
+        fac = last[1]
+        if fac is not None and border:
+            try:
+                fac.bordered()
+            except RuntimeError:
+                return None
+        return fac
     A0 = A
     A = sp.csc_matrix(A)
     if not A.has_sorted_indices:
@@ -419,7 +427,7 @@ def _condensed(A: sp.csc_matrix, coll: CollocationOperator):
     if lay is None:
         return None
     try:
-        fac = CondensedLU(A, coll, lay)
+        fac = CondensedLU(A, coll, lay, border=border)
     except (ValueError, RuntimeError):
         fac = None
     try:

@@ -475,12 +475,25 @@ class CondensedLU:
     (:class:`~bifsnn.continuation.periodic.collocation._BlockLayout`).  Raises RuntimeError
     when a block D_j is exactly singular (SuperLU's) or S is, ValueError when the propagated
     products grow beyond :data:`GROWTH_MAX`.  ``solve(b)`` solves A z = b; ``monodromy`` is
-    the monodromy matrix of the collocation block (n x n).
+    the monodromy matrix of the collocation block (n x n).  With ``border`` False only the
+    monodromy matrix is formed (the Floquet multipliers need no more); :meth:`bordered`
+    completes the factorisation for solving.
     """
 
-    def __init__(self, A: sp.csc_matrix, coll, lay) -> None:
+    def __init__(self, A: sp.csc_matrix, coll, lay, border: bool = True) -> None:
         with blas_single_thread():
             self._build(A, coll, lay)
+        self.S_lu = None
+        if border:
+            self.bordered()
+
+    def bordered(self) -> CondensedLU:
+        """This factorisation with the condensed system of the extra rows formed and
+        factorised (once); RuntimeError when it is exactly singular."""
+        if self.S_lu is None:
+            with blas_single_thread():
+                self._build_border()
+        return self
 
     def _build(self, A: sp.csc_matrix, coll, lay) -> None:
         N, n, mn = coll.ntst, coll.n, lay.mn
@@ -519,8 +532,12 @@ class CondensedLU:
         if not np.isfinite(growth) or growth > GROWTH_MAX:
             raise ValueError(f"condensation refused: products grow to {growth:.3g}")
         self.monodromy = -Z[:, :n]
-        # extra rows: S = [E_0, E_q] - E_y C_r^{-1} [C_0, G]
-        ev = data[ex.E_pos]
+        self._Z, self._data = Z, data
+
+    def _build_border(self) -> None:
+        """The condensed system of the extra rows: S = [E_0, E_q] - E_y C_r^{-1} [C_0, G]."""
+        n, nq, nU, ex, Z = self.n, self.nq, self.nU, self.ex, self._Z
+        ev = self._data[ex.E_pos]
         S = np.zeros((n + nq, n + nq))
         S[ex.S_row, ex.S_col] = ev[ex.S_sel]
         self.E_last = np.zeros((len(ex.rows_last), n))
@@ -538,10 +555,12 @@ class CondensedLU:
             if nq:
                 row[:, n:] = self.V @ self.G.reshape(-1, nq)
             S[ex.rows_dense] -= row
-        self.S_lu = sla.lu_factor(S, check_finite=True)
-        d = np.abs(np.diag(self.S_lu[0]))
+        S_lu = sla.lu_factor(S, check_finite=True)
+        d = np.abs(np.diag(S_lu[0]))
         if not np.all(np.isfinite(d)) or d.min() == 0.0:
             raise RuntimeError("Factor is exactly singular (condensed system)")
+        self.S_lu = S_lu
+        self._data = None
 
     # ------------------------------------------------------------------ block solves
     def _solve_rest_T(self, e: np.ndarray) -> np.ndarray:
@@ -564,6 +583,7 @@ class CondensedLU:
         """z with A z = b (b of length A.shape[0], real)."""
         if trans != "N":
             raise ValueError("CondensedLU solves only A z = b (trans='N')")
+        self.bordered()
         b = np.asarray(b, dtype=float)
         if b.ndim != 1:
             return np.column_stack([self.solve(col) for col in b.T])
