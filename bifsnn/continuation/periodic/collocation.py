@@ -13,6 +13,7 @@ from __future__ import annotations
 import weakref
 from dataclasses import dataclass, field
 
+import numba as nb
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
@@ -204,11 +205,15 @@ class CollocationOperator:
         if perm.size != nval:
             raise RuntimeError("duplicate entries in collocation Jacobian structure")
         A.data = np.zeros(nval)
-        self._cache[key] = (A, perm)
+        pos = np.empty(nval, dtype=np.int64)  # where value i of jacobian's list goes in A.data
+        pos[perm] = np.arange(nval)
+        nb_ = rows_b.size
+        struct = (A, pos[:nb_].reshape(N, m, m + 1, jr.size), pos[nb_:])
+        self._cache[key] = struct
         if len(shared) > 8:
             shared.clear()
-        shared[skey] = (A, perm)
-        return self._cache[key]
+        shared[skey] = struct
+        return struct
 
     def jacobian(
         self,
@@ -221,24 +226,22 @@ class CollocationOperator:
         border_row: np.ndarray | None = None,
     ) -> sp.csc_matrix:
         """Sparse Jacobian of the residual w.r.t. (U, T[, p]) with an optional bordering row."""
-        A, perm = self._structure(with_p, border_row is not None)
+        A, pos_blocks, pos_rest = self._structure(with_p, border_row is not None)
         N, m, n = self.ntst, self.ncol, self.n
         X = self.coll_points(U)
         Jv = self.sys.jac_values(X, p).reshape(N, m, self.sys.nnz)
-        D, L = self.tab.D, self.tab.L
-        blocks = (D[None, :, :, None] / self.h[:, None, None, None]) * self.sys.jdiag[
-            None, None, None, :
-        ] - T * L[None, :, :, None] * Jv[:, :, None, :]
-        parts = [blocks.ravel(), -self.sys.f_batch(X, p).ravel()]
+        parts = [-self.sys.f_batch(X, p).ravel()]
         if with_p:
             parts.append(-T * self.sys.fp_batch(X, p).ravel())
         parts += [np.ones(n), -np.ones(n), (self.wnode[:, None] * Fref).ravel()]
         if border_row is not None:
             parts.append(np.asarray(border_row, dtype=float))
-        vals = np.concatenate(parts)
-        out = A.copy()
-        out.data = vals[perm]
-        return out
+        data = np.empty(A.nnz)
+        data[pos_rest] = np.concatenate(parts)
+        # the interval blocks D_kl / h_j * I - T L_kl J(x_jk), written straight into place
+        _scatter_blocks(data, pos_blocks, self.tab.D / self.h[:, None, None],
+                        float(T) * self.tab.L, self.sys.jdiag, np.ascontiguousarray(Jv))
+        return sp.csc_matrix((data, A.indices.copy(), A.indptr.copy()), shape=A.shape)
 
     # ------------------------------------------------------------------ Newton at fixed p
     def newton(
@@ -298,6 +301,20 @@ class CollocationOperator:
         lu = sparse_lu(C[:, n:].tocsc())
         w = lu.solve(-(C[:, :n] @ v0))
         return np.vstack([np.asarray(v0)[None, :], w.reshape(-1, n)])
+
+
+@nb.njit(cache=True)
+def _scatter_blocks(data, pos, Dh, TL, jdiag, Jv):  # pragma: no cover - compiled
+    """data[pos[j, k, l, e]] = Dh[j, k, l] jdiag[e] - TL[k, l] Jv[j, k, e]: the collocation
+    blocks of interval j (collocation point k, node l, pattern entry e)."""
+    N, m, m1, nnz = pos.shape
+    for j in range(N):
+        for k in range(m):
+            for l_ in range(m1):
+                a = Dh[j, k, l_]
+                b = TL[k, l_]
+                for e in range(nnz):
+                    data[pos[j, k, l_, e]] = a * jdiag[e] - b * Jv[j, k, e]
 
 
 DENSE_FLOQUET_MAX_N = 40
