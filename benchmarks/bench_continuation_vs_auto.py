@@ -366,7 +366,7 @@ def _auto_network_limited(args: tuple, timeout_s: float) -> tuple[dict, str]:
         except Exception as exc:  # noqa: BLE001 - reported to the parent as the reason
             snd.send({"phase": "error", "error": f"{type(exc).__name__}: {exc}"})
 
-    proc = ctx.Process(target=child, daemon=True)
+    proc = ctx.Process(target=child)  # not daemonic: bifpy starts its own child
     proc.start()
     snd.close()
     out: dict = {}
