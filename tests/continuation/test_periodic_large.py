@@ -271,6 +271,28 @@ def test_compiled_block_lu_and_refactorisation_match_superlu(monkeypatch):
     same(again, ref2)
 
 
+def test_block_layout_from_structure_equals_sliced(monkeypatch):
+    # the interval blocks' layout from the collocation structure's entry positions equals
+    # the one found by slicing the matrix block by block (bordered and plain Jacobians)
+    from bifsnn.continuation.periodic import CollocationOperator
+    from bifsnn.continuation.periodic import collocation as cmod
+
+    s, br = _run(25, 2, 30)
+    pt = br.cycle(-1)
+    coll = CollocationOperator(s, pt.tm, 4)
+    Fr = coll.phase_reference(pt.U, pt.T, pt.p)
+    for A in (coll.jacobian(pt.U, pt.T, pt.p, Fr),
+              coll.jacobian(pt.U, pt.T, pt.p, Fr, with_p=True, border_row=np.ones(coll.nU + 2))):
+        assert cmod._BlockLayout._from_structure(A, coll) is not None
+        lays = []
+        for analytic in (True, False):
+            monkeypatch.setattr(cmod, "ANALYTIC_LAYOUT", analytic)
+            lays.append(cmod._BlockLayout(A, coll))
+        for name in ("posA", "posDq", "q", "last", "last_to", "ipD64", "ixD64"):
+            assert np.array_equal(getattr(lays[0], name), getattr(lays[1], name)), name
+        assert all(np.array_equal(a, b) for a, b in zip(lays[0].patA, lays[1].patA, strict=True))
+
+
 def test_reuse_lu_must_be_bool():
     with pytest.raises(ValueError, match="reuse_lu"):
         Collocation(reuse_lu=1)

@@ -518,6 +518,9 @@ class _IntervalPropagator:
         return u
 
 
+#: Block layouts from the collocation structure's known entry positions (False: by slicing
+#: the matrix block by block, the previous method; same layout)
+ANALYTIC_LAYOUT = True
 #: Block layouts of collocation Jacobians (see :class:`_BlockLayout`), per sparsity pattern.
 _LAYOUTS: dict[tuple, _BlockLayout | None] = {}
 _LAYOUTS_MAX = 4
@@ -534,33 +537,18 @@ class _BlockLayout:
     """
 
     def __init__(self, A: sp.csc_matrix, coll: CollocationOperator) -> None:
-        N, m, n = coll.ntst, coll.ncol, coll.n
+        m, n = coll.ncol, coll.n
         mn = m * n
-        # the same matrix with data = 1 + position in A.data (exact in float below 2^53)
-        P = sp.csc_matrix((np.arange(1, A.nnz + 1, dtype=float), A.indices, A.indptr),
-                          shape=A.shape)
-        Cr = P[: coll.ncoll, : coll.nU].tocsr()
-        posA, posD = [], []
         self.ok = True
-        for j in range(N):
-            B = Cr[j * mn:(j + 1) * mn, j * mn:j * mn + mn + n]
-            Aj = B[:, :n].tocsr()
-            Dj = B[:, n:].tocsc()
-            Aj.sort_indices()
-            Dj.sort_indices()
-            if j == 0:
-                self.patA = (Aj.indptr.copy(), Aj.indices.copy())
-                patD = (Dj.indptr.copy(), Dj.indices.copy())
-            elif not (np.array_equal(Aj.indptr, self.patA[0])
-                      and np.array_equal(Aj.indices, self.patA[1])
-                      and np.array_equal(Dj.indptr, patD[0])
-                      and np.array_equal(Dj.indices, patD[1])):
+        known = self._from_structure(A, coll) if ANALYTIC_LAYOUT else None
+        if known is not None:
+            self.posA, self.patA, posD, patD = known
+        else:
+            got = self._sliced(A, coll)
+            if got is None:
                 self.ok = False  # blocks of different patterns: use _IntervalPropagator
                 return
-            posA.append(Aj.data.astype(np.int64) - 1)
-            posD.append(Dj.data.astype(np.int64) - 1)
-        self.posA = np.array(posA)
-        posD = np.array(posD)
+            self.posA, self.patA, posD, patD = got
         # SuperLU's minimum-degree ordering of D^T + D (it depends on the pattern only); the
         # columns pre-permuted and factorised with NATURAL ordering give the same factors
         D0 = sp.csc_matrix((A.data[posD[0]], patD[1], patD[0]), shape=(mn, mn))
@@ -577,6 +565,63 @@ class _BlockLayout:
         self.last = np.flatnonzero(self.q >= mn - n)
         self.last_to = self.q[self.last] - (mn - n)
         self.mn = mn
+
+    @staticmethod
+    def _from_structure(A: sp.csc_matrix, coll: CollocationOperator):
+        """(posA, patA, posD, patD) from the cached structure of ``coll`` when A has its
+        pattern (A made by :meth:`CollocationOperator.jacobian`), else None: block entry
+        (interval j, collocation point k, node l, pattern entry e) sits at a known place."""
+        n, nU, ncoll = coll.n, coll.nU, coll.ncoll
+        if A.shape[0] - ncoll - n not in (1, 2) or A.shape[1] - nU not in (1, 2):
+            return None
+        S, pos, _ = coll._structure(A.shape[1] == nU + 2, A.shape[0] == ncoll + n + 2)
+        if (S.shape != A.shape or S.nnz != A.nnz or not np.array_equal(S.indptr, A.indptr)
+                or not np.array_equal(S.indices, A.indices)):
+            return None
+        N, m = coll.ntst, coll.ncol
+        mn = m * n
+        jr, jc = coll.sys.jrows, coll.sys.jcols
+        posA = np.ascontiguousarray(pos[:, :, 0, :].reshape(N, -1))
+        rowsA = (np.arange(m)[:, None] * n + jr[None, :]).ravel()  # increasing (jr sorted)
+        patA = (np.concatenate([[0], np.cumsum(np.bincount(rowsA, minlength=mn))]),
+                np.tile(jc, m))
+        k = np.arange(m)[:, None, None]
+        l_ = np.arange(m)[None, :, None]
+        rowsD = (k * n + jr[None, None, :] + 0 * l_).ravel()
+        colsD = (l_ * n + jc[None, None, :] + 0 * k).ravel()
+        o = np.lexsort((rowsD, colsD))
+        posD = pos[:, :, 1:, :].reshape(N, -1)[:, o]
+        patD = (np.concatenate([[0], np.cumsum(np.bincount(colsD, minlength=mn))]), rowsD[o])
+        return posA, patA, posD, patD
+
+    @staticmethod
+    def _sliced(A: sp.csc_matrix, coll: CollocationOperator):
+        """(posA, patA, posD, patD) by slicing A block by block; None when the blocks do
+        not share one pattern."""
+        N, m, n = coll.ntst, coll.ncol, coll.n
+        mn = m * n
+        # the same matrix with data = 1 + position in A.data (exact in float below 2^53)
+        P = sp.csc_matrix((np.arange(1, A.nnz + 1, dtype=float), A.indices, A.indptr),
+                          shape=A.shape)
+        Cr = P[: coll.ncoll, : coll.nU].tocsr()
+        posA, posD = [], []
+        for j in range(N):
+            B = Cr[j * mn:(j + 1) * mn, j * mn:j * mn + mn + n]
+            Aj = B[:, :n].tocsr()
+            Dj = B[:, n:].tocsc()
+            Aj.sort_indices()
+            Dj.sort_indices()
+            if j == 0:
+                patA = (Aj.indptr.copy(), Aj.indices.copy())
+                patD = (Dj.indptr.copy(), Dj.indices.copy())
+            elif not (np.array_equal(Aj.indptr, patA[0])
+                      and np.array_equal(Aj.indices, patA[1])
+                      and np.array_equal(Dj.indptr, patD[0])
+                      and np.array_equal(Dj.indices, patD[1])):
+                return None
+            posA.append(Aj.data.astype(np.int64) - 1)
+            posD.append(Dj.data.astype(np.int64) - 1)
+        return np.array(posA), patA, np.array(posD), patD
 
 
 def _interval_propagator(A: sp.csc_matrix, coll: CollocationOperator):
