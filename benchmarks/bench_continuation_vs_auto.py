@@ -92,6 +92,7 @@ class Model:
     dfdx_bifsnn: Callable | None = None  # df/du for bifsnn (sparse at large n)
     jac_sparsity: object = None
     exact_hopf: float | None = None
+    batch: object = None  # batched f / df/dx / df/dp for bifsnn (ODEProblem.batch)
 
 
 @dataclass
@@ -134,7 +135,7 @@ def bifsnn_equilibria(driver: Callable, model: Model, settings: ap.AutoSettings,
     problem = ODEProblem(
         f=model.f, x0=model.x0, p0=model.p0, param=model.ipar,
         dfdx=model.dfdx_bifsnn or (lambda u, p: model.jac(u, p)[0]),
-        dfdp=lambda u, p: _full_dfdp(model, u, p), name=model.name,
+        dfdp=lambda u, p: _full_dfdp(model, u, p), name=model.name, batch=model.batch,
     )
 
     def run(steps: int):
@@ -303,46 +304,139 @@ def network_model() -> tuple[Model, object]:
         u = np.asarray(u, dtype=float)
         return prob.dfdx(u, q), prob.dfdp(u, q)[:, [ip]]
 
+    class Batch:
+        """The model's batched evaluations (as bifsnn's own network problem has them) with
+        p = [p_EI]."""
+
+        def f(self, X, p):
+            return prob.batch.f(X, full(p))
+
+        def dfdx_values(self, X, p, rows, cols):
+            return prob.batch.dfdx_values(X, full(p), rows, cols)
+
+        def dfdx_pattern(self, X, p):
+            return prob.batch.dfdx_pattern(X, full(p))
+
+        def dfdp_column(self, X, p, k):
+            return prob.batch.dfdp_column(X, full(p), ip)
+
     model = Model("network ODE (n=148)", f, jac, np.asarray(prob.x0, dtype=float).copy(),
-                  np.array([1.0]), 0, (0.9, 1.0001))
+                  np.array([1.0]), 0, (0.9, 1.0001), batch=Batch())
     return model, start
 
 
+def _auto_network_side(model, eq_set, cyc_set, cycle_steps: int, user_value: float,
+                       send: Callable[[dict], None]) -> None:
+    """AUTO's part of :func:`compare_network`; ``send`` gets one dict after the equilibria
+    (Hopf) and one after the cycles (plain numbers, so that it can cross a process)."""
+    name = model.name
+    a_eq = ap.auto_equilibria(model.f, model.jac, model.x0, model.p0, 0, model.bounds,
+                              eq_set, n_steps=200, stop_after_hopf=1, problem=name)
+    hbs = a_eq.points_of("HB")
+    send({"phase": "equilibria", "hopf": hbs[0].parameter if hbs else None,
+          "eq_message": a_eq.message})
+    if not hbs:
+        return
+    a_cyc = ap.auto_cycles_from_hopf(
+        model.f, model.jac, a_eq, 0, model.bounds, cyc_set, n_steps=cycle_steps,
+        baseline_steps=2, user_values=(user_value,), problem=name)
+    uz = a_cyc.points_of("UZ")
+    t = a_cyc.timing
+    send({"phase": "cycles", "period0": float(a_cyc.period[0]) if a_cyc.period.size else None,
+          "uz_period": uz[0].period if uz else None, "cyc_message": a_cyc.message,
+          "timing": None if t is None else vars(t)})
+
+
+def _auto_network_limited(args: tuple, timeout_s: float) -> tuple[dict, str]:
+    """Run :func:`_auto_network_side` in a forked child (its own process group, so that
+    AUTO's own subprocess goes with it) for at most ``timeout_s`` wall seconds; returns the
+    merged results it sent and "" or why it stopped early (partial results kept)."""
+    import multiprocessing as mp
+    import os
+    import signal
+    import time
+
+    ctx = mp.get_context("fork")
+    recv, snd = ctx.Pipe(duplex=False)
+
+    def child() -> None:
+        os.setpgrp()
+        try:
+            _auto_network_side(*args, send=snd.send)
+        except Exception as exc:  # noqa: BLE001 - reported to the parent as the reason
+            snd.send({"phase": "error", "error": f"{type(exc).__name__}: {exc}"})
+
+    proc = ctx.Process(target=child)  # not daemonic: bifpy starts its own child
+    proc.start()
+    snd.close()
+    out: dict = {}
+    t_end = time.monotonic() + timeout_s
+    why = ""
+    while True:
+        left = t_end - time.monotonic()
+        if left <= 0:
+            why = (f"AUTO stopped after the --auto-timeout of {timeout_s:.0f} s wall "
+                   f"(finished phases: {out.get('phases', [])})")
+            break
+        try:
+            if not recv.poll(min(left, 5.0)):
+                if not proc.is_alive() and not recv.poll(0):
+                    why = why or f"AUTO's process ended without results (exit {proc.exitcode})"
+                    break
+                continue
+            msg = recv.recv()
+        except EOFError:
+            break
+        out.setdefault("phases", []).append(msg["phase"])
+        out.update(msg)
+        if msg["phase"] == "error":
+            why = f"AUTO failed: {msg['error']}"
+            break
+        if msg["phase"] == "cycles" or (msg["phase"] == "equilibria" and msg["hopf"] is None):
+            break
+    if proc.is_alive():
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc.join(5)
+    return out, why
+
+
 def compare_network(ntst: int, ncol: int, report: Report, *, user_value: float,
-                    cycle_steps: int, use_auto: bool) -> None:
+                    cycle_steps: int, use_auto: bool, auto_timeout_s: float = 3600.0) -> None:
     """Reduced network ODE: Hopf in p_EI, the period at ``user_value`` and the CPU time per
-    cycle step (same mesh, same tolerances, mesh adaptation every step in both engines)."""
+    cycle step (same mesh, same tolerances, mesh adaptation every step in both engines).
+    AUTO runs in a child process limited to ``auto_timeout_s`` wall seconds (~15 CPU-s per
+    cycle step at n = 148): past it the comparison ends with what AUTO finished."""
     model, _ = network_model()
     name = model.name
     # state entries are neuron counts (O(100)): arclength steps scaled like
     # NetworkProblem.options (ds = 0.005 N, ds_max = 0.05 N with N = 400)
     eq_set = ap.AutoSettings(ds=-2.0, dsmin=1e-4, dsmax=20.0, ntst=ntst, ncol=ncol)
     cyc_set = ap.AutoSettings(ds=-10.0, dsmin=1e-4, dsmax=50.0, ntst=ntst, ncol=ncol, iad=1)
-    a_hb = a_cyc = None
+    auto_res: dict = {}
     if use_auto:
-        a_eq = ap.auto_equilibria(model.f, model.jac, model.x0, model.p0, 0, model.bounds,
-                                  eq_set, n_steps=200, stop_after_hopf=1, problem=name)
-        a_hb = a_eq.points_of("HB")[0] if a_eq.points_of("HB") else None
-        if a_hb is not None:
-            a_cyc = ap.auto_cycles_from_hopf(
-                model.f, model.jac, a_eq, 0, model.bounds, cyc_set, n_steps=cycle_steps,
-                baseline_steps=2, user_values=(user_value,), problem=name)
-        else:
-            report.missing.append(f"{name}: AUTO found no Hopf ({a_eq.message})")
+        auto_res, why = _auto_network_limited(
+            (model, eq_set, cyc_set, cycle_steps, user_value), auto_timeout_s)
+        if why:
+            report.missing.append(f"{name}: {why}")
+        elif auto_res.get("hopf") is None and "equilibria" in auto_res.get("phases", []):
+            report.missing.append(f"{name}: AUTO found no Hopf ({auto_res['eq_message']})")
+    a_timing = auto_res.get("timing")
     driver, _ = _resolve(_EQ_DRIVER_CANDIDATES)
     # l1 (the Hopf's criticality) tells the cycle start on which side the cycles are
     br, _ = bifsnn_equilibria(driver, model, eq_set, 200, compute_l1=True)
     hs = _bifsnn_hopfs(br)
     b_hb = hs[0] if hs else None
     report.rows.append(Row(name, "Hopf parameter p_EI", b_hb.param if b_hb else None,
-                           a_hb.parameter if a_hb else None))
+                           auto_res.get("hopf")))
     if b_hb is None:
         report.missing.append(f"{name}: bifsnn equilibria found no Hopf ({br.message})")
         return
     omega = float(b_hb.data["omega"])
     report.rows.append(Row(name, "period at the Hopf 2 pi/omega", 2 * math.pi / omega,
-                           float(a_cyc.period[0]) if a_cyc is not None and a_cyc.period.size
-                           else None))
+                           auto_res.get("period0")))
     system = bifsnn_cycle_system(model)
     # bifsnn's cycle arclength is relative to the size of the state (Collocation.state_scale):
     # its own default steps (CYCLE_DEFAULTS), same tolerances and mesh; started through
@@ -360,20 +454,19 @@ def compare_network(ntst: int, ncol: int, report: Report, *, user_value: float,
         return continue_cycles(br, b_hb, opts, Collocation(ntst=ntst, ncol=ncol, adapt_mesh=1))
 
     cyc, timing = ap.differential_timing(run, cycle_steps, 2, lambda b: len(b))
-    a_uz = a_cyc.points_of("UZ") if a_cyc is not None else []
     T_b = bifsnn_period_at(system, cyc, user_value, b_set) if len(cyc) and \
         cyc.param_values.min() <= user_value else None
     report.rows.append(Row(name, f"cycle period at p_EI={user_value:g}", T_b,
-                           a_uz[0].period if a_uz else None,
+                           auto_res.get("uz_period"),
                            note=f"bifsnn {len(cyc)} pts ({cyc.message}); AUTO "
-                                f"{a_cyc.message if a_cyc is not None else '-'}"))
+                                f"{auto_res.get('cyc_message', '-')}"))
     row = {"n": int(model.x0.size), "ntst": ntst, "problem": name}
     _store(row, "bifsnn_cycle", timing)
-    if a_cyc is not None:
-        _store(row, "auto_cycle", a_cyc.timing)
+    if a_timing is not None:
+        _store(row, "auto_cycle", ap.AutoTiming(**a_timing))
         if timing.cpu_per_step_s > 0:
-            row["speedup_cycle_cpu"] = a_cyc.timing.cpu_per_step_s / timing.cpu_per_step_s
-            row["speedup_cycle"] = a_cyc.timing.time_per_step_s / timing.time_per_step_s
+            row["speedup_cycle_cpu"] = a_timing["cpu_per_step_s"] / timing.cpu_per_step_s
+            row["speedup_cycle"] = a_timing["time_per_step_s"] / timing.time_per_step_s
     report.timing.append(row)
     print(f"network ODE, ntst={ntst}: cycle step CPU AUTO "
           f"{_fmt(row.get('auto_cycle_cpu_step_s'), '.3g')} s, bifsnn "
@@ -604,6 +697,9 @@ def main(argv: list[str] | None = None) -> Report:
     ap_.add_argument("--network-p", type=float, default=0.9595,
                      help="p_EI at which the cycle periods are compared")
     ap_.add_argument("--network-steps", type=int, default=8)
+    ap_.add_argument("--auto-timeout", type=float, default=3600.0,
+                     help="with --network: wall seconds AUTO may take (it runs in a child "
+                          "process; past it the comparison ends with what AUTO finished)")
     args = ap_.parse_args(argv)
     for n in args.n:
         if n < 4 or n % 2:
@@ -619,8 +715,11 @@ def main(argv: list[str] | None = None) -> Report:
             report.missing.append(f"bifsnn {key}: not available ({where})")
 
     if args.network:
+        if not args.auto_timeout > 0:
+            ap_.error(f"--auto-timeout must be > 0 seconds, got {args.auto_timeout}")
         compare_network(args.ntst, args.ncol, report, user_value=args.network_p,
-                        cycle_steps=args.network_steps, use_auto=use_auto)
+                        cycle_steps=args.network_steps, use_auto=use_auto,
+                        auto_timeout_s=args.auto_timeout)
         print_rows(report.rows)
         return _finish(report, args)
     small = ap.AutoSettings(ds=0.05, dsmax=0.2, ntst=args.ntst, ncol=args.ncol)

@@ -45,7 +45,11 @@ class ODEProblem:
     """x' = f(x, p) with initial guess ``x0`` at parameters ``p0``, continued in ``param``.
 
     ``param`` is an index into ``p0`` or a name from ``param_names``.  ``name`` labels plots
-    and files.  ``x_names`` optionally names the state components.
+    and files.  ``x_names`` optionally names the state components.  ``batch`` (optional):
+    the same functions at many states per call, for the cycle collocation (an object with
+    ``f(X, p)`` -> (K, n), ``dfdx_values(X, p, rows, cols)`` -> (K, len(rows)),
+    ``dfdx_pattern(X, p)`` -> (n, n) booleans and ``dfdp_column(X, p, k)`` -> (K, n), X of
+    shape (K, n)); it must give the values of f, dfdx and dfdp.
     """
 
     f: Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -62,6 +66,7 @@ class ODEProblem:
     d3f: Callable[..., np.ndarray] | None = None
     d4f: Callable[..., np.ndarray] | None = None
     d5f: Callable[..., np.ndarray] | None = None
+    batch: object = field(default=None, repr=False, compare=False)
     _groups: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -1,12 +1,14 @@
 """Write the generated numba module to the cache directory and import it.
 
 The module is the sympy-printed scalar functions (:mod:`bifsnn.reduction.symbolic`) followed
-by the fixed assembly loops (``_template_src.py``).  Numerical values (network parameters,
-bin grid, eps, h_min, delta, window h) are run-time arguments, so one compiled module serves
-every definition with the same within-bin rule; the cache key is a hash of that structural
-part of the definition (the rule) together with the generator version and the text of the
-generator and the template, so any change of either regenerates the code.  Numba's own
-on-disk cache (``cache=True``) sits next to the generated file, which makes warm starts fast.
+by the fixed assembly loops (``_template_src.py``) and their batched drivers over many states
+(``_batch_template_src.py``, the cycle collocation's hot path).  Numerical values (network
+parameters, bin grid, eps, h_min, delta, window h) are run-time arguments, so one compiled
+module serves every definition with the same within-bin rule; the cache key is a hash of
+that structural part of the definition (the rule) together with the generator version and
+the text of the generator and the templates, so any change of either regenerates the code.
+Numba's own on-disk cache (``cache=True``) sits next to the generated file, which makes warm
+starts fast.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ __all__ = ["cache_dir", "clear_cache", "load_generated", "generated_path", "load
 _HERE = Path(__file__).resolve().parent
 _TEMPLATE = _HERE / "_template_src.py"
 _TAYLOR_TEMPLATE = _HERE / "_taylor_template_src.py"
+_BATCH_TEMPLATE = _HERE / "_batch_template_src.py"
 _LOCK = threading.Lock()
 _LOADED: dict[str, ModuleType] = {}
 
@@ -114,6 +117,7 @@ def _key(rule: str, normal: str = "table") -> str:
         h.update(normal.encode())
     h.update(Path(symbolic.__file__).read_bytes())
     h.update(_TEMPLATE.read_bytes())
+    h.update(_BATCH_TEMPLATE.read_bytes())
     h.update(layout_constants().encode())
     return h.hexdigest()[:16]
 
@@ -153,6 +157,7 @@ def load_generated(rule: str, normal: str = "table") -> ModuleType:
                 + symbolic.generated_functions(rule, normal)
                 + "\n\n# ---- assembly template (_template_src.py) ----\n"
                 + _TEMPLATE.read_text()
+                + "\n\n" + _BATCH_TEMPLATE.read_text()
             )
             try:
                 atomic_write_text(path, text)

@@ -227,6 +227,72 @@ def test_condensed_factorization_matches_superlu(monkeypatch):
     assert not isinstance(cmod.factorize(A, coll), condensed.CondensedLU)
 
 
+def test_compiled_block_lu_and_refactorisation_match_superlu(monkeypatch):
+    # the interval blocks' compiled LU (partial pivoting) picks SuperLU's pivots and gives
+    # the same condensation; the next Jacobian of the same pattern is refactorised with those
+    # pivots (numeric only), or factorised anew when a kept pivot has become too small
+    from bifsnn.continuation.periodic import CollocationOperator, condensed
+    from bifsnn.continuation.periodic import collocation as cmod
+
+    s, br = _run(25, 2, 30)
+    pt = br.cycle(-1)
+    coll = CollocationOperator(s, pt.tm, 4)
+    Fr = coll.phase_reference(pt.U, pt.T, pt.p)
+    A = coll.jacobian(pt.U, pt.T, pt.p, Fr)
+    U2 = pt.U + 1e-3 * (pt.U - pt.U.mean(axis=0))  # a nearby cycle, same pattern
+    A2 = coll.jacobian(U2, pt.T * 1.001, pt.p + 1e-3, Fr)
+    lay = cmod._block_layout(A, coll)
+    rng = np.random.default_rng(5)
+    b = rng.standard_normal(A.shape[0])
+
+    def same(f, g, tol=1e-11):
+        M = np.abs(g.monodromy).max()
+        assert np.abs(f.monodromy - g.monodromy).max() < tol * M
+        x, y = f.solve(b), g.solve(b)
+        assert np.abs(x - y).max() < tol * np.abs(y).max()
+
+    monkeypatch.setattr(condensed, "COMPILED_LU", False)
+    ref, ref2 = condensed.CondensedLU(A, coll, lay), condensed.CondensedLU(A2, coll, lay)
+    monkeypatch.setattr(condensed, "COMPILED_LU", True)
+    lay.lu_pattern = None
+    new = condensed.CondensedLU(A, coll, lay)
+    assert np.array_equal(new.pr, ref.pr)
+    same(new, ref)
+    n0 = condensed.STATS["refactor"]
+    re = condensed.CondensedLU(A2, coll, lay)  # numeric refactorisation, kept pivots
+    assert condensed.STATS["refactor"] == n0 + 1
+    assert re.Li is new.Li and re.Lx is not new.Lx
+    same(re, ref2)
+    assert np.abs(A2 @ re.solve(b) - b).max() < 1e-9
+    monkeypatch.setattr(condensed, "PIVOT_TOL", 2.0)  # no kept pivot passes: a new LU
+    n1 = condensed.STATS["refactor_refused"]
+    again = condensed.CondensedLU(A2, coll, lay)
+    assert condensed.STATS["refactor_refused"] == n1 + 1 and again.Li is not new.Li
+    same(again, ref2)
+
+
+def test_block_layout_from_structure_equals_sliced(monkeypatch):
+    # the interval blocks' layout from the collocation structure's entry positions equals
+    # the one found by slicing the matrix block by block (bordered and plain Jacobians)
+    from bifsnn.continuation.periodic import CollocationOperator
+    from bifsnn.continuation.periodic import collocation as cmod
+
+    s, br = _run(25, 2, 30)
+    pt = br.cycle(-1)
+    coll = CollocationOperator(s, pt.tm, 4)
+    Fr = coll.phase_reference(pt.U, pt.T, pt.p)
+    for A in (coll.jacobian(pt.U, pt.T, pt.p, Fr),
+              coll.jacobian(pt.U, pt.T, pt.p, Fr, with_p=True, border_row=np.ones(coll.nU + 2))):
+        assert cmod._BlockLayout._from_structure(A, coll) is not None
+        lays = []
+        for analytic in (True, False):
+            monkeypatch.setattr(cmod, "ANALYTIC_LAYOUT", analytic)
+            lays.append(cmod._BlockLayout(A, coll))
+        for name in ("posA", "posDq", "q", "last", "last_to", "ipD64", "ixD64"):
+            assert np.array_equal(getattr(lays[0], name), getattr(lays[1], name)), name
+        assert all(np.array_equal(a, b) for a, b in zip(lays[0].patA, lays[1].patA, strict=True))
+
+
 def test_reuse_lu_must_be_bool():
     with pytest.raises(ValueError, match="reuse_lu"):
         Collocation(reuse_lu=1)

@@ -124,6 +124,31 @@ def test_ode_problem_adapter(smooth_model):
     np.testing.assert_array_equal(prob.rhs(x, p), smooth_model.with_params(p_EI=0.5).rhs(x))
 
 
+@pytest.mark.parametrize("closure", ["paper", "conditional"])
+def test_batch_evaluations_match_single_state(smooth_model, closure):
+    # the cycle collocation's batched f, df/dx on a pattern, pattern and df/dp columns give
+    # the single-state values bit for bit (the fast p_* column of dfdp_column included)
+    model = smooth_model if closure == "paper" else smooth_model.with_params(closure=closure)
+    rng = np.random.default_rng(21)
+    X = np.array([random_state(model.definition, rng, empty_frac=0.3, tiny=1e-4)
+                  for _ in range(5)])
+    prob = model.ode_problem("p_EI", x0=X[0])
+    b, p = prob.batch, prob.p0.copy()
+    p[PARAM_INDEX["p_IE"]] = 0.61
+    np.testing.assert_array_equal(b.f(X, p), [prob.rhs(x, p) for x in X])
+    J = np.array([prob.jac_x(x, p) for x in X])
+    rows, cols = np.nonzero(np.any(J != 0, axis=0))
+    np.testing.assert_array_equal(b.dfdx_values(X, p, rows, cols), J[:, rows, cols])
+    np.testing.assert_array_equal(b.dfdx_pattern(X, p), np.any(J != 0, axis=0))
+    D = np.array([prob.dfdp(x, p) for x in X])
+    for k in range(len(PARAM_INDEX)):
+        np.testing.assert_array_equal(b.dfdp_column(X, p, k), D[:, :, k])
+    with pytest.raises(ValueError, match="k = 19 is out of range"):
+        b.dfdp_column(X, p, 19)
+    with pytest.raises(ValueError, match="X has shape"):
+        b.f(X[:, :-1], p)
+
+
 @pytest.mark.parametrize("changes", [dict(tau_m=20.0), dict(dv=5.0, v_min=-50.0)])
 def test_jacobian_leak_and_other_grid(smooth_model, changes):
     model = smooth_model.with_params(**changes)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import weakref
 from dataclasses import dataclass, field
 
+import numba as nb
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
@@ -204,11 +205,15 @@ class CollocationOperator:
         if perm.size != nval:
             raise RuntimeError("duplicate entries in collocation Jacobian structure")
         A.data = np.zeros(nval)
-        self._cache[key] = (A, perm)
+        pos = np.empty(nval, dtype=np.int64)  # where value i of jacobian's list goes in A.data
+        pos[perm] = np.arange(nval)
+        nb_ = rows_b.size
+        struct = (A, pos[:nb_].reshape(N, m, m + 1, jr.size), pos[nb_:])
+        self._cache[key] = struct
         if len(shared) > 8:
             shared.clear()
-        shared[skey] = (A, perm)
-        return self._cache[key]
+        shared[skey] = struct
+        return struct
 
     def jacobian(
         self,
@@ -221,24 +226,22 @@ class CollocationOperator:
         border_row: np.ndarray | None = None,
     ) -> sp.csc_matrix:
         """Sparse Jacobian of the residual w.r.t. (U, T[, p]) with an optional bordering row."""
-        A, perm = self._structure(with_p, border_row is not None)
+        A, pos_blocks, pos_rest = self._structure(with_p, border_row is not None)
         N, m, n = self.ntst, self.ncol, self.n
         X = self.coll_points(U)
         Jv = self.sys.jac_values(X, p).reshape(N, m, self.sys.nnz)
-        D, L = self.tab.D, self.tab.L
-        blocks = (D[None, :, :, None] / self.h[:, None, None, None]) * self.sys.jdiag[
-            None, None, None, :
-        ] - T * L[None, :, :, None] * Jv[:, :, None, :]
-        parts = [blocks.ravel(), -self.sys.f_batch(X, p).ravel()]
+        parts = [-self.sys.f_batch(X, p).ravel()]
         if with_p:
             parts.append(-T * self.sys.fp_batch(X, p).ravel())
         parts += [np.ones(n), -np.ones(n), (self.wnode[:, None] * Fref).ravel()]
         if border_row is not None:
             parts.append(np.asarray(border_row, dtype=float))
-        vals = np.concatenate(parts)
-        out = A.copy()
-        out.data = vals[perm]
-        return out
+        data = np.empty(A.nnz)
+        data[pos_rest] = np.concatenate(parts)
+        # the interval blocks D_kl / h_j * I - T L_kl J(x_jk), written straight into place
+        _scatter_blocks(data, pos_blocks, self.tab.D / self.h[:, None, None],
+                        float(T) * self.tab.L, self.sys.jdiag, np.ascontiguousarray(Jv))
+        return sp.csc_matrix((data, A.indices.copy(), A.indptr.copy()), shape=A.shape)
 
     # ------------------------------------------------------------------ Newton at fixed p
     def newton(
@@ -300,6 +303,20 @@ class CollocationOperator:
         return np.vstack([np.asarray(v0)[None, :], w.reshape(-1, n)])
 
 
+@nb.njit(cache=True)
+def _scatter_blocks(data, pos, Dh, TL, jdiag, Jv):  # pragma: no cover - compiled
+    """data[pos[j, k, l, e]] = Dh[j, k, l] jdiag[e] - TL[k, l] Jv[j, k, e]: the collocation
+    blocks of interval j (collocation point k, node l, pattern entry e)."""
+    N, m, m1, nnz = pos.shape
+    for j in range(N):
+        for k in range(m):
+            for l_ in range(m1):
+                a = Dh[j, k, l_]
+                b = TL[k, l_]
+                for e in range(nnz):
+                    data[pos[j, k, l_, e]] = a * jdiag[e] - b * Jv[j, k, e]
+
+
 DENSE_FLOQUET_MAX_N = 40
 #: Arnoldi Floquet path: factorise C_rest interval by interval (False: one LU of the whole
 #: C_rest, the previous method; benchmarks/bench_continuation_cycles.py --compare-floquet)
@@ -349,7 +366,7 @@ def floquet_from_jacobian(
             mu, V = np.linalg.eig(M)
         else:
             mu = np.linalg.eigvals(M)
-    elif (fac := _condensed(A_in, coll)) is not None:
+    elif (fac := _condensed(A_in, coll, border=False)) is not None:
         kk = min(8 if k is None else int(k), n - 2)
         from bifsnn.continuation.linalg import blas_single_thread
 
@@ -401,16 +418,24 @@ def factorize(A: sp.csc_matrix, coll: CollocationOperator):
     return sparse_lu(A) if fac is None else fac
 
 
-def _condensed(A: sp.csc_matrix, coll: CollocationOperator):
+def _condensed(A: sp.csc_matrix, coll: CollocationOperator, border: bool = True):
     """The condensed factorisation of A, or None when it does not apply (small n, blocks of
-    different patterns, products growing beyond GROWTH_MAX, a singular block)."""
+    different patterns, products growing beyond GROWTH_MAX, a singular block or, with
+    ``border``, a singular condensed system).  Without ``border`` only its monodromy matrix
+    is formed (see :class:`~.condensed.CondensedLU`)."""
     from .condensed import CondensedLU
 
     if not condensable(A, coll):
         return None
     last = _LAST_CONDENSED
     if last and last[0]() is A:  # the same matrix object (never modified in place)
-        return last[1]
+        fac = last[1]
+        if fac is not None and border:
+            try:
+                fac.bordered()
+            except RuntimeError:
+                return None
+        return fac
     A0 = A
     A = sp.csc_matrix(A)
     if not A.has_sorted_indices:
@@ -419,7 +444,7 @@ def _condensed(A: sp.csc_matrix, coll: CollocationOperator):
     if lay is None:
         return None
     try:
-        fac = CondensedLU(A, coll, lay)
+        fac = CondensedLU(A, coll, lay, border=border)
     except (ValueError, RuntimeError):
         fac = None
     try:
@@ -432,6 +457,12 @@ def _condensed(A: sp.csc_matrix, coll: CollocationOperator):
 #: The latest condensation (weak reference to its matrix, factorisation): the stepper
 #: factorises a Jacobian and then asks for its multipliers.
 _LAST_CONDENSED: list = []
+
+
+def condensable_size(coll: CollocationOperator) -> bool:
+    """Whether collocation Jacobians of ``coll`` are factorised by condensation (when
+    square, see :func:`condensable`): :data:`CONDENSED` and n > DENSE_FLOQUET_MAX_N."""
+    return CONDENSED and coll.n > DENSE_FLOQUET_MAX_N
 
 
 def condensable(A, coll: CollocationOperator) -> bool:
@@ -487,6 +518,9 @@ class _IntervalPropagator:
         return u
 
 
+#: Block layouts from the collocation structure's known entry positions (False: by slicing
+#: the matrix block by block, the previous method; same layout)
+ANALYTIC_LAYOUT = True
 #: Block layouts of collocation Jacobians (see :class:`_BlockLayout`), per sparsity pattern.
 _LAYOUTS: dict[tuple, _BlockLayout | None] = {}
 _LAYOUTS_MAX = 4
@@ -503,33 +537,18 @@ class _BlockLayout:
     """
 
     def __init__(self, A: sp.csc_matrix, coll: CollocationOperator) -> None:
-        N, m, n = coll.ntst, coll.ncol, coll.n
+        m, n = coll.ncol, coll.n
         mn = m * n
-        # the same matrix with data = 1 + position in A.data (exact in float below 2^53)
-        P = sp.csc_matrix((np.arange(1, A.nnz + 1, dtype=float), A.indices, A.indptr),
-                          shape=A.shape)
-        Cr = P[: coll.ncoll, : coll.nU].tocsr()
-        posA, posD = [], []
         self.ok = True
-        for j in range(N):
-            B = Cr[j * mn:(j + 1) * mn, j * mn:j * mn + mn + n]
-            Aj = B[:, :n].tocsr()
-            Dj = B[:, n:].tocsc()
-            Aj.sort_indices()
-            Dj.sort_indices()
-            if j == 0:
-                self.patA = (Aj.indptr.copy(), Aj.indices.copy())
-                patD = (Dj.indptr.copy(), Dj.indices.copy())
-            elif not (np.array_equal(Aj.indptr, self.patA[0])
-                      and np.array_equal(Aj.indices, self.patA[1])
-                      and np.array_equal(Dj.indptr, patD[0])
-                      and np.array_equal(Dj.indices, patD[1])):
+        known = self._from_structure(A, coll) if ANALYTIC_LAYOUT else None
+        if known is not None:
+            self.posA, self.patA, posD, patD = known
+        else:
+            got = self._sliced(A, coll)
+            if got is None:
                 self.ok = False  # blocks of different patterns: use _IntervalPropagator
                 return
-            posA.append(Aj.data.astype(np.int64) - 1)
-            posD.append(Dj.data.astype(np.int64) - 1)
-        self.posA = np.array(posA)
-        posD = np.array(posD)
+            self.posA, self.patA, posD, patD = got
         # SuperLU's minimum-degree ordering of D^T + D (it depends on the pattern only); the
         # columns pre-permuted and factorised with NATURAL ordering give the same factors
         D0 = sp.csc_matrix((A.data[posD[0]], patD[1], patD[0]), shape=(mn, mn))
@@ -539,10 +558,70 @@ class _BlockLayout:
         Dq.sort_indices()
         self.posDq = posD[:, Dq.data.astype(np.int64) - 1]
         self.patDq = (Dq.indptr, Dq.indices)
+        self.ipD64 = np.asarray(Dq.indptr, dtype=np.int64)
+        self.ixD64 = np.asarray(Dq.indices, dtype=np.int64)
+        self.lu_pattern = None  # see condensed._block_lus
         # y solves D[:, q] y = b, so x[q[i]] = y[i]: the entries of y that are x's last n
         self.last = np.flatnonzero(self.q >= mn - n)
         self.last_to = self.q[self.last] - (mn - n)
         self.mn = mn
+
+    @staticmethod
+    def _from_structure(A: sp.csc_matrix, coll: CollocationOperator):
+        """(posA, patA, posD, patD) from the cached structure of ``coll`` when A has its
+        pattern (A made by :meth:`CollocationOperator.jacobian`), else None: block entry
+        (interval j, collocation point k, node l, pattern entry e) sits at a known place."""
+        n, nU, ncoll = coll.n, coll.nU, coll.ncoll
+        if A.shape[0] - ncoll - n not in (1, 2) or A.shape[1] - nU not in (1, 2):
+            return None
+        S, pos, _ = coll._structure(A.shape[1] == nU + 2, A.shape[0] == ncoll + n + 2)
+        if (S.shape != A.shape or S.nnz != A.nnz or not np.array_equal(S.indptr, A.indptr)
+                or not np.array_equal(S.indices, A.indices)):
+            return None
+        N, m = coll.ntst, coll.ncol
+        mn = m * n
+        jr, jc = coll.sys.jrows, coll.sys.jcols
+        posA = np.ascontiguousarray(pos[:, :, 0, :].reshape(N, -1))
+        rowsA = (np.arange(m)[:, None] * n + jr[None, :]).ravel()  # increasing (jr sorted)
+        patA = (np.concatenate([[0], np.cumsum(np.bincount(rowsA, minlength=mn))]),
+                np.tile(jc, m))
+        k = np.arange(m)[:, None, None]
+        l_ = np.arange(m)[None, :, None]
+        rowsD = (k * n + jr[None, None, :] + 0 * l_).ravel()
+        colsD = (l_ * n + jc[None, None, :] + 0 * k).ravel()
+        o = np.lexsort((rowsD, colsD))
+        posD = pos[:, :, 1:, :].reshape(N, -1)[:, o]
+        patD = (np.concatenate([[0], np.cumsum(np.bincount(colsD, minlength=mn))]), rowsD[o])
+        return posA, patA, posD, patD
+
+    @staticmethod
+    def _sliced(A: sp.csc_matrix, coll: CollocationOperator):
+        """(posA, patA, posD, patD) by slicing A block by block; None when the blocks do
+        not share one pattern."""
+        N, m, n = coll.ntst, coll.ncol, coll.n
+        mn = m * n
+        # the same matrix with data = 1 + position in A.data (exact in float below 2^53)
+        P = sp.csc_matrix((np.arange(1, A.nnz + 1, dtype=float), A.indices, A.indptr),
+                          shape=A.shape)
+        Cr = P[: coll.ncoll, : coll.nU].tocsr()
+        posA, posD = [], []
+        for j in range(N):
+            B = Cr[j * mn:(j + 1) * mn, j * mn:j * mn + mn + n]
+            Aj = B[:, :n].tocsr()
+            Dj = B[:, n:].tocsc()
+            Aj.sort_indices()
+            Dj.sort_indices()
+            if j == 0:
+                patA = (Aj.indptr.copy(), Aj.indices.copy())
+                patD = (Dj.indptr.copy(), Dj.indices.copy())
+            elif not (np.array_equal(Aj.indptr, patA[0])
+                      and np.array_equal(Aj.indices, patA[1])
+                      and np.array_equal(Dj.indptr, patD[0])
+                      and np.array_equal(Dj.indices, patD[1])):
+                return None
+            posA.append(Aj.data.astype(np.int64) - 1)
+            posD.append(Dj.data.astype(np.int64) - 1)
+        return np.array(posA), patA, np.array(posD), patD
 
 
 def _interval_propagator(A: sp.csc_matrix, coll: CollocationOperator):

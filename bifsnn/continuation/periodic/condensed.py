@@ -146,6 +146,327 @@ def _propagate1(Ap, Ai, Ax, Lp, Li, Lx, Up, Ui, Ux, pr, q, last, last_to, g, z, 
     return 0.0
 
 
+@nb.njit(cache=True)
+def _factor_blocks(ipD, ixD, vals, Lp, Li, Lx, Up, Ui, Ux, pr):  # pragma: no cover - compiled
+    """Sparse LU with partial pivoting of the N blocks D_j (one CSC pattern ipD, ixD; values
+    vals[j]), left-looking (Gilbert-Peierls, as CSparse's cs_lu with tol = 1: the largest
+    entry of the column is the pivot, the diagonal when it is as large), into the flat
+    arrays of :func:`_propagate` (P_j D_j = L_j U_j; L_j unit lower with its diagonal
+    first in each column, row indices in pivot order; U_j's diagonal last; pr[j, i] = the
+    pivot position of row i).  Returns (status, lnz, unz): status 0 done, 1 the L or U
+    arrays are too small (lnz / unz: the sizes reached), 2 block lnz singular."""
+    N = vals.shape[0]
+    mn = ipD.shape[0] - 1
+    capL = Li.shape[0]
+    capU = Ui.shape[0]
+    x = np.zeros(mn)
+    pinv = np.empty(mn, dtype=np.int64)
+    xi = np.empty(mn, dtype=np.int64)  # reach, in topological order from xi[top:]
+    stack = np.empty(mn, dtype=np.int64)
+    pstack = np.empty(mn, dtype=np.int64)
+    mark = np.zeros(mn, dtype=np.int64)  # mark[i] == stamp: visited in this column
+    stamp = 0
+    lnz = 0
+    unz = 0
+    for j in range(N):
+        for i in range(mn):
+            pinv[i] = -1
+        l0 = lnz
+        for k in range(mn):
+            stamp += 1
+            Lp[j, k] = lnz
+            Up[j, k] = unz
+            if lnz + mn > capL or unz + mn > capU:
+                return 1, lnz + mn, unz + mn
+            # reach of column k's pattern in the graph of L (depth first, iterative)
+            top = mn
+            for p in range(ipD[k], ipD[k + 1]):
+                r0 = ixD[p]
+                if mark[r0] == stamp:
+                    continue
+                head = 0
+                stack[0] = r0
+                while head >= 0:
+                    r = stack[head]
+                    if mark[r] != stamp:
+                        mark[r] = stamp
+                        pstack[head] = Lp[j, pinv[r]] + 1 if pinv[r] >= 0 else 0
+                    done = True
+                    if pinv[r] >= 0:
+                        c = pinv[r]
+                        end = Lp[j, c + 1]  # = lnz for c = k - 1 (set above)
+                        q = pstack[head]
+                        while q < end:
+                            i2 = Li[q]
+                            q += 1
+                            if mark[i2] != stamp:
+                                pstack[head] = q
+                                head += 1
+                                stack[head] = i2
+                                done = False
+                                break
+                        if done:
+                            pstack[head] = end
+                    if done:
+                        head -= 1
+                        top -= 1
+                        xi[top] = r
+            # numeric: x = L \ D[:, k] on the reach
+            for p in range(ipD[k], ipD[k + 1]):
+                x[ixD[p]] = vals[j, p]
+            for p in range(top, mn):
+                r = xi[p]
+                c = pinv[r]
+                if c < 0:
+                    continue
+                xr = x[r]
+                for q in range(Lp[j, c] + 1, Lp[j, c + 1]):
+                    x[Li[q]] -= Lx[q] * xr
+            # pivot: the largest unpivoted entry, the diagonal row k when it is as large
+            ipiv = -1
+            a = -1.0
+            for p in range(top, mn):
+                r = xi[p]
+                if pinv[r] < 0:
+                    t = abs(x[r])
+                    if t > a:
+                        a = t
+                        ipiv = r
+                else:
+                    Ui[unz] = pinv[r]
+                    Ux[unz] = x[r]
+                    unz += 1
+            if ipiv < 0 or not a > 0.0:
+                return 2, j, 0
+            if pinv[k] < 0 and mark[k] == stamp and abs(x[k]) >= a:
+                ipiv = k
+            piv = x[ipiv]
+            Ui[unz] = k
+            Ux[unz] = piv
+            unz += 1
+            pinv[ipiv] = k
+            Li[lnz] = ipiv
+            Lx[lnz] = 1.0
+            lnz += 1
+            for p in range(top, mn):
+                r = xi[p]
+                if pinv[r] < 0:
+                    Li[lnz] = r
+                    Lx[lnz] = x[r] / piv
+                    lnz += 1
+                x[r] = 0.0
+        Lp[j, mn] = lnz
+        Up[j, mn] = unz
+        for q in range(l0, lnz):  # L's row indices in pivot order
+            Li[q] = pinv[Li[q]]
+        for i in range(mn):
+            pr[j, i] = pinv[i]
+    return 0, lnz, unz
+
+
+@nb.njit(cache=True)
+def _sort_u_columns(Up, Ui, Ux):  # pragma: no cover - compiled
+    """Sort every column of the U factors by row (in place; insertion sort, short columns)."""
+    N = Up.shape[0]
+    mn = Up.shape[1] - 1
+    for j in range(N):
+        for c in range(mn):
+            a, b = Up[j, c], Up[j, c + 1]
+            for t in range(a + 1, b):
+                ki = Ui[t]
+                kx = Ux[t]
+                u = t - 1
+                while u >= a and Ui[u] > ki:
+                    Ui[u + 1] = Ui[u]
+                    Ux[u + 1] = Ux[u]
+                    u -= 1
+                Ui[u + 1] = ki
+                Ux[u + 1] = kx
+
+
+@nb.njit(cache=True)
+def _refactor_blocks(ipD, ixD, vals, Lp, Li, Lx, Up, Ui, Ux, pr, tol):
+    # pragma: no cover - compiled
+    """Numeric refactorisation of the N blocks with the patterns and row pivots of an
+    earlier :func:`_factor_blocks` of blocks with the same CSC pattern (U's columns sorted
+    by row, :func:`_sort_u_columns`): Lx, Ux are overwritten.  Returns -1 when done, else
+    the first block whose kept pivot is smaller than ``tol`` times the largest entry below
+    it (threshold partial pivoting; the caller then factorises anew)."""
+    N = vals.shape[0]
+    mn = ipD.shape[0] - 1
+    x = np.zeros(mn)
+    for j in range(N):
+        for k in range(mn):
+            for p in range(ipD[k], ipD[k + 1]):
+                x[pr[j, ixD[p]]] = vals[j, p]
+            ue = Up[j, k + 1] - 1  # the diagonal: U's column sorted, row k last
+            for idx in range(Up[j, k], ue):
+                c = Ui[idx]
+                xc = x[c]
+                Ux[idx] = xc
+                x[c] = 0.0
+                if xc != 0.0:
+                    for q in range(Lp[j, c] + 1, Lp[j, c + 1]):
+                        x[Li[q]] -= Lx[q] * xc
+            piv = x[k]
+            x[k] = 0.0
+            Ux[ue] = piv
+            big = 0.0
+            for q in range(Lp[j, k] + 1, Lp[j, k + 1]):
+                v = x[Li[q]]
+                if abs(v) > big:
+                    big = abs(v)
+            if not abs(piv) >= tol * big or piv == 0.0:
+                for q in range(Lp[j, k] + 1, Lp[j, k + 1]):
+                    x[Li[q]] = 0.0
+                return j
+            Lx[Lp[j, k]] = 1.0
+            for q in range(Lp[j, k] + 1, Lp[j, k + 1]):
+                r = Li[q]
+                Lx[q] = x[r] / piv
+                x[r] = 0.0
+    return -1
+
+
+@nb.njit(cache=True)
+def _solve_rest_T_kernel(Ap, Ai, Ax, Lp, Li, Lx, Up, Ui, Ux, pr, q, n, e, v
+                         ):  # pragma: no cover - compiled
+    """C_r^{-T} e by block backward substitution (e, v: (N mn, k)): for j = N-1..0, solve
+    D_j^T v_j = e_j - [0; A_{j+1}^T v_{j+1}] (the coupling acts on interval j's last node)
+    with the LU of D_j[:, q] (P D[:, q] = L U: D^T = (L U)^T-solve, then undo q and P)."""
+    N = Lp.shape[0]
+    mn = q.shape[0]
+    k = e.shape[1]
+    carry = np.zeros((n, k))
+    w = np.empty((mn, k))
+    for j in range(N - 1, -1, -1):
+        base = j * mn
+        # rhs in column order of D[:, q]: r_c = e[q[c]] (minus the carry on the last node)
+        for c in range(mn):
+            src = q[c]
+            for t in range(k):
+                val = e[base + src, t]
+                if src >= mn - n:
+                    val -= carry[src - (mn - n), t]
+                w[c, t] = val
+        # U^T z = r (U^T lower; column c of U is row c of U^T)
+        for c in range(mn):
+            piv = 0.0
+            for idx in range(Up[j, c], Up[j, c + 1]):
+                i = Ui[idx]
+                if i == c:
+                    piv = Ux[idx]
+                else:
+                    a = Ux[idx]
+                    for t in range(k):
+                        w[c, t] -= a * w[i, t]
+            for t in range(k):
+                w[c, t] /= piv
+        # L^T y = z (L^T upper, unit diagonal)
+        for c in range(mn - 1, -1, -1):
+            for idx in range(Lp[j, c], Lp[j, c + 1]):
+                i = Li[idx]
+                if i > c:
+                    a = Lx[idx]
+                    for t in range(k):
+                        w[c, t] -= a * w[i, t]
+        # v_j = P^T y: v[i] = y[pr[i]]
+        for i in range(mn):
+            r = pr[j, i]
+            for t in range(k):
+                v[base + i, t] = w[r, t]
+        # carry for interval j - 1: A_j^T v_j (A_j: mn x n, CSR Ap, Ai; values Ax[j])
+        for c in range(n):
+            for t in range(k):
+                carry[c, t] = 0.0
+        for i in range(mn):
+            for idx in range(Ap[i], Ap[i + 1]):
+                a = Ax[j, idx]
+                c = Ai[idx]
+                for t in range(k):
+                    carry[c, t] += a * v[base + i, t]
+    return 0
+
+
+#: Factorise the interval blocks with the compiled LU (:func:`_factor_blocks`); False:
+#: SuperLU's, one call per block (the previous method; same pivoting rule and ordering)
+COMPILED_LU = True
+#: Refactorise with the pivots and patterns of the previous blocks of the same layout
+#: (numeric only) while every kept pivot is at least PIVOT_TOL times the largest entry
+#: below it in its column (threshold partial pivoting); else a new factorisation
+REFACTOR = True
+PIVOT_TOL = 0.1
+#: How often :func:`_block_lus` refactorised, and refused to (a pivot too small)
+STATS = {"refactor": 0, "refactor_refused": 0}
+#: Sizes (L, U entries) of the latest block factorisations, per (mn, block nonzeros): the
+#: first guess of the next one's arrays
+_LU_SIZES: dict[tuple[int, int], tuple[int, int]] = {}
+
+
+def _block_lus(ipD: np.ndarray, ixD: np.ndarray, vals: np.ndarray, mn: int, ref=None):
+    """(Lp, Li, Lx, Up, Ui, Ux, pr, pattern) of the N blocks (CSC pattern ipD, ixD, values
+    vals[j], partial pivoting, the columns in their given order) for :func:`_propagate`;
+    ``pattern`` (Lp, Li, Up, Ui, pr) can be passed back as ``ref`` for the next blocks of
+    the same pattern: they are then refactorised numerically with the same pivots
+    (:func:`_refactor_blocks`) unless a pivot has become too small (:data:`PIVOT_TOL`).
+    RuntimeError when a block is exactly singular."""
+    N = vals.shape[0]
+    if not COMPILED_LU:
+        return (*_superlu_blocks(ipD, ixD, vals, mn), None)
+    if ref is not None and REFACTOR and ref[0].shape[0] == N:
+        Lp, Li, Up, Ui, pr = ref
+        Lx = np.empty(Li.size)
+        Ux = np.empty(Ui.size)
+        if _refactor_blocks(ipD, ixD, vals, Lp, Li, Lx, Up, Ui, Ux, pr, PIVOT_TOL) < 0:
+            STATS["refactor"] += 1
+            return Lp, Li, Lx, Up, Ui, Ux, pr, ref
+        STATS["refactor_refused"] += 1
+    key = (mn, ixD.size)
+    capL, capU = _LU_SIZES.get(key, (N * 2 * ixD.size, N * 2 * ixD.size))
+    capL, capU = capL + N * mn, capU + N * mn
+    while True:
+        Lp = np.empty((N, mn + 1), dtype=np.int64)
+        Up = np.empty((N, mn + 1), dtype=np.int64)
+        Li = np.empty(capL, dtype=np.int64)
+        Lx = np.empty(capL)
+        Ui = np.empty(capU, dtype=np.int64)
+        Ux = np.empty(capU)
+        pr = np.empty((N, mn), dtype=np.int64)
+        status, lnz, unz = _factor_blocks(ipD, ixD, vals, Lp, Li, Lx, Up, Ui, Ux, pr)
+        if status == 0:
+            _LU_SIZES[key] = (int(lnz), int(unz))
+            Li, Lx, Ui, Ux = Li[:lnz], Lx[:lnz], Ui[:unz], Ux[:unz]
+            _sort_u_columns(Up, Ui, Ux)
+            return Lp, Li, Lx, Up, Ui, Ux, pr, (Lp, Li, Up, Ui, pr)
+        if status == 2:
+            raise RuntimeError(f"Factor is exactly singular (interval block {lnz})")
+        capL, capU = max(2 * capL, int(lnz) + N * mn), max(2 * capU, int(unz) + N * mn)
+
+
+def _superlu_blocks(ipD: np.ndarray, ixD: np.ndarray, vals: np.ndarray, mn: int):
+    """:func:`_block_lus` by SuperLU (NATURAL column order), one call per block."""
+    N = vals.shape[0]
+    Lp = np.empty((N, mn + 1), dtype=np.int64)
+    Up = np.empty((N, mn + 1), dtype=np.int64)
+    Li, Lx, Ui, Ux = [], [], [], []
+    pr = np.empty((N, mn), dtype=np.int64)
+    offL = offU = 0
+    for j, v in enumerate(vals):
+        lu = spla.splu(sp.csc_matrix((v, ixD, ipD), shape=(mn, mn)), permc_spec="NATURAL")
+        L, U = lu.L, lu.U
+        Lp[j] = L.indptr + offL
+        Up[j] = U.indptr + offU
+        offL += L.nnz
+        offU += U.nnz
+        Li.append(L.indices)
+        Lx.append(L.data)
+        Ui.append(U.indices)
+        Ux.append(U.data)
+        pr[j] = lu.perm_r
+    return (Lp, np.concatenate(Li).astype(np.int64), np.concatenate(Lx), Up,
+            np.concatenate(Ui).astype(np.int64), np.concatenate(Ux), pr)
+
+
 class CondensedLU:
     """Factorisation of a square collocation Jacobian ``A`` (rows: collocation, then n + nq
     extra rows; columns: nodes, then nq scalar unknowns) by condensation onto (x_0, q).
@@ -154,12 +475,25 @@ class CondensedLU:
     (:class:`~bifsnn.continuation.periodic.collocation._BlockLayout`).  Raises RuntimeError
     when a block D_j is exactly singular (SuperLU's) or S is, ValueError when the propagated
     products grow beyond :data:`GROWTH_MAX`.  ``solve(b)`` solves A z = b; ``monodromy`` is
-    the monodromy matrix of the collocation block (n x n).
+    the monodromy matrix of the collocation block (n x n).  With ``border`` False only the
+    monodromy matrix is formed (the Floquet multipliers need no more); :meth:`bordered`
+    completes the factorisation for solving.
     """
 
-    def __init__(self, A: sp.csc_matrix, coll, lay) -> None:
+    def __init__(self, A: sp.csc_matrix, coll, lay, border: bool = True) -> None:
         with blas_single_thread():
             self._build(A, coll, lay)
+        self.S_lu = None
+        if border:
+            self.bordered()
+
+    def bordered(self) -> CondensedLU:
+        """This factorisation with the condensed system of the extra rows formed and
+        factorised (once); RuntimeError when it is exactly singular."""
+        if self.S_lu is None:
+            with blas_single_thread():
+                self._build_border()
+        return self
 
     def _build(self, A: sp.csc_matrix, coll, lay) -> None:
         N, n, mn = coll.ntst, coll.n, lay.mn
@@ -174,30 +508,11 @@ class CondensedLU:
         self.Ax = np.ascontiguousarray(data[lay.posA])
         self.Ap, self.Ai = (np.asarray(a, dtype=np.int64) for a in lay.patA)
         ipD, ixD = lay.patDq
-        self.lus = []
-        Lp = np.empty((N, mn + 1), dtype=np.int64)
-        Up = np.empty((N, mn + 1), dtype=np.int64)
-        Li, Lx, Ui, Ux = [], [], [], []
-        pr = np.empty((N, mn), dtype=np.int64)
-        offL = offU = 0
-        for j, v in enumerate(data[lay.posDq]):
-            lu = spla.splu(sp.csc_matrix((v, ixD, ipD), shape=(mn, mn)), permc_spec="NATURAL")
-            self.lus.append(lu)
-            L, U = lu.L, lu.U
-            Lp[j] = L.indptr + offL
-            Up[j] = U.indptr + offU
-            offL += L.nnz
-            offU += U.nnz
-            Li.append(L.indices)
-            Lx.append(L.data)
-            Ui.append(U.indices)
-            Ux.append(U.data)
-            pr[j] = lu.perm_r
-        self.Lp, self.Up, self.pr = Lp, Up, pr
-        self.Li = np.concatenate(Li)
-        self.Lx = np.concatenate(Lx)
-        self.Ui = np.concatenate(Ui)
-        self.Ux = np.concatenate(Ux)
+        self.Lp, self.Li, self.Lx, self.Up, self.Ui, self.Ux, self.pr, ref = _block_lus(
+            lay.ipD64, lay.ixD64, np.ascontiguousarray(data[lay.posDq]), mn,
+            getattr(lay, "lu_pattern", None))
+        lay.lu_pattern = ref  # the next factorisation of this pattern refactorises
+        Lp, Up, pr = self.Lp, self.Up, self.pr
         self.q = np.asarray(lay.q, dtype=np.int64)
         self.last = np.asarray(lay.last, dtype=np.int64)
         self.last_to = np.asarray(lay.last_to, dtype=np.int64)
@@ -217,8 +532,12 @@ class CondensedLU:
         if not np.isfinite(growth) or growth > GROWTH_MAX:
             raise ValueError(f"condensation refused: products grow to {growth:.3g}")
         self.monodromy = -Z[:, :n]
-        # extra rows: S = [E_0, E_q] - E_y C_r^{-1} [C_0, G]
-        ev = data[ex.E_pos]
+        self._Z, self._data = Z, data
+
+    def _build_border(self) -> None:
+        """The condensed system of the extra rows: S = [E_0, E_q] - E_y C_r^{-1} [C_0, G]."""
+        n, nq, nU, ex, Z = self.n, self.nq, self.nU, self.ex, self._Z
+        ev = self._data[ex.E_pos]
         S = np.zeros((n + nq, n + nq))
         S[ex.S_row, ex.S_col] = ev[ex.S_sel]
         self.E_last = np.zeros((len(ex.rows_last), n))
@@ -236,27 +555,20 @@ class CondensedLU:
             if nq:
                 row[:, n:] = self.V @ self.G.reshape(-1, nq)
             S[ex.rows_dense] -= row
-        self.S_lu = sla.lu_factor(S, check_finite=True)
-        d = np.abs(np.diag(self.S_lu[0]))
+        S_lu = sla.lu_factor(S, check_finite=True)
+        d = np.abs(np.diag(S_lu[0]))
         if not np.all(np.isfinite(d)) or d.min() == 0.0:
             raise RuntimeError("Factor is exactly singular (condensed system)")
+        self.S_lu = S_lu
+        self._data = None
 
     # ------------------------------------------------------------------ block solves
     def _solve_rest_T(self, e: np.ndarray) -> np.ndarray:
         """C_r^{-T} e for e of shape (ncoll, k) (block backward substitution)."""
-        N, n, mn = self.N, self.n, self.mn
-        k = e.shape[1]
-        v = np.empty((N * mn, k))
-        carry = np.zeros((n, k))  # A_{j+1}^T v_{j+1}, acting on the last node of interval j
-        rowidx = self.ex.A_rowidx
-        for j in range(N - 1, -1, -1):
-            rhs = e[j * mn:(j + 1) * mn].copy()
-            rhs[mn - n:] -= carry
-            vj = self.lus[j].solve(np.ascontiguousarray(rhs[self.q]), trans="T")
-            v[j * mn:(j + 1) * mn] = vj
-            w = vj[rowidx] * self.Ax[j][:, None]
-            carry = np.column_stack([np.bincount(self.Ai, weights=w[:, c], minlength=n)
-                                     for c in range(k)]) if k else np.zeros((n, 0))
+        v = np.empty((self.N * self.mn, e.shape[1]))
+        _solve_rest_T_kernel(self.Ap, self.Ai, self.Ax, self.Lp, self.Li, self.Lx, self.Up,
+                             self.Ui, self.Ux, self.pr, self.q, self.n,
+                             np.ascontiguousarray(e, dtype=float), v)
         return v
 
     def _forward(self, bc: np.ndarray, z0: np.ndarray, keep: bool):
@@ -271,6 +583,7 @@ class CondensedLU:
         """z with A z = b (b of length A.shape[0], real)."""
         if trans != "N":
             raise ValueError("CondensedLU solves only A z = b (trans='N')")
+        self.bordered()
         b = np.asarray(b, dtype=float)
         if b.ndim != 1:
             return np.column_stack([self.solve(col) for col in b.T])

@@ -25,6 +25,7 @@ from .collocation import (
     CollocationOperator,
     FloquetResult,
     condensable,
+    condensable_size,
     factorize,
     floquet_from_jacobian,
 )
@@ -249,6 +250,18 @@ class _Stepper:
         self.W = _weights(self.coll, opts, disc, scale)
         self.accelerate = disc.reuses_lu(system.n)
 
+    def floquet(self, U: np.ndarray, T: float, p: float, Fref: np.ndarray,
+                tau: np.ndarray) -> FloquetResult:
+        """Floquet multipliers of the cycle (U, T, p).  When they come from the condensation
+        (large n), from the Jacobian bordered like the corrector's (parameter column,
+        arclength row ``W tau``): same collocation block, hence the same monodromy matrix,
+        and one sparsity pattern (block layout, ordering, LU pattern) for both."""
+        if condensable_size(self.coll):
+            A = self.coll.jacobian(U, T, p, Fref, with_p=True, border_row=self.W * tau)
+        else:
+            A = self.coll.jacobian(U, T, p, Fref)
+        return floquet_from_jacobian(A, self.coll)
+
     def tangent(self, X: np.ndarray, tau_prev: np.ndarray, Fref: np.ndarray, A=None, lu=None):
         """Unit tangent (W-norm) oriented along tau_prev; reuses a factorisation if given."""
         if lu is None:
@@ -385,8 +398,7 @@ def _land_on_bound(st: _Stepper, X0: np.ndarray, tau0: np.ndarray, ds: float, bo
     fl = None
     if floquet:
         Ub, Tb, pb = _unpack(Xb, coll)
-        fl = floquet_from_jacobian(coll.jacobian(Ub, Tb, pb, coll.phase_reference(Ub, Tb, pb)),
-                                   coll)
+        fl = st.floquet(Ub, Tb, pb, coll.phase_reference(Ub, Tb, pb), tau0)
     return Xb, fl, s_b
 
 
@@ -584,8 +596,9 @@ def _run(sysobj, start, opts, disc, direction, points, specials, state, finish):
             return finish(False, "singular", f"tangent solve failed: {exc}")
         if floquet and not reuse and (disc.newton_chord or A is None):
             # multipliers need the Jacobian at the converged point itself
-            A = coll.jacobian(Unew, Tnew, pnew, Fref_new)
-        fl_new = floquet_from_jacobian(A, coll) if floquet else None
+            fl_new = st.floquet(Unew, Tnew, pnew, Fref_new, tau)
+        else:
+            fl_new = floquet_from_jacobian(A, coll) if floquet else None
         amp_new = amplitude(Unew, coll.wnode)
 
         # ---- reached a Hopf point? (amplitude shrinking through zero)
@@ -659,8 +672,7 @@ def _run(sysobj, start, opts, disc, direction, points, specials, state, finish):
                 fle = None
                 if floquet:
                     Ue, Te, pe = _unpack(Xe, st.coll)
-                    fle = floquet_from_jacobian(st.coll.jacobian(
-                        Ue, Te, pe, st.coll.phase_reference(Ue, Te, pe)), st.coll)
+                    fle = st.floquet(Ue, Te, pe, st.coll.phase_reference(Ue, Te, pe), tau)
                 points.append(_make_point(st, Xe, fle, 0, s_e))
                 specials.append(RawSpecial(
                     "UZ", len(points) - 1, float(Xe[-1]), float(Xe[-2]),
@@ -778,7 +790,7 @@ def _locate(st: _Stepper, kind: str, X0: np.ndarray, tau0: np.ndarray, ds: float
             fl = None
         else:
             taus = None
-            fl = floquet_from_jacobian(coll.jacobian(Us, Ts, ps, Fr), coll)
+            fl = st.floquet(Us, Ts, ps, Fr, tau0)
         return Xs, fl, taus, _test_value(kind, None if fl is None else fl.multipliers, taus)
 
     def known(e):
@@ -807,7 +819,7 @@ def _locate(st: _Stepper, kind: str, X0: np.ndarray, tau0: np.ndarray, ds: float
     Us, Ts, ps = _unpack(Xs, coll)
     Fr = coll.phase_reference(Us, Ts, ps)
     if fl is None and opts.detect_bifurcations:
-        fl = floquet_from_jacobian(coll.jacobian(Us, Ts, ps, Fr), coll)
+        fl = st.floquet(Us, Ts, ps, Fr, tau0)
     return Xs, fl, taus, bool(abs(val) < 1e-5)
 
 

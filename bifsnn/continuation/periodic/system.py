@@ -32,6 +32,8 @@ class CycleSystem:
         parameters of which entry ``ipar`` is continued.
     vectorized : f accepts x of shape (n, K) and returns (n, K) (solve_ivp convention).
     jac_sparsity : optional (n, n) pattern of df/dx; the diagonal is always included.
+    batch : optional batched evaluations of the same f, dfdx, dfdp at many states per call
+        (see :class:`~bifsnn.continuation.problem.ODEProblem`; requires ``params``).
     """
 
     def __init__(
@@ -46,6 +48,7 @@ class CycleSystem:
         vectorized: bool = False,
         jac_sparsity: Any = None,
         fd_step: float = 1e-7,
+        batch: Any = None,
     ) -> None:
         if not callable(f):
             raise TypeError("f must be callable f(x, p)")
@@ -61,6 +64,8 @@ class CycleSystem:
         self.ipar = int(ipar)
         self.vectorized = bool(vectorized)
         self.fd_step = float(fd_step)
+        # batched evaluations need the full parameter vector (ODEProblem convention)
+        self.batch = batch if self.params is not None else None
         if jac_sparsity is None:
             pat = sp.csc_matrix(np.ones((self.n, self.n)))
         else:
@@ -97,7 +102,7 @@ class CycleSystem:
         return CycleSystem(
             self.f_user, self.n, dfdx=self.dfdx_user, dfdp=self.dfdp_user, params=self.params,
             ipar=self.ipar, vectorized=self.vectorized, jac_sparsity=pattern,
-            fd_step=self.fd_step,
+            fd_step=self.fd_step, batch=self.batch,
         )
 
     def detect_sparsity(self, X: np.ndarray, p: float) -> np.ndarray:
@@ -107,8 +112,11 @@ class CycleSystem:
         """
         pat = np.zeros((self.n, self.n), dtype=bool)
         pat[self.jrows, self.jcols] = not self.dense_pattern
-        for x in np.atleast_2d(X):
-            pat |= self.jac(x, p) != 0
+        if self.batch is not None:
+            pat |= self._batched("dfdx", "dfdx_pattern", np.atleast_2d(X), self.P(p)) != 0
+        else:
+            for x in np.atleast_2d(X):
+                pat |= self.jac(x, p) != 0
         pat[np.arange(self.n), np.arange(self.n)] = True
         return pat
 
@@ -142,9 +150,20 @@ class CycleSystem:
         return self.fp_batch(np.asarray(x, dtype=float)[None, :], p)[0]
 
     # ----------------------------------------------------------------- batches (K, n)
+    def _batched(self, what: str, name: str, X: np.ndarray, *args: Any) -> np.ndarray:
+        """self.batch.<name>(X, *args) (an exception in it becomes a UserFunctionError
+        naming ``what``)."""
+        try:
+            return np.asarray(getattr(self.batch, name)(np.asarray(X, dtype=float), *args),
+                              dtype=float)
+        except Exception as exc:  # noqa: BLE001 - every failure of user code is reported
+            raise UserFunctionError(what, exc) from exc
+
     def f_batch(self, X: np.ndarray, p: float) -> np.ndarray:
         """f at K points; X has shape (K, n); returns (K, n)."""
         P = self.P(p)
+        if self.batch is not None:
+            return self._batched("f", "f", X, P)
         if self.vectorized:
             return np.asarray(call_user(self.f_user, "f", X.T, P), dtype=float).T.reshape(X.shape)
         f = self.f_user
@@ -156,6 +175,8 @@ class CycleSystem:
     def jac_values(self, X: np.ndarray, p: float) -> np.ndarray:
         """Values of df/dx on the sparsity pattern at K points: (K, nnz)."""
         K = X.shape[0]
+        if self.batch is not None:
+            return self._batched("dfdx", "dfdx_values", X, self.P(p), self.jrows, self.jcols)
         if self.dfdx_user is not None:
             P = self.P(p)
             out = np.empty((K, self.nnz))
@@ -187,6 +208,8 @@ class CycleSystem:
 
     def fp_batch(self, X: np.ndarray, p: float) -> np.ndarray:
         """df/dp at K points: (K, n)."""
+        if self.batch is not None:
+            return self._batched("dfdp", "dfdp_column", X, self.P(p), self.ipar)
         if self.dfdp_user is not None:
             P = self.P(p)
             out = np.empty_like(X)
@@ -213,7 +236,7 @@ def as_cycle_system(obj: Any, **kwargs: Any) -> CycleSystem:
         kw["params"] = np.asarray(obj.p0, dtype=float)
     if "ipar" not in kw and isinstance(getattr(obj, "param", None), int | np.integer):
         kw["ipar"] = int(obj.param)
-    for name in ("dfdx", "dfdp", "params", "ipar", "vectorized", "jac_sparsity"):
+    for name in ("dfdx", "dfdp", "params", "ipar", "vectorized", "jac_sparsity", "batch"):
         if name not in kw and getattr(obj, name, None) is not None:
             kw[name] = getattr(obj, name)
     if "n" not in kw:
