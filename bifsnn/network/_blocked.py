@@ -458,12 +458,14 @@ def _block_pass(b, do_pending, do_voltage, cur, ne_prev, ni_prev, V, refr, H, po
             for s in range(blk_cnt[prv, c]):
                 j = spiked[prv, base + s]
                 src = pop[j]
-                if dense:  # one row of the 0/1 matrix per spike: a vectorised add
-                    row = conn[j, lo:hi]
-                    acc = births[src, lo:hi]
-                    # an unsigned index: no negative-index wraparound, so LLVM vectorises
-                    for t in range(uint64(acc.shape[0])):
-                        acc[t] += row[t]
+                if dense:  # the block's bits of row j: 64 targets per word, vectorised
+                    row = conn[j]
+                    for w in range(lo >> 6, (hi + 63) >> 6):  # births padded to whole words
+                        x = row[w]
+                        acc = births[src, w << 6:(w << 6) + 64]
+                        # an unsigned index: no negative-index wraparound, so LLVM vectorises
+                        for t in range(uint64(64)):
+                            acc[t] += np.int32((x >> t) & uint64(1))
                 else:
                     a = indptr[j]
                     e = indptr[j + 1]
