@@ -133,10 +133,30 @@ def test_connectivity_built_by_threads_is_the_seeds_network(p_ee, monkeypatch):
         conn, indptr, indices = _quenched_connectivity(p, pop, rng, workers)
         if p_ee > drv.DENSE_MIN_P:
             bits = np.unpackbits(conn.view(np.uint8), axis=1, bitorder="little")
-            np.testing.assert_array_equal(bits[:, :n], expected)
-            assert not bits[:, n:].any()
+            np.testing.assert_array_equal(bits[:n, :n], expected)
+            assert not bits[:, n:].any() and not bits[n].any()  # padding, zero row
         else:
             assert conn.size == 0
             np.testing.assert_array_equal(np.diff(indptr), expected.sum(axis=1))
             np.testing.assert_array_equal(indices, np.nonzero(expected)[1])
         assert rng.bit_generator.state == ref_rng.bit_generator.state
+
+
+@pytest.mark.parametrize("count", [0, 1, 7, 8, 9, 64, 255, 1000, 3000])
+def test_quenched_births_from_bits_count_every_row(count):
+    """Births of a block from a bit matrix (row by row below 8 spikes, bit-sliced counters
+    from 8 on) equal the direct count of the spiking rows' bits, last (partial) block
+    included, repeated spikes and all."""
+    rng = np.random.default_rng(count)
+    n = 2 * _blocked.BLOCK + 300
+    dense = rng.random((n, n)) < 0.8
+    conn = np.zeros((n + 1, -(-n // 64)), np.uint64)
+    conn.view(np.uint8)[:n, : (n + 7) // 8] = np.packbits(dense, axis=1, bitorder="little")
+    spk = np.concatenate([rng.integers(0, n, 5), rng.integers(0, n, count), [0]])
+    for lo in range(0, n, _blocked.BLOCK):
+        hi = min(n, lo + _blocked.BLOCK)
+        acc = np.full(3 * _blocked.BLOCK, -7, np.int32)
+        _blocked.quenched_births_bits(conn, spk, 5, count, acc, lo, hi)
+        expected = dense[spk[5:5 + count], lo:hi].sum(axis=0)
+        np.testing.assert_array_equal(acc[lo:hi], expected)
+        assert not acc[hi:-(-hi // 64) * 64].any()  # padding of the last word: no targets

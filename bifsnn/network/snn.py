@@ -36,7 +36,8 @@ def _quenched_connectivity(p: np.ndarray, pop: np.ndarray, rng: np.random.Genera
                            workers: int = 1):
     """Fixed random connections (no self-connections); ``p[post, pre]`` are the connection
     probabilities by population.  Returns ``(conn, indptr, indices)``: a bit matrix
-    ``conn[pre, w]`` (uint64 words, bit t % 64 of word t // 64 set if pre -> t; 1 bit per pair)
+    ``conn[pre, w]`` (uint64 words, bit t % 64 of word t // 64 set if pre -> t; 1 bit per pair;
+    an extra row n of zeros pads the kernel's groups of eight rows)
     when ``p`` is dense (``_driver.DENSE_MIN_P``; a spike's births are then a row of bits
     added block by block), else CSR lists of int32 postsynaptic targets per presynaptic neuron
     (``conn`` empty).
@@ -48,7 +49,7 @@ def _quenched_connectivity(p: np.ndarray, pop: np.ndarray, rng: np.random.Genera
     one-thread build leaves it."""
     n = len(pop)
     dense = p.mean() >= drv.DENSE_MIN_P
-    conn = np.zeros((n, -(-n // 64)) if dense else (0, 0), dtype=np.uint64)
+    conn = np.zeros((n + 1, -(-n // 64)) if dense else (0, 0), dtype=np.uint64)  # row n: 0
     conn_bytes = conn.view(np.uint8)
     p_pre = np.stack([p[pop, 0], p[pop, 1]])  # p_pre[src] : probability per post
     bit_gen = rng.bit_generator
