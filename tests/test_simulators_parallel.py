@@ -107,9 +107,15 @@ def test_bad_parallel_options_rejected(kwargs, name):
 
 
 def test_threads_option_restores_numba_thread_count():
+    """threads=k and the dynamic block schedule hold for the run only."""
     before = numba.get_num_threads()
-    simulate_snn(P, t_ms=5.0, progress=False, parallel=True, threads=1)
-    assert numba.get_num_threads() == before
+    chunk = numba.set_parallel_chunksize(3)
+    try:
+        simulate_snn(P, t_ms=5.0, progress=False, parallel=True, threads=1)
+        assert numba.get_num_threads() == before
+        assert numba.get_parallel_chunksize() == 3
+    finally:
+        numba.set_parallel_chunksize(chunk)
 
 
 @pytest.mark.parametrize("p_ee", [0.8, 0.02], ids=["bits", "lists"])

@@ -714,7 +714,11 @@ def parallel_steps(
     p_leave, quenched, conn, indptr, indices, births, spiked, blk_cnt, blk_ne, blk_ni, n_prev,
     tables, ust, step0, n, counts, mask, rbuf_n, rbuf_s, hist_every, e0, de, hist, hist_ref,
 ):
-    """:func:`serial_steps` with the blocks of a step spread over numba's threads."""
+    """:func:`serial_steps` with the blocks of a step spread over numba's threads.
+
+    Call it with numba's parallel chunk size 1 (``simulate_snn`` sets it for the run and
+    restores it): the blocks are then handed out one at a time, since E and I blocks cost
+    differently and a thread the OS delays should not keep a fixed half of them."""
     nb = ust.shape[0]
     written = 0
     for k in range(n + 1):

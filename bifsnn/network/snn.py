@@ -187,11 +187,15 @@ def simulate_snn(
     previous = numba.get_num_threads()
     if n_threads is not None:
         numba.set_num_threads(n_threads)  # the caller asked for it; restored below
+    # blocks handed out one at a time (dynamic), for this run only: restored below
+    chunksize = numba.set_parallel_chunksize(1) if parallel else None
     try:
         run = drv.run_chunked(chunk, params, n_steps, mask, hist_every, edges, progress, "snn")
     finally:
         if n_threads is not None:
             numba.set_num_threads(previous)
+        if chunksize is not None:
+            numba.set_parallel_chunksize(chunksize)
     return drv.build_result("snn", params, seed, options, run, hist_every, edges)
 
 
