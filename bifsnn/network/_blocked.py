@@ -15,8 +15,8 @@ previous step (docs/MODEL.md 1 step 6, drawn from H(t) with the previous step's 
 and then the voltage update of this step (steps 1-5, 7), neuron by neuron.  After the blocks,
 one thread sums their spike counts, writes the raster and the histograms and builds the
 births' tables (:func:`_step_tail`).  Quenched births are gathered per block from the previous
-step's spikes: with a dense 0/1 connection matrix one vectorised row add per spike, with CSR
-target lists a binary search per spike.
+step's spikes: with a bit matrix by bit-sliced counters (:func:`quenched_births_bits`), with
+CSR target lists a binary search per spike.
 
 Speed (benchmarks/README.md): a neuron-step costs about 0.4x the CPU time of the kernel of
 commit 1fc1c0e (same process, N = 400 and 4000); the packed alias tables (one raw 64-bit
