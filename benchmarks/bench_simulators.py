@@ -335,19 +335,19 @@ def bench_reference(k: int, args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def bench_parallel(k: int, args: argparse.Namespace) -> dict[str, Any]:
-    """Serial kernel, parallel kernel on 1 thread and on T threads, alternated."""
+def bench_parallel(k: int, conn: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Serial kernel, parallel kernel on 1 thread and on T threads, alternated (whole runs:
+    the quenched connectivity is built on the run's threads too)."""
     import numba
 
     params = NetworkParams().scaled(k) if k != 1 else NetworkParams()
     n = params.N_E + params.N_I
     t_ms = args.t2_ms if k < 5 else args.t2_ms / 2 if k < 100 else args.t2_ms / 10
     threads = args.threads or numba.config.NUMBA_NUM_THREADS
-    conn = "annealed" if "snn-annealed" in args.models else "quenched"
     variants = {"serial": {}, "parallel-1": {"parallel": True, "threads": 1},
                 f"parallel-{threads}": {"parallel": True, "threads": threads}}
-    for kw in variants.values():  # warm-up: JIT compile / cache load
-        simulate_snn(params, t_ms=1.0, progress=False, connectivity=conn, **kw)
+    for kw in variants.values():  # warm-up (JIT compile / cache load) at N = 400: same types
+        simulate_snn(NetworkParams(), t_ms=1.0, progress=False, connectivity=conn, **kw)
     cpu: dict[str, list[float]] = {v: [] for v in variants}
     wall: dict[str, list[float]] = {v: [] for v in variants}
     rates: dict[str, list[dict[str, float]]] = {v: [] for v in variants}
@@ -387,8 +387,8 @@ def bench_parallel(k: int, args: argparse.Namespace) -> dict[str, Any]:
           f" {len(speedup)}; wall ns/neuron-step {v['parallel-1']['ns_per_neuron_step_wall']:.1f}"
           f" -> {v[f'parallel-{threads}']['ns_per_neuron_step_wall']:.1f}); rate E "
           + " / ".join(f"{re[x]:.2f}" for x in names) + " Hz, I "
-          + " / ".join(f"{ri[x]:.2f}" for x in names) + f" Hz; load {os.getloadavg()[0]:.1f}",
-          flush=True)
+          + " / ".join(f"{ri[x]:.2f}" for x in names) + f" Hz; load {os.getloadavg()[0]:.1f}"
+          + "; speed-up per round " + " ".join(f"{x:.2f}" for x in speedup), flush=True)
     return out
 
 
@@ -474,7 +474,9 @@ def main(argv: list[str] | None = None) -> int:
                                "git": git_state()}
     print(f"bifsnn at {all_out['git']}; load average {os.getloadavg()}", flush=True)
     if args.parallel:
-        all_out["parallel"] = [bench_parallel(k, args) for k in args.sizes]
+        conns = [m.removeprefix("snn-") for m in args.models if m.startswith("snn-")]
+        all_out["parallel"] = [bench_parallel(k, c, args) for c in conns or ["annealed"]
+                               for k in args.sizes]
         if args.json:
             atomic_write_text(args.json, json.dumps(all_out, indent=1, default=float) + "\n")
         return 0

@@ -107,6 +107,62 @@ def test_bad_parallel_options_rejected(kwargs, name):
 
 
 def test_threads_option_restores_numba_thread_count():
+    """threads=k and the dynamic block schedule hold for the run only."""
     before = numba.get_num_threads()
-    simulate_snn(P, t_ms=5.0, progress=False, parallel=True, threads=1)
-    assert numba.get_num_threads() == before
+    chunk = numba.set_parallel_chunksize(3)
+    try:
+        simulate_snn(P, t_ms=5.0, progress=False, parallel=True, threads=1)
+        assert numba.get_num_threads() == before
+        assert numba.get_parallel_chunksize() == 3
+    finally:
+        numba.set_parallel_chunksize(chunk)
+
+
+@pytest.mark.parametrize("p_ee", [0.8, 0.02], ids=["bits", "lists"])
+def test_connectivity_built_by_threads_is_the_seeds_network(p_ee, monkeypatch):
+    """The quenched network of a seed: row j is draws j n ... (j + 1) n - 1 of the run's
+    generator compared with p[post, pre] (no self-connections), whether built on 1 or 3
+    threads, as a bit matrix or as target lists; the generator ends in the same state."""
+    from bifsnn.network import _driver as drv
+    from bifsnn.network.snn import _quenched_connectivity
+
+    params = P.replace(N_E=700, N_I=301, p_EE=p_ee, p_EI=p_ee, p_IE=p_ee, p_II=p_ee)
+    monkeypatch.setattr("bifsnn.network.snn._BUILD_DOUBLES", 7 * 1001)  # several chunks
+    _, p, _ = drv.pathway_arrays(params)
+    pop = drv.population_index(params)
+    n = len(pop)
+    ref_rng = np.random.default_rng(11)
+    expected = np.array([ref_rng.random(n) < p[pop, pop[j]] for j in range(n)])
+    expected[np.arange(n), np.arange(n)] = False
+    for workers in (1, 3):
+        rng = np.random.default_rng(11)
+        conn, indptr, indices = _quenched_connectivity(p, pop, rng, workers)
+        if p_ee > drv.DENSE_MIN_P:
+            bits = np.unpackbits(conn.view(np.uint8), axis=1, bitorder="little")
+            np.testing.assert_array_equal(bits[:n, :n], expected)
+            assert not bits[:, n:].any() and not bits[n].any()  # padding, zero row
+        else:
+            assert conn.size == 0
+            np.testing.assert_array_equal(np.diff(indptr), expected.sum(axis=1))
+            np.testing.assert_array_equal(indices, np.nonzero(expected)[1])
+        assert rng.bit_generator.state == ref_rng.bit_generator.state
+
+
+@pytest.mark.parametrize("count", [0, 1, 7, 8, 9, 64, 255, 1000, 3000])
+def test_quenched_births_from_bits_count_every_row(count):
+    """Births of a block from a bit matrix (row by row below 8 spikes, bit-sliced counters
+    from 8 on) equal the direct count of the spiking rows' bits, last (partial) block
+    included, repeated spikes and all."""
+    rng = np.random.default_rng(count)
+    n = 2 * _blocked.BLOCK + 300
+    dense = rng.random((n, n)) < 0.8
+    conn = np.zeros((n + 1, -(-n // 64)), np.uint64)
+    conn.view(np.uint8)[:n, : (n + 7) // 8] = np.packbits(dense, axis=1, bitorder="little")
+    spk = np.concatenate([rng.integers(0, n, 5), rng.integers(0, n, count), [0]])
+    for lo in range(0, n, _blocked.BLOCK):
+        hi = min(n, lo + _blocked.BLOCK)
+        acc = np.full(3 * _blocked.BLOCK, -7, np.int32)
+        _blocked.quenched_births_bits(conn, spk, 5, count, acc, lo, hi)
+        expected = dense[spk[5:5 + count], lo:hi].sum(axis=0)
+        np.testing.assert_array_equal(acc[lo:hi], expected)
+        assert not acc[hi:-(-hi // 64) * 64].any()  # padding of the last word: no targets

@@ -229,9 +229,9 @@ def uniform_edges(edges: np.ndarray | None) -> np.ndarray:
     return edges
 
 
-#: Quenched connectivity is stored as a dense 0/1 matrix (1 byte per pair) when the mean
-#: connection probability is at least this (int32 target lists take 4 bytes per connection).
-DENSE_MIN_P = 0.25
+#: Quenched connectivity is stored as a bit matrix (1 bit per pair) when the mean connection
+#: probability is at least this (int32 target lists take 4 bytes = 32 bits per connection).
+DENSE_MIN_P = 1.0 / 32.0
 
 #: Assumed upper rate for sizing raster buffers, spikes per neuron per ms (100 Hz).
 _RASTER_RATE_PER_MS = 0.1
@@ -245,9 +245,7 @@ def memory_estimate_bytes(params: NetworkParams, n_steps: int, *, n_raster: int 
     Counts: per-step spike counts (int64, both populations) plus the result's and the
     observables' copies (64 bytes per step); per neuron state and sampling tables (~200
     bytes); the raster at up to 100 Hz (16 bytes per spike, twice while concatenating);
-    voltage histograms; quenched connectivity (a dense 0/1 byte matrix when the mean connection
-    probability is >= :data:`DENSE_MIN_P`, else int32 target lists: 4 bytes per connection,
-    three copies while building).
+    voltage histograms; quenched connectivity (:func:`connectivity_bytes`).
     """
     n = params.N_E + params.N_I
     total = 64 * n_steps + 200 * n + 96 * (max(params.N_E, params.N_I) + 1)
@@ -256,9 +254,37 @@ def memory_estimate_bytes(params: NetworkParams, n_steps: int, *, n_raster: int 
     if hist_every:
         total += 16 * (n_steps // hist_every) * 2 * (n_hist_bins + 1)
     if quenched:
-        p_mean = (params.p_EE + params.p_EI + params.p_IE + params.p_II) / 4.0
-        total += n * n + 32 * n if p_mean >= DENSE_MIN_P else int(12 * p_mean * n * n)
+        total += connectivity_bytes(params)
     return int(total)
+
+
+def connectivity_bytes(params: NetworkParams) -> int:
+    """Peak memory of building the quenched connectivity, bytes (:func:`connection_bytes`)."""
+    return connection_bytes(params.N_E + params.N_I, _mean_p(params))
+
+
+def connection_bytes(n: int, p_mean: float) -> int:
+    """Peak memory of building a quenched connectivity of ``n`` neurons, bytes: a bit matrix
+    (n rows of ceil(n / 64) 64-bit words) when the mean connection probability is >=
+    :data:`DENSE_MIN_P`, else int32 target lists (4 bytes per connection, three copies while
+    building); plus the builders' buffers (about 9 MB per thread)."""
+    if p_mean >= DENSE_MIN_P:
+        return 8 * n * -(-n // 64) + 16 * n + (40 << 20)
+    return int(12 * p_mean * n * n) + 16 * n + (40 << 20)
+
+
+def _mean_p(params: NetworkParams) -> float:
+    return (params.p_EE + params.p_EI + params.p_IE + params.p_II) / 4.0
+
+
+def max_quenched_neurons(params: NetworkParams, budget_bytes: int) -> int:
+    """Largest N_E + N_I whose quenched connectivity fits in ``budget_bytes``; 0 if none."""
+    lo, hi = 0, 1 << 32
+    while hi - lo > 1:  # bisection: connection_bytes grows with n
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if connection_bytes(mid, _mean_p(params)) <= budget_bytes \
+            else (lo, mid)
+    return lo
 
 
 def available_memory_bytes() -> int | None:
@@ -290,6 +316,16 @@ def check_memory(params: NetworkParams, n_steps: int, **kwargs: Any) -> None:
     if avail is not None and need > avail:
         n_raster = kwargs.get("n_raster") or 0
         raster = f", raster of {n_raster} neurons" if n_raster else ""
+        if kwargs.get("quenched") and connectivity_bytes(params) > avail // 2:
+            n = params.N_E + params.N_I
+            raise ParameterError(
+                f"connectivity = 'quenched' with N_E + N_I = {n} neurons needs about "
+                f"{format_bytes(connectivity_bytes(params))} for the connection matrix (1 bit "
+                f"per pair), the whole run about {format_bytes(need)}, but "
+                f"{format_bytes(avail)} is available: lower N_E/N_I (about "
+                f"{max_quenched_neurons(params, avail - need + connectivity_bytes(params))} "
+                "neurons fit) or use connectivity = 'annealed'"
+            )
         raise ParameterError(
             f"the run needs about {format_bytes(need)} of memory (N_E + N_I = "
             f"{params.N_E + params.N_I} neurons, {n_steps} steps of dt = {params.dt} ms{raster})"

@@ -28,27 +28,78 @@ __all__ = ["simulate_snn", "CONNECTIVITIES"]
 CONNECTIVITIES = ("annealed", "quenched")
 
 
-def _quenched_connectivity(p: np.ndarray, pop: np.ndarray, rng: np.random.Generator):
+#: Rows of the connection matrix drawn per call of the random generator (about 8 MB of doubles).
+_BUILD_DOUBLES = 1 << 20
+
+
+def _quenched_connectivity(p: np.ndarray, pop: np.ndarray, rng: np.random.Generator,
+                           workers: int = 1):
     """Fixed random connections (no self-connections); ``p[post, pre]`` are the connection
-    probabilities by population.  Returns ``(conn, indptr, indices)``: a dense uint8 matrix
-    ``conn[pre, post]`` when ``p`` is dense (``_driver.DENSE_MIN_P``; a spike's births are then one
-    vectorised row add), else CSR lists of int32 postsynaptic targets per presynaptic neuron
-    (``conn`` empty).  The same draws either way, so the same network for the same seed."""
+    probabilities by population.  Returns ``(conn, indptr, indices)``: a bit matrix
+    ``conn[pre, w]`` (uint64 words, bit t % 64 of word t // 64 set if pre -> t; 1 bit per pair;
+    an extra row n of zeros pads the kernel's groups of eight rows)
+    when ``p`` is dense (``_driver.DENSE_MIN_P``; a spike's births are then a row of bits
+    added block by block), else CSR lists of int32 postsynaptic targets per presynaptic neuron
+    (``conn`` empty).
+
+    Row j takes draws j n ... (j + 1) n - 1 of ``rng`` (uniforms compared with p), the same
+    draws either way, so the same network for the same seed.  ``workers`` > 1 threads build
+    contiguous ranges of rows, each from a copy of the bit generator advanced to its first row
+    (the same draws again; numpy releases the GIL while it fills); ``rng`` ends where a
+    one-thread build leaves it."""
     n = len(pop)
     dense = p.mean() >= drv.DENSE_MIN_P
-    conn = np.zeros((n, n) if dense else (0, 0), dtype=np.uint8)
+    conn = np.zeros((n + 1, -(-n // 64)) if dense else (0, 0), dtype=np.uint64)  # row n: 0
+    conn_bytes = conn.view(np.uint8)
+    p_pre = np.stack([p[pop, 0], p[pop, 1]])  # p_pre[src] : probability per post
+    bit_gen = rng.bit_generator
+    if not hasattr(bit_gen, "advance"):
+        workers = 1
+    workers = max(1, min(int(workers), n // 256 + 1))
+    start_state = bit_gen.state
+    cuts = np.linspace(0, n, workers + 1).round().astype(np.int64)
+    chunk_rows = max(1, _BUILD_DOUBLES // max(n, 1))
+
+    def build(r0: int, r1: int, g: np.random.Generator) -> list[np.ndarray]:
+        buf = np.empty((min(chunk_rows, max(r1 - r0, 1)), n))
+        mask = np.empty(buf.shape, dtype=np.bool_)
+        lists = []
+        for a in range(r0, r1, chunk_rows):
+            b = min(r1, a + chunk_rows)
+            m = b - a
+            g.random(out=buf[:m])
+            for src in (0, 1):  # rows a..b-1 from one population, then the other
+                rows = np.flatnonzero(pop[a:b] == src)
+                if rows.size:
+                    lo, hi = rows[0], rows[-1] + 1
+                    np.less(buf[lo:hi], p_pre[src], out=mask[lo:hi])
+            mask[np.arange(m), np.arange(a, b)] = False
+            if dense:
+                conn_bytes[a:b, : (n + 7) // 8] = np.packbits(mask[:m], axis=1,
+                                                              bitorder="little")
+            else:
+                lists.append(np.nonzero(mask[:m])[1].astype(np.int32))
+                indptr[a + 1:b + 1] = np.count_nonzero(mask[:m], axis=1)
+        return lists
+
     indptr = np.zeros(n + 1, dtype=np.int64)
-    chunks = []
-    for j in range(n):
-        row = rng.random(n) < p[pop, pop[j]]
-        row[j] = False
-        if dense:
-            conn[j] = row
-        else:
-            targets = np.flatnonzero(row).astype(np.int32)
-            chunks.append(targets)
-            indptr[j + 1] = indptr[j] + len(targets)
-    indices = np.concatenate(chunks) if chunks else np.zeros(0, np.int32)
+    if workers == 1:
+        lists = build(0, n, rng)
+    else:
+        gens = []
+        for r0 in cuts[:-1]:
+            bg = type(bit_gen)()
+            bg.state = start_state
+            bg.advance(int(r0) * n)
+            gens.append(np.random.Generator(bg))
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            parts = list(pool.map(build, cuts[:-1], cuts[1:], gens))
+        lists = [a for part in parts for a in part]
+        bit_gen.advance(n * n)
+    np.cumsum(indptr, out=indptr)
+    indices = np.concatenate(lists) if lists else np.zeros(0, np.int32)
     return conn, indptr, indices
 
 
@@ -94,9 +145,10 @@ def simulate_snn(
     a_syn = S * params.dt / tau  # voltage per pending spike per step
     tables = _blocked.sampler_tables(p, params.dt / tau, max(params.N_E, params.N_I))
     if connectivity == "quenched":
-        conn, indptr, indices = _quenched_connectivity(p, pop, rng)
+        workers = (n_threads or numba.get_num_threads()) if parallel else 1
+        conn, indptr, indices = _quenched_connectivity(p, pop, rng, workers)
     else:
-        conn = np.zeros((0, 0), np.uint8)
+        conn = np.zeros((0, 0), np.uint64)
         indptr, indices = np.zeros(1, np.int64), np.zeros(0, np.int32)
     V = np.zeros(n)
     refr = np.zeros(n, dtype=np.bool_)
@@ -116,7 +168,7 @@ def simulate_snn(
     states = _blocked.block_states(ust, nb)
     lam_dt = params.lambda_ext * params.dt
     cdf = _blocked.poisson_cdf_table(lam_dt) if drive == "poisson" else np.ones(1)
-    births = np.zeros((2, n), dtype=np.int32)
+    births = np.zeros((2, nb * _blocked.BLOCK), dtype=np.int32)  # padded: whole bit words
     spiked = np.zeros((2, n), dtype=np.int64)
     blk_cnt = np.zeros((2, nb), dtype=np.int64)
     blk_ne = np.zeros(nb, dtype=np.int64)
@@ -135,11 +187,15 @@ def simulate_snn(
     previous = numba.get_num_threads()
     if n_threads is not None:
         numba.set_num_threads(n_threads)  # the caller asked for it; restored below
+    # blocks handed out one at a time (dynamic), for this run only: restored below
+    chunksize = numba.set_parallel_chunksize(1) if parallel else None
     try:
         run = drv.run_chunked(chunk, params, n_steps, mask, hist_every, edges, progress, "snn")
     finally:
         if n_threads is not None:
             numba.set_num_threads(previous)
+        if chunksize is not None:
+            numba.set_parallel_chunksize(chunksize)
     return drv.build_result("snn", params, seed, options, run, hist_every, edges)
 
 
