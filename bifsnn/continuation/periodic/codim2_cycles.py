@@ -1021,7 +1021,10 @@ def continue_lpc_from_gh(hopf_curve: Branch, point: SpecialPoint | int,
     continued in the second parameter (the LPC curve is then continued in the first, its
     ``param_indices`` in that order, the events "param" / "param2" of ``options`` still
     naming the Hopf curve's first / second parameter); ``info['switch_row']`` is the row used and
-    ``info['switch_failures']`` the reasons of the attempts before it.
+    ``info['switch_failures']`` the reasons of the attempts before it.  The two parameters
+    swap roles when the Hopf curve runs closer to the first parameter's direction than to
+    the second's between the GH point and the first row tried (crossing it in the first is
+    then nearly tangential: small dRe(lambda)/dp, the small fold far away).
     ``cycle_options``: options of the one-parameter cycle continuation to the fold (default:
     ``ds``/``ds_max`` of ``options``, 200 steps; its norm is relative to the cycle's size while
     the LPC curve's is absolute, so a problem with a large state needs both).  The equilibrium
@@ -1052,7 +1055,7 @@ def continue_lpc_from_gh(hopf_curve: Branch, point: SpecialPoint | int,
     opts = ContinuationOptions(**CYCLE_CURVE_DEFAULTS) if options is None else options
     why: list[str] = []
     tried: set[tuple[int, int]] = set()
-    for which in (0, 1):  # cycles in the first parameter, then in the second
+    for which in _crossing_order(hopf_curve, gh.index, cand[min(rows_away, len(cand)) - 1]):
         for r in (rows_away, 2 * rows_away, 4 * rows_away):
             j = cand[min(r, len(cand)) - 1]
             if (which, j) in tried:
@@ -1094,6 +1097,16 @@ def continue_lpc_from_gh(hopf_curve: Branch, point: SpecialPoint | int,
                 out.info["switch_failures"] = list(why)
             return out
     raise ValueError("no fold of cycles found next to the GH point: " + "; ".join(why))
+
+
+def _crossing_order(hopf_curve: Branch, g: int, j: int) -> tuple[int, int]:
+    """Which parameter to cross the Hopf curve in first, between its rows ``g`` (the GH
+    point) and ``j``: the first (0) unless the curve runs closer to its direction than to the
+    second's (then crossing in the first is nearly tangential: dRe(lambda)/dp is small and the
+    small cycles' fold is far from the Hopf point and hard to reach)."""
+    d = np.abs(hopf_curve.p[j, list(hopf_curve.param_indices)] - hopf_curve.p[g, list(
+        hopf_curve.param_indices)])
+    return (1, 0) if d[0] > d[1] else (0, 1)
 
 
 def _cycles_from_hopf_row(hopf_curve: Branch, j: int, opts: ContinuationOptions, collocation,
