@@ -125,23 +125,30 @@ def test_gh_to_lpc_curve_of_the_bautin_normal_form():
     np.testing.assert_allclose(lc.info["from_gh"], [0.0, 0.0], atol=1e-8)
 
 
+def _sympy_bautin_hopf_curve(sign: int):
+    """The Hopf curve (in b2) of z' = (b1 + i) z + b2 z |z|^2 + sign z |z|^4 written in
+    sympy (exact derivatives: the GH point's l2 = 4 sign is computed)."""
+    import sympy
+
+    from bifsnn.continuation import continue_hopf
+
+    x, y, b1, b2 = sympy.symbols("x y b1 b2")
+    r2 = x**2 + y**2
+    g = b1 + b2 * r2 + sign * r2**2
+    pr = ODEProblem.from_sympy([g * x - y, x + g * y], [x, y], [b1, b2], [0.0, 0.0],
+                               [-0.5, -1.0], param="b1")
+    br = continue_equilibria(pr, ContinuationOptions(ds=0.05, ds_max=0.1, p_max=0.5))
+    return continue_hopf(br, br.points("H")[0], "b2", ContinuationOptions(
+        ds=0.05, ds_max=0.2, bounds={"b2": (-2.0, 1.0)}, max_steps=200))
+
+
 def test_gh_to_lpc_with_positive_l2_takes_the_supercritical_side():
     """z' = (b1 + i) z + b2 z |z|^2 + z |z|^4 (sympy: exact derivatives, so l2 is known):
     l2 > 0, the small stable cycles of the supercritical side (l1 = 2 b2 < 0) fold on
     b1 = b2^2 / 4, b2 < 0; the subcritical side has no fold of small cycles."""
-    import sympy
-
-    from bifsnn.continuation import continue_hopf
     from bifsnn.continuation.periodic import continue_lpc_from_gh
 
-    x, y, b1, b2 = sympy.symbols("x y b1 b2")
-    r2 = x**2 + y**2
-    g = b1 + b2 * r2 + r2**2
-    pr = ODEProblem.from_sympy([g * x - y, x + g * y], [x, y], [b1, b2], [0.0, 0.0],
-                               [-0.5, -1.0], param="b1")
-    br = continue_equilibria(pr, ContinuationOptions(ds=0.05, ds_max=0.1, p_max=0.5))
-    hc = continue_hopf(br, br.points("H")[0], "b2", ContinuationOptions(
-        ds=0.05, ds_max=0.2, bounds={"b2": (-2.0, 1.0)}, max_steps=200))
+    hc = _sympy_bautin_hopf_curve(+1)
     gh = hc.points("GH")[0]
     assert gh.data["l2"] > 0
     lc = continue_lpc_from_gh(hc, gh, ContinuationOptions(
@@ -295,9 +302,6 @@ def test_gh_switch_fold_matches_the_normal_form_prediction():
     counts, the fold found there had ~445 (large cycles: refused, retry flagged)."""
     from types import SimpleNamespace as NS
 
-    import sympy
-
-    from bifsnn.continuation import continue_hopf
     from bifsnn.continuation.periodic.codim2_cycles import (
         _cycles_from_hopf_row,
         _first_fold,
@@ -305,14 +309,7 @@ def test_gh_switch_fold_matches_the_normal_form_prediction():
         _small_fold_prediction,
     )
 
-    x, y, b1, b2 = sympy.symbols("x y b1 b2")
-    r2 = x**2 + y**2
-    g = b1 + b2 * r2 - r2**2
-    pr = ODEProblem.from_sympy([g * x - y, x + g * y], [x, y], [b1, b2], [0.0, 0.0],
-                               [-0.5, -1.0], param="b1")
-    br = continue_equilibria(pr, ContinuationOptions(ds=0.05, ds_max=0.1, p_max=0.5))
-    hc = continue_hopf(br, br.points("H")[0], "b2", ContinuationOptions(
-        ds=0.05, ds_max=0.2, bounds={"b2": (-2.0, 1.0)}, max_steps=200))
+    hc = _sympy_bautin_hopf_curve(-1)
     gh = hc.points("GH")[0]
     assert abs(gh.data["l2"] + 4) < 1e-6
     j = next(k for k in range(gh.index + 1, len(hc)) if hc.p[k, 1] > 0.15)
