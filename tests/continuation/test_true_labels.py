@@ -125,23 +125,30 @@ def test_gh_to_lpc_curve_of_the_bautin_normal_form():
     np.testing.assert_allclose(lc.info["from_gh"], [0.0, 0.0], atol=1e-8)
 
 
+def _sympy_bautin_hopf_curve(sign: int):
+    """The Hopf curve (in b2) of z' = (b1 + i) z + b2 z |z|^2 + sign z |z|^4 written in
+    sympy (exact derivatives: the GH point's l2 = 4 sign is computed)."""
+    import sympy
+
+    from bifsnn.continuation import continue_hopf
+
+    x, y, b1, b2 = sympy.symbols("x y b1 b2")
+    r2 = x**2 + y**2
+    g = b1 + b2 * r2 + sign * r2**2
+    pr = ODEProblem.from_sympy([g * x - y, x + g * y], [x, y], [b1, b2], [0.0, 0.0],
+                               [-0.5, -1.0], param="b1")
+    br = continue_equilibria(pr, ContinuationOptions(ds=0.05, ds_max=0.1, p_max=0.5))
+    return continue_hopf(br, br.points("H")[0], "b2", ContinuationOptions(
+        ds=0.05, ds_max=0.2, bounds={"b2": (-2.0, 1.0)}, max_steps=200))
+
+
 def test_gh_to_lpc_with_positive_l2_takes_the_supercritical_side():
     """z' = (b1 + i) z + b2 z |z|^2 + z |z|^4 (sympy: exact derivatives, so l2 is known):
     l2 > 0, the small stable cycles of the supercritical side (l1 = 2 b2 < 0) fold on
     b1 = b2^2 / 4, b2 < 0; the subcritical side has no fold of small cycles."""
-    import sympy
-
-    from bifsnn.continuation import continue_hopf
     from bifsnn.continuation.periodic import continue_lpc_from_gh
 
-    x, y, b1, b2 = sympy.symbols("x y b1 b2")
-    r2 = x**2 + y**2
-    g = b1 + b2 * r2 + r2**2
-    pr = ODEProblem.from_sympy([g * x - y, x + g * y], [x, y], [b1, b2], [0.0, 0.0],
-                               [-0.5, -1.0], param="b1")
-    br = continue_equilibria(pr, ContinuationOptions(ds=0.05, ds_max=0.1, p_max=0.5))
-    hc = continue_hopf(br, br.points("H")[0], "b2", ContinuationOptions(
-        ds=0.05, ds_max=0.2, bounds={"b2": (-2.0, 1.0)}, max_steps=200))
+    hc = _sympy_bautin_hopf_curve(+1)
     gh = hc.points("GH")[0]
     assert gh.data["l2"] > 0
     lc = continue_lpc_from_gh(hc, gh, ContinuationOptions(
@@ -284,3 +291,54 @@ def test_unstable_pair_turning_real_is_not_a_hopf_point():
     assert [s.type for s in br2.special_points] == ["EP", "H", "EP"], br2.special_points
     h = br2.points("H")[0]
     assert h.located and abs(h.param) < 1e-10 and abs(h.data["omega"] - 0.2) < 1e-10
+
+
+def test_gh_switch_fold_matches_the_normal_form_prediction():
+    """The fold taken by the GH switch is checked against the Bautin normal form at its Hopf
+    row: z' = (b1 + i) z + b2 z |z|^2 - z |z|^4 has l1 = 2 b2, l2 = -4, so the fold of the
+    small cycles has L2 amplitude sqrt(-l1 / l2) = sqrt(b2 / 2) at b1 = -b2^2 / 4: the
+    prediction equals the located fold.  The reduced network's GH (0.6956, 1.7279), l2 =
+    -1.9e-10: at the Hopf row 0.0366 from it (l1 = 3.8e-7) the small fold has amplitude ~45
+    counts, the fold found there had ~445 (large cycles: refused, retry flagged)."""
+    from types import SimpleNamespace as NS
+
+    from bifsnn.continuation.periodic.codim2_cycles import (
+        _cycles_from_hopf_row,
+        _first_fold,
+        _not_small_fold,
+        _small_fold_prediction,
+    )
+
+    hc = _sympy_bautin_hopf_curve(-1)
+    gh = hc.points("GH")[0]
+    assert abs(gh.data["l2"] + 4) < 1e-6
+    j = next(k for k in range(gh.index + 1, len(hc)) if hc.p[k, 1] > 0.15)
+    po = _cycles_from_hopf_row(hc, j, ContinuationOptions(ds=0.02, ds_max=0.1),
+                               Collocation(ntst=20), 200, until="LPC")
+    fold, why = _first_fold(po)
+    assert fold is not None, why
+    b2 = hc.p[j, 1]
+    amp_pred, dp_pred = _small_fold_prediction(po.info["hopf"], gh.data["l2"])
+    np.testing.assert_allclose(amp_pred, np.sqrt(b2 / 2), rtol=1e-6)
+    np.testing.assert_allclose(dp_pred, -b2 ** 2 / 4, rtol=1e-6)
+    np.testing.assert_allclose(po.extra["amplitude"][fold.index], amp_pred, rtol=1e-4)
+    np.testing.assert_allclose(fold.param - po.info["hopf"]["param"], dp_pred, rtol=1e-4)
+    assert _not_small_fold(hc, j, gh, fold, po) == ("", False)
+
+    # the network's numbers (l1, omega at the row, l2; fold amplitude found; dRe/dp -1 is
+    # illustrative: the amplitude test alone refuses the fold)
+    net_gh = NS(data={"l2": -1.908753e-10}, p=np.array([0.695573, 1.727931]))
+    hopf = {"param": 0.72550568, "l1": 3.801058e-7, "omega": 0.3525, "dre_dp": -1.0}
+    amp_pred, dp_pred = _small_fold_prediction(hopf, net_gh.data["l2"])
+    assert 44 < amp_pred < 45
+    big = NS(info={"hopf": hopf}, extra={"amplitude": np.array([0.0, 444.6])})
+    why, too_big = _not_small_fold(hc, 0, net_gh, NS(index=1, param=0.7352), big)
+    assert too_big and "a fold of large cycles" in why
+    small = NS(info={"hopf": hopf}, extra={"amplitude": np.array([0.0, 50.0])})
+    assert _not_small_fold(hc, 0, net_gh, NS(index=1, param=0.72550568 + dp_pred * 1.5),
+                           small) == ("", False)
+    why, too_big = _not_small_fold(hc, 0, net_gh, NS(index=1, param=0.72550568 - dp_pred),
+                                   small)  # wrong side of the Hopf point
+    assert not too_big and "not the normal form's fold" in why
+    # no l2: the distance rule of _far_fold decides
+    assert _small_fold_prediction(hopf, None) is None

@@ -1008,16 +1008,23 @@ def continue_lpc_from_gh(hopf_curve: Branch, point: SpecialPoint | int,
     equilibrium run in the curve's first parameter; the cycles born there are continued until
     their fold (a located, confirmed LPC), which is then continued in the second parameter
     (:func:`continue_lpc`; ``options`` as there, ``both_sides`` to follow it both ways).
-    The fold must be the cycle branch's first turn and lie no farther from the Hopf point than
-    the Hopf point from the GH point (else it is a fold of large cycles: the fold of the small
-    ones was stepped over).  When those cycles have no such fold (e.g. a Newton iterate leaves
-    the model's domain, or the Hopf curve turns in the first parameter next to the GH
-    point), the rows
+    The fold must be the cycle branch's first turn and agree with the Bautin normal form's
+    prediction at that Hopf point (``_small_fold_prediction``: cycle amplitude
+    sqrt(-l1 / l2) within a factor 3, parameter offset omega l1^2 / (4 l2 dRe(lambda)/dp)
+    within a factor 9, same sign), or, when l2 or the transversality is not known, lie no
+    farther from the Hopf point than the Hopf point from the GH point; else it is a fold of
+    large cycles (the fold of the small ones was stepped over), and the same row is tried
+    once more with the cycle steps (``ds``, ``ds_max``) divided by 5.
+    When those cycles have no such fold (e.g. a Newton iterate leaves the model's domain,
+    or the Hopf curve turns in the first parameter next to the GH point), the rows
     2 ``rows_away`` and 4 ``rows_away`` away are tried, then the same rows with the cycles
     continued in the second parameter (the LPC curve is then continued in the first, its
     ``param_indices`` in that order, the events "param" / "param2" of ``options`` still
     naming the Hopf curve's first / second parameter); ``info['switch_row']`` is the row used and
-    ``info['switch_failures']`` the reasons of the attempts before it.
+    ``info['switch_failures']`` the reasons of the attempts before it.  The two parameters
+    swap roles when the Hopf curve runs closer to the first parameter's direction than to
+    the second's between the GH point and the first row tried (crossing it in the first is
+    then nearly tangential: small dRe(lambda)/dp, the small fold far away).
     ``cycle_options``: options of the one-parameter cycle continuation to the fold (default:
     ``ds``/``ds_max`` of ``options``, 200 steps; its norm is relative to the cycle's size while
     the LPC curve's is absolute, so a problem with a large state needs both).  The equilibrium
@@ -1048,26 +1055,36 @@ def continue_lpc_from_gh(hopf_curve: Branch, point: SpecialPoint | int,
     opts = ContinuationOptions(**CYCLE_CURVE_DEFAULTS) if options is None else options
     why: list[str] = []
     tried: set[tuple[int, int]] = set()
-    for which in (0, 1):  # cycles in the first parameter, then in the second
+    for which in _crossing_order(hopf_curve, gh.index, cand[min(rows_away, len(cand)) - 1]):
         for r in (rows_away, 2 * rows_away, 4 * rows_away):
             j = cand[min(r, len(cand)) - 1]
             if (which, j) in tried:
                 continue
             tried.add((which, j))
             label = f"row {j}, cycles in {hopf_curve.param_label(which)}"
-            try:
-                po = _cycles_from_hopf_row(hopf_curve, j, opts, collocation, 200, which=which,
-                                           cycle_options=cycle_options, until="LPC")
-            except (ValueError, np.linalg.LinAlgError, FloatingPointError) as exc:
-                why.append(f"{label}: {exc}")
-                continue
-            fold, reason = _first_fold(po)
-            if fold is not None:
-                reason = _far_fold(hopf_curve, j, gh, fold)
-                fold = None if reason else fold
+            fold, scale = None, 1.0
+            while fold is None:
+                try:
+                    po = _cycles_from_hopf_row(hopf_curve, j, opts, collocation, 200,
+                                               which=which, cycle_options=cycle_options,
+                                               until="LPC", step_scale=scale)
+                except (ValueError, np.linalg.LinAlgError, FloatingPointError) as exc:
+                    why.append(f"{label}: {exc}")
+                    break
+                fold, reason = _first_fold(po)
+                big = False
+                if fold is not None:
+                    reason, big = _not_small_fold(hopf_curve, j, gh, fold, po)
+                    fold = None if reason else fold
+                if fold is None:
+                    steps = "" if scale == 1.0 else f", cycle steps x{scale:g}"
+                    why.append(f"{label}{steps}: the cycles from the Hopf point at "
+                               f"{po.param_values[0]:.8g}: {reason} ({po.message})")
+                    if not (big and scale == 1.0):
+                        break
+                    scale = _SMALL_STEP_SCALE  # the small fold was stepped over: once more,
+                    # with smaller cycle steps
             if fold is None:
-                why.append(f"{label}: the cycles from the Hopf point at "
-                           f"{po.param_values[0]:.8g}: {reason} ({po.message})")
                 continue
             other = hopf_curve.param_indices[1 - which]
             out = continue_lpc(po, fold, other,
@@ -1082,15 +1099,26 @@ def continue_lpc_from_gh(hopf_curve: Branch, point: SpecialPoint | int,
     raise ValueError("no fold of cycles found next to the GH point: " + "; ".join(why))
 
 
+def _crossing_order(hopf_curve: Branch, g: int, j: int) -> tuple[int, int]:
+    """Which parameter to cross the Hopf curve in first, between its rows ``g`` (the GH
+    point) and ``j``: the first (0) unless the curve runs closer to its direction than to the
+    second's (then crossing in the first is nearly tangential: dRe(lambda)/dp is small and the
+    small cycles' fold is far from the Hopf point and hard to reach)."""
+    d = np.abs(hopf_curve.p[j, list(hopf_curve.param_indices)] - hopf_curve.p[g, list(
+        hopf_curve.param_indices)])
+    return (1, 0) if d[0] > d[1] else (0, 1)
+
+
 def _cycles_from_hopf_row(hopf_curve: Branch, j: int, opts: ContinuationOptions, collocation,
                           max_steps: int, which: int = 0,
                           cycle_options: ContinuationOptions | None = None,
-                          until: str | None = None) -> Branch:
+                          until: str | None = None, step_scale: float = 1.0) -> Branch:
     """The cycles born at row ``j`` of a Hopf curve: a one-parameter equilibrium run in the
     curve's first (``which`` 0) or second (1) parameter, started on the branch's tangent,
     crosses the Hopf point, whose cycles are continued (``cycle_options`` if given, else
     ``max_steps``, ``opts``' ds and ds_max; ``opts``' p bounds for the first parameter, its
-    ``bounds`` entry for the second)."""
+    ``bounds`` entry for the second; ds and ds_max times ``step_scale``).  The result's
+    ``info['hopf']`` holds the Hopf point's parameter, omega, l1 and dRe(lambda)/dp."""
     from dataclasses import replace
 
     from bifsnn.continuation.equilibria import continue_equilibria
@@ -1127,8 +1155,15 @@ def _cycles_from_hopf_row(hopf_curve: Branch, j: int, opts: ContinuationOptions,
         opts, hopf_curve.param_names, i1)
     cyc_opts = cycle_options if cycle_options is not None else ContinuationOptions(
         ds=opts.ds, ds_max=opts.ds_max, max_steps=max_steps, p_min=lo, p_max=hi)
+    if step_scale != 1.0:
+        cyc_opts = cyc_opts.with_(ds=cyc_opts.ds * step_scale,
+                                  ds_max=cyc_opts.ds_max * step_scale,
+                                  ds_min=min(cyc_opts.ds_min, cyc_opts.ds * step_scale))
+    hopf = {"param": float(h.param), **{k: h.data.get(k) for k in ("omega", "l1", "dre_dp")}}
     if until is None:
-        return continue_cycles(eq, h, cyc_opts, collocation)
+        po = continue_cycles(eq, h, cyc_opts, collocation)
+        po.info["hopf"] = hopf
+        return po
     # in chunks, stopping after the chunk with the first located point of kind ``until``
     # (the branch is not needed past it: a run to max_steps can cost ~5x more)
     left = cyc_opts.max_steps
@@ -1144,6 +1179,7 @@ def _cycles_from_hopf_row(hopf_curve: Branch, j: int, opts: ContinuationOptions,
             max_steps=chunk, direction=1 if step >= 0 else -1, both_sides=False),
             po.collocation or collocation)
         left -= chunk
+    po.info["hopf"] = hopf
     return po
 
 
@@ -1190,6 +1226,59 @@ def _far_fold(hopf_curve: Branch, j: int, gh: SpecialPoint, fold: SpecialPoint) 
         return ""
     return (f"its first fold is {d_fold:.3g} from the Hopf point, farther than the Hopf point "
             f"is from the GH point ({d_row:.3g}): a fold of large cycles, not the GH point's")
+
+
+def _small_fold_prediction(hopf: dict, l2: float | None) -> tuple[float, float] | None:
+    """The Bautin normal form's fold of the small cycles born at a Hopf point next to a GH
+    point: (L2 amplitude of x(t) - mean, parameter offset from the Hopf point), or None when
+    it cannot be predicted (l2, l1, omega or dRe(lambda)/dp unknown or zero, l1 l2 >= 0).
+
+    On the centre manifold r' = r (beta + omega (l1 r^2 + l2 r^4)) with beta = Re(lambda),
+    l1 = Re(c1) / omega and l2 = Re(c2) / omega: the cycles have beta = -omega (l1 r^2 +
+    l2 r^4), which turns at r^2 = -l1 / (2 l2), beta = omega l1^2 / (4 l2); the cycle is
+    x* + 2 Re(z e^{i omega t} q) with <q, q> = 1, of L2 amplitude sqrt(2) r = sqrt(-l1 / l2).
+    Leading order: the relative error grows with the Hopf point's distance from the GH point.
+    """
+    vals = [hopf.get(k) for k in ("l1", "omega", "dre_dp")] + [l2]
+    if not all(v is not None and np.isfinite(v) and v != 0 for v in vals):
+        return None
+    l1, omega, dre_dp, l2 = (float(v) for v in vals)
+    if l1 * l2 >= 0:
+        return None
+    return float(np.sqrt(-l1 / l2)), omega * l1 ** 2 / (4 * l2 * dre_dp)
+
+
+#: Factor within which a fold's cycle amplitude must match the normal form's prediction (its
+#: parameter offset: the square of it) for the GH switch to take it as the small fold.
+_SMALL_FOLD_FACTOR = 3.0
+#: Cycle steps (ds, ds_max) times this when a row's first fold was a fold of large cycles.
+_SMALL_STEP_SCALE = 0.2
+
+
+def _not_small_fold(hopf_curve: Branch, j: int, gh: SpecialPoint, fold: SpecialPoint,
+                    po: Branch) -> tuple[str, bool]:
+    """Why ``fold`` (the first fold of the cycles ``po`` born at row ``j`` of the Hopf curve)
+    is not the GH point's fold of small cycles ("" when it is), and whether it is too large
+    (a fold of large cycles: the small one may have been stepped over).  The test is the
+    normal form's prediction (:func:`_small_fold_prediction`; amplitude within a factor
+    ``_SMALL_FOLD_FACTOR``, offset within its square, same sign), else :func:`_far_fold`."""
+    pred = _small_fold_prediction(po.info.get("hopf") or {}, gh.data.get("l2"))
+    if pred is None:
+        why = _far_fold(hopf_curve, j, gh, fold)
+        return why, bool(why)
+    amp_pred, dp_pred = pred
+    amp = float(np.asarray(po.extra["amplitude"])[fold.index])
+    dp = float(fold.param - po.info["hopf"]["param"])
+    f = _SMALL_FOLD_FACTOR
+    ok_amp = amp_pred / f <= amp <= amp_pred * f
+    ok_dp = dp * dp_pred > 0 and abs(dp_pred) / f ** 2 <= abs(dp) <= abs(dp_pred) * f ** 2
+    if ok_amp and ok_dp:
+        return "", False
+    return (f"its first fold (cycle amplitude {amp:.4g}, {dp:+.3g} from the Hopf point) is "
+            f"not the normal form's fold of small cycles (amplitude {amp_pred:.4g}, "
+            f"{dp_pred:+.3g}; factor {f:g} / {f * f:g} allowed)"
+            + (": a fold of large cycles" if amp > amp_pred * f else ""),
+            amp > amp_pred * f)
 
 
 #: Steps per chunk of the cycle continuation that looks for a fold (continue_lpc_from_gh).
