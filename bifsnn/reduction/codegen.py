@@ -108,12 +108,12 @@ def clear_cache() -> int:
 
 
 @functools.cache
-def _key(rule: str, normal: str = "table") -> str:
+def _key(rule: str, normal: str = symbolic.DEFAULT_NORMAL) -> str:
     """Hash of everything the generated module depends on (computed once per process)."""
     h = hashlib.sha256()
     h.update(symbolic.GENERATOR_VERSION.encode())
     h.update(rule.encode())
-    if normal != "table":  # the default's key stays that of the rule alone
+    if normal != symbolic.DEFAULT_NORMAL:  # the default's key stays that of the rule alone
         h.update(normal.encode())
     h.update(Path(symbolic.__file__).read_bytes())
     h.update(_TEMPLATE.read_bytes())
@@ -122,19 +122,20 @@ def _key(rule: str, normal: str = "table") -> str:
     return h.hexdigest()[:16]
 
 
-def generated_path(rule: str, normal: str = "table") -> Path:
+def generated_path(rule: str, normal: str = symbolic.DEFAULT_NORMAL) -> Path:
     """Path of the generated module for within-bin rule ``rule`` (and normal cdf / pdf
     evaluation ``normal``, see :func:`load_generated`)."""
-    tag = rule if normal == "table" else f"{rule}_{normal}"
+    tag = rule if normal == symbolic.DEFAULT_NORMAL else f"{rule}_{normal}"
     return cache_dir() / f"bifsnn_gen_{tag}_{_key(rule, normal)}.py"
 
 
-def load_generated(rule: str, normal: str = "table") -> ModuleType:
+def load_generated(rule: str, normal: str = symbolic.DEFAULT_NORMAL) -> ModuleType:
     """Import (generating first if needed) the compiled module for within-bin rule ``rule``.
 
-    ``normal`` selects how the transfer kernel evaluates the normal cdf / pdf: "table" (the
-    default: piecewise polynomials, no transcendental call) or "libm" (erfc / exp; the
-    pinned reference that tests and benchmarks compare the table against)."""
+    ``normal`` selects how the transfer kernel evaluates the normal cdf / pdf: "poly" (the
+    default: branch-free polynomials, vectorised over edges), "table" (the former default:
+    piecewise polynomial table, scalar) or "libm" (erfc / exp; the pinned reference that
+    tests and benchmarks compare the others against)."""
     if rule not in symbolic.BIN_RULES:
         raise ValueError(
             f"bin_rule = {rule!r} is out of range: must be one of {symbolic.BIN_RULES}"
