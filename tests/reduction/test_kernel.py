@@ -133,11 +133,18 @@ def test_normal_cdf_pdf_matches_exact_values(kind, abs_tol, rel_tol):
 
 
 def test_normal_table_is_generated_and_keyed():
-    # the table comes from symbolic.normal_table (the generator), so its text is part of the
-    # cache key; the libm reference gets its own module and key
+    # the table and the polynomials come from symbolic.normal_table / normal_poly (the
+    # generator), so their text is part of the cache key; every kind gets its own module
     from bifsnn.reduction import codegen, symbolic
 
-    assert codegen.generated_path("smooth") != codegen.generated_path("smooth", "libm")
+    paths = {codegen.generated_path("smooth", kind) for kind in symbolic.NORMAL_KINDS}
+    assert len(paths) == len(symbolic.NORMAL_KINDS)
+    assert codegen.generated_path("smooth") == codegen.generated_path("smooth", "poly")
+    e, r, _, _ = symbolic.normal_poly(**symbolic.NORMAL_POLY_SPEC)
+    assert len(e) == symbolic.NORMAL_POLY_SPEC["deg_exp"] + 1
+    assert len(r) == symbolic.NORMAL_POLY_SPEC["deg_mills"] + 1
+    with pytest.raises(ValueError, match="deg_mills"):
+        symbolic.normal_poly(9.0, 4.0, 0, 11)
     spec = symbolic.NORMAL_TABLE_SPEC
     table = symbolic.normal_table(spec["t_max"], spec["width"], spec["degree"])
     assert len(table) == round(spec["t_max"] / spec["width"])
@@ -148,20 +155,20 @@ def test_normal_table_is_generated_and_keyed():
         symbolic.normal_table(1.0, 0.3, 5)
 
 
-def _libm_twin(model):
-    """A copy of ``model`` whose kernel evaluates the normal cdf / pdf with erfc / exp."""
+def _twin(model, normal):
+    """A copy of ``model`` whose kernel evaluates the normal cdf / pdf by ``normal``."""
     import copy
 
     from bifsnn.reduction.codegen import load_generated
 
     twin = copy.copy(model)
-    twin.module = load_generated(model.definition.bin_rule, "libm")
+    twin.module = load_generated(model.definition.bin_rule, normal)
     return twin
 
 
 @pytest.mark.parametrize("rule", ["smooth", pytest.param("reference", marks=pytest.mark.slow)])
 def test_rhs_and_jacobian_match_libm_kernel(rule):
-    # the table kernel reproduces the erfc/exp kernel: f within 2e-13 of max|f| and, for
+    # the default kernel reproduces the erfc/exp kernel: f within 2e-13 of max|f| and, for
     # components above 1e-9 max|f|, within 1e-11 relative (the rest: nearly empty bins fed
     # by the kernel's far tails); the Jacobian within 1e-13 of max|J|
     from conftest import random_state
@@ -170,7 +177,7 @@ def test_rhs_and_jacobian_match_libm_kernel(rule):
     from bifsnn.reduction.integrate import simulate_ode
 
     model = MarkovModelDef(bin_rule=rule).compile()
-    twin = _libm_twin(model)
+    twin = _twin(model, "libm")
     rng = np.random.default_rng(3)
     traj = simulate_ode(model, t_ms=40.0, record_every_ms=2.0).extra["state"]
     states = list(traj) + [random_state(model.definition, rng) for _ in range(5)]
@@ -184,6 +191,48 @@ def test_rhs_and_jacobian_match_libm_kernel(rule):
     for x in states[::4]:
         J, Jr = model.jacobian(x), twin.jacobian(x)
         assert np.abs(J - Jr).max() <= 1e-13 * np.abs(Jr).max()
+
+
+def test_poly_kernel_reproduces_table_kernel_dynamics(smooth_model):
+    # the default branch-free kernel ("poly") changed bits against the former table kernel;
+    # the dynamics agree far inside the integration tolerance (rtol 1e-5): over 300 ms of the
+    # oscillation (same 1581 steps) every state component within 5e-11 of its largest value
+    # (measured), firing rates within 2e-12 of their largest; the equilibrium within 1e-12
+    from bifsnn.reduction import find_equilibrium
+    from bifsnn.reduction.integrate import simulate_ode
+
+    table = _twin(smooth_model, "table")
+    ra = simulate_ode(smooth_model, t_ms=300.0, record_every_ms=0.5)
+    rb = simulate_ode(table, t_ms=300.0, record_every_ms=0.5)
+    assert ra.options["n_steps"] == rb.options["n_steps"]
+    xa, xb = ra.extra["state"], rb.extra["state"]
+    assert (np.abs(xa - xb) <= 1e-9 * np.abs(xb).max(axis=0)).all()
+    fa = np.array([smooth_model.firing_rates(s) for s in xa])
+    fb = np.array([table.firing_rates(s) for s in xb])
+    assert np.abs(fa - fb).max() <= 1e-10 * np.abs(fb).max()
+    ea, eb = find_equilibrium(smooth_model).x, find_equilibrium(table).x
+    assert np.abs(ea - eb).max() <= 1e-10 * np.abs(eb).max()
+
+
+@pytest.mark.slow
+def test_poly_kernel_reproduces_table_kernel_hopf_points():
+    # the p_EI branch's Hopf points with the default kernel equal the table kernel's:
+    # measured 3.8e-13 (H at 0.95957441090), 6e-15, 2e-14, 2e-14 over p_EI in [0.5, 1]
+    from bifsnn import NetworkParams
+    from bifsnn.continuation import ContinuationOptions, continue_equilibria
+    from bifsnn.reduction import MarkovModelDef, find_equilibrium
+
+    m = MarkovModelDef(NetworkParams().replace(p_EI=1.0), bin_rule="smooth").compile()
+    hopf = []
+    for model in (m, _twin(m, "table")):
+        prob = model.ode_problem("p_EI", x0=find_equilibrium(model).x)
+        eq = continue_equilibria(prob, ContinuationOptions(ds=2, ds_max=20, p_min=0.9,
+                                                           p_max=1.0, direction=-1))
+        hopf.append([(s.param, s.x) for s in eq.special_points if s.type == "H"])
+    assert len(hopf[0]) == len(hopf[1]) >= 1
+    for (p, x), (q, y) in zip(*hopf, strict=True):
+        assert abs(p - q) <= 1e-10 * abs(q)
+        assert np.abs(x - y).max() <= 1e-10 * np.abs(y).max()
 
 
 def test_windowed_kernel_is_bit_identical(smooth_model):
