@@ -44,9 +44,9 @@ __all__ = ["GENERATOR_VERSION", "generated_functions", "piece_expressions", "BIN
 #: Bump when the generated code changes meaning (it is part of the cache key).
 GENERATOR_VERSION = "9"
 
-#: Piecewise polynomial table of the standard normal cdf Phi and pdf phi used by the transfer
-#: kernel instead of erfc / exp: pieces of width ``width`` covering [-t_max, 0] (t > 0 by
-#: symmetry), each a polynomial of degree ``degree`` in u in [-1, 1] interpolating at the
+#: Piecewise polynomial table of the standard normal cdf Phi and pdf phi (kind "table", the
+#: transfer kernel's default before "poly"): pieces of width ``width`` covering [-t_max, 0]
+#: (t > 0 by symmetry), each a polynomial of degree ``degree`` in u in [-1, 1] interpolating at the
 #: Chebyshev points (exact values from mpmath); beyond t_max, Phi = 0 or 1 and phi = 0
 #: (Phi(-9) = 1.1e-19, phi(9) = 1.0e-18).  Measured error (tests/reduction/test_kernel.py):
 #: <= 1.2e-16 absolute, <= 1e-13 relative on [-9, 9] (libm erfc/exp: 1.1e-16, 1.1e-14);
