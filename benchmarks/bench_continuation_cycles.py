@@ -183,6 +183,162 @@ def network_case(eq, hopf, ntst: int, steps: int, warmup: int, fast: bool = True
     }
 
 
+#: Phases of a cycle step for ``--per-step``: (label, module path, attribute); every function
+#: is wrapped by a timer (process CPU time, exclusive of the wrapped functions it calls)
+PHASES = (
+    ("assembly", "bifsnn.continuation.periodic.collocation", "CollocationOperator.jacobian"),
+    ("residual", "bifsnn.continuation.periodic.collocation", "CollocationOperator.residual"),
+    ("residual", "bifsnn.continuation.periodic.collocation",
+     "CollocationOperator.phase_reference"),
+    ("block LU", "bifsnn.continuation.periodic.condensed", "_block_lus"),
+    ("propagation", "bifsnn.continuation.periodic.condensed", "_propagate"),
+    ("condensation other", "bifsnn.continuation.periodic.condensed", "CondensedLU._build"),
+    ("border", "bifsnn.continuation.periodic.condensed", "CondensedLU._build_border"),
+    ("solves", "bifsnn.continuation.periodic.condensed", "CondensedLU.solve"),
+    ("SuperLU", "bifsnn.continuation.periodic.collocation", "sparse_lu"),
+    ("SuperLU", "bifsnn.continuation.periodic.stepper", "factorize"),
+    ("Floquet", "bifsnn.continuation.periodic.stepper", "floquet_from_jacobian"),
+    ("layout", "bifsnn.continuation.periodic.collocation", "_BlockLayout.__init__"),
+    ("pattern rebuild", "bifsnn.continuation.periodic.collocation",
+     "CollocationOperator._structure"),
+    ("pattern rebuild", "bifsnn.continuation.periodic.condensed", "_Extras.__init__"),
+    ("pattern rebuild", "bifsnn.continuation.periodic.system", "CycleSystem.detect_sparsity"),
+    ("mesh", "bifsnn.continuation.periodic.stepper", "adapt_mesh"),
+    ("mesh", "bifsnn.continuation.periodic.stepper", "interpolate_to_mesh"),
+)
+
+
+class PhaseTimer:
+    """Wraps the functions of :data:`PHASES` with process-CPU timers (exclusive time: a
+    wrapped function's time excludes that of the wrapped functions it calls) while active;
+    ``totals`` maps each label to its accumulated CPU seconds.  Restores the originals on
+    exit."""
+
+    def __init__(self, phases=PHASES) -> None:
+        self.phases = phases
+        self.totals: dict[str, float] = {}
+        self.calls: dict[str, int] = {}
+        self._stack: list[float] = []  # child time accumulated per active frame
+        self._saved: list = []
+
+    def _wrap(self, label: str, fn):
+        def timed(*a, **kw):
+            self._stack.append(0.0)
+            c0 = time.process_time()
+            try:
+                return fn(*a, **kw)
+            finally:
+                dt = time.process_time() - c0
+                child = self._stack.pop()
+                self.totals[label] = self.totals.get(label, 0.0) + dt - child
+                self.calls[label] = self.calls.get(label, 0) + 1
+                if self._stack:
+                    self._stack[-1] += dt
+        return timed
+
+    def __enter__(self) -> PhaseTimer:
+        import importlib
+
+        for label, mod, attr in self.phases:
+            obj = importlib.import_module(mod)
+            *owner, name = attr.split(".")
+            for o in owner:
+                obj = getattr(obj, o)
+            orig = obj.__dict__[name] if isinstance(obj, type) else getattr(obj, name)
+            self._saved.append((obj, name, orig))
+            setattr(obj, name, self._wrap(label, orig))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for obj, name, orig in reversed(self._saved):
+            setattr(obj, name, orig)
+        self._saved.clear()
+
+
+def network_steps(eq, hopf, ntst: int, steps: int, first: int = 3, phases: bool = True,
+                  repeat: int = 1) -> dict:
+    """Per-step CPU and wall time inside one run of ``steps`` cycle steps from the Hopf point
+    (recorded at every step through the progress callback), and with ``phases`` the CPU time
+    of each phase of :data:`PHASES` per step.  Statistics over steps >= ``first`` (the first
+    steps include compilation, numba cache loading and the first patterns); steps with a
+    special-point location or a pattern widening are reported apart ("plain" steps have
+    neither).  ``repeat`` runs in one process, statistics over all of them."""
+    recs = []
+    out_br = None
+    from bifsnn.continuation.periodic import collocation as cmod
+
+    for _ in range(repeat):
+        # without phases only the layout builds are counted (to flag pattern widenings)
+        timer = PhaseTimer(PHASES if phases else [x for x in PHASES if x[0] == "layout"])
+        marks: list[tuple] = []
+
+        def prog(info, marks=marks, timer=timer):
+            marks.append((info["step"], time.process_time(), time.perf_counter(),
+                          info["points"], dict(timer.totals),
+                          timer.calls.get("layout", 0)))
+
+        cmod._LAYOUTS.clear()  # every run builds its patterns (as a fresh process would)
+        opts = _opts(p_min=0.9, p_max=1.0, max_steps=steps, progress=prog)
+        c0, w0 = time.process_time(), time.perf_counter()
+        with timer:
+            br = continue_cycles(eq, hopf, opts, Collocation(ntst=ntst, ncol=4))
+        prev = (0, c0, w0, 1, {}, 0)
+        for m in marks:
+            step, c, w, npts, tot, nlay = m
+            ph = ({k: v - prev[4].get(k, 0.0) for k, v in tot.items()} if phases else {})
+            recs.append({"step": step, "cpu_s": c - prev[1], "wall_s": w - prev[2],
+                         "located": npts - prev[3] > 1, "widened": nlay > prev[5],
+                         "phases": ph})
+            prev = m
+        out_br = br
+    sel = [r for r in recs if r["step"] >= first]
+    plain = [r for r in sel if not (r["located"] or r["widened"])]
+
+    def stats(rows, key="cpu_s"):
+        v = np.array([r[key] for r in rows])
+        if v.size == 0:
+            return {"n": 0}
+        return {"n": int(v.size), "median": float(np.median(v)), "min": float(v.min()),
+                "max": float(v.max()), "q25": float(np.percentile(v, 25)),
+                "q75": float(np.percentile(v, 75))}
+
+    labels = sorted({k for r in plain for k in r["phases"]})
+    phase_med = {k: float(np.median([r["phases"].get(k, 0.0) for r in plain]))
+                 for k in labels}
+    return {"ntst": ntst, "steps": steps, "repeat": repeat, "records": recs,
+            "plain_cpu": stats(plain), "plain_wall": stats(plain, "wall_s"),
+            "all_cpu": stats(sel), "phases_median": phase_med,
+            "p_end": float(out_br.param_values[-1]),
+            "newton_its": out_br.extra["newton_iterations"].tolist(),
+            "special": [(s.type, float(s.param)) for s in out_br.special_points
+                        if s.type != "EP"]}
+
+
+def print_steps(r: dict) -> None:
+    """Print the per-step table and statistics of :func:`network_steps`."""
+    print(f"ntst {r['ntst']}: {r['steps']} steps x {r['repeat']} run(s); per step CPU / wall s"
+          " (L: a special point located in the step, W: pattern widened)")
+    for rec in r["records"]:
+        flag = ("L" if rec["located"] else "") + ("W" if rec["widened"] else "")
+        print(f"  step {rec['step']:>3} {rec['cpu_s']:7.3f} {rec['wall_s']:7.3f} {flag}")
+    pc, pw, ac = r["plain_cpu"], r["plain_wall"], r["all_cpu"]
+    if pc["n"]:
+        print(f"plain steps >= 3 (n = {pc['n']}): CPU median {pc['median']:.3f} s "
+              f"(quartiles {pc['q25']:.3f}-{pc['q75']:.3f}, range {pc['min']:.3f}-"
+              f"{pc['max']:.3f}); wall median {pw['median']:.3f} s")
+    if ac["n"]:
+        print(f"all steps >= 3 (n = {ac['n']}): CPU median {ac['median']:.3f} s, range "
+              f"{ac['min']:.3f}-{ac['max']:.3f}")
+    if r["phases_median"]:
+        tot = sum(r["phases_median"].values())
+        print("phase CPU s per plain step (median): " + ", ".join(
+            f"{k} {v:.3f}" for k, v in sorted(r["phases_median"].items(),
+                                               key=lambda kv: -kv[1])) +
+              f" (sum {tot:.3f}; the rest of the step is unwrapped code)")
+    print(f"p_EI end {r['p_end']:.10f}; Newton its {r['newton_its']}; special "
+          f"{[(t, round(p, 10)) for t, p in r['special']]}")
+
+
 def _drop_state(r: dict) -> None:
     """Remove the cycle state (system, mesh, nodes) from a network_case row before printing."""
     for key in ("system", "tm", "U", "T", "p"):
@@ -323,6 +479,13 @@ def network_main(args) -> list[dict]:
             rows += network_floquet_compare(prob, hopf, ntst, args.steps, args.warmup,
                                             args.pairs, args.compare_floquet)
         return rows
+    if not (args.differential or args.compare):
+        for ntst in args.network_ntst:
+            r = network_steps(prob, hopf, ntst, args.network_steps, phases=not args.no_phases,
+                              repeat=args.repeats)
+            print_steps(r)
+            rows.append({k: v for k, v in r.items()})
+        return rows
     for ntst in args.network_ntst:
         for fast in ((True, False) if args.compare else (True,)):
             r = network_case(prob, hopf, ntst, args.steps, args.warmup, fast)
@@ -363,6 +526,14 @@ def main() -> None:
                      help="with --network: global SuperLU + Arnoldi (pinned baseline) vs "
                           "condensation onto the first node (new LU per step, and carried), "
                           "alternated in one process")
+    ap_.add_argument("--network-steps", type=int, default=12,
+                     help="with --network: steps of the per-step timing run (statistics over "
+                          "steps >= 3)")
+    ap_.add_argument("--no-phases", action="store_true",
+                     help="with --network: per-step times without the phase timers")
+    ap_.add_argument("--differential", action="store_true",
+                     help="with --network: the previous measure, (warmup + steps)-step run "
+                          "minus warmup-step run, instead of per-step timing")
     ap_.add_argument("--pairs", type=int, default=2,
                      help="pairs for --compare-floquet / --compare-reuse")
     args = ap_.parse_args()

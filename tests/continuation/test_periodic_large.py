@@ -296,3 +296,52 @@ def test_block_layout_from_structure_equals_sliced(monkeypatch):
 def test_reuse_lu_must_be_bool():
     with pytest.raises(ValueError, match="reuse_lu"):
         Collocation(reuse_lu=1)
+
+
+def test_cycle_run_keeps_blas_on_one_thread_and_restores_it():
+    # the stepper limits BLAS to one thread for the whole run (its spinning threads cost CPU
+    # without shortening a step) and restores the caller's limit afterwards
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def blas_threads() -> set[int]:
+        return {d["num_threads"] for d in threadpool_info() if d["user_api"] == "blas"}
+
+    if not blas_threads():
+        pytest.skip("no BLAS library reported by threadpoolctl")
+    seen: list[set[int]] = []
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = blas_threads()
+        s = brusselator_chain(3)
+        x = np.tile([1.0, 2.0], 3)
+        lam, V = np.linalg.eig(s.jac(x, 2.0))
+        k = int(np.argmin(np.abs(lam - 1j)))
+        start = cycle_from_hopf(s, x, 2.0, lam[k].imag, V[:, k], ntst=10)
+        br = continue_cycles_from_orbit(
+            s, start, opts(ds=0.1, max_steps=2, progress=lambda info: seen.append(
+                blas_threads())), Collocation(ntst=10, ncol=4))
+        after = blas_threads()
+    assert "max_steps" in br.message and len(seen) == 2
+    assert all(t == {1} for t in seen)
+    assert after == before
+
+
+def test_collocation_jacobian_carries_its_pattern_key():
+    # the collocation Jacobian carries the pattern key of its cached structure (no hashing of
+    # its indices at every look-up); it equals the key computed from the matrix itself
+    import scipy.sparse as sp
+
+    from bifsnn.continuation.linalg import PATTERN_KEY_ATTR, _pattern_key
+    from bifsnn.continuation.periodic import CollocationOperator
+
+    s, br = _run(5, 1, 10)
+    pt = br.cycle(-1)
+    coll = CollocationOperator(s, pt.tm, 4)
+    Fr = coll.phase_reference(pt.U, pt.T, pt.p)
+    keys = set()
+    for A in (coll.jacobian(pt.U, pt.T, pt.p, Fr),
+              coll.jacobian(pt.U, pt.T, pt.p, Fr, with_p=True, border_row=np.ones(coll.nU + 2))):
+        plain = sp.csc_matrix((A.data, A.indices, A.indptr), shape=A.shape)
+        assert not hasattr(plain, PATTERN_KEY_ATTR)
+        assert getattr(A, PATTERN_KEY_ATTR) == _pattern_key(plain)
+        keys.add(_pattern_key(A))
+    assert len(keys) == 2
