@@ -183,29 +183,39 @@ def network_case(eq, hopf, ntst: int, steps: int, warmup: int, fast: bool = True
     }
 
 
-#: Phases of a cycle step for ``--per-step``: (label, module path, attribute); every function
-#: is wrapped by a timer (process CPU time, exclusive of the wrapped functions it calls)
-PHASES = (
-    ("assembly", "bifsnn.continuation.periodic.collocation", "CollocationOperator.jacobian"),
-    ("residual", "bifsnn.continuation.periodic.collocation", "CollocationOperator.residual"),
-    ("residual", "bifsnn.continuation.periodic.collocation",
-     "CollocationOperator.phase_reference"),
-    ("block LU", "bifsnn.continuation.periodic.condensed", "_block_lus"),
-    ("propagation", "bifsnn.continuation.periodic.condensed", "_propagate"),
-    ("condensation other", "bifsnn.continuation.periodic.condensed", "CondensedLU._build"),
-    ("border", "bifsnn.continuation.periodic.condensed", "CondensedLU._build_border"),
-    ("solves", "bifsnn.continuation.periodic.condensed", "CondensedLU.solve"),
-    ("SuperLU", "bifsnn.continuation.periodic.collocation", "sparse_lu"),
-    ("SuperLU", "bifsnn.continuation.periodic.stepper", "factorize"),
-    ("Floquet", "bifsnn.continuation.periodic.stepper", "floquet_from_jacobian"),
-    ("layout", "bifsnn.continuation.periodic.collocation", "_BlockLayout.__init__"),
-    ("pattern rebuild", "bifsnn.continuation.periodic.collocation",
-     "CollocationOperator._structure"),
-    ("pattern rebuild", "bifsnn.continuation.periodic.condensed", "_Extras.__init__"),
-    ("pattern rebuild", "bifsnn.continuation.periodic.system", "CycleSystem.detect_sparsity"),
-    ("mesh", "bifsnn.continuation.periodic.stepper", "adapt_mesh"),
-    ("mesh", "bifsnn.continuation.periodic.stepper", "interpolate_to_mesh"),
-)
+#: Phases of a cycle step for the per-step timing: "label: module.function ..." (modules under
+#: bifsnn.continuation.periodic); every function is wrapped by a timer (process CPU time,
+#: exclusive of the wrapped functions it calls)
+_PHASE_TABLE = """
+assembly: collocation.CollocationOperator.jacobian
+residual: collocation.CollocationOperator.residual collocation.CollocationOperator.phase_reference
+block LU: condensed._block_lus
+propagation: condensed._propagate
+condensation other: condensed.CondensedLU._build
+border: condensed.CondensedLU._build_border
+solves: condensed.CondensedLU.solve
+SuperLU: collocation.sparse_lu stepper.factorize
+Floquet: stepper.floquet_from_jacobian
+layout: collocation._BlockLayout.__init__
+pattern rebuild: collocation.CollocationOperator._structure condensed._Extras.__init__
+    system.CycleSystem.detect_sparsity
+mesh: stepper.adapt_mesh stepper.interpolate_to_mesh
+"""
+
+
+def _phases(table: str) -> tuple[tuple[str, str, str], ...]:
+    """(label, module, attribute) rows of a phase table (see :data:`_PHASE_TABLE`)."""
+    rows, label = [], ""
+    for line in table.strip().splitlines():
+        if ":" in line:
+            label, line = line.split(":", 1)
+        for ref in line.split():
+            mod, attr = ref.split(".", 1)
+            rows.append((label.strip(), f"bifsnn.continuation.periodic.{mod}", attr))
+    return tuple(rows)
+
+
+PHASES = _phases(_PHASE_TABLE)
 
 
 class PhaseTimer:
@@ -526,14 +536,13 @@ def main() -> None:
                      help="with --network: global SuperLU + Arnoldi (pinned baseline) vs "
                           "condensation onto the first node (new LU per step, and carried), "
                           "alternated in one process")
-    ap_.add_argument("--network-steps", type=int, default=12,
-                     help="with --network: steps of the per-step timing run (statistics over "
-                          "steps >= 3)")
-    ap_.add_argument("--no-phases", action="store_true",
-                     help="with --network: per-step times without the phase timers")
-    ap_.add_argument("--differential", action="store_true",
-                     help="with --network: the previous measure, (warmup + steps)-step run "
-                          "minus warmup-step run, instead of per-step timing")
+    for flag, kw, text in (
+            ("--network-steps", {"type": int, "default": 12}, "steps of the per-step timing "
+             "run (statistics over steps >= 3)"),
+            ("--no-phases", {"action": "store_true"}, "per-step times without phase timers"),
+            ("--differential", {"action": "store_true"}, "the previous measure: (warmup + "
+             "steps)-step run minus warmup-step run, instead of per-step timing")):
+        ap_.add_argument(flag, **kw, help="with --network: " + text)
     ap_.add_argument("--pairs", type=int, default=2,
                      help="pairs for --compare-floquet / --compare-reuse")
     args = ap_.parse_args()
