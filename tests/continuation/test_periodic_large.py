@@ -264,6 +264,35 @@ def test_compiled_block_lu_and_refactorisation_match_superlu(monkeypatch):
     assert re.Li is new.Li and re.Lx is not new.Lx
     same(re, ref2)
     assert np.abs(A2 @ re.solve(b) - b).max() < 1e-9
+    # one block's kept pivot too small (the pivot row of its longest L column scaled by
+    # 1e-6, the whole equation): that block alone is factorised anew, the others keep their
+    # refactorised values and pivots; the result equals SuperLU's condensation
+    import scipy.sparse as sp
+
+    mn = lay.mn
+    k = int(np.argmax(np.diff(re.Lp[3])))
+    s_row = np.ones(A2.shape[0])
+    s_row[3 * mn + int(np.flatnonzero(re.pr[3] == k)[0])] = 1e-6
+    A3 = sp.csc_matrix(sp.diags(s_row) @ A2)
+    A3.sort_indices()
+    kept = lay.lu_pattern
+    monkeypatch.setattr(condensed, "COMPILED_LU", False)
+    ref3 = condensed.CondensedLU(A3, coll, lay)
+    monkeypatch.setattr(condensed, "COMPILED_LU", True)
+    lay.lu_pattern = kept  # (the SuperLU path leaves none)
+    n1, b1 = condensed.STATS["refactor_refused"], condensed.STATS["blocks_anew"]
+    part = condensed.CondensedLU(A3, coll, lay)
+    assert condensed.STATS["refactor_refused"] == n1 + 1
+    assert condensed.STATS["blocks_anew"] == b1 + 1
+    assert np.array_equal(part.pr[3], ref3.pr[3]) and np.array_equal(part.pr[4:], re.pr[4:])
+    same(part, ref3, 1e-9)  # (the scaled row makes block 3 1e6 times worse conditioned)
+    assert lay.lu_pattern[1] is part.Li  # the merged pattern is refactorised next time
+    monkeypatch.setattr(condensed, "PARTIAL_REFACTOR", False)  # the previous rule: all anew
+    b2 = condensed.STATS["blocks_anew"]
+    whole = condensed.CondensedLU(A2, coll, lay)
+    assert condensed.STATS["blocks_anew"] == b2 + coll.ntst
+    same(whole, ref2)
+    monkeypatch.setattr(condensed, "PARTIAL_REFACTOR", True)
     monkeypatch.setattr(condensed, "PIVOT_TOL", 2.0)  # no kept pivot passes: a new LU
     n1 = condensed.STATS["refactor_refused"]
     again = condensed.CondensedLU(A2, coll, lay)
