@@ -14,9 +14,13 @@ the sizes in ``--auto-sizes``.
 
 With ``--network`` the reduced network ODE (148 variables, default NetworkParams, smooth bin
 rule) is timed instead: cycles continued in p_EI from the Hopf point near 0.9596 at
-ntst = ``--network-ntst`` (default 20 40 60). The time per step is differential (a run of
-warmup + steps minus a run of warmup steps, both from the Hopf start) so that set-up, the
-start's Floquet multipliers and the first tangent are not counted. ``--compare`` also times the
+ntst = ``--network-ntst`` (default 20 40 60): one run of ``--network-steps`` steps with the
+CPU and wall time of every step (progress callback) and of each phase (:data:`PHASES`), and
+their median and spread over the plain steps >= 3 (no special point located, no pattern
+widened; the first steps include the start and compilation).  ``--differential`` gives the
+previous measure (a run of warmup + steps minus a run of warmup steps, both from the Hopf
+start: it repeats the start, whose +-1 CPU-s noise it divides by the steps; benchmarks/
+README.md, cycspeed4 section).  ``--compare`` also times the
 previous corrector (full Newton, one MMD ordering per LU) in the same process;
 ``--compare-reuse`` alternates a new LU at every predictor with factorisations carried across
 steps (``Collocation(reuse_lu=False/True)``).
@@ -24,7 +28,8 @@ steps (``Collocation(reuse_lu=False/True)``).
 Usage: python benchmarks/bench_continuation_cycles.py [--sizes 4 20 50 100 200 300]
        [--ntst 20 50 100] [--steps 3] [--auto] [--json out.json]
        python benchmarks/bench_continuation_cycles.py --network [--network-ntst 20 40 60]
-       [--steps 4] [--compare]
+       [--network-steps 12] [--repeats 1] [--no-phases] [--differential --steps 4]
+       [--compare]
 """
 
 from __future__ import annotations
