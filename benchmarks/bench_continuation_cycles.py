@@ -472,10 +472,14 @@ def network_condensed_compare(prob, hopf, ntst: int, steps: int, warmup: int, pa
 
 def network_main(args) -> list[dict]:
     prob, hopf = network_hopf_start()
+    per_step = not (args.differential or args.compare or args.compare_condensed
+                    or args.compare_reuse or args.compare_floquet)
     print(f"reduced network ODE (n = {prob.problem.n}), cycles in p_EI from the Hopf point at "
-          f"{hopf.param:.6g}; ncol=4; {args.steps} timed steps after {args.warmup}")
-    print(f"{'ntst':>5} {'corrector':>10} {'unknowns':>9} {'step wall s':>12} "
-          f"{'step CPU s':>11} {'p_EI end':>11} {'|mu_triv-1|':>12} {'Newton its':>14}")
+          f"{hopf.param:.6g}; ncol=4" + ("" if per_step else
+                                         f"; {args.steps} timed steps after {args.warmup}"))
+    if not per_step:
+        print(f"{'ntst':>5} {'corrector':>10} {'unknowns':>9} {'step wall s':>12} "
+              f"{'step CPU s':>11} {'p_EI end':>11} {'|mu_triv-1|':>12} {'Newton its':>14}")
     rows = []
     if args.compare_condensed:
         print(f"{'ntst':>5} {'setting':>16} {'wall s':>9} {'CPU s':>9} {'p_EI end':>12} "
@@ -494,7 +498,7 @@ def network_main(args) -> list[dict]:
             rows += network_floquet_compare(prob, hopf, ntst, args.steps, args.warmup,
                                             args.pairs, args.compare_floquet)
         return rows
-    if not (args.differential or args.compare):
+    if per_step:
         for ntst in args.network_ntst:
             r = network_steps(prob, hopf, ntst, args.network_steps, phases=not args.no_phases,
                               repeat=args.repeats)
