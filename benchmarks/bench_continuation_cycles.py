@@ -14,9 +14,13 @@ the sizes in ``--auto-sizes``.
 
 With ``--network`` the reduced network ODE (148 variables, default NetworkParams, smooth bin
 rule) is timed instead: cycles continued in p_EI from the Hopf point near 0.9596 at
-ntst = ``--network-ntst`` (default 20 40 60). The time per step is differential (a run of
-warmup + steps minus a run of warmup steps, both from the Hopf start) so that set-up, the
-start's Floquet multipliers and the first tangent are not counted. ``--compare`` also times the
+ntst = ``--network-ntst`` (default 20 40 60): one run of ``--network-steps`` steps with the
+CPU and wall time of every step (progress callback) and of each phase (:data:`PHASES`), and
+their median and spread over the plain steps >= 3 (no special point located, no pattern
+widened; the first steps include the start and compilation).  ``--differential`` gives the
+previous measure (a run of warmup + steps minus a run of warmup steps, both from the Hopf
+start: it repeats the start, whose +-1 CPU-s noise it divides by the steps; benchmarks/
+README.md, cycspeed4 section).  ``--compare`` also times the
 previous corrector (full Newton, one MMD ordering per LU) in the same process;
 ``--compare-reuse`` alternates a new LU at every predictor with factorisations carried across
 steps (``Collocation(reuse_lu=False/True)``).
@@ -24,7 +28,8 @@ steps (``Collocation(reuse_lu=False/True)``).
 Usage: python benchmarks/bench_continuation_cycles.py [--sizes 4 20 50 100 200 300]
        [--ntst 20 50 100] [--steps 3] [--auto] [--json out.json]
        python benchmarks/bench_continuation_cycles.py --network [--network-ntst 20 40 60]
-       [--steps 4] [--compare]
+       [--network-steps 12] [--repeats 1] [--no-phases] [--differential --steps 4]
+       [--compare]
 """
 
 from __future__ import annotations
@@ -183,6 +188,172 @@ def network_case(eq, hopf, ntst: int, steps: int, warmup: int, fast: bool = True
     }
 
 
+#: Phases of a cycle step for the per-step timing: "label: module.function ..." (modules under
+#: bifsnn.continuation.periodic); every function is wrapped by a timer (process CPU time,
+#: exclusive of the wrapped functions it calls)
+_PHASE_TABLE = """
+assembly: collocation.CollocationOperator.jacobian
+residual: collocation.CollocationOperator.residual collocation.CollocationOperator.phase_reference
+block LU: condensed._block_lus
+propagation: condensed._propagate
+condensation other: condensed.CondensedLU._build
+border: condensed.CondensedLU._build_border
+solves: condensed.CondensedLU.solve
+SuperLU: collocation.sparse_lu stepper.factorize
+Floquet: stepper.floquet_from_jacobian
+layout: collocation._BlockLayout.__init__
+pattern rebuild: collocation.CollocationOperator._structure condensed._Extras.__init__
+    system.CycleSystem.detect_sparsity
+mesh: stepper.adapt_mesh stepper.interpolate_to_mesh
+"""
+
+
+def _phases(table: str) -> tuple[tuple[str, str, str], ...]:
+    """(label, module, attribute) rows of a phase table (see :data:`_PHASE_TABLE`)."""
+    rows, label = [], ""
+    for line in table.strip().splitlines():
+        if ":" in line:
+            label, line = line.split(":", 1)
+        for ref in line.split():
+            mod, attr = ref.split(".", 1)
+            rows.append((label.strip(), f"bifsnn.continuation.periodic.{mod}", attr))
+    return tuple(rows)
+
+
+PHASES = _phases(_PHASE_TABLE)
+
+
+class PhaseTimer:
+    """Wraps the functions of :data:`PHASES` with process-CPU timers (exclusive time: a
+    wrapped function's time excludes that of the wrapped functions it calls) while active;
+    ``totals`` maps each label to its accumulated CPU seconds.  Restores the originals on
+    exit."""
+
+    def __init__(self, phases=PHASES) -> None:
+        self.phases = phases
+        self.totals: dict[str, float] = {}
+        self.calls: dict[str, int] = {}
+        self._stack: list[float] = []  # child time accumulated per active frame
+        self._saved: list = []
+
+    def _wrap(self, label: str, fn):
+        def timed(*a, **kw):
+            self._stack.append(0.0)
+            c0 = time.process_time()
+            try:
+                return fn(*a, **kw)
+            finally:
+                dt = time.process_time() - c0
+                child = self._stack.pop()
+                self.totals[label] = self.totals.get(label, 0.0) + dt - child
+                self.calls[label] = self.calls.get(label, 0) + 1
+                if self._stack:
+                    self._stack[-1] += dt
+        return timed
+
+    def __enter__(self) -> PhaseTimer:
+        import importlib
+
+        for label, mod, attr in self.phases:
+            obj = importlib.import_module(mod)
+            *owner, name = attr.split(".")
+            for o in owner:
+                obj = getattr(obj, o)
+            orig = obj.__dict__[name] if isinstance(obj, type) else getattr(obj, name)
+            self._saved.append((obj, name, orig))
+            setattr(obj, name, self._wrap(label, orig))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for obj, name, orig in reversed(self._saved):
+            setattr(obj, name, orig)
+        self._saved.clear()
+
+
+def network_steps(eq, hopf, ntst: int, steps: int, first: int = 3, phases: bool = True,
+                  repeat: int = 1) -> dict:
+    """Per-step CPU and wall time inside one run of ``steps`` cycle steps from the Hopf point
+    (recorded at every step through the progress callback), and with ``phases`` the CPU time
+    of each phase of :data:`PHASES` per step.  Statistics over steps >= ``first`` (the first
+    steps include compilation, numba cache loading and the first patterns); steps with a
+    special-point location or a pattern widening are reported apart ("plain" steps have
+    neither).  ``repeat`` runs in one process, statistics over all of them."""
+    recs = []
+    out_br = None
+    from bifsnn.continuation.periodic import collocation as cmod
+
+    for _ in range(repeat):
+        # without phases only the layout builds are counted (to flag pattern widenings)
+        timer = PhaseTimer(PHASES if phases else [x for x in PHASES if x[0] == "layout"])
+        marks: list[tuple] = []
+
+        def prog(info, marks=marks, timer=timer):
+            marks.append((info["step"], time.process_time(), time.perf_counter(),
+                          info["points"], dict(timer.totals),
+                          timer.calls.get("layout", 0)))
+
+        cmod._LAYOUTS.clear()  # every run builds its patterns (as a fresh process would)
+        opts = _opts(p_min=0.9, p_max=1.0, max_steps=steps, progress=prog)
+        c0, w0 = time.process_time(), time.perf_counter()
+        with timer:
+            br = continue_cycles(eq, hopf, opts, Collocation(ntst=ntst, ncol=4))
+        prev = (0, c0, w0, 1, {}, 0)
+        for m in marks:
+            step, c, w, npts, tot, nlay = m
+            ph = ({k: v - prev[4].get(k, 0.0) for k, v in tot.items()} if phases else {})
+            recs.append({"step": step, "cpu_s": c - prev[1], "wall_s": w - prev[2],
+                         "located": npts - prev[3] > 1, "widened": nlay > prev[5],
+                         "phases": ph})
+            prev = m
+        out_br = br
+    sel = [r for r in recs if r["step"] >= first]
+    plain = [r for r in sel if not (r["located"] or r["widened"])]
+
+    def stats(rows, key="cpu_s"):
+        v = np.array([r[key] for r in rows])
+        if v.size == 0:
+            return {"n": 0}
+        return {"n": int(v.size), "median": float(np.median(v)), "min": float(v.min()),
+                "max": float(v.max()), "q25": float(np.percentile(v, 25)),
+                "q75": float(np.percentile(v, 75))}
+
+    labels = sorted({k for r in plain for k in r["phases"]})
+    phase_med = {k: float(np.median([r["phases"].get(k, 0.0) for r in plain]))
+                 for k in labels}
+    return {"ntst": ntst, "steps": steps, "repeat": repeat, "records": recs,
+            "plain_cpu": stats(plain), "plain_wall": stats(plain, "wall_s"),
+            "all_cpu": stats(sel), "phases_median": phase_med,
+            "p_end": float(out_br.param_values[-1]),
+            "newton_its": out_br.extra["newton_iterations"].tolist(),
+            "special": [(s.type, float(s.param)) for s in out_br.special_points
+                        if s.type != "EP"]}
+
+
+def print_steps(r: dict) -> None:
+    """Print the per-step table and statistics of :func:`network_steps`."""
+    print(f"ntst {r['ntst']}: {r['steps']} steps x {r['repeat']} run(s); per step CPU / wall s"
+          " (L: a special point located in the step, W: pattern widened)")
+    for rec in r["records"]:
+        flag = ("L" if rec["located"] else "") + ("W" if rec["widened"] else "")
+        print(f"  step {rec['step']:>3} {rec['cpu_s']:7.3f} {rec['wall_s']:7.3f} {flag}")
+    pc, pw, ac = r["plain_cpu"], r["plain_wall"], r["all_cpu"]
+    if pc["n"]:
+        print(f"plain steps >= 3 (n = {pc['n']}): CPU median {pc['median']:.3f} s "
+              f"(quartiles {pc['q25']:.3f}-{pc['q75']:.3f}, range {pc['min']:.3f}-"
+              f"{pc['max']:.3f}); wall median {pw['median']:.3f} s")
+    if ac["n"]:
+        print(f"all steps >= 3 (n = {ac['n']}): CPU median {ac['median']:.3f} s, range "
+              f"{ac['min']:.3f}-{ac['max']:.3f}")
+    if r["phases_median"]:
+        tot = sum(r["phases_median"].values())
+        print("phase CPU s per plain step (median): " + ", ".join(
+            f"{k} {v:.3f}" for k, v in sorted(r["phases_median"].items(),
+                                               key=lambda kv: -kv[1])) +
+              f" (sum {tot:.3f}; the rest of the step is unwrapped code)")
+    print(f"p_EI end {r['p_end']:.10f}; Newton its {r['newton_its']}; special "
+          f"{[(t, round(p, 10)) for t, p in r['special']]}")
+
+
 def _drop_state(r: dict) -> None:
     """Remove the cycle state (system, mesh, nodes) from a network_case row before printing."""
     for key in ("system", "tm", "U", "T", "p"):
@@ -301,10 +472,14 @@ def network_condensed_compare(prob, hopf, ntst: int, steps: int, warmup: int, pa
 
 def network_main(args) -> list[dict]:
     prob, hopf = network_hopf_start()
+    per_step = not (args.differential or args.compare or args.compare_condensed
+                    or args.compare_reuse or args.compare_floquet)
     print(f"reduced network ODE (n = {prob.problem.n}), cycles in p_EI from the Hopf point at "
-          f"{hopf.param:.6g}; ncol=4; {args.steps} timed steps after {args.warmup}")
-    print(f"{'ntst':>5} {'corrector':>10} {'unknowns':>9} {'step wall s':>12} "
-          f"{'step CPU s':>11} {'p_EI end':>11} {'|mu_triv-1|':>12} {'Newton its':>14}")
+          f"{hopf.param:.6g}; ncol=4" + ("" if per_step else
+                                         f"; {args.steps} timed steps after {args.warmup}"))
+    if not per_step:
+        print(f"{'ntst':>5} {'corrector':>10} {'unknowns':>9} {'step wall s':>12} "
+              f"{'step CPU s':>11} {'p_EI end':>11} {'|mu_triv-1|':>12} {'Newton its':>14}")
     rows = []
     if args.compare_condensed:
         print(f"{'ntst':>5} {'setting':>16} {'wall s':>9} {'CPU s':>9} {'p_EI end':>12} "
@@ -322,6 +497,13 @@ def network_main(args) -> list[dict]:
         for ntst in args.network_ntst:
             rows += network_floquet_compare(prob, hopf, ntst, args.steps, args.warmup,
                                             args.pairs, args.compare_floquet)
+        return rows
+    if per_step:
+        for ntst in args.network_ntst:
+            r = network_steps(prob, hopf, ntst, args.network_steps, phases=not args.no_phases,
+                              repeat=args.repeats)
+            print_steps(r)
+            rows.append({k: v for k, v in r.items()})
         return rows
     for ntst in args.network_ntst:
         for fast in ((True, False) if args.compare else (True,)):
@@ -363,6 +545,13 @@ def main() -> None:
                      help="with --network: global SuperLU + Arnoldi (pinned baseline) vs "
                           "condensation onto the first node (new LU per step, and carried), "
                           "alternated in one process")
+    for flag, kw, text in (
+            ("--network-steps", {"type": int, "default": 12}, "steps of the per-step timing "
+             "run (statistics over steps >= 3)"),
+            ("--no-phases", {"action": "store_true"}, "per-step times without phase timers"),
+            ("--differential", {"action": "store_true"}, "the previous measure: (warmup + "
+             "steps)-step run minus warmup-step run, instead of per-step timing")):
+        ap_.add_argument(flag, **kw, help="with --network: " + text)
     ap_.add_argument("--pairs", type=int, default=2,
                      help="pairs for --compare-floquet / --compare-reuse")
     args = ap_.parse_args()

@@ -13,17 +13,17 @@ def rhs_batch(X, pv, edges, opt, out):
         rhs(X[k], pv, edges, opt, out[k], F, M1)
 
 
+@nb.njit(cache=True)
+def _jac_work(nx, K1):
+    """Work arrays of ``jac`` for nx states and K1 bin edges: (J, gf, F, M1, dF, dM1)."""
+    return (np.empty((nx, nx)), np.empty((2, nx)), np.empty(K1), np.empty(K1),
+            np.empty((K1, 4)), np.empty((K1, 4)))
+
+
 @nb.njit(cache=True, error_model='numpy')
 def jac_values_batch(X, pv, edges, opt, rows, cols, out):
     """df/dx at every row of X on the pattern (rows, cols) into out (K by len(rows))."""
-    K1 = edges.shape[0]
-    nx = X.shape[1]
-    J = np.empty((nx, nx))
-    gf = np.empty((2, nx))
-    F = np.empty(K1)
-    M1 = np.empty(K1)
-    dF = np.empty((K1, 4))
-    dM1 = np.empty((K1, 4))
+    J, gf, F, M1, dF, dM1 = _jac_work(X.shape[1], edges.shape[0])
     for k in range(X.shape[0]):
         jac(X[k], pv, edges, opt, J, gf, F, M1, dF, dM1)
         for e in range(rows.shape[0]):
@@ -33,14 +33,8 @@ def jac_values_batch(X, pv, edges, opt, rows, cols, out):
 @nb.njit(cache=True, error_model='numpy')
 def jac_pattern_batch(X, pv, edges, opt, pat):
     """pat |= (df/dx != 0) over every row of X (pat: nx by nx booleans, in place)."""
-    K1 = edges.shape[0]
     nx = X.shape[1]
-    J = np.empty((nx, nx))
-    gf = np.empty((2, nx))
-    F = np.empty(K1)
-    M1 = np.empty(K1)
-    dF = np.empty((K1, 4))
-    dM1 = np.empty((K1, 4))
+    J, gf, F, M1, dF, dM1 = _jac_work(nx, edges.shape[0])
     for k in range(X.shape[0]):
         jac(X[k], pv, edges, opt, J, gf, F, M1, dF, dM1)
         for i in range(nx):

@@ -264,6 +264,35 @@ def test_compiled_block_lu_and_refactorisation_match_superlu(monkeypatch):
     assert re.Li is new.Li and re.Lx is not new.Lx
     same(re, ref2)
     assert np.abs(A2 @ re.solve(b) - b).max() < 1e-9
+    # one block's kept pivot too small (the pivot row of its longest L column scaled by
+    # 1e-6, the whole equation): that block alone is factorised anew, the others keep their
+    # refactorised values and pivots; the result equals SuperLU's condensation
+    import scipy.sparse as sp
+
+    mn = lay.mn
+    k = int(np.argmax(np.diff(re.Lp[3])))
+    s_row = np.ones(A2.shape[0])
+    s_row[3 * mn + int(np.flatnonzero(re.pr[3] == k)[0])] = 1e-6
+    A3 = sp.csc_matrix(sp.diags(s_row) @ A2)
+    A3.sort_indices()
+    kept = lay.lu_pattern
+    monkeypatch.setattr(condensed, "COMPILED_LU", False)
+    ref3 = condensed.CondensedLU(A3, coll, lay)
+    monkeypatch.setattr(condensed, "COMPILED_LU", True)
+    lay.lu_pattern = kept  # (the SuperLU path leaves none)
+    n1, b1 = condensed.STATS["refactor_refused"], condensed.STATS["blocks_anew"]
+    part = condensed.CondensedLU(A3, coll, lay)
+    assert condensed.STATS["refactor_refused"] == n1 + 1
+    assert condensed.STATS["blocks_anew"] == b1 + 1
+    assert np.array_equal(part.pr[3], ref3.pr[3]) and np.array_equal(part.pr[4:], re.pr[4:])
+    same(part, ref3, 1e-9)  # (the scaled row makes block 3 1e6 times worse conditioned)
+    assert lay.lu_pattern[1] is part.Li  # the merged pattern is refactorised next time
+    monkeypatch.setattr(condensed, "PARTIAL_REFACTOR", False)  # the previous rule: all anew
+    b2 = condensed.STATS["blocks_anew"]
+    whole = condensed.CondensedLU(A2, coll, lay)
+    assert condensed.STATS["blocks_anew"] == b2 + coll.ntst
+    same(whole, ref2)
+    monkeypatch.setattr(condensed, "PARTIAL_REFACTOR", True)
     monkeypatch.setattr(condensed, "PIVOT_TOL", 2.0)  # no kept pivot passes: a new LU
     n1 = condensed.STATS["refactor_refused"]
     again = condensed.CondensedLU(A2, coll, lay)
@@ -296,3 +325,52 @@ def test_block_layout_from_structure_equals_sliced(monkeypatch):
 def test_reuse_lu_must_be_bool():
     with pytest.raises(ValueError, match="reuse_lu"):
         Collocation(reuse_lu=1)
+
+
+def test_cycle_run_keeps_blas_on_one_thread_and_restores_it():
+    # the stepper limits BLAS to one thread for the whole run (its spinning threads cost CPU
+    # without shortening a step) and restores the caller's limit afterwards
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def blas_threads() -> set[int]:
+        return {d["num_threads"] for d in threadpool_info() if d["user_api"] == "blas"}
+
+    if not blas_threads():
+        pytest.skip("no BLAS library reported by threadpoolctl")
+    seen: list[set[int]] = []
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = blas_threads()
+        s = brusselator_chain(3)
+        x = np.tile([1.0, 2.0], 3)
+        lam, V = np.linalg.eig(s.jac(x, 2.0))
+        k = int(np.argmin(np.abs(lam - 1j)))
+        start = cycle_from_hopf(s, x, 2.0, lam[k].imag, V[:, k], ntst=10)
+        br = continue_cycles_from_orbit(
+            s, start, opts(ds=0.1, max_steps=2, progress=lambda info: seen.append(
+                blas_threads())), Collocation(ntst=10, ncol=4))
+        after = blas_threads()
+    assert "max_steps" in br.message and len(seen) == 2
+    assert all(t == {1} for t in seen)
+    assert after == before
+
+
+def test_collocation_jacobian_carries_its_pattern_key():
+    # the collocation Jacobian carries the pattern key of its cached structure (no hashing of
+    # its indices at every look-up); it equals the key computed from the matrix itself
+    import scipy.sparse as sp
+
+    from bifsnn.continuation.linalg import PATTERN_KEY_ATTR, _pattern_key
+    from bifsnn.continuation.periodic import CollocationOperator
+
+    s, br = _run(5, 1, 10)
+    pt = br.cycle(-1)
+    coll = CollocationOperator(s, pt.tm, 4)
+    Fr = coll.phase_reference(pt.U, pt.T, pt.p)
+    keys = set()
+    for A in (coll.jacobian(pt.U, pt.T, pt.p, Fr),
+              coll.jacobian(pt.U, pt.T, pt.p, Fr, with_p=True, border_row=np.ones(coll.nU + 2))):
+        plain = sp.csc_matrix((A.data, A.indices, A.indptr), shape=A.shape)
+        assert not hasattr(plain, PATTERN_KEY_ATTR)
+        assert getattr(A, PATTERN_KEY_ATTR) == _pattern_key(plain)
+        keys.add(_pattern_key(A))
+    assert len(keys) == 2

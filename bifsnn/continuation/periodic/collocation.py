@@ -18,7 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from bifsnn.continuation.linalg import sparse_lu
+from bifsnn.continuation.linalg import PATTERN_KEY_ATTR, _pattern_key, sparse_lu
 
 from .mesh import (
     collocation_tables,
@@ -205,6 +205,7 @@ class CollocationOperator:
         if perm.size != nval:
             raise RuntimeError("duplicate entries in collocation Jacobian structure")
         A.data = np.zeros(nval)
+        setattr(A, PATTERN_KEY_ATTR, _pattern_key(A))  # shared by its Jacobians
         pos = np.empty(nval, dtype=np.int64)  # where value i of jacobian's list goes in A.data
         pos[perm] = np.arange(nval)
         nb_ = rows_b.size
@@ -241,7 +242,9 @@ class CollocationOperator:
         # the interval blocks D_kl / h_j * I - T L_kl J(x_jk), written straight into place
         _scatter_blocks(data, pos_blocks, self.tab.D / self.h[:, None, None],
                         float(T) * self.tab.L, self.sys.jdiag, np.ascontiguousarray(Jv))
-        return sp.csc_matrix((data, A.indices.copy(), A.indptr.copy()), shape=A.shape)
+        J = sp.csc_matrix((data, A.indices.copy(), A.indptr.copy()), shape=A.shape)
+        setattr(J, PATTERN_KEY_ATTR, getattr(A, PATTERN_KEY_ATTR))  # same pattern
+        return J
 
     # ------------------------------------------------------------------ Newton at fixed p
     def newton(
@@ -440,6 +443,8 @@ def _condensed(A: sp.csc_matrix, coll: CollocationOperator, border: bool = True)
     A = sp.csc_matrix(A)
     if not A.has_sorted_indices:
         A = A.sorted_indices()
+    elif hasattr(A0, PATTERN_KEY_ATTR):  # same index arrays: same pattern key
+        setattr(A, PATTERN_KEY_ATTR, getattr(A0, PATTERN_KEY_ATTR))
     lay = _block_layout(A, coll)
     if lay is None:
         return None
@@ -477,8 +482,6 @@ def condensable(A, coll: CollocationOperator) -> bool:
 def _block_layout(A: sp.csc_matrix, coll: CollocationOperator):
     """The cached :class:`_BlockLayout` of A's pattern (A CSC, sorted), None when the
     interval blocks do not share one pattern."""
-    from bifsnn.continuation.linalg import _pattern_key
-
     key = (_pattern_key(A), coll.ntst, coll.ncol, coll.n)
     if key not in _LAYOUTS:
         if len(_LAYOUTS) >= _LAYOUTS_MAX:

@@ -285,17 +285,20 @@ def _sort_u_columns(Up, Ui, Ux):  # pragma: no cover - compiled
 
 
 @nb.njit(cache=True)
-def _refactor_blocks(ipD, ixD, vals, Lp, Li, Lx, Up, Ui, Ux, pr, tol):
+def _refactor_blocks(ipD, ixD, vals, Lp, Li, Lx, Up, Ui, Ux, pr, tol, failed):
     # pragma: no cover - compiled
     """Numeric refactorisation of the N blocks with the patterns and row pivots of an
     earlier :func:`_factor_blocks` of blocks with the same CSC pattern (U's columns sorted
-    by row, :func:`_sort_u_columns`): Lx, Ux are overwritten.  Returns -1 when done, else
-    the first block whose kept pivot is smaller than ``tol`` times the largest entry below
-    it (threshold partial pivoting; the caller then factorises anew)."""
+    by row, :func:`_sort_u_columns`): Lx, Ux are overwritten.  A block whose kept pivot is
+    smaller than ``tol`` times the largest entry below it (threshold partial pivoting) is
+    left unfinished and marked failed[j] = 1 (the caller factorises it anew); the others
+    are done.  Returns the number of failed blocks."""
     N = vals.shape[0]
     mn = ipD.shape[0] - 1
     x = np.zeros(mn)
+    nfail = 0
     for j in range(N):
+        failed[j] = 0
         for k in range(mn):
             for p in range(ipD[k], ipD[k + 1]):
                 x[pr[j, ixD[p]]] = vals[j, p]
@@ -318,14 +321,16 @@ def _refactor_blocks(ipD, ixD, vals, Lp, Li, Lx, Up, Ui, Ux, pr, tol):
                     big = abs(v)
             if not abs(piv) >= tol * big or piv == 0.0:
                 for q in range(Lp[j, k] + 1, Lp[j, k + 1]):
-                    x[Li[q]] = 0.0
-                return j
+                    x[Li[q]] = 0.0  # x is zero again (the column's pattern covers D's)
+                failed[j] = 1
+                nfail += 1
+                break
             Lx[Lp[j, k]] = 1.0
             for q in range(Lp[j, k] + 1, Lp[j, k + 1]):
                 r = Li[q]
                 Lx[q] = x[r] / piv
                 x[r] = 0.0
-    return -1
+    return nfail
 
 
 @nb.njit(cache=True)
@@ -396,11 +401,15 @@ COMPILED_LU = True
 #: below it in its column (threshold partial pivoting); else a new factorisation
 REFACTOR = True
 PIVOT_TOL = 0.1
-#: How often :func:`_block_lus` refactorised, and refused to (a pivot too small)
-STATS = {"refactor": 0, "refactor_refused": 0}
-#: Sizes (L, U entries) of the latest block factorisations, per (mn, block nonzeros): the
-#: first guess of the next one's arrays
-_LU_SIZES: dict[tuple[int, int], tuple[int, int]] = {}
+#: When a refactorisation refuses some blocks, factorise only those anew and keep the others'
+#: refactorised values (False: every block anew, the previous rule)
+PARTIAL_REFACTOR = True
+#: How often :func:`_block_lus` refactorised every block, refused some blocks (a pivot too
+#: small), and how many blocks were factorised anew after a refusal
+STATS = {"refactor": 0, "refactor_refused": 0, "blocks_anew": 0}
+#: Sizes (L, U entries per block) of the latest block factorisations, per (mn, block
+#: nonzeros): the first guess of the next one's arrays
+_LU_SIZES: dict[tuple[int, int], tuple[float, float]] = {}
 
 
 def _block_lus(ipD: np.ndarray, ixD: np.ndarray, vals: np.ndarray, mn: int, ref=None):
@@ -417,13 +426,55 @@ def _block_lus(ipD: np.ndarray, ixD: np.ndarray, vals: np.ndarray, mn: int, ref=
         Lp, Li, Up, Ui, pr = ref
         Lx = np.empty(Li.size)
         Ux = np.empty(Ui.size)
-        if _refactor_blocks(ipD, ixD, vals, Lp, Li, Lx, Up, Ui, Ux, pr, PIVOT_TOL) < 0:
+        failed = np.empty(N, dtype=np.uint8)
+        nfail = _refactor_blocks(ipD, ixD, vals, Lp, Li, Lx, Up, Ui, Ux, pr, PIVOT_TOL,
+                                 failed)
+        if nfail == 0:
             STATS["refactor"] += 1
             return Lp, Li, Lx, Up, Ui, Ux, pr, ref
         STATS["refactor_refused"] += 1
+        if PARTIAL_REFACTOR:
+            STATS["blocks_anew"] += nfail
+            bad = np.flatnonzero(failed)
+            new = _fresh_lus(ipD, ixD, np.ascontiguousarray(vals[bad]), mn)
+            out = _merge_blocks((Lp, Li, Lx, Up, Ui, Ux, pr), new, bad)
+            return (*out, (out[0], out[1], out[3], out[4], out[6]))
+        STATS["blocks_anew"] += N
+    Lp, Li, Lx, Up, Ui, Ux, pr = _fresh_lus(ipD, ixD, vals, mn)
+    return Lp, Li, Lx, Up, Ui, Ux, pr, (Lp, Li, Up, Ui, pr)
+
+
+def _merge_blocks(old: tuple, new: tuple, bad: np.ndarray) -> tuple:
+    """The flat block factors (Lp, Li, Lx, Up, Ui, Ux, pr) of ``old`` with blocks ``bad``
+    replaced by the blocks of ``new`` (factors of those blocks only, in that order)."""
+    N = old[0].shape[0]
+    src = [(old, j) for j in range(N)]
+    for k, j in enumerate(bad):
+        src[j] = (new, k)
+    out = []
+    for ptr, idx, val in ((0, 1, 2), (3, 4, 5)):
+        P = np.empty_like(old[ptr])
+        parts_i, parts_v = [], []
+        off = 0
+        for j, (f, k) in enumerate(src):
+            a, b = f[ptr][k, 0], f[ptr][k, -1]
+            P[j] = f[ptr][k] - a + off
+            parts_i.append(f[idx][a:b])
+            parts_v.append(f[val][a:b])
+            off += b - a
+        out += [P, np.concatenate(parts_i), np.concatenate(parts_v)]
+    pr = old[6].copy()
+    pr[bad] = new[6]
+    return (*out, pr)
+
+
+def _fresh_lus(ipD: np.ndarray, ixD: np.ndarray, vals: np.ndarray, mn: int) -> tuple:
+    """(Lp, Li, Lx, Up, Ui, Ux, pr) of a new factorisation (:func:`_factor_blocks`, U's
+    columns sorted) of the blocks vals[j]; RuntimeError when a block is exactly singular."""
+    N = vals.shape[0]
     key = (mn, ixD.size)
-    capL, capU = _LU_SIZES.get(key, (N * 2 * ixD.size, N * 2 * ixD.size))
-    capL, capU = capL + N * mn, capU + N * mn
+    perL, perU = _LU_SIZES.get(key, (2 * ixD.size, 2 * ixD.size))
+    capL, capU = int(N * perL) + N * mn, int(N * perU) + N * mn
     while True:
         Lp = np.empty((N, mn + 1), dtype=np.int64)
         Up = np.empty((N, mn + 1), dtype=np.int64)
@@ -434,10 +485,10 @@ def _block_lus(ipD: np.ndarray, ixD: np.ndarray, vals: np.ndarray, mn: int, ref=
         pr = np.empty((N, mn), dtype=np.int64)
         status, lnz, unz = _factor_blocks(ipD, ixD, vals, Lp, Li, Lx, Up, Ui, Ux, pr)
         if status == 0:
-            _LU_SIZES[key] = (int(lnz), int(unz))
+            _LU_SIZES[key] = (lnz / N, unz / N)
             Li, Lx, Ui, Ux = Li[:lnz], Lx[:lnz], Ui[:unz], Ux[:unz]
             _sort_u_columns(Up, Ui, Ux)
-            return Lp, Li, Lx, Up, Ui, Ux, pr, (Lp, Li, Up, Ui, pr)
+            return Lp, Li, Lx, Up, Ui, Ux, pr
         if status == 2:
             raise RuntimeError(f"Factor is exactly singular (interval block {lnz})")
         capL, capU = max(2 * capL, int(lnz) + N * mn), max(2 * capU, int(unz) + N * mn)

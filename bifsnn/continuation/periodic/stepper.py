@@ -19,6 +19,7 @@ import numpy as np
 
 from bifsnn.continuation.errors import UserFunctionError, call_user
 from bifsnn.continuation.events import locate_zero
+from bifsnn.continuation.linalg import blas_single_thread
 from bifsnn.continuation.options import ContinuationOptions, emit_progress
 
 from .collocation import (
@@ -476,7 +477,8 @@ def run_cycles(sysobj: CycleSystem, start: CycleStart, opts: ContinuationOptions
                disc: Collocation, direction: float) -> CycleRun:
     """Continue cycles from ``start`` (a converged cycle, or a CycleStart with a tangent).
 
-    ``direction`` (+1/-1) orients the first step: without a tangent along the parameter, with
+    BLAS runs on one thread during the run (restored afterwards).  ``direction`` (+1/-1)
+    orients the first step: without a tangent along the parameter, with
     a tangent along it.  Never raises on numerical failure or on an exception in the user's
     f: the points computed so far are returned with ``success`` False and a message.
     """
@@ -490,7 +492,12 @@ def run_cycles(sysobj: CycleSystem, start: CycleStart, opts: ContinuationOptions
                         {"jac_nnz": int(s.nnz), "pattern_widenings": state["n_widen"]})
 
     try:
-        return _run(sysobj, start, opts, disc, direction, points, specials, state, finish)
+        # BLAS on one thread for the whole run: its calls here are small or medium (vector
+        # products of the 24k-unknown collocation vectors, 150 x 150 LAPACK), and OpenBLAS's
+        # threads, spinning between them, cost up to 1.5x the CPU time of a step on the
+        # reduced network ODE without shortening it (benchmarks/README.md); restored on exit
+        with blas_single_thread():
+            return _run(sysobj, start, opts, disc, direction, points, specials, state, finish)
     except UserFunctionError as exc:
         return finish(False, "error", f"the user's function raised an exception: {exc}")
 
