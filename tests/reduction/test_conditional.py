@@ -156,6 +156,9 @@ def test_coupling_of_the_e_pathway(cond_def):
     # (only the inhibitory input is conditioned) while the I pathway's totals still move
     with pytest.raises(ParameterError, match="coupling_e"):
         MarkovModelDef(closure="conditional", coupling_e=-0.5)
+    assert cond_def.option_vector()[15] == cond_def.option_vector()[7] == 1.0
+    assert cond_def.replace(coupling=0.5, coupling_e=0.25).option_vector()[[7, 15]].tolist() \
+        == [0.5, 0.25]
     x = cond_state(cond_def, 4)
     same = cond_def.replace(coupling_e=1.0).compile()
     assert np.array_equal(same.rhs(x), cond_def.compile().rhs(x))
