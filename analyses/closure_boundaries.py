@@ -8,10 +8,13 @@ Per closure (``--closures``), from the default equilibrium:
   steps, as ``bifsnn analyse`` does): the first period-doubling (PD) point;
 * equilibria in tau_EE over [1.0, 4.0] ms: the Hopf points.
 
-The SNN's transitions are those the verification layer located (``figures/bifurcation_p_EI.md``,
-``figures/bifurcation_tau_EE.md``): synchrony onset in p_EI 0.5058, alternation (period-2)
-onset 0.7521, synchrony present up to p_EI = 1 (no offset in [0.88, 1]); synchrony offset in
-tau_EE 2.602 ms.  CPU seconds per closure are printed (the machine is shared).
+The SNN's transitions are those the verification layer located and stored in its figures
+(the "Boundaries" tables of ``figures/bifurcation_p_EI.md`` and ``figures/bifurcation_tau_EE.md``,
+written by ``bifsnn analyse`` / ``analyses/bifurcation_diagrams.py``): they are read from there
+at run time (:func:`snn_transitions`), so a re-verification updates them.  At commit 10d1101:
+synchrony onset in p_EI 0.5081 [0.4964, 0.5199], alternation (period-2) onset 0.7534
+[0.7419, 0.765], no synchrony offset in [0.88, 1] (synchrony up to p_EI = 1); synchrony offset
+in tau_EE 2.47 [2.406, 2.534] ms.  CPU seconds per closure are printed (the machine is shared).
 
 Usage: ``nice -n 10 python analyses/closure_boundaries.py --closures paper coloured
 [--no-cycles] [--out figures/fidelity_boundaries.json]``
@@ -25,9 +28,32 @@ import time
 from pathlib import Path
 from typing import Any
 
-#: The SNN's transitions located by bifsnn.analysis.verify (see the module docstring).
-SNN = {"p_EI_hopf_first": 0.5058, "p_EI_pd_first": 0.7521, "p_EI_hopf_last": "> 1.0",
-       "tau_EE_hopf": 2.602}
+FIGURES = Path(__file__).resolve().parent.parent / "figures"
+#: Where the verification layer stores the SNN's transitions, and which rows to read:
+#: (figure, kind in its "Boundaries" table, key used here).
+SNN_SOURCES = (("bifurcation_p_EI.md", "synchrony_onset", "p_EI_hopf_first"),
+               ("bifurcation_p_EI.md", "alternation_onset", "p_EI_pd_first"),
+               ("bifurcation_p_EI.md", "synchrony_offset", "p_EI_hopf_last"),
+               ("bifurcation_tau_EE.md", "synchrony_offset", "tau_EE_hopf"))
+
+
+def snn_transitions(figures: Path = FIGURES) -> dict[str, Any]:
+    """The SNN's transitions from the verification figures' "Boundaries" tables: per key of
+    :data:`SNN_SOURCES` {"value", "interval", "source"} (value None where the SNN has no
+    crossing in the searched range; the interval then says where it searched)."""
+    out: dict[str, Any] = {}
+    for fig, kind, key in SNN_SOURCES:
+        path = figures / fig
+        rows = [line.split("|")[1:-1] for line in path.read_text().splitlines()
+                if line.startswith(f"| {kind} |")]
+        if len(rows) != 1:
+            raise ValueError(f"{path}: expected one '{kind}' row in its Boundaries table, "
+                             f"found {len(rows)}")
+        # | kind | ODE point | ODE value | SNN value | SNN interval | ...
+        snn, interval = rows[0][3].strip(), rows[0][4].strip()
+        value = None if snn in ("–", "-", "") else float(snn)
+        out[key] = {"value": value, "interval": interval, "source": f"figures/{fig}"}
+    return out
 
 
 def _eq_hopfs(model: Any, param: str, lo: float, hi: float, x0: Any) -> tuple[list, list]:
@@ -84,6 +110,20 @@ def boundaries(closure: str, cycles: bool, cycle_steps: int) -> dict[str, Any]:
     return out
 
 
+def distances(row: dict[str, Any], snn: dict[str, Any]) -> dict[str, float | None]:
+    """|closure - SNN| for the first Hopf and first PD point in p_EI and the tau_EE Hopf point
+    nearest the SNN's (None where either side has no value)."""
+    def dist(values: list[float], key: str, nearest: bool) -> float | None:
+        ref = snn[key]["value"]
+        if ref is None or not values:
+            return None
+        return round(min(abs(v - ref) for v in values) if nearest else abs(values[0] - ref), 4)
+
+    return {"p_EI_hopf_first": dist(row.get("p_EI_hopf", []), "p_EI_hopf_first", False),
+            "p_EI_pd_first": dist(row.get("p_EI_pd", []), "p_EI_pd_first", False),
+            "tau_EE_hopf": dist(row.get("tau_EE_hopf", []), "tau_EE_hopf", True)}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--closures", nargs="+", default=["paper"])
@@ -94,9 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.cycle_steps < 1:
         ap.error(f"--cycle-steps = {args.cycle_steps} must be >= 1")
     rows = []
-    print(f"SNN: {SNN}")
+    snn = snn_transitions()
+    print(f"SNN (verification layer): {json.dumps(snn)}")
     for cl in args.closures:
         r = boundaries(cl, not args.no_cycles, args.cycle_steps)
+        r["distance_to_snn"] = distances(r, snn)
         rows.append(r)
         print(json.dumps(r), flush=True)
     if args.out:

@@ -17,7 +17,8 @@ in EE, EI, IE, II order; likewise ``_P_P``, ``_P_TAU``; ``_P_N + q``: N of popul
 Options vector opt: 0 eps, 1 h_min, 2 delta, 3 sigma floor, 4 V_reset, 5 reset bin index,
 6 conditional transport (1) or not (0), 7 kappa, 8 phi, 9 coloured-noise variance (1) or not (0),
 10 regime weight (1) or not (0), 11 regime shift z0, 12 sloped within-bin density (1) or not
-(0), 13 slope scale kappa_s.
+(0), 13 slope scale kappa_s, 14 neighbour slope kappa_n, 15 kappa_E (the conditional closure's
+coupling of the E pathway; = opt[7] unless set apart).
 """
 
 import math
@@ -888,7 +889,10 @@ def _source_cond(x, q, j, K, pv, edges, opt, wE, wI):
     lam, SE, SI, tE, tI, M, Mr, gl, h = _pop_params(pv, q)
     d = drift(vb, cE[0], wE, cI[0], wI, lam, SE, SI, tE, tI, M, Mr, gl, h, opt[3], opt[9],
               opt[10], opt[11])
-    st = stein(vb, wE, wI, SE, SI, tE, tI, M, Mr, h, opt[7])
+    sI = stein(vb, wE, wI, SE, SI, tE, tI, M, Mr, h, opt[7])
+    # the E pathway's coupling kappa_E (opt[15]) may differ from kappa (opt[7])
+    sE = sI if opt[15] == opt[7] else stein(vb, wE, wI, SE, SI, tE, tI, M, Mr, h, opt[15])
+    st = (sE[0], sI[1], sI[2], sE[3], sI[4])
     return nj, vb, dvb_dn, dvb_dA, a, b, da, db, cE, cI, d, st
 
 

@@ -163,6 +163,7 @@ class MarkovModelDef:
     sigma_floor: float = 1e-6
     closure: str = "paper"
     coupling: float = 1.0
+    coupling_e: float | None = None
     w_floor: float = 1e-6
     regime_shift: float = 0.0
     slope_scale: float = 1.0
@@ -201,6 +202,10 @@ class MarkovModelDef:
             raise _bad("closure", self.closure, f"one of {CLOSURES}")
         if self.coupling < 0:
             raise _bad("coupling", self.coupling, ">= 0")
+        if self.coupling_e is not None and (
+                isinstance(self.coupling_e, bool) or not isinstance(self.coupling_e, int | float)
+                or not math.isfinite(self.coupling_e) or self.coupling_e < 0):
+            raise _bad("coupling_e", self.coupling_e, "None or a finite number >= 0")
         for name in ("slope_scale", "neighbour_slope"):
             if getattr(self, name) < 0:
                 raise _bad(name, getattr(self, name), ">= 0")
@@ -341,7 +346,13 @@ class MarkovModelDef:
                          float(self.closure in COLOURED_CLOSURES),
                          float(self.closure in REGIME_CLOSURES), self.regime_shift,
                          float(self.closure in SLOPE_CLOSURES), self.slope_scale,
-                         self.neighbour_slope])
+                         self.neighbour_slope, self.coupling_e_value])
+
+    @property
+    def coupling_e_value(self) -> float:
+        """The conditional closure's coupling of the E pathway (``coupling_e``, else
+        ``coupling``)."""
+        return float(self.coupling if self.coupling_e is None else self.coupling_e)
 
     def initial_state(self) -> np.ndarray:
         """Everybody non-refractory at V_reset, no pending spikes (the SNN's initial state)."""

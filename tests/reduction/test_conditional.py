@@ -148,3 +148,32 @@ def test_cli_map_form_refuses_the_closure(capsys):
     code = main(["ode", "--form", "map", "--closure", "conditional", "--t-ms", "300"])
     err = capsys.readouterr().err
     assert code == 2 and "--closure" in err and "form ode" in err
+
+
+def test_coupling_of_the_e_pathway(cond_def):
+    # coupling_e sets the E pathway's covariance coupling apart from the I pathway's: unset it
+    # is coupling; its Jacobian is still exact; coupling_e = 0 keeps B_QE = m_QE n invariant
+    # (only the inhibitory input is conditioned) while the I pathway's totals still move
+    with pytest.raises(ParameterError, match="coupling_e"):
+        MarkovModelDef(closure="conditional", coupling_e=-0.5)
+    assert cond_def.option_vector()[15] == cond_def.option_vector()[7] == 1.0
+    assert cond_def.replace(coupling=0.5, coupling_e=0.25).option_vector()[[7, 15]].tolist() \
+        == [0.5, 0.25]
+    x = cond_state(cond_def, 4)
+    same = cond_def.replace(coupling_e=1.0).compile()
+    assert np.array_equal(same.rhs(x), cond_def.compile().rhs(x))
+    d = cond_def.replace(coupling_e=0.3)
+    m = d.compile()
+    assert not np.allclose(m.rhs(x), same.rhs(x))
+    assert_rows_close(m.jacobian(x), fd_jacobian(m, x, floor=0.1), names=d.state_names)
+    m0 = cond_def.replace(coupling_e=0.0).compile()
+    xp = random_state(cond_def.replace(closure="paper"), np.random.default_rng(3))
+    x0 = cond_def.extend_state(xp)
+    dx, dx1 = m0.rhs(x0), same.rhs(x0)
+    for pw in PATHWAYS:
+        i, nn = cond_def.moment_index("m", pw), cond_def.slice("n", pw[0])
+        for model_dx, kappa_e in ((dx, 0.0), (dx1, 1.0)):
+            expect = x0[i] * model_dx[nn] + model_dx[i] * x0[nn]
+            invariant = np.allclose(model_dx[cond_def.slice_pending(pw)], expect, rtol=1e-8,
+                                    atol=1e-9)
+            assert invariant == (pw[1] == "E" and kappa_e == 0.0)

@@ -163,8 +163,8 @@ def test_options_and_bad_input():
     d = MarkovModelDef(closure="coloured-regime-slope", neighbour_slope=0.5)
     assert d.n_state == 4 * d.K + 8 and not d.conditional
     o = d.option_vector()
-    assert tuple(o[9:]) == (1.0, 1.0, 0.0, 1.0, 1.0, 0.5)
-    assert tuple(MarkovModelDef(closure="paper").option_vector()[12:]) == (0.0, 1.0, 0.0)
+    assert tuple(o[9:15]) == (1.0, 1.0, 0.0, 1.0, 1.0, 0.5)  # slot 15: coupling_e
+    assert tuple(MarkovModelDef(closure="paper").option_vector()[12:15]) == (0.0, 1.0, 0.0)
     with pytest.raises(ParameterError, match="slope_scale"):
         MarkovModelDef(closure="slope", slope_scale=-1.0)
     with pytest.raises(ParameterError, match="neighbour_slope"):
