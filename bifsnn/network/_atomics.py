@@ -11,6 +11,7 @@ that reads it.
 from __future__ import annotations
 
 import platform
+import sys
 
 from llvmlite import ir
 from numba import types
@@ -18,6 +19,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 _X86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686")
+_YIELD = sys.platform != "win32"  # POSIX sched_yield
 
 
 def _slot(context, builder, aryty, ary_val, idx_val):
@@ -90,8 +92,8 @@ def atomic_store(typingctx, ary, idx, val):
 @intrinsic
 def spin_pause(typingctx, n_spins):
     """One round of a spin-wait: the CPU's pause hint (x86), and from the 4096th round on
-    (``n_spins`` >= 4096, about 0.1-0.5 ms of spinning) ``sched_yield``, so that a waiting
-    thread gives its core to the thread it waits for on an oversubscribed machine."""
+    (``n_spins`` >= 4096, about 0.1-0.5 ms of spinning) ``sched_yield`` (POSIX), so that a
+    waiting thread gives its core to the thread it waits for on an oversubscribed machine."""
     if not isinstance(n_spins, types.Integer):
         raise TypeError("spin_pause needs an integer")
 
@@ -101,6 +103,8 @@ def spin_pause(typingctx, n_spins):
             pause = cgutils.get_or_insert_function(mod, ir.FunctionType(ir.VoidType(), []),
                                                    "llvm.x86.sse2.pause")
             builder.call(pause, [])
+        if not _YIELD:
+            return context.get_dummy_value()
         n = context.cast(builder, args[0], sig.args[0], types.int64)
         long_wait = builder.icmp_signed(">=", n, ir.Constant(ir.IntType(64), 4096))
         with builder.if_then(long_wait, likely=False):
