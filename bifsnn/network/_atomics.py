@@ -28,6 +28,12 @@ def _slot(context, builder, aryty, ary_val, idx_val):
                                     wraparound=False, boundscheck=False)
 
 
+def _slot_and_value(context, builder, sig, args):
+    """Pointer to ``ary[idx]`` and the third argument as int64 (add, store)."""
+    ptr = _slot(context, builder, sig.args[0], args[0], args[1])
+    return ptr, context.cast(builder, args[2], sig.args[2], types.int64)
+
+
 def _check(ary, *ints):
     if not (isinstance(ary, types.Array) and ary.dtype == types.int64 and ary.ndim == 1):
         raise TypeError("atomics need a 1-D int64 array")
@@ -41,9 +47,8 @@ def atomic_add(typingctx, ary, idx, val):
     _check(ary, idx, val)
 
     def codegen(context, builder, sig, args):
-        ptr = _slot(context, builder, sig.args[0], args[0], args[1])
-        v = context.cast(builder, args[2], sig.args[2], types.int64)
-        return builder.atomic_rmw("add", ptr, v, "seq_cst")
+        return builder.atomic_rmw("add", *_slot_and_value(context, builder, sig, args),
+                                  "seq_cst")
 
     return types.int64(ary, idx, val), codegen
 
@@ -81,8 +86,7 @@ def atomic_store(typingctx, ary, idx, val):
     _check(ary, idx, val)
 
     def codegen(context, builder, sig, args):
-        ptr = _slot(context, builder, sig.args[0], args[0], args[1])
-        v = context.cast(builder, args[2], sig.args[2], types.int64)
+        ptr, v = _slot_and_value(context, builder, sig, args)
         builder.store_atomic(v, ptr, "release", 8)
         return context.get_dummy_value()
 
