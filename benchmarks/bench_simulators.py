@@ -378,22 +378,23 @@ def _ceiling_kernels():
 
 
 def _captured_state(params: NetworkParams, conn: str, t_ms: float) -> tuple[int, tuple]:
-    """The serial kernel's state arguments after a ``t_ms`` run (seed 0): (cur, args), cur
+    """The parallel kernel's state arguments after a ``t_ms`` run (seed 0): (cur, args), cur
     the step parity whose pending update reads the last step's compacted spikes."""
     from bifsnn.network import _blocked
 
-    serial = _blocked.serial_steps
+    kernel = _blocked.parallel_steps
     seen: dict[str, tuple] = {}
 
     def capture(*args):
         seen["args"] = args[:25]
-        return serial(*args)
+        return kernel(*args)
 
-    _blocked.serial_steps = capture
+    _blocked.parallel_steps = capture
     try:
-        simulate_snn(params, t_ms=t_ms, seed=0, progress=False, connectivity=conn)
+        simulate_snn(params, t_ms=t_ms, seed=0, progress=False, connectivity=conn,
+                     parallel=True)
     finally:
-        _blocked.serial_steps = serial
+        _blocked.parallel_steps = kernel
     n_steps = int(round(t_ms / params.dt))
     return 1 - (n_steps - 1) % 2, seen["args"]
 
