@@ -31,7 +31,11 @@ alternated in this process, ``--repeats`` rounds of one ``--t2-ms`` run each (ha
 k >= 5, divided by 10 for k >= 100).  Reports CPU ns per neuron-step of the serial kernel
 and of the parallel one on 1 thread (against the draw floor), and the wall-time speed-up
 1 thread / T threads (median over rounds; wall time is the only measure of a speed-up, so it
-is meaningful only on an otherwise idle machine: the load average is printed).  Example:
+is meaningful only on an otherwise idle machine: the load average is printed).  Each round
+also measures the machine's ceiling for the same work, 1 -> T threads in wall time: the
+kernel's block passes with every thread running its share of the blocks for a quarter of the
+steps without waiting for the others, and register-only xoshiro draws; the kernel's speed-up
+over the first is what its synchronisation and serial tail cost.  Example:
 ``python benchmarks/bench_simulators.py --parallel --sizes 25 250 --repeats 3``.
 """
 
@@ -335,9 +339,71 @@ def bench_reference(k: int, args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def _ceiling_kernels():
+    """numba functions for the machine's own 1 -> T thread speed-up (no synchronisation):
+    ``passes(n, T, *state)``, the kernel's block passes with each thread running its contiguous
+    share of the blocks for ``n`` steps without waiting for the others (the pending update
+    reuses the captured step's spike counts and births' tables, so the work per neuron-step is
+    the kernel's); ``chains(n, T)``, T register-only xoshiro256** chains of n / T draws."""
+    import numba
+
+    from bifsnn.network._blocked import _block_pass, xoshiro_u64
+
+    @numba.njit(parallel=True)
+    def passes(n, n_workers, cur, V, refr, H, pop, a_syn, lam_dt, drive_poisson, drive_cdf, M,
+               M_r, V_reset, leak_dt, p_leave, quenched, conn, indptr, indices, births, spiked,
+               blk_cnt, blk_ne, blk_ni, n_prev, tables, ust):
+        nb = ust.shape[0]
+        for t in numba.prange(n_workers):
+            for _ in range(n):
+                for b in range(t * nb // n_workers, (t + 1) * nb // n_workers):
+                    _block_pass(b, True, True, cur, n_prev[0], n_prev[1], V, refr, H, pop,
+                                a_syn, lam_dt, drive_poisson, drive_cdf, M, M_r, V_reset,
+                                leak_dt, p_leave, quenched, conn, indptr, indices, births,
+                                spiked, blk_cnt, blk_ne, blk_ni, tables, ust)
+
+    @numba.njit(parallel=True)
+    def chains(n, n_workers):
+        out = np.zeros(n_workers, np.uint64)
+        for t in numba.prange(n_workers):
+            s0, s1, s2, s3 = np.uint64(t + 1), np.uint64(2), np.uint64(3), np.uint64(4)
+            acc = np.uint64(0)
+            for _ in range(n // n_workers):
+                r, s0, s1, s2, s3 = xoshiro_u64(s0, s1, s2, s3)
+                acc ^= r
+            out[t] = acc
+        return out
+
+    return passes, chains
+
+
+def _captured_state(params: NetworkParams, conn: str, t_ms: float) -> tuple[int, tuple]:
+    """The parallel kernel's state arguments after a ``t_ms`` run (seed 0): (cur, args), cur
+    the step parity whose pending update reads the last step's compacted spikes."""
+    from bifsnn.network import _blocked
+
+    kernel = _blocked.parallel_steps
+    seen: dict[str, tuple] = {}
+
+    def capture(*args):
+        seen["args"] = args[:25]
+        return kernel(*args)
+
+    _blocked.parallel_steps = capture
+    try:
+        simulate_snn(params, t_ms=t_ms, seed=0, progress=False, connectivity=conn,
+                     parallel=True)
+    finally:
+        _blocked.parallel_steps = kernel
+    n_steps = int(round(t_ms / params.dt))
+    return 1 - (n_steps - 1) % 2, seen["args"]
+
+
 def bench_parallel(k: int, conn: str, args: argparse.Namespace) -> dict[str, Any]:
     """Serial kernel, parallel kernel on 1 thread and on T threads, alternated (whole runs:
-    the quenched connectivity is built on the run's threads too)."""
+    the quenched connectivity is built on the run's threads too); in each round also the
+    machine's ceiling for the same work: the block passes without per-step synchronisation
+    and register-only draws, 1 and T threads."""
     import numba
 
     params = NetworkParams().scaled(k) if k != 1 else NetworkParams()
@@ -348,10 +414,28 @@ def bench_parallel(k: int, conn: str, args: argparse.Namespace) -> dict[str, Any
                 f"parallel-{threads}": {"parallel": True, "threads": threads}}
     for kw in variants.values():  # warm-up (JIT compile / cache load) at N = 400: same types
         simulate_snn(NetworkParams(), t_ms=1.0, progress=False, connectivity=conn, **kw)
+    passes, chains = _ceiling_kernels()
+    cur, state = _captured_state(params, conn, 50.0)
+    c_steps = max(1, int(t_ms / params.dt) // 4)
+    c_draws = 50 * c_steps * n
+    passes(1, 1, cur, *[a.copy() if isinstance(a, np.ndarray) else a for a in state])
+    chains(1000, threads)
+
+    def ceiling(kind: str, t: int) -> float:
+        w0 = time.perf_counter()
+        if kind == "passes":
+            passes(c_steps, t, cur, *[a.copy() if isinstance(a, np.ndarray) else a
+                                      for a in state])
+        else:
+            chains(c_draws, t)
+        return time.perf_counter() - w0
+
     cpu: dict[str, list[float]] = {v: [] for v in variants}
     wall: dict[str, list[float]] = {v: [] for v in variants}
     rates: dict[str, list[dict[str, float]]] = {v: [] for v in variants}
+    ceil: dict[str, list[float]] = {"passes": [], "chains": []}
     names = list(variants)
+    previous = numba.get_num_threads()
     for rep in range(args.repeats):
         for name in (names if rep % 2 == 0 else names[::-1]):
             c0, w0 = time.process_time(), time.perf_counter()
@@ -360,6 +444,14 @@ def bench_parallel(k: int, conn: str, args: argparse.Namespace) -> dict[str, Any
             cpu[name].append(time.process_time() - c0)
             wall[name].append(time.perf_counter() - w0)
             rates[name].append(rates_of(*_spikes(res), params, params.dt))
+        try:
+            for kind in ceil:
+                numba.set_num_threads(1)
+                one = ceiling(kind, 1)
+                numba.set_num_threads(threads)
+                ceil[kind].append(one / ceiling(kind, threads))
+        finally:
+            numba.set_num_threads(previous)
     steps = t_ms / params.dt
     out: dict[str, Any] = {"N": n, "T_ms": t_ms, "connectivity": conn, "threads": threads,
                            "load_average": os.getloadavg(), "variants": {}}
@@ -374,6 +466,8 @@ def bench_parallel(k: int, conn: str, args: argparse.Namespace) -> dict[str, Any
     serial_over_p1 = [a / b for a, b in zip(cpu["serial"], cpu["parallel-1"], strict=True)]
     out["speedup_wall_median"] = float(np.median(speedup))
     out["serial_over_parallel1_cpu_median"] = float(np.median(serial_over_p1))
+    out["ceiling_passes_rounds"] = ceil["passes"]
+    out["ceiling_chains_rounds"] = ceil["chains"]
     floor = draw_floor_ns()
     out["draw_floor"] = floor
     v = out["variants"]
@@ -388,7 +482,10 @@ def bench_parallel(k: int, conn: str, args: argparse.Namespace) -> dict[str, Any
           f" -> {v[f'parallel-{threads}']['ns_per_neuron_step_wall']:.1f}); rate E "
           + " / ".join(f"{re[x]:.2f}" for x in names) + " Hz, I "
           + " / ".join(f"{ri[x]:.2f}" for x in names) + f" Hz; load {os.getloadavg()[0]:.1f}"
-          + "; speed-up per round " + " ".join(f"{x:.2f}" for x in speedup), flush=True)
+          + "; speed-up per round " + " ".join(f"{x:.2f}" for x in speedup)
+          + "; machine ceiling per round (same work, no per-step sync) "
+          + " ".join(f"{x:.2f}" for x in ceil["passes"]) + ", register-only draws "
+          + " ".join(f"{x:.2f}" for x in ceil["chains"]), flush=True)
     return out
 
 

@@ -2,6 +2,9 @@
 seed semantics independent of the thread count and of the parallel flag."""
 
 import math
+import os
+import subprocess
+import sys
 
 import numba
 import numpy as np
@@ -107,7 +110,7 @@ def test_bad_parallel_options_rejected(kwargs, name):
 
 
 def test_threads_option_restores_numba_thread_count():
-    """threads=k and the dynamic block schedule hold for the run only."""
+    """threads=k holds for the run only; numba's chunk size is left alone."""
     before = numba.get_num_threads()
     chunk = numba.set_parallel_chunksize(3)
     try:
@@ -166,3 +169,54 @@ def test_quenched_births_from_bits_count_every_row(count):
         expected = dense[spk[5:5 + count], lo:hi].sum(axis=0)
         np.testing.assert_array_equal(acc[lo:hi], expected)
         assert not acc[hi:-(-hi // 64) * 64].any()  # padding of the last word: no targets
+
+
+def test_atomics_count_every_increment_and_claim_once():
+    """atomic_add from every iteration of a prange loses no increment; of many
+    compare-and-swaps of one slot from the same expected value exactly one succeeds."""
+    from bifsnn.network._atomics import atomic_add, atomic_cas, atomic_load, atomic_store
+
+    @numba.njit(parallel=True)
+    def hammer(slots, n):
+        wins = np.zeros(n, np.int64)
+        for i in numba.prange(n):
+            atomic_add(slots, 0, 1)
+            atomic_add(slots, 8, i)
+            wins[i] = atomic_cas(slots, 16, -1, i)
+        atomic_store(slots, 24, atomic_load(slots, 0))
+        return wins
+
+    slots = np.zeros(32, np.int64)
+    slots[16] = -1
+    n = 20_000
+    wins = hammer(slots, n)
+    assert slots[0] == n and slots[8] == n * (n - 1) // 2 and slots[24] == n
+    assert wins.sum() == 1 and slots[16] == np.flatnonzero(wins)[0]
+
+
+_MANY_THREADS = """
+import numpy as np
+from bifsnn import NetworkParams
+from bifsnn.network.snn import simulate_snn
+p = NetworkParams().scaled(6)
+for kw in ({}, {"connectivity": "quenched"}):
+    runs = [simulate_snn(p, t_ms=30.0, seed=9, progress=False, raster_neurons="all",
+                         voltage_hist_every_ms=5.0, parallel=t > 0, threads=t or None, **kw)
+            for t in (0, 1, 4, 5)]
+    for r in runs[1:]:
+        for name in ("spike_counts_e", "spike_counts_i", "raster_neuron", "raster_step",
+                     "voltage_hist_e", "voltage_hist_i"):
+            assert np.array_equal(getattr(runs[0], name), getattr(r, name)), (kw, name)
+print("same")
+"""
+
+
+def test_more_threads_than_blocks_and_cores_same_output():
+    """4 and 5 threads on 3 blocks (more workers than blocks, more threads than cores: some
+    claim nothing, some wait on preempted ones) give the serial run's output; needs
+    NUMBA_NUM_THREADS = 5, hence a fresh interpreter."""
+    env = dict(os.environ, NUMBA_NUM_THREADS="5")
+    proc = subprocess.run([sys.executable, "-c", _MANY_THREADS], env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().endswith("same")

@@ -7,8 +7,10 @@ drive by an inlined 256-layer ziggurat, the Poisson drive by inversion of a prec
 refractory exits, births (a packed alias table per step and pathway) and decays (cached packed
 alias tables per pathway and count for means <= 30, an inlined copy of numpy's PTRS sampler
 above).  :func:`serial_steps` runs the blocks one after the other, :func:`parallel_steps` the
-same blocks under ``numba.prange``: the output depends on the seed only, not on the number of
-threads nor on the choice of kernel (tested bit for bit).
+same blocks on numba's threads, a whole chunk of steps in one parallel region (the threads
+claim blocks and wait for each step's tail through atomic slots, :mod:`._atomics`): the output
+depends on the seed only, not on the number of threads nor on the choice of kernel (tested
+bit for bit).
 
 One pass per block and step: each block first applies the pending-spike update of the
 previous step (docs/MODEL.md 1 step 6, drawn from H(t) with the previous step's spike counts)
@@ -37,6 +39,7 @@ import numba
 import numpy as np
 from numba import uint64
 
+from bifsnn.network._atomics import atomic_add, atomic_cas, atomic_load, atomic_store, spin_pause
 from bifsnn.network._kernels import build_alias, sample_histogram
 
 #: Neurons per block (per random stream).  Fixed: the partition must not depend on threads.
@@ -708,31 +711,72 @@ def serial_steps(
     return written
 
 
+#: Slots of the int64 array through which the threads of :func:`parallel_steps` synchronise,
+#: each on its own 64-byte cache line: workers entered, steps whose tail is done, block
+#: passes done, raster events written, then one claim slot per block.
+_ENTERED, _TAILS, _DONE, _WRITTEN, _CLAIMS = 0, 8, 16, 24, 32
+_LINE = 8
+
+
 @numba.njit(cache=True, parallel=True)
 def parallel_steps(
     V, refr, H, pop, a_syn, lam_dt, drive_poisson, drive_cdf, M, M_r, V_reset, leak_dt,
     p_leave, quenched, conn, indptr, indices, births, spiked, blk_cnt, blk_ne, blk_ni, n_prev,
     tables, ust, step0, n, counts, mask, rbuf_n, rbuf_s, hist_every, e0, de, hist, hist_ref,
+    n_workers,
 ):
-    """:func:`serial_steps` with the blocks of a step spread over numba's threads.
+    """:func:`serial_steps` with the blocks of every step spread over ``n_workers`` workers
+    (numba's thread count; an argument, since ``numba.get_num_threads()`` inside the function
+    would keep it out of the cache), all ``n`` steps in one parallel region.
 
-    Call it with numba's parallel chunk size 1 (``simulate_snn`` sets it for the run and
-    restores it): the blocks are then handed out one at a time, since E and I blocks cost
-    differently and a thread the OS delays should not keep a fixed half of them."""
+    Each thread (worker) claims blocks of the current step by an atomic compare-and-swap on
+    the block's claim slot, its own contiguous range first (the same blocks every step, so
+    their state stays in its cache), then the others' from their far end (load balance; a
+    delayed thread holds up at most the block it is in).  The thread that completes a step's
+    last block runs the step's tail (:func:`_step_tail`) and publishes it; the threads wait
+    for it by spinning (pause, then ``sched_yield``).  Any thread may run any block, so the
+    region cannot deadlock whatever number of threads numba actually runs it on.  The blocks,
+    streams and order of steps are those of :func:`serial_steps`: the same output.
+    """
     nb = ust.shape[0]
-    written = 0
-    for k in range(n + 1):
-        cur = (step0 + k) % 2
-        ne_prev = n_prev[0]
-        ni_prev = n_prev[1]
-        for b in numba.prange(nb):
-            _block_pass(b, k > 0, k < n, cur, ne_prev, ni_prev, V, refr, H, pop, a_syn,
-                        lam_dt, drive_poisson, drive_cdf, M, M_r, V_reset, leak_dt, p_leave,
-                        quenched, conn, indptr, indices, births, spiked, blk_cnt, blk_ne,
-                        blk_ni, tables, ust)
-        if k == n:
-            break
-        written = _step_tail(step0 + k, cur, pop, quenched, spiked, blk_cnt, blk_ne, blk_ni,
-                             n_prev, tables, counts, mask, rbuf_n, rbuf_s, written,
-                             hist_every, V, refr, e0, de, hist, hist_ref)
-    return written
+    sync = np.zeros(_CLAIMS + _LINE * nb, dtype=np.int64)
+    for b in range(nb):
+        sync[_CLAIMS + _LINE * b] = -1  # claim slot: the last step that claimed the block
+    for _w in numba.prange(n_workers):
+        me = atomic_add(sync, _ENTERED, 1)
+        own_lo = min(me, n_workers) * nb // n_workers
+        own_hi = min(me + 1, n_workers) * nb // n_workers
+        n_own = own_hi - own_lo
+        for k in range(n + 1):
+            spins = 0
+            while atomic_load(sync, _TAILS) < k:  # the tail of step k - 1
+                spin_pause(spins)
+                spins += 1
+            cur = (step0 + k) % 2
+            # atomic reads: numba's parfor pass would hoist plain reads of n_prev out of the
+            # region (it does not see that _step_tail writes it)
+            ne_prev = atomic_load(n_prev, 0)
+            ni_prev = atomic_load(n_prev, 1)
+            for j in range(nb):
+                # own blocks ascending, then the others' descending from the last block
+                if j < n_own:
+                    b = own_lo + j
+                else:
+                    b = nb - 1 - (j - n_own)
+                    if b < own_hi:
+                        b -= n_own
+                slot = _CLAIMS + _LINE * b
+                if atomic_load(sync, slot) != k - 1 or not atomic_cas(sync, slot, k - 1, k):
+                    continue
+                _block_pass(b, k > 0, k < n, cur, ne_prev, ni_prev, V, refr, H, pop, a_syn,
+                            lam_dt, drive_poisson, drive_cdf, M, M_r, V_reset, leak_dt,
+                            p_leave, quenched, conn, indptr, indices, births, spiked,
+                            blk_cnt, blk_ne, blk_ni, tables, ust)
+                if atomic_add(sync, _DONE, 1) == (k + 1) * nb - 1 and k < n:
+                    written = _step_tail(step0 + k, cur, pop, quenched, spiked, blk_cnt,
+                                         blk_ne, blk_ni, n_prev, tables, counts, mask, rbuf_n,
+                                         rbuf_s, atomic_load(sync, _WRITTEN), hist_every, V,
+                                         refr, e0, de, hist, hist_ref)
+                    atomic_store(sync, _WRITTEN, written)
+                    atomic_store(sync, _TAILS, k + 1)
+    return atomic_load(sync, _WRITTEN)

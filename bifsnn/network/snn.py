@@ -176,26 +176,23 @@ def simulate_snn(
     n_prev = np.zeros(2, dtype=np.int64)
 
     def chunk(step0, k, counts, mask_, rbuf_n, rbuf_s, every, edges_, hist, hist_ref):
+        workers = (numba.get_num_threads(),) if parallel else ()
         return kernel(
             V, refr, H, pop, a_syn, lam_dt, drive == "poisson", cdf, params.M, params.M_r,
             params.V_reset, leak_dt, params.dt / params.tau_R, connectivity == "quenched",
             conn, indptr, indices, births, spiked, blk_cnt, blk_ne, blk_ni, n_prev, tables,
             states, step0, k, counts, mask_, rbuf_n, rbuf_s, every, edges_[0],
-            edges_[1] - edges_[0], hist, hist_ref,
+            edges_[1] - edges_[0], hist, hist_ref, *workers,
         )
 
     previous = numba.get_num_threads()
     if n_threads is not None:
         numba.set_num_threads(n_threads)  # the caller asked for it; restored below
-    # blocks handed out one at a time (dynamic), for this run only: restored below
-    chunksize = numba.set_parallel_chunksize(1) if parallel else None
     try:
         run = drv.run_chunked(chunk, params, n_steps, mask, hist_every, edges, progress, "snn")
     finally:
         if n_threads is not None:
             numba.set_num_threads(previous)
-        if chunksize is not None:
-            numba.set_parallel_chunksize(chunksize)
     return drv.build_result("snn", params, seed, options, run, hist_every, edges)
 
 
