@@ -2,6 +2,7 @@
 checked against its deterministic version, and a synthetic transition at a known place."""
 
 import math
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
@@ -276,3 +277,130 @@ def test_synchrony_ratio_is_one_definition():
                                            rel=0.01)
     assert o["synchrony"] == pytest.approx(1.0, abs=0.03)
     assert synchrony_ratio(0.11, 100.0, None, 0.1) == pytest.approx(1.0)
+
+
+# ------------------------------------------------------------------ alternation, like for like
+def ar1_peaks_trace(mu: float, seed: int, dt_scale: float = 1.0, *, n_peaks: int = 400,
+                    alternate: float = 0.0) -> Trace:
+    """MFE-like pulses every 12 ms whose heights are 200 + 10 x_n (+- ``alternate``), x_n an
+    AR(1) sequence x_n = mu x_(n-1) + e_n: the peak heights of noisy dynamics near a cycle
+    whose real Floquet multiplier is mu."""
+    dt, period = 0.1 * dt_scale, 12.0
+    rng = np.random.default_rng(seed)
+    e = rng.standard_normal(n_peaks + 50)
+    x = np.zeros_like(e)
+    for k in range(1, e.size):
+        x[k] = mu * x[k - 1] + e[k]
+    signs = np.where(np.arange(n_peaks) % 2 == 0, 1.0, -1.0)
+    heights = 200 + 10 * x[50:] + alternate * signs
+    t = np.arange(0, n_peaks * period, dt)
+    k = np.minimum((t // period).astype(int), n_peaks - 1)
+    phase = (t % period) / period
+    rate = 20 + heights[k] * np.exp(-((phase - 0.5) / 0.05) ** 2)
+    return Trace(rate, rate.copy(), dt)
+
+
+def test_alternation_index_of_ar1_heights_is_one_minus_mu_over_two():
+    """Peak heights following an AR(1) sequence with coefficient mu (noise near a cycle with
+    real multiplier mu) have alternation index (1 - mu) / 2: 0.5 for mu = 0, 0.75 for
+    mu = -0.5 (so the threshold 0.75 is met at mu* = -0.5, not at the PD's -1)."""
+    from bifsnn.analysis.verify import alternation_multiplier, predicted_alternation_index
+
+    assert alternation_multiplier(0.75) == pytest.approx(-0.5)
+    assert predicted_alternation_index(alternation_multiplier(0.6)) == pytest.approx(0.6)
+    o = VerifyOptions(transient_ms=0.0)
+    for mu in (0.4, 0.0, -0.5, -0.8):
+        idx = [observe(ar1_peaks_trace(mu, s, n_peaks=3000), o)["alternation_index"]
+               for s in range(4)]
+        # SD of one lag-1 correlation of n = 3000 values is about 1 / sqrt(n) = 0.018
+        assert np.mean(idx) == pytest.approx(predicted_alternation_index(mu), abs=0.03), mu
+    with pytest.raises(ValueError, match="alt_threshold"):
+        alternation_multiplier(0.5)
+    with pytest.raises(ValueError, match="alt_threshold"):
+        VerifyOptions(alt_threshold=1.0).validate()
+
+
+@pytest.mark.parametrize("power", [2, 3])
+def test_multiplier_crossing_located_on_a_synthetic_branch(power):
+    """A branch with known multipliers mu(p) = -p^power: the crossing of -0.5 lies at
+    0.5^(1/power); the located value is within its stated half-width of it, and that
+    half-width is far below the row spacing (0.05)."""
+    from bifsnn.analysis.verify import locate_multiplier_crossings
+
+    p = np.linspace(0.3, 1.2, 19)
+    mu = -p ** power
+    stable = mu > -1
+    (c,) = locate_multiplier_crossings(p, mu, stable, -0.5, tol=0.005)
+    true = 0.5 ** (1 / power)
+    assert c["confirmed"] and c["alternation_above"]
+    assert abs(c["value"] - true) <= c["halfwidth"] + 1e-12
+    assert c["halfwidth"] < 0.01
+    assert c["bracket"][0] < true < c["bracket"][1]
+    # the same branch run backwards: the same point, alternation still above it
+    (r,) = locate_multiplier_crossings(p[::-1], mu[::-1], stable[::-1], -0.5, tol=0.005)
+    assert abs(r["value"] - true) <= r["halfwidth"] + 1e-12 and r["alternation_above"]
+
+
+def test_multiplier_crossing_missing_or_unlocatable():
+    """No crossing where the branch is unstable or the multiplier stays above mu*; a crossing
+    bracketed only across rows without accurate multipliers is unconfirmed."""
+    from bifsnn.analysis.verify import locate_multiplier_crossings
+
+    p = np.linspace(0.3, 1.2, 19)
+    mu = -p ** 2
+    assert locate_multiplier_crossings(p, mu, np.zeros(19, bool), -0.5, 0.005) == []
+    assert locate_multiplier_crossings(p, 0.3 * mu, np.ones(19, bool), -0.5, 0.005) == []
+    gap = mu.copy()
+    gap[6:12] = np.nan  # rows at 0.6 ... 0.85 without accurate multipliers
+    (c,) = locate_multiplier_crossings(p, gap, mu > -1, -0.5, tol=0.005)
+    assert not c["confirmed"] and "without an accurate multiplier" in c["note"]
+    assert c["bracket"] == pytest.approx((0.55, 0.9))
+
+
+def _alternating_cycle(mu_at: Callable) -> Callable:
+    def sim(value: float, seed: int, dt_scale: float = 1.0) -> Trace:
+        if value < 1.0:
+            return ar1_peaks_trace(mu_at(value), seed, dt_scale)
+        return ar1_peaks_trace(-0.5, seed, dt_scale, alternate=40 * math.sqrt(value - 1.0))
+    return sim
+
+
+ALT_OPTS = VerifyOptions(seeds=(0, 1, 2), side_distance=0.1, n_along=0, boundary_tol=0.06,
+                         transient_ms=0.0, dt_control=False, mfe_min_height_hz=60.0)
+
+
+def _cycle_predictions(value: float) -> list[Prediction]:
+    if value < 1.0:
+        return [Prediction("cycle", "stable_cycle", value, alt_multiplier=-value)]
+    return [Prediction("doubled", "period_doubled_cycle", value)]
+
+
+@pytest.mark.parametrize("with_alt", [True, False])
+def test_alternation_boundary_compared_at_the_multiplier_crossing(with_alt):
+    """A cycle whose real multiplier is -p (PD at p = 1) and a simulator with those noisy
+    peak heights: its alternation index crosses 0.75 at p = 0.5.  With the ALT point
+    (mu = -0.5 at 0.5) the boundary agrees there, the PD listed beside it; without it the
+    boundary is unconfirmed (never agree or disagree), the SNN side still searched next to
+    the PD (its transition lies below that search)."""
+    from bifsnn.analysis.verify import ALT, UNCONFIRMED
+
+    pd = SpecialPointRecord("PD", 1.0, "cycle", 24.0)
+    alt = SpecialPointRecord(ALT, 0.5, "cycle", 12.0, True, "", -0.5, True, 0.001)
+    special = [alt, pd] if with_alt else [pd]
+    res = verify(special, [], _cycle_predictions, (0.0, 1.5),
+                 {"snn": _alternating_cycle(lambda v: -v)}, options=ALT_OPTS)
+    (b,) = res.boundaries
+    assert b.kind == "alternation_onset"
+    if with_alt:
+        assert (b.type, b.ode_value, b.beside, b.verdict) == (ALT, 0.5, "PD 1", AGREE)
+        assert b.snn_value == pytest.approx(0.5, abs=0.06)
+    else:
+        assert (b.type, b.verdict, b.snn_interval) == ("PD", UNCONFIRMED, (None, 0.8))
+        assert "no crossing" in b.reason and "unconfirmed" in res.summary_line()
+    # per-point verdicts use the same rule: at 0.9 (mu = -0.9, index 0.95) alternation is
+    # predicted on the period-1 cycle (the PD alone would predict it absent: disagree)
+    by = {round(v.value, 6): v for v in res.verdicts if "alternation" in v.observable}
+    assert "present" in by[0.9].predicted and by[0.9].verdict == AGREE
+    if with_alt:
+        assert "present" in by[0.6].predicted and by[0.6].verdict != DISAGREE
+        assert "absent" in by[0.4].predicted and by[0.4].verdict != DISAGREE

@@ -13,9 +13,24 @@ from typing import Any
 
 import numpy as np
 
-from bifsnn.analysis.verify import BranchRecord, Prediction, SpecialPointRecord, VerifyOptions
+from bifsnn.analysis.verify import (
+    ALT,
+    BranchRecord,
+    Prediction,
+    SpecialPointRecord,
+    VerifyOptions,
+    _range_defaults,
+    alternation_multiplier,
+    locate_multiplier_crossings,
+)
 
-__all__ = ["continue_network", "cycle_peaks_hz", "records_from_continuation"]
+__all__ = ["alternation_multiplier_of", "continue_network", "cycle_peaks_hz",
+           "records_from_continuation"]
+
+#: A multiplier is real when |Im mu| <= this times max(1, |mu|) (the continuation's rule).
+_REAL_TOL = 1e-7
+#: An ALT point must be located to within this fraction of the boundary tolerance.
+_ALT_TOL_FRACTION = 0.25
 
 _CYCLE_DS = 0.1
 _CYCLE_DS_MAX = 2.0
@@ -97,6 +112,21 @@ class CycleChain:
     def stable(self) -> np.ndarray:
         """Stability of every row (False where unknown)."""
         return np.array([bool(c.stable[i]) for c, i in self.rows], bool)
+
+    @property
+    def multipliers(self) -> list[np.ndarray]:
+        """Floquet multipliers of every row (NaN padding dropped)."""
+        out = []
+        for c, i in self.rows:
+            mu = np.asarray(c.eigenvalues[i])
+            out.append(mu[np.isfinite(mu)])
+        return out
+
+    @property
+    def trivial_error(self) -> np.ndarray:
+        """|mu - 1| of the multiplier nearest 1 at every row (NaN where not recorded)."""
+        return np.array([float(c.extra.get("trivial_error", np.full(len(c), np.nan))[i])
+                         for c, i in self.rows])
 
     def cycle(self, j: int) -> Any:
         """Row ``j`` as a CycleSolution (mesh ``tm``, ``ncol``, nodes ``U``, ``T``, ``p``)."""
@@ -300,6 +330,41 @@ def cycle_peaks_hz(model: Any, pt: Any, n_e: int, n_i: int, dt_ms: float, opts: 
             float(fe_hz.max()), float(fe_hz.min()))
 
 
+def alternation_multiplier_of(multipliers: np.ndarray, trivial_error: float, mu_star: float
+                              ) -> float:
+    """The multiplier that sets a cycle's alternation (see :mod:`bifsnn.analysis.verify`):
+    the most negative real nontrivial one (0 when none is negative); NaN when the multipliers
+    are inaccurate (trivial multiplier more than the continuation's ``TRIVIAL_TOL`` from 1),
+    missing, or when a complex pair lies left of ``mu_star`` (no AR(1) relation)."""
+    from bifsnn.continuation.periodic.stepper import TRIVIAL_TOL
+
+    mu = np.asarray(multipliers, complex)
+    mu = mu[np.isfinite(mu)]
+    if mu.size < 2 or not (math.isfinite(trivial_error) and trivial_error <= TRIVIAL_TOL):
+        return math.nan
+    m = np.delete(mu, np.argmin(np.abs(mu - 1.0)))
+    real = np.abs(m.imag) <= _REAL_TOL * np.maximum(1.0, np.abs(m))
+    if np.any(~real & (m.real < mu_star)):
+        return math.nan
+    neg = m.real[real & (m.real < 0)]
+    return float(neg.min()) if neg.size else 0.0
+
+
+def _alt_records(label: str, p: np.ndarray, stable: np.ndarray, mu_alt: np.ndarray,
+                 period: np.ndarray, mu_star: float, tol: float) -> list[SpecialPointRecord]:
+    """ALT points of one period-1 cycle branch: where its alternation multiplier crosses
+    ``mu_star`` between stable rows, located to ``tol`` (else unconfirmed, with why)."""
+    out = []
+    for c in locate_multiplier_crossings(p, mu_alt, stable, mu_star, tol):
+        per = float(period[int(np.argmin(np.abs(p - c["value"])))])  # the nearest row's
+        out.append(SpecialPointRecord(
+            ALT, c["value"], label, per, c["confirmed"],
+            f"alternation {'onset' if c['alternation_above'] else 'offset'} "
+            f"(mu = {mu_star:g}): {c['note']}", mu_star, c["alternation_above"],
+            c["halfwidth"]))
+    return out
+
+
 def _intervals(p: np.ndarray, stable: np.ndarray) -> tuple[tuple[float, float], ...]:
     out, j = [], 0
     while j < len(p):
@@ -351,19 +416,27 @@ def records_from_continuation(model: Any, param: str, params: Any, cont: dict[st
 
     cyc = []
     cycle_curves = []
+    mu_star = alternation_multiplier(vo.alt_threshold)
+    alt_tol = _ALT_TOL_FRACTION * _range_defaults(vo, *p_range)[1]
     for label, kind, cb in cont["cycles"]:
         rows = []
+        mus, triv = cb.multipliers, cb.trivial_error
         for j, (p_j, st_j) in enumerate(zip(cb.p, cb.stable, strict=True)):
             pt = cb.cycle(j)
             h, re, ri, fmax, _fmin = cycle_peaks_hz(model.with_param_value(param, float(p_j)),
                                                     pt, n_e, n_i, 0.1, vo)
             dm = float(np.median(np.abs(np.diff(np.concatenate([h, h[:1]]))))) \
                 if h.size >= 2 else 0.0
+            mu_j = alternation_multiplier_of(mus[j], triv[j], mu_star) \
+                if kind == "stable_cycle" else math.nan
             rows.append((float(p_j), float(pt.T), re, ri, float(h.max()) if h.size else fmax,
-                         dm, bool(st_j), h, np.array(pt.U[0], float)))
+                         dm, bool(st_j), h, np.array(pt.U[0], float), mu_j))
         p = np.array([r[0] for r in rows])
         stable = np.array([r[6] for r in rows], bool)
         cyc.append((label, kind, rows))
+        if kind == "stable_cycle":
+            special += _alt_records(label, p, stable, np.array([r[9] for r in rows]),
+                                    np.array([r[1] for r in rows]), mu_star, alt_tol)
         for t, v, per, _c, sp in cb.specials():
             if not any(q.type == t and abs(q.value - v) < 1e-6 for q in special):
                 special.append(SpecialPointRecord(t, v, label, per, bool(sp.located),
@@ -373,7 +446,10 @@ def records_from_continuation(model: Any, param: str, params: Any, cont: dict[st
         cycle_curves.append({"label": label, "kind": kind, "p": p, "stable": stable,
                              "peaks_hz": [r[7] for r in rows],
                              "rate_e_hz": np.array([r[2] for r in rows]),
-                             "special": [(t, v) for t, v, *_ in cb.specials()]})
+                             "special": [(t, v) for t, v, *_ in cb.specials()]
+                             + [(s.type, s.value) for s in special
+                                if s.type == ALT and s.branch == label],
+                             "alt_multiplier": np.array([r[9] for r in rows])})
     special.sort(key=lambda s: s.value)
 
     def predict(v: float) -> list[Prediction]:
@@ -401,6 +477,7 @@ def records_from_continuation(model: Any, param: str, params: Any, cont: dict[st
                     q = [(1 - w) * x0 + w * x1 for x0, x1 in zip(r0[1:6], r1[1:6], strict=True)]
                     out.append(Prediction(label, kind, v, q[1], q[2], q[0], q[3],
                                           q[4] if kind == "period_doubled_cycle" else 0.0,
+                                          (1 - w) * r0[9] + w * r1[9],
                                           start=(r0 if w <= 0.5 else r1)[8]))
                     break
         if not out and any_eq:

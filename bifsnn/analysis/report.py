@@ -55,6 +55,8 @@ def report_markdown(a: Any) -> str:
               f"| type | {p} | branch | period (ms) | confirmed |", "|---|---|---|---|---|"]
     for s in a.special:
         ok = "yes" if s.confirmed else f"**no**: {s.note}"
+        if s.type == "ALT":
+            ok += (f" ({s.note}; +-{s.halfwidth:.2g})" if s.confirmed else "")
         lines.append(f"| {s.type} | {s.value:.5g} | {s.branch} | {_f(s.period_ms, '.2f')} | "
                      f"{ok} |")
     if any(not s.confirmed for s in a.special):
@@ -82,13 +84,24 @@ def report_markdown(a: Any) -> str:
         "other.",
         f"- alternation present/absent: alternation index (minus the lag-1 correlation of "
         f"successive MFE peak differences: 0.5 for independent heights, 1 for strict "
-        f"big/small alternation) against {o.alt_threshold:g}, same rule.",
+        f"big/small alternation) against {o.alt_threshold:g}, same rule. Predicted present "
+        f"on a stable doubled cycle and on a stable cycle whose real Floquet multiplier mu is "
+        f"below {1 - 2 * o.alt_threshold:g}, absent where mu is above it (not predicted, "
+        f"inconclusive, where the multipliers are inaccurate or a complex pair lies left of "
+        f"it): noisy peak heights near a cycle with multiplier mu follow x_n = mu x_(n-1) + "
+        f"e_n, whose alternation index is (1 - mu) / 2, so the index {o.alt_threshold:g} "
+        f"corresponds to mu = {1 - 2 * o.alt_threshold:g}, reached before the period "
+        f"doubling (mu = -1).",
         f"- boundaries: bracketing search ({o.bisect_steps} bisections, seeds "
         f"{list(o.seeds)}) for the {p} where the SNN statistic's seed mean crosses its "
         f"threshold, in [ODE value - {2 * side:.3g}, ODE value + {2 * side:.3g}]; "
         f"half-width = half the final bracket + {o.n_sigma:g} SE / slope; agree if "
         f"|SNN - ODE| <= {btol:.3g} and half-width <= {btol:.3g}, disagree if "
-        f"|SNN - ODE| - half-width > {btol:.3g}.",
+        f"|SNN - ODE| - half-width > {btol:.3g}. The alternation boundary is compared with "
+        f"the ALT point (the cycle's real multiplier crossing {1 - 2 * o.alt_threshold:g}, "
+        f"located by interpolation between the branch's rows; its location error is added "
+        f"to the half-width), the PD point (mu = -1) listed beside it; where the branch has "
+        f"no located ALT point the verdict is unconfirmed.",
         f"- coexisting attractors (the ODE bistable): SNN and Markov runs started on each "
         f"attractor (the network state of a point of the ODE's equilibrium or cycle), every "
         f"seed; each run is assigned to the attractor it shows (oscillation: synchrony "
@@ -97,8 +110,9 @@ def report_markdown(a: Any) -> str:
         f"if from every start >= {o.keep_fraction:.2g} of the runs stay, disagree if from "
         f"some start <= {1 - o.keep_fraction:.2g} do.",
         "- the synchrony threshold 1.5 is a convention (1-ms rate CV^2 about 0.5), chosen "
-        "on a p_EI scan of the default network; the alternation threshold 0.75 is the "
-        "midpoint between independent heights and strict alternation.",
+        "on a p_EI scan of the default network; the alternation threshold "
+        f"{o.alt_threshold:g} lies between independent heights (0.5) and strict "
+        f"alternation (1): it is met at mu = {1 - 2 * o.alt_threshold:g}, not at the PD.",
     ]
     branches = list(dict.fromkeys(v.branch for v in ver.verdicts))
     for br in branches:
@@ -115,11 +129,15 @@ def report_markdown(a: Any) -> str:
                 f"**{v.verdict}** | {_f(v.markov_observed)} ± {_f(v.markov_spread, '.2g')} | "
                 f"{v.markov_verdict} |")
     lines += ["", "## Boundaries: the SNN's own transitions against the ODE's special points",
-              "", f"| kind | ODE point | ODE {p} | SNN {p} | SNN interval | distance | "
-              "statistic | verdict | reason |", "|---|---|---|---|---|---|---|---|---|"]
+              "", f"| kind | ODE point | ODE {p} | beside | SNN {p} | SNN interval | distance | "
+              "statistic | verdict | reason |", "|---|---|---|---|---|---|---|---|---|---|"]
+    star = 1 - 2 * o.alt_threshold
     for b in ver.boundaries:
         iv = f"[{_f(b.snn_interval[0], '.4g')}, {_f(b.snn_interval[1], '.4g')}]"
-        lines.append(f"| {b.kind} | {b.type} | {b.ode_value:.4g} | {_f(b.snn_value, '.4g')} | "
+        what = f"ALT (mu = {star:g})" if b.type == "ALT" else b.type
+        ode = f"{b.ode_value:.4g}" + (f" ± {b.ode_halfwidth:.2g}" if b.ode_halfwidth else "")
+        beside = (b.beside + " (mu = -1)") if b.beside.startswith("PD") else (b.beside or "–")
+        lines.append(f"| {b.kind} | {what} | {ode} | {beside} | {_f(b.snn_value, '.4g')} | "
                      f"{iv} | {_f(b.distance, '.3g')} | {b.statistic} | **{b.verdict}** | "
                      f"{b.reason} |")
     if ver.dt_control:

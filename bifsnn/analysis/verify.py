@@ -14,6 +14,19 @@ simulators are callables ``simulate(value, seed, dt_scale) -> Trace``.  :func:`v
 4. locates the simulator's own transitions (synchrony, alternation) by a bracketing search
    over the parameter and compares them with the special points (:func:`locate_transition`);
 5. repeats the runs next to special points with half the time step (dt/2 control).
+
+Alternation is compared like with like.  The SNN's alternation index (minus the lag-1
+correlation of successive differences of MFE peak heights) is a statistic of noisy heights:
+near a cycle whose real Floquet multiplier mu lies in (-1, 0) the height deviations behave as
+an AR(1) sequence x_n = mu x_(n-1) + e_n, whose differences have lag-1 correlation
+-(1 - mu) / 2, so the index is (1 - mu) / 2 (:func:`predicted_alternation_index`).  The
+index crosses ``alt_threshold`` theta where mu crosses mu* = 1 - 2 theta (-0.5 for
+theta 0.75: :func:`alternation_multiplier`), on the stable cycle before the period doubling
+(mu = -1).  The predicted alternation boundary is therefore the point of the cycle branch where
+mu crosses mu* (special-point type ``ALT``, located by :func:`locate_multiplier_crossings`),
+reported beside the PD point; where no such crossing is located, the boundary verdict is
+``unconfirmed``.  Per-point verdicts predict alternation on a stable cycle from the same
+rule (present where mu < mu*).
 """
 
 from __future__ import annotations
@@ -22,7 +35,7 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -30,6 +43,8 @@ __all__ = [
     "AGREE",
     "DISAGREE",
     "INCONCLUSIVE",
+    "UNCONFIRMED",
+    "ALT",
     "BoundaryResult",
     "BranchRecord",
     "Prediction",
@@ -39,15 +54,25 @@ __all__ = [
     "Verification",
     "VerifyOptions",
     "attractor_of",
+    "alternation_multiplier",
+    "alternation_predicted",
+    "locate_multiplier_crossings",
     "locate_transition",
     "observe",
     "planned_runs",
+    "predicted_alternation_index",
     "quantity_verdict",
     "threshold_verdict",
     "verify",
 ]
 
 AGREE, DISAGREE, INCONCLUSIVE = "agree", "disagree", "inconclusive"
+#: Boundary verdict where the ODE side cannot place the prediction (e.g. no located crossing
+#: of the alternation multiplier): never counted as agreement.
+UNCONFIRMED = "unconfirmed"
+#: Special-point type of the point where a stable cycle's real Floquet multiplier crosses
+#: mu* = 1 - 2 alt_threshold (the predicted alternation transition of noisy peak heights).
+ALT = "ALT"
 Simulator = Callable[..., "Trace"]  # (value, seed, dt_scale[, start=state]) -> Trace
 MapFn = Callable[[Callable[..., Any], list[tuple]], list[Any]]
 
@@ -72,7 +97,9 @@ class Prediction:
     ``oscillation`` (no stable equilibrium, no continued stable cycle: only the presence of
     an oscillation is predicted).  Rates in Hz per neuron; ``peak_rate_e_hz`` the E rate's
     maximum over a cycle; ``delta_m_hz`` the height difference of the doubled cycle's two
-    peaks.
+    peaks; ``alt_multiplier`` (cycles): the most negative real nontrivial Floquet multiplier
+    (0 when none is negative; NaN when unknown, inaccurate, or when a complex pair lies left
+    of mu*, where the AR(1) relation of :func:`predicted_alternation_index` does not apply).
     """
 
     branch: str
@@ -83,6 +110,7 @@ class Prediction:
     period_ms: float = math.nan
     peak_rate_e_hz: float = math.nan
     delta_m_hz: float = math.nan
+    alt_multiplier: float = math.nan
     start: Any = field(default=None, compare=False, repr=False)
 
 
@@ -90,7 +118,12 @@ class Prediction:
 class SpecialPointRecord:
     """A special point: ``type`` in {H, LP, BP, LPC, PD, NS, ...} on branch ``branch``;
     ``confirmed`` False (with the reason in ``note``) for a label the continuation could not
-    confirm (not located, or its eigenvalues/multipliers do not show it)."""
+    confirm (not located, or its eigenvalues/multipliers do not show it).
+
+    ``ALT`` points (a stable cycle's real multiplier crossing ``multiplier``; see the module
+    docstring) also carry ``alternation_above`` (alternation predicted on the side of larger
+    parameter values) and ``halfwidth`` (how far the true crossing may lie from ``value``:
+    the location's accuracy on the branch's rows)."""
 
     type: str
     value: float
@@ -98,6 +131,9 @@ class SpecialPointRecord:
     period_ms: float = math.nan
     confirmed: bool = True
     note: str = ""
+    multiplier: float = math.nan
+    alternation_above: bool | None = None
+    halfwidth: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -128,6 +164,9 @@ class VerifyOptions:
     ratio against ``sync_threshold``; of alternation: minus the lag-1 correlation of successive
     peak differences against ``alt_threshold`` (i.i.d. peak heights give 0.5, perfect
     alternation 1): agree if mean +- n_sigma * SE lies wholly on the predicted side.
+    Alternation is predicted on a doubled cycle and on a stable cycle whose real multiplier
+    is below mu* = 1 - 2 ``alt_threshold`` (see the module docstring), so ``alt_threshold``
+    must lie in (0.5, 1).
     """
 
     seeds: tuple[int, ...] = (0, 1, 2)
@@ -157,6 +196,10 @@ class VerifyOptions:
                      "sync_threshold", "alt_threshold", "mfe_min_separation_ms"):
             if not (getattr(self, name) > 0):
                 raise ValueError(f"{name} = {getattr(self, name)!r} must be > 0")
+        if not 0.5 < self.alt_threshold < 1.0:
+            raise ValueError(f"alt_threshold = {self.alt_threshold!r} must be in (0.5, 1): "
+                             "the alternation index is 0.5 for independent heights, 1 for "
+                             "strict alternation")
         for name in ("side_distance", "boundary_tol"):
             v = getattr(self, name)
             if v is not None and not v > 0:
@@ -315,6 +358,97 @@ def threshold_verdict(present: bool, observed: Sequence[float], threshold: float
     return INCONCLUSIVE, text
 
 
+def predicted_alternation_index(multiplier: float) -> float:
+    """Alternation index (1 - mu) / 2 of noisy peak heights whose deviations follow
+    x_n = mu x_(n-1) + e_n (a cycle with real Floquet multiplier ``multiplier`` = mu and
+    i.i.d. kicks): Cov(d_n, d_(n-1)) = -s2 (1 - mu)^2 and Var(d_n) = 2 s2 (1 - mu) for the
+    differences d_n = x_n - x_(n-1), s2 = Var(x)."""
+    return (1.0 - float(multiplier)) / 2.0
+
+
+def alternation_multiplier(alt_threshold: float) -> float:
+    """mu* = 1 - 2 theta: the real Floquet multiplier at which the alternation index of
+    noisy peak heights crosses ``alt_threshold`` = theta (inverse of
+    :func:`predicted_alternation_index`; -0.5 for theta = 0.75)."""
+    if not 0.5 < alt_threshold < 1.0:
+        raise ValueError(f"alt_threshold = {alt_threshold!r} must be in (0.5, 1)")
+    return 1.0 - 2.0 * float(alt_threshold)
+
+
+def locate_multiplier_crossings(p: Sequence[float], multiplier: Sequence[float],
+                                stable: Sequence[bool], mu_star: float, tol: float
+                                ) -> list[dict[str, Any]]:
+    """Where a branch's real multiplier crosses ``mu_star`` between two stable rows.
+
+    ``p``, ``multiplier`` (NaN: unknown at that row, skipped), ``stable``: one entry per row
+    in branch order.  Each crossing between consecutive rows with finite multipliers (both
+    stable) is placed at the root of the quadratic through them and a neighbouring row (on a
+    monotone stretch of the parameter); its ``halfwidth`` is the distance to the linear
+    interpolation's root (the error of the lower order, an upper estimate of the quadratic's),
+    at most the distance to the far end of the bracket (the root lies in it).  Without a
+    neighbour, or across rows without a finite multiplier, the linear root with the bracket
+    as its error.  ``confirmed`` when ``halfwidth <= tol``.
+    Returns dicts ``value``, ``halfwidth``, ``bracket``, ``alternation_above`` (multiplier
+    below ``mu_star`` at the larger parameter value), ``confirmed``, ``note``."""
+    if not tol > 0:
+        raise ValueError(f"tol = {tol!r} must be > 0")
+    p = np.asarray(p, float)
+    mu = np.asarray(multiplier, float)
+    st = np.asarray(stable, bool)
+    if not p.shape == mu.shape == st.shape or p.ndim != 1:
+        raise ValueError(f"p, multiplier, stable must be 1-d of one length; got {p.shape}, "
+                         f"{mu.shape}, {st.shape}")
+    ok = np.flatnonzero(np.isfinite(mu) & np.isfinite(p))
+    out: list[dict[str, Any]] = []
+    for a, b in zip(ok[:-1], ok[1:], strict=True):
+        if not (st[a:b + 1].all() and p[a] != p[b]):
+            continue
+        fa, fb = mu[a] - mu_star, mu[b] - mu_star
+        if fa * fb > 0 or fa == fb or (fa == 0 and a != ok[0]):
+            continue  # a root exactly on a row is counted once, in the bracket ending there
+        v = float(p[a] + (p[b] - p[a]) * fa / (fa - fb))
+        far = max(abs(v - p[a]), abs(p[b] - v))
+        half, note = far, f"bracketed by rows at {p[a]:.6g} and {p[b]:.6g}"
+        if b - a > 1:
+            note += f" ({b - a - 1} row(s) between without an accurate multiplier)"
+        else:
+            q = _quadratic_root(p, mu, ok, a, b, mu_star)
+            if q is not None:  # the quadratic's root, its distance from the linear one
+                v, half = q, min(far, max(abs(q - v), 1e-12))
+            else:
+                note += " (no neighbouring row for the interpolation error)"
+        lo_p, hi_p = (a, b) if p[a] < p[b] else (b, a)
+        out.append({"value": v, "halfwidth": float(half),
+                    "bracket": (float(p[lo_p]), float(p[hi_p])),
+                    "alternation_above": bool(mu[hi_p] < mu_star),
+                    "confirmed": bool(half <= tol),
+                    "note": note + ("" if half <= tol else
+                                    f"; located only to +-{half:.2g} > {tol:.2g}")})
+    return out
+
+
+def _quadratic_root(p: np.ndarray, mu: np.ndarray, ok: np.ndarray, a: int, b: int,
+                    mu_star: float) -> float | None:
+    """Root in [p_a, p_b] of the quadratic through rows a, b and an adjacent finite row on a
+    monotone stretch of p (None if there is none)."""
+    k = int(np.searchsorted(ok, a))
+    for c in ([ok[k - 1]] if k > 0 else []) + ([ok[k + 2]] if k + 2 < ok.size else []):
+        if abs(c - a) > 2 or abs(c - b) > 2:
+            continue
+        idx = sorted((int(c), int(a), int(b)))
+        x = p[idx]
+        if not (np.all(np.diff(x) > 0) or np.all(np.diff(x) < 0)):
+            continue
+        coef = np.polyfit(x - p[a], mu[idx] - mu_star, 2)
+        roots = np.roots(coef) + p[a]
+        lo, hi = min(p[a], p[b]), max(p[a], p[b])
+        inside = [float(r.real) for r in np.atleast_1d(roots)
+                  if abs(r.imag) < 1e-12 and lo <= r.real <= hi]
+        if len(inside) == 1:
+            return inside[0]
+    return None
+
+
 @dataclass
 class Verdict:
     """One prediction checked on one observable (``observed``/``spread``: SNN mean and SD
@@ -338,7 +472,9 @@ class Verdict:
 @dataclass
 class BoundaryResult:
     """A special point against the simulator's own transition (``snn_interval``: where the
-    transition lies, ``None`` for an open end)."""
+    transition lies, ``None`` for an open end).  Alternation boundaries are placed at the
+    ``ALT`` point (``ode_halfwidth``: its location accuracy) with the PD point it leads to in
+    ``beside``; verdict ``unconfirmed`` when the ODE side has no located ``ALT`` point."""
 
     kind: str
     type: str
@@ -351,6 +487,8 @@ class BoundaryResult:
     verdict: str
     reason: str
     evaluations: list[dict[str, Any]] = field(default_factory=list)
+    beside: str = ""
+    ode_halfwidth: float = 0.0
 
 
 @dataclass
@@ -380,9 +518,11 @@ class Verification:
             return "no prediction was checked against the SNN (0 verdicts, 0 boundaries)"
         mk = sum(v.markov_verdict == AGREE for v in self.verdicts)
         nb = sum(b.verdict == AGREE for b in self.boundaries)
+        nu = sum(b.verdict == UNCONFIRMED for b in self.boundaries)
         return (f"{c[AGREE]} of {n} predictions agree with the SNN ({c[DISAGREE]} disagree, "
                 f"{c[INCONCLUSIVE]} inconclusive; {mk} of {n} agree with the Markov model); "
-                f"{nb} of {len(self.boundaries)} boundaries agree")
+                f"{nb} of {len(self.boundaries)} boundaries agree"
+                + (f" ({nu} unconfirmed on the ODE side)" if nu else ""))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready verification: summary line, options, verdicts, boundaries, dt/2 controls."""
@@ -443,7 +583,7 @@ _CHECKS: dict[str, list[tuple[str, str, str]]] = {
                      ("rate_e_hz", "rate_e_hz", "rate_tol"),
                      ("rate_i_hz", "rate_i_hz", "rate_tol"),
                      ("present", "synchrony", "sync_threshold"),
-                     ("absent", "alternation_index", "alt_threshold")],
+                     ("alternation", "alternation_index", "alt_threshold")],
     "period_doubled_cycle": [("present", "alternation_index", "alt_threshold"),
                              ("delta_m_hz", "delta_m_abs_hz", "delta_m_tol"),
                              ("half_period_ms", "mfe_interval_ms", "period_tol"),
@@ -453,9 +593,43 @@ _CHECKS: dict[str, list[tuple[str, str, str]]] = {
 }
 
 
+def alternation_predicted(pred: Prediction, opts: VerifyOptions) -> bool | None:
+    """Whether ``pred`` predicts an alternation index above ``alt_threshold``: True on a
+    doubled cycle, on a cycle whose real multiplier is below mu* (module docstring); False on
+    an equilibrium or a cycle with the multiplier above mu*; None when it cannot say (a cycle
+    without a usable multiplier, an oscillation of unknown form)."""
+    if pred.kind == "period_doubled_cycle":
+        return True
+    if pred.kind == "stable_equilibrium":
+        return False
+    if pred.kind == "stable_cycle" and math.isfinite(pred.alt_multiplier):
+        return bool(pred.alt_multiplier < alternation_multiplier(opts.alt_threshold))
+    return None
+
+
+def _alternation_check(pred: Prediction, o: VerifyOptions) -> tuple[str, str]:
+    """("present"/"absent"/"" (no prediction), predicted text) of a cycle's alternation."""
+    alt = alternation_predicted(pred, o)
+    thr, star = o.alt_threshold, alternation_multiplier(o.alt_threshold)
+    if alt is None:
+        return "", "not predicted: no accurate real Floquet multiplier"
+    mu = pred.alt_multiplier
+    return ("present", f"present (> {thr:g}): mu = {mu:.3g} < {star:g}") if alt else \
+        ("absent", f"absent (< {thr:g}): mu = {mu:.3g} > {star:g}")
+
+
 def _check(pred: Prediction, what: str, key: str, opt: str, obs: dict[str, list[dict]],
            o: VerifyOptions) -> Verdict:
     vals = {m: [r.get(key, math.nan) for r in runs] for m, runs in obs.items()}
+    alt_text = ""
+    if what == "alternation":  # predicted from the cycle's multiplier
+        what, alt_text = _alternation_check(pred, o)
+        if not what:
+            snn_m, snn_sd, _, n = _mean_se(vals.get("snn", []))
+            mk_m, mk_sd, _, _ = _mean_se(vals.get("markov", []))
+            return Verdict(pred.branch, pred.kind, pred.value, f"alternation: {key}", alt_text,
+                           snn_m, snn_sd, n, "no prediction to check", INCONCLUSIVE, mk_m,
+                           mk_sd, INCONCLUSIVE if "markov" in vals else "")
     res = {}
     for m, v in vals.items():
         if what in ("present", "absent"):
@@ -463,8 +637,10 @@ def _check(pred: Prediction, what: str, key: str, opt: str, obs: dict[str, list[
         else:
             target = pred.period_ms / 2 if what == "half_period_ms" else getattr(pred, what)
             res[m] = quantity_verdict(target, v, getattr(o, opt), o.n_sigma)
-    if what in ("present", "absent"):
-        predicted: float | str = f"{what} (> {getattr(o, opt):g})" if what == "present" \
+    if alt_text:
+        predicted: float | str = alt_text
+    elif what in ("present", "absent"):
+        predicted = f"{what} (> {getattr(o, opt):g})" if what == "present" \
             else f"{what} (< {getattr(o, opt):g})"
     else:
         predicted = pred.period_ms / 2 if what == "half_period_ms" else getattr(pred, what)
@@ -520,15 +696,62 @@ def locate_transition(stat: Callable[[float], list[float]], lo: float, hi: float
             "evaluations": evals}
 
 
+class _Plan(NamedTuple):
+    """One boundary to check: the special point, kind, SNN statistic, whether the feature is
+    present above it, the PD point beside an ALT point, and why it is unconfirmed ("")."""
+
+    sp: SpecialPointRecord
+    kind: str
+    key: str
+    up: bool
+    beside: SpecialPointRecord | None
+    unconfirmed: str
+
+
+def _pd_beside(alt: SpecialPointRecord, special: Sequence[SpecialPointRecord]
+               ) -> SpecialPointRecord | None:
+    """The nearest confirmed PD point of ``alt``'s branch on its alternating side."""
+    side = 1.0 if alt.alternation_above else -1.0
+    pds = [s for s in special if s.type == "PD" and s.confirmed and s.branch == alt.branch
+           and side * (s.value - alt.value) > 0]
+    return min(pds, key=lambda s: abs(s.value - alt.value)) if pds else None
+
+
+def _no_alt_reason(pd: SpecialPointRecord, special: Sequence[SpecialPointRecord], up: bool,
+                   o: VerifyOptions) -> str:
+    """Why a PD point that changes the predicted alternation has no located ALT point."""
+    star = alternation_multiplier(o.alt_threshold)
+    cand = [s for s in special if s.type == ALT and s.branch == pd.branch
+            and (s.value < pd.value) == up]
+    if cand:
+        s = min(cand, key=lambda q: abs(q.value - pd.value))
+        return (f"the crossing of mu = {star:g} on '{pd.branch}' near {s.value:.4g} is not "
+                f"located: {s.note}")
+    return (f"no crossing of a real Floquet multiplier through mu = {star:g} (alternation "
+            f"index {o.alt_threshold:g}) was located on the stable part of '{pd.branch}' "
+            f"before PD {pd.value:.4g}")
+
+
 def _boundary_kinds(special: Sequence[SpecialPointRecord],
-                    predict: Callable[[float], list[Prediction]], side: float
-                    ) -> list[tuple[SpecialPointRecord, str, str, bool]]:
-    """(point, kind, statistic key, feature present above the point) for every confirmed
-    special point that changes the predicted synchrony (H) or alternation (PD)."""
+                    predict: Callable[[float], list[Prediction]], side: float,
+                    o: VerifyOptions) -> list[_Plan]:
+    """The boundaries to check: every confirmed H point that changes the predicted synchrony;
+    every confirmed ALT point (alternation onset/offset, with its PD beside); every confirmed
+    PD point that changes the predicted alternation without a confirmed ALT point leading to
+    it (an ``unconfirmed`` boundary: the like-for-like point is missing)."""
     out = []
+    alts = [s for s in special if s.type == ALT and s.confirmed
+            and s.alternation_above is not None]
+    covered = {id(pd) for a in alts if (pd := _pd_beside(a, special)) is not None}
     for sp in special:
         if not sp.confirmed:
             continue  # no boundary is claimed at a label that was not confirmed
+        if sp.type == ALT:
+            if sp.alternation_above is not None:
+                up = bool(sp.alternation_above)
+                out.append(_Plan(sp, "alternation_onset" if up else "alternation_offset",
+                                 "alternation_index", up, _pd_beside(sp, special), ""))
+            continue
         below, above = predict(sp.value - side / 4), predict(sp.value + side / 4)
 
         def osc(preds: list[Prediction]) -> bool:
@@ -539,11 +762,13 @@ def _boundary_kinds(special: Sequence[SpecialPointRecord],
 
         if sp.type == "H" and osc(below) != osc(above):
             up = osc(above)
-            out.append((sp, "synchrony_onset" if up else "synchrony_offset", "synchrony", up))
-        elif sp.type == "PD" and p1(below) != p1(above):
+            out.append(_Plan(sp, "synchrony_onset" if up else "synchrony_offset", "synchrony",
+                             up, None, ""))
+        elif sp.type == "PD" and p1(below) != p1(above) and id(sp) not in covered:
             up = p1(below)
-            out.append((sp, "alternation_onset" if up else "alternation_offset",
-                        "alternation_index", up))
+            out.append(_Plan(sp, "alternation_onset" if up else "alternation_offset",
+                             "alternation_index", up, None,
+                             _no_alt_reason(sp, special, up, o)))
     return out
 
 
@@ -597,8 +822,8 @@ def verify(special: Sequence[SpecialPointRecord], branches: Sequence[BranchRecor
                                        {m: obs[m][v] for m in simulators}, o))
     say(f"verification: {len(verdicts)} checks made; locating boundaries")
 
-    def locate(item: tuple[SpecialPointRecord, str, str, bool]) -> BoundaryResult:
-        sp, kind, key, up = item
+    def locate(plan: _Plan) -> BoundaryResult:
+        sp, kind, key = plan.sp, plan.kind, plan.key
         thr = o.sync_threshold if key == "synchrony" else o.alt_threshold
 
         def stat(v: float) -> list[float]:
@@ -606,12 +831,12 @@ def verify(special: Sequence[SpecialPointRecord], branches: Sequence[BranchRecor
 
         a, b = _boundary_bracket(sp, side, lo, hi)
         loc = locate_transition(stat, a, b, thr, steps=o.bisect_steps, n_sigma=o.n_sigma)
-        res = _boundary_result(sp, kind, key, thr, up, loc, a, b, lo, hi, btol)
+        res = _boundary_result(plan, thr, loc, a, b, lo, hi, btol)
         say(f"boundary {kind} (ODE {sp.type} {sp.value:.4g}): {res.verdict}, "
             f"SNN {res.snn_value}")
         return res
 
-    kinds = _boundary_kinds(special, predict, side)
+    kinds = _boundary_kinds(special, predict, side, o)
     if map_fn is not None and len(kinds) > 1:  # the bisections run side by side on the pool
         with ThreadPoolExecutor(max_workers=len(kinds)) as threads:
             boundaries = list(threads.map(locate, kinds))
@@ -665,7 +890,7 @@ def planned_runs(special: Sequence[SpecialPointRecord], branches: Sequence[Branc
     side, _ = _range_defaults(o, lo, hi)
     keys = [(m, float(v), int(s), 1.0) for m in models
             for v in choose_test_values(special, branches, (lo, hi), o) for s in o.seeds]
-    kinds = _boundary_kinds(special, predict, side)
+    kinds = _boundary_kinds(special, predict, side, o)
     for sp, *_ in kinds:
         keys += [("snn", float(v), int(s), 1.0) for v in _boundary_bracket(sp, side, lo, hi)
                  for s in o.seeds]
@@ -676,23 +901,24 @@ def planned_runs(special: Sequence[SpecialPointRecord], branches: Sequence[Branc
     return list(dict.fromkeys(keys))
 
 
-def _signature(p: Prediction) -> tuple[bool, bool]:
-    """(oscillation, alternation) that the attractor of ``p`` shows."""
-    return (p.kind != "stable_equilibrium", p.kind == "period_doubled_cycle")
+def _signature(p: Prediction, opts: VerifyOptions) -> tuple[bool, bool]:
+    """(oscillation, alternation) that the attractor of ``p`` shows (alternation as
+    :func:`alternation_predicted` says)."""
+    return (p.kind != "stable_equilibrium", alternation_predicted(p, opts) is True)
 
 
 def attractor_of(run: dict[str, Any], attractors: Sequence[Prediction],
                  opts: VerifyOptions) -> int | None:
     """Index of the predicted attractor that one run's observables show, or None when it
     shows none of them (oscillation: synchrony ratio > ``sync_threshold``; alternation:
-    alternation index > ``alt_threshold``; among attractors of the same signature the
-    nearest E rate)."""
+    alternation index > ``alt_threshold``, predicted as :func:`alternation_predicted` says;
+    among attractors of the same signature the nearest E rate)."""
     sync, alt = run.get("synchrony", math.nan), run.get("alternation_index", math.nan)
     if not math.isfinite(sync):
         return None
     osc = sync > opts.sync_threshold
     sig = (osc, bool(osc and math.isfinite(alt) and alt > opts.alt_threshold))
-    same = [k for k, p in enumerate(attractors) if _signature(p) == sig]
+    same = [k for k, p in enumerate(attractors) if _signature(p, opts) == sig]
     if not same:
         return None
     r = run.get("rate_e_hz", math.nan)
@@ -711,7 +937,7 @@ def _coexistence(v: float, stable: list[Prediction], simulators: dict[str, Simul
         return Verdict(label, "coexistence", v, "history dependence", predicted, math.nan,
                        math.nan, 0, "no start state for every attractor: the simulators "
                        "cannot be started on each of them", INCONCLUSIVE)
-    if len({_signature(p) for p in stable}) < len(stable) and any(
+    if len({_signature(p, o) for p in stable}) < len(stable) and any(
             not math.isfinite(p.rate_e_hz) for p in stable):
         return Verdict(label, "coexistence", v, "history dependence", predicted, math.nan,
                        math.nan, 0, "the attractors cannot be told apart by the observables",
@@ -759,24 +985,38 @@ def _short(p: Prediction) -> str:
             "period_doubled_cycle": "doubled cycle"}.get(p.kind, p.kind)
 
 
-def _boundary_result(sp: SpecialPointRecord, kind: str, key: str, thr: float, up: bool,
-                     loc: dict[str, Any], a: float, b: float, lo: float, hi: float,
-                     btol: float) -> BoundaryResult:
+def _boundary_result(plan: _Plan, thr: float, loc: dict[str, Any], a: float, b: float,
+                     lo: float, hi: float, btol: float) -> BoundaryResult:
+    """The verdict of one boundary: |SNN - ODE| against ``btol``, widened by the SNN
+    interval's and the ODE point's half-widths; ``unconfirmed`` for a plan without a
+    like-for-like ODE point (the SNN's transition is still reported)."""
+    sp, kind, key, up = plan.sp, plan.kind, plan.key, plan.up
     stat = f"{key} crosses {thr:g} (seed mean)"
+    h = float(sp.halfwidth) if sp.type == ALT else 0.0
+    beside = "" if plan.beside is None else f"{plan.beside.type} {plan.beside.value:.4g}"
+
+    def result(snn: float | None, interval: tuple[float | None, float | None],
+               d: float | None, verdict: str, why: str) -> BoundaryResult:
+        if plan.unconfirmed:
+            verdict, why = UNCONFIRMED, f"{plan.unconfirmed} (SNN side: {why})"
+        return BoundaryResult(kind, sp.type, sp.value, snn, interval, d, stat, thr, verdict,
+                              why, loc["evaluations"], beside, h)
+
+    odeh = f" + ODE {h:.2g}" if h else ""
     if loc["located"]:
         v = loc["value"]
         i0, i1 = loc["interval"]
         d = abs(v - sp.value)
         half = 0.5 * (i1 - i0)
-        if d <= btol and half <= btol:
-            verdict, why = AGREE, f"|SNN - ODE| = {d:.3g} <= tol {btol:.3g}"
-        elif d - half > btol:
-            verdict, why = DISAGREE, f"|SNN - ODE| = {d:.3g} > tol {btol:.3g} + {half:.2g}"
+        if d + h <= btol and half <= btol:
+            verdict, why = AGREE, f"|SNN - ODE| = {d:.3g}{odeh} <= tol {btol:.3g}"
+        elif d - half - h > btol:
+            verdict, why = DISAGREE, (f"|SNN - ODE| = {d:.3g} > tol {btol:.3g} + {half:.2g}"
+                                      f"{odeh}")
         else:
             verdict, why = INCONCLUSIVE, (f"|SNN - ODE| = {d:.3g}, interval half-width "
-                                          f"{half:.2g} vs tol {btol:.3g}")
-        return BoundaryResult(kind, sp.type, sp.value, v, (i0, i1), d, stat, thr, verdict, why,
-                              loc["evaluations"])
+                                          f"{half:.2g}{odeh} vs tol {btol:.3g}")
+        return result(v, (i0, i1), d, verdict, why)
     # no crossing in [a, b]: the feature is on (or off) on both sides
     feature_lo, feature_hi = loc["lo_above"], loc["hi_above"]
     # where must the SNN transition lie? feature present on the "up" side of the transition
@@ -789,12 +1029,9 @@ def _boundary_result(sp: SpecialPointRecord, kind: str, key: str, thr: float, up
         d = abs(sp.value - bound)
         at_range_end = (bound == lo and interval[0] is None) or (bound == hi and
                                                                 interval[1] is None)
-        verdict = DISAGREE if d > btol else INCONCLUSIVE
+        verdict = DISAGREE if d - h > btol else INCONCLUSIVE
         why = (f"no SNN crossing in [{a:.4g}, {b:.4g}]: the SNN transition lies "
                f"{'below' if interval[0] is None else 'above'} {bound:.4g}, >= {d:.3g} from "
                f"the ODE's" + (" (search reached the end of the range)" if at_range_end else ""))
-        return BoundaryResult(kind, sp.type, sp.value, None, interval, None, stat, thr, verdict,
-                              why, loc["evaluations"])
-    return BoundaryResult(kind, sp.type, sp.value, None, (None, None), None, stat, thr,
-                          INCONCLUSIVE, "statistic undefined at a search end",
-                          loc["evaluations"])
+        return result(None, interval, None, verdict, why)
+    return result(None, (None, None), None, INCONCLUSIVE, "statistic undefined at a search end")
