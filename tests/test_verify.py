@@ -404,3 +404,19 @@ def test_alternation_boundary_compared_at_the_multiplier_crossing(with_alt):
     if with_alt:
         assert "present" in by[0.6].predicted and by[0.6].verdict != DISAGREE
         assert "absent" in by[0.4].predicted and by[0.4].verdict != DISAGREE
+
+
+def test_alternation_multiplier_of_a_cycle():
+    """The trivial multiplier is dropped; the most negative real part counts (continuous where
+    a complex pair splits into two reals); inaccurate multipliers or a complex pair left of mu*
+    give NaN (no prediction); no negative multiplier gives 0."""
+    from bifsnn.analysis.branches import alternation_multiplier_of
+
+    assert alternation_multiplier_of(np.array([1.0, -0.62, 0.1]), 1e-6, -0.5) == -0.62
+    assert alternation_multiplier_of(np.array([1.0, 0.3, 0.1]), 1e-6, -0.5) == 0.0
+    assert alternation_multiplier_of(np.array([1.0, -0.3 + 0.01j, -0.3 - 0.01j]), 1e-6,
+                                     -0.5) == pytest.approx(-0.3)
+    assert math.isnan(alternation_multiplier_of(np.array([1.0, -0.6 + 0.2j, -0.6 - 0.2j]),
+                                                1e-6, -0.5))
+    assert math.isnan(alternation_multiplier_of(np.array([1.0, -0.62]), 0.07, -0.5))
+    assert math.isnan(alternation_multiplier_of(np.array([1.0]), 1e-6, -0.5))

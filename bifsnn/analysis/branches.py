@@ -333,9 +333,11 @@ def cycle_peaks_hz(model: Any, pt: Any, n_e: int, n_i: int, dt_ms: float, opts: 
 def alternation_multiplier_of(multipliers: np.ndarray, trivial_error: float, mu_star: float
                               ) -> float:
     """The multiplier that sets a cycle's alternation (see :mod:`bifsnn.analysis.verify`):
-    the most negative real nontrivial one (0 when none is negative); NaN when the multipliers
-    are inaccurate (trivial multiplier more than the continuation's ``TRIVIAL_TOL`` from 1),
-    missing, or when a complex pair lies left of ``mu_star`` (no AR(1) relation)."""
+    the most negative real part of the nontrivial ones (0 when none is negative; a complex
+    pair counts with its real part, so the value is continuous where a pair meets the real
+    axis and splits); NaN when the multipliers are inaccurate (trivial multiplier more than
+    the continuation's ``TRIVIAL_TOL`` from 1), missing, or when a complex pair lies left of
+    ``mu_star`` (no AR(1) relation there)."""
     from bifsnn.continuation.periodic.stepper import TRIVIAL_TOL
 
     mu = np.asarray(multipliers, complex)
@@ -346,8 +348,7 @@ def alternation_multiplier_of(multipliers: np.ndarray, trivial_error: float, mu_
     real = np.abs(m.imag) <= _REAL_TOL * np.maximum(1.0, np.abs(m))
     if np.any(~real & (m.real < mu_star)):
         return math.nan
-    neg = m.real[real & (m.real < 0)]
-    return float(neg.min()) if neg.size else 0.0
+    return float(min(m.real.min(), 0.0))
 
 
 def _alt_records(label: str, p: np.ndarray, stable: np.ndarray, mu_alt: np.ndarray,

@@ -129,17 +129,18 @@ def report_markdown(a: Any) -> str:
                 f"**{v.verdict}** | {_f(v.markov_observed)} ± {_f(v.markov_spread, '.2g')} | "
                 f"{v.markov_verdict} |")
     lines += ["", "## Boundaries: the SNN's own transitions against the ODE's special points",
-              "", f"| kind | ODE point | ODE {p} | beside | SNN {p} | SNN interval | distance | "
-              "statistic | verdict | reason |", "|---|---|---|---|---|---|---|---|---|---|"]
+              "", f"| kind | ODE point | ODE {p} | SNN {p} | SNN interval | distance | "
+              "statistic | verdict | reason | beside |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     star = 1 - 2 * o.alt_threshold
     for b in ver.boundaries:
         iv = f"[{_f(b.snn_interval[0], '.4g')}, {_f(b.snn_interval[1], '.4g')}]"
         what = f"ALT (mu = {star:g})" if b.type == "ALT" else b.type
         ode = f"{b.ode_value:.4g}" + (f" ± {b.ode_halfwidth:.2g}" if b.ode_halfwidth else "")
         beside = (b.beside + " (mu = -1)") if b.beside.startswith("PD") else (b.beside or "–")
-        lines.append(f"| {b.kind} | {what} | {ode} | {beside} | {_f(b.snn_value, '.4g')} | "
-                     f"{iv} | {_f(b.distance, '.3g')} | {b.statistic} | **{b.verdict}** | "
-                     f"{b.reason} |")
+        lines.append(f"| {b.kind} | {what} | {ode} | {_f(b.snn_value, '.4g')} | {iv} | "
+                     f"{_f(b.distance, '.3g')} | {b.statistic} | **{b.verdict}** | "
+                     f"{b.reason} | {beside} |")
     if ver.dt_control:
         lines += ["", "## dt/2 control next to the boundaries (SNN, seeds "
                   f"{list(o.seeds[:2])})", "",

@@ -97,9 +97,10 @@ class Prediction:
     ``oscillation`` (no stable equilibrium, no continued stable cycle: only the presence of
     an oscillation is predicted).  Rates in Hz per neuron; ``peak_rate_e_hz`` the E rate's
     maximum over a cycle; ``delta_m_hz`` the height difference of the doubled cycle's two
-    peaks; ``alt_multiplier`` (cycles): the most negative real nontrivial Floquet multiplier
-    (0 when none is negative; NaN when unknown, inaccurate, or when a complex pair lies left
-    of mu*, where the AR(1) relation of :func:`predicted_alternation_index` does not apply).
+    peaks; ``alt_multiplier`` (cycles): the most negative real part of the nontrivial Floquet
+    multipliers (0 when none is negative; NaN when unknown, inaccurate, or when a complex pair
+    lies left of mu*, where the AR(1) relation of :func:`predicted_alternation_index` does not
+    apply; see :func:`bifsnn.analysis.branches.alternation_multiplier_of`).
     """
 
     branch: str
