@@ -120,6 +120,7 @@ class CollocationOperator:
             np.arange(self.ntst)[:, None] * self.ncol + np.arange(self.ncol + 1)[None, :]
         )  # (N, m+1) node index per interval
         self._cache: dict = {}
+        self._f_last: tuple | None = None  # (X, p, f(X, p)): see _f_at_points
 
     # ------------------------------------------------------------------ helpers
     def coll_points(self, U: np.ndarray) -> np.ndarray:
@@ -147,13 +148,23 @@ class CollocationOperator:
         nrm = np.sqrt(np.sum(self.wnode[:, None] * F * F))
         return F / (nrm if nrm > 0 else 1.0)
 
+    def _f_at_points(self, X: np.ndarray, p: float) -> np.ndarray:
+        """f at the collocation points X, remembered for the next call with the same X and p
+        (the corrector's first residual and Jacobian are taken at the same point)."""
+        got = self._f_last
+        if got is not None and np.array_equal(got[1], p) and np.array_equal(got[0], X):
+            return got[2]
+        F = self.sys.f_batch(X, p)
+        self._f_last = (X, p, F)
+        return F
+
     # ------------------------------------------------------------------ residual
     def residual(
         self, U: np.ndarray, T: float, p: float, Uref: np.ndarray, Fref: np.ndarray
     ) -> np.ndarray:
         """Collocation, periodicity and phase residuals (length ncoll + n + 1)."""
         X = self.coll_points(U)
-        r_coll = self.coll_derivs(U) - T * self.sys.f_batch(X, p)
+        r_coll = self.coll_derivs(U) - T * self._f_at_points(X, p)
         r_per = U[0] - U[-1]
         r_phase = np.sum(self.wnode[:, None] * (U - Uref) * Fref)
         return np.concatenate([r_coll.ravel(), r_per, [r_phase]])
@@ -235,7 +246,7 @@ class CollocationOperator:
         N, m, n = self.ntst, self.ncol, self.n
         X = self.coll_points(U)
         Jv = self.sys.jac_values(X, p).reshape(N, m, self.sys.nnz)
-        parts = [-self.sys.f_batch(X, p).ravel()]
+        parts = [-self._f_at_points(X, p).ravel()]
         if with_p:
             parts.append(-T * self.sys.fp_batch(X, p).ravel())
         parts += [np.ones(n), -np.ones(n), (self.wnode[:, None] * Fref).ravel()]

@@ -637,11 +637,12 @@ class CondensedLU:
             return np.column_stack([self.solve(col) for col in b.T])
         n, nq, ncoll = self.n, self.nq, self.ncoll
         bc, be = b[:ncoll], b[ncoll:].copy()
-        w_last, _ = self._forward(bc, np.zeros(n), keep=False)
-        if self.ex.rows_last:
-            be[self.ex.rows_last] -= self.E_last @ w_last
-        if self.ex.rows_dense:
-            be[self.ex.rows_dense] -= self.V @ bc
+        if bc.any():  # (zero collocation part, e.g. a tangent's right-hand side: nothing to do)
+            w_last, _ = self._forward(bc, np.zeros(n), keep=False)
+            if self.ex.rows_last:
+                be[self.ex.rows_last] -= self.E_last @ w_last
+            if self.ex.rows_dense:
+                be[self.ex.rows_dense] -= self.V @ bc
         with blas_single_thread():
             xq = sla.lu_solve(self.S_lu, be)
         x0, qv = xq[:n], xq[n:]
