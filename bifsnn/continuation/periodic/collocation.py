@@ -120,7 +120,7 @@ class CollocationOperator:
             np.arange(self.ntst)[:, None] * self.ncol + np.arange(self.ncol + 1)[None, :]
         )  # (N, m+1) node index per interval
         self._cache: dict = {}
-        self._f_last: tuple | None = None  # (X, p, f(X, p)): see _f_at_points
+        self._f_last: tuple | None = None  # (X, p, f(X, p), system): _f_at_points
 
     # ------------------------------------------------------------------ helpers
     def coll_points(self, U: np.ndarray) -> np.ndarray:
@@ -149,13 +149,15 @@ class CollocationOperator:
         return F / (nrm if nrm > 0 else 1.0)
 
     def _f_at_points(self, X: np.ndarray, p: float) -> np.ndarray:
-        """f at the collocation points X, remembered for the next call with the same X and p
-        (the corrector's first residual and Jacobian are taken at the same point)."""
+        """f at the collocation points X, remembered for the next call with the same system
+        object, X and p (the corrector's first residual and Jacobian are taken at the same
+        point)."""
         got = self._f_last
-        if got is not None and np.array_equal(got[1], p) and np.array_equal(got[0], X):
+        if (got is not None and got[3] is self.sys and np.array_equal(got[1], p)
+                and np.array_equal(got[0], X)):
             return got[2]
         F = self.sys.f_batch(X, p)
-        self._f_last = (X, p, F)
+        self._f_last = (X, p, F, self.sys)
         return F
 
     # ------------------------------------------------------------------ residual
