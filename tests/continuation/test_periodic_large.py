@@ -374,3 +374,62 @@ def test_collocation_jacobian_carries_its_pattern_key():
         assert getattr(A, PATTERN_KEY_ATTR) == _pattern_key(plain)
         keys.add(_pattern_key(A))
     assert len(keys) == 2
+
+
+def test_condensation_paths_of_cycspeed5(monkeypatch):
+    # a monodromy-only condensation (the Floquet multipliers' n columns) completed later by
+    # bordered() gives exactly the factorisation made with the border at once; a right-hand
+    # side with a zero collocation part (a tangent's) skips the forward pass and still solves
+    # A z = b; the Jacobians share their structure's read-only index arrays
+    from bifsnn.continuation.periodic import CollocationOperator, condensed
+    from bifsnn.continuation.periodic import collocation as cmod
+
+    s, br = _run(25, 2, 30)
+    pt = br.cycle(-1)
+    coll = CollocationOperator(s, pt.tm, 4)
+    rng = np.random.default_rng(11)
+    row = np.concatenate([np.repeat(coll.wnode, coll.n) * rng.standard_normal(coll.nU),
+                          rng.standard_normal(2)])
+    Fr = coll.phase_reference(pt.U, pt.T, pt.p)
+    A = coll.jacobian(pt.U, pt.T, pt.p, Fr, with_p=True, border_row=row)
+    lay = cmod._block_layout(A, coll)
+    whole = condensed.CondensedLU(A, coll, lay)
+    mono = condensed.CondensedLU(A, coll, lay, border=False)
+    assert mono._Z.shape[1] == coll.n and mono.S_lu is None
+    assert np.array_equal(mono.monodromy, whole.monodromy)
+    mono.bordered()
+    assert np.array_equal(mono._Z, whole._Z)
+    b = rng.standard_normal(A.shape[0])
+    assert np.array_equal(mono.solve(b), whole.solve(b))
+    e = np.zeros(A.shape[0])
+    e[-1] = 1.0
+    z = whole.solve(e)
+    assert np.abs(A @ z - e).max() < 1e-9 * max(1.0, np.abs(z).max())
+    B = coll.jacobian(pt.U, pt.T, pt.p, Fr)
+    assert np.shares_memory(B.indices, coll.jacobian(pt.U, 1.1 * pt.T, pt.p, Fr).indices)
+    assert not B.indices.flags.writeable and not B.indptr.flags.writeable
+    assert B.has_sorted_indices
+
+
+def test_start_newton_by_condensation_matches_superlu(monkeypatch):
+    # Newton at fixed p (the start of a branch) solves by condensation for n > 40; the cycle
+    # equals the one of the whole-system SuperLU Newton to rounding (n = 50)
+    from bifsnn.continuation.periodic import CollocationOperator
+    from bifsnn.continuation.periodic import collocation as cmod
+
+    s, br = _run(25, 2, 30)
+    pt = br.cycle(-1)
+    coll = CollocationOperator(s, pt.tm, 4)
+    U0 = pt.U * (1 + 1e-3 * np.cos(np.arange(pt.U.shape[0]))[:, None])
+    called = []
+    real = cmod.factorize
+    monkeypatch.setattr(cmod, "factorize", lambda A, c: called.append(1) or real(A, c))
+    a = coll.newton(U0, pt.T * 1.001, pt.p, Uref=pt.U)
+    assert a.success and called
+    monkeypatch.setattr(cmod, "CONDENSED_NEWTON", False)
+    n_calls = len(called)
+    b = coll.newton(U0, pt.T * 1.001, pt.p, Uref=pt.U)
+    assert b.success and len(called) == n_calls
+    assert a.iterations == b.iterations
+    assert np.abs(a.U - b.U).max() < 1e-11 * np.abs(b.U).max()
+    assert abs(a.T - b.T) < 1e-11 * b.T
