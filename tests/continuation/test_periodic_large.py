@@ -191,22 +191,31 @@ def test_interval_propagator_matches_whole_lu():
         assert np.min(np.abs(dense.multipliers - mu)) < 1e-9
 
 
+def _bordered_jacobian(seed: int):
+    """(cycle, operator, phase reference, bordered Newton Jacobian with a random arclength
+    row, rng) on the n = 50 chain's branch after 2 steps at ntst 30."""
+    from bifsnn.continuation.periodic import CollocationOperator
+
+    s, br = _run(25, 2, 30)
+    pt = br.cycle(-1)
+    coll = CollocationOperator(s, pt.tm, 4)
+    rng = np.random.default_rng(seed)
+    row = np.concatenate([np.repeat(coll.wnode, coll.n) * rng.standard_normal(coll.nU),
+                          rng.standard_normal(2)])
+    Fr = coll.phase_reference(pt.U, pt.T, pt.p)
+    A = coll.jacobian(pt.U, pt.T, pt.p, Fr, with_p=True, border_row=row)
+    return pt, coll, Fr, A, rng
+
+
 def test_condensed_factorization_matches_superlu(monkeypatch):
     # the bordered Newton Jacobian (with the parameter column and an arclength row) solved
     # by condensation onto the first node equals SuperLU's solution of the whole matrix, and
     # its monodromy matrix equals the dense one from the whole C_rest (n = 50 > 40)
     from bifsnn.continuation.linalg import sparse_lu
-    from bifsnn.continuation.periodic import CollocationOperator, condensed
     from bifsnn.continuation.periodic import collocation as cmod
+    from bifsnn.continuation.periodic import condensed
 
-    s, br = _run(25, 2, 30)
-    pt = br.cycle(-1)
-    coll = CollocationOperator(s, pt.tm, 4)
-    rng = np.random.default_rng(3)
-    row = np.concatenate([np.repeat(coll.wnode, coll.n) * rng.standard_normal(coll.nU),
-                          rng.standard_normal(2)])
-    Fr = coll.phase_reference(pt.U, pt.T, pt.p)
-    A = coll.jacobian(pt.U, pt.T, pt.p, Fr, with_p=True, border_row=row)
+    pt, coll, Fr, A, rng = _bordered_jacobian(3)
     fac = cmod.factorize(A, coll)
     assert isinstance(fac, condensed.CondensedLU)
     lu = sparse_lu(A)
@@ -381,17 +390,10 @@ def test_condensation_paths_of_cycspeed5(monkeypatch):
     # bordered() gives exactly the factorisation made with the border at once; a right-hand
     # side with a zero collocation part (a tangent's) skips the forward pass and still solves
     # A z = b; the Jacobians share their structure's read-only index arrays
-    from bifsnn.continuation.periodic import CollocationOperator, condensed
     from bifsnn.continuation.periodic import collocation as cmod
+    from bifsnn.continuation.periodic import condensed
 
-    s, br = _run(25, 2, 30)
-    pt = br.cycle(-1)
-    coll = CollocationOperator(s, pt.tm, 4)
-    rng = np.random.default_rng(11)
-    row = np.concatenate([np.repeat(coll.wnode, coll.n) * rng.standard_normal(coll.nU),
-                          rng.standard_normal(2)])
-    Fr = coll.phase_reference(pt.U, pt.T, pt.p)
-    A = coll.jacobian(pt.U, pt.T, pt.p, Fr, with_p=True, border_row=row)
+    pt, coll, Fr, A, rng = _bordered_jacobian(11)
     lay = cmod._block_layout(A, coll)
     whole = condensed.CondensedLU(A, coll, lay)
     mono = condensed.CondensedLU(A, coll, lay, border=False)
