@@ -191,22 +191,31 @@ def test_interval_propagator_matches_whole_lu():
         assert np.min(np.abs(dense.multipliers - mu)) < 1e-9
 
 
+def _bordered_jacobian(seed: int):
+    """(cycle, operator, phase reference, bordered Newton Jacobian with a random arclength
+    row, rng) on the n = 50 chain's branch after 2 steps at ntst 30."""
+    from bifsnn.continuation.periodic import CollocationOperator
+
+    s, br = _run(25, 2, 30)
+    pt = br.cycle(-1)
+    coll = CollocationOperator(s, pt.tm, 4)
+    rng = np.random.default_rng(seed)
+    row = np.concatenate([np.repeat(coll.wnode, coll.n) * rng.standard_normal(coll.nU),
+                          rng.standard_normal(2)])
+    Fr = coll.phase_reference(pt.U, pt.T, pt.p)
+    A = coll.jacobian(pt.U, pt.T, pt.p, Fr, with_p=True, border_row=row)
+    return pt, coll, Fr, A, rng
+
+
 def test_condensed_factorization_matches_superlu(monkeypatch):
     # the bordered Newton Jacobian (with the parameter column and an arclength row) solved
     # by condensation onto the first node equals SuperLU's solution of the whole matrix, and
     # its monodromy matrix equals the dense one from the whole C_rest (n = 50 > 40)
     from bifsnn.continuation.linalg import sparse_lu
-    from bifsnn.continuation.periodic import CollocationOperator, condensed
     from bifsnn.continuation.periodic import collocation as cmod
+    from bifsnn.continuation.periodic import condensed
 
-    s, br = _run(25, 2, 30)
-    pt = br.cycle(-1)
-    coll = CollocationOperator(s, pt.tm, 4)
-    rng = np.random.default_rng(3)
-    row = np.concatenate([np.repeat(coll.wnode, coll.n) * rng.standard_normal(coll.nU),
-                          rng.standard_normal(2)])
-    Fr = coll.phase_reference(pt.U, pt.T, pt.p)
-    A = coll.jacobian(pt.U, pt.T, pt.p, Fr, with_p=True, border_row=row)
+    pt, coll, Fr, A, rng = _bordered_jacobian(3)
     fac = cmod.factorize(A, coll)
     assert isinstance(fac, condensed.CondensedLU)
     lu = sparse_lu(A)
@@ -374,3 +383,55 @@ def test_collocation_jacobian_carries_its_pattern_key():
         assert getattr(A, PATTERN_KEY_ATTR) == _pattern_key(plain)
         keys.add(_pattern_key(A))
     assert len(keys) == 2
+
+
+def test_condensation_paths_of_cycspeed5(monkeypatch):
+    # a monodromy-only condensation (the Floquet multipliers' n columns) completed later by
+    # bordered() gives exactly the factorisation made with the border at once; a right-hand
+    # side with a zero collocation part (a tangent's) skips the forward pass and still solves
+    # A z = b; the Jacobians share their structure's read-only index arrays
+    from bifsnn.continuation.periodic import collocation as cmod
+    from bifsnn.continuation.periodic import condensed
+
+    pt, coll, Fr, A, rng = _bordered_jacobian(11)
+    lay = cmod._block_layout(A, coll)
+    whole = condensed.CondensedLU(A, coll, lay)
+    mono = condensed.CondensedLU(A, coll, lay, border=False)
+    assert mono._Z.shape[1] == coll.n and mono.S_lu is None
+    assert np.array_equal(mono.monodromy, whole.monodromy)
+    mono.bordered()
+    assert np.array_equal(mono._Z, whole._Z)
+    b = rng.standard_normal(A.shape[0])
+    assert np.array_equal(mono.solve(b), whole.solve(b))
+    e = np.zeros(A.shape[0])
+    e[-1] = 1.0
+    z = whole.solve(e)
+    assert np.abs(A @ z - e).max() < 1e-9 * max(1.0, np.abs(z).max())
+    B = coll.jacobian(pt.U, pt.T, pt.p, Fr)
+    assert np.shares_memory(B.indices, coll.jacobian(pt.U, 1.1 * pt.T, pt.p, Fr).indices)
+    assert not B.indices.flags.writeable and not B.indptr.flags.writeable
+    assert B.has_sorted_indices
+
+
+def test_start_newton_by_condensation_matches_superlu(monkeypatch):
+    # Newton at fixed p (the start of a branch) solves by condensation for n > 40; the cycle
+    # equals the one of the whole-system SuperLU Newton to rounding (n = 50)
+    from bifsnn.continuation.periodic import CollocationOperator
+    from bifsnn.continuation.periodic import collocation as cmod
+
+    s, br = _run(25, 2, 30)
+    pt = br.cycle(-1)
+    coll = CollocationOperator(s, pt.tm, 4)
+    U0 = pt.U * (1 + 1e-3 * np.cos(np.arange(pt.U.shape[0]))[:, None])
+    called = []
+    real = cmod.factorize
+    monkeypatch.setattr(cmod, "factorize", lambda A, c: called.append(1) or real(A, c))
+    a = coll.newton(U0, pt.T * 1.001, pt.p, Uref=pt.U)
+    assert a.success and called
+    monkeypatch.setattr(cmod, "CONDENSED_NEWTON", False)
+    n_calls = len(called)
+    b = coll.newton(U0, pt.T * 1.001, pt.p, Uref=pt.U)
+    assert b.success and len(called) == n_calls
+    assert a.iterations == b.iterations
+    assert np.abs(a.U - b.U).max() < 1e-11 * np.abs(b.U).max()
+    assert abs(a.T - b.T) < 1e-11 * b.T

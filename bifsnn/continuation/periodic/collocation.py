@@ -120,6 +120,7 @@ class CollocationOperator:
             np.arange(self.ntst)[:, None] * self.ncol + np.arange(self.ncol + 1)[None, :]
         )  # (N, m+1) node index per interval
         self._cache: dict = {}
+        self._f_last: tuple | None = None  # (X, p, f(X, p), system): _f_at_points
 
     # ------------------------------------------------------------------ helpers
     def coll_points(self, U: np.ndarray) -> np.ndarray:
@@ -147,13 +148,25 @@ class CollocationOperator:
         nrm = np.sqrt(np.sum(self.wnode[:, None] * F * F))
         return F / (nrm if nrm > 0 else 1.0)
 
+    def _f_at_points(self, X: np.ndarray, p: float) -> np.ndarray:
+        """f at the collocation points X, remembered for the next call with the same system
+        object, X and p (the corrector's first residual and Jacobian are taken at the same
+        point)."""
+        got = self._f_last
+        if (got is not None and got[3] is self.sys and np.array_equal(got[1], p)
+                and np.array_equal(got[0], X)):
+            return got[2]
+        F = self.sys.f_batch(X, p)
+        self._f_last = (X, p, F, self.sys)
+        return F
+
     # ------------------------------------------------------------------ residual
     def residual(
         self, U: np.ndarray, T: float, p: float, Uref: np.ndarray, Fref: np.ndarray
     ) -> np.ndarray:
         """Collocation, periodicity and phase residuals (length ncoll + n + 1)."""
         X = self.coll_points(U)
-        r_coll = self.coll_derivs(U) - T * self.sys.f_batch(X, p)
+        r_coll = self.coll_derivs(U) - T * self._f_at_points(X, p)
         r_per = U[0] - U[-1]
         r_phase = np.sum(self.wnode[:, None] * (U - Uref) * Fref)
         return np.concatenate([r_coll.ravel(), r_per, [r_phase]])
@@ -206,6 +219,10 @@ class CollocationOperator:
             raise RuntimeError("duplicate entries in collocation Jacobian structure")
         A.data = np.zeros(nval)
         setattr(A, PATTERN_KEY_ATTR, _pattern_key(A))  # shared by its Jacobians
+        # every Jacobian of this structure shares its index arrays (read-only: an in-place
+        # change would raise instead of altering the others)
+        A.indices.setflags(write=False)
+        A.indptr.setflags(write=False)
         pos = np.empty(nval, dtype=np.int64)  # where value i of jacobian's list goes in A.data
         pos[perm] = np.arange(nval)
         nb_ = rows_b.size
@@ -231,7 +248,7 @@ class CollocationOperator:
         N, m, n = self.ntst, self.ncol, self.n
         X = self.coll_points(U)
         Jv = self.sys.jac_values(X, p).reshape(N, m, self.sys.nnz)
-        parts = [-self.sys.f_batch(X, p).ravel()]
+        parts = [-self._f_at_points(X, p).ravel()]
         if with_p:
             parts.append(-T * self.sys.fp_batch(X, p).ravel())
         parts += [np.ones(n), -np.ones(n), (self.wnode[:, None] * Fref).ravel()]
@@ -242,7 +259,8 @@ class CollocationOperator:
         # the interval blocks D_kl / h_j * I - T L_kl J(x_jk), written straight into place
         _scatter_blocks(data, pos_blocks, self.tab.D / self.h[:, None, None],
                         float(T) * self.tab.L, self.sys.jdiag, np.ascontiguousarray(Jv))
-        J = sp.csc_matrix((data, A.indices.copy(), A.indptr.copy()), shape=A.shape)
+        J = sp.csc_matrix((data, A.indices, A.indptr), shape=A.shape)
+        J.has_sorted_indices = True  # the structure's (sorted, shared, read-only) indices
         setattr(J, PATTERN_KEY_ATTR, getattr(A, PATTERN_KEY_ATTR))  # same pattern
         return J
 
@@ -257,7 +275,8 @@ class CollocationOperator:
         tol: float = 1e-9,
         max_iter: int = 15,
     ) -> CycleSolution:
-        """Newton's method for (U, T) at fixed parameter p."""
+        """Newton's method for (U, T) at fixed parameter p (linear solves by
+        :func:`factorize`: condensation for large n, see :data:`CONDENSED_NEWTON`)."""
         U = np.array(U0, dtype=float)
         T = float(T0)
         Uref = U.copy() if Uref is None else Uref
@@ -270,7 +289,9 @@ class CollocationOperator:
                 return CycleSolution(self.tm, self.ncol, U, T, p, False, "NaN in residual", it)
             A = self.jacobian(U, T, p, Fref)
             try:
-                dx = sparse_lu(A).solve(-r)
+                # by condensation onto the first node for large n, as in the continuation
+                # (SuperLU of the whole system when it does not apply)
+                dx = (factorize(A, self) if CONDENSED_NEWTON else sparse_lu(A)).solve(-r)
             except RuntimeError as exc:
                 return CycleSolution(self.tm, self.ncol, U, T, p, False, f"singular: {exc}", it)
             U = U + dx[: self.nU].reshape(U.shape)
@@ -330,6 +351,10 @@ BLOCK_FLOQUET = True
 #: benchmarks/bench_continuation_cycles.py --compare-condensed)
 CONDENSED = True
 CONDENSED_MAX_SCALARS = 8
+#: Newton at fixed p (:meth:`CollocationOperator.newton`, the start of a cycle branch) solves
+#: by :func:`factorize` like the continuation (False: SuperLU of the whole system, the
+#: previous method; benchmarks/README.md, cycspeed5)
+CONDENSED_NEWTON = True
 #: Block Floquet path: gather the interval blocks through a cached per-pattern layout (False:
 #: slice them out of the matrix block by block, with one ordering per block; benchmarks'
 #: ``--compare-floquet layout``)
@@ -440,11 +465,11 @@ def _condensed(A: sp.csc_matrix, coll: CollocationOperator, border: bool = True)
                 return None
         return fac
     A0 = A
-    A = sp.csc_matrix(A)
-    if not A.has_sorted_indices:
-        A = A.sorted_indices()
-    elif hasattr(A0, PATTERN_KEY_ATTR):  # same index arrays: same pattern key
-        setattr(A, PATTERN_KEY_ATTR, getattr(A0, PATTERN_KEY_ATTR))
+    if not (sp.isspmatrix_csc(A) and hasattr(A, PATTERN_KEY_ATTR)):
+        # (a Jacobian of CollocationOperator.jacobian is used as it is: CSC, sorted indices)
+        A = sp.csc_matrix(A)
+        if not A.has_sorted_indices:
+            A = A.sorted_indices()
     lay = _block_layout(A, coll)
     if lay is None:
         return None
@@ -559,7 +584,7 @@ class _BlockLayout:
         Dq = sp.csc_matrix((np.arange(1, posD.shape[1] + 1, dtype=float), patD[1], patD[0]),
                            shape=(mn, mn))[:, self.q]
         Dq.sort_indices()
-        self.posDq = posD[:, Dq.data.astype(np.int64) - 1]
+        self.posDq = np.ascontiguousarray(posD[:, Dq.data.astype(np.int64) - 1])
         self.patDq = (Dq.indptr, Dq.indices)
         self.ipD64 = np.asarray(Dq.indptr, dtype=np.int64)
         self.ixD64 = np.asarray(Dq.indices, dtype=np.int64)

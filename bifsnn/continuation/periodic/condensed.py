@@ -47,53 +47,46 @@ def _propagate(Ap, Ai, Ax, Lp, Li, Lx, Up, Ui, Ux, pr, q, last, last_to, Gq, k0,
     """Forward block substitution through the intervals for k right-hand sides (row-major).
 
     For j = 0..N-1: R = [0 | Gq_j] - A_j Z (first k0 columns zero), y = D_j[:, q]^{-1} R by
-    the LU (row permutation pr_j, unit lower L_j, upper U_j, CSC with absolute offsets,
-    indices in any order),
+    the LU (row permutation pr_j, unit lower L_j with its diagonal first in each column,
+    upper U_j with its diagonal last, CSC with absolute offsets, other indices in any order),
     then Z <- the interval's last node (x[q[i]] = y[i]).  With ``keep`` the whole interval
     solution x_j is written to Yall[j].  Returns the largest |Z| entry met in the first k0
-    columns (the products of transfer matrices).
+    columns (the products of transfer matrices).  Every column goes through the same
+    operations whatever the others are.
     """
     N = Ax.shape[0]
     mn = Gq.shape[1]
     k = Z.shape[1]
-    R = np.empty((mn, k))
     Y = np.empty((mn, k))
     growth = 0.0
     for j in range(N):
-        for i in range(mn):
+        for i in range(mn):  # R row i, written straight to its pivot row of Y
+            r = pr[j, i]
             for t in range(k0):
-                R[i, t] = 0.0
+                Y[r, t] = 0.0
             for t in range(k0, k):
-                R[i, t] = Gq[j, i, t - k0]
+                Y[r, t] = Gq[j, i, t - k0]
             for idx in range(Ap[i], Ap[i + 1]):
                 a = Ax[j, idx]
                 c = Ai[idx]
                 for t in range(k):
-                    R[i, t] -= a * Z[c, t]
-        for i in range(mn):
-            r = pr[j, i]
-            for t in range(k):
-                Y[r, t] = R[i, t]
-        for c in range(mn):  # unit lower triangular, column oriented
-            for idx in range(Lp[j, c], Lp[j, c + 1]):
+                    Y[r, t] -= a * Z[c, t]
+        for c in range(mn):  # unit lower triangular, column oriented (diagonal skipped)
+            for idx in range(Lp[j, c] + 1, Lp[j, c + 1]):
                 i = Li[idx]
-                if i > c:
-                    a = Lx[idx]
-                    for t in range(k):
-                        Y[i, t] -= a * Y[c, t]
-        for c in range(mn - 1, -1, -1):  # upper triangular (column c: rows <= c, any order)
-            piv = 0.0
-            for idx in range(Up[j, c], Up[j, c + 1]):
-                if Ui[idx] == c:
-                    piv = 1.0 / Ux[idx]
+                a = Lx[idx]
+                for t in range(k):
+                    Y[i, t] -= a * Y[c, t]
+        for c in range(mn - 1, -1, -1):  # upper triangular (column c: rows < c, then c)
+            d = Up[j, c + 1] - 1
+            piv = 1.0 / Ux[d]
             for t in range(k):
                 Y[c, t] *= piv
-            for idx in range(Up[j, c], Up[j, c + 1]):
+            for idx in range(Up[j, c], d):
                 i = Ui[idx]
-                if i < c:
-                    a = Ux[idx]
-                    for t in range(k):
-                        Y[i, t] -= a * Y[c, t]
+                a = Ux[idx]
+                for t in range(k):
+                    Y[i, t] -= a * Y[c, t]
         for i in range(last.size):
             for t in range(k):
                 v = Y[last[i], t]
@@ -124,20 +117,15 @@ def _propagate1(Ap, Ai, Ax, Lp, Li, Lx, Up, Ui, Ux, pr, q, last, last_to, g, z, 
         for c in range(mn):
             yc = y[c]
             if yc != 0.0:
-                for idx in range(Lp[j, c], Lp[j, c + 1]):
-                    i = Li[idx]
-                    if i > c:
-                        y[i] -= Lx[idx] * yc
+                for idx in range(Lp[j, c] + 1, Lp[j, c + 1]):
+                    y[Li[idx]] -= Lx[idx] * yc
         for c in range(mn - 1, -1, -1):
-            for idx in range(Up[j, c], Up[j, c + 1]):
-                if Ui[idx] == c:
-                    y[c] /= Ux[idx]
+            d = Up[j, c + 1] - 1
+            y[c] /= Ux[d]
             yc = y[c]
             if yc != 0.0:
-                for idx in range(Up[j, c], Up[j, c + 1]):
-                    i = Ui[idx]
-                    if i < c:
-                        y[i] -= Ux[idx] * yc
+                for idx in range(Up[j, c], d):
+                    y[Ui[idx]] -= Ux[idx] * yc
         for i in range(last.size):
             z[last_to[i]] = y[last[i]]
         if keep:
@@ -285,15 +273,16 @@ def _sort_u_columns(Up, Ui, Ux):  # pragma: no cover - compiled
 
 
 @nb.njit(cache=True)
-def _refactor_blocks(ipD, ixD, vals, Lp, Li, Lx, Up, Ui, Ux, pr, tol, failed):
+def _refactor_blocks(ipD, ixD, data, pos, Lp, Li, Lx, Up, Ui, Ux, pr, tol, failed):
     # pragma: no cover - compiled
     """Numeric refactorisation of the N blocks with the patterns and row pivots of an
     earlier :func:`_factor_blocks` of blocks with the same CSC pattern (U's columns sorted
-    by row, :func:`_sort_u_columns`): Lx, Ux are overwritten.  A block whose kept pivot is
-    smaller than ``tol`` times the largest entry below it (threshold partial pivoting) is
-    left unfinished and marked failed[j] = 1 (the caller factorises it anew); the others
-    are done.  Returns the number of failed blocks."""
-    N = vals.shape[0]
+    by row, :func:`_sort_u_columns`): Lx, Ux are overwritten.  Block j's values are
+    data[pos[j]] (read in place: no gathered copy of the 1.5 M block entries).  A block
+    whose kept pivot is smaller than ``tol`` times the largest entry below it (threshold
+    partial pivoting) is left unfinished and marked failed[j] = 1 (the caller factorises
+    it anew); the others are done.  Returns the number of failed blocks."""
+    N = pos.shape[0]
     mn = ipD.shape[0] - 1
     x = np.zeros(mn)
     nfail = 0
@@ -301,7 +290,7 @@ def _refactor_blocks(ipD, ixD, vals, Lp, Li, Lx, Up, Ui, Ux, pr, tol, failed):
         failed[j] = 0
         for k in range(mn):
             for p in range(ipD[k], ipD[k + 1]):
-                x[pr[j, ixD[p]]] = vals[j, p]
+                x[pr[j, ixD[p]]] = data[pos[j, p]]
             ue = Up[j, k + 1] - 1  # the diagonal: U's column sorted, row k last
             for idx in range(Up[j, k], ue):
                 c = Ui[idx]
@@ -354,27 +343,24 @@ def _solve_rest_T_kernel(Ap, Ai, Ax, Lp, Li, Lx, Up, Ui, Ux, pr, q, n, e, v
                 if src >= mn - n:
                     val -= carry[src - (mn - n), t]
                 w[c, t] = val
-        # U^T z = r (U^T lower; column c of U is row c of U^T)
+        # U^T z = r (U^T lower; column c of U is row c of U^T, its diagonal last)
         for c in range(mn):
-            piv = 0.0
-            for idx in range(Up[j, c], Up[j, c + 1]):
+            d = Up[j, c + 1] - 1
+            for idx in range(Up[j, c], d):
                 i = Ui[idx]
-                if i == c:
-                    piv = Ux[idx]
-                else:
-                    a = Ux[idx]
-                    for t in range(k):
-                        w[c, t] -= a * w[i, t]
+                a = Ux[idx]
+                for t in range(k):
+                    w[c, t] -= a * w[i, t]
+            piv = Ux[d]
             for t in range(k):
                 w[c, t] /= piv
-        # L^T y = z (L^T upper, unit diagonal)
+        # L^T y = z (L^T upper, unit diagonal first in each column of L)
         for c in range(mn - 1, -1, -1):
-            for idx in range(Lp[j, c], Lp[j, c + 1]):
+            for idx in range(Lp[j, c] + 1, Lp[j, c + 1]):
                 i = Li[idx]
-                if i > c:
-                    a = Lx[idx]
-                    for t in range(k):
-                        w[c, t] -= a * w[i, t]
+                a = Lx[idx]
+                for t in range(k):
+                    w[c, t] -= a * w[i, t]
         # v_j = P^T y: v[i] = y[pr[i]]
         for i in range(mn):
             r = pr[j, i]
@@ -412,22 +398,23 @@ STATS = {"refactor": 0, "refactor_refused": 0, "blocks_anew": 0}
 _LU_SIZES: dict[tuple[int, int], tuple[float, float]] = {}
 
 
-def _block_lus(ipD: np.ndarray, ixD: np.ndarray, vals: np.ndarray, mn: int, ref=None):
+def _block_lus(ipD: np.ndarray, ixD: np.ndarray, data: np.ndarray, pos: np.ndarray, mn: int,
+               ref=None):
     """(Lp, Li, Lx, Up, Ui, Ux, pr, pattern) of the N blocks (CSC pattern ipD, ixD, values
-    vals[j], partial pivoting, the columns in their given order) for :func:`_propagate`;
-    ``pattern`` (Lp, Li, Up, Ui, pr) can be passed back as ``ref`` for the next blocks of
-    the same pattern: they are then refactorised numerically with the same pivots
-    (:func:`_refactor_blocks`) unless a pivot has become too small (:data:`PIVOT_TOL`).
-    RuntimeError when a block is exactly singular."""
-    N = vals.shape[0]
+    data[pos[j]], partial pivoting, the columns in their given order) for
+    :func:`_propagate`; ``pattern`` (Lp, Li, Up, Ui, pr) can be passed back as ``ref`` for
+    the next blocks of the same pattern: they are then refactorised numerically with the
+    same pivots (:func:`_refactor_blocks`) unless a pivot has become too small
+    (:data:`PIVOT_TOL`).  RuntimeError when a block is exactly singular."""
+    N = pos.shape[0]
     if not COMPILED_LU:
-        return (*_superlu_blocks(ipD, ixD, vals, mn), None)
+        return (*_superlu_blocks(ipD, ixD, data[pos], mn), None)
     if ref is not None and REFACTOR and ref[0].shape[0] == N:
         Lp, Li, Up, Ui, pr = ref
         Lx = np.empty(Li.size)
         Ux = np.empty(Ui.size)
         failed = np.empty(N, dtype=np.uint8)
-        nfail = _refactor_blocks(ipD, ixD, vals, Lp, Li, Lx, Up, Ui, Ux, pr, PIVOT_TOL,
+        nfail = _refactor_blocks(ipD, ixD, data, pos, Lp, Li, Lx, Up, Ui, Ux, pr, PIVOT_TOL,
                                  failed)
         if nfail == 0:
             STATS["refactor"] += 1
@@ -436,11 +423,11 @@ def _block_lus(ipD: np.ndarray, ixD: np.ndarray, vals: np.ndarray, mn: int, ref=
         if PARTIAL_REFACTOR:
             STATS["blocks_anew"] += nfail
             bad = np.flatnonzero(failed)
-            new = _fresh_lus(ipD, ixD, np.ascontiguousarray(vals[bad]), mn)
+            new = _fresh_lus(ipD, ixD, data[pos[bad]], mn)
             out = _merge_blocks((Lp, Li, Lx, Up, Ui, Ux, pr), new, bad)
             return (*out, (out[0], out[1], out[3], out[4], out[6]))
         STATS["blocks_anew"] += N
-    Lp, Li, Lx, Up, Ui, Ux, pr = _fresh_lus(ipD, ixD, vals, mn)
+    Lp, Li, Lx, Up, Ui, Ux, pr = _fresh_lus(ipD, ixD, data[pos], mn)
     return Lp, Li, Lx, Up, Ui, Ux, pr, (Lp, Li, Up, Ui, pr)
 
 
@@ -514,8 +501,11 @@ def _superlu_blocks(ipD: np.ndarray, ixD: np.ndarray, vals: np.ndarray, mn: int)
         Ui.append(U.indices)
         Ux.append(U.data)
         pr[j] = lu.perm_r
-    return (Lp, np.concatenate(Li).astype(np.int64), np.concatenate(Lx), Up,
-            np.concatenate(Ui).astype(np.int64), np.concatenate(Ux), pr)
+    Li, Lx = np.concatenate(Li).astype(np.int64), np.concatenate(Lx)
+    Ui, Ux = np.concatenate(Ui).astype(np.int64), np.concatenate(Ux)
+    _sort_u_columns(Lp, Li, Lx)  # by row: L's unit diagonal first, U's diagonal last
+    _sort_u_columns(Up, Ui, Ux)
+    return Lp, Li, Lx, Up, Ui, Ux, pr
 
 
 class CondensedLU:
@@ -533,7 +523,7 @@ class CondensedLU:
 
     def __init__(self, A: sp.csc_matrix, coll, lay, border: bool = True) -> None:
         with blas_single_thread():
-            self._build(A, coll, lay)
+            self._build(A, coll, lay, border)
         self.S_lu = None
         if border:
             self.bordered()
@@ -546,7 +536,7 @@ class CondensedLU:
                 self._build_border()
         return self
 
-    def _build(self, A: sp.csc_matrix, coll, lay) -> None:
+    def _build(self, A: sp.csc_matrix, coll, lay, border: bool) -> None:
         N, n, mn = coll.ntst, coll.n, lay.mn
         nU, ncoll = coll.nU, coll.ncoll
         nq = A.shape[1] - nU
@@ -560,8 +550,7 @@ class CondensedLU:
         self.Ap, self.Ai = (np.asarray(a, dtype=np.int64) for a in lay.patA)
         ipD, ixD = lay.patDq
         self.Lp, self.Li, self.Lx, self.Up, self.Ui, self.Ux, self.pr, ref = _block_lus(
-            lay.ipD64, lay.ixD64, np.ascontiguousarray(data[lay.posDq]), mn,
-            getattr(lay, "lu_pattern", None))
+            lay.ipD64, lay.ixD64, data, lay.posDq, mn, getattr(lay, "lu_pattern", None))
         lay.lu_pattern = ref  # the next factorisation of this pattern refactorises
         Lp, Up, pr = self.Lp, self.Up, self.pr
         self.q = np.asarray(lay.q, dtype=np.int64)
@@ -574,8 +563,10 @@ class CondensedLU:
         G = np.zeros(ncoll * nq)
         G[ex.G_dst] = data[ex.G_pos]
         self.G = G.reshape(N, mn, nq)
-        # W_last = last node of C_r^{-1} [C_0, G]
-        Z = np.zeros((n, n + nq))
+        # W_last = last node of C_r^{-1} [C_0, G]; without the border only the monodromy
+        # part C_r^{-1} C_0 (the G columns follow in _build_border if it is ever needed:
+        # every column is propagated by the same operations, alone or with others)
+        Z = np.zeros((n, n + nq if border else n))
         Z[:, :n] = -np.eye(n)
         growth = _propagate(self.Ap, self.Ai, self.Ax, Lp, self.Li, self.Lx, Up, self.Ui,
                             self.Ux, pr, self.q, self.last, self.last_to, self.G, n, Z,
@@ -588,6 +579,12 @@ class CondensedLU:
     def _build_border(self) -> None:
         """The condensed system of the extra rows: S = [E_0, E_q] - E_y C_r^{-1} [C_0, G]."""
         n, nq, nU, ex, Z = self.n, self.nq, self.nU, self.ex, self._Z
+        if Z.shape[1] < n + nq:  # built without the border: the G columns now
+            ZG = np.zeros((n, nq))
+            _propagate(self.Ap, self.Ai, self.Ax, self.Lp, self.Li, self.Lx, self.Up, self.Ui,
+                       self.Ux, self.pr, self.q, self.last, self.last_to, self.G, 0, ZG,
+                       self._dummy, False)
+            Z = self._Z = np.hstack([Z, ZG])
         ev = self._data[ex.E_pos]
         S = np.zeros((n + nq, n + nq))
         S[ex.S_row, ex.S_col] = ev[ex.S_sel]
@@ -640,11 +637,12 @@ class CondensedLU:
             return np.column_stack([self.solve(col) for col in b.T])
         n, nq, ncoll = self.n, self.nq, self.ncoll
         bc, be = b[:ncoll], b[ncoll:].copy()
-        w_last, _ = self._forward(bc, np.zeros(n), keep=False)
-        if self.ex.rows_last:
-            be[self.ex.rows_last] -= self.E_last @ w_last
-        if self.ex.rows_dense:
-            be[self.ex.rows_dense] -= self.V @ bc
+        if bc.any():  # (zero collocation part, e.g. a tangent's right-hand side: nothing to do)
+            w_last, _ = self._forward(bc, np.zeros(n), keep=False)
+            if self.ex.rows_last:
+                be[self.ex.rows_last] -= self.E_last @ w_last
+            if self.ex.rows_dense:
+                be[self.ex.rows_dense] -= self.V @ bc
         with blas_single_thread():
             xq = sla.lu_solve(self.S_lu, be)
         x0, qv = xq[:n], xq[n:]
