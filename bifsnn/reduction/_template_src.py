@@ -411,12 +411,24 @@ def _transport_w(x, pv, edges, opt, out, clip, tcut, W, S, I):
             if l0 >= l1:
                 continue
             Fp, Mp = _window_value(l0, lo, hi, st, F, M1, mean)
-            for l in range(l0, l1):
-                Fn, Mn = _window_value(l + 1, lo, hi, st, F, M1, mean)
+            # edges l + 1 <= hi from the window's arrays (l + 1 >= l0 + 1 >= lo), the rest 1
+            lw = min(l1, hi)
+            for l in range(l0, lw):
+                Fn = F[st + l + 1 - lo]
+                Mn = M1[st + l + 1 - lo]
                 P = Fn - Fp
                 Q = Mn - Mp
                 Fp = Fn
                 Mp = Mn
+                if clip and P <= 0.0:
+                    continue
+                out[offn + l] += nj * P
+                out[offA + l] += nj * Q
+            for l in range(max(l0, lw), l1):
+                P = 1.0 - Fp
+                Q = mean - Mp
+                Fp = 1.0
+                Mp = mean
                 if clip and P <= 0.0:
                     continue
                 out[offn + l] += nj * P
