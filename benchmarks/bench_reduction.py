@@ -569,16 +569,10 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--kernel-cut", action="store_true",
                     help="only the kernel cut's error and cost against the model's kernel")
     args = ap.parse_args(argv)
-    if args.kernel_cut:
-        out_cut: dict = {"load_avg_1min_before": os.getloadavg()[0]}
-        _bench_kernel_cut(out_cut)
-        print(f"load average (1 min) before / after: {out_cut['load_avg_1min_before']:.1f} / "
-              f"{os.getloadavg()[0]:.1f}")
-        if args.json:
-            with open(args.json, "w") as fh:
-                json.dump(out_cut, fh, indent=2)
-        return out_cut
     out: dict = {"load_avg_1min_before": os.getloadavg()[0]}
+    if args.kernel_cut:
+        _bench_kernel_cut(out)
+        return _finish(out, args.json)
 
     if not args.skip_start:
         with tempfile.TemporaryDirectory() as cache:
@@ -596,11 +590,16 @@ def main(argv: list[str] | None = None) -> dict:
     _bench_ode_budget(out, t1, t2)
     if args.methods:
         _bench_methods(out)
+    return _finish(out, args.json)
+
+
+def _finish(out: dict, json_path: str | None) -> dict:
+    """Print the load average before / after, write ``out`` as JSON if asked; return it."""
     out["load_avg_1min_after"] = os.getloadavg()[0]
     print(f"load average (1 min) before / after: {out['load_avg_1min_before']:.1f} / "
           f"{out['load_avg_1min_after']:.1f} on {os.cpu_count()} cores")
-    if args.json:
-        with open(args.json, "w") as fh:
+    if json_path:
+        with open(json_path, "w") as fh:
             json.dump(out, fh, indent=2)
     return out
 

@@ -238,6 +238,13 @@ def test_poly_kernel_reproduces_table_kernel_hopf_points():
         assert np.abs(x - y).max() <= 1e-10 * np.abs(y).max()
 
 
+def _random_source(rng, edges, beyond):
+    """(a, b, mu, sig) of a random source: a up to ``beyond`` outside the grid, widths from
+    1e-4 to 10, sigma from 1e-2 to 20."""
+    a = rng.uniform(edges[0] - beyond, edges[-1] + beyond)
+    return a, a + 10 ** rng.uniform(-4, 1), rng.normal(0, 5), 10 ** rng.uniform(-2, 1.3)
+
+
 def test_windowed_kernel_is_bit_identical(smooth_model):
     # transport evaluates only the edges of edge_window: same bits as every edge, and
     # transport itself equals the sum over all edges with edge_kernel
@@ -246,10 +253,7 @@ def test_windowed_kernel_is_bit_identical(smooth_model):
     k = edges.size
     rng = np.random.default_rng(7)
     for _ in range(300):
-        a = rng.uniform(edges[0] - 10, edges[-1] + 10)
-        b = a + 10 ** rng.uniform(-4, 1)
-        mu = rng.normal(0, 5)
-        sig = 10 ** rng.uniform(-2, 1.3)
+        a, b, mu, sig = _random_source(rng, edges, 10.0)
         lo, hi = mod.edge_window(edges, a, b, mu, sig)
         F, M1 = np.empty(k), np.empty(k)
         Fw, Mw = np.full(k, np.nan), np.full(k, np.nan)
@@ -327,10 +331,7 @@ def test_exact_window_is_exactly_the_unsaturated_edges(smooth_model):
     K = edges.size - 1
     rng = np.random.default_rng(3)
     for _ in range(400):
-        a = rng.uniform(edges[0] - 30, edges[-1] + 30)
-        b = a + 10 ** rng.uniform(-4, 1)
-        mu = rng.normal(0, 5)
-        sig = 10 ** rng.uniform(-2, 1.3)
+        a, b, mu, sig = _random_source(rng, edges, 30.0)
         cut = rng.choice([5.0, 6.0, 8.5])
         lo, hi = mod._exact_window(edges, a, b, mu, sig, cut)
         isig = 1.0 / sig
