@@ -10,9 +10,9 @@ Prints (and with --json writes) the measured numbers next to the targets:
   generated branch-free polynomials, ``load_generated(rule, "libm")``) in the same process,
   and the ratio;
 * the transport (the right-hand side's kernel sums) against the pinned former form (commit
-  edaefaf: one pass per source bin, the scalar normal cdf / pdf table, ``load_generated(rule,
-  "table")``), alternated over states of an oscillating trajectory in one process, the
-  ratio and their largest difference;
+  6572836: windows with a margin edge each side, set-up source by source, work arrays
+  allocated per call; same kernel pieces), alternated over states of an oscillating
+  trajectory in one process, the ratio and their largest difference (0 expected);
 * reference map and ODE (explicit Dormand-Prince; stiff LSODA / BDF with the analytic
   Jacobian) in CPU seconds per model second (issue 14 targets: map <= 0.2, ODE <= 1),
   measured differentially (run of T2 minus run of T1, divided by T2 - T1) so compilation and
@@ -21,11 +21,14 @@ Prints (and with --json writes) the measured numbers next to the targets:
   the current code, and the ratios;
 * the same for a network 4x larger (N S fixed): the cost must not depend on N;
 * the spiking network at N = 4000 (``params.scaled(10)``) in the same process, and the ratio
-  of its CPU cost per model second to the ODE's (issue 14 target: >= 5 for the explicit ODE);
-* where the explicit ODE's time goes: steps, rejected steps and right-hand sides per model
-  second (differential, like the cost), CPU per right-hand side inside the integrator against
-  the same right-hand side alone (a numba loop over states of the same trajectory), i.e. the
-  integrator's own overhead;
+  of its CPU cost per model second to the ODE's, at its defaults (kernel cut 6 sd) and with
+  the model's kernel (8.5 sd) (issue 14 target: >= 5 for the explicit ODE);
+* with ``--kernel-cut`` (alone): the simulation kernel cut's error and cost against the
+  model's kernel, at tight and at default tolerances;
+* where the explicit ODE's time goes (with the model's kernel): steps, rejected steps and
+  right-hand sides per model second (differential, like the cost), CPU per right-hand side
+  inside the integrator against the same right-hand side alone (a numba loop over states of
+  the same trajectory), i.e. the integrator's own overhead;
 * with ``--methods``: right-hand sides, Jacobians and LU factorisations per model ms that
   other integrators (scipy DOP853, Radau, BDF, LSODA with the analytic Jacobian; the compiled
   Dormand-Prince at other tolerances) need over the same 60 ms of the oscillation, and their
@@ -130,39 +133,43 @@ def _bench_micro(out: dict) -> None:
 
 
 def _former_transport(mod):
-    """The transport of commit edaefaf (pinned: one pass per source bin, each window edge's
-    kernel evaluated in turn with the scalar normal cdf / pdf of ``mod``), compiled against
-    ``mod``'s pieces; with ``load_generated(rule, "table")`` it is the code before the
-    vectorised kernel loop."""
+    """The transport of commit 6572836 (pinned: odespeed4's three passes per population,
+    each occupied source's (a, b, mu, sig) in turn and its edge_window with one edge of
+    margin each side, the window's edges into flat arrays allocated per call, the kernel
+    with its saturation branches over them, the sums), compiled against ``mod``'s pieces."""
     import numba as nb
 
-    source, window = mod._source_kernel, mod.edge_window
-    ncp, kcore, tcut = mod.norm_cdf_pdf, mod.kcore, mod._TCUT
-
-    @nb.njit(error_model="numpy", inline="always")
-    def kernel_at(x, a, b, mu, sig, isig, mean):
-        al = (x - a - mu) * isig
-        be = (x - b - mu) * isig
-        if al < -tcut:
-            return 0.0, 0.0
-        if be > tcut:
-            return 1.0, mean
-        PA, pA = ncp(al)
-        PB, pB = ncp(be)
-        return kcore(x, a, b, mu, sig, al, be, PA, pA, PB, pB)
-
-    @nb.njit(error_model="numpy", inline="always")
-    def window_at(e, edges, lo, hi, a, b, mu, sig, isig, mean):
-        if e < lo:
-            return 0.0, 0.0
-        if e > hi:
-            return 1.0, mean
-        return kernel_at(edges[e], a, b, mu, sig, isig, mean)
+    source, window, wvalue = mod._source_kernel, mod.edge_window, mod._window_value
+    ncp, tcut = mod.norm_cdf_pdf, mod._TCUT
+    kcore = nb.njit(error_model="numpy", inline="always")(mod.kcore.py_func)
 
     @nb.njit(error_model="numpy")
-    def former(x, pv, edges, opt, out, F, M1):
+    def kernels(n, X, A, B, MU, SIG, F, M1):
+        for i in range(n):
+            x, a, b, mu, sig = X[i], A[i], B[i], MU[i], SIG[i]
+            isig = 1.0 / sig
+            al = (x - a - mu) * isig
+            be = (x - b - mu) * isig
+            PA, pA = ncp(al)
+            PB, pB = ncp(be)
+            f, g = kcore(x, a, b, mu, sig, al, be, PA, pA, PB, pB)
+            if al < -tcut:
+                f = 0.0
+                g = 0.0
+            elif be > tcut:
+                f = 1.0
+                g = 0.5 * (a + b) + mu
+            F[i] = f
+            M1[i] = g
+
+    @nb.njit(error_model="numpy")
+    def former(x, pv, edges, opt, out, F_, M1_):
         K = edges.shape[0] - 1
         e0 = edges[0]
+        W = np.empty((7, K * (K + 1)))
+        X, A, B, MU, SIG, F, M1 = W[0], W[1], W[2], W[3], W[4], W[5], W[6]
+        src = np.empty((4, K), dtype=np.int64)
+        means = np.empty(K)
         fired = np.zeros(2)
         for q in range(2):
             offn = 2 * K * q
@@ -170,17 +177,28 @@ def _former_transport(mod):
             for m in range(K):
                 out[offn + m] = 0.0
                 out[offA + m] = 0.0
+            n = 0
+            ns = 0
             for j in range(K):
-                nj = x[offn + j]
-                if nj == 0.0:
+                if x[offn + j] == 0.0:
                     continue
                 a, b, mu, sig = source(x, q, j, K, pv, edges, opt)
                 lo, hi = window(edges, a, b, mu, sig)
-                mean = 0.5 * (a + b) + mu
-                isig = 1.0 / sig
-                F0, M0 = window_at(0, edges, lo, hi, a, b, mu, sig, isig, mean)
-                F1, M11 = window_at(1, edges, lo, hi, a, b, mu, sig, isig, mean)
-                FK = window_at(K, edges, lo, hi, a, b, mu, sig, isig, mean)[0]
+                lo = max(lo, 0)
+                hi = min(hi, K)
+                src[0, ns], src[1, ns], src[2, ns], src[3, ns] = j, lo, hi, n
+                means[ns] = 0.5 * (a + b) + mu
+                ns += 1
+                for e in range(lo, hi + 1):
+                    X[n], A[n], B[n], MU[n], SIG[n] = edges[e], a, b, mu, sig
+                    n += 1
+            kernels(n, X, A, B, MU, SIG, F, M1)
+            for s in range(ns):
+                lo, hi, st, mean = src[1, s], src[2, s], src[3, s], means[s]
+                nj = x[offn + src[0, s]]
+                F0, M0 = wvalue(0, lo, hi, st, F, M1, mean)
+                F1, M11 = wvalue(1, lo, hi, st, F, M1, mean)
+                FK = wvalue(K, lo, hi, st, F, M1, mean)[0]
                 out[offn] += nj * F1
                 out[offA] += nj * (M11 - M0 + e0 * F0)
                 fired[q] += nj * (1.0 - FK)
@@ -188,13 +206,9 @@ def _former_transport(mod):
                 l1 = min(K, hi + 1)
                 if l0 >= l1:
                     continue
-                Fp, Mp = window_at(l0, edges, lo, hi, a, b, mu, sig, isig, mean)
+                Fp, Mp = wvalue(l0, lo, hi, st, F, M1, mean)
                 for m in range(l0, l1):
-                    if m + 1 <= hi:
-                        Fn, Mn = kernel_at(edges[m + 1], a, b, mu, sig, isig, mean)
-                    else:
-                        Fn = 1.0
-                        Mn = mean
+                    Fn, Mn = wvalue(m + 1, lo, hi, st, F, M1, mean)
                     out[offn + m] += nj * (Fn - Fp)
                     out[offA + m] += nj * (Mn - Mp)
                     Fp = Fn
@@ -205,11 +219,10 @@ def _former_transport(mod):
 
 
 def _bench_transport(out: dict, m, states: np.ndarray, pairs: int = 5) -> None:
-    """CPU per transport call, current against the pinned former form (edaefaf's one-pass
-    transport with the scalar table kernel), alternated; and their largest difference."""
+    """CPU per transport call, current against the pinned former form (commit 6572836's
+    transport, same kernel pieces), alternated; and their largest difference (0: the
+    current transport is bit-identical to it)."""
     import numba as nb
-
-    from bifsnn.reduction.codegen import load_generated
 
     def looped(fn):
         @nb.njit
@@ -223,8 +236,8 @@ def _bench_transport(out: dict, m, states: np.ndarray, pairs: int = 5) -> None:
             return acc
         return loop
 
-    table = load_generated(m.definition.bin_rule, "table")
-    loops = {"current": looped(m.module.transport), "former": looped(_former_transport(table))}
+    loops = {"current": looped(m.module.transport),
+             "former": looped(_former_transport(m.module))}
     res: dict = {k: [] for k in loops}
     outs = {}
     for k, loop in loops.items():
@@ -242,8 +255,7 @@ def _bench_transport(out: dict, m, states: np.ndarray, pairs: int = 5) -> None:
     ratio = float(np.median(np.array(res["former"]) / np.array(res["current"])))
     out.update(transport_us_pairs=list(zip(res["current"], res["former"], strict=True)),
                transport_former_over_current=ratio, transport_max_diff_over_max=rel)
-    print("transport CPU us per call, current / pinned former (one pass, table kernel), "
-          "alternating: "
+    print("transport CPU us per call, current / pinned former (6572836), alternating: "
           + ", ".join(f"{a:.2f} / {b:.2f}" for a, b in zip(res["current"], res["former"],
                                                             strict=True))
           + f"; former / current median {ratio:.2f}; largest difference {rel:.1e} of max|out|")
@@ -285,31 +297,40 @@ def _bench_runs(out: dict, scale: int, t1: float, t2: float) -> None:
 
 def _bench_snn_ratio(out: dict, t1: float, t2: float, repeats: int = 3) -> None:
     """CPU cost of the SNN at N = 4000 against the explicit ODE's, measured in alternating
-    pairs (ODE, then SNN, ``repeats`` times) so that the load of the shared machine, which
-    moves CPU figures by 2x within minutes, enters both sides of each ratio alike; the
-    median of the pairs' ratios is reported.  LSODA against the median SNN cost."""
+    triples (ODE at its defaults, i.e. the simulation kernel cut of 6 sd; ODE with the
+    model's kernel, 8.5 sd; SNN; ``repeats`` times) so that the load of the shared machine,
+    which moves CPU figures by 2x within minutes, enters every side of each ratio alike; the
+    medians of the triples' ratios are reported.  LSODA against the median SNN cost."""
     from bifsnn.network.params import NetworkParams
     from bifsnn.network.snn import simulate_snn
+    from bifsnn.reduction.integrate import KERNEL_CUT_SD
 
     params = NetworkParams().scaled(10)
     m = MarkovModelDef().compile()
-    pairs = []
+    triples = []
     for _ in range(repeats):
         _, c_ode = _per_model_second(lambda t: simulate_ode(m, t_ms=t), t1, t2)
+        _, c_exact = _per_model_second(
+            lambda t: simulate_ode(m, t_ms=t, kernel_cut_sd=KERNEL_CUT_SD), t1, t2)
         _, c_snn = _per_model_second(
             lambda t: simulate_snn(params, t_ms=t, progress=False), t1 / 4, t2 / 4)
-        pairs.append((c_snn, c_ode))
-    ratios = [a / b for a, b in pairs]
-    cpu = float(np.median([a for a, _ in pairs]))
+        triples.append((c_snn, c_ode, c_exact))
+    ratios = [a / b for a, b, _ in triples]
+    ratios_exact = [a / c for a, _, c in triples]
+    cpu = float(np.median([a for a, _, _ in triples]))
     out["snn_N4000_cpu_s_per_model_s"] = cpu
-    out["snn_N4000_ode_pairs_cpu"] = pairs
+    out["snn_N4000_ode_triples_cpu"] = triples
     out["snn_N4000_over_ode_explicit"] = float(np.median(ratios))
+    out["snn_N4000_over_ode_explicit_exact_kernel"] = float(np.median(ratios_exact))
     out["snn_N4000_over_ode_lsoda"] = cpu / out["ode_lsoda_cpu_s_per_model_s"]
-    print("[N = 4000] SNN annealed / explicit ODE, CPU s per model s, alternating pairs: "
-          + ", ".join(f"{a:.3f} / {b:.3f}" for a, b in pairs))
+    print("[N = 4000] SNN annealed / explicit ODE (default, cut 6 sd) / explicit ODE (model's "
+          "kernel, 8.5 sd), CPU s per model s, alternating: "
+          + ", ".join(f"{a:.3f} / {b:.3f} / {c:.3f}" for a, b, c in triples))
     print(f"SNN (N = 4000) / explicit ODE CPU cost per model second: median "
-          f"{out['snn_N4000_over_ode_explicit']:.2f} (pairs "
-          + ", ".join(f"{r:.2f}" for r in ratios) + "; issue 14 target: >= 5)")
+          f"{out['snn_N4000_over_ode_explicit']:.2f} (triples "
+          + ", ".join(f"{r:.2f}" for r in ratios) + "); with the model's kernel "
+          f"{out['snn_N4000_over_ode_explicit_exact_kernel']:.2f} ("
+          + ", ".join(f"{r:.2f}" for r in ratios_exact) + "); issue 14 target: >= 5")
     print(f"SNN (N = 4000, median) / LSODA: {out['snn_N4000_over_ode_lsoda']:.2f}")
 
 
@@ -341,10 +362,13 @@ def _bench_ode_budget(out: dict, t1: float, t2: float, repeats: int = 3) -> None
     attempted steps and right-hand sides per model second (deterministic), and CPU per
     right-hand side inside the integrator against the right-hand side alone on states of the
     same trajectory, alternated ``repeats`` times (median of the pairs' ratios)."""
+    from bifsnn.reduction.integrate import KERNEL_CUT_SD
+
     m = MarkovModelDef().compile()
-    simulate_ode(m, t_ms=1.0)
-    r1 = simulate_ode(m, t_ms=t1)
-    r2 = simulate_ode(m, t_ms=t2, record_every_ms=0.05)
+    exact = {"kernel_cut_sd": KERNEL_CUT_SD}  # the right-hand side alone is the model's
+    simulate_ode(m, t_ms=1.0, **exact)
+    r1 = simulate_ode(m, t_ms=t1, **exact)
+    r2 = simulate_ode(m, t_ms=t2, record_every_ms=0.05, **exact)
     scale = (t2 - t1) / 1000.0
     steps = (r2.options["n_steps"] - r1.options["n_steps"]) / scale  # rejected included
     rej = (r2.options["n_rejected"] - r1.options["n_rejected"]) / scale
@@ -352,7 +376,7 @@ def _bench_ode_budget(out: dict, t1: float, t2: float, repeats: int = 3) -> None
     states = np.ascontiguousarray(r2.extra["state"][int(t1 / 0.05):])
     pairs = []
     for _ in range(repeats):
-        _, cpu = _per_model_second(lambda t: simulate_ode(m, t_ms=t), t1, t2)
+        _, cpu = _per_model_second(lambda t: simulate_ode(m, t_ms=t, **exact), t1, t2)
         pairs.append((cpu / n_rhs * 1e6, _rhs_loop_us(m, states)))
     ratio = float(np.median([a / b for a, b in pairs]))
     out.update(ode_steps_per_model_s=steps, ode_rejected_per_model_s=rej,
@@ -458,6 +482,83 @@ def _bench_methods(out: dict, t_ms: float = 60.0) -> None:
     out["methods"] = rows
 
 
+def _peak_summary(r, t0_ms: float) -> tuple[np.ndarray, np.ndarray]:
+    """(heights, times in ms) of the MFE peaks of the E rate after ``t0_ms``, times refined
+    by a parabola through the peak step and its neighbours."""
+    from bifsnn.network.observables import mfe_peaks
+
+    dt = r.dt_ms
+    y = r.spike_counts_e[int(round(t0_ms / dt)):] / dt
+    pk = mfe_peaks(y, dt)
+    idx = pk.indices[(pk.indices > 0) & (pk.indices < y.size - 1)]
+    ym, y0, yp = y[idx - 1], y[idx], y[idx + 1]
+    shift = 0.5 * (ym - yp) / (ym - 2.0 * y0 + yp)
+    return y0, (idx + shift) * dt
+
+
+def _cut_errors(ref, r, t0_ms: float) -> dict:
+    """Errors of run ``r`` against ``ref`` after ``t0_ms``: mean E / I rates (relative),
+    MFE peak heights (largest relative deviation of matched peaks), period (relative, mean
+    interval between refined peaks), E count per step (max deviation / max count), final
+    state (largest deviation / largest component)."""
+    i0 = int(round(t0_ms / ref.dt_ms))
+    res = {}
+    for pop in ("e", "i"):
+        a = getattr(r, f"spike_counts_{pop}")[i0:].sum()
+        b = getattr(ref, f"spike_counts_{pop}")[i0:].sum()
+        res[f"rate_{pop}"] = abs(a / b - 1.0)
+    (h, t), (hr, tr) = _peak_summary(r, t0_ms), _peak_summary(ref, t0_ms)
+    if h.size == hr.size and h.size > 2:
+        res["peaks"] = float(np.max(np.abs(h - hr) / hr))
+        res["period"] = abs(float(np.mean(np.diff(t)) / np.mean(np.diff(tr))) - 1.0)
+    else:
+        res["peaks"] = res["period"] = float("nan")
+    res["n_peaks"] = int(hr.size)
+    ce, cr = r.spike_counts_e[i0:], ref.spike_counts_e[i0:]
+    res["count"] = float(np.max(np.abs(ce - cr)) / cr.max())
+    xr = ref.extra["final_state"]
+    res["state"] = float(np.max(np.abs(r.extra["final_state"] - xr)) / np.max(np.abs(xr)))
+    return res
+
+
+def _bench_kernel_cut(out: dict, cuts=(8.5, 7.0, 6.5, 6.0, 5.5), t_ms: float = 1200.0,
+                      t0_ms: float = 200.0) -> None:
+    """The simulation-only kernel cut (``simulate_ode(kernel_cut_sd=c)``) against the model's
+    kernel: each cut at tight tolerances (rtol 1e-10, atol 1e-12: the cut's own effect on the
+    model) and at the defaults (the cut plus the integrator's error), against the model's
+    kernel at tight tolerances; and the cost of each at the defaults (CPU per model second,
+    differential, the cuts alternated three times, median)."""
+    from bifsnn.reduction.integrate import KERNEL_CUT_SD
+
+    m = MarkovModelDef().compile()
+    tight = {"rtol": 1e-10, "atol": 1e-12}
+    ref = simulate_ode(m, t_ms=t_ms, kernel_cut_sd=KERNEL_CUT_SD, **tight)
+    print(f"kernel cut: errors against the model's kernel (8.5 sd) at rtol 1e-10, "
+          f"{t_ms:.0f} ms after {t0_ms:.0f} ms ({ref.options['n_steps']} steps): mean rates "
+          "E / I, MFE peak heights (max over matched peaks), period, E count per step, final "
+          "state (max / max)")
+    rows = []
+    for c in cuts:
+        for tol_name, tol in (("tight", tight), ("default", {})):
+            r = simulate_ode(m, t_ms=t_ms, kernel_cut_sd=c, **tol)
+            e = _cut_errors(ref, r, t0_ms)
+            rows.append({"cut_sd": c, "tol": tol_name, "steps": r.options["n_steps"], **e})
+            print(f"  cut {c:4.1f} sd, {tol_name:<7}: steps {r.options['n_steps']:6d}; rates "
+                  f"{e['rate_e']:.1e} / {e['rate_i']:.1e}, peaks {e['peaks']:.1e} "
+                  f"({e['n_peaks']}), period {e['period']:.1e}, count {e['count']:.1e}, "
+                  f"state {e['state']:.1e}")
+    cost: dict = {c: [] for c in cuts}
+    for _ in range(3):
+        for c in cuts:
+            cost[c].append(_per_model_second(
+                lambda t, c=c: simulate_ode(m, t_ms=t, kernel_cut_sd=c), 200.0, 1200.0)[1])
+    med = {c: float(np.median(v)) for c, v in cost.items()}
+    print("  CPU s per model s at the defaults (3 alternations, median): "
+          + ", ".join(f"cut {c}: {med[c]:.3f} ({med[cuts[0]] / med[c]:.2f}x)" for c in cuts))
+    out["kernel_cut"] = {"errors": rows, "cpu_s_per_model_s": {str(c): v for c, v in
+                                                               cost.items()}}
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="shorter runs")
@@ -465,8 +566,13 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--skip-start", action="store_true", help="skip cold/warm start timing")
     ap.add_argument("--methods", action="store_true",
                     help="also compare other integrators at equal accuracy (~1-2 min)")
+    ap.add_argument("--kernel-cut", action="store_true",
+                    help="only the kernel cut's error and cost against the model's kernel")
     args = ap.parse_args(argv)
     out: dict = {"load_avg_1min_before": os.getloadavg()[0]}
+    if args.kernel_cut:
+        _bench_kernel_cut(out)
+        return _finish(out, args.json)
 
     if not args.skip_start:
         with tempfile.TemporaryDirectory() as cache:
@@ -484,11 +590,16 @@ def main(argv: list[str] | None = None) -> dict:
     _bench_ode_budget(out, t1, t2)
     if args.methods:
         _bench_methods(out)
+    return _finish(out, args.json)
+
+
+def _finish(out: dict, json_path: str | None) -> dict:
+    """Print the load average before / after, write ``out`` as JSON if asked; return it."""
     out["load_avg_1min_after"] = os.getloadavg()[0]
     print(f"load average (1 min) before / after: {out['load_avg_1min_before']:.1f} / "
           f"{out['load_avg_1min_after']:.1f} on {os.cpu_count()} cores")
-    if args.json:
-        with open(args.json, "w") as fh:
+    if json_path:
+        with open(json_path, "w") as fh:
             json.dump(out, fh, indent=2)
     return out
 

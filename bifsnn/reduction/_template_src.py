@@ -191,16 +191,21 @@ def _source_kernel(x, q, j, K, pv, edges, opt):
 
 
 #: kcore inlined into the loop of :func:`_edge_kernels` (a call would stop its vectorisation;
-#: no fastmath, so the same bits as the called kcore).
+#: no fastmath, so the same bits as the called kcore); likewise the per-source pieces in the
+#: loop of :func:`_sources`.
 _kcore_inline = nb.njit(error_model='numpy', inline='always')(kcore.py_func)
+_bin_mean_inline = nb.njit(error_model='numpy', inline='always')(bin_mean_raw.py_func)
+_within_bin_inline = nb.njit(error_model='numpy', inline='always')(within_bin.py_func)
+_drift_white_inline = nb.njit(error_model='numpy', inline='always')(drift_white.py_func)
+_drift_regime_inline = nb.njit(error_model='numpy', inline='always')(drift_regime.py_func)
 
 
 @nb.njit(cache=True, error_model='numpy')
 def _edge_kernels(n, X, A, B, MU, SIG, F, M1):
     """F[i], M1[i] of the kernel (uniform [A[i], B[i]] + N(MU[i], SIG[i]^2)) at edge X[i],
-    i < n, saturated beyond _TCUT standard deviations: the same operations as edge_kernel (so
-    the same bits) in one loop without calls or table indices, which the compiler vectorises
-    (norm_cdf_pdf "poly" and kcore inlined)."""
+    i < n, every edge inside the cut (:func:`_exact_window`, so no saturation here): the same
+    operations as edge_kernel (so the same bits) in one loop without calls or table indices,
+    which the compiler vectorises (norm_cdf_pdf "poly" and kcore inlined)."""
     for i in range(n):
         x = X[i]
         a = A[i]
@@ -212,15 +217,85 @@ def _edge_kernels(n, X, A, B, MU, SIG, F, M1):
         be = (x - b - mu) * isig
         PA, pA = norm_cdf_pdf(al)
         PB, pB = norm_cdf_pdf(be)
-        f, g = _kcore_inline(x, a, b, mu, sig, al, be, PA, pA, PB, pB)
-        if al < -_TCUT:
-            f = 0.0
-            g = 0.0
-        elif be > _TCUT:
-            f = 1.0
-            g = 0.5 * (a + b) + mu
-        F[i] = f
-        M1[i] = g
+        F[i], M1[i] = _kcore_inline(x, a, b, mu, sig, al, be, PA, pA, PB, pB)
+
+
+@nb.njit(cache=True, error_model='numpy', inline='always')
+def _exact_window(edges, a, b, mu, sig, tcut):
+    """(lo, hi), 0 <= lo <= hi + 1 <= K + 1: exactly the edges whose kernel is not saturated at
+    ``tcut`` standard deviations, al >= -tcut and be <= tcut with al, be computed as the
+    kernel does (edge_kernel: below lo it is 0, above hi 1 and the full mean).  A first guess
+    from the window's ends, then corrected edge by edge (al, be are monotone in the edge, so
+    the result is exact whatever the guess's round-off); NaN gives every edge."""
+    K = edges.shape[0] - 1
+    e0 = edges[0]
+    dv = edges[1] - e0
+    zlo = (a + mu - tcut * sig - e0) / dv
+    zhi = (b + mu + tcut * sig - e0) / dv
+    if not (zlo == zlo and zhi == zhi):  # NaN (a state outside the model's domain): every
+        return 0, K                      # edge, whose kernel is NaN; int(NaN) is undefined
+    lo = 0 if zlo < 0.0 else (K + 1 if zlo > K + 1.0 else int(zlo))
+    hi = K if zhi > K else (-1 if zhi < -1.0 else int(zhi))
+    isig = 1.0 / sig
+    while lo <= K and (edges[lo] - a - mu) * isig < -tcut:
+        lo += 1
+    while lo > 0 and not ((edges[lo - 1] - a - mu) * isig < -tcut):
+        lo -= 1
+    while hi >= 0 and (edges[hi] - b - mu) * isig > tcut:
+        hi -= 1
+    while hi < K and not ((edges[hi + 1] - b - mu) * isig > tcut):
+        hi += 1
+    return lo, hi
+
+
+@nb.njit(cache=True, error_model='numpy', inline='always')
+def _source_support(x, offn, K, j, edges, dv, delta, eps, hmin):
+    """(Vbar, a, b) of source bin j (offset offn): bin_mean's operations (its empty-bin
+    midpoint as a select) and within_bin, inlined for the loops of :func:`_sources`."""
+    lo = edges[j]
+    nj = x[offn + j]
+    mid = lo + 0.5 * dv
+    vb = _bin_mean_inline(nj, x[offn + K + j], mid, delta)[0]
+    if nj * nj + delta * delta == 0.0:
+        vb = mid
+    ab = _within_bin_inline(vb, lo, dv, eps, hmin)
+    return vb, ab[0], ab[1]
+
+
+@nb.njit(cache=True, error_model='numpy', inline='always')
+def _sources(x, q, K, pv, edges, opt, S):
+    """(a, b, mu, sig) of every source bin j of population q into S[0:4, j]: the operations of
+    :func:`_source_kernel` (so the same bits) in one loop per population with the pieces
+    inlined, which the compiler vectorises (one loop per drift variant)."""
+    dv = edges[1] - edges[0]
+    offn = 2 * K * q
+    mo = 4 * K + 4 * q
+    lam, SE, SI, tE, tI, M, Mr, gl, h = _pop_params(pv, q)
+    mE = x[mo]
+    vE = x[mo + 1]
+    mI = x[mo + 2]
+    vI = x[mo + 3]
+    eps = opt[0]
+    hmin = opt[1]
+    delta = opt[2]
+    sfl = opt[3]
+    col = opt[9]
+    reg = opt[10]
+    z0 = opt[11]
+    if reg == 0.0:
+        for j in range(K):
+            vb, S[0, j], S[1, j] = _source_support(x, offn, K, j, edges, dv, delta, eps, hmin)
+            d = _drift_white_inline(vb, mE, vE, mI, vI, lam, SE, SI, tE, tI, M, Mr, gl, h,
+                                    sfl, col, reg, z0)
+            S[2, j] = d[0]
+            S[3, j] = d[1]
+    else:
+        for j in range(K):
+            vb, S[0, j], S[1, j] = _source_support(x, offn, K, j, edges, dv, delta, eps, hmin)
+            d = _drift_regime_inline(vb, mE, vE, mI, vI, lam, SE, SI, tE, tI, M, Mr, gl, h,
+                                     sfl, col, reg, z0)
+            S[2, j] = d[0]
+            S[3, j] = d[1]
 
 
 @nb.njit(cache=True, error_model='numpy', inline='always')
@@ -233,12 +308,20 @@ def _window_value(e, lo, hi, start, F, M1, mean):
     return F[start + e - lo], M1[start + e - lo]
 
 
+@nb.njit(cache=True)
+def transport_work(K):
+    """Work arrays of :func:`_transport_w` for K bins: (W, S, I), W the flat edge arrays
+    (7 by K (K + 1): X, A, B, MU, SIG, F, M1), S per source bin (5 by K: a, b, mu, sig,
+    mean), I per occupied source (4 by K: bin, window lo, hi, start in W)."""
+    return (np.empty((7, K * (K + 1))), np.empty((5, K)), np.empty((4, K), dtype=np.int64))
+
+
 @nb.njit(cache=True, error_model='numpy')
 def transport(x, pv, edges, opt, out, F, M1, clip=False):
     """Write (P^T n) and (Q^T n) into out[n rows], out[A rows]; return (fired_E, fired_I),
     the expected number of neurons crossing threshold in one window (not divided by h).
 
-    ``F``, ``M1``: unused scratch, kept for the signature (see :func:`_transport`).
+    ``F``, ``M1``: scratch of the sloped density only (see :func:`_transport_w`).
     ``clip`` (map only, as the authors' code does) sets transfer fractions that round-off
     made negative (~1e-17) to 0, so that occupations stay >= 0 over many steps."""
     if opt[12] == 1.0:
@@ -252,19 +335,26 @@ def transport(x, pv, edges, opt, out, F, M1, clip=False):
 
 @nb.njit(cache=True, error_model='numpy')
 def _transport(x, pv, edges, opt, out, clip):
-    """:func:`transport` returning the tuple (fired_E, fired_I) (no allocation of results).
+    """:func:`_transport_w` with the model's kernel (cut _TCUT) and work arrays of its own."""
+    W, S, I = transport_work(edges.shape[0] - 1)
+    return _transport_w(x, pv, edges, opt, out, clip, _TCUT, W, S, I)
 
-    Per population, three passes: every occupied source bin's (a, b, mu, sig) and window
-    (:func:`edge_window`, clipped to the grid), its window's edges appended to flat arrays;
-    the kernel at all of them in one vectorised loop (:func:`_edge_kernels`); the sums over
-    each source's window.  The same bits as edge_kernel_window followed by the sums over its
-    arrays (the form before; ``benchmarks/bench_reduction.py`` times both)."""
+
+@nb.njit(cache=True, error_model='numpy')
+def _transport_w(x, pv, edges, opt, out, clip, tcut, W, S, I):
+    """:func:`transport` returning the tuple (fired_E, fired_I) (no allocation: work arrays
+    W, S, I of :func:`transport_work`), the kernel cut at ``tcut`` standard deviations
+    (_TCUT = 8.5 is the model's kernel; smaller: ``simulate_ode(kernel_cut_sd=...)``).
+
+    Per population, three passes: (a, b, mu, sig) of every bin in one vectorised loop
+    (:func:`_sources`), then every occupied source's exact window (:func:`_exact_window`)
+    with its edges appended to flat arrays; the kernel at all of them in one vectorised loop
+    (:func:`_edge_kernels`); the sums over each source's window.  With tcut = _TCUT the same
+    bits as edge_kernel at every edge followed by the sums (tests/reduction/test_kernel.py;
+    ``benchmarks/bench_reduction.py`` times the former forms against it)."""
     K = edges.shape[0] - 1
     e0 = edges[0]
-    W = np.empty((7, K * (K + 1)))
     X, A, B, MU, SIG, F, M1 = W[0], W[1], W[2], W[3], W[4], W[5], W[6]
-    src = np.empty((4, K), dtype=np.int64)  # bin j, window lo, hi, start in the flat arrays
-    means = np.empty(K)
     fE = 0.0
     fI = 0.0
     for q in range(2):
@@ -273,20 +363,22 @@ def _transport(x, pv, edges, opt, out, clip):
         for l in range(K):
             out[offn + l] = 0.0
             out[offA + l] = 0.0
+        _sources(x, q, K, pv, edges, opt, S)
         n = 0
         ns = 0
         for j in range(K):
             if x[offn + j] == 0.0:
                 continue
-            a, b, mu, sig = _source_kernel(x, q, j, K, pv, edges, opt)
-            lo, hi = edge_window(edges, a, b, mu, sig)
-            lo = max(lo, 0)
-            hi = min(hi, K)
-            src[0, ns] = j
-            src[1, ns] = lo
-            src[2, ns] = hi
-            src[3, ns] = n
-            means[ns] = 0.5 * (a + b) + mu
+            a = S[0, j]
+            b = S[1, j]
+            mu = S[2, j]
+            sig = S[3, j]
+            lo, hi = _exact_window(edges, a, b, mu, sig, tcut)
+            I[0, ns] = j
+            I[1, ns] = lo
+            I[2, ns] = hi
+            I[3, ns] = n
+            S[4, ns] = 0.5 * (a + b) + mu
             ns += 1
             for e in range(lo, hi + 1):
                 X[n] = edges[e]
@@ -298,11 +390,11 @@ def _transport(x, pv, edges, opt, out, clip):
         _edge_kernels(n, X, A, B, MU, SIG, F, M1)
         fq = 0.0
         for s in range(ns):
-            lo = src[1, s]
-            hi = src[2, s]
-            st = src[3, s]
-            mean = means[s]
-            nj = x[offn + src[0, s]]
+            lo = I[1, s]
+            hi = I[2, s]
+            st = I[3, s]
+            mean = S[4, s]
+            nj = x[offn + I[0, s]]
             F0, M0 = _window_value(0, lo, hi, st, F, M1, mean)
             F1, M11 = _window_value(1, lo, hi, st, F, M1, mean)
             FK = _window_value(K, lo, hi, st, F, M1, mean)[0]
@@ -319,12 +411,24 @@ def _transport(x, pv, edges, opt, out, clip):
             if l0 >= l1:
                 continue
             Fp, Mp = _window_value(l0, lo, hi, st, F, M1, mean)
-            for l in range(l0, l1):
-                Fn, Mn = _window_value(l + 1, lo, hi, st, F, M1, mean)
+            # edges l + 1 <= hi from the window's arrays (l + 1 >= l0 + 1 >= lo), the rest 1
+            lw = min(l1, hi)
+            for l in range(l0, lw):
+                Fn = F[st + l + 1 - lo]
+                Mn = M1[st + l + 1 - lo]
                 P = Fn - Fp
                 Q = Mn - Mp
                 Fp = Fn
                 Mp = Mn
+                if clip and P <= 0.0:
+                    continue
+                out[offn + l] += nj * P
+                out[offA + l] += nj * Q
+            for l in range(max(l0, lw), l1):
+                P = 1.0 - Fp
+                Q = mean - Mp
+                Fp = 1.0
+                Mp = mean
                 if clip and P <= 0.0:
                     continue
                 out[offn + l] += nj * P
@@ -353,6 +457,15 @@ def _rhs_paper(x, pv, edges, opt, out, F, M1):
     """:func:`rhs` of the closures without per-bin pending totals (opt[6] = 0) into the
     first 4K + 8 entries of out (the rest of x and out untouched); returns (f_E, f_I).
     ``F``, ``M1``: scratch for the sloped within-bin density (opt[12] = 1) only."""
+    W, S, I = transport_work(edges.shape[0] - 1)
+    return _rhs_paper_w(x, pv, edges, opt, out, F, M1, _TCUT, W, S, I)
+
+
+@nb.njit(cache=True, error_model='numpy')
+def _rhs_paper_w(x, pv, edges, opt, out, F, M1, tcut, W, S, I):
+    """:func:`_rhs_paper` with the transport's work arrays (:func:`transport_work`) passed
+    in and its kernel cut at ``tcut`` standard deviations (see :func:`_transport_w`; the
+    sloped density ignores it)."""
     K = edges.shape[0] - 1
     h = pv[_P_H]
     if opt[12] == 1.0:
@@ -360,7 +473,7 @@ def _rhs_paper(x, pv, edges, opt, out, F, M1):
         fE = fired[0]
         fI = fired[1]
     else:
-        fE, fI = _transport(x, pv, edges, opt, out, False)
+        fE, fI = _transport_w(x, pv, edges, opt, out, False, tcut, W, S, I)
     rb = int(opt[5])
     vr = opt[4]
     tR = pv[_P_TAU_R]
@@ -647,24 +760,26 @@ def run_map(x0, R0, pv, edges, opt, outflow_published, rate_lag, n_steps, rec_ev
 
 # --------------------------------------------------------------------- explicit integrator
 @nb.njit(cache=True, error_model='numpy')
-def _rhs_aug(x, pv, edges, opt, out, F, M1):
-    """ODE right-hand side extended by the cumulative spike counts (last two entries)."""
+def _rhs_aug(x, pv, edges, opt, out, F, M1, tcut, W, S, I):
+    """ODE right-hand side extended by the cumulative spike counts (last two entries);
+    ``tcut``, ``W``, ``S``, ``I``: see :func:`_rhs_paper_w`."""
     n = x.shape[0] - 2
     if opt[6] == 1.0:
         fr = rhs_cond(x[:n], pv, edges, opt, out[:n], F, M1)
         out[n] = fr[0]
         out[n + 1] = fr[1]
-    else:  # no slices, no allocation: _rhs_paper touches the first n entries only
-        frE, frI = _rhs_paper(x, pv, edges, opt, out, F, M1)
+    else:  # no slices, no allocation: _rhs_paper_w touches the first n entries only
+        frE, frI = _rhs_paper_w(x, pv, edges, opt, out, F, M1, tcut, W, S, I)
         out[n] = frE
         out[n + 1] = frI
 
 
 @nb.njit(cache=True, error_model='numpy')
 def dopri5(x0, pv, edges, opt, t_end, dt_out, rtol, atol, h0, max_steps, rec_every,
-           cum, states):
+           cum, states, tcut=_TCUT):
     """Dormand-Prince 5(4) with step control on the ODE state (counts excluded from the
-    error norm) and cubic Hermite output of the cumulative counts on the grid k dt_out.
+    error norm) and cubic Hermite output of the cumulative counts on the grid k dt_out;
+    the transfer kernel cut at ``tcut`` standard deviations (:func:`_transport_w`).
 
     cum[k] = expected spikes (E, I) in [0, k dt_out]; states[r] = state at (r+1) rec_every
     dt_out.  Returns (x_final, t_reached, n_steps, n_rejected, status): status 0 ok,
@@ -675,6 +790,7 @@ def dopri5(x0, pv, edges, opt, t_end, dt_out, rtol, atol, h0, max_steps, rec_eve
     na = nx + 2
     F = np.empty(K + 1)
     M1 = np.empty(K + 1)
+    W, S, I = transport_work(K)
     y = np.zeros(na)
     y[:nx] = x0
     k1 = np.empty(na)
@@ -686,7 +802,7 @@ def dopri5(x0, pv, edges, opt, t_end, dt_out, rtol, atol, h0, max_steps, rec_eve
     k7 = np.empty(na)
     yt = np.empty(na)
     yn = np.empty(na)
-    _rhs_aug(y, pv, edges, opt, k1, F, M1)
+    _rhs_aug(y, pv, edges, opt, k1, F, M1, tcut, W, S, I)
     t = 0.0
     dt = h0
     n_out = cum.shape[0]
@@ -705,27 +821,27 @@ def dopri5(x0, pv, edges, opt, t_end, dt_out, rtol, atol, h0, max_steps, rec_eve
             dt = t_end - t
         for i in range(na):
             yt[i] = y[i] + dt * (0.2 * k1[i])
-        _rhs_aug(yt, pv, edges, opt, k2, F, M1)
+        _rhs_aug(yt, pv, edges, opt, k2, F, M1, tcut, W, S, I)
         for i in range(na):
             yt[i] = y[i] + dt * (3.0 / 40.0 * k1[i] + 9.0 / 40.0 * k2[i])
-        _rhs_aug(yt, pv, edges, opt, k3, F, M1)
+        _rhs_aug(yt, pv, edges, opt, k3, F, M1, tcut, W, S, I)
         for i in range(na):
             yt[i] = y[i] + dt * (44.0 / 45.0 * k1[i] - 56.0 / 15.0 * k2[i] + 32.0 / 9.0 * k3[i])
-        _rhs_aug(yt, pv, edges, opt, k4, F, M1)
+        _rhs_aug(yt, pv, edges, opt, k4, F, M1, tcut, W, S, I)
         for i in range(na):
             yt[i] = y[i] + dt * (19372.0 / 6561.0 * k1[i] - 25360.0 / 2187.0 * k2[i]
                                  + 64448.0 / 6561.0 * k3[i] - 212.0 / 729.0 * k4[i])
-        _rhs_aug(yt, pv, edges, opt, k5, F, M1)
+        _rhs_aug(yt, pv, edges, opt, k5, F, M1, tcut, W, S, I)
         for i in range(na):
             yt[i] = y[i] + dt * (9017.0 / 3168.0 * k1[i] - 355.0 / 33.0 * k2[i]
                                  + 46732.0 / 5247.0 * k3[i] + 49.0 / 176.0 * k4[i]
                                  - 5103.0 / 18656.0 * k5[i])
-        _rhs_aug(yt, pv, edges, opt, k6, F, M1)
+        _rhs_aug(yt, pv, edges, opt, k6, F, M1, tcut, W, S, I)
         for i in range(na):
             yn[i] = y[i] + dt * (35.0 / 384.0 * k1[i] + 500.0 / 1113.0 * k3[i]
                                  + 125.0 / 192.0 * k4[i] - 2187.0 / 6784.0 * k5[i]
                                  + 11.0 / 84.0 * k6[i])
-        _rhs_aug(yn, pv, edges, opt, k7, F, M1)
+        _rhs_aug(yn, pv, edges, opt, k7, F, M1, tcut, W, S, I)
         nsteps += 1
         err = 0.0
         for i in range(nx):

@@ -18,13 +18,29 @@ import numpy as np
 
 from bifsnn.continuation.linalg import blas_single_thread
 from bifsnn.network.results import SimulationResult
-from bifsnn.reduction.model import MarkovModelDef, ReducedModel
+from bifsnn.reduction.model import (
+    CONDITIONAL_CLOSURES,
+    SLOPE_CLOSURES,
+    MarkovModelDef,
+    ReducedModel,
+)
 
-__all__ = ["simulate_map", "simulate_ode", "INTEGRATORS", "STIFF_METHODS"]
+__all__ = ["simulate_map", "simulate_ode", "INTEGRATORS", "STIFF_METHODS", "KERNEL_CUT_SD",
+           "KERNEL_CUT_RANGE", "SIMULATION_KERNEL_CUT_SD"]
 
 INTEGRATORS = ("explicit", "stiff")
 #: scipy ``solve_ivp`` methods of ``integrator="stiff"`` (all use the analytic Jacobian).
 STIFF_METHODS = ("LSODA", "BDF", "Radau")
+#: The model's transfer kernel: the normal cdf is 0 or 1 beyond 8.5 standard deviations
+#: (tail mass ~1e-17; ``_TCUT`` of the generated module).  ``simulate_ode(kernel_cut_sd=c)``
+#: with c in KERNEL_CUT_RANGE cuts it at c instead (docs/MODEL.md, "kernel cut").
+KERNEL_CUT_SD = 8.5
+KERNEL_CUT_RANGE = (5.0, KERNEL_CUT_SD)
+#: simulate_ode's cut where its explicit integrator applies one: against the model's kernel
+#: (1200 ms of the oscillation, both at rtol 1e-10) peak heights move by 1.1e-8, the state
+#: by 1.1e-9, rates by 7e-12; the integrator's own error at its default tolerances is
+#: 1.6e-4, 7.2e-5, 2e-7 (benchmarks/README.md, odespeed5); 1.24x cheaper.
+SIMULATION_KERNEL_CUT_SD = 6.0
 
 
 def _as_model(model: MarkovModelDef | ReducedModel) -> ReducedModel:
@@ -131,6 +147,7 @@ def simulate_ode(
     atol: float = 1e-6,
     record_every_ms: float = 1.0,
     max_steps: int | None = None,
+    kernel_cut_sd: float | None = None,
 ) -> SimulationResult:
     """Integrate the ODE (docs/MODEL.md 5b) for ``t_ms`` and sample rates on the params.dt grid.
 
@@ -143,6 +160,15 @@ def simulate_ode(
     200 steps per model ms + 10000; a typical run needs ~5 per ms).  Failure (step
     underflow, step limit, non-finite state) is reported in ``options["success"]`` /
     ``options["message"]`` with the partial result up to that time.
+
+    ``kernel_cut_sd``: the transfer kernel's normal cdf is taken as 0 or 1 beyond this many
+    standard deviations, in KERNEL_CUT_RANGE; 8.5 (KERNEL_CUT_SD) is the model's kernel, the
+    one continuation and every other evaluation use.  Default (None): 6
+    (SIMULATION_KERNEL_CUT_SD, tail mass ~1e-9, a simulation-only approximation whose effect
+    is ~1e-4 of the integrator's own error; docs/MODEL.md section 4, benchmarks/README.md,
+    odespeed5) where it applies, the explicit integrator with the paper's transport; 8.5
+    elsewhere, where a value other than 8.5 is refused.  Recorded in
+    ``options["kernel_cut_sd"]``.
     """
     if integrator not in INTEGRATORS:
         raise ValueError(f"integrator = {integrator!r} is out of range: one of {INTEGRATORS}")
@@ -150,6 +176,7 @@ def simulate_ode(
         raise ValueError(f"method = {method!r} is out of range: one of {STIFF_METHODS}")
     m = _as_model(model)
     d = m.definition
+    tcut = _kernel_cut(kernel_cut_sd, integrator, d)
     dt = d.params.dt
     n = _n_steps(t_ms, dt)
     every = _record_every(record_every_ms, dt)
@@ -163,7 +190,7 @@ def simulate_ode(
         states = np.zeros((n // every, d.n_state))
         xf, t_reached, nsteps, nrej, status = m.module.dopri5(
             x, m.pv, m.edges, m.opt, t_end, dt, rtol, atol, min(0.01, dt), max_steps, every,
-            cum, states,
+            cum, states, tcut,
         )
         messages = {0: "ok", 1: "max_steps reached", 2: "step size underflow",
                     3: "non-finite state"}
@@ -191,14 +218,34 @@ def simulate_ode(
         seed=None,
         options=_options(d, form="ode", integrator=integrator,
                          method=method if integrator == "stiff" else "dopri5",
-                         rtol=rtol, atol=atol, success=bool(success), message=message,
-                         wall_s=wall, **stats),
+                         rtol=rtol, atol=atol, kernel_cut_sd=tcut, success=bool(success),
+                         message=message, wall_s=wall, **stats),
         extra={
             "state_t_ms": (np.arange(n_rec) + 1) * every * dt,
             "state": states[:n_rec],
             "final_state": np.asarray(xf),
         },
     )
+
+
+def _kernel_cut(kernel_cut_sd: float | None, integrator: str, d: MarkovModelDef) -> float:
+    """``kernel_cut_sd`` checked (in KERNEL_CUT_RANGE, other than the model's kernel only
+    where the compiled explicit integrator's transport applies it), or its default."""
+    applies = integrator == "explicit" and d.closure not in CONDITIONAL_CLOSURES + SLOPE_CLOSURES
+    if kernel_cut_sd is None:
+        return SIMULATION_KERNEL_CUT_SD if applies else KERNEL_CUT_SD
+    lo, hi = KERNEL_CUT_RANGE
+    if not (isinstance(kernel_cut_sd, int | float) and lo <= kernel_cut_sd <= hi):
+        raise ValueError(f"kernel_cut_sd = {kernel_cut_sd!r} is out of range: must be a number "
+                         f"in [{lo}, {hi}] (standard deviations)")
+    if kernel_cut_sd != KERNEL_CUT_SD:
+        if integrator != "explicit":
+            raise ValueError(f"kernel_cut_sd = {kernel_cut_sd!r} applies to integrator = "
+                             f"'explicit' only (the model's kernel is {KERNEL_CUT_SD})")
+        if d.closure in CONDITIONAL_CLOSURES + SLOPE_CLOSURES:
+            raise ValueError(f"kernel_cut_sd = {kernel_cut_sd!r} applies to the closures with "
+                             f"the paper's transport only, not closure = {d.closure!r}")
+    return float(kernel_cut_sd)
 
 
 def _solve_stiff(

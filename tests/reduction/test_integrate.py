@@ -69,6 +69,36 @@ def test_bad_initial_state_and_method_rejected_before_work(smooth_model):
         simulate_ode(smooth_model, t_ms=1.0, integrator="stiff", method="RK45")
 
 
+def test_kernel_cut_is_a_small_simulation_only_change(smooth_model):
+    # kernel_cut_sd = 8.5 is the model's kernel (the generated module's _TCUT); the default
+    # cut of the explicit integrator (6 sd) changes the trajectory by ~ its tail mass, far
+    # below the integrator's tolerance (benchmarks/README.md, odespeed5), and a cut is
+    # refused where it would not apply
+    from bifsnn.reduction.integrate import KERNEL_CUT_SD, SIMULATION_KERNEL_CUT_SD
+
+    assert smooth_model.module._TCUT == KERNEL_CUT_SD
+    exact = simulate_ode(smooth_model, t_ms=60.0, kernel_cut_sd=KERNEL_CUT_SD)
+    assert exact.options["kernel_cut_sd"] == KERNEL_CUT_SD
+    cut = simulate_ode(smooth_model, t_ms=60.0)
+    assert cut.options["kernel_cut_sd"] == SIMULATION_KERNEL_CUT_SD == 6.0
+    same = simulate_ode(smooth_model, t_ms=60.0, kernel_cut_sd=6)
+    assert np.array_equal(cut.extra["final_state"], same.extra["final_state"])
+    x, y = exact.extra["final_state"], cut.extra["final_state"]
+    assert 0.0 < np.abs(x - y).max() <= 1e-7 * np.abs(x).max()
+    assert abs(cut.spike_counts_e.sum() / exact.spike_counts_e.sum() - 1.0) <= 1e-8
+    stiff = simulate_ode(smooth_model, t_ms=1.0, integrator="stiff")
+    assert stiff.options["kernel_cut_sd"] == KERNEL_CUT_SD
+    for bad in (4.9, 8.6, float("nan"), "6"):
+        with pytest.raises(ValueError, match="kernel_cut_sd"):
+            simulate_ode(smooth_model, t_ms=1.0, kernel_cut_sd=bad)
+    with pytest.raises(ValueError, match="integrator = 'explicit' only"):
+        simulate_ode(smooth_model, t_ms=1.0, integrator="stiff", kernel_cut_sd=6.0)
+    slope = MarkovModelDef(closure="slope")
+    assert simulate_ode(slope, t_ms=1.0).options["kernel_cut_sd"] == KERNEL_CUT_SD
+    with pytest.raises(ValueError, match="paper's transport only"):
+        simulate_ode(slope, t_ms=1.0, kernel_cut_sd=6.0)
+
+
 def test_equilibrium_stable_case():
     # tau_EE = 4 ms: the equilibrium is stable (all eigenvalues in the left half plane); a
     # long ODE run must end on it (rates to 1e-4 relative), and Newton must reach a

@@ -8,6 +8,9 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
+from bifsnn.reduction import MarkovModelDef
+from bifsnn.reduction.integrate import simulate_ode
+
 CASES = [
     # (a, b, mu, sigma)
     (0.0, 4.0, 0.7, 0.9),
@@ -235,6 +238,13 @@ def test_poly_kernel_reproduces_table_kernel_hopf_points():
         assert np.abs(x - y).max() <= 1e-10 * np.abs(y).max()
 
 
+def _random_source(rng, edges, beyond):
+    """(a, b, mu, sig) of a random source: a up to ``beyond`` outside the grid, widths from
+    1e-4 to 10, sigma from 1e-2 to 20."""
+    a = rng.uniform(edges[0] - beyond, edges[-1] + beyond)
+    return a, a + 10 ** rng.uniform(-4, 1), rng.normal(0, 5), 10 ** rng.uniform(-2, 1.3)
+
+
 def test_windowed_kernel_is_bit_identical(smooth_model):
     # transport evaluates only the edges of edge_window: same bits as every edge, and
     # transport itself equals the sum over all edges with edge_kernel
@@ -243,10 +253,7 @@ def test_windowed_kernel_is_bit_identical(smooth_model):
     k = edges.size
     rng = np.random.default_rng(7)
     for _ in range(300):
-        a = rng.uniform(edges[0] - 10, edges[-1] + 10)
-        b = a + 10 ** rng.uniform(-4, 1)
-        mu = rng.normal(0, 5)
-        sig = 10 ** rng.uniform(-2, 1.3)
+        a, b, mu, sig = _random_source(rng, edges, 10.0)
         lo, hi = mod.edge_window(edges, a, b, mu, sig)
         F, M1 = np.empty(k), np.empty(k)
         Fw, Mw = np.full(k, np.nan), np.full(k, np.nan)
@@ -259,34 +266,84 @@ def test_windowed_kernel_is_bit_identical(smooth_model):
         # outside the window the kernel is saturated: 0 below lo, 1 above hi
         assert (F[:max(lo, 0)] == 0).all() and (F[hi + 1:] == 1).all()
 
-    # transport against the plain sum over every edge (the unwindowed loop)
-    d = smooth_model.definition
-    K = d.K
-    e0 = edges[0]
+
+
+def _plain_transport(model, x):
+    """transport as the plain sum over every edge with edge_kernel (no window, no cut)."""
+    mod, edges, d = model.module, model.edges, model.definition
+    K, e0 = d.K, edges[0]
+    F, M1 = np.empty(K + 1), np.empty(K + 1)
+    want = np.zeros(4 * K)
+    want_fired = np.zeros(2)
+    for q in range(2):
+        offn, offA = 2 * K * q, 2 * K * q + K
+        for j in range(K):
+            if x[offn + j] == 0.0:
+                continue
+            nj, _, _, _, a, b, _, _, dd = mod._source(x, q, j, K, model.pv, edges, model.opt)
+            mod.edge_kernel(edges, a, b, dd[0], dd[1], F, M1)
+            want[offn] += nj * F[1]
+            want[offA] += nj * (M1[1] - M1[0] + e0 * F[0])
+            for m in range(1, K):
+                want[offn + m] += nj * (F[m + 1] - F[m])
+                want[offA + m] += nj * (M1[m + 1] - M1[m])
+            want_fired[q] += nj * (1.0 - F[K])
+    return want, want_fired
+
+
+@pytest.mark.parametrize("closure", ["paper-smooth", "paper-reference", "coloured-regime"])
+def test_transport_is_the_plain_sum_over_every_edge(closure, smooth_model, reference_model):
+    # transport (exact windows, set-up vectorised over bins, flat kernel loop) gives the
+    # same bits as the plain sum over every edge: random states (with exactly empty bins),
+    # states of the oscillation; the reference rule with delta = 0 (empty bins at the
+    # midpoint) and the regime-weighted drift cover the other branches of the set-up
     from conftest import random_state
 
-    for x in [random_state(d, rng) for _ in range(3)]:
-        out = np.empty(d.n_state)
+    if closure == "paper-smooth":
+        model = smooth_model
+    elif closure == "paper-reference":
+        model = reference_model
+    else:
+        model = MarkovModelDef(closure="coloured-regime", bin_rule="smooth").compile()
+    d = model.definition
+    rng = np.random.default_rng(11)
+    states = [random_state(d, rng) for _ in range(3)]
+    states[0][[0, 5, d.K + 3]] = 0.0  # empty bins: skipped as sources
+    states[0][[d.K, d.K + 5, 3 * d.K + 3]] = 0.0
+    if closure == "paper-smooth":
+        r = simulate_ode(model, t_ms=40.0, record_every_ms=2.0)
+        states += list(r.extra["state"])
+    k = d.K + 1
+    for x in states:
+        out = np.full(d.n_state, np.nan)
         F, M1 = np.empty(k), np.empty(k)
-        fired = mod.transport(x, smooth_model.pv, edges, smooth_model.opt, out, F, M1)
-        want = np.zeros(4 * K)
-        want_fired = np.zeros(2)
-        for q in range(2):
-            offn, offA = 2 * K * q, 2 * K * q + K
-            for j in range(K):
-                if x[offn + j] == 0.0:
-                    continue
-                nj, _, _, _, a, b, _, _, dd = mod._source(x, q, j, K, smooth_model.pv, edges,
-                                                          smooth_model.opt)
-                mod.edge_kernel(edges, a, b, dd[0], dd[1], F, M1)
-                want[offn] += nj * F[1]
-                want[offA] += nj * (M1[1] - M1[0] + e0 * F[0])
-                for m in range(1, K):
-                    want[offn + m] += nj * (F[m + 1] - F[m])
-                    want[offA + m] += nj * (M1[m + 1] - M1[m])
-                want_fired[q] += nj * (1.0 - F[K])
-        assert np.array_equal(out[:4 * K], want)
+        fired = model.module.transport(x, model.pv, model.edges, model.opt, out, F, M1)
+        want, want_fired = _plain_transport(model, x)
+        assert np.array_equal(out[:4 * d.K], want)
         assert np.array_equal(fired, want_fired)
+
+
+def test_exact_window_is_exactly_the_unsaturated_edges(smooth_model):
+    # _exact_window at any cut: lo = the first edge with al >= -cut, hi = the last with
+    # be <= cut (al, be as the kernel computes them), from any round-off of its first guess
+    mod = smooth_model.module
+    edges = smooth_model.edges
+    K = edges.size - 1
+    rng = np.random.default_rng(3)
+    for _ in range(400):
+        a, b, mu, sig = _random_source(rng, edges, 30.0)
+        cut = rng.choice([5.0, 6.0, 8.5])
+        lo, hi = mod._exact_window(edges, a, b, mu, sig, cut)
+        isig = 1.0 / sig
+        al = (edges - a - mu) * isig
+        be = (edges - b - mu) * isig
+        inside = np.flatnonzero((al >= -cut) & (be <= cut))
+        want_lo = np.flatnonzero(al >= -cut)
+        want_hi = np.flatnonzero(be <= cut)
+        assert lo == (want_lo[0] if want_lo.size else K + 1)
+        assert hi == (want_hi[-1] if want_hi.size else -1)
+        assert list(range(lo, hi + 1)) == list(inside)
+    assert mod._exact_window(edges, 0.0, 0.1, np.nan, np.nan, 8.5) == (0, K)
 
 
 def test_states_outside_the_domain_give_nan_not_wild_indices(smooth_model):
