@@ -16,12 +16,12 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.util
-import os
 import sys
 import threading
 from pathlib import Path
 from types import ModuleType
 
+from bifsnn import _cache
 from bifsnn.reduction import symbolic
 
 __all__ = ["cache_dir", "clear_cache", "load_generated", "generated_path", "load_taylor",
@@ -71,26 +71,23 @@ def layout_constants() -> str:
 
 
 def cache_dir() -> Path:
-    """Directory of generated modules: $BIFSNN_CACHE_DIR or ~/.cache/bifsnn/reduction."""
-    env = os.environ.get("BIFSNN_CACHE_DIR")
-    base = Path(env) if env else Path.home() / ".cache" / "bifsnn"
-    return base / "reduction"
+    """Directory of generated modules: $BIFSNN_CACHE_DIR or ~/.cache/bifsnn, then reduction."""
+    return _cache.cache_root() / "reduction"
 
 
 def _fallback_dir() -> Path:
     """Per-user temp directory used when :func:`cache_dir` is not writable."""
-    import tempfile
-
-    return Path(tempfile.gettempdir()) / f"bifsnn-{os.getuid()}"
+    return _cache.fallback_root()
 
 
 def clear_cache() -> int:
-    """Delete every generated module (and numba's cache of it); return the files removed.
+    """Delete every generated module (and numba's cache of it) and the compiled library
+    kernels (:mod:`bifsnn._cache`); return the files removed.
 
     Modules already imported in this process stay usable; the next ``compile()`` in a new
     process (or after this call, in this one) regenerates and recompiles from scratch.
     """
-    removed = 0
+    removed = _cache.clear_kernels()
     with _LOCK:
         _LOADED.clear()
         for directory in (cache_dir(), _fallback_dir()):
