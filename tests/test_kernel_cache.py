@@ -169,3 +169,19 @@ def test_clear_cache_removes_the_compiled_kernels(kpkg):
 def test_njit_cached_refuses_a_cache_option():
     with pytest.raises(ValueError, match="cache"):
         _cache.njit_cached(cache=False)
+
+
+def test_the_import_scan_finds_every_import_statement_of_the_package():
+    # the key follows imports found by a line scan (cheaper than parsing whole files): it must
+    # see every import statement a full parse sees, nested and multi-line ones included
+    import ast
+
+    for path in Path(bifsnn.__file__).parent.rglob("*.py"):
+        text = path.read_text()
+        full = {ast.dump(n) for n in ast.walk(ast.parse(text))
+                if isinstance(n, ast.Import | ast.ImportFrom)}
+        assert full <= {ast.dump(n) for n in _cache._import_statements(text)}, path
+    scanned = _cache._import_statements("x = 1\n'''\nfrom the docs import nothing\n'''\n"
+                                        "if x:\n    from a.b import (c,  # comment\n  d)\n")
+    assert [ast.dump(n) for n in scanned][-1] == ast.dump(
+        ast.parse("from a.b import (c, d)").body[0])
