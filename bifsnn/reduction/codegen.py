@@ -126,6 +126,20 @@ def generated_path(rule: str, normal: str = symbolic.DEFAULT_NORMAL) -> Path:
     return cache_dir() / f"bifsnn_gen_{tag}_{_key(rule, normal)}.py"
 
 
+@functools.cache
+def _generated_text(rule: str, normal: str) -> str:
+    """Text of the generated module (the sympy part takes seconds: kept for this process, so
+    a module cleared or written to another directory is not derived again)."""
+    return (
+        _HEADER.format(rule=rule, key=_key(rule, normal))
+        + layout_constants()
+        + symbolic.generated_functions(rule, normal)
+        + "\n\n# ---- assembly template (_template_src.py) ----\n"
+        + _TEMPLATE.read_text()
+        + "\n\n" + _BATCH_TEMPLATE.read_text()
+    )
+
+
 def load_generated(rule: str, normal: str = symbolic.DEFAULT_NORMAL) -> ModuleType:
     """Import (generating first if needed) the compiled module for within-bin rule ``rule``.
 
@@ -149,14 +163,7 @@ def load_generated(rule: str, normal: str = symbolic.DEFAULT_NORMAL) -> ModuleTy
         if not path.exists():
             from bifsnn._files import atomic_write_text
 
-            text = (
-                _HEADER.format(rule=rule, key=key)
-                + layout_constants()
-                + symbolic.generated_functions(rule, normal)
-                + "\n\n# ---- assembly template (_template_src.py) ----\n"
-                + _TEMPLATE.read_text()
-                + "\n\n" + _BATCH_TEMPLATE.read_text()
-            )
+            text = _generated_text(rule, normal)
             try:
                 atomic_write_text(path, text)
             except OSError:  # cache directory not writable (read-only home): use a temp dir
