@@ -39,6 +39,7 @@ import numba
 import numpy as np
 from numba import uint64
 
+from bifsnn._cache import njit_cached
 from bifsnn.network._atomics import atomic_add, atomic_cas, atomic_load, atomic_store, spin_pause
 from bifsnn.network._kernels import build_alias, sample_histogram
 
@@ -53,12 +54,12 @@ _JUMP = np.array([0x180EC6D33CFD0ABA, 0xD5A61266F0C9392C, 0xA9582618E03FC9AA,
                   0x39ABDC4529B1661C], dtype=np.uint64)
 
 
-@numba.njit(cache=True, inline="always")
+@njit_cached(inline="always")
 def _rotl(x, k):
     return (x << uint64(k)) | (x >> uint64(64 - k))
 
 
-@numba.njit(cache=True, inline="always")
+@njit_cached(inline="always")
 def xoshiro_u64(s0, s1, s2, s3):
     """One xoshiro256** step; returns the raw 64-bit output and the new state words."""
     result = _rotl(s1 * uint64(5), 7) * uint64(9)
@@ -72,7 +73,7 @@ def xoshiro_u64(s0, s1, s2, s3):
     return result, s0, s1, s2, s3
 
 
-@numba.njit(cache=True)
+@njit_cached()
 def block_states(base, n_blocks):
     """(n_blocks, 4) xoshiro256** states: block b is ``base`` advanced by b * 2^128 draws."""
     out = np.empty((n_blocks, 4), dtype=np.uint64)
@@ -134,7 +135,7 @@ _MASK52 = np.uint64(0x000FFFFFFFFFFFFF)
 _U53 = 1.0 / 9007199254740992.0
 
 
-@numba.njit(cache=True)
+@njit_cached()
 def _zig_slow(idx, rabs, x, s0, s1, s2, s3, ki, wi, fi):
     """The ziggurat's rare path (~1 % of draws): wedge test, tail, or a fresh draw."""
     while True:
@@ -162,7 +163,7 @@ def _zig_slow(idx, rabs, x, s0, s1, s2, s3, ki, wi, fi):
             return x, s0, s1, s2, s3
 
 
-@numba.njit(cache=True, inline="always")
+@njit_cached(inline="always")
 def zig_normal(s0, s1, s2, s3, ki, wi, fi):
     """Standard normal draw; returns (z, s0, s1, s2, s3)."""
     r, s0, s1, s2, s3 = xoshiro_u64(s0, s1, s2, s3)
@@ -176,7 +177,7 @@ def zig_normal(s0, s1, s2, s3, ki, wi, fi):
     return x, s0, s1, s2, s3
 
 
-@numba.njit(cache=True)
+@njit_cached()
 def normal_draws(state, n):
     """``n`` standard normal draws of :func:`zig_normal` from ``state`` (updated); for tests."""
     out = np.empty(n)
@@ -192,7 +193,7 @@ def normal_draws(state, n):
 # ---------------------------------------------------------------------------------------------
 
 
-@numba.njit(cache=True)
+@njit_cached()
 def poisson_ptrs(lam, s0, s1, s2, s3):
     """Poisson(lam) draw for lam >= 10 by transformed rejection; returns (k, s0..s3)."""
     slam = math.sqrt(lam)
@@ -217,7 +218,7 @@ def poisson_ptrs(lam, s0, s1, s2, s3):
             return k, s0, s1, s2, s3
 
 
-@numba.njit(cache=True)
+@njit_cached()
 def poisson_draws(state, lam, n):
     """``n`` draws of :func:`poisson_ptrs` from ``state`` (updated); for tests."""
     out = np.empty(n, np.int64)
@@ -255,7 +256,7 @@ _TWO32 = 4294967296.0
 MAX_TABLE_BITS = 16
 
 
-@numba.njit(cache=True)
+@njit_cached()
 def pack_alias(pmf, start, K, out, out_start, pad, prob, alias, small, large):
     """Packed alias table of the (unnormalised) pmf[start : start + K] written at
     ``out[out_start : out_start + 2^L]``; returns L.  ``pad``, ``prob``, ``alias``, ``small``
@@ -278,7 +279,7 @@ def pack_alias(pmf, start, K, out, out_start, pad, prob, alias, small, large):
     return L
 
 
-@numba.njit(cache=True, inline="always")
+@njit_cached(inline="always")
 def alias_draw(r, tab, base, L):
     """Outcome in [0, 2^L) of the packed table at ``tab[base:]`` for the raw draw ``r``."""
     j = np.int64((r >> uint64(32)) >> uint64(32 - L))
@@ -288,7 +289,7 @@ def alias_draw(r, tab, base, L):
     return j
 
 
-@numba.njit(cache=True)
+@njit_cached()
 def sample_packed(state, tab, base, L, n):
     """``n`` draws of :func:`alias_draw` from ``state`` (updated); for tests."""
     out = np.empty(n, np.int64)
@@ -300,7 +301,7 @@ def sample_packed(state, tab, base, L, n):
     return out
 
 
-@numba.njit(cache=True)
+@njit_cached()
 def binomial_packed(n, p, pmf, out, out_start, pad, prob, alias, small, large):
     """Packed alias table of Binomial(n, p) at ``out[out_start : out_start + 2^L]``,
     restricted to where its pmf exceeds 1e-20 of the mode (built from the mode outwards by
@@ -350,7 +351,7 @@ class SamplerTables(NamedTuple):
     large: np.ndarray
 
 
-@numba.njit(cache=True)
+@njit_cached()
 def _pack_all(pmf, seg_start, seg_len, out_start, out, pad, prob, alias, small, large):
     for t in range(seg_start.shape[0]):
         pack_alias(pmf, seg_start[t], seg_len[t], out, out_start[t], pad, prob, alias, small,
@@ -430,14 +431,14 @@ def poisson_tables(decay_bytes: bytes, lam_max: float) -> tuple[np.ndarray, np.n
 HS_MIN_SPIKES = 8
 
 
-@numba.njit(cache=True, inline="always")
+@njit_cached(inline="always")
 def _csa(a, b, c):
     """Carry-save adder on 64 one-bit lanes: (carry, sum) of a + b + c."""
     u = a ^ b
     return (a & b) | (u & c), u ^ c
 
 
-@numba.njit(cache=True)
+@njit_cached()
 def quenched_births_bits(conn, spk, first, count, acc, lo, hi):
     """``acc[lo:hi]`` (padded to whole 64-bit words) = the number of the spikes
     ``spk[first : first + count]`` whose row of the bit matrix ``conn`` (row n: zeros) has the
@@ -515,7 +516,7 @@ def quenched_births_bits(conn, spk, first, count, acc, lo, hi):
                 out[t] += np.int32(((x >> t) & uint64(1)) << uint64(k))
 
 
-@numba.njit(cache=True)
+@njit_cached()
 def _block_pass(b, do_pending, do_voltage, cur, ne_prev, ni_prev, V, refr, H, pop, a_syn,
                 lam_dt, drive_poisson, drive_cdf, M, M_r, V_reset, leak_dt, p_leave,
                 quenched, conn, indptr, indices, births, spiked, blk_cnt, blk_ne, blk_ni,
@@ -630,7 +631,7 @@ def _block_pass(b, do_pending, do_voltage, cur, ne_prev, ni_prev, V, refr, H, po
         blk_ni[b] = ni
 
 
-@numba.njit(cache=True)
+@njit_cached()
 def _step_tail(step, cur, pop, quenched, spiked, blk_cnt, blk_ne, blk_ni, n_prev, tables,
                counts, mask, rbuf_n, rbuf_s, written, hist_every, V, refr, e0, de, hist,
                hist_ref):
@@ -677,7 +678,7 @@ def _step_tail(step, cur, pop, quenched, spiked, blk_cnt, blk_ne, blk_ni, n_prev
     return written
 
 
-@numba.njit(cache=True)
+@njit_cached()
 def serial_steps(
     V, refr, H, pop, a_syn, lam_dt, drive_poisson, drive_cdf, M, M_r, V_reset, leak_dt,
     p_leave, quenched, conn, indptr, indices, births, spiked, blk_cnt, blk_ne, blk_ni, n_prev,
@@ -718,7 +719,7 @@ _ENTERED, _TAILS, _DONE, _WRITTEN, _CLAIMS = 0, 8, 16, 24, 32
 _LINE = 8
 
 
-@numba.njit(cache=True, parallel=True)
+@njit_cached(parallel=True)
 def parallel_steps(
     V, refr, H, pop, a_syn, lam_dt, drive_poisson, drive_cdf, M, M_r, V_reset, leak_dt,
     p_leave, quenched, conn, indptr, indices, births, spiked, blk_cnt, blk_ne, blk_ni, n_prev,

@@ -17,9 +17,10 @@ per-neuron loop branch-free or measure them (``benchmarks/bench_simulators.py --
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 from numba import uint64
+
+from bifsnn._cache import njit_cached
 
 
 def make_uniform_state(rng: np.random.Generator) -> np.ndarray:
@@ -27,12 +28,12 @@ def make_uniform_state(rng: np.random.Generator) -> np.ndarray:
     return rng.integers(1, 2**63, size=4, dtype=np.uint64)
 
 
-@numba.njit(cache=True, inline="always")
+@njit_cached(inline="always")
 def _rotl(x, k):
     return (x << uint64(k)) | (x >> uint64(64 - k))
 
 
-@numba.njit(cache=True, inline="always")
+@njit_cached(inline="always")
 def xoshiro_next(s0, s1, s2, s3):
     """One xoshiro256** step on a state held in four local uint64 words.
 
@@ -53,7 +54,7 @@ def xoshiro_next(s0, s1, s2, s3):
     return (result >> uint64(11)) * (1.0 / 9007199254740992.0), s0, s1, s2, s3
 
 
-@numba.njit(cache=True)
+@njit_cached()
 def build_alias(pmf, start, K, prob, alias, small, large) -> None:
     """Walker/Vose alias table of the (unnormalised) pmf[start : start + K].
 
@@ -94,7 +95,7 @@ def build_alias(pmf, start, K, prob, alias, small, large) -> None:
         prob[start + small[k]] = 1.0
 
 
-@numba.njit(cache=True)
+@njit_cached()
 def sample_histogram(V, refr, pop, e0, de, hist, hist_ref, idx):
     """Histogram the voltages of non-refractory neurons per population into sample ``idx``.
 

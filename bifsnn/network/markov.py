@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 
+from bifsnn._cache import njit_cached
 from bifsnn.network import _driver as drv
 from bifsnn.network._kernels import (
     sample_histogram,
@@ -30,7 +30,7 @@ from bifsnn.network.states import NetworkState, check_initial_state
 __all__ = ["simulate_markov", "input_mean_var"]
 
 
-@numba.njit(cache=True)
+@njit_cached()
 def input_mean_var(V, q, m, v, S, tau, lam, h, M, M_r, include_drive):
     """Mean and variance of the window-h input to a neuron of population q at voltage V.
 
@@ -47,7 +47,7 @@ def input_mean_var(V, q, m, v, S, tau, lam, h, M, M_r, include_drive):
     return mu, max(var, 0.0)
 
 
-@numba.njit(cache=True)
+@njit_cached()
 def _markov_steps(
     V, refr, m, v, pop, S, p_conn, tau, lam, h, drive_poisson, M, M_r, V_reset, leak_dt,
     p_leave, rng, ust,

@@ -30,10 +30,10 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import numba
 import numpy as np
 from scipy import stats
 
+from bifsnn._cache import njit_cached
 from bifsnn.network.observables import mfe_peaks, smooth_rate, ssi
 from bifsnn.network.params import ParameterError
 
@@ -364,7 +364,7 @@ def telegraph_signal(rate01_per_s: float, rate10_per_s: float, t_ms: float, dt_m
 # --------------------------------------------------------------------------- hidden Markov model
 
 
-@numba.njit(cache=True)
+@njit_cached()
 def _forward_backward(logb, A, pi):  # pragma: no cover - compiled
     """Scaled forward-backward: posteriors (T, K), summed pair posteriors (K, K), log L."""
     T, K = logb.shape
@@ -408,7 +408,7 @@ def _forward_backward(logb, A, pi):  # pragma: no cover - compiled
     return gamma, xi, loglik
 
 
-@numba.njit(cache=True)
+@njit_cached()
 def _viterbi(logb, logA, logpi):  # pragma: no cover - compiled
     """Most likely state path (log-space Viterbi)."""
     T, K = logb.shape

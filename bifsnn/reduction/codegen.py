@@ -16,12 +16,12 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.util
-import os
 import sys
 import threading
 from pathlib import Path
 from types import ModuleType
 
+from bifsnn import _cache
 from bifsnn.reduction import symbolic
 
 __all__ = ["cache_dir", "clear_cache", "load_generated", "generated_path", "load_taylor",
@@ -71,26 +71,23 @@ def layout_constants() -> str:
 
 
 def cache_dir() -> Path:
-    """Directory of generated modules: $BIFSNN_CACHE_DIR or ~/.cache/bifsnn/reduction."""
-    env = os.environ.get("BIFSNN_CACHE_DIR")
-    base = Path(env) if env else Path.home() / ".cache" / "bifsnn"
-    return base / "reduction"
+    """Directory of generated modules: $BIFSNN_CACHE_DIR or ~/.cache/bifsnn, then reduction."""
+    return _cache.cache_root() / "reduction"
 
 
 def _fallback_dir() -> Path:
     """Per-user temp directory used when :func:`cache_dir` is not writable."""
-    import tempfile
-
-    return Path(tempfile.gettempdir()) / f"bifsnn-{os.getuid()}"
+    return _cache.fallback_root()
 
 
 def clear_cache() -> int:
-    """Delete every generated module (and numba's cache of it); return the files removed.
+    """Delete every generated module (and numba's cache of it) and the compiled library
+    kernels (:mod:`bifsnn._cache`); return the files removed.
 
     Modules already imported in this process stay usable; the next ``compile()`` in a new
     process (or after this call, in this one) regenerates and recompiles from scratch.
     """
-    removed = 0
+    removed = _cache.clear_kernels()
     with _LOCK:
         _LOADED.clear()
         for directory in (cache_dir(), _fallback_dir()):
@@ -129,6 +126,20 @@ def generated_path(rule: str, normal: str = symbolic.DEFAULT_NORMAL) -> Path:
     return cache_dir() / f"bifsnn_gen_{tag}_{_key(rule, normal)}.py"
 
 
+@functools.cache
+def _generated_text(rule: str, normal: str) -> str:
+    """Text of the generated module (the sympy part takes seconds: kept for this process, so
+    a module cleared or written to another directory is not derived again)."""
+    return (
+        _HEADER.format(rule=rule, key=_key(rule, normal))
+        + layout_constants()
+        + symbolic.generated_functions(rule, normal)
+        + "\n\n# ---- assembly template (_template_src.py) ----\n"
+        + _TEMPLATE.read_text()
+        + "\n\n" + _BATCH_TEMPLATE.read_text()
+    )
+
+
 def load_generated(rule: str, normal: str = symbolic.DEFAULT_NORMAL) -> ModuleType:
     """Import (generating first if needed) the compiled module for within-bin rule ``rule``.
 
@@ -152,14 +163,7 @@ def load_generated(rule: str, normal: str = symbolic.DEFAULT_NORMAL) -> ModuleTy
         if not path.exists():
             from bifsnn._files import atomic_write_text
 
-            text = (
-                _HEADER.format(rule=rule, key=key)
-                + layout_constants()
-                + symbolic.generated_functions(rule, normal)
-                + "\n\n# ---- assembly template (_template_src.py) ----\n"
-                + _TEMPLATE.read_text()
-                + "\n\n" + _BATCH_TEMPLATE.read_text()
-            )
+            text = _generated_text(rule, normal)
             try:
                 atomic_write_text(path, text)
             except OSError:  # cache directory not writable (read-only home): use a temp dir
