@@ -51,11 +51,12 @@ BIN_RULES = ("reference", "smooth")
 #: they are driven across it by the mean input (there the paper's closure is kept).
 #: "slope" is the paper's closure with a sloped (linear) within-bin density whose slope comes
 #: from the neighbouring bins' occupations (the state is the paper's); "coloured-regime-slope"
-#: the same density under "coloured-regime".
+#: the same density under "coloured-regime".  "conditional-regime" is "conditional" with its
+#: covariance coupling weighted by the regime weight of "coloured-regime".
 CLOSURES = ("paper", "conditional", "coloured", "conditional-coloured", "coloured-regime",
-            "slope", "coloured-regime-slope")
+            "slope", "coloured-regime-slope", "conditional-regime")
 #: The closures that carry per-bin pending totals (state 8K + 8).
-CONDITIONAL_CLOSURES = ("conditional", "conditional-coloured")
+CONDITIONAL_CLOSURES = ("conditional", "conditional-coloured", "conditional-regime")
 #: The closures with the coloured-noise variance of the pending input.
 COLOURED_CLOSURES = ("coloured", "conditional-coloured", "coloured-regime",
                      "coloured-regime-slope")
@@ -166,6 +167,7 @@ class MarkovModelDef:
     coupling_e: float | None = None
     w_floor: float = 1e-6
     regime_shift: float = 0.0
+    regime_e: float = 1.0
     slope_scale: float = 1.0
     neighbour_slope: float = 0.0
 
@@ -174,7 +176,7 @@ class MarkovModelDef:
             raise ParameterError(f"params = {self.params!r} must be a NetworkParams")
         M = self.params.M
         for name in ("dv", "v_min", "eps", "h_min", "delta", "sigma_floor", "coupling",
-                     "w_floor", "regime_shift", "slope_scale",
+                     "w_floor", "regime_shift", "regime_e", "slope_scale",
                      "neighbour_slope"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
@@ -211,6 +213,8 @@ class MarkovModelDef:
                 raise _bad(name, getattr(self, name), ">= 0")
         if self.w_floor < 0:
             raise _bad("w_floor", self.w_floor, ">= 0")
+        if not 0 <= self.regime_e <= 1:
+            raise _bad("regime_e", self.regime_e, "in [0, 1]")
         if self.closure in SLOPE_CLOSURES and self.bin_rule != "smooth":
             raise _bad("bin_rule", self.bin_rule,
                        f"'smooth' for closure = {self.closure!r} (its sloped density floors the "
@@ -346,7 +350,8 @@ class MarkovModelDef:
                          float(self.closure in COLOURED_CLOSURES),
                          float(self.closure in REGIME_CLOSURES), self.regime_shift,
                          float(self.closure in SLOPE_CLOSURES), self.slope_scale,
-                         self.neighbour_slope, self.coupling_e_value])
+                         self.neighbour_slope, self.coupling_e_value,
+                         float(self.closure == "conditional-regime"), self.regime_e])
 
     @property
     def coupling_e_value(self) -> float:
