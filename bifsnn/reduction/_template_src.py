@@ -19,7 +19,8 @@ Options vector opt: 0 eps, 1 h_min, 2 delta, 3 sigma floor, 4 V_reset, 5 reset b
 10 regime weight (1) or not (0), 11 regime shift z0, 12 sloped within-bin density (1) or not
 (0), 13 slope scale kappa_s, 14 neighbour slope kappa_n, 15 kappa_E (the conditional closure's
 coupling of the E pathway; = opt[7] unless set apart), 16 regime-weighted conditional coupling
-(1) or not (0), 17 the share r_E of the E pathway's coupling that is weighted.
+(1) or not (0), 17 the share r_E of the E pathway's coupling that is weighted, 18 the share of
+the coloured factor in that weight's input variance (1: the weight of "coloured-regime").
 """
 
 import math
@@ -791,7 +792,7 @@ def couplings(x, pv, opt, K, q):
     mo = 4 * K + 4 * q
     lam, SE, SI, tE, tI, M, Mr, gl, h = _pop_params(pv, q)
     r = regime_weight(x[mo], x[mo + 1], x[mo + 2], x[mo + 3], lam, SE, SI, tE, tI, M, Mr, gl,
-                      opt[11])
+                      opt[11], opt[18])
     W = r[0]
     return (opt[15] * (1.0 - opt[17] + opt[17] * W), opt[7] * W, W, (r[1], r[2], r[3], r[4]))
 

@@ -197,12 +197,16 @@ def _coloured_factors(mI: sp.Expr, SI: sp.Expr, tauE: sp.Expr, tauI: sp.Expr, M:
 
 def _regime_weight(mE: sp.Expr, vE: sp.Expr, mI: sp.Expr, vI: sp.Expr, lam: sp.Expr,
                    SE: sp.Expr, SI: sp.Expr, tauE: sp.Expr, tauI: sp.Expr, M: sp.Expr,
-                   Mr: sp.Expr, gl: sp.Expr, z0: sp.Expr) -> sp.Expr:
+                   Mr: sp.Expr, gl: sp.Expr, z0: sp.Expr, cz: sp.Expr = sp.Integer(1)
+                   ) -> sp.Expr:
     """Regime weight Phi(z - z0) of closure "coloured-regime" (MODEL.md 5e): z = (M - V*) / s_V,
     the distance of the threshold above the fixed point V* of the population's mean drift in
-    units of the stationary spread of the OU voltage there (see _drift)."""
+    units of the stationary spread of the OU voltage there (see _drift), the spread under the
+    coloured input variance (cz = 1, as "coloured-regime") or under the white one of the
+    paper's and the conditional closure's transport (cz = 0)."""
     zfl = sp.Float(1e-9)
     k, gcE, gcI = _coloured_factors(mI, SI, tauE, tauI, M, Mr, gl)
+    gcE, gcI = 1 + cz * (gcE - 1), 1 + cz * (gcI - 1)
     a_M = lam + SE * mE / tauE - SI * mI / tauI - gl * M  # mean drift at threshold, per ms
     vr_M = lam + gcE * SE**2 * vE / tauE**2 + gcI * SI**2 * vI / tauI**2
     z = -a_M / sp.sqrt(k * vr_M / 2 + zfl**2)
@@ -336,10 +340,10 @@ def _conditional() -> str:
     * ``stein(V, wE, wI, SE, SI, tauE, tauI, M, Mr, h, kappa)``: covariance-flux
       coefficients sX = kappa wX dmu/dH_X (dmu/dH_E = h SE/tauE, dmu/dH_I = -h SI c(V)/tauI),
       and their derivatives in (V, wE, wI) and in (SE, SI, tauE, tauI, Mr, h);
-    * ``regime_weight(mE, vE, mI, vI, lam, SE, SI, tauE, tauI, M, Mr, gl, z0)``: the regime
-      weight Phi(z - z0) of "coloured-regime" from a population's pending-input moments, and
-      its derivatives in (mE, vE, mI, vI) (closure "conditional-regime" scales the coupling
-      kappa by it).
+    * ``regime_weight(mE, vE, mI, vI, lam, SE, SI, tauE, tauI, M, Mr, gl, z0, cz)``: the
+      regime weight Phi(z - z0) of "coloured-regime" from a population's pending-input moments
+      (cz = 1; cz = 0: z from the white input variance), and its derivatives in
+      (mE, vE, mI, vI) (closure "conditional-regime" scales the coupling kappa by it).
     """
     n, B, m, delta, w, ph = sp.symbols("n B m delta w phi", real=True)
     H = m + (B - n * m) * n / (n**2 + delta**2)
@@ -352,11 +356,11 @@ def _conditional() -> str:
     sI = -kap * wI * h * SI * c / tauI
     outs = [sE, sI, sp.diff(sI, V), sp.diff(sE, wE), sp.diff(sI, wI)]
     outs += [sp.diff(e, q) for e in (sE, sI) for q in (SE, SI, tauE, tauI, Mr, h)]
-    mE, vE, mI, vI, lam, gl, z0 = sp.symbols("mE vE mI vI lam gl z0", real=True)
-    W = _regime_weight(mE, vE, mI, vI, lam, SE, SI, tauE, tauI, M, Mr, gl, z0)
+    mE, vE, mI, vI, lam, gl, z0, cz = sp.symbols("mE vE mI vI lam gl z0 cz", real=True)
+    W = _regime_weight(mE, vE, mI, vI, lam, SE, SI, tauE, tauI, M, Mr, gl, z0, cz)
     return "\n\n".join([
         _function_source("regime_weight",
-                         [mE, vE, mI, vI, lam, SE, SI, tauE, tauI, M, Mr, gl, z0],
+                         [mE, vE, mI, vI, lam, SE, SI, tauE, tauI, M, Mr, gl, z0, cz],
                          [W] + [sp.diff(W, q) for q in (mE, vE, mI, vI)]),
         _function_source("cond_mean", [n, B, m, delta],
                          [H, sp.diff(H, n), sp.diff(H, B), sp.diff(H, m)]),
