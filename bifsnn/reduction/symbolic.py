@@ -197,10 +197,10 @@ def _coloured_factors(mI: sp.Expr, SI: sp.Expr, tauE: sp.Expr, tauI: sp.Expr, M:
 
 def _regime_weight(mE: sp.Expr, vE: sp.Expr, mI: sp.Expr, vI: sp.Expr, lam: sp.Expr,
                    SE: sp.Expr, SI: sp.Expr, tauE: sp.Expr, tauI: sp.Expr, M: sp.Expr,
-                   Mr: sp.Expr, gl: sp.Expr, z0: sp.Expr, cz: sp.Expr = sp.Integer(1)
+                   Mr: sp.Expr, gl: sp.Expr, z0: sp.Expr, cz: sp.Expr | int = 1
                    ) -> sp.Expr:
-    """Regime weight Phi(z - z0) of closure "coloured-regime" (MODEL.md 5e): z = (M - V*) / s_V,
-    the distance of the threshold above the fixed point V* of the population's mean drift in
+    """Regime weight Phi(z - z0) of closure "coloured-regime" (MODEL.md 5e): z = (M - V*) /
+    s_V, the distance of the threshold above the fixed point V* of the population's mean drift in
     units of the stationary spread of the OU voltage there (see _drift), the spread under the
     coloured input variance (cz = 1, as "coloured-regime") or under the white one of the
     paper's and the conditional closure's transport (cz = 0)."""

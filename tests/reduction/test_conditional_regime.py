@@ -1,7 +1,8 @@
 """The regime-weighted conditional closure ("conditional-regime"): its couplings are the
 conditional closure's scaled by the regime weight of "coloured-regime"; exactly "conditional"
 at weight 1 and the paper's closure on the invariant manifold at weight 0; conservation,
-Jacobian (with the weight's dependence on the moments) against finite differences."""
+Jacobian (with the weight's dependence on the moments) against finite differences
+(conservation of neurons and pending spikes: test_conditional.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import assert_rows_close, clear_near_threshold, fd_jacobian, random_state
+from conftest import assert_rows_close, fd_jacobian, random_state
 from test_conditional import cond_state
 
 from bifsnn.network.params import PATHWAYS, ParameterError
@@ -81,28 +82,6 @@ def test_limits_weight_one_is_conditional_weight_zero_is_paper():
         nn = zero.slice("n", pw[0])
         assert np.allclose(dx[zero.slice_pending(pw)], xp[i] * dxp[nn] + dxp[i] * xp[nn],
                            rtol=1e-8, atol=1e-9)
-
-
-def test_conservation_of_neurons_and_pending_spikes():
-    # regime_shift -7: the E population's weight about 0.6 at this (drift-driven) state
-    d = MarkovModelDef(closure="conditional-regime", regime_shift=-7.0)
-    m, p = d.compile(), d.params
-    x = clear_near_threshold(d, cond_state(d, 5))
-    for pw in PATHWAYS:
-        x[d.slice_pending(pw)] *= (x[d.slice("n", pw[0])] > 0)
-    assert all(0.01 < m.module.couplings(x, m.pv, m.opt, d.K, q)[2] < 0.99 for q in (0,))
-    f = m.firing_rates(x)
-    assert np.all(f < 1e-12)
-    dx = m.rhs(x)
-    R = d.refractory(x)
-    for q, pop in enumerate(("E", "I")):
-        assert dx[d.slice("n", pop)].sum() == pytest.approx(R[q] / p.tau_R, rel=1e-10)
-    for pw in PATHWAYS:
-        B = x[d.slice_pending(pw)]
-        BR = p.N(pw[0]) * x[d.moment_index("m", pw)] - B.sum()
-        expect = (-B.sum() / p.tau(pw) + p.p(pw) * f["EI".index(pw[1])]
-                  * x[d.slice("n", pw[0])].sum() + BR / p.tau_R)
-        assert dx[d.slice_pending(pw)].sum() == pytest.approx(expect, rel=1e-9, abs=1e-9)
 
 
 @pytest.mark.parametrize("seed,q,dz,re,cz", [(0, 0, 0.3, 1.0, 1.0), (1, 1, -0.5, 0.6, 0.0),
