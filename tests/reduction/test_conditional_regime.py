@@ -116,3 +116,26 @@ def test_equilibrium_where_newton_from_the_time_average_stalls(closure, kw, k):
     eq = find_equilibrium(m)
     assert eq.success and np.max(np.abs(m.rhs(eq.x))) <= 1e-9 * (1 + np.max(np.abs(eq.x)))
     assert 35.0 < eq.rate_e_hz < 45.0
+
+
+#: Stable equilibria (E, I Hz) of "conditional-regime" at tau_EE = 3 (find_equilibrium; the
+#: fidelity benchmark's cells, figures/fidelity_conditional-regime.md) and the conditional
+#: closure's there: the weight (0.150 / 0.825 for E) takes away part of the rate gain at
+#: p_EI = 1 and little at 0.8.
+REGRESSION = {0.8: ((39.17, 66.51), (38.86, 65.79)), 1.0: ((8.29, 36.02), (9.11, 36.72))}
+
+
+@pytest.mark.parametrize("p_EI", sorted(REGRESSION))
+def test_equilibrium_regression(p_EI):
+    from bifsnn import NetworkParams
+    from bifsnn.reduction import find_equilibrium
+
+    d = MarkovModelDef(params=NetworkParams().replace(p_EI=p_EI, tau_EE=3.0),
+                       closure="conditional-regime")
+    eq = find_equilibrium(d, t_average_ms=500.0, transient_ms=200.0)
+    assert eq.success and eq.stable
+    (e, i), (ce, ci) = REGRESSION[p_EI]
+    assert eq.rate_e_hz == pytest.approx(e, rel=2e-3)
+    assert eq.rate_i_hz == pytest.approx(i, rel=2e-3)
+    m = d.compile()
+    assert 0.1 < m.module.couplings(eq.x, m.pv, m.opt, d.K, 0)[2] < 0.9
