@@ -57,10 +57,11 @@ def register(subparsers: Any) -> None:
                    "means of the pending input ('conditional'), the pending input's variance as "
                    "coloured noise ('coloured'), or both ('conditional-coloured'), the coloured "
                    "correction weighted by the regime, full where neurons fire on fluctuations, "
-                   "none where the mean drive carries them ('coloured-regime'), and 'paper' "
+                   "none where the mean drive carries them ('coloured-regime'), the "
+                   "conditional means weighted so ('conditional-regime'), and 'paper' "
                    "/ 'coloured-regime' with a sloped within-bin density ('slope', "
                    "'coloured-regime-slope'); all but 'paper' for --form ode only, 'paper' "
-                   "and 'coloured' with --finite-size-noise (docs/MODEL.md 5c-5f)")
+                   "and 'coloured' with --finite-size-noise (docs/MODEL.md 5c-5g)")
     p.add_argument("--coupling", type=nonneg_float, default=1.0,
                    help="conditional closure: covariance coupling kappa (0 = the paper's "
                    "closure)")

@@ -18,7 +18,9 @@ Options vector opt: 0 eps, 1 h_min, 2 delta, 3 sigma floor, 4 V_reset, 5 reset b
 6 conditional transport (1) or not (0), 7 kappa, 8 phi, 9 coloured-noise variance (1) or not (0),
 10 regime weight (1) or not (0), 11 regime shift z0, 12 sloped within-bin density (1) or not
 (0), 13 slope scale kappa_s, 14 neighbour slope kappa_n, 15 kappa_E (the conditional closure's
-coupling of the E pathway; = opt[7] unless set apart).
+coupling of the E pathway; = opt[7] unless set apart), 16 regime-weighted conditional coupling
+(1) or not (0), 17 the share r_E of the E pathway's coupling that is weighted, 18 the share of
+the coloured factor in that weight's input variance (1: the weight of "coloured-regime").
 """
 
 import math
@@ -892,7 +894,23 @@ def dopri5(x0, pv, edges, opt, t_end, dt_out, rtol, atol, h0, max_steps, rec_eve
 # (E, E), (E, I), (I, E), (I, I): the total pending count of pathway qX over the neurons of
 # each voltage bin.  B_R = N_q m_qX - sum_j B_j (refractory neurons) is eliminated like R.
 # Options: opt[6] = 1 selects this closure, opt[7] = kappa (covariance coupling), opt[8] = phi
-# (smoothing of max(w, 0)).
+# (smoothing of max(w, 0)).  opt[16] = 1 ("conditional-regime"): population q's couplings are
+# kappa_I W_q and kappa_E (1 - r_E + r_E W_q), W_q = Phi(z_q - z0) the regime weight of
+# "coloured-regime" from q's pending-input moments (z0 = opt[11], r_E = opt[17]).
+
+
+@nb.njit(cache=True, error_model='numpy')
+def couplings(x, pv, opt, K, q):
+    """(kappa_E, kappa_I, W, dW/d(m_qE, v_qE, m_qI, v_qI)) of population q: the conditional
+    closure's covariance couplings, scaled by the regime weight W under opt[16] = 1."""
+    if opt[16] != 1.0:
+        return opt[15], opt[7], 1.0, (0.0, 0.0, 0.0, 0.0)
+    mo = 4 * K + 4 * q
+    lam, SE, SI, tE, tI, M, Mr, gl, h = _pop_params(pv, q)
+    r = regime_weight(x[mo], x[mo + 1], x[mo + 2], x[mo + 3], lam, SE, SI, tE, tI, M, Mr, gl,
+                      opt[11], opt[18])
+    W = r[0]
+    return (opt[15] * (1.0 - opt[17] + opt[17] * W), opt[7] * W, W, (r[1], r[2], r[3], r[4]))
 
 
 @nb.njit(cache=True, error_model='numpy')
@@ -988,10 +1006,10 @@ def edge_kernel_rho_grad(edges, a, b, mu, sig, F, M1, Rho, dF, dM1, dRho):
 
 
 @nb.njit(cache=True, error_model='numpy')
-def _source_cond(x, q, j, K, pv, edges, opt, wE, wI):
-    """Kernel parameters of source bin j of population q under the conditional closure:
-    (nj, Vbar and d/d(n, A), a, b, da, db, conditional means HE, HI with d/d(n, B, m),
-    drift tuple d, stein tuple st)."""
+def _source_cond(x, q, j, K, pv, edges, opt, wE, wI, kE, kI):
+    """Kernel parameters of source bin j of population q under the conditional closure with
+    couplings kE, kI (:func:`couplings`): (nj, Vbar and d/d(n, A), a, b, da, db, conditional
+    means HE, HI with d/d(n, B, m), drift tuple d, stein tuple st)."""
     offn = 2 * K * q
     dv = edges[1] - edges[0]
     lo = edges[j]
@@ -1005,9 +1023,9 @@ def _source_cond(x, q, j, K, pv, edges, opt, wE, wI):
     lam, SE, SI, tE, tI, M, Mr, gl, h = _pop_params(pv, q)
     d = drift(vb, cE[0], wE, cI[0], wI, lam, SE, SI, tE, tI, M, Mr, gl, h, opt[3], opt[9],
               opt[10], opt[11])
-    sI = stein(vb, wE, wI, SE, SI, tE, tI, M, Mr, h, opt[7])
-    # the E pathway's coupling kappa_E (opt[15]) may differ from kappa (opt[7])
-    sE = sI if opt[15] == opt[7] else stein(vb, wE, wI, SE, SI, tE, tI, M, Mr, h, opt[15])
+    sI = stein(vb, wE, wI, SE, SI, tE, tI, M, Mr, h, kI)
+    # the E pathway's coupling kappa_E may differ from the I pathway's
+    sE = sI if kE == kI else stein(vb, wE, wI, SE, SI, tE, tI, M, Mr, h, kE)
     st = (sE[0], sI[1], sI[2], sE[3], sI[4])
     return nj, vb, dvb_dn, dvb_dA, a, b, da, db, cE, cI, d, st
 
@@ -1027,6 +1045,7 @@ def rhs_cond(x, pv, edges, opt, out, F, M1):
         oB1 = _b_off(K, q, 1)
         wE = within_var(x, pv, opt, K, q, 0)[0]
         wI = within_var(x, pv, opt, K, q, 1)[0]
+        kE, kI = couplings(x, pv, opt, K, q)[:2]
         for l in range(K):
             out[offn + l] = 0.0
             out[offA + l] = 0.0
@@ -1036,7 +1055,7 @@ def rhs_cond(x, pv, edges, opt, out, F, M1):
             if x[offn + j] == 0.0:
                 continue
             nj, vb, dvb_dn, dvb_dA, a, b, da, db, cE, cI, d, st = _source_cond(
-                x, q, j, K, pv, edges, opt, wE, wI)
+                x, q, j, K, pv, edges, opt, wE, wI, kE, kI)
             edge_kernel_rho(edges, a, b, d[0], d[1], F, M1, Rho)
             # movers carry their pending totals (B_j P, exactly conserved) plus the
             # covariance flux nj s dP/dmu (neurons whose input drives them up move up more)
@@ -1156,9 +1175,17 @@ def jac_cond(x, pv, edges, opt, J, gf, F, M1, dF, dM1):
         offA = offn + K
         oB = (_b_off(K, q, 0), _b_off(K, q, 1))
         mo = 4 * K + 4 * q
+        kE, kI, W, dW = couplings(x, pv, opt, K, q)
+        weighted = opt[16] == 1.0
+        lam, SE, SI, tE, tI, M, Mr, gl, hq = _pop_params(pv, q)
         for j in range(K):
             nj, vb, dvb_dn, dvb_dA, a, b, da, db, cE, cI, d, st = _source_cond(
-                x, q, j, K, pv, edges, opt, wE, wI)
+                x, q, j, K, pv, edges, opt, wE, wI, kE, kI)
+            # regime weight: d s_X / dW (s_X is linear in the coupling kappa_X)
+            dsW = (0.0, 0.0)
+            if weighted:
+                u = stein(vb, wE, wI, SE, SI, tE, tI, M, Mr, hq, 1.0)
+                dsW = (opt[15] * opt[17] * u[0], opt[7] * u[1])
             mu = d[0]
             sig = d[1]
             edge_kernel_rho_grad(edges, a, b, mu, sig, F, M1, Rho, dF, dM1, dRho)
@@ -1247,6 +1274,11 @@ def jac_cond(x, pv, edges, opt, J, gf, F, M1, dF, dM1):
                 J[oB[1] + l, offn + j] += s[1] * Rl / h
                 J[oB[0] + l, oB[0] + j] += P / h
                 J[oB[1] + l, oB[1] + j] += P / h
+                if weighted:  # the couplings' dependence on q's moments
+                    for X in range(2):
+                        gW = nj * dsW[X] * Rl / h
+                        for ic in range(4):
+                            J[oB[X] + l, mo + ic] += gW * dW[ic]
             # firing
             Pf = 1.0 - F[K]
             fired[q] += nj * Pf

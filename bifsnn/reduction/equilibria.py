@@ -69,16 +69,39 @@ def find_equilibrium(
     """Solve f(x) = 0 by Newton's method with backtracking on max|f|.
 
     ``x0`` defaults to :func:`time_averaged_state`.  Converged when max|f| <= tol * (1 +
-    max|x|) or the Newton step is below 1e-12 (1 + max|x|) with max|f| small.
+    max|x|) or the Newton step is below 1e-12 (1 + max|x|) with max|f| small.  For the
+    closures with per-bin pending totals, when Newton from the default start fails it is
+    restarted once from the paper closure's equilibrium with B_j = m n_j (the conditional
+    closures' Newton from a time average can stall where the paper's converges, e.g. at the
+    default cell with 4 times the neurons).
     """
     m = _model(model)
     d = m.definition
+    kw = {"tol": tol, "max_iter": max_iter}
+    if x0 is None and d.conditional:
+        first = _newton(m, time_averaged_state(m, t_ms=t_average_ms,
+                                               transient_ms=transient_ms), **kw)
+        if first.success:
+            return first
+        paper = find_equilibrium(ReducedModel(d.replace(closure="paper"), m.overrides),
+                                 t_average_ms=t_average_ms, transient_ms=transient_ms, **kw)
+        if not paper.success:
+            return first
+        second = _newton(m, d.extend_state(paper.x), **kw)
+        return second if second.success else first
     if x0 is None:
-        x = time_averaged_state(m, t_ms=t_average_ms, transient_ms=transient_ms)
-    else:
-        x = np.array(x0, dtype=float)
-        if x.shape != (d.n_state,):
-            raise ValueError(f"x0 has shape {x.shape}; expected ({d.n_state},)")
+        return _newton(m, time_averaged_state(m, t_ms=t_average_ms,
+                                              transient_ms=transient_ms), **kw)
+    return _newton(m, x0, **kw)
+
+
+def _newton(m: ReducedModel, x0: np.ndarray, *, tol: float, max_iter: int
+            ) -> EquilibriumResult:
+    """Newton's method with backtracking on max|f| from x0 (see :func:`find_equilibrium`)."""
+    d = m.definition
+    x = np.array(x0, dtype=float)
+    if x.shape != (d.n_state,):
+        raise ValueError(f"x0 has shape {x.shape}; expected ({d.n_state},)")
     f = m.rhs(x)
     res = float(np.max(np.abs(f)))
     message = f"no convergence in {max_iter} iterations"

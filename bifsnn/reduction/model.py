@@ -51,11 +51,12 @@ BIN_RULES = ("reference", "smooth")
 #: they are driven across it by the mean input (there the paper's closure is kept).
 #: "slope" is the paper's closure with a sloped (linear) within-bin density whose slope comes
 #: from the neighbouring bins' occupations (the state is the paper's); "coloured-regime-slope"
-#: the same density under "coloured-regime".
+#: the same density under "coloured-regime".  "conditional-regime" is "conditional" with its
+#: covariance coupling weighted by the regime weight of "coloured-regime".
 CLOSURES = ("paper", "conditional", "coloured", "conditional-coloured", "coloured-regime",
-            "slope", "coloured-regime-slope")
+            "slope", "coloured-regime-slope", "conditional-regime")
 #: The closures that carry per-bin pending totals (state 8K + 8).
-CONDITIONAL_CLOSURES = ("conditional", "conditional-coloured")
+CONDITIONAL_CLOSURES = ("conditional", "conditional-coloured", "conditional-regime")
 #: The closures with the coloured-noise variance of the pending input.
 COLOURED_CLOSURES = ("coloured", "conditional-coloured", "coloured-regime",
                      "coloured-regime-slope")
@@ -131,6 +132,15 @@ class MarkovModelDef:
     mean input (z << 0) the paper's white one.  Without input fluctuations it is the paper's
     closure, as "coloured" is.
 
+    "conditional-regime" (state 8K + 8) is "conditional" with population q's couplings
+    kappa_I W_q (``coupling``) and kappa_E (1 - ``regime_e`` + ``regime_e`` W_q)
+    (``coupling_e``), W_q = Phi(z_q - ``regime_shift``) the regime weight of "coloured-regime"
+    from q's pending-input moments (``regime_colour`` = 1; 0: z from the white input variance
+    of this closure's own transport; the weight's dependence on the moments is in the
+    Jacobian): the input history is conditioned where the neurons fire on fluctuations and
+    hardly where the mean drive carries them.  W = 1 is "conditional" exactly; W = 0 leaves
+    B_j = m n_j invariant, on which it is the paper's closure.
+
     "slope" and "coloured-regime-slope" (state 4K + 8) are "paper" and "coloured-regime" with
     a sloped within-bin density: a bin's neurons have the linear density
     (1 + g (2u - a - b)/(b - a))/(b - a) on [a, b] = [c - hw, c + hw], c = Vbar - g hw/3 so
@@ -166,6 +176,8 @@ class MarkovModelDef:
     coupling_e: float | None = None
     w_floor: float = 1e-6
     regime_shift: float = 0.0
+    regime_e: float = 1.0
+    regime_colour: float = 1.0
     slope_scale: float = 1.0
     neighbour_slope: float = 0.0
 
@@ -174,7 +186,8 @@ class MarkovModelDef:
             raise ParameterError(f"params = {self.params!r} must be a NetworkParams")
         M = self.params.M
         for name in ("dv", "v_min", "eps", "h_min", "delta", "sigma_floor", "coupling",
-                     "w_floor", "regime_shift", "slope_scale",
+                     "w_floor", "regime_shift", "regime_e", "regime_colour",
+                     "slope_scale",
                      "neighbour_slope"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
@@ -211,6 +224,9 @@ class MarkovModelDef:
                 raise _bad(name, getattr(self, name), ">= 0")
         if self.w_floor < 0:
             raise _bad("w_floor", self.w_floor, ">= 0")
+        for name in ("regime_e", "regime_colour"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise _bad(name, getattr(self, name), "in [0, 1]")
         if self.closure in SLOPE_CLOSURES and self.bin_rule != "smooth":
             raise _bad("bin_rule", self.bin_rule,
                        f"'smooth' for closure = {self.closure!r} (its sloped density floors the "
@@ -346,7 +362,9 @@ class MarkovModelDef:
                          float(self.closure in COLOURED_CLOSURES),
                          float(self.closure in REGIME_CLOSURES), self.regime_shift,
                          float(self.closure in SLOPE_CLOSURES), self.slope_scale,
-                         self.neighbour_slope, self.coupling_e_value])
+                         self.neighbour_slope, self.coupling_e_value,
+                         float(self.closure == "conditional-regime"), self.regime_e,
+                         self.regime_colour])
 
     @property
     def coupling_e_value(self) -> float:

@@ -187,12 +187,37 @@ def _within_bin(rule: str) -> str:
 DRIFT_PARAM_NAMES = ("lam", "SE", "SI", "tauE", "tauI", "Mr", "gl", "h")
 
 
+def _coloured_factors(mI: sp.Expr, SI: sp.Expr, tauE: sp.Expr, tauI: sp.Expr, M: sp.Expr,
+                      Mr: sp.Expr, gl: sp.Expr) -> tuple[sp.Expr, sp.Expr, sp.Expr]:
+    """(k, g_E, g_I): the effective leak rate k = S_I m_I / (tau_I (M + M_r)) + g_leak and the
+    coloured-noise factors g_X = 2 tau_X / (1 + tau_X k) of closure "coloured" (see _drift)."""
+    k = SI * mI / (tauI * (M + Mr)) + gl
+    return k, 2 * tauE / (1 + tauE * k), 2 * tauI / (1 + tauI * k)
+
+
+def _regime_weight(mE: sp.Expr, vE: sp.Expr, mI: sp.Expr, vI: sp.Expr, lam: sp.Expr,
+                   SE: sp.Expr, SI: sp.Expr, tauE: sp.Expr, tauI: sp.Expr, M: sp.Expr,
+                   Mr: sp.Expr, gl: sp.Expr, z0: sp.Expr, cz: sp.Expr | int = 1
+                   ) -> sp.Expr:
+    """Regime weight Phi(z - z0) of closure "coloured-regime" (MODEL.md 5e): z = (M - V*) /
+    s_V, the distance of the threshold above the fixed point V* of the population's mean drift in
+    units of the stationary spread of the OU voltage there (see _drift), the spread under the
+    coloured input variance (cz = 1, as "coloured-regime") or under the white one of the
+    paper's and the conditional closure's transport (cz = 0)."""
+    zfl = sp.Float(1e-9)
+    k, gcE, gcI = _coloured_factors(mI, SI, tauE, tauI, M, Mr, gl)
+    gcE, gcI = 1 + cz * (gcE - 1), 1 + cz * (gcI - 1)
+    a_M = lam + SE * mE / tauE - SI * mI / tauI - gl * M  # mean drift at threshold, per ms
+    vr_M = lam + gcE * SE**2 * vE / tauE**2 + gcI * SI**2 * vI / tauI**2
+    z = -a_M / sp.sqrt(k * vr_M / 2 + zfl**2)
+    return sp.erfc(-(z - z0) / sp.sqrt(2)) / 2
+
+
 def _drift() -> tuple[str, str]:
     V, mE, vE, mI, vI = sp.symbols("V mE vE mI vI", real=True)
     lam, SE, SI, tauE, tauI, M, Mr, gl, h, sfl, col, reg, z0 = sp.symbols(
         "lam SE SI tauE tauI M Mr gl h sfl col reg z0", real=True
     )
-    zfl = sp.Float(1e-9)
     c = (V + Mr) / (M + Mr)  # conductance factor of inhibition
     mu = h * (lam + SE * mE / tauE - SI * mI / tauI * c - gl * V)
     # col = 0: the paper's variance h S^2 v / tau^2 (time in ms).  col = 1: the coloured-noise
@@ -203,9 +228,7 @@ def _drift() -> tuple[str, str]:
     # spreads V as white noise of diffusion coefficient 2 tau (S/tau)^2 v / (1 + tau k) per ms
     # would (stationary variance of an OU voltage driven by OU noise); the paper's term has
     # 1 ms in place of 2 tau / (1 + tau k).  Factor 1 + col (2 tau / (1 + tau k) - 1).
-    k = SI * mI / (tauI * (M + Mr)) + gl
-    gcE = 2 * tauE / (1 + tauE * k)
-    gcI = 2 * tauI / (1 + tauI * k)
+    k, gcE, gcI = _coloured_factors(mI, SI, tauE, tauI, M, Mr, gl)
     # reg = 1 (closure "coloured-regime"): the correction weighted by the regime, Phi(z - z0)
     # with z = (M - V*) / s_V the distance of the threshold above the fixed point V* of the
     # mean drift, a(V*) = 0, in units of the stationary spread s_V of the voltage there
@@ -216,10 +239,8 @@ def _drift() -> tuple[str, str]:
     # threshold on the mean drive, the paper's white closure).  Phi(z) is the free Gaussian's
     # mass below threshold.  zfl keeps the denominator > 0 when k = 0 (no inhibition: z ->
     # -inf, weight 0).  reg = 0: weight 1 (closure "coloured").
-    a_M = lam + SE * mE / tauE - SI * mI / tauI - gl * M  # mean drift at threshold, per ms
-    vr_M = lam + gcE * SE**2 * vE / tauE**2 + gcI * SI**2 * vI / tauI**2
-    z = -a_M / sp.sqrt(k * vr_M / 2 + zfl**2)
-    wgt = 1 - reg + reg * sp.erfc(-(z - z0) / sp.sqrt(2)) / 2
+    wgt = 1 - reg + reg * _regime_weight(mE, vE, mI, vI, lam, SE, SI, tauE, tauI, M, Mr, gl,
+                                         z0)
     gE = 1 + col * wgt * (gcE - 1)
     gI = 1 + col * wgt * (gcI - 1)
     var = h * (lam + gE * SE**2 * vE / tauE**2 + gI * SI**2 * vI / tauI**2 * c**2)
@@ -318,7 +339,11 @@ def _conditional() -> str:
     * ``wplus(w, phi)``: smooth max(w, 0) = (w + sqrt(w^2 + phi^2))/2 and its derivative;
     * ``stein(V, wE, wI, SE, SI, tauE, tauI, M, Mr, h, kappa)``: covariance-flux
       coefficients sX = kappa wX dmu/dH_X (dmu/dH_E = h SE/tauE, dmu/dH_I = -h SI c(V)/tauI),
-      and their derivatives in (V, wE, wI) and in (SE, SI, tauE, tauI, Mr, h).
+      and their derivatives in (V, wE, wI) and in (SE, SI, tauE, tauI, Mr, h);
+    * ``regime_weight(mE, vE, mI, vI, lam, SE, SI, tauE, tauI, M, Mr, gl, z0, cz)``: the
+      regime weight Phi(z - z0) of "coloured-regime" from a population's pending-input moments
+      (cz = 1; cz = 0: z from the white input variance), and its derivatives in
+      (mE, vE, mI, vI) (closure "conditional-regime" scales the coupling kappa by it).
     """
     n, B, m, delta, w, ph = sp.symbols("n B m delta w phi", real=True)
     H = m + (B - n * m) * n / (n**2 + delta**2)
@@ -331,7 +356,12 @@ def _conditional() -> str:
     sI = -kap * wI * h * SI * c / tauI
     outs = [sE, sI, sp.diff(sI, V), sp.diff(sE, wE), sp.diff(sI, wI)]
     outs += [sp.diff(e, q) for e in (sE, sI) for q in (SE, SI, tauE, tauI, Mr, h)]
+    mE, vE, mI, vI, lam, gl, z0, cz = sp.symbols("mE vE mI vI lam gl z0 cz", real=True)
+    W = _regime_weight(mE, vE, mI, vI, lam, SE, SI, tauE, tauI, M, Mr, gl, z0, cz)
     return "\n\n".join([
+        _function_source("regime_weight",
+                         [mE, vE, mI, vI, lam, SE, SI, tauE, tauI, M, Mr, gl, z0, cz],
+                         [W] + [sp.diff(W, q) for q in (mE, vE, mI, vI)]),
         _function_source("cond_mean", [n, B, m, delta],
                          [H, sp.diff(H, n), sp.diff(H, B), sp.diff(H, m)]),
         _function_source("disp_term", [n, B, m, delta],

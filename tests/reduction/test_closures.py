@@ -78,13 +78,14 @@ def _cli_rate(main, capsys, closure: str) -> float:
     return json.loads(capsys.readouterr().out)["rate_e_hz"]
 
 
-@pytest.mark.parametrize("closure,factor", [("conditional", 1.0), ("coloured", 1.5),
+@pytest.mark.parametrize("closure,factor", [("conditional", 1.0), ("conditional-regime", 1.2),
+                                            ("coloured", 1.5),
                                             ("coloured-regime", 1.5), ("slope", 1.15),
                                             ("coloured-regime-slope", 1.5)])
 def test_cli_closure(capsys, closure, factor):
     # p_EI = 1, tau_EE = 3: every closure raises the paper's 5.5 Hz (conditional 9.1,
-    # coloured 10.4, coloured-regime 10.1, slope 6.8, coloured-regime-slope 11.0 Hz at
-    # equilibrium)
+    # conditional-regime 8.3, coloured 10.4, coloured-regime 10.1, slope 6.8,
+    # coloured-regime-slope 11.0 Hz at equilibrium)
     from bifsnn.cli import main
 
     paper = _cli_rate(main, capsys, "paper")

@@ -50,17 +50,23 @@ def test_validation():
         simulate_map(d, t_ms=1.0)
 
 
-def test_conservation_of_neurons_and_pending_spikes(cond_def, cond_model):
+@pytest.mark.parametrize("kw", [{}, {"closure": "conditional-regime", "regime_shift": -7.0}])
+def test_conservation_of_neurons_and_pending_spikes(cond_def, kw):
     # Nobody near threshold (all mass below 40): transport must then conserve every bin's
     # neurons and pending totals, including the covariance flux (it sums to zero), so
     # d(sum n)/dt = R/tau_R and d(sum B)/dt = -sum B/tau + p f sum n + B_R/tau_R exactly.
-    d, p = cond_def, cond_def.params
+    # ("conditional-regime" with regime_shift -7: the E population's weight is about 0.6 at
+    # this drift-driven state)
+    d = cond_def.replace(**kw)
+    p, model = d.params, d.compile()
     x = clear_near_threshold(d, cond_state(d, 5))
     for pw in PATHWAYS:
         x[d.slice_pending(pw)] *= (x[d.slice("n", pw[0])] > 0)
-    f = cond_model.firing_rates(x)
+    if kw:
+        assert 0.3 < model.module.couplings(x, model.pv, model.opt, d.K, 0)[2] < 0.9
+    f = model.firing_rates(x)
     assert np.all(f < 1e-12)
-    dx = cond_model.rhs(x)
+    dx = model.rhs(x)
     R = d.refractory(x)
     for q, pop in enumerate(("E", "I")):
         assert dx[d.slice("n", pop)].sum() == pytest.approx(R[q] / p.tau_R, rel=1e-10)
