@@ -74,31 +74,24 @@ class _Branch:
         return _most_negative(sol.floquet.multipliers)
 
 
-def _locate(br: _Branch, target: float, lo: float, hi: float, tol: float) -> float:
-    """p_EI where mu = target, by regula falsi (Illinois) on a bracket [lo, hi]."""
-    flo, fhi = br.mu(lo) - target, br.mu(hi) - target
-    if flo * fhi > 0:
+def _locate(br: Any, target: float, lo: float, hi: float, tol: float) -> float:
+    """p_EI where br.mu(p) = target, by regula falsi (Illinois) on a bracket [lo, hi], to
+    ``tol`` in p_EI (or |mu - target| < 1e-4)."""
+    a, b = lo, hi
+    fa, fb = br.mu(a) - target, br.mu(b) - target
+    if fa * fb > 0:
         raise RuntimeError(f"mu - {target} does not change sign on [{lo}, {hi}]")
-    side = 0
-    for _ in range(30):
-        p = hi - fhi * (hi - lo) / (fhi - flo)
-        if hi - lo < tol:
-            break
-        fp = br.mu(p) - target
-        if fp * fhi < 0:
-            lo, flo = hi, fhi
-            hi, fhi = p, fp
-            if side == -1:
-                flo /= 2
-            side = -1
+    for _ in range(40):
+        c = b - fb * (b - a) / (fb - fa)
+        fc = br.mu(c) - target
+        if fc * fb < 0:
+            a, fa = b, fb
         else:
-            hi, fhi = p, fp
-            if side == 1:
-                flo /= 2
-            side = 1
-        if abs(fp) < 1e-4:
-            return p
-    return hi - fhi * (hi - lo) / (fhi - flo)
+            fa /= 2.0
+        b, fb = c, fc
+        if abs(b - a) < tol or abs(fc) < 1e-4:
+            return c
+    raise RuntimeError(f"no convergence to mu = {target} in 40 steps on [{lo}, {hi}]")
 
 
 def measure(definition: Any, p_scan: list[float], tol: float, ntst: int) -> dict[str, Any]:
