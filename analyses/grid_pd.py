@@ -1,15 +1,21 @@
 """Period-doubling boundary of the reduced ODE against its voltage grid (issue 11, branch
-``closure8``).
+``closure8``; results in figures/fidelity_closures.md, "Voltage grid and the period-doubling
+boundary").
 
-For each grid (``--dv``; ``--grids`` for named non-uniform grids) the p_EI cycle branch of the
-default tau_EE is followed by natural continuation in p_EI (collocation, ``--ntst`` intervals,
-the cycle Newton-corrected at each p_EI from the previous one; the first cycle from a
-simulation started at the default equilibrium) and its Floquet multiplier of most negative
-real part, mu(p_EI), is recorded.  Then mu = -0.5 (where the SNN's alternation index, for
-AR(1)-like peak heights (1 - mu) / 2, crosses 0.75) and mu = -1 (the PD point) are located by
-regula falsi on mu(p_EI) to ``--tol`` in p_EI.  ``--scale k`` takes the network k times
-larger (N k, S / k: a different deterministic limit, for comparison with the Markov model
-of the same size).  CPU seconds per grid are printed (the machine is shared).
+Default mode, per bin width ``--dv``: the p_EI cycle branch of the default tau_EE is followed
+by natural continuation in p_EI (collocation, ``--ntst`` intervals, each cycle Newton-corrected
+at fixed p_EI from the nearest one computed; the first from a simulation started at the
+default equilibrium), and its Floquet multiplier of most negative real part, mu(p_EI), is
+recorded on ``--p-scan``.  Then mu = -0.5 (where the alternation index of AR(1)-like peak
+heights, (1 - mu) / 2, crosses the verification's 0.75) and mu = -1 (the PD point) are located
+by regula falsi to ``--tol`` in p_EI.  ``--scale k`` takes the network k times larger (N k,
+S / k: less input noise, a different deterministic limit).
+
+``--decay ode|map``: mu from the alternating decay of peak heights in runs of the ODE or of
+the fixed-window reference map (which has no exact cycles).  ``--markov P ...``: the
+alternation index of the neuron-level Markov model (with ``--sde``: of the paper closure's
+finite-size-noise SDE on bins of the first ``--dv``) at those p_EI, ``--seeds`` x ``--t-ms``.
+CPU seconds are printed (the machine is shared).
 
 Usage: ``nice -n 10 python analyses/grid_pd.py --dv 4 2 1 [--scale 4] [--out FILE.json]``
 """
@@ -34,7 +40,7 @@ class _Branch:
     """Cycles of one model in p_EI, each corrected from the nearest one computed so far."""
 
     def __init__(self, model: Any, p_start: float, ntst: int) -> None:
-        from bifsnn.continuation.periodic import cycle_from_simulation, cycle_system
+        from bifsnn.continuation.periodic import cycle_from_simulation
         from bifsnn.reduction import find_equilibrium
 
         self.problem = model.ode_problem("p_EI")
