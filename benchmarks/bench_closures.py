@@ -5,7 +5,7 @@ For each closure of ``bifsnn.reduction.CLOSURES`` (``paper``: the published redu
 input's variance as coloured noise; ``conditional-coloured``: both) at the default parameters:
 
 * state dimension (limit: at most 3x the paper's);
-* the same for the paper's closure with bins of 2 instead of 4 (the "finer grid" option);
+* the same for the paper's closure with bins of 2 and 1 instead of 4 (the "finer grid" option);
 * right-hand side f(x) (limit 200 us), analytic Jacobian df/dx (limit 3 ms) and df/dp (all
   19 parameters), CPU time per call (best of 5 batches) at the default equilibrium;
 * continuation of the equilibrium branch in p_EI over [0.3, 1.0] from the defaults, both
@@ -40,9 +40,10 @@ def _per_call(fn, x: np.ndarray, n: int) -> float:
     return best
 
 
-#: what is measured: the closures, and the paper's closure on a grid of half the bin width
-VARIANTS = {c: {"closure": c} for c in CLOSURES} | {"paper, dv 2": {"closure": "paper",
-                                                                    "dv": 2.0}}
+#: what is measured: the closures, and the paper's closure on grids of a half and a quarter
+#: of the bin width
+VARIANTS = {c: {"closure": c} for c in CLOSURES} | {
+    f"paper, dv {dv:g}": {"closure": "paper", "dv": dv} for dv in (2.0, 1.0)}
 
 
 def measure(variant: str, continuation: bool) -> dict[str, float]:
