@@ -196,6 +196,9 @@ def test_rhs_and_jacobian_match_libm_kernel(rule):
         assert np.abs(J - Jr).max() <= 1e-13 * np.abs(Jr).max()
 
 
+# slow: compiles the whole table-kernel twin (34 s cold); the default kernel's values are
+# checked in the default run against the libm kernel
+@pytest.mark.slow
 def test_poly_kernel_reproduces_table_kernel_dynamics(smooth_model):
     # the default branch-free kernel ("poly") changed bits against the former table kernel;
     # the dynamics agree far inside the integration tolerance (rtol 1e-5): over 300 ms of the

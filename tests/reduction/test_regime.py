@@ -117,6 +117,8 @@ def test_jacobian_and_dfdp_against_finite_differences(reg_model, seed):
     assert_dfdp_close(m, x, ("p_EI", "tau_EI", "S_EI", "S_EE", "tau_EE", "M_r", "lambda_ext", "h"))
 
 
+# slow: compiles the regime closure's Taylor series (36 s cold)
+@pytest.mark.slow
 def test_taylor_series_against_jacobian(reg_model):
     # the exact higher derivatives (reduction.taylor) include the regime weight
     from bifsnn.continuation.derivatives import ridders
