@@ -78,21 +78,18 @@ def find_equilibrium(
     m = _model(model)
     d = m.definition
     kw = {"tol": tol, "max_iter": max_iter}
-    if x0 is None and d.conditional:
-        first = _newton(m, time_averaged_state(m, t_ms=t_average_ms,
-                                               transient_ms=transient_ms), **kw)
-        if first.success:
-            return first
-        paper = find_equilibrium(ReducedModel(d.replace(closure="paper"), m.overrides),
-                                 t_average_ms=t_average_ms, transient_ms=transient_ms, **kw)
-        if not paper.success:
-            return first
-        second = _newton(m, d.extend_state(paper.x), **kw)
-        return second if second.success else first
-    if x0 is None:
-        return _newton(m, time_averaged_state(m, t_ms=t_average_ms,
-                                              transient_ms=transient_ms), **kw)
-    return _newton(m, x0, **kw)
+    if x0 is not None:
+        return _newton(m, x0, **kw)
+    first = _newton(m, time_averaged_state(m, t_ms=t_average_ms, transient_ms=transient_ms),
+                    **kw)
+    if first.success or not d.conditional:
+        return first
+    paper = find_equilibrium(ReducedModel(d.replace(closure="paper"), m.overrides),
+                             t_average_ms=t_average_ms, transient_ms=transient_ms, **kw)
+    if not paper.success:
+        return first
+    second = _newton(m, d.extend_state(paper.x), **kw)
+    return second if second.success else first
 
 
 def _newton(m: ReducedModel, x0: np.ndarray, *, tol: float, max_iter: int
