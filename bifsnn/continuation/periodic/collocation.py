@@ -586,13 +586,19 @@ class _BlockLayout:
         Dq.sort_indices()
         self.posDq = np.ascontiguousarray(posD[:, Dq.data.astype(np.int64) - 1])
         self.patDq = (Dq.indptr, Dq.indices)
-        self.ipD64 = np.asarray(Dq.indptr, dtype=np.int64)
-        self.ixD64 = np.asarray(Dq.indices, dtype=np.int64)
         self.lu_pattern = None  # see condensed._block_lus
         # y solves D[:, q] y = b, so x[q[i]] = y[i]: the entries of y that are x's last n
         self.last = np.flatnonzero(self.q >= mn - n)
         self.last_to = self.q[self.last] - (mn - n)
         self.mn = mn
+        from .condensed import kernel_index
+
+        #: the index arrays of the condensation's compiled kernels (see kernel_index)
+        self.kernel = {
+            "ipD": kernel_index(Dq.indptr), "ixD": kernel_index(Dq.indices),
+            "posDq": kernel_index(self.posDq), "Ap": kernel_index(self.patA[0]),
+            "Ai": kernel_index(self.patA[1]), "q": kernel_index(self.q),
+            "last": kernel_index(self.last), "last_to": kernel_index(self.last_to)}
 
     @staticmethod
     def _from_structure(A: sp.csc_matrix, coll: CollocationOperator):

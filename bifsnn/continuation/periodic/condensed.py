@@ -35,6 +35,31 @@ from bifsnn.continuation.linalg import blas_single_thread
 
 __all__ = ["CondensedLU", "GROWTH_MAX"]
 
+#: Index arrays handed to the compiled kernels are unsigned 32-bit (:func:`kernel_index`):
+#: numba adds a negative-index wraparound fix-up to every load and store through a signed
+#: index, none through an unsigned one.  On the reduced network ODE (ntst 40) the
+#: refactorisation of the 40 blocks runs 2x faster, a one-column solve pass 1.5x, the
+#: 150-column propagation ~1.07x, with bit-identical values (False: int64, the previous
+#: dtype; benchmarks/README.md, cycspeed6)
+UNSIGNED_INDEX = True
+
+
+def kernel_index(a) -> np.ndarray:
+    """``a`` (non-negative integers) as a contiguous index array for the compiled kernels:
+    uint32 (see :data:`UNSIGNED_INDEX`), int64 when a value does not fit."""
+    a = np.asarray(a)
+    if UNSIGNED_INDEX and (a.size == 0 or int(a.max()) < 2**32):
+        return np.ascontiguousarray(a, dtype=np.uint32)
+    return np.ascontiguousarray(a, dtype=np.int64)
+
+
+def _kernel_factors(Lp, Li, Lx, Up, Ui, Ux, pr) -> tuple:
+    """The block factors (Lp, Li, Lx, Up, Ui, Ux, pr) with their index arrays as
+    :func:`kernel_index` arrays (values unchanged)."""
+    return (kernel_index(Lp), kernel_index(Li), Lx, kernel_index(Up), kernel_index(Ui), Ux,
+            kernel_index(pr))
+
+
 #: Largest entry (relative to 1) allowed in the propagated products C_r^{-1} [C_0, G] at the
 #: last node of any interval; above it the condensation is refused (ValueError) and the
 #: caller uses the global sparse LU (single shooting loses ~log10 of the growth in digits).
@@ -408,7 +433,7 @@ def _block_lus(ipD: np.ndarray, ixD: np.ndarray, data: np.ndarray, pos: np.ndarr
     (:data:`PIVOT_TOL`).  RuntimeError when a block is exactly singular."""
     N = pos.shape[0]
     if not COMPILED_LU:
-        return (*_superlu_blocks(ipD, ixD, data[pos], mn), None)
+        return (*_kernel_factors(*_superlu_blocks(ipD, ixD, data[pos], mn)), None)
     if ref is not None and REFACTOR and ref[0].shape[0] == N:
         Lp, Li, Up, Ui, pr = ref
         Lx = np.empty(Li.size)
@@ -424,10 +449,10 @@ def _block_lus(ipD: np.ndarray, ixD: np.ndarray, data: np.ndarray, pos: np.ndarr
             STATS["blocks_anew"] += nfail
             bad = np.flatnonzero(failed)
             new = _fresh_lus(ipD, ixD, data[pos[bad]], mn)
-            out = _merge_blocks((Lp, Li, Lx, Up, Ui, Ux, pr), new, bad)
+            out = _kernel_factors(*_merge_blocks((Lp, Li, Lx, Up, Ui, Ux, pr), new, bad))
             return (*out, (out[0], out[1], out[3], out[4], out[6]))
         STATS["blocks_anew"] += N
-    Lp, Li, Lx, Up, Ui, Ux, pr = _fresh_lus(ipD, ixD, data[pos], mn)
+    Lp, Li, Lx, Up, Ui, Ux, pr = _kernel_factors(*_fresh_lus(ipD, ixD, data[pos], mn))
     return Lp, Li, Lx, Up, Ui, Ux, pr, (Lp, Li, Up, Ui, pr)
 
 
@@ -547,15 +572,13 @@ class CondensedLU:
         self.lay = lay
         data = A.data
         self.Ax = np.ascontiguousarray(data[lay.posA])
-        self.Ap, self.Ai = (np.asarray(a, dtype=np.int64) for a in lay.patA)
-        ipD, ixD = lay.patDq
+        k = lay.kernel  # the layout's index arrays as kernel_index arrays
+        self.Ap, self.Ai = k["Ap"], k["Ai"]
         self.Lp, self.Li, self.Lx, self.Up, self.Ui, self.Ux, self.pr, ref = _block_lus(
-            lay.ipD64, lay.ixD64, data, lay.posDq, mn, getattr(lay, "lu_pattern", None))
+            k["ipD"], k["ixD"], data, k["posDq"], mn, getattr(lay, "lu_pattern", None))
         lay.lu_pattern = ref  # the next factorisation of this pattern refactorises
         Lp, Up, pr = self.Lp, self.Up, self.pr
-        self.q = np.asarray(lay.q, dtype=np.int64)
-        self.last = np.asarray(lay.last, dtype=np.int64)
-        self.last_to = np.asarray(lay.last_to, dtype=np.int64)
+        self.q, self.last, self.last_to = k["q"], k["last"], k["last_to"]
         self._dummy = np.empty((1, 1, 1))
         ex = _extras(A, coll, lay)
         self.ex = ex
