@@ -49,7 +49,8 @@ class ODEProblem:
     the same functions at many states per call, for the cycle collocation (an object with
     ``f(X, p)`` -> (K, n), ``dfdx_values(X, p, rows, cols)`` -> (K, len(rows)),
     ``dfdx_pattern(X, p)`` -> (n, n) booleans and ``dfdp_column(X, p, k)`` -> (K, n), X of
-    shape (K, n)); it must give the values of f, dfdx and dfdp.
+    shape (K, n); optionally ``dfdx_values_pattern(X, p, rows, cols)`` -> both of the
+    former from one df/dx per state); it must give the values of f, dfdx and dfdp.
     """
 
     f: Callable[[np.ndarray, np.ndarray], np.ndarray]

@@ -20,27 +20,50 @@ def _jac_work(nx, K1):
             np.empty((K1, 4)), np.empty((K1, 4)))
 
 
+@nb.njit(cache=True)
+def _values_into(J, rows, cols, out, k):
+    """out[k, e] = J[rows[e], cols[e]] (the pattern's entries of one state's df/dx)."""
+    for e in range(rows.shape[0]):
+        out[k, e] = J[rows[e], cols[e]]
+
+
+@nb.njit(cache=True)
+def _pattern_into(J, pat):
+    """pat |= (J != 0) (booleans, in place)."""
+    nx = J.shape[0]
+    for i in range(nx):
+        for j in range(nx):
+            if J[i, j] != 0.0:
+                pat[i, j] = True
+
+
 @nb.njit(cache=True, error_model='numpy')
 def jac_values_batch(X, pv, edges, opt, rows, cols, out):
     """df/dx at every row of X on the pattern (rows, cols) into out (K by len(rows))."""
     J, gf, F, M1, dF, dM1 = _jac_work(X.shape[1], edges.shape[0])
     for k in range(X.shape[0]):
         jac(X[k], pv, edges, opt, J, gf, F, M1, dF, dM1)
-        for e in range(rows.shape[0]):
-            out[k, e] = J[rows[e], cols[e]]
+        _values_into(J, rows, cols, out, k)
 
 
 @nb.njit(cache=True, error_model='numpy')
 def jac_pattern_batch(X, pv, edges, opt, pat):
     """pat |= (df/dx != 0) over every row of X (pat: nx by nx booleans, in place)."""
-    nx = X.shape[1]
-    J, gf, F, M1, dF, dM1 = _jac_work(nx, edges.shape[0])
+    J, gf, F, M1, dF, dM1 = _jac_work(X.shape[1], edges.shape[0])
     for k in range(X.shape[0]):
         jac(X[k], pv, edges, opt, J, gf, F, M1, dF, dM1)
-        for i in range(nx):
-            for j in range(nx):
-                if J[i, j] != 0.0:
-                    pat[i, j] = True
+        _pattern_into(J, pat)
+
+
+@nb.njit(cache=True, error_model='numpy')
+def jac_values_pattern_batch(X, pv, edges, opt, rows, cols, out, pat):
+    """jac_values_batch and jac_pattern_batch from one df/dx per row of X: the values on
+    the pattern (rows, cols) into out and pat |= (df/dx != 0)."""
+    J, gf, F, M1, dF, dM1 = _jac_work(X.shape[1], edges.shape[0])
+    for k in range(X.shape[0]):
+        jac(X[k], pv, edges, opt, J, gf, F, M1, dF, dM1)
+        _values_into(J, rows, cols, out, k)
+        _pattern_into(J, pat)
 
 
 @nb.njit(cache=True, error_model='numpy')

@@ -433,6 +433,18 @@ class BatchEvaluations:
         self._mod.jac_values_batch(X, pv, self._edges, self._opt, rows, cols, out)
         return out
 
+    def dfdx_values_pattern(self, X: np.ndarray, p: np.ndarray, rows: np.ndarray,
+                            cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`dfdx_values` and :meth:`dfdx_pattern` from one df/dx per state:
+        ((K, len(rows)) values, (n, n) booleans)."""
+        X, pv = self._args(X, p)
+        rows = np.ascontiguousarray(rows, dtype=np.int64)
+        cols = np.ascontiguousarray(cols, dtype=np.int64)
+        out = np.empty((X.shape[0], rows.size))
+        pat = np.zeros((self.n, self.n), dtype=np.bool_)
+        self._mod.jac_values_pattern_batch(X, pv, self._edges, self._opt, rows, cols, out, pat)
+        return out, pat
+
     def dfdx_pattern(self, X: np.ndarray, p: np.ndarray) -> np.ndarray:
         """The union over the rows of X of the nonzeros of df/dx: (n, n) booleans."""
         X, pv = self._args(X, p)

@@ -126,7 +126,8 @@ def test_ode_problem_adapter(smooth_model):
 
 @pytest.mark.parametrize("closure", ["paper", "conditional"])
 def test_batch_evaluations_match_single_state(smooth_model, closure):
-    # the cycle collocation's batched f, df/dx on a pattern, pattern and df/dp columns give
+    # the cycle collocation's batched f, df/dx on a pattern, pattern (alone and with the
+    # values) and df/dp columns give
     # the single-state values bit for bit (the fast p_* column of dfdp_column included)
     model = smooth_model if closure == "paper" else smooth_model.with_params(closure=closure)
     rng = np.random.default_rng(21)
@@ -140,6 +141,10 @@ def test_batch_evaluations_match_single_state(smooth_model, closure):
     rows, cols = np.nonzero(np.any(J != 0, axis=0))
     np.testing.assert_array_equal(b.dfdx_values(X, p, rows, cols), J[:, rows, cols])
     np.testing.assert_array_equal(b.dfdx_pattern(X, p), np.any(J != 0, axis=0))
+    r2, c2 = rows[::3], cols[::3]  # both at once, on a pattern that misses nonzeros
+    vals, pat = b.dfdx_values_pattern(X, p, r2, c2)
+    np.testing.assert_array_equal(vals, J[:, r2, c2])
+    np.testing.assert_array_equal(pat, np.any(J != 0, axis=0))
     D = np.array([prob.dfdp(x, p) for x in X])
     for k in range(len(PARAM_INDEX)):
         np.testing.assert_array_equal(b.dfdp_column(X, p, k), D[:, :, k])

@@ -242,15 +242,28 @@ class CollocationOperator:
         *,
         with_p: bool = False,
         border_row: np.ndarray | None = None,
+        p_values: bool = True,
+        detect: bool = False,
     ) -> sp.csc_matrix:
-        """Sparse Jacobian of the residual w.r.t. (U, T[, p]) with an optional bordering row."""
+        """Sparse Jacobian of the residual w.r.t. (U, T[, p]) with an optional bordering row.
+
+        ``p_values`` False leaves the parameter column's values zero (its entries stay in
+        the pattern): for the Floquet multipliers, which use only the collocation block.
+        ``detect``: the matrix's attribute ``dfdx_pattern`` is then df/dx's sparsity pattern
+        at the collocation points (:meth:`CycleSystem.detect_sparsity` there), from the same
+        evaluations of df/dx when the system offers that, else None."""
         A, pos_blocks, pos_rest = self._structure(with_p, border_row is not None)
         N, m, n = self.ntst, self.ncol, self.n
         X = self.coll_points(U)
-        Jv = self.sys.jac_values(X, p).reshape(N, m, self.sys.nnz)
+        if detect:
+            Jv, pattern = self.sys.jac_values_pattern(X, p)
+        else:
+            Jv, pattern = self.sys.jac_values(X, p), None
+        Jv = Jv.reshape(N, m, self.sys.nnz)
         parts = [-self._f_at_points(X, p).ravel()]
         if with_p:
-            parts.append(-T * self.sys.fp_batch(X, p).ravel())
+            parts.append(-T * self.sys.fp_batch(X, p).ravel() if p_values
+                         else np.zeros(self.ncoll))
         parts += [np.ones(n), -np.ones(n), (self.wnode[:, None] * Fref).ravel()]
         if border_row is not None:
             parts.append(np.asarray(border_row, dtype=float))
@@ -262,6 +275,8 @@ class CollocationOperator:
         J = sp.csc_matrix((data, A.indices, A.indptr), shape=A.shape)
         J.has_sorted_indices = True  # the structure's (sorted, shared, read-only) indices
         setattr(J, PATTERN_KEY_ATTR, getattr(A, PATTERN_KEY_ATTR))  # same pattern
+        if detect:
+            J.dfdx_pattern = pattern
         return J
 
     # ------------------------------------------------------------------ Newton at fixed p

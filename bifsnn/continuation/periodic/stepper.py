@@ -149,6 +149,17 @@ PREDICTOR_FAST = 1.5e-3
 PREDICTOR_SLOW = 6e-3
 
 
+#: The Floquet multipliers' Jacobian is assembled with its parameter column's values
+#: (False: left zero; only the collocation block enters the monodromy matrix, so the
+#: multipliers are the same bit for bit, without one df/dp column at the collocation points)
+FLOQUET_P_VALUES = False
+#: Sparsity detection before each mesh adaptation: from the Floquet multipliers' evaluations
+#: of df/dx at the new point's collocation points (False: df/dx evaluated again at its mesh
+#: nodes, the previous rule; on the reduced network ODE both give the same pattern at every
+#: step of the benchmark branch; benchmarks/README.md, cycspeed6)
+DETECT_AT_FLOQUET = True
+
+
 #: Homoclinic-approach stop: over the last HOMOCLINIC_STEPS accepted steps the period grew
 #: at every step, to more than HOMOCLINIC_RATIO times the branch's first period, while the
 #: parameter moved by <= HOMOCLINIC_DP (relative): the period grows without bound at a
@@ -252,15 +263,20 @@ class _Stepper:
         self.accelerate = disc.reuses_lu(system.n)
 
     def floquet(self, U: np.ndarray, T: float, p: float, Fref: np.ndarray,
-                tau: np.ndarray) -> FloquetResult:
+                tau: np.ndarray, detect: bool = False) -> FloquetResult:
         """Floquet multipliers of the cycle (U, T, p).  When they come from the condensation
         (large n), from the Jacobian bordered like the corrector's (parameter column,
         arclength row ``W tau``): same collocation block, hence the same monodromy matrix,
-        and one sparsity pattern (block layout, ordering, LU pattern) for both."""
+        and one sparsity pattern (block layout, ordering, LU pattern) for both; the
+        parameter column's values are not needed (:data:`FLOQUET_P_VALUES`).  With
+        ``detect`` ``self.detected`` is df/dx's sparsity pattern at the cycle's collocation
+        points from the same evaluations (None when the system cannot give it so)."""
         if condensable_size(self.coll):
-            A = self.coll.jacobian(U, T, p, Fref, with_p=True, border_row=self.W * tau)
+            A = self.coll.jacobian(U, T, p, Fref, with_p=True, border_row=self.W * tau,
+                                   p_values=FLOQUET_P_VALUES, detect=detect)
         else:
-            A = self.coll.jacobian(U, T, p, Fref)
+            A = self.coll.jacobian(U, T, p, Fref, detect=detect)
+        self.detected = getattr(A, "dfdx_pattern", None)
         return floquet_from_jacobian(A, self.coll)
 
     def tangent(self, X: np.ndarray, tau_prev: np.ndarray, Fref: np.ndarray, A=None, lu=None):
@@ -601,9 +617,11 @@ def _run(sysobj, start, opts, disc, direction, points, specials, state, finish):
                 tau_new, A = st.tangent(Xnew, tau, Fref_new, *st.last_factor)
         except RuntimeError as exc:
             return finish(False, "singular", f"tangent solve failed: {exc}")
+        detected = None  # df/dx's sparsity pattern at Xnew's collocation points
         if floquet and not reuse and (disc.newton_chord or A is None):
             # multipliers need the Jacobian at the converged point itself
-            fl_new = st.floquet(Unew, Tnew, pnew, Fref_new, tau)
+            fl_new = st.floquet(Unew, Tnew, pnew, Fref_new, tau, detect=DETECT_AT_FLOQUET)
+            detected = st.detected
         else:
             fl_new = floquet_from_jacobian(A, coll) if floquet else None
         amp_new = amplitude(Unew, coll.wnode)
@@ -705,6 +723,7 @@ def _run(sysobj, start, opts, disc, direction, points, specials, state, finish):
         points.append(_make_point(st, Xnew, fl_new, it, ds_taken))
         X, tau, prev_tau, amp_prev, fl = Xnew, tau_new, tau_new, amp_new, fl_new
         Fref_first = None
+        detected_X = detected  # (X's pattern; the located points above did not change it)
 
         try:
             emit_progress(opts, {"kind": "PO", "step": _step + 1, "param": pnew, "period": Tnew,
@@ -745,7 +764,9 @@ def _run(sysobj, start, opts, disc, direction, points, specials, state, finish):
             tu = tau[: st.coll.nU].reshape(st.coll.nnodes, st.coll.n)
             tu_new = interpolate_to_mesh(st.coll.tm, tu, disc.ncol, tm_new, disc.ncol)
             if disc.detect_sparsity and not sysobj.dense_pattern and sysobj.dfdx_user is not None:
-                pat = sysobj.detect_sparsity(U, p)
+                # df/dx's nonzeros on the cycle: at its collocation points when the multipliers
+                # evaluated df/dx there (no second evaluation), else at its mesh nodes
+                pat = detected_X if detected_X is not None else sysobj.detect_sparsity(U, p)
                 if pat.sum() > sysobj.nnz:
                     # new couplings appeared: widen the pattern, including those at the states
                     # predicted 2, 4 and 8 steps ahead, so that it changes rarely (every new

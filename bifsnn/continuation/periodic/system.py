@@ -110,15 +110,35 @@ class CycleSystem:
 
         Only meaningful with an analytic dfdx (finite differences see every coupling anyway).
         """
-        pat = np.zeros((self.n, self.n), dtype=bool)
-        pat[self.jrows, self.jcols] = not self.dense_pattern
         if self.batch is not None:
-            pat |= self._batched("dfdx", "dfdx_pattern", np.atleast_2d(X), self.P(p)) != 0
+            nz = self._batched("dfdx", "dfdx_pattern", np.atleast_2d(X), self.P(p)) != 0
         else:
+            nz = np.zeros((self.n, self.n), dtype=bool)
             for x in np.atleast_2d(X):
-                pat |= self.jac(x, p) != 0
+                nz |= self.jac(x, p) != 0
+        return self.pattern_with(nz)
+
+    def pattern_with(self, nonzeros: np.ndarray) -> np.ndarray:
+        """The (n, n) booleans ``nonzeros`` united with the current pattern (unless dense)
+        and the diagonal: what :meth:`detect_sparsity` returns for df/dx's nonzeros."""
+        pat = np.array(nonzeros, dtype=bool)
+        if not self.dense_pattern:
+            pat[self.jrows, self.jcols] = True
         pat[np.arange(self.n), np.arange(self.n)] = True
         return pat
+
+    def jac_values_pattern(self, X: np.ndarray, p: float) -> tuple[np.ndarray, np.ndarray | None]:
+        """(:meth:`jac_values` at the K points X, :meth:`detect_sparsity` at them) from one
+        df/dx per point when the batched evaluations offer ``dfdx_values_pattern``; else
+        (the values, None)."""
+        fused = getattr(self.batch, "dfdx_values_pattern", None)
+        if fused is None:
+            return self.jac_values(X, p), None
+        try:
+            vals, nz = fused(np.asarray(X, dtype=float), self.P(p), self.jrows, self.jcols)
+        except Exception as exc:  # noqa: BLE001 - every failure of user code is reported
+            raise UserFunctionError("dfdx", exc) from exc
+        return np.asarray(vals, dtype=float), self.pattern_with(np.asarray(nz) != 0)
 
     def with_params(self, params: np.ndarray | None, ipar: int | None = None) -> CycleSystem:
         """Copy with another base parameter vector / continued index."""
