@@ -946,9 +946,10 @@ def within_var(x, pv, opt, K, q, X):
 
 
 @nb.njit(cache=True, error_model='numpy')
-def edge_kernel_rho(edges, a, b, mu, sig, F, M1, Rho):
-    """As edge_kernel plus the density Rho(e) of V' at every edge."""
-    mean = 0.5 * (a + b) + mu
+def edge_kernel_rho(edges, a, b, g, mu, sig, sloped, F, M1, Rho):
+    """As edge_kernel plus the density Rho(e) of V' at every edge; ``sloped``: the linear
+    density of slope g on [a, b] (``kslope_rho``), else the uniform one (``kcore_rho``, g = 0)."""
+    mean = 0.5 * (a + b) + g * (b - a) / 6.0 + mu
     for e in range(edges.shape[0]):
         x = edges[e]
         al = (x - a - mu) / sig
@@ -964,48 +965,63 @@ def edge_kernel_rho(edges, a, b, mu, sig, F, M1, Rho):
         else:
             PA, pA = norm_cdf_pdf(al)
             PB, pB = norm_cdf_pdf(be)
-            r = kcore_rho(x, a, b, mu, sig, al, be, PA, pA, PB, pB)
-            F[e] = r[0]
-            M1[e] = r[1]
-            Rho[e] = r[2]
+            if sloped:
+                F[e], M1[e], Rho[e] = kslope_rho(x, a, b, g, mu, sig, al, be, PA, pA, PB, pB)
+            else:
+                F[e], M1[e], Rho[e] = kcore_rho(x, a, b, mu, sig, al, be, PA, pA, PB, pB)
 
 
 @nb.njit(cache=True, error_model='numpy')
-def edge_kernel_rho_grad(edges, a, b, mu, sig, F, M1, Rho, dF, dM1, dRho):
-    """As edge_kernel_grad plus Rho and dRho/d(a, b, mu, sig)."""
-    mean = 0.5 * (a + b) + mu
+def _store_rho_grad(r, e, nk, F, M1, Rho, dF, dM1, dRho):
+    """Row e of F, M1, Rho and their nk derivatives from a ``kcore_rho_grad`` (nk = 4) or
+    ``kslope_rho_grad`` (nk = 5) tuple."""
+    F[e] = r[0]
+    M1[e] = r[1]
+    for k in range(nk):
+        dF[e, k] = r[2 + k]
+        dM1[e, k] = r[2 + nk + k]
+        dRho[e, k] = r[3 + 2 * nk + k]
+    Rho[e] = r[2 + 2 * nk]
+
+
+@nb.njit(cache=True, error_model='numpy')
+def edge_kernel_rho_grad(edges, a, b, g, mu, sig, sloped, F, M1, Rho, dF, dM1, dRho):
+    """As edge_kernel_grad plus Rho and its derivatives: columns (a, b, mu, sig) for the
+    uniform density, (a, b, g, mu, sig) for the sloped one (``sloped``; see
+    :func:`edge_kernel_rho`)."""
+    nk = 5 if sloped else 4
+    imu = nk - 2
+    mean = 0.5 * (a + b) + g * (b - a) / 6.0 + mu
     for e in range(edges.shape[0]):
         x = edges[e]
         al = (x - a - mu) / sig
         be = (x - b - mu) / sig
         if al < -_TCUT or be > _TCUT:
+            for k in range(nk):
+                dF[e, k] = 0.0
+                dRho[e, k] = 0.0
+                dM1[e, k] = 0.0
+            Rho[e] = 0.0
             if al < -_TCUT:
                 F[e] = 0.0
                 M1[e] = 0.0
-                for k in range(4):
-                    dM1[e, k] = 0.0
             else:
                 F[e] = 1.0
                 M1[e] = mean
-                dM1[e, 0] = 0.5
-                dM1[e, 1] = 0.5
-                dM1[e, 2] = 1.0
-                dM1[e, 3] = 0.0
-            Rho[e] = 0.0
-            for k in range(4):
-                dF[e, k] = 0.0
-                dRho[e, k] = 0.0
+                dM1[e, 0] = 0.5 - g / 6.0
+                dM1[e, 1] = 0.5 + g / 6.0
+                if sloped:
+                    dM1[e, 2] = (b - a) / 6.0
+                dM1[e, imu] = 1.0
         else:
             PA, pA = norm_cdf_pdf(al)
             PB, pB = norm_cdf_pdf(be)
-            r = kcore_rho_grad(x, a, b, mu, sig, al, be, PA, pA, PB, pB)
-            F[e] = r[0]
-            M1[e] = r[1]
-            for k in range(4):
-                dF[e, k] = r[2 + k]
-                dM1[e, k] = r[6 + k]
-                dRho[e, k] = r[11 + k]
-            Rho[e] = r[10]
+            if sloped:
+                _store_rho_grad(kslope_rho_grad(x, a, b, g, mu, sig, al, be, PA, pA, PB, pB),
+                                e, 5, F, M1, Rho, dF, dM1, dRho)
+            else:
+                _store_rho_grad(kcore_rho_grad(x, a, b, mu, sig, al, be, PA, pA, PB, pB),
+                                e, 4, F, M1, Rho, dF, dM1, dRho)
 
 
 @nb.njit(cache=True, error_model='numpy')
@@ -1048,75 +1064,6 @@ def _source_cond(x, q, j, K, pv, edges, opt, wE, wI, kE, kI):
 
 
 @nb.njit(cache=True, error_model='numpy')
-def edge_kernel_slope_rho(edges, a, b, g, mu, sig, F, M1, Rho):
-    """As edge_kernel_rho for the linear density of slope g on [a, b] (``kslope_rho``)."""
-    mean = 0.5 * (a + b) + g * (b - a) / 6.0 + mu
-    for e in range(edges.shape[0]):
-        x = edges[e]
-        al = (x - a - mu) / sig
-        be = (x - b - mu) / sig
-        if al < -_TCUT:
-            F[e] = 0.0
-            M1[e] = 0.0
-            Rho[e] = 0.0
-        elif be > _TCUT:
-            F[e] = 1.0
-            M1[e] = mean
-            Rho[e] = 0.0
-        else:
-            PA, pA = norm_cdf_pdf(al)
-            PB, pB = norm_cdf_pdf(be)
-            F[e], M1[e], Rho[e] = kslope_rho(x, a, b, g, mu, sig, al, be, PA, pA, PB, pB)
-
-
-@nb.njit(cache=True, error_model='numpy')
-def edge_kernel_slope_rho_grad(edges, a, b, g, mu, sig, F, M1, Rho, dF, dM1, dRho):
-    """As edge_kernel_slope_grad plus Rho and dRho/d(a, b, g, mu, sig)."""
-    mean = 0.5 * (a + b) + g * (b - a) / 6.0 + mu
-    for e in range(edges.shape[0]):
-        x = edges[e]
-        al = (x - a - mu) / sig
-        be = (x - b - mu) / sig
-        if al < -_TCUT or be > _TCUT:
-            for k in range(5):
-                dF[e, k] = 0.0
-                dRho[e, k] = 0.0
-                dM1[e, k] = 0.0
-            Rho[e] = 0.0
-            if al < -_TCUT:
-                F[e] = 0.0
-                M1[e] = 0.0
-            else:
-                F[e] = 1.0
-                M1[e] = mean
-                dM1[e, 0] = 0.5 - g / 6.0
-                dM1[e, 1] = 0.5 + g / 6.0
-                dM1[e, 2] = (b - a) / 6.0
-                dM1[e, 3] = 1.0
-        else:
-            PA, pA = norm_cdf_pdf(al)
-            PB, pB = norm_cdf_pdf(be)
-            r = kslope_rho_grad(x, a, b, g, mu, sig, al, be, PA, pA, PB, pB)
-            F[e] = r[0]
-            M1[e] = r[1]
-            for k in range(5):
-                dF[e, k] = r[2 + k]
-                dM1[e, k] = r[7 + k]
-                dRho[e, k] = r[13 + k]
-            Rho[e] = r[12]
-
-
-@nb.njit(cache=True, error_model='numpy')
-def _cond_kernel(edges, sup, mu, sig, opt, F, M1, Rho):
-    """F, M1, Rho at every edge for a source bin of the conditional closures (support tuple
-    of :func:`_support_cond`; the sloped kernel under opt[12] = 1)."""
-    if opt[12] == 1.0:
-        edge_kernel_slope_rho(edges, sup[0], sup[1], sup[2], mu, sig, F, M1, Rho)
-    else:
-        edge_kernel_rho(edges, sup[0], sup[1], mu, sig, F, M1, Rho)
-
-
-@nb.njit(cache=True, error_model='numpy')
 def rhs_cond(x, pv, edges, opt, out, F, M1):
     """Right-hand side of the conditional closure into out; returns (f_E, f_I)."""
     K = edges.shape[0] - 1
@@ -1142,7 +1089,8 @@ def rhs_cond(x, pv, edges, opt, out, F, M1):
                 continue
             nj, vb, dvb_dn, dvb_dA, sup, cE, cI, d, st = _source_cond(
                 x, q, j, K, pv, edges, opt, wE, wI, kE, kI)
-            _cond_kernel(edges, sup, d[0], d[1], opt, F, M1, Rho)
+            edge_kernel_rho(edges, sup[0], sup[1], sup[2], d[0], d[1], opt[12] == 1.0, F, M1,
+                            Rho)
             # movers carry their pending totals (B_j P, exactly conserved) plus the
             # covariance flux nj s dP/dmu (neurons whose input drives them up move up more)
             BE = x[oB0 + j]
@@ -1282,11 +1230,7 @@ def jac_cond(x, pv, edges, opt, J, gf, F, M1, dF, dM1):
                 dsW = (opt[15] * opt[17] * u[0], opt[7] * u[1])
             mu = d[0]
             sig = d[1]
-            if sloped:
-                edge_kernel_slope_rho_grad(edges, a, b, g, mu, sig, F, M1, Rho, dF, dM1,
-                                           dRho)
-            else:
-                edge_kernel_rho_grad(edges, a, b, mu, sig, F, M1, Rho, dF, dM1, dRho)
+            edge_kernel_rho_grad(edges, a, b, g, mu, sig, sloped, F, M1, Rho, dF, dM1, dRho)
             for e in range(K + 1):
                 for Z, D in ((dFz, dF), (dMz, dM1), (dRz, dRho)):
                     v = D[e, 0] * da + D[e, 1] * db

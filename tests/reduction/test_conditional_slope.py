@@ -1,19 +1,17 @@
 """The conditional closures with the sloped within-bin density ("conditional-slope",
 "conditional-regime-slope"): the density of the sloped kernel, the reduction to the parents
-(zero slope) and to "slope" (zero coupling, where input correlation vanishes), conservation of
-neurons and pending spikes, Jacobian (fidelity regression of three grid cells and CLI:
-test_closures.py)."""
+(zero slope) and to "slope" (zero coupling, where input correlation vanishes), Jacobian
+(conservation of neurons and pending spikes: test_conditional.py; fidelity regression of three
+grid cells and CLI: test_closures.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import clear_near_threshold, fd_jacobian, random_state
+from conftest import fd_jacobian, random_state
 
 from bifsnn.network.params import PATHWAYS, ParameterError
 from bifsnn.reduction import MarkovModelDef
-
-CLOSURES = ("conditional-slope", "conditional-regime-slope")
 
 
 def cond_state(d: MarkovModelDef, seed: int, spread: float = 0.1, **kw) -> np.ndarray:
@@ -92,29 +90,6 @@ def test_zero_coupling_is_slope_on_the_manifold():
         i, nn = d0.moment_index("m", pw), d0.slice("n", pw[0])
         assert np.allclose(dx[d0.slice_pending(pw)], xp[i] * dxp[nn] + dxp[i] * xp[nn],
                            rtol=1e-8, atol=1e-9)
-
-
-@pytest.mark.parametrize("closure", CLOSURES)
-def test_conservation_of_neurons_and_pending_spikes(closure):
-    # nobody near threshold: the sloped transport conserves every bin's neurons and pending
-    # totals, the covariance flux included
-    d = MarkovModelDef(closure=closure, regime_shift=-7.0)
-    p, m = d.params, d.compile()
-    x = clear_near_threshold(d, cond_state(d, 5))
-    for pw in PATHWAYS:
-        x[d.slice_pending(pw)] *= (x[d.slice("n", pw[0])] > 0)
-    f = m.firing_rates(x)
-    assert np.all(f < 1e-12)
-    dx = m.rhs(x)
-    R = d.refractory(x)
-    for q, pop in enumerate(("E", "I")):
-        assert dx[d.slice("n", pop)].sum() == pytest.approx(R[q] / p.tau_R, rel=1e-10)
-    for pw in PATHWAYS:
-        B = x[d.slice_pending(pw)]
-        BR = p.N(pw[0]) * x[d.moment_index("m", pw)] - B.sum()
-        expect = (-B.sum() / p.tau(pw) + p.p(pw) * f["EI".index(pw[1])]
-                  * x[d.slice("n", pw[0])].sum() + BR / p.tau_R)
-        assert dx[d.slice_pending(pw)].sum() == pytest.approx(expect, rel=1e-9, abs=1e-9)
 
 
 @pytest.mark.parametrize("closure,seed", [("conditional-slope", 0), ("conditional-slope", 1),
