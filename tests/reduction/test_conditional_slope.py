@@ -110,11 +110,5 @@ def test_jacobian_against_finite_differences(closure, seed):
     i, j = np.unravel_index(err.argmax(), err.shape)
     names = m.definition.state_names
     assert err.max() < 1e-5, f"{names[i]} / {names[j]}: {J[i, j]} vs {fd1[i, j]}, {fd2[i, j]}"
-    fd = np.empty_like(gf)
-    for k in range(x.size):
-        s = 1e-6 * max(abs(x[k]), 0.1)
-        xp, xm = x.copy(), x.copy()
-        xp[k] += s
-        xm[k] -= s
-        fd[:, k] = (m.firing_rates(xp) - m.firing_rates(xm)) / (2 * s)
+    fd = fd_jacobian(m, x, floor=0.1, fn=m.firing_rates)
     assert np.abs(gf - fd).max() < 1e-5 * np.abs(gf).max()
