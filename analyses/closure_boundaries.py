@@ -5,7 +5,11 @@ Per closure (``--closures``), from the default equilibrium:
 
 * equilibria in p_EI over [0.4, 1.0] (tau_EE = 1.4 ms, both directions): the Hopf points;
 * cycles from the first Hopf point in p_EI (collocation, ntst 20, up to ``--cycle-steps``
-  steps, as ``bifsnn analyse`` does): the first period-doubling (PD) point;
+  steps, as ``bifsnn analyse`` does): the first ALT point (the stable cycle's alternation
+  multiplier crosses mu* = -0.5, where noisy peak heights have the alternation index 0.75
+  the SNN's onset is read at; located as the verification layer does,
+  :func:`bifsnn.analysis.verify.locate_multiplier_crossings`) and, beside it, the first
+  period-doubling (PD) point (mu = -1);
 * equilibria in tau_EE over [1.0, 4.0] ms: the Hopf points.
 
 The SNN's transitions are those the verification layer located and stored in its figures
@@ -14,7 +18,10 @@ written by ``bifsnn analyse`` / ``analyses/bifurcation_diagrams.py``): they are 
 at run time (:func:`snn_transitions`), so a re-verification updates them.  At commit 10d1101:
 synchrony onset in p_EI 0.5081 [0.4964, 0.5199], alternation (period-2) onset 0.7534
 [0.7419, 0.765], no synchrony offset in [0.88, 1] (synchrony up to p_EI = 1); synchrony offset
-in tau_EE 2.47 [2.406, 2.534] ms.  CPU seconds per closure are printed (the machine is shared).
+in tau_EE 2.47 [2.406, 2.534] ms (read, not assumed: the alternation onset is 0.749
+[0.7305, 0.7676] since the verification compares it with the ALT point).  The alternation
+distance is the first ALT point's (like for like), not the PD's.  CPU seconds per closure
+are printed (the machine is shared).
 
 Usage: ``nice -n 10 python analyses/closure_boundaries.py --closures paper coloured
 [--no-cycles] [--out figures/fidelity_boundaries.json]``
@@ -29,10 +36,15 @@ from pathlib import Path
 from typing import Any
 
 FIGURES = Path(__file__).resolve().parent.parent / "figures"
+#: Noisy peak heights cross the SNN's alternation threshold where a cycle's multiplier
+#: crosses 1 - 2 * 0.75 = -0.5 (:func:`bifsnn.analysis.verify.alternation_multiplier`);
+#: ALT points are located to this accuracy in p_EI (else reported unconfirmed).
+ALT_THRESHOLD = 0.75
+ALT_TOL = 0.005
 #: Where the verification layer stores the SNN's transitions, and which rows to read:
 #: (figure, kind in its "Boundaries" table, key used here).
 SNN_SOURCES = (("bifurcation_p_EI.md", "synchrony_onset", "p_EI_hopf_first"),
-               ("bifurcation_p_EI.md", "alternation_onset", "p_EI_pd_first"),
+               ("bifurcation_p_EI.md", "alternation_onset", "p_EI_alt_first"),
                ("bifurcation_p_EI.md", "synchrony_offset", "p_EI_hopf_last"),
                ("bifurcation_tau_EE.md", "synchrony_offset", "tau_EE_hopf"))
 
@@ -72,8 +84,27 @@ def _eq_hopfs(model: Any, param: str, lo: float, hi: float, x0: Any) -> tuple[li
     return sorted(hopf), branches
 
 
+def alt_points(cb: Any) -> list[dict[str, Any]]:
+    """ALT points of a stable period-1 cycle branch: where its alternation multiplier
+    (:func:`bifsnn.analysis.branches.alternation_multiplier_of`) crosses mu* between stable
+    rows, as the verification layer locates them (value, halfwidth, confirmed, note)."""
+    import numpy as np
+
+    from bifsnn.analysis.branches import alternation_multiplier_of
+    from bifsnn.analysis.verify import alternation_multiplier, locate_multiplier_crossings
+
+    mu_star = alternation_multiplier(ALT_THRESHOLD)
+    triv = cb.extra.get("trivial_error", np.full(len(cb), np.nan))
+    mu = np.array([alternation_multiplier_of(cb.multipliers[j], triv[j], mu_star)
+                   for j in range(len(cb))])
+    found = [{k: c[k] for k in ("value", "halfwidth", "confirmed", "note")}
+             for c in locate_multiplier_crossings(cb.param_values, mu, cb.stable, mu_star,
+                                                  ALT_TOL) if c["alternation_above"]]
+    return sorted(found, key=lambda c: c["value"])
+
+
 def boundaries(closure: str, cycles: bool, cycle_steps: int) -> dict[str, Any]:
-    """Hopf and PD points of one closure (see the module docstring), with CPU seconds."""
+    """Hopf, ALT and PD points of one closure (see the module docstring), with CPU seconds."""
     from bifsnn import NetworkParams
     from bifsnn.continuation import Collocation, ContinuationOptions, continue_cycles
     from bifsnn.continuation.periodic import CYCLE_DEFAULTS
@@ -101,6 +132,7 @@ def boundaries(closure: str, cycles: bool, cycle_steps: int) -> dict[str, Any]:
         try:
             cb = continue_cycles(first[0], first[1], opts, Collocation(ntst=20, ncol=4))
             out["p_EI_pd"] = sorted(round(float(sp.param), 4) for sp in cb.points("PD"))
+            out["p_EI_alt"] = alt_points(cb)
             out["p_EI_lpc"] = sorted(round(float(sp.param), 4) for sp in cb.points("LPC"))
             out["cycle_range"] = [float(min(cb.param_values)), float(max(cb.param_values))]
             out["cycle_message"] = cb.message
@@ -111,8 +143,9 @@ def boundaries(closure: str, cycles: bool, cycle_steps: int) -> dict[str, Any]:
 
 
 def distances(row: dict[str, Any], snn: dict[str, Any]) -> dict[str, float | None]:
-    """|closure - SNN| for the first Hopf and first PD point in p_EI and the tau_EE Hopf point
-    nearest the SNN's (None where either side has no value)."""
+    """|closure - SNN| for the first Hopf and first ALT point in p_EI (the alternation onset,
+    like for like; an unconfirmed ALT point counts as none) and the tau_EE Hopf point nearest
+    the SNN's (None where either side has no value)."""
     def dist(values: list[float], key: str, nearest: bool) -> float | None:
         ref = snn[key]["value"]
         if ref is None or not values:
@@ -120,7 +153,8 @@ def distances(row: dict[str, Any], snn: dict[str, Any]) -> dict[str, float | Non
         return round(min(abs(v - ref) for v in values) if nearest else abs(values[0] - ref), 4)
 
     return {"p_EI_hopf_first": dist(row.get("p_EI_hopf", []), "p_EI_hopf_first", False),
-            "p_EI_pd_first": dist(row.get("p_EI_pd", []), "p_EI_pd_first", False),
+            "p_EI_alt_first": dist([a["value"] for a in row.get("p_EI_alt", [])
+                                    if a["confirmed"]][:1], "p_EI_alt_first", False),
             "tau_EE_hopf": dist(row.get("tau_EE_hopf", []), "tau_EE_hopf", True)}
 
 

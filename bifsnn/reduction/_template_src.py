@@ -897,6 +897,9 @@ def dopri5(x0, pv, edges, opt, t_end, dt_out, rtol, atol, h0, max_steps, rec_eve
 # (smoothing of max(w, 0)).  opt[16] = 1 ("conditional-regime"): population q's couplings are
 # kappa_I W_q and kappa_E (1 - r_E + r_E W_q), W_q = Phi(z_q - z0) the regime weight of
 # "coloured-regime" from q's pending-input moments (z0 = opt[11], r_E = opt[17]).
+# opt[12] = 1 ("conditional-slope", "conditional-regime-slope"): each bin's neurons have the
+# sloped within-bin density of ``within_bin_slope`` (slope from the bin's own mean; the
+# neighbour slope opt[14] must be 0) and the kernel is ``kslope_rho``.
 
 
 @nb.njit(cache=True, error_model='numpy')
@@ -943,9 +946,10 @@ def within_var(x, pv, opt, K, q, X):
 
 
 @nb.njit(cache=True, error_model='numpy')
-def edge_kernel_rho(edges, a, b, mu, sig, F, M1, Rho):
-    """As edge_kernel plus the density Rho(e) of V' at every edge."""
-    mean = 0.5 * (a + b) + mu
+def edge_kernel_rho(edges, a, b, g, mu, sig, sloped, F, M1, Rho):
+    """As edge_kernel plus the density Rho(e) of V' at every edge; ``sloped``: the linear
+    density of slope g on [a, b] (``kslope_rho``), else the uniform one (``kcore_rho``, g = 0)."""
+    mean = 0.5 * (a + b) + g * (b - a) / 6.0 + mu
     for e in range(edges.shape[0]):
         x = edges[e]
         al = (x - a - mu) / sig
@@ -961,62 +965,91 @@ def edge_kernel_rho(edges, a, b, mu, sig, F, M1, Rho):
         else:
             PA, pA = norm_cdf_pdf(al)
             PB, pB = norm_cdf_pdf(be)
-            r = kcore_rho(x, a, b, mu, sig, al, be, PA, pA, PB, pB)
-            F[e] = r[0]
-            M1[e] = r[1]
-            Rho[e] = r[2]
+            if sloped:
+                F[e], M1[e], Rho[e] = kslope_rho(x, a, b, g, mu, sig, al, be, PA, pA, PB, pB)
+            else:
+                F[e], M1[e], Rho[e] = kcore_rho(x, a, b, mu, sig, al, be, PA, pA, PB, pB)
 
 
 @nb.njit(cache=True, error_model='numpy')
-def edge_kernel_rho_grad(edges, a, b, mu, sig, F, M1, Rho, dF, dM1, dRho):
-    """As edge_kernel_grad plus Rho and dRho/d(a, b, mu, sig)."""
-    mean = 0.5 * (a + b) + mu
+def _store_rho_grad(r, e, nk, F, M1, Rho, dF, dM1, dRho):
+    """Row e of F, M1, Rho and their nk derivatives from a ``kcore_rho_grad`` (nk = 4) or
+    ``kslope_rho_grad`` (nk = 5) tuple."""
+    F[e] = r[0]
+    M1[e] = r[1]
+    for k in range(nk):
+        dF[e, k] = r[2 + k]
+        dM1[e, k] = r[2 + nk + k]
+        dRho[e, k] = r[3 + 2 * nk + k]
+    Rho[e] = r[2 + 2 * nk]
+
+
+@nb.njit(cache=True, error_model='numpy')
+def edge_kernel_rho_grad(edges, a, b, g, mu, sig, sloped, F, M1, Rho, dF, dM1, dRho):
+    """As edge_kernel_grad plus Rho and its derivatives: columns (a, b, mu, sig) for the
+    uniform density, (a, b, g, mu, sig) for the sloped one (``sloped``; see
+    :func:`edge_kernel_rho`)."""
+    nk = 5 if sloped else 4
+    imu = nk - 2
+    mean = 0.5 * (a + b) + g * (b - a) / 6.0 + mu
     for e in range(edges.shape[0]):
         x = edges[e]
         al = (x - a - mu) / sig
         be = (x - b - mu) / sig
         if al < -_TCUT or be > _TCUT:
+            for k in range(nk):
+                dF[e, k] = 0.0
+                dRho[e, k] = 0.0
+                dM1[e, k] = 0.0
+            Rho[e] = 0.0
             if al < -_TCUT:
                 F[e] = 0.0
                 M1[e] = 0.0
-                for k in range(4):
-                    dM1[e, k] = 0.0
             else:
                 F[e] = 1.0
                 M1[e] = mean
-                dM1[e, 0] = 0.5
-                dM1[e, 1] = 0.5
-                dM1[e, 2] = 1.0
-                dM1[e, 3] = 0.0
-            Rho[e] = 0.0
-            for k in range(4):
-                dF[e, k] = 0.0
-                dRho[e, k] = 0.0
+                dM1[e, 0] = 0.5 - g / 6.0
+                dM1[e, 1] = 0.5 + g / 6.0
+                if sloped:
+                    dM1[e, 2] = (b - a) / 6.0
+                dM1[e, imu] = 1.0
         else:
             PA, pA = norm_cdf_pdf(al)
             PB, pB = norm_cdf_pdf(be)
-            r = kcore_rho_grad(x, a, b, mu, sig, al, be, PA, pA, PB, pB)
-            F[e] = r[0]
-            M1[e] = r[1]
-            for k in range(4):
-                dF[e, k] = r[2 + k]
-                dM1[e, k] = r[6 + k]
-                dRho[e, k] = r[11 + k]
-            Rho[e] = r[10]
+            if sloped:
+                _store_rho_grad(kslope_rho_grad(x, a, b, g, mu, sig, al, be, PA, pA, PB, pB),
+                                e, 5, F, M1, Rho, dF, dM1, dRho)
+            else:
+                _store_rho_grad(kcore_rho_grad(x, a, b, mu, sig, al, be, PA, pA, PB, pB),
+                                e, 4, F, M1, Rho, dF, dM1, dRho)
+
+
+@nb.njit(cache=True, error_model='numpy')
+def _support_cond(x, offn, j, K, vb, lo, dv, opt):
+    """Within-bin density of source bin j under the conditional closures: (a, b, g, da/dVbar,
+    db/dVbar, dg/dVbar); g = 0 for the uniform rule, the sloped density's slope under
+    opt[12] = 1 (its neighbour terms vanish: opt[14] = 0 is required)."""
+    if opt[12] == 1.0:
+        w = within_bin_slope(vb, lo, dv, opt[0], opt[1], 0.0, x[offn + j], 0.0, 0.5,
+                             opt[2], opt[13], 0.0)
+        return w[0], w[1], w[2], w[3], w[4], w[5]
+    a, b, da, db = within_bin(vb, lo, dv, opt[0], opt[1])
+    return a, b, 0.0, da, db, 0.0
 
 
 @nb.njit(cache=True, error_model='numpy')
 def _source_cond(x, q, j, K, pv, edges, opt, wE, wI, kE, kI):
     """Kernel parameters of source bin j of population q under the conditional closure with
-    couplings kE, kI (:func:`couplings`): (nj, Vbar and d/d(n, A), a, b, da, db, conditional
-    means HE, HI with d/d(n, B, m), drift tuple d, stein tuple st)."""
+    couplings kE, kI (:func:`couplings`): (nj, Vbar and d/d(n, A), (a, b, g) and their
+    derivatives in Vbar (:func:`_support_cond`), conditional means HE, HI with d/d(n, B, m),
+    drift tuple d, stein tuple st)."""
     offn = 2 * K * q
     dv = edges[1] - edges[0]
     lo = edges[j]
     mid = lo + 0.5 * dv
     nj = x[offn + j]
     vb, dvb_dn, dvb_dA = bin_mean(nj, x[offn + K + j], mid, opt[2])
-    a, b, da, db = within_bin(vb, lo, dv, opt[0], opt[1])
+    sup = _support_cond(x, offn, j, K, vb, lo, dv, opt)
     mo = 4 * K + 4 * q
     cE = cond_mean(nj, x[_b_off(K, q, 0) + j], x[mo], opt[2])
     cI = cond_mean(nj, x[_b_off(K, q, 1) + j], x[mo + 2], opt[2])
@@ -1027,7 +1060,7 @@ def _source_cond(x, q, j, K, pv, edges, opt, wE, wI, kE, kI):
     # the E pathway's coupling kappa_E may differ from the I pathway's
     sE = sI if kE == kI else stein(vb, wE, wI, SE, SI, tE, tI, M, Mr, h, kE)
     st = (sE[0], sI[1], sI[2], sE[3], sI[4])
-    return nj, vb, dvb_dn, dvb_dA, a, b, da, db, cE, cI, d, st
+    return nj, vb, dvb_dn, dvb_dA, sup, cE, cI, d, st
 
 
 @nb.njit(cache=True, error_model='numpy')
@@ -1054,9 +1087,10 @@ def rhs_cond(x, pv, edges, opt, out, F, M1):
         for j in range(K):
             if x[offn + j] == 0.0:
                 continue
-            nj, vb, dvb_dn, dvb_dA, a, b, da, db, cE, cI, d, st = _source_cond(
+            nj, vb, dvb_dn, dvb_dA, sup, cE, cI, d, st = _source_cond(
                 x, q, j, K, pv, edges, opt, wE, wI, kE, kI)
-            edge_kernel_rho(edges, a, b, d[0], d[1], F, M1, Rho)
+            edge_kernel_rho(edges, sup[0], sup[1], sup[2], d[0], d[1], opt[12] == 1.0, F, M1,
+                            Rho)
             # movers carry their pending totals (B_j P, exactly conserved) plus the
             # covariance flux nj s dP/dmu (neurons whose input drives them up move up more)
             BE = x[oB0 + j]
@@ -1160,6 +1194,13 @@ def jac_cond(x, pv, edges, opt, J, gf, F, M1, dF, dM1):
     gf[:, :] = 0.0
     Rho = np.empty(K + 1)
     dRho = np.empty((K + 1, 4))
+    sloped = opt[12] == 1.0
+    if sloped:  # kernel derivatives in (a, b, g, mu, sig)
+        dF = np.empty((K + 1, 5))
+        dM1 = np.empty((K + 1, 5))
+        dRho = np.empty((K + 1, 5))
+    imu = 3 if sloped else 2  # columns of mu and sig in dF, dM1, dRho
+    isg = imu + 1
     # per edge: derivatives of F, M1, Rho in z = (Vbar, HE, HI, wE, wI)
     dFz = np.empty((K + 1, 5))
     dMz = np.empty((K + 1, 5))
@@ -1179,8 +1220,9 @@ def jac_cond(x, pv, edges, opt, J, gf, F, M1, dF, dM1):
         weighted = opt[16] == 1.0
         lam, SE, SI, tE, tI, M, Mr, gl, hq = _pop_params(pv, q)
         for j in range(K):
-            nj, vb, dvb_dn, dvb_dA, a, b, da, db, cE, cI, d, st = _source_cond(
+            nj, vb, dvb_dn, dvb_dA, sup, cE, cI, d, st = _source_cond(
                 x, q, j, K, pv, edges, opt, wE, wI, kE, kI)
+            a, b, g, da, db, dg = sup
             # regime weight: d s_X / dW (s_X is linear in the coupling kappa_X)
             dsW = (0.0, 0.0)
             if weighted:
@@ -1188,25 +1230,17 @@ def jac_cond(x, pv, edges, opt, J, gf, F, M1, dF, dM1):
                 dsW = (opt[15] * opt[17] * u[0], opt[7] * u[1])
             mu = d[0]
             sig = d[1]
-            edge_kernel_rho_grad(edges, a, b, mu, sig, F, M1, Rho, dF, dM1, dRho)
+            edge_kernel_rho_grad(edges, a, b, g, mu, sig, sloped, F, M1, Rho, dF, dM1, dRho)
             for e in range(K + 1):
-                dFz[e, 0] = dF[e, 0] * da + dF[e, 1] * db + dF[e, 2] * d[2] + dF[e, 3] * d[3]
-                dFz[e, 1] = dF[e, 2] * d[4] + dF[e, 3] * d[9]
-                dFz[e, 2] = dF[e, 2] * d[6] + dF[e, 3] * d[8]
-                dFz[e, 3] = dF[e, 3] * d[5]
-                dFz[e, 4] = dF[e, 3] * d[7]
-                dMz[e, 0] = (dM1[e, 0] * da + dM1[e, 1] * db + dM1[e, 2] * d[2]
-                             + dM1[e, 3] * d[3])
-                dMz[e, 1] = dM1[e, 2] * d[4] + dM1[e, 3] * d[9]
-                dMz[e, 2] = dM1[e, 2] * d[6] + dM1[e, 3] * d[8]
-                dMz[e, 3] = dM1[e, 3] * d[5]
-                dMz[e, 4] = dM1[e, 3] * d[7]
-                dRz[e, 0] = (dRho[e, 0] * da + dRho[e, 1] * db + dRho[e, 2] * d[2]
-                             + dRho[e, 3] * d[3])
-                dRz[e, 1] = dRho[e, 2] * d[4] + dRho[e, 3] * d[9]
-                dRz[e, 2] = dRho[e, 2] * d[6] + dRho[e, 3] * d[8]
-                dRz[e, 3] = dRho[e, 3] * d[5]
-                dRz[e, 4] = dRho[e, 3] * d[7]
+                for Z, D in ((dFz, dF), (dMz, dM1), (dRz, dRho)):
+                    v = D[e, 0] * da + D[e, 1] * db
+                    if sloped:
+                        v += D[e, 2] * dg
+                    Z[e, 0] = v + D[e, imu] * d[2] + D[e, isg] * d[3]
+                    Z[e, 1] = D[e, imu] * d[4] + D[e, isg] * d[9]
+                    Z[e, 2] = D[e, imu] * d[6] + D[e, isg] * d[8]
+                    Z[e, 3] = D[e, isg] * d[5]
+                    Z[e, 4] = D[e, isg] * d[7]
             Bj = (x[oB[0] + j], x[oB[1] + j])
             s = (st[0], st[1])
             # ds_X/dz: sE depends on wE; sI on Vbar and wI

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bifsnn.reduction.integrate import simulate_ode
-from bifsnn.reduction.model import MarkovModelDef, ReducedModel
+from bifsnn.reduction.model import SLOPE_CLOSURES, MarkovModelDef, ReducedModel
 
 __all__ = ["EquilibriumResult", "find_equilibrium", "time_averaged_state"]
 
@@ -71,9 +71,9 @@ def find_equilibrium(
     ``x0`` defaults to :func:`time_averaged_state`.  Converged when max|f| <= tol * (1 +
     max|x|) or the Newton step is below 1e-12 (1 + max|x|) with max|f| small.  For the
     closures with per-bin pending totals, when Newton from the default start fails it is
-    restarted once from the paper closure's equilibrium with B_j = m n_j (the conditional
-    closures' Newton from a time average can stall where the paper's converges, e.g. at the
-    default cell with 4 times the neurons).
+    restarted once from the paper closure's equilibrium ("slope"'s for the sloped ones) with
+    B_j = m n_j (the conditional closures' Newton from a time average can stall where the
+    paper's converges, e.g. at the default cell with 4 times the neurons).
     """
     m = _model(model)
     d = m.definition
@@ -84,7 +84,8 @@ def find_equilibrium(
                     **kw)
     if first.success or not d.conditional:
         return first
-    paper = find_equilibrium(ReducedModel(d.replace(closure="paper"), m.overrides),
+    base = "slope" if d.closure in SLOPE_CLOSURES else "paper"
+    paper = find_equilibrium(ReducedModel(d.replace(closure=base), m.overrides),
                              t_average_ms=t_average_ms, transient_ms=transient_ms, **kw)
     if not paper.success:
         return first

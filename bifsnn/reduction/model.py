@@ -33,6 +33,7 @@ __all__ = [
     "COLOURED_CLOSURES",
     "REGIME_CLOSURES",
     "SLOPE_CLOSURES",
+    "CONDITIONAL_REGIME_CLOSURES",
     "OUTFLOWS",
 ]
 
@@ -52,18 +53,25 @@ BIN_RULES = ("reference", "smooth")
 #: "slope" is the paper's closure with a sloped (linear) within-bin density whose slope comes
 #: from the neighbouring bins' occupations (the state is the paper's); "coloured-regime-slope"
 #: the same density under "coloured-regime".  "conditional-regime" is "conditional" with its
-#: covariance coupling weighted by the regime weight of "coloured-regime".
+#: covariance coupling weighted by the regime weight of "coloured-regime".  "conditional-slope"
+#: and "conditional-regime-slope" are "conditional" and "conditional-regime" with the sloped
+#: within-bin density of "slope".
 CLOSURES = ("paper", "conditional", "coloured", "conditional-coloured", "coloured-regime",
-            "slope", "coloured-regime-slope", "conditional-regime")
+            "slope", "coloured-regime-slope", "conditional-regime", "conditional-slope",
+            "conditional-regime-slope")
 #: The closures that carry per-bin pending totals (state 8K + 8).
-CONDITIONAL_CLOSURES = ("conditional", "conditional-coloured", "conditional-regime")
+CONDITIONAL_CLOSURES = ("conditional", "conditional-coloured", "conditional-regime",
+                        "conditional-slope", "conditional-regime-slope")
+#: The conditional closures whose coupling is weighted by the regime (MarkovModelDef).
+CONDITIONAL_REGIME_CLOSURES = ("conditional-regime", "conditional-regime-slope")
 #: The closures with the coloured-noise variance of the pending input.
 COLOURED_CLOSURES = ("coloured", "conditional-coloured", "coloured-regime",
                      "coloured-regime-slope")
 #: The closures whose coloured correction is weighted by the regime (MarkovModelDef).
 REGIME_CLOSURES = ("coloured-regime", "coloured-regime-slope")
 #: The closures with the sloped within-bin density (MarkovModelDef).
-SLOPE_CLOSURES = ("slope", "coloured-regime-slope")
+SLOPE_CLOSURES = ("slope", "coloured-regime-slope", "conditional-slope",
+                  "conditional-regime-slope")
 #: Refractory outflow of the map: "clean" R h / tau_R; "published" |(n_f - R'/tau_R) h|.
 OUTFLOWS = ("clean", "published")
 
@@ -159,6 +167,11 @@ class MarkovModelDef:
     equilibrium's density, binned by 4, fires 3.05 Hz under the uniform rule, 6.41 Hz under
     this one; 6.70 Hz with bins of 1).  With ``slope_scale`` = ``neighbour_slope`` = 0 the
     closures are exactly "paper" and "coloured-regime".  Smooth rule only.
+
+    "conditional-slope" and "conditional-regime-slope" (state 8K + 8) are "conditional" and
+    "conditional-regime" with this sloped density (slope from the bin's own mean;
+    ``neighbour_slope`` must be 0): the covariance flux uses the sloped kernel's density at
+    the edges.  With ``slope_scale`` = 0 they are exactly their parents.
     """
 
     params: NetworkParams = field(default_factory=NetworkParams)
@@ -231,6 +244,10 @@ class MarkovModelDef:
             raise _bad("bin_rule", self.bin_rule,
                        f"'smooth' for closure = {self.closure!r} (its sloped density floors the "
                        "width like the smooth rule)")
+        if self.conditional and self.closure in SLOPE_CLOSURES and self.neighbour_slope != 0:
+            raise _bad("neighbour_slope", self.neighbour_slope,
+                       f"0 for closure = {self.closure!r} (its sloped density takes the slope "
+                       "from the bin's own mean only)")
         if self.outflow not in OUTFLOWS:
             raise _bad("outflow", self.outflow, f"one of {OUTFLOWS}")
         if self.bin_rule == "smooth":
@@ -363,7 +380,7 @@ class MarkovModelDef:
                          float(self.closure in REGIME_CLOSURES), self.regime_shift,
                          float(self.closure in SLOPE_CLOSURES), self.slope_scale,
                          self.neighbour_slope, self.coupling_e_value,
-                         float(self.closure == "conditional-regime"), self.regime_e,
+                         float(self.closure in CONDITIONAL_REGIME_CLOSURES), self.regime_e,
                          self.regime_colour])
 
     @property

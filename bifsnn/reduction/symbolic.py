@@ -27,7 +27,8 @@ Pieces (each a function returning a tuple):
 * ``cond_mean``, ``disp_term``, ``wplus``, ``stein``: the conditional closure (see
   :func:`_conditional`);
 * ``within_bin_slope``, ``kslope``, ``kslope_grad``: the sloped within-bin density of the
-  "slope" closures (see :func:`_slope`).
+  "slope" closures; ``kslope_rho``, ``kslope_rho_grad`` the same plus its density rho(x) =
+  dF/dx and rho's derivatives (closure "conditional-slope"; see :func:`_slope`).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ __all__ = ["GENERATOR_VERSION", "generated_functions", "piece_expressions", "BIN
            "NORMAL_KINDS", "DEFAULT_NORMAL"]
 
 #: Bump when the generated code changes meaning (it is part of the cache key).
-GENERATOR_VERSION = "9"
+GENERATOR_VERSION = "10"
 
 #: Piecewise polynomial table of the standard normal cdf Phi and pdf phi (kind "table", the
 #: transfer kernel's default before "poly"): pieces of width ``width`` covering [-t_max, 0]
@@ -399,7 +400,11 @@ def _slope(rule: str) -> str:
       Psi2 - c1 sig Psi3 - c0 sig (Phi(al) - Phi(be)) + c1 sig (phi(al) - phi(be))], Psi_k
       = psi_k(al) - psi_k(be) with the antiderivatives psi1 = t Phi + phi, psi2 =
       ((t^2 - 1) Phi + t phi) / 2, psi3 = (t^3 Phi + (t^2 + 2) phi) / 3 of t^(k-1) Phi;
-    * ``kslope_grad(...)`` -> F, M1 and their derivatives in (a, b, g, mu, sig).
+    * ``kslope_grad(...)`` -> F, M1 and their derivatives in (a, b, g, mu, sig);
+    * ``kslope_rho(...)`` -> F, M1 and the density rho(x) = dF/dx = (c0 (Phi(al) - Phi(be))
+      - c1 (phi(al) - phi(be))) / (b - a) (the covariance flux of "conditional-slope");
+      ``kslope_rho_grad(...)`` -> the values and derivatives of ``kslope_grad``, then rho and
+      its derivatives in (a, b, g, mu, sig).
     """
     V, lo, dv, eps, hmin = sp.symbols("V lo dv eps hmin", real=True)
     nm, n0, np_, cf, delta, ks, kn = sp.symbols("nm n0 np_ cf delta ks kn", real=True)
@@ -457,8 +462,16 @@ def _slope(rule: str) -> str:
     args = [x, aa, bb, gg, mu, sig, al_s, be_s, PA, pA, PB, pB]
     values = [finish(F), finish(M1)]
     grads = [finish(sp.diff(e, v)) for e in (F, M1) for v in (aa, bb, gg, mu, sig)]
+    # density of V' at x for the conditional closures with this density ("conditional-slope"):
+    # rho = dF/dx = (c0 (Phi(al) - Phi(be)) - c1 (phi(al) - phi(be))) / (b - a), the linear
+    # density convolved with the Gaussian jump (tested against dF/dx)
+    rho = (c0 * (Phi(al) - Phi(be)) - c1 * (phi(al) - phi(be))) / w
+    rgrads = [finish(sp.diff(rho, v)) for v in (aa, bb, gg, mu, sig)]
     return "\n\n".join([src, _function_source("kslope", args, values),
-                         _function_source("kslope_grad", args, values + grads)])
+                         _function_source("kslope_grad", args, values + grads),
+                         _function_source("kslope_rho", args, values + [finish(rho)]),
+                         _function_source("kslope_rho_grad", args,
+                                          values + grads + [finish(rho)] + rgrads)])
 
 
 def normal_table(t_max: float, width: float, degree: int) -> list[list[tuple[float, float]]]:

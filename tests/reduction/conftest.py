@@ -48,15 +48,18 @@ def reference_model():
     return MarkovModelDef(bin_rule="reference", delta=0.0).compile()
 
 
-def fd_jacobian(model, x: np.ndarray, rel: float = 1e-6, floor: float = 1e-2) -> np.ndarray:
-    """Central-difference df/dx, step ``rel * max(|x_i|, floor)`` per component."""
-    J = np.empty((x.size, x.size))
+def fd_jacobian(model, x: np.ndarray, rel: float = 1e-6, floor: float = 1e-2,
+                fn=None) -> np.ndarray:
+    """Central-difference df/dx, step ``rel * max(|x_i|, floor)`` per component; ``fn``
+    (default ``model.rhs``) is the function differentiated (e.g. ``model.firing_rates``)."""
+    fn = model.rhs if fn is None else fn
+    J = np.empty((np.size(fn(x)), x.size))
     for i in range(x.size):
         s = rel * max(abs(x[i]), floor)
         xp, xm = x.copy(), x.copy()
         xp[i] += s
         xm[i] -= s
-        J[:, i] = (model.rhs(xp) - model.rhs(xm)) / (2 * s)
+        J[:, i] = (fn(xp) - fn(xm)) / (2 * s)
     return J
 
 

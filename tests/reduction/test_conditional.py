@@ -50,19 +50,21 @@ def test_validation():
         simulate_map(d, t_ms=1.0)
 
 
-@pytest.mark.parametrize("kw", [{}, {"closure": "conditional-regime", "regime_shift": -7.0}])
+@pytest.mark.parametrize("kw", [{}, {"closure": "conditional-regime", "regime_shift": -7.0},
+                                {"closure": "conditional-slope"},
+                                {"closure": "conditional-regime-slope", "regime_shift": -7.0}])
 def test_conservation_of_neurons_and_pending_spikes(cond_def, kw):
     # Nobody near threshold (all mass below 40): transport must then conserve every bin's
     # neurons and pending totals, including the covariance flux (it sums to zero), so
     # d(sum n)/dt = R/tau_R and d(sum B)/dt = -sum B/tau + p f sum n + B_R/tau_R exactly.
     # ("conditional-regime" with regime_shift -7: the E population's weight is about 0.6 at
-    # this drift-driven state)
+    # this drift-driven state; the "-slope" closures: the sloped within-bin density, MODEL.md 5h)
     d = cond_def.replace(**kw)
     p, model = d.params, d.compile()
     x = clear_near_threshold(d, cond_state(d, 5))
     for pw in PATHWAYS:
         x[d.slice_pending(pw)] *= (x[d.slice("n", pw[0])] > 0)
-    if kw:
+    if "regime_shift" in kw:
         assert 0.3 < model.module.couplings(x, model.pv, model.opt, d.K, 0)[2] < 0.9
     f = model.firing_rates(x)
     assert np.all(f < 1e-12)
@@ -120,13 +122,7 @@ def test_jacobian_against_finite_differences(cond_model, seed, kw):
     J, gf = cond_model.jacobian(x, with_rate_gradient=True)
     assert_rows_close(J, fd_jacobian(cond_model, x, floor=0.1),
                       names=cond_model.definition.state_names)
-    fd = np.empty_like(gf)
-    for k in range(x.size):
-        s = 1e-6 * max(abs(x[k]), 0.1)
-        xp, xm = x.copy(), x.copy()
-        xp[k] += s
-        xm[k] -= s
-        fd[:, k] = (cond_model.firing_rates(xp) - cond_model.firing_rates(xm)) / (2 * s)
+    fd = fd_jacobian(cond_model, x, floor=0.1, fn=cond_model.firing_rates)
     assert np.abs(gf - fd).max() < 1e-5 * np.abs(gf).max()
 
 
