@@ -25,6 +25,12 @@ commit 1fc1c0e (same process, N = 400 and 4000); the packed alias tables (one ra
 draw, one load and an integer compare per sample) and the inlined ziggurat replace numpy's
 Generator calls, and the Poisson tables are truncated exactly where the upper tail drops
 below 1e-20, since a table's size is what its draws' cache misses cost at N = 4000.  The
+block pass, the tail and their callees are compiled without numba's reference counting
+(``_nrt=False``; they allocate nothing, the quenched births' counters use per-block scratch
+in :class:`SamplerTables`): with it, every call counted up and down the references of its ~30
+array arguments, atomic operations that cost ~0.4-0.7 us per step (measured at N = 4) and
+that the threads of :func:`parallel_steps` contended for; with unsigned indices in the
+per-neuron loop, a step at N = 400 costs 0.73-0.76x the CPU time it did, same output.  The
 output is statistically identical to that of the earlier kernels (tests/test_simulators.py),
 not bit-identical.
 """
@@ -545,10 +551,11 @@ def _alias_draw_u(r, tab, base, L):
 # _nrt=False (numba's switch for functions that allocate nothing): a call to an njit function
 # otherwise increments and decrements the reference count of every array argument, each an
 # atomic operation through a call: about 60 per block pass and 60 per tail (the tables
-# NamedTuple alone holds 13 arrays), about 0.7 us per step, a tenth of a step at N = 400 and
-# cache lines bouncing between the threads of the parallel kernel, which all count the same
-# arrays.  Indices into the per-neuron arrays are unsigned: a signed index costs a
-# negative-index wraparound select on every access.
+# NamedTuple alone holds 13 arrays), 0.4-0.7 us per step, and cache lines bouncing between
+# the threads of the parallel kernel, which all count the same arrays.  numba compiles the
+# callees of such a function without reference counting too, so none of them may allocate.
+# Indices into the per-neuron arrays are unsigned: a signed index costs a negative-index
+# wraparound select on every access.
 @njit_cached(_nrt=False)
 def _block_pass(b, do_pending, do_voltage, cur, ne_prev, ni_prev, V, refr, H, pop, a_syn,
                 lam_dt, drive_poisson, drive_cdf, M, M_r, V_reset, leak_dt, p_leave,
