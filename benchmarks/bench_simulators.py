@@ -10,8 +10,8 @@ Brian2's cpp_standalone) of runs of two model durations T1 < T2, each the minimu
 ``--repeats`` runs (the machine is shared: the minimum is the least disturbed run).  The
 stepping cost is the slope (c(T2) - c(T1)) / (T2 - T1), reported as CPU seconds per model
 second and ns per neuron-step; the intercept is the per-run setup (connectivity, buffers).
-The bifsnn models alternate within each repeat (order reversed every other repeat), so a
-change of the load reaches them alike; Brian2 runs after them.
+The bifsnn models and the Brian2 peer alternate within each repeat (order reversed every
+other repeat), so a change of the load during the run reaches them alike.
 JIT compilation is excluded: numba kernels are compiled (or loaded from cache) by a warm-up
 call first, and the cold compile time is measured separately in a subprocess with an empty
 ``NUMBA_CACHE_DIR``.  Repeat k uses seed k, so the rates are averaged over seeds.
@@ -188,50 +188,45 @@ def bench_size(k: int, args: argparse.Namespace, brian2_target: str | None,
     for model in args.models:
         fn, kw = MODELS[model]
         fn(params, t_ms=1.0, progress=False, **kw)  # warm-up: JIT compile / cache load
-    # the models alternate within each repeat (order reversed every other repeat), so a
-    # change of the machine's load during the run reaches all of them alike
-    c1s: dict[str, list[float]] = {m: [] for m in args.models}
-    c2s: dict[str, list[float]] = {m: [] for m in args.models}
-    rates_of_model: dict[str, list[dict[str, float]]] = {m: [] for m in args.models}
+    # the models (and the Brian2 peer) alternate within each repeat, the order reversed every
+    # other repeat, so a change of the machine's load during the run reaches all of them alike
+    names = list(args.models) + (["brian2"] if brian2_target is not None else [])
+    build_dir = build_root / f"brian2_N{n}"
+    c1s: dict[str, list[float]] = {m: [] for m in names}
+    c2s: dict[str, list[float]] = {m: [] for m in names}
+    rates_of_model: dict[str, list[dict[str, float]]] = {m: [] for m in names}
+    infos: list[dict[str, Any]] = []
     for rep in range(args.repeats):
-        for model in (args.models if rep % 2 == 0 else args.models[::-1]):
-            c1s[model].append(time_bifsnn(model, params, t1, seed=rep)[0])
-            c2, r = time_bifsnn(model, params, t2, seed=rep)
+        for model in (names if rep % 2 == 0 else names[::-1]):
+            if model == "brian2":
+                c1, _, i1 = time_brian2(params, t1, rep, brian2_target, build_dir)
+                c2, r, i2 = time_brian2(params, t2, rep, brian2_target, build_dir)
+                infos.extend([i1, i2])
+            else:
+                c1 = time_bifsnn(model, params, t1, seed=rep)[0]
+                c2, r = time_bifsnn(model, params, t2, seed=rep)
+            c1s[model].append(c1)
             c2s[model].append(c2)
             rates_of_model[model].append(r)
-    for model in args.models:
+    for model in names:
         rates = rates_of_model[model]
         entry = slope_fit(min(c1s[model]), min(c2s[model]), t1, t2, n, params.dt)
         entry["rates"] = rates
+        extra = ""
+        if model == "brian2":
+            entry["target"] = infos[0]["target"]
+            entry["compile_cpu_s_cold"] = infos[0]["compile_cpu_s"]
+            entry["compile_wall_s_cold"] = infos[0].get("compile_wall_s")
+            entry["n_synapses"] = infos[0]["n_synapses"]
+            extra = (f"  [{entry['target']}, first build {entry['compile_cpu_s_cold']:.1f} "
+                     "CPU-s]")
         out["models"][model] = entry
         print(f"  N={n:5d} {model:13s} {entry['cpu_s_per_model_s']:7.3f} CPU-s/model-s  "
               f"{entry['ns_per_neuron_step']:6.1f} ns/neuron-step  setup "
               f"{entry['setup_cpu_s']:6.3f} s  rate E/I "
-              f"{_mean_sd(rates, 'rate_e_hz')[0]:.2f}/{_mean_sd(rates, 'rate_i_hz')[0]:.2f} Hz",
-              flush=True)
-    if brian2_target is not None:
-        build_dir = build_root / f"brian2_N{n}"
-        c1s, c2s, rates, infos = [], [], [], []
-        for rep in range(args.repeats):
-            c1, _, i1 = time_brian2(params, t1, rep, brian2_target, build_dir)
-            c2, r, i2 = time_brian2(params, t2, rep, brian2_target, build_dir)
-            c1s.append(c1)
-            c2s.append(c2)
-            rates.append(r)
-            infos.extend([i1, i2])
-        entry = slope_fit(min(c1s), min(c2s), t1, t2, n, params.dt)
-        entry["rates"] = rates
-        entry["target"] = infos[0]["target"]
-        entry["compile_cpu_s_cold"] = infos[0]["compile_cpu_s"]
-        entry["compile_wall_s_cold"] = infos[0].get("compile_wall_s")
-        entry["n_synapses"] = infos[0]["n_synapses"]
-        out["models"]["brian2"] = entry
-        print(f"  N={n:5d} {'brian2':13s} {entry['cpu_s_per_model_s']:7.3f} CPU-s/model-s  "
-              f"{entry['ns_per_neuron_step']:6.1f} ns/neuron-step  setup "
-              f"{entry['setup_cpu_s']:6.3f} s  rate E/I "
               f"{_mean_sd(rates, 'rate_e_hz')[0]:.2f}/{_mean_sd(rates, 'rate_i_hz')[0]:.2f} Hz"
-              f"  [{entry['target']}, first build {entry['compile_cpu_s_cold']:.1f} CPU-s]",
-              flush=True)
+              + extra, flush=True)
+    out["load_average_end"] = os.getloadavg()
     return out
 
 
