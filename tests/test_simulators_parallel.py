@@ -165,7 +165,8 @@ def test_quenched_births_from_bits_count_every_row(count):
     for lo in range(0, n, _blocked.BLOCK):
         hi = min(n, lo + _blocked.BLOCK)
         acc = np.full(3 * _blocked.BLOCK, -7, np.int32)
-        _blocked.quenched_births_bits(conn, spk, 5, count, acc, lo, hi)
+        planes = np.full((_blocked.plane_rows(count), _blocked.BLOCK // 64), 99, np.uint64)
+        _blocked.quenched_births_bits(conn, spk, 5, count, acc, lo, hi, planes)
         expected = dense[spk[5:5 + count], lo:hi].sum(axis=0)
         np.testing.assert_array_equal(acc[lo:hi], expected)
         assert not acc[hi:-(-hi // 64) * 64].any()  # padding of the last word: no targets

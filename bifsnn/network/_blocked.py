@@ -25,6 +25,12 @@ commit 1fc1c0e (same process, N = 400 and 4000); the packed alias tables (one ra
 draw, one load and an integer compare per sample) and the inlined ziggurat replace numpy's
 Generator calls, and the Poisson tables are truncated exactly where the upper tail drops
 below 1e-20, since a table's size is what its draws' cache misses cost at N = 4000.  The
+block pass, the tail and their callees are compiled without numba's reference counting
+(``_nrt=False``; they allocate nothing, the quenched births' counters use per-block scratch
+in :class:`SamplerTables`): with it, every call counted up and down the references of its ~30
+array arguments, atomic operations that cost ~0.4-0.7 us per step (measured at N = 4) and
+that the threads of :func:`parallel_steps` contended for; with unsigned indices in the
+per-neuron loop, a step at N = 400 costs 0.73-0.76x the CPU time it did, same output.  The
 output is statistically identical to that of the earlier kernels (tests/test_simulators.py),
 not bit-identical.
 """
@@ -256,7 +262,7 @@ _TWO32 = 4294967296.0
 MAX_TABLE_BITS = 16
 
 
-@njit_cached()
+@njit_cached(_nrt=False)  # allocates nothing; see _block_pass
 def pack_alias(pmf, start, K, out, out_start, pad, prob, alias, small, large):
     """Packed alias table of the (unnormalised) pmf[start : start + K] written at
     ``out[out_start : out_start + 2^L]``; returns L.  ``pad``, ``prob``, ``alias``, ``small``
@@ -301,7 +307,7 @@ def sample_packed(state, tab, base, L, n):
     return out
 
 
-@njit_cached()
+@njit_cached(_nrt=False)  # allocates nothing; see _block_pass
 def binomial_packed(n, p, pmf, out, out_start, pad, prob, alias, small, large):
     """Packed alias table of Binomial(n, p) at ``out[out_start : out_start + 2^L]``,
     restricted to where its pmf exceeds 1e-20 of the mode (built from the mode outwards by
@@ -343,6 +349,7 @@ class SamplerTables(NamedTuple):
     # offset (2 post + pre) * len(pad)
     blo: np.ndarray  # (2, 2) their lowest outcome
     bL: np.ndarray  # (2, 2) their size exponent
+    planes: np.ndarray  # (n_blocks, rows, BLOCK / 64) scratch of the quenched births' counters
     pmf: np.ndarray  # scratch for the binomial tables
     pad: np.ndarray
     prob: np.ndarray
@@ -359,17 +366,20 @@ def _pack_all(pmf, seg_start, seg_len, out_start, out, pad, prob, alias, small, 
 
 
 def sampler_tables(p_conn: np.ndarray, decay: np.ndarray, n_max: int,
-                   lam_max: float = 30.0) -> SamplerTables:
+                   lam_max: float = 30.0, n_blocks: int = 1) -> SamplerTables:
     """Tables for populations of at most ``n_max`` neurons: packed alias tables of
     Poisson(h decay[q, src]) for every h with mean <= ``lam_max`` (above it the kernels draw by
-    PTRS; see :func:`poisson_tables`), and room for the per-step binomial tables of the
-    births."""
+    PTRS; see :func:`poisson_tables`), room for the per-step binomial tables of the
+    births, and the scratch of ``n_blocks`` blocks' quenched births (the kernels allocate
+    nothing)."""
     decay = np.ascontiguousarray(decay, dtype=float)
     dtab, dmeta = poisson_tables(decay.tobytes(), float(lam_max))
     width = max(1 << max(0, int(2 * n_max + 1).bit_length()), 256)
     return SamplerTables(
         decay, p_conn, dtab, dmeta, np.zeros(4 * width, np.uint64),
-        np.zeros((2, 2), np.int64), np.zeros((2, 2), np.int64), np.zeros(n_max + 1),
+        np.zeros((2, 2), np.int64), np.zeros((2, 2), np.int64),
+        np.zeros((max(1, n_blocks), plane_rows(n_max), BLOCK // 64), np.uint64),
+        np.zeros(n_max + 1),
         np.zeros(width), np.zeros(width), np.zeros(width, np.int64),
         np.zeros(width, np.int64), np.zeros(width, np.int64),
     )
@@ -431,6 +441,12 @@ def poisson_tables(decay_bytes: bytes, lam_max: float) -> tuple[np.ndarray, np.n
 HS_MIN_SPIKES = 8
 
 
+def plane_rows(max_count: int) -> int:
+    """Rows of :func:`quenched_births_bits`' scratch for up to ``max_count`` spikes of a
+    population in a step: the bit planes of the counts (at least 3) and a row of carries."""
+    return max(3, int(max_count).bit_length()) + 1
+
+
 @njit_cached(inline="always")
 def _csa(a, b, c):
     """Carry-save adder on 64 one-bit lanes: (carry, sum) of a + b + c."""
@@ -438,11 +454,12 @@ def _csa(a, b, c):
     return (a & b) | (u & c), u ^ c
 
 
-@njit_cached()
-def quenched_births_bits(conn, spk, first, count, acc, lo, hi):
+@njit_cached(_nrt=False)  # allocates nothing; see _block_pass
+def quenched_births_bits(conn, spk, first, count, acc, lo, hi, planes):
     """``acc[lo:hi]`` (padded to whole 64-bit words) = the number of the spikes
     ``spk[first : first + count]`` whose row of the bit matrix ``conn`` (row n: zeros) has the
-    target's bit set.
+    target's bit set.  ``planes``: uint64 scratch of at least :func:`plane_rows` (count) rows
+    of ``ceil(hi / 64) - lo // 64`` words (one per block, since blocks run on several threads).
 
     From :data:`HS_MIN_SPIKES` spikes on, by bit-sliced counters: plane k of word w holds bit k
     of the 64 targets' counts, eight rows at a time go through a Harley-Seal carry-save tree
@@ -468,8 +485,12 @@ def quenched_births_bits(conn, spk, first, count, acc, lo, hi):
     n_planes = 3
     while (1 << n_planes) <= count:
         n_planes += 1
-    planes = np.zeros((n_planes + 1, nw), dtype=np.uint64)  # last row: the carries
-    carry = planes[n_planes]
+    if n_planes + 1 > planes.shape[0] or nw > planes.shape[1]:
+        raise ValueError("quenched_births_bits: planes scratch too small")
+    for k in range(n_planes + 1):
+        for w in range(nw):
+            planes[k, w] = 0
+    carry = planes[n_planes]  # the row after the planes: the carries
     zero = conn.shape[0] - 1
     end = first + count
     for g in range(first, end, 8):
@@ -516,7 +537,26 @@ def quenched_births_bits(conn, spk, first, count, acc, lo, hi):
                 out[t] += np.int32(((x >> t) & uint64(1)) << uint64(k))
 
 
-@njit_cached()
+@njit_cached(inline="always")
+def _alias_draw_u(r, tab, base, L):
+    """:func:`alias_draw` with an unsigned table offset ``base`` (no negative-index
+    wraparound in the hot loop)."""
+    j = (r >> uint64(32)) >> uint64(32 - L)
+    e = tab[base + j]
+    if (r & _M32) >= (e >> uint64(16)):
+        j = e & _M16
+    return np.int64(j)
+
+
+# _nrt=False (numba's switch for functions that allocate nothing): a call to an njit function
+# otherwise increments and decrements the reference count of every array argument, each an
+# atomic operation through a call: about 60 per block pass and 60 per tail (the tables
+# NamedTuple alone holds 13 arrays), 0.4-0.7 us per step, and cache lines bouncing between
+# the threads of the parallel kernel, which all count the same arrays.  numba compiles the
+# callees of such a function without reference counting too, so none of them may allocate.
+# Indices into the per-neuron arrays are unsigned: a signed index costs a negative-index
+# wraparound select on every access.
+@njit_cached(_nrt=False)
 def _block_pass(b, do_pending, do_voltage, cur, ne_prev, ni_prev, V, refr, H, pop, a_syn,
                 lam_dt, drive_poisson, drive_cdf, M, M_r, V_reset, leak_dt, p_leave,
                 quenched, conn, indptr, indices, births, spiked, blk_cnt, blk_ne, blk_ni,
@@ -534,12 +574,12 @@ def _block_pass(b, do_pending, do_voltage, cur, ne_prev, ni_prev, V, refr, H, po
     fi = ZIG_FI
     decay = tables.decay
     btab = tables.btab
-    width = tables.pad.shape[0]
+    width = uint64(tables.pad.shape[0])
     blo = tables.blo
     bL = tables.bL
     dtab = tables.dtab
     dmeta = tables.dmeta
-    h_table = dmeta.shape[2]
+    h_table = uint64(dmeta.shape[2])
     n_cdf = drive_cdf.shape[0]
     dense = conn.shape[0] > 0
     if do_pending and quenched:
@@ -548,7 +588,8 @@ def _block_pass(b, do_pending, do_voltage, cur, ne_prev, ni_prev, V, refr, H, po
             first = 0 if src == 0 else ne_prev
             count = ne_prev if src == 0 else ni_prev
             if dense:
-                quenched_births_bits(conn, spk, first, count, births[src], lo, hi)
+                quenched_births_bits(conn, spk, first, count, births[src], lo, hi,
+                                     tables.planes[b])
                 continue
             for i in range(lo, hi):
                 births[src, i] = 0
@@ -566,24 +607,26 @@ def _block_pass(b, do_pending, do_voltage, cur, ne_prev, ni_prev, V, refr, H, po
     cnt = 0
     ne = 0
     ni = 0
-    for i in range(lo, hi):
-        q = pop[i]
+    one = uint64(1)
+    for i in range(uint64(lo), uint64(hi)):
+        q = uint64(pop[i])
         if do_pending:
-            for src in range(2):
+            for src in range(uint64(2)):
                 h = H[i, src]
                 if quenched:
-                    bb = births[src, i]
+                    bb = np.int64(births[src, i])
                 elif (ne_prev if src == 0 else ni_prev) > 0:
                     r, s0, s1, s2, s3 = xoshiro_u64(s0, s1, s2, s3)
-                    bb = blo[q, src] + alias_draw(r, btab, (2 * q + src) * width, bL[q, src])
+                    bb = blo[q, src] + _alias_draw_u(r, btab, (q + q + src) * width,
+                                                     bL[q, src])
                 else:
                     bb = 0
                 d = 0
                 if h > 0:
-                    m = dmeta[q, src, h] if h < h_table else -1
+                    m = dmeta[q, src, uint64(h)] if uint64(h) < h_table else -1
                     if m >= 0:
                         r, s0, s1, s2, s3 = xoshiro_u64(s0, s1, s2, s3)
-                        d = alias_draw(r, dtab, m >> 6, m & 63)
+                        d = _alias_draw_u(r, dtab, uint64(m >> 6), m & 63)
                     else:
                         d, s0, s1, s2, s3 = poisson_ptrs(h * decay[q, src], s0, s1, s2, s3)
                 h = h + bb - d
@@ -608,7 +651,7 @@ def _block_pass(b, do_pending, do_voltage, cur, ne_prev, ni_prev, V, refr, H, po
             ext = lam_dt + sqrt_lam * z
         v = V[i]
         exc = a_syn[q, 0] * H[i, 0]
-        inh = a_syn[q, 1] * H[i, 1] * (v + M_r) * inv_span
+        inh = a_syn[q, one] * H[i, one] * (v + M_r) * inv_span
         v_new = v + ext + exc - inh - v * leak_dt
         if v_new > M:
             V[i] = V_reset
@@ -631,7 +674,7 @@ def _block_pass(b, do_pending, do_voltage, cur, ne_prev, ni_prev, V, refr, H, po
         blk_ni[b] = ni
 
 
-@njit_cached()
+@njit_cached(_nrt=False)  # see _block_pass
 def _step_tail(step, cur, pop, quenched, spiked, blk_cnt, blk_ne, blk_ni, n_prev, tables,
                counts, mask, rbuf_n, rbuf_s, written, hist_every, V, refr, e0, de, hist,
                hist_ref):

@@ -54,7 +54,7 @@ def xoshiro_next(s0, s1, s2, s3):
     return (result >> uint64(11)) * (1.0 / 9007199254740992.0), s0, s1, s2, s3
 
 
-@njit_cached()
+@njit_cached(_nrt=False)  # allocates nothing: no reference counts on its arrays per call
 def build_alias(pmf, start, K, prob, alias, small, large) -> None:
     """Walker/Vose alias table of the (unnormalised) pmf[start : start + K].
 
@@ -95,7 +95,7 @@ def build_alias(pmf, start, K, prob, alias, small, large) -> None:
         prob[start + small[k]] = 1.0
 
 
-@njit_cached()
+@njit_cached(_nrt=False)  # allocates nothing: no reference counts on its arrays per call
 def sample_histogram(V, refr, pop, e0, de, hist, hist_ref, idx):
     """Histogram the voltages of non-refractory neurons per population into sample ``idx``.
 

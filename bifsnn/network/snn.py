@@ -143,7 +143,9 @@ def simulate_snn(
     seed, n_steps, mask, hist_every, edges, rng, ust, pop, S, p, tau = run_setup
     n = len(pop)
     a_syn = S * params.dt / tau  # voltage per pending spike per step
-    tables = _blocked.sampler_tables(p, params.dt / tau, max(params.N_E, params.N_I))
+    nb = -(-n // _blocked.BLOCK)
+    tables = _blocked.sampler_tables(p, params.dt / tau, max(params.N_E, params.N_I),
+                                     n_blocks=nb)
     if connectivity == "quenched":
         workers = (n_threads or numba.get_num_threads()) if parallel else 1
         conn, indptr, indices = _quenched_connectivity(p, pop, rng, workers)
@@ -164,7 +166,6 @@ def simulate_snn(
     if parallel:
         options["parallel"] = True
     kernel = _blocked.parallel_steps if parallel else _blocked.serial_steps
-    nb = -(-n // _blocked.BLOCK)
     states = _blocked.block_states(ust, nb)
     lam_dt = params.lambda_ext * params.dt
     cdf = _blocked.poisson_cdf_table(lam_dt) if drive == "poisson" else np.ones(1)
