@@ -957,12 +957,101 @@ def _rhs_aug(x, pv, edges, opt, out, F, M1, tcut, W, S, I, T):
         out[n + 1] = frI
 
 
+#: Explicit pairs of :func:`explicit_rk`: Dormand-Prince 5(4) (safety factor 0.9 of the step
+#: control) and Tsitouras 5(4) (Ch. Tsitouras, Comput. Math. Appl. 62 (2011) 770-775; safety
+#: 0.8), both 7 stages with the last one the next step's first (FSAL).
+_RK_DOPRI5 = 0
+_RK_TSIT5 = 1
+
+
+@nb.njit(cache=True, error_model='numpy', inline='always')
+def _dp5_stages(y, yt, yn, k1, k2, k3, k4, k5, k6, k7, dt, nx, pv, edges, opt, F, M1, tcut,
+                W, S, I, T):
+    """One Dormand-Prince 5(4) step of size dt from y (k1 = f(y)): the stages into k2..k7,
+    the 5th-order solution into yn (k7 = f(yn)); returns the RMS error estimate of the first
+    nx components (atol + rtol max(|y|, |yn|) units are applied by the caller)."""
+    na = y.shape[0]
+    for i in range(na):
+        yt[i] = y[i] + dt * (0.2 * k1[i])
+    _rhs_aug(yt, pv, edges, opt, k2, F, M1, tcut, W, S, I, T)
+    for i in range(na):
+        yt[i] = y[i] + dt * (3.0 / 40.0 * k1[i] + 9.0 / 40.0 * k2[i])
+    _rhs_aug(yt, pv, edges, opt, k3, F, M1, tcut, W, S, I, T)
+    for i in range(na):
+        yt[i] = y[i] + dt * (44.0 / 45.0 * k1[i] - 56.0 / 15.0 * k2[i] + 32.0 / 9.0 * k3[i])
+    _rhs_aug(yt, pv, edges, opt, k4, F, M1, tcut, W, S, I, T)
+    for i in range(na):
+        yt[i] = y[i] + dt * (19372.0 / 6561.0 * k1[i] - 25360.0 / 2187.0 * k2[i]
+                             + 64448.0 / 6561.0 * k3[i] - 212.0 / 729.0 * k4[i])
+    _rhs_aug(yt, pv, edges, opt, k5, F, M1, tcut, W, S, I, T)
+    for i in range(na):
+        yt[i] = y[i] + dt * (9017.0 / 3168.0 * k1[i] - 355.0 / 33.0 * k2[i]
+                             + 46732.0 / 5247.0 * k3[i] + 49.0 / 176.0 * k4[i]
+                             - 5103.0 / 18656.0 * k5[i])
+    _rhs_aug(yt, pv, edges, opt, k6, F, M1, tcut, W, S, I, T)
+    for i in range(na):
+        yn[i] = y[i] + dt * (35.0 / 384.0 * k1[i] + 500.0 / 1113.0 * k3[i]
+                             + 125.0 / 192.0 * k4[i] - 2187.0 / 6784.0 * k5[i]
+                             + 11.0 / 84.0 * k6[i])
+    _rhs_aug(yn, pv, edges, opt, k7, F, M1, tcut, W, S, I, T)
+
+
+@nb.njit(cache=True, error_model='numpy', inline='always')
+def _dp5_error(k1, k3, k4, k5, k6, k7, i, dt):
+    """Component i of Dormand-Prince's error estimate (5th- minus 4th-order solution)."""
+    return dt * (71.0 / 57600.0 * k1[i] - 71.0 / 16695.0 * k3[i] + 71.0 / 1920.0 * k4[i]
+                 - 17253.0 / 339200.0 * k5[i] + 22.0 / 525.0 * k6[i] - 1.0 / 40.0 * k7[i])
+
+
+@nb.njit(cache=True, error_model='numpy', inline='always')
+def _ts5_stages(y, yt, yn, k1, k2, k3, k4, k5, k6, k7, dt, nx, pv, edges, opt, F, M1, tcut,
+                W, S, I, T):
+    """:func:`_dp5_stages` for the Tsitouras 5(4) pair (coefficients as in the paper's
+    Table 1 to double precision)."""
+    na = y.shape[0]
+    for i in range(na):
+        yt[i] = y[i] + dt * (0.161 * k1[i])
+    _rhs_aug(yt, pv, edges, opt, k2, F, M1, tcut, W, S, I, T)
+    for i in range(na):
+        yt[i] = y[i] + dt * (-0.008480655492356989 * k1[i] + 0.335480655492357 * k2[i])
+    _rhs_aug(yt, pv, edges, opt, k3, F, M1, tcut, W, S, I, T)
+    for i in range(na):
+        yt[i] = y[i] + dt * (2.8971530571054935 * k1[i] - 6.359448489975075 * k2[i]
+                             + 4.3622954328695815 * k3[i])
+    _rhs_aug(yt, pv, edges, opt, k4, F, M1, tcut, W, S, I, T)
+    for i in range(na):
+        yt[i] = y[i] + dt * (5.325864828439257 * k1[i] - 11.748883564062828 * k2[i]
+                             + 7.4955393428898365 * k3[i] - 0.09249506636175525 * k4[i])
+    _rhs_aug(yt, pv, edges, opt, k5, F, M1, tcut, W, S, I, T)
+    for i in range(na):
+        yt[i] = y[i] + dt * (5.86145544294642 * k1[i] - 12.92096931784711 * k2[i]
+                             + 8.159367898576159 * k3[i] - 0.071584973281401 * k4[i]
+                             - 0.028269050394068383 * k5[i])
+    _rhs_aug(yt, pv, edges, opt, k6, F, M1, tcut, W, S, I, T)
+    for i in range(na):
+        yn[i] = y[i] + dt * (0.09646076681806523 * k1[i] + 0.01 * k2[i]
+                             + 0.4798896504144996 * k3[i] + 1.379008574103742 * k4[i]
+                             - 3.290069515436081 * k5[i] + 2.324710524099774 * k6[i])
+    _rhs_aug(yn, pv, edges, opt, k7, F, M1, tcut, W, S, I, T)
+
+
+@nb.njit(cache=True, error_model='numpy', inline='always')
+def _ts5_error(k1, k2, k3, k4, k5, k6, k7, i, dt):
+    """Component i of Tsitouras's error estimate (5th- minus 4th-order solution)."""
+    return dt * (-0.0017800110522257773 * k1[i] - 0.0008164344596567469 * k2[i]
+                 + 0.007880878010261995 * k3[i] - 0.1447110071732629 * k4[i]
+                 + 0.5823571654525552 * k5[i] - 0.45808210592918697 * k6[i]
+                 + 0.015151515151515152 * k7[i])
+
+
 @nb.njit(cache=True, error_model='numpy')
-def dopri5(x0, pv, edges, opt, t_end, dt_out, rtol, atol, h0, max_steps, rec_every,
-           cum, states, tcut=_TCUT):
-    """Dormand-Prince 5(4) with step control on the ODE state (counts excluded from the
-    error norm) and cubic Hermite output of the cumulative counts on the grid k dt_out;
-    the transfer kernel cut at ``tcut`` standard deviations (:func:`_transport_w`).
+def explicit_rk(x0, pv, edges, opt, t_end, dt_out, rtol, atol, h0, max_steps, rec_every,
+                cum, states, tcut=_TCUT, pair=_RK_DOPRI5):
+    """Explicit Runge-Kutta 5(4) pair ``pair`` (_RK_DOPRI5 or _RK_TSIT5) with step control on
+    the ODE state (counts excluded from the error norm) and cubic Hermite output of the
+    cumulative counts on the grid k dt_out; the transfer kernel cut at ``tcut`` standard
+    deviations (:func:`_transport_w`; below _TCUT the simulation kernel,
+    :func:`_transport_sim`).
 
     cum[k] = expected spikes (E, I) in [0, k dt_out]; states[r] = state at (r+1) rec_every
     dt_out.  Returns (x_final, t_reached, n_steps, n_rejected, status): status 0 ok,
@@ -971,6 +1060,7 @@ def dopri5(x0, pv, edges, opt, t_end, dt_out, rtol, atol, h0, max_steps, rec_eve
     K = edges.shape[0] - 1
     nx = x0.shape[0]
     na = nx + 2
+    safety = 0.8 if pair == _RK_TSIT5 else 0.9
     F = np.empty(K + 1)
     M1 = np.empty(K + 1)
     W, S, I = sim_work(K)
@@ -1003,36 +1093,22 @@ def dopri5(x0, pv, edges, opt, t_end, dt_out, rtol, atol, h0, max_steps, rec_eve
             return y[:nx].copy(), t, nsteps, nrej, 2
         if t + dt > t_end:
             dt = t_end - t
-        for i in range(na):
-            yt[i] = y[i] + dt * (0.2 * k1[i])
-        _rhs_aug(yt, pv, edges, opt, k2, F, M1, tcut, W, S, I, T)
-        for i in range(na):
-            yt[i] = y[i] + dt * (3.0 / 40.0 * k1[i] + 9.0 / 40.0 * k2[i])
-        _rhs_aug(yt, pv, edges, opt, k3, F, M1, tcut, W, S, I, T)
-        for i in range(na):
-            yt[i] = y[i] + dt * (44.0 / 45.0 * k1[i] - 56.0 / 15.0 * k2[i] + 32.0 / 9.0 * k3[i])
-        _rhs_aug(yt, pv, edges, opt, k4, F, M1, tcut, W, S, I, T)
-        for i in range(na):
-            yt[i] = y[i] + dt * (19372.0 / 6561.0 * k1[i] - 25360.0 / 2187.0 * k2[i]
-                                 + 64448.0 / 6561.0 * k3[i] - 212.0 / 729.0 * k4[i])
-        _rhs_aug(yt, pv, edges, opt, k5, F, M1, tcut, W, S, I, T)
-        for i in range(na):
-            yt[i] = y[i] + dt * (9017.0 / 3168.0 * k1[i] - 355.0 / 33.0 * k2[i]
-                                 + 46732.0 / 5247.0 * k3[i] + 49.0 / 176.0 * k4[i]
-                                 - 5103.0 / 18656.0 * k5[i])
-        _rhs_aug(yt, pv, edges, opt, k6, F, M1, tcut, W, S, I, T)
-        for i in range(na):
-            yn[i] = y[i] + dt * (35.0 / 384.0 * k1[i] + 500.0 / 1113.0 * k3[i]
-                                 + 125.0 / 192.0 * k4[i] - 2187.0 / 6784.0 * k5[i]
-                                 + 11.0 / 84.0 * k6[i])
-        _rhs_aug(yn, pv, edges, opt, k7, F, M1, tcut, W, S, I, T)
-        nsteps += 1
         err = 0.0
-        for i in range(nx):
-            ei = dt * (71.0 / 57600.0 * k1[i] - 71.0 / 16695.0 * k3[i] + 71.0 / 1920.0 * k4[i]
-                       - 17253.0 / 339200.0 * k5[i] + 22.0 / 525.0 * k6[i] - 1.0 / 40.0 * k7[i])
-            sc = atol + rtol * max(abs(y[i]), abs(yn[i]))
-            err += (ei / sc) ** 2
+        if pair == _RK_TSIT5:
+            _ts5_stages(y, yt, yn, k1, k2, k3, k4, k5, k6, k7, dt, nx, pv, edges, opt, F, M1,
+                        tcut, W, S, I, T)
+            for i in range(nx):
+                ei = _ts5_error(k1, k2, k3, k4, k5, k6, k7, i, dt)
+                sc = atol + rtol * max(abs(y[i]), abs(yn[i]))
+                err += (ei / sc) ** 2
+        else:
+            _dp5_stages(y, yt, yn, k1, k2, k3, k4, k5, k6, k7, dt, nx, pv, edges, opt, F, M1,
+                        tcut, W, S, I, T)
+            for i in range(nx):
+                ei = _dp5_error(k1, k3, k4, k5, k6, k7, i, dt)
+                sc = atol + rtol * max(abs(y[i]), abs(yn[i]))
+                err += (ei / sc) ** 2
+        nsteps += 1
         err = math.sqrt(err / nx)
         if not math.isfinite(err):
             if dt < 1e-10:
@@ -1041,7 +1117,7 @@ def dopri5(x0, pv, edges, opt, t_end, dt_out, rtol, atol, h0, max_steps, rec_eve
             nrej += 1
             continue
         if err > 1.0:
-            dt *= max(0.2, 0.9 * err ** -0.2)
+            dt *= max(0.2, safety * err ** -0.2)
             nrej += 1
             continue
         t_new = t + dt
@@ -1067,7 +1143,7 @@ def dopri5(x0, pv, edges, opt, t_end, dt_out, rtol, atol, h0, max_steps, rec_eve
         t = t_new
         y[:] = yn
         k1[:] = k7
-        dt *= min(5.0, max(0.2, 0.9 * max(err, 1e-10) ** -0.2))
+        dt *= min(5.0, max(0.2, safety * max(err, 1e-10) ** -0.2))
     return y[:nx].copy(), t, nsteps, nrej, 0
 
 

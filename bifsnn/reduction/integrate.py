@@ -25,10 +25,14 @@ from bifsnn.reduction.model import (
     ReducedModel,
 )
 
-__all__ = ["simulate_map", "simulate_ode", "INTEGRATORS", "STIFF_METHODS", "KERNEL_CUT_SD",
-           "KERNEL_CUT_RANGE", "SIMULATION_KERNEL_CUT_SD"]
+__all__ = ["simulate_map", "simulate_ode", "INTEGRATORS", "EXPLICIT_METHODS", "STIFF_METHODS",
+           "KERNEL_CUT_SD", "KERNEL_CUT_RANGE", "SIMULATION_KERNEL_CUT_SD"]
 
 INTEGRATORS = ("explicit", "stiff")
+#: Compiled pairs of ``integrator="explicit"``: Tsitouras 5(4) (the default; at the default
+#: tolerances about as accurate as Dormand-Prince on the oscillation with 10 % fewer
+#: right-hand sides, benchmarks/README.md, odespeed6) and Dormand-Prince 5(4) (the former).
+EXPLICIT_METHODS = ("tsit5", "dopri5")
 #: scipy ``solve_ivp`` methods of ``integrator="stiff"`` (all use the analytic Jacobian).
 STIFF_METHODS = ("LSODA", "BDF", "Radau")
 #: The model's transfer kernel: the normal cdf is 0 or 1 beyond 8.5 standard deviations
@@ -143,6 +147,7 @@ def simulate_ode(
     x0: np.ndarray | None = None,
     integrator: str = "explicit",
     method: str = "LSODA",
+    explicit_method: str = "tsit5",
     rtol: float = 1e-5,
     atol: float = 1e-6,
     record_every_ms: float = 1.0,
@@ -151,7 +156,8 @@ def simulate_ode(
 ) -> SimulationResult:
     """Integrate the ODE (docs/MODEL.md 5b) for ``t_ms`` and sample rates on the params.dt grid.
 
-    ``integrator="explicit"``: compiled Dormand-Prince 5(4) with adaptive steps;
+    ``integrator="explicit"``: a compiled Runge-Kutta 5(4) pair with adaptive steps,
+    ``explicit_method`` in EXPLICIT_METHODS (Tsitouras by default, Dormand-Prince the former);
     ``"stiff"``: scipy ``solve_ivp`` with ``method`` (BDF, Radau or LSODA) and the analytic
     Jacobian.  Default tolerances rtol = 1e-5, atol = 1e-6 (neurons, mV neurons, counts):
     against rtol = 1e-10 at the defaults the mean rates move by 2e-7 and the MFE peak heights
@@ -174,6 +180,9 @@ def simulate_ode(
         raise ValueError(f"integrator = {integrator!r} is out of range: one of {INTEGRATORS}")
     if integrator == "stiff" and method not in STIFF_METHODS:
         raise ValueError(f"method = {method!r} is out of range: one of {STIFF_METHODS}")
+    if explicit_method not in EXPLICIT_METHODS:
+        raise ValueError(f"explicit_method = {explicit_method!r} is out of range: one of "
+                         f"{EXPLICIT_METHODS}")
     m = _as_model(model)
     d = m.definition
     tcut = _kernel_cut(kernel_cut_sd, integrator, d)
@@ -188,9 +197,10 @@ def simulate_ode(
     if integrator == "explicit":
         cum = np.zeros((n + 1, 2))
         states = np.zeros((n // every, d.n_state))
-        xf, t_reached, nsteps, nrej, status = m.module.dopri5(
+        pair = m.module._RK_TSIT5 if explicit_method == "tsit5" else m.module._RK_DOPRI5
+        xf, t_reached, nsteps, nrej, status = m.module.explicit_rk(
             x, m.pv, m.edges, m.opt, t_end, dt, rtol, atol, min(0.01, dt), max_steps, every,
-            cum, states, tcut,
+            cum, states, tcut, pair,
         )
         messages = {0: "ok", 1: "max_steps reached", 2: "step size underflow",
                     3: "non-finite state"}
@@ -217,7 +227,7 @@ def simulate_ode(
         spike_counts_i=counts[:, 1].copy(),
         seed=None,
         options=_options(d, form="ode", integrator=integrator,
-                         method=method if integrator == "stiff" else "dopri5",
+                         method=method if integrator == "stiff" else explicit_method,
                          rtol=rtol, atol=atol, kernel_cut_sd=tcut, success=bool(success),
                          message=message, wall_s=wall, **stats),
         extra={
