@@ -13,18 +13,21 @@ Prints (and with --json writes) the measured numbers next to the targets:
   6572836: windows with a margin edge each side, set-up source by source, work arrays
   allocated per call; same kernel pieces), alternated over states of an oscillating
   trajectory in one process, the ratio and their largest difference (0 expected);
-* reference map and ODE (explicit Dormand-Prince; stiff LSODA / BDF with the analytic
+* reference map and ODE (explicit Tsitouras 5(4); stiff LSODA / BDF with the analytic
   Jacobian) in CPU seconds per model second (issue 14 targets: map <= 0.2, ODE <= 1),
   measured differentially (run of T2 minus run of T1, divided by T2 - T1) so compilation and
   set-up are excluded; the map and the explicit ODE also with the pinned reference (libm
-  kernel; ODE at the former default tolerances rtol 1e-6, atol 1e-8), each run right after
-  the current code, and the ratios;
+  kernel; ODE with Dormand-Prince at the former default tolerances rtol 1e-6, atol 1e-8),
+  each run right after the current code, and the ratios;
 * the same for a network 4x larger (N S fixed): the cost must not depend on N;
 * the spiking network at N = 4000 (``params.scaled(10)``) in the same process, and the ratio
-  of its CPU cost per model second to the ODE's, at its defaults (kernel cut 6 sd) and with
-  the model's kernel (8.5 sd) (issue 14 target: >= 5 for the explicit ODE);
+  of its CPU cost per model second to the ODE's, at its defaults (Tsitouras 5(4), kernel cut
+  6 sd), with the model's kernel (8.5 sd) and with the former pair (Dormand-Prince 5(4),
+  6 sd) (issue 14 target: >= 5 for the explicit ODE);
 * with ``--kernel-cut`` (alone): the simulation kernel cut's error and cost against the
   model's kernel, at tight and at default tolerances;
+* with ``--pairs`` (alone): right-hand sides and errors (rates, MFE peaks, period, counts,
+  state over 1200 ms) of the two explicit pairs at several tolerances, N = 400 and 4000;
 * where the explicit ODE's time goes (with the model's kernel): steps, rejected steps and
   right-hand sides per model second (differential, like the cost), CPU per right-hand side
   inside the integrator against the same right-hand side alone (a numba loop over states of
@@ -40,6 +43,7 @@ The machine is shared: wall-clock numbers are inflated by other load (CPU time m
 the script prints the 1-minute load average next to them.  Usage::
 
     python benchmarks/bench_reduction.py [--quick] [--skip-start] [--methods] [--json out.json]
+    python benchmarks/bench_reduction.py --kernel-cut | --pairs
 """
 
 from __future__ import annotations

@@ -40,10 +40,11 @@ STIFF_METHODS = ("LSODA", "BDF", "Radau")
 #: with c in KERNEL_CUT_RANGE cuts it at c instead (docs/MODEL.md, "kernel cut").
 KERNEL_CUT_SD = 8.5
 KERNEL_CUT_RANGE = (5.0, KERNEL_CUT_SD)
-#: simulate_ode's cut where its explicit integrator applies one: against the model's kernel
-#: (1200 ms of the oscillation, both at rtol 1e-10) peak heights move by 1.1e-8, the state
-#: by 1.1e-9, rates by 7e-12; the integrator's own error at its default tolerances is
-#: 1.6e-4, 7.2e-5, 2e-7 (benchmarks/README.md, odespeed5); 1.24x cheaper.
+#: simulate_ode's cut where its explicit integrator applies one (sources of less than 1/2
+#: neuron are cut narrower, so that none drops more than Phi(-6) neurons of tail): against
+#: the model's kernel (1200 ms of the oscillation, both at rtol 1e-10) peak heights and the
+#: state move by ~1e-8 and ~1e-9, rates by ~1e-11, four orders below the integrator's own
+#: error at its default tolerances (benchmarks/README.md, odespeed5 and odespeed6).
 SIMULATION_KERNEL_CUT_SD = 6.0
 
 
@@ -160,20 +161,23 @@ def simulate_ode(
     ``explicit_method`` in EXPLICIT_METHODS (Tsitouras by default, Dormand-Prince the former);
     ``"stiff"``: scipy ``solve_ivp`` with ``method`` (BDF, Radau or LSODA) and the analytic
     Jacobian.  Default tolerances rtol = 1e-5, atol = 1e-6 (neurons, mV neurons, counts):
-    against rtol = 1e-10 at the defaults the mean rates move by 2e-7 and the MFE peak heights
-    by 5e-5 relative, the period by 2e-7 (benchmarks/README.md), at 0.64x the evaluations
-    of rtol = 1e-6, atol = 1e-8.  ``max_steps`` bounds the explicit integrator (default
+    against rtol = 1e-10 over 1200 ms of the default oscillation the mean rates move by
+    1-2e-7, the MFE peak heights by 1.6e-4 (largest of 61) and the period by 1.7e-7
+    relative (Dormand-Prince: 2-2.5e-7, 1.6e-4, 1.6e-7 with 12 % more right-hand sides;
+    benchmarks/README.md, odespeed6).  ``max_steps`` bounds the explicit integrator (default
     200 steps per model ms + 10000; a typical run needs ~5 per ms).  Failure (step
     underflow, step limit, non-finite state) is reported in ``options["success"]`` /
     ``options["message"]`` with the partial result up to that time.
 
     ``kernel_cut_sd``: the transfer kernel's normal cdf is taken as 0 or 1 beyond this many
     standard deviations, in KERNEL_CUT_RANGE; 8.5 (KERNEL_CUT_SD) is the model's kernel, the
-    one continuation and every other evaluation use.  Default (None): 6
+    one continuation and every other evaluation use.  Below 8.5 a source bin of fewer than
+    1/2 neurons is cut narrower, at the fewest standard deviations that keep its dropped
+    tail below Phi(-cut) neurons at either end.  Default (None): 6
     (SIMULATION_KERNEL_CUT_SD, tail mass ~1e-9, a simulation-only approximation whose effect
     is ~1e-4 of the integrator's own error; docs/MODEL.md section 4, benchmarks/README.md,
-    odespeed5) where it applies, the explicit integrator with the paper's transport; 8.5
-    elsewhere, where a value other than 8.5 is refused.  Recorded in
+    odespeed5 and odespeed6) where it applies, the explicit integrator with the paper's
+    transport; 8.5 elsewhere, where a value other than 8.5 is refused.  Recorded in
     ``options["kernel_cut_sd"]``.
     """
     if integrator not in INTEGRATORS:
