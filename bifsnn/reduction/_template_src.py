@@ -367,6 +367,22 @@ def _window_sums(x, offn, K, e0, ns, I, mean_of, F, M1, out, clip):
     return fq
 
 
+@nb.njit(cache=True, error_model='numpy', inline='always')
+def _zero_population(out, offn, K):
+    """out[offn : offn + 2K] = 0: the n and A rows of one population."""
+    for l in range(2 * K):
+        out[offn + l] = 0.0
+
+
+@nb.njit(cache=True, error_model='numpy', inline='always')
+def _register_source(I, ns, j, lo, hi, start):
+    """Occupied source number ns: bin j, window lo..hi, kernel values from ``start`` on."""
+    I[0, ns] = j
+    I[1, ns] = lo
+    I[2, ns] = hi
+    I[3, ns] = start
+
+
 @nb.njit(cache=True)
 def transport_work(K):
     """Work arrays of :func:`_transport_w` for K bins: (W, S, I), W the flat edge arrays
@@ -418,10 +434,7 @@ def _transport_w(x, pv, edges, opt, out, clip, tcut, W, S, I):
     fI = 0.0
     for q in range(2):
         offn = 2 * K * q
-        offA = offn + K
-        for l in range(K):
-            out[offn + l] = 0.0
-            out[offA + l] = 0.0
+        _zero_population(out, offn, K)
         _sources(x, q, K, pv, edges, opt, S)
         n = 0
         ns = 0
@@ -433,10 +446,7 @@ def _transport_w(x, pv, edges, opt, out, clip, tcut, W, S, I):
             mu = S[2, j]
             sig = S[3, j]
             lo, hi = _exact_window(edges, a, b, mu, sig, tcut)
-            I[0, ns] = j
-            I[1, ns] = lo
-            I[2, ns] = hi
-            I[3, ns] = n
+            _register_source(I, ns, j, lo, hi, n)
             S[4, ns] = 0.5 * (a + b) + mu
             ns += 1
             for e in range(lo, hi + 1):
@@ -579,10 +589,7 @@ def _transport_sim(x, pv, edges, opt, out, T, W, S, I):
     fI = 0.0
     for q in range(2):
         offn = 2 * K * q
-        offA = offn + K
-        for l in range(K):
-            out[offn + l] = 0.0
-            out[offA + l] = 0.0
+        _zero_population(out, offn, K)
         _sources(x, q, K, pv, edges, opt, S)
         _sim_windows(x, offn, K, edges, T, S, I)
         n = 0
@@ -592,10 +599,7 @@ def _transport_sim(x, pv, edges, opt, out, T, W, S, I):
                 continue
             lo = I[4, j]
             hi = I[5, j]
-            I[0, ns] = j
-            I[1, ns] = lo
-            I[2, ns] = hi
-            I[3, ns] = n
+            _register_source(I, ns, j, lo, hi, n)
             S[10, ns] = S[9, j]
             ns += 1
             am = S[4, j]
