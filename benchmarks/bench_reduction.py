@@ -13,18 +13,21 @@ Prints (and with --json writes) the measured numbers next to the targets:
   6572836: windows with a margin edge each side, set-up source by source, work arrays
   allocated per call; same kernel pieces), alternated over states of an oscillating
   trajectory in one process, the ratio and their largest difference (0 expected);
-* reference map and ODE (explicit Dormand-Prince; stiff LSODA / BDF with the analytic
+* reference map and ODE (explicit Tsitouras 5(4); stiff LSODA / BDF with the analytic
   Jacobian) in CPU seconds per model second (issue 14 targets: map <= 0.2, ODE <= 1),
   measured differentially (run of T2 minus run of T1, divided by T2 - T1) so compilation and
   set-up are excluded; the map and the explicit ODE also with the pinned reference (libm
-  kernel; ODE at the former default tolerances rtol 1e-6, atol 1e-8), each run right after
-  the current code, and the ratios;
+  kernel; ODE with Dormand-Prince at the former default tolerances rtol 1e-6, atol 1e-8),
+  each run right after the current code, and the ratios;
 * the same for a network 4x larger (N S fixed): the cost must not depend on N;
 * the spiking network at N = 4000 (``params.scaled(10)``) in the same process, and the ratio
-  of its CPU cost per model second to the ODE's, at its defaults (kernel cut 6 sd) and with
-  the model's kernel (8.5 sd) (issue 14 target: >= 5 for the explicit ODE);
+  of its CPU cost per model second to the ODE's, at its defaults (Tsitouras 5(4), kernel cut
+  6 sd), with the model's kernel (8.5 sd) and with the former pair (Dormand-Prince 5(4),
+  6 sd) (issue 14 target: >= 5 for the explicit ODE);
 * with ``--kernel-cut`` (alone): the simulation kernel cut's error and cost against the
   model's kernel, at tight and at default tolerances;
+* with ``--pairs`` (alone): right-hand sides and errors (rates, MFE peaks, period, counts,
+  state over 1200 ms) of the two explicit pairs at several tolerances, N = 400 and 4000;
 * where the explicit ODE's time goes (with the model's kernel): steps, rejected steps and
   right-hand sides per model second (differential, like the cost), CPU per right-hand side
   inside the integrator against the same right-hand side alone (a numba loop over states of
@@ -40,6 +43,7 @@ The machine is shared: wall-clock numbers are inflated by other load (CPU time m
 the script prints the 1-minute load average next to them.  Usage::
 
     python benchmarks/bench_reduction.py [--quick] [--skip-start] [--methods] [--json out.json]
+    python benchmarks/bench_reduction.py --kernel-cut | --pairs
 """
 
 from __future__ import annotations
@@ -269,12 +273,13 @@ def _bench_runs(out: dict, scale: int, t1: float, t2: float) -> None:
     ref = _libm_twin(m)
     label = f"N = {d.params.N_E}/{d.params.N_I}"
     key = "" if scale == 1 else f"_Nx{scale}"
-    old_tol = {"rtol": 1e-6, "atol": 1e-8}
+    old_tol = {"rtol": 1e-6, "atol": 1e-8}  # and Dormand-Prince, the former pair
     runs = [
         ("map", lambda t: simulate_map(m, t_ms=t), t1, t2, "<= 0.2"),
         ("map_ref", lambda t: simulate_map(ref, t_ms=t), t1, t2, "pinned reference"),
         ("ode_explicit", lambda t: simulate_ode(m, t_ms=t), t1, t2, "<= 1"),
-        ("ode_explicit_ref", lambda t: simulate_ode(ref, t_ms=t, **old_tol), t1, t2,
+        ("ode_explicit_ref", lambda t: simulate_ode(ref, t_ms=t, explicit_method="dopri5",
+                                                    **old_tol), t1, t2,
          "pinned reference"),
         ("ode_lsoda", lambda t: simulate_ode(m, t_ms=t, integrator="stiff", method="LSODA"),
          t1, t2, "<= 1"),
@@ -297,10 +302,11 @@ def _bench_runs(out: dict, scale: int, t1: float, t2: float) -> None:
 
 def _bench_snn_ratio(out: dict, t1: float, t2: float, repeats: int = 3) -> None:
     """CPU cost of the SNN at N = 4000 against the explicit ODE's, measured in alternating
-    triples (ODE at its defaults, i.e. the simulation kernel cut of 6 sd; ODE with the
-    model's kernel, 8.5 sd; SNN; ``repeats`` times) so that the load of the shared machine,
-    which moves CPU figures by 2x within minutes, enters every side of each ratio alike; the
-    medians of the triples' ratios are reported.  LSODA against the median SNN cost."""
+    rounds (ODE at its defaults: Tsitouras 5(4), simulation kernel cut of 6 sd; ODE with the
+    model's kernel, 8.5 sd; ODE with the former pair, Dormand-Prince 5(4), at the default
+    cut; SNN; ``repeats`` times) so that the load of the shared machine, which moves CPU
+    figures by 2x within minutes, enters every side of each ratio alike; the medians of the
+    rounds' ratios are reported.  LSODA against the median SNN cost."""
     from bifsnn.network.params import NetworkParams
     from bifsnn.network.snn import simulate_snn
     from bifsnn.reduction.integrate import KERNEL_CUT_SD
@@ -312,25 +318,32 @@ def _bench_snn_ratio(out: dict, t1: float, t2: float, repeats: int = 3) -> None:
         _, c_ode = _per_model_second(lambda t: simulate_ode(m, t_ms=t), t1, t2)
         _, c_exact = _per_model_second(
             lambda t: simulate_ode(m, t_ms=t, kernel_cut_sd=KERNEL_CUT_SD), t1, t2)
+        _, c_dp5 = _per_model_second(
+            lambda t: simulate_ode(m, t_ms=t, explicit_method="dopri5"), t1, t2)
         _, c_snn = _per_model_second(
             lambda t: simulate_snn(params, t_ms=t, progress=False), t1 / 4, t2 / 4)
-        triples.append((c_snn, c_ode, c_exact))
-    ratios = [a / b for a, b, _ in triples]
-    ratios_exact = [a / c for a, _, c in triples]
-    cpu = float(np.median([a for a, _, _ in triples]))
+        triples.append((c_snn, c_ode, c_exact, c_dp5))
+    ratios = [a / b for a, b, _, _ in triples]
+    ratios_exact = [a / c for a, _, c, _ in triples]
+    ratios_dp5 = [a / e for a, _, _, e in triples]
+    cpu = float(np.median([a[0] for a in triples]))
     out["snn_N4000_cpu_s_per_model_s"] = cpu
     out["snn_N4000_ode_triples_cpu"] = triples
     out["snn_N4000_over_ode_explicit"] = float(np.median(ratios))
     out["snn_N4000_over_ode_explicit_exact_kernel"] = float(np.median(ratios_exact))
+    out["snn_N4000_over_ode_explicit_dopri5"] = float(np.median(ratios_dp5))
     out["snn_N4000_over_ode_lsoda"] = cpu / out["ode_lsoda_cpu_s_per_model_s"]
-    print("[N = 4000] SNN annealed / explicit ODE (default, cut 6 sd) / explicit ODE (model's "
-          "kernel, 8.5 sd), CPU s per model s, alternating: "
-          + ", ".join(f"{a:.3f} / {b:.3f} / {c:.3f}" for a, b, c in triples))
+    print("[N = 4000] SNN annealed / explicit ODE (default: tsit5, cut 6 sd) / explicit ODE "
+          "(model's kernel, 8.5 sd) / explicit ODE (dopri5, cut 6 sd), CPU s per model s, "
+          "alternating: " + ", ".join(f"{a:.3f} / {b:.3f} / {c:.3f} / {e:.3f}"
+                                      for a, b, c, e in triples))
     print(f"SNN (N = 4000) / explicit ODE CPU cost per model second: median "
           f"{out['snn_N4000_over_ode_explicit']:.2f} (triples "
           + ", ".join(f"{r:.2f}" for r in ratios) + "); with the model's kernel "
           f"{out['snn_N4000_over_ode_explicit_exact_kernel']:.2f} ("
-          + ", ".join(f"{r:.2f}" for r in ratios_exact) + "); issue 14 target: >= 5")
+          + ", ".join(f"{r:.2f}" for r in ratios_exact) + "); with dopri5 "
+          f"{out['snn_N4000_over_ode_explicit_dopri5']:.2f} ("
+          + ", ".join(f"{r:.2f}" for r in ratios_dp5) + "); issue 14 target: >= 5")
     print(f"SNN (N = 4000, median) / LSODA: {out['snn_N4000_over_ode_lsoda']:.2f}")
 
 
@@ -431,7 +444,7 @@ def _bench_methods(out: dict, t_ms: float = 60.0) -> None:
 
     m = MarkovModelDef().compile()
     x0 = simulate_ode(m, t_ms=200.0).extra["final_state"]
-    ref = simulate_ode(m, t_ms=t_ms, x0=x0, rtol=1e-10, atol=1e-12)
+    ref = simulate_ode(m, t_ms=t_ms, x0=x0, rtol=1e-10, atol=1e-12, explicit_method="dopri5")
     # cost of one Jacobian and one LU of I - c J in right-hand sides, to rank the methods
     # by what a compiled version of each would cost (Python overhead of scipy excluded)
     states = np.ascontiguousarray(
@@ -445,9 +458,10 @@ def _bench_methods(out: dict, t_ms: float = 60.0) -> None:
     out.update(methods_us_rhs=us_rhs, methods_jac_in_rhs=jac_eq, methods_lu_in_rhs=lu_eq)
     print(f"one right-hand side {us_rhs:.1f} us; one Jacobian = {jac_eq:.1f}, one LU "
           f"(148 x 148, scipy, 1 BLAS thread) = {lu_eq:.1f} right-hand sides (CPU)")
-    cases = [("dopri5 (compiled)", rt, lambda rt: simulate_ode(m, t_ms=t_ms, x0=x0, rtol=rt,
-                                                                atol=rt / 10))
-             for rt in (1e-4, 1e-5, 1e-6)]
+    cases = [(f"{pair} (compiled)", rt,
+              lambda rt, pair=pair: simulate_ode(m, t_ms=t_ms, x0=x0, rtol=rt, atol=rt / 10,
+                                                 explicit_method=pair))
+             for pair in ("dopri5", "tsit5") for rt in (1e-4, 1e-5, 1e-6)]
     cases.append(("DOP853 (scipy)", 1e-5, lambda rt: _dop853_run(m, x0, t_ms, rt, rt / 10)))
     for meth, tols in (("Radau", (1e-3, 1e-4, 1e-5)), ("BDF", (1e-3, 1e-4, 1e-5)),
                        ("LSODA", (1e-4, 1e-5))):
@@ -524,14 +538,14 @@ def _cut_errors(ref, r, t0_ms: float) -> dict:
 def _bench_kernel_cut(out: dict, cuts=(8.5, 7.0, 6.5, 6.0, 5.5), t_ms: float = 1200.0,
                       t0_ms: float = 200.0) -> None:
     """The simulation-only kernel cut (``simulate_ode(kernel_cut_sd=c)``) against the model's
-    kernel: each cut at tight tolerances (rtol 1e-10, atol 1e-12: the cut's own effect on the
-    model) and at the defaults (the cut plus the integrator's error), against the model's
-    kernel at tight tolerances; and the cost of each at the defaults (CPU per model second,
-    differential, the cuts alternated three times, median)."""
+    kernel: each cut at tight tolerances (rtol 1e-10, atol 1e-12, Dormand-Prince for both:
+    the cut's own effect on the model) and at the defaults (the cut plus the integrator's
+    error), against the model's kernel at tight tolerances; and the cost of each at the
+    defaults (CPU per model second, differential, the cuts alternated three times, median)."""
     from bifsnn.reduction.integrate import KERNEL_CUT_SD
 
     m = MarkovModelDef().compile()
-    tight = {"rtol": 1e-10, "atol": 1e-12}
+    tight = {"rtol": 1e-10, "atol": 1e-12, "explicit_method": "dopri5"}
     ref = simulate_ode(m, t_ms=t_ms, kernel_cut_sd=KERNEL_CUT_SD, **tight)
     print(f"kernel cut: errors against the model's kernel (8.5 sd) at rtol 1e-10, "
           f"{t_ms:.0f} ms after {t0_ms:.0f} ms ({ref.options['n_steps']} steps): mean rates "
@@ -559,6 +573,39 @@ def _bench_kernel_cut(out: dict, cuts=(8.5, 7.0, 6.5, 6.0, 5.5), t_ms: float = 1
                                                                cost.items()}}
 
 
+def _bench_pairs(out: dict, t_ms: float = 1200.0, t0_ms: float = 200.0) -> None:
+    """The explicit pairs at several tolerances (atol = rtol / 10), default network and N x 10:
+    right-hand sides over ``t_ms`` and the errors of :func:`_cut_errors` against the model's
+    kernel at rtol 1e-10 (Dormand-Prince), so the pairs are compared at equal accuracy; the
+    runs use the default kernel cut."""
+    from bifsnn.reduction.integrate import KERNEL_CUT_SD
+
+    rows = []
+    for label, scale in (("N = 300/100", 1), ("N = 3000/1000", 10)):
+        d = MarkovModelDef()
+        if scale != 1:
+            d = d.replace(params=d.params.scaled(scale))
+        m = d.compile()
+        ref = simulate_ode(m, t_ms=t_ms, kernel_cut_sd=KERNEL_CUT_SD, rtol=1e-10, atol=1e-12,
+                           explicit_method="dopri5")
+        print(f"[{label}] explicit pairs over {t_ms:.0f} ms (errors after {t0_ms:.0f} ms "
+              "against the model's kernel at rtol 1e-10): right-hand sides (6 per attempted "
+              "step), rejected steps; mean rates E / I, MFE peak heights, period, E count per "
+              "step, final state")
+        for pair in ("dopri5", "tsit5"):
+            for rt in (3e-6, 5e-6, 1e-5, 2e-5):
+                r = simulate_ode(m, t_ms=t_ms, rtol=rt, atol=rt / 10, explicit_method=pair)
+                e = _cut_errors(ref, r, t0_ms)
+                n_rhs = 6 * r.options["n_steps"] + 1
+                rows.append({"network": label, "pair": pair, "rtol": rt, "rhs": n_rhs,
+                             "rejected": r.options["n_rejected"], **e})
+                print(f"  {pair:<6} rtol {rt:.0e}: {n_rhs:6d} rhs ({r.options['n_rejected']:3d}"
+                      f" rej.); rates {e['rate_e']:.1e} / {e['rate_i']:.1e}, peaks "
+                      f"{e['peaks']:.1e}, period {e['period']:.1e}, count {e['count']:.1e}, "
+                      f"state {e['state']:.1e}")
+    out["pairs"] = rows
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="shorter runs")
@@ -568,10 +615,15 @@ def main(argv: list[str] | None = None) -> dict:
                     help="also compare other integrators at equal accuracy (~1-2 min)")
     ap.add_argument("--kernel-cut", action="store_true",
                     help="only the kernel cut's error and cost against the model's kernel")
+    ap.add_argument("--pairs", action="store_true",
+                    help="only the explicit pairs' right-hand sides and errors (~1 min)")
     args = ap.parse_args(argv)
     out: dict = {"load_avg_1min_before": os.getloadavg()[0]}
     if args.kernel_cut:
         _bench_kernel_cut(out)
+        return _finish(out, args.json)
+    if args.pairs:
+        _bench_pairs(out)
         return _finish(out, args.json)
 
     if not args.skip_start:

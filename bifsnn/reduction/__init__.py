@@ -7,7 +7,8 @@ docs/MODEL.md sections 2-5.  Public API:
   ``compile()`` -> :class:`ReducedModel` with ``rhs``, ``jacobian``, ``dfdp``, ``dfdp_all``,
   ``firing_rates`` (all analytic, numba-compiled from sympy-generated code);
 * :func:`simulate_map` (reference map, 5a) and :func:`simulate_ode` (ODE, 5b; explicit
-  Dormand-Prince or stiff scipy solver with the analytic Jacobian) -> SimulationResult;
+  Tsitouras or Dormand-Prince 5(4), or a stiff scipy solver with the analytic Jacobian) ->
+  SimulationResult;
 * :func:`find_equilibrium` -> :class:`EquilibriumResult` (Newton, eigenvalues, rates);
 * :func:`network_problem` -> :class:`NetworkProblem`: compiled model, equilibrium and the
   continuation problem in one named parameter (the one recipe for every caller).

@@ -25,10 +25,14 @@ from bifsnn.reduction.model import (
     ReducedModel,
 )
 
-__all__ = ["simulate_map", "simulate_ode", "INTEGRATORS", "STIFF_METHODS", "KERNEL_CUT_SD",
-           "KERNEL_CUT_RANGE", "SIMULATION_KERNEL_CUT_SD"]
+__all__ = ["simulate_map", "simulate_ode", "INTEGRATORS", "EXPLICIT_METHODS", "STIFF_METHODS",
+           "KERNEL_CUT_SD", "KERNEL_CUT_RANGE", "SIMULATION_KERNEL_CUT_SD"]
 
 INTEGRATORS = ("explicit", "stiff")
+#: Compiled pairs of ``integrator="explicit"``: Tsitouras 5(4) (the default; at the default
+#: tolerances about as accurate as Dormand-Prince on the oscillation with 10 % fewer
+#: right-hand sides, benchmarks/README.md, odespeed6) and Dormand-Prince 5(4) (the former).
+EXPLICIT_METHODS = ("tsit5", "dopri5")
 #: scipy ``solve_ivp`` methods of ``integrator="stiff"`` (all use the analytic Jacobian).
 STIFF_METHODS = ("LSODA", "BDF", "Radau")
 #: The model's transfer kernel: the normal cdf is 0 or 1 beyond 8.5 standard deviations
@@ -36,10 +40,11 @@ STIFF_METHODS = ("LSODA", "BDF", "Radau")
 #: with c in KERNEL_CUT_RANGE cuts it at c instead (docs/MODEL.md, "kernel cut").
 KERNEL_CUT_SD = 8.5
 KERNEL_CUT_RANGE = (5.0, KERNEL_CUT_SD)
-#: simulate_ode's cut where its explicit integrator applies one: against the model's kernel
-#: (1200 ms of the oscillation, both at rtol 1e-10) peak heights move by 1.1e-8, the state
-#: by 1.1e-9, rates by 7e-12; the integrator's own error at its default tolerances is
-#: 1.6e-4, 7.2e-5, 2e-7 (benchmarks/README.md, odespeed5); 1.24x cheaper.
+#: simulate_ode's cut where its explicit integrator applies one (sources of less than 1/2
+#: neuron are cut narrower, so that none drops more than Phi(-6) neurons of tail): against
+#: the model's kernel (1200 ms of the oscillation, both at rtol 1e-10) peak heights and the
+#: state move by ~1e-8 and ~1e-9, rates by ~1e-11, four orders below the integrator's own
+#: error at its default tolerances (benchmarks/README.md, odespeed5 and odespeed6).
 SIMULATION_KERNEL_CUT_SD = 6.0
 
 
@@ -143,6 +148,7 @@ def simulate_ode(
     x0: np.ndarray | None = None,
     integrator: str = "explicit",
     method: str = "LSODA",
+    explicit_method: str = "tsit5",
     rtol: float = 1e-5,
     atol: float = 1e-6,
     record_every_ms: float = 1.0,
@@ -151,29 +157,36 @@ def simulate_ode(
 ) -> SimulationResult:
     """Integrate the ODE (docs/MODEL.md 5b) for ``t_ms`` and sample rates on the params.dt grid.
 
-    ``integrator="explicit"``: compiled Dormand-Prince 5(4) with adaptive steps;
+    ``integrator="explicit"``: a compiled Runge-Kutta 5(4) pair with adaptive steps,
+    ``explicit_method`` in EXPLICIT_METHODS (Tsitouras by default, Dormand-Prince the former);
     ``"stiff"``: scipy ``solve_ivp`` with ``method`` (BDF, Radau or LSODA) and the analytic
     Jacobian.  Default tolerances rtol = 1e-5, atol = 1e-6 (neurons, mV neurons, counts):
-    against rtol = 1e-10 at the defaults the mean rates move by 2e-7 and the MFE peak heights
-    by 5e-5 relative, the period by 2e-7 (benchmarks/README.md), at 0.64x the evaluations
-    of rtol = 1e-6, atol = 1e-8.  ``max_steps`` bounds the explicit integrator (default
+    against rtol = 1e-10 over 1200 ms of the default oscillation the mean rates move by
+    1-2e-7, the MFE peak heights by 1.6e-4 (largest of 61) and the period by 1.7e-7
+    relative (Dormand-Prince: 2-2.5e-7, 1.6e-4, 1.6e-7 with 12 % more right-hand sides;
+    benchmarks/README.md, odespeed6).  ``max_steps`` bounds the explicit integrator (default
     200 steps per model ms + 10000; a typical run needs ~5 per ms).  Failure (step
     underflow, step limit, non-finite state) is reported in ``options["success"]`` /
     ``options["message"]`` with the partial result up to that time.
 
     ``kernel_cut_sd``: the transfer kernel's normal cdf is taken as 0 or 1 beyond this many
     standard deviations, in KERNEL_CUT_RANGE; 8.5 (KERNEL_CUT_SD) is the model's kernel, the
-    one continuation and every other evaluation use.  Default (None): 6
+    one continuation and every other evaluation use.  Below 8.5 a source bin of fewer than
+    1/2 neurons is cut narrower, at the fewest standard deviations that keep its dropped
+    tail below Phi(-cut) neurons at either end.  Default (None): 6
     (SIMULATION_KERNEL_CUT_SD, tail mass ~1e-9, a simulation-only approximation whose effect
     is ~1e-4 of the integrator's own error; docs/MODEL.md section 4, benchmarks/README.md,
-    odespeed5) where it applies, the explicit integrator with the paper's transport; 8.5
-    elsewhere, where a value other than 8.5 is refused.  Recorded in
+    odespeed5 and odespeed6) where it applies, the explicit integrator with the paper's
+    transport; 8.5 elsewhere, where a value other than 8.5 is refused.  Recorded in
     ``options["kernel_cut_sd"]``.
     """
     if integrator not in INTEGRATORS:
         raise ValueError(f"integrator = {integrator!r} is out of range: one of {INTEGRATORS}")
     if integrator == "stiff" and method not in STIFF_METHODS:
         raise ValueError(f"method = {method!r} is out of range: one of {STIFF_METHODS}")
+    if explicit_method not in EXPLICIT_METHODS:
+        raise ValueError(f"explicit_method = {explicit_method!r} is out of range: one of "
+                         f"{EXPLICIT_METHODS}")
     m = _as_model(model)
     d = m.definition
     tcut = _kernel_cut(kernel_cut_sd, integrator, d)
@@ -188,9 +201,10 @@ def simulate_ode(
     if integrator == "explicit":
         cum = np.zeros((n + 1, 2))
         states = np.zeros((n // every, d.n_state))
-        xf, t_reached, nsteps, nrej, status = m.module.dopri5(
+        pair = m.module._RK_TSIT5 if explicit_method == "tsit5" else m.module._RK_DOPRI5
+        xf, t_reached, nsteps, nrej, status = m.module.explicit_rk(
             x, m.pv, m.edges, m.opt, t_end, dt, rtol, atol, min(0.01, dt), max_steps, every,
-            cum, states, tcut,
+            cum, states, tcut, pair,
         )
         messages = {0: "ok", 1: "max_steps reached", 2: "step size underflow",
                     3: "non-finite state"}
@@ -217,7 +231,7 @@ def simulate_ode(
         spike_counts_i=counts[:, 1].copy(),
         seed=None,
         options=_options(d, form="ode", integrator=integrator,
-                         method=method if integrator == "stiff" else "dopri5",
+                         method=method if integrator == "stiff" else explicit_method,
                          rtol=rtol, atol=atol, kernel_cut_sd=tcut, success=bool(success),
                          message=message, wall_s=wall, **stats),
         extra={
