@@ -21,23 +21,32 @@ from numba.core.dispatcher import Dispatcher
 
 import bifsnn
 from bifsnn import _cache
+from bifsnn.continuation.periodic import collocation, condensed
 from bifsnn.network import _blocked, _kernels, markov, metastability
 
 KERNEL_MODULES = (_blocked, _kernels, markov, metastability)
+#: The continuation's kernels (periodic orbits), cached like the network's.
+ENGINE_MODULES = (condensed, collocation)
 
 
-def test_every_network_kernel_is_cached_on_the_sources_it_depends_on():
-    kernels = [(m.__name__, name, obj) for m in KERNEL_MODULES
+@pytest.mark.parametrize(("modules", "at_least", "module", "depends_on", "kernel"), [
+    (KERNEL_MODULES, 20, _blocked, {"_blocked.py", "_atomics.py", "_kernels.py"},
+     "pack_alias"),
+    (ENGINE_MODULES, 7, condensed, {"condensed.py", "linalg.py"}, "_propagate"),
+], ids=["network", "continuation"])
+def test_every_kernel_is_cached_on_the_sources_it_depends_on(modules, at_least, module,
+                                                             depends_on, kernel):
+    kernels = [(m.__name__, name, obj) for m in modules
                for name, obj in vars(m).items()
                if isinstance(obj, Dispatcher) and obj.__module__ == m.__name__]
-    assert len(kernels) >= 20
+    assert len(kernels) >= at_least
     plain = [f"{m}.{n}" for m, n, d in kernels
              if not isinstance(d._cache, _cache.KeyedFunctionCache)]
     assert not plain, "numba.njit(cache=True) checks only its own file: use njit_cached"
-    files = {p.name for p in _cache.source_files(_blocked.__name__)}
-    assert {"_blocked.py", "_atomics.py", "_kernels.py"} <= files
-    key = _cache.source_key(_blocked.__name__)
-    assert Path(_blocked.pack_alias.stats.cache_path).name == f"{_blocked.__name__}-{key}"
+    files = {p.name for p in _cache.source_files(module.__name__)}
+    assert depends_on <= files
+    key = _cache.source_key(module.__name__)
+    assert Path(getattr(module, kernel).stats.cache_path).name == f"{module.__name__}-{key}"
 
 
 _PROBE = """

@@ -436,7 +436,7 @@ def _transport_w(x, pv, edges, opt, out, clip, tcut, W, S, I):
         offn = 2 * K * q
         _zero_population(out, offn, K)
         _sources(x, q, K, pv, edges, opt, S)
-        n = 0
+        n = np.int64(0)  # not the literal 0: numba would compile _edge_kernels for it too
         ns = 0
         for j in range(K):
             if x[offn + j] == 0.0:

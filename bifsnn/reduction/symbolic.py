@@ -119,9 +119,12 @@ def piece_expressions(rule: str) -> dict[str, tuple[list[sp.Symbol], list[sp.Exp
 
 
 def _function_source(name: str, args: list[sp.Symbol], outputs: list[sp.Expr]) -> str:
-    """Print ``outputs`` (after CSE) as one njit function returning a tuple."""
+    """Print ``outputs`` (after CSE) as one njit function returning a tuple (while
+    :func:`piece_expressions` records, only the record: its CSE, most of the cost of
+    generating the module, would be thrown away)."""
     if _RECORD is not None:
         _RECORD[name] = (list(args), list(outputs))
+        return ""
     printer = _Printer({"standard": "python3", "fully_qualified_modules": True})
     reps, reduced = sp.cse(outputs, symbols=sp.numbered_symbols("_t"), optimizations="basic")
     lines = [

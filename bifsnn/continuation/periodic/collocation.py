@@ -13,11 +13,11 @@ from __future__ import annotations
 import weakref
 from dataclasses import dataclass, field
 
-import numba as nb
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
+from bifsnn._cache import njit_cached
 from bifsnn.continuation.linalg import PATTERN_KEY_ATTR, _pattern_key, sparse_lu
 
 from .mesh import (
@@ -342,7 +342,7 @@ class CollocationOperator:
         return np.vstack([np.asarray(v0)[None, :], w.reshape(-1, n)])
 
 
-@nb.njit(cache=True)
+@njit_cached()
 def _scatter_blocks(data, pos, Dh, TL, jdiag, Jv):  # pragma: no cover - compiled
     """data[pos[j, k, l, e]] = Dh[j, k, l] jdiag[e] - TL[k, l] Jv[j, k, e]: the collocation
     blocks of interval j (collocation point k, node l, pattern entry e)."""

@@ -25,12 +25,12 @@ the interval transfer matrices, so it is used only while their products stay mod
 
 from __future__ import annotations
 
-import numba as nb
 import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
+from bifsnn._cache import njit_cached
 from bifsnn.continuation.linalg import blas_single_thread
 
 __all__ = ["CondensedLU", "GROWTH_MAX"]
@@ -66,7 +66,7 @@ def _kernel_factors(Lp, Li, Lx, Up, Ui, Ux, pr) -> tuple:
 GROWTH_MAX = 1e8
 
 
-@nb.njit(cache=True)
+@njit_cached()
 def _propagate(Ap, Ai, Ax, Lp, Li, Lx, Up, Ui, Ux, pr, q, last, last_to, Gq, k0, Z, Yall,
                keep):  # pragma: no cover - compiled
     """Forward block substitution through the intervals for k right-hand sides (row-major).
@@ -125,7 +125,7 @@ def _propagate(Ap, Ai, Ax, Lp, Li, Lx, Up, Ui, Ux, pr, q, last, last_to, Gq, k0,
     return growth
 
 
-@nb.njit(cache=True)
+@njit_cached()
 def _propagate1(Ap, Ai, Ax, Lp, Li, Lx, Up, Ui, Ux, pr, q, last, last_to, g, z, yall,
                 keep):  # pragma: no cover - compiled
     """:func:`_propagate` for one right-hand side g (N, mn) and first node z (n,), in place;
@@ -159,7 +159,7 @@ def _propagate1(Ap, Ai, Ax, Lp, Li, Lx, Up, Ui, Ux, pr, q, last, last_to, g, z, 
     return 0.0
 
 
-@nb.njit(cache=True)
+@njit_cached()
 def _factor_blocks(ipD, ixD, vals, Lp, Li, Lx, Up, Ui, Ux, pr):  # pragma: no cover - compiled
     """Sparse LU with partial pivoting of the N blocks D_j (one CSC pattern ipD, ixD; values
     vals[j]), left-looking (Gilbert-Peierls, as CSparse's cs_lu with tol = 1: the largest
@@ -277,7 +277,7 @@ def _factor_blocks(ipD, ixD, vals, Lp, Li, Lx, Up, Ui, Ux, pr):  # pragma: no co
     return 0, lnz, unz
 
 
-@nb.njit(cache=True)
+@njit_cached()
 def _sort_u_columns(Up, Ui, Ux):  # pragma: no cover - compiled
     """Sort every column of the U factors by row (in place; insertion sort, short columns)."""
     N = Up.shape[0]
@@ -297,7 +297,7 @@ def _sort_u_columns(Up, Ui, Ux):  # pragma: no cover - compiled
                 Ux[u + 1] = kx
 
 
-@nb.njit(cache=True)
+@njit_cached()
 def _refactor_blocks(ipD, ixD, data, pos, Lp, Li, Lx, Up, Ui, Ux, pr, tol, failed):
     # pragma: no cover - compiled
     """Numeric refactorisation of the N blocks with the patterns and row pivots of an
@@ -347,7 +347,7 @@ def _refactor_blocks(ipD, ixD, data, pos, Lp, Li, Lx, Up, Ui, Ux, pr, tol, faile
     return nfail
 
 
-@nb.njit(cache=True)
+@njit_cached()
 def _solve_rest_T_kernel(Ap, Ai, Ax, Lp, Li, Lx, Up, Ui, Ux, pr, q, n, e, v
                          ):  # pragma: no cover - compiled
     """C_r^{-T} e by block backward substitution (e, v: (N mn, k)): for j = N-1..0, solve
