@@ -267,6 +267,8 @@ def assert_one_line_error(code: int, err: str, *needles: str) -> None:
     (["ode", "--seed", "1"], ["--seed"]),
     (["ode", "--no-progress"], ["--no-progress"]),
     (["ode", "--form", "map", "--max-steps", "5"], ["--max-steps"]),
+    (["ode", "--integrator", "stiff", "--explicit-method", "dopri5"], ["--explicit-method"]),
+    (["ode", "--explicit-method", "rk4"], ["--explicit-method"]),
     (["analyse", "--t-ms", "150"], ["--t-ms", "200 ms"]),
 ])
 def test_bad_arguments_fail_at_once_with_one_line(argv: list[str], needles: list[str],

@@ -34,6 +34,9 @@ def register(subparsers: Any) -> None:
                    "solvers")
     p.add_argument("--method", choices=("BDF", "Radau", "LSODA"), default="LSODA",
                    help="scipy method of the stiff integrator")
+    p.add_argument("--explicit-method", choices=("tsit5", "dopri5"), default=None,
+                   help="Runge-Kutta pair of the explicit integrator: Tsitouras 5(4) (the "
+                   "default) or Dormand-Prince 5(4)")
     p.add_argument("--rtol", type=positive_float, default=1e-5,
                    help="ODE: relative error tolerance (> 0)")
     p.add_argument("--atol", type=positive_float, default=1e-6,
@@ -104,6 +107,9 @@ def _cmd_ode(args: argparse.Namespace) -> int:
     check_times(args.t_ms, args.transient_ms, dt_ms=step_ms)
     if args.max_steps is not None and (args.form != "ode" or args.integrator != "explicit"):
         raise CliError("--max-steps", "applies only to --form ode --integrator explicit")
+    if args.explicit_method is not None and (args.form != "ode" or args.integrator != "explicit"
+                                             or args.finite_size_noise):
+        raise CliError("--explicit-method", "applies only to --form ode --integrator explicit")
     from bifsnn.network._driver import check_memory
 
     check_memory(params, int(args.t_ms / step_ms) + 1)  # per-step arrays dominate
@@ -130,7 +136,8 @@ def _cmd_ode(args: argparse.Namespace) -> int:
     else:
         result = simulate_ode(definition, t_ms=args.t_ms, integrator=args.integrator,
                               method=args.method, rtol=args.rtol, atol=args.atol,
-                              max_steps=args.max_steps)
+                              max_steps=args.max_steps,
+                              explicit_method=args.explicit_method or "tsit5")
     ok = result.options.get("success", True)
     if not ok:
         stop = (f"bifsnn ode: the {args.form} stopped early: "

@@ -141,3 +141,17 @@ def test_cli_ode(capsys):
                  "--set", "p_EI=0.5"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["rate_e_hz"] > 0
+
+
+def test_cli_ode_explicit_method(tmp_path, capsys):
+    from bifsnn.cli import main
+    from bifsnn.network.results import load_result
+
+    rates = {}
+    for pair in ("tsit5", "dopri5"):  # the pair chosen is the one run; same solution
+        out = tmp_path / pair
+        assert main(["ode", "--t-ms", "150", "--json", "--no-plots", "--out", str(out),
+                     "--explicit-method", pair]) == 0
+        rates[pair] = json.loads(capsys.readouterr().out)["rate_e_hz"]
+        assert load_result(out / "result.h5").options["method"] == pair
+    assert rates["tsit5"] == pytest.approx(rates["dopri5"], rel=1e-3)
