@@ -60,6 +60,13 @@ def _kernel_factors(Lp, Li, Lx, Up, Ui, Ux, pr) -> tuple:
             kernel_index(pr))
 
 
+#: The condensation's many-column propagation (:meth:`CondensedLU._propagate`) runs by
+#: supernodes of the block factors, 8 updates fused per pass over a row of Y
+#: (:func:`_propagate_sn`; bit-identical; False: column by column, :func:`_propagate`, the
+#: previous kernel; benchmarks/README.md, cycspeed7)
+SUPERNODAL = True
+
+
 #: Largest entry (relative to 1) allowed in the propagated products C_r^{-1} [C_0, G] at the
 #: last node of any interval; above it the condensation is refused (ValueError) and the
 #: caller uses the global sparse LU (single shooting loses ~log10 of the growth in digits).
@@ -123,6 +130,290 @@ def _propagate(Ap, Ai, Ax, Lp, Li, Lx, Up, Ui, Ux, pr, q, last, last_to, Gq, k0,
                 for t in range(k):
                     Yall[j, q[i], t] = Y[i, t]
     return growth
+
+
+@njit_cached()
+def _propagate_sn(Ap, Ai, Ax, Lp, Li, Lx, Up, Ui, Ux, ip, Ls, Lsp, Us, Usp, Uc, Ucp, last,
+                  last_to, Gq, k0, Z):  # pragma: no cover - compiled
+    """:func:`_propagate` by supernodes (same operations on every entry of Y, in the same
+    order: bit-identical), without ``keep``.
+
+    L's columns sorted by row, cut into supernodes (Ls: first columns per block, then mn;
+    Lsp: each block's start in Ls): columns c0..c0+s-1 with a dense unit lower diagonal block
+    and the same rows B below it, so that Y[c0..c0+s-1] update every row of B in 8-entry
+    fused passes (one load and store of the target row per 8 updates instead of one per
+    update); U's rows cut likewise (Us, Usp: row supernodes r0..r1, dense upper diagonal
+    block, the same columns C right of it; Uc[Ucp[g]:Ucp[g + 1]] = (column, position of row
+    r0 in that column) for supernode g of all blocks, columns descending), whose rows take
+    the updates of 8 columns of C per pass; A_j's rows are pulled 8 entries per pass.
+    ip[j, r] = the row of D_j pivoted to r.  Every Y[i, t] receives its updates in the
+    order of the column-oriented substitution (L: columns ascending, U: descending, then
+    the pivot's reciprocal), as products then differences (no contraction).
+    """
+    N = Ax.shape[0]
+    mn = Gq.shape[1]
+    k = Z.shape[1]
+    Y = np.empty((mn, k))
+    growth = 0.0
+    for j in range(N):
+        for r in range(mn):  # R = [0 | Gq_j] - A_j Z, row by row in pivot order
+            i = ip[j, r]
+            for t in range(k0):
+                Y[r, t] = 0.0
+            for t in range(k0, k):
+                Y[r, t] = Gq[j, i, t - k0]
+            idx = Ap[i]
+            e1 = Ap[i + 1]
+            while idx + 7 < e1:
+                v0 = Ax[j, idx]
+                c0 = Ai[idx]
+                v1 = Ax[j, idx + 1]
+                c1 = Ai[idx + 1]
+                v2 = Ax[j, idx + 2]
+                c2 = Ai[idx + 2]
+                v3 = Ax[j, idx + 3]
+                c3 = Ai[idx + 3]
+                v4 = Ax[j, idx + 4]
+                c4 = Ai[idx + 4]
+                v5 = Ax[j, idx + 5]
+                c5 = Ai[idx + 5]
+                v6 = Ax[j, idx + 6]
+                c6 = Ai[idx + 6]
+                v7 = Ax[j, idx + 7]
+                c7 = Ai[idx + 7]
+                for t in range(k):
+                    y = Y[r, t] - v0 * Z[c0, t]
+                    y = y - v1 * Z[c1, t]
+                    y = y - v2 * Z[c2, t]
+                    y = y - v3 * Z[c3, t]
+                    y = y - v4 * Z[c4, t]
+                    y = y - v5 * Z[c5, t]
+                    y = y - v6 * Z[c6, t]
+                    y = y - v7 * Z[c7, t]
+                    Y[r, t] = y
+                idx += 8
+            while idx < e1:
+                a = Ax[j, idx]
+                c = Ai[idx]
+                for t in range(k):
+                    Y[r, t] -= a * Z[c, t]
+                idx += 1
+        for sn in range(Lsp[j], Lsp[j + 1] - 1):  # L: supernodes, ascending
+            c0 = Ls[sn]
+            s = Ls[sn + 1] - c0
+            for q in range(s):  # the diagonal block, column oriented
+                c = c0 + q
+                base = Lp[j, c]
+                for u in range(1, s - q):
+                    a = Lx[base + u]
+                    for t in range(k):
+                        Y[c + u, t] -= a * Y[c, t]
+            b0 = Lp[j, c0] + s
+            for b in range(Lp[j, c0 + 1] - b0):  # the rows below, B[b] = Li[b0 + b]
+                i = Li[b0 + b]
+                q = 0
+                while q + 7 < s:
+                    v0 = Lx[Lp[j, c0 + q] + s - q + b]
+                    v1 = Lx[Lp[j, c0 + q + 1] + s - q - 1 + b]
+                    v2 = Lx[Lp[j, c0 + q + 2] + s - q - 2 + b]
+                    v3 = Lx[Lp[j, c0 + q + 3] + s - q - 3 + b]
+                    v4 = Lx[Lp[j, c0 + q + 4] + s - q - 4 + b]
+                    v5 = Lx[Lp[j, c0 + q + 5] + s - q - 5 + b]
+                    v6 = Lx[Lp[j, c0 + q + 6] + s - q - 6 + b]
+                    v7 = Lx[Lp[j, c0 + q + 7] + s - q - 7 + b]
+                    for t in range(k):
+                        y = Y[i, t] - v0 * Y[c0 + q, t]
+                        y = y - v1 * Y[c0 + q + 1, t]
+                        y = y - v2 * Y[c0 + q + 2, t]
+                        y = y - v3 * Y[c0 + q + 3, t]
+                        y = y - v4 * Y[c0 + q + 4, t]
+                        y = y - v5 * Y[c0 + q + 5, t]
+                        y = y - v6 * Y[c0 + q + 6, t]
+                        y = y - v7 * Y[c0 + q + 7, t]
+                        Y[i, t] = y
+                    q += 8
+                while q < s:
+                    a = Lx[Lp[j, c0 + q] + s - q + b]
+                    c = c0 + q
+                    for t in range(k):
+                        Y[i, t] -= a * Y[c, t]
+                    q += 1
+        gb = Usp[j] - j  # U: row supernodes, descending (g: index over all blocks)
+        for sn in range(Usp[j + 1] - 2, Usp[j] - 1, -1):
+            r0 = Us[sn]
+            r1 = Us[sn + 1] - 1
+            s = r1 - r0 + 1
+            g = gb + sn - Usp[j]
+            g0 = Ucp[g]
+            g1 = Ucp[g + 1]
+            while g0 + 7 < g1:
+                d0 = Uc[g0, 0]
+                d1 = Uc[g0 + 1, 0]
+                d2 = Uc[g0 + 2, 0]
+                d3 = Uc[g0 + 3, 0]
+                d4 = Uc[g0 + 4, 0]
+                d5 = Uc[g0 + 5, 0]
+                d6 = Uc[g0 + 6, 0]
+                d7 = Uc[g0 + 7, 0]
+                for q in range(s):
+                    r = r0 + q
+                    v0 = Ux[Uc[g0, 1] + q]
+                    v1 = Ux[Uc[g0 + 1, 1] + q]
+                    v2 = Ux[Uc[g0 + 2, 1] + q]
+                    v3 = Ux[Uc[g0 + 3, 1] + q]
+                    v4 = Ux[Uc[g0 + 4, 1] + q]
+                    v5 = Ux[Uc[g0 + 5, 1] + q]
+                    v6 = Ux[Uc[g0 + 6, 1] + q]
+                    v7 = Ux[Uc[g0 + 7, 1] + q]
+                    for t in range(k):
+                        y = Y[r, t] - v0 * Y[d0, t]
+                        y = y - v1 * Y[d1, t]
+                        y = y - v2 * Y[d2, t]
+                        y = y - v3 * Y[d3, t]
+                        y = y - v4 * Y[d4, t]
+                        y = y - v5 * Y[d5, t]
+                        y = y - v6 * Y[d6, t]
+                        y = y - v7 * Y[d7, t]
+                        Y[r, t] = y
+                g0 += 8
+            while g0 < g1:
+                d = Uc[g0, 0]
+                p = Uc[g0, 1]
+                for q in range(s):
+                    a = Ux[p + q]
+                    for t in range(k):
+                        Y[r0 + q, t] -= a * Y[d, t]
+                g0 += 1
+            for c in range(r1, r0 - 1, -1):  # the diagonal block, column oriented
+                dd = Up[j, c + 1] - 1
+                piv = 1.0 / Ux[dd]
+                for t in range(k):
+                    Y[c, t] *= piv
+                for r in range(r0, c):
+                    a = Ux[dd - (c - r)]
+                    for t in range(k):
+                        Y[r, t] -= a * Y[c, t]
+        for i in range(last.size):
+            for t in range(k):
+                v = Y[last[i], t]
+                Z[last_to[i], t] = v
+                if t < k0 and abs(v) > growth:
+                    growth = abs(v)
+    return growth
+
+
+@njit_cached()
+def _sort_l_columns(Lp, Li, Lx, Lt):  # pragma: no cover - compiled
+    """Sort every column of the L factors by row (in place; the unit diagonal stays first);
+    Lt[o] = the new offset in its column of the entry that was at position o."""
+    N = Lp.shape[0]
+    mn = Lp.shape[1] - 1
+    src = np.empty(mn, dtype=np.int64)
+    for j in range(N):
+        for c in range(mn):
+            a, b = Lp[j, c], Lp[j, c + 1]
+            for t in range(b - a):
+                src[t] = t
+            for t in range(a + 1, b):
+                ki = Li[t]
+                kx = Lx[t]
+                ko = src[t - a]
+                u = t - 1
+                while u >= a and Li[u] > ki:
+                    Li[u + 1] = Li[u]
+                    Lx[u + 1] = Lx[u]
+                    src[u + 1 - a] = src[u - a]
+                    u -= 1
+                Li[u + 1] = ki
+                Lx[u + 1] = kx
+                src[u + 1 - a] = ko
+            for t in range(b - a):
+                Lt[a + src[t]] = t
+
+
+@njit_cached()
+def _supernodes(Lp, Li, Up, Ui, Ls, Lsp, Us, Usp, Uc, Ucp):  # pragma: no cover - compiled
+    """The supernodes of the block factors for :func:`_propagate_sn` (L's and U's columns
+    sorted by row) into Ls, Lsp, Us, Usp, Uc, Ucp (large enough); returns their lengths."""
+    N = Lp.shape[0]
+    mn = Lp.shape[1] - 1
+    nls = 0
+    nus = 0
+    nuc = 0
+    g = 0
+    rcnt = np.zeros(mn + 1, dtype=np.int64)
+    rcols = np.empty(Ui.size, dtype=np.int64)
+    rpos = np.empty(Ui.size, dtype=np.int64)
+    fill = np.zeros(mn, dtype=np.int64)
+    for j in range(N):
+        # L: column c joins the supernode of c - 1 when column c - 1 is {c - 1, c} + rest
+        # and column c is {c} + the same rest
+        Lsp[j] = nls
+        Ls[nls] = 0
+        nls += 1
+        for c in range(1, mn):
+            a0, a1 = Lp[j, c - 1], Lp[j, c]
+            b0, b1 = Lp[j, c], Lp[j, c + 1]
+            join = a1 - a0 >= 2 and Li[a0 + 1] == c and a1 - a0 - 1 == b1 - b0
+            if join:
+                for t in range(b1 - b0):
+                    if Li[a0 + 1 + t] != Li[b0 + t]:
+                        join = False
+                        break
+            if not join:
+                Ls[nls] = c
+                nls += 1
+        Ls[nls] = mn
+        nls += 1
+        # U by rows (columns ascending, with their positions)
+        for r in range(mn + 1):
+            rcnt[r] = 0
+        for c in range(mn):
+            for idx in range(Up[j, c], Up[j, c + 1]):
+                rcnt[Ui[idx] + 1] += 1
+        for r in range(mn):
+            rcnt[r + 1] += rcnt[r]
+        for r in range(mn):
+            fill[r] = rcnt[r]
+        for c in range(mn):
+            for idx in range(Up[j, c], Up[j, c + 1]):
+                r = Ui[idx]
+                rcols[fill[r]] = c
+                rpos[fill[r]] = idx
+                fill[r] += 1
+        Usp[j] = nus
+        Us[nus] = 0
+        nus += 1
+        for r in range(1, mn):
+            a0, a1 = rcnt[r - 1], rcnt[r]
+            b0, b1 = rcnt[r], rcnt[r + 1]
+            join = a1 - a0 >= 2 and rcols[a0 + 1] == r and a1 - a0 - 1 == b1 - b0
+            if join:
+                for t in range(b1 - b0):
+                    if rcols[a0 + 1 + t] != rcols[b0 + t]:
+                        join = False
+                        break
+            if not join:
+                Us[nus] = r
+                nus += 1
+        Us[nus] = mn
+        nus += 1
+        for sn in range(Usp[j], nus - 1):  # columns right of each U supernode, descending
+            r0 = Us[sn]
+            r1 = Us[sn + 1] - 1
+            Ucp[g] = nuc
+            for t in range(rcnt[r0 + 1] - 1, rcnt[r0] - 1, -1):
+                c = rcols[t]
+                if c <= r1:
+                    break
+                Uc[nuc, 0] = c
+                Uc[nuc, 1] = rpos[t]
+                nuc += 1
+            g += 1
+    Ucp[g] = nuc
+    Lsp[N] = nls
+    Usp[N] = nus
+    return nls, nus, nuc
 
 
 @njit_cached()
@@ -348,11 +639,14 @@ def _refactor_blocks(ipD, ixD, data, pos, Lp, Li, Lx, Up, Ui, Ux, pr, tol, faile
 
 
 @njit_cached()
-def _solve_rest_T_kernel(Ap, Ai, Ax, Lp, Li, Lx, Up, Ui, Ux, pr, q, n, e, v
+def _solve_rest_T_kernel(Ap, Ai, Ax, Lp, Li, Lx, Up, Ui, Ux, pr, q, n, e, v, Lt
                          ):  # pragma: no cover - compiled
     """C_r^{-T} e by block backward substitution (e, v: (N mn, k)): for j = N-1..0, solve
     D_j^T v_j = e_j - [0; A_{j+1}^T v_{j+1}] (the coupling acts on interval j's last node)
-    with the LU of D_j[:, q] (P D[:, q] = L U: D^T = (L U)^T-solve, then undo q and P)."""
+    with the LU of D_j[:, q] (P D[:, q] = L U: D^T = (L U)^T-solve, then undo q and P).
+    L's column entries are summed in the factorisation's order: Lt[o] is the offset in its
+    column of the o-th entry in that order (:func:`_sort_l_columns`; Lt[o] = o - column
+    start when the columns were not reordered)."""
     N = Lp.shape[0]
     mn = q.shape[0]
     k = e.shape[1]
@@ -381,7 +675,9 @@ def _solve_rest_T_kernel(Ap, Ai, Ax, Lp, Li, Lx, Up, Ui, Ux, pr, q, n, e, v
                 w[c, t] /= piv
         # L^T y = z (L^T upper, unit diagonal first in each column of L)
         for c in range(mn - 1, -1, -1):
-            for idx in range(Lp[j, c] + 1, Lp[j, c + 1]):
+            c0 = Lp[j, c]
+            for o in range(c0 + 1, Lp[j, c + 1]):
+                idx = c0 + Lt[o]
                 i = Li[idx]
                 a = Lx[idx]
                 for t in range(k):
@@ -425,17 +721,19 @@ _LU_SIZES: dict[tuple[int, int], tuple[float, float]] = {}
 
 def _block_lus(ipD: np.ndarray, ixD: np.ndarray, data: np.ndarray, pos: np.ndarray, mn: int,
                ref=None):
-    """(Lp, Li, Lx, Up, Ui, Ux, pr, pattern) of the N blocks (CSC pattern ipD, ixD, values
-    data[pos[j]], partial pivoting, the columns in their given order) for
-    :func:`_propagate`; ``pattern`` (Lp, Li, Up, Ui, pr) can be passed back as ``ref`` for
+    """(Lp, Li, Lx, Up, Ui, Ux, pr, pattern, sn) of the N blocks (CSC pattern ipD, ixD,
+    values data[pos[j]], partial pivoting, the columns in their given order) for
+    :func:`_propagate` (sn: their supernodes, :func:`_block_supernodes`); ``pattern``
+    (Lp, Li, Up, Ui, pr, sn) can be passed back as ``ref`` for
     the next blocks of the same pattern: they are then refactorised numerically with the
     same pivots (:func:`_refactor_blocks`) unless a pivot has become too small
     (:data:`PIVOT_TOL`).  RuntimeError when a block is exactly singular."""
     N = pos.shape[0]
     if not COMPILED_LU:
-        return (*_kernel_factors(*_superlu_blocks(ipD, ixD, data[pos], mn)), None)
+        f = _kernel_factors(*_superlu_blocks(ipD, ixD, data[pos], mn))
+        return (*f, None, _block_supernodes(f[0], f[1], f[3], f[4], f[6]))
     if ref is not None and REFACTOR and ref[0].shape[0] == N:
-        Lp, Li, Up, Ui, pr = ref
+        Lp, Li, Up, Ui, pr = ref[:5]
         Lx = np.empty(Li.size)
         Ux = np.empty(Ui.size)
         failed = np.empty(N, dtype=np.uint8)
@@ -443,17 +741,51 @@ def _block_lus(ipD: np.ndarray, ixD: np.ndarray, data: np.ndarray, pos: np.ndarr
                                  failed)
         if nfail == 0:
             STATS["refactor"] += 1
-            return Lp, Li, Lx, Up, Ui, Ux, pr, ref
+            return Lp, Li, Lx, Up, Ui, Ux, pr, ref, ref[5]
         STATS["refactor_refused"] += 1
         if PARTIAL_REFACTOR:
             STATS["blocks_anew"] += nfail
             bad = np.flatnonzero(failed)
             new = _fresh_lus(ipD, ixD, data[pos[bad]], mn)
-            out = _kernel_factors(*_merge_blocks((Lp, Li, Lx, Up, Ui, Ux, pr), new, bad))
-            return (*out, (out[0], out[1], out[3], out[4], out[6]))
+            Lt = _merge_lt(Lp, ref[5][0], new, bad)
+            out = _kernel_factors(*_merge_blocks((Lp, Li, Lx, Up, Ui, Ux, pr), new[:7], bad))
+            sn = _block_supernodes(out[0], out[1], out[3], out[4], out[6], Lt)
+            return (*out, (out[0], out[1], out[3], out[4], out[6], sn), sn)
         STATS["blocks_anew"] += N
-    Lp, Li, Lx, Up, Ui, Ux, pr = _kernel_factors(*_fresh_lus(ipD, ixD, data[pos], mn))
-    return Lp, Li, Lx, Up, Ui, Ux, pr, (Lp, Li, Up, Ui, pr)
+    *f, Lt = _fresh_lus(ipD, ixD, data[pos], mn)
+    Lp, Li, Lx, Up, Ui, Ux, pr = _kernel_factors(*f)
+    sn = _block_supernodes(Lp, Li, Up, Ui, pr, Lt)
+    return Lp, Li, Lx, Up, Ui, Ux, pr, (Lp, Li, Up, Ui, pr, sn), sn
+
+
+def _merge_lt(Lp: np.ndarray, Lt: np.ndarray, new: tuple, bad: np.ndarray) -> np.ndarray:
+    """The column offsets Lt (see :func:`_sort_l_columns`) of the merged factors of
+    :func:`_merge_blocks` (blocks ``bad`` replaced by those of ``new``)."""
+    parts = [Lt[Lp[j, 0]:Lp[j, -1]] for j in range(Lp.shape[0])]
+    for k, j in enumerate(bad):
+        parts[j] = new[7][new[0][k, 0]:new[0][k, -1]]
+    return np.concatenate(parts)
+
+
+def _block_supernodes(Lp, Li, Up, Ui, pr, Lt=None) -> tuple:
+    """(Lt, ip, Ls, Lsp, Us, Usp, Uc, Ucp) of block factors whose L and U columns are
+    sorted by row (see :func:`_propagate_sn`, :func:`_solve_rest_T_kernel`) as kernel
+    index arrays; Lt None: the columns were sorted from the start."""
+    N, mn1 = Lp.shape
+    mn = mn1 - 1
+    if Lt is None:
+        Lt = np.arange(Li.size) - np.repeat(Lp[:, :-1].ravel(), np.diff(Lp, axis=1).ravel())
+    Ls = np.empty(N * (mn + 1), dtype=np.int64)
+    Us = np.empty(N * (mn + 1), dtype=np.int64)
+    Lsp = np.empty(N + 1, dtype=np.int64)
+    Usp = np.empty(N + 1, dtype=np.int64)
+    Uc = np.empty((Ui.size, 2), dtype=np.int64)
+    Ucp = np.empty(N * mn + 1, dtype=np.int64)
+    nls, nus, nuc = _supernodes(Lp, Li, Up, Ui, Ls, Lsp, Us, Usp, Uc, Ucp)
+    ip = np.empty((N, mn), dtype=np.int64)
+    np.put_along_axis(ip, np.asarray(pr, dtype=np.int64), np.arange(mn)[None, :], axis=1)
+    return tuple(kernel_index(a) for a in (Lt, ip, Ls[:nls], Lsp, Us[:nus], Usp,
+                                           Uc[:nuc], Ucp[:nus - N + 1]))
 
 
 def _merge_blocks(old: tuple, new: tuple, bad: np.ndarray) -> tuple:
@@ -481,8 +813,9 @@ def _merge_blocks(old: tuple, new: tuple, bad: np.ndarray) -> tuple:
 
 
 def _fresh_lus(ipD: np.ndarray, ixD: np.ndarray, vals: np.ndarray, mn: int) -> tuple:
-    """(Lp, Li, Lx, Up, Ui, Ux, pr) of a new factorisation (:func:`_factor_blocks`, U's
-    columns sorted) of the blocks vals[j]; RuntimeError when a block is exactly singular."""
+    """(Lp, Li, Lx, Up, Ui, Ux, pr, Lt) of a new factorisation (:func:`_factor_blocks`, L's
+    and U's columns sorted by row, Lt: see :func:`_sort_l_columns`) of the blocks vals[j];
+    RuntimeError when a block is exactly singular."""
     N = vals.shape[0]
     key = (mn, ixD.size)
     perL, perU = _LU_SIZES.get(key, (2 * ixD.size, 2 * ixD.size))
@@ -500,7 +833,9 @@ def _fresh_lus(ipD: np.ndarray, ixD: np.ndarray, vals: np.ndarray, mn: int) -> t
             _LU_SIZES[key] = (lnz / N, unz / N)
             Li, Lx, Ui, Ux = Li[:lnz], Lx[:lnz], Ui[:unz], Ux[:unz]
             _sort_u_columns(Up, Ui, Ux)
-            return Lp, Li, Lx, Up, Ui, Ux, pr
+            Lt = np.empty(lnz, dtype=np.int64)
+            _sort_l_columns(Lp, Li, Lx, Lt)
+            return Lp, Li, Lx, Up, Ui, Ux, pr, Lt
         if status == 2:
             raise RuntimeError(f"Factor is exactly singular (interval block {lnz})")
         capL, capU = max(2 * capL, int(lnz) + N * mn), max(2 * capU, int(unz) + N * mn)
@@ -574,10 +909,10 @@ class CondensedLU:
         self.Ax = np.ascontiguousarray(data[lay.posA])
         k = lay.kernel  # the layout's index arrays as kernel_index arrays
         self.Ap, self.Ai = k["Ap"], k["Ai"]
-        self.Lp, self.Li, self.Lx, self.Up, self.Ui, self.Ux, self.pr, ref = _block_lus(
-            k["ipD"], k["ixD"], data, k["posDq"], mn, getattr(lay, "lu_pattern", None))
+        (self.Lp, self.Li, self.Lx, self.Up, self.Ui, self.Ux, self.pr, ref,
+         self.sn) = _block_lus(k["ipD"], k["ixD"], data, k["posDq"], mn,
+                               getattr(lay, "lu_pattern", None))
         lay.lu_pattern = ref  # the next factorisation of this pattern refactorises
-        Lp, Up, pr = self.Lp, self.Up, self.pr
         self.q, self.last, self.last_to = k["q"], k["last"], k["last_to"]
         self._dummy = np.empty((1, 1, 1))
         ex = _extras(A, coll, lay)
@@ -591,9 +926,7 @@ class CondensedLU:
         # every column is propagated by the same operations, alone or with others)
         Z = np.zeros((n, n + nq if border else n))
         Z[:, :n] = -np.eye(n)
-        growth = _propagate(self.Ap, self.Ai, self.Ax, Lp, self.Li, self.Lx, Up, self.Ui,
-                            self.Ux, pr, self.q, self.last, self.last_to, self.G, n, Z,
-                            self._dummy, False)
+        growth = self._propagate(Z, n)
         if not np.isfinite(growth) or growth > GROWTH_MAX:
             raise ValueError(f"condensation refused: products grow to {growth:.3g}")
         self.monodromy = -Z[:, :n]
@@ -604,9 +937,7 @@ class CondensedLU:
         n, nq, nU, ex, Z = self.n, self.nq, self.nU, self.ex, self._Z
         if Z.shape[1] < n + nq:  # built without the border: the G columns now
             ZG = np.zeros((n, nq))
-            _propagate(self.Ap, self.Ai, self.Ax, self.Lp, self.Li, self.Lx, self.Up, self.Ui,
-                       self.Ux, self.pr, self.q, self.last, self.last_to, self.G, 0, ZG,
-                       self._dummy, False)
+            self._propagate(ZG, 0)
             Z = self._Z = np.hstack([Z, ZG])
         ev = self._data[ex.E_pos]
         S = np.zeros((n + nq, n + nq))
@@ -634,12 +965,24 @@ class CondensedLU:
         self._data = None
 
     # ------------------------------------------------------------------ block solves
+    def _propagate(self, Z: np.ndarray, k0: int) -> float:
+        """Z <- the last node of the forward block substitution of [0 | G] - C_0 Z (the
+        first k0 columns without G) in place, by supernodes (:data:`SUPERNODAL`); the
+        largest |entry| of the first k0 columns met."""
+        if SUPERNODAL:
+            return _propagate_sn(self.Ap, self.Ai, self.Ax, self.Lp, self.Li, self.Lx,
+                                 self.Up, self.Ui, self.Ux, *self.sn[1:], self.last,
+                                 self.last_to, self.G, k0, Z)
+        return _propagate(self.Ap, self.Ai, self.Ax, self.Lp, self.Li, self.Lx, self.Up,
+                          self.Ui, self.Ux, self.pr, self.q, self.last, self.last_to, self.G,
+                          k0, Z, self._dummy, False)
+
     def _solve_rest_T(self, e: np.ndarray) -> np.ndarray:
         """C_r^{-T} e for e of shape (ncoll, k) (block backward substitution)."""
         v = np.empty((self.N * self.mn, e.shape[1]))
         _solve_rest_T_kernel(self.Ap, self.Ai, self.Ax, self.Lp, self.Li, self.Lx, self.Up,
                              self.Ui, self.Ux, self.pr, self.q, self.n,
-                             np.ascontiguousarray(e, dtype=float), v)
+                             np.ascontiguousarray(e, dtype=float), v, self.sn[0])
         return v
 
     def _forward(self, bc: np.ndarray, z0: np.ndarray, keep: bool):
