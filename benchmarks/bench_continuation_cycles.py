@@ -195,7 +195,7 @@ _PHASE_TABLE = """
 assembly: collocation.CollocationOperator.jacobian
 residual: collocation.CollocationOperator.residual collocation.CollocationOperator.phase_reference
 block LU: condensed._block_lus
-propagation: condensed._propagate
+propagation: condensed._propagate condensed._propagate_sn
 condensation other: condensed.CondensedLU._build
 border: condensed.CondensedLU._build_border
 solves: condensed.CondensedLU.solve

@@ -309,6 +309,55 @@ def test_compiled_block_lu_and_refactorisation_match_superlu(monkeypatch):
     same(again, ref2)
 
 
+def test_supernodal_propagation_is_bit_identical(monkeypatch):
+    # the propagation by supernodes (8 updates fused per pass) applies every update of the
+    # column-oriented kernel in the same order: monodromy, solutions and the transposed
+    # solves (L's columns sorted by row, summed in the factorisation's order) equal bit for
+    # bit, after a new factorisation, a refactorisation and a partial one, and on SuperLU's
+    import scipy.sparse as sp
+
+    from bifsnn.continuation.periodic import CollocationOperator, condensed
+    from bifsnn.continuation.periodic import collocation as cmod
+
+    s, br = _run(25, 2, 30)
+    pt = br.cycle(-1)
+    coll = CollocationOperator(s, pt.tm, 4)
+    Fr = coll.phase_reference(pt.U, pt.T, pt.p)
+    A = coll.jacobian(pt.U, pt.T, pt.p, Fr)
+    U2 = pt.U + 1e-3 * (pt.U - pt.U.mean(axis=0))
+    A2 = coll.jacobian(U2, pt.T * 1.001, pt.p + 1e-3, Fr)
+    lay = cmod._block_layout(A, coll)
+    b = np.random.default_rng(7).standard_normal(A.shape[0])
+    f = A3 = None
+    for compiled in (True, False):
+        monkeypatch.setattr(condensed, "COMPILED_LU", compiled)
+        lay.lu_pattern = None
+        refused = condensed.STATS["refactor_refused"]
+        for M in (A, A2, "A3"):
+            if compiled and isinstance(M, str):
+                # block 3's kept pivot made too small: that block anew, merged with the rest
+                s_row = np.ones(A2.shape[0])
+                k = int(np.argmax(np.diff(f.Lp[3])))
+                s_row[3 * lay.mn + int(np.flatnonzero(f.pr[3] == k)[0])] = 1e-6
+                A3 = sp.csc_matrix(sp.diags(s_row) @ A2)
+                A3.sort_indices()
+            M = A3 if isinstance(M, str) else M
+            kept = lay.lu_pattern
+            got = []
+            for sn in (False, True):
+                monkeypatch.setattr(condensed, "SUPERNODAL", sn)
+                lay.lu_pattern = kept
+                f = condensed.CondensedLU(M, coll, lay)
+                got.append((f.monodromy, f.solve(b), f.V, f.S_lu[0], f.Lx, f.Ux))
+            for x, y in zip(*got, strict=True):
+                assert np.array_equal(x, y)
+        assert not compiled or condensed.STATS["refactor_refused"] == refused + 2
+    Ls, Lsp = f.sn[2], f.sn[3]
+    assert np.diff(Ls[Lsp[0]:Lsp[1]]).max() > 8  # supernodes wider than one fused pass
+    monkeypatch.setattr(condensed, "SUPERNODAL", True)
+    monkeypatch.setattr(condensed, "COMPILED_LU", True)
+
+
 def test_block_layout_from_structure_equals_sliced(monkeypatch):
     # the interval blocks' layout from the collocation structure's entry positions equals
     # the one found by slicing the matrix block by block (bordered and plain Jacobians)
