@@ -309,11 +309,13 @@ def test_compiled_block_lu_and_refactorisation_match_superlu(monkeypatch):
     same(again, ref2)
 
 
-def test_supernodal_propagation_is_bit_identical(monkeypatch):
+@pytest.mark.parametrize("switch", ["SUPERNODAL", "SMALL_ROW_INDEX"])
+def test_supernodal_propagation_is_bit_identical(monkeypatch, switch):
     # the propagation by supernodes (8 updates fused per pass) applies every update of the
     # column-oriented kernel in the same order: monodromy, solutions and the transposed
     # solves (L's columns sorted by row, summed in the factorisation's order) equal bit for
-    # bit, after a new factorisation, a refactorisation and a partial one, and on SuperLU's
+    # bit, after a new factorisation, a refactorisation and a partial one, and on SuperLU's;
+    # so do they with the factors' row indices as uint16 instead of uint32
     import scipy.sparse as sp
 
     from bifsnn.continuation.periodic import CollocationOperator, condensed
@@ -344,17 +346,19 @@ def test_supernodal_propagation_is_bit_identical(monkeypatch):
             M = A3 if isinstance(M, str) else M
             kept = lay.lu_pattern
             got = []
-            for sn in (False, True):
-                monkeypatch.setattr(condensed, "SUPERNODAL", sn)
+            for on in (False, True):
+                monkeypatch.setattr(condensed, switch, on)
                 lay.lu_pattern = kept
                 f = condensed.CondensedLU(M, coll, lay)
                 got.append((f.monodromy, f.solve(b), f.V, f.S_lu[0], f.Lx, f.Ux))
+                if switch == "SMALL_ROW_INDEX" and kept is None:  # (a new factorisation)
+                    assert f.Li.dtype == (np.uint16 if on else np.uint32)
             for x, y in zip(*got, strict=True):
                 assert np.array_equal(x, y)
         assert not compiled or condensed.STATS["refactor_refused"] == refused + 2
     Ls, Lsp = f.sn[2], f.sn[3]
     assert np.diff(Ls[Lsp[0]:Lsp[1]]).max() > 8  # supernodes wider than one fused pass
-    monkeypatch.setattr(condensed, "SUPERNODAL", True)
+    monkeypatch.setattr(condensed, switch, True)
     monkeypatch.setattr(condensed, "COMPILED_LU", True)
 
 

@@ -53,10 +53,28 @@ def kernel_index(a) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.int64)
 
 
+#: The row indices of the block factors (Li, Ui: below m n) are unsigned 16-bit when they fit
+#: (:func:`row_index`): the one-column passes of the solves stream the factors of every
+#: block (21.6 MB on the reduced network ODE at ntst 40) and run ~1.15x faster with 2 instead
+#: of 4 bytes per index; bit-identical (False: :func:`kernel_index`; benchmarks/README.md,
+#: cycspeed7)
+SMALL_ROW_INDEX = True
+
+
+def row_index(a) -> np.ndarray:
+    """Row indices of the block factors for the compiled kernels: uint16 when every value
+    fits (see :data:`SMALL_ROW_INDEX`), else :func:`kernel_index`."""
+    a = np.asarray(a)
+    if SMALL_ROW_INDEX and UNSIGNED_INDEX and (a.size == 0 or int(a.max()) < 2**16):
+        return np.ascontiguousarray(a, dtype=np.uint16)
+    return kernel_index(a)
+
+
 def _kernel_factors(Lp, Li, Lx, Up, Ui, Ux, pr) -> tuple:
     """The block factors (Lp, Li, Lx, Up, Ui, Ux, pr) with their index arrays as
-    :func:`kernel_index` arrays (values unchanged)."""
-    return (kernel_index(Lp), kernel_index(Li), Lx, kernel_index(Up), kernel_index(Ui), Ux,
+    :func:`kernel_index` arrays, the row indices Li, Ui as :func:`row_index` arrays (values
+    unchanged)."""
+    return (kernel_index(Lp), row_index(Li), Lx, kernel_index(Up), row_index(Ui), Ux,
             kernel_index(pr))
 
 
