@@ -187,6 +187,19 @@ def test_detect_period_from_trajectory():
     assert np.isnan(T) and "crossings" in msg
 
 
+def test_detect_period_ignores_a_component_that_barely_moves():
+    # a third component with range 1e-8 of the others and aperiodic noise of its own size
+    # (a near-empty bin of the reduced model) does not hide the return; at 1e-5 of the
+    # others (above the floor) its noise does
+    t = np.linspace(0, 40, 20001)
+    w = 2 * np.pi / 3.7
+    noise = np.random.default_rng(0).uniform(-1, 1, t.size)
+    for size, found in ((1e-8, True), (1e-5, False)):
+        x = np.c_[np.cos(w * t), np.sin(w * t), size * noise]
+        T, _, msg = detect_period(t, x)
+        assert (msg == "ok" and abs(T - 3.7) < 1e-6) if found else np.isnan(T), (size, T, msg)
+
+
 def test_cycle_from_trajectory_period_two():
     # a period-2 trajectory (alternating big/small loops) is recognised with its full period
     t = np.linspace(0, 60, 60001)

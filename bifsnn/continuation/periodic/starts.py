@@ -162,6 +162,10 @@ def _dalpha_dp(sysobj: CycleSystem, x: np.ndarray, p: float, omega: float) -> fl
     return (vals[1] - vals[0]) / (2 * h)
 
 
+#: detect_period's floor on a component's range, relative to the largest component's range.
+RANGE_FLOOR = 1e-6
+
+
 def detect_period(
     t: np.ndarray, x: np.ndarray, *, rtol: float = 1e-3, component: int | None = None
 ) -> tuple[float, float, str]:
@@ -169,7 +173,9 @@ def detect_period(
 
     Upward crossings of the mean by the most varying component are candidate returns; the
     period is the smallest lag at which the state returns within rtol * (range) of the final
-    crossing state. Returns (period, t_end, message); period is nan when none is found.
+    crossing state, each component's range floored at 1e-6 of the largest (a component that
+    barely moves, e.g. a near-empty voltage bin, carries only integrator noise and must not
+    decide the return). Returns (period, t_end, message); period is nan when none is found.
     """
     t = np.asarray(t, float)
     x = np.asarray(x, float)
@@ -184,7 +190,8 @@ def detect_period(
     frac = -y[idx] / (y[idx + 1] - y[idx])
     tc = t[idx] + frac * (t[idx + 1] - t[idx])
     xc = x[idx] + frac[:, None] * (x[idx + 1] - x[idx])
-    scale = np.maximum(np.ptp(xs, axis=0), 1e-12)
+    ranges = np.ptp(xs, axis=0)
+    scale = np.maximum(ranges, max(RANGE_FLOOR * ranges.max(), 1e-12))
     end = xc[-1]
     for k in range(len(tc) - 2, -1, -1):
         if np.max(np.abs(xc[k] - end) / scale) < rtol:
