@@ -70,6 +70,8 @@ def _timed_parallel_steps(
     """``_blocked.parallel_steps`` with per-worker, per-step ticks written to ``rec``."""
     nb = ust.shape[0]
     sync = np.zeros(_CLAIMS + _LINE * nb, dtype=np.int64)
+    hpart = np.zeros((nb, 2, hist.shape[2]), dtype=np.int64)
+    hrpart = np.zeros((nb, 2), dtype=np.int64)
     for b in range(nb):
         sync[_CLAIMS + _LINE * b] = -1
     for _w in numba.prange(n_workers):
@@ -87,6 +89,7 @@ def _timed_parallel_steps(
             cur = (step0 + k) % 2
             ne_prev = atomic_load(n_prev, 0)
             ni_prev = atomic_load(n_prev, 1)
+            hist_now = k < n and hist_every > 0 and (step0 + k + 1) % hist_every == 0
             busy = np.uint64(0)
             stolen = 0
             tail = np.uint64(0)
@@ -104,7 +107,8 @@ def _timed_parallel_steps(
                 _block_pass(b, k > 0, k < n, cur, ne_prev, ni_prev, V, refr, H, pop, a_syn,
                             lam_dt, drive_poisson, drive_cdf, M, M_r, V_reset, leak_dt,
                             p_leave, quenched, conn, indptr, indices, births, spiked,
-                            blk_cnt, blk_ne, blk_ni, tables, ust)
+                            blk_cnt, blk_ne, blk_ni, tables, ust, hist_now, e0, de, hpart,
+                            hrpart)
                 busy += _rdtsc() - c0
                 if b < own_lo or b >= own_hi:
                     stolen += 1
@@ -112,8 +116,8 @@ def _timed_parallel_steps(
                     c1 = _rdtsc()
                     written = _step_tail(step0 + k, cur, pop, quenched, spiked, blk_cnt,
                                          blk_ne, blk_ni, n_prev, tables, counts, mask, rbuf_n,
-                                         rbuf_s, atomic_load(sync, _WRITTEN), hist_every, V,
-                                         refr, e0, de, hist, hist_ref)
+                                         rbuf_s, atomic_load(sync, _WRITTEN), hist_every,
+                                         hpart, hrpart, hist, hist_ref)
                     atomic_store(sync, _WRITTEN, written)
                     atomic_store(sync, _TAILS, k + 1)
                     tail = _rdtsc() - c1
