@@ -360,16 +360,13 @@ def _ceiling_kernels():
                M_r, V_reset, leak_dt, p_leave, quenched, conn, indptr, indices, births, spiked,
                blk_cnt, blk_ne, blk_ni, n_prev, tables, ust):
         nb = ust.shape[0]
-        hpart = np.zeros((nb, 2, 1), np.int64)  # no histograms
-        hrpart = np.zeros((nb, 2), np.int64)
         for t in numba.prange(n_workers):
             for _ in range(n):
                 for b in range(t * nb // n_workers, (t + 1) * nb // n_workers):
                     _block_pass(b, True, True, cur, n_prev[0], n_prev[1], V, refr, H, pop,
                                 a_syn, lam_dt, drive_poisson, drive_cdf, M, M_r, V_reset,
                                 leak_dt, p_leave, quenched, conn, indptr, indices, births,
-                                spiked, blk_cnt, blk_ne, blk_ni, tables, ust, False, 0.0, 1.0,
-                                hpart, hrpart)
+                                spiked, blk_cnt, blk_ne, blk_ni, tables, ust)
 
     @numba.njit(parallel=True)
     def chains(n, n_workers):

@@ -50,6 +50,7 @@ from bifsnn.network._blocked import (  # noqa: E402
     _LINE,
     _TAILS,
     _WRITTEN,
+    _block_histogram,
     _block_pass,
     _step_tail,
 )
@@ -107,8 +108,9 @@ def _timed_parallel_steps(
                 _block_pass(b, k > 0, k < n, cur, ne_prev, ni_prev, V, refr, H, pop, a_syn,
                             lam_dt, drive_poisson, drive_cdf, M, M_r, V_reset, leak_dt,
                             p_leave, quenched, conn, indptr, indices, births, spiked,
-                            blk_cnt, blk_ne, blk_ni, tables, ust, hist_now, e0, de, hpart,
-                            hrpart)
+                            blk_cnt, blk_ne, blk_ni, tables, ust)
+                if hist_now:
+                    _block_histogram(b, V, refr, pop, e0, de, hpart, hrpart)
                 busy += _rdtsc() - c0
                 if b < own_lo or b >= own_hi:
                     stolen += 1

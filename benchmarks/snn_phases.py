@@ -67,8 +67,9 @@ def _timed_steps(V, refr, H, pop, a_syn, lam_dt, drive_poisson, drive_cdf, M, M_
             _blocked._block_pass(b, k > 0, k < n, cur, ne_prev, ni_prev, V, refr, H, pop,
                                  a_syn, lam_dt, drive_poisson, drive_cdf, M, M_r, V_reset,
                                  leak_dt, p_leave, quenched, conn, indptr, indices, births,
-                                 spiked, blk_cnt, blk_ne, blk_ni, tables, ust, hist_now, e0,
-                                 de, hpart, hrpart)
+                                 spiked, blk_cnt, blk_ne, blk_ni, tables, ust)
+            if hist_now:
+                _blocked._block_histogram(b, V, refr, pop, e0, de, hpart, hrpart)
             t_blk[step0 + k, b] = _rdtsc() - c0
         if k == n:
             break

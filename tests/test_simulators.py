@@ -93,9 +93,7 @@ def pending_step(H, n_e, n_i, tables, states):
                         False, np.ones(1), 100.0, 66.0, 0.0, 0.0, 0.025, False,
                         np.zeros((0, 0), np.uint8), np.zeros(1, np.int64),
                         np.zeros(0, np.int32), np.zeros((2, m), np.int32), spiked, counts,
-                        np.zeros(nb, np.int64), np.zeros(nb, np.int64), tables, states,
-                        False, 0.0, 1.0, np.zeros((nb, 2, 1), np.int64),
-                        np.zeros((nb, 2), np.int64))
+                        np.zeros(nb, np.int64), np.zeros(nb, np.int64), tables, states)
 
 
 def test_block_histograms_sum_to_sample_histogram():
@@ -118,8 +116,7 @@ def test_block_histograms_sum_to_sample_histogram():
     hpart = np.full((nb, 2, nbins), 99, np.int64)  # stale values must be overwritten
     hrpart = np.full((nb, 2), 99, np.int64)
     for b in range(nb):
-        blk._block_histogram(b, b * blk.BLOCK, min(n, (b + 1) * blk.BLOCK), V, refr, pop, e0,
-                             de, hpart, hrpart)
+        blk._block_histogram(b, V, refr, pop, e0, de, hpart, hrpart)
     assert np.array_equal(hpart.sum(0), hist[0])
     assert np.array_equal(hrpart.sum(0), hist_ref[0])
     assert hist[0].sum() + hist_ref[0].sum() == n

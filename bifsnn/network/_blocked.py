@@ -16,10 +16,11 @@ One pass per block and step: each block first applies the pending-spike update o
 previous step (docs/MODEL.md 1 step 6, drawn from H(t) with the previous step's spike counts)
 and then the voltage update of this step (steps 1-5, 7), neuron by neuron.  After the blocks,
 one thread sums their spike counts, writes the raster, sums the blocks' voltage histograms
-(each block bins its own neurons at the end of its pass, so this O(N) part runs on all the
-threads) and builds the births' tables (:func:`_step_tail`).  Quenched births are gathered
-per block from the previous step's spikes: with a bit matrix by bit-sliced counters
-(:func:`quenched_births_bits`), with CSR target lists a binary search per spike.
+(each block's neurons are binned right after its pass, by the thread that ran it, so this
+O(N) part runs on all the threads) and builds the births' tables (:func:`_step_tail`).
+Quenched births are gathered per block from the previous step's spikes: with a bit matrix by
+bit-sliced counters (:func:`quenched_births_bits`), with CSR target lists a binary search per
+spike.
 
 Speed (benchmarks/README.md): a neuron-step costs about 0.4x the CPU time of the kernel of
 commit 1fc1c0e (same process, N = 400 and 4000); the packed alias tables (one raw 64-bit
@@ -561,12 +562,9 @@ def _alias_draw_u(r, tab, base, L):
 def _block_pass(b, do_pending, do_voltage, cur, ne_prev, ni_prev, V, refr, H, pop, a_syn,
                 lam_dt, drive_poisson, drive_cdf, M, M_r, V_reset, leak_dt, p_leave,
                 quenched, conn, indptr, indices, births, spiked, blk_cnt, blk_ne, blk_ni,
-                tables, ust, hist_now, e0, de, hpart, hrpart):
+                tables, ust):
     """Block b's pending-spike update of the previous step (if ``do_pending``) and voltage
-    update of this step (if ``do_voltage``), neuron by neuron in one pass; if ``hist_now``,
-    then the block's voltage histogram after this step into ``hpart[b]`` and its refractory
-    counts into ``hrpart[b]`` (binned as :func:`~bifsnn.network._kernels.sample_histogram`
-    bins them; the tail sums the blocks')."""
+    update of this step (if ``do_voltage``), neuron by neuron in one pass."""
     N = V.shape[0]
     lo = b * BLOCK
     hi = min(N, lo + BLOCK)
@@ -676,15 +674,16 @@ def _block_pass(b, do_pending, do_voltage, cur, ne_prev, ni_prev, V, refr, H, po
         blk_cnt[cur, b] = cnt
         blk_ne[b] = ne
         blk_ni[b] = ni
-    if hist_now:
-        _block_histogram(b, lo, hi, V, refr, pop, e0, de, hpart, hrpart)
 
 
 @njit_cached(_nrt=False)  # see _block_pass
-def _block_histogram(b, lo, hi, V, refr, pop, e0, de, hpart, hrpart):
-    """Voltage histogram and refractory counts of neurons lo .. hi - 1 per population into
+def _block_histogram(b, V, refr, pop, e0, de, hpart, hrpart):
+    """Voltage histogram and refractory counts of block b's neurons per population into
     ``hpart[b]`` and ``hrpart[b]``, binned exactly as
-    :func:`~bifsnn.network._kernels.sample_histogram` does."""
+    :func:`~bifsnn.network._kernels.sample_histogram` does (called after the block's pass of
+    a step that is sampled; the step's tail sums the blocks')."""
+    lo = b * BLOCK
+    hi = min(V.shape[0], lo + BLOCK)
     nbins = hpart.shape[2]
     for q in range(2):
         hrpart[b, q] = 0
@@ -784,7 +783,9 @@ def serial_steps(
             _block_pass(b, k > 0, k < n, cur, ne_prev, ni_prev, V, refr, H, pop, a_syn,
                         lam_dt, drive_poisson, drive_cdf, M, M_r, V_reset, leak_dt, p_leave,
                         quenched, conn, indptr, indices, births, spiked, blk_cnt, blk_ne,
-                        blk_ni, tables, ust, hist_now, e0, de, hpart, hrpart)
+                        blk_ni, tables, ust)
+            if hist_now:
+                _block_histogram(b, V, refr, pop, e0, de, hpart, hrpart)
         if k == n:
             break
         written = _step_tail(step0 + k, cur, pop, quenched, spiked, blk_cnt, blk_ne, blk_ni,
@@ -856,8 +857,9 @@ def parallel_steps(
                 _block_pass(b, k > 0, k < n, cur, ne_prev, ni_prev, V, refr, H, pop, a_syn,
                             lam_dt, drive_poisson, drive_cdf, M, M_r, V_reset, leak_dt,
                             p_leave, quenched, conn, indptr, indices, births, spiked,
-                            blk_cnt, blk_ne, blk_ni, tables, ust, hist_now, e0, de, hpart,
-                            hrpart)
+                            blk_cnt, blk_ne, blk_ni, tables, ust)
+                if hist_now:
+                    _block_histogram(b, V, refr, pop, e0, de, hpart, hrpart)
                 if atomic_add(sync, _DONE, 1) == (k + 1) * nb - 1 and k < n:
                     written = _step_tail(step0 + k, cur, pop, quenched, spiked, blk_cnt,
                                          blk_ne, blk_ni, n_prev, tables, counts, mask, rbuf_n,
