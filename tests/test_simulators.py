@@ -96,6 +96,32 @@ def pending_step(H, n_e, n_i, tables, states):
                         np.zeros(nb, np.int64), np.zeros(nb, np.int64), tables, states)
 
 
+def test_block_histograms_sum_to_sample_histogram():
+    """The blocks' histograms (binned in their passes, summed by the step's tail) equal one
+    ``sample_histogram`` of all neurons: voltages in range, below, above and on the edges,
+    refractory neurons of both populations, 3 blocks with a short last one."""
+    from bifsnn.network._kernels import sample_histogram
+
+    rng = np.random.default_rng(3)
+    n = 2 * blk.BLOCK + 517
+    nb = -(-n // blk.BLOCK)
+    e0, de, nbins = -40.0, 4.0, 35
+    V = rng.uniform(-60.0, 120.0, n)
+    V[:40] = e0 + de * rng.integers(-2, nbins + 2, 40)  # exactly on edges
+    refr = rng.random(n) < 0.1
+    pop = (rng.random(n) < 0.25).astype(np.int64)
+    hist = np.zeros((1, 2, nbins), np.int64)
+    hist_ref = np.zeros((1, 2), np.int64)
+    sample_histogram(V, refr, pop, e0, de, hist, hist_ref, 0)
+    hpart = np.full((nb, 2, nbins), 99, np.int64)  # stale values must be overwritten
+    hrpart = np.full((nb, 2), 99, np.int64)
+    for b in range(nb):
+        blk._block_histogram(b, V, refr, pop, e0, de, hpart, hrpart)
+    assert np.array_equal(hpart.sum(0), hist[0])
+    assert np.array_equal(hrpart.sum(0), hist_ref[0])
+    assert hist[0].sum() + hist_ref[0].sum() == n
+
+
 def block_states_for(m, seed):
     """xoshiro states of the blocks of m neurons, from ``seed``."""
     base = np.random.default_rng(seed).integers(1, 2**63, size=4, dtype=np.uint64)

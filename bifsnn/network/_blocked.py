@@ -15,10 +15,12 @@ bit for bit).
 One pass per block and step: each block first applies the pending-spike update of the
 previous step (docs/MODEL.md 1 step 6, drawn from H(t) with the previous step's spike counts)
 and then the voltage update of this step (steps 1-5, 7), neuron by neuron.  After the blocks,
-one thread sums their spike counts, writes the raster and the histograms and builds the
-births' tables (:func:`_step_tail`).  Quenched births are gathered per block from the previous
-step's spikes: with a bit matrix by bit-sliced counters (:func:`quenched_births_bits`), with
-CSR target lists a binary search per spike.
+one thread sums their spike counts, writes the raster, sums the blocks' voltage histograms
+(each block's neurons are binned right after its pass, by the thread that ran it, so this
+O(N) part runs on all the threads) and builds the births' tables (:func:`_step_tail`).
+Quenched births are gathered per block from the previous step's spikes: with a bit matrix by
+bit-sliced counters (:func:`quenched_births_bits`), with CSR target lists a binary search per
+spike.
 
 Speed (benchmarks/README.md): a neuron-step costs about 0.4x the CPU time of the kernel of
 commit 1fc1c0e (same process, N = 400 and 4000); the packed alias tables (one raw 64-bit
@@ -47,7 +49,7 @@ from numba import uint64
 
 from bifsnn._cache import njit_cached
 from bifsnn.network._atomics import atomic_add, atomic_cas, atomic_load, atomic_store, spin_pause
-from bifsnn.network._kernels import build_alias, sample_histogram
+from bifsnn.network._kernels import build_alias
 
 #: Neurons per block (per random stream).  Fixed: the partition must not depend on threads.
 BLOCK = 1024
@@ -675,11 +677,38 @@ def _block_pass(b, do_pending, do_voltage, cur, ne_prev, ni_prev, V, refr, H, po
 
 
 @njit_cached(_nrt=False)  # see _block_pass
+def _block_histogram(b, V, refr, pop, e0, de, hpart, hrpart):
+    """Voltage histogram and refractory counts of block b's neurons per population into
+    ``hpart[b]`` and ``hrpart[b]``, binned exactly as
+    :func:`~bifsnn.network._kernels.sample_histogram` does (called after the block's pass of
+    a step that is sampled; the step's tail sums the blocks')."""
+    lo = b * BLOCK
+    hi = min(V.shape[0], lo + BLOCK)
+    nbins = hpart.shape[2]
+    for q in range(2):
+        hrpart[b, q] = 0
+        for j in range(nbins):
+            hpart[b, q, j] = 0
+    for i in range(uint64(lo), uint64(hi)):
+        q = uint64(pop[i])
+        if refr[i]:
+            hrpart[b, q] += 1
+            continue
+        j = int(np.floor((V[i] - e0) / de))
+        if j < 0:
+            j = 0
+        elif j >= nbins:
+            j = nbins - 1
+        hpart[b, q, j] += 1
+
+
+@njit_cached(_nrt=False)  # see _block_pass
 def _step_tail(step, cur, pop, quenched, spiked, blk_cnt, blk_ne, blk_ni, n_prev, tables,
-               counts, mask, rbuf_n, rbuf_s, written, hist_every, V, refr, e0, de, hist,
+               counts, mask, rbuf_n, rbuf_s, written, hist_every, hpart, hrpart, hist,
                hist_ref):
     """After a step's voltage update (one thread): spike counts, raster, the births' tables
-    for the next step, histograms.  Returns the raster events written so far."""
+    for the next step, the histogram sample (the sum of the blocks' ``hpart`` / ``hrpart``,
+    binned in their passes).  Returns the raster events written so far."""
     nb = blk_ne.shape[0]
     n_e = 0
     n_i = 0
@@ -717,7 +746,12 @@ def _step_tail(step, cur, pop, quenched, spiked, blk_cnt, blk_ne, blk_ni, n_prev
                     tables.blo[q, src] = lo
                     tables.bL[q, src] = L
     if hist_every > 0 and (step + 1) % hist_every == 0:
-        sample_histogram(V, refr, pop, e0, de, hist, hist_ref, (step + 1) // hist_every - 1)
+        idx = (step + 1) // hist_every - 1
+        for c in range(nb):
+            for q in range(2):
+                hist_ref[idx, q] += hrpart[c, q]
+                for j in range(hist.shape[2]):
+                    hist[idx, q, j] += hpart[c, q, j]
     return written
 
 
@@ -737,21 +771,26 @@ def serial_steps(
     between calls.
     """
     nb = ust.shape[0]
+    hpart = np.zeros((nb, 2, hist.shape[2]), dtype=np.int64)
+    hrpart = np.zeros((nb, 2), dtype=np.int64)
     written = 0
     for k in range(n + 1):
         cur = (step0 + k) % 2
         ne_prev = n_prev[0]
         ni_prev = n_prev[1]
+        hist_now = k < n and hist_every > 0 and (step0 + k + 1) % hist_every == 0
         for b in range(nb):
             _block_pass(b, k > 0, k < n, cur, ne_prev, ni_prev, V, refr, H, pop, a_syn,
                         lam_dt, drive_poisson, drive_cdf, M, M_r, V_reset, leak_dt, p_leave,
                         quenched, conn, indptr, indices, births, spiked, blk_cnt, blk_ne,
                         blk_ni, tables, ust)
+            if hist_now:
+                _block_histogram(b, V, refr, pop, e0, de, hpart, hrpart)
         if k == n:
             break
         written = _step_tail(step0 + k, cur, pop, quenched, spiked, blk_cnt, blk_ne, blk_ni,
                              n_prev, tables, counts, mask, rbuf_n, rbuf_s, written,
-                             hist_every, V, refr, e0, de, hist, hist_ref)
+                             hist_every, hpart, hrpart, hist, hist_ref)
     return written
 
 
@@ -784,6 +823,8 @@ def parallel_steps(
     """
     nb = ust.shape[0]
     sync = np.zeros(_CLAIMS + _LINE * nb, dtype=np.int64)
+    hpart = np.zeros((nb, 2, hist.shape[2]), dtype=np.int64)
+    hrpart = np.zeros((nb, 2), dtype=np.int64)
     for b in range(nb):
         sync[_CLAIMS + _LINE * b] = -1  # claim slot: the last step that claimed the block
     for _w in numba.prange(n_workers):
@@ -801,6 +842,7 @@ def parallel_steps(
             # region (it does not see that _step_tail writes it)
             ne_prev = atomic_load(n_prev, 0)
             ni_prev = atomic_load(n_prev, 1)
+            hist_now = k < n and hist_every > 0 and (step0 + k + 1) % hist_every == 0
             for j in range(nb):
                 # own blocks ascending, then the others' descending from the last block
                 if j < n_own:
@@ -816,11 +858,13 @@ def parallel_steps(
                             lam_dt, drive_poisson, drive_cdf, M, M_r, V_reset, leak_dt,
                             p_leave, quenched, conn, indptr, indices, births, spiked,
                             blk_cnt, blk_ne, blk_ni, tables, ust)
+                if hist_now:
+                    _block_histogram(b, V, refr, pop, e0, de, hpart, hrpart)
                 if atomic_add(sync, _DONE, 1) == (k + 1) * nb - 1 and k < n:
                     written = _step_tail(step0 + k, cur, pop, quenched, spiked, blk_cnt,
                                          blk_ne, blk_ni, n_prev, tables, counts, mask, rbuf_n,
-                                         rbuf_s, atomic_load(sync, _WRITTEN), hist_every, V,
-                                         refr, e0, de, hist, hist_ref)
+                                         rbuf_s, atomic_load(sync, _WRITTEN), hist_every,
+                                         hpart, hrpart, hist, hist_ref)
                     atomic_store(sync, _WRITTEN, written)
                     atomic_store(sync, _TAILS, k + 1)
     return atomic_load(sync, _WRITTEN)
