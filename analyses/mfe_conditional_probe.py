@@ -35,11 +35,13 @@ EDGES = -40.0 + 4.0 * np.arange(36)
 PHASE_MS = 16.0  # window after each peak
 
 
-def record_snn(params: NetworkParams, t_ms: float, seed: int) -> dict[str, np.ndarray]:
-    """SNN run recording V, refractory flags and H of the E neurons at every step."""
+def record_snn(params: NetworkParams, t_ms: float, seed: int, pop: str = "E"
+               ) -> dict[str, np.ndarray]:
+    """SNN run recording V, refractory flags and H of population ``pop``'s neurons at every
+    step."""
     rec: dict[str, list[np.ndarray]] = {"V": [], "R": [], "HI": [], "HE": []}
     orig = drv.run_chunked
-    NE = params.N_E
+    sel = slice(0, params.N_E) if pop == "E" else slice(params.N_E, None)
 
     def run_one_step(kernel_chunk, params_, n_steps, mask, hist_every, edges, progress, desc):
         cells = dict(zip(kernel_chunk.__code__.co_freevars,
@@ -51,10 +53,10 @@ def record_snn(params: NetworkParams, t_ms: float, seed: int) -> dict[str, np.nd
         rb = np.empty(0, dtype=np.int32)
         for s in range(n_steps):
             kernel_chunk(s, 1, counts, mask, rb, rb, 0, edges, hist, hist_ref)
-            rec["V"].append(V[:NE].astype(np.float32))
-            rec["R"].append(refr[:NE].copy())
-            rec["HE"].append(H[:NE, 0].astype(np.int16))
-            rec["HI"].append(H[:NE, 1].astype(np.int16))
+            rec["V"].append(V[sel].astype(np.float32))
+            rec["R"].append(refr[sel].copy())
+            rec["HE"].append(H[sel, 0].astype(np.int16))
+            rec["HI"].append(H[sel, 1].astype(np.int16))
         return {"counts": counts, "hist": hist, "hist_ref": hist_ref}
 
     drv.run_chunked = run_one_step
