@@ -142,10 +142,18 @@ def scan(label: str, **kw) -> None:
     print(f"{label}: " + "  ".join(row), flush=True)
 
 
-def acf(taus: tuple[float, ...] = (2.4, 2.6, 2.8, 3.0), seeds: int = 4) -> None:
-    """SNN autocorrelation decay against the closures' leading eigenvalue."""
+def scaled(tau: float, k: int) -> NetworkParams:
+    """p_EI 0.8 network with N -> k N and S -> S / k."""
+    p = NetworkParams()
+    return p.replace(p_EI=0.8, tau_EE=tau, N_E=k * p.N_E, N_I=k * p.N_I,
+                     **{f"S_{pw}": getattr(p, f"S_{pw}") / k for pw in PATHWAYS})
+
+
+def acf(taus: tuple[float, ...] = (2.4, 2.6, 2.8, 3.0), seeds: int = 4, k: int = 1) -> None:
+    """SNN autocorrelation decay against the closures' leading eigenvalue (network scaled
+    by k)."""
     for tau in taus:
-        p = NetworkParams().replace(p_EI=0.8, tau_EE=tau)
+        p = scaled(tau, k)
         acs = []
         for s in range(seeds):
             c = np.asarray(simulate_snn(p, t_ms=2100, seed=s, progress=False).spike_counts_e,
@@ -167,9 +175,9 @@ def acf(taus: tuple[float, ...] = (2.4, 2.6, 2.8, 3.0), seeds: int = 4) -> None:
         g = float(-np.polyfit(lags, np.log(sm[pk[:4]]), 1)[0])
         out = []
         for cl, kw in (("paper", {}), ("conditional", {}), ("conditional", {"coupling": 0.5})):
-            eq = find_equilibrium(_defn(tau, cl, **kw).compile())
+            eq = find_equilibrium(MarkovModelDef(params=p, closure=cl, **kw).compile())
             out.append(f"{cl}{'+coupling=0.5' if kw else ''} {-_lead(eq.eigenvalues).real:.4f}")
-        print(f"tau_EE {tau}: SNN ACF peaks at {np.round(lags, 1).tolist()} ms, heights "
+        print(f"k {k} tau_EE {tau}: SNN ACF peaks at {np.round(lags, 1).tolist()} ms, heights "
               f"{np.round(sm[pk[:4]], 3).tolist()}, decay {g:.4f}/ms; -Re lead: "
               + ", ".join(out), flush=True)
 
@@ -177,6 +185,8 @@ def acf(taus: tuple[float, ...] = (2.4, 2.6, 2.8, 3.0), seeds: int = 4) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("parts", nargs="*", default=["frozen", "wfrozen", "dv", "kappa", "acf"])
+    ap.add_argument("--k", type=int, default=1, help="acf: network scale (N k, S / k)")
+    ap.add_argument("--acf-taus", type=float, nargs="+", default=[2.4, 2.6, 2.8, 3.0])
     args = ap.parse_args()
     for part in args.parts:
         print(f"== {part}")
@@ -192,7 +202,7 @@ def main() -> None:
             for k in (0.25, 0.5, 0.75):
                 scan(f"conditional coupling {k}", coupling=k)
         elif part == "acf":
-            acf()
+            acf(tuple(args.acf_taus), k=args.k)
 
 
 if __name__ == "__main__":
