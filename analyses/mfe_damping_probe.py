@@ -9,6 +9,9 @@ each printing the leading eigenvalue (Hopf where its real part crosses 0):
   equilibrium (and so the rates) is the closure's own;
 * ``wfrozen``: the within-bin variance w (noise and covariance flux) frozen at its equilibrium
   value (v replaced by D(x) + w*, finite-difference Jacobian);
+* ``stein``: f is affine in the coupling kappa, f = f0 + kappa g (g: the covariance flux);
+  at 5c's equilibrium x* the Jacobian J0 + alpha dg/dx keeps the covariance flux's value
+  g(x*) (so the equilibrium and rates) and scales only its response to the state by alpha;
 * ``dv``: paper and conditional with bins of 4 and 2;
 * ``kappa``: conditional with coupling 0.25 / 0.5 / 0.75;
 * ``acf``: decay rate of the SNN's E-count autocorrelation peaks (4 seeds x 2 s after 100 ms)
@@ -87,6 +90,21 @@ def frozen() -> None:
         for g, fr in groups.items():
             lam = _frozen_lead(d, x, J, fr)
             print(f"  frozen {g:28s} lead {lam.real:+.4f} {lam.imag:+.4f}i", flush=True)
+
+
+def stein() -> None:
+    """Leading eigenvalue with the covariance flux's response scaled by alpha."""
+    x0 = None
+    for tau in TAUS:
+        d1 = _defn(tau)
+        m1 = d1.compile()
+        eq = find_equilibrium(m1, x0)
+        x = x0 = eq.x
+        J1 = _dense(m1.jacobian(x))
+        J0 = _dense(_defn(tau, coupling=0.0).compile().jacobian(x))
+        row = [f"alpha {a}: {_lead(np.linalg.eigvals(J0 + a * (J1 - J0))).real:+.4f}"
+               for a in (0.0, 0.25, 0.5, 0.75, 1.0)]
+        print(f"tau_EE {tau} (E {eq.rate_e_hz:.2f} Hz): " + "  ".join(row), flush=True)
 
 
 def _between(d: MarkovModelDef, x: np.ndarray, pw: str) -> float:
@@ -194,6 +212,8 @@ def main() -> None:
             frozen()
         elif part == "wfrozen":
             wfrozen()
+        elif part == "stein":
+            stein()
         elif part == "dv":
             for dv in (4.0, 2.0):
                 scan(f"paper dv {dv}", closure="paper", dv=dv)
