@@ -27,8 +27,7 @@ from typing import Any
 import numpy as np
 
 from bifsnn import NetworkParams
-from bifsnn.network import _driver as drv
-from bifsnn.network import snn as snn_mod
+from bifsnn.network.snn import simulate_snn
 
 OUT = Path(__file__).resolve().parent.parent / "figures" / "mfe_conditional_probe.json"
 EDGES = -40.0 + 4.0 * np.arange(36)
@@ -38,32 +37,17 @@ PHASE_MS = 16.0  # window after each peak
 def record_snn(params: NetworkParams, t_ms: float, seed: int, pop: str = "E"
                ) -> dict[str, np.ndarray]:
     """SNN run recording V, refractory flags and H of population ``pop``'s neurons at every
-    step."""
+    step (through simulate_snn's observer)."""
     rec: dict[str, list[np.ndarray]] = {"V": [], "R": [], "HI": [], "HE": []}
-    orig = drv.run_chunked
     sel = slice(0, params.N_E) if pop == "E" else slice(params.N_E, None)
 
-    def run_one_step(kernel_chunk, params_, n_steps, mask, hist_every, edges, progress, desc):
-        cells = dict(zip(kernel_chunk.__code__.co_freevars,
-                         (c.cell_contents for c in kernel_chunk.__closure__), strict=True))
-        V, refr, H = cells["V"], cells["refr"], cells["H"]
-        counts = np.zeros((n_steps, 2), dtype=np.int64)
-        hist = np.zeros((0, 2, len(edges) - 1), dtype=np.int64)
-        hist_ref = np.zeros((0, 2), dtype=np.int64)
-        rb = np.empty(0, dtype=np.int32)
-        for s in range(n_steps):
-            kernel_chunk(s, 1, counts, mask, rb, rb, 0, edges, hist, hist_ref)
-            rec["V"].append(V[sel].astype(np.float32))
-            rec["R"].append(refr[sel].copy())
-            rec["HE"].append(H[sel, 0].astype(np.int16))
-            rec["HI"].append(H[sel, 1].astype(np.int16))
-        return {"counts": counts, "hist": hist, "hist_ref": hist_ref}
+    def observe(t: float, s: Any) -> None:
+        rec["V"].append(s.V[sel].astype(np.float32))
+        rec["R"].append(s.refractory[sel].copy())
+        rec["HE"].append(s.H[sel, 0].astype(np.int16))
+        rec["HI"].append(s.H[sel, 1].astype(np.int16))
 
-    drv.run_chunked = run_one_step
-    try:
-        res = snn_mod.simulate_snn(params, t_ms=t_ms, seed=seed, progress=False)
-    finally:
-        drv.run_chunked = orig
+    res = simulate_snn(params, t_ms=t_ms, seed=seed, progress=False, observer=observe)
     out = {k: np.array(v) for k, v in rec.items()}
     out["spikes_e"] = np.asarray(res.spike_counts_e, dtype=float)
     return out

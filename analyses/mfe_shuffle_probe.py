@@ -15,36 +15,21 @@ import argparse
 import numpy as np
 
 from bifsnn import NetworkParams
-from bifsnn.network import _driver as drv
-from bifsnn.network import snn as snn_mod
+from bifsnn.network.snn import simulate_snn
 
 
 def run(params: NetworkParams, t_ms: float, seed: int, shuffle: bool) -> tuple[float, float]:
-    """E rate (Hz) and CV of the 1 ms E count after 100 ms, H shuffled each step or not."""
-    orig = drv.run_chunked
+    """E rate (Hz) and CV of the 1 ms E count after 100 ms, H shuffled each step or not
+    (both runs observed every step, so that they differ only by the shuffle)."""
     rng = np.random.default_rng(seed + 1000)
     NE = params.N_E
 
-    def stepper(kernel_chunk, params_, n_steps, mask, hist_every, edges, progress, desc):
-        cells = dict(zip(kernel_chunk.__code__.co_freevars,
-                         (c.cell_contents for c in kernel_chunk.__closure__), strict=True))
-        H = cells["H"]
-        counts = np.zeros((n_steps, 2), dtype=np.int64)
-        hist = np.zeros((0, 2, len(edges) - 1), dtype=np.int64)
-        hist_ref = np.zeros((0, 2), dtype=np.int64)
-        rb = np.empty(0, dtype=np.int32)
-        for s in range(n_steps):
-            kernel_chunk(s, 1, counts, mask, rb, rb, 0, edges, hist, hist_ref)
-            if shuffle:
-                H[:NE] = H[rng.permutation(NE)]
-                H[NE:] = H[NE + rng.permutation(len(H) - NE)]
-        return {"counts": counts, "hist": hist, "hist_ref": hist_ref}
+    def observe(t: float, s) -> None:
+        if shuffle:
+            s.H[:NE] = s.H[rng.permutation(NE)]
+            s.H[NE:] = s.H[NE + rng.permutation(len(s.H) - NE)]
 
-    drv.run_chunked = stepper
-    try:
-        res = snn_mod.simulate_snn(params, t_ms=t_ms, seed=seed, progress=False)
-    finally:
-        drv.run_chunked = orig
+    res = simulate_snn(params, t_ms=t_ms, seed=seed, progress=False, observer=observe)
     c = np.asarray(res.spike_counts_e, float)[int(100 / params.dt):]
     c1 = c[: len(c) // 10 * 10].reshape(-1, 10).sum(axis=1)
     return 1000 * c.mean() / params.dt / NE, float(c1.std() / c1.mean())
