@@ -105,6 +105,18 @@ def stein() -> None:
         row = [f"alpha {a}: {_lead(np.linalg.eigvals(J0 + a * (J1 - J0))).real:+.4f}"
                for a in (0.0, 0.25, 0.5, 0.75, 1.0)]
         print(f"tau_EE {tau} (E {eq.rate_e_hz:.2f} Hz): " + "  ".join(row), flush=True)
+        if tau == 2.2:  # alpha = 0 only in the B rows of one pathway / voltage region
+            mids = d1.edges[:-1] + 0.5 * d1.dv
+            regions = {"V < 8": mids < 8, "8..40": (mids > 8) & (mids < 40),
+                       "40..80": (mids > 40) & (mids < 80), "80..100": mids > 80}
+            for label, pws, msk in ([(f"pathway {pw}", (pw,), mids > -1e9) for pw in PATHWAYS]
+                                    + [(f"bins {r}", PATHWAYS, mk) for r, mk in regions.items()]):
+                rows = np.concatenate([d1.slice_pending(pw).start + np.where(msk)[0]
+                                       for pw in pws])
+                Jm = J1.copy()
+                Jm[rows] = J0[rows]
+                print(f"  covariance-flux response off in {label:16s}: "
+                      f"{_lead(np.linalg.eigvals(Jm)).real:+.4f}", flush=True)
 
 
 def _between(d: MarkovModelDef, x: np.ndarray, pw: str) -> float:
