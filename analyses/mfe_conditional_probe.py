@@ -10,7 +10,10 @@ conditional closure's ODE (per-bin totals B_j of 5c):
 * ``top``: mean H_I of the E neurons in the top bins (V >= 80) minus the population mean m_EI;
 * ``reset``: mean H_I of the refractory E neurons minus m_EI (the reset cohort), and for the
   ODE B_R / R - m;
-* ``slope``: regression slope d H_I / d V over the non-refractory E neurons.
+* ``slope``: regression slope d H_I / d V over the non-refractory E neurons;
+* ``v``, ``w``: variance of H_I over the E population and its within-bin part (SNN: over the
+  non-refractory neurons); ``w_mid``, ``n_mid``: the within-bin variance of H_I pooled over
+  the bins of [40, 80) and their occupation (SNN only).
 
 Each statistic is averaged over cycles against the time since the MFE peak (E spike count
 maximum).  Usage: ``nice -n 10 python analyses/mfe_conditional_probe.py [--tau 1.8 2.0]``;
@@ -82,14 +85,19 @@ def snn_stats(r: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     B2 = np.zeros((T, K))
     np.add.at(B2, (rows[act], idx[act]), HI[act] ** 2)
     with np.errstate(invalid="ignore", divide="ignore"):
-        wI = np.where(n > 0, B2 - B ** 2 / np.where(n > 0, n, 1), 0).sum(axis=1) / na
+        ss = np.where(n > 0, B2 - B ** 2 / np.where(n > 0, n, 1), 0)
+    wI = ss.sum(axis=1) / na
+    mid = (EDGES[:-1] >= 40) & (EDGES[:-1] < 80)
+    n_mid = n[:, mid].sum(axis=1)
+    w_mid = ss[:, mid].sum(axis=1) / np.maximum(n_mid, 1)
     top = np.where(act & (V >= 80), HI, 0).sum(axis=1) / np.maximum(
         (act & (V >= 80)).sum(axis=1), 1) - m
     nR = R.sum(axis=1)
     reset = np.where(nR > 0, np.where(R, HI, 0).sum(axis=1) / np.maximum(nR, 1) - m, np.nan)
     return {"m": m, "cov_b": cov_b, "cov_n": cov_n, "slope": cov_n / varV, "top": top,
             "reset": reset, "rate": r["spikes_e"], "nR": nR.astype(float), "cov_e": cov_e,
-            "v": HI.var(axis=1), "w": wI}
+            "v": HI.var(axis=1), "w": wI,
+            "w_mid": w_mid, "n_mid": n_mid}
 
 
 def binned_cov(n: np.ndarray, A: np.ndarray, B: np.ndarray) -> np.ndarray:
@@ -163,7 +171,8 @@ def main() -> None:
     ap.add_argument("--closures", nargs="+", default=["conditional", "paper"])
     args = ap.parse_args()
     out: dict[str, Any] = {}
-    keys = ("m", "cov_b", "cov_n", "slope", "top", "reset", "rate", "nR", "cov_e", "v", "w")
+    keys = ("m", "cov_b", "cov_n", "slope", "top", "reset", "rate", "nR", "cov_e", "v", "w",
+            "w_mid", "n_mid")
     for tau in args.tau:
         p = NetworkParams().replace(p_EI=args.p_ei, tau_EE=tau)
         r = record_snn(p, args.snn_ms, seed=0)
@@ -192,7 +201,8 @@ def main() -> None:
                   + "  ".join(f"{k} {row['mean'].get(k, float('nan')):+.3f}"
                               for k in ("m", "cov_b", "cov_n", "top", "reset")))
             ph = np.arange(0, PHASE_MS, 1.0)
-            for k in ("rate", "m", "cov_b", "top", "reset", "cov_e", "v", "w"):
+            for k in ("rate", "m", "cov_b", "top", "reset", "cov_e", "v", "w", "w_mid",
+                      "n_mid"):
                 if k in row:
                     a = np.array(row[k])[:: 10]
                     print(f"    {k:6s} " + " ".join(f"{x:7.2f}" for x in a[: len(ph)]))
