@@ -117,6 +117,17 @@ def stein() -> None:
                 Jm[rows] = J0[rows]
                 print(f"  covariance-flux response off in {label:16s}: "
                       f"{_lead(np.linalg.eigvals(Jm)).real:+.4f}", flush=True)
+            # ... or only its response to one kind of state variable (columns)
+            K = d1.K
+            mom = np.arange(4 * K, 4 * K + 8)
+            cols = {"n, A (density)": np.arange(4 * K),
+                    "m (population means)": mom[0::2], "v (variances)": mom[1::2],
+                    "B (pending totals)": np.arange(4 * K + 8, d1.n_state)}
+            for label, c in cols.items():
+                Jm = J1.copy()
+                Jm[:, c] = J0[:, c]
+                print(f"  covariance-flux response to {label:22s} off: "
+                      f"{_lead(np.linalg.eigvals(Jm)).real:+.4f}", flush=True)
 
 
 def _between(d: MarkovModelDef, x: np.ndarray, pw: str) -> float:
