@@ -12,6 +12,8 @@ each printing the leading eigenvalue (Hopf where its real part crosses 0):
 * ``stein``: f is affine in the coupling kappa, f = f0 + kappa g (g: the covariance flux);
   at 5c's equilibrium x* the Jacobian J0 + alpha dg/dx keeps the covariance flux's value
   g(x*) (so the equilibrium and rates) and scales only its response to the state by alpha;
+  at tau_EE 2.2 also alpha = 0 only in the B rows of one pathway or voltage range, or only in
+  the columns of one kind of state variable (density n and A, m, v, B);
 * ``dv``: paper and conditional with bins of 4 and 2;
 * ``kappa``: conditional with coupling 0.25 / 0.5 / 0.75;
 * ``acf``: decay rate of the SNN's E-count autocorrelation peaks (4 seeds x 2 s after 100 ms)
