@@ -89,12 +89,18 @@ def run_chunked(
     hist_edges: np.ndarray,
     progress: bool,
     desc: str,
+    every: int = 0,
+    after: Callable[[int], None] | None = None,
 ) -> dict[str, np.ndarray]:
     """Run ``kernel_chunk(step0, n, counts, mask, rbuf_n, rbuf_s, hist_every, edges, hist,
-    hist_ref)`` over all steps; it returns the number of raster events written."""
+    hist_ref)`` over all steps; it returns the number of raster events written.  With
+    ``every`` > 0 the chunks are ``every`` steps long and ``after(steps_done)`` is called
+    after each."""
     counts = np.zeros((n_steps, 2), dtype=np.int64)
     n_rec = int(mask.sum())
     chunk = int(max(1, min(n_steps, 2000, 4_000_000 // max(1, n_rec))))
+    if every > 0:
+        chunk = every
     nbins = len(hist_edges) - 1
     n_hist = n_steps // hist_every if hist_every else 0
     hist = np.zeros((max(n_hist, 0), 2, nbins), dtype=np.int64)
@@ -118,6 +124,8 @@ def run_chunked(
             if n_rec:
                 raster_n.append(rbuf_n[:written].copy())
                 raster_s.append(rbuf_s[:written].copy())
+            if after is not None:
+                after(step0 + n)
             if bar is not None:
                 bar.n = round((step0 + n) * params.dt)
                 bar.refresh()

@@ -14,6 +14,10 @@ Binomial(n_Q', p) births and loses its Poisson(H dt / tau) decays, both drawn fr
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+from typing import Any
+
 import numba
 import numpy as np
 
@@ -117,10 +121,19 @@ def simulate_snn(
     initial_state: NetworkState | None = None,
     parallel: bool = False,
     threads: int | None = None,
+    observer: Callable[[float, NetworkState], None] | None = None,
+    observe_every_ms: float | None = None,
 ) -> SimulationResult:
     """Simulate the spiking network for ``t_ms`` ms from V = 0, H = 0, nobody refractory
     (or from ``initial_state``: V, refractory flags and pending spikes H; see
     :func:`bifsnn.network.states.state_from_reduced`).
+
+    ``observer(t_ms, state)`` (diagnostics) is called every ``observe_every_ms`` (a multiple
+    of dt; default dt) with the network's :class:`NetworkState` at that time: ``V``,
+    ``refractory`` and ``H`` are the simulator's own arrays (copy them to keep them; the
+    observer may modify H in place, e.g. to reshuffle pending inputs among neurons), ``m`` and
+    ``v`` the pending counts' population means and variances.  Observing changes no output:
+    the run is bit-identical to the same seed without an observer.
 
     ``seed`` follows numpy ``default_rng`` semantics: the same seed gives bit-identical output.
     ``raster_neurons``: None, "all" or neuron indices whose spikes are recorded.
@@ -135,6 +148,7 @@ def simulate_snn(
     """
     drv.check_choice("connectivity", connectivity, CONNECTIVITIES)
     n_threads = check_threads(parallel, threads)
+    every = observe_steps(params, observer, observe_every_ms)
     if initial_state is not None:
         check_initial_state(initial_state, params)
     run_setup = drv.prepare_run(params, t_ms, seed, drive, raster_neurons,
@@ -186,15 +200,50 @@ def simulate_snn(
             edges_[1] - edges_[0], hist, hist_ref, *workers,
         )
 
+    def after(steps_done: int) -> None:
+        m, v = pending_moments(H, pop)
+        observer(steps_done * params.dt, NetworkState(V=V, refractory=refr, H=H, m=m, v=v))
+
     previous = numba.get_num_threads()
     if n_threads is not None:
         numba.set_num_threads(n_threads)  # the caller asked for it; restored below
     try:
-        run = drv.run_chunked(chunk, params, n_steps, mask, hist_every, edges, progress, "snn")
+        run = drv.run_chunked(chunk, params, n_steps, mask, hist_every, edges, progress, "snn",
+                              every, after if observer is not None else None)
     finally:
         if n_threads is not None:
             numba.set_num_threads(previous)
     return drv.build_result("snn", params, seed, options, run, hist_every, edges)
+
+
+def observe_steps(params: NetworkParams, observer: Any, every_ms: float | None) -> int:
+    """Steps between observer calls (0 without an observer); validates both arguments."""
+    if observer is None:
+        if every_ms is not None:
+            raise ParameterError("observe_every_ms is only allowed with an observer")
+        return 0
+    if not callable(observer):
+        raise ParameterError(f"observer = {observer!r} must be None or a callable "
+                             "observer(t_ms, state)")
+    if every_ms is None:
+        return 1
+    k = every_ms / params.dt if isinstance(every_ms, int | float) and not isinstance(
+        every_ms, bool) else math.nan
+    if not (math.isfinite(k) and k >= 1 - 1e-9 and abs(k - round(k)) <= 1e-9 * k):
+        raise ParameterError(f"observe_every_ms = {every_ms!r} is out of range: must be a "
+                             f"positive multiple of dt = {params.dt}")
+    return int(round(k))
+
+
+def pending_moments(H: np.ndarray, pop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Population means and variances [post, pre] of the pending counts H (N, 2)."""
+    m = np.empty((2, 2))
+    v = np.empty((2, 2))
+    for q in range(2):
+        h = H[pop == q]
+        m[q] = h.mean(axis=0) if len(h) else 0.0
+        v[q] = h.var(axis=0) if len(h) else 0.0
+    return m, v
 
 
 def check_threads(parallel: bool, threads: int | None) -> int | None:
