@@ -132,8 +132,9 @@ def simulate_snn(
     of dt; default dt) with the network's :class:`NetworkState` at that time: ``V``,
     ``refractory`` and ``H`` are the simulator's own arrays (copy them to keep them; the
     observer may modify H in place, e.g. to reshuffle pending inputs among neurons), ``m`` and
-    ``v`` the pending counts' population means and variances.  Observing changes no output:
-    the run is bit-identical to the same seed without an observer.
+    ``v`` the pending counts' population means and variances.  Observing ends a chunk of
+    the kernel at every call and the order of the random draws depends on the chunking, so
+    the run is statistically, not bit-for-bit, the same as the same seed without an observer.
 
     ``seed`` follows numpy ``default_rng`` semantics: the same seed gives bit-identical output.
     ``raster_neurons``: None, "all" or neuron indices whose spikes are recorded.
