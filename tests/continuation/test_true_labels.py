@@ -36,8 +36,13 @@ def test_planar_homoclinic_approach_gets_no_lpc_pd_or_ns(monkeypatch):
     assert T[-1] > 100 and np.all(np.diff(T) > 0)  # the period is monotone ...
     # ... and the Floquet multipliers become inaccurate (trivial multiplier error ~1)
     assert np.nanmax(po.extra["trivial_error"]) > 0.5
-    # so no fold of cycles, and no PD / NS in the plane
-    assert [s.type for s in po.special_points if s.type != "EP"] == []
+    # so no fold of cycles is labelled, and no PD / NS in the plane: a fold detected by the
+    # noisy tangent there (it is with scipy 1.17 / numpy 2.4) is reported unconfirmed,
+    # carried by the step's own point (no duplicate point), never as found
+    assert not [s for s in po.special_points if s.type in ("PD", "NS")]
+    for s in po.special_points:
+        if s.type != "EP":
+            assert s.type == "LPC" and not s.located and s.data["unconfirmed"], s
 
 
 def _fl(mu, triv):

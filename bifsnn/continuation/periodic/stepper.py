@@ -489,6 +489,15 @@ def _make_point(st: _Stepper, X: np.ndarray, fl: FloquetResult | None, it: int, 
 
 
 # ---------------------------------------------------------------------------------- main loop
+def _attach_unlocated(specials: list, points: list, kinds: list[str], p: float, T: float,
+                      fl_pt) -> None:
+    """Record special points detected but not located at the last point appended."""
+    for kind in kinds:
+        specials.append(RawSpecial(kind, len(points) - 1, p, T,
+                                   None if fl_pt is None else fl_pt.multipliers, False,
+                                   {"unconfirmed": "not located"}))
+
+
 def run_cycles(sysobj: CycleSystem, start: CycleStart, opts: ContinuationOptions,
                disc: Collocation, direction: float) -> CycleRun:
     """Continue cycles from ``start`` (a converged cycle, or a CycleStart with a tangent).
@@ -651,6 +660,7 @@ def _run(sysobj, start, opts, disc, direction, points, specials, state, finish):
 
         # ---- detection of special points between X and Xnew
         found: list[str] = []
+        unlocated: list[str] = []  # kinds detected but not located in this step
         if "LPC" in detect and prev_tau[-1] * tau_new[-1] < 0 and len(points) > 0:
             # the chord tangents' parameter components changed sign: trust it only if the
             # exact tangents at both ends (fresh factorisations) agree
@@ -687,10 +697,7 @@ def _run(sysobj, start, opts, disc, direction, points, specials, state, finish):
             else:
                 if kind in ("PD", "NS") and coll.n <= 2:
                     continue
-                points.append(_make_point(st, Xnew, fl_new, it, ds_taken))
-                specials.append(RawSpecial(kind, len(points) - 1, pnew, Tnew,
-                                           None if fl_new is None else fl_new.multipliers,
-                                           False, {"unconfirmed": "not located"}))
+                unlocated.append(kind)  # recorded at the step's own point, appended below
         if opts.events:
             hits = _cycle_events(st, state["sys"], X, tau, ds_taken, Xnew, opts)
             for s_e, Xe, ev_name, ev_val, ok in hits:
@@ -706,6 +713,7 @@ def _run(sysobj, start, opts, disc, direction, points, specials, state, finish):
                      **({} if ok else {"unconfirmed": "event not located"})}))
             if hits and opts.stop_at_events:
                 points.append(_make_point(st, Xnew, fl_new, it, ds_taken))
+                _attach_unlocated(specials, points, unlocated, pnew, Tnew, fl_new)
                 return finish(True, "stopped",
                               f"reached the event {hits[0][2]} = {hits[0][3]:g}")
         if not (opts.p_min <= pnew <= opts.p_max):
@@ -714,13 +722,18 @@ def _run(sysobj, start, opts, disc, direction, points, specials, state, finish):
             landed = _land_on_bound(st, X, tau, ds_taken, bound, opts, floquet)
             if landed is not None:
                 Xb, fl_b, s_b = landed
+                if unlocated:  # the detected step ends past the bound: its point carries them
+                    points.append(_make_point(st, Xnew, fl_new, it, ds_taken))
+                    _attach_unlocated(specials, points, unlocated, pnew, Tnew, fl_new)
                 points.append(_make_point(st, Xb, fl_b, it, s_b))
                 return finish(True, "bound", f"parameter left [{opts.p_min}, {opts.p_max}]; "
                               f"the branch ends on the bound p = {bound:g}")
             points.append(_make_point(st, Xnew, fl_new, it, ds_taken))
+            _attach_unlocated(specials, points, unlocated, pnew, Tnew, fl_new)
             return finish(True, "bound", f"parameter left [{opts.p_min}, {opts.p_max}] (the "
                           "point on the bound could not be computed; the last point lies past it)")
         points.append(_make_point(st, Xnew, fl_new, it, ds_taken))
+        _attach_unlocated(specials, points, unlocated, pnew, Tnew, fl_new)
         X, tau, prev_tau, amp_prev, fl = Xnew, tau_new, tau_new, amp_new, fl_new
         Fref_first = None
         detected_X = detected  # (X's pattern; the located points above did not change it)
