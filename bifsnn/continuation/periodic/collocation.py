@@ -668,7 +668,8 @@ class _BlockLayout:
         #: the index arrays of the condensation's compiled kernels (see kernel_index)
         self.kernel = {
             "ipD": kernel_index(Dq.indptr), "ixD": kernel_index(Dq.indices),
-            "posDq": kernel_index(self.posDq), "Ap": kernel_index(self.patA[0]),
+            "posDq": kernel_index(self.posDq), "posA": kernel_index(self.posA),
+            "Ap": kernel_index(self.patA[0]),
             "Ai": kernel_index(self.patA[1]), "q": kernel_index(self.q),
             "last": kernel_index(self.last), "last_to": kernel_index(self.last_to)}
 

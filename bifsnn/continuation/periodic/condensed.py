@@ -320,6 +320,20 @@ def _propagate_sn(Ap, Ai, Ax, Lp, Li, Lx, Up, Ui, Ux, ip, Ls, Lsp, Us, Usp, Uc, 
     return growth
 
 
+#: The coupling blocks A_j are gathered from the Jacobian's data by a compiled loop through
+#: the layout's kernel index (:func:`_gather`; numpy's fancy index with int64 positions
+#: took ~2x as long); the same values (False: the fancy index)
+COMPILED_GATHER = True
+
+
+@njit_cached()
+def _gather(data, pos, out):  # pragma: no cover - compiled
+    """out[j, e] = data[pos[j, e]]."""
+    for j in range(pos.shape[0]):
+        for e in range(pos.shape[1]):
+            out[j, e] = data[pos[j, e]]
+
+
 @njit_cached()
 def _sort_l_columns(Lp, Li, Lx, Lt):  # pragma: no cover - compiled
     """Sort every column of the L factors by row (in place; the unit diagonal stays first);
@@ -680,26 +694,52 @@ def _solve_rest_T_kernel(Ap, Ai, Ax, Lp, Li, Lx, Up, Ui, Ux, pr, q, n, e, v, Lt
                 if src >= mn - n:
                     val -= carry[src - (mn - n), t]
                 w[c, t] = val
-        # U^T z = r (U^T lower; column c of U is row c of U^T, its diagonal last)
-        for c in range(mn):
-            d = Up[j, c + 1] - 1
-            for idx in range(Up[j, c], d):
-                i = Ui[idx]
-                a = Ux[idx]
+        if k == 2:  # the same operations, the two sums in registers (see below)
+            for c in range(mn):
+                d = Up[j, c + 1] - 1
+                s0 = w[c, 0]
+                s1 = w[c, 1]
+                for idx in range(Up[j, c], d):
+                    i = Ui[idx]
+                    a = Ux[idx]
+                    s0 -= a * w[i, 0]
+                    s1 -= a * w[i, 1]
+                piv = Ux[d]
+                w[c, 0] = s0 / piv
+                w[c, 1] = s1 / piv
+            for c in range(mn - 1, -1, -1):
+                c0 = Lp[j, c]
+                s0 = w[c, 0]
+                s1 = w[c, 1]
+                for o in range(c0 + 1, Lp[j, c + 1]):
+                    idx = c0 + Lt[o]
+                    i = Li[idx]
+                    a = Lx[idx]
+                    s0 -= a * w[i, 0]
+                    s1 -= a * w[i, 1]
+                w[c, 0] = s0
+                w[c, 1] = s1
+        else:
+            # U^T z = r (U^T lower; column c of U is row c of U^T, its diagonal last)
+            for c in range(mn):
+                d = Up[j, c + 1] - 1
+                for idx in range(Up[j, c], d):
+                    i = Ui[idx]
+                    a = Ux[idx]
+                    for t in range(k):
+                        w[c, t] -= a * w[i, t]
+                piv = Ux[d]
                 for t in range(k):
-                    w[c, t] -= a * w[i, t]
-            piv = Ux[d]
-            for t in range(k):
-                w[c, t] /= piv
-        # L^T y = z (L^T upper, unit diagonal first in each column of L)
-        for c in range(mn - 1, -1, -1):
-            c0 = Lp[j, c]
-            for o in range(c0 + 1, Lp[j, c + 1]):
-                idx = c0 + Lt[o]
-                i = Li[idx]
-                a = Lx[idx]
-                for t in range(k):
-                    w[c, t] -= a * w[i, t]
+                    w[c, t] /= piv
+            # L^T y = z (L^T upper, unit diagonal first in each column of L)
+            for c in range(mn - 1, -1, -1):
+                c0 = Lp[j, c]
+                for o in range(c0 + 1, Lp[j, c + 1]):
+                    idx = c0 + Lt[o]
+                    i = Li[idx]
+                    a = Lx[idx]
+                    for t in range(k):
+                        w[c, t] -= a * w[i, t]
         # v_j = P^T y: v[i] = y[pr[i]]
         for i in range(mn):
             r = pr[j, i]
@@ -924,8 +964,12 @@ class CondensedLU:
         self.N, self.n, self.mn, self.nq, self.nU, self.ncoll = N, n, mn, nq, nU, ncoll
         self.lay = lay
         data = A.data
-        self.Ax = np.ascontiguousarray(data[lay.posA])
         k = lay.kernel  # the layout's index arrays as kernel_index arrays
+        if COMPILED_GATHER:
+            self.Ax = np.empty(k["posA"].shape)
+            _gather(data, k["posA"], self.Ax)
+        else:
+            self.Ax = np.ascontiguousarray(data[lay.posA])
         self.Ap, self.Ai = k["Ap"], k["Ai"]
         (self.Lp, self.Li, self.Lx, self.Up, self.Ui, self.Ux, self.pr, ref,
          self.sn) = _block_lus(k["ipD"], k["ixD"], data, k["posDq"], mn,
