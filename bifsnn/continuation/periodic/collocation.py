@@ -244,12 +244,14 @@ class CollocationOperator:
         with_p: bool = False,
         border_row: np.ndarray | None = None,
         p_values: bool = True,
+        t_values: bool = True,
         detect: bool = False,
     ) -> sp.csc_matrix:
         """Sparse Jacobian of the residual w.r.t. (U, T[, p]) with an optional bordering row.
 
         ``p_values`` False leaves the parameter column's values zero (its entries stay in
-        the pattern): for the Floquet multipliers, which use only the collocation block.
+        the pattern): for the Floquet multipliers, which use only the collocation block;
+        ``t_values`` False likewise for the period column (-f at the collocation points).
         ``detect``: the matrix's attribute ``dfdx_pattern`` is then df/dx's sparsity pattern
         at the collocation points (:meth:`CycleSystem.detect_sparsity` there), from the same
         evaluations of df/dx when the system offers that, else None."""
@@ -261,7 +263,7 @@ class CollocationOperator:
         else:
             Jv, pattern = self.sys.jac_values(X, p), None
         Jv = Jv.reshape(N, m, self.sys.nnz)
-        parts = [-self._f_at_points(X, p).ravel()]
+        parts = [-self._f_at_points(X, p).ravel() if t_values else np.zeros(self.ncoll)]
         if with_p:
             parts.append(-T * self.sys.fp_batch(X, p).ravel() if p_values
                          else np.zeros(self.ncoll))
