@@ -386,7 +386,7 @@ def _scatter_plan(pos: np.ndarray, jr: np.ndarray, jc: np.ndarray, n: int):
     first = P[:, :, :, np.minimum(cptr[:-1], jr.size - 1)]  # (N, m, m + 1, n)
     off = np.arange(jr.size) - np.repeat(cptr[:-1], np.diff(cptr))
     if not np.array_equal(P - np.repeat(first, np.diff(cptr), axis=3),
-                                          np.broadcast_to(off, P.shape)):
+                          np.broadcast_to(off, P.shape)):
         return None
     starts = np.ascontiguousarray(first.transpose(0, 2, 3, 1))  # (N, m + 1, n, m)
     if starts.max() + cptr.max() >= 2**32:
