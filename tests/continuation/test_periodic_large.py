@@ -490,3 +490,46 @@ def test_start_newton_by_condensation_matches_superlu(monkeypatch):
     assert a.iterations == b.iterations
     assert np.abs(a.U - b.U).max() < 1e-11 * np.abs(b.U).max()
     assert abs(a.T - b.T) < 1e-11 * b.T
+
+
+def test_cycspeed8_paths_are_bit_identical(monkeypatch):
+    # the collocation blocks written in CSC order, the A_j blocks gathered by a compiled
+    # loop and the many-column propagation on a multiple of 4 columns (zero padding: the
+    # plain Jacobian's 51 columns run as 52) give the same Jacobians, factorisations and
+    # solutions bit for bit; the transposed block solve of two columns (sums in registers)
+    # equals that of each column alone; the multipliers' Jacobian without its period
+    # column's values gives the same multipliers
+    from bifsnn.continuation.periodic import collocation as cmod
+    from bifsnn.continuation.periodic import condensed
+
+    pt, coll, Fr, A, rng = _bordered_jacobian(13)
+    row = np.concatenate([np.repeat(coll.wnode, coll.n) * rng.standard_normal(coll.nU),
+                          rng.standard_normal(2)])
+    assert coll._structure(True, True)[3] is not None  # the by-column scatter applies
+    bs = [rng.standard_normal(A.shape[0]), rng.standard_normal(A.shape[0] - 1)]
+    got = {}
+    for on in (False, True):
+        monkeypatch.setattr(cmod, "SCATTER_BY_COLUMN", on)
+        monkeypatch.setattr(condensed, "COMPILED_GATHER", on)
+        monkeypatch.setattr(condensed, "PAD_COLUMNS", on)
+        out = []
+        for M, b in ((coll.jacobian(pt.U, pt.T, pt.p, Fr, with_p=True, border_row=row), bs[0]),
+                     (coll.jacobian(pt.U, pt.T, pt.p, Fr), bs[1])):
+            lay = cmod._block_layout(M, coll)
+            lay.lu_pattern = None
+            f = condensed.CondensedLU(M, coll, lay)
+            out += [M.data, f.Ax, f.monodromy, f._Z, f.solve(b), f.V, f.S_lu[0]]
+        got[on] = out
+    assert got[True][10].shape[1] == coll.n + 1  # the padded run's Z is cut back
+    for x, y in zip(got[False], got[True], strict=True):
+        assert x.shape == y.shape and np.array_equal(x, y)
+    e = rng.standard_normal((f.N * f.mn, 2))
+    two = f._solve_rest_T(e)
+    for c in range(2):
+        assert np.array_equal(two[:, c], f._solve_rest_T(e[:, c:c + 1])[:, 0])
+    mus = []
+    for t_values in (True, False):
+        M = coll.jacobian(pt.U, pt.T, pt.p, Fr, with_p=True, border_row=row, p_values=False,
+                          t_values=t_values)
+        mus.append(cmod.floquet_from_jacobian(M, coll).multipliers)
+    assert np.array_equal(mus[0], mus[1])

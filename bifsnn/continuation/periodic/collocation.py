@@ -226,7 +226,8 @@ class CollocationOperator:
         pos = np.empty(nval, dtype=np.int64)  # where value i of jacobian's list goes in A.data
         pos[perm] = np.arange(nval)
         nb_ = rows_b.size
-        struct = (A, pos[:nb_].reshape(N, m, m + 1, jr.size), pos[nb_:])
+        pos_b = pos[:nb_].reshape(N, m, m + 1, jr.size)
+        struct = (A, pos_b, pos[nb_:], _scatter_plan(pos_b, jr, jc, n))
         self._cache[key] = struct
         if len(shared) > 8:
             shared.clear()
@@ -243,16 +244,18 @@ class CollocationOperator:
         with_p: bool = False,
         border_row: np.ndarray | None = None,
         p_values: bool = True,
+        t_values: bool = True,
         detect: bool = False,
     ) -> sp.csc_matrix:
         """Sparse Jacobian of the residual w.r.t. (U, T[, p]) with an optional bordering row.
 
         ``p_values`` False leaves the parameter column's values zero (its entries stay in
-        the pattern): for the Floquet multipliers, which use only the collocation block.
+        the pattern): for the Floquet multipliers, which use only the collocation block;
+        ``t_values`` False likewise for the period column (-f at the collocation points).
         ``detect``: the matrix's attribute ``dfdx_pattern`` is then df/dx's sparsity pattern
         at the collocation points (:meth:`CycleSystem.detect_sparsity` there), from the same
         evaluations of df/dx when the system offers that, else None."""
-        A, pos_blocks, pos_rest = self._structure(with_p, border_row is not None)
+        A, pos_blocks, pos_rest, plan = self._structure(with_p, border_row is not None)
         N, m, n = self.ntst, self.ncol, self.n
         X = self.coll_points(U)
         if detect:
@@ -260,7 +263,7 @@ class CollocationOperator:
         else:
             Jv, pattern = self.sys.jac_values(X, p), None
         Jv = Jv.reshape(N, m, self.sys.nnz)
-        parts = [-self._f_at_points(X, p).ravel()]
+        parts = [-self._f_at_points(X, p).ravel() if t_values else np.zeros(self.ncoll)]
         if with_p:
             parts.append(-T * self.sys.fp_batch(X, p).ravel() if p_values
                          else np.zeros(self.ncoll))
@@ -270,8 +273,12 @@ class CollocationOperator:
         data = np.empty(A.nnz)
         data[pos_rest] = np.concatenate(parts)
         # the interval blocks D_kl / h_j * I - T L_kl J(x_jk), written straight into place
-        _scatter_blocks(data, pos_blocks, self.tab.D / self.h[:, None, None],
-                        float(T) * self.tab.L, self.sys.jdiag, np.ascontiguousarray(Jv))
+        Dh, TL = self.tab.D / self.h[:, None, None], float(T) * self.tab.L
+        if plan is not None and SCATTER_BY_COLUMN:
+            _scatter_blocks_by_column(data, *plan, Dh, TL, self.sys.jdiag,
+                                      np.ascontiguousarray(Jv))
+        else:
+            _scatter_blocks(data, pos_blocks, Dh, TL, self.sys.jdiag, np.ascontiguousarray(Jv))
         J = sp.csc_matrix((data, A.indices, A.indptr), shape=A.shape)
         J.has_sorted_indices = True  # the structure's (sorted, shared, read-only) indices
         setattr(J, PATTERN_KEY_ATTR, getattr(A, PATTERN_KEY_ATTR))  # same pattern
@@ -354,6 +361,58 @@ def _scatter_blocks(data, pos, Dh, TL, jdiag, Jv):  # pragma: no cover - compile
                 b = TL[k, l_]
                 for e in range(nnz):
                     data[pos[j, k, l_, e]] = a * jdiag[e] - b * Jv[j, k, e]
+
+
+#: The collocation blocks are written into the Jacobian's CSC data in the order of its
+#: columns (:func:`_scatter_blocks_by_column`: runs of consecutive positions, one start per
+#: run) instead of interval by interval through one stored position per entry
+#: (:func:`_scatter_blocks`); the same values at the same places (False: the previous
+#: kernel; benchmarks/README.md, cycspeed8)
+SCATTER_BY_COLUMN = True
+
+
+def _scatter_plan(pos: np.ndarray, jr: np.ndarray, jc: np.ndarray, n: int):
+    """(starts, cptr, eperm) for :func:`_scatter_blocks_by_column`, or None when the block
+    entries of one (interval j, node l, column c of df/dx, collocation point k) do not sit
+    at consecutive positions of the CSC data (pos: (N, m, m + 1, nnz) positions of the
+    block entries, entry e of df/dx's pattern at (jr[e], jc[e]))."""
+    from .condensed import kernel_index
+
+    if jr.size == 0:
+        return None
+    eperm = np.lexsort((jr, jc))  # df/dx's entries by column, then row
+    cptr = np.concatenate([[0], np.cumsum(np.bincount(jc, minlength=n))])
+    P = pos[:, :, :, eperm]  # (N, m, m + 1, nnz), entries by column
+    first = P[:, :, :, np.minimum(cptr[:-1], jr.size - 1)]  # (N, m, m + 1, n)
+    off = np.arange(jr.size) - np.repeat(cptr[:-1], np.diff(cptr))
+    if not np.array_equal(P - np.repeat(first, np.diff(cptr), axis=3),
+                          np.broadcast_to(off, P.shape)):
+        return None
+    starts = np.ascontiguousarray(first.transpose(0, 2, 3, 1))  # (N, m + 1, n, m)
+    if starts.max() + cptr.max() >= 2**32:
+        return None
+    return kernel_index(starts), kernel_index(cptr), kernel_index(eperm)
+
+
+@njit_cached()
+def _scatter_blocks_by_column(data, starts, cptr, eperm, Dh, TL, jdiag, Jv
+                              ):  # pragma: no cover - compiled
+    """:func:`_scatter_blocks` in the order of the CSC data: for interval j, node l, column
+    c of df/dx and collocation point k, the entries of df/dx's column c (rows ascending,
+    eperm[cptr[c]:cptr[c + 1]]) go to consecutive positions from starts[j, l, c, k]."""
+    N, m1, n, m = starts.shape
+    for j in range(N):
+        for l_ in range(m1):
+            for c in range(n):
+                t0 = cptr[c]
+                t1 = cptr[c + 1]
+                for k in range(m):
+                    a = Dh[j, k, l_]
+                    b = TL[k, l_]
+                    s = starts[j, l_, c, k]
+                    for t in range(t0, t1):
+                        e = eperm[t]
+                        data[s + (t - t0)] = a * jdiag[e] - b * Jv[j, k, e]
 
 
 DENSE_FLOQUET_MAX_N = 40
@@ -611,7 +670,8 @@ class _BlockLayout:
         #: the index arrays of the condensation's compiled kernels (see kernel_index)
         self.kernel = {
             "ipD": kernel_index(Dq.indptr), "ixD": kernel_index(Dq.indices),
-            "posDq": kernel_index(self.posDq), "Ap": kernel_index(self.patA[0]),
+            "posDq": kernel_index(self.posDq), "posA": kernel_index(self.posA),
+            "Ap": kernel_index(self.patA[0]),
             "Ai": kernel_index(self.patA[1]), "q": kernel_index(self.q),
             "last": kernel_index(self.last), "last_to": kernel_index(self.last_to)}
 
@@ -623,7 +683,7 @@ class _BlockLayout:
         n, nU, ncoll = coll.n, coll.nU, coll.ncoll
         if A.shape[0] - ncoll - n not in (1, 2) or A.shape[1] - nU not in (1, 2):
             return None
-        S, pos, _ = coll._structure(A.shape[1] == nU + 2, A.shape[0] == ncoll + n + 2)
+        S, pos, _, _ = coll._structure(A.shape[1] == nU + 2, A.shape[0] == ncoll + n + 2)
         if (S.shape != A.shape or S.nnz != A.nnz or not np.array_equal(S.indptr, A.indptr)
                 or not np.array_equal(S.indices, A.indices)):
             return None

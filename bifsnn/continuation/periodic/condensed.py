@@ -85,6 +85,15 @@ def _kernel_factors(Lp, Li, Lx, Up, Ui, Ux, pr) -> tuple:
 SUPERNODAL = True
 
 
+#: The many-column propagation runs on a multiple of 4 columns, zero columns appended (the
+#: bordered condensation's 150 columns become 152): the compiled loops over the columns of
+#: a row then have no scalar tail, and rows of 152 doubles start on 64-byte boundaries;
+#: every real column goes through the same operations (bit-identical).  ~0.88x the
+#: 150-column propagation on the reduced network ODE at ntst 40; 148 columns (the
+#: multipliers') are left as they are (False: no padding; benchmarks/README.md, cycspeed8)
+PAD_COLUMNS = True
+
+
 #: Largest entry (relative to 1) allowed in the propagated products C_r^{-1} [C_0, G] at the
 #: last node of any interval; above it the condensation is refused (ValueError) and the
 #: caller uses the global sparse LU (single shooting loses ~log10 of the growth in digits).
@@ -318,6 +327,20 @@ def _propagate_sn(Ap, Ai, Ax, Lp, Li, Lx, Up, Ui, Ux, ip, Ls, Lsp, Us, Usp, Uc, 
                 if t < k0 and abs(v) > growth:
                     growth = abs(v)
     return growth
+
+
+#: The coupling blocks A_j are gathered from the Jacobian's data by a compiled loop through
+#: the layout's kernel index (:func:`_gather`; numpy's fancy index with int64 positions
+#: took ~2x as long); the same values (False: the fancy index)
+COMPILED_GATHER = True
+
+
+@njit_cached()
+def _gather(data, pos, out):  # pragma: no cover - compiled
+    """out[j, e] = data[pos[j, e]]."""
+    for j in range(pos.shape[0]):
+        for e in range(pos.shape[1]):
+            out[j, e] = data[pos[j, e]]
 
 
 @njit_cached()
@@ -680,26 +703,52 @@ def _solve_rest_T_kernel(Ap, Ai, Ax, Lp, Li, Lx, Up, Ui, Ux, pr, q, n, e, v, Lt
                 if src >= mn - n:
                     val -= carry[src - (mn - n), t]
                 w[c, t] = val
-        # U^T z = r (U^T lower; column c of U is row c of U^T, its diagonal last)
-        for c in range(mn):
-            d = Up[j, c + 1] - 1
-            for idx in range(Up[j, c], d):
-                i = Ui[idx]
-                a = Ux[idx]
+        if k == 2:  # the same operations, the two sums in registers (see below)
+            for c in range(mn):
+                d = Up[j, c + 1] - 1
+                s0 = w[c, 0]
+                s1 = w[c, 1]
+                for idx in range(Up[j, c], d):
+                    i = Ui[idx]
+                    a = Ux[idx]
+                    s0 -= a * w[i, 0]
+                    s1 -= a * w[i, 1]
+                piv = Ux[d]
+                w[c, 0] = s0 / piv
+                w[c, 1] = s1 / piv
+            for c in range(mn - 1, -1, -1):
+                c0 = Lp[j, c]
+                s0 = w[c, 0]
+                s1 = w[c, 1]
+                for o in range(c0 + 1, Lp[j, c + 1]):
+                    idx = c0 + Lt[o]
+                    i = Li[idx]
+                    a = Lx[idx]
+                    s0 -= a * w[i, 0]
+                    s1 -= a * w[i, 1]
+                w[c, 0] = s0
+                w[c, 1] = s1
+        else:
+            # U^T z = r (U^T lower; column c of U is row c of U^T, its diagonal last)
+            for c in range(mn):
+                d = Up[j, c + 1] - 1
+                for idx in range(Up[j, c], d):
+                    i = Ui[idx]
+                    a = Ux[idx]
+                    for t in range(k):
+                        w[c, t] -= a * w[i, t]
+                piv = Ux[d]
                 for t in range(k):
-                    w[c, t] -= a * w[i, t]
-            piv = Ux[d]
-            for t in range(k):
-                w[c, t] /= piv
-        # L^T y = z (L^T upper, unit diagonal first in each column of L)
-        for c in range(mn - 1, -1, -1):
-            c0 = Lp[j, c]
-            for o in range(c0 + 1, Lp[j, c + 1]):
-                idx = c0 + Lt[o]
-                i = Li[idx]
-                a = Lx[idx]
-                for t in range(k):
-                    w[c, t] -= a * w[i, t]
+                    w[c, t] /= piv
+            # L^T y = z (L^T upper, unit diagonal first in each column of L)
+            for c in range(mn - 1, -1, -1):
+                c0 = Lp[j, c]
+                for o in range(c0 + 1, Lp[j, c + 1]):
+                    idx = c0 + Lt[o]
+                    i = Li[idx]
+                    a = Lx[idx]
+                    for t in range(k):
+                        w[c, t] -= a * w[i, t]
         # v_j = P^T y: v[i] = y[pr[i]]
         for i in range(mn):
             r = pr[j, i]
@@ -924,8 +973,12 @@ class CondensedLU:
         self.N, self.n, self.mn, self.nq, self.nU, self.ncoll = N, n, mn, nq, nU, ncoll
         self.lay = lay
         data = A.data
-        self.Ax = np.ascontiguousarray(data[lay.posA])
         k = lay.kernel  # the layout's index arrays as kernel_index arrays
+        if COMPILED_GATHER:
+            self.Ax = np.empty(k["posA"].shape)
+            _gather(data, k["posA"], self.Ax)
+        else:
+            self.Ax = np.ascontiguousarray(data[lay.posA])
         self.Ap, self.Ai = k["Ap"], k["Ai"]
         (self.Lp, self.Li, self.Lx, self.Up, self.Ui, self.Ux, self.pr, ref,
          self.sn) = _block_lus(k["ipD"], k["ixD"], data, k["posDq"], mn,
@@ -942,9 +995,11 @@ class CondensedLU:
         # W_last = last node of C_r^{-1} [C_0, G]; without the border only the monodromy
         # part C_r^{-1} C_0 (the G columns follow in _build_border if it is ever needed:
         # every column is propagated by the same operations, alone or with others)
-        Z = np.zeros((n, n + nq if border else n))
+        k = n + nq if border else n
+        Z = np.zeros((n, -(-k // 4) * 4 if PAD_COLUMNS else k))
         Z[:, :n] = -np.eye(n)
         growth = self._propagate(Z, n)
+        Z = np.ascontiguousarray(Z[:, :k]) if Z.shape[1] > k else Z
         if not np.isfinite(growth) or growth > GROWTH_MAX:
             raise ValueError(f"condensation refused: products grow to {growth:.3g}")
         self.monodromy = -Z[:, :n]
@@ -987,12 +1042,16 @@ class CondensedLU:
         """Z <- the last node of the forward block substitution of [0 | G] - C_0 Z (the
         first k0 columns without G) in place, by supernodes (:data:`SUPERNODAL`); the
         largest |entry| of the first k0 columns met."""
+        G = self.G
+        if Z.shape[1] - k0 > G.shape[2]:  # zero columns of padding (see PAD_COLUMNS)
+            G = np.zeros(G.shape[:2] + (Z.shape[1] - k0,))
+            G[:, :, :self.G.shape[2]] = self.G
         if SUPERNODAL:
             return _propagate_sn(self.Ap, self.Ai, self.Ax, self.Lp, self.Li, self.Lx,
                                  self.Up, self.Ui, self.Ux, *self.sn[1:], self.last,
-                                 self.last_to, self.G, k0, Z)
+                                 self.last_to, G, k0, Z)
         return _propagate(self.Ap, self.Ai, self.Ax, self.Lp, self.Li, self.Lx, self.Up,
-                          self.Ui, self.Ux, self.pr, self.q, self.last, self.last_to, self.G,
+                          self.Ui, self.Ux, self.pr, self.q, self.last, self.last_to, G,
                           k0, Z, self._dummy, False)
 
     def _solve_rest_T(self, e: np.ndarray) -> np.ndarray:

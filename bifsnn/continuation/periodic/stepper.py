@@ -153,6 +153,10 @@ PREDICTOR_SLOW = 6e-3
 #: (False: left zero; only the collocation block enters the monodromy matrix, so the
 #: multipliers are the same bit for bit, without one df/dp column at the collocation points)
 FLOQUET_P_VALUES = False
+#: Likewise for its period column (-f at the collocation points: one evaluation of f at
+#: the 160 collocation points less per step on the reduced network ODE at ntst 40; the
+#: multipliers are the same bit for bit; benchmarks/README.md, cycspeed8)
+FLOQUET_T_VALUES = False
 #: Sparsity detection before each mesh adaptation: from the Floquet multipliers' evaluations
 #: of df/dx at the new point's collocation points (False: df/dx evaluated again at its mesh
 #: nodes, the previous rule; on the reduced network ODE both give the same pattern at every
@@ -273,7 +277,8 @@ class _Stepper:
         points from the same evaluations (None when the system cannot give it so)."""
         if condensable_size(self.coll):
             A = self.coll.jacobian(U, T, p, Fref, with_p=True, border_row=self.W * tau,
-                                   p_values=FLOQUET_P_VALUES, detect=detect)
+                                   p_values=FLOQUET_P_VALUES, t_values=FLOQUET_T_VALUES,
+                                   detect=detect)
         else:
             A = self.coll.jacobian(U, T, p, Fref, detect=detect)
         self.detected = getattr(A, "dfdx_pattern", None)
