@@ -1,16 +1,97 @@
-"""Shared pytest configuration: slow tests are opt-in with --runslow."""
+"""Shared pytest configuration: slow tests are opt-in with --runslow; the run is spread over
+the cores by pytest-xdist (``-n auto --dist loadgroup`` in pyproject.toml's addopts).
+
+Most of a cold run is numba compiling the generated model modules and the library's kernels,
+which is paid by whichever test first calls each function and then read from the on-disk
+cache by every later process.  So the tests of one file run in one worker (its xdist group,
+the file's path under ``tests/``), the files that share a rarely used generated module are
+one group (:data:`GROUPS`: a second worker would compile the same module at the same time),
+and the heaviest groups are handed out first (:data:`FIRST`) so that no long group starts
+last.  ``-n 0`` runs everything in one process, in file order.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
+
+TESTS = Path(__file__).resolve().parent
+
+#: Files (paths under tests/, no .py) that share one xdist group with the files they name:
+#: they compile the same generated module or kernels, which one worker then compiles once.
+GROUPS: dict[str, str] = {
+    # the reference within-bin rule (MarkovModelDef(bin_rule="reference")): its rhs, Jacobian
+    # and map
+    "reduction/test_dynamics": "reference-rule",
+    "reduction/test_jacobian": "reference-rule",
+    "reduction/test_definition": "reference-rule",
+    "reduction/test_kernel": "reference-rule",
+}
+
+#: Groups handed out first, heaviest first (cold-cache time of the group in one process).
+FIRST: tuple[str, ...] = (
+    "reference-rule",
+    "continuation/test_cycle_normal_forms",  # not the default model: no shared first compile
+    "test_readme",
+    "sweeps/test_sweep_engine",
+    "reduction/test_noise",
+    "reduction/test_taylor",
+    "reduction/test_integrate",
+    "test_cli",
+    "continuation/test_periodic_large",
+    "test_simulators",
+    "reduction/test_coloured",
+    "continuation/test_hh_normal_form",
+)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--runslow", action="store_true", default=False, help="run slow tests")
 
 
+def _group(item: pytest.Item) -> str:
+    """xdist group of a test: its file's path under tests/ (no .py), or the GROUPS entry."""
+    try:
+        name = Path(item.path).resolve().relative_to(TESTS).with_suffix("").as_posix()
+    except ValueError:  # a test outside tests/ (a path given on the command line)
+        name = Path(item.path).stem
+    return GROUPS.get(name, name)
+
+
+def _distributed(config: pytest.Config) -> bool:
+    """True in an xdist run (in the controller or in a worker)."""
+    return hasattr(config, "workerinput") or bool(getattr(config.option, "numprocesses", 0))
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if config.getoption("--runslow"):
+    if not config.getoption("--runslow"):
+        skip_slow = pytest.mark.skip(reason="slow: run with --runslow")
+        for item in items:
+            if "slow" in item.keywords:
+                item.add_marker(skip_slow)
+    if not _distributed(config):
         return
-    skip_slow = pytest.mark.skip(reason="slow: run with --runslow")
+    groups = {}
     for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip_slow)
+        if not any(item.iter_markers("xdist_group")):
+            item.add_marker(pytest.mark.xdist_group(_group(item)))
+        groups[id(item)] = next(item.iter_markers("xdist_group")).args[0]
+    rank = {g: i for i, g in enumerate(FIRST)}
+    # stable: the groups of FIRST in that order, then every other test in file order
+    items.sort(key=lambda it: rank.get(groups[id(it)], len(rank)))
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """In the xdist controller, before the workers start: write the default generated model
+    module, so that two workers do not each derive and write it (a second write changes the
+    file's time stamp, which voids numba's cache of the other worker's compiles)."""
+    config = session.config
+    if (hasattr(config, "workerinput") or (getattr(config.option, "numprocesses", 0) or 0) < 2
+            or config.getoption("collectonly")):
+        return
+    from bifsnn.reduction import MarkovModelDef
+    from bifsnn.reduction.codegen import load_generated
+
+    load_generated(MarkovModelDef().bin_rule)
