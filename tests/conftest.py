@@ -1,10 +1,10 @@
 """Shared pytest configuration: slow tests are opt-in with --runslow; the run is spread over
-the cores by pytest-xdist (``-n auto --dist loadgroup`` in pyproject.toml's addopts).
+the cores by pytest-xdist (``-n auto --dist loadfile`` in pyproject.toml's addopts).
 
 Most of a cold run is numba compiling the generated model modules and the library's kernels,
 which is paid by whichever test first calls each function and then read from the on-disk
-cache by every later process.  So the tests of one file run in one worker (its xdist group,
-the file's path under ``tests/``), the files that share a rarely used generated module are
+cache by every later process.  So the tests of one file run in one worker (its group, the
+file's path under ``tests/``), the files that share a rarely used generated module are
 one group (:data:`GROUPS`: a second worker would compile the same module at the same time),
 and the heaviest groups are handed out first (:data:`FIRST`) so that no long group starts
 last.  ``-n 0`` runs everything in one process, in file order.
@@ -12,13 +12,9 @@ last.  ``-n 0`` runs everything in one process, in file order.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-TESTS = Path(__file__).resolve().parent
-
-#: Files (paths under tests/, no .py) that share one xdist group with the files they name:
+#: Files (paths under tests/, no .py) that form one group with the other files of that name:
 #: they compile the same generated module or kernels, which one worker then compiles once.
 GROUPS: dict[str, str] = {
     # the reference within-bin rule (MarkovModelDef(bin_rule="reference")): its rhs, Jacobian
@@ -50,13 +46,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--runslow", action="store_true", default=False, help="run slow tests")
 
 
-def _group(item: pytest.Item) -> str:
-    """xdist group of a test: its file's path under tests/ (no .py), or the GROUPS entry."""
-    try:
-        name = Path(item.path).resolve().relative_to(TESTS).with_suffix("").as_posix()
-    except ValueError:  # a test outside tests/ (a path given on the command line)
-        name = Path(item.path).stem
+def _group(nodeid: str) -> str:
+    """Group of a test: its file's path under tests/ without .py, or the GROUPS entry."""
+    name = nodeid.split("::", 1)[0].removesuffix(".py")
+    name = name.removeprefix("tests/")
     return GROUPS.get(name, name)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):  # noqa: ANN001, ANN201
+    """``--dist loadfile`` with the files of GROUPS merged: one work unit per group.  (xdist's
+    own ``--dist loadgroup`` marks groups by renaming the tests, which pytest 9.2's node ids
+    no longer allow: pytest-xdist issue 1386.)"""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _group(nodeid)
+
+    return GroupScheduling(config, log)
 
 
 def _distributed(config: pytest.Config) -> bool:
@@ -64,23 +74,18 @@ def _distributed(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput") or bool(getattr(config.option, "numprocesses", 0))
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if not config.getoption("--runslow"):
         skip_slow = pytest.mark.skip(reason="slow: run with --runslow")
         for item in items:
             if "slow" in item.keywords:
                 item.add_marker(skip_slow)
-    if not _distributed(config):
-        return
-    groups = {}
-    for item in items:
-        if not any(item.iter_markers("xdist_group")):
-            item.add_marker(pytest.mark.xdist_group(_group(item)))
-        groups[id(item)] = next(item.iter_markers("xdist_group")).args[0]
-    rank = {g: i for i, g in enumerate(FIRST)}
-    # stable: the groups of FIRST in that order, then every other test in file order
-    items.sort(key=lambda it: rank.get(groups[id(it)], len(rank)))
+    if _distributed(config):
+        # the workers' order is the order in which the groups are handed out: the groups of
+        # FIRST in that order, then every other test in file order (a stable sort)
+        rank = {g: i for i, g in enumerate(FIRST)}
+        items.sort(key=lambda it: rank.get(_group(it.nodeid), len(rank)))
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
