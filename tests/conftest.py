@@ -42,8 +42,16 @@ FIRST: tuple[str, ...] = (
 )
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
     parser.addoption("--runslow", action="store_true", default=False, help="run slow tests")
+    if not pluginmanager.hasplugin("xdist"):
+        # pytest-xdist not installed (or -p no:xdist): addopts' xdist options are accepted
+        # and ignored, and the run is serial, in one process
+        group = parser.getgroup("xdist-absent", "pytest-xdist not loaded: these do nothing")
+        for name in ("--numprocesses", "--maxprocesses", "--dist"):
+            group.addoption(name, dest=f"xdist_absent_{name[2:]}", help="ignored")
+        group.addoption("--no-loadscope-reorder", action="store_true",
+                        dest="xdist_absent_reorder", help="ignored")
 
 
 def _group(nodeid: str) -> str:
