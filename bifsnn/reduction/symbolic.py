@@ -217,7 +217,11 @@ def _regime_weight(mE: sp.Expr, vE: sp.Expr, mI: sp.Expr, vI: sp.Expr, lam: sp.E
     return sp.erfc(-(z - z0) / sp.sqrt(2)) / 2
 
 
-def _drift() -> tuple[str, str]:
+def _drift(regime: bool | None = None) -> tuple[str, str]:
+    """``drift`` and ``drift_dp`` (see the module docstring): ``regime`` None both variants
+    (``reg`` = 0 "white", 1 "regime") behind dispatchers that choose at run time; True or
+    False only that variant, behind dispatchers that always call it (a closure family's
+    module, whose ``reg`` is fixed: :mod:`bifsnn.reduction.codegen`)."""
     V, mE, vE, mI, vI = sp.symbols("V mE vE mI vI", real=True)
     lam, SE, SI, tauE, tauI, M, Mr, gl, h, sfl, col, reg, z0 = sp.symbols(
         "lam SE SI tauE tauI M Mr gl h sfl col reg z0", real=True
@@ -263,8 +267,11 @@ def _drift() -> tuple[str, str]:
     # Two compiled variants behind one dispatcher, so that the closures without the regime
     # weight (reg = 0: sympy drops the erfc) do not pay for it in their hot path; the
     # Taylor pieces (reduction.taylor) use the general expressions recorded as "drift".
+    variants = (("white", 0), ("regime", 1))
+    if regime is not None:  # a family's module: only its variant is printed and compiled
+        variants = variants[1:] if regime else variants[:1]
     src, src_dp = [], []
-    for tag, r in (("white", 0), ("regime", 1)):
+    for tag, r in variants:
         src.append(_function_source(f"drift_{tag}", args, [e.subs(reg, r) for e in values]))
         src_dp.append(_function_source(f"drift_dp_{tag}", args, [e.subs(reg, r) for e in dp]))
     if _RECORD is not None:
@@ -272,18 +279,21 @@ def _drift() -> tuple[str, str]:
         _RECORD["drift_dp"] = (list(args), list(dp))
     names = ", ".join(str(a) for a in args)
     for name in ("drift", "drift_dp"):
-        disp = (
-            "@nb.njit(cache=True, error_model='numpy', inline='always')\n"
-            f"def {name}({names}):\n"
-            f"    if reg == 0.0:\n"
-            f"        return {name}_white({names})\n"
-            f"    return {name}_regime({names})\n"
-        )
-        (src if name == "drift" else src_dp).append(disp)
+        head = ("@nb.njit(cache=True, error_model='numpy', inline='always')\n"
+                f"def {name}({names}):\n")
+        if regime is None:
+            body = (f"    if reg == 0.0:\n"
+                    f"        return {name}_white({names})\n"
+                    f"    return {name}_regime({names})\n")
+        else:  # reg is the family's (model.option_vector): not tested at run time
+            body = f"    return {name}_{variants[0][0]}({names})\n"
+        (src if name == "drift" else src_dp).append(head + body)
     return "\n\n".join(src), "\n\n".join(src_dp)
 
 
-def _kernel() -> tuple[str, str]:
+def _kernel(rho: bool = True) -> tuple[str, str]:
+    """``kcore`` and ``kcore_grad``, followed (``rho``: the conditional closures' pieces) by
+    ``kcore_rho`` and ``kcore_rho_grad``."""
     x, a, b, mu, sig = sp.symbols("x a b mu sig", real=True)
     al_s, be_s, PA, pA, PB, pB = sp.symbols("al be PA pA PB pB", real=True)
     al = (x - a - mu) / sig
@@ -300,7 +310,7 @@ def _kernel() -> tuple[str, str]:
         x * (psi(al) - psi(be)) - sig * (psi2(al) - psi2(be)) - sig * (Phi(al) - Phi(be))
     )
     # density of V' at x (= dF/dx = -dF/dmu): the conditional closure's covariance flux
-    rho = (Phi(al) - Phi(be)) / (b - a)
+    rho_x = (Phi(al) - Phi(be)) / (b - a)
     repl = {Phi(al): PA, phi(al): pA, Phi(be): PB, phi(be): pB}
 
     def finish(e: sp.Expr) -> sp.Expr:
@@ -312,13 +322,16 @@ def _kernel() -> tuple[str, str]:
     values = [finish(F), finish(M1)]
     grads = [finish(sp.diff(F, v)) for v in vars_] + [finish(sp.diff(M1, v)) for v in vars_]
     args = [x, a, b, mu, sig, al_s, be_s, PA, pA, PB, pB]
-    rgrads = [finish(sp.diff(rho, v)) for v in vars_]
+    if not rho:
+        return (_function_source("kcore", args, values),
+                _function_source("kcore_grad", args, values + grads))
+    rgrads = [finish(sp.diff(rho_x, v)) for v in vars_]
     return (
         _function_source("kcore", args, values)
-        + "\n\n" + _function_source("kcore_rho", args, values + [finish(rho)]),
+        + "\n\n" + _function_source("kcore_rho", args, values + [finish(rho_x)]),
         _function_source("kcore_grad", args, values + grads)
         + "\n\n" + _function_source("kcore_rho_grad", args,
-                                      values + grads + [finish(rho)] + rgrads),
+                                      values + grads + [finish(rho_x)] + rgrads),
     )
 
 
@@ -696,13 +709,21 @@ def _normal_source(normal: str) -> str:
     )
 
 
-def generated_functions(rule: str, normal: str = DEFAULT_NORMAL) -> str:
-    """Source text of all sympy-generated scalar functions for within-bin rule ``rule``, and
-    the kernel's normal cdf / pdf evaluation ``normal`` (one of :data:`NORMAL_KINDS`)."""
+def generated_functions(rule: str, normal: str = DEFAULT_NORMAL, *,
+                        regime: bool | None = None, conditional: bool = True,
+                        sloped: bool = True) -> str:
+    """Source text of the sympy-generated scalar functions for within-bin rule ``rule``, and
+    the kernel's normal cdf / pdf evaluation ``normal`` (one of :data:`NORMAL_KINDS`).
+
+    By default every piece; a closure family's module (:mod:`bifsnn.reduction.codegen`)
+    asks for its own only: ``regime`` True / False the drift's regime-weighted / white
+    variant alone (None: both, chosen at run time by ``reg``), ``conditional`` the pieces of
+    the conditional closures (:func:`_conditional`), ``sloped`` those of the sloped density
+    (:func:`_slope`)."""
     if rule not in BIN_RULES:
         raise ValueError(f"bin_rule = {rule!r} is not one of {BIN_RULES}")
-    drift, drift_dp = _drift()
-    kcore, kcore_grad = _kernel()
+    drift, drift_dp = _drift(regime)
+    kcore, kcore_grad = _kernel(rho=conditional)
     parts = [
         _normal_source(normal) if _RECORD is None else "",  # numbers, no expressions
         _bin_mean(),
@@ -712,7 +733,7 @@ def generated_functions(rule: str, normal: str = DEFAULT_NORMAL) -> str:
         kcore,
         kcore_grad,
         _moments(),
-        _conditional(),
-        _slope(rule),
+        _conditional() if conditional else "",
+        _slope(rule) if sloped else "",
     ]
-    return "\n\n".join(parts)
+    return "\n\n".join(p for p in parts if p)
