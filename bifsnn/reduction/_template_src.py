@@ -393,6 +393,7 @@ def transport_work(K):
     return (np.empty((7, K * (K + 1))), np.empty((5, K)), np.empty((4, K), dtype=np.int64))
 
 
+#% if not conditional
 @nb.njit(cache=True, error_model='numpy')
 def transport(x, pv, edges, opt, out, F, M1, clip=False):
     """Write (P^T n) and (Q^T n) into out[n rows], out[A rows]; return (fired_E, fired_I),
@@ -467,6 +468,9 @@ def _transport_w(x, pv, edges, opt, out, clip, tcut, W, S, I):
         else:
             fI = fq
     return fE, fI
+
+
+#% end
 
 
 # ------------------------------------------------- simulation kernel (explicit integrator)
@@ -580,6 +584,7 @@ def _sim_kernels(n, X, AM, BM, IS, C1, C2, F, M1):
         M1[i] = x * f - C2[i] * ((PA + al * (al * PA + pA)) - (PB + be * (be * PB + pB)))
 
 
+#% if not conditional
 @nb.njit(cache=True, error_model='numpy')
 def _transport_sim(x, pv, edges, opt, out, T, W, S, I):
     """:func:`_transport_w` (clip off) with the simulation kernel cut of table ``T``
@@ -628,6 +633,9 @@ def _transport_sim(x, pv, edges, opt, out, T, W, S, I):
     return fE, fI
 
 
+#% end
+
+
 @nb.njit(cache=True, error_model='numpy')
 def rhs(x, pv, edges, opt, out, F, M1):
     """ODE right-hand side into out; returns the firing rates (f_E, f_I) in spikes/ms."""
@@ -642,6 +650,7 @@ def rhs(x, pv, edges, opt, out, F, M1):
     #% end
 
 
+#% if not conditional
 @nb.njit(cache=True, error_model='numpy')
 def _rhs_paper(x, pv, edges, opt, out, F, M1):
     """:func:`rhs` of the closures without per-bin pending totals (opt[6] = 0) into the
@@ -693,6 +702,9 @@ def _rhs_paper_w(x, pv, edges, opt, out, F, M1, tcut, W, S, I, T):
         out[i] = r[0]
         out[i + 1] = r[1]
     return frE, frI
+
+
+#% end
 
 
 @nb.njit(cache=True, error_model='numpy')
@@ -1692,7 +1704,7 @@ def dfdp_fd(x, pv, edges, opt, D, F, M1):
 #% end
 
 
-#% if sloped
+#% if sloped and not conditional
 # ---------------------------------------------------------------- sloped within-bin density
 # Closures "slope" and "coloured-regime-slope" (opt[12] = 1; opt[13] = the slope scale
 # kappa_s): each bin's neurons have the linear density of ``within_bin_slope`` (slope from
