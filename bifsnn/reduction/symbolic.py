@@ -3,8 +3,9 @@
 Every formula of docs/MODEL.md sections 2-5 that enters the map or the ODE is written here once, as
 a sympy expression; its partial derivatives are taken by sympy and the values and derivatives
 are printed (after common-subexpression elimination) as ``numba.njit`` functions.  The fixed
-assembly loops (``_template_src.py``) call these functions; :func:`generated_source` glues
-both into one module that :mod:`bifsnn.reduction.codegen` writes to the cache directory.
+assembly loops (``_template_src.py``) call these functions; :mod:`bifsnn.reduction.codegen`
+glues both into one module per closure family (asking :func:`generated_functions` for that
+family's pieces only) and writes it to the cache directory.
 
 Pieces (each a function returning a tuple):
 
