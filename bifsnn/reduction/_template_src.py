@@ -1242,10 +1242,12 @@ def within_var(x, pv, opt, K, q, X):
 
 
 @nb.njit(cache=True, error_model='numpy')
-def edge_kernel_rho(edges, a, b, g, mu, sig, F, M1, Rho):
-    """As edge_kernel plus the density Rho(e) of V' at every edge: for the family's sloped
-    density the linear one of slope g on [a, b] (``kslope_rho``), else the uniform one
-    (``kcore_rho``, g = 0)."""
+def edge_kernel_rho(edges, a, b, g, mu, sig, sloped, F, M1, Rho):
+    """As edge_kernel plus the density Rho(e) of V' at every edge; ``sloped``: the linear
+    density of slope g on [a, b] (``kslope_rho``), else the uniform one (``kcore_rho``, g = 0).
+    Chosen at run time in every conditional family (the printer gives them ``kslope_rho``):
+    with the family's kernel alone, the right-hand side of "conditional" took 1.15 times as
+    long (compile8, alternated in one process), the loop of :func:`rhs_cond` laid out worse."""
     mean = 0.5 * (a + b) + g * (b - a) / 6.0 + mu
     for e in range(edges.shape[0]):
         x = edges[e]
@@ -1262,11 +1264,10 @@ def edge_kernel_rho(edges, a, b, g, mu, sig, F, M1, Rho):
         else:
             PA, pA = norm_cdf_pdf(al)
             PB, pB = norm_cdf_pdf(be)
-            #% if sloped
-            F[e], M1[e], Rho[e] = kslope_rho(x, a, b, g, mu, sig, al, be, PA, pA, PB, pB)
-            #% else
-            F[e], M1[e], Rho[e] = kcore_rho(x, a, b, mu, sig, al, be, PA, pA, PB, pB)
-            #% end
+            if sloped:
+                F[e], M1[e], Rho[e] = kslope_rho(x, a, b, g, mu, sig, al, be, PA, pA, PB, pB)
+            else:
+                F[e], M1[e], Rho[e] = kcore_rho(x, a, b, mu, sig, al, be, PA, pA, PB, pB)
 
 
 @nb.njit(cache=True, error_model='numpy')
@@ -1390,7 +1391,8 @@ def rhs_cond(x, pv, edges, opt, out, F, M1):
                 continue
             nj, vb, dvb_dn, dvb_dA, sup, cE, cI, d, st = _source_cond(
                 x, q, j, K, pv, edges, opt, wE, wI, kE, kI)
-            edge_kernel_rho(edges, sup[0], sup[1], sup[2], d[0], d[1], F, M1, Rho)
+            edge_kernel_rho(edges, sup[0], sup[1], sup[2], d[0], d[1], opt[12] == 1.0, F, M1,
+                            Rho)
             # movers carry their pending totals (B_j P, exactly conserved) plus the
             # covariance flux nj s dP/dmu (neurons whose input drives them up move up more)
             BE = x[oB0 + j]

@@ -389,7 +389,37 @@ def _conditional() -> str:
     ])
 
 
-def _slope(rule: str) -> str:
+def _within_bin_slope(rule: str) -> str:
+    """``within_bin_slope`` of :func:`_slope`."""
+    V, lo, dv, eps, hmin = sp.symbols("V lo dv eps hmin", real=True)
+    nm, n0, np_, cf, delta, ks, kn = sp.symbols("nm n0 np_ cf delta ks kn", real=True)
+    a0, b0 = _support(rule, V, lo, dv, eps, hmin)
+    hw0 = (b0 - a0) / 2
+    s = (V - (lo + dv / 2)) / (dv / 2)
+    # own mean: a linear density on the whole bin with mean V has slope g = 3 s (positive
+    # for |s| <= 1/3); neighbours: the density slope (n_p - n_m) cf / dv^2 relative to the
+    # mean density n / (2 hw0); limited smoothly to (-1, 1) (g = r + O(r^9))
+    graw = ks * 3 * s + kn * hw0**2 * (np_ - nm) * cf * n0 / (dv**2 * (n0**2 + delta**2))
+    g = graw / (1 + graw**8) ** sp.Rational(1, 8)
+    # support: the tilted density keeps the paper's distance from the nearer edge,
+    # (dv/2) (1 - |s|) = hw (1 - |g|/3), so it fills the bin while the slope is unlimited
+    # (|s| <= 1/3: T = 1 up to O(s^9)) and shrinks towards the nearer edge beyond; floored
+    # like the smooth rule, and blended with the paper's half-width hw0 by ks (ks = 0, kn = 0:
+    # the paper's rule exactly)
+    ell = (1 + (3 * s) ** 8) ** sp.Rational(-1, 8)
+    T = (1 - sp.Abs(s)) / (1 - sp.Abs(s) * ell)
+    hw = (1 - ks) * hw0 + ks * (dv / 2) * sp.sqrt(T**2 + hmin**2)
+    c = (a0 + b0) / 2 - g * hw / 3
+    a = c - hw
+    b = c + hw
+    outs = [a, b, g]
+    for var in (V, nm, n0, np_):
+        outs += [sp.diff(e, var) for e in (a, b, g)]
+    return _function_source("within_bin_slope", [V, lo, dv, eps, hmin, nm, n0, np_, cf, delta,
+                                                ks, kn], outs)
+
+
+def _slope(rule: str, rho_only: bool = False) -> str:
     """Pieces of the sloped within-bin density (closures "slope", "coloured-regime-slope").
 
     The paper's rule spreads a bin's neurons uniformly over [a0, b0] (``within_bin``, centre
@@ -423,32 +453,7 @@ def _slope(rule: str) -> str:
       ``kslope_rho_grad(...)`` -> the values and derivatives of ``kslope_grad``, then rho and
       its derivatives in (a, b, g, mu, sig).
     """
-    V, lo, dv, eps, hmin = sp.symbols("V lo dv eps hmin", real=True)
-    nm, n0, np_, cf, delta, ks, kn = sp.symbols("nm n0 np_ cf delta ks kn", real=True)
-    a0, b0 = _support(rule, V, lo, dv, eps, hmin)
-    hw0 = (b0 - a0) / 2
-    s = (V - (lo + dv / 2)) / (dv / 2)
-    # own mean: a linear density on the whole bin with mean V has slope g = 3 s (positive
-    # for |s| <= 1/3); neighbours: the density slope (n_p - n_m) cf / dv^2 relative to the
-    # mean density n / (2 hw0); limited smoothly to (-1, 1) (g = r + O(r^9))
-    graw = ks * 3 * s + kn * hw0**2 * (np_ - nm) * cf * n0 / (dv**2 * (n0**2 + delta**2))
-    g = graw / (1 + graw**8) ** sp.Rational(1, 8)
-    # support: the tilted density keeps the paper's distance from the nearer edge,
-    # (dv/2) (1 - |s|) = hw (1 - |g|/3), so it fills the bin while the slope is unlimited
-    # (|s| <= 1/3: T = 1 up to O(s^9)) and shrinks towards the nearer edge beyond; floored
-    # like the smooth rule, and blended with the paper's half-width hw0 by ks (ks = 0, kn = 0:
-    # the paper's rule exactly)
-    ell = (1 + (3 * s) ** 8) ** sp.Rational(-1, 8)
-    T = (1 - sp.Abs(s)) / (1 - sp.Abs(s) * ell)
-    hw = (1 - ks) * hw0 + ks * (dv / 2) * sp.sqrt(T**2 + hmin**2)
-    c = (a0 + b0) / 2 - g * hw / 3
-    a = c - hw
-    b = c + hw
-    outs = [a, b, g]
-    for var in (V, nm, n0, np_):
-        outs += [sp.diff(e, var) for e in (a, b, g)]
-    src = _function_source("within_bin_slope", [V, lo, dv, eps, hmin, nm, n0, np_, cf, delta,
-                                                ks, kn], outs)
+    src = "" if rho_only else _within_bin_slope(rule)
 
     x, aa, bb, gg, mu, sig = sp.symbols("x a b g mu sig", real=True)
     al_s, be_s, PA, pA, PB, pB = sp.symbols("al be PA pA PB pB", real=True)
@@ -484,6 +489,8 @@ def _slope(rule: str) -> str:
     # density convolved with the Gaussian jump (tested against dF/dx)
     rho = (c0 * (Phi(al) - Phi(be)) - c1 * (phi(al) - phi(be))) / w
     rgrads = [finish(sp.diff(rho, v)) for v in (aa, bb, gg, mu, sig)]
+    if rho_only:  # the conditional closures' kernel without the sloped density's other pieces
+        return _function_source("kslope_rho", args, values + [finish(rho)])
     return "\n\n".join([src, _function_source("kslope", args, values),
                          _function_source("kslope_grad", args, values + grads),
                          _function_source("kslope_rho", args, values + [finish(rho)]),
@@ -735,6 +742,6 @@ def generated_functions(rule: str, normal: str = DEFAULT_NORMAL, *,
         kcore_grad,
         _moments(),
         _conditional() if conditional else "",
-        _slope(rule) if sloped else "",
+        _slope(rule) if sloped else _slope(rule, rho_only=True) if conditional else "",
     ]
     return "\n\n".join(p for p in parts if p)

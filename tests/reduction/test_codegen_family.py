@@ -62,7 +62,7 @@ def test_rendered_templates_hold_the_family_code_only():
     holds = {  # code of some families, and which (by their flags) hold it
         "def rhs_cond(": lambda f: f["conditional"],
         "def jac_slope(": lambda f: f["sloped"] and not f["conditional"],
-        "kslope_rho(": lambda f: f["sloped"] and f["conditional"],
+        "kslope_rho_grad(": lambda f: f["sloped"] and f["conditional"],
         "regime_weight(": lambda f: f["conditional_regime"],
         "drift_regime.py_func": lambda f: f["regime"],
         "def run_map(": lambda f: not any(f.values()),
