@@ -313,7 +313,7 @@ def load_taylor(rule: str) -> ModuleType:
             from bifsnn._files import atomic_write_text
 
             text = (
-                _HEADER.format(rule=rule, key=key)
+                _HEADER.format(rule=rule, family="every Taylor closure", key=key)
                 + layout_constants()
                 + taylor.taylor_functions(rule)
                 + "\n\n# ---- Taylor assembly template (_taylor_template_src.py) ----\n"
