@@ -218,11 +218,11 @@ def _regime_weight(mE: sp.Expr, vE: sp.Expr, mI: sp.Expr, vI: sp.Expr, lam: sp.E
     return sp.erfc(-(z - z0) / sp.sqrt(2)) / 2
 
 
-def _drift(regime: bool | None = None) -> tuple[str, str]:
-    """``drift`` and ``drift_dp`` (see the module docstring): ``regime`` None both variants
-    (``reg`` = 0 "white", 1 "regime") behind dispatchers that choose at run time; True or
-    False only that variant, behind dispatchers that always call it (a closure family's
-    module, whose ``reg`` is fixed: :mod:`bifsnn.reduction.codegen`)."""
+def _drift(regime: bool = True) -> tuple[str, str]:
+    """``drift`` and ``drift_dp`` (see the module docstring): both variants (``reg`` = 0
+    "white", 1 "regime") behind dispatchers that choose at run time; without ``regime`` (the
+    module of a family whose ``reg`` is 0: :mod:`bifsnn.reduction.codegen`) only the white
+    one, which the dispatchers always call."""
     V, mE, vE, mI, vI = sp.symbols("V mE vE mI vI", real=True)
     lam, SE, SI, tauE, tauI, M, Mr, gl, h, sfl, col, reg, z0 = sp.symbols(
         "lam SE SI tauE tauI M Mr gl h sfl col reg z0", real=True
@@ -268,9 +268,7 @@ def _drift(regime: bool | None = None) -> tuple[str, str]:
     # Two compiled variants behind one dispatcher, so that the closures without the regime
     # weight (reg = 0: sympy drops the erfc) do not pay for it in their hot path; the
     # Taylor pieces (reduction.taylor) use the general expressions recorded as "drift".
-    variants = (("white", 0), ("regime", 1))
-    if regime is not None:  # a family's module: only its variant is printed and compiled
-        variants = variants[1:] if regime else variants[:1]
+    variants = (("white", 0), ("regime", 1)) if regime else (("white", 0),)
     src, src_dp = [], []
     for tag, r in variants:
         src.append(_function_source(f"drift_{tag}", args, [e.subs(reg, r) for e in values]))
@@ -282,12 +280,12 @@ def _drift(regime: bool | None = None) -> tuple[str, str]:
     for name in ("drift", "drift_dp"):
         head = ("@nb.njit(cache=True, error_model='numpy', inline='always')\n"
                 f"def {name}({names}):\n")
-        if regime is None:
+        if regime:
             body = (f"    if reg == 0.0:\n"
                     f"        return {name}_white({names})\n"
                     f"    return {name}_regime({names})\n")
-        else:  # reg is the family's (model.option_vector): not tested at run time
-            body = f"    return {name}_{variants[0][0]}({names})\n"
+        else:  # reg = 0 in this family (model.option_vector): not tested at run time
+            body = f"    return {name}_white({names})\n"
         (src if name == "drift" else src_dp).append(head + body)
     return "\n\n".join(src), "\n\n".join(src_dp)
 
@@ -718,14 +716,14 @@ def _normal_source(normal: str) -> str:
 
 
 def generated_functions(rule: str, normal: str = DEFAULT_NORMAL, *,
-                        regime: bool | None = None, conditional: bool = True,
+                        regime: bool = True, conditional: bool = True,
                         sloped: bool = True) -> str:
     """Source text of the sympy-generated scalar functions for within-bin rule ``rule``, and
     the kernel's normal cdf / pdf evaluation ``normal`` (one of :data:`NORMAL_KINDS`).
 
     By default every piece; a closure family's module (:mod:`bifsnn.reduction.codegen`)
-    asks for its own only: ``regime`` True / False the drift's regime-weighted / white
-    variant alone (None: both, chosen at run time by ``reg``), ``conditional`` the pieces of
+    asks for its own only: ``regime`` the drift's regime-weighted variant (else the white one
+    alone; with it both, chosen at run time by ``reg``), ``conditional`` the pieces of
     the conditional closures (:func:`_conditional`), ``sloped`` those of the sloped density
     (:func:`_slope`)."""
     if rule not in BIN_RULES:
