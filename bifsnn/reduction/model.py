@@ -86,6 +86,7 @@ def _structure(closure: str) -> tuple[bool, ...]:
 #: that family's code paths only.
 CLOSURE_FAMILY: dict[str, str] = {
     c: next(f for f in CLOSURES if _structure(f) == _structure(c)) for c in CLOSURES}
+
 #: Refractory outflow of the map: "clean" R h / tau_R; "published" |(n_f - R'/tau_R) h|.
 OUTFLOWS = ("clean", "published")
 
