@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["atomic_path", "atomic_write_text", "json_default"]
+__all__ = ["atomic_create_text", "atomic_path", "atomic_write_text", "json_default"]
 
 
 @contextmanager
@@ -27,20 +27,52 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        # mkstemp creates the file 0600; give the result the usual umask-based permissions
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp_path, 0o666 & ~umask)
+        _usual_permissions(tmp_path)
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
 
 
+def _usual_permissions(path: Path) -> None:
+    """mkstemp creates files 0600: give ``path`` the usual umask-based permissions."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Write ``text`` to ``path`` so that readers never see a half-written file."""
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def atomic_create_text(path: str | Path, text: str) -> bool:
+    """Create ``path`` holding ``text`` unless it exists; return whether this call created it.
+
+    Readers never see a half-written file, and a file another process created first is left
+    as it is (not replaced by an equal copy: numba keys its on-disk cache of a module on the
+    source file's timestamp, so a second write would void the first process's compiles).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp_path = Path(tmp)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        _usual_permissions(tmp_path)
+        try:
+            os.link(tmp_path, path)  # atomic, and fails if path exists
+        except FileExistsError:
+            return False
+        except OSError:  # a filesystem without hard links: replace only if still absent
+            if path.exists():
+                return False
+            os.replace(tmp_path, path)
+        return True
+    finally:
+        tmp_path.unlink(missing_ok=True)
 
 
 def json_default(obj: Any) -> Any:

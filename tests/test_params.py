@@ -128,3 +128,22 @@ def test_atomic_writes_leave_no_temp_and_use_umask_permissions(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~umask
+
+
+def test_atomic_create_text_never_replaces_an_existing_file(tmp_path):
+    """A generated module another process wrote first keeps its inode and timestamp (numba's
+    cache of it is keyed on them); only the first call creates the file, no temp file stays."""
+    import os
+
+    from bifsnn._files import atomic_create_text
+
+    path = tmp_path / "sub" / "mod.py"
+    assert atomic_create_text(path, "x = 1\n")
+    first = os.stat(path)
+    os.utime(path, ns=(first.st_atime_ns, first.st_mtime_ns - 10**9))
+    before = os.stat(path)
+    assert not atomic_create_text(path, "x = 2\n")
+    after = os.stat(path)
+    assert path.read_text() == "x = 1\n"
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert sorted(p.name for p in path.parent.iterdir()) == ["mod.py"]

@@ -262,15 +262,15 @@ def load_generated(rule: str, normal: str = symbolic.DEFAULT_NORMAL,
             return _LOADED[key]
         path = generated_path(rule, normal, family)
         if not path.exists():
-            from bifsnn._files import atomic_write_text
+            from bifsnn._files import atomic_create_text
 
             text = _generated_text(rule, normal, family)
             try:
-                atomic_write_text(path, text)
+                atomic_create_text(path, text)
             except OSError:  # cache directory not writable (read-only home): use a temp dir
                 path = _fallback_dir() / path.name
                 if not path.exists():
-                    atomic_write_text(path, text)
+                    atomic_create_text(path, text)
         module = import_file(path)
         _LOADED[key] = module
         return module
@@ -310,7 +310,7 @@ def load_taylor(rule: str) -> ModuleType:
             return _LOADED[key]
         path = taylor_path(rule)
         if not path.exists():
-            from bifsnn._files import atomic_write_text
+            from bifsnn._files import atomic_create_text
 
             text = (
                 _HEADER.format(rule=rule, family="every Taylor closure", key=key)
@@ -320,11 +320,11 @@ def load_taylor(rule: str) -> ModuleType:
                 + _TAYLOR_TEMPLATE.read_text()
             )
             try:
-                atomic_write_text(path, text)
+                atomic_create_text(path, text)
             except OSError:  # cache directory not writable: use a temp dir
                 path = _fallback_dir() / path.name
                 if not path.exists():
-                    atomic_write_text(path, text)
+                    atomic_create_text(path, text)
         module = import_file(path)
         if getattr(module, "ORDER", None) != taylor.ORDER:  # pragma: no cover
             raise RuntimeError("_taylor_template_src.ORDER differs from taylor.ORDER")

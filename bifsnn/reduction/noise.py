@@ -71,10 +71,10 @@ def _kernels(m: ReducedModel) -> ModuleType:
             return _LOADED[name]
         path = Path(gen.__file__).with_name(name + ".py")
         if not path.exists():
-            from bifsnn._files import atomic_write_text
+            from bifsnn._files import atomic_create_text
 
-            atomic_write_text(path, f"from {gen.__name__} import _source, edge_kernel, rhs\n"
-                              + _TEMPLATE.read_text())
+            atomic_create_text(path, f"from {gen.__name__} import _source, edge_kernel, rhs\n"
+                               + _TEMPLATE.read_text())
         module = import_file(path)
         _LOADED[name] = module
         return module
