@@ -1,7 +1,6 @@
 # ---- batched evaluations (_batch_template_src.py): the cycle collocation's hot path ----
 # ruff: noqa
-# (appended to the generated module after _template_src.py: rhs, jac, dfdp are its own;
-# ``#% if`` lines as there: the closure family's code paths only)
+# (appended to the generated module after _template_src.py: rhs, jac, dfdp are its own)
 
 
 @nb.njit(cache=True, error_model='numpy')
@@ -86,10 +85,9 @@ def dfdp_column_batch(X, pv, edges, opt, ipar, out):
     dF = np.empty((K1, 4))
     dM1 = np.empty((K1, 4))
     kp = ipar - _P_P
-    fast = 0 <= kp < 4
+    fast = opt[6] != 1.0 and 0 <= kp < 4
     for k in range(X.shape[0]):
         x = X[k]
-        #% if not conditional
         if fast:
             fired = transport(x, pv, edges, opt, T, F, M1)
             fr = fired / pv[_P_H]
@@ -99,8 +97,7 @@ def dfdp_column_batch(X, pv, edges, opt, ipar, out):
                 out[k, c] = 0.0
             out[k, i] = r[5]
             out[k, i + 1] = r[10]
-            continue
-        #% end
-        dfdp(x, pv, edges, opt, D, F, M1, dF, dM1)
-        for c in range(nx):
-            out[k, c] = D[c, ipar]
+        else:
+            dfdp(x, pv, edges, opt, D, F, M1, dF, dM1)
+            for c in range(nx):
+                out[k, c] = D[c, ipar]

@@ -21,13 +21,6 @@ Options vector opt: 0 eps, 1 h_min, 2 delta, 3 sigma floor, 4 V_reset, 5 reset b
 coupling of the E pathway; = opt[7] unless set apart), 16 regime-weighted conditional coupling
 (1) or not (0), 17 the share r_E of the E pathway's coupling that is weighted, 18 the share of
 the coloured factor in that weight's input variance (1: the weight of "coloured-regime").
-
-Closure families: the flags 6, 10, 12 and 16 are fixed by the closure's family
-(``model.CLOSURE_FAMILY``), which codegen.py fixes when it writes the module: the lines between
-``#% if <flags>`` (``#% elif``, ``#% else``) and ``#% end`` are kept when the family's flags
-(``conditional``: opt[6], ``regime``: opt[10], ``sloped``: opt[12], ``conditional_regime``:
-opt[16]; with ``not``, ``and``, ``or``) hold and dropped otherwise, so a module holds (and numba
-compiles) its family's code paths only.  Read as Python, this file has every branch.
 """
 
 import math
@@ -207,11 +200,8 @@ def _source_kernel(x, q, j, K, pv, edges, opt):
 _kcore_inline = nb.njit(error_model='numpy', inline='always')(kcore.py_func)
 _bin_mean_inline = nb.njit(error_model='numpy', inline='always')(bin_mean_raw.py_func)
 _within_bin_inline = nb.njit(error_model='numpy', inline='always')(within_bin.py_func)
-#% if regime
-_drift_inline = nb.njit(error_model='numpy', inline='always')(drift_regime.py_func)
-#% else
-_drift_inline = nb.njit(error_model='numpy', inline='always')(drift_white.py_func)
-#% end
+_drift_white_inline = nb.njit(error_model='numpy', inline='always')(drift_white.py_func)
+_drift_regime_inline = nb.njit(error_model='numpy', inline='always')(drift_regime.py_func)
 
 
 @nb.njit(cache=True, error_model='numpy')
@@ -280,7 +270,7 @@ def _source_support(x, offn, K, j, edges, dv, delta, eps, hmin):
 def _sources(x, q, K, pv, edges, opt, S):
     """(a, b, mu, sig) of every source bin j of population q into S[0:4, j]: the operations of
     :func:`_source_kernel` (so the same bits) in one loop per population with the pieces
-    inlined (the family's drift variant), which the compiler vectorises."""
+    inlined, which the compiler vectorises (one loop per drift variant)."""
     dv = edges[1] - edges[0]
     offn = 2 * K * q
     mo = 4 * K + 4 * q
@@ -296,12 +286,20 @@ def _sources(x, q, K, pv, edges, opt, S):
     col = opt[9]
     reg = opt[10]
     z0 = opt[11]
-    for j in range(K):
-        vb, S[0, j], S[1, j] = _source_support(x, offn, K, j, edges, dv, delta, eps, hmin)
-        d = _drift_inline(vb, mE, vE, mI, vI, lam, SE, SI, tE, tI, M, Mr, gl, h, sfl, col,
-                          reg, z0)
-        S[2, j] = d[0]
-        S[3, j] = d[1]
+    if reg == 0.0:
+        for j in range(K):
+            vb, S[0, j], S[1, j] = _source_support(x, offn, K, j, edges, dv, delta, eps, hmin)
+            d = _drift_white_inline(vb, mE, vE, mI, vI, lam, SE, SI, tE, tI, M, Mr, gl, h,
+                                    sfl, col, reg, z0)
+            S[2, j] = d[0]
+            S[3, j] = d[1]
+    else:
+        for j in range(K):
+            vb, S[0, j], S[1, j] = _source_support(x, offn, K, j, edges, dv, delta, eps, hmin)
+            d = _drift_regime_inline(vb, mE, vE, mI, vI, lam, SE, SI, tE, tI, M, Mr, gl, h,
+                                     sfl, col, reg, z0)
+            S[2, j] = d[0]
+            S[3, j] = d[1]
 
 
 @nb.njit(cache=True, error_model='numpy', inline='always')
@@ -393,7 +391,6 @@ def transport_work(K):
     return (np.empty((7, K * (K + 1))), np.empty((5, K)), np.empty((4, K), dtype=np.int64))
 
 
-#% if not conditional
 @nb.njit(cache=True, error_model='numpy')
 def transport(x, pv, edges, opt, out, F, M1, clip=False):
     """Write (P^T n) and (Q^T n) into out[n rows], out[A rows]; return (fired_E, fired_I),
@@ -402,15 +399,13 @@ def transport(x, pv, edges, opt, out, F, M1, clip=False):
     ``F``, ``M1``: scratch of the sloped density only (see :func:`_transport_w`).
     ``clip`` (map only, as the authors' code does) sets transfer fractions that round-off
     made negative (~1e-17) to 0, so that occupations stay >= 0 over many steps."""
-    #% if sloped
-    return transport_slope(x, pv, edges, opt, out, F, M1, clip)
-    #% else
+    if opt[12] == 1.0:
+        return transport_slope(x, pv, edges, opt, out, F, M1, clip)
     fE, fI = _transport(x, pv, edges, opt, out, clip)
     fired = np.empty(2)
     fired[0] = fE
     fired[1] = fI
     return fired
-    #% end
 
 
 @nb.njit(cache=True, error_model='numpy')
@@ -468,9 +463,6 @@ def _transport_w(x, pv, edges, opt, out, clip, tcut, W, S, I):
         else:
             fI = fq
     return fE, fI
-
-
-#% end
 
 
 # ------------------------------------------------- simulation kernel (explicit integrator)
@@ -584,7 +576,6 @@ def _sim_kernels(n, X, AM, BM, IS, C1, C2, F, M1):
         M1[i] = x * f - C2[i] * ((PA + al * (al * PA + pA)) - (PB + be * (be * PB + pB)))
 
 
-#% if not conditional
 @nb.njit(cache=True, error_model='numpy')
 def _transport_sim(x, pv, edges, opt, out, T, W, S, I):
     """:func:`_transport_w` (clip off) with the simulation kernel cut of table ``T``
@@ -633,24 +624,18 @@ def _transport_sim(x, pv, edges, opt, out, T, W, S, I):
     return fE, fI
 
 
-#% end
-
-
 @nb.njit(cache=True, error_model='numpy')
 def rhs(x, pv, edges, opt, out, F, M1):
     """ODE right-hand side into out; returns the firing rates (f_E, f_I) in spikes/ms."""
-    #% if conditional
-    return rhs_cond(x, pv, edges, opt, out, F, M1)
-    #% else
+    if opt[6] == 1.0:
+        return rhs_cond(x, pv, edges, opt, out, F, M1)
     frE, frI = _rhs_paper(x, pv, edges, opt, out, F, M1)
     fr = np.empty(2)
     fr[0] = frE
     fr[1] = frI
     return fr
-    #% end
 
 
-#% if not conditional
 @nb.njit(cache=True, error_model='numpy')
 def _rhs_paper(x, pv, edges, opt, out, F, M1):
     """:func:`rhs` of the closures without per-bin pending totals (opt[6] = 0) into the
@@ -668,16 +653,14 @@ def _rhs_paper_w(x, pv, edges, opt, out, F, M1, tcut, W, S, I, T):
     (:func:`sim_cut_table`) selects the simulation kernel (:func:`_transport_sim`) instead."""
     K = edges.shape[0] - 1
     h = pv[_P_H]
-    #% if sloped
-    fired = transport_slope(x, pv, edges, opt, out, F, M1, False)
-    fE = fired[0]
-    fI = fired[1]
-    #% else
-    if T.shape[0] > 0:
+    if opt[12] == 1.0:
+        fired = transport_slope(x, pv, edges, opt, out, F, M1, False)
+        fE = fired[0]
+        fI = fired[1]
+    elif T.shape[0] > 0:
         fE, fI = _transport_sim(x, pv, edges, opt, out, T, W, S, I)
     else:
         fE, fI = _transport_w(x, pv, edges, opt, out, False, tcut, W, S, I)
-    #% end
     rb = int(opt[5])
     vr = opt[4]
     tR = pv[_P_TAU_R]
@@ -704,30 +687,24 @@ def _rhs_paper_w(x, pv, edges, opt, out, F, M1, tcut, W, S, I, T):
     return frE, frI
 
 
-#% end
-
-
 @nb.njit(cache=True, error_model='numpy')
 def firing_rates(x, pv, edges, opt, F, M1):
     """(f_E, f_I) in spikes/ms at state x."""
-    #% if conditional
-    return rhs_cond(x, pv, edges, opt, np.empty(x.shape[0]), F, M1)
-    #% else
     K = edges.shape[0] - 1
+    if opt[6] == 1.0:
+        return rhs_cond(x, pv, edges, opt, np.empty(x.shape[0]), F, M1)
     out = np.empty(4 * K + 8)
     fired = transport(x, pv, edges, opt, out, F, M1)
     return fired / pv[_P_H]
-    #% end
 
 
 @nb.njit(cache=True, error_model='numpy')
 def jac(x, pv, edges, opt, J, gf, F, M1, dF, dM1):
     """Analytic Jacobian df/dx into J (nx by nx) and the gradients of (f_E, f_I) into gf."""
-    #% if conditional
-    return jac_cond(x, pv, edges, opt, J, gf, F, M1, dF, dM1)
-    #% elif sloped
-    return jac_slope(x, pv, edges, opt, J, gf, F, M1)
-    #% else
+    if opt[6] == 1.0:
+        return jac_cond(x, pv, edges, opt, J, gf, F, M1, dF, dM1)
+    if opt[12] == 1.0:
+        return jac_slope(x, pv, edges, opt, J, gf, F, M1)
     K = edges.shape[0] - 1
     nx = 4 * K + 8
     h = pv[_P_H]
@@ -814,15 +791,13 @@ def jac(x, pv, edges, opt, J, gf, F, M1, dF, dM1):
             J[i, c] += r[4] * gf[src, c]
             J[i + 1, c] += r[9] * gf[src, c]
     return fr
-    #% end
 
 
 @nb.njit(cache=True, error_model='numpy')
 def dfdp(x, pv, edges, opt, D, F, M1, dF, dM1):
     """df/dp for the first _NPAR entries of pv into D (nx by _NPAR)."""
-    #% if conditional or sloped
-    return dfdp_fd(x, pv, edges, opt, D, F, M1)
-    #% else
+    if opt[6] == 1.0 or opt[12] == 1.0:
+        return dfdp_fd(x, pv, edges, opt, D, F, M1)
     K = edges.shape[0] - 1
     h = pv[_P_H]
     e0 = edges[0]
@@ -892,11 +867,8 @@ def dfdp(x, pv, edges, opt, D, F, M1, dF, dM1):
             D[i, p] += r[4] * gfp[src, p]
             D[i + 1, p] += r[9] * gfp[src, p]
     return fr
-    #% end
 
 
-#% if not conditional and not sloped and not regime
-# ------------------------------------------------------- reference map (the paper's closure only)
 @nb.njit(cache=True, error_model='numpy')
 def map_step(x, R, f_drive, pv, edges, opt, outflow_published, xn, F, M1):
     """One step of the reference map (docs/MODEL.md 5a) from (x, R) into xn; returns (R', fired).
@@ -971,7 +943,6 @@ def run_map(x0, R0, pv, edges, opt, outflow_published, rate_lag, n_steps, rec_ev
             Rs[r, :] = R
             r += 1
     return x, R, f_prev, 0
-#% end
 
 
 # --------------------------------------------------------------------- explicit integrator
@@ -980,16 +951,14 @@ def _rhs_aug(x, pv, edges, opt, out, F, M1, tcut, W, S, I, T):
     """ODE right-hand side extended by the cumulative spike counts (last two entries);
     ``tcut``, ``W``, ``S``, ``I``, ``T``: see :func:`_rhs_paper_w`."""
     n = x.shape[0] - 2
-    #% if conditional
-    fr = rhs_cond(x[:n], pv, edges, opt, out[:n], F, M1)
-    out[n] = fr[0]
-    out[n + 1] = fr[1]
-    #% else
-    # no slices, no allocation: _rhs_paper_w touches the first n entries only
-    frE, frI = _rhs_paper_w(x, pv, edges, opt, out, F, M1, tcut, W, S, I, T)
-    out[n] = frE
-    out[n + 1] = frI
-    #% end
+    if opt[6] == 1.0:
+        fr = rhs_cond(x[:n], pv, edges, opt, out[:n], F, M1)
+        out[n] = fr[0]
+        out[n + 1] = fr[1]
+    else:  # no slices, no allocation: _rhs_paper_w touches the first n entries only
+        frE, frI = _rhs_paper_w(x, pv, edges, opt, out, F, M1, tcut, W, S, I, T)
+        out[n] = frE
+        out[n + 1] = frI
 
 
 #: Explicit pairs of :func:`explicit_rk`: Dormand-Prince 5(4) (safety factor 0.9 of the step
@@ -1182,7 +1151,6 @@ def explicit_rk(x0, pv, edges, opt, t_end, dt_out, rtol, atol, h0, max_steps, re
     return y[:nx].copy(), t, nsteps, nrej, 0
 
 
-#% if conditional
 # --------------------------------------------------------------------- conditional closure
 # State (length 8K + 8): the paper's 4K + 8 entries, then B[q, X] (K bins each) for q, X in
 # (E, E), (E, I), (I, E), (I, I): the total pending count of pathway qX over the neurons of
@@ -1200,16 +1168,14 @@ def explicit_rk(x0, pv, edges, opt, t_end, dt_out, rtol, atol, h0, max_steps, re
 def couplings(x, pv, opt, K, q):
     """(kappa_E, kappa_I, W, dW/d(m_qE, v_qE, m_qI, v_qI)) of population q: the conditional
     closure's covariance couplings, scaled by the regime weight W under opt[16] = 1."""
-    #% if conditional_regime
+    if opt[16] != 1.0:
+        return opt[15], opt[7], 1.0, (0.0, 0.0, 0.0, 0.0)
     mo = 4 * K + 4 * q
     lam, SE, SI, tE, tI, M, Mr, gl, h = _pop_params(pv, q)
     r = regime_weight(x[mo], x[mo + 1], x[mo + 2], x[mo + 3], lam, SE, SI, tE, tI, M, Mr, gl,
                       opt[11], opt[18])
     W = r[0]
     return (opt[15] * (1.0 - opt[17] + opt[17] * W), opt[7] * W, W, (r[1], r[2], r[3], r[4]))
-    #% else
-    return opt[15], opt[7], 1.0, (0.0, 0.0, 0.0, 0.0)
-    #% end
 
 
 @nb.njit(cache=True, error_model='numpy')
@@ -1244,10 +1210,7 @@ def within_var(x, pv, opt, K, q, X):
 @nb.njit(cache=True, error_model='numpy')
 def edge_kernel_rho(edges, a, b, g, mu, sig, sloped, F, M1, Rho):
     """As edge_kernel plus the density Rho(e) of V' at every edge; ``sloped``: the linear
-    density of slope g on [a, b] (``kslope_rho``), else the uniform one (``kcore_rho``, g = 0).
-    Chosen at run time in every conditional family (the printer gives them ``kslope_rho``):
-    with the family's kernel alone, the right-hand side of "conditional" took 1.15 times as
-    long (compile8, alternated in one process), the loop of :func:`rhs_cond` laid out worse."""
+    density of slope g on [a, b] (``kslope_rho``), else the uniform one (``kcore_rho``, g = 0)."""
     mean = 0.5 * (a + b) + g * (b - a) / 6.0 + mu
     for e in range(edges.shape[0]):
         x = edges[e]
@@ -1286,7 +1249,7 @@ def _store_rho_grad(r, e, nk, F, M1, Rho, dF, dM1, dRho):
 @nb.njit(cache=True, error_model='numpy')
 def edge_kernel_rho_grad(edges, a, b, g, mu, sig, sloped, F, M1, Rho, dF, dM1, dRho):
     """As edge_kernel_grad plus Rho and its derivatives: columns (a, b, mu, sig) for the
-    uniform density, (a, b, g, mu, sig) for the sloped one (``sloped``: the family's; see
+    uniform density, (a, b, g, mu, sig) for the sloped one (``sloped``; see
     :func:`edge_kernel_rho`)."""
     nk = 5 if sloped else 4
     imu = nk - 2
@@ -1315,13 +1278,12 @@ def edge_kernel_rho_grad(edges, a, b, g, mu, sig, sloped, F, M1, Rho, dF, dM1, d
         else:
             PA, pA = norm_cdf_pdf(al)
             PB, pB = norm_cdf_pdf(be)
-            #% if sloped
-            _store_rho_grad(kslope_rho_grad(x, a, b, g, mu, sig, al, be, PA, pA, PB, pB),
-                            e, 5, F, M1, Rho, dF, dM1, dRho)
-            #% else
-            _store_rho_grad(kcore_rho_grad(x, a, b, mu, sig, al, be, PA, pA, PB, pB),
-                            e, 4, F, M1, Rho, dF, dM1, dRho)
-            #% end
+            if sloped:
+                _store_rho_grad(kslope_rho_grad(x, a, b, g, mu, sig, al, be, PA, pA, PB, pB),
+                                e, 5, F, M1, Rho, dF, dM1, dRho)
+            else:
+                _store_rho_grad(kcore_rho_grad(x, a, b, mu, sig, al, be, PA, pA, PB, pB),
+                                e, 4, F, M1, Rho, dF, dM1, dRho)
 
 
 @nb.njit(cache=True, error_model='numpy')
@@ -1329,14 +1291,12 @@ def _support_cond(x, offn, j, K, vb, lo, dv, opt):
     """Within-bin density of source bin j under the conditional closures: (a, b, g, da/dVbar,
     db/dVbar, dg/dVbar); g = 0 for the uniform rule, the sloped density's slope under
     opt[12] = 1 (its neighbour terms vanish: opt[14] = 0 is required)."""
-    #% if sloped
-    w = within_bin_slope(vb, lo, dv, opt[0], opt[1], 0.0, x[offn + j], 0.0, 0.5,
-                         opt[2], opt[13], 0.0)
-    return w[0], w[1], w[2], w[3], w[4], w[5]
-    #% else
+    if opt[12] == 1.0:
+        w = within_bin_slope(vb, lo, dv, opt[0], opt[1], 0.0, x[offn + j], 0.0, 0.5,
+                             opt[2], opt[13], 0.0)
+        return w[0], w[1], w[2], w[3], w[4], w[5]
     a, b, da, db = within_bin(vb, lo, dv, opt[0], opt[1])
     return a, b, 0.0, da, db, 0.0
-    #% end
 
 
 @nb.njit(cache=True, error_model='numpy')
@@ -1495,15 +1455,12 @@ def jac_cond(x, pv, edges, opt, J, gf, F, M1, dF, dM1):
     J[:, :] = 0.0
     gf[:, :] = 0.0
     Rho = np.empty(K + 1)
-    #% if sloped
-    sloped = True  # kernel derivatives in (a, b, g, mu, sig)
-    dF = np.empty((K + 1, 5))
-    dM1 = np.empty((K + 1, 5))
-    dRho = np.empty((K + 1, 5))
-    #% else
-    sloped = False
     dRho = np.empty((K + 1, 4))
-    #% end
+    sloped = opt[12] == 1.0
+    if sloped:  # kernel derivatives in (a, b, g, mu, sig)
+        dF = np.empty((K + 1, 5))
+        dM1 = np.empty((K + 1, 5))
+        dRho = np.empty((K + 1, 5))
     imu = 3 if sloped else 2  # columns of mu and sig in dF, dM1, dRho
     isg = imu + 1
     # per edge: derivatives of F, M1, Rho in z = (Vbar, HE, HI, wE, wI)
@@ -1522,11 +1479,7 @@ def jac_cond(x, pv, edges, opt, J, gf, F, M1, dF, dM1):
         oB = (_b_off(K, q, 0), _b_off(K, q, 1))
         mo = 4 * K + 4 * q
         kE, kI, W, dW = couplings(x, pv, opt, K, q)
-        #% if conditional_regime
-        weighted = True
-        #% else
-        weighted = False
-        #% end
+        weighted = opt[16] == 1.0
         lam, SE, SI, tE, tI, M, Mr, gl, hq = _pop_params(pv, q)
         for j in range(K):
             nj, vb, dvb_dn, dvb_dA, sup, cE, cI, d, st = _source_cond(
@@ -1682,10 +1635,8 @@ def jac_cond(x, pv, edges, opt, J, gf, F, M1, dF, dM1):
             J[i, c] += r[4] * gf[src, c]
             J[i + 1, c] += r[9] * gf[src, c]
     return fr
-#% end
 
 
-#% if conditional or sloped
 @nb.njit(cache=True, error_model='numpy')
 def dfdp_fd(x, pv, edges, opt, D, F, M1):
     """df/dp by central differences (relative step 1e-6): the conditional and sloped closures."""
@@ -1703,10 +1654,8 @@ def dfdp_fd(x, pv, edges, opt, D, F, M1):
         for i in range(nx):
             D[i, p] = (fp[i] - fm[i]) / (2.0 * step)
     return rhs(x, pv, edges, opt, fp, F, M1)
-#% end
 
 
-#% if sloped and not conditional
 # ---------------------------------------------------------------- sloped within-bin density
 # Closures "slope" and "coloured-regime-slope" (opt[12] = 1; opt[13] = the slope scale
 # kappa_s): each bin's neurons have the linear density of ``within_bin_slope`` (slope from
@@ -1938,4 +1887,3 @@ def jac_slope(x, pv, edges, opt, J, gf, F, M1):
             J[i, c] += r[4] * gf[src, c]
             J[i + 1, c] += r[9] * gf[src, c]
     return fr
-#% end

@@ -34,7 +34,6 @@ __all__ = [
     "REGIME_CLOSURES",
     "SLOPE_CLOSURES",
     "CONDITIONAL_REGIME_CLOSURES",
-    "CLOSURE_FAMILY",
     "OUTFLOWS",
 ]
 
@@ -73,20 +72,6 @@ REGIME_CLOSURES = ("coloured-regime", "coloured-regime-slope")
 #: The closures with the sloped within-bin density (MarkovModelDef).
 SLOPE_CLOSURES = ("slope", "coloured-regime-slope", "conditional-slope",
                   "conditional-regime-slope")
-
-
-def _structure(closure: str) -> tuple[bool, ...]:
-    return tuple(closure in s for s in (CONDITIONAL_CLOSURES, REGIME_CLOSURES, SLOPE_CLOSURES,
-                                        CONDITIONAL_REGIME_CLOSURES))
-
-
-#: Compile-time family of every closure, named by its first closure in CLOSURES: the closures
-#: that differ in run-time options only ("coloured": the variance factor, opt[9]) share one.
-#: The generated module of a model is its family's (codegen): it holds, and numba compiles,
-#: that family's code paths only.
-CLOSURE_FAMILY: dict[str, str] = {
-    c: next(f for f in CLOSURES if _structure(f) == _structure(c)) for c in CLOSURES}
-
 #: Refractory outflow of the map: "clean" R h / tau_R; "published" |(n_f - R'/tau_R) h|.
 OUTFLOWS = ("clean", "published")
 
@@ -399,11 +384,6 @@ class MarkovModelDef:
                          self.regime_colour])
 
     @property
-    def family(self) -> str:
-        """The closure's compile-time family (:data:`CLOSURE_FAMILY`): its generated module."""
-        return CLOSURE_FAMILY[self.closure]
-
-    @property
     def coupling_e_value(self) -> float:
         """The conditional closure's coupling of the E pathway (``coupling_e``, else
         ``coupling``)."""
@@ -509,7 +489,7 @@ class ReducedModel:
         from bifsnn.reduction.codegen import load_generated
 
         self.definition = definition
-        self.module = load_generated(definition.bin_rule, family=definition.family)
+        self.module = load_generated(definition.bin_rule)
         self.pv = definition.param_vector()
         self.overrides: dict[str, float] = {}
         for name, value in (overrides or {}).items():

@@ -3,9 +3,8 @@
 Every formula of docs/MODEL.md sections 2-5 that enters the map or the ODE is written here once, as
 a sympy expression; its partial derivatives are taken by sympy and the values and derivatives
 are printed (after common-subexpression elimination) as ``numba.njit`` functions.  The fixed
-assembly loops (``_template_src.py``) call these functions; :mod:`bifsnn.reduction.codegen`
-glues both into one module per closure family (asking :func:`generated_functions` for that
-family's pieces only) and writes it to the cache directory.
+assembly loops (``_template_src.py``) call these functions; :func:`generated_source` glues
+both into one module that :mod:`bifsnn.reduction.codegen` writes to the cache directory.
 
 Pieces (each a function returning a tuple):
 
@@ -218,11 +217,7 @@ def _regime_weight(mE: sp.Expr, vE: sp.Expr, mI: sp.Expr, vI: sp.Expr, lam: sp.E
     return sp.erfc(-(z - z0) / sp.sqrt(2)) / 2
 
 
-def _drift(regime: bool = True) -> tuple[str, str]:
-    """``drift`` and ``drift_dp`` (see the module docstring): both variants (``reg`` = 0
-    "white", 1 "regime") behind dispatchers that choose at run time; without ``regime`` (the
-    module of a family whose ``reg`` is 0: :mod:`bifsnn.reduction.codegen`) only the white
-    one, which the dispatchers always call."""
+def _drift() -> tuple[str, str]:
     V, mE, vE, mI, vI = sp.symbols("V mE vE mI vI", real=True)
     lam, SE, SI, tauE, tauI, M, Mr, gl, h, sfl, col, reg, z0 = sp.symbols(
         "lam SE SI tauE tauI M Mr gl h sfl col reg z0", real=True
@@ -268,9 +263,8 @@ def _drift(regime: bool = True) -> tuple[str, str]:
     # Two compiled variants behind one dispatcher, so that the closures without the regime
     # weight (reg = 0: sympy drops the erfc) do not pay for it in their hot path; the
     # Taylor pieces (reduction.taylor) use the general expressions recorded as "drift".
-    variants = (("white", 0), ("regime", 1)) if regime else (("white", 0),)
     src, src_dp = [], []
-    for tag, r in variants:
+    for tag, r in (("white", 0), ("regime", 1)):
         src.append(_function_source(f"drift_{tag}", args, [e.subs(reg, r) for e in values]))
         src_dp.append(_function_source(f"drift_dp_{tag}", args, [e.subs(reg, r) for e in dp]))
     if _RECORD is not None:
@@ -278,21 +272,18 @@ def _drift(regime: bool = True) -> tuple[str, str]:
         _RECORD["drift_dp"] = (list(args), list(dp))
     names = ", ".join(str(a) for a in args)
     for name in ("drift", "drift_dp"):
-        head = ("@nb.njit(cache=True, error_model='numpy', inline='always')\n"
-                f"def {name}({names}):\n")
-        if regime:
-            body = (f"    if reg == 0.0:\n"
-                    f"        return {name}_white({names})\n"
-                    f"    return {name}_regime({names})\n")
-        else:  # reg = 0 in this family (model.option_vector): not tested at run time
-            body = f"    return {name}_white({names})\n"
-        (src if name == "drift" else src_dp).append(head + body)
+        disp = (
+            "@nb.njit(cache=True, error_model='numpy', inline='always')\n"
+            f"def {name}({names}):\n"
+            f"    if reg == 0.0:\n"
+            f"        return {name}_white({names})\n"
+            f"    return {name}_regime({names})\n"
+        )
+        (src if name == "drift" else src_dp).append(disp)
     return "\n\n".join(src), "\n\n".join(src_dp)
 
 
-def _kernel(rho: bool = True) -> tuple[str, str]:
-    """``kcore`` and ``kcore_grad``, followed (``rho``: the conditional closures' pieces) by
-    ``kcore_rho`` and ``kcore_rho_grad``."""
+def _kernel() -> tuple[str, str]:
     x, a, b, mu, sig = sp.symbols("x a b mu sig", real=True)
     al_s, be_s, PA, pA, PB, pB = sp.symbols("al be PA pA PB pB", real=True)
     al = (x - a - mu) / sig
@@ -309,7 +300,7 @@ def _kernel(rho: bool = True) -> tuple[str, str]:
         x * (psi(al) - psi(be)) - sig * (psi2(al) - psi2(be)) - sig * (Phi(al) - Phi(be))
     )
     # density of V' at x (= dF/dx = -dF/dmu): the conditional closure's covariance flux
-    rho_x = (Phi(al) - Phi(be)) / (b - a)
+    rho = (Phi(al) - Phi(be)) / (b - a)
     repl = {Phi(al): PA, phi(al): pA, Phi(be): PB, phi(be): pB}
 
     def finish(e: sp.Expr) -> sp.Expr:
@@ -321,16 +312,13 @@ def _kernel(rho: bool = True) -> tuple[str, str]:
     values = [finish(F), finish(M1)]
     grads = [finish(sp.diff(F, v)) for v in vars_] + [finish(sp.diff(M1, v)) for v in vars_]
     args = [x, a, b, mu, sig, al_s, be_s, PA, pA, PB, pB]
-    if not rho:
-        return (_function_source("kcore", args, values),
-                _function_source("kcore_grad", args, values + grads))
-    rgrads = [finish(sp.diff(rho_x, v)) for v in vars_]
+    rgrads = [finish(sp.diff(rho, v)) for v in vars_]
     return (
         _function_source("kcore", args, values)
-        + "\n\n" + _function_source("kcore_rho", args, values + [finish(rho_x)]),
+        + "\n\n" + _function_source("kcore_rho", args, values + [finish(rho)]),
         _function_source("kcore_grad", args, values + grads)
         + "\n\n" + _function_source("kcore_rho_grad", args,
-                                      values + grads + [finish(rho_x)] + rgrads),
+                                      values + grads + [finish(rho)] + rgrads),
     )
 
 
@@ -387,37 +375,7 @@ def _conditional() -> str:
     ])
 
 
-def _within_bin_slope(rule: str) -> str:
-    """``within_bin_slope`` of :func:`_slope`."""
-    V, lo, dv, eps, hmin = sp.symbols("V lo dv eps hmin", real=True)
-    nm, n0, np_, cf, delta, ks, kn = sp.symbols("nm n0 np_ cf delta ks kn", real=True)
-    a0, b0 = _support(rule, V, lo, dv, eps, hmin)
-    hw0 = (b0 - a0) / 2
-    s = (V - (lo + dv / 2)) / (dv / 2)
-    # own mean: a linear density on the whole bin with mean V has slope g = 3 s (positive
-    # for |s| <= 1/3); neighbours: the density slope (n_p - n_m) cf / dv^2 relative to the
-    # mean density n / (2 hw0); limited smoothly to (-1, 1) (g = r + O(r^9))
-    graw = ks * 3 * s + kn * hw0**2 * (np_ - nm) * cf * n0 / (dv**2 * (n0**2 + delta**2))
-    g = graw / (1 + graw**8) ** sp.Rational(1, 8)
-    # support: the tilted density keeps the paper's distance from the nearer edge,
-    # (dv/2) (1 - |s|) = hw (1 - |g|/3), so it fills the bin while the slope is unlimited
-    # (|s| <= 1/3: T = 1 up to O(s^9)) and shrinks towards the nearer edge beyond; floored
-    # like the smooth rule, and blended with the paper's half-width hw0 by ks (ks = 0, kn = 0:
-    # the paper's rule exactly)
-    ell = (1 + (3 * s) ** 8) ** sp.Rational(-1, 8)
-    T = (1 - sp.Abs(s)) / (1 - sp.Abs(s) * ell)
-    hw = (1 - ks) * hw0 + ks * (dv / 2) * sp.sqrt(T**2 + hmin**2)
-    c = (a0 + b0) / 2 - g * hw / 3
-    a = c - hw
-    b = c + hw
-    outs = [a, b, g]
-    for var in (V, nm, n0, np_):
-        outs += [sp.diff(e, var) for e in (a, b, g)]
-    return _function_source("within_bin_slope", [V, lo, dv, eps, hmin, nm, n0, np_, cf, delta,
-                                                ks, kn], outs)
-
-
-def _slope(rule: str, rho_only: bool = False) -> str:
+def _slope(rule: str) -> str:
     """Pieces of the sloped within-bin density (closures "slope", "coloured-regime-slope").
 
     The paper's rule spreads a bin's neurons uniformly over [a0, b0] (``within_bin``, centre
@@ -451,7 +409,32 @@ def _slope(rule: str, rho_only: bool = False) -> str:
       ``kslope_rho_grad(...)`` -> the values and derivatives of ``kslope_grad``, then rho and
       its derivatives in (a, b, g, mu, sig).
     """
-    src = "" if rho_only else _within_bin_slope(rule)
+    V, lo, dv, eps, hmin = sp.symbols("V lo dv eps hmin", real=True)
+    nm, n0, np_, cf, delta, ks, kn = sp.symbols("nm n0 np_ cf delta ks kn", real=True)
+    a0, b0 = _support(rule, V, lo, dv, eps, hmin)
+    hw0 = (b0 - a0) / 2
+    s = (V - (lo + dv / 2)) / (dv / 2)
+    # own mean: a linear density on the whole bin with mean V has slope g = 3 s (positive
+    # for |s| <= 1/3); neighbours: the density slope (n_p - n_m) cf / dv^2 relative to the
+    # mean density n / (2 hw0); limited smoothly to (-1, 1) (g = r + O(r^9))
+    graw = ks * 3 * s + kn * hw0**2 * (np_ - nm) * cf * n0 / (dv**2 * (n0**2 + delta**2))
+    g = graw / (1 + graw**8) ** sp.Rational(1, 8)
+    # support: the tilted density keeps the paper's distance from the nearer edge,
+    # (dv/2) (1 - |s|) = hw (1 - |g|/3), so it fills the bin while the slope is unlimited
+    # (|s| <= 1/3: T = 1 up to O(s^9)) and shrinks towards the nearer edge beyond; floored
+    # like the smooth rule, and blended with the paper's half-width hw0 by ks (ks = 0, kn = 0:
+    # the paper's rule exactly)
+    ell = (1 + (3 * s) ** 8) ** sp.Rational(-1, 8)
+    T = (1 - sp.Abs(s)) / (1 - sp.Abs(s) * ell)
+    hw = (1 - ks) * hw0 + ks * (dv / 2) * sp.sqrt(T**2 + hmin**2)
+    c = (a0 + b0) / 2 - g * hw / 3
+    a = c - hw
+    b = c + hw
+    outs = [a, b, g]
+    for var in (V, nm, n0, np_):
+        outs += [sp.diff(e, var) for e in (a, b, g)]
+    src = _function_source("within_bin_slope", [V, lo, dv, eps, hmin, nm, n0, np_, cf, delta,
+                                                ks, kn], outs)
 
     x, aa, bb, gg, mu, sig = sp.symbols("x a b g mu sig", real=True)
     al_s, be_s, PA, pA, PB, pB = sp.symbols("al be PA pA PB pB", real=True)
@@ -487,8 +470,6 @@ def _slope(rule: str, rho_only: bool = False) -> str:
     # density convolved with the Gaussian jump (tested against dF/dx)
     rho = (c0 * (Phi(al) - Phi(be)) - c1 * (phi(al) - phi(be))) / w
     rgrads = [finish(sp.diff(rho, v)) for v in (aa, bb, gg, mu, sig)]
-    if rho_only:  # the conditional closures' kernel without the sloped density's other pieces
-        return _function_source("kslope_rho", args, values + [finish(rho)])
     return "\n\n".join([src, _function_source("kslope", args, values),
                          _function_source("kslope_grad", args, values + grads),
                          _function_source("kslope_rho", args, values + [finish(rho)]),
@@ -715,21 +696,13 @@ def _normal_source(normal: str) -> str:
     )
 
 
-def generated_functions(rule: str, normal: str = DEFAULT_NORMAL, *,
-                        regime: bool = True, conditional: bool = True,
-                        sloped: bool = True) -> str:
-    """Source text of the sympy-generated scalar functions for within-bin rule ``rule``, and
-    the kernel's normal cdf / pdf evaluation ``normal`` (one of :data:`NORMAL_KINDS`).
-
-    By default every piece; a closure family's module (:mod:`bifsnn.reduction.codegen`)
-    asks for its own only: ``regime`` the drift's regime-weighted variant (else the white one
-    alone; with it both, chosen at run time by ``reg``), ``conditional`` the pieces of
-    the conditional closures (:func:`_conditional`), ``sloped`` those of the sloped density
-    (:func:`_slope`)."""
+def generated_functions(rule: str, normal: str = DEFAULT_NORMAL) -> str:
+    """Source text of all sympy-generated scalar functions for within-bin rule ``rule``, and
+    the kernel's normal cdf / pdf evaluation ``normal`` (one of :data:`NORMAL_KINDS`)."""
     if rule not in BIN_RULES:
         raise ValueError(f"bin_rule = {rule!r} is not one of {BIN_RULES}")
-    drift, drift_dp = _drift(regime)
-    kcore, kcore_grad = _kernel(rho=conditional)
+    drift, drift_dp = _drift()
+    kcore, kcore_grad = _kernel()
     parts = [
         _normal_source(normal) if _RECORD is None else "",  # numbers, no expressions
         _bin_mean(),
@@ -739,7 +712,7 @@ def generated_functions(rule: str, normal: str = DEFAULT_NORMAL, *,
         kcore,
         kcore_grad,
         _moments(),
-        _conditional() if conditional else "",
-        _slope(rule) if sloped else _slope(rule, rho_only=True) if conditional else "",
+        _conditional(),
+        _slope(rule),
     ]
-    return "\n\n".join(p for p in parts if p)
+    return "\n\n".join(parts)
