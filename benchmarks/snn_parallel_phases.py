@@ -65,8 +65,8 @@ _W0, _W1, _BUSY, _STOLEN, _TAIL = range(5)
 def _timed_parallel_steps(
     V, refr, H, pop, a_syn, lam_dt, drive_poisson, drive_cdf, M, M_r, V_reset, leak_dt,
     p_leave, quenched, conn, indptr, indices, births, spiked, blk_cnt, blk_ne, blk_ni, n_prev,
-    tables, ust, step0, n, pending_first, finish, counts, mask, rbuf_n, rbuf_s, hist_every, e0,
-    de, hist, hist_ref, n_workers, rec,
+    tables, ust, step0, n, counts, mask, rbuf_n, rbuf_s, hist_every, e0, de, hist, hist_ref,
+    n_workers, rec,
 ):
     """``_blocked.parallel_steps`` with per-worker, per-step ticks written to ``rec``."""
     nb = ust.shape[0]
@@ -80,7 +80,7 @@ def _timed_parallel_steps(
         own_lo = min(me, n_workers) * nb // n_workers
         own_hi = min(me + 1, n_workers) * nb // n_workers
         n_own = own_hi - own_lo
-        for k in range(n + 1 if finish else n):
+        for k in range(n + 1):
             spins = 0
             t0 = _rdtsc()
             while atomic_load(sync, _TAILS) < k:
@@ -105,10 +105,10 @@ def _timed_parallel_steps(
                 if atomic_load(sync, slot) != k - 1 or not atomic_cas(sync, slot, k - 1, k):
                     continue
                 c0 = _rdtsc()
-                _block_pass(b, k > 0 or pending_first, k < n, cur, ne_prev, ni_prev, V, refr, H,
-                            pop, a_syn, lam_dt, drive_poisson, drive_cdf, M, M_r, V_reset, leak_dt,
-                            p_leave, quenched, conn, indptr, indices, births, spiked, blk_cnt,
-                            blk_ne, blk_ni, tables, ust)
+                _block_pass(b, k > 0, k < n, cur, ne_prev, ni_prev, V, refr, H, pop, a_syn,
+                            lam_dt, drive_poisson, drive_cdf, M, M_r, V_reset, leak_dt,
+                            p_leave, quenched, conn, indptr, indices, births, spiked,
+                            blk_cnt, blk_ne, blk_ni, tables, ust)
                 if hist_now:
                     _block_histogram(b, V, refr, pop, e0, de, hpart, hrpart)
                 busy += _rdtsc() - c0

@@ -50,24 +50,24 @@ def _ticks():
 @numba.njit
 def _timed_steps(V, refr, H, pop, a_syn, lam_dt, drive_poisson, drive_cdf, M, M_r, V_reset,
                  leak_dt, p_leave, quenched, conn, indptr, indices, births, spiked, blk_cnt,
-                 blk_ne, blk_ni, n_prev, tables, ust, step0, n, pending_first, finish, counts,
-                 mask, rbuf_n, rbuf_s, hist_every, e0, de, hist, hist_ref, t_blk, t_tail):
+                 blk_ne, blk_ni, n_prev, tables, ust, step0, n, counts, mask, rbuf_n, rbuf_s,
+                 hist_every, e0, de, hist, hist_ref, t_blk, t_tail):
     """``_blocked.serial_steps`` with the ticks of every block pass and tail recorded."""
     nb = ust.shape[0]
     hpart = np.zeros((nb, 2, hist.shape[2]), dtype=np.int64)
     hrpart = np.zeros((nb, 2), dtype=np.int64)
     written = 0
-    for k in range(n + 1 if finish else n):
+    for k in range(n + 1):
         cur = (step0 + k) % 2
         ne_prev = n_prev[0]
         ni_prev = n_prev[1]
         hist_now = k < n and hist_every > 0 and (step0 + k + 1) % hist_every == 0
         for b in range(nb):
             c0 = _rdtsc()
-            _blocked._block_pass(b, k > 0 or pending_first, k < n, cur, ne_prev, ni_prev, V, refr,
-                                 H, pop, a_syn, lam_dt, drive_poisson, drive_cdf, M, M_r, V_reset,
-                                 leak_dt, p_leave, quenched, conn, indptr, indices, births, spiked,
-                                 blk_cnt, blk_ne, blk_ni, tables, ust)
+            _blocked._block_pass(b, k > 0, k < n, cur, ne_prev, ni_prev, V, refr, H, pop,
+                                 a_syn, lam_dt, drive_poisson, drive_cdf, M, M_r, V_reset,
+                                 leak_dt, p_leave, quenched, conn, indptr, indices, births,
+                                 spiked, blk_cnt, blk_ne, blk_ni, tables, ust)
             if hist_now:
                 _blocked._block_histogram(b, V, refr, pop, e0, de, hpart, hrpart)
             t_blk[step0 + k, b] = _rdtsc() - c0

@@ -13,7 +13,6 @@ from scipy import stats
 
 from bifsnn import NetworkParams, ParameterError
 from bifsnn.network import _blocked
-from bifsnn.network import _driver as drv
 from bifsnn.network.snn import simulate_snn
 
 P = NetworkParams()
@@ -76,26 +75,13 @@ def test_same_seed_same_output_whatever_the_thread_count(kw):
     assert not np.array_equal(a.spike_counts_e, other.spike_counts_e)
 
 
-@pytest.mark.parametrize("parallel", [False, True], ids=["serial", "parallel"])
-@pytest.mark.parametrize("conn", ["annealed", "quenched"])
-def test_chunks_do_not_change_the_output(conn, parallel):
-    """The raster buffer sets the kernel's chunk length (N = 2400 rastered: chunks of 1666
-    steps, none: 2000); the chunk boundaries must not change the draws: same counts, and the
-    same histograms as a run rastering three neurons."""
-    p = P.scaled(6)
-    opts = dict(t_ms=400.0, seed=2, progress=False, connectivity=conn, parallel=parallel,
-                voltage_hist_every_ms=10.0)
-    a = simulate_snn(p, **opts)
-    b = simulate_snn(p, raster_neurons="all", **opts)
-    c = simulate_snn(p, raster_neurons=[0, 1, 2400 - 1], **opts)
-    assert drv.raster_chunk_steps(a.n_steps, 0) != drv.raster_chunk_steps(b.n_steps, 2400)
-    assert a.spike_counts_e.sum() > 0
-    for other in (b, c):
-        for name in ("spike_counts_e", "spike_counts_i", "voltage_hist_e", "voltage_hist_i"):
-            np.testing.assert_array_equal(getattr(a, name), getattr(other, name))
-    mine = np.isin(b.raster_neuron, [0, 1, 2400 - 1])
-    np.testing.assert_array_equal(b.raster_neuron[mine], c.raster_neuron)
-    np.testing.assert_array_equal(b.raster_step[mine], c.raster_step)
+def test_chunks_do_not_change_the_output():
+    """A run split into chunks by a raster (bounded buffers) equals the unsplit run."""
+    a = simulate_snn(P, t_ms=500.0, seed=2, progress=False, parallel=True, threads=1)
+    b = simulate_snn(P, t_ms=500.0, seed=2, progress=False, parallel=True, threads=1,
+                     raster_neurons="all")  # 5000 steps: chunks of 2000 steps
+    np.testing.assert_array_equal(a.spike_counts_e, b.spike_counts_e)
+    np.testing.assert_array_equal(a.spike_counts_i, b.spike_counts_i)
 
 
 @pytest.mark.parametrize("kw", [{}, {"connectivity": "quenched"}, {"drive": "poisson"}],

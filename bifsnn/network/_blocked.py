@@ -759,34 +759,31 @@ def _step_tail(step, cur, pop, quenched, spiked, blk_cnt, blk_ne, blk_ni, n_prev
 def serial_steps(
     V, refr, H, pop, a_syn, lam_dt, drive_poisson, drive_cdf, M, M_r, V_reset, leak_dt,
     p_leave, quenched, conn, indptr, indices, births, spiked, blk_cnt, blk_ne, blk_ni, n_prev,
-    tables, ust, step0, n, pending_first, finish, counts, mask, rbuf_n, rbuf_s, hist_every, e0,
-    de, hist, hist_ref,
+    tables, ust, step0, n, counts, mask, rbuf_n, rbuf_s, hist_every, e0, de, hist, hist_ref,
 ):
     """Advance ``n`` steps in place on one thread; return the raster events written.
 
     Same blocks, streams and order of draws as :func:`parallel_steps`, hence the same output.
     ``spiked`` (2, N) and ``blk_cnt`` (2, n_blocks) are double-buffered by step parity: a
     block gathers its quenched births from the previous step's spikes while the others record
-    this step's.  ``n_prev`` holds the previous step's (n_E, n_I) across calls.  The pending
-    update of a chunk's last step is applied at the end of the chunk when ``finish`` is set
-    (H is then consistent between calls); otherwise it is left to the next call, which
-    applies it first (``pending_first``) fused with its first step's voltage update, as
-    within a chunk, so the draws and hence the output do not depend on the chunk length.
+    this step's.  ``n_prev`` holds the previous step's (n_E, n_I) across calls: the pending
+    update of a chunk's last step is applied at the end of the chunk, so H is consistent
+    between calls.
     """
     nb = ust.shape[0]
     hpart = np.zeros((nb, 2, hist.shape[2]), dtype=np.int64)
     hrpart = np.zeros((nb, 2), dtype=np.int64)
     written = 0
-    for k in range(n + 1 if finish else n):
+    for k in range(n + 1):
         cur = (step0 + k) % 2
         ne_prev = n_prev[0]
         ni_prev = n_prev[1]
         hist_now = k < n and hist_every > 0 and (step0 + k + 1) % hist_every == 0
         for b in range(nb):
-            _block_pass(b, k > 0 or pending_first, k < n, cur, ne_prev, ni_prev, V, refr, H, pop,
-                        a_syn, lam_dt, drive_poisson, drive_cdf, M, M_r, V_reset, leak_dt, p_leave,
-                        quenched, conn, indptr, indices, births, spiked, blk_cnt, blk_ne, blk_ni,
-                        tables, ust)
+            _block_pass(b, k > 0, k < n, cur, ne_prev, ni_prev, V, refr, H, pop, a_syn,
+                        lam_dt, drive_poisson, drive_cdf, M, M_r, V_reset, leak_dt, p_leave,
+                        quenched, conn, indptr, indices, births, spiked, blk_cnt, blk_ne,
+                        blk_ni, tables, ust)
             if hist_now:
                 _block_histogram(b, V, refr, pop, e0, de, hpart, hrpart)
         if k == n:
@@ -808,8 +805,8 @@ _LINE = 8
 def parallel_steps(
     V, refr, H, pop, a_syn, lam_dt, drive_poisson, drive_cdf, M, M_r, V_reset, leak_dt,
     p_leave, quenched, conn, indptr, indices, births, spiked, blk_cnt, blk_ne, blk_ni, n_prev,
-    tables, ust, step0, n, pending_first, finish, counts, mask, rbuf_n, rbuf_s, hist_every, e0,
-    de, hist, hist_ref, n_workers,
+    tables, ust, step0, n, counts, mask, rbuf_n, rbuf_s, hist_every, e0, de, hist, hist_ref,
+    n_workers,
 ):
     """:func:`serial_steps` with the blocks of every step spread over ``n_workers`` workers
     (numba's thread count; an argument, since ``numba.get_num_threads()`` inside the function
@@ -835,7 +832,7 @@ def parallel_steps(
         own_lo = min(me, n_workers) * nb // n_workers
         own_hi = min(me + 1, n_workers) * nb // n_workers
         n_own = own_hi - own_lo
-        for k in range(n + 1 if finish else n):
+        for k in range(n + 1):
             spins = 0
             while atomic_load(sync, _TAILS) < k:  # the tail of step k - 1
                 spin_pause(spins)
@@ -857,10 +854,10 @@ def parallel_steps(
                 slot = _CLAIMS + _LINE * b
                 if atomic_load(sync, slot) != k - 1 or not atomic_cas(sync, slot, k - 1, k):
                     continue
-                _block_pass(b, k > 0 or pending_first, k < n, cur, ne_prev, ni_prev, V, refr, H,
-                            pop, a_syn, lam_dt, drive_poisson, drive_cdf, M, M_r, V_reset, leak_dt,
-                            p_leave, quenched, conn, indptr, indices, births, spiked, blk_cnt,
-                            blk_ne, blk_ni, tables, ust)
+                _block_pass(b, k > 0, k < n, cur, ne_prev, ni_prev, V, refr, H, pop, a_syn,
+                            lam_dt, drive_poisson, drive_cdf, M, M_r, V_reset, leak_dt,
+                            p_leave, quenched, conn, indptr, indices, births, spiked,
+                            blk_cnt, blk_ne, blk_ni, tables, ust)
                 if hist_now:
                     _block_histogram(b, V, refr, pop, e0, de, hpart, hrpart)
                 if atomic_add(sync, _DONE, 1) == (k + 1) * nb - 1 and k < n:

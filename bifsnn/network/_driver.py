@@ -80,11 +80,6 @@ def pathway_arrays(params: NetworkParams) -> tuple[np.ndarray, np.ndarray, np.nd
     return S, p, tau
 
 
-def raster_chunk_steps(n_steps: int, n_rec: int) -> int:
-    """Steps per kernel call: at most 2000, and a raster buffer of at most 4e6 events."""
-    return int(max(1, min(n_steps, 2000, 4_000_000 // max(1, n_rec))))
-
-
 def run_chunked(
     kernel_chunk: Callable[..., int],
     params: NetworkParams,
@@ -103,7 +98,7 @@ def run_chunked(
     after each."""
     counts = np.zeros((n_steps, 2), dtype=np.int64)
     n_rec = int(mask.sum())
-    chunk = raster_chunk_steps(n_steps, n_rec)
+    chunk = int(max(1, min(n_steps, 2000, 4_000_000 // max(1, n_rec))))
     if every > 0:
         chunk = every
     nbins = len(hist_edges) - 1

@@ -145,9 +145,7 @@ def simulate_snn(
     own random stream; ``parallel=True`` spreads the blocks of every step over numba's
     threads (``numba.set_num_threads``, ``NUMBA_NUM_THREADS``, or ``threads`` for this call
     only).  The output depends on the seed only: serial and parallel runs of the same seed are
-    bit-identical, whatever the thread count and whichever neurons are rastered (the raster
-    buffer sets the kernel's chunk length; the draws do not depend on it).  Worth it from
-    N ~ 10^4.
+    bit-identical, whatever the thread count.  Worth it from N ~ 10^4.
     """
     drv.check_choice("connectivity", connectivity, CONNECTIVITIES)
     n_threads = check_threads(parallel, threads)
@@ -195,16 +193,12 @@ def simulate_snn(
 
     def chunk(step0, k, counts, mask_, rbuf_n, rbuf_s, every, edges_, hist, hist_ref):
         workers = (numba.get_num_threads(),) if parallel else ()
-        # without an observer a chunk's last pending update is fused with the next chunk's
-        # first step, so the output does not depend on the chunk length (raster size)
-        pending_first = step0 > 0 and observer is None
-        finish = observer is not None or step0 + k == n_steps
         return kernel(
             V, refr, H, pop, a_syn, lam_dt, drive == "poisson", cdf, params.M, params.M_r,
             params.V_reset, leak_dt, params.dt / params.tau_R, connectivity == "quenched",
             conn, indptr, indices, births, spiked, blk_cnt, blk_ne, blk_ni, n_prev, tables,
-            states, step0, k, pending_first, finish, counts, mask_, rbuf_n, rbuf_s, every,
-            edges_[0], edges_[1] - edges_[0], hist, hist_ref, *workers,
+            states, step0, k, counts, mask_, rbuf_n, rbuf_s, every, edges_[0],
+            edges_[1] - edges_[0], hist, hist_ref, *workers,
         )
 
     def after(steps_done: int) -> None:
