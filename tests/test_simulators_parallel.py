@@ -13,6 +13,7 @@ from scipy import stats
 
 from bifsnn import NetworkParams, ParameterError
 from bifsnn.network import _blocked
+from bifsnn.network import _driver as drv
 from bifsnn.network.snn import simulate_snn
 
 P = NetworkParams()
@@ -75,13 +76,29 @@ def test_same_seed_same_output_whatever_the_thread_count(kw):
     assert not np.array_equal(a.spike_counts_e, other.spike_counts_e)
 
 
-def test_chunks_do_not_change_the_output():
-    """A run split into chunks by a raster (bounded buffers) equals the unsplit run."""
-    a = simulate_snn(P, t_ms=500.0, seed=2, progress=False, parallel=True, threads=1)
-    b = simulate_snn(P, t_ms=500.0, seed=2, progress=False, parallel=True, threads=1,
-                     raster_neurons="all")  # 5000 steps: chunks of 2000 steps
+@pytest.mark.parametrize("kw", [{}, {"parallel": True, "threads": 1},
+                                {"connectivity": "quenched"}],
+                         ids=["serial", "parallel", "quenched"])
+def test_raster_does_not_change_the_output(kw):
+    """Rastering every neuron bounds the raster buffer, which once shortened the kernel's
+    chunks (at N = 2400: 1666 instead of 2000 steps) and so moved a chunk boundary through
+    the fused pending/voltage pass and reordered the draws: the spike counts must not
+    depend on which neurons are rastered."""
+    p = P.scaled(6)
+    opts = dict(t_ms=250.0, seed=3, progress=False) | kw  # 2500 steps: a boundary in both
+    a = simulate_snn(p, **opts)
+    b = simulate_snn(p, raster_neurons="all", **opts)
+    assert a.spike_counts_e.sum() > 0
     np.testing.assert_array_equal(a.spike_counts_e, b.spike_counts_e)
     np.testing.assert_array_equal(a.spike_counts_i, b.spike_counts_i)
+
+
+def test_chunk_length_depends_on_the_network_size_only():
+    """Kernel chunks: at most 2000 steps and 4e6 neuron-steps, whatever is rastered."""
+    assert drv.chunk_steps(10**6, 400) == 2000
+    assert drv.chunk_steps(500, 400) == 500
+    assert drv.chunk_steps(10**6, 2400) == 1666
+    assert drv.chunk_steps(10**6, 10**7) == 1
 
 
 @pytest.mark.parametrize("kw", [{}, {"connectivity": "quenched"}, {"drive": "poisson"}],

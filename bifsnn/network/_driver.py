@@ -80,6 +80,16 @@ def pathway_arrays(params: NetworkParams) -> tuple[np.ndarray, np.ndarray, np.nd
     return S, p, tau
 
 
+def chunk_steps(n_steps: int, n_neurons: int) -> int:
+    """Steps per kernel call without an observer: at most 2000 and at most 4e6 neuron-steps.
+
+    It depends on the network size only, never on which neurons are rastered: a chunk
+    boundary splits the SNN kernels' fused pending/voltage pass, so the draws' order (hence
+    the output) depends on where the chunks end.  The raster buffer (chunk x rastered
+    neurons) stays within 4e6 events."""
+    return int(max(1, min(n_steps, 2000, 4_000_000 // max(1, n_neurons))))
+
+
 def run_chunked(
     kernel_chunk: Callable[..., int],
     params: NetworkParams,
@@ -98,9 +108,7 @@ def run_chunked(
     after each."""
     counts = np.zeros((n_steps, 2), dtype=np.int64)
     n_rec = int(mask.sum())
-    chunk = int(max(1, min(n_steps, 2000, 4_000_000 // max(1, n_rec))))
-    if every > 0:
-        chunk = every
+    chunk = every if every > 0 else chunk_steps(n_steps, mask.size)
     nbins = len(hist_edges) - 1
     n_hist = n_steps // hist_every if hist_every else 0
     hist = np.zeros((max(n_hist, 0), 2, nbins), dtype=np.int64)

@@ -145,7 +145,8 @@ def simulate_snn(
     own random stream; ``parallel=True`` spreads the blocks of every step over numba's
     threads (``numba.set_num_threads``, ``NUMBA_NUM_THREADS``, or ``threads`` for this call
     only).  The output depends on the seed only: serial and parallel runs of the same seed are
-    bit-identical, whatever the thread count.  Worth it from N ~ 10^4.
+    bit-identical, whatever the thread count and whichever neurons are rastered (the kernel's
+    chunks depend on N only, :func:`._driver.chunk_steps`).  Worth it from N ~ 10^4.
     """
     drv.check_choice("connectivity", connectivity, CONNECTIVITIES)
     n_threads = check_threads(parallel, threads)
