@@ -137,6 +137,7 @@ def test_nothing_verifiable_is_not_a_success():
     (dict(param="S_EE"), "no default range"),
     (dict(param="p_EI", options=AnalysisOptions(n_scan=-1)), "n_scan"),
     (dict(param="p_EI", options=AnalysisOptions(cycles="some")), "cycles"),
+    (dict(param="p_EI", closure="exact"), "closure"),
 ])
 def test_bad_input_rejected_before_work(kwargs, name):
     with pytest.raises(ParameterError, match=name):
@@ -155,6 +156,27 @@ def test_cli_analyse_bad_range_exits_2(capsys):
     assert "p_EI" in capsys.readouterr().err
     assert main(["analyse", "--param", "S_EE", "--quiet"]) == 2
     assert "no default range" in capsys.readouterr().err
+
+
+def test_cli_analyse_bad_closure_exits_2(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["analyse", "--closure", "exact", "--quiet"])
+    assert exc.value.code == 2 and "--closure" in capsys.readouterr().err
+
+
+def test_analysis_with_another_closure():
+    """closure="coloured-regime" continues that closure's ODE: its last Hopf point of the
+    p_EI branch at tau_EE = 1.4 is 0.841 (the paper's closure: 0.9596), and the result,
+    report and JSON name the closure."""
+    o = replace(SMALL, n_scan=0, verify=replace(SMALL.verify, n_along=0, seeds=(0,)))
+    a = analyse_network(NetworkParams(), "p_EI", (0.8, 0.9), closure="coloured-regime",
+                        options=o, log=None)
+    assert a.success, a.message
+    hopfs = [s.value for s in a.special if s.type == "H"]
+    assert len(hopfs) == 1 and hopfs[0] == pytest.approx(0.841, abs=2e-3)
+    assert a.to_dict()["closure"] == "coloured-regime"
+    assert "closure coloured-regime" in a.report_markdown()
+    assert a.verification.verdicts  # the SNN runs beside the Hopf point were checked
 
 
 def test_equilibrium_rates_along_branch_use_each_points_parameter():

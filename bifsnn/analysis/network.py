@@ -125,46 +125,49 @@ def params_at(params: NetworkParams, param: str, value: float, **extra: Any) -> 
     return params.replace(**{param: round(value) if param in ("N_E", "N_I") else value}, **extra)
 
 
-def _start_state(p: NetworkParams, start: Any, bin_rule: str, seed: int) -> Any:
+def _start_state(p: NetworkParams, start: Any, bin_rule: str, seed: int,
+                 closure: str = "paper") -> Any:
     """The network state of the reduced state vector ``start`` (None: the default start)."""
     if start is None:
         return None
     from bifsnn.network.states import state_from_reduced
     from bifsnn.reduction import MarkovModelDef
 
-    return state_from_reduced(MarkovModelDef(p, bin_rule=bin_rule), np.asarray(start, float),
-                              seed=seed)
+    return state_from_reduced(MarkovModelDef(p, bin_rule=bin_rule, closure=closure),
+                              np.asarray(start, float), seed=seed)
 
 
 def snn_trace(params: NetworkParams, param: str, t_ms: float, value: float, seed: int,
-              dt_scale: float = 1.0, *, start: Any = None, bin_rule: str = "smooth") -> Trace:
+              dt_scale: float = 1.0, *, start: Any = None, bin_rule: str = "smooth",
+              closure: str = "paper") -> Trace:
     """SNN run at ``param = value`` (time step ``dt * dt_scale``) as a Trace; ``start``: a
-    reduced-model state vector (of the ``bin_rule`` model) to start the network from (see
-    :func:`bifsnn.network.states.state_from_reduced`), None for the default start."""
+    reduced-model state vector (of the ``bin_rule`` / ``closure`` model) to start the network
+    from (see :func:`bifsnn.network.states.state_from_reduced`), None for the default start."""
     from bifsnn.network.snn import simulate_snn
 
     p = params_at(params, param, value, dt=params.dt * dt_scale)
     return _trace(simulate_snn(p, t_ms=t_ms, seed=seed, progress=False,
-                               initial_state=_start_state(p, start, bin_rule, seed)))
+                               initial_state=_start_state(p, start, bin_rule, seed, closure)))
 
 
 def markov_trace(params: NetworkParams, param: str, t_ms: float, value: float, seed: int,
-                 dt_scale: float = 1.0, *, start: Any = None, bin_rule: str = "smooth"
-                 ) -> Trace:
+                 dt_scale: float = 1.0, *, start: Any = None, bin_rule: str = "smooth",
+                 closure: str = "paper") -> Trace:
     """Markov-model run at ``param = value`` as a Trace (``start`` as for :func:`snn_trace`)."""
     from bifsnn.network.markov import simulate_markov
 
     p = params_at(params, param, value, dt=params.dt * dt_scale)
     return _trace(simulate_markov(p, t_ms=t_ms, seed=seed, progress=False,
-                                  initial_state=_start_state(p, start, bin_rule, seed)))
+                                  initial_state=_start_state(p, start, bin_rule, seed, closure)))
 
 
-def _ode_observe(params: NetworkParams, bin_rule: str, param: str, value: float,
+def _ode_observe(params: NetworkParams, bin_rule: str, closure: str, param: str, value: float,
                  x0: np.ndarray, t_ms: float, opts: VerifyOptions) -> dict[str, Any]:
     """ODE time integration at one value (used where no stable branch was continued)."""
     from bifsnn.reduction import MarkovModelDef, simulate_ode
 
-    model = MarkovModelDef(params.replace(**{param: value}), bin_rule=bin_rule).compile()
+    model = MarkovModelDef(params.replace(**{param: value}), bin_rule=bin_rule,
+                           closure=closure).compile()
     x0 = x0 + 1e-3 * np.abs(x0) * np.sin(np.arange(x0.size))
     res = simulate_ode(model, t_ms=t_ms, x0=x0, rtol=1e-5, atol=1e-7, record_every_ms=params.dt)
     return observe(_trace(res), opts)
@@ -198,6 +201,7 @@ class NetworkAnalysis:
     messages: list[str]
     timings_s: dict[str, float] = field(default_factory=dict)
     predict: Callable[[float], list[Prediction]] | None = field(default=None, repr=False)
+    closure: str = "paper"
 
     @property
     def success(self) -> bool:
@@ -216,6 +220,7 @@ class NetworkAnalysis:
         ver = self.verification.to_dict() if self.verification else {}
         return {
             "param": self.param, "p_range": list(self.p_range), "bin_rule": self.bin_rule,
+            "closure": self.closure,
             "status": self.status, "success": self.success, "message": self.message,
             "units": "rates and Delta m in Hz per neuron; periods in ms",
             "branches": [asdict(b) for b in self.branches],
@@ -330,17 +335,21 @@ def analyse_network(
     p_range: Sequence[float] | None = None,
     *,
     bin_rule: str = "smooth",
+    closure: str = "paper",
     options: AnalysisOptions | None = None,
     log: Callable[[str], None] | None = print,
 ) -> NetworkAnalysis:
-    """Continue the reduced ODE in ``param`` over ``p_range`` (default: the parameter's own
-    range), draw the SNN's and the ODE's Delta m diagrams and verify every prediction.
-    Bad input raises ParameterError before any work; numerical trouble ends in ``status``."""
+    """Continue the reduced ODE (closure ``closure``, default the paper's) in ``param`` over
+    ``p_range`` (default: the parameter's own range), draw the SNN's and the ODE's Delta m
+    diagrams and verify every prediction.  Bad input raises ParameterError before any work;
+    numerical trouble ends in ``status``."""
     from bifsnn.analysis.verify import _run_one
     from bifsnn.reduction.equilibria import find_equilibrium, time_averaged_state
-    from bifsnn.reduction.model import PARAM_INDEX, MarkovModelDef
+    from bifsnn.reduction.model import CLOSURES, PARAM_INDEX, MarkovModelDef
 
     params = NetworkParams() if params is None else params
+    if closure not in CLOSURES:
+        raise ParameterError(f"closure = {closure!r} is out of range: one of {list(CLOSURES)}")
     if param not in PARAM_INDEX:
         raise ParameterError(f"param = {param!r} cannot be continued: one of "
                              f"{sorted(PARAM_INDEX)}")
@@ -355,14 +364,17 @@ def analyse_network(
                  mfe_min_height_hz=10.0 * 1000.0 / params.N_E)
     scan = [float(v) for v in np.linspace(lo, hi, o.n_scan)] if o.n_scan else []
     vo = replace(vo, grid=tuple(scan))
-    sims = {"snn": partial(snn_trace, params, param, o.t_ms, bin_rule=bin_rule),
-            "markov": partial(markov_trace, params, param, o.t_ms, bin_rule=bin_rule)}
+    sims = {"snn": partial(snn_trace, params, param, o.t_ms, bin_rule=bin_rule,
+                           closure=closure),
+            "markov": partial(markov_trace, params, param, o.t_ms, bin_rule=bin_rule,
+                              closure=closure)}
     pool = _Pool(o.workers, say)
     t_all = time.perf_counter()
     try:
         t0 = time.perf_counter()
         start_value = min(max(getattr(params, param), lo), hi)
-        definition = MarkovModelDef(params.replace(**{param: start_value}), bin_rule=bin_rule)
+        definition = MarkovModelDef(params.replace(**{param: start_value}), bin_rule=bin_rule,
+                                    closure=closure)
         model = definition.compile()  # generated code; numba compiles each part on first use
         # the workers compile the derivatives into the on-disk cache while this process
         # compiles the right-hand side and integrates to the start state
@@ -382,7 +394,8 @@ def analyse_network(
         say(f"reduced ODE: equilibrium at {param} = {start_value:g}: {eq.message}")
         if not eq.success:
             return _failed(params, param, (lo, hi), bin_rule, o, scan,
-                           f"no equilibrium at {param} = {start_value:g}: {eq.message}", timings)
+                           f"no equilibrium at {param} = {start_value:g}: {eq.message}", timings,
+                           closure)
         from bifsnn.analysis.branches import continue_network
 
         cache: dict[tuple, Any] = {}
@@ -430,7 +443,7 @@ def analyse_network(
             todo = [todo[int(k)] for k in keep] if o.ode_integrations else []
         ode_futs: dict[int, Future] = {}
         for i in todo:
-            ode_futs[i] = pool.submit(_ode_observe, params, bin_rule, param, scan[i],
+            ode_futs[i] = pool.submit(_ode_observe, params, bin_rule, closure, param, scan[i],
                                       states(scan[i]), o.ode_t_ms, vo)
             ode_src[i] = "integration"
         if ode_futs:
@@ -466,12 +479,14 @@ def analyse_network(
             "could check")
     return NetworkAnalysis(params, param, (lo, hi), bin_rule, o, cont["equilibria"],
                            cont["cycles"], branches, special, scan, snn_dm, ode_dm, ode_src,
-                           ver, eq_curves, cycle_curves, status, messages, timings, predict)
+                           ver, eq_curves, cycle_curves, status, messages, timings, predict,
+                           closure)
 
 
-def _failed(params, param, p_range, bin_rule, o, scan, msg, timings) -> NetworkAnalysis:
+def _failed(params, param, p_range, bin_rule, o, scan, msg, timings,
+            closure="paper") -> NetworkAnalysis:
     return NetworkAnalysis(params, param, p_range, bin_rule, o, [], [], [], [], scan, [], [],
-                           [], None, [], [], "failed", [msg], timings)
+                           [], None, [], [], "failed", [msg], timings, None, closure)
 
 
 def _records(model, param, params, cont, p_range, vo):

@@ -42,7 +42,8 @@ def report_markdown(a: Any) -> str:
              head, ""]
     if ver is not None:
         lines += [f"**{ver.summary_line()}.**", ""]
-    lines += ["Reduced ODE (" + a.bin_rule + " within-bin rule) continued in " + p + "; SNN and "
+    lines += ["Reduced ODE (" + a.bin_rule + " within-bin rule, closure " + a.closure + ") "
+              "continued in " + p + "; SNN and "
               "Markov model simulated. Units: rates, MFE peak heights and Delta m in Hz per "
               "neuron (population spikes/ms x 1000 / N); periods in ms.", "",
               "## Branches", "", "| branch | kind | stable on | reached its target | end |",
@@ -245,7 +246,8 @@ def plot_analysis(a: Any, path: str | Path) -> Any:
     ax.set_ylim(bottom=0)  # rates are >= 0: no negative decades
     ax.set_xlabel(a.param)
     ax.legend(fontsize=7, loc="lower left", ncol=2, framealpha=0.85)
-    title = f"Reduced ODE ({a.bin_rule} rule) against the SNN, N_E = {a.params.N_E}"
+    title = f"Reduced ODE ({a.bin_rule} rule, {a.closure} closure) against the SNN, " \
+        f"N_E = {a.params.N_E}"
     if ver is not None:
         title += "\n" + ver.summary_line()
     ax.set_title(title, fontsize=9)

@@ -25,6 +25,8 @@ __all__ = ["register"]
 
 def register(subparsers: Any) -> None:
     """Add the ``analyse`` subcommand to the top-level CLI."""
+    from bifsnn.reduction.model import CLOSURES
+
     ana = subparsers.add_parser(
         "analyse",
         help="continue the reduced ODE in one parameter and verify it against the SNN",
@@ -43,6 +45,9 @@ def register(subparsers: Any) -> None:
     ana.add_argument("--range", type=float, nargs=2, default=None, metavar=("LO", "HI"),
                      help="parameter range (default: the parameter's own default range)")
     ana.add_argument("--bin-rule", choices=("smooth", "reference"), default="smooth")
+    ana.add_argument("--closure", choices=CLOSURES, default="paper",
+                     help="closure of the reduced ODE (default: paper, the published "
+                     "reduction; see docs/MODEL.md 5 and figures/fidelity_closures.md)")
     ana.add_argument("--full", action="store_true",
                      help="long version: 81 values, more seeds, 3 s runs, cycles from every "
                      "Hopf point over the whole range")
@@ -97,7 +102,7 @@ def _cmd_analyse(args: argparse.Namespace) -> int:
     log = None if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
     t0, c0 = time.perf_counter(), time.process_time()
     result = analyse_network(params, args.param, args.range, bin_rule=args.bin_rule,
-                             options=options, log=log)
+                             closure=args.closure, options=options, log=log)
     if args.out is not None:
         before = listing(args.out)
         result.save(args.out, plots=not args.no_plots)
