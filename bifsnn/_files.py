@@ -18,20 +18,26 @@ __all__ = ["atomic_create_text", "atomic_path", "atomic_write_text", "json_defau
 
 
 @contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; move it onto ``path`` only on success."""
-    path = Path(path)
+def _temp_beside(path: Path) -> Iterator[Path]:
+    """Yield a new empty temporary file in ``path``'s directory; remove it on exit if left."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; move it onto ``path`` only on success."""
+    path = Path(path)
+    with _temp_beside(path) as tmp_path:
+        yield tmp_path
         _usual_permissions(tmp_path)
         os.replace(tmp_path, path)
-    finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
 
 
 def _usual_permissions(path: Path) -> None:
@@ -55,12 +61,8 @@ def atomic_create_text(path: str | Path, text: str) -> bool:
     source file's timestamp, so a second write would void the first process's compiles).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    tmp_path = Path(tmp)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
+    with _temp_beside(path) as tmp_path:
+        tmp_path.write_text(text)
         _usual_permissions(tmp_path)
         try:
             os.link(tmp_path, path)  # atomic, and fails if path exists
@@ -71,8 +73,6 @@ def atomic_create_text(path: str | Path, text: str) -> bool:
                 return False
             os.replace(tmp_path, path)
         return True
-    finally:
-        tmp_path.unlink(missing_ok=True)
 
 
 def json_default(obj: Any) -> Any:
