@@ -30,8 +30,9 @@ N neurons instead (:func:`bifsnn.reduction.noise.simulate_sde`, same drift, nois
 Euler-Maruyama step ``--sde-dt-ms``): per cell the SNN's seeds and duration (``--seeds`` runs
 of 100 + ``--t-ms`` ms from the SNN's initial state), observables after the 100 ms transient
 as for the SNN, prediction = seed mean.  Writes ``figures/fidelity_sde_<closure>.md`` (the
-deterministic closure's errors from ``fidelity_<closure>.md`` beside it) and ``.{png,pdf}``;
-its score line enters the score table as ``sde_<closure>``.  Closures with the paper's
+deterministic closure's errors from ``fidelity_<closure>.md`` beside it) and ``.{png,pdf}``
+(``fidelity_sde-dt<step>_<closure>`` for a step other than 0.01 ms); its score line enters
+the score table as ``sde_<closure>``.  Closures with the paper's
 state only (``paper``, ``coloured``, ``coloured-regime``).
 
 Usage: ``nice -n 10 python analyses/fidelity.py [--quick] [--closures paper conditional]
@@ -238,7 +239,8 @@ def write_sde_report(closure: str, cells: list[dict], sims: dict, args: argparse
     from bifsnn.network.results import atomic_write_text
 
     sc = score(cells, sims)
-    tag = f"sde_{closure}" + ("_quick" if args.quick else "")
+    dt_tag = f"-dt{args.sde_dt_ms:g}" if args.sde_dt_ms != 0.01 else ""
+    tag = f"sde{dt_tag}_{closure}" + ("_quick" if args.quick else "")
     det = _deterministic_errors(closure)
     cmd = f"analyses/fidelity.py --model sde --closures {closure}" + \
         (f" --sde-dt-ms {args.sde_dt_ms:g}" if args.sde_dt_ms != 0.01 else "") + \
