@@ -103,6 +103,8 @@ def _em_steps(x, pv, edges, opt, dt, n_sub, n_out, rec_every, scale,
     drift = np.empty(nx)
     dx = np.empty(nx)
     rec = 0
+    carry0 = 0.0
+    carry1 = 0.0
     for s in range(n_out):
         c0 = 0.0
         c1 = 0.0
@@ -152,8 +154,14 @@ def _em_steps(x, pv, edges, opt, dt, n_sub, n_out, rec_every, scale,
                 if x[i] < 0.0:
                     clipped[1] -= x[i]
                     x[i] = 0.0
-        counts[s, 0] = c0 if c0 > 0.0 else 0.0
-        counts[s, 1] = c1 if c1 > 0.0 else 0.0
+        # counts are >= 0; a negative step total is carried into the next step instead of
+        # being dropped (dropping it biased the mean rate up: +19 % in I at p_EI 1, 1.4 ms)
+        c0 += carry0
+        c1 += carry1
+        carry0 = c0 if c0 < 0.0 else 0.0
+        carry1 = c1 if c1 < 0.0 else 0.0
+        counts[s, 0] = c0 - carry0
+        counts[s, 1] = c1 - carry1
         if not np.all(np.isfinite(x)):
             return s + 1
         if (s + 1) % rec_every == 0 and rec < states.shape[0]:

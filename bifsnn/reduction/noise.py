@@ -156,7 +156,9 @@ def simulate_sde(
 
     ``dt_ms`` must divide the output step params.dt; ``noise_scale`` multiplies the noise
     (1: the N neurons of the parameters; 0: explicit Euler of the ODE).  Spike counts are
-    per output step (expected count plus the firing reactions' noise, clipped at 0);
+    per output step (expected count plus the firing reactions' noise; a negative step total
+    is carried into the next step, so counts are >= 0 and their sum, hence the mean rate, is
+    unbiased);
     ``extra`` holds ``state_t_ms``, ``state`` (every ``record_every_ms``) and ``final_state``.
     """
     m = _sde_model(model)
