@@ -35,8 +35,18 @@ deterministic closure's errors from ``fidelity_<closure>.md`` beside it) and ``.
 the score table as ``sde_<closure>``.  Closures with the paper's
 state only (``paper``, ``coloured``, ``coloured-regime``).
 
+``--snn-scale K --sparse`` (branch sparse11) scores against the network scaled by K: N K
+neurons with connection probabilities p / K (each neuron's expected input counts stay, the
+input two neurons share falls as 1 / K; without ``--sparse``: ``NetworkParams.scaled(K)``,
+N K and S / K).  The SNN, the Markov model and every closure's ODE are then those of the
+scaled parameters (the ODE's moment equations carry N p f and p (1 - p) f: the scaled
+network's own reduction, not the N = 400 one).  Cache ``figures/fidelity_snn_sparse<K>.json``
+(``_dense<K>``), outputs ``figures/fidelity_sparse<K>_<closure>[_quick].{md,png,pdf}``; their
+score lines enter the score table with grid "full, sparse xK" (or "quick, ...").
+``--model ode`` only.
+
 Usage: ``nice -n 10 python analyses/fidelity.py [--quick] [--closures paper conditional]
-[--model ode|sde] [--workers 2]``
+[--model ode|sde] [--workers 2] [--snn-scale 4 --sparse]``
 """
 
 from __future__ import annotations
@@ -66,16 +76,31 @@ TOL_GRID = 0.05
 TOL_PEI1 = 0.15
 
 
-def closure_definition(closure: str, p_EI: float, tau_EE: float) -> Any:
-    """The MarkovModelDef of a named closure at one grid cell.
+def cell_params(p_EI: float, tau_EE: float, scale: int = 1, sparse: bool = False) -> Any:
+    """NetworkParams at one cell; scale K > 1: N K neurons with p / K (sparse) or S / K."""
+    from bifsnn import NetworkParams
+    from bifsnn.network.params import PATHWAYS
+
+    p = NetworkParams().replace(p_EI=p_EI, tau_EE=tau_EE)
+    if scale == 1:
+        return p
+    if sparse:
+        return p.replace(N_E=scale * p.N_E, N_I=scale * p.N_I,
+                         **{f"p_{pw}": p.p(pw) / scale for pw in PATHWAYS})
+    return p.scaled(scale)
+
+
+def closure_definition(closure: str, p_EI: float, tau_EE: float, scale: int = 1,
+                       sparse: bool = False) -> Any:
+    """The MarkovModelDef of a named closure at one grid cell (of the network scaled by
+    ``scale``, see :func:`cell_params`).
 
     "paper": the published reduction (smooth rule, bins of 4); "dv2": the same with bins of
     2 (a finer voltage grid); any other name is passed to MarkovModelDef(closure=...), with
     "+field=value" suffixes setting numeric fields ("coloured-regime-slope+regime_shift=0.5")."""
-    from bifsnn import NetworkParams
     from bifsnn.reduction import MarkovModelDef
 
-    params = NetworkParams().replace(p_EI=p_EI, tau_EE=tau_EE)
+    params = cell_params(p_EI, tau_EE, scale, sparse)
     if closure == "dv2":
         return MarkovModelDef(params=params, dv=2.0, **_paper_kw())
     if closure == "paper":
@@ -106,13 +131,13 @@ def _obs(res: Any) -> dict[str, float]:
     }
 
 
-def run_simulators(cell: tuple[float, float], seeds: int, t_ms: float) -> dict[str, Any]:
+def run_simulators(cell: tuple[float, float], seeds: int, t_ms: float, scale: int = 1,
+                   sparse: bool = False) -> dict[str, Any]:
     """SNN (seeds 0..seeds-1) and Markov model (seed 0) observables at one cell."""
-    from bifsnn import NetworkParams
     from bifsnn.network.markov import simulate_markov
     from bifsnn.network.snn import simulate_snn
 
-    p = NetworkParams().replace(p_EI=cell[0], tau_EE=cell[1])
+    p = cell_params(cell[0], cell[1], scale, sparse)
     t0 = time.process_time()
     snn = [_obs(simulate_snn(p, t_ms=t_ms + TRANSIENT_MS, seed=s, progress=False))
            for s in range(seeds)]
@@ -145,11 +170,12 @@ def spread_state(d: Any) -> np.ndarray:
     return x
 
 
-def run_ode(cell: tuple[float, float], closure: str) -> dict[str, Any]:
+def run_ode(cell: tuple[float, float], closure: str, scale: int = 1,
+            sparse: bool = False) -> dict[str, Any]:
     """ODE prediction at one cell: stable equilibrium, else the time average."""
     from bifsnn.reduction import find_equilibrium, simulate_ode
 
-    d = closure_definition(closure, *cell)
+    d = closure_definition(closure, *cell, scale=scale, sparse=sparse)
     m = d.compile()
     t0 = time.process_time()
     runs = {}
@@ -186,8 +212,15 @@ def run_ode(cell: tuple[float, float], closure: str) -> dict[str, Any]:
         "spread": {q: b[q] for q in KEYS}, "ic_dependent": bool(ic_dep),
         "success": bool(a["success"] and b["success"]),
         "n_state": int(d.n_state if not hasattr(d, "n_state_total") else d.n_state_total),
+        "n_neurons": int(d.params.N_E + d.params.N_I),
         "cpu_s": time.process_time() - t0,
     }
+
+
+def _network_tag(args: argparse.Namespace) -> str:
+    """"" for the N = 400 network, else "sparse<K>" / "dense<K>" (file names)."""
+    k = getattr(args, "snn_scale", 1)
+    return "" if k == 1 else f"{'sparse' if args.sparse else 'dense'}{k}"
 
 
 def run_sde(cell: tuple[float, float], closure: str, seeds: int, t_ms: float,
@@ -372,11 +405,20 @@ def write_report(closure: str, cells: list[dict], sims: dict, args: argparse.Nam
     from bifsnn.network.results import atomic_write_text
 
     sc = score(cells, sims)
-    tag = closure + ("_quick" if args.quick else "")
+    net = _network_tag(args)
+    tag = (f"{net}_" if net else "") + closure + ("_quick" if args.quick else "")
+    scaled = (f" --snn-scale {args.snn_scale}{' --sparse' if args.sparse else ''}"
+              if net else "")
     lines = [
-        f"# Fidelity of the reduced ODE (closure `{closure}`) against the SNN",
+        f"# Fidelity of the reduced ODE (closure `{closure}`) against the SNN"
+        + (f" scaled by {args.snn_scale} ({'sparse' if args.sparse else 'dense'}: N = "
+           f"{cells[0]['n_neurons']}, {'p' if args.sparse else 'S'} / {args.snn_scale})"
+           if net else ""),
         "",
-        f"Generated by `analyses/fidelity.py{' --quick' if args.quick else ''}`. SNN: "
+        (f"SNN, Markov model and ODE all at the scaled parameters (cache "
+         f"`fidelity_snn_{net}.json`); rates per neuron. " if net else "") +
+        f"Generated by `analyses/fidelity.py{' --quick' if args.quick else ''}"
+        f"{f' --closures {closure}{scaled}' if net else ''}`. SNN: "
         f"{args.seeds} seeds x {args.t_ms:g} ms after a {TRANSIENT_MS:g} ms transient "
         "(annealed, Gaussian drive); Markov model seed 0; ODE: stable equilibrium where the "
         "run from the SNN's initial state goes to it, else that run's "
@@ -443,7 +485,9 @@ def write_report(closure: str, cells: list[dict], sims: dict, args: argparse.Nam
         ax.set_ylabel("p_EI")
         ax.set_title(title, fontsize=10)
     fig.colorbar(im, ax=axes, shrink=0.8, label="(model - SNN) / SNN, %")
-    fig.suptitle(f"closure '{closure}': {score_line(sc)}", fontsize=9)
+    fig.suptitle(f"closure '{closure}'" + (f", SNN {net} (N = {cells[0]['n_neurons']})"
+                                            if net else "") + f": {score_line(sc)}",
+                 fontsize=9)
     save_figure(fig, FIGURES / f"fidelity_{tag}")
     return score_line(sc)
 
@@ -461,15 +505,21 @@ def write_score_table() -> str:
 
     rows = ["| closure | grid | E within 5 % | I within 5 % | p_EI = 1.0 within 15 % | "
             "mean abs E / I error |", "|---|---|---|---|---|---|"]
-    for f in sorted(FIGURES.glob("fidelity_*.md"), key=lambda f: (f.stem.endswith("_quick"),
-                                                                  f.stem)):
+    net_re = re.compile(r"fidelity_(sparse|dense)(\d+)_")
+    for f in sorted(FIGURES.glob("fidelity_*.md"), key=lambda f: (
+            net_re.match(f.name) is not None, f.stem.endswith("_quick"), f.stem)):
         m = SCORE_RE.search(f.read_text())
         if m is None:
             continue
         name = f.stem.removeprefix("fidelity_")
         quick = name.endswith("_quick")
+        # scored against a scaled network (--snn-scale): grid "full, sparse x4"
+        net = net_re.match(f.name)
+        scaled = f", {net[1]} x{net[2]}" if net else ""
+        if net:
+            name = name.removeprefix(f"{net[1]}{net[2]}_")
         g = m.groups()
-        rows.append(f"| {name.removesuffix('_quick')} | {'quick' if quick else 'full'} | "
+        rows.append(f"| {name.removesuffix('_quick')} | {'quick' if quick else 'full'}{scaled} | "
                     f"{g[0]}/{g[1]} | {g[2]}/{g[1]} | {g[3]}/{g[4]} | {g[5]} % / {g[6]} % |")
     table = "\n".join(rows)
     path = FIGURES / "fidelity_closures.md"
@@ -493,6 +543,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="deterministic ODE or the SDE with the noise of N neurons")
     ap.add_argument("--sde-dt-ms", type=float, default=0.01,
                     help="Euler-Maruyama step of --model sde (must divide dt = 0.1 ms)")
+    ap.add_argument("--snn-scale", type=int, default=1,
+                    help="score against the network scaled by K (N K neurons; see --sparse)")
+    ap.add_argument("--sparse", action="store_true",
+                    help="with --snn-scale: p / K (default: S / K, NetworkParams.scaled)")
     ap.add_argument("--fresh", action="store_true", help="ignore the cached simulator runs")
     ap.add_argument("--table-only", action="store_true",
                     help="only regenerate the score table of figures/fidelity_closures.md")
@@ -508,25 +562,32 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--sde-dt-ms = {args.sde_dt_ms} must be a number > 0 dividing 0.1")
     if args.workers < 1:
         ap.error(f"--workers = {args.workers} must be >= 1")
+    if args.snn_scale < 1:
+        ap.error(f"--snn-scale = {args.snn_scale} must be an integer >= 1")
+    if args.snn_scale > 1 and args.model != "ode":
+        ap.error("--snn-scale > 1 works with --model ode only")
+    net = _network_tag(args)
+    scale_kw = {"scale": args.snn_scale, "sparse": args.sparse}
     cells = [(p, t) for p in (QUICK_P_EI if args.quick else P_EI)
              for t in (QUICK_TAU_EE if args.quick else TAU_EE)]
-    cache_path = FIGURES / "fidelity_snn.json"
+    cache_path = FIGURES / (f"fidelity_snn_{net}.json" if net else "fidelity_snn.json")
     cache: dict[str, Any] = {}
     if cache_path.exists() and not args.fresh:
         cache = json.loads(cache_path.read_text())
-    meta = {"seeds": args.seeds, "t_ms": args.t_ms}
+    meta = {"seeds": args.seeds, "t_ms": args.t_ms} | ({"network": net} if net else {})
     if cache.get("meta") != meta:
         cache = {"meta": meta, "cells": {}}
     todo = [c for c in cells if f"{c[0]:g},{c[1]:g}" not in cache["cells"]]
     cpu: dict[str, float] = {}
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        sim_jobs = [pool.submit(run_simulators, c, args.seeds, args.t_ms) for c in todo]
+        sim_jobs = [pool.submit(run_simulators, c, args.seeds, args.t_ms, **scale_kw)
+                    for c in todo]
         if args.model == "sde":
             ode_jobs = {cl: [pool.submit(run_sde, c, cl, args.seeds, args.t_ms,
                                          args.sde_dt_ms) for c in cells]
                         for cl in args.closures}
         else:
-            ode_jobs = {cl: [pool.submit(run_ode, c, cl) for c in cells]
+            ode_jobs = {cl: [pool.submit(run_ode, c, cl, **scale_kw) for c in cells]
                         for cl in args.closures}
         for j in sim_jobs:
             r = j.result()
