@@ -9,24 +9,28 @@ Grid p_EI in {0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0} x tau_EE in {1.2, 1.4, 2, 3, 4
   from the SNN's initial state, and the Newton equilibrium from the time average: the
   prediction is the attractor reached from the SNN's initial state, i.e. the equilibrium's
   rates where it is stable and the run went there (time-averaged rates within 2 % of it),
-  otherwise the time average (after 300 ms) of the run.  (Taking a stable equilibrium the
-  run did not reach, as an earlier version did, scores an attractor the SNN's initial state
-  does not lead to in the ODE: in bistable cells the table says "bistable".)
-  A second run (800 ms) from a spread initial state (neurons uniform on [0, M), moments at a
-  20 Hz drive) says whether the ODE's answer depends on the initial state (column "IC").
+  otherwise the time average (after 300 ms) of the run (a stable equilibrium the run did not
+  reach is not scored: the table says "bistable").  A second run (800 ms) from a spread
+  initial state (neurons uniform on [0, M), moments at a 20 Hz drive) says whether the
+  ODE's answer depends on the initial state (column "IC").
 
 Observables (MODEL.md section 6): per-neuron E and I rates, SSI, spectral peak of f_E, mean
 MFE peak height.  Score: cells (p_EI <= 0.95, 30 cells) with the E (I) rate within 5 % of the
 SNN's seed mean, and p_EI = 1.0 cells with both rates within 15 %.
 
-Writes ``figures/fidelity_<closure>.md`` (table + score), ``figures/fidelity_<closure>.{png,pdf}``
-(heat maps of the rate errors), regenerates the score table of every closure scored so far in
-``figures/fidelity_closures.md`` (from those files' score lines; ``--table-only`` does just
-that) and caches the simulator results in
-``figures/fidelity_snn.json`` (reused while grid, seeds and duration match; ``--fresh`` reruns).
+Writes ``figures/fidelity_<closure>.{md,png,pdf}`` (table + score, heat maps of the rate
+errors), caches the simulator results in ``figures/fidelity_snn.json`` (reused while grid,
+seeds and duration match; ``--fresh`` reruns) and regenerates the score table of
+``figures/fidelity_closures.md`` (``analyses/fidelity_table.py``; ``--table-only`` does just that).
+
+``--snn-scale K --sparse`` scores against the network scaled by K (N K neurons, p / K: each
+neuron's input counts stay, the shared input falls as 1 / K; without ``--sparse``: N K, S / K).
+SNN, Markov model and ODE are then those of the scaled parameters (the scaled network's own
+reduction); cache ``fidelity_snn_sparse<K>.json``, outputs ``fidelity_sparse<K>_<closure>``,
+grid "full, sparse xK" in the score table.
 
 Usage: ``nice -n 10 python analyses/fidelity.py [--quick] [--closures paper conditional]
-[--workers 2]``
+[--workers 2] [--snn-scale 4 --sparse]``
 """
 
 from __future__ import annotations
@@ -34,7 +38,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import re
+import subprocess
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -56,29 +61,34 @@ TOL_GRID = 0.05
 TOL_PEI1 = 0.15
 
 
-def closure_definition(closure: str, p_EI: float, tau_EE: float) -> Any:
-    """The MarkovModelDef of a named closure at one grid cell.
+def cell_params(p_EI: float, tau_EE: float, scale: int = 1, sparse: bool = False) -> Any:
+    """NetworkParams at one cell; scale K > 1: N K neurons with p / K (sparse) or S / K."""
+    from bifsnn import NetworkParams
+    from bifsnn.network.params import PATHWAYS
+
+    p = NetworkParams().replace(p_EI=p_EI, tau_EE=tau_EE)
+    if scale == 1 or not sparse:
+        return p.scaled(scale) if scale > 1 else p
+    return p.replace(N_E=scale * p.N_E, N_I=scale * p.N_I,
+                     **{f"p_{pw}": p.p(pw) / scale for pw in PATHWAYS})
+
+
+def closure_definition(closure: str, p_EI: float, tau_EE: float, scale: int = 1,
+                       sparse: bool = False) -> Any:
+    """The MarkovModelDef of a named closure at one grid cell (of the network scaled by
+    ``scale``, see :func:`cell_params`).
 
     "paper": the published reduction (smooth rule, bins of 4); "dv2": the same with bins of
     2 (a finer voltage grid); any other name is passed to MarkovModelDef(closure=...), with
     "+field=value" suffixes setting numeric fields ("coloured-regime-slope+regime_shift=0.5")."""
-    from bifsnn import NetworkParams
     from bifsnn.reduction import MarkovModelDef
 
-    params = NetworkParams().replace(p_EI=p_EI, tau_EE=tau_EE)
-    if closure == "dv2":
-        return MarkovModelDef(params=params, dv=2.0, **_paper_kw())
-    if closure == "paper":
-        return MarkovModelDef(params=params, **_paper_kw())
+    params = cell_params(p_EI, tau_EE, scale, sparse)
+    if closure in ("dv2", "paper"):
+        return MarkovModelDef(params=params, dv=2.0 if closure == "dv2" else 4.0)
     name, *extra = closure.split("+")
     kw = {k: float(v) for k, v in (e.split("=") for e in extra)}
     return MarkovModelDef(params=params, closure=name, **kw)
-
-
-def _paper_kw() -> dict[str, Any]:
-    from bifsnn.reduction import MarkovModelDef
-
-    return {"closure": "paper"} if "closure" in MarkovModelDef.__dataclass_fields__ else {}
 
 
 def _obs(res: Any) -> dict[str, float]:
@@ -96,13 +106,13 @@ def _obs(res: Any) -> dict[str, float]:
     }
 
 
-def run_simulators(cell: tuple[float, float], seeds: int, t_ms: float) -> dict[str, Any]:
+def run_simulators(cell: tuple[float, float], seeds: int, t_ms: float, scale: int = 1,
+                   sparse: bool = False) -> dict[str, Any]:
     """SNN (seeds 0..seeds-1) and Markov model (seed 0) observables at one cell."""
-    from bifsnn import NetworkParams
     from bifsnn.network.markov import simulate_markov
     from bifsnn.network.snn import simulate_snn
 
-    p = NetworkParams().replace(p_EI=cell[0], tau_EE=cell[1])
+    p = cell_params(cell[0], cell[1], scale, sparse)
     t0 = time.process_time()
     snn = [_obs(simulate_snn(p, t_ms=t_ms + TRANSIENT_MS, seed=s, progress=False))
            for s in range(seeds)]
@@ -135,11 +145,12 @@ def spread_state(d: Any) -> np.ndarray:
     return x
 
 
-def run_ode(cell: tuple[float, float], closure: str) -> dict[str, Any]:
+def run_ode(cell: tuple[float, float], closure: str, scale: int = 1,
+            sparse: bool = False) -> dict[str, Any]:
     """ODE prediction at one cell: stable equilibrium, else the time average."""
     from bifsnn.reduction import find_equilibrium, simulate_ode
 
-    d = closure_definition(closure, *cell)
+    d = closure_definition(closure, *cell, scale=scale, sparse=sparse)
     m = d.compile()
     t0 = time.process_time()
     runs = {}
@@ -176,8 +187,14 @@ def run_ode(cell: tuple[float, float], closure: str) -> dict[str, Any]:
         "spread": {q: b[q] for q in KEYS}, "ic_dependent": bool(ic_dep),
         "success": bool(a["success"] and b["success"]),
         "n_state": int(d.n_state if not hasattr(d, "n_state_total") else d.n_state_total),
+        "n_neurons": int(d.params.N_E + d.params.N_I),
         "cpu_s": time.process_time() - t0,
     }
+
+
+def _network_tag(args: argparse.Namespace) -> str:
+    """"" for the N = 400 network, else "sparse<K>" / "dense<K>" (file names)."""
+    return "" if args.snn_scale == 1 else f"{'sparse' if args.sparse else 'dense'}{args.snn_scale}"
 
 
 def _snn_mean(sim: dict[str, Any], key: str) -> float:
@@ -202,11 +219,9 @@ def score(cells: list[dict[str, Any]], sims: dict[tuple, dict]) -> dict[str, Any
     te = [errs(c) for c in top]
     e_all = np.array([abs(e) for e, _ in ge]) if ge else np.zeros(0)
     return {
-        "e_ok": sum(abs(e) <= TOL_GRID for e, _ in ge), "i_ok": sum(abs(i) <= TOL_GRID
-                                                                    for _, i in ge),
-        "n_grid": len(ge),
+        "e_ok": sum(abs(e) <= TOL_GRID for e, _ in ge), "n_grid": len(ge),
+        "i_ok": sum(abs(i) <= TOL_GRID for _, i in ge), "n_top": len(te),
         "top_ok": sum(abs(e) <= TOL_PEI1 and abs(i) <= TOL_PEI1 for e, i in te),
-        "n_top": len(te),
         "e_mean_abs": float(e_all.mean()) if e_all.size else math.nan,
         "i_mean_abs": float(np.mean([abs(i) for _, i in ge])) if ge else math.nan,
         "worst_e": max(ge, key=lambda t: abs(t[0]))[0] if ge else math.nan,
@@ -229,19 +244,23 @@ def write_report(closure: str, cells: list[dict], sims: dict, args: argparse.Nam
     from bifsnn.network.results import atomic_write_text
 
     sc = score(cells, sims)
-    tag = closure + ("_quick" if args.quick else "")
+    net = _network_tag(args)
+    tag = (f"{net}_" if net else "") + closure + ("_quick" if args.quick else "")
+    kind, n = ("sparse", "p") if args.sparse else ("dense", "S")
+    scaled = f" --closures {closure} --snn-scale {args.snn_scale}" \
+        f"{' --sparse' if args.sparse else ''}" if net else ""
     lines = [
-        f"# Fidelity of the reduced ODE (closure `{closure}`) against the SNN",
-        "",
-        f"Generated by `analyses/fidelity.py{' --quick' if args.quick else ''}`. SNN: "
-        f"{args.seeds} seeds x {args.t_ms:g} ms after a {TRANSIENT_MS:g} ms transient "
-        "(annealed, Gaussian drive); Markov model seed 0; ODE: stable equilibrium where the "
-        "run from the SNN's initial state goes to it, else that run's "
-        f"time average over ({ODE_AVG_FROM_MS:g}, {ODE_T_MS:g}] ms; IC = an 800 ms "
-        "run from a spread initial state gives a different answer "
-        "(rates > 2 % or peak heights > 10 % apart). Errors are (model - SNN) / SNN, "
-        "SNN = seed mean; "
-        "+-: half the seed range.",
+        f"# Fidelity of the reduced ODE (closure `{closure}`) against the SNN" + (
+            f" scaled by {args.snn_scale} ({kind}: N = {cells[0]['n_neurons']}, {n} / "
+            f"{args.snn_scale})" if net else ""), "",
+        (f"SNN, Markov model and ODE all at the scaled parameters (cache `fidelity_snn_{net}"
+         ".json`); rates per neuron. " if net else "") + "Generated by `analyses/fidelity.py"
+        f"{' --quick' if args.quick else ''}{scaled}`. SNN: {args.seeds} seeds x {args.t_ms:g} "
+        f"ms after a {TRANSIENT_MS:g} ms transient (annealed, Gaussian drive); Markov model seed "
+        "0; ODE: stable equilibrium where the run from the SNN's initial state goes to it, else "
+        f"that run's time average over ({ODE_AVG_FROM_MS:g}, {ODE_T_MS:g}] ms; IC = an 800 ms "
+        "run from a spread initial state gives a different answer (rates > 2 % or peak heights "
+        "> 10 % apart). Errors are (model - SNN) / SNN, SNN = seed mean; +-: half the seed range.",
         "",
         f"**Score: {score_line(sc)}**",
         "",
@@ -300,43 +319,16 @@ def write_report(closure: str, cells: list[dict], sims: dict, args: argparse.Nam
         ax.set_ylabel("p_EI")
         ax.set_title(title, fontsize=10)
     fig.colorbar(im, ax=axes, shrink=0.8, label="(model - SNN) / SNN, %")
-    fig.suptitle(f"closure '{closure}': {score_line(sc)}", fontsize=9)
+    net_s = f", SNN {net} (N = {cells[0]['n_neurons']})" if net else ""
+    fig.suptitle(f"closure '{closure}'{net_s}: {score_line(sc)}", fontsize=9)
     save_figure(fig, FIGURES / f"fidelity_{tag}")
     return score_line(sc)
 
 
-SCORE_RE = re.compile(r"\*\*Score: E within 5 %: (\d+)/(\d+), I: (\d+)/\d+, p_EI=1.0 within "
-                      r"15 %: (\d+)/(\d+) \(mean \|E error\| ([\d.]+) %, mean \|I error\| "
-                      r"([\d.]+) %\)\*\*")
-TABLE_BEGIN, TABLE_END = "<!-- scores:begin -->", "<!-- scores:end -->"
-
-
-def write_score_table() -> str:
-    """Regenerate the score table of ``figures/fidelity_closures.md`` (between its markers)
-    from the score lines of every ``figures/fidelity_<closure>[_quick].md``."""
-    from bifsnn.network.results import atomic_write_text
-
-    rows = ["| closure | grid | E within 5 % | I within 5 % | p_EI = 1.0 within 15 % | "
-            "mean abs E / I error |", "|---|---|---|---|---|---|"]
-    for f in sorted(FIGURES.glob("fidelity_*.md"), key=lambda f: (f.stem.endswith("_quick"),
-                                                                  f.stem)):
-        m = SCORE_RE.search(f.read_text())
-        if m is None:
-            continue
-        name = f.stem.removeprefix("fidelity_")
-        quick = name.endswith("_quick")
-        g = m.groups()
-        rows.append(f"| {name.removesuffix('_quick')} | {'quick' if quick else 'full'} | "
-                    f"{g[0]}/{g[1]} | {g[2]}/{g[1]} | {g[3]}/{g[4]} | {g[5]} % / {g[6]} % |")
-    table = "\n".join(rows)
-    path = FIGURES / "fidelity_closures.md"
-    text = path.read_text() if path.exists() else f"{TABLE_BEGIN}\n{TABLE_END}\n"
-    if TABLE_BEGIN not in text:
-        text = f"{TABLE_BEGIN}\n{TABLE_END}\n\n" + text
-    head, rest = text.split(TABLE_BEGIN, 1)
-    tail = rest.split(TABLE_END, 1)[1]
-    atomic_write_text(path, f"{head}{TABLE_BEGIN}\n{table}\n{TABLE_END}{tail}")
-    return table
+def write_score_table() -> int:
+    """Regenerate the score table of ``figures/fidelity_closures.md`` (fidelity_table.py)."""
+    return subprocess.run([sys.executable, str(Path(__file__).with_name("fidelity_table.py"))],
+                          check=False).returncode
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -346,33 +338,42 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, default=2)
     ap.add_argument("--t-ms", type=float, default=2000.0, help="SNN time after the transient")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--snn-scale", type=int, default=1,
+                    help="score against the network scaled by K (N K neurons; see --sparse)")
+    ap.add_argument("--sparse", action="store_true",
+                    help="with --snn-scale: p / K (default: S / K, NetworkParams.scaled)")
     ap.add_argument("--fresh", action="store_true", help="ignore the cached simulator runs")
     ap.add_argument("--table-only", action="store_true",
                     help="only regenerate the score table of figures/fidelity_closures.md")
     args = ap.parse_args(argv)
     if args.table_only:
-        print(write_score_table())
-        return 0
+        return write_score_table()
     if args.seeds < 1:
         ap.error(f"--seeds = {args.seeds} must be >= 1")
     if not (math.isfinite(args.t_ms) and args.t_ms >= 200):
         ap.error(f"--t-ms = {args.t_ms} must be >= 200")
     if args.workers < 1:
         ap.error(f"--workers = {args.workers} must be >= 1")
+    if args.snn_scale < 1:
+        ap.error(f"--snn-scale = {args.snn_scale} must be an integer >= 1")
+    net = _network_tag(args)
+    scale_kw = {"scale": args.snn_scale, "sparse": args.sparse}
     cells = [(p, t) for p in (QUICK_P_EI if args.quick else P_EI)
              for t in (QUICK_TAU_EE if args.quick else TAU_EE)]
-    cache_path = FIGURES / "fidelity_snn.json"
+    cache_path = FIGURES / (f"fidelity_snn_{net}.json" if net else "fidelity_snn.json")
     cache: dict[str, Any] = {}
     if cache_path.exists() and not args.fresh:
         cache = json.loads(cache_path.read_text())
-    meta = {"seeds": args.seeds, "t_ms": args.t_ms}
+    meta = {"seeds": args.seeds, "t_ms": args.t_ms} | ({"network": net} if net else {})
     if cache.get("meta") != meta:
         cache = {"meta": meta, "cells": {}}
     todo = [c for c in cells if f"{c[0]:g},{c[1]:g}" not in cache["cells"]]
     cpu: dict[str, float] = {}
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        sim_jobs = [pool.submit(run_simulators, c, args.seeds, args.t_ms) for c in todo]
-        ode_jobs = {cl: [pool.submit(run_ode, c, cl) for c in cells] for cl in args.closures}
+        sim_jobs = [pool.submit(run_simulators, c, args.seeds, args.t_ms, **scale_kw)
+                    for c in todo]
+        ode_jobs = {cl: [pool.submit(run_ode, c, cl, **scale_kw) for c in cells]
+                    for cl in args.closures}
         for j in sim_jobs:
             r = j.result()
             cache["cells"][f"{r['p_EI']:g},{r['tau_EE']:g}"] = r
@@ -389,8 +390,7 @@ def main(argv: list[str] | None = None) -> int:
             cpu["ode"] = sum(r["cpu_s"] for r in res)
             line = write_report(cl, res, sims, args, cpu)
             print(f"{cl}: {line}")
-    write_score_table()
-    return 0
+    return write_score_table()
 
 
 if __name__ == "__main__":

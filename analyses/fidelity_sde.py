@@ -13,7 +13,7 @@ p_EI <= 0.95 within 5 %, p_EI = 1.0 within 15 %).  The SNN is read from
 Writes ``figures/fidelity_sde_<closure>[_quick].md`` (table, score line, the deterministic
 closure's errors from ``fidelity_<closure>.md`` beside each cell) and ``.{png,pdf}`` (heat
 maps); ``fidelity_sde-dt<step>_<closure>`` for a step other than 0.01 ms.  Then runs
-``fidelity.py --table-only``, which puts the score line in the table of
+``fidelity.py --table-only`` (``fidelity_table.py``), which puts the score line in the table of
 ``figures/fidelity_closures.md`` (rows ``sde_<closure>``).  Closures with the paper's state
 only (``paper``, ``coloured``, ``coloured-regime``).
 
