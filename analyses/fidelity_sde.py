@@ -57,40 +57,11 @@ def closure_definition(closure: str, p_EI: float, tau_EE: float) -> Any:
     from bifsnn.reduction import MarkovModelDef
 
     params = NetworkParams().replace(p_EI=p_EI, tau_EE=tau_EE)
-    if closure == "dv2":
-        return MarkovModelDef(params=params, dv=2.0, **_paper_kw())
-    if closure == "paper":
-        return MarkovModelDef(params=params, **_paper_kw())
+    if closure in ("dv2", "paper"):
+        return MarkovModelDef(params=params, dv=2.0 if closure == "dv2" else 4.0)
     name, *extra = closure.split("+")
     kw = {k: float(v) for k, v in (e.split("=") for e in extra)}
     return MarkovModelDef(params=params, closure=name, **kw)
-
-
-def _paper_kw() -> dict[str, Any]:
-    from bifsnn.reduction import MarkovModelDef
-
-    return {"closure": "paper"} if "closure" in MarkovModelDef.__dataclass_fields__ else {}
-
-
-def _obs(res: Any) -> dict[str, float]:
-    from bifsnn.network.observables import summary
-
-    s = summary(res, transient_ms=TRANSIENT_MS)
-    h = s["peak_heights"]
-    return {
-        "rate_e_hz": s["rate_e_hz"], "rate_i_hz": s["rate_i_hz"],
-        "ssi_e": s["ssi_e"] if s["ssi_e"] is not None else math.nan,
-        "spectral_peak_hz": (s["spectral_peak_hz"] if s["spectral_peak_hz"] is not None
-                             else math.nan),
-        "peak_mean": float(np.mean(h)) if h else 0.0,
-        "n_peaks": s["n_peaks"],
-    }
-
-
-def _paper_kw() -> dict[str, Any]:
-    from bifsnn.reduction import MarkovModelDef
-
-    return {"closure": "paper"} if "closure" in MarkovModelDef.__dataclass_fields__ else {}
 
 
 def _obs(res: Any) -> dict[str, float]:
