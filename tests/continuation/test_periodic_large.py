@@ -533,3 +533,55 @@ def test_cycspeed8_paths_are_bit_identical(monkeypatch):
                           t_values=t_values)
         mus.append(cmod.floquet_from_jacobian(M, coll).multipliers)
     assert np.array_equal(mus[0], mus[1])
+
+
+def test_dense_block_condensation_matches_the_sparse_one(monkeypatch):
+    # DenseCondensedLU (LAPACK LUs of the interval blocks) solves the bordered Newton system
+    # and gives the monodromy matrix of the sparse-block condensation; factorize chooses it
+    # for systems whose df/dx is dense (DENSE_BLOCK_DENSITY), and falls back to SuperLU of the
+    # whole matrix when the products grow
+    from bifsnn.continuation.periodic import collocation as cmod
+    from bifsnn.continuation.periodic import condensed, dense_blocks
+
+    pt, coll, Fr, A, rng = _bordered_jacobian(5)
+    assert coll.sys.nnz < 0.25 * coll.n**2 and not dense_blocks.dense_blocks(coll)
+    cmod._LAST_CONDENSED.clear()
+    assert type(cmod.factorize(A, coll)) is condensed.CondensedLU
+    monkeypatch.setattr(dense_blocks, "DENSE_BLOCK_DENSITY", 0.0)
+    assert dense_blocks.dense_blocks(coll)
+    cmod._LAST_CONDENSED.clear()
+    fac = cmod.factorize(A, coll)
+    assert isinstance(fac, dense_blocks.DenseCondensedLU)
+    ref = condensed.CondensedLU(A, coll, cmod._block_layout(A, coll))
+    assert np.abs(fac.monodromy - ref.monodromy).max() < 1e-11 * np.abs(ref.monodromy).max()
+    for _ in range(2):
+        b = rng.standard_normal(A.shape[0])
+        x, xr = fac.solve(b), ref.solve(b)
+        assert np.abs(x - xr).max() < 1e-10 * np.abs(xr).max()
+        assert np.abs(A @ x - b).max() < 1e-9
+    lay = cmod._dense_layout(A, coll)
+    mono = dense_blocks.DenseCondensedLU(A, coll, lay, border=False)
+    assert mono.S_lu is None and mono._Z.shape[1] == coll.n
+    # (the n columns alone, without the border's: the same products up to BLAS blocking)
+    assert np.abs(mono.monodromy - fac.monodromy).max() < 1e-13 * np.abs(fac.monodromy).max()
+    b = rng.standard_normal(A.shape[0])
+    assert np.abs(mono.bordered().solve(b) - fac.solve(b)).max() < 1e-12 * np.abs(
+        fac.solve(b)).max()
+    monkeypatch.setattr(condensed, "GROWTH_MAX", 1e-3)
+    cmod._LAST_CONDENSED.clear()
+    assert not isinstance(cmod.factorize(A, coll), condensed.CondensedLU)
+
+
+def test_dense_block_branch_equals_the_sparse_block_branch(monkeypatch):
+    # the n = 50 chain's branch continued with dense interval blocks: the same steps, the
+    # same points (1e-10) and multipliers (1e-9) as with the sparse blocks
+    from bifsnn.continuation.periodic import dense_blocks
+
+    _, sparse = _run(25, 3, 20)
+    monkeypatch.setattr(dense_blocks, "DENSE_BLOCK_DENSITY", 0.0)
+    _, dense = _run(25, 3, 20)
+    assert len(dense) == len(sparse) == 3 and dense.param_values[-1] > 2.01
+    assert np.abs(np.asarray(dense.param_values) - np.asarray(sparse.param_values)).max() < 1e-10
+    assert np.abs(np.asarray(dense.period) - np.asarray(sparse.period)).max() < 1e-10
+    a, b = dense.cycle(-1).multipliers, sparse.cycle(-1).multipliers
+    assert np.abs(np.sort(np.abs(a)) - np.sort(np.abs(b))).max() < 1e-9

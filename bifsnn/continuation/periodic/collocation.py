@@ -526,6 +526,7 @@ def _condensed(A: sp.csc_matrix, coll: CollocationOperator, border: bool = True)
     ``border``, a singular condensed system).  Without ``border`` only its monodromy matrix
     is formed (see :class:`~.condensed.CondensedLU`)."""
     from .condensed import CondensedLU
+    from .dense_blocks import DenseCondensedLU, dense_blocks
 
     if not condensable(A, coll):
         return None
@@ -544,11 +545,12 @@ def _condensed(A: sp.csc_matrix, coll: CollocationOperator, border: bool = True)
         A = sp.csc_matrix(A)
         if not A.has_sorted_indices:
             A = A.sorted_indices()
-    lay = _block_layout(A, coll)
+    dense = dense_blocks(coll)
+    lay = _dense_layout(A, coll) if dense else _block_layout(A, coll)
     if lay is None:
         return None
     try:
-        fac = CondensedLU(A, coll, lay, border=border)
+        fac = (DenseCondensedLU if dense else CondensedLU)(A, coll, lay, border=border)
     except (ValueError, RuntimeError):
         fac = None
     try:
@@ -587,6 +589,21 @@ def _block_layout(A: sp.csc_matrix, coll: CollocationOperator):
             _LAYOUTS.pop(next(iter(_LAYOUTS)))
         lay = _BlockLayout(A, coll)
         _LAYOUTS[key] = lay if lay.ok else None
+    return _LAYOUTS[key]
+
+
+def _dense_layout(A: sp.csc_matrix, coll: CollocationOperator):
+    """The cached :class:`~.dense_blocks.DenseLayout` of A's pattern (A CSC, sorted), None
+    when the interval blocks do not share one pattern."""
+    from .dense_blocks import DenseLayout
+
+    key = ("dense", _pattern_key(A), coll.ntst, coll.ncol, coll.n)
+    if key not in _LAYOUTS:
+        if len(_LAYOUTS) >= _LAYOUTS_MAX:
+            _LAYOUTS.pop(next(iter(_LAYOUTS)))
+        got = _BlockLayout._from_structure(A, coll) if ANALYTIC_LAYOUT else None
+        got = _BlockLayout._sliced(A, coll) if got is None else got
+        _LAYOUTS[key] = None if got is None else DenseLayout(*got, coll.n, coll.ncol * coll.n)
     return _LAYOUTS[key]
 
 
