@@ -200,7 +200,7 @@ def _chunked(first: Callable[[Any], Any], p_range, o, side, max_steps, label, sa
               "the next fold when it was lost at a fold), a fold and return past the start, "
               "or the range end" if o.until_unstable else
               "a fold and return past the start, or the range end")
-    say(f"{label}: continuing (up to {max_steps} steps; about 1-3 s CPU per step)...")
+    say(f"{label}: continuing (up to {max_steps} steps, progress every 10)...")
     t0 = time.perf_counter()
 
     seen_p: list[float] = []

@@ -585,3 +585,25 @@ def test_dense_block_branch_equals_the_sparse_block_branch(monkeypatch):
     assert np.abs(np.asarray(dense.period) - np.asarray(sparse.period)).max() < 1e-10
     a, b = dense.cycle(-1).multipliers, sparse.cycle(-1).multipliers
     assert np.abs(np.sort(np.abs(a)) - np.sort(np.abs(b))).max() < 1e-9
+
+
+def test_start_newton_keeps_its_factorisation_for_dense_blocks(monkeypatch):
+    # at fixed p, a system condensed with dense blocks keeps a factorisation while the steps
+    # shrink 3x per iteration (chord Newton): fewer factorisations, the same cycle (its
+    # convergence test is the full Newton's)
+    from bifsnn.continuation.periodic import collocation as cmod
+    from bifsnn.continuation.periodic import dense_blocks
+
+    pt, coll, Fr, A, rng = _bordered_jacobian(7)
+    calls = []
+    real = cmod.factorize
+    monkeypatch.setattr(cmod, "factorize", lambda A, c: calls.append(1) or real(A, c))
+    U0 = pt.U * (1.0 + 1e-3 * rng.standard_normal(pt.U.shape))
+    full = coll.newton(U0, pt.T * 1.001, pt.p)
+    n_full = len(calls)
+    monkeypatch.setattr(dense_blocks, "DENSE_BLOCK_DENSITY", 0.0)
+    calls.clear()
+    chord = coll.newton(U0, pt.T * 1.001, pt.p)
+    assert full.success and chord.success
+    assert len(calls) < n_full <= full.iterations
+    assert abs(chord.T - full.T) < 1e-9 and np.abs(chord.U - full.U).max() < 1e-8

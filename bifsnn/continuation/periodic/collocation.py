@@ -298,27 +298,39 @@ class CollocationOperator:
         max_iter: int = 15,
     ) -> CycleSolution:
         """Newton's method for (U, T) at fixed parameter p (linear solves by
-        :func:`factorize`: condensation for large n, see :data:`CONDENSED_NEWTON`)."""
+        :func:`factorize`: condensation for large n, see :data:`CONDENSED_NEWTON`).  For
+        systems condensed with dense blocks (a factorisation costs tens of solves, see
+        :mod:`.dense_blocks`) a factorisation is kept while the steps shrink at least 3x per
+        iteration (chord Newton; the same convergence test on the step)."""
+        from .dense_blocks import dense_blocks
+
         U = np.array(U0, dtype=float)
         T = float(T0)
         Uref = U.copy() if Uref is None else Uref
         Fref = self.phase_reference(Uref, T, p)
         rn = np.inf
+        chord = CONDENSED_NEWTON and dense_blocks(self)
+        fac, prev_step = None, np.inf
         for it in range(1, max_iter + 1):
             r = self.residual(U, T, p, Uref, Fref)
             rn = float(np.max(np.abs(r)))
             if not np.isfinite(rn):
                 return CycleSolution(self.tm, self.ncol, U, T, p, False, "NaN in residual", it)
-            A = self.jacobian(U, T, p, Fref)
             try:
-                # by condensation onto the first node for large n, as in the continuation
-                # (SuperLU of the whole system when it does not apply)
-                dx = (factorize(A, self) if CONDENSED_NEWTON else sparse_lu(A)).solve(-r)
+                if fac is None or not chord:
+                    A = self.jacobian(U, T, p, Fref)
+                    # by condensation onto the first node for large n, as in the
+                    # continuation (SuperLU of the whole system when it does not apply)
+                    fac = factorize(A, self) if CONDENSED_NEWTON else sparse_lu(A)
+                dx = fac.solve(-r)
             except RuntimeError as exc:
                 return CycleSolution(self.tm, self.ncol, U, T, p, False, f"singular: {exc}", it)
             U = U + dx[: self.nU].reshape(U.shape)
             T = T + dx[self.nU]
             step = float(np.max(np.abs(dx)))
+            if step > prev_step / 3.0:
+                fac = None  # slow contraction: a new factorisation at the next iterate
+            prev_step = step
             scale = 1.0 + float(np.max(np.abs(U)))
             if not np.isfinite(step) or T <= 0:
                 return CycleSolution(

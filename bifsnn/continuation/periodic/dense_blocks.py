@@ -74,19 +74,19 @@ class DenseCondensedLU(CondensedLU):
         data = A.data
         self.Ax = np.ascontiguousarray(data[lay.posA])
         self.Ai = lay.colsA
-        Ad = np.zeros((N, mn, n))
-        Ad[:, lay.rowsA, lay.colsA] = self.Ax
-        self.Ad = Ad
+        self.Ad = np.zeros((N, mn, n))
+        self.Ad[:, lay.rowsA, lay.colsA] = self.Ax
         # D_j^T in C order is D_j in Fortran order: LAPACK factorises it in place
         DT = np.zeros((N, mn, mn))
         DT[:, lay.colsD, lay.rowsD] = data[lay.posD]
-        self.lus = []
+        self.lus, self.perms = [], []
         for j in range(N):
             lu, piv = sla.lu_factor(DT[j].T, overwrite_a=True, check_finite=False)
             d = np.abs(np.diag(lu))
             if not np.all(np.isfinite(d)) or d.min() == 0.0:
                 raise RuntimeError(f"Factor is exactly singular (interval block {j})")
             self.lus.append((lu, piv))
+            self.perms.append(_row_permutation(piv))
         ex = _extras(A, coll, lay)
         self.ex = ex
         G = np.zeros(ncoll * nq)
@@ -104,7 +104,7 @@ class DenseCondensedLU(CondensedLU):
     def _propagate(self, Z: np.ndarray, k0: int) -> float:
         """Z <- the last node of the forward block substitution of [0 | G] - C_0 Z (the
         first k0 columns without G) in place; the largest |entry| of the first k0 columns."""
-        n, mn = self.n, self.mn
+        mn = self.mn
         k = Z.shape[1]
         growth = 0.0
         R = np.zeros((mn, k))
@@ -112,11 +112,19 @@ class DenseCondensedLU(CondensedLU):
             R[:, :k0] = 0.0
             R[:, k0:] = self.G[j, :, :k - k0]
             R -= self.Ad[j] @ Z
-            Y = sla.lu_solve(self.lus[j], R, check_finite=False)
-            Z[:] = Y[mn - n:]
+            Z[:] = self._last_node(j, R)
             if k0:
                 growth = max(growth, float(np.max(np.abs(Z[:, :k0]))))
         return growth
+
+    def _last_node(self, j: int, r: np.ndarray) -> np.ndarray:
+        """The last n entries of D_j^{-1} r: the whole forward substitution, the backward
+        one through U's last n rows only (the last node's unknowns are D_j's last columns)."""
+        lu = self.lus[j][0]
+        n = self.n
+        w = sla.solve_triangular(lu, r[self.perms[j]], lower=True, unit_diagonal=True,
+                                 check_finite=False)
+        return sla.solve_triangular(lu[-n:, -n:], w[-n:], check_finite=False)
 
     def _solve_rest_T(self, e: np.ndarray) -> np.ndarray:
         """C_r^{-T} e for e of shape (ncoll, k) (block backward substitution)."""
@@ -138,8 +146,19 @@ class DenseCondensedLU(CondensedLU):
         g = np.asarray(bc, dtype=float).reshape(self.N, mn)
         yall = np.empty((self.N, mn)) if keep else None
         for j in range(self.N):
-            y = sla.lu_solve(self.lus[j], g[j] - self.Ad[j] @ z, check_finite=False)
-            z = y[mn - n:].copy()
+            r = g[j] - self.Ad[j] @ z
             if keep:
-                yall[j] = y
+                yall[j] = sla.lu_solve(self.lus[j], r, check_finite=False)
+                z = yall[j, mn - n:].copy()
+            else:
+                z = self._last_node(j, r)
         return z, (yall.ravel() if keep else None)
+
+
+def _row_permutation(piv: np.ndarray) -> np.ndarray:
+    """The row order P r of LAPACK's getrf row interchanges ``piv`` (0-based)."""
+    perm = np.arange(piv.size)
+    for i, p in enumerate(piv.tolist()):
+        perm[i], perm[p] = perm[p], perm[i]
+    return perm
+
