@@ -13,7 +13,9 @@ over ``--repeats`` runs (the machine is shared). With ``--auto`` and bifpy insta
 the sizes in ``--auto-sizes``.
 
 With ``--network`` the reduced network ODE (148 variables, default NetworkParams, smooth bin
-rule) is timed instead: cycles continued in p_EI from the Hopf point near 0.9596 at
+rule; ``--closure NAME`` another closure, e.g. conditional: 288 variables, Hopf point 0.8912,
+cycles down to p_EI 0.7; ``--compare-dense`` alternates sparse and dense interval blocks) is
+timed instead: cycles continued in p_EI from the Hopf point near 0.9596 at
 ntst = ``--network-ntst`` (default 20 40 60): one run of ``--network-steps`` steps with the
 CPU and wall time of every step (progress callback) and of each phase (:data:`PHASES`), and
 their median and spread over the plain steps >= 3 (no special point located, no pattern
@@ -140,14 +142,20 @@ def _opts(**kw) -> ContinuationOptions:
     return ContinuationOptions(**{**CYCLE_DEFAULTS, **kw})
 
 
-def network_hopf_start():
-    """Equilibrium branch of the reduced network ODE in p_EI and its Hopf point near 0.96."""
+#: Lower end of the cycle branches' p_EI range (the paper closure's; other closures: 0.7)
+P_MIN = 0.9
+
+
+def network_hopf_start(closure: str = "paper"):
+    """Equilibrium branch of the reduced network ODE (``closure``) in p_EI and its Hopf point
+    nearest below p_EI = 1 (paper: 0.9596; conditional: 0.8912)."""
     from bifsnn import NetworkParams
     from bifsnn.continuation import continue_equilibria
     from bifsnn.reduction import network_problem
 
-    start = network_problem(NetworkParams().replace(p_EI=1.0), "p_EI")
-    br = continue_equilibria(start.problem, start.options(ds_max_frac=0.05, p_min=0.9,
+    start = network_problem(NetworkParams().replace(p_EI=1.0), "p_EI", closure=closure)
+    br = continue_equilibria(start.problem, start.options(ds_max_frac=0.05, p_min=P_MIN - 0.1
+                                                          if closure != "paper" else P_MIN,
                                                           p_max=1.0, direction=-1))
     return br, br.points("H")[0]
 
@@ -293,7 +301,7 @@ def network_steps(eq, hopf, ntst: int, steps: int, first: int = 3, phases: bool 
                           timer.calls.get("layout", 0)))
 
         cmod._LAYOUTS.clear()  # every run builds its patterns (as a fresh process would)
-        opts = _opts(p_min=0.9, p_max=1.0, max_steps=steps, progress=prog)
+        opts = _opts(p_min=P_MIN, p_max=1.0, max_steps=steps, progress=prog)
         c0, w0 = time.process_time(), time.perf_counter()
         with timer:
             br = continue_cycles(eq, hopf, opts, Collocation(ntst=ntst, ncol=4))
@@ -470,11 +478,46 @@ def network_condensed_compare(prob, hopf, ntst: int, steps: int, warmup: int, pa
     return rows
 
 
+def network_dense_compare(prob, hopf, ntst: int, steps: int, pairs: int) -> list[dict]:
+    """Per-step CPU time with sparse interval blocks (DENSE_BLOCK_DENSITY None) and dense
+    ones (its default), alternated ``pairs`` times in this process."""
+    from bifsnn.continuation.periodic import dense_blocks
+
+    default = dense_blocks.DENSE_BLOCK_DENSITY
+    rows = []
+    try:
+        for _ in range(pairs):
+            for label, value in (("sparse blocks", None), ("dense blocks", default)):
+                dense_blocks.DENSE_BLOCK_DENSITY = value
+                r = network_steps(prob, hopf, ntst, steps)
+                pc = r["plain_cpu"]
+                print(f"{label:>14}: step 1 {r['records'][0]['cpu_s']:.2f} s, plain steps >= 3 "
+                      f"CPU median {pc.get('median', float('nan')):.3f} s (n = {pc['n']}); "
+                      f"phases {({k: round(v, 3) for k, v in r['phases_median'].items()})}; "
+                      f"p_EI end {r['p_end']:.10f}; Newton its {r['newton_its']}", flush=True)
+                rows.append({"setting": label, **{k: v for k, v in r.items()
+                                                  if k != "records"}})
+    finally:
+        dense_blocks.DENSE_BLOCK_DENSITY = default
+    return rows
+
+
 def network_main(args) -> list[dict]:
-    prob, hopf = network_hopf_start()
+    global P_MIN
+    if args.closure != "paper":
+        P_MIN = 0.7
+    prob, hopf = network_hopf_start(args.closure)
+    if args.compare_dense:
+        print(f"reduced network ODE, closure {args.closure} (n = {prob.problem.n}), cycles in "
+              f"p_EI from the Hopf point at {hopf.param:.6g}; ncol=4; {args.network_steps} "
+              "steps per run")
+        return [row for ntst in args.network_ntst
+                for row in network_dense_compare(prob, hopf, ntst, args.network_steps,
+                                                 args.pairs)]
     per_step = not (args.differential or args.compare or args.compare_condensed
                     or args.compare_reuse or args.compare_floquet)
-    print(f"reduced network ODE (n = {prob.problem.n}), cycles in p_EI from the Hopf point at "
+    print(f"reduced network ODE (n = {prob.problem.n}, closure {args.closure}), cycles in p_EI "
+          "from the Hopf point at "
           f"{hopf.param:.6g}; ncol=4" + ("" if per_step else
                                          f"; {args.steps} timed steps after {args.warmup}"))
     if not per_step:
@@ -552,6 +595,11 @@ def main() -> None:
             ("--differential", {"action": "store_true"}, "the previous measure: (warmup + "
              "steps)-step run minus warmup-step run, instead of per-step timing")):
         ap_.add_argument(flag, **kw, help="with --network: " + text)
+    ap_.add_argument("--closure", default="paper",
+                     help="with --network: the closure of the reduced ODE (docs/MODEL.md 5)")
+    ap_.add_argument("--compare-dense", action="store_true",
+                     help="with --network: sparse vs dense interval blocks "
+                          "(dense_blocks.DENSE_BLOCK_DENSITY), alternated in one process")
     ap_.add_argument("--pairs", type=int, default=2,
                      help="pairs for --compare-floquet / --compare-reuse")
     args = ap_.parse_args()

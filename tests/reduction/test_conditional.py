@@ -179,3 +179,19 @@ def test_coupling_of_the_e_pathway(cond_def):
             invariant = np.allclose(model_dx[cond_def.slice_pending(pw)], expect, rtol=1e-8,
                                     atol=1e-9)
             assert invariant == (pw[1] == "E" and kappa_e == 0.0)
+
+
+def test_cycles_of_the_closure_are_condensed_with_dense_blocks(cond_def, cond_model):
+    # the closure's df/dx is dense (~50 %: every bin's transfer depends on the within-bin
+    # variances and the rates): its cycles' interval blocks are factorised densely, the
+    # paper closure's (11 %) by the sparse block LU
+    from bifsnn.continuation.periodic import CollocationOperator, dense_blocks
+    from bifsnn.continuation.periodic.cycles import cycle_system
+    from bifsnn.continuation.periodic.mesh import uniform_mesh
+
+    paper = cond_def.replace(closure="paper")
+    states = (cond_state(cond_def, 0), random_state(paper, np.random.default_rng(0)))
+    for model, x, dense in ((cond_model, states[0], True), (paper.compile(), states[1], False)):
+        sys_ = cycle_system(model.ode_problem("p_EI", x0=x))
+        sys_ = sys_.with_sparsity(sys_.detect_sparsity(x[None, :], sys_.params[sys_.ipar]))
+        assert dense_blocks.dense_blocks(CollocationOperator(sys_, uniform_mesh(4), 4)) is dense
