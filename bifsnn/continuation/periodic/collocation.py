@@ -245,13 +245,15 @@ class CollocationOperator:
         border_row: np.ndarray | None = None,
         p_values: bool = True,
         t_values: bool = True,
+        phase_values: bool = True,
         detect: bool = False,
     ) -> sp.csc_matrix:
         """Sparse Jacobian of the residual w.r.t. (U, T[, p]) with an optional bordering row.
 
         ``p_values`` False leaves the parameter column's values zero (its entries stay in
         the pattern): for the Floquet multipliers, which use only the collocation block;
-        ``t_values`` False likewise for the period column (-f at the collocation points).
+        ``t_values`` False likewise for the period column (-f at the collocation points),
+        ``phase_values`` False for the phase row (``Fref`` is then not used and may be None).
         ``detect``: the matrix's attribute ``dfdx_pattern`` is then df/dx's sparsity pattern
         at the collocation points (:meth:`CycleSystem.detect_sparsity` there), from the same
         evaluations of df/dx when the system offers that, else None."""
@@ -267,7 +269,8 @@ class CollocationOperator:
         if with_p:
             parts.append(-T * self.sys.fp_batch(X, p).ravel() if p_values
                          else np.zeros(self.ncoll))
-        parts += [np.ones(n), -np.ones(n), (self.wnode[:, None] * Fref).ravel()]
+        parts += [np.ones(n), -np.ones(n), (self.wnode[:, None] * Fref).ravel()
+                  if phase_values else np.zeros(self.nU)]
         if border_row is not None:
             parts.append(np.asarray(border_row, dtype=float))
         data = np.empty(A.nnz)

@@ -29,6 +29,11 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
+from llvmlite import binding as _llvm_binding
+from llvmlite import ir as _llvm_ir
+from numba import types as _nb_types
+from numba.core import cgutils as _cgutils
+from numba.extending import intrinsic as _intrinsic
 
 from bifsnn._cache import njit_cached
 from bifsnn.continuation.linalg import blas_single_thread
@@ -92,6 +97,46 @@ SUPERNODAL = True
 #: 150-column propagation on the reduced network ODE at ntst 40; 148 columns (the
 #: multipliers') are left as they are (False: no padding; benchmarks/README.md, cycspeed8)
 PAD_COLUMNS = True
+
+
+#: The one-column passes of the solves (:func:`_propagate1`) prefetch the factors of the
+#: column this many columns ahead (software prefetch hints, :func:`_prefetch`): U's columns
+#: are taken in descending order, i.e. backwards through memory, where the hardware prefetcher
+#: leaves them to be fetched on demand from L3 or memory (the factors of the 40 interval
+#: blocks are 18 MB on the reduced network ODE at ntst 40).  Hints only: every value is
+#: computed as before (bit-identical); 0: no hints, the previous kernel's memory accesses
+#: (benchmarks/README.md, asm14)
+PREFETCH_COLUMNS = 16
+#: The numeric refactorisation (:func:`_refactor_blocks`) prefetches the Jacobian's values of
+#: the block column this many columns ahead (the next block's first columns at the end of a
+#: block); 0: no hints (bit-identical either way; benchmarks/README.md, asm14)
+PREFETCH_REFACTOR = 4
+
+# llvm.prefetch's name carries its pointer argument's type: "p0" with opaque pointers
+# (LLVM >= 16 in llvmlite), "p0i8" with typed ones
+_PREFETCH_NAME = ("llvm.prefetch.p0" if _llvm_binding.llvm_version_info[0] >= 16
+                  else "llvm.prefetch.p0i8")
+
+
+@_intrinsic
+def _prefetch(typingctx, arr, idx):  # pragma: no cover - compiled
+    """A read prefetch hint (high locality) for the cache line of the 1-D array entry
+    arr[idx] (idx in range: not checked; a hint never faults)."""
+    sig = _nb_types.void(arr, idx)
+
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        idx = context.cast(builder, args[1], signature.args[1], _nb_types.intp)
+        ptr = builder.gep(ary.data, [idx])
+        i8p = _llvm_ir.IntType(8).as_pointer()
+        i32 = _llvm_ir.IntType(32)
+        fnty = _llvm_ir.FunctionType(_llvm_ir.VoidType(), [i8p, i32, i32, i32])
+        fn = _cgutils.get_or_insert_function(builder.module, fnty, _PREFETCH_NAME)
+        builder.call(fn, [builder.bitcast(ptr, i8p), _llvm_ir.Constant(i32, 0),
+                          _llvm_ir.Constant(i32, 3), _llvm_ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+
+    return sig, codegen
 
 
 #: Largest entry (relative to 1) allowed in the propagated products C_r^{-1} [C_0, G] at the
@@ -459,9 +504,11 @@ def _supernodes(Lp, Li, Up, Ui, Ls, Lsp, Us, Usp, Uc, Ucp):  # pragma: no cover 
 
 @njit_cached()
 def _propagate1(Ap, Ai, Ax, Lp, Li, Lx, Up, Ui, Ux, pr, q, last, last_to, g, z, yall,
-                keep):  # pragma: no cover - compiled
+                keep, pf):  # pragma: no cover - compiled
     """:func:`_propagate` for one right-hand side g (N, mn) and first node z (n,), in place;
-    with ``keep`` the interval solutions go to yall (N, mn)."""
+    with ``keep`` the interval solutions go to yall (N, mn).  ``pf`` > 0: prefetch hints
+    for the factors' column pf columns ahead (see :data:`PREFETCH_COLUMNS`; no effect on
+    the values)."""
     N = Ax.shape[0]
     mn = g.shape[1]
     y = np.empty(mn)
@@ -472,11 +519,21 @@ def _propagate1(Ap, Ai, Ax, Lp, Li, Lx, Up, Ui, Ux, pr, q, last, last_to, g, z, 
                 acc -= Ax[j, idx] * z[Ai[idx]]
             y[pr[j, i]] = acc
         for c in range(mn):
+            if pf > 0 and c + pf < mn:
+                for o in range(Lp[j, c + pf], Lp[j, c + pf + 1], 8):
+                    _prefetch(Lx, o)
+                for o in range(Lp[j, c + pf], Lp[j, c + pf + 1], 32):
+                    _prefetch(Li, o)
             yc = y[c]
             if yc != 0.0:
                 for idx in range(Lp[j, c] + 1, Lp[j, c + 1]):
                     y[Li[idx]] -= Lx[idx] * yc
         for c in range(mn - 1, -1, -1):
+            if pf > 0 and c >= pf:  # (U's column c - pf sits below column c in memory)
+                for o in range(Up[j, c - pf], Up[j, c - pf + 1], 8):
+                    _prefetch(Ux, o)
+                for o in range(Up[j, c - pf], Up[j, c - pf + 1], 32):
+                    _prefetch(Ui, o)
             d = Up[j, c + 1] - 1
             y[c] /= Ux[d]
             yc = y[c]
@@ -630,7 +687,7 @@ def _sort_u_columns(Up, Ui, Ux):  # pragma: no cover - compiled
 
 
 @njit_cached()
-def _refactor_blocks(ipD, ixD, data, pos, Lp, Li, Lx, Up, Ui, Ux, pr, tol, failed):
+def _refactor_blocks(ipD, ixD, data, pos, Lp, Li, Lx, Up, Ui, Ux, pr, tol, failed, pf):
     # pragma: no cover - compiled
     """Numeric refactorisation of the N blocks with the patterns and row pivots of an
     earlier :func:`_factor_blocks` of blocks with the same CSC pattern (U's columns sorted
@@ -638,7 +695,9 @@ def _refactor_blocks(ipD, ixD, data, pos, Lp, Li, Lx, Up, Ui, Ux, pr, tol, faile
     data[pos[j]] (read in place: no gathered copy of the 1.5 M block entries).  A block
     whose kept pivot is smaller than ``tol`` times the largest entry below it (threshold
     partial pivoting) is left unfinished and marked failed[j] = 1 (the caller factorises
-    it anew); the others are done.  Returns the number of failed blocks."""
+    it anew); the others are done.  Returns the number of failed blocks.  ``pf`` > 0:
+    prefetch hints for the values of the column pf columns ahead (see
+    :data:`PREFETCH_REFACTOR`; no effect on the values)."""
     N = pos.shape[0]
     mn = ipD.shape[0] - 1
     x = np.zeros(mn)
@@ -646,6 +705,13 @@ def _refactor_blocks(ipD, ixD, data, pos, Lp, Li, Lx, Up, Ui, Ux, pr, tol, faile
     for j in range(N):
         failed[j] = 0
         for k in range(mn):
+            if pf > 0:
+                if k + pf < mn:
+                    for p in range(ipD[k + pf], ipD[k + pf + 1], 4):
+                        _prefetch(data, pos[j, p])
+                elif j + 1 < N:
+                    for p in range(ipD[k + pf - mn], ipD[k + pf - mn + 1], 4):
+                        _prefetch(data, pos[j + 1, p])
             for p in range(ipD[k], ipD[k + 1]):
                 x[pr[j, ixD[p]]] = data[pos[j, p]]
             ue = Up[j, k + 1] - 1  # the diagonal: U's column sorted, row k last
@@ -805,7 +871,7 @@ def _block_lus(ipD: np.ndarray, ixD: np.ndarray, data: np.ndarray, pos: np.ndarr
         Ux = np.empty(Ui.size)
         failed = np.empty(N, dtype=np.uint8)
         nfail = _refactor_blocks(ipD, ixD, data, pos, Lp, Li, Lx, Up, Ui, Ux, pr, PIVOT_TOL,
-                                 failed)
+                                 failed, PREFETCH_REFACTOR)
         if nfail == 0:
             STATS["refactor"] += 1
             return Lp, Li, Lx, Up, Ui, Ux, pr, ref, ref[5]
@@ -1067,7 +1133,8 @@ class CondensedLU:
         g = np.ascontiguousarray(bc, dtype=float).reshape(self.N, self.mn)
         yall = np.empty((self.N, self.mn)) if keep else self._dummy[0]
         _propagate1(self.Ap, self.Ai, self.Ax, self.Lp, self.Li, self.Lx, self.Up, self.Ui,
-                    self.Ux, self.pr, self.q, self.last, self.last_to, g, z, yall, keep)
+                    self.Ux, self.pr, self.q, self.last, self.last_to, g, z, yall, keep,
+                    PREFETCH_COLUMNS)
         return z, (yall.ravel() if keep else None)
 
     def solve(self, b: np.ndarray, trans: str = "N") -> np.ndarray:
