@@ -107,10 +107,6 @@ PAD_COLUMNS = True
 #: computed as before (bit-identical); 0: no hints, the previous kernel's memory accesses
 #: (benchmarks/README.md, asm14)
 PREFETCH_COLUMNS = 16
-#: The numeric refactorisation (:func:`_refactor_blocks`) prefetches the Jacobian's values of
-#: the block column this many columns ahead (the next block's first columns at the end of a
-#: block); 0: no hints (bit-identical either way; benchmarks/README.md, asm14)
-PREFETCH_REFACTOR = 4
 
 # llvm.prefetch's name carries its pointer argument's type: "p0" with opaque pointers
 # (LLVM >= 16 in llvmlite), "p0i8" with typed ones
@@ -687,7 +683,7 @@ def _sort_u_columns(Up, Ui, Ux):  # pragma: no cover - compiled
 
 
 @njit_cached()
-def _refactor_blocks(ipD, ixD, data, pos, Lp, Li, Lx, Up, Ui, Ux, pr, tol, failed, pf):
+def _refactor_blocks(ipD, ixD, data, pos, Lp, Li, Lx, Up, Ui, Ux, pr, tol, failed):
     # pragma: no cover - compiled
     """Numeric refactorisation of the N blocks with the patterns and row pivots of an
     earlier :func:`_factor_blocks` of blocks with the same CSC pattern (U's columns sorted
@@ -695,9 +691,7 @@ def _refactor_blocks(ipD, ixD, data, pos, Lp, Li, Lx, Up, Ui, Ux, pr, tol, faile
     data[pos[j]] (read in place: no gathered copy of the 1.5 M block entries).  A block
     whose kept pivot is smaller than ``tol`` times the largest entry below it (threshold
     partial pivoting) is left unfinished and marked failed[j] = 1 (the caller factorises
-    it anew); the others are done.  Returns the number of failed blocks.  ``pf`` > 0:
-    prefetch hints for the values of the column pf columns ahead (see
-    :data:`PREFETCH_REFACTOR`; no effect on the values)."""
+    it anew); the others are done.  Returns the number of failed blocks."""
     N = pos.shape[0]
     mn = ipD.shape[0] - 1
     x = np.zeros(mn)
@@ -705,13 +699,6 @@ def _refactor_blocks(ipD, ixD, data, pos, Lp, Li, Lx, Up, Ui, Ux, pr, tol, faile
     for j in range(N):
         failed[j] = 0
         for k in range(mn):
-            if pf > 0:
-                if k + pf < mn:
-                    for p in range(ipD[k + pf], ipD[k + pf + 1], 4):
-                        _prefetch(data, pos[j, p])
-                elif j + 1 < N:
-                    for p in range(ipD[k + pf - mn], ipD[k + pf - mn + 1], 4):
-                        _prefetch(data, pos[j + 1, p])
             for p in range(ipD[k], ipD[k + 1]):
                 x[pr[j, ixD[p]]] = data[pos[j, p]]
             ue = Up[j, k + 1] - 1  # the diagonal: U's column sorted, row k last
@@ -871,7 +858,7 @@ def _block_lus(ipD: np.ndarray, ixD: np.ndarray, data: np.ndarray, pos: np.ndarr
         Ux = np.empty(Ui.size)
         failed = np.empty(N, dtype=np.uint8)
         nfail = _refactor_blocks(ipD, ixD, data, pos, Lp, Li, Lx, Up, Ui, Ux, pr, PIVOT_TOL,
-                                 failed, PREFETCH_REFACTOR)
+                                 failed)
         if nfail == 0:
             STATS["refactor"] += 1
             return Lp, Li, Lx, Up, Ui, Ux, pr, ref, ref[5]
