@@ -537,8 +537,8 @@ def test_cycspeed8_paths_are_bit_identical(monkeypatch):
 
 def test_asm14_paths_are_bit_identical(monkeypatch):
     # prefetch hints in the one-column passes, the scatter from df/dx values gathered per
-    # collocation point, the multipliers' Jacobian without phase-row values and the lazy
-    # phase reference change no value: Jacobians, solutions, multipliers and a whole branch
+    # collocation point, the refactorisation with fused supernode columns, the multipliers'
+    # Jacobian without phase-row values and the lazy phase reference change no value: Jacobians, solutions, multipliers and a whole branch
     # (n = 50 chain, 4 steps) are the same bit for bit with the switches off and on
     from bifsnn.continuation.periodic import collocation as cmod
     from bifsnn.continuation.periodic import condensed
@@ -553,11 +553,20 @@ def test_asm14_paths_are_bit_identical(monkeypatch):
     for on in (False, True):
         monkeypatch.setattr(condensed, "PREFETCH_COLUMNS", 16 if on else 0)
         monkeypatch.setattr(cmod, "SCATTER_GATHERED", on)
+        monkeypatch.setattr(condensed, "REFACTOR_SUPERNODAL", on)
         M = coll.jacobian(pt.U, pt.T, pt.p, Fr, with_p=True, border_row=row)
         lay = cmod._block_layout(M, coll)
         lay.lu_pattern = None
-        f = condensed.CondensedLU(M, coll, lay)
-        got[on] = [M.data, f.solve(b), f.solve(np.r_[np.zeros(coll.ncoll), b[coll.ncoll:]])]
+        f = condensed.CondensedLU(M, coll, lay)  # a new factorisation
+        out = [M.data, f.Lx, f.Ux, f.solve(b),
+               f.solve(np.r_[np.zeros(coll.ncoll), b[coll.ncoll:]])]
+        # a refactorisation of another Jacobian of this pattern (supernodes of >= 4 columns)
+        assert np.diff(f.sn[2].astype(np.int64)).max() >= 4
+        M2 = coll.jacobian(pt.U * 1.01, pt.T, pt.p, Fr, with_p=True, border_row=row)
+        n_ref = condensed.STATS["refactor"]
+        f2 = condensed.CondensedLU(M2, coll, lay)
+        assert condensed.STATS["refactor"] == n_ref + 1
+        got[on] = out + [f2.Lx, f2.Ux, f2.monodromy, f2.solve(b)]
     for x, y in zip(got[False], got[True], strict=True):
         assert np.array_equal(x, y)
     mus = []
@@ -573,6 +582,7 @@ def test_asm14_paths_are_bit_identical(monkeypatch):
         monkeypatch.setattr(cmod, "SCATTER_GATHERED", on)
         monkeypatch.setattr(stp, "FLOQUET_PHASE_VALUES", not on)
         monkeypatch.setattr(stp, "LAZY_PHASE_REFERENCE", on)
+        monkeypatch.setattr(condensed, "REFACTOR_SUPERNODAL", on)
         _, br = _run(25, 4, 30)
         runs.append(br)
     assert len(runs[0]) == len(runs[1]) >= 4
