@@ -538,8 +538,9 @@ def test_cycspeed8_paths_are_bit_identical(monkeypatch):
 def test_asm14_paths_are_bit_identical(monkeypatch):
     # prefetch hints in the one-column passes, the scatter from df/dx values gathered per
     # collocation point, the refactorisation with fused supernode columns, the multipliers'
-    # Jacobian without phase-row values and the lazy phase reference change no value: Jacobians, solutions, multipliers and a whole branch
-    # (n = 50 chain, 4 steps) are the same bit for bit with the switches off and on
+    # Jacobian without phase-row values and the lazy phase reference change no value:
+    # Jacobians, factors, solutions, multipliers and a whole branch (n = 50 chain, 4 steps)
+    # are the same bit for bit with the switches off and on
     from bifsnn.continuation.periodic import collocation as cmod
     from bifsnn.continuation.periodic import condensed
     from bifsnn.continuation.periodic import stepper as stp
