@@ -534,9 +534,9 @@ def network_main(args) -> list[dict]:
     per_step = not (args.differential or args.compare or args.compare_condensed
                     or args.compare_reuse or args.compare_floquet or args.compare_asm14)
     print(f"reduced network ODE (n = {prob.problem.n}), cycles in p_EI from the Hopf point at "
-          f"{hopf.param:.6g}; ncol=4" + ("" if per_step else
+          f"{hopf.param:.6g}; ncol=4" + ("" if per_step or args.compare_asm14 else
                                          f"; {args.steps} timed steps after {args.warmup}"))
-    if not per_step:
+    if not (per_step or args.compare_asm14):
         print(f"{'ntst':>5} {'corrector':>10} {'unknowns':>9} {'step wall s':>12} "
               f"{'step CPU s':>11} {'p_EI end':>11} {'|mu_triv-1|':>12} {'Newton its':>14}")
     rows = []
