@@ -108,10 +108,15 @@ PAD_COLUMNS = True
 #: (benchmarks/README.md, asm14)
 PREFETCH_COLUMNS = 16
 
-# llvm.prefetch's name carries its pointer argument's type: "p0" with opaque pointers
-# (LLVM >= 16 in llvmlite), "p0i8" with typed ones
-_PREFETCH_NAME = ("llvm.prefetch.p0" if _llvm_binding.llvm_version_info[0] >= 16
-                  else "llvm.prefetch.p0i8")
+
+
+def _prefetch_name(ptr) -> str:
+    """llvm.prefetch's name for the pointer type ``ptr``: the suffix names the pointer type,
+    "p0" for LLVM's opaque pointers (the only kind from LLVM 17), "p0i8" for a typed i8*
+    (llvmlite's own mangling, as in its ``declare_intrinsic``)."""
+    if _llvm_binding.llvm_version_info[0] >= 17:
+        return "llvm.prefetch.p0"
+    return "llvm.prefetch." + getattr(ptr, "intrinsic_name", "p0i8")
 
 
 @_intrinsic
@@ -127,7 +132,7 @@ def _prefetch(typingctx, arr, idx):  # pragma: no cover - compiled
         i8p = _llvm_ir.IntType(8).as_pointer()
         i32 = _llvm_ir.IntType(32)
         fnty = _llvm_ir.FunctionType(_llvm_ir.VoidType(), [i8p, i32, i32, i32])
-        fn = _cgutils.get_or_insert_function(builder.module, fnty, _PREFETCH_NAME)
+        fn = _cgutils.get_or_insert_function(builder.module, fnty, _prefetch_name(i8p))
         builder.call(fn, [builder.bitcast(ptr, i8p), _llvm_ir.Constant(i32, 0),
                           _llvm_ir.Constant(i32, 3), _llvm_ir.Constant(i32, 1)])
         return context.get_dummy_value()
