@@ -25,13 +25,14 @@ start: it repeats the start, whose +-1 CPU-s noise it divides by the steps; benc
 README.md, cycspeed4 section).  ``--compare`` also times the
 previous corrector (full Newton, one MMD ordering per LU) in the same process;
 ``--compare-reuse`` alternates a new LU at every predictor with factorisations carried across
-steps (``Collocation(reuse_lu=False/True)``).
+steps (``Collocation(reuse_lu=False/True)``); ``--compare-asm14`` alternates the switches of the
+asm14 session (:data:`ASM14_SWITCHES`) at their previous and new values.
 
 Usage: python benchmarks/bench_continuation_cycles.py [--sizes 4 20 50 100 200 300]
        [--ntst 20 50 100] [--steps 3] [--auto] [--json out.json]
        python benchmarks/bench_continuation_cycles.py --network [--network-ntst 20 40 60]
        [--network-steps 12] [--repeats 1] [--no-phases] [--differential --steps 4]
-       [--compare]
+       [--compare] [--compare-asm14 --pairs 6]
 """
 
 from __future__ import annotations
@@ -502,6 +503,64 @@ def network_dense_compare(prob, hopf, ntst: int, steps: int, pairs: int) -> list
     return rows
 
 
+#: The switches of the asm14 session (module under bifsnn.continuation.periodic, attribute,
+#: previous value, new value) for ``--compare-asm14``
+ASM14_SWITCHES = (("condensed", "PREFETCH_COLUMNS", 0, 16),
+                  ("collocation", "SCATTER_GATHERED", False, True),
+                  ("condensed", "REFACTOR_SUPERNODAL", False, True),
+                  ("stepper", "LAZY_PHASE_REFERENCE", False, True),
+                  ("stepper", "FLOQUET_PHASE_VALUES", True, False))
+
+
+def network_switch_compare(prob, hopf, ntst: int, steps: int, pairs: int,
+                           switches=ASM14_SWITCHES) -> list[dict]:
+    """Same process, alternated (off/on, then on/off, ...): :func:`network_steps` with the
+    ``switches`` at their previous and their new values; per round the plain-step CPU
+    medians, their ratio and whether the branch (p_EI end to the last bit, Newton
+    iterations, special points) is the same; then the median ratio and the phase medians."""
+    import importlib
+
+    mods = [(importlib.import_module(f"bifsnn.continuation.periodic.{m}"), a, old, new)
+            for m, a, old, new in switches]
+    saved = [(m, a, getattr(m, a)) for m, a, _, _ in mods]
+
+    def setall(on: bool) -> None:
+        for m, a, old, new in mods:
+            setattr(m, a, new if on else old)
+
+    rows, ratios, phases = [], [], {False: [], True: []}
+    try:
+        setall(True)
+        network_steps(prob, hopf, ntst, steps, phases=False)  # warm: compilation, caches
+        for r in range(pairs):
+            out = {}
+            for on in ((False, True) if r % 2 == 0 else (True, False)):
+                setall(on)
+                out[on] = network_steps(prob, hopf, ntst, steps)
+                phases[on].append(out[on]["phases_median"])
+            same = all(out[False][k] == out[True][k] for k in ("p_end", "newton_its", "special"))
+            a, b = out[False]["plain_cpu"]["median"], out[True]["plain_cpu"]["median"]
+            ratios.append(b / a)
+            with open("/proc/loadavg") as fh:
+                load = fh.read().split()[0]
+            print(f"round {r + 1}: plain-step CPU median previous {a:.3f} s, new {b:.3f} s, "
+                  f"new / previous {b / a:.3f}; load {load}; same branch: {same} "
+                  f"(p_EI end {out[True]['p_end']!r})", flush=True)
+            rows.append({"round": r + 1, "previous_s": a, "new_s": b, "same_branch": same})
+    finally:
+        for m, a, v in saved:
+            setattr(m, a, v)
+    print(f"ntst {ntst}: new / previous plain-step CPU, median of {len(ratios)} rounds "
+          f"{np.median(ratios):.3f} (range {min(ratios):.3f}-{max(ratios):.3f})")
+    for on in (False, True):
+        keys = sorted({k for p in phases[on] for k in p}, key=lambda k: -phases[on][0].get(k, 0))
+        med = {k: float(np.median([p.get(k, 0.0) for p in phases[on]])) for k in keys}
+        text = ", ".join(f"{k} {v:.3f}" for k, v in med.items() if v >= 0.0005)
+        print(("new" if on else "previous") + f" phases (median of rounds): {text} "
+              f"(sum {sum(med.values()):.3f})")
+    return rows
+
+
 def network_main(args) -> list[dict]:
     global P_MIN
     if args.closure != "paper":
@@ -515,15 +574,19 @@ def network_main(args) -> list[dict]:
                 for row in network_dense_compare(prob, hopf, ntst, args.network_steps,
                                                  args.pairs)]
     per_step = not (args.differential or args.compare or args.compare_condensed
-                    or args.compare_reuse or args.compare_floquet)
+                    or args.compare_reuse or args.compare_floquet or args.compare_asm14)
     print(f"reduced network ODE (n = {prob.problem.n}, closure {args.closure}), cycles in p_EI "
           "from the Hopf point at "
-          f"{hopf.param:.6g}; ncol=4" + ("" if per_step else
+          f"{hopf.param:.6g}; ncol=4" + ("" if per_step or args.compare_asm14 else
                                          f"; {args.steps} timed steps after {args.warmup}"))
-    if not per_step:
+    if not (per_step or args.compare_asm14):
         print(f"{'ntst':>5} {'corrector':>10} {'unknowns':>9} {'step wall s':>12} "
               f"{'step CPU s':>11} {'p_EI end':>11} {'|mu_triv-1|':>12} {'Newton its':>14}")
     rows = []
+    if args.compare_asm14:
+        for ntst in args.network_ntst:
+            rows += network_switch_compare(prob, hopf, ntst, args.network_steps, args.pairs)
+        return rows
     if args.compare_condensed:
         print(f"{'ntst':>5} {'setting':>16} {'wall s':>9} {'CPU s':>9} {'p_EI end':>12} "
               f"{'|mu_tr-1|':>9} {'Newton its':>20}")
@@ -584,6 +647,9 @@ def main() -> None:
     ap_.add_argument("--compare-reuse", action="store_true",
                      help="with --network: new LU per step vs carried factorisations "
                           "(Collocation.reuse_lu), alternated in one process")
+    ap_.add_argument("--compare-asm14", action="store_true",
+                     help="with --network: the asm14 session's switches (ASM14_SWITCHES) off "
+                          "and on, alternated in one process, --pairs rounds, per-step timing")
     ap_.add_argument("--compare-condensed", action="store_true",
                      help="with --network: global SuperLU + Arnoldi (pinned baseline) vs "
                           "condensation onto the first node (new LU per step, and carried), "

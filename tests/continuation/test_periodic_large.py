@@ -607,3 +607,61 @@ def test_start_newton_keeps_its_factorisation_for_dense_blocks(monkeypatch):
     assert full.success and chord.success
     assert len(calls) < n_full <= full.iterations
     assert abs(chord.T - full.T) < 1e-9 and np.abs(chord.U - full.U).max() < 1e-8
+
+
+def test_asm14_paths_are_bit_identical(monkeypatch):
+    # prefetch hints in the one-column passes, the scatter from df/dx values gathered per
+    # collocation point, the refactorisation with fused supernode columns, the multipliers'
+    # Jacobian without phase-row values and the lazy phase reference change no value:
+    # Jacobians, factors, solutions, multipliers and a whole branch (n = 50 chain, 4 steps)
+    # are the same bit for bit with the switches off and on
+    from bifsnn.continuation.periodic import collocation as cmod
+    from bifsnn.continuation.periodic import condensed
+    from bifsnn.continuation.periodic import stepper as stp
+
+    pt, coll, Fr, A, rng = _bordered_jacobian(17)
+    row = np.concatenate([np.repeat(coll.wnode, coll.n) * rng.standard_normal(coll.nU),
+                          rng.standard_normal(2)])
+    assert coll._structure(True, True)[3] is not None  # the by-column scatter applies
+    b = rng.standard_normal(A.shape[0])
+    got = {}
+    for on in (False, True):
+        monkeypatch.setattr(condensed, "PREFETCH_COLUMNS", 16 if on else 0)
+        monkeypatch.setattr(cmod, "SCATTER_GATHERED", on)
+        monkeypatch.setattr(condensed, "REFACTOR_SUPERNODAL", on)
+        M = coll.jacobian(pt.U, pt.T, pt.p, Fr, with_p=True, border_row=row)
+        lay = cmod._block_layout(M, coll)
+        lay.lu_pattern = None
+        f = condensed.CondensedLU(M, coll, lay)  # a new factorisation
+        out = [M.data, f.Lx, f.Ux, f.solve(b),
+               f.solve(np.r_[np.zeros(coll.ncoll), b[coll.ncoll:]])]
+        # a refactorisation of another Jacobian of this pattern (supernodes of >= 4 columns)
+        assert np.diff(f.sn[2].astype(np.int64)).max() >= 4
+        M2 = coll.jacobian(pt.U * 1.01, pt.T, pt.p, Fr, with_p=True, border_row=row)
+        n_ref = condensed.STATS["refactor"]
+        f2 = condensed.CondensedLU(M2, coll, lay)
+        assert condensed.STATS["refactor"] == n_ref + 1
+        got[on] = out + [f2.Lx, f2.Ux, f2.monodromy, f2.solve(b)]
+    for x, y in zip(got[False], got[True], strict=True):
+        assert np.array_equal(x, y)
+    mus = []
+    for phase in (True, False):
+        M = coll.jacobian(pt.U, pt.T, pt.p, Fr if phase else None, with_p=True,
+                          border_row=row, p_values=False, t_values=False,
+                          phase_values=phase)
+        mus.append(cmod.floquet_from_jacobian(M, coll).multipliers)
+    assert np.array_equal(mus[0], mus[1])
+    runs = []
+    for on in (False, True):
+        monkeypatch.setattr(condensed, "PREFETCH_COLUMNS", 16 if on else 0)
+        monkeypatch.setattr(cmod, "SCATTER_GATHERED", on)
+        monkeypatch.setattr(stp, "FLOQUET_PHASE_VALUES", not on)
+        monkeypatch.setattr(stp, "LAZY_PHASE_REFERENCE", on)
+        monkeypatch.setattr(condensed, "REFACTOR_SUPERNODAL", on)
+        _, br = _run(25, 4, 30)
+        runs.append(br)
+    assert len(runs[0]) == len(runs[1]) >= 4
+    for i in range(len(runs[0])):
+        a, c = runs[0].cycle(i), runs[1].cycle(i)
+        assert np.array_equal(a.U, c.U) and a.T == c.T and a.p == c.p
+        assert np.array_equal(a.multipliers, c.multipliers)

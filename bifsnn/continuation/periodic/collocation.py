@@ -245,13 +245,15 @@ class CollocationOperator:
         border_row: np.ndarray | None = None,
         p_values: bool = True,
         t_values: bool = True,
+        phase_values: bool = True,
         detect: bool = False,
     ) -> sp.csc_matrix:
         """Sparse Jacobian of the residual w.r.t. (U, T[, p]) with an optional bordering row.
 
         ``p_values`` False leaves the parameter column's values zero (its entries stay in
         the pattern): for the Floquet multipliers, which use only the collocation block;
-        ``t_values`` False likewise for the period column (-f at the collocation points).
+        ``t_values`` False likewise for the period column (-f at the collocation points),
+        ``phase_values`` False for the phase row (``Fref`` is then not used and may be None).
         ``detect``: the matrix's attribute ``dfdx_pattern`` is then df/dx's sparsity pattern
         at the collocation points (:meth:`CycleSystem.detect_sparsity` there), from the same
         evaluations of df/dx when the system offers that, else None."""
@@ -267,7 +269,8 @@ class CollocationOperator:
         if with_p:
             parts.append(-T * self.sys.fp_batch(X, p).ravel() if p_values
                          else np.zeros(self.ncoll))
-        parts += [np.ones(n), -np.ones(n), (self.wnode[:, None] * Fref).ravel()]
+        parts += [np.ones(n), -np.ones(n), (self.wnode[:, None] * Fref).ravel()
+                  if phase_values else np.zeros(self.nU)]
         if border_row is not None:
             parts.append(np.asarray(border_row, dtype=float))
         data = np.empty(A.nnz)
@@ -275,8 +278,8 @@ class CollocationOperator:
         # the interval blocks D_kl / h_j * I - T L_kl J(x_jk), written straight into place
         Dh, TL = self.tab.D / self.h[:, None, None], float(T) * self.tab.L
         if plan is not None and SCATTER_BY_COLUMN:
-            _scatter_blocks_by_column(data, *plan, Dh, TL, self.sys.jdiag,
-                                      np.ascontiguousarray(Jv))
+            (_scatter_blocks_gathered if SCATTER_GATHERED else _scatter_blocks_by_column)(
+                data, *plan, Dh, TL, self.sys.jdiag, np.ascontiguousarray(Jv))
         else:
             _scatter_blocks(data, pos_blocks, Dh, TL, self.sys.jdiag, np.ascontiguousarray(Jv))
         J = sp.csc_matrix((data, A.indices, A.indptr), shape=A.shape)
@@ -425,6 +428,41 @@ def _scatter_blocks_by_column(data, starts, cptr, eperm, Dh, TL, jdiag, Jv
                     for t in range(t0, t1):
                         e = eperm[t]
                         data[s + (t - t0)] = a * jdiag[e] - b * Jv[j, k, e]
+
+
+#: :func:`_scatter_blocks_by_column` with each collocation point's df/dx values gathered
+#: once into the order of the CSC data (:func:`_scatter_blocks_gathered`), instead of through
+#: the entry permutation for each of the m + 1 nodes: the inner loop then reads and writes
+#: consecutive entries; the same values at the same places (False: the previous kernel;
+#: benchmarks/README.md, asm14)
+SCATTER_GATHERED = True
+
+
+@njit_cached()
+def _scatter_blocks_gathered(data, starts, cptr, eperm, Dh, TL, jdiag, Jv
+                             ):  # pragma: no cover - compiled
+    """:func:`_scatter_blocks_by_column` with Jv[j, k] and jdiag permuted once per interval
+    into df/dx's column order (eperm), so that every run reads them consecutively."""
+    N, m1, n, m = starts.shape
+    nnz = eperm.shape[0]
+    Jc = np.empty((m, nnz))
+    jd = np.empty(nnz)
+    for t in range(nnz):
+        jd[t] = jdiag[eperm[t]]
+    for j in range(N):
+        for k in range(m):
+            for t in range(nnz):
+                Jc[k, t] = Jv[j, k, eperm[t]]
+        for l_ in range(m1):
+            for c in range(n):
+                t0 = cptr[c]
+                t1 = cptr[c + 1]
+                for k in range(m):
+                    a = Dh[j, k, l_]
+                    b = TL[k, l_]
+                    s = starts[j, l_, c, k] - t0
+                    for t in range(t0, t1):
+                        data[s + t] = a * jd[t] - b * Jc[k, t]
 
 
 DENSE_FLOQUET_MAX_N = 40

@@ -29,6 +29,11 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
+from llvmlite import binding as _llvm_binding
+from llvmlite import ir as _llvm_ir
+from numba import types as _nb_types
+from numba.core import cgutils as _cgutils
+from numba.extending import intrinsic as _intrinsic
 
 from bifsnn._cache import njit_cached
 from bifsnn.continuation.linalg import blas_single_thread
@@ -92,6 +97,47 @@ SUPERNODAL = True
 #: 150-column propagation on the reduced network ODE at ntst 40; 148 columns (the
 #: multipliers') are left as they are (False: no padding; benchmarks/README.md, cycspeed8)
 PAD_COLUMNS = True
+
+
+#: The one-column passes of the solves (:func:`_propagate1`) prefetch the factors of the
+#: column this many columns ahead (software prefetch hints, :func:`_prefetch`): U's columns
+#: are taken in descending order, i.e. backwards through memory, where the hardware prefetcher
+#: leaves them to be fetched on demand from L3 or memory (the factors of the 40 interval
+#: blocks are 18 MB on the reduced network ODE at ntst 40).  Hints only: every value is
+#: computed as before (bit-identical); 0: no hints, the previous kernel's memory accesses
+#: (benchmarks/README.md, asm14)
+PREFETCH_COLUMNS = 16
+
+
+
+def _prefetch_name(ptr) -> str:
+    """llvm.prefetch's name for the pointer type ``ptr``: the suffix names the pointer type,
+    "p0" for LLVM's opaque pointers (the only kind from LLVM 17), "p0i8" for a typed i8*
+    (llvmlite's own mangling, as in its ``declare_intrinsic``)."""
+    if _llvm_binding.llvm_version_info[0] >= 17:
+        return "llvm.prefetch.p0"
+    return "llvm.prefetch." + getattr(ptr, "intrinsic_name", "p0i8")
+
+
+@_intrinsic
+def _prefetch(typingctx, arr, idx):  # pragma: no cover - compiled
+    """A read prefetch hint (high locality) for the cache line of the 1-D array entry
+    arr[idx] (idx in range: not checked; a hint never faults)."""
+    sig = _nb_types.void(arr, idx)
+
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        idx = context.cast(builder, args[1], signature.args[1], _nb_types.intp)
+        ptr = builder.gep(ary.data, [idx])
+        i8p = _llvm_ir.IntType(8).as_pointer()
+        i32 = _llvm_ir.IntType(32)
+        fnty = _llvm_ir.FunctionType(_llvm_ir.VoidType(), [i8p, i32, i32, i32])
+        fn = _cgutils.get_or_insert_function(builder.module, fnty, _prefetch_name(i8p))
+        builder.call(fn, [builder.bitcast(ptr, i8p), _llvm_ir.Constant(i32, 0),
+                          _llvm_ir.Constant(i32, 3), _llvm_ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+
+    return sig, codegen
 
 
 #: Largest entry (relative to 1) allowed in the propagated products C_r^{-1} [C_0, G] at the
@@ -459,9 +505,11 @@ def _supernodes(Lp, Li, Up, Ui, Ls, Lsp, Us, Usp, Uc, Ucp):  # pragma: no cover 
 
 @njit_cached()
 def _propagate1(Ap, Ai, Ax, Lp, Li, Lx, Up, Ui, Ux, pr, q, last, last_to, g, z, yall,
-                keep):  # pragma: no cover - compiled
+                keep, pf):  # pragma: no cover - compiled
     """:func:`_propagate` for one right-hand side g (N, mn) and first node z (n,), in place;
-    with ``keep`` the interval solutions go to yall (N, mn)."""
+    with ``keep`` the interval solutions go to yall (N, mn).  ``pf`` > 0: prefetch hints
+    for the factors' column pf columns ahead (see :data:`PREFETCH_COLUMNS`; no effect on
+    the values)."""
     N = Ax.shape[0]
     mn = g.shape[1]
     y = np.empty(mn)
@@ -472,11 +520,21 @@ def _propagate1(Ap, Ai, Ax, Lp, Li, Lx, Up, Ui, Ux, pr, q, last, last_to, g, z, 
                 acc -= Ax[j, idx] * z[Ai[idx]]
             y[pr[j, i]] = acc
         for c in range(mn):
+            if pf > 0 and c + pf < mn:
+                for o in range(Lp[j, c + pf], Lp[j, c + pf + 1], 8):
+                    _prefetch(Lx, o)
+                for o in range(Lp[j, c + pf], Lp[j, c + pf + 1], 32):
+                    _prefetch(Li, o)
             yc = y[c]
             if yc != 0.0:
                 for idx in range(Lp[j, c] + 1, Lp[j, c + 1]):
                     y[Li[idx]] -= Lx[idx] * yc
         for c in range(mn - 1, -1, -1):
+            if pf > 0 and c >= pf:  # (U's column c - pf sits below column c in memory)
+                for o in range(Up[j, c - pf], Up[j, c - pf + 1], 8):
+                    _prefetch(Ux, o)
+                for o in range(Up[j, c - pf], Up[j, c - pf + 1], 32):
+                    _prefetch(Ui, o)
             d = Up[j, c + 1] - 1
             y[c] /= Ux[d]
             yc = y[c]
@@ -680,6 +738,125 @@ def _refactor_blocks(ipD, ixD, data, pos, Lp, Li, Lx, Up, Ui, Ux, pr, tol, faile
 
 
 @njit_cached()
+def _refactor_blocks_sn(ipD, ixD, data, pos, Lp, Li, Lx, Up, Ui, Ux, pr, tol, failed, Ls,
+                        Lsp):  # pragma: no cover - compiled
+    """:func:`_refactor_blocks` with the updates of consecutive columns of one supernode of
+    L (Ls, Lsp: see :func:`_propagate_sn`; L's columns sorted by row) fused: when U's column
+    k holds columns c, c + 1, ... of one supernode, their diagonal block is applied column
+    by column as before, and then the rows R below it (the same rows in each of these
+    columns) take the 4 (or 2) updates in one pass (one load and store of x[i] instead of
+    one per update).  Every x[i] receives the same updates in the same order as in
+    :func:`_refactor_blocks` (a column whose x value is exactly zero skipped as there), so
+    the factors and the refused blocks are the same bit for bit."""
+    N = pos.shape[0]
+    mn = ipD.shape[0] - 1
+    x = np.zeros(mn)
+    snce = np.empty(mn, dtype=np.int64)
+    nfail = 0
+    for j in range(N):
+        failed[j] = 0
+        for sn in range(Lsp[j], Lsp[j + 1] - 1):
+            for c in range(Ls[sn], Ls[sn + 1]):
+                snce[c] = Ls[sn + 1]
+        for k in range(mn):
+            for p in range(ipD[k], ipD[k + 1]):
+                x[pr[j, ixD[p]]] = data[pos[j, p]]
+            ue = Up[j, k + 1] - 1
+            idx = Up[j, k]
+            while idx < ue:
+                c = Ui[idx]
+                xc = x[c]
+                Ux[idx] = xc
+                x[c] = 0.0
+                a0 = Lp[j, c]
+                a1 = Lp[j, c + 1]
+                if xc != 0.0 and c + 1 < snce[c] and idx + 1 < ue and Ui[idx + 1] == c + 1:
+                    if (c + 3 < snce[c] and idx + 3 < ue and Ui[idx + 3] == c + 3):
+                        # four columns of one supernode: the diagonal block in order, then
+                        # the common rows R below it with the four updates fused
+                        x[c + 1] -= Lx[a0 + 1] * xc
+                        x[c + 2] -= Lx[a0 + 2] * xc
+                        x[c + 3] -= Lx[a0 + 3] * xc
+                        x1 = x[c + 1]
+                        Ux[idx + 1] = x1
+                        x[c + 1] = 0.0
+                        p1 = Lp[j, c + 1]
+                        if x1 != 0.0:
+                            x[c + 2] -= Lx[p1 + 1] * x1
+                            x[c + 3] -= Lx[p1 + 2] * x1
+                        x2 = x[c + 2]
+                        Ux[idx + 2] = x2
+                        x[c + 2] = 0.0
+                        p2 = Lp[j, c + 2]
+                        if x2 != 0.0:
+                            x[c + 3] -= Lx[p2 + 1] * x2
+                        x3 = x[c + 3]
+                        Ux[idx + 3] = x3
+                        x[c + 3] = 0.0
+                        p3 = Lp[j, c + 3]
+                        if x1 != 0.0 and x2 != 0.0 and x3 != 0.0:
+                            o1 = p1 + 3 - (a0 + 4)
+                            o2 = p2 + 2 - (a0 + 4)
+                            o3 = p3 + 1 - (a0 + 4)
+                            for q in range(a0 + 4, a1):
+                                i = Li[q]
+                                x[i] = (((x[i] - Lx[q] * xc) - Lx[q + o1] * x1)
+                                        - Lx[q + o2] * x2) - Lx[q + o3] * x3
+                        else:
+                            for q in range(a0 + 4, a1):
+                                x[Li[q]] -= Lx[q] * xc
+                            if x1 != 0.0:
+                                for q in range(p1 + 3, Lp[j, c + 2]):
+                                    x[Li[q]] -= Lx[q] * x1
+                            if x2 != 0.0:
+                                for q in range(p2 + 2, Lp[j, c + 3]):
+                                    x[Li[q]] -= Lx[q] * x2
+                            if x3 != 0.0:
+                                for q in range(p3 + 1, Lp[j, c + 4]):
+                                    x[Li[q]] -= Lx[q] * x3
+                        idx += 4
+                        continue
+                    x[c + 1] -= Lx[a0 + 1] * xc
+                    xd = x[c + 1]
+                    Ux[idx + 1] = xd
+                    x[c + 1] = 0.0
+                    b1 = Lp[j, c + 1] + 1 - (a0 + 2)
+                    if xd != 0.0:
+                        for q in range(a0 + 2, a1):
+                            i = Li[q]
+                            x[i] = (x[i] - Lx[q] * xc) - Lx[q + b1] * xd
+                    else:
+                        for q in range(a0 + 2, a1):
+                            x[Li[q]] -= Lx[q] * xc
+                    idx += 2
+                    continue
+                if xc != 0.0:
+                    for q in range(a0 + 1, a1):
+                        x[Li[q]] -= Lx[q] * xc
+                idx += 1
+            piv = x[k]
+            x[k] = 0.0
+            Ux[ue] = piv
+            big = 0.0
+            for q in range(Lp[j, k] + 1, Lp[j, k + 1]):
+                v = x[Li[q]]
+                if abs(v) > big:
+                    big = abs(v)
+            if not abs(piv) >= tol * big or piv == 0.0:
+                for q in range(Lp[j, k] + 1, Lp[j, k + 1]):
+                    x[Li[q]] = 0.0
+                failed[j] = 1
+                nfail += 1
+                break
+            Lx[Lp[j, k]] = 1.0
+            for q in range(Lp[j, k] + 1, Lp[j, k + 1]):
+                r_ = Li[q]
+                Lx[q] = x[r_] / piv
+                x[r_] = 0.0
+    return nfail
+
+
+@njit_cached()
 def _solve_rest_T_kernel(Ap, Ai, Ax, Lp, Li, Lx, Up, Ui, Ux, pr, q, n, e, v, Lt
                          ):  # pragma: no cover - compiled
     """C_r^{-T} e by block backward substitution (e, v: (N mn, k)): for j = N-1..0, solve
@@ -775,6 +952,11 @@ COMPILED_LU = True
 #: below it in its column (threshold partial pivoting); else a new factorisation
 REFACTOR = True
 PIVOT_TOL = 0.1
+#: The numeric refactorisation fuses the updates of up to 4 consecutive columns of one
+#: supernode of L (:func:`_refactor_blocks_sn`; the same factors and refusals bit for bit;
+#: ~0.63x the refactorisation of the 40 blocks on the reduced network ODE at ntst 40;
+#: False: :func:`_refactor_blocks`, column by column; benchmarks/README.md, asm14)
+REFACTOR_SUPERNODAL = True
 #: When a refactorisation refuses some blocks, factorise only those anew and keep the others'
 #: refactorised values (False: every block anew, the previous rule)
 PARTIAL_REFACTOR = True
@@ -804,8 +986,12 @@ def _block_lus(ipD: np.ndarray, ixD: np.ndarray, data: np.ndarray, pos: np.ndarr
         Lx = np.empty(Li.size)
         Ux = np.empty(Ui.size)
         failed = np.empty(N, dtype=np.uint8)
-        nfail = _refactor_blocks(ipD, ixD, data, pos, Lp, Li, Lx, Up, Ui, Ux, pr, PIVOT_TOL,
-                                 failed)
+        if REFACTOR_SUPERNODAL:
+            nfail = _refactor_blocks_sn(ipD, ixD, data, pos, Lp, Li, Lx, Up, Ui, Ux, pr,
+                                        PIVOT_TOL, failed, ref[5][2], ref[5][3])
+        else:
+            nfail = _refactor_blocks(ipD, ixD, data, pos, Lp, Li, Lx, Up, Ui, Ux, pr,
+                                     PIVOT_TOL, failed)
         if nfail == 0:
             STATS["refactor"] += 1
             return Lp, Li, Lx, Up, Ui, Ux, pr, ref, ref[5]
@@ -1067,7 +1253,8 @@ class CondensedLU:
         g = np.ascontiguousarray(bc, dtype=float).reshape(self.N, self.mn)
         yall = np.empty((self.N, self.mn)) if keep else self._dummy[0]
         _propagate1(self.Ap, self.Ai, self.Ax, self.Lp, self.Li, self.Lx, self.Up, self.Ui,
-                    self.Ux, self.pr, self.q, self.last, self.last_to, g, z, yall, keep)
+                    self.Ux, self.pr, self.q, self.last, self.last_to, g, z, yall, keep,
+                    PREFETCH_COLUMNS)
         return z, (yall.ravel() if keep else None)
 
     def solve(self, b: np.ndarray, trans: str = "N") -> np.ndarray:

@@ -157,6 +157,15 @@ FLOQUET_P_VALUES = False
 #: the 160 collocation points less per step on the reduced network ODE at ntst 40; the
 #: multipliers are the same bit for bit; benchmarks/README.md, cycspeed8)
 FLOQUET_T_VALUES = False
+#: Likewise for its phase row (the phase reference's values: f at the mesh nodes); with
+#: :data:`LAZY_PHASE_REFERENCE` a plain step then never evaluates the phase reference at its
+#: new point (one evaluation of f at the 161 nodes less per step on the reduced network ODE at
+#: ntst 40; the multipliers are the same bit for bit; benchmarks/README.md, asm14)
+FLOQUET_PHASE_VALUES = False
+#: The phase reference at a step's new point is evaluated when first used (by a tangent
+#: from a new factorisation, the Hopf end, an LPC check or the multipliers' Jacobian when its
+#: phase row has values) instead of at once (False: the previous order; the same values)
+LAZY_PHASE_REFERENCE = True
 #: Sparsity detection before each mesh adaptation: from the Floquet multipliers' evaluations
 #: of df/dx at the new point's collocation points (False: df/dx evaluated again at its mesh
 #: nodes, the previous rule; on the reduced network ODE both give the same pattern at every
@@ -266,21 +275,25 @@ class _Stepper:
         self.W = _weights(self.coll, opts, disc, scale)
         self.accelerate = disc.reuses_lu(system.n)
 
-    def floquet(self, U: np.ndarray, T: float, p: float, Fref: np.ndarray,
+    def floquet(self, U: np.ndarray, T: float, p: float, Fref,
                 tau: np.ndarray, detect: bool = False) -> FloquetResult:
         """Floquet multipliers of the cycle (U, T, p).  When they come from the condensation
         (large n), from the Jacobian bordered like the corrector's (parameter column,
         arclength row ``W tau``): same collocation block, hence the same monodromy matrix,
         and one sparsity pattern (block layout, ordering, LU pattern) for both; the
-        parameter column's values are not needed (:data:`FLOQUET_P_VALUES`).  With
-        ``detect`` ``self.detected`` is df/dx's sparsity pattern at the cycle's collocation
-        points from the same evaluations (None when the system cannot give it so)."""
+        parameter column's values are not needed (:data:`FLOQUET_P_VALUES`), nor the phase
+        row's (:data:`FLOQUET_PHASE_VALUES`).  ``Fref``: the phase reference, or a callable
+        returning it (called only when it is used).  With ``detect`` ``self.detected`` is
+        df/dx's sparsity pattern at the cycle's collocation points from the same evaluations
+        (None when the system cannot give it so)."""
         if condensable_size(self.coll):
-            A = self.coll.jacobian(U, T, p, Fref, with_p=True, border_row=self.W * tau,
+            Fr = (Fref() if callable(Fref) else Fref) if FLOQUET_PHASE_VALUES else None
+            A = self.coll.jacobian(U, T, p, Fr, with_p=True, border_row=self.W * tau,
                                    p_values=FLOQUET_P_VALUES, t_values=FLOQUET_T_VALUES,
-                                   detect=detect)
+                                   phase_values=FLOQUET_PHASE_VALUES, detect=detect)
         else:
-            A = self.coll.jacobian(U, T, p, Fref, detect=detect)
+            A = self.coll.jacobian(U, T, p, Fref() if callable(Fref) else Fref,
+                                   detect=detect)
         self.detected = getattr(A, "dfdx_pattern", None)
         return floquet_from_jacobian(A, self.coll)
 
@@ -615,26 +628,38 @@ def _run(sysobj, start, opts, disc, direction, points, specials, state, finish):
         pred_dist = (float(np.max(np.abs(Xnew - X - ds * tau)))
                      / (1.0 + float(np.max(np.abs(Xnew)))))
         Unew, Tnew, pnew = _unpack(Xnew, coll)
-        Fref_new = coll.phase_reference(Unew, Tnew, pnew)
+        # the phase reference at the new point, evaluated when first needed (a step whose
+        # multipliers come from the condensation and whose tangent reuses the corrector's
+        # factorisation never needs it: FLOQUET_PHASE_VALUES)
+        fref_box: list = [] if LAZY_PHASE_REFERENCE else [
+            coll.phase_reference(Unew, Tnew, pnew)]
+
+        def fref_new(box=fref_box, coll=coll, Unew=Unew, Tnew=Tnew, pnew=pnew):
+            if not box:
+                box.append(coll.phase_reference(Unew, Tnew, pnew))
+            return box[0]
+
         carried = fac is not None  # started from an earlier factorisation
         try:
             if reuse:
                 # the Jacobian at the converged point (its collocation block also gives the
                 # multipliers) and the tangent refined against the latest factorisation
-                A = coll.jacobian(Unew, Tnew, pnew, Fref_new, with_p=True,
+                A = coll.jacobian(Unew, Tnew, pnew, fref_new(), with_p=True,
                                   border_row=st.W * tau)
                 tau_new, fresh = st.refined_tangent(A, tau, st.last_factor[1])
                 carry = fresh if fresh is not None else st.last_factor
             else:
                 # the factorisation of the corrector (same bordering row; with the chord
                 # method taken at the predictor, O(ds^2) away) gives the tangent
-                tau_new, A = st.tangent(Xnew, tau, Fref_new, *st.last_factor)
+                tau_new, A = st.tangent(
+                    Xnew, tau, fref_new() if st.last_factor[1] is None else None,
+                    *st.last_factor)
         except RuntimeError as exc:
             return finish(False, "singular", f"tangent solve failed: {exc}")
         detected = None  # df/dx's sparsity pattern at Xnew's collocation points
         if floquet and not reuse and (disc.newton_chord or A is None):
             # multipliers need the Jacobian at the converged point itself
-            fl_new = st.floquet(Unew, Tnew, pnew, Fref_new, tau, detect=DETECT_AT_FLOQUET)
+            fl_new = st.floquet(Unew, Tnew, pnew, fref_new, tau, detect=DETECT_AT_FLOQUET)
             detected = st.detected
         else:
             fl_new = floquet_from_jacobian(A, coll) if floquet else None
@@ -648,7 +673,7 @@ def _run(sysobj, start, opts, disc, direction, points, specials, state, finish):
             # the chord tangent is O(ds^2) off; the extrapolation to zero amplitude needs the
             # exact one (one more LU, only here)
             try:
-                tau_new, _ = st.tangent(Xnew, tau, Fref_new)
+                tau_new, _ = st.tangent(Xnew, tau, fref_new())
             except RuntimeError as exc:
                 return finish(False, "singular", f"tangent solve failed: {exc}")
             dAds = _damp_ds(coll, Unew, amp_new, tau_new)
@@ -672,7 +697,7 @@ def _run(sysobj, start, opts, disc, direction, points, specials, state, finish):
             try:
                 Up, Tp, pp_ = _unpack(X, coll)
                 t_a, _ = st.tangent(X, prev_tau, coll.phase_reference(Up, Tp, pp_))
-                t_b, _ = st.tangent(Xnew, tau_new, Fref_new)
+                t_b, _ = st.tangent(Xnew, tau_new, fref_new())
                 if t_a[-1] * t_b[-1] < 0:
                     found.append("LPC")
                     prev_tau, tau_new = t_a, t_b
