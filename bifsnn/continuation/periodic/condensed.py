@@ -1149,16 +1149,42 @@ class CondensedLU:
                 self._build_border()
         return self
 
-    def _build(self, A: sp.csc_matrix, coll, lay, border: bool) -> None:
-        N, n, mn = coll.ntst, coll.n, lay.mn
-        nU, ncoll = coll.nU, coll.ncoll
+    def _sizes(self, A: sp.csc_matrix, coll, lay) -> None:
+        """The sizes of A (ValueError unless a square collocation Jacobian) and its layout."""
+        n, nU, ncoll = coll.n, coll.nU, coll.ncoll
         nq = A.shape[1] - nU
         if A.shape != (ncoll + n + nq, nU + nq) or nq < 0:
             raise ValueError(f"A has shape {A.shape}: not a square collocation Jacobian")
         self.shape = A.shape
-        self.N, self.n, self.mn, self.nq, self.nU, self.ncoll = N, n, mn, nq, nU, ncoll
+        self.N, self.n, self.mn, self.nq, self.nU, self.ncoll = (coll.ntst, n, lay.mn, nq, nU,
+                                                                 ncoll)
         self.lay = lay
-        data = A.data
+
+    def _first_node(self, A: sp.csc_matrix, coll, lay, border: bool, pad: bool) -> None:
+        """The scalar columns G per interval and the last node of C_r^{-1} [C_0, G] (only
+        C_r^{-1} C_0, the monodromy part, without ``border``; ``pad``: on a multiple of 4
+        columns, see :data:`PAD_COLUMNS`); ValueError when the products grow too much."""
+        N, n, mn, nq, data = self.N, self.n, self.mn, self.nq, A.data
+        ex = _extras(A, coll, lay)
+        self.ex = ex
+        G = np.zeros(self.ncoll * nq)
+        G[ex.G_dst] = data[ex.G_pos]
+        self.G = G.reshape(N, mn, nq)
+        # without the border the G columns follow in _build_border if it is ever needed:
+        # every column is propagated by the same operations, alone or with others
+        k = n + nq if border else n
+        Z = np.zeros((n, -(-k // 4) * 4 if pad else k))
+        Z[:, :n] = -np.eye(n)
+        growth = self._propagate(Z, n)
+        Z = np.ascontiguousarray(Z[:, :k]) if Z.shape[1] > k else Z
+        if not np.isfinite(growth) or growth > GROWTH_MAX:
+            raise ValueError(f"condensation refused: products grow to {growth:.3g}")
+        self.monodromy = -Z[:, :n]
+        self._Z, self._data = Z, data
+
+    def _build(self, A: sp.csc_matrix, coll, lay, border: bool) -> None:
+        self._sizes(A, coll, lay)
+        mn, data = lay.mn, A.data
         k = lay.kernel  # the layout's index arrays as kernel_index arrays
         if COMPILED_GATHER:
             self.Ax = np.empty(k["posA"].shape)
@@ -1172,24 +1198,7 @@ class CondensedLU:
         lay.lu_pattern = ref  # the next factorisation of this pattern refactorises
         self.q, self.last, self.last_to = k["q"], k["last"], k["last_to"]
         self._dummy = np.empty((1, 1, 1))
-        ex = _extras(A, coll, lay)
-        self.ex = ex
-        # scalar columns of the collocation rows, per interval
-        G = np.zeros(ncoll * nq)
-        G[ex.G_dst] = data[ex.G_pos]
-        self.G = G.reshape(N, mn, nq)
-        # W_last = last node of C_r^{-1} [C_0, G]; without the border only the monodromy
-        # part C_r^{-1} C_0 (the G columns follow in _build_border if it is ever needed:
-        # every column is propagated by the same operations, alone or with others)
-        k = n + nq if border else n
-        Z = np.zeros((n, -(-k // 4) * 4 if PAD_COLUMNS else k))
-        Z[:, :n] = -np.eye(n)
-        growth = self._propagate(Z, n)
-        Z = np.ascontiguousarray(Z[:, :k]) if Z.shape[1] > k else Z
-        if not np.isfinite(growth) or growth > GROWTH_MAX:
-            raise ValueError(f"condensation refused: products grow to {growth:.3g}")
-        self.monodromy = -Z[:, :n]
-        self._Z, self._data = Z, data
+        self._first_node(A, coll, lay, border, PAD_COLUMNS)
 
     def _build_border(self) -> None:
         """The condensed system of the extra rows: S = [E_0, E_q] - E_y C_r^{-1} [C_0, G]."""

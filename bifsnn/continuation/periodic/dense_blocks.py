@@ -18,8 +18,7 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
-from . import condensed
-from .condensed import CondensedLU, _extras
+from .condensed import CondensedLU
 
 __all__ = ["DENSE_BLOCK_DENSITY", "DenseCondensedLU", "dense_blocks"]
 
@@ -54,7 +53,7 @@ class DenseLayout:
 class DenseCondensedLU(CondensedLU):
     """:class:`~.condensed.CondensedLU` with dense LU factors of the interval blocks D_j
     (LAPACK, partial pivoting) and dense couplings A_j; the same interface (``solve``,
-    ``monodromy``, ``bordered``).  The block products run with the BLAS's own threads."""
+    ``monodromy``, ``bordered``).  BLAS threads as the caller set them (one in a cycle run)."""
 
     def __init__(self, A: sp.csc_matrix, coll, lay: DenseLayout, border: bool = True) -> None:
         self._build(A, coll, lay, border)
@@ -63,15 +62,8 @@ class DenseCondensedLU(CondensedLU):
             self.bordered()
 
     def _build(self, A: sp.csc_matrix, coll, lay: DenseLayout, border: bool) -> None:
-        N, n, mn = coll.ntst, coll.n, lay.mn
-        nU, ncoll = coll.nU, coll.ncoll
-        nq = A.shape[1] - nU
-        if A.shape != (ncoll + n + nq, nU + nq) or nq < 0:
-            raise ValueError(f"A has shape {A.shape}: not a square collocation Jacobian")
-        self.shape = A.shape
-        self.N, self.n, self.mn, self.nq, self.nU, self.ncoll = N, n, mn, nq, nU, ncoll
-        self.lay = lay
-        data = A.data
+        self._sizes(A, coll, lay)
+        N, n, mn, data = self.N, self.n, self.mn, A.data
         self.Ax = np.ascontiguousarray(data[lay.posA])
         self.Ai = lay.colsA
         self.Ad = np.zeros((N, mn, n))
@@ -87,19 +79,7 @@ class DenseCondensedLU(CondensedLU):
                 raise RuntimeError(f"Factor is exactly singular (interval block {j})")
             self.lus.append((lu, piv))
             self.perms.append(_row_permutation(piv))
-        ex = _extras(A, coll, lay)
-        self.ex = ex
-        G = np.zeros(ncoll * nq)
-        G[ex.G_dst] = data[ex.G_pos]
-        self.G = G.reshape(N, mn, nq)
-        k = n + nq if border else n
-        Z = np.zeros((n, k))
-        Z[:, :n] = -np.eye(n)
-        growth = self._propagate(Z, n)
-        if not np.isfinite(growth) or growth > condensed.GROWTH_MAX:
-            raise ValueError(f"condensation refused: products grow to {growth:.3g}")
-        self.monodromy = -Z[:, :n]
-        self._Z, self._data = Z, data
+        self._first_node(A, coll, lay, border, pad=False)
 
     def _propagate(self, Z: np.ndarray, k0: int) -> float:
         """Z <- the last node of the forward block substitution of [0 | G] - C_0 Z (the
