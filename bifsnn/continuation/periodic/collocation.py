@@ -302,9 +302,10 @@ class CollocationOperator:
     ) -> CycleSolution:
         """Newton's method for (U, T) at fixed parameter p (linear solves by
         :func:`factorize`: condensation for large n, see :data:`CONDENSED_NEWTON`).  For
-        systems condensed with dense blocks (a factorisation costs tens of solves, see
-        :mod:`.dense_blocks`) a factorisation is kept while the steps shrink at least 3x per
-        iteration (chord Newton; the same convergence test on the step)."""
+        systems condensed with dense blocks (n > DENSE_FLOQUET_MAX_N and a dense df/dx: a
+        factorisation costs tens of solves, see :mod:`.dense_blocks`) a factorisation is
+        kept while the steps shrink at least 3x per iteration (chord Newton; the same
+        convergence test on the step)."""
         from .dense_blocks import dense_blocks
 
         U = np.array(U0, dtype=float)
@@ -312,7 +313,7 @@ class CollocationOperator:
         Uref = U.copy() if Uref is None else Uref
         Fref = self.phase_reference(Uref, T, p)
         rn = np.inf
-        chord = CONDENSED_NEWTON and dense_blocks(self)
+        chord = CONDENSED_NEWTON and condensable_size(self) and dense_blocks(self)
         fac, prev_step = None, np.inf
         for it in range(1, max_iter + 1):
             r = self.residual(U, T, p, Uref, Fref)
