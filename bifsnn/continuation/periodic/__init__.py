@@ -23,6 +23,11 @@ correct by collocation) starts a branch with :func:`continue_cycles_from_orbit`.
 
 Systems: an ``ODEProblem``, a ``CycleSystem`` (f(x, p), optional dfdx/dfdp, ``params``/``ipar``
 for a parameter vector, ``vectorized``, ``jac_sparsity``) or a plain callable.
+
+Linear algebra: for n > 40 the collocation systems are condensed onto the first node (the
+monodromy matrix and the Floquet multipliers come with the factorisation), interval by interval
+with sparse LUs, or with LAPACK's dense LUs when df/dx fills more than a quarter of its entries
+(:data:`.dense_blocks.DENSE_BLOCK_DENSITY`; e.g. the network ODE's conditional closures).
 """
 
 from .codim2_cycles import (
