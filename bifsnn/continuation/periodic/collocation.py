@@ -654,7 +654,7 @@ def _dense_layout(A: sp.csc_matrix, coll: CollocationOperator):
             _LAYOUTS.pop(next(iter(_LAYOUTS)))
         got = _BlockLayout._from_structure(A, coll) if ANALYTIC_LAYOUT else None
         got = _BlockLayout._sliced(A, coll) if got is None else got
-        _LAYOUTS[key] = None if got is None else DenseLayout(*got, coll.n, coll.ncol * coll.n)
+        _LAYOUTS[key] = None if got is None else DenseLayout(*got, coll.ncol * coll.n)
     return _LAYOUTS[key]
 
 

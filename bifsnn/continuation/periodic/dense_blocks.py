@@ -39,15 +39,13 @@ class DenseLayout:
     """Where the interval blocks A_j and D_j of a collocation Jacobian sit in ``A.data``
     (one sparsity pattern), with the index arrays that scatter them into dense blocks."""
 
-    def __init__(self, posA, patA, posD, patD, n: int, mn: int) -> None:
+    def __init__(self, posA, patA, posD, patD, mn: int) -> None:
         self.posA, self.patA, self.posD, self.patD = posA, patA, posD, patD
         self.mn = mn
-        self.n = n
         self.rowsA = np.repeat(np.arange(mn), np.diff(patA[0]))  # patA: CSR (rows, cols)
         self.colsA = np.asarray(patA[1])
         self.colsD = np.repeat(np.arange(mn), np.diff(patD[0]))  # patD: CSC (cols, rows)
         self.rowsD = np.asarray(patD[1])
-        self.ok = True
 
 
 class DenseCondensedLU(CondensedLU):
