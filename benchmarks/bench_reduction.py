@@ -135,6 +135,14 @@ def _bench_micro(out: dict) -> None:
     print(f"rhs: libm kernel / current kernel CPU time: {out['rhs_libm_over_current']:.2f}")
     states = np.ascontiguousarray(r.extra["state"][int(50 / 0.1):])
     _bench_transport(out, m, states)
+    _bench_jacobian_window(out, m, states)
+
+
+def _bench_jacobian_only(out: dict) -> None:
+    """:func:`_bench_jacobian_window` alone, on the states of :func:`_bench_micro`."""
+    m = MarkovModelDef().compile()
+    r = simulate_ode(m, t_ms=150.0, record_every_ms=0.1)
+    _bench_jacobian_window(out, m, np.ascontiguousarray(r.extra["state"][int(50 / 0.1):]))
 
 
 def _former_transport(mod):
@@ -264,6 +272,55 @@ def _bench_transport(out: dict, m, states: np.ndarray, pairs: int = 5) -> None:
           + ", ".join(f"{a:.2f} / {b:.2f}" for a, b in zip(res["current"], res["former"],
                                                             strict=True))
           + f"; former / current median {ratio:.2f}; largest difference {rel:.1e} of max|out|")
+
+
+def _bench_jacobian_window(out: dict, m, states: np.ndarray, pairs: int = 5) -> None:
+    """CPU per analytic Jacobian (the paper closure's ``jac_paper``) with the edge windows
+    (``JAC_WINDOW``, the current kernel) against every edge and target bin (the previous
+    loops, the same function with ``window`` False), alternated over the states of an
+    oscillating trajectory in one process; the ratio and their largest difference (0: the
+    windowed Jacobian is bit-identical)."""
+    import numba as nb
+
+    jp = m.module.jac_paper
+    nx = states.shape[1]
+    K1 = m.edges.shape[0]
+
+    @nb.njit
+    def loop(S, pv, edges, opt, reps, window, O):
+        J = np.empty((nx, nx))
+        gf = np.empty((2, nx))
+        F = np.empty(K1)
+        M1 = np.empty(K1)
+        dF = np.empty((K1, 4))
+        dM1 = np.empty((K1, 4))
+        for _ in range(reps):
+            for i in range(S.shape[0]):
+                jp(S[i], pv, edges, opt, J, gf, F, M1, dF, dM1, window)
+                O[i] = J[0, 0] + J[nx - 1, 0]
+        return J
+
+    n = min(states.shape[0], 400)
+    S = np.ascontiguousarray(states[:: max(1, states.shape[0] // n)])
+    o = np.empty(S.shape[0])
+    diff = 0.0
+    for i in range(S.shape[0]):  # compiles; every state's Jacobian compared entry by entry
+        a = loop(S[i:i + 1], m.pv, m.edges, m.opt, 1, True, o).copy()
+        b = loop(S[i:i + 1], m.pv, m.edges, m.opt, 1, False, o)
+        diff = max(diff, float(np.max(np.abs(a - b))))
+    res: dict = {True: [], False: []}
+    for _ in range(pairs):
+        for window in (True, False):
+            c0 = time.process_time()
+            loop(S, m.pv, m.edges, m.opt, 5, window, o)
+            res[window].append((time.process_time() - c0) / (5 * S.shape[0]) * 1e6)
+    ratio = float(np.median(np.array(res[True]) / np.array(res[False])))
+    out.update(jacobian_window_us_pairs=list(zip(res[True], res[False], strict=True)),
+               jacobian_window_over_full=ratio, jacobian_window_max_diff=diff)
+    print("analytic Jacobian CPU us per call, edge windows / every edge (the previous loops), "
+          "alternating: " + ", ".join(f"{a:.1f} / {b:.1f}" for a, b in zip(
+              res[True], res[False], strict=True))
+          + f"; windows / every edge median {ratio:.3f}; largest difference {diff:.1e}")
 
 
 def _bench_runs(out: dict, scale: int, t1: float, t2: float) -> None:
@@ -618,6 +675,8 @@ def main(argv: list[str] | None = None) -> dict:
                     help="only the kernel cut's error and cost against the model's kernel")
     ap.add_argument("--pairs", action="store_true",
                     help="only the explicit pairs' right-hand sides and errors (~1 min)")
+    ap.add_argument("--jacobian", action="store_true",
+                    help="only the analytic Jacobian: edge windows against every edge")
     args = ap.parse_args(argv)
     out: dict = {"load_avg_1min_before": os.getloadavg()[0]}
     if args.kernel_cut:
@@ -625,6 +684,9 @@ def main(argv: list[str] | None = None) -> dict:
         return _finish(out, args.json)
     if args.pairs:
         _bench_pairs(out)
+        return _finish(out, args.json)
+    if args.jacobian:
+        _bench_jacobian_only(out)
         return _finish(out, args.json)
 
     if not args.skip_start:
