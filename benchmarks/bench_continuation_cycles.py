@@ -280,13 +280,16 @@ class PhaseTimer:
 
 
 def network_steps(eq, hopf, ntst: int, steps: int, first: int = 3, phases: bool = True,
-                  repeat: int = 1) -> dict:
+                  repeat: int = 1, threads: int = 1) -> dict:
     """Per-step CPU and wall time inside one run of ``steps`` cycle steps from the Hopf point
     (recorded at every step through the progress callback), and with ``phases`` the CPU time
     of each phase of :data:`PHASES` per step.  Statistics over steps >= ``first`` (the first
     steps include compilation, numba cache loading and the first patterns); steps with a
     special-point location or a pattern widening are reported apart ("plain" steps have
-    neither).  ``repeat`` runs in one process, statistics over all of them."""
+    neither).  ``repeat`` runs in one process, statistics over all of them.  ``threads``:
+    ``Collocation.threads`` (phase timers need 1: the timers are not thread-safe)."""
+    if threads > 1 and phases:
+        raise ValueError("phases need threads = 1 (the phase timers are not thread-safe)")
     recs = []
     out_br = None
     from bifsnn.continuation.periodic import collocation as cmod
@@ -305,7 +308,8 @@ def network_steps(eq, hopf, ntst: int, steps: int, first: int = 3, phases: bool 
         opts = _opts(p_min=P_MIN, p_max=1.0, max_steps=steps, progress=prog)
         c0, w0 = time.process_time(), time.perf_counter()
         with timer:
-            br = continue_cycles(eq, hopf, opts, Collocation(ntst=ntst, ncol=4))
+            br = continue_cycles(eq, hopf, opts, Collocation(ntst=ntst, ncol=4,
+                                                              threads=threads))
         prev = (0, c0, w0, 1, {}, 0)
         for m in marks:
             step, c, w, npts, tot, nlay = m
@@ -333,9 +337,47 @@ def network_steps(eq, hopf, ntst: int, steps: int, first: int = 3, phases: bool 
             "plain_cpu": stats(plain), "plain_wall": stats(plain, "wall_s"),
             "all_cpu": stats(sel), "phases_median": phase_med,
             "p_end": float(out_br.param_values[-1]),
+            "branch_hash": _branch_hash(out_br),
             "newton_its": out_br.extra["newton_iterations"].tolist(),
             "special": [(s.type, float(s.param)) for s in out_br.special_points
                         if s.type != "EP"]}
+
+
+def _branch_hash(br) -> str:
+    """A hash of a branch's parameter values, periods and multipliers (bit for bit)."""
+    import hashlib
+
+    h = hashlib.sha1()
+    for a in (br.param_values, br.period, br.multipliers):
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()[:12]
+
+
+def network_threads_compare(prob, hopf, ntst: int, steps: int, pairs: int,
+                            threads: int) -> list[dict]:
+    """Same process, alternated: per-step wall and CPU time with the condensation's block
+    kernels on 1 and on ``threads`` threads (``Collocation.threads``), no phase timers; the
+    branches must be the same bit for bit."""
+    rows = []
+    for _ in range(pairs):
+        for t in (1, threads):
+            r = network_steps(prob, hopf, ntst, steps, phases=False, threads=t)
+            r["threads"] = t
+            rows.append(r)
+            print(f"threads {t}: plain steps >= 3 (n = {r['plain_cpu']['n']}): wall median "
+                  f"{r['plain_wall']['median']:.3f} s (range {r['plain_wall']['min']:.3f}-"
+                  f"{r['plain_wall']['max']:.3f}), CPU median {r['plain_cpu']['median']:.3f} s;"
+                  f" p_EI end {r['p_end']:.10f}, branch {r['branch_hash']}", flush=True)
+    one = [r for r in rows if r["threads"] == 1]
+    many = [r for r in rows if r["threads"] == threads]
+    wall = np.median([b["plain_wall"]["median"] / a["plain_wall"]["median"]
+                      for a, b in zip(one, many, strict=True)])
+    cpu = np.median([b["plain_cpu"]["median"] / a["plain_cpu"]["median"]
+                     for a, b in zip(one, many, strict=True)])
+    same = len({r["branch_hash"] for r in rows}) == 1
+    print(f"ntst {ntst}: {threads} threads / 1 thread per plain step (median of {pairs} "
+          f"pairs): wall {wall:.3f}, CPU {cpu:.3f}; branches bit for bit the same: {same}")
+    return rows
 
 
 def print_steps(r: dict) -> None:
@@ -573,6 +615,13 @@ def network_main(args) -> list[dict]:
         return [row for ntst in args.network_ntst
                 for row in network_dense_compare(prob, hopf, ntst, args.network_steps,
                                                  args.pairs)]
+    if args.compare_threads:
+        print(f"reduced network ODE (n = {prob.problem.n}, closure {args.closure}), cycles in "
+              f"p_EI from the Hopf point at {hopf.param:.6g}; ncol=4; threads 1 and "
+              f"{args.compare_threads} alternated, {args.pairs} pairs")
+        return [row for ntst in args.network_ntst
+                for row in network_threads_compare(prob, hopf, ntst, args.network_steps,
+                                                   args.pairs, args.compare_threads)]
     per_step = not (args.differential or args.compare or args.compare_condensed
                     or args.compare_reuse or args.compare_floquet or args.compare_asm14)
     print(f"reduced network ODE (n = {prob.problem.n}, closure {args.closure}), cycles in p_EI "
@@ -606,8 +655,9 @@ def network_main(args) -> list[dict]:
         return rows
     if per_step:
         for ntst in args.network_ntst:
-            r = network_steps(prob, hopf, ntst, args.network_steps, phases=not args.no_phases,
-                              repeat=args.repeats)
+            r = network_steps(prob, hopf, ntst, args.network_steps,
+                              phases=not args.no_phases and args.threads == 1,
+                              repeat=args.repeats, threads=args.threads)
             print_steps(r)
             rows.append({k: v for k, v in r.items()})
         return rows
@@ -666,6 +716,12 @@ def main() -> None:
     ap_.add_argument("--compare-dense", action="store_true",
                      help="with --network: sparse vs dense interval blocks "
                           "(dense_blocks.DENSE_BLOCK_DENSITY), alternated in one process")
+    ap_.add_argument("--threads", type=int, default=1,
+                     help="with --network: Collocation.threads of the per-step run (no phase "
+                          "timers unless 1)")
+    ap_.add_argument("--compare-threads", type=int, default=0, metavar="N",
+                     help="with --network: threads 1 and N (Collocation.threads) alternated "
+                          "in one process, --pairs rounds, per-step wall and CPU")
     ap_.add_argument("--pairs", type=int, default=2,
                      help="pairs for --compare-floquet / --compare-reuse")
     args = ap_.parse_args()

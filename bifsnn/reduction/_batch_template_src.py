@@ -37,7 +37,7 @@ def _pattern_into(J, pat):
                 pat[i, j] = True
 
 
-@nb.njit(cache=True, error_model='numpy')
+@nb.njit(cache=True, error_model='numpy', nogil=True)
 def jac_values_batch(X, pv, edges, opt, rows, cols, out):
     """df/dx at every row of X on the pattern (rows, cols) into out (K by len(rows))."""
     J, gf, F, M1, dF, dM1 = _jac_work(X.shape[1], edges.shape[0])
@@ -55,7 +55,7 @@ def jac_pattern_batch(X, pv, edges, opt, pat):
         _pattern_into(J, pat)
 
 
-@nb.njit(cache=True, error_model='numpy')
+@nb.njit(cache=True, error_model='numpy', nogil=True)
 def jac_values_pattern_batch(X, pv, edges, opt, rows, cols, out, pat):
     """jac_values_batch and jac_pattern_batch from one df/dx per row of X: the values on
     the pattern (rows, cols) into out and pat |= (df/dx != 0)."""

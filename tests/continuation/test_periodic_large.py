@@ -665,3 +665,67 @@ def test_asm14_paths_are_bit_identical(monkeypatch):
         a, c = runs[0].cycle(i), runs[1].cycle(i)
         assert np.array_equal(a.U, c.U) and a.T == c.T and a.p == c.p
         assert np.array_equal(a.multipliers, c.multipliers)
+
+
+@pytest.mark.parametrize("supernodal", [True, False])
+def test_condensation_on_threads_is_bit_identical(monkeypatch, supernodal):
+    # Collocation.threads splits the refactorisation of the interval blocks and the
+    # propagation's columns among threads: factors, monodromy, solutions and a whole branch
+    # (n = 50 chain, 4 steps) are the same bit for bit as on one thread
+    from bifsnn.continuation.periodic import collocation as cmod
+    from bifsnn.continuation.periodic import condensed
+
+    monkeypatch.setattr(condensed, "REFACTOR_SUPERNODAL", supernodal)
+    pt, coll, Fr, A, rng = _bordered_jacobian(23)
+    row = np.concatenate([np.repeat(coll.wnode, coll.n) * rng.standard_normal(coll.nU),
+                          rng.standard_normal(2)])
+    b = rng.standard_normal(A.shape[0])
+    got = {}
+    for threads in (1, 2, 3):
+        coll.threads = threads
+        M = coll.jacobian(pt.U, pt.T, pt.p, Fr, with_p=True, border_row=row)
+        lay = cmod._block_layout(M, coll)
+        lay.lu_pattern = None
+        f = condensed.CondensedLU(M, coll, lay)  # a new factorisation (serial)
+        M2 = coll.jacobian(pt.U * 1.01, pt.T, pt.p, Fr, with_p=True, border_row=row)
+        n_ref = condensed.STATS["refactor"]
+        f2 = condensed.CondensedLU(M2, coll, lay)  # refactorised, on the threads
+        assert condensed.STATS["refactor"] == n_ref + 1
+        Md = coll.jacobian(pt.U, pt.T, pt.p, Fr, with_p=True, border_row=row, detect=True)
+        pat = getattr(Md, "dfdx_pattern", None)
+        got[threads] = [M.data, Md.data, np.zeros(1) if pat is None else pat, f.monodromy,
+                        f.solve(b), f2.Lx, f2.Ux, f2.monodromy, f2.solve(b)]
+    coll.threads = 1
+    for threads in (2, 3):
+        for x, y in zip(got[1], got[threads], strict=True):
+            assert np.array_equal(x, y)
+    runs = []
+    for threads in (1, 2):
+        s = brusselator_chain(25)
+        x = np.tile([1.0, 2.0], 25)
+        lam, V = np.linalg.eig(s.jac(x, 2.0))
+        k = int(np.argmin(np.abs(lam - 1j)))
+        start = cycle_from_hopf(s, x, 2.0, lam[k].imag, V[:, k], ntst=20)
+        runs.append(continue_cycles_from_orbit(
+            s, start, opts(ds=0.1, max_steps=4), Collocation(ntst=20, ncol=4, threads=threads)))
+    a, b2 = runs
+    assert len(a) == len(b2) == 4
+    for key in ("param_values", "period", "multipliers"):
+        assert np.array_equal(np.asarray(getattr(a, key)), np.asarray(getattr(b2, key)),
+                              equal_nan=True)  # multipliers padded with NaN
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2", 257])
+def test_collocation_threads_out_of_range(bad):
+    with pytest.raises(ValueError, match=r"threads = .* is out of range: must be an integer in "
+                                         r"\[1, 256\]"):
+        Collocation(threads=bad)
+
+
+def test_thread_parts_cover_the_columns():
+    from bifsnn.continuation.periodic.threads import parts as _parts
+
+    assert _parts(152, 2, 4) == [(0, 76), (76, 152)]
+    assert _parts(150, 2, 4) == [(0, 76), (76, 150)]
+    assert _parts(40, 3) == [(0, 14), (14, 27), (27, 40)]
+    assert _parts(1, 2) == [(0, 1)]

@@ -102,6 +102,9 @@ class CollocationOperator:
     Jacobian, Newton at fixed p, Floquet multipliers (the settings of a continuation are a
     :class:`~bifsnn.continuation.periodic.Collocation`)."""
 
+    #: threads of the condensation's block kernels (``Collocation.threads``)
+    threads: int = 1
+
     def __init__(self, system: CycleSystem, tm: np.ndarray, ncol: int) -> None:
         self.sys = system
         self.tm = np.asarray(tm, dtype=float)
@@ -260,10 +263,7 @@ class CollocationOperator:
         A, pos_blocks, pos_rest, plan = self._structure(with_p, border_row is not None)
         N, m, n = self.ntst, self.ncol, self.n
         X = self.coll_points(U)
-        if detect:
-            Jv, pattern = self.sys.jac_values_pattern(X, p)
-        else:
-            Jv, pattern = self.sys.jac_values(X, p), None
+        Jv, pattern = self._dfdx_values(X, p, detect)
         Jv = Jv.reshape(N, m, self.sys.nnz)
         parts = [-self._f_at_points(X, p).ravel() if t_values else np.zeros(self.ncoll)]
         if with_p:
@@ -288,6 +288,24 @@ class CollocationOperator:
         if detect:
             J.dfdx_pattern = pattern
         return J
+
+    def _dfdx_values(self, X: np.ndarray, p: float, detect: bool):
+        """(df/dx's values on the pattern at the points X, with ``detect`` its detected
+        pattern there or None): on :attr:`threads` threads, the points split among them, when
+        more than one (the same values; the patterns' union)."""
+        sysobj = self.sys
+        if self.threads <= 1 or X.shape[0] < 2 * self.threads:
+            return sysobj.jac_values_pattern(X, p) if detect else (sysobj.jac_values(X, p), None)
+        from .threads import parts, pool
+
+        chunks = [X[a:b] for a, b in parts(X.shape[0], self.threads)]
+        if not detect:
+            return np.vstack(list(pool(self.threads).map(
+                lambda Xc: sysobj.jac_values(Xc, p), chunks))), None
+        got = list(pool(self.threads).map(lambda Xc: sysobj.jac_values_pattern(Xc, p), chunks))
+        pats = [g[1] for g in got]
+        pattern = None if any(q is None for q in pats) else np.logical_or.reduce(pats)
+        return np.vstack([g[0] for g in got]), pattern
 
     # ------------------------------------------------------------------ Newton at fixed p
     def newton(

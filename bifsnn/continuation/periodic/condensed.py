@@ -38,6 +38,9 @@ from numba.extending import intrinsic as _intrinsic
 from bifsnn._cache import njit_cached
 from bifsnn.continuation.linalg import blas_single_thread
 
+from .threads import parts as _parts
+from .threads import pool as _pool
+
 __all__ = ["CondensedLU", "GROWTH_MAX"]
 
 #: Index arrays handed to the compiled kernels are unsigned 32-bit (:func:`kernel_index`):
@@ -205,7 +208,7 @@ def _propagate(Ap, Ai, Ax, Lp, Li, Lx, Up, Ui, Ux, pr, q, last, last_to, Gq, k0,
     return growth
 
 
-@njit_cached()
+@njit_cached(nogil=True)
 def _propagate_sn(Ap, Ai, Ax, Lp, Li, Lx, Up, Ui, Ux, ip, Ls, Lsp, Us, Usp, Uc, Ucp, last,
                   last_to, Gq, k0, Z):  # pragma: no cover - compiled
     """:func:`_propagate` by supernodes (same operations on every entry of Y, in the same
@@ -687,7 +690,7 @@ def _sort_u_columns(Up, Ui, Ux):  # pragma: no cover - compiled
                 Ux[u + 1] = kx
 
 
-@njit_cached()
+@njit_cached(nogil=True)
 def _refactor_blocks(ipD, ixD, data, pos, Lp, Li, Lx, Up, Ui, Ux, pr, tol, failed):
     # pragma: no cover - compiled
     """Numeric refactorisation of the N blocks with the patterns and row pivots of an
@@ -737,7 +740,7 @@ def _refactor_blocks(ipD, ixD, data, pos, Lp, Li, Lx, Up, Ui, Ux, pr, tol, faile
     return nfail
 
 
-@njit_cached()
+@njit_cached(nogil=True)
 def _refactor_blocks_sn(ipD, ixD, data, pos, Lp, Li, Lx, Up, Ui, Ux, pr, tol, failed, Ls,
                         Lsp):  # pragma: no cover - compiled
     """:func:`_refactor_blocks` with the updates of consecutive columns of one supernode of
@@ -969,14 +972,14 @@ _LU_SIZES: dict[tuple[int, int], tuple[float, float]] = {}
 
 
 def _block_lus(ipD: np.ndarray, ixD: np.ndarray, data: np.ndarray, pos: np.ndarray, mn: int,
-               ref=None):
+               ref=None, threads: int = 1):
     """(Lp, Li, Lx, Up, Ui, Ux, pr, pattern, sn) of the N blocks (CSC pattern ipD, ixD,
     values data[pos[j]], partial pivoting, the columns in their given order) for
     :func:`_propagate` (sn: their supernodes, :func:`_block_supernodes`); ``pattern``
     (Lp, Li, Up, Ui, pr, sn) can be passed back as ``ref`` for
     the next blocks of the same pattern: they are then refactorised numerically with the
-    same pivots (:func:`_refactor_blocks`) unless a pivot has become too small
-    (:data:`PIVOT_TOL`).  RuntimeError when a block is exactly singular."""
+    same pivots (:func:`_refactor_blocks`; on ``threads`` threads) unless a pivot has become
+    too small (:data:`PIVOT_TOL`).  RuntimeError when a block is exactly singular."""
     N = pos.shape[0]
     if not COMPILED_LU:
         f = _kernel_factors(*_superlu_blocks(ipD, ixD, data[pos], mn))
@@ -986,7 +989,10 @@ def _block_lus(ipD: np.ndarray, ixD: np.ndarray, data: np.ndarray, pos: np.ndarr
         Lx = np.empty(Li.size)
         Ux = np.empty(Ui.size)
         failed = np.empty(N, dtype=np.uint8)
-        if REFACTOR_SUPERNODAL:
+        if threads > 1 and N > 1:
+            nfail = _refactor_threads(ipD, ixD, data, pos, Lp, Li, Lx, Up, Ui, Ux, pr,
+                                      failed, ref[5], threads)
+        elif REFACTOR_SUPERNODAL:
             nfail = _refactor_blocks_sn(ipD, ixD, data, pos, Lp, Li, Lx, Up, Ui, Ux, pr,
                                         PIVOT_TOL, failed, ref[5][2], ref[5][3])
         else:
@@ -1121,6 +1127,42 @@ def _superlu_blocks(ipD: np.ndarray, ixD: np.ndarray, vals: np.ndarray, mn: int)
     return Lp, Li, Lx, Up, Ui, Ux, pr
 
 
+def _propagate_threads(args: tuple, G: np.ndarray, k0: int, Z: np.ndarray,
+                       threads: int) -> float:
+    """:func:`_propagate_sn` with Z's columns split among ``threads`` threads (every column
+    goes through the same operations alone or with others: the same values bit for bit);
+    parts of 4 columns' multiples (see :data:`PAD_COLUMNS`)."""
+    parts = _parts(Z.shape[1], threads, 4)
+    jobs = []
+    for a, b in parts:
+        Zc = np.ascontiguousarray(Z[:, a:b])
+        Gc = np.ascontiguousarray(G[:, :, max(a - k0, 0):max(b - k0, 0)])
+        jobs.append((a, b, Zc, _pool(threads).submit(_propagate_sn, *args, Gc,
+                                                       min(max(k0 - a, 0), b - a), Zc)))
+    growth = 0.0
+    for a, b, Zc, job in jobs:
+        growth = max(growth, job.result())
+        Z[:, a:b] = Zc
+    return growth
+
+
+def _refactor_threads(ipD, ixD, data, pos, Lp, Li, Lx, Up, Ui, Ux, pr, failed, sn,
+                      threads: int) -> int:
+    """The refactorisation of the N blocks (:func:`_refactor_blocks_sn`, or
+    :func:`_refactor_blocks` without :data:`REFACTOR_SUPERNODAL`), blocks split among
+    ``threads`` threads (each block alone: the same factors bit for bit); refused blocks."""
+    jobs = []
+    for a, b in _parts(pos.shape[0], threads):
+        common = (ipD, ixD, data, pos[a:b], Lp[a:b], Li, Lx, Up[a:b], Ui, Ux, pr[a:b],
+                  PIVOT_TOL, failed[a:b])
+        if REFACTOR_SUPERNODAL:
+            jobs.append(_pool(threads).submit(_refactor_blocks_sn, *common, sn[2],
+                                              sn[3][a:b + 1]))
+        else:
+            jobs.append(_pool(threads).submit(_refactor_blocks, *common))
+    return sum(job.result() for job in jobs)
+
+
 class CondensedLU:
     """Factorisation of a square collocation Jacobian ``A`` (rows: collocation, then n + nq
     extra rows; columns: nodes, then nq scalar unknowns) by condensation onto (x_0, q).
@@ -1184,6 +1226,7 @@ class CondensedLU:
 
     def _build(self, A: sp.csc_matrix, coll, lay, border: bool) -> None:
         self._sizes(A, coll, lay)
+        self.threads = int(getattr(coll, "threads", 1))
         mn, data = lay.mn, A.data
         k = lay.kernel  # the layout's index arrays as kernel_index arrays
         if COMPILED_GATHER:
@@ -1194,7 +1237,7 @@ class CondensedLU:
         self.Ap, self.Ai = k["Ap"], k["Ai"]
         (self.Lp, self.Li, self.Lx, self.Up, self.Ui, self.Ux, self.pr, ref,
          self.sn) = _block_lus(k["ipD"], k["ixD"], data, k["posDq"], mn,
-                               getattr(lay, "lu_pattern", None))
+                               getattr(lay, "lu_pattern", None), self.threads)
         lay.lu_pattern = ref  # the next factorisation of this pattern refactorises
         self.q, self.last, self.last_to = k["q"], k["last"], k["last_to"]
         self._dummy = np.empty((1, 1, 1))
@@ -1242,9 +1285,11 @@ class CondensedLU:
             G = np.zeros(G.shape[:2] + (Z.shape[1] - k0,))
             G[:, :, :self.G.shape[2]] = self.G
         if SUPERNODAL:
-            return _propagate_sn(self.Ap, self.Ai, self.Ax, self.Lp, self.Li, self.Lx,
-                                 self.Up, self.Ui, self.Ux, *self.sn[1:], self.last,
-                                 self.last_to, G, k0, Z)
+            args = (self.Ap, self.Ai, self.Ax, self.Lp, self.Li, self.Lx, self.Up, self.Ui,
+                    self.Ux, *self.sn[1:], self.last, self.last_to)
+            if self.threads > 1 and Z.shape[1] >= 8 * self.threads:
+                return _propagate_threads(args, G, k0, Z, self.threads)
+            return _propagate_sn(*args, G, k0, Z)
         return _propagate(self.Ap, self.Ai, self.Ax, self.Lp, self.Li, self.Lx, self.Up,
                           self.Ui, self.Ux, self.pr, self.q, self.last, self.last_to, G,
                           k0, Z, self._dummy, False)

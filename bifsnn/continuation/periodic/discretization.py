@@ -11,6 +11,9 @@ from .mesh import check_mesh_args
 
 __all__ = ["Collocation"]
 
+#: The largest ``Collocation.threads`` accepted
+MAX_THREADS = 256
+
 
 @dataclass(frozen=True)
 class Collocation:
@@ -32,7 +35,10 @@ class Collocation:
     (relative 1e-5), and the step size follows the predictor's distance to the branch.  Off by
     default: on the reduced network ODE it saved ~2/3 of the LUs but about as much time went
     into the extra iterations (CPU per step 0.8x at ntst = 60, 1.1x at ntst = 20 and 40, one
-    loaded run; benchmarks/README.md).
+    loaded run; benchmarks/README.md).  ``threads``: threads of the condensation's block
+    kernels (the refactorisation of the interval blocks, the many-column propagation) on
+    large sparse systems; every block and column goes through the same operations whatever
+    the count (bit-identical results); 1 (default) keeps them on the calling thread.
     """
 
     ntst: int = 40
@@ -44,6 +50,7 @@ class Collocation:
     weight_period: float = 1.0
     amp_min: float = 1e-8
     reuse_lu: bool = False
+    threads: int = 1
 
     def __post_init__(self) -> None:
         check_mesh_args(self.ntst, self.ncol)
@@ -59,6 +66,10 @@ class Collocation:
         if not isinstance(self.reuse_lu, bool):
             raise ValueError(f"reuse_lu = {self.reuse_lu!r} is out of range: must be True or "
                              "False")
+        t = self.threads
+        if not (isinstance(t, int) and not isinstance(t, bool) and 1 <= t <= MAX_THREADS):
+            raise ValueError(f"threads = {t!r} is out of range: must be an integer in "
+                             f"[1, {MAX_THREADS}]")
         for name in ("weight_period", "amp_min"):
             v = getattr(self, name)
             if not (_finite(v) and v > 0):

@@ -269,6 +269,7 @@ class _Stepper:
     def __init__(self, system: CycleSystem, tm: np.ndarray, opts: ContinuationOptions,
                  disc: Collocation, scale: float = 1.0) -> None:
         self.coll = CollocationOperator(system, tm, disc.ncol)
+        self.coll.threads = disc.threads
         self.opts = opts
         self.disc = disc
         self.scale = scale
