@@ -729,3 +729,40 @@ def test_thread_parts_cover_the_columns():
     assert _parts(150, 2, 4) == [(0, 76), (76, 150)]
     assert _parts(40, 3) == [(0, 14), (14, 27), (27, 40)]
     assert _parts(1, 2) == [(0, 1)]
+
+
+def _threaded_monodromy(queue) -> None:
+    """Put the monodromy of a condensation on 2 threads (run in a forked child)."""
+    from bifsnn.continuation.periodic import collocation as cmod
+    from bifsnn.continuation.periodic import condensed
+
+    pt, coll, Fr, A, rng = _bordered_jacobian(29)
+    coll.threads = 2
+    row = np.ones(A.shape[1])
+    M = coll.jacobian(pt.U, pt.T, pt.p, Fr, with_p=True, border_row=row)
+    queue.put(condensed.CondensedLU(M, coll, cmod._block_layout(M, coll)).monodromy)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+def test_threads_work_in_a_forked_child():
+    # the parent's thread pool (used first here) does not exist in a forked child: the child
+    # makes its own instead of waiting forever on the inherited one
+    import multiprocessing as mp
+    import time
+
+    from bifsnn.continuation.periodic import threads
+
+    jobs = [threads.pool(2).submit(time.sleep, 0.2) for _ in range(2)]
+    for job in jobs:  # the parent's pool exists, with 2 idle threads
+        job.result()
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+    child = ctx.Process(target=_threaded_monodromy, args=(q,))
+    child.start()
+    try:
+        mono = q.get(timeout=60)  # a child waiting on the inherited pool never answers
+    finally:
+        child.join(timeout=30)
+        if child.is_alive():
+            child.kill()
+    assert child.exitcode == 0 and np.all(np.isfinite(mono))

@@ -4,11 +4,15 @@ the GIL are run on them, each part going through the same operations as on one t
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 #: Thread pools, one per thread count (created when first used with ``Collocation.threads``
-#: > 1; their threads idle between calls)
+#: > 1; their threads idle between calls).  A forked child starts without them: the parent's
+#: worker threads do not exist there, and a pool inherited from it would never run a task.
 _POOLS: dict[int, ThreadPoolExecutor] = {}
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_POOLS.clear)
 
 
 def pool(threads: int) -> ThreadPoolExecutor:
