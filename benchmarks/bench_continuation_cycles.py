@@ -521,6 +521,57 @@ def network_condensed_compare(prob, hopf, ntst: int, steps: int, warmup: int, pa
     return rows
 
 
+def network_nogil_compare(prob, hopf, ntst: int, pairs: int) -> list[dict]:
+    """Same process, alternated: the condensation's propagation (152 columns) and block
+    refactorisation compiled with and without ``nogil`` (the flag that lets
+    ``Collocation.threads`` run them on threads), on the factors of a cycle of the branch;
+    CPU per call and their largest difference (0 expected)."""
+    import numba
+
+    from bifsnn.continuation.periodic import condensed as cmod
+
+    got = []
+    real = cmod.CondensedLU._first_node
+
+    def keep(self, *a, **kw):
+        got.append(self)
+        return real(self, *a, **kw)
+
+    cmod.CondensedLU._first_node = keep
+    try:
+        continue_cycles(prob, hopf, _opts(p_min=P_MIN, p_max=1.0, max_steps=4),
+                        Collocation(ntst=ntst, ncol=4))
+    finally:
+        cmod.CondensedLU._first_node = real
+    f = got[-1]
+    n = f.n
+    G = np.zeros(f.G.shape[:2] + (4,))
+    G[:, :, :f.G.shape[2]] = f.G
+    args = (f.Ap, f.Ai, f.Ax, f.Lp, f.Li, f.Lx, f.Up, f.Ui, f.Ux, *f.sn[1:], f.last, f.last_to)
+    kernels = {flag: numba.njit(nogil=flag)(cmod._propagate_sn.py_func) for flag in (True, False)}
+    outs, times = {}, {True: [], False: []}
+    for flag, kern in kernels.items():
+        Z = np.zeros((n, n + 4))
+        Z[:, :n] = -np.eye(n)
+        kern(*args, G, n, Z)  # compiles
+        outs[flag] = Z
+    for _ in range(pairs):
+        for flag, kern in kernels.items():
+            c0 = time.process_time()
+            for _ in range(10):
+                Z = np.zeros((n, n + 4))
+                Z[:, :n] = -np.eye(n)
+                kern(*args, G, n, Z)
+            times[flag].append((time.process_time() - c0) / 10)
+    ratio = float(np.median(np.array(times[True]) / np.array(times[False])))
+    same = bool(np.array_equal(outs[True], outs[False]))
+    print(f"propagation, {n + 4} columns, CPU s per call, nogil / without: " + ", ".join(
+        f"{a:.4f} / {b:.4f}" for a, b in zip(times[True], times[False], strict=True))
+        + f"; median ratio {ratio:.3f}; the same values: {same}")
+    return [{"ntst": ntst, "nogil_s": times[True], "gil_s": times[False], "ratio": ratio,
+             "same": same}]
+
+
 def network_dense_compare(prob, hopf, ntst: int, steps: int, pairs: int) -> list[dict]:
     """Per-step CPU time with sparse interval blocks (DENSE_BLOCK_DENSITY None) and dense
     ones (its default), alternated ``pairs`` times in this process."""
@@ -615,6 +666,9 @@ def network_main(args) -> list[dict]:
         return [row for ntst in args.network_ntst
                 for row in network_dense_compare(prob, hopf, ntst, args.network_steps,
                                                  args.pairs)]
+    if args.compare_nogil:
+        return [row for ntst in args.network_ntst
+                for row in network_nogil_compare(prob, hopf, ntst, args.pairs)]
     if args.compare_threads:
         print(f"reduced network ODE (n = {prob.problem.n}, closure {args.closure}), cycles in "
               f"p_EI from the Hopf point at {hopf.param:.6g}; ncol=4; threads 1 and "
@@ -722,6 +776,9 @@ def main() -> None:
     ap_.add_argument("--compare-threads", type=int, default=0, metavar="N",
                      help="with --network: threads 1 and N (Collocation.threads) alternated "
                           "in one process, --pairs rounds, per-step wall and CPU")
+    ap_.add_argument("--compare-nogil", action="store_true",
+                     help="with --network: the propagation kernel compiled with and without "
+                          "nogil, alternated in one process, --pairs rounds")
     ap_.add_argument("--pairs", type=int, default=2,
                      help="pairs for --compare-floquet / --compare-reuse")
     args = ap_.parse_args()
