@@ -156,7 +156,7 @@ def edge_kernel_grad(edges, a, b, mu, sig, F, M1, dF, dM1):
 #: The paper closure's Jacobian (:func:`jac`) evaluates each source bin's kernel gradients
 #: only on the edges of its :func:`edge_window` (plus edges 0, 1 and K) and adds only the
 #: target bins whose edges are not all saturated: the others' terms are exact zeros (the
-#: same values: bit-identical; ~4x fewer operations on the reduced network ODE).  False:
+#: same values: bit-identical; 0.52-0.57x the time per call on the reduced network ODE).  False:
 #: every edge and target bin, the previous loops (benchmarks/README.md, tenth session)
 JAC_WINDOW = True
 

@@ -37,8 +37,9 @@ class Collocation:
     into the extra iterations (CPU per step 0.8x at ntst = 60, 1.1x at ntst = 20 and 40, one
     loaded run; benchmarks/README.md).  ``threads``: threads of the condensation's block
     kernels (the refactorisation of the interval blocks, the many-column propagation) on
-    large sparse systems; every block and column goes through the same operations whatever
-    the count (bit-identical results); 1 (default) keeps them on the calling thread.
+    large sparse systems and of df/dx at the collocation points; every block, column and
+    point goes through the same operations whatever the count (bit-identical results); 1
+    (default) keeps them on the calling thread.
     """
 
     ntst: int = 40
