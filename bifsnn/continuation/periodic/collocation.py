@@ -294,15 +294,16 @@ class CollocationOperator:
         pattern there or None): on :attr:`threads` threads, the points split among them, when
         more than one (the same values; the patterns' union)."""
         sysobj = self.sys
+
+        def values(Y: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+            return sysobj.jac_values_pattern(Y, p) if detect else (sysobj.jac_values(Y, p), None)
+
         if self.threads <= 1 or X.shape[0] < 2 * self.threads:
-            return sysobj.jac_values_pattern(X, p) if detect else (sysobj.jac_values(X, p), None)
+            return values(X)
         from .threads import parts, pool
 
-        chunks = [X[a:b] for a, b in parts(X.shape[0], self.threads)]
-        if not detect:
-            return np.vstack(list(pool(self.threads).map(
-                lambda Xc: sysobj.jac_values(Xc, p), chunks))), None
-        got = list(pool(self.threads).map(lambda Xc: sysobj.jac_values_pattern(Xc, p), chunks))
+        got = list(pool(self.threads).map(
+            values, [X[a:b] for a, b in parts(X.shape[0], self.threads)]))
         pats = [g[1] for g in got]
         pattern = None if any(q is None for q in pats) else np.logical_or.reduce(pats)
         return np.vstack([g[0] for g in got]), pattern
